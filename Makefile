@@ -1,0 +1,90 @@
+# nesim — build, test, bench, run.
+#   make run    build and run the main example
+#   make test   build and run every test under ASan + UBSan
+#   make bench  build optimised and print benchmark figures
+# Missing Debian packages are installed first (tools/deps.sh, via apt-get).
+
+ifeq ($(filter clean help,$(MAKECMDGOALS)),)
+DEPS_STATUS := $(shell sh tools/deps.sh 1>&2; echo $$?)
+ifneq ($(DEPS_STATUS),0)
+$(error tools/deps.sh could not install the packages nesim needs)
+endif
+endif
+
+CC      ?= cc
+PKGS    := gsl sqlite3 libevent jansson
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS)) -lm -lpthread
+CMOCKA_CFLAGS := $(shell pkg-config --cflags cmocka)
+CMOCKA_LIBS   := $(shell pkg-config --libs cmocka)
+
+WARN    := -std=c11 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
+DEFS    := -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -I.
+REL_CFLAGS := $(WARN) $(DEFS) -O2 -g $(PKG_CFLAGS)
+SAN_FLAGS  := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+SAN_CFLAGS := $(WARN) $(DEFS) -O1 -g $(SAN_FLAGS) $(PKG_CFLAGS)
+
+LIB_SRC   := $(sort $(wildcard sim/*.c neurons/*.c net/*.c traces/*.c))
+CLI_SRC   := $(sort $(wildcard cli/*.c))
+TEST_SRC  := $(sort $(wildcard tests/test_*.c))
+TEST_HELP := $(sort $(wildcard tests/support/*.c))
+BENCH_SRC := $(sort $(wildcard bench/*.c))
+
+REL := build/rel
+SAN := build/san
+LIB_REL := $(patsubst %.c,$(REL)/%.o,$(LIB_SRC))
+LIB_SAN := $(patsubst %.c,$(SAN)/%.o,$(LIB_SRC))
+
+NESIM      := $(REL)/nesim
+NESIM_SAN  := $(SAN)/nesim
+TESTS      := $(patsubst tests/%.c,$(SAN)/tests/%,$(TEST_SRC))
+BENCHES    := $(patsubst bench/%.c,$(REL)/bench/%,$(BENCH_SRC))
+
+.PHONY: all run test bench fuzz clean help examples
+all: $(NESIM)
+
+help:
+	@sed -n '2,6p' Makefile
+
+$(REL)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(REL_CFLAGS) -MMD -MP -c $< -o $@
+$(SAN)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(SAN_CFLAGS) $(CMOCKA_CFLAGS) -MMD -MP -c $< -o $@
+
+$(REL)/libnesim.a: $(LIB_REL)
+	@rm -f $@; ar rcs $@ $^
+$(SAN)/libnesim.a: $(LIB_SAN)
+	@rm -f $@; ar rcs $@ $^
+
+$(NESIM): $(patsubst %.c,$(REL)/%.o,$(CLI_SRC)) $(REL)/libnesim.a
+	$(CC) $(REL_CFLAGS) $^ -o $@ $(PKG_LIBS)
+$(NESIM_SAN): $(patsubst %.c,$(SAN)/%.o,$(CLI_SRC)) $(SAN)/libnesim.a
+	$(CC) $(SAN_CFLAGS) $^ -o $@ $(PKG_LIBS)
+
+$(SAN)/tests/%: $(SAN)/tests/%.o $(patsubst %.c,$(SAN)/%.o,$(TEST_HELP)) $(SAN)/libnesim.a
+	$(CC) $(SAN_CFLAGS) $^ -o $@ $(CMOCKA_LIBS) $(PKG_LIBS)
+
+$(REL)/bench/%: $(REL)/bench/%.o $(REL)/libnesim.a
+	$(CC) $(REL_CFLAGS) $^ -o $@ $(PKG_LIBS)
+
+run: $(NESIM)
+	$(NESIM) example b4 --seconds 2
+
+test: $(TESTS) $(NESIM_SAN) $(NESIM)
+	@NESIM=$(NESIM_SAN) sh tests/run.sh $(TESTS)
+
+bench: $(BENCHES) $(NESIM)
+	@sh bench/run.sh
+
+FUZZ_SRC := $(sort $(wildcard fuzz/fuzz_*.c))
+fuzz: $(patsubst fuzz/%.c,build/fuzz/%,$(FUZZ_SRC))
+build/fuzz/%: fuzz/%.c $(LIB_SRC)
+	@mkdir -p $(dir $@)
+	clang $(WARN) $(DEFS) -g -O1 -fsanitize=fuzzer,address,undefined $(PKG_CFLAGS) $< $(LIB_SRC) -o $@ $(PKG_LIBS)
+
+clean:
+	rm -rf build
+
+-include $(shell find build -name '*.d' 2>/dev/null)

@@ -1,0 +1,32 @@
+/* cli.h — shared helpers of the nesim command (argument parsing, output). */
+#ifndef NESIM_CLI_H
+#define NESIM_CLI_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "sim/error.h"
+
+/* Exit statuses: 0 ok, 1 runtime failure, 2 bad input or usage. */
+enum { CLI_OK = 0, CLI_FAIL = 1, CLI_BAD = 2 };
+
+/* Strict number parsing for option `opt`; on failure fills err. */
+int cli_double(const char *opt, const char *s, double *out, nesim_error *err);
+int cli_u64(const char *opt, const char *s, uint64_t *out, nesim_error *err);
+
+/* Maps a library status to an exit status (EINVAL -> 2, others -> 1). */
+int cli_status(int rc);
+
+/* Wall-clock seconds (monotonic) and peak resident memory in MiB. */
+double cli_now(void);
+double cli_peak_rss_mib(void);
+
+/* Prints an integer with thousands separators into buf. */
+const char *cli_grouped(uint64_t v, char *buf, size_t n);
+
+/* Nonzero when progress should be drawn (stderr is a terminal, not quiet). */
+int cli_progress_on(int quiet);
+
+int cmd_example(int argc, char **argv);
+
+#endif

@@ -1,0 +1,163 @@
+/* cmd_example.c — `nesim example NAME`: build a classic network, run it,
+ * print firing statistics and cost. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "net/classic.h"
+#include "sim/stats.h"
+
+static const char help[] =
+    "usage: nesim example NAME [options]\n"
+    "\n"
+    "Runs a built-in classic network and prints mean rate, ISI CV, spikes,\n"
+    "synaptic events, wall time and peak memory.\n"
+    "\n"
+    "networks:\n"
+    "  b4     Brette et al. 2007 Benchmark 4 (LIF, voltage jumps)\n"
+    "  cuba   Brian2's CUBA example (LIF, exponential currents)\n"
+    "\n"
+    "options:\n"
+    "  --neurons N    network size (default 4000; 80 %% excitatory)\n"
+    "  --seconds S    virtual time to simulate (default 1)\n"
+    "  --tick SEC     seconds per tick (default 1e-4)\n"
+    "  --seed N       random seed for states, connections (default 1)\n"
+    "  --v-rest MV    resting level E_L in mV (default -49; lower means sparser)\n"
+    "  --json         print one JSON object instead of the table\n"
+    "  --quiet        no progress on stderr\n";
+
+typedef struct sink_ctx {
+    nesim_isi isi;
+} sink_ctx;
+
+static int on_spike(void *ctx, int64_t t, uint32_t id, int pop)
+{
+    nesim_isi_add(&((sink_ctx *)ctx)->isi, id, t);
+    return 0;
+}
+
+int cmd_example(int argc, char **argv)
+{
+    nesim_error err = {0};
+    nesim_classic_opts o = {.neurons = 4000, .tick_s = 1e-4, .seed = 1, .v_rest = NAN};
+    double seconds = 1;
+    int json = 0, quiet = 0, rc = NESIM_OK;
+    for (int i = 1; i < argc && !rc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        uint64_t u;
+        double d;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            fputs(help, stdout);
+            return CLI_OK;
+        } else if (!strcmp(a, "--json")) {
+            json = 1;
+        } else if (!strcmp(a, "--quiet")) {
+            quiet = 1;
+        } else if (!strcmp(a, "--neurons")) {
+            if (!(rc = cli_u64(a, v, &u, &err)) && (u == 0 || u > 100000000))
+                rc = nesim_fail(&err, NESIM_EINVAL, "--neurons: must be in 1..1e8");
+            o.neurons = (uint32_t)u, i++;
+        } else if (!strcmp(a, "--seconds")) {
+            if (!(rc = cli_double(a, v, &seconds, &err)) && !(seconds > 0))
+                rc = nesim_fail(&err, NESIM_EINVAL, "--seconds: must be > 0");
+            i++;
+        } else if (!strcmp(a, "--tick")) {
+            rc = cli_double(a, v, &o.tick_s, &err), i++;
+        } else if (!strcmp(a, "--seed")) {
+            rc = cli_u64(a, v, &o.seed, &err), i++;
+        } else if (!strcmp(a, "--v-rest")) {
+            if (!(rc = cli_double(a, v, &d, &err)))
+                o.v_rest = d * 1e-3;
+            i++;
+        } else if (a[0] == '-' || o.name) {
+            rc = nesim_fail(&err, NESIM_EINVAL, "unexpected argument '%s' (see nesim example --help)", a);
+        } else {
+            o.name = a;
+        }
+    }
+    if (!rc && !o.name)
+        rc = nesim_fail(&err, NESIM_EINVAL, "which example? b4 or cuba (see nesim example --help)");
+    if (rc) {
+        fprintf(stderr, "nesim example: %s\n", err.msg);
+        return CLI_BAD;
+    }
+    double t_build = cli_now();
+    nesim_net *net = NULL;
+    int E, I;
+    sink_ctx sc = {0};
+    if ((rc = nesim_classic_build(&o, &net, &E, &I, &err)) ||
+        (rc = nesim_isi_init(&sc.isi, o.neurons, &err))) {
+        fprintf(stderr, "nesim example: %s\n", err.msg);
+        nesim_net_free(net);
+        return cli_status(rc);
+    }
+    nesim_set_sink(net, on_spike, &sc);
+    double tick = nesim_tick_seconds(net);
+    int64_t total = (int64_t)llround(seconds / tick);
+    double t_run = cli_now();
+    t_build = t_run - t_build;
+    int progress = cli_progress_on(quiet);
+    int64_t chunk = progress ? (total + 99) / 100 : total;
+    for (int64_t done = 0; done < total && !rc; done += chunk) {
+        int64_t n = total - done < chunk ? total - done : chunk;
+        rc = nesim_run(net, n, &err);
+        if (progress)
+            fprintf(stderr, "\r  simulating %3.0f %%  (%.2f s of %.2f s virtual)",
+                    100.0 * (double)(done + n) / (double)total, (double)(done + n) * tick, seconds);
+    }
+    if (progress)
+        fputs("\r\033[K", stderr);
+    t_run = cli_now() - t_run;
+    nesim_isi_summary sum;
+    if (!rc)
+        rc = nesim_isi_summarise(&sc.isi, seconds, &sum, &err);
+    if (rc) {
+        fprintf(stderr, "nesim example: %s\n", err.msg);
+        nesim_isi_free(&sc.isi);
+        nesim_net_free(net);
+        return cli_status(rc);
+    }
+    uint64_t sops = 0, syn = 0, preds = 0;
+    for (int p = 0; p < nesim_population_count(net); p++) {
+        sops += nesim_population_counters(net, p)->sops;
+        preds += nesim_population_counters(net, p)->predictions;
+    }
+    for (int j = 0; j < 4; j++)
+        syn += nesim_projection_synapses(net, j);
+    double rate_e = (double)nesim_population_counters(net, E)->spikes / (nesim_population_size(net, E) * seconds);
+    double rate_i = (double)nesim_population_counters(net, I)->spikes / (nesim_population_size(net, I) * seconds);
+    nesim_queue_stats qs = nesim_queue_statistics(net);
+    double rss = cli_peak_rss_mib();
+    if (json) {
+        printf("{\"network\":\"%s\",\"neurons\":%u,\"synapses\":%llu,\"seconds\":%g,\"tick_s\":%g,"
+               "\"seed\":%llu,\"mean_rate_hz\":%.6f,\"rate_exc_hz\":%.6f,\"rate_inh_hz\":%.6f,"
+               "\"isi_cv\":%.6f,\"spikes\":%llu,\"sops\":%llu,\"predictions\":%llu,"
+               "\"queue_max\":%llu,\"queue_mean\":%.3f,\"build_s\":%.6f,\"wall_s\":%.6f,"
+               "\"sops_per_s\":%.6g,\"peak_rss_mib\":%.2f}\n",
+               o.name, o.neurons, (unsigned long long)syn, seconds, tick, (unsigned long long)o.seed,
+               sum.mean_rate_hz, rate_e, rate_i, sum.cv_mean, (unsigned long long)sum.spikes,
+               (unsigned long long)sops, (unsigned long long)preds,
+               (unsigned long long)qs.max_depth, qs.mean_depth, t_build, t_run,
+               t_run > 0 ? (double)sops / t_run : 0.0, rss);
+    } else {
+        char b1[32], b2[32], b3[32];
+        printf("nesim example %s — %s\n", o.name, nesim_classic_describe(o.name));
+        printf("  %s neurons (%u exc / %u inh), %s synapses, tick %g ms, %g s virtual, seed %llu\n\n",
+               cli_grouped(o.neurons, b1, sizeof b1), nesim_population_size(net, E),
+               nesim_population_size(net, I), cli_grouped(syn, b2, sizeof b2), tick * 1e3, seconds,
+               (unsigned long long)o.seed);
+        printf("  mean rate        %8.2f Hz   (exc %.2f, inh %.2f)\n", sum.mean_rate_hz, rate_e, rate_i);
+        printf("  ISI CV           %8.3f      (%u neurons with >= 2 intervals)\n", sum.cv_mean, sum.cv_neurons);
+        printf("  spikes           %14s\n", cli_grouped(sum.spikes, b1, sizeof b1));
+        printf("  synaptic events  %14s\n", cli_grouped(sops, b2, sizeof b2));
+        printf("  predictions      %14s   (threshold crossings computed)\n", cli_grouped(preds, b3, sizeof b3));
+        printf("  queue depth      %8.0f mean, %llu max\n", qs.mean_depth, (unsigned long long)qs.max_depth);
+        printf("  wall time        %8.3f s     (build %.3f s) — %.1f M synaptic events/s\n", t_run,
+               t_build, t_run > 0 ? (double)sops / t_run / 1e6 : 0.0);
+        printf("  peak memory      %8.1f MiB\n", rss);
+    }
+    nesim_isi_free(&sc.isi);
+    nesim_net_free(net);
+    return CLI_OK;
+}

@@ -1,0 +1,32 @@
+/* nesim.c — the command line: parses a subcommand and hands over. Thin by
+ * design: every subcommand calls library functions the tests also call. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+static const char usage[] =
+    "nesim — neuromorphic event-driven simulator\n"
+    "\n"
+    "usage: nesim <command> [options]   (nesim <command> --help for details)\n"
+    "\n"
+    "commands:\n"
+    "  example NAME   run a built-in classic network (b4, cuba) and print firing statistics\n"
+    "  version        print the version\n";
+
+int main(int argc, char **argv)
+{
+    nesim_init();
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        fputs(usage, argc < 2 ? stderr : stdout);
+        return argc < 2 ? CLI_BAD : CLI_OK;
+    }
+    if (strcmp(argv[1], "example") == 0)
+        return cmd_example(argc - 1, argv + 1);
+    if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
+        printf("nesim %s\n", nesim_version());
+        return CLI_OK;
+    }
+    fprintf(stderr, "nesim: unknown command '%s' (see nesim --help)\n", argv[1]);
+    return CLI_BAD;
+}

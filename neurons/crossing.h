@@ -1,0 +1,32 @@
+/* crossing.h — first threshold crossing of a sum of exponentials, on the tick grid.
+ *
+ * Every leaky model here, left alone, follows
+ *     f(s) = v(s) - threshold(s) = c0 + sum_i x[i] * exp(-rate[i] * s)
+ * for s ticks after the state's tick. This module finds the first integer s in
+ * [lo, hi] with f(s) >= 0. It brackets by branch and bound (each term is
+ * monotone, so its extreme on an interval sits at an end: that bounds f and f'
+ * from the ends alone), and inside a bracket where f rises it finds the root
+ * with GSL's Brent solver, then settles the tick exactly on the grid. */
+#ifndef NESIM_CROSSING_H
+#define NESIM_CROSSING_H
+
+#include "neurons/neuron.h"
+
+typedef struct nesim_expsum {
+    double c0;
+    int n;
+    double x[NESIM_TBL_MAX];
+    int term[NESIM_TBL_MAX];  /* index into d->rate / d->tbl */
+    const nesim_dyn *d;
+} nesim_expsum;
+
+/* f at integer offset s (uses the decay tables). */
+double nesim_expsum_at(const nesim_expsum *f, int64_t s);
+
+/* First integer s in [lo, hi] with f(s) >= 0, or -1. hi < 0 means "no bound":
+ * the horizon past which the sign of f cannot change is computed. *margin
+ * receives a lower bound of -f over the offsets examined before the answer. */
+int64_t nesim_expsum_first(const nesim_expsum *f, int64_t lo, int64_t hi, nesim_scratch *ws,
+                           double *margin);
+
+#endif

@@ -1,0 +1,36 @@
+/* check.h — what every nesim test includes: cmocka plus small helpers. */
+#ifndef NESIM_TEST_CHECK_H
+#define NESIM_TEST_CHECK_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <math.h>
+#include <stdio.h>
+
+#include "sim/error.h"
+
+/* Asserts a nesim status is NESIM_OK, printing the error message if not. */
+#define assert_ok(expr, errp)                                                                   \
+    do {                                                                                        \
+        int rc_ = (expr);                                                                       \
+        if (rc_ != 0)                                                                           \
+            fail_msg("%s -> %d: %s", #expr, rc_, (errp)->msg);                                  \
+    } while (0)
+
+/* Asserts |a - b| <= rel * max(|a|, |b|, floor). */
+#define assert_close(a, b, rel, floor_)                                                        \
+    do {                                                                                        \
+        double a_ = (a), b_ = (b);                                                              \
+        double s_ = fmax(fmax(fabs(a_), fabs(b_)), (floor_));                                   \
+        if (!(fabs(a_ - b_) <= (rel) * s_))                                                     \
+            fail_msg("%s = %.17g vs %s = %.17g (rel %.3g > %.3g)", #a, a_, #b, b_,              \
+                     fabs(a_ - b_) / s_, (double)(rel));                                        \
+    } while (0)
+
+/* A scratch directory for the test's files, created once; returns its path. */
+const char *test_tmpdir(void);
+
+#endif

@@ -1,0 +1,373 @@
+/* test_network.c — the event-driven engine against a tick-by-tick reference,
+ * determinism, counters, Poisson sources, silence and bad input. */
+#include "tests/support/check.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "net/classic.h"
+#include "sim/network.h"
+
+static const double mV = 1e-3, ms = 1e-3, DT = 1e-4;
+
+/* ---- the oracle: a clock-driven simulation with the same models --------- */
+
+/* Steps every neuron every tick with the models' closed-form advance over one
+ * tick, applies inputs in the documented order (source id, projection, target
+ * index), then tests threshold. No prediction, no queue, no budget: if the
+ * event-driven engine skips or mis-times anything, spike lists differ. */
+static size_t reference_run(nesim_net *net, int64_t ticks, nesim_spike *out, size_t cap)
+{
+    int np = nesim_population_count(net), nj = nesim_projection_count(net);
+    uint32_t N = 0;
+    for (int p = 0; p < np; p++)
+        N += nesim_population_size(net, p);
+    double *st = calloc((size_t)N * 4, sizeof *st);
+    int64_t *ref = calloc(N, sizeof *ref);
+    uint32_t *tg = malloc(N * sizeof *tg);
+    /* fired[t % H][g]: neuron g spiked at tick t (H > every delay) */
+    enum { H = 64 };
+    uint8_t *fired[H];
+    for (int h = 0; h < H; h++)
+        fired[h] = calloc(N, 1);
+    /* initial states: read from the engine before it runs (tick 0) */
+    nesim_error err = {0};
+    for (uint32_t g = 0; g < N; g++)
+        assert_ok(nesim_neuron_state(net, g, st + 4 * g, 4, &err), &err);
+    size_t n = 0;
+    for (int64_t t = 0; t < ticks; t++) {
+        for (uint32_t g = 0; g < N && t > 0; g++) {
+            const nesim_dyn *d = nesim_population_dyn(net, nesim_population_of(net, g));
+            d->model->advance(d, st + 4 * g, t - 1, t, ref[g]);
+        }
+        /* deliveries due now, by (source, projection), targets ascending */
+        for (uint32_t src = 0; src < N; src++) {
+            for (int j = 0; j < nj; j++) {
+                const nesim_proj_spec *ps = nesim_projection_spec(net, j);
+                int64_t te = t - ps->delay;
+                if (te < 0 || !fired[te % H][src] || nesim_population_of(net, src) != ps->pre)
+                    continue;
+                uint32_t i = src - nesim_population_first(net, ps->pre);
+                size_t f = nesim_projection_targets(net, j, i, tg, N);
+                const nesim_dyn *d = nesim_population_dyn(net, ps->post);
+                for (size_t k = 0; k < f; k++) {
+                    uint32_t g = nesim_population_first(net, ps->post) + tg[k];
+                    d->model->input(d, st + 4 * g, ps->weight, t < ref[g]);
+                }
+            }
+        }
+        memset(fired[t % H], 0, N);
+        for (uint32_t g = 0; g < N; g++) {
+            const nesim_dyn *d = nesim_population_dyn(net, nesim_population_of(net, g));
+            if (t >= ref[g] && d->model->above(d, st + 4 * g)) {
+                d->model->fire(d, st + 4 * g);
+                ref[g] = t + d->ref_ticks;
+                fired[t % H][g] = 1;
+                if (n < cap)
+                    out[n] = (nesim_spike){t, g};
+                n++;
+            }
+        }
+    }
+    for (int h = 0; h < H; h++)
+        free(fired[h]);
+    free(st);
+    free(ref);
+    free(tg);
+    return n;
+}
+
+static nesim_neuron_params base(void)
+{
+    return (nesim_neuron_params){.tau_m = 20 * ms, .v_rest = -49 * mV, .v_thresh = -50 * mV,
+                                 .v_reset = -60 * mV, .t_ref = 2 * ms, .tau_e = 5 * ms,
+                                 .tau_i = 10 * ms, .tau_a = 50 * ms, .b = 1 * mV, .i_drive = 0.37};
+}
+
+/* Builds a mixed network: every model, several delays and rules. */
+static nesim_net *mixed(uint64_t seed, int *pops)
+{
+    nesim_error err = {0};
+    nesim_net *net = nesim_net_new(DT, seed, &err);
+    const char *models[4] = {"lif_exp", "lif", "alif", "if"};
+    for (int k = 0; k < 4; k++) {
+        nesim_neuron_params p = base();
+        if (k == 1)
+            p.v_rest = -51 * mV; /* below threshold: fires only when driven */
+        nesim_pop_spec s = {.name = models[k], .model = models[k], .n = 60, .params = p,
+                            .v_init = {NESIM_INIT_UNIFORM, -60 * mV, -50 * mV}};
+        assert_ok(nesim_add_population(net, &s, &pops[k], &err), &err);
+    }
+    struct { int a, b; double w, p; int64_t d; int kind; } c[] = {
+        {0, 0, 2.0, 0.1, 1, NESIM_FIXED_PROB},  {0, 1, 1.5, 0.2, 3, NESIM_FIXED_PROB},
+        {1, 0, -0.5, 0.1, 2, NESIM_FIXED_PROB}, {2, 1, 0.8, 0.3, 17, NESIM_FIXED_PROB},
+        {1, 2, 0.5, 0, 1, NESIM_ONE_TO_ONE},    {3, 2, -0.004, 0, 5, NESIM_ALL_TO_ALL},
+        {0, 3, -0.3, 0.1, 40, NESIM_FIXED_PROB},
+    };
+    for (size_t k = 0; k < sizeof c / sizeof *c; k++) {
+        nesim_proj_spec s = {.pre = pops[c[k].a], .post = pops[c[k].b], .kind = c[k].kind,
+                             .p = c[k].p, .weight = c[k].w * mV, .delay = c[k].d};
+        assert_ok(nesim_connect(net, &s, NULL, &err), &err);
+    }
+    for (int k = 0; k < 4; k++)
+        assert_ok(nesim_record(net, pops[k], 1, &err), &err);
+    return net;
+}
+
+static void test_engine_matches_clock_driven_reference(void **st)
+{
+    nesim_error err = {0};
+    int pops[4];
+    for (uint64_t seed = 1; seed <= 3; seed++) {
+        nesim_net *ref_net = mixed(seed, pops), *net = mixed(seed, pops);
+        assert_ok(nesim_run(ref_net, 0, &err), &err); /* initialise states only */
+        enum { T = 8000, CAP = 200000 };
+        nesim_spike *want = malloc(CAP * sizeof *want);
+        size_t n_want = reference_run(ref_net, T, want, CAP);
+        assert_ok(nesim_run(net, T, &err), &err);
+        size_t n;
+        const nesim_spike *got = nesim_spikes(net, &n);
+        print_message("seed %llu: reference %zu spikes, engine %zu\n", (unsigned long long)seed, n_want, n);
+        assert_true(n_want > 1500);
+        size_t by_pop[4] = {0};
+        for (size_t i = 0; i < n; i++)
+            by_pop[nesim_population_of(net, got[i].id)]++;
+        for (size_t i = 0; i < n && i < n_want; i++)
+            if (got[i].t != want[i].t || got[i].id != want[i].id)
+                fail_msg("seed %llu spike %zu: engine (t=%lld, id=%u), reference (t=%lld, id=%u)",
+                         (unsigned long long)seed, i, (long long)got[i].t, got[i].id,
+                         (long long)want[i].t, want[i].id);
+        assert_int_equal(n, n_want);
+        for (int k = 0; k < 4; k++)
+            if (by_pop[k] < 20) /* every model fires */
+                fail_msg("population %d fired %zu times", k, by_pop[k]);
+        free(want);
+        nesim_net_free(ref_net);
+        nesim_net_free(net);
+    }
+}
+
+/* ---- determinism -------------------------------------------------------- */
+
+static void run_cuba(uint64_t seed, nesim_spike **out, size_t *n)
+{
+    nesim_error err = {0};
+    nesim_classic_opts o = {.name = "cuba", .neurons = 1000, .tick_s = DT, .seed = seed};
+    nesim_net *net;
+    int E, I;
+    assert_ok(nesim_classic_build(&o, &net, &E, &I, &err), &err);
+    assert_ok(nesim_record(net, E, 1, &err), &err);
+    assert_ok(nesim_record(net, I, 1, &err), &err);
+    assert_ok(nesim_run(net, 2500, &err), &err);
+    assert_ok(nesim_run(net, 2500, &err), &err); /* runs continue seamlessly */
+    const nesim_spike *s = nesim_spikes(net, n);
+    *out = malloc(*n * sizeof **out + 1);
+    memcpy(*out, s, *n * sizeof **out);
+    nesim_net_free(net);
+}
+
+static void test_determinism(void **st)
+{
+    nesim_spike *a, *b, *c;
+    size_t na, nb, nc;
+    run_cuba(42, &a, &na);
+    run_cuba(42, &b, &nb);
+    run_cuba(43, &c, &nc);
+    assert_true(na > 1000);
+    assert_int_equal(na, nb);
+    assert_memory_equal(a, b, na * sizeof *a);
+    assert_int_equal(nesim_spike_checksum(a, na), nesim_spike_checksum(b, nb));
+    assert_true(na != nc || memcmp(a, c, na * sizeof *a) != 0);
+    assert_true(nesim_spike_checksum(a, na) != nesim_spike_checksum(c, nc));
+    free(a);
+    free(b);
+    free(c);
+}
+
+/* One run of n ticks equals the same time cut into many runs. */
+static void test_split_runs_identical(void **st)
+{
+    nesim_error err = {0};
+    int pops[4];
+    nesim_net *a = mixed(9, pops), *b = mixed(9, pops);
+    assert_ok(nesim_run(a, 2000, &err), &err);
+    for (int k = 0; k < 20; k++)
+        assert_ok(nesim_run(b, 100, &err), &err);
+    size_t na, nb;
+    const nesim_spike *sa = nesim_spikes(a, &na), *sb = nesim_spikes(b, &nb);
+    assert_int_equal(na, nb);
+    assert_memory_equal(sa, sb, na * sizeof *sa);
+    assert_int_equal(nesim_now(b), 2000);
+    nesim_net_free(a);
+    nesim_net_free(b);
+}
+
+/* ---- counters ----------------------------------------------------------- */
+
+static void test_sops_equal_spikes_times_fanout(void **st)
+{
+    nesim_error err = {0};
+    int pops[4];
+    nesim_net *net = mixed(5, pops);
+    assert_ok(nesim_run(net, 3000, &err), &err);
+    size_t n;
+    const nesim_spike *s = nesim_spikes(net, &n);
+    uint64_t want[4] = {0}, spikes[4] = {0};
+    uint32_t *tg = malloc(1000 * sizeof *tg);
+    for (size_t i = 0; i < n; i++) {
+        int p = nesim_population_of(net, s[i].id);
+        spikes[p]++;
+        if (s[i].t >= 3000)
+            continue;
+        for (int j = 0; j < nesim_projection_count(net); j++) {
+            const nesim_proj_spec *ps = nesim_projection_spec(net, j);
+            /* delivered only if due before the end of the run */
+            if (ps->pre == p && s[i].t + ps->delay < 3000)
+                want[ps->post] += nesim_projection_targets(
+                    net, j, s[i].id - nesim_population_first(net, p), tg, 1000);
+        }
+    }
+    for (int k = 0; k < 4; k++) {
+        assert_int_equal(nesim_population_counters(net, pops[k])->sops, want[k]);
+        assert_int_equal(nesim_population_counters(net, pops[k])->spikes, spikes[k]);
+    }
+    free(tg);
+    nesim_net_free(net);
+}
+
+/* ---- Poisson sources ---------------------------------------------------- */
+
+static void test_poisson_rate_and_drive(void **st)
+{
+    nesim_error err = {0};
+    nesim_net *net = nesim_net_new(DT, 3, &err);
+    nesim_pop_spec src = {.name = "src", .model = "poisson", .n = 1000, .params = {.rate_hz = 20}};
+    nesim_neuron_params p = base();
+    p.v_rest = -60 * mV;
+    nesim_pop_spec tgt = {.name = "tgt", .model = "lif", .n = 10, .params = p,
+                          .v_init = {NESIM_INIT_CONST, -60 * mV, 0}};
+    int S, T;
+    assert_ok(nesim_add_population(net, &src, &S, &err), &err);
+    assert_ok(nesim_add_population(net, &tgt, &T, &err), &err);
+    nesim_proj_spec c = {.pre = S, .post = T, .kind = NESIM_ALL_TO_ALL, .weight = 0.05 * mV, .delay = 1};
+    assert_ok(nesim_connect(net, &c, NULL, &err), &err);
+    assert_ok(nesim_run(net, 100000, &err), &err); /* 10 s */
+    double rate = (double)nesim_population_counters(net, S)->spikes / (1000 * 10.0);
+    /* 200 000 expected spikes: sd 0.2 %; 1 % is five sigma */
+    assert_close(rate, 20.0, 0.01, 0);
+    /* 20 kHz of 0.05 mV jumps, tau 20 ms: mean drive 20 mV above rest -> fires */
+    assert_true(nesim_population_counters(net, T)->spikes > 100);
+    /* every source spike reaches the 10 targets, but those of the last tick */
+    uint64_t sops = nesim_population_counters(net, T)->sops, ss = nesim_population_counters(net, S)->spikes;
+    assert_true(sops % 10 == 0 && sops <= 10 * ss && sops >= 10 * (ss - 20));
+    nesim_net_free(net);
+}
+
+/* ---- cost follows activity ---------------------------------------------- */
+
+static void test_silence_costs_nothing(void **st)
+{
+    nesim_error err = {0};
+    nesim_net *net = nesim_net_new(DT, 1, &err);
+    nesim_neuron_params p = base();
+    p.v_rest = -70 * mV; /* below threshold: nothing ever happens */
+    nesim_pop_spec s = {.name = "quiet", .model = "lif_exp", .n = 100000, .params = p,
+                        .v_init = {NESIM_INIT_UNIFORM, -70 * mV, -55 * mV}};
+    int P;
+    assert_ok(nesim_add_population(net, &s, &P, &err), &err);
+    nesim_proj_spec c = {.pre = P, .post = P, .kind = NESIM_FIXED_PROB, .p = 0.0001, .weight = 1 * mV, .delay = 1};
+    assert_ok(nesim_connect(net, &c, NULL, &err), &err);
+    assert_ok(nesim_run(net, 1000000000LL, &err), &err); /* a day of virtual time */
+    const nesim_counters *k = nesim_population_counters(net, P);
+    assert_int_equal(k->spikes, 0);
+    assert_int_equal(k->updates, 0);
+    assert_int_equal(k->events, 0);
+    assert_int_equal(nesim_queue_statistics(net).ticks_active, 0);
+    assert_int_equal(nesim_now(net), 1000000000LL);
+    nesim_net_free(net);
+}
+
+/* ---- bad input through the C API --------------------------------------- */
+
+static void test_bad_input(void **st)
+{
+    nesim_error err = {0};
+    assert_null(nesim_net_new(0, 1, &err));
+    assert_non_null(strstr(err.msg, "tick"));
+    nesim_net *net = nesim_net_new(DT, 1, &err);
+    nesim_neuron_params p = base();
+    int A, B, S;
+    nesim_pop_spec s = {.name = "a", .model = "lif", .n = 10, .params = p};
+    assert_ok(nesim_add_population(net, &s, &A, &err), &err);
+    s.name = "b";
+    s.n = 5;
+    assert_ok(nesim_add_population(net, &s, &B, &err), &err);
+    nesim_pop_spec src = {.name = "src", .model = "poisson", .n = 3, .params = {.rate_hz = 5}};
+    assert_ok(nesim_add_population(net, &src, &S, &err), &err);
+
+    nesim_pop_spec bad = s;
+    bad.name = "neg";
+    bad.params.tau_m = -0.02;
+    assert_int_equal(nesim_add_population(net, &bad, NULL, &err), NESIM_EINVAL);
+    assert_non_null(strstr(err.msg, "population 'neg'"));
+    assert_non_null(strstr(err.msg, "tau_m"));
+    bad = s;
+    bad.name = "empty";
+    bad.n = 0;
+    assert_int_equal(nesim_add_population(net, &bad, NULL, &err), NESIM_EINVAL);
+    assert_non_null(strstr(err.msg, "empty"));
+    bad = s;
+    bad.name = "x";
+    bad.model = "hodgkin";
+    assert_int_equal(nesim_add_population(net, &bad, NULL, &err), NESIM_EINVAL);
+    assert_non_null(strstr(err.msg, "unknown neuron model 'hodgkin'"));
+    bad = s; /* duplicate name */
+    assert_int_equal(nesim_add_population(net, &bad, NULL, &err), NESIM_EINVAL);
+    bad.name = "u";
+    bad.v_init = (nesim_init_dist){NESIM_INIT_UNIFORM, 1, 0};
+    assert_int_equal(nesim_add_population(net, &bad, NULL, &err), NESIM_EINVAL);
+
+    nesim_proj_spec c = {.pre = A, .post = B, .kind = NESIM_FIXED_PROB, .p = 0.5, .weight = 1e-3, .delay = 0};
+    assert_int_equal(nesim_connect(net, &c, NULL, &err), NESIM_EINVAL);
+    assert_non_null(strstr(err.msg, "delay"));
+    c.delay = 1;
+    c.p = 1.5;
+    assert_int_equal(nesim_connect(net, &c, NULL, &err), NESIM_EINVAL);
+    assert_non_null(strstr(err.msg, "p must be in [0, 1]"));
+    c.p = -0.1;
+    assert_int_equal(nesim_connect(net, &c, NULL, &err), NESIM_EINVAL);
+    c.p = 0.5;
+    c.weight = NAN;
+    assert_int_equal(nesim_connect(net, &c, NULL, &err), NESIM_EINVAL);
+    c.weight = 1e-3;
+    c.kind = NESIM_ONE_TO_ONE;
+    assert_int_equal(nesim_connect(net, &c, NULL, &err), NESIM_EINVAL);
+    assert_non_null(strstr(err.msg, "one-to-one"));
+    c.kind = NESIM_ALL_TO_ALL;
+    c.post = S;
+    assert_int_equal(nesim_connect(net, &c, NULL, &err), NESIM_EINVAL);
+    assert_non_null(strstr(err.msg, "spike source"));
+    c.post = 99;
+    assert_int_equal(nesim_connect(net, &c, NULL, &err), NESIM_EINVAL);
+    c.post = B;
+    assert_ok(nesim_connect(net, &c, NULL, &err), &err);
+    assert_int_equal(nesim_run(net, -1, &err), NESIM_EINVAL);
+    assert_ok(nesim_run(net, 10, &err), &err);
+    assert_int_equal(nesim_add_population(net, &s, NULL, &err), NESIM_ESTATE);
+    assert_int_equal(nesim_connect(net, &c, NULL, &err), NESIM_ESTATE);
+    nesim_net_free(net);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_engine_matches_clock_driven_reference),
+        cmocka_unit_test(test_determinism),
+        cmocka_unit_test(test_split_runs_identical),
+        cmocka_unit_test(test_sops_equal_spikes_times_fanout),
+        cmocka_unit_test(test_poisson_rate_and_drive),
+        cmocka_unit_test(test_silence_costs_nothing),
+        cmocka_unit_test(test_bad_input),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
