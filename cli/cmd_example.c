@@ -63,7 +63,9 @@ int cmd_example(int argc, char **argv)
                 rc = nesim_fail(&err, NESIM_EINVAL, "--seconds: must be > 0");
             i++;
         } else if (!strcmp(a, "--tick")) {
-            rc = cli_double(a, v, &o.tick_s, &err), i++;
+            if (!(rc = cli_double(a, v, &o.tick_s, &err)) && !(o.tick_s > 0 && o.tick_s <= 1))
+                rc = nesim_fail(&err, NESIM_EINVAL, "--tick: seconds per tick must be in (0, 1]");
+            i++;
         } else if (!strcmp(a, "--seed")) {
             rc = cli_u64(a, v, &o.seed, &err), i++;
         } else if (!strcmp(a, "--v-rest")) {

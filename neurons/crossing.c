@@ -65,11 +65,16 @@ static int64_t horizon(const nesim_expsum *f)
     return h > 1e12 ? (int64_t)1e12 : (int64_t)ceil(h) + 1;
 }
 
+static inline double min2(double a, double b) { return a < b ? a : b; }
+static inline double max2(double a, double b) { return a > b ? a : b; }
+
 /* Smallest k in (a, b] with f(k) >= 0, given f(a) < 0 <= f(b) and f rising on
- * [a, b]. Integer bisection; for wide brackets Brent narrows it first. */
+ * [a, b]. Inside the decay tables integer bisection is cheapest (a lookup per
+ * term); a bracket reaching past them is narrowed by GSL's Brent solver on the
+ * continuous function first, then settled on the grid. */
 static int64_t settle(const nesim_expsum *f, int64_t a, int64_t b, nesim_scratch *ws)
 {
-    if (b - a > 32 && ws) {
+    if (b - a > 32 && (uint64_t)b >= f->d->tbl_n && ws) {
         gsl_function F = {expsum_cont, (void *)f};
         if (gsl_root_fsolver_set(ws->brent, &F, (double)a, (double)b) == GSL_SUCCESS) {
             for (int it = 0; it < 60; it++) {
@@ -120,13 +125,13 @@ int64_t nesim_expsum_first(const nesim_expsum *f, int64_t lo, int64_t hi, nesim_
         double ub = f->c0, dlb = 0;
         for (int i = 0; i < f->n; i++) {
             int k = f->term[i];
-            double ta = f->x[i] * nesim_decay(f->d, k, a - 0);
+            double ta = f->x[i] * nesim_decay(f->d, k, a);
             double tb = f->x[i] * nesim_decay(f->d, k, b);
-            ub += fmax(ta, tb);
-            dlb += fmin(-f->d->rate[k] * ta, -f->d->rate[k] * tb);
+            ub += max2(ta, tb);
+            dlb += min2(-f->d->rate[k] * ta, -f->d->rate[k] * tb);
         }
         if (ub < 0) {
-            mg = fmin(mg, -ub);
+            mg = min2(mg, -ub);
             continue;
         }
         if (b - a < 8) {
@@ -136,7 +141,7 @@ int64_t nesim_expsum_first(const nesim_expsum *f, int64_t lo, int64_t hi, nesim_
                     found = k;
                     break;
                 }
-                mg = fmin(mg, -fk);
+                mg = min2(mg, -fk);
             }
             continue;
         }
@@ -148,14 +153,14 @@ int64_t nesim_expsum_first(const nesim_expsum *f, int64_t lo, int64_t hi, nesim_
         if (dlb >= 0) {
             double fb = nesim_expsum_at(f, b);
             if (fb < 0) {
-                mg = fmin(mg, -fb);
+                mg = min2(mg, -fb);
                 continue;
             }
             found = settle(f, a, b, ws);
-            mg = fmin(mg, -nesim_expsum_at(f, found - 1));
+            mg = min2(mg, -nesim_expsum_at(f, found - 1));
             break;
         }
-        mg = fmin(mg, -fa);
+        mg = min2(mg, -fa);
         int64_t m = a + (b - a) / 2;
         stack[sp][0] = m + 1;
         stack[sp][1] = b;

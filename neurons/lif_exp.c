@@ -83,7 +83,18 @@ static int64_t lx_predict(const nesim_dyn *d, const double *s, int64_t t, int64_
         *margin = INFINITY;
         return NESIM_NEVER;
     }
-    int64_t k = nesim_expsum_first(&f, from - s0, top, ws, margin);
+    int64_t k = -1;
+    if (d->slack > 0 && nesim_expsum_at(&f, from - s0) < -d->slack) {
+        /* far below threshold: answer when v comes within slack (a check) */
+        f.c0 += d->slack;
+        k = nesim_expsum_first(&f, from - s0, top, ws, margin);
+        *margin += d->slack;
+        if (k < 0)
+            return NESIM_NEVER; /* never even within slack before hi */
+        f.c0 -= d->slack;
+    }
+    if (k < 0)
+        k = nesim_expsum_first(&f, from - s0, top, ws, margin);
     return k < 0 ? NESIM_NEVER : s0 + k;
 }
 

@@ -52,6 +52,10 @@ typedef struct nesim_dyn {
     double *tbl[NESIM_TBL_MAX];      /* tbl[i][k] = exp(-rate[i] * k), k < tbl_n */
     uint32_t tbl_n;
     double c[4];                     /* model-specific coefficients */
+    /* Set by the engine (0 = exact): predict() may answer with an earlier
+     * "check" tick, the first at which v comes within `slack` of threshold,
+     * so that the next few inputs need no new prediction (see network.c). */
+    double slack;
 } nesim_dyn;
 
 /* Scratch a prediction may use (a GSL root solver); owned by the engine. */
@@ -77,7 +81,9 @@ typedef struct nesim_model {
     void (*fire)(const nesim_dyn *d, double *s);
     /* First tick k in [lo, hi) at which the neuron, left alone from state s
      * valid at tick t, is at or above threshold; NESIM_NEVER if none. hi may be
-     * NESIM_NEVER (the model bounds its own horizon). *margin receives a lower
+     * NESIM_NEVER (the model bounds its own horizon). With d->slack > 0 the
+     * answer may be an earlier tick at which v is merely within slack of
+     * threshold (never later than the crossing). *margin receives a lower
      * bound of (threshold - v) over the ticks before the answer. */
     int64_t (*predict)(const nesim_dyn *d, const double *s, int64_t t, int64_t ref_until,
                        int64_t lo, int64_t hi, nesim_scratch *ws, double *margin);

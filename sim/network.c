@@ -16,6 +16,9 @@
 #include "sim/rng.h"
 
 enum { F_DUE = 1 };
+#ifndef SLACK_KICKS
+#define SLACK_KICKS 3.0
+#endif
 enum { STREAM_INIT = 0, STREAM_SOURCE = 1, STREAM_PROJ = 2 };
 
 typedef struct pop {
@@ -332,6 +335,15 @@ static int start(nesim_net *net, nesim_error *err)
     int rc = nesim_queue_init(&net->q, ring, err);
     if (rc)
         return rc;
+    /* Prediction slack: a population's predictions may stop short of the
+     * crossing by SLACK_KICKS of its largest incoming kick, so a few inputs
+     * pass before a new prediction is needed (fewer logs and root searches,
+     * fewer stale events). Changes cost only, never a spike. */
+    for (int j = 0; j < net->n_projs; j++) {
+        pop *post = &net->pops[net->projs[j].s.post];
+        if (SLACK_KICKS * net->projs[j].kick > post->dyn.slack)
+            post->dyn.slack = SLACK_KICKS * net->projs[j].kick;
+    }
     net->started = 1;
     size_t n = N ? N : 1;
     net->t_state = calloc(n, sizeof *net->t_state);

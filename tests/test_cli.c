@@ -1,0 +1,99 @@
+/* test_cli.c — the nesim command as a user meets it: output, help, exit
+ * statuses and one-line errors. Runs the binary named by $NESIM (make test
+ * sets it to the sanitizer build). */
+#include "tests/support/check.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+/* Runs `$NESIM args`, capturing stdout and stderr; returns the exit status. */
+static int run(const char *args, char *out, size_t n_out, char *errb, size_t n_err)
+{
+    const char *bin = getenv("NESIM") ? getenv("NESIM") : "build/rel/nesim";
+    char cmd[1024], ef[256];
+    snprintf(ef, sizeof ef, "%s/stderr.txt", test_tmpdir());
+    snprintf(cmd, sizeof cmd, "%s %s 2>%s", bin, args, ef);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    size_t k = fread(out, 1, n_out - 1, p);
+    out[k] = 0;
+    int st = pclose(p);
+    FILE *e = fopen(ef, "r");
+    assert_non_null(e);
+    k = fread(errb, 1, n_err - 1, e);
+    errb[k] = 0;
+    fclose(e);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+static char out[1 << 16], err[1 << 12];
+
+static void test_example_json(void **st)
+{
+    assert_int_equal(run("example b4 --neurons 800 --seconds 0.3 --seed 3 --json --quiet", out, sizeof out, err, sizeof err), 0);
+    json_error_t je;
+    json_t *j = json_loads(out, 0, &je);
+    if (!j)
+        fail_msg("not JSON (%s): %s", je.text, out);
+    const char *keys[] = {"mean_rate_hz", "isi_cv", "spikes", "sops", "wall_s", "peak_rss_mib", "synapses"};
+    for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
+        assert_true(json_is_number(json_object_get(j, keys[i])));
+    assert_true(json_integer_value(json_object_get(j, "spikes")) > 0);
+    assert_int_equal(json_integer_value(json_object_get(j, "neurons")), 800);
+    json_decref(j);
+    assert_string_equal(err, ""); /* quiet, and stderr is not a terminal anyway */
+}
+
+static void test_example_table(void **st)
+{
+    assert_int_equal(run("example cuba --neurons 500 --seconds 0.2", out, sizeof out, err, sizeof err), 0);
+    assert_non_null(strstr(out, "mean rate"));
+    assert_non_null(strstr(out, "ISI CV"));
+    assert_non_null(strstr(out, "synaptic events"));
+    assert_non_null(strstr(out, "peak memory"));
+}
+
+static void test_help(void **st)
+{
+    assert_int_equal(run("--help", out, sizeof out, err, sizeof err), 0);
+    assert_non_null(strstr(out, "example"));
+    assert_int_equal(run("example --help", out, sizeof out, err, sizeof err), 0);
+    const char *opts[] = {"--neurons", "--seconds", "--tick", "--seed", "--v-rest", "--json", "--quiet"};
+    for (size_t i = 0; i < sizeof opts / sizeof *opts; i++)
+        assert_non_null(strstr(out, opts[i]));
+}
+
+static void bad(const char *args, const char *needle)
+{
+    assert_int_equal(run(args, out, sizeof out, err, sizeof err), 2);
+    if (!strstr(err, needle))
+        fail_msg("`nesim %s`: expected '%s' in: %s", args, needle, err);
+    char *nl = strchr(err, '\n');
+    assert_true(nl && nl[1] == 0); /* exactly one line */
+}
+
+static void test_bad_arguments(void **st)
+{
+    bad("frobnicate", "unknown command 'frobnicate'");
+    bad("example", "which example");
+    bad("example hh", "unknown example network 'hh'");
+    bad("example b4 --seconds -1", "--seconds");
+    bad("example b4 --seconds abc", "expected a number, got 'abc'");
+    bad("example b4 --neurons 0", "--neurons");
+    bad("example b4 --tick 0", "tick");
+    bad("example b4 --seed", "--seed");
+    bad("example b4 --bogus", "unexpected argument '--bogus'");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_example_json),
+        cmocka_unit_test(test_example_table),
+        cmocka_unit_test(test_help),
+        cmocka_unit_test(test_bad_arguments),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
