@@ -70,7 +70,7 @@ $(REL)/bench/%: $(REL)/bench/%.o $(REL)/libnesim.a
 	$(CC) $(REL_CFLAGS) $^ -o $@ $(PKG_LIBS)
 
 run: $(NESIM)
-	$(NESIM) example b4 --seconds 2
+	$(NESIM) run examples/digits/model.json --input examples/digits/test_inputs.npy --labels examples/digits/test_labels.npy
 
 test: $(TESTS) $(NESIM_SAN) $(NESIM)
 	@NESIM=$(NESIM_SAN) sh tests/run.sh $(TESTS)
@@ -88,3 +88,4 @@ clean:
 	rm -rf build
 
 -include $(shell find build -name '*.d' 2>/dev/null)
+.SECONDARY:

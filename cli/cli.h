@@ -28,5 +28,6 @@ const char *cli_grouped(uint64_t v, char *buf, size_t n);
 int cli_progress_on(int quiet);
 
 int cmd_example(int argc, char **argv);
+int cmd_run(int argc, char **argv);
 
 #endif

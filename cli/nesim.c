@@ -11,6 +11,7 @@ static const char usage[] =
     "usage: nesim <command> [options]   (nesim <command> --help for details)\n"
     "\n"
     "commands:\n"
+    "  run SPEC       run a model spec (JSON): coded layers on input samples, or a network\n"
     "  example NAME   run a built-in classic network (b4, cuba) and print firing statistics\n"
     "  version        print the version\n";
 
@@ -21,6 +22,8 @@ int main(int argc, char **argv)
         fputs(usage, argc < 2 ? stderr : stdout);
         return argc < 2 ? CLI_BAD : CLI_OK;
     }
+    if (strcmp(argv[1], "run") == 0)
+        return cmd_run(argc - 1, argv + 1);
     if (strcmp(argv[1], "example") == 0)
         return cmd_example(argc - 1, argv + 1);
     if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {

@@ -196,9 +196,12 @@ static int draw_fixed_prob(nesim_net *net, proj *pj, const pop *pre, const pop *
          * synapses drawn. */
         int64_t j = -1;
         for (;;) {
-            j += gsl_ran_geometric(r, p);
-            if (j >= post->n)
+            /* the gap in double: gsl_ran_geometric's unsigned int overflows
+             * for p below ~1e-9 (and is 0 once 1 - p == 1) */
+            double gap = p >= 1 ? 1 : floor(log(gsl_rng_uniform_pos(r)) / log1p(-p)) + 1;
+            if (!(gap < (double)post->n - (double)j))
                 break;
+            j += (int64_t)gap;
             if (self && (uint32_t)j == i)
                 continue;
             if (n == cap) {

@@ -287,6 +287,30 @@ static void test_silence_costs_nothing(void **st)
     nesim_net_free(net);
 }
 
+/* Tiny and huge connection probabilities: no endless loop, sane counts. */
+static void test_fixed_prob_extremes(void **st)
+{
+    nesim_error err = {0};
+    nesim_net *net = nesim_net_new(DT, 1, &err);
+    nesim_pop_spec s = {.name = "a", .model = "lif", .n = 2000, .params = base()};
+    int A;
+    assert_ok(nesim_add_population(net, &s, &A, &err), &err);
+    const double ps[] = {1e-20, 1e-12, 0.5, 1.0};
+    for (int k = 0; k < 4; k++) {
+        nesim_proj_spec c = {.pre = A, .post = A, .kind = NESIM_FIXED_PROB, .p = ps[k], .weight = 1e-4, .delay = 1};
+        int j;
+        assert_ok(nesim_connect(net, &c, &j, &err), &err);
+        uint64_t n = nesim_projection_synapses(net, j);
+        if (k < 2)
+            assert_int_equal(n, 0);
+        else if (k == 2)
+            assert_true(n > 1900000 && n < 2100000); /* 4e6 pairs, sd 1000 */
+        else
+            assert_int_equal(n, 4000000);
+    }
+    nesim_net_free(net);
+}
+
 /* ---- bad input through the C API --------------------------------------- */
 
 static void test_bad_input(void **st)
@@ -367,6 +391,7 @@ int main(void)
         cmocka_unit_test(test_sops_equal_spikes_times_fanout),
         cmocka_unit_test(test_poisson_rate_and_drive),
         cmocka_unit_test(test_silence_costs_nothing),
+        cmocka_unit_test(test_fixed_prob_extremes),
         cmocka_unit_test(test_bad_input),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

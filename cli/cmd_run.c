@@ -1,0 +1,354 @@
+/* cmd_run.c — `nesim run SPEC`: run a model spec. Layer models play their
+ * input samples through the coded layers and report spikes, synaptic
+ * operations and accuracy; recurrent models run for --seconds and report
+ * firing statistics. */
+#include <gsl/gsl_randist.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "net/spec.h"
+#include "net/tensor.h"
+#include "sim/infer.h"
+#include "sim/rng.h"
+#include "sim/stats.h"
+
+static const char help[] =
+    "usage: nesim run SPEC [options]\n"
+    "\n"
+    "Runs a model spec (JSON; see README). A model with layers plays each input\n"
+    "sample through its coded layers, event by event, and prints per-layer spikes,\n"
+    "synaptic operations (SOPs) and spike-count statistics; a model with\n"
+    "populations runs its recurrent network and prints firing statistics.\n"
+    "\n"
+    "options (layer models):\n"
+    "  --input X.npy        input samples [samples, features...] (any numeric dtype)\n"
+    "  --random-input N     N heavy-tailed synthetic samples instead (Student t, nu = 3)\n"
+    "  --samples N          use only the first N samples\n"
+    "  --output Y.npy       write the last layer's readout, f32 [samples, outputs]\n"
+    "  --labels L.npy       integer labels [samples]: print spiking and ANN accuracy\n"
+    "options (recurrent models):\n"
+    "  --seconds S          virtual time to simulate (default 1)\n"
+    "common:\n"
+    "  --seed N             seed for synthetic inputs and network draws (default: the spec's)\n"
+    "  --json               print one JSON object instead of the tables\n"
+    "  --quiet              no progress on stderr\n";
+
+typedef struct run_opts {
+    const char *spec, *input, *output, *labels;
+    uint64_t seed, random_n, samples;
+    int has_seed, json, quiet;
+    double seconds;
+} run_opts;
+
+static int parse(int argc, char **argv, run_opts *o, nesim_error *err)
+{
+    memset(o, 0, sizeof *o);
+    o->seconds = 1;
+    int rc = NESIM_OK;
+    for (int i = 1; i < argc && !rc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h"))
+            return -1;
+        if (!strcmp(a, "--json"))
+            o->json = 1;
+        else if (!strcmp(a, "--quiet"))
+            o->quiet = 1;
+        else if (!strcmp(a, "--input") || !strcmp(a, "--output") || !strcmp(a, "--labels")) {
+            if (!v)
+                return nesim_fail(err, NESIM_EINVAL, "%s: expected a file name", a);
+            *(a[2] == 'i' ? &o->input : a[2] == 'o' ? &o->output : &o->labels) = v;
+            i++;
+        } else if (!strcmp(a, "--seed")) {
+            rc = cli_u64(a, v, &o->seed, err), o->has_seed = 1, i++;
+        } else if (!strcmp(a, "--random-input")) {
+            if (!(rc = cli_u64(a, v, &o->random_n, err)) && (o->random_n == 0 || o->random_n > 1000000))
+                rc = nesim_fail(err, NESIM_EINVAL, "--random-input: must be in 1..1000000");
+            i++;
+        } else if (!strcmp(a, "--samples")) {
+            if (!(rc = cli_u64(a, v, &o->samples, err)) && o->samples == 0)
+                rc = nesim_fail(err, NESIM_EINVAL, "--samples: must be >= 1");
+            i++;
+        } else if (!strcmp(a, "--seconds")) {
+            if (!(rc = cli_double(a, v, &o->seconds, err)) && !(o->seconds > 0 && o->seconds < 1e7))
+                rc = nesim_fail(err, NESIM_EINVAL, "--seconds: must be > 0");
+            i++;
+        } else if (a[0] == '-' || o->spec) {
+            rc = nesim_fail(err, NESIM_EINVAL, "unexpected argument '%s' (see nesim run --help)", a);
+        } else {
+            o->spec = a;
+        }
+    }
+    if (!rc && !o->spec)
+        rc = nesim_fail(err, NESIM_EINVAL, "which model? nesim run SPEC (see nesim run --help)");
+    if (!rc && o->input && o->random_n)
+        rc = nesim_fail(err, NESIM_EINVAL, "--input and --random-input exclude each other");
+    return rc;
+}
+
+/* Reads an .npy of any numeric dtype as float rows of `width` values. */
+static int load_rows(const char *path, size_t width, float **out, size_t *rows, nesim_error *err)
+{
+    nesim_tensor t;
+    int rc = nesim_npy_load(path, &t, err);
+    if (rc)
+        return rc;
+    if (t.ndim < 1 || t.count == 0 || t.count / (size_t)t.shape[0] != width) {
+        nesim_tensor_release(&t);
+        return nesim_fail(err, NESIM_EINVAL, "%s: expected [samples, ...] with %zu values per sample", path, width);
+    }
+    if ((rc = nesim_tensor_check_finite(&t, path, err))) {
+        nesim_tensor_release(&t);
+        return rc;
+    }
+    *rows = (size_t)t.shape[0];
+    *out = malloc(t.count * sizeof **out);
+    if (!*out) {
+        nesim_tensor_release(&t);
+        return nesim_fail(err, NESIM_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < t.count; i++)
+        (*out)[i] = (float)nesim_tensor_get(&t, i);
+    nesim_tensor_release(&t);
+    return NESIM_OK;
+}
+
+static size_t argmax(const float *v, size_t n)
+{
+    size_t k = 0;
+    for (size_t i = 1; i < n; i++)
+        if (v[i] > v[k])
+            k = i;
+    return k;
+}
+
+static int progress_cb(void *user, int64_t done, int64_t total)
+{
+    if (*(int *)user && (done == total || done % 8 == 0))
+        fprintf(stderr, "\r  sample %lld / %lld", (long long)done, (long long)total);
+    return 0;
+}
+
+static void print_layers(const run_opts *o, const nesim_spec *spec, const nesim_infer_report *r,
+                         double wall, double ann_acc, double snn_acc, double agree, int has_acc)
+{
+    char b1[32], b2[32], b3[32];
+    if (o->json) {
+        printf("{\"model\":\"%s\",\"samples\":%lld,\"layers\":[", spec->name, (long long)r->samples);
+        for (size_t i = 0; i < r->n_layers; i++) {
+            const nesim_layer_report *l = &r->layers[i];
+            const nesim_coded_stats *s = &l->st;
+            printf("%s{\"name\":\"%s\",\"type\":\"%s\",\"coding\":%s%s%s,\"in\":%zu,\"neurons\":%zu,"
+                   "\"spikes\":%lld,\"sops\":%lld,\"steps\":%lld,\"vth_mean\":%.9g,"
+                   "\"activation_sparsity\":%.6f,\"frac_counts_0_7\":%.6f,\"spikes_per_channel\":%.6f,"
+                   "\"silent_fraction\":%.6f,\"clipped\":%lld,\"first_spike_tick\":%lld,"
+                   "\"last_spike_tick\":%lld,\"dense_macs\":%.0f}",
+                   i ? "," : "", l->name, l->type, l->coding ? "\"" : "", l->coding ? l->coding : "null",
+                   l->coding ? "\"" : "", l->in, l->out, (long long)s->spikes, (long long)s->sops,
+                   (long long)s->steps, s->vth,
+                   s->inputs ? (double)s->silent / (double)s->inputs : 0, s->frac_small,
+                   s->spikes_per_channel, s->inputs ? (double)s->silent / (double)s->inputs : 0,
+                   (long long)s->clipped, (long long)s->first_tick, (long long)s->last_tick,
+                   l->dense_macs);
+        }
+        printf("],\"totals\":{\"spikes\":%lld,\"sops\":%lld,\"dense_macs\":%.0f,\"virtual_ticks\":%lld}",
+               (long long)r->spikes, (long long)r->sops, r->dense_macs, (long long)r->ticks);
+        if (has_acc)
+            printf(",\"accuracy\":{\"spiking\":%.6f,\"ann\":%.6f,\"agreement\":%.6f}", snn_acc, ann_acc, agree);
+        printf(",\"wall_s\":%.6f,\"peak_rss_mib\":%.2f}\n", wall, cli_peak_rss_mib());
+        return;
+    }
+    printf("nesim run %s — %lld samples, %zu layers, %g s per tick\n\n", spec->file,
+           (long long)r->samples, r->n_layers, spec->tick);
+    printf("  %-10s %-8s %13s %-22s %5s %8s %7s %7s %14s %14s %11s\n", "layer", "type", "in -> out",
+           "input coding", "T", "spk/ch", "[0,7]", "silent", "spikes", "SOPs", "ticks");
+    for (size_t i = 0; i < r->n_layers; i++) {
+        const nesim_layer_report *l = &r->layers[i];
+        const nesim_coded_stats *s = &l->st;
+        char io[32], ticks[32];
+        snprintf(io, sizeof io, "%zu -> %zu", l->in, l->out);
+        if (!l->coding) {
+            printf("  %-10s %-8s %13s\n", l->name, l->type, io);
+            continue;
+        }
+        snprintf(ticks, sizeof ticks, "%lld..%lld", (long long)s->first_tick, (long long)s->last_tick);
+        printf("  %-10s %-8s %13s %-22s %5.1f %8.3f %6.1f%% %6.1f%% %14s %14s %11s\n", l->name, l->type,
+               io, l->coding, s->samples ? (double)s->steps / (double)s->samples : 0, s->spikes_per_channel,
+               100 * s->frac_small, s->inputs ? 100.0 * (double)s->silent / (double)s->inputs : 0,
+               cli_grouped((uint64_t)s->spikes, b1, sizeof b1), cli_grouped((uint64_t)s->sops, b2, sizeof b2),
+               ticks);
+    }
+    printf("\n  spikes           %16s\n", cli_grouped((uint64_t)r->spikes, b1, sizeof b1));
+    printf("  synaptic ops     %16s   (%.1f %% of the dense layers' %s MACs)\n",
+           cli_grouped((uint64_t)r->sops, b2, sizeof b2), r->dense_macs > 0 ? 100 * (double)r->sops / r->dense_macs : 0,
+           cli_grouped((uint64_t)r->dense_macs, b3, sizeof b3));
+    printf("  virtual time     %16lld ticks (%.1f per sample)\n", (long long)r->ticks,
+           r->samples ? (double)r->ticks / (double)r->samples : 0);
+    if (has_acc)
+        printf("  accuracy         spiking %.2f %%, ANN %.2f %% (same class on %.1f %% of samples)\n",
+               100 * snn_acc, 100 * ann_acc, 100 * agree);
+    printf("  wall time        %16.3f s — %.2f G SOP/s\n", wall, wall > 0 ? (double)r->sops / wall / 1e9 : 0);
+    printf("  peak memory      %16.1f MiB\n", cli_peak_rss_mib());
+}
+
+static int run_layers(const run_opts *o, const nesim_spec *spec, nesim_error *err)
+{
+    nesim_infer *m = NULL;
+    float *x = NULL, *y = NULL, *ya = NULL, *lab = NULL;
+    size_t rows = 0, nl = 0;
+    int rc = nesim_infer_open(spec, &m, err);
+    if (rc)
+        return rc;
+    size_t w = nesim_infer_input_size(m), ow = nesim_infer_output_size(m);
+    if (o->input) {
+        rc = load_rows(o->input, w, &x, &rows, err);
+    } else if (o->random_n) {
+        rows = (size_t)o->random_n;
+        x = malloc(rows * w * sizeof *x);
+        gsl_rng *r = nesim_rng_new(o->has_seed ? o->seed : spec->seed, 1000);
+        if (!x || !r)
+            rc = nesim_fail(err, NESIM_ENOMEM, "out of memory");
+        for (size_t i = 0; !rc && i < rows * w; i++)
+            x[i] = (float)gsl_ran_tdist(r, 3.0);
+        if (r)
+            gsl_rng_free(r);
+    } else {
+        rc = nesim_fail(err, NESIM_EINVAL, "%s has layers: give --input X.npy or --random-input N", spec->file);
+    }
+    if (!rc && o->samples && o->samples < rows)
+        rows = (size_t)o->samples;
+    if (!rc && o->labels) {
+        rc = load_rows(o->labels, 1, &lab, &nl, err);
+        if (!rc && nl < rows)
+            rc = nesim_fail(err, NESIM_EINVAL, "%s: %zu labels for %zu samples", o->labels, nl, rows);
+    }
+    if (!rc && !(y = malloc(rows * ow * sizeof *y)))
+        rc = nesim_fail(err, NESIM_ENOMEM, "out of memory");
+    nesim_infer_report rep;
+    int show = cli_progress_on(o->quiet);
+    double t0 = cli_now();
+    if (!rc)
+        rc = nesim_infer_run(m, x, rows, y, 0, &rep, progress_cb, &show, err);
+    double wall = cli_now() - t0;
+    if (show)
+        fputs("\r\033[K", stderr);
+    double ann = 0, snn = 0, agree = 0;
+    if (!rc && lab) {
+        nesim_infer_report dense_rep;
+        if (!(ya = malloc(rows * ow * sizeof *ya)))
+            rc = nesim_fail(err, NESIM_ENOMEM, "out of memory");
+        if (!rc)
+            rc = nesim_infer_run(m, x, rows, ya, 1, &dense_rep, NULL, NULL, err);
+        for (size_t s = 0; !rc && s < rows; s++) {
+            size_t ks = argmax(y + s * ow, ow), ka = argmax(ya + s * ow, ow);
+            snn += (double)(ks == (size_t)lab[s]) / (double)rows;
+            ann += (double)(ka == (size_t)lab[s]) / (double)rows;
+            agree += (double)(ks == ka) / (double)rows;
+        }
+        /* the dense pass reuses the report buffers: run the spiking pass last */
+        if (!rc)
+            rc = nesim_infer_run(m, x, rows, y, 0, &rep, NULL, NULL, err);
+    }
+    if (!rc && o->output) {
+        int64_t shape[2] = {(int64_t)rows, (int64_t)ow};
+        rc = nesim_npy_write(o->output, NESIM_F32, 2, shape, y, err);
+    }
+    if (!rc)
+        print_layers(o, spec, &rep, wall, ann, snn, agree, lab != NULL);
+    free(x);
+    free(y);
+    free(ya);
+    free(lab);
+    nesim_infer_close(m);
+    return rc;
+}
+
+static int on_spike(void *ctx, int64_t t, uint32_t id, int pop)
+{
+    nesim_isi_add(ctx, id, t);
+    return 0;
+}
+
+static int run_network(const run_opts *o, const nesim_spec *spec, nesim_error *err)
+{
+    nesim_net *net;
+    int rc = nesim_spec_build_network(spec, o->has_seed ? o->seed : spec->seed, &net, err);
+    if (rc)
+        return rc;
+    uint32_t n = 0;
+    for (int p = 0; p < nesim_population_count(net); p++)
+        n += nesim_population_size(net, p);
+    nesim_isi isi;
+    if ((rc = nesim_isi_init(&isi, n, err))) {
+        nesim_net_free(net);
+        return rc;
+    }
+    nesim_set_sink(net, on_spike, &isi);
+    double t0 = cli_now();
+    int64_t total = (int64_t)llround(o->seconds / spec->tick);
+    int show = cli_progress_on(o->quiet);
+    int64_t chunk = show ? (total + 99) / 100 : total;
+    for (int64_t done = 0; done < total && !rc; done += chunk) {
+        rc = nesim_run(net, total - done < chunk ? total - done : chunk, err);
+        if (show)
+            fprintf(stderr, "\r  simulating %3.0f %%", 100.0 * (double)(done + chunk < total ? done + chunk : total) / (double)total);
+    }
+    if (show)
+        fputs("\r\033[K", stderr);
+    double wall = cli_now() - t0;
+    nesim_isi_summary s;
+    if (!rc)
+        rc = nesim_isi_summarise(&isi, o->seconds, &s, err);
+    if (!rc) {
+        uint64_t sops = 0;
+        for (int p = 0; p < nesim_population_count(net); p++)
+            sops += nesim_population_counters(net, p)->sops;
+        if (o->json) {
+            printf("{\"model\":\"%s\",\"neurons\":%u,\"seconds\":%g,\"mean_rate_hz\":%.6f,\"isi_cv\":%.6f,"
+                   "\"spikes\":%llu,\"sops\":%llu,\"populations\":[",
+                   spec->name, n, o->seconds, s.mean_rate_hz, s.cv_mean, (unsigned long long)s.spikes,
+                   (unsigned long long)sops);
+            for (int p = 0; p < nesim_population_count(net); p++)
+                printf("%s{\"name\":\"%s\",\"neurons\":%u,\"spikes\":%llu,\"rate_hz\":%.6f}", p ? "," : "",
+                       nesim_population_name(net, p), nesim_population_size(net, p),
+                       (unsigned long long)nesim_population_counters(net, p)->spikes,
+                       (double)nesim_population_counters(net, p)->spikes / (nesim_population_size(net, p) * o->seconds));
+            printf("],\"wall_s\":%.6f,\"peak_rss_mib\":%.2f}\n", wall, cli_peak_rss_mib());
+        } else {
+            char b1[32], b2[32];
+            printf("nesim run %s — %u neurons, %g s virtual, tick %g ms\n\n", spec->file, n, o->seconds, spec->tick * 1e3);
+            for (int p = 0; p < nesim_population_count(net); p++)
+                printf("  %-12s %8u neurons  %8.2f Hz\n", nesim_population_name(net, p), nesim_population_size(net, p),
+                       (double)nesim_population_counters(net, p)->spikes / (nesim_population_size(net, p) * o->seconds));
+            printf("\n  mean rate        %8.2f Hz\n  ISI CV           %8.3f\n", s.mean_rate_hz, s.cv_mean);
+            printf("  spikes           %14s\n  synaptic events  %14s\n", cli_grouped(s.spikes, b1, sizeof b1),
+                   cli_grouped(sops, b2, sizeof b2));
+            printf("  wall time        %8.3f s\n  peak memory      %8.1f MiB\n", wall, cli_peak_rss_mib());
+        }
+    }
+    nesim_isi_free(&isi);
+    nesim_net_free(net);
+    return rc;
+}
+
+int cmd_run(int argc, char **argv)
+{
+    nesim_error err = {0};
+    run_opts o;
+    int rc = parse(argc, argv, &o, &err);
+    if (rc < 0) {
+        fputs(help, stdout);
+        return CLI_OK;
+    }
+    nesim_spec *spec = NULL;
+    if (!rc)
+        rc = nesim_spec_load(o.spec, &spec, &err);
+    if (!rc)
+        rc = spec->n_layers ? run_layers(&o, spec, &err) : run_network(&o, spec, &err);
+    if (rc)
+        fprintf(stderr, "nesim run: %s\n", err.msg);
+    nesim_spec_free(spec);
+    return cli_status(rc);
+}

@@ -1,0 +1,1047 @@
+/* spec.c — the JSON model spec (format and guarantees: spec.h).
+ *
+ * jansson parses the text (duplicate keys rejected, top level must be an
+ * object); then one pass walks the tree in a fixed order (tick before
+ * populations, populations before projections) so later checks can rely on
+ * earlier values, copying everything into plain structs. Each object's keys
+ * are checked before its values so that a misspelt key is reported as
+ * unknown rather than as a missing required one. The JSON tree is dropped
+ * before returning: the spec owns copies of every string.
+ *
+ * nesim_spec_load reads the file itself and hands the bytes to
+ * nesim_spec_parse (json_loadb, the same lexer as json_load_file, so the same
+ * line/column positions): one code path for files and the fuzzer, a size
+ * limit before any allocation, and our own I/O status codes. */
+#include "net/spec.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+enum { PATHN = 160, SHOWN = 64 };
+
+#define SPEC_MAX_BYTES (64u << 20)      /* a model spec is small; refuse anything absurd */
+#define DIM_PRODUCT_MAX (INT64_C(1) << 40)
+#define NAME_MAX_BYTES 63               /* the network keeps 64-byte names */
+
+typedef struct pctx {
+    const char *file;
+    const char *base_dir;
+    nesim_error *err;
+} pctx;
+
+/* ---- names ------------------------------------------------------------- */
+
+static const char *const layer_types[] = {"linear", "conv2d", "flatten", "sumpool2d", "avgpool2d", NULL};
+static const char *const activations[] = {"none", "relu", NULL};
+static const char *const rules[] = {"all_to_all", "one_to_one", "fixed_prob", NULL}; /* enum order */
+static const char *const dists[] = {"normal", "uniform", "const", NULL};
+static const char *const quantizers[] = {"none", "int8", NULL};
+static const char *const codings[] = {"binary", "ternary", "bitwise", "bitwise-bidirectional",
+                                      "bitwise-twos-complement", NULL};
+
+static const char *name_at(const char *const *list, size_t n, int i)
+{
+    return i >= 0 && (size_t)i < n ? list[i] : "?";
+}
+const char *nesim_layer_type_name(nesim_layer_type t) { return name_at(layer_types, 5, (int)t); }
+const char *nesim_activation_name(nesim_activation a) { return name_at(activations, 2, (int)a); }
+const char *nesim_conn_rule_name(enum nesim_conn_kind k) { return name_at(rules, 3, (int)k); }
+
+static int find_name(const char *const *list, const char *s)
+{
+    for (int i = 0; list[i]; i++)
+        if (strcmp(list[i], s) == 0)
+            return i;
+    return -1;
+}
+
+/* "a, b, c" into buf (truncated with "..." if it does not fit). */
+static const char *list_names(const char *const *list, char *buf, size_t cap)
+{
+    size_t o = 0;
+    buf[0] = '\0';
+    for (int i = 0; list[i]; i++) {
+        int w = snprintf(buf + o, cap - o, "%s%s", i ? ", " : "", list[i]);
+        if (w < 0 || (size_t)w >= cap - o) {
+            if (cap > 4)
+                memcpy(buf + cap - 4, "...", 4);
+            break;
+        }
+        o += (size_t)w;
+    }
+    return buf;
+}
+
+/* ---- messages ---------------------------------------------------------- */
+
+/* A user string made safe for a one-line message: control bytes, quote and
+ * backslash escaped as \xNN, cut after ~40 bytes on a UTF-8 boundary (jansson
+ * guarantees the string is valid UTF-8) with "..." appended. */
+static const char *show(const char *s, char *buf)
+{
+    size_t o = 0, i = 0;
+    while (s[i]) {
+        if (o >= 40) {
+            memcpy(buf + o, "...", 4);
+            return buf;
+        }
+        unsigned char ch = (unsigned char)s[i];
+        if (ch < 0x20 || ch == 0x7f || ch == '\'' || ch == '\\') {
+            snprintf(buf + o, SHOWN - o, "\\x%02x", ch);
+            o += 4;
+            i++;
+        } else if (ch < 0x80) {
+            buf[o++] = (char)ch;
+            i++;
+        } else {
+            size_t L = ch >= 0xf0 ? 4 : ch >= 0xe0 ? 3 : 2;
+            for (size_t j = 0; j < L && s[i]; j++)
+                buf[o++] = s[i++];
+        }
+    }
+    buf[o] = '\0';
+    return buf;
+}
+
+/* jansson quotes the input near a syntax error verbatim, newlines and
+ * undecodable bytes included; escape every byte outside printable ASCII so
+ * the message stays one line of valid text. */
+static void ascii_line(const char *in, char *out, size_t cap)
+{
+    size_t o = 0;
+    for (; *in && o + 5 < cap; in++) {
+        unsigned char ch = (unsigned char)*in;
+        if (ch < 0x20 || ch >= 0x7f)
+            o += (size_t)snprintf(out + o, cap - o, "\\x%02x", ch);
+        else
+            out[o++] = (char)ch;
+    }
+    out[o] = '\0';
+}
+
+static int bad(pctx *c, const char *path, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int bad(pctx *c, const char *path, const char *fmt, ...)
+{
+    char what[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    if (path && path[0])
+        return nesim_fail(c->err, NESIM_EINVAL, "%s: %s: %s", c->file, path, what);
+    return nesim_fail(c->err, NESIM_EINVAL, "%s: %s", c->file, what);
+}
+
+static int oom(pctx *c) { return nesim_fail(c->err, NESIM_ENOMEM, "%s: out of memory", c->file); }
+
+/* Paths are built from fixed key names and indices, so PATHN is never
+ * reached in practice; a cut path would still be a correct prefix. */
+static const char *sub(char *buf, const char *path, const char *key)
+{
+    if (snprintf(buf, PATHN, path[0] ? "%s.%s" : "%s%s", path, key) >= PATHN)
+        buf[PATHN - 1] = '\0';
+    return buf;
+}
+
+static const char *idx(char *buf, const char *path, size_t i)
+{
+    if (snprintf(buf, PATHN, "%s[%zu]", path, i) >= PATHN)
+        buf[PATHN - 1] = '\0';
+    return buf;
+}
+
+static const char *jtype(const json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: return "object";
+    case JSON_ARRAY: return "array";
+    case JSON_STRING: return "string";
+    case JSON_INTEGER: return "integer";
+    case JSON_REAL: return "real";
+    case JSON_TRUE: return "true";
+    case JSON_FALSE: return "false";
+    default: return "null";
+    }
+}
+
+/* ---- typed access ------------------------------------------------------ */
+
+static int want_object(pctx *c, const json_t *v, const char *path)
+{
+    return json_is_object(v) ? NESIM_OK : bad(c, path, "expected an object, got %s", jtype(v));
+}
+
+static int check_keys(pctx *c, const json_t *obj, const char *path, const char *const *allowed)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)obj, key, v) {
+        if (find_name(allowed, key) < 0) {
+            char s[SHOWN], list[300];
+            return bad(c, path[0] ? path : NULL, "unknown key '%s' (expected %s)", show(key, s),
+                       list_names(allowed, list, sizeof list));
+        }
+    }
+    return NESIM_OK;
+}
+
+static int missing(pctx *c, const char *path, const char *key)
+{
+    char p[PATHN];
+    return bad(c, sub(p, path, key), "required key missing");
+}
+
+static int want_number(pctx *c, const json_t *v, const char *path, double *out)
+{
+    if (!json_is_number(v))
+        return bad(c, path, "expected a number, got %s", jtype(v));
+    *out = json_number_value(v);
+    return NESIM_OK;
+}
+
+static int want_int(pctx *c, const json_t *v, const char *path, int64_t lo, int64_t hi, int64_t *out)
+{
+    if (!json_is_integer(v))
+        return bad(c, path, "expected an integer, got %s", jtype(v));
+    int64_t x = (int64_t)json_integer_value(v);
+    if (x < lo)
+        return bad(c, path, "must be >= %lld (got %lld)", (long long)lo, (long long)x);
+    if (x > hi)
+        return bad(c, path, "must be <= %lld (got %lld)", (long long)hi, (long long)x);
+    *out = x;
+    return NESIM_OK;
+}
+
+static int want_bool(pctx *c, const json_t *v, const char *path, int *out)
+{
+    if (!json_is_boolean(v))
+        return bad(c, path, "expected true or false, got %s", jtype(v));
+    *out = json_is_true(v);
+    return NESIM_OK;
+}
+
+/* A non-empty string. */
+static int want_string(pctx *c, const json_t *v, const char *path, const char **out)
+{
+    if (!json_is_string(v))
+        return bad(c, path, "expected a string, got %s", jtype(v));
+    if (json_string_length(v) == 0)
+        return bad(c, path, "must not be empty");
+    *out = json_string_value(v);
+    return NESIM_OK;
+}
+
+/* One of the names in list; *out receives its index. */
+static int want_enum(pctx *c, const json_t *v, const char *path, const char *what,
+                     const char *const *list, int *out)
+{
+    const char *s;
+    int rc = want_string(c, v, path, &s);
+    if (rc)
+        return rc;
+    int i = find_name(list, s);
+    if (i < 0) {
+        char sh[SHOWN], names[300];
+        return bad(c, path, "unknown %s '%s' (expected %s)", what, show(s, sh),
+                   list_names(list, names, sizeof names));
+    }
+    *out = i;
+    return NESIM_OK;
+}
+
+static int want_name(pctx *c, const json_t *v, const char *path, char **out)
+{
+    const char *s;
+    int rc = want_string(c, v, path, &s);
+    if (rc)
+        return rc;
+    if (strlen(s) > NAME_MAX_BYTES)
+        return bad(c, path, "name longer than %d bytes", NAME_MAX_BYTES);
+    if (!(*out = strdup(s)))
+        return oom(c);
+    return NESIM_OK;
+}
+
+/* An integer, or [h, w] of integers, each in [lo, INT32_MAX]. */
+static int want_pair(pctx *c, const json_t *v, const char *path, int64_t lo, int64_t out[2])
+{
+    char p[PATHN];
+    if (json_is_array(v)) {
+        if (json_array_size(v) != 2)
+            return bad(c, path, "expected an integer or [h, w], got an array of %zu", json_array_size(v));
+        for (size_t i = 0; i < 2; i++) {
+            int rc = want_int(c, json_array_get(v, i), idx(p, path, i), lo, INT32_MAX, &out[i]);
+            if (rc)
+                return rc;
+        }
+        return NESIM_OK;
+    }
+    if (!json_is_integer(v))
+        return bad(c, path, "expected an integer or [h, w], got %s", jtype(v));
+    int rc = want_int(c, v, path, lo, INT32_MAX, &out[0]);
+    out[1] = out[0];
+    return rc;
+}
+
+/* 1..NESIM_SPEC_MAX_DIM positive dims whose product is at most 2^40. */
+static int want_shape(pctx *c, const json_t *v, const char *path, int *ndim, int64_t *shape)
+{
+    if (!json_is_array(v))
+        return bad(c, path, "expected an array of dimensions, got %s", jtype(v));
+    size_t n = json_array_size(v);
+    if (n < 1 || n > NESIM_SPEC_MAX_DIM)
+        return bad(c, path, "must have 1 to %d dimensions (got %zu)", NESIM_SPEC_MAX_DIM, n);
+    int64_t prod = 1;
+    char p[PATHN];
+    for (size_t i = 0; i < n; i++) {
+        int rc = want_int(c, json_array_get(v, i), idx(p, path, i), 1, DIM_PRODUCT_MAX, &shape[i]);
+        if (rc)
+            return rc;
+        if (shape[i] > DIM_PRODUCT_MAX / prod)
+            return bad(c, path, "more than 2^40 elements");
+        prod *= shape[i];
+    }
+    *ndim = (int)n;
+    return NESIM_OK;
+}
+
+static char *resolve(const char *base, const char *name)
+{
+    if (name[0] == '/' || !base || !base[0])
+        return strdup(name);
+    size_t bl = strlen(base), nl = strlen(name);
+    int slash = base[bl - 1] == '/';
+    char *s = malloc(bl + !slash + nl + 1);
+    if (s) {
+        memcpy(s, base, bl);
+        if (!slash)
+            s[bl] = '/';
+        memcpy(s + bl + !slash, name, nl + 1);
+    }
+    return s;
+}
+
+/* ---- tensors ----------------------------------------------------------- */
+
+static int parse_synthetic(pctx *c, const json_t *v, const char *path, nesim_spec_tensor *t)
+{
+    static const char *const keys_normal[] = {"dist", "mean", "std", "seed", "shape", "quantize", "group", NULL};
+    static const char *const keys_uniform[] = {"dist", "low", "high", "seed", "shape", "quantize", "group", NULL};
+    static const char *const keys_const[] = {"dist", "value", "seed", "shape", "quantize", "group", NULL};
+    static const char *const *const keys[] = {keys_normal, keys_uniform, keys_const};
+    char p[PATHN];
+    int rc, d, q = NESIM_QUANT_NONE;
+    json_t *x;
+    if ((rc = want_object(c, v, path)))
+        return rc;
+    /* The dist decides which keys are valid, so it is read first. */
+    if (!(x = json_object_get(v, "dist")))
+        return missing(c, path, "dist");
+    if ((rc = want_enum(c, x, sub(p, path, "dist"), "dist", dists, &d)) ||
+        (rc = check_keys(c, v, path, keys[d])))
+        return rc;
+    t->kind = NESIM_TSRC_SYNTHETIC;
+    t->dist = (nesim_synth_dist)d;
+    if (!(x = json_object_get(v, "shape")))
+        return missing(c, path, "shape");
+    if ((rc = want_shape(c, x, sub(p, path, "shape"), &t->ndim, t->shape)))
+        return rc;
+    if ((x = json_object_get(v, "seed"))) {
+        int64_t s;
+        if ((rc = want_int(c, x, sub(p, path, "seed"), 0, INT64_MAX, &s)))
+            return rc;
+        t->seed = (uint64_t)s;
+    }
+    if ((x = json_object_get(v, "quantize")) &&
+        (rc = want_enum(c, x, sub(p, path, "quantize"), "quantization", quantizers, &q)))
+        return rc;
+    t->quantize = (nesim_quantize)q;
+    if ((x = json_object_get(v, "group"))) {
+        if ((rc = want_int(c, x, sub(p, path, "group"), 1, DIM_PRODUCT_MAX, &t->group)))
+            return rc;
+        if (t->quantize != NESIM_QUANT_INT8)
+            return bad(c, p, "a scale group needs \"quantize\": \"int8\"");
+        if (t->shape[t->ndim - 1] % t->group)
+            return bad(c, p, "%lld does not divide the last dimension %lld", (long long)t->group,
+                       (long long)t->shape[t->ndim - 1]);
+    }
+    if (t->dist == NESIM_SYNTH_NORMAL) {
+        if ((x = json_object_get(v, "mean")) && (rc = want_number(c, x, sub(p, path, "mean"), &t->a)))
+            return rc;
+        if (!(x = json_object_get(v, "std")))
+            return missing(c, path, "std");
+        if ((rc = want_number(c, x, sub(p, path, "std"), &t->b)))
+            return rc;
+        if (!(t->b >= 0))
+            return bad(c, p, "must be >= 0 (got %g)", t->b);
+    } else if (t->dist == NESIM_SYNTH_UNIFORM) {
+        if (!(x = json_object_get(v, "low")))
+            return missing(c, path, "low");
+        if ((rc = want_number(c, x, sub(p, path, "low"), &t->a)))
+            return rc;
+        if (!(x = json_object_get(v, "high")))
+            return missing(c, path, "high");
+        if ((rc = want_number(c, x, sub(p, path, "high"), &t->b)))
+            return rc;
+        if (!(t->a < t->b))
+            return bad(c, path, "low (%g) must be below high (%g)", t->a, t->b);
+    } else {
+        if (!(x = json_object_get(v, "value")))
+            return missing(c, path, "value");
+        if ((rc = want_number(c, x, sub(p, path, "value"), &t->a)))
+            return rc;
+    }
+    return NESIM_OK;
+}
+
+static int parse_tensor(pctx *c, const json_t *v, const char *path, nesim_spec_tensor *t)
+{
+    static const char *const keys[] = {"file", "tensor", "scales", "group", "synthetic", NULL};
+    char p[PATHN];
+    const char *s;
+    int rc;
+    json_t *x;
+    if ((rc = want_object(c, v, path)) || (rc = check_keys(c, v, path, keys)))
+        return rc;
+    if ((x = json_object_get(v, "synthetic"))) {
+        if (json_object_size(v) != 1)
+            return bad(c, path, "'synthetic' excludes file, tensor, scales and group");
+        return parse_synthetic(c, x, sub(p, path, "synthetic"), t);
+    }
+    if (!(x = json_object_get(v, "file")))
+        return bad(c, path, "needs 'file' or 'synthetic'");
+    if ((rc = want_string(c, x, sub(p, path, "file"), &s)))
+        return rc;
+    t->kind = NESIM_TSRC_FILE;
+    if (!(t->file = resolve(c->base_dir, s)))
+        return oom(c);
+    if ((x = json_object_get(v, "tensor"))) {
+        if ((rc = want_string(c, x, sub(p, path, "tensor"), &s)))
+            return rc;
+        if (!(t->tensor = strdup(s)))
+            return oom(c);
+    }
+    if ((x = json_object_get(v, "scales"))) {
+        if ((rc = want_string(c, x, sub(p, path, "scales"), &s)))
+            return rc;
+        /* Inside a .safetensors file scales name a tensor; beside an .npy
+         * they name another .npy file, which resolves like "file". */
+        if (!(t->scales = t->tensor ? strdup(s) : resolve(c->base_dir, s)))
+            return oom(c);
+    }
+    if ((x = json_object_get(v, "group"))) {
+        if ((rc = want_int(c, x, sub(p, path, "group"), 1, DIM_PRODUCT_MAX, &t->group)))
+            return rc;
+        if (!t->scales)
+            return bad(c, p, "a scale group needs 'scales'");
+    }
+    return NESIM_OK;
+}
+
+/* ---- layers ------------------------------------------------------------ */
+
+static int parse_layer(pctx *c, const json_t *v, const char *path, size_t i, nesim_spec_layer *layers)
+{
+    nesim_spec_layer *L = &layers[i];
+    static const char *const k_linear[] = {"name", "type", "from", "weight", "bias", "activation",
+                                           "coding", "k", "threshold", NULL};
+    static const char *const k_conv[] = {"name", "type", "from", "weight", "bias", "activation",
+                                         "coding", "k", "threshold", "stride", "padding", NULL};
+    static const char *const k_flatten[] = {"name", "type", "from", NULL};
+    static const char *const k_pool[] = {"name", "type", "from", "kernel", "stride", NULL};
+    static const char *const *const keys[] = {k_linear, k_conv, k_flatten, k_pool, k_pool};
+    char p[PATHN];
+    int rc, ty;
+    json_t *x;
+    if ((rc = want_object(c, v, path)))
+        return rc;
+    if (!(x = json_object_get(v, "type")))
+        return missing(c, path, "type");
+    if ((rc = want_enum(c, x, sub(p, path, "type"), "layer type", layer_types, &ty)) ||
+        (rc = check_keys(c, v, path, keys[ty])))
+        return rc;
+    L->type = (nesim_layer_type)ty;
+    if ((x = json_object_get(v, "name"))) {
+        if ((rc = want_name(c, x, sub(p, path, "name"), &L->name)))
+            return rc;
+    } else {
+        char def[32];
+        snprintf(def, sizeof def, "%s%zu", layer_types[ty], i);
+        if (!(L->name = strdup(def)))
+            return oom(c);
+    }
+    if (strcmp(L->name, "input") == 0)
+        return bad(c, sub(p, path, "name"), "'input' is reserved for the model input (see 'from')");
+    L->from = -2;
+    if ((x = json_object_get(v, "from"))) {
+        const char *src;
+        if ((rc = want_string(c, x, sub(p, path, "from"), &src)))
+            return rc;
+        if (strcmp(src, "input") == 0) {
+            L->from = -1;
+        } else {
+            /* Only earlier layers: layers run in file order, so branches
+             * are possible and cycles are not. */
+            for (size_t j = 0; j < i && L->from == -2; j++)
+                if (strcmp(layers[j].name, src) == 0)
+                    L->from = (int)j;
+            if (L->from == -2) {
+                char sh[SHOWN];
+                return bad(c, p, "no earlier layer '%s' (expected \"input\" or the name of a layer before this one)",
+                           show(src, sh));
+            }
+        }
+    }
+    if (L->type == NESIM_LAYER_FLATTEN)
+        return NESIM_OK;
+    if (L->type == NESIM_LAYER_SUMPOOL2D || L->type == NESIM_LAYER_AVGPOOL2D) {
+        if (!(x = json_object_get(v, "kernel")))
+            return missing(c, path, "kernel");
+        if ((rc = want_pair(c, x, sub(p, path, "kernel"), 1, L->kernel)))
+            return rc;
+        L->stride[0] = L->kernel[0];
+        L->stride[1] = L->kernel[1];
+        if ((x = json_object_get(v, "stride")) && (rc = want_pair(c, x, sub(p, path, "stride"), 1, L->stride)))
+            return rc;
+        return NESIM_OK;
+    }
+    /* linear, conv2d */
+    int conv = L->type == NESIM_LAYER_CONV2D;
+    if (conv) {
+        L->stride[0] = L->stride[1] = 1;
+        if ((x = json_object_get(v, "stride")) && (rc = want_pair(c, x, sub(p, path, "stride"), 1, L->stride)))
+            return rc;
+        if ((x = json_object_get(v, "padding")) && (rc = want_pair(c, x, sub(p, path, "padding"), 0, L->padding)))
+            return rc;
+    }
+    if (!(x = json_object_get(v, "weight")))
+        return missing(c, path, "weight");
+    if ((rc = parse_tensor(c, x, sub(p, path, "weight"), &L->weight)))
+        return rc;
+    int wdim = conv ? 4 : 2;
+    if (L->weight.kind == NESIM_TSRC_SYNTHETIC && L->weight.ndim != wdim)
+        return bad(c, sub(p, path, "weight.synthetic.shape"), "a %s weight is %d-D (%s), got %d-D",
+                   layer_types[ty], wdim, conv ? "[out, in, kh, kw]" : "[out, in]", L->weight.ndim);
+    if ((x = json_object_get(v, "bias"))) {
+        if ((rc = parse_tensor(c, x, sub(p, path, "bias"), &L->bias)))
+            return rc;
+        if (L->bias.kind == NESIM_TSRC_SYNTHETIC) {
+            sub(p, path, "bias.synthetic.shape");
+            if (L->bias.ndim != 1)
+                return bad(c, p, "a bias is 1-D, got %d-D", L->bias.ndim);
+            if (L->weight.kind == NESIM_TSRC_SYNTHETIC && L->bias.shape[0] != L->weight.shape[0])
+                return bad(c, p, "bias length %lld differs from the weight's %lld outputs",
+                           (long long)L->bias.shape[0], (long long)L->weight.shape[0]);
+        }
+    }
+    int a = NESIM_ACT_NONE, cd = NESIM_CODE_BITWISE_BIDIR;
+    if ((x = json_object_get(v, "activation")) &&
+        (rc = want_enum(c, x, sub(p, path, "activation"), "activation", activations, &a)))
+        return rc;
+    L->activation = (nesim_activation)a;
+    if ((x = json_object_get(v, "coding")) &&
+        (rc = want_enum(c, x, sub(p, path, "coding"), "coding", codings, &cd)))
+        return rc;
+    /* The coder owns the name -> enum mapping; codings[] only lists the
+     * names for messages, so the two cannot disagree silently. */
+    if (nesim_coding_parse(codings[cd], &L->coding, NULL))
+        return nesim_fail(c->err, NESIM_EINTERNAL, "%s: coding table out of date", c->file);
+    L->adaptive = 1;
+    L->k = 3;
+    if ((x = json_object_get(v, "threshold"))) {
+        sub(p, path, "threshold");
+        if (json_is_string(x)) {
+            if (strcmp(json_string_value(x), "adaptive") != 0) {
+                char sh[SHOWN];
+                return bad(c, p, "expected \"adaptive\" or a number > 0, got '%s'",
+                           show(json_string_value(x), sh));
+            }
+        } else if (json_is_number(x)) {
+            L->adaptive = 0;
+            L->threshold = json_number_value(x);
+            if (!(L->threshold > 0))
+                return bad(c, p, "must be > 0 (got %g)", L->threshold);
+        } else {
+            return bad(c, p, "expected \"adaptive\" or a number > 0, got %s", jtype(x));
+        }
+    }
+    if ((x = json_object_get(v, "k"))) {
+        if ((rc = want_number(c, x, sub(p, path, "k"), &L->k)))
+            return rc;
+        if (!(L->k > 0))
+            return bad(c, p, "must be > 0 (got %g)", L->k);
+        if (!L->adaptive)
+            return bad(c, p, "only applies to an adaptive threshold (threshold is %g)", L->threshold);
+    }
+    if (!L->adaptive)
+        L->k = 0;
+    return NESIM_OK;
+}
+
+/* ---- populations and projections -------------------------------------- */
+
+static const char *const param_keys[] = {"tau_m", "v_rest", "v_thresh", "v_reset", "t_ref", "tau_e",
+                                         "tau_i", "tau_a", "b", "i_drive", "rate_hz",
+                                         "reset_subtract", NULL};
+
+static double *param_slot(nesim_neuron_params *p, int i)
+{
+    double *slots[] = {&p->tau_m, &p->v_rest, &p->v_thresh, &p->v_reset, &p->t_ref, &p->tau_e,
+                       &p->tau_i, &p->tau_a, &p->b, &p->i_drive, &p->rate_hz};
+    return i < (int)(sizeof slots / sizeof *slots) ? slots[i] : NULL;
+}
+
+static int parse_params(pctx *c, const json_t *v, const char *path, nesim_neuron_params *np)
+{
+    char p[PATHN];
+    const char *key;
+    json_t *x;
+    int rc;
+    if ((rc = want_object(c, v, path)) || (rc = check_keys(c, v, path, param_keys)))
+        return rc;
+    json_object_foreach((json_t *)v, key, x) {
+        double *slot = param_slot(np, find_name(param_keys, key));
+        rc = slot ? want_number(c, x, sub(p, path, key), slot)
+                  : want_bool(c, x, sub(p, path, key), &np->reset_subtract);
+        if (rc)
+            return rc;
+    }
+    return NESIM_OK;
+}
+
+static int parse_v_init(pctx *c, const json_t *v, const char *path, nesim_init_dist *d)
+{
+    static const char *const keys[] = {"const", "uniform", "normal", NULL};
+    char p[PATHN], q[PATHN];
+    int rc;
+    if ((rc = want_object(c, v, path)) || (rc = check_keys(c, v, path, keys)))
+        return rc;
+    if (json_object_size(v) != 1)
+        return bad(c, path, "give exactly one of const, uniform, normal");
+    const char *key;
+    json_t *x;
+    json_object_foreach((json_t *)v, key, x) {
+        int k = find_name(keys, key);
+        sub(p, path, key);
+        d->kind = (enum nesim_init_kind)k;
+        if (k == 0)
+            return want_number(c, x, p, &d->a);
+        if (!json_is_array(x) || json_array_size(x) != 2)
+            return bad(c, p, "expected [%s], got %s", k == 1 ? "low, high" : "mean, sd",
+                       json_is_array(x) ? "an array of another length" : jtype(x));
+        if ((rc = want_number(c, json_array_get(x, 0), idx(q, p, 0), &d->a)) ||
+            (rc = want_number(c, json_array_get(x, 1), idx(q, p, 1), &d->b)))
+            return rc;
+        if (k == 1 && !(d->a <= d->b))
+            return bad(c, p, "low (%g) must not exceed high (%g)", d->a, d->b);
+        if (k == 2 && !(d->b >= 0))
+            return bad(c, p, "sd must be >= 0 (got %g)", d->b);
+    }
+    return NESIM_OK;
+}
+
+static int parse_pop(pctx *c, const json_t *v, const char *path, double tick, nesim_spec_pop *P)
+{
+    static const char *const keys[] = {"name", "model", "n", "params", "v_init", NULL};
+    char p[PATHN];
+    int rc;
+    json_t *x;
+    if ((rc = want_object(c, v, path)) || (rc = check_keys(c, v, path, keys)))
+        return rc;
+    if (!(x = json_object_get(v, "name")))
+        return missing(c, path, "name");
+    if ((rc = want_name(c, x, sub(p, path, "name"), &P->name)))
+        return rc;
+    if (!(x = json_object_get(v, "model")))
+        return missing(c, path, "model");
+    int m;
+    if ((rc = want_enum(c, x, sub(p, path, "model"), "neuron model", nesim_model_names(), &m)))
+        return rc;
+    if (!(P->model = strdup(nesim_model_names()[m])))
+        return oom(c);
+    if (!(x = json_object_get(v, "n")))
+        return missing(c, path, "n");
+    int64_t n;
+    if ((rc = want_int(c, x, sub(p, path, "n"), 1, INT32_MAX, &n)))
+        return rc;
+    P->n = (uint32_t)n;
+    if ((x = json_object_get(v, "params")) && (rc = parse_params(c, x, sub(p, path, "params"), &P->params)))
+        return rc;
+    P->v_init = (nesim_init_dist){NESIM_INIT_CONST, P->params.v_rest, 0};
+    if ((x = json_object_get(v, "v_init")) && (rc = parse_v_init(c, x, sub(p, path, "v_init"), &P->v_init)))
+        return rc;
+    /* The model's own parameter check, here so that errors carry the JSON
+     * path and building cannot fail on parameters later. */
+    nesim_dyn d;
+    nesim_error e = {0};
+    rc = nesim_dyn_init(&d, nesim_model_find(P->model), &P->params, tick, &e);
+    nesim_dyn_free(&d);
+    if (rc == NESIM_ENOMEM)
+        return oom(c);
+    if (rc)
+        return bad(c, sub(p, path, "params"), "%s", e.msg);
+    return NESIM_OK;
+}
+
+static int find_pop(pctx *c, const nesim_spec *s, const json_t *v, const char *path, int *out)
+{
+    const char *name;
+    int rc = want_string(c, v, path, &name);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < s->n_pops; i++)
+        if (strcmp(s->pops[i].name, name) == 0) {
+            *out = (int)i;
+            return NESIM_OK;
+        }
+    char sh[SHOWN], list[300];
+    size_t o = 0;
+    list[0] = '\0';
+    for (size_t i = 0; i < s->n_pops && o < sizeof list - 80; i++)
+        o += (size_t)snprintf(list + o, sizeof list - o, "%s%s", i ? ", " : "", s->pops[i].name);
+    if (o >= sizeof list - 80)
+        snprintf(list + o, sizeof list - o, ", ...");
+    return bad(c, path, "no population '%s' (populations: %s)", show(name, sh), list);
+}
+
+static int parse_proj(pctx *c, const json_t *v, const char *path, const nesim_spec *s, nesim_spec_proj *J)
+{
+    static const char *const keys[] = {"pre", "post", "rule", "p", "weight", "delay", "delay_s",
+                                       "autapses", NULL};
+    char p[PATHN];
+    int rc, r;
+    json_t *x;
+    if ((rc = want_object(c, v, path)) || (rc = check_keys(c, v, path, keys)))
+        return rc;
+    if (!(x = json_object_get(v, "pre")))
+        return missing(c, path, "pre");
+    if ((rc = find_pop(c, s, x, sub(p, path, "pre"), &J->pre)))
+        return rc;
+    if (!(x = json_object_get(v, "post")))
+        return missing(c, path, "post");
+    if ((rc = find_pop(c, s, x, sub(p, path, "post"), &J->post)))
+        return rc;
+    const nesim_spec_pop *pre = &s->pops[J->pre], *post = &s->pops[J->post];
+    if (nesim_model_find(post->model)->is_source)
+        return bad(c, p, "population '%s' is a spike source (%s) and takes no input", post->name,
+                   post->model);
+    if (!(x = json_object_get(v, "rule")))
+        return missing(c, path, "rule");
+    if ((rc = want_enum(c, x, sub(p, path, "rule"), "connection rule", rules, &r)))
+        return rc;
+    J->rule = (enum nesim_conn_kind)r;
+    if (J->rule == NESIM_ONE_TO_ONE && pre->n != post->n)
+        return bad(c, p, "one_to_one needs equal sizes ('%s' has %u, '%s' has %u)", pre->name,
+                   pre->n, post->name, post->n);
+    x = json_object_get(v, "p");
+    if (J->rule == NESIM_FIXED_PROB) {
+        if (!x)
+            return missing(c, path, "p");
+        if ((rc = want_number(c, x, sub(p, path, "p"), &J->p)))
+            return rc;
+        if (!(J->p >= 0 && J->p <= 1))
+            return bad(c, p, "must be in [0, 1] (got %g)", J->p);
+    } else if (x) {
+        return bad(c, sub(p, path, "p"), "only for rule fixed_prob");
+    }
+    if (!(x = json_object_get(v, "weight")))
+        return missing(c, path, "weight");
+    if ((rc = want_number(c, x, sub(p, path, "weight"), &J->weight)))
+        return rc;
+    J->delay = 1;
+    json_t *dt = json_object_get(v, "delay"), *ds = json_object_get(v, "delay_s");
+    if (dt && ds)
+        return bad(c, path, "give 'delay' (ticks) or 'delay_s' (seconds), not both");
+    if (dt && (rc = want_int(c, dt, sub(p, path, "delay"), 1, INT32_MAX, &J->delay)))
+        return rc;
+    if (ds) {
+        double sec;
+        if ((rc = want_number(c, ds, sub(p, path, "delay_s"), &sec)))
+            return rc;
+        double ticks = sec / s->tick, r0 = nearbyint(ticks);
+        if (!(ticks >= 0.5) || !(ticks < (double)INT32_MAX + 0.5))
+            return bad(c, p, "%g s is %g ticks of %g s; must be 1 .. 2^31 - 1 ticks", sec, ticks, s->tick);
+        if (fabs(ticks - r0) > 1e-9 * r0)
+            return bad(c, p, "%g s is not a whole number of ticks of %g s (%.6g ticks)", sec, s->tick, ticks);
+        J->delay = (int64_t)r0;
+    }
+    J->autapses = 1;
+    if ((x = json_object_get(v, "autapses")) && (rc = want_bool(c, x, sub(p, path, "autapses"), &J->autapses)))
+        return rc;
+    return NESIM_OK;
+}
+
+/* ---- the document ------------------------------------------------------ */
+
+/* A non-empty array; *n receives its size. */
+static int want_list(pctx *c, const json_t *v, const char *path, size_t *n)
+{
+    if (!json_is_array(v))
+        return bad(c, path, "expected an array, got %s", jtype(v));
+    if ((*n = json_array_size(v)) == 0)
+        return bad(c, path, "must not be empty (leave the key out instead)");
+    return NESIM_OK;
+}
+
+static int parse_doc(pctx *c, const json_t *root, nesim_spec *s)
+{
+    static const char *const keys[] = {"nesim", "name", "description", "tick", "seed", "input",
+                                       "layers", "populations", "projections", NULL};
+    char p[PATHN];
+    int rc;
+    json_t *x;
+    if (!json_is_object(root))
+        return bad(c, NULL, "the top level must be an object, got %s", jtype(root));
+    if ((rc = check_keys(c, root, "", keys)))
+        return rc;
+
+    int64_t version;
+    if (!(x = json_object_get(root, "nesim")))
+        return missing(c, "", "nesim");
+    if ((rc = want_int(c, x, "nesim", INT64_MIN, INT64_MAX, &version)))
+        return rc;
+    if (version != NESIM_SPEC_VERSION)
+        return bad(c, "nesim", "unsupported format version %lld (this build reads %d)",
+                   (long long)version, NESIM_SPEC_VERSION);
+    const char *str = "model";
+    if ((x = json_object_get(root, "name")) && (rc = want_string(c, x, "name", &str)))
+        return rc;
+    if (!(s->name = strdup(str)))
+        return oom(c);
+    if ((x = json_object_get(root, "description")) && !json_is_string(x))
+        return bad(c, "description", "expected a string, got %s", jtype(x));
+    if (!(x = json_object_get(root, "tick")))
+        return missing(c, "", "tick");
+    if ((rc = want_number(c, x, "tick", &s->tick)))
+        return rc;
+    if (!(s->tick > 0 && s->tick < 1e6))
+        return bad(c, "tick", "must be in (0, 1e6) seconds (got %g)", s->tick);
+    if ((x = json_object_get(root, "seed"))) {
+        int64_t seed;
+        if ((rc = want_int(c, x, "seed", 0, INT64_MAX, &seed)))
+            return rc;
+        s->has_seed = 1;
+        s->seed = (uint64_t)seed;
+    }
+
+    json_t *in = json_object_get(root, "input"), *layers = json_object_get(root, "layers");
+    json_t *pops = json_object_get(root, "populations"), *projs = json_object_get(root, "projections");
+    if (!layers && !pops)
+        return bad(c, NULL, "a spec needs 'layers' or 'populations' (or both)");
+    if (in) {
+        static const char *const in_keys[] = {"shape", NULL};
+        if (!layers)
+            return bad(c, "input", "only used with 'layers'");
+        if ((rc = want_object(c, in, "input")) || (rc = check_keys(c, in, "input", in_keys)))
+            return rc;
+        if (!(x = json_object_get(in, "shape")))
+            return missing(c, "input", "shape");
+        if ((rc = want_shape(c, x, "input.shape", &s->input_ndim, s->input_shape)))
+            return rc;
+    } else if (layers) {
+        return bad(c, "input", "required when 'layers' are given");
+    }
+
+    if (layers) {
+        size_t n;
+        if ((rc = want_list(c, layers, "layers", &n)))
+            return rc;
+        if (!(s->layers = calloc(n, sizeof *s->layers)))
+            return oom(c);
+        for (size_t i = 0; i < n; i++) {
+            s->n_layers = i + 1; /* so free() sees the partly filled entry */
+            if ((rc = parse_layer(c, json_array_get(layers, i), idx(p, "layers", i), i, s->layers)))
+                return rc;
+            for (size_t j = 0; j < i; j++)
+                if (strcmp(s->layers[j].name, s->layers[i].name) == 0) {
+                    char sh[SHOWN], q[PATHN];
+                    return bad(c, sub(q, p, "name"), "'%s' already names layers[%zu]",
+                               show(s->layers[i].name, sh), j);
+                }
+        }
+    }
+
+    if (pops) {
+        size_t n;
+        uint64_t total = 0;
+        if ((rc = want_list(c, pops, "populations", &n)))
+            return rc;
+        if (!(s->pops = calloc(n, sizeof *s->pops)))
+            return oom(c);
+        for (size_t i = 0; i < n; i++) {
+            s->n_pops = i + 1;
+            nesim_spec_pop *P = &s->pops[i];
+            if ((rc = parse_pop(c, json_array_get(pops, i), idx(p, "populations", i), s->tick, P)))
+                return rc;
+            char q[PATHN];
+            for (size_t j = 0; j < i; j++)
+                if (strcmp(s->pops[j].name, P->name) == 0) {
+                    char sh[SHOWN];
+                    return bad(c, sub(q, p, "name"), "'%s' already names populations[%zu]",
+                               show(P->name, sh), j);
+                }
+            if ((total += P->n) > INT32_MAX)
+                return bad(c, sub(q, p, "n"), "more than 2^31 - 1 neurons in all populations");
+        }
+    }
+
+    if (projs) {
+        if (!pops)
+            return bad(c, "projections", "needs 'populations'");
+        if (!json_is_array(projs))
+            return bad(c, "projections", "expected an array, got %s", jtype(projs));
+        size_t n = json_array_size(projs);
+        if (n && !(s->projs = calloc(n, sizeof *s->projs)))
+            return oom(c);
+        for (size_t i = 0; i < n; i++) {
+            s->n_projs = i + 1;
+            if ((rc = parse_proj(c, json_array_get(projs, i), idx(p, "projections", i), s, &s->projs[i])))
+                return rc;
+        }
+    }
+    return NESIM_OK;
+}
+
+int nesim_spec_parse(const char *text, size_t len, const char *name_for_errors,
+                     const char *base_dir, nesim_spec **out, nesim_error *err)
+{
+    *out = NULL;
+    pctx c = {name_for_errors ? name_for_errors : "<spec>", base_dir, err};
+    json_error_t je;
+    /* JSON_DECODE_ANY stays off (top level must be an object or array);
+     * duplicate keys would silently shadow each other, so they are errors. */
+    json_t *root = json_loadb(text ? text : "", text ? len : 0, JSON_REJECT_DUPLICATES, &je);
+    if (!root) {
+        int code = json_error_code(&je) == json_error_out_of_memory ? NESIM_ENOMEM : NESIM_EINVAL;
+        char what[4 * JSON_ERROR_TEXT_LENGTH];
+        ascii_line(je.text, what, sizeof what);
+        if (je.line > 0)
+            return nesim_fail(err, code, "%s:%d:%d: %s", c.file, je.line, je.column, what);
+        return nesim_fail(err, code, "%s: %s", c.file, what);
+    }
+    nesim_spec *s = calloc(1, sizeof *s);
+    int rc = s ? NESIM_OK : oom(&c);
+    if (s && !(s->file = strdup(c.file)))
+        rc = oom(&c);
+    if (!rc)
+        rc = parse_doc(&c, root, s);
+    json_decref(root);
+    if (rc) {
+        nesim_spec_free(s);
+        return rc;
+    }
+    *out = s;
+    return NESIM_OK;
+}
+
+int nesim_spec_load(const char *path, nesim_spec **out, nesim_error *err)
+{
+    *out = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return nesim_fail(err, errno == ENOENT ? NESIM_EINVAL : NESIM_EIO, "%s: cannot open: %s",
+                          path, strerror(errno));
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        fclose(f);
+        return nesim_fail(err, NESIM_EINVAL, "%s: not a regular file", path);
+    }
+    if ((uint64_t)st.st_size > SPEC_MAX_BYTES) {
+        fclose(f);
+        return nesim_fail(err, NESIM_EINVAL, "%s: %lld bytes is too large for a model spec (limit %u MiB)",
+                          path, (long long)st.st_size, SPEC_MAX_BYTES >> 20);
+    }
+    size_t n = (size_t)st.st_size;
+    char *buf = malloc(n + 1);
+    if (!buf) {
+        fclose(f);
+        return nesim_fail(err, NESIM_ENOMEM, "%s: out of memory", path);
+    }
+    size_t got = fread(buf, 1, n, f);
+    int bad_read = ferror(f);
+    fclose(f);
+    if (bad_read || got != n) {
+        free(buf);
+        return nesim_fail(err, NESIM_EIO, "%s: read error", path);
+    }
+    /* Weight files resolve against the directory the spec lives in. */
+    char *dir = NULL;
+    const char *slash = strrchr(path, '/');
+    if (slash && !(dir = strndup(path, slash == path ? 1 : (size_t)(slash - path)))) {
+        free(buf);
+        return nesim_fail(err, NESIM_ENOMEM, "%s: out of memory", path);
+    }
+    int rc = nesim_spec_parse(buf, n, path, dir, out, err);
+    free(dir);
+    free(buf);
+    return rc;
+}
+
+static void free_tensor(nesim_spec_tensor *t)
+{
+    free(t->file);
+    free(t->tensor);
+    free(t->scales);
+}
+
+void nesim_spec_free(nesim_spec *s)
+{
+    if (!s)
+        return;
+    for (size_t i = 0; i < s->n_layers; i++) {
+        free(s->layers[i].name);
+        free_tensor(&s->layers[i].weight);
+        free_tensor(&s->layers[i].bias);
+    }
+    for (size_t i = 0; i < s->n_pops; i++) {
+        free(s->pops[i].name);
+        free(s->pops[i].model);
+    }
+    free(s->layers);
+    free(s->pops);
+    free(s->projs);
+    free(s->name);
+    free(s->file);
+    free(s);
+}
+
+/* ---- building ---------------------------------------------------------- */
+
+int nesim_spec_build_network(const nesim_spec *s, uint64_t seed, nesim_net **out, nesim_error *err)
+{
+    *out = NULL;
+    if (!s->n_pops)
+        return nesim_fail(err, NESIM_EINVAL, "%s: populations: the spec has none to build", s->file);
+    nesim_net *net = nesim_net_new(s->tick, seed, err);
+    if (!net)
+        return nesim_context(err, "%s: tick: ", s->file);
+    int *ids = malloc(s->n_pops * sizeof *ids);
+    int rc = ids ? NESIM_OK : nesim_fail(err, NESIM_ENOMEM, "%s: out of memory", s->file);
+    for (size_t i = 0; !rc && i < s->n_pops; i++) {
+        const nesim_spec_pop *P = &s->pops[i];
+        nesim_pop_spec ps = {.name = P->name, .model = P->model, .n = P->n, .params = P->params,
+                             .v_init = P->v_init};
+        if ((rc = nesim_add_population(net, &ps, &ids[i], err)))
+            nesim_context(err, "%s: populations[%zu]: ", s->file, i);
+    }
+    for (size_t i = 0; !rc && i < s->n_projs; i++) {
+        const nesim_spec_proj *J = &s->projs[i];
+        nesim_proj_spec ps = {.pre = ids[J->pre], .post = ids[J->post], .kind = J->rule, .p = J->p,
+                              .weight = J->weight, .delay = J->delay, .no_autapses = !J->autapses};
+        if ((rc = nesim_connect(net, &ps, NULL, err)))
+            nesim_context(err, "%s: projections[%zu]: ", s->file, i);
+    }
+    free(ids);
+    if (rc) {
+        nesim_net_free(net);
+        return rc;
+    }
+    *out = net;
+    return NESIM_OK;
+}

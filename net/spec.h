@@ -1,0 +1,245 @@
+/* spec.h — the JSON model spec: parse, validate, build the recurrent part.
+ *
+ * Guarantees
+ * - Parsing is strict and total: any input (bytes of any kind, any size)
+ *   either yields a fully validated nesim_spec or fails with NESIM_EINVAL
+ *   (NESIM_ENOMEM / NESIM_EIO for resources) and ONE line in err->msg that
+ *   starts with the file name:
+ *     syntax errors (from jansson)   "FILE:LINE:COLUMN: what"
+ *     semantic errors                "FILE: json.path: what"
+ *   e.g. "model.json: layers[2].coding: unknown coding 'bitwize' (expected
+ *   binary, ternary, bitwise, bitwise-bidirectional, bitwise-twos-complement)".
+ *   Strings quoted from the input are truncated and control bytes escaped, so
+ *   the message stays one line. Nothing prints, exits or aborts.
+ * - Validation covers everything the parser can know without the weight
+ *   files: every key is known (unknown keys are errors naming the key and
+ *   listing the valid ones), every value has the right JSON type (integer
+ *   fields reject reals such as 1.0, booleans reject 0/1), every range is
+ *   checked, names are unique, projections name existing populations, and
+ *   each population's parameters are checked by its neuron model (the same
+ *   check nesim_add_population runs), so nesim_spec_build_network fails only
+ *   on resources.
+ * - A nesim_spec is plain data and owns all of its strings; it does not keep
+ *   the JSON tree or the input buffer. Weight files are NOT opened here: a
+ *   tensor reference records file/tensor/scales/group or synthetic
+ *   parameters, for the tensor loader to use.
+ *
+ * Format (version 1). JSON, keys in snake_case, ONE unit convention: times in
+ * seconds, voltages in volts, rates in hertz; the only exception is "delay",
+ * which is an integer number of ticks (its seconds form is "delay_s").
+ *
+ * {
+ *   "nesim": 1,                 required; format version, integer, must be 1
+ *   "name": "cuba",             optional string (default "model")
+ *   "description": "...",       optional free text, ignored
+ *   "tick": 1e-4,               required; seconds per tick, 0 < tick < 1e6
+ *   "seed": 1,                  optional default network seed, integer >= 0
+ *   "input": {"shape": [64]},   layer models only; required when "layers" is
+ *                               given; 1..8 positive integer dims
+ *   "layers": [ layer, ... ],   optional; non-empty if present
+ *   "populations": [ pop, ...], optional; non-empty if present
+ *   "projections": [ proj, ...] optional (may be empty); needs "populations"
+ * }
+ * A spec has layers, populations, or both.
+ *
+ * layer — the feed-forward (converted) part, in execution order:
+ *   common: "type" (required), "name" (optional, unique among layers, not
+ *   "input", default "<type><index>", e.g. "linear0"), "from" (optional:
+ *   "input" for the model input, or the name of an EARLIER layer, so layers
+ *   may branch but never cycle; default the previous layer, the model input
+ *   for the first).
+ *   "linear": "weight" (tensor, [out, in]), "bias" (tensor, [out], optional),
+ *             "activation": "relu" | "none" (default "none"; applied to the
+ *             layer's output), and the coding of the layer's INPUT:
+ *             "coding": "binary" | "ternary" | "bitwise" |
+ *                       "bitwise-bidirectional" | "bitwise-twos-complement"
+ *                       (default "bitwise-bidirectional", SpikingBrain's),
+ *             "threshold": "adaptive" (default; V_th = mean|x| / k per row)
+ *                          | a number > 0 (a fixed V_th, in the units of the
+ *                          activation, not volts),
+ *             "k": number > 0 (default 3; only with an adaptive threshold).
+ *   "conv2d": as linear (weight [out, in, kh, kw], bias [out]) plus
+ *             "stride" (default 1, >= 1) and "padding" (default 0, >= 0),
+ *             each an integer or [h, w].
+ *   "flatten": no other keys.
+ *   "sumpool2d", "avgpool2d": "kernel" (required, >= 1), "stride" (default
+ *             = kernel), each an integer or [h, w]. Pooling acts on spikes and
+ *             does not re-code, so no coding keys.
+ *   Integers in kernel/stride/padding are at most 2^31 - 1.
+ *
+ * tensor — one of
+ *   {"file": "fc1.weight.npy"}                              an .npy file
+ *   {"file": "q.npy", "scales": "q.scales.npy", "group": 128}
+ *                                       int8 .npy with per-group scales in
+ *                                       another .npy file
+ *   {"file": "model.safetensors", "tensor": "layers.0.q_proj.weight",
+ *    "scales": "layers.0.q_proj.scales", "group": 128}
+ *                                       a tensor (and, optionally, its scales
+ *                                       tensor) inside a .safetensors file
+ *   {"synthetic": {"dist": "normal", "mean": 0, "std": 0.02, "seed": 7,
+ *                  "shape": [out, in], "quantize": "int8", "group": 128}}
+ *                                       generated by the loader; dist
+ *                                       "normal" (std required >= 0, mean
+ *                                       default 0), "uniform" (low < high,
+ *                                       both required), "const" (value
+ *                                       required); seed default 0; quantize
+ *                                       "none" (default) | "int8".
+ *   File names must be non-empty; relative names are stored resolved against
+ *   the spec file's directory (absolute names are kept). "group" (> 0,
+ *   elements per scale along the last axis) needs "scales" or "quantize":
+ *   "int8"; without it there is one scale per row. Synthetic shapes must fit
+ *   the layer (linear weight 2-D, conv2d 4-D, bias 1-D matching the weight's
+ *   out) and a synthetic group must divide the last dimension. Dims are
+ *   positive, their product at most 2^40.
+ *
+ * pop — a population of one neuron model:
+ *   "name": required, non-empty, < 64 bytes, unique among populations,
+ *   "model": "if" | "lif" | "lif_exp" | "alif" | "poisson" (required),
+ *   "n": integer, 1 .. 2^31 - 1 (and all populations together < 2^31),
+ *   "params": object (optional); keys exactly the fields of
+ *             nesim_neuron_params (tau_m, v_rest, v_thresh, v_reset, t_ref,
+ *             tau_e, tau_i, tau_a, b, i_drive, rate_hz: numbers;
+ *             reset_subtract: true/false); absent fields are 0 / false,
+ *   "v_init": {"const": v} | {"uniform": [lo, hi]} (lo <= hi)
+ *             | {"normal": [mean, sd]} (sd >= 0); default {"const": v_rest}.
+ *
+ * proj — a projection, connectivity drawn at build time:
+ *   "pre", "post": population names (required); post must not be a source
+ *             (poisson),
+ *   "rule": "fixed_prob" | "all_to_all" | "one_to_one" (required),
+ *   "p": number in [0, 1]: required for fixed_prob, not allowed otherwise,
+ *   "weight": number, volts (a jump, or a current increment) (required),
+ *   "delay": integer ticks >= 1, or "delay_s": seconds, a whole number >= 1
+ *            of ticks (to 1e-9 relative); at most one; default 1 tick;
+ *            at most 2^31 - 1 ticks,
+ *   "autapses": true/false (default true, as Brian2's connect(p=...));
+ *            only matters when pre == post.
+ *   one_to_one needs pre and post of the same size.
+ */
+#ifndef NESIM_NET_SPEC_H
+#define NESIM_NET_SPEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "neurons/coder.h"
+#include "neurons/neuron.h"
+#include "sim/error.h"
+#include "sim/network.h"
+
+#define NESIM_SPEC_VERSION 1
+#define NESIM_SPEC_MAX_DIM 8
+
+typedef enum nesim_tensor_source {
+    NESIM_TSRC_NONE = 0,  /* absent (an optional bias) */
+    NESIM_TSRC_FILE,
+    NESIM_TSRC_SYNTHETIC
+} nesim_tensor_source;
+
+typedef enum nesim_synth_dist { NESIM_SYNTH_NORMAL = 0, NESIM_SYNTH_UNIFORM, NESIM_SYNTH_CONST } nesim_synth_dist;
+typedef enum nesim_quantize { NESIM_QUANT_NONE = 0, NESIM_QUANT_INT8 } nesim_quantize;
+
+/* Where a layer's weight or bias comes from. */
+typedef struct nesim_spec_tensor {
+    nesim_tensor_source kind;
+    /* NESIM_TSRC_FILE */
+    char *file;     /* resolved path */
+    char *tensor;   /* tensor name inside a .safetensors file; NULL for .npy */
+    char *scales;   /* NULL, or: a tensor name (with `tensor`) or a resolved .npy path */
+    /* NESIM_TSRC_SYNTHETIC */
+    nesim_synth_dist dist;
+    double a, b;    /* normal: mean a, sd b; uniform: [a, b); const: a */
+    uint64_t seed;
+    int ndim;
+    int64_t shape[NESIM_SPEC_MAX_DIM];
+    nesim_quantize quantize;
+    /* both: elements per scale group along the last axis; 0 = one scale per row */
+    int64_t group;
+} nesim_spec_tensor;
+
+typedef enum nesim_layer_type {
+    NESIM_LAYER_LINEAR = 0,
+    NESIM_LAYER_CONV2D,
+    NESIM_LAYER_FLATTEN,
+    NESIM_LAYER_SUMPOOL2D,
+    NESIM_LAYER_AVGPOOL2D
+} nesim_layer_type;
+
+typedef enum nesim_activation { NESIM_ACT_NONE = 0, NESIM_ACT_RELU } nesim_activation;
+
+typedef struct nesim_spec_layer {
+    char *name;
+    nesim_layer_type type;
+    int from;                         /* input: -2 the previous layer (the model input
+                                         for layers[0]); -1 the model input; >= 0 an
+                                         earlier layer's index */
+    /* linear, conv2d */
+    nesim_spec_tensor weight, bias;   /* bias.kind == NESIM_TSRC_NONE when absent */
+    nesim_activation activation;
+    nesim_coding coding;              /* how this layer's input becomes spikes */
+    int adaptive;                     /* 1: V_th = mean|x| / k; 0: V_th = threshold */
+    double k;
+    double threshold;
+    /* conv2d: stride, padding; pools: kernel, stride. [h, w]; unused are 0 */
+    int64_t kernel[2], stride[2], padding[2];
+} nesim_spec_layer;
+
+typedef struct nesim_spec_pop {
+    char *name;
+    char *model;
+    uint32_t n;
+    nesim_neuron_params params;
+    nesim_init_dist v_init;
+} nesim_spec_pop;
+
+typedef struct nesim_spec_proj {
+    int pre, post;                    /* indices into nesim_spec.pops */
+    enum nesim_conn_kind rule;
+    double p;                         /* fixed_prob only; 0 otherwise */
+    double weight;
+    int64_t delay;                    /* ticks */
+    int autapses;
+} nesim_spec_proj;
+
+typedef struct nesim_spec {
+    char *file;                       /* name used in messages (name_for_errors) */
+    char *name;
+    double tick;
+    int has_seed;
+    uint64_t seed;                    /* 0 when has_seed is 0 */
+    int input_ndim;                   /* 0: no "input" */
+    int64_t input_shape[NESIM_SPEC_MAX_DIM];
+    nesim_spec_layer *layers;
+    size_t n_layers;
+    nesim_spec_pop *pops;
+    size_t n_pops;
+    nesim_spec_proj *projs;
+    size_t n_projs;
+} nesim_spec;
+
+/* Reads and parses the file at path; weight paths resolve against path's
+ * directory; messages start with path as given. */
+int nesim_spec_load(const char *path, nesim_spec **out, nesim_error *err);
+
+/* Parses text[0..len) (need not be NUL-terminated; NUL bytes are a syntax
+ * error). name_for_errors starts every message (NULL: "<spec>"); base_dir
+ * (NULL or "": keep relative names as written) resolves weight files. */
+int nesim_spec_parse(const char *text, size_t len, const char *name_for_errors,
+                     const char *base_dir, nesim_spec **out, nesim_error *err);
+
+void nesim_spec_free(nesim_spec *s);
+
+/* Creates a network with tick s->tick and the given seed (pass s->seed to use
+ * the file's), adds the populations in file order (ids 0, 1, ...) and then
+ * the projections in file order (ids 0, 1, ...). API errors carry the JSON
+ * path ("FILE: populations[1]: ..."). A spec without populations is
+ * NESIM_EINVAL. The caller frees *out with nesim_net_free. */
+int nesim_spec_build_network(const nesim_spec *s, uint64_t seed, nesim_net **out,
+                             nesim_error *err);
+
+/* Names as written in specs; "?" outside the enum. */
+const char *nesim_layer_type_name(nesim_layer_type t);
+const char *nesim_activation_name(nesim_activation a);
+const char *nesim_conn_rule_name(enum nesim_conn_kind k);
+
+#endif

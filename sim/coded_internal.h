@@ -1,0 +1,53 @@
+/* coded_internal.h — the event plan shared by coded.c (which builds it) and
+ * coded_kernels.c (which plays it through the weight rows). Not public API.
+ *
+ * A plan is the spike train of one sample, laid out for the row kernels as
+ * segments, ordered by input chunk (a scale group for int8 weights), then by
+ * step. A segment lists the input indices of its +1 events, ascending, then
+ * those of its -1 events, ascending — all from one chunk and one step — and
+ * carries the step's weight: 2^(T-1-t) for the bitwise codings, 1 for binary
+ * and ternary. Adding weight * (segment sum) is the hardware's "shift the
+ * accumulator left once per step, then add" (an exact power of two, so no
+ * extra rounding), and addition commutes, so a row may take its chunks one
+ * at a time with every step of a chunk together: the chunk of a row block
+ * stays in L1 across the T steps and the row is swept once, ascending, which
+ * the hardware prefetcher follows. Int8 segment sums are exact in int32 and
+ * are scaled once per segment. */
+#ifndef NESIM_CODED_INTERNAL_H
+#define NESIM_CODED_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sim/coded.h"
+
+/* Events per segment at most: a float sum of n terms errs by at most
+ * (n-1) * 2^-24 of the sum of their magnitudes, so 128 keeps it under 7.6e-6
+ * (measured cost on the benchmark: none for bitwise, ~8 % for ternary); int8
+ * sums stay inside int32 (2^23 * 128 < 2^31). */
+#define NESIM_CODED_SEG_FLOAT 128u
+#define NESIM_CODED_SEG_INT ((uint32_t)1 << 23)
+/* Inputs per chunk when there are no scale groups: four rows of a chunk
+ * (8 KiB of f32) stay in L1 while every step of the chunk is played. */
+#define NESIM_CODED_CHUNK_FLOAT 512u
+#define NESIM_CODED_CHUNK_INT 2048u
+
+typedef struct nesim_coded_seg {
+    double wt;    /* step weight */
+    uint32_t g;   /* scale group of every index in the segment */
+    uint32_t np;  /* +1 events: idx[off .. off+np) */
+    uint32_t nn;  /* -1 events: idx[off+np .. off+np+nn) */
+    size_t off;
+} nesim_coded_seg;
+
+typedef struct nesim_coded_plan {
+    const uint32_t *idx;
+    const nesim_coded_seg *seg;
+    size_t nseg;
+} nesim_coded_plan;
+
+/* y[o] = vth * acc_o + (bias ? bias[o] : 0) for every row o of L. */
+void nesim_coded_rows(const nesim_coded_linear *L, const nesim_coded_plan *p, double vth,
+                      const double *bias, float *y);
+
+#endif

@@ -1,0 +1,55 @@
+/* conv.h — event-driven coded 2-D convolution and value-domain pooling.
+ *
+ * conv2d codes its whole input tensor [C, H, W] of one sample like a coded
+ * linear layer codes a row (one V_th per sample: mean|x|/k or fixed; counts
+ * round half to even; the coding's steps), and plays the spikes over virtual
+ * ticks t0 .. t0+T-1. Each event at input (c, y, x) fans out implicitly
+ * through the shared kernel to every output (o, y', x') whose window covers
+ * it: one synaptic operation per (event, output) pair; no per-synapse index.
+ * Bitwise codings double the accumulators at each new step (MSB first).
+ * Output y[o, y', x'] = V_th * acc + b[o] — equal to the dense convolution of
+ * the played counts times V_th.
+ *
+ * Pools act on values (the previous layer's output, already a decoded spike
+ * count times V_th): sum or mean over each window, no padding. They emit no
+ * spikes and do no synaptic work. */
+#ifndef NESIM_CONV_H
+#define NESIM_CONV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sim/coded.h"
+
+typedef struct nesim_conv2d {
+    const char *name;
+    size_t c, h, w;          /* input */
+    size_t o, kh, kw;        /* kernel */
+    size_t sh, sw, ph, pw;   /* stride, padding */
+    size_t oh, ow;           /* output */
+    double *k;               /* [o, c, kh, kw] as double (kernels are small) */
+    double *b;               /* [o] or NULL */
+} nesim_conv2d;
+
+/* Validates shapes (weight [o, c, kh, kw], bias [o]) against the input
+ * [c, h, w] and fills *L; owns L->k and L->b (free with nesim_conv2d_free). */
+int nesim_conv2d_init(nesim_conv2d *L, const char *name, const nesim_tensor *weight,
+                      const nesim_tensor *bias, size_t c, size_t h, size_t w, size_t sh, size_t sw,
+                      size_t ph, size_t pw, nesim_error *err);
+void nesim_conv2d_free(nesim_conv2d *L);
+
+/* One sample: x[c*h*w] -> y[o*oh*ow]. st (may be NULL) gets the same counters
+ * as a coded linear layer (sops = the (event, output) pairs). */
+int nesim_conv2d_forward(const nesim_conv2d *L, const nesim_coded_opts *o, const float *x, float *y,
+                         nesim_coded_stats *st, nesim_error *err);
+
+/* The dense convolution y = conv(x) + b, directly (the ANN path, and the
+ * reference the coded forward is tested against). */
+void nesim_conv2d_dense(const nesim_conv2d *L, const double *x, double *y);
+
+/* Pooling over [c, h, w] with a kh x kw window and stride (sh, sw); avg
+ * divides by kh*kw. Output size ((h-kh)/sh+1, (w-kw)/sw+1). */
+void nesim_pool2d(const float *x, size_t c, size_t h, size_t w, size_t kh, size_t kw, size_t sh,
+                  size_t sw, int avg, float *y);
+
+#endif

@@ -1,0 +1,373 @@
+/* infer.c — layer chains of a model spec, run sample by sample (see infer.h). */
+#include "sim/infer.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "net/synth.h"
+#include "net/tensor.h"
+#include "sim/conv.h"
+
+typedef struct lrt {
+    const nesim_spec_layer *sl;
+    size_t in_dim[3], out_dim[3];
+    int in_nd, out_nd;
+    size_t in, out;
+    nesim_coded_linear lin;
+    nesim_conv2d conv;
+    nesim_tensor w, s, b;      /* owned npy mappings or views (see own_*) */
+    int own_w, own_s, own_b;   /* release with nesim_tensor_release */
+    void *buf[4];              /* synthetic data */
+    nesim_coded_opts opts;
+    long src;                  /* input: -1 the model input, else a layer index */
+} lrt;
+
+struct nesim_infer {
+    lrt *L;
+    size_t n;
+    nesim_safetensors **stf;
+    char **stf_path;
+    size_t n_stf;
+    size_t in_size, out_size;
+    float **out;               /* each layer's output for the current sample */
+    int64_t *done;             /* tick at which each layer's output is complete */
+    nesim_layer_report *rep;
+};
+
+static int ends_with(const char *s, const char *suf)
+{
+    size_t n = strlen(s), m = strlen(suf);
+    return n >= m && strcmp(s + n - m, suf) == 0;
+}
+
+static int open_st(nesim_infer *m, const char *path, nesim_safetensors **out, nesim_error *err)
+{
+    for (size_t i = 0; i < m->n_stf; i++)
+        if (strcmp(m->stf_path[i], path) == 0)
+            return *out = m->stf[i], NESIM_OK;
+    nesim_safetensors **f = realloc(m->stf, (m->n_stf + 1) * sizeof *f);
+    if (f)
+        m->stf = f;
+    char **p = realloc(m->stf_path, (m->n_stf + 1) * sizeof *p);
+    if (p)
+        m->stf_path = p;
+    if (!f || !p)
+        return nesim_fail(err, NESIM_ENOMEM, "out of memory");
+    int rc = nesim_safetensors_open(path, out, err);
+    if (rc)
+        return rc;
+    m->stf[m->n_stf] = *out;
+    m->stf_path[m->n_stf++] = strdup(path);
+    return NESIM_OK;
+}
+
+/* Loads one spec tensor into t (and scales into s when present). */
+static int load_tensor(nesim_infer *m, lrt *l, const nesim_spec_tensor *st, nesim_tensor *t, int *own,
+                       nesim_tensor *s, int *own_s, void **buf, void **sbuf, nesim_error *err)
+{
+    if (st->kind == NESIM_TSRC_SYNTHETIC) {
+        nesim_tensor dummy;
+        return nesim_synth_generate(st, "synthetic tensor", t, buf, s ? s : &dummy, sbuf, err);
+    }
+    if (ends_with(st->file, ".safetensors")) {
+        nesim_safetensors *f;
+        int rc = open_st(m, st->file, &f, err);
+        if (rc)
+            return rc;
+        if (!st->tensor)
+            return nesim_fail(err, NESIM_EINVAL, "%s: a .safetensors file needs \"tensor\"", st->file);
+        if ((rc = nesim_safetensors_get(f, st->tensor, t, err)))
+            return rc;
+        if (st->scales && s)
+            return nesim_safetensors_get(f, st->scales, s, err);
+        return NESIM_OK;
+    }
+    int rc = nesim_npy_load(st->file, t, err);
+    if (rc)
+        return rc;
+    *own = 1;
+    if (st->scales && s) {
+        if ((rc = nesim_npy_load(st->scales, s, err)))
+            return rc;
+        *own_s = 1;
+    }
+    return NESIM_OK;
+}
+
+static size_t prod(const size_t *d, int nd)
+{
+    size_t p = 1;
+    for (int i = 0; i < nd; i++)
+        p *= d[i];
+    return p;
+}
+
+static int setup_layer(nesim_infer *m, lrt *l, nesim_error *err)
+{
+    const nesim_spec_layer *sl = l->sl;
+    int rc;
+    memcpy(l->out_dim, l->in_dim, sizeof l->in_dim);
+    l->out_nd = l->in_nd;
+    l->in = prod(l->in_dim, l->in_nd);
+    nesim_coded_opts_init(&l->opts);
+    l->opts.coding = sl->coding;
+    l->opts.k = sl->k > 0 ? sl->k : 3;
+    l->opts.vth = sl->adaptive ? 0 : sl->threshold;
+    switch (sl->type) {
+    case NESIM_LAYER_LINEAR:
+    case NESIM_LAYER_CONV2D: {
+        if ((rc = load_tensor(m, l, &sl->weight, &l->w, &l->own_w, &l->s, &l->own_s, &l->buf[0], &l->buf[1], err)))
+            return rc;
+        if (sl->bias.kind != NESIM_TSRC_NONE &&
+            (rc = load_tensor(m, l, &sl->bias, &l->b, &l->own_b, NULL, NULL, &l->buf[2], &l->buf[3], err)))
+            return rc;
+        if ((rc = nesim_tensor_check_finite(&l->w, "weight", err)) ||
+            (l->s.data && (rc = nesim_tensor_check_finite(&l->s, "scales", err))) ||
+            (l->b.data && (rc = nesim_tensor_check_finite(&l->b, "bias", err))))
+            return rc;
+        int has_s = l->s.data != NULL;
+        if (sl->type == NESIM_LAYER_LINEAR) {
+            if (l->in_nd != 1)
+                return nesim_fail(err, NESIM_EINVAL, "linear needs a flat input, got %d dimensions (add a flatten layer)", l->in_nd);
+            size_t group = has_s && l->s.ndim == 2 && l->s.shape[1] > 0 ? l->in / (size_t)l->s.shape[1] : l->in;
+            if (sl->weight.group > 0)
+                group = (size_t)sl->weight.group;
+            if ((rc = nesim_coded_linear_init(&l->lin, sl->name, &l->w, has_s ? &l->s : NULL, group,
+                                              l->b.data ? &l->b : NULL, l->in, 0, err)))
+                return rc;
+            l->out_nd = 1;
+            l->out_dim[0] = l->lin.out;
+        } else {
+            if (l->in_nd != 3)
+                return nesim_fail(err, NESIM_EINVAL, "conv2d needs a [channels, height, width] input, got %d dimensions", l->in_nd);
+            if (has_s)
+                return nesim_fail(err, NESIM_EINVAL, "conv2d: quantised kernels with scales are not supported");
+            if ((rc = nesim_conv2d_init(&l->conv, sl->name, &l->w, l->b.data ? &l->b : NULL, l->in_dim[0],
+                                        l->in_dim[1], l->in_dim[2], (size_t)sl->stride[0], (size_t)sl->stride[1],
+                                        (size_t)sl->padding[0], (size_t)sl->padding[1], err)))
+                return rc;
+            l->out_dim[0] = l->conv.o, l->out_dim[1] = l->conv.oh, l->out_dim[2] = l->conv.ow;
+        }
+        break;
+    }
+    case NESIM_LAYER_FLATTEN:
+        l->out_nd = 1;
+        l->out_dim[0] = l->in;
+        break;
+    default: /* pools */
+        if (l->in_nd != 3)
+            return nesim_fail(err, NESIM_EINVAL, "pooling needs a [channels, height, width] input, got %d dimensions", l->in_nd);
+        if ((size_t)sl->kernel[0] > l->in_dim[1] || (size_t)sl->kernel[1] > l->in_dim[2])
+            return nesim_fail(err, NESIM_EINVAL, "pool kernel %lldx%lld larger than input %zux%zu",
+                              (long long)sl->kernel[0], (long long)sl->kernel[1], l->in_dim[1], l->in_dim[2]);
+        l->out_dim[1] = (l->in_dim[1] - (size_t)sl->kernel[0]) / (size_t)sl->stride[0] + 1;
+        l->out_dim[2] = (l->in_dim[2] - (size_t)sl->kernel[1]) / (size_t)sl->stride[1] + 1;
+        break;
+    }
+    l->out = prod(l->out_dim, l->out_nd);
+    return NESIM_OK;
+}
+
+int nesim_infer_open(const nesim_spec *spec, nesim_infer **out, nesim_error *err)
+{
+    *out = NULL;
+    if (!spec->n_layers || spec->input_ndim < 1)
+        return nesim_fail(err, NESIM_EINVAL, "%s: the model has no layers", spec->file);
+    if (spec->input_ndim > 3)
+        return nesim_fail(err, NESIM_EINVAL, "%s: input: at most 3 dimensions ([c, h, w])", spec->file);
+    nesim_infer *m = calloc(1, sizeof *m);
+    if (!m || !(m->L = calloc(spec->n_layers, sizeof *m->L)) ||
+        !(m->rep = calloc(spec->n_layers, sizeof *m->rep))) {
+        nesim_infer_close(m);
+        return nesim_fail(err, NESIM_ENOMEM, "out of memory");
+    }
+    m->n = spec->n_layers;
+    size_t in_dim[3] = {0};
+    int in_nd = spec->input_ndim;
+    for (int i = 0; i < in_nd; i++)
+        in_dim[i] = (size_t)spec->input_shape[i];
+    m->in_size = prod(in_dim, in_nd);
+    m->out = calloc(m->n, sizeof *m->out);
+    m->done = calloc(m->n, sizeof *m->done);
+    if (!m->out || !m->done) {
+        nesim_infer_close(m);
+        return nesim_fail(err, NESIM_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < m->n; i++) {
+        lrt *l = &m->L[i];
+        l->sl = &spec->layers[i];
+        /* from: -2 the previous layer (the model input for the first) */
+        l->src = l->sl->from == -2 ? (long)i - 1 : l->sl->from;
+        const size_t *d = l->src < 0 ? in_dim : m->L[l->src].out_dim;
+        memcpy(l->in_dim, d, sizeof l->in_dim);
+        l->in_nd = l->src < 0 ? in_nd : m->L[l->src].out_nd;
+        int rc = setup_layer(m, l, err);
+        if (!rc && !(m->out[i] = malloc((l->out ? l->out : 1) * sizeof(float))))
+            rc = nesim_fail(err, NESIM_ENOMEM, "out of memory");
+        if (rc) {
+            nesim_context(err, "%s: layers[%zu] (%s): ", spec->file, i, l->sl->name);
+            nesim_infer_close(m);
+            return rc;
+        }
+    }
+    m->out_size = m->L[m->n - 1].out;
+    *out = m;
+    return NESIM_OK;
+}
+
+void nesim_infer_close(nesim_infer *m)
+{
+    if (!m)
+        return;
+    for (size_t i = 0; m->L && i < m->n; i++) {
+        lrt *l = &m->L[i];
+        if (l->own_w)
+            nesim_tensor_release(&l->w);
+        if (l->own_s)
+            nesim_tensor_release(&l->s);
+        if (l->own_b)
+            nesim_tensor_release(&l->b);
+        for (int k = 0; k < 4; k++)
+            free(l->buf[k]);
+        nesim_conv2d_free(&l->conv);
+    }
+    for (size_t i = 0; i < m->n_stf; i++) {
+        nesim_safetensors_close(m->stf[i]);
+        free(m->stf_path[i]);
+    }
+    free(m->stf);
+    free(m->stf_path);
+    for (size_t i = 0; m->out && i < m->n; i++)
+        free(m->out[i]);
+    free(m->out);
+    free(m->done);
+    free(m->L);
+    free(m->rep);
+    free(m);
+}
+
+size_t nesim_infer_input_size(const nesim_infer *m) { return m->in_size; }
+size_t nesim_infer_output_size(const nesim_infer *m) { return m->out_size; }
+
+static void add_stats(nesim_coded_stats *acc, const nesim_coded_stats *s)
+{
+    acc->samples += s->samples;
+    acc->inputs += s->inputs;
+    acc->spikes += s->spikes;
+    acc->sops += s->sops;
+    acc->steps += s->steps;
+    acc->vth += s->vth; /* summed; divided by samples at the end */
+    acc->max_count = s->max_count > acc->max_count ? s->max_count : acc->max_count;
+    acc->clipped += s->clipped;
+    acc->silent += s->silent;
+    for (int k = 0; k <= NESIM_CODED_HIST; k++)
+        acc->hist[k] += s->hist[k];
+    if (s->first_tick >= 0 && (acc->first_tick < 0 || s->first_tick < acc->first_tick))
+        acc->first_tick = s->first_tick;
+    if (s->last_tick > acc->last_tick)
+        acc->last_tick = s->last_tick;
+}
+
+/* The ANN path of one layer: exact activations, no coding. */
+static int dense_layer(const lrt *l, const float *x, float *y, nesim_error *err)
+{
+    size_t n = l->in > l->out ? l->in : l->out;
+    double *u = malloc(2 * n * sizeof *u);
+    if (!u)
+        return nesim_fail(err, NESIM_ENOMEM, "out of memory");
+    for (size_t i = 0; i < l->in; i++)
+        u[i] = x[i];
+    int rc = NESIM_OK;
+    if (l->sl->type == NESIM_LAYER_LINEAR)
+        rc = nesim_linear_dense_ref(&l->lin, u, u + n, NESIM_DENSE_F64, err);
+    else
+        nesim_conv2d_dense(&l->conv, u, u + n);
+    for (size_t j = 0; j < l->out; j++)
+        y[j] = (float)u[n + j];
+    free(u);
+    return rc;
+}
+
+int nesim_infer_run(nesim_infer *m, const float *x, size_t samples, float *y, int dense,
+                    nesim_infer_report *rep, nesim_infer_progress progress, void *user,
+                    nesim_error *err)
+{
+    for (size_t i = 0; i < m->n; i++) {
+        lrt *l = &m->L[i];
+        nesim_layer_report *r = &m->rep[i];
+        memset(r, 0, sizeof *r);
+        r->name = l->sl->name;
+        r->type = nesim_layer_type_name(l->sl->type);
+        int coded = l->sl->type == NESIM_LAYER_LINEAR || l->sl->type == NESIM_LAYER_CONV2D;
+        r->coding = coded ? nesim_coding_name(l->sl->coding) : NULL;
+        r->in = l->in;
+        r->out = l->out;
+        r->st.first_tick = r->st.last_tick = -1;
+        if (l->sl->type == NESIM_LAYER_LINEAR)
+            r->dense_macs = (double)l->in * (double)l->out * (double)samples;
+        else if (l->sl->type == NESIM_LAYER_CONV2D)
+            r->dense_macs = (double)l->out * (double)(l->conv.c * l->conv.kh * l->conv.kw) * (double)samples;
+        r->weight_bytes = (double)(l->w.nbytes + l->s.nbytes + l->b.nbytes);
+    }
+    int64_t tick = 0;
+    for (size_t s = 0; s < samples; s++) {
+        const float *in = x + s * m->in_size;
+        /* a layer reads the model input or an earlier layer's output */
+        int64_t ready = tick; /* tick at which the model input is complete */
+        for (size_t i = 0; i < m->n; i++) {
+            lrt *l = &m->L[i];
+            const float *cur = l->src < 0 ? in : m->out[l->src];
+            int64_t start = l->src < 0 ? ready : m->done[l->src];
+            float *nx = m->out[i];
+            nesim_coded_stats st;
+            int rc = NESIM_OK, coded = l->sl->type == NESIM_LAYER_LINEAR || l->sl->type == NESIM_LAYER_CONV2D;
+            l->opts.t0 = start;
+            m->done[i] = start;
+            if (coded && dense) {
+                rc = dense_layer(l, cur, nx, err);
+            } else if (l->sl->type == NESIM_LAYER_LINEAR) {
+                rc = nesim_coded_linear_forward(&l->lin, &l->opts, cur, nx, &st, err);
+            } else if (l->sl->type == NESIM_LAYER_CONV2D) {
+                rc = nesim_conv2d_forward(&l->conv, &l->opts, cur, nx, &st, err);
+            } else if (l->sl->type == NESIM_LAYER_FLATTEN) {
+                memcpy(nx, cur, l->in * sizeof *nx);
+            } else {
+                nesim_pool2d(cur, l->in_dim[0], l->in_dim[1], l->in_dim[2], (size_t)l->sl->kernel[0],
+                             (size_t)l->sl->kernel[1], (size_t)l->sl->stride[0], (size_t)l->sl->stride[1],
+                             l->sl->type == NESIM_LAYER_AVGPOOL2D, nx);
+            }
+            if (rc)
+                return nesim_context(err, "sample %zu: ", s);
+            if (coded && !dense) {
+                add_stats(&m->rep[i].st, &st);
+                m->done[i] = st.t_end;
+                if (st.t_end > tick)
+                    tick = st.t_end;
+            }
+            if (l->sl->activation == NESIM_ACT_RELU)
+                for (size_t j = 0; j < l->out; j++)
+                    nx[j] = nx[j] > 0 ? nx[j] : 0;
+        }
+        if (y)
+            memcpy(y + s * m->out_size, m->out[m->n - 1], m->out_size * sizeof *y);
+        if (progress && progress(user, (int64_t)s + 1, (int64_t)samples))
+            return nesim_fail(err, NESIM_EIO, "stopped after %zu samples", s + 1);
+    }
+    memset(rep, 0, sizeof *rep);
+    rep->n_layers = m->n;
+    rep->layers = m->rep;
+    rep->samples = (int64_t)samples;
+    rep->ticks = tick;
+    for (size_t i = 0; i < m->n; i++) {
+        nesim_coded_stats *st = &m->rep[i].st;
+        if (st->samples)
+            st->vth /= (double)st->samples;
+        st->frac_small = st->inputs ? (double)(st->inputs - st->hist[NESIM_CODED_HIST]) / (double)st->inputs : 0;
+        st->spikes_per_channel = st->inputs ? (double)st->spikes / (double)st->inputs : 0;
+        st->t_end = tick;
+        rep->spikes += st->spikes;
+        rep->sops += st->sops;
+        rep->dense_macs += m->rep[i].dense_macs;
+    }
+    return NESIM_OK;
+}

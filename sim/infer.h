@@ -1,0 +1,60 @@
+/* infer.h — run a model spec's layers on input samples, event by event.
+ *
+ * nesim_infer_open() loads every layer's tensors (memory-mapped .npy or
+ * .safetensors, or generated synthetic ones), checks shapes along the layer
+ * chain and rejects NaN/Inf weights, naming the layer, file and tensor.
+ * nesim_infer_run() plays each sample through the layers in virtual time:
+ * a coded layer (linear, conv2d) turns its input into spikes (the
+ * SpikingBrain scheme, see sim/coded.h) that start at the tick its input
+ * became complete — an adaptive threshold needs the whole row — and lasts
+ * its coding's steps; so a sample's latency is the sum of its layers'
+ * windows, and sample s + 1 starts where sample s ended. Reports per layer:
+ * spikes, synaptic operations, count statistics, first/last spike tick. */
+#ifndef NESIM_INFER_H
+#define NESIM_INFER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "net/spec.h"
+#include "sim/coded.h"
+
+typedef struct nesim_infer nesim_infer;
+
+typedef struct nesim_layer_report {
+    const char *name;       /* borrowed from the spec */
+    const char *type;
+    const char *coding;     /* NULL for layers that do not code */
+    size_t in, out;         /* values per sample */
+    nesim_coded_stats st;   /* summed over samples (zeros for non-coding layers) */
+    double dense_macs;      /* what the dense layer would compute, all samples */
+    double weight_bytes;    /* in stored precision */
+} nesim_layer_report;
+
+typedef struct nesim_infer_report {
+    size_t n_layers;
+    nesim_layer_report *layers; /* owned by the nesim_infer; valid until close/next run */
+    int64_t samples;
+    int64_t ticks;              /* virtual ticks used by all samples */
+    int64_t spikes, sops;
+    double dense_macs;
+} nesim_infer_report;
+
+int nesim_infer_open(const nesim_spec *spec, nesim_infer **out, nesim_error *err);
+void nesim_infer_close(nesim_infer *m);
+
+size_t nesim_infer_input_size(const nesim_infer *m);   /* values per sample */
+size_t nesim_infer_output_size(const nesim_infer *m);
+
+/* Progress callback: called after each sample; return nonzero to stop. */
+typedef int (*nesim_infer_progress)(void *user, int64_t done, int64_t total);
+
+/* x: samples * input_size floats; y (may be NULL): samples * output_size
+ * floats, the last layer's readout on the dense model's scale. With dense
+ * set, the same layers run as the ANN they came from (no coding, no
+ * spikes: GSL BLAS for linear layers) and rep only counts samples. */
+int nesim_infer_run(nesim_infer *m, const float *x, size_t samples, float *y, int dense,
+                    nesim_infer_report *rep, nesim_infer_progress progress, void *user,
+                    nesim_error *err);
+
+#endif

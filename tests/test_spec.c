@@ -1,0 +1,517 @@
+/* test_spec.c — the JSON model spec: parsing into the struct, strict
+ * validation with one-line located messages, and building networks.
+ *
+ * - The example specs examples/{b4,cuba}/model.json must describe exactly the
+ *   networks net/classic.c builds: same seed, byte-identical spikes.
+ * - Every file in tests/malformed/spec must fail with NESIM_EINVAL and a
+ *   one-line message starting with its path; the ones listed in
+ *   tests/malformed/spec_expected.txt must also match the listed message
+ *   start (fuzzer finds may be added without a listing). Tests run from the
+ *   repository root. */
+#include "tests/support/check.h"
+
+#include <dirent.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "net/classic.h"
+#include "net/spec.h"
+
+#define MALFORMED_DIR "tests/malformed/spec"
+#define EXPECTED_FILE "tests/malformed/spec_expected.txt"
+
+static nesim_spec *parse_ok(const char *text, const char *base_dir)
+{
+    nesim_spec *s = NULL;
+    nesim_error err = {0};
+    assert_ok(nesim_spec_parse(text, strlen(text), "t.json", base_dir, &s, &err), &err);
+    assert_non_null(s);
+    return s;
+}
+
+/* The full message for text parsed as "model.json". */
+static const char *parse_msg(const char *text)
+{
+    static nesim_error err;
+    nesim_spec *s = (nesim_spec *)1;
+    memset(&err, 0, sizeof err);
+    int rc = nesim_spec_parse(text, strlen(text), "model.json", NULL, &s, &err);
+    assert_int_equal(rc, NESIM_EINVAL);
+    assert_int_equal(err.code, NESIM_EINVAL);
+    assert_null(s);
+    return err.msg;
+}
+
+/* ---- examples vs net/classic.c ----------------------------------------- */
+
+static nesim_spike *run_and_copy(nesim_net *net, int64_t ticks, size_t *n)
+{
+    nesim_error err = {0};
+    for (int p = 0; p < nesim_population_count(net); p++)
+        assert_ok(nesim_record(net, p, 1, &err), &err);
+    assert_ok(nesim_run(net, ticks, &err), &err);
+    const nesim_spike *s = nesim_spikes(net, n);
+    nesim_spike *copy = malloc(*n * sizeof *copy + 1);
+    assert_non_null(copy);
+    if (*n)
+        memcpy(copy, s, *n * sizeof *copy);
+    return copy;
+}
+
+static void check_example(const char *name, const char *path)
+{
+    const uint64_t seed = 7;
+    const int64_t ticks = 2000;
+    nesim_error err = {0};
+    nesim_spec *s;
+    assert_ok(nesim_spec_load(path, &s, &err), &err);
+    assert_string_equal(s->name, name);
+    assert_int_equal(s->n_pops, 2);
+    assert_int_equal(s->n_projs, 4);
+    assert_int_equal(s->n_layers, 0);
+    assert_true(s->has_seed);
+
+    nesim_net *a, *b;
+    assert_ok(nesim_spec_build_network(s, seed, &a, &err), &err);
+    nesim_classic_opts o = {.name = name, .neurons = 4000, .tick_s = 1e-4, .seed = seed};
+    assert_ok(nesim_classic_build(&o, &b, NULL, NULL, &err), &err);
+
+    assert_int_equal(nesim_population_count(a), nesim_population_count(b));
+    for (int p = 0; p < 2; p++) {
+        assert_string_equal(nesim_population_name(a, p), nesim_population_name(b, p));
+        assert_int_equal(nesim_population_size(a, p), nesim_population_size(b, p));
+        /* The parameters the model reads, bit for bit (classic.c also hands
+         * tau_e/tau_i to "lif", which ignores them; b4's spec leaves them out). */
+        const nesim_dyn *da = nesim_population_dyn(a, p), *db = nesim_population_dyn(b, p);
+        assert_ptr_equal(da->model, db->model);
+        assert_true(da->p.tau_m == db->p.tau_m && da->p.v_rest == db->p.v_rest);
+        assert_true(da->p.v_thresh == db->p.v_thresh && da->p.v_reset == db->p.v_reset);
+        assert_true(da->p.t_ref == db->p.t_ref && da->p.reset_subtract == db->p.reset_subtract);
+        if (strcmp(da->model->name, "lif_exp") == 0)
+            assert_true(da->p.tau_e == db->p.tau_e && da->p.tau_i == db->p.tau_i);
+        assert_int_equal(da->ref_ticks, db->ref_ticks);
+        assert_int_equal(da->n_tau, db->n_tau);
+        assert_memory_equal(da->rate, db->rate, sizeof da->rate);
+        assert_memory_equal(da->c, db->c, sizeof da->c);
+    }
+    assert_int_equal(nesim_projection_count(a), nesim_projection_count(b));
+    for (int j = 0; j < nesim_projection_count(a); j++) {
+        const nesim_proj_spec *pa = nesim_projection_spec(a, j), *pb = nesim_projection_spec(b, j);
+        assert_int_equal(pa->pre, pb->pre);
+        assert_int_equal(pa->post, pb->post);
+        assert_int_equal(pa->kind, pb->kind);
+        assert_true(pa->p == pb->p && pa->weight == pb->weight);
+        assert_int_equal(pa->delay, pb->delay);
+        assert_int_equal(pa->no_autapses, pb->no_autapses);
+        assert_int_equal(nesim_projection_synapses(a, j), nesim_projection_synapses(b, j));
+    }
+
+    size_t na, nb;
+    nesim_spike *sa = run_and_copy(a, ticks, &na), *sb = run_and_copy(b, ticks, &nb);
+    assert_true(na > 100); /* the comparison means something */
+    assert_int_equal(na, nb);
+    assert_memory_equal(sa, sb, na * sizeof *sa);
+    free(sa);
+    free(sb);
+    nesim_net_free(a);
+    nesim_net_free(b);
+    nesim_spec_free(s);
+}
+
+static void test_example_b4_matches_classic(void **st)
+{
+    (void)st;
+    check_example("b4", "examples/b4/model.json");
+}
+
+static void test_example_cuba_matches_classic(void **st)
+{
+    (void)st;
+    check_example("cuba", "examples/cuba/model.json");
+}
+
+/* ---- the parsed struct -------------------------------------------------- */
+
+static const char *LAYERED =
+    "{\n"
+    " \"nesim\": 1, \"name\": \"mix\", \"tick\": 0.001, \"seed\": 5,\n"
+    " \"input\": {\"shape\": [1, 8, 8]},\n"
+    " \"layers\": [\n"
+    "  {\"name\": \"c1\", \"type\": \"conv2d\", \"weight\": {\"file\": \"c1.npy\"},\n"
+    "   \"bias\": {\"file\": \"/abs/c1b.npy\"}, \"stride\": [1, 2], \"padding\": 1,\n"
+    "   \"activation\": \"relu\", \"coding\": \"ternary\", \"threshold\": 0.25},\n"
+    "  {\"type\": \"sumpool2d\", \"kernel\": 2},\n"
+    "  {\"type\": \"avgpool2d\", \"kernel\": [3, 2], \"stride\": 1},\n"
+    "  {\"type\": \"flatten\"},\n"
+    "  {\"name\": \"q\", \"type\": \"linear\",\n"
+    "   \"weight\": {\"file\": \"m.safetensors\", \"tensor\": \"layers.0.q_proj.weight\",\n"
+    "              \"scales\": \"layers.0.q_proj.scales\", \"group\": 128},\n"
+    "   \"k\": 2.5, \"coding\": \"bitwise-twos-complement\"},\n"
+    "  {\"name\": \"npyq\", \"type\": \"linear\", \"from\": \"input\",\n"
+    "   \"weight\": {\"file\": \"w.npy\", \"scales\": \"w.scales.npy\"}, \"coding\": \"bitwise\"},\n"
+    "  {\"name\": \"syn\", \"type\": \"linear\", \"threshold\": \"adaptive\", \"from\": \"q\",\n"
+    "   \"weight\": {\"synthetic\": {\"dist\": \"normal\", \"std\": 0.02, \"seed\": 7,\n"
+    "              \"shape\": [10, 256], \"quantize\": \"int8\", \"group\": 128}},\n"
+    "   \"bias\": {\"synthetic\": {\"dist\": \"uniform\", \"low\": -1, \"high\": 1, \"shape\": [10]}}},\n"
+    "  {\"name\": \"k0\", \"type\": \"linear\", \"coding\": \"binary\",\n"
+    "   \"weight\": {\"synthetic\": {\"dist\": \"const\", \"value\": 0.5, \"shape\": [2, 10]}}}\n"
+    " ]\n"
+    "}\n";
+
+static void test_layers_parse(void **st)
+{
+    (void)st;
+    nesim_spec *s = parse_ok(LAYERED, "models/");
+    assert_string_equal(s->name, "mix");
+    assert_true(s->tick == 0.001);
+    assert_true(s->has_seed);
+    assert_int_equal(s->seed, 5);
+    assert_int_equal(s->input_ndim, 3);
+    assert_int_equal(s->input_shape[0], 1);
+    assert_int_equal(s->input_shape[2], 8);
+    assert_int_equal(s->n_pops, 0);
+    assert_int_equal(s->n_layers, 8);
+
+    const nesim_spec_layer *L = s->layers;
+    assert_string_equal(L[0].name, "c1");
+    assert_int_equal(L[0].type, NESIM_LAYER_CONV2D);
+    assert_int_equal(L[0].from, -2);  /* default: the previous layer (here the input) */
+    assert_int_equal(L[4].from, -2);
+    assert_int_equal(L[5].from, -1);  /* "input" */
+    assert_int_equal(L[6].from, 4);   /* "q" */
+    assert_int_equal(L[0].weight.kind, NESIM_TSRC_FILE);
+    assert_string_equal(L[0].weight.file, "models/c1.npy"); /* no doubled slash */
+    assert_null(L[0].weight.tensor);
+    assert_null(L[0].weight.scales);
+    assert_string_equal(L[0].bias.file, "/abs/c1b.npy");   /* absolute kept */
+    assert_int_equal(L[0].stride[0], 1);
+    assert_int_equal(L[0].stride[1], 2);
+    assert_int_equal(L[0].padding[0], 1);
+    assert_int_equal(L[0].padding[1], 1);
+    assert_int_equal(L[0].activation, NESIM_ACT_RELU);
+    assert_int_equal(L[0].coding, NESIM_CODE_TERNARY);
+    assert_false(L[0].adaptive);
+    assert_true(L[0].threshold == 0.25);
+
+    assert_string_equal(L[1].name, "sumpool2d1"); /* default: type + index */
+    assert_int_equal(L[1].type, NESIM_LAYER_SUMPOOL2D);
+    assert_int_equal(L[1].kernel[0], 2);
+    assert_int_equal(L[1].kernel[1], 2);
+    assert_int_equal(L[1].stride[0], 2); /* default stride = kernel */
+    assert_int_equal(L[1].stride[1], 2);
+
+    assert_int_equal(L[2].type, NESIM_LAYER_AVGPOOL2D);
+    assert_int_equal(L[2].kernel[0], 3);
+    assert_int_equal(L[2].kernel[1], 2);
+    assert_int_equal(L[2].stride[0], 1);
+    assert_int_equal(L[2].stride[1], 1);
+
+    assert_int_equal(L[3].type, NESIM_LAYER_FLATTEN);
+    assert_string_equal(L[3].name, "flatten3");
+
+    assert_int_equal(L[4].type, NESIM_LAYER_LINEAR);
+    assert_string_equal(L[4].weight.file, "models/m.safetensors");
+    assert_string_equal(L[4].weight.tensor, "layers.0.q_proj.weight");
+    assert_string_equal(L[4].weight.scales, "layers.0.q_proj.scales"); /* a tensor name, unresolved */
+    assert_int_equal(L[4].weight.group, 128);
+    assert_int_equal(L[4].bias.kind, NESIM_TSRC_NONE);
+    assert_int_equal(L[4].activation, NESIM_ACT_NONE);
+    assert_true(L[4].adaptive);
+    assert_true(L[4].k == 2.5);
+    assert_int_equal(L[4].coding, NESIM_CODE_BITWISE_TWOS);
+
+    assert_string_equal(L[5].weight.scales, "models/w.scales.npy"); /* a file beside the .npy */
+    assert_int_equal(L[5].weight.group, 0);
+    assert_int_equal(L[5].coding, NESIM_CODE_BITWISE);
+
+    const nesim_spec_tensor *w = &L[6].weight, *b = &L[6].bias;
+    assert_int_equal(w->kind, NESIM_TSRC_SYNTHETIC);
+    assert_int_equal(w->dist, NESIM_SYNTH_NORMAL);
+    assert_true(w->a == 0 && w->b == 0.02);
+    assert_int_equal(w->seed, 7);
+    assert_int_equal(w->ndim, 2);
+    assert_int_equal(w->shape[0], 10);
+    assert_int_equal(w->shape[1], 256);
+    assert_int_equal(w->quantize, NESIM_QUANT_INT8);
+    assert_int_equal(w->group, 128);
+    assert_null(w->file);
+    assert_int_equal(b->dist, NESIM_SYNTH_UNIFORM);
+    assert_true(b->a == -1 && b->b == 1);
+    assert_int_equal(b->quantize, NESIM_QUANT_NONE);
+    assert_true(L[6].adaptive);
+    assert_true(L[6].k == 3); /* default k */
+    assert_int_equal(L[6].coding, NESIM_CODE_BITWISE_BIDIR); /* default coding */
+
+    assert_int_equal(L[7].weight.dist, NESIM_SYNTH_CONST);
+    assert_true(L[7].weight.a == 0.5);
+    assert_int_equal(L[7].coding, NESIM_CODE_BINARY);
+
+    assert_string_equal(nesim_layer_type_name(L[2].type), "avgpool2d");
+    assert_string_equal(nesim_activation_name(NESIM_ACT_RELU), "relu");
+    assert_string_equal(nesim_layer_type_name((nesim_layer_type)9), "?");
+
+    /* Without a base directory names stay as written. */
+    nesim_spec *s2 = parse_ok(LAYERED, NULL);
+    assert_string_equal(s2->layers[0].weight.file, "c1.npy");
+    assert_string_equal(s2->layers[5].weight.scales, "w.scales.npy");
+    nesim_spec_free(s2);
+
+    /* A spec with only layers has nothing to build. */
+    nesim_error err = {0};
+    nesim_net *net = (nesim_net *)1;
+    assert_int_equal(nesim_spec_build_network(s, 1, &net, &err), NESIM_EINVAL);
+    assert_null(net);
+    assert_string_equal(err.msg, "t.json: populations: the spec has none to build");
+    nesim_spec_free(s);
+}
+
+static const char *POPULATED =
+    "{\"nesim\": 1, \"tick\": 1e-4,\n"
+    " \"populations\": [\n"
+    "  {\"name\": \"src\", \"model\": \"poisson\", \"n\": 20, \"params\": {\"rate_hz\": 200}},\n"
+    "  {\"name\": \"a\", \"model\": \"lif\", \"n\": 20,\n"
+    "   \"params\": {\"tau_m\": 0.01, \"v_rest\": -0.07, \"v_thresh\": -0.05, \"v_reset\": -0.07,\n"
+    "              \"t_ref\": 0.002, \"reset_subtract\": true},\n"
+    "   \"v_init\": {\"normal\": [-0.065, 0.002]}},\n"
+    "  {\"name\": \"b\", \"model\": \"alif\", \"n\": 20,\n"
+    "   \"params\": {\"tau_m\": 0.02, \"v_rest\": -0.06, \"v_thresh\": -0.05, \"v_reset\": -0.06,\n"
+    "              \"tau_a\": 0.1, \"b\": 0.001}}\n"
+    " ],\n"
+    " \"projections\": [\n"
+    "  {\"pre\": \"src\", \"post\": \"a\", \"rule\": \"one_to_one\", \"weight\": 0.03},\n"
+    "  {\"pre\": \"a\", \"post\": \"a\", \"rule\": \"all_to_all\", \"weight\": -0.0001,\n"
+    "   \"autapses\": false, \"delay_s\": 3e-4},\n"
+    "  {\"pre\": \"a\", \"post\": \"b\", \"rule\": \"fixed_prob\", \"p\": 0.5, \"weight\": 0.02,\n"
+    "   \"delay\": 4}\n"
+    " ]\n"
+    "}\n";
+
+static void test_populations_parse_and_build(void **st)
+{
+    (void)st;
+    nesim_spec *s = parse_ok(POPULATED, NULL);
+    assert_string_equal(s->name, "model"); /* default */
+    assert_false(s->has_seed);
+    assert_int_equal(s->n_pops, 3);
+    assert_int_equal(s->n_projs, 3);
+    const nesim_spec_pop *P = s->pops;
+    assert_string_equal(P[0].model, "poisson");
+    assert_true(P[0].params.rate_hz == 200);
+    assert_int_equal(P[1].n, 20);
+    assert_true(P[1].params.reset_subtract);
+    assert_true(P[1].params.t_ref == 0.002);
+    assert_int_equal(P[1].v_init.kind, NESIM_INIT_NORMAL);
+    assert_true(P[1].v_init.a == -0.065 && P[1].v_init.b == 0.002);
+    assert_int_equal(P[2].v_init.kind, NESIM_INIT_CONST); /* default: v_rest */
+    assert_true(P[2].v_init.a == -0.06);
+    assert_true(P[2].params.tau_a == 0.1 && P[2].params.b == 0.001);
+    assert_false(P[2].params.reset_subtract);
+
+    const nesim_spec_proj *J = s->projs;
+    assert_int_equal(J[0].pre, 0);
+    assert_int_equal(J[0].post, 1);
+    assert_int_equal(J[0].rule, NESIM_ONE_TO_ONE);
+    assert_int_equal(J[0].delay, 1);       /* default */
+    assert_true(J[0].autapses);            /* default */
+    assert_int_equal(J[1].rule, NESIM_ALL_TO_ALL);
+    assert_int_equal(J[1].delay, 3);       /* 3e-4 s / 1e-4 s, though 3e-4/1e-4 != 3 in doubles */
+    assert_false(J[1].autapses);
+    assert_int_equal(J[2].rule, NESIM_FIXED_PROB);
+    assert_true(J[2].p == 0.5);
+    assert_int_equal(J[2].delay, 4);
+    assert_string_equal(nesim_conn_rule_name(J[2].rule), "fixed_prob");
+
+    nesim_error err = {0};
+    nesim_net *net;
+    assert_ok(nesim_spec_build_network(s, 3, &net, &err), &err);
+    assert_int_equal(nesim_population_count(net), 3);
+    assert_string_equal(nesim_population_name(net, 2), "b");
+    assert_int_equal(nesim_projection_count(net), 3);
+    assert_int_equal(nesim_projection_synapses(net, 0), 20);
+    assert_int_equal(nesim_projection_synapses(net, 1), 20 * 19); /* no autapses */
+    assert_int_equal(nesim_projection_spec(net, 1)->delay, 3);
+    assert_true(nesim_projection_spec(net, 1)->no_autapses);
+    assert_int_equal(nesim_projection_spec(net, 2)->delay, 4);
+    size_t n;
+    nesim_spike *sp = run_and_copy(net, 500, &n);
+    assert_true(n > 0);
+    free(sp);
+    nesim_net_free(net);
+    nesim_spec_free(s);
+}
+
+/* ---- errors ------------------------------------------------------------- */
+
+static void test_exact_messages(void **st)
+{
+    (void)st;
+    assert_string_equal(parse_msg("{\n  \"nesim\": 1,\n  \"tick\" 1e-4\n}\n"),
+                        "model.json:3:13: ':' expected near '1e-4'");
+    assert_string_equal(parse_msg("{\"nesim\": 1, \"tick\": 1e-4, \"tick\": 1}"),
+                        "model.json:1:33: duplicate object key near '\"tick\"'");
+    assert_string_equal(
+        parse_msg("{\"nesim\": 1, \"tick\": 1e-4, \"input\": {\"shape\": [4]}, \"layers\": [\n"
+                  " {\"type\": \"flatten\"}, {\"type\": \"flatten\", \"name\": \"f\"},\n"
+                  " {\"type\": \"linear\", \"weight\": {\"file\": \"w.npy\"}, \"coding\": \"bitwize\"}]}"),
+        "model.json: layers[2].coding: unknown coding 'bitwize' (expected binary, ternary, "
+        "bitwise, bitwise-bidirectional, bitwise-twos-complement)");
+    assert_string_equal(
+        parse_msg("{\"nesim\": 1, \"tick\": 1e-4, \"populations\": [{\"name\": \"e\", \"model\": \"lif\","
+                  " \"n\": 4, \"parms\": {}}]}"),
+        "model.json: populations[0]: unknown key 'parms' (expected name, model, n, params, v_init)");
+    assert_string_equal(
+        parse_msg("{\"nesim\": 1, \"tick\": 1e-4, \"populations\": [{\"name\": \"e\", \"model\": \"lif\","
+                  " \"n\": 4, \"params\": {\"tau_m\": 0.01, \"v_thresh\": 1}}],"
+                  " \"projections\": [{\"pre\": \"e\", \"post\": \"e\", \"rule\": \"fixed_prob\","
+                  " \"p\": 1.5, \"weight\": 1}]}"),
+        "model.json: projections[0].p: must be in [0, 1] (got 1.5)");
+    /* A user string is escaped and cut so the message stays one short line. */
+    char text[600];
+    snprintf(text, sizeof text, "{\"nesim\": 1, \"tick\": 1e-4, \"%s\\n%0300d\": 0}", "bad", 0);
+    const char *m = parse_msg(text);
+    assert_null(strchr(m, '\n'));
+    assert_non_null(strstr(m, "unknown key 'bad\\x0a000"));
+    assert_non_null(strstr(m, "...' (expected nesim,"));
+    assert_true(strlen(m) < 250);
+}
+
+static void test_parse_edges(void **st)
+{
+    (void)st;
+    /* The buffer need not be NUL-terminated: only len bytes are read. */
+    const char *text = "{\"nesim\": 1, \"tick\": 1e-4, \"populations\": [{\"name\": \"e\", "
+                       "\"model\": \"if\", \"n\": 1, \"params\": {\"v_thresh\": 1}}]}garbage";
+    nesim_spec *s;
+    nesim_error err = {0};
+    assert_ok(nesim_spec_parse(text, strlen(text) - 7, NULL, NULL, &s, &err), &err);
+    assert_string_equal(s->file, "<spec>");
+    assert_true(s->pops[0].params.v_thresh == 1);
+    nesim_spec_free(s);
+    assert_int_equal(nesim_spec_parse(text, strlen(text), NULL, NULL, &s, &err), NESIM_EINVAL);
+    assert_true(strncmp(err.msg, "<spec>:1:", 9) == 0);
+    assert_int_equal(nesim_spec_parse(NULL, 0, "x.json", NULL, &s, &err), NESIM_EINVAL);
+    assert_null(s);
+    nesim_spec_free(NULL);
+    /* Integer fields take integers only; number fields take both. */
+    assert_string_equal(parse_msg("{\"nesim\": 1.0, \"tick\": 1}"),
+                        "model.json: nesim: expected an integer, got real");
+    s = parse_ok("{\"nesim\": 1, \"tick\": 1, \"populations\": [{\"name\": \"e\", \"model\": "
+                 "\"if\", \"n\": 1, \"params\": {\"v_thresh\": 1, \"i_drive\": 2}}]}", NULL);
+    assert_true(s->tick == 1 && s->pops[0].params.i_drive == 2);
+    nesim_spec_free(s);
+}
+
+static void test_load_files(void **st)
+{
+    (void)st;
+    nesim_error err = {0};
+    nesim_spec *s = (nesim_spec *)1;
+    assert_int_equal(nesim_spec_load("tests/no/such/spec.json", &s, &err), NESIM_EINVAL);
+    assert_null(s);
+    assert_string_equal(err.msg, "tests/no/such/spec.json: cannot open: No such file or directory");
+    assert_int_equal(nesim_spec_load(test_tmpdir(), &s, &err), NESIM_EINVAL);
+    assert_non_null(strstr(err.msg, "not a regular file"));
+
+    /* Weight files resolve against the spec file's directory. */
+    char dir[512], path[600];
+    snprintf(dir, sizeof dir, "%s/specdir", test_tmpdir());
+    mkdir(dir, 0700);
+    snprintf(path, sizeof path, "%s/model.json", dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("{\"nesim\": 1, \"tick\": 1e-4, \"input\": {\"shape\": [4]}, \"layers\": [{\"type\": "
+          "\"linear\", \"weight\": {\"file\": \"sub/w.npy\"}}]}",
+          f);
+    fclose(f);
+    assert_ok(nesim_spec_load(path, &s, &err), &err);
+    char want[700];
+    snprintf(want, sizeof want, "%s/sub/w.npy", dir);
+    assert_string_equal(s->layers[0].weight.file, want);
+    assert_string_equal(s->file, path);
+    nesim_spec_free(s);
+}
+
+/* Reads EXPECTED_FILE: "name<TAB>message after the path" per line. */
+typedef struct expect {
+    char name[128];
+    char rest[400];
+    int seen;
+} expect;
+
+static size_t read_expected(expect *e, size_t cap)
+{
+    FILE *f = fopen(EXPECTED_FILE, "r");
+    assert_non_null(f);
+    char line[600];
+    size_t n = 0;
+    while (fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\n")] = '\0';
+        char *tab = strchr(line, '\t');
+        if (line[0] == '#' || !tab)
+            continue;
+        assert_true(n < cap);
+        *tab = '\0';
+        assert_true(strlen(line) < sizeof e[n].name && strlen(tab + 1) < sizeof e[n].rest);
+        memcpy(e[n].name, line, strlen(line) + 1);
+        memcpy(e[n].rest, tab + 1, strlen(tab + 1) + 1);
+        e[n].seen = 0;
+        n++;
+    }
+    fclose(f);
+    return n;
+}
+
+static void test_malformed_specs(void **st)
+{
+    (void)st;
+    static expect ex[256];
+    size_t n_ex = read_expected(ex, 256), n_files = 0;
+    DIR *d = opendir(MALFORMED_DIR);
+    assert_non_null(d);
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (de->d_name[0] == '.')
+            continue;
+        char path[512];
+        snprintf(path, sizeof path, "%s/%s", MALFORMED_DIR, de->d_name);
+        nesim_spec *s = (nesim_spec *)1;
+        nesim_error err = {0};
+        int rc = nesim_spec_load(path, &s, &err);
+        if (rc != NESIM_EINVAL)
+            fail_msg("%s: expected NESIM_EINVAL, got %d (%s)", path, rc, rc ? err.msg : "accepted");
+        assert_null(s);
+        size_t pl = strlen(path);
+        if (strncmp(err.msg, path, pl) != 0 || err.msg[pl] != ':')
+            fail_msg("%s: message does not start with the file name: %s", path, err.msg);
+        if (strchr(err.msg, '\n'))
+            fail_msg("%s: message is not one line: %s", path, err.msg);
+        for (size_t i = 0; i < n_ex; i++)
+            if (strcmp(ex[i].name, de->d_name) == 0) {
+                ex[i].seen = 1;
+                if (strncmp(err.msg + pl, ex[i].rest, strlen(ex[i].rest)) != 0)
+                    fail_msg("%s: got '%s', want '%s%s...'", path, err.msg, path, ex[i].rest);
+            }
+        n_files++;
+    }
+    closedir(d);
+    for (size_t i = 0; i < n_ex; i++)
+        if (!ex[i].seen)
+            fail_msg("%s lists %s, which is missing", EXPECTED_FILE, ex[i].name);
+    assert_true(n_files >= 25);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_example_b4_matches_classic),
+        cmocka_unit_test(test_example_cuba_matches_classic),
+        cmocka_unit_test(test_layers_parse),
+        cmocka_unit_test(test_populations_parse_and_build),
+        cmocka_unit_test(test_exact_messages),
+        cmocka_unit_test(test_parse_edges),
+        cmocka_unit_test(test_load_files),
+        cmocka_unit_test(test_malformed_specs),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
