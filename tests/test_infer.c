@@ -1,0 +1,321 @@
+/* test_infer.c — coded conv2d and pooling against direct references, and
+ * whole models (the digits MLP) through nesim_infer and `nesim run`. */
+#include "tests/support/check.h"
+
+#include <gsl/gsl_rng.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "net/spec.h"
+#include "net/tensor.h"
+#include "sim/conv.h"
+#include "sim/infer.h"
+
+static nesim_tensor view(nesim_dtype dt, int nd, const int64_t *shape, const void *data)
+{
+    nesim_tensor t;
+    memset(&t, 0, sizeof t);
+    t.dtype = dt;
+    t.ndim = nd;
+    t.count = 1;
+    for (int i = 0; i < nd; i++) {
+        t.shape[i] = shape[i];
+        t.count *= (size_t)shape[i];
+    }
+    t.nbytes = t.count * nesim_dtype_size(dt);
+    t.data = data;
+    return t;
+}
+
+/* ---- conv2d: coded forward == direct convolution of the played counts --- */
+
+static void check_conv(gsl_rng *r, nesim_coding coding, int fixed)
+{
+    size_t C = 1 + gsl_rng_uniform_int(r, 3), H = 3 + gsl_rng_uniform_int(r, 6), W = 3 + gsl_rng_uniform_int(r, 6);
+    size_t O = 1 + gsl_rng_uniform_int(r, 4), KH = 1 + gsl_rng_uniform_int(r, 3), KW = 1 + gsl_rng_uniform_int(r, 3);
+    size_t S = 1 + gsl_rng_uniform_int(r, 2), P = gsl_rng_uniform_int(r, 2);
+    if (KH > H + 2 * P || KW > W + 2 * P)
+        return;
+    size_t n = C * H * W;
+    float *x = malloc(n * sizeof *x), *k = malloc(O * C * KH * KW * sizeof *k), *b = malloc(O * sizeof *b);
+    for (size_t i = 0; i < n; i++) /* negatives, zeros, a large value, .5 ties */
+        x[i] = gsl_rng_uniform(r) < 0.2 ? 0.0f : (float)(4 * gsl_rng_uniform(r) - 1.5);
+    x[gsl_rng_uniform_int(r, n)] = 37.0f;
+    for (size_t i = 0; i < O * C * KH * KW; i++)
+        k[i] = (float)(gsl_rng_uniform(r) - 0.5);
+    for (size_t i = 0; i < O; i++)
+        b[i] = (float)gsl_rng_uniform(r);
+    int64_t ks[4] = {(int64_t)O, (int64_t)C, (int64_t)KH, (int64_t)KW}, bs[1] = {(int64_t)O};
+    nesim_tensor wt = view(NESIM_F32, 4, ks, k), bt = view(NESIM_F32, 1, bs, b);
+    nesim_conv2d L;
+    nesim_error err = {0};
+    assert_ok(nesim_conv2d_init(&L, "conv", &wt, &bt, C, H, W, S, S, P, P, &err), &err);
+    nesim_coded_opts o;
+    nesim_coded_opts_init(&o);
+    o.coding = coding;
+    o.vth = fixed ? 0.25 : 0;
+    o.t0 = 100;
+    size_t nout = O * L.oh * L.ow;
+    float *y = malloc(nout * sizeof *y);
+    nesim_coded_stats st;
+    assert_ok(nesim_conv2d_forward(&L, &o, x, y, &st, &err), &err);
+    /* the played counts, as the coded linear layer computes them */
+    double *u = malloc(n * sizeof *u), vth;
+    assert_ok(nesim_coded_dense_input(&o, x, n, u, &vth, &err), &err);
+    assert_close(st.vth, vth, 0, 0);
+    int64_t spikes = 0, sops = 0;
+    for (size_t i = 0; i < n; i++) {
+        int64_t N = (int64_t)llround(u[i] / vth);
+        int64_t ev = nesim_coding_spikes(coding, N, st.steps);
+        spikes += ev;
+        size_t iy = (i / W) % H, ix = i % W, cover = 0;
+        for (size_t oy = 0; oy < L.oh; oy++)
+            for (size_t ox = 0; ox < L.ow; ox++) {
+                long ky = (long)(iy + P) - (long)(oy * S), kx = (long)(ix + P) - (long)(ox * S);
+                cover += ky >= 0 && kx >= 0 && ky < (long)KH && kx < (long)KW;
+            }
+        sops += ev * (int64_t)(cover * O);
+    }
+    assert_int_equal(st.spikes, spikes);
+    assert_int_equal(st.sops, sops);
+    assert_int_equal(st.t_end, 100 + st.steps);
+    /* direct convolution, written out here */
+    for (size_t oc = 0; oc < O; oc++)
+        for (size_t oy = 0; oy < L.oh; oy++)
+            for (size_t ox = 0; ox < L.ow; ox++) {
+                double s = b[oc];
+                for (size_t c = 0; c < C; c++)
+                    for (size_t ky = 0; ky < KH; ky++)
+                        for (size_t kx = 0; kx < KW; kx++) {
+                            long iy = (long)(oy * S + ky) - (long)P, ix = (long)(ox * S + kx) - (long)P;
+                            if (iy >= 0 && ix >= 0 && iy < (long)H && ix < (long)W)
+                                s += (double)k[((oc * C + c) * KH + ky) * KW + kx] * u[(c * H + (size_t)iy) * W + (size_t)ix];
+                        }
+                assert_close(y[(oc * L.oh + oy) * L.ow + ox], s, 1e-5, 1e-3);
+            }
+    nesim_conv2d_free(&L);
+    free(x), free(k), free(b), free(y), free(u);
+}
+
+static void test_conv2d_matches_direct(void **st)
+{
+    gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(r, 4);
+    for (int trial = 0; trial < 40; trial++)
+        for (int c = 0; c < 5; c++)
+            check_conv(r, (nesim_coding)c, trial % 4 == 0);
+    gsl_rng_free(r);
+}
+
+static void test_pool_matches_direct(void **st)
+{
+    float x[2 * 5 * 6], y[2 * 2 * 3];
+    for (int i = 0; i < 60; i++)
+        x[i] = (float)(i % 7) - 2.0f;
+    for (int avg = 0; avg < 2; avg++) {
+        nesim_pool2d(x, 2, 5, 6, 2, 2, 2, 2, avg, y); /* out 2 x 2 x 3 */
+        for (int c = 0; c < 2; c++)
+            for (int oy = 0; oy < 2; oy++)
+                for (int ox = 0; ox < 3; ox++) {
+                    double s = 0;
+                    for (int ky = 0; ky < 2; ky++)
+                        for (int kx = 0; kx < 2; kx++)
+                            s += x[(c * 5 + 2 * oy + ky) * 6 + 2 * ox + kx];
+                    assert_close(y[(c * 2 + oy) * 3 + ox], avg ? s / 4 : s, 1e-7, 1e-7);
+                }
+    }
+}
+
+/* ---- the digits MLP, end to end ----------------------------------------- */
+
+static void load(const char *path, nesim_tensor *t)
+{
+    nesim_error err = {0};
+    assert_ok(nesim_npy_load(path, t, &err), &err);
+}
+
+static void test_digits_end_to_end(void **st)
+{
+    nesim_error err = {0};
+    nesim_spec *spec;
+    assert_ok(nesim_spec_load("examples/digits/model.json", &spec, &err), &err);
+    nesim_infer *m;
+    assert_ok(nesim_infer_open(spec, &m, &err), &err);
+    nesim_tensor xt, lt, at;
+    load("examples/digits/test_inputs.npy", &xt);
+    load("examples/digits/test_labels.npy", &lt);
+    load("examples/digits/ann_logits.npy", &at);
+    size_t S = (size_t)xt.shape[0];
+    assert_int_equal(S, 360);
+    assert_int_equal(nesim_infer_input_size(m), 64);
+    assert_int_equal(nesim_infer_output_size(m), 10);
+    float *y = malloc(S * 10 * sizeof *y), *ya = malloc(S * 10 * sizeof *ya);
+    nesim_infer_report rep;
+    /* the ANN path reproduces numpy's logits */
+    assert_ok(nesim_infer_run(m, xt.data, S, ya, 1, &rep, NULL, NULL, &err), &err);
+    for (size_t i = 0; i < S * 10; i++)
+        assert_close(ya[i], nesim_tensor_get(&at, i), 1e-5, 1.0); /* numpy summed in f32 */
+    assert_ok(nesim_infer_run(m, xt.data, S, y, 0, &rep, NULL, NULL, &err), &err);
+    /* the spiking path equals, layer by layer, the dense product of the
+     * played counts (recomputed here from the layers' own definition) */
+    const float *x = xt.data;
+    nesim_tensor W[3], B[3];
+    const char *wf[3] = {"examples/digits/fc1.weight.npy", "examples/digits/fc2.weight.npy", "examples/digits/fc3.weight.npy"};
+    const char *bf[3] = {"examples/digits/fc1.bias.npy", "examples/digits/fc2.bias.npy", "examples/digits/fc3.bias.npy"};
+    for (int l = 0; l < 3; l++)
+        load(wf[l], &W[l]), load(bf[l], &B[l]);
+    int correct = 0;
+    int64_t spikes = 0;
+    for (size_t s = 0; s < S; s++) {
+        float a[128], nx[128];
+        memcpy(a, x + s * 64, 64 * sizeof *a);
+        size_t in = 64;
+        for (int l = 0; l < 3; l++) {
+            size_t out = (size_t)W[l].shape[0];
+            double u[128], vth;
+            nesim_coded_opts o;
+            nesim_coded_opts_init(&o);
+            assert_ok(nesim_coded_dense_input(&o, a, in, u, &vth, &err), &err);
+            for (size_t i = 0; i < in; i++)
+                spikes += nesim_coding_spikes(o.coding, (int64_t)llround(u[i] / vth), 32);
+            for (size_t j = 0; j < out; j++) {
+                double v = nesim_tensor_get(&B[l], j);
+                for (size_t i = 0; i < in; i++)
+                    v += nesim_tensor_get(&W[l], j * in + i) * u[i];
+                nx[j] = (float)(l < 2 && v < 0 ? 0 : v);
+            }
+            memcpy(a, nx, out * sizeof *a);
+            in = out;
+        }
+        size_t best = 0;
+        for (size_t j = 0; j < 10; j++) {
+            assert_close(y[s * 10 + j], a[j], 1e-4, 1e-2);
+            if (y[s * 10 + j] > y[s * 10 + best])
+                best = j;
+        }
+        correct += (int)best == (int)nesim_tensor_get(&lt, s);
+    }
+    /* spike count independent of T for bitwise-bidirectional (popcount) */
+    assert_int_equal(rep.spikes, spikes);
+    assert_int_equal(rep.sops, rep.layers[0].st.spikes * 128 + rep.layers[1].st.spikes * 64 + rep.layers[2].st.spikes * 10);
+    assert_true(correct >= 350); /* 97.2 %; the numpy emulation gives 353 */
+    /* virtual time: each sample's layers run one after another */
+    assert_true(rep.layers[0].st.first_tick == 0 && rep.layers[2].st.last_tick < rep.ticks);
+    assert_true(rep.layers[1].st.first_tick > rep.layers[0].st.first_tick); /* waits for fc1's window */
+    assert_true(rep.layers[2].st.first_tick > rep.layers[1].st.first_tick);
+    assert_int_equal(rep.ticks, rep.layers[0].st.steps + rep.layers[1].st.steps + rep.layers[2].st.steps);
+    for (int l = 0; l < 3; l++)
+        nesim_tensor_release(&W[l]), nesim_tensor_release(&B[l]);
+    nesim_tensor_release(&xt);
+    nesim_tensor_release(&lt);
+    nesim_tensor_release(&at);
+    free(y);
+    free(ya);
+    nesim_infer_close(m);
+    nesim_spec_free(spec);
+}
+
+/* ---- bad models: one clear error naming layer and file ------------------ */
+
+static void expect_open_error(const char *json, const char *needle)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/model.json", test_tmpdir());
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(json, f);
+    fclose(f);
+    nesim_error err = {0};
+    nesim_spec *spec = NULL;
+    nesim_infer *m = NULL;
+    int rc = nesim_spec_load(path, &spec, &err);
+    if (!rc)
+        rc = nesim_infer_open(spec, &m, &err);
+    assert_int_equal(rc, NESIM_EINVAL);
+    if (!strstr(err.msg, needle))
+        fail_msg("expected '%s' in: %s", needle, err.msg);
+    nesim_infer_close(m);
+    nesim_spec_free(spec);
+}
+
+static void test_bad_models(void **st)
+{
+    char dir[300], js[2048];
+    snprintf(dir, sizeof dir, "%s", test_tmpdir());
+    /* a weight file whose shape does not fit the input */
+    int64_t shape[2] = {4, 6};
+    float w[24] = {0};
+    nesim_error err = {0};
+    char p[400];
+    snprintf(p, sizeof p, "%s/w.npy", dir);
+    assert_ok(nesim_npy_write(p, NESIM_F32, 2, shape, w, &err), &err);
+    snprintf(js, sizeof js, "{\"nesim\":1,\"tick\":1e-3,\"input\":{\"shape\":[5]},\"layers\":[{\"name\":\"fc\",\"type\":\"linear\",\"weight\":{\"file\":\"w.npy\"}}]}");
+    expect_open_error(js, "layers[0] (fc)");
+    /* NaN in the weights */
+    w[7] = NAN;
+    assert_ok(nesim_npy_write(p, NESIM_F32, 2, shape, w, &err), &err);
+    snprintf(js, sizeof js, "{\"nesim\":1,\"tick\":1e-3,\"input\":{\"shape\":[6]},\"layers\":[{\"name\":\"fc\",\"type\":\"linear\",\"weight\":{\"file\":\"w.npy\"}}]}");
+    expect_open_error(js, "NaN");
+    /* a missing file */
+    snprintf(js, sizeof js, "{\"nesim\":1,\"tick\":1e-3,\"input\":{\"shape\":[6]},\"layers\":[{\"name\":\"fc\",\"type\":\"linear\",\"weight\":{\"file\":\"nope.npy\"}}]}");
+    expect_open_error(js, "nope.npy");
+    /* a truncated file */
+    snprintf(p, sizeof p, "%s/t.npy", dir);
+    FILE *f = fopen(p, "wb");
+    fwrite("\x93NUMPY\x01\x00\x10\x00{'descr'", 1, 18, f);
+    fclose(f);
+    snprintf(js, sizeof js, "{\"nesim\":1,\"tick\":1e-3,\"input\":{\"shape\":[6]},\"layers\":[{\"name\":\"fc\",\"type\":\"linear\",\"weight\":{\"file\":\"t.npy\"}}]}");
+    expect_open_error(js, "t.npy");
+    /* linear on a 3-D input needs a flatten */
+    snprintf(js, sizeof js, "{\"nesim\":1,\"tick\":1e-3,\"input\":{\"shape\":[1,2,3]},\"layers\":[{\"name\":\"fc\",\"type\":\"linear\",\"weight\":{\"synthetic\":{\"dist\":\"const\",\"value\":1,\"shape\":[2,6]}}}]}");
+    expect_open_error(js, "flatten");
+}
+
+/* ---- nesim run, as a user meets it -------------------------------------- */
+
+static int sh(const char *cmd)
+{
+    int st = system(cmd);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+static void test_cli_run(void **st)
+{
+    const char *bin = getenv("NESIM") ? getenv("NESIM") : "build/rel/nesim";
+    char cmd[1024], out[400];
+    snprintf(out, sizeof out, "%s/y.npy", test_tmpdir());
+    snprintf(cmd, sizeof cmd,
+             "%s run examples/digits/model.json --input examples/digits/test_inputs.npy --labels "
+             "examples/digits/test_labels.npy --samples 50 --output %s --json --quiet > %s/out.json",
+             bin, out, test_tmpdir());
+    assert_int_equal(sh(cmd), 0);
+    nesim_tensor y;
+    nesim_error err = {0};
+    assert_ok(nesim_npy_load(out, &y, &err), &err);
+    assert_int_equal(y.ndim, 2);
+    assert_int_equal(y.shape[0], 50);
+    assert_int_equal(y.shape[1], 10);
+    nesim_tensor_release(&y);
+    /* bad input: one line, exit 2 */
+    snprintf(cmd, sizeof cmd, "%s run examples/digits/model.json --input examples/digits/test_labels.npy 2>/dev/null", bin);
+    assert_int_equal(sh(cmd), 2);
+    snprintf(cmd, sizeof cmd, "%s run /nonexistent/model.json 2>/dev/null", bin);
+    assert_int_equal(sh(cmd), 2);
+    snprintf(cmd, sizeof cmd, "%s run examples/digits/model.json 2>/dev/null", bin);
+    assert_int_equal(sh(cmd), 2);
+    snprintf(cmd, sizeof cmd, "%s run examples/cuba/model.json --seconds 0.1 --json --quiet > /dev/null", bin);
+    assert_int_equal(sh(cmd), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_conv2d_matches_direct),
+        cmocka_unit_test(test_pool_matches_direct),
+        cmocka_unit_test(test_digits_end_to_end),
+        cmocka_unit_test(test_bad_models),
+        cmocka_unit_test(test_cli_run),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
