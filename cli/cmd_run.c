@@ -180,6 +180,20 @@ static void print_layers(const run_opts *o, const nesim_spec *spec, const nesim_
                cli_grouped((uint64_t)s->spikes, b1, sizeof b1), cli_grouped((uint64_t)s->sops, b2, sizeof b2),
                ticks);
     }
+    int64_t inputs = 0, small = 0, silent = 0;
+    for (size_t i = 0; i < r->n_layers; i++) {
+        inputs += r->layers[i].st.inputs;
+        small += r->layers[i].st.inputs - r->layers[i].st.hist[NESIM_CODED_HIST];
+        silent += r->layers[i].st.silent;
+    }
+    if (inputs) {
+        printf("\n  spike counts     %.1f %% in [0, 7], %.2f spikes per channel, %.1f %% of channels silent\n",
+               100.0 * (double)small / (double)inputs, (double)r->spikes / (double)inputs,
+               100.0 * (double)silent / (double)inputs);
+        if (spec->has_published)
+            printf("  published        %.1f %% in [0, 7], %.2f spikes per channel, %.1f %% of channels silent  (%s)\n",
+                   100 * spec->pub_frac_small, spec->pub_spikes_per_channel, 100 * spec->pub_silent, spec->pub_source);
+    }
     printf("\n  spikes           %16s\n", cli_grouped((uint64_t)r->spikes, b1, sizeof b1));
     printf("  synaptic ops     %16s   (%.1f %% of the dense layers' %s MACs)\n",
            cli_grouped((uint64_t)r->sops, b2, sizeof b2), r->dense_macs > 0 ? 100 * (double)r->sops / r->dense_macs : 0,

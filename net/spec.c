@@ -792,7 +792,7 @@ static int want_list(pctx *c, const json_t *v, const char *path, size_t *n)
 static int parse_doc(pctx *c, const json_t *root, nesim_spec *s)
 {
     static const char *const keys[] = {"nesim", "name", "description", "tick", "seed", "input",
-                                       "layers", "populations", "projections", NULL};
+                                       "layers", "populations", "projections", "published", NULL};
     char p[PATHN];
     int rc;
     json_t *x;
@@ -816,6 +816,29 @@ static int parse_doc(pctx *c, const json_t *root, nesim_spec *s)
         return oom(c);
     if ((x = json_object_get(root, "description")) && !json_is_string(x))
         return bad(c, "description", "expected a string, got %s", jtype(x));
+    s->pub_frac_small = s->pub_spikes_per_channel = s->pub_silent = NAN;
+    if ((x = json_object_get(root, "published"))) {
+        static const char *const pk[] = {"source", "frac_counts_0_7", "spikes_per_channel", "silent_fraction", NULL};
+        double *dst[3] = {&s->pub_frac_small, &s->pub_spikes_per_channel, &s->pub_silent};
+        if ((rc = want_object(c, x, "published")) || (rc = check_keys(c, x, "published", pk)))
+            return rc;
+        const char *src = "published";
+        json_t *y;
+        if ((y = json_object_get(x, "source")) && (rc = want_string(c, y, "published.source", &src)))
+            return rc;
+        if (!(s->pub_source = strdup(src)))
+            return oom(c);
+        for (int k = 0; k < 3; k++)
+            if ((y = json_object_get(x, pk[k + 1]))) {
+                char q[PATHN];
+                snprintf(q, sizeof q, "published.%s", pk[k + 1]);
+                if ((rc = want_number(c, y, q, dst[k])))
+                    return rc;
+                if (!(*dst[k] >= 0))
+                    return bad(c, q, "must be >= 0");
+            }
+        s->has_published = 1;
+    }
     if (!(x = json_object_get(root, "tick")))
         return missing(c, "", "tick");
     if ((rc = want_number(c, x, "tick", &s->tick)))
@@ -1007,6 +1030,7 @@ void nesim_spec_free(nesim_spec *s)
     free(s->pops);
     free(s->projs);
     free(s->name);
+    free(s->pub_source);
     free(s->file);
     free(s);
 }

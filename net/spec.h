@@ -39,6 +39,10 @@
  *   "layers": [ layer, ... ],   optional; non-empty if present
  *   "populations": [ pop, ...], optional; non-empty if present
  *   "projections": [ proj, ...] optional (may be empty); needs "populations"
+ *   "published": {"source": "...", "frac_counts_0_7": 0.941,
+ *                 "spikes_per_channel": 1.13, "silent_fraction": 0.184}
+ *                               optional; published spike-count figures that
+ *                               `nesim run` prints beside the measured ones
  * }
  * A spec has layers, populations, or both.
  *
@@ -215,6 +219,10 @@ typedef struct nesim_spec {
     size_t n_pops;
     nesim_spec_proj *projs;
     size_t n_projs;
+    /* "published": figures to print beside the run's own (NaN when absent) */
+    int has_published;
+    char *pub_source;
+    double pub_frac_small, pub_spikes_per_channel, pub_silent;
 } nesim_spec;
 
 /* Reads and parses the file at path; weight paths resolve against path's
