@@ -241,22 +241,21 @@ static int work_init(work *w, const nesim_coded_linear *L, nesim_error *err)
     return NESIM_OK;
 }
 
-/* Grows *p to hold at least n elements of size sz. */
-static int grow(void *pp, size_t *cap, size_t n, size_t sz)
+/* p grown to hold at least n (>= 1) elements of size sz — p itself if it
+ * already does — or NULL, p untouched, when memory runs out. */
+static void *grow(void *p, size_t *cap, size_t n, size_t sz)
 {
     if (n <= *cap)
-        return 0;
+        return p;
     size_t c = *cap ? *cap : 64;
     while (c < n)
         c = c > SIZE_MAX / 2 ? n : c * 2;
     if (c > SIZE_MAX / sz)
-        return -1;
-    void *q = realloc(*(void **)pp, c * sz);
-    if (!q)
-        return -1;
-    *(void **)pp = q;
-    *cap = c;
-    return 0;
+        return NULL;
+    void *q = realloc(p, c * sz);
+    if (q)
+        *cap = c;
+    return q;
 }
 
 /* Appends events idx[begin .. end), of which the first npos are +1, as
@@ -266,8 +265,10 @@ static int add_segments(work *w, uint32_t g, double wt, size_t begin, size_t npo
 {
     for (size_t a = begin; a < end; a += cap) {
         size_t b = end - a > cap ? a + cap : end;
-        if (grow(&w->seg, &w->seg_cap, w->nseg + 1, sizeof *w->seg))
+        nesim_coded_seg *sp = grow(w->seg, &w->seg_cap, w->nseg + 1, sizeof *sp);
+        if (!sp)
             return -1;
+        w->seg = sp;
         size_t pos_end = begin + npos;
         size_t np = pos_end > a ? (pos_end < b ? pos_end : b) - a : 0;
         w->seg[w->nseg++] = (nesim_coded_seg){
@@ -308,9 +309,11 @@ static int build_plan(const nesim_coded_linear *L, nesim_coding c, int64_t T, si
     for (size_t i = 0; i < in; i++)
         if (w->rep[i])
             w->nz[nnz++] = (uint32_t)i;
-    if (grow(&w->idx, &w->idx_cap, events ? events : 1, sizeof *w->idx))
+    uint32_t *ix = grow(w->idx, &w->idx_cap, events ? events : 1, sizeof *ix);
+    if (!ix)
         return nesim_fail(err, NESIM_ENOMEM, "coded linear '%s': out of memory for %zu events",
                           lname(L), events);
+    w->idx = ix;
     if (bw) { /* T <= NESIM_CODING_BITS_MAX */
         int64_t *se = realloc(w->step_ev, (size_t)T * sizeof *se);
         if (!se)

@@ -12,7 +12,9 @@
  *          (nesim_coding_spike); each nonzero s_t(i) is one event;
  *   every event reaches all `out` targets: one synaptic operation (SOP) each;
  *   target o accumulates acc_o += w[o,i] * s (binary, ternary) or, bitwise,
- *          doubles acc_o at each new step and then adds (weight 2^(T-1-t));
+ *          doubles acc_o at each new step and then adds — computed as the
+ *          equivalent exact step weight 2^(T-1-t) on each step's sum, so a
+ *          row can take every step of one input chunk while it is in cache;
  *   y_o  = V_th * acc_o + b_o.
  *
  * Guarantees:
