@@ -7,6 +7,7 @@
 #include "net/synth.h"
 #include "net/tensor.h"
 #include "sim/conv.h"
+#include "sim/stream.h"
 
 typedef struct lrt {
     const nesim_spec_layer *sl;
@@ -20,6 +21,8 @@ typedef struct lrt {
     void *buf[4];              /* synthetic data */
     nesim_coded_opts opts;
     long src;                  /* input: -1 the model input, else a layer index */
+    size_t seg;                /* layers run as one overlapping chain from here (>= 1) */
+    int in_seg;                /* run by an earlier layer's chain */
 } lrt;
 
 struct nesim_infer {
@@ -211,6 +214,25 @@ int nesim_infer_open(const nesim_spec *spec, nesim_infer **out, nesim_error *err
         }
     }
     m->out_size = m->L[m->n - 1].out;
+    /* Fixed-threshold binary/ternary layers fed by the linear layer before
+     * them overlap with it in virtual time (sim/stream.h): find the chains. */
+    for (size_t i = 0; i < m->n; i++) {
+        lrt *h = &m->L[i];
+        h->seg = 1;
+        if (h->in_seg || h->sl->type != NESIM_LAYER_LINEAR)
+            continue;
+        for (size_t k = i + 1; k < m->n; k++) {
+            const lrt *l = &m->L[k];
+            int ok = l->sl->type == NESIM_LAYER_LINEAR && l->src == (long)k - 1 && !l->sl->adaptive &&
+                     (l->sl->coding == NESIM_CODE_BINARY || l->sl->coding == NESIM_CODE_TERNARY);
+            for (size_t r = k + 1; ok && r < m->n; r++)
+                ok = m->L[r].src != (long)k - 1; /* inner outputs are not kept */
+            if (!ok)
+                break;
+            m->L[k].in_seg = 1;
+            h->seg++;
+        }
+    }
     *out = m;
     return NESIM_OK;
 }
@@ -323,6 +345,31 @@ int nesim_infer_run(nesim_infer *m, const float *x, size_t samples, float *y, in
             int rc = NESIM_OK, coded = l->sl->type == NESIM_LAYER_LINEAR || l->sl->type == NESIM_LAYER_CONV2D;
             l->opts.t0 = start;
             m->done[i] = start;
+            if (l->in_seg && !dense)
+                continue; /* run by its chain's head */
+            if (l->seg > 1 && !dense) {
+                nesim_stream_layer S[64];
+                nesim_coded_stats acc[64];
+                size_t n = l->seg < 64 ? l->seg : 64;
+                for (size_t k = 0; k < n; k++) {
+                    S[k].L = &m->L[i + k].lin;
+                    S[k].in = m->L[i + k].opts;
+                    S[k].relu = m->L[i + k].sl->activation == NESIM_ACT_RELU;
+                    memset(&acc[k], 0, sizeof acc[k]);
+                    acc[k].first_tick = acc[k].last_tick = -1;
+                }
+                int64_t end;
+                float *yl = m->out[i + n - 1];
+                if ((rc = nesim_stream_forward(S, n, cur, yl, acc, start, &end, err)))
+                    return nesim_context(err, "sample %zu: ", s);
+                for (size_t k = 0; k < n; k++) {
+                    add_stats(&m->rep[i + k].st, &acc[k]);
+                    m->done[i + k] = end;
+                }
+                if (end > tick)
+                    tick = end;
+                continue;
+            }
             if (coded && dense) {
                 rc = dense_layer(l, cur, nx, err);
             } else if (l->sl->type == NESIM_LAYER_LINEAR) {

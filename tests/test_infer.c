@@ -11,6 +11,7 @@
 #include "net/tensor.h"
 #include "sim/conv.h"
 #include "sim/infer.h"
+#include "sim/stream.h"
 
 static nesim_tensor view(nesim_dtype dt, int nd, const int64_t *shape, const void *data)
 {
@@ -125,6 +126,91 @@ static void test_pool_matches_direct(void **st)
                     assert_close(y[(c * 2 + oy) * 3 + ox], avg ? s / 4 : s, 1e-7, 1e-7);
                 }
     }
+}
+
+/* ---- fixed thresholds: IF layers that overlap in virtual time ---------- */
+
+/* round half up, the IF neuron's rounding (it fires at v >= theta / 2) */
+static double rhu(double x) { return floor(x + 0.5); }
+
+static int check_stream(gsl_rng *r, nesim_coding coding, int nonneg)
+{
+    enum { NL = 3 };
+    size_t dims[NL + 1] = {1 + gsl_rng_uniform_int(r, 40), 1 + gsl_rng_uniform_int(r, 30),
+                           1 + gsl_rng_uniform_int(r, 30), 1 + gsl_rng_uniform_int(r, 10)};
+    float *w[NL], *b[NL];
+    nesim_coded_linear L[NL];
+    nesim_stream_layer S[NL];
+    double theta[NL] = {0, 0.3 + gsl_rng_uniform(r), 0.3 + gsl_rng_uniform(r)};
+    nesim_error err = {0};
+    for (int k = 0; k < NL; k++) {
+        size_t in = dims[k], out = dims[k + 1];
+        w[k] = malloc(in * out * sizeof(float));
+        b[k] = malloc(out * sizeof(float));
+        for (size_t i = 0; i < in * out; i++)
+            w[k][i] = (float)(nonneg ? gsl_rng_uniform(r) * 0.3 : gsl_rng_uniform(r) - 0.5);
+        for (size_t i = 0; i < out; i++)
+            b[k][i] = (float)(nonneg ? gsl_rng_uniform(r) : gsl_rng_uniform(r) - 0.5);
+        int64_t ws[2] = {(int64_t)out, (int64_t)in}, bs[1] = {(int64_t)out};
+        nesim_tensor wt = view(NESIM_F32, 2, ws, w[k]), bt = view(NESIM_F32, 1, bs, b[k]);
+        assert_ok(nesim_coded_linear_init(&L[k], "layer", &wt, NULL, 0, &bt, 0, 0, &err), &err);
+        S[k].L = &L[k];
+        nesim_coded_opts_init(&S[k].in);
+        S[k].in.coding = k ? coding : NESIM_CODE_BITWISE_BIDIR;
+        S[k].in.vth = theta[k];
+        S[k].relu = 0;
+    }
+    float x[40], y[10];
+    for (size_t i = 0; i < dims[0]; i++)
+        x[i] = (float)(nonneg ? 3 * gsl_rng_uniform(r) : 6 * gsl_rng_uniform(r) - 3);
+    nesim_coded_stats st[NL];
+    memset(st, 0, sizeof st);
+    for (int k = 0; k < NL; k++)
+        st[k].first_tick = st[k].last_tick = -1;
+    int64_t end;
+    assert_ok(nesim_stream_forward(S, NL, x, y, st, 50, &end, &err), &err);
+    /* the oracle: each IF layer passes on round(X / theta) spikes worth theta */
+    double u[40], vth;
+    assert_ok(nesim_coded_dense_input(&S[0].in, x, dims[0], u, &vth, &err), &err);
+    for (int k = 0; k < NL; k++) {
+        double X[30];
+        for (size_t o = 0; o < dims[k + 1]; o++) {
+            X[o] = b[k][o];
+            for (size_t i = 0; i < dims[k]; i++)
+                X[o] += (double)w[k][o * dims[k] + i] * u[i];
+        }
+        if (k == NL - 1) {
+            for (size_t o = 0; o < dims[k + 1]; o++)
+                assert_close(y[o], X[o], 1e-4, 1.0);
+        } else {
+            for (size_t o = 0; o < dims[k + 1]; o++) {
+                double c = rhu(X[o] / theta[k + 1]);
+                u[o] = (coding == NESIM_CODE_BINARY && c < 0 ? 0 : c) * theta[k + 1];
+            }
+        }
+        assert_int_equal(st[k].sops, st[k].spikes * (int64_t)dims[k + 1]);
+    }
+    /* spikes cross one layer per tick (a bias alone can start a layer) */
+    for (int k = 0; k < NL; k++)
+        assert_true(st[k].spikes == 0 || st[k].first_tick >= 50 + k);
+    assert_true(end > st[2].last_tick && end > st[1].last_tick && end > st[0].last_tick);
+    for (int k = 0; k < NL; k++)
+        free(w[k]), free(b[k]);
+    /* overlap: the next layer was already busy while this one still received input */
+    return st[1].spikes && st[1].first_tick <= st[0].last_tick;
+}
+
+static void test_stream_overlapping_if_layers(void **st)
+{
+    gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(r, 12);
+    int overlapped = 0;
+    for (int trial = 0; trial < 200; trial++) {
+        overlapped += check_stream(r, NESIM_CODE_TERNARY, 0); /* ternary can undo early spikes: exact */
+        overlapped += check_stream(r, NESIM_CODE_BINARY, 1);  /* binary is exact when input only grows */
+    }
+    assert_true(overlapped > 100);
+    gsl_rng_free(r);
 }
 
 /* ---- the digits MLP, end to end ----------------------------------------- */
@@ -313,6 +399,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_conv2d_matches_direct),
         cmocka_unit_test(test_pool_matches_direct),
+        cmocka_unit_test(test_stream_overlapping_if_layers),
         cmocka_unit_test(test_digits_end_to_end),
         cmocka_unit_test(test_bad_models),
         cmocka_unit_test(test_cli_run),
