@@ -19,7 +19,7 @@ CMOCKA_CFLAGS := $(shell pkg-config --cflags cmocka)
 CMOCKA_LIBS   := $(shell pkg-config --libs cmocka)
 
 WARN    := -std=c11 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
-DEFS    := -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -I.
+DEFS    := -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -I. -DNESIM_CHIPS_DIR=\"$(CURDIR)/chips\"
 REL_CFLAGS := $(WARN) $(DEFS) -O2 -g $(PKG_CFLAGS)
 SAN_FLAGS  := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 SAN_CFLAGS := $(WARN) $(DEFS) -O1 -g $(SAN_FLAGS) $(PKG_CFLAGS)

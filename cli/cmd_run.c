@@ -11,6 +11,7 @@
 #include "cli/cli.h"
 #include "net/spec.h"
 #include "net/tensor.h"
+#include "sim/cost.h"
 #include "sim/infer.h"
 #include "sim/rng.h"
 #include "sim/stats.h"
@@ -29,6 +30,9 @@ static const char help[] =
     "  --samples N          use only the first N samples\n"
     "  --output Y.npy       write the last layer's readout, f32 [samples, outputs]\n"
     "  --labels L.npy       integer labels [samples]: print spiking and ANN accuracy\n"
+    "  --chip NAME|PATH     chip profile to map and price the run on (default loihi;\n"
+    "                       `nesim chips` lists them; `none` skips mapping and energy)\n"
+    "  --dense NAME|PATH    dense baseline profile (default dense-45nm)\n"
     "options (recurrent models):\n"
     "  --seconds S          virtual time to simulate (default 1)\n"
     "common:\n"
@@ -37,7 +41,7 @@ static const char help[] =
     "  --quiet              no progress on stderr\n";
 
 typedef struct run_opts {
-    const char *spec, *input, *output, *labels;
+    const char *spec, *input, *output, *labels, *chip, *dense;
     uint64_t seed, random_n, samples;
     int has_seed, json, quiet;
     double seconds;
@@ -47,6 +51,8 @@ static int parse(int argc, char **argv, run_opts *o, nesim_error *err)
 {
     memset(o, 0, sizeof *o);
     o->seconds = 1;
+    o->chip = "loihi";
+    o->dense = "dense-45nm";
     int rc = NESIM_OK;
     for (int i = 1; i < argc && !rc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -60,6 +66,11 @@ static int parse(int argc, char **argv, run_opts *o, nesim_error *err)
             if (!v)
                 return nesim_fail(err, NESIM_EINVAL, "%s: expected a file name", a);
             *(a[2] == 'i' ? &o->input : a[2] == 'o' ? &o->output : &o->labels) = v;
+            i++;
+        } else if (!strcmp(a, "--chip") || !strcmp(a, "--dense")) {
+            if (!v)
+                return nesim_fail(err, NESIM_EINVAL, "%s: expected a chip name or file", a);
+            *(a[2] == 'c' ? &o->chip : &o->dense) = v;
             i++;
         } else if (!strcmp(a, "--seed")) {
             rc = cli_u64(a, v, &o->seed, err), o->has_seed = 1, i++;
@@ -131,8 +142,71 @@ static int progress_cb(void *user, int64_t done, int64_t total)
     return 0;
 }
 
+static void print_cost_text(const nesim_cost *c, const nesim_infer_report *r)
+{
+    char b1[32], b2[32];
+    printf("\n  chip %s: %s cores on %llu chip%s, longest route %llu hops, %s routing-table entries (mapped in %.3f s)\n",
+           c->chip, cli_grouped(c->map.cores, b1, sizeof b1), (unsigned long long)c->map.chips,
+           c->map.chips == 1 ? "" : "s", (unsigned long long)c->map.max_hops,
+           cli_grouped(c->map.routes, b2, sizeof b2), c->map_seconds);
+    printf("  %-10s %7s %5s %11s %11s %11s %11s %11s\n", "layer", "cores", "comp", "synaptic", "updates",
+           "routing", "other", "total J");
+    for (size_t i = 0; i < c->n; i++) {
+        const nesim_cost_layer *L = &c->layer[i];
+        if (!r->layers[i].coding)
+            continue;
+        double other = L->e.term[NESIM_E_SPIKE_OUT] + L->e.term[NESIM_E_DELIVERY] + L->e.term[NESIM_E_STATIC];
+        printf("  %-10s %7llu %5llu %11.3e %11.3e %11.3e %11.3e %11.3e\n", r->layers[i].name,
+               (unsigned long long)L->cores, (unsigned long long)L->compartments, L->e.term[NESIM_E_SYNAPTIC],
+               L->e.term[NESIM_E_UPDATE] + L->e.term[NESIM_E_IDLE], L->e.term[NESIM_E_ROUTING], other, L->e.total);
+    }
+    const nesim_energy_report *E = &c->energy;
+    double per = r->samples ? E->total / (double)r->samples : 0;
+    printf("\n  energy           %.4g J in all, %.4g J per inference, %.3g pJ per synaptic operation\n", E->total,
+           per, E->per_sop * 1e12);
+    printf("                  ");
+    for (int t = 0; t < NESIM_E_TERMS; t++)
+        printf("%s %.3g%s", nesim_energy_term_name(t), E->term[t], t + 1 < NESIM_E_TERMS ? ", " : " J\n");
+    printf("  dense (%s)  FP16 %.4g J, INT8 %.4g J arithmetic only; with memory FP16 %.4g J, INT8 %.4g J; "
+           "spiking with memory %.4g J\n", c->dense, E->fp16_arith, E->int8_arith, E->fp16_mem, E->int8_mem,
+           E->snn_arith_mem);
+    printf("  SpikingBrain estimate  %.3g spikes per channel x INT8 add: %.1f %% less than an FP16 MAC, %.1f %% less than an INT8 MAC\n",
+           c->spikes_per_channel, 100 * c->sb_vs_fp16, 100 * c->sb_vs_int8);
+    printf("  NeuroBench       footprint %.4g B, connection sparsity %.3f, activation sparsity %.3f,\n"
+           "                   effective ACs %.4g, effective MACs %.4g, dense ops %.4g, membrane updates %.4g\n",
+           c->footprint_bytes, c->connection_sparsity, c->activation_sparsity, c->effective_acs,
+           c->effective_macs, c->dense_ops, c->membrane_updates);
+}
+
+static void print_cost_json(const nesim_cost *c, const nesim_infer_report *r)
+{
+    const nesim_energy_report *E = &c->energy;
+    printf(",\"energy\":{\"chip\":\"%s\",\"total_j\":%.9g,\"per_sop_j\":%.9g,\"per_inference_j\":%.9g,"
+           "\"duration_s\":%.9g,\"terms\":{",
+           c->chip, E->total, E->per_sop, r->samples ? E->total / (double)r->samples : 0, E->duration_s);
+    for (int t = 0; t < NESIM_E_TERMS; t++)
+        printf("%s\"%s\":%.9g", t ? "," : "", nesim_energy_term_name(t), E->term[t]);
+    printf("},\"per_layer\":[");
+    for (size_t i = 0; i < c->n; i++) {
+        printf("%s{\"name\":\"%s\",\"total_j\":%.9g,\"terms\":{", i ? "," : "", r->layers[i].name, c->layer[i].e.total);
+        for (int t = 0; t < NESIM_E_TERMS; t++)
+            printf("%s\"%s\":%.9g", t ? "," : "", nesim_energy_term_name(t), c->layer[i].e.term[t]);
+        printf("}}");
+    }
+    printf("],\"dense_baselines\":{\"profile\":\"%s\",\"fp16_arith_j\":%.9g,\"int8_arith_j\":%.9g,"
+           "\"fp16_with_memory_j\":%.9g,\"int8_with_memory_j\":%.9g,\"spiking_with_memory_j\":%.9g,"
+           "\"spikingbrain_estimate\":{\"spikes_per_channel\":%.9g,\"reduction_vs_fp16_mac\":%.9g,"
+           "\"reduction_vs_int8_mac\":%.9g}}}",
+           c->dense, E->fp16_arith, E->int8_arith, E->fp16_mem, E->int8_mem, E->snn_arith_mem,
+           c->spikes_per_channel, c->sb_vs_fp16, c->sb_vs_int8);
+    printf(",\"chip_usage\":{\"cores\":%llu,\"chips\":%llu,\"max_hops\":%llu,\"routes\":%llu,\"map_s\":%.6f}",
+           (unsigned long long)c->map.cores, (unsigned long long)c->map.chips, (unsigned long long)c->map.max_hops,
+           (unsigned long long)c->map.routes, c->map_seconds);
+}
+
 static void print_layers(const run_opts *o, const nesim_spec *spec, const nesim_infer_report *r,
-                         double wall, double ann_acc, double snn_acc, double agree, int has_acc)
+                         double wall, double ann_acc, double snn_acc, double agree, int has_acc,
+                         const nesim_cost *cost)
 {
     char b1[32], b2[32], b3[32];
     if (o->json) {
@@ -144,17 +218,25 @@ static void print_layers(const run_opts *o, const nesim_spec *spec, const nesim_
                    "\"spikes\":%lld,\"sops\":%lld,\"steps\":%lld,\"vth_mean\":%.9g,"
                    "\"activation_sparsity\":%.6f,\"frac_counts_0_7\":%.6f,\"spikes_per_channel\":%.6f,"
                    "\"silent_fraction\":%.6f,\"clipped\":%lld,\"first_spike_tick\":%lld,"
-                   "\"last_spike_tick\":%lld,\"dense_macs\":%.0f}",
+                   "\"last_spike_tick\":%lld,\"dense_macs\":%.0f,\"cores\":%llu}",
                    i ? "," : "", l->name, l->type, l->coding ? "\"" : "", l->coding ? l->coding : "null",
                    l->coding ? "\"" : "", l->in, l->out, (long long)s->spikes, (long long)s->sops,
                    (long long)s->steps, s->vth,
                    s->inputs ? (double)s->silent / (double)s->inputs : 0, s->frac_small,
                    s->spikes_per_channel, s->inputs ? (double)s->silent / (double)s->inputs : 0,
                    (long long)s->clipped, (long long)s->first_tick, (long long)s->last_tick,
-                   l->dense_macs);
+                   l->dense_macs, cost ? (unsigned long long)cost->layer[i].cores : 0ull);
         }
-        printf("],\"totals\":{\"spikes\":%lld,\"sops\":%lld,\"dense_macs\":%.0f,\"virtual_ticks\":%lld}",
+        printf("],\"totals\":{\"spikes\":%lld,\"sops\":%lld,\"dense_macs\":%.0f,\"virtual_ticks\":%lld",
                (long long)r->spikes, (long long)r->sops, r->dense_macs, (long long)r->ticks);
+        if (cost)
+            printf(",\"effective_acs\":%.0f,\"effective_macs\":%.0f,\"dense_ops\":%.0f,\"membrane_updates\":%.0f,"
+                   "\"activation_sparsity\":%.6f,\"connection_sparsity\":%.6f,\"footprint_bytes\":%.0f",
+                   cost->effective_acs, cost->effective_macs, cost->dense_ops, cost->membrane_updates,
+                   cost->activation_sparsity, cost->connection_sparsity, cost->footprint_bytes);
+        printf("}");
+        if (cost)
+            print_cost_json(cost, r);
         if (has_acc)
             printf(",\"accuracy\":{\"spiking\":%.6f,\"ann\":%.6f,\"agreement\":%.6f}", snn_acc, ann_acc, agree);
         printf(",\"wall_s\":%.6f,\"peak_rss_mib\":%.2f}\n", wall, cli_peak_rss_mib());
@@ -203,7 +285,9 @@ static void print_layers(const run_opts *o, const nesim_spec *spec, const nesim_
     if (has_acc)
         printf("  accuracy         spiking %.2f %%, ANN %.2f %% (same class on %.1f %% of samples)\n",
                100 * snn_acc, 100 * ann_acc, 100 * agree);
-    printf("  wall time        %16.3f s — %.2f G SOP/s\n", wall, wall > 0 ? (double)r->sops / wall / 1e9 : 0);
+    if (cost)
+        print_cost_text(cost, r);
+    printf("\n  wall time        %16.3f s — %.2f G SOP/s\n", wall, wall > 0 ? (double)r->sops / wall / 1e9 : 0);
     printf("  peak memory      %16.1f MiB\n", cli_peak_rss_mib());
 }
 
@@ -269,8 +353,21 @@ static int run_layers(const run_opts *o, const nesim_spec *spec, nesim_error *er
         int64_t shape[2] = {(int64_t)rows, (int64_t)ow};
         rc = nesim_npy_write(o->output, NESIM_F32, 2, shape, y, err);
     }
+    nesim_chip *chip = NULL, *dense = NULL;
+    nesim_cost cost, *costp = NULL;
+    if (!rc && strcmp(o->chip, "none") != 0) {
+        rc = nesim_chip_load(o->chip, NULL, &chip, err);
+        if (!rc)
+            rc = nesim_chip_load(o->dense, NULL, &dense, err);
+        if (!rc && !(rc = nesim_cost_layers(chip, dense, m, &rep, spec->tick, &cost, err)))
+            costp = &cost;
+    }
     if (!rc)
-        print_layers(o, spec, &rep, wall, ann, snn, agree, lab != NULL);
+        print_layers(o, spec, &rep, wall, ann, snn, agree, lab != NULL, costp);
+    if (costp)
+        nesim_cost_free(costp);
+    nesim_chip_free(chip);
+    nesim_chip_free(dense);
     free(x);
     free(y);
     free(ya);

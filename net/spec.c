@@ -43,7 +43,8 @@ static const char *const rules[] = {"all_to_all", "one_to_one", "fixed_prob", NU
 static const char *const dists[] = {"normal", "uniform", "const", NULL};
 static const char *const quantizers[] = {"none", "int8", NULL};
 static const char *const codings[] = {"binary", "ternary", "bitwise", "bitwise-bidirectional",
-                                      "bitwise-twos-complement", NULL};
+                                      "bitwise-twos-complement", "none", NULL};
+enum { CODING_NONE = 5 }; /* graded input: no spikes (index in codings[]) */
 
 static const char *name_at(const char *const *list, size_t n, int i)
 {
@@ -550,7 +551,10 @@ static int parse_layer(pctx *c, const json_t *v, const char *path, size_t i, nes
         return rc;
     /* The coder owns the name -> enum mapping; codings[] only lists the
      * names for messages, so the two cannot disagree silently. */
-    if (nesim_coding_parse(codings[cd], &L->coding, NULL))
+    L->graded = cd == CODING_NONE;
+    if (L->graded)
+        L->coding = NESIM_CODE_BITWISE_BIDIR; /* unused */
+    else if (nesim_coding_parse(codings[cd], &L->coding, NULL))
         return nesim_fail(c->err, NESIM_EINTERNAL, "%s: coding table out of date", c->file);
     L->adaptive = 1;
     L->k = 3;

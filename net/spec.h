@@ -57,6 +57,7 @@
  *             layer's output), and the coding of the layer's INPUT:
  *             "coding": "binary" | "ternary" | "bitwise" |
  *                       "bitwise-bidirectional" | "bitwise-twos-complement"
+ *                       | "none" (graded input, computed densely: MACs)
  *                       (default "bitwise-bidirectional", SpikingBrain's),
  *             "threshold": "adaptive" (default; V_th = mean|x| / k per row)
  *                          | a number > 0 (a fixed V_th, in the units of the
@@ -181,6 +182,7 @@ typedef struct nesim_spec_layer {
     nesim_spec_tensor weight, bias;   /* bias.kind == NESIM_TSRC_NONE when absent */
     nesim_activation activation;
     nesim_coding coding;              /* how this layer's input becomes spikes */
+    int graded;                       /* "coding": "none": graded input, no spikes (MACs) */
     int adaptive;                     /* 1: V_th = mean|x| / k; 0: V_th = threshold */
     double k;
     double threshold;

@@ -1,6 +1,7 @@
 /* infer.c — layer chains of a model spec, run sample by sample (see infer.h). */
 #include "sim/infer.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,6 +22,7 @@ typedef struct lrt {
     void *buf[4];              /* synthetic data */
     nesim_coded_opts opts;
     long src;                  /* input: -1 the model input, else a layer index */
+    double zeros;              /* zero weights */
     size_t seg;                /* layers run as one overlapping chain from here (>= 1) */
     int in_seg;                /* run by an earlier layer's chain */
 } lrt;
@@ -105,6 +107,20 @@ static size_t prod(const size_t *d, int nd)
     return p;
 }
 
+static double count_zeros(const nesim_tensor *t)
+{
+    size_t z = 0;
+    if (t->dtype == NESIM_I8) {
+        const int8_t *p = t->data;
+        for (size_t i = 0; i < t->count; i++)
+            z += p[i] == 0;
+    } else {
+        for (size_t i = 0; i < t->count; i++)
+            z += nesim_tensor_get(t, i) == 0;
+    }
+    return (double)z;
+}
+
 static int setup_layer(nesim_infer *m, lrt *l, nesim_error *err)
 {
     const nesim_spec_layer *sl = l->sl;
@@ -129,6 +145,7 @@ static int setup_layer(nesim_infer *m, lrt *l, nesim_error *err)
             (l->b.data && (rc = nesim_tensor_check_finite(&l->b, "bias", err))))
             return rc;
         int has_s = l->s.data != NULL;
+        l->zeros = count_zeros(&l->w);
         if (sl->type == NESIM_LAYER_LINEAR) {
             if (l->in_nd != 1)
                 return nesim_fail(err, NESIM_EINVAL, "linear needs a flat input, got %d dimensions (add a flatten layer)", l->in_nd);
@@ -205,7 +222,8 @@ int nesim_infer_open(const nesim_spec *spec, nesim_infer **out, nesim_error *err
         memcpy(l->in_dim, d, sizeof l->in_dim);
         l->in_nd = l->src < 0 ? in_nd : m->L[l->src].out_nd;
         int rc = setup_layer(m, l, err);
-        if (!rc && !(m->out[i] = malloc((l->out ? l->out : 1) * sizeof(float))))
+        if (!rc && (!(m->out[i] = malloc((l->out ? l->out : 1) * sizeof(float))) ||
+                    !(m->rep[i].chan_spikes = calloc(l->in ? l->in : 1, sizeof(uint64_t)))))
             rc = nesim_fail(err, NESIM_ENOMEM, "out of memory");
         if (rc) {
             nesim_context(err, "%s: layers[%zu] (%s): ", spec->file, i, l->sl->name);
@@ -219,11 +237,11 @@ int nesim_infer_open(const nesim_spec *spec, nesim_infer **out, nesim_error *err
     for (size_t i = 0; i < m->n; i++) {
         lrt *h = &m->L[i];
         h->seg = 1;
-        if (h->in_seg || h->sl->type != NESIM_LAYER_LINEAR)
+        if (h->in_seg || h->sl->type != NESIM_LAYER_LINEAR || h->sl->graded)
             continue;
         for (size_t k = i + 1; k < m->n; k++) {
             const lrt *l = &m->L[k];
-            int ok = l->sl->type == NESIM_LAYER_LINEAR && l->src == (long)k - 1 && !l->sl->adaptive &&
+            int ok = l->sl->type == NESIM_LAYER_LINEAR && l->src == (long)k - 1 && !l->sl->adaptive && !l->sl->graded &&
                      (l->sl->coding == NESIM_CODE_BINARY || l->sl->coding == NESIM_CODE_TERNARY);
             for (size_t r = k + 1; ok && r < m->n; r++)
                 ok = m->L[r].src != (long)k - 1; /* inner outputs are not kept */
@@ -261,6 +279,8 @@ void nesim_infer_close(nesim_infer *m)
     free(m->stf_path);
     for (size_t i = 0; m->out && i < m->n; i++)
         free(m->out[i]);
+    for (size_t i = 0; m->rep && i < m->n; i++)
+        free(m->rep[i].chan_spikes);
     free(m->out);
     free(m->done);
     free(m->L);
@@ -269,6 +289,34 @@ void nesim_infer_close(nesim_infer *m)
 }
 
 size_t nesim_infer_input_size(const nesim_infer *m) { return m->in_size; }
+size_t nesim_infer_layers(const nesim_infer *m) { return m->n; }
+
+size_t nesim_infer_layer_targets(const nesim_infer *m, size_t layer, uint64_t i, uint32_t *out, size_t cap)
+{
+    const lrt *l = &m->L[layer];
+    size_t n = 0;
+    if (l->sl->type == NESIM_LAYER_CONV2D) {
+        const nesim_conv2d *C = &l->conv;
+        size_t iy = (size_t)(i / C->w) % C->h, ix = (size_t)i % C->w;
+        for (size_t oc = 0; oc < C->o; oc++)
+            for (size_t oy = 0; oy < C->oh; oy++) {
+                if (iy + C->ph < oy * C->sh || iy + C->ph - oy * C->sh >= C->kh)
+                    continue;
+                for (size_t ox = 0; ox < C->ow; ox++) {
+                    if (ix + C->pw < ox * C->sw || ix + C->pw - ox * C->sw >= C->kw)
+                        continue;
+                    if (n < cap)
+                        out[n] = (uint32_t)((oc * C->oh + oy) * C->ow + ox);
+                    n++;
+                }
+            }
+        return n;
+    }
+    for (size_t o = 0; o < l->out; o++, n++)
+        if (n < cap)
+            out[n] = (uint32_t)o;
+    return n;
+}
 size_t nesim_infer_output_size(const nesim_infer *m) { return m->out_size; }
 
 static void add_stats(nesim_coded_stats *acc, const nesim_coded_stats *s)
@@ -288,6 +336,19 @@ static void add_stats(nesim_coded_stats *acc, const nesim_coded_stats *s)
         acc->first_tick = s->first_tick;
     if (s->last_tick > acc->last_tick)
         acc->last_tick = s->last_tick;
+}
+
+/* Spikes per input channel of one sample (for per-neuron routing costs). */
+static int count_channels(const lrt *l, const float *x, int64_t T, uint64_t *chan, nesim_error *err)
+{
+    double *u = malloc((l->in ? l->in : 1) * sizeof *u), vth;
+    if (!u)
+        return nesim_fail(err, NESIM_ENOMEM, "out of memory");
+    int rc = nesim_coded_dense_input(&l->opts, x, l->in, u, &vth, err);
+    for (size_t i = 0; !rc && i < l->in; i++)
+        chan[i] += (uint64_t)nesim_coding_spikes(l->opts.coding, (int64_t)llround(u[i] / vth), T);
+    free(u);
+    return rc;
 }
 
 /* The ANN path of one layer: exact activations, no coding. */
@@ -317,11 +378,15 @@ int nesim_infer_run(nesim_infer *m, const float *x, size_t samples, float *y, in
     for (size_t i = 0; i < m->n; i++) {
         lrt *l = &m->L[i];
         nesim_layer_report *r = &m->rep[i];
+        uint64_t *chan = r->chan_spikes;
         memset(r, 0, sizeof *r);
+        r->chan_spikes = chan;
+        memset(chan, 0, (l->in ? l->in : 1) * sizeof *chan);
+        r->src = l->src;
         r->name = l->sl->name;
         r->type = nesim_layer_type_name(l->sl->type);
         int coded = l->sl->type == NESIM_LAYER_LINEAR || l->sl->type == NESIM_LAYER_CONV2D;
-        r->coding = coded ? nesim_coding_name(l->sl->coding) : NULL;
+        r->coding = coded ? (l->sl->graded ? "none" : nesim_coding_name(l->sl->coding)) : NULL;
         r->in = l->in;
         r->out = l->out;
         r->st.first_tick = r->st.last_tick = -1;
@@ -330,6 +395,9 @@ int nesim_infer_run(nesim_infer *m, const float *x, size_t samples, float *y, in
         else if (l->sl->type == NESIM_LAYER_CONV2D)
             r->dense_macs = (double)l->out * (double)(l->conv.c * l->conv.kh * l->conv.kw) * (double)samples;
         r->weight_bytes = (double)(l->w.nbytes + l->s.nbytes + l->b.nbytes);
+        r->weights = (double)l->w.count;
+        r->zero_weights = l->zeros;
+        r->weight_bits = l->w.count ? 8.0 * (double)nesim_dtype_size(l->w.dtype) : 0;
     }
     int64_t tick = 0;
     for (size_t s = 0; s < samples; s++) {
@@ -355,6 +423,7 @@ int nesim_infer_run(nesim_infer *m, const float *x, size_t samples, float *y, in
                     S[k].L = &m->L[i + k].lin;
                     S[k].in = m->L[i + k].opts;
                     S[k].relu = m->L[i + k].sl->activation == NESIM_ACT_RELU;
+                    S[k].chan_spikes = m->rep[i + k].chan_spikes;
                     memset(&acc[k], 0, sizeof acc[k]);
                     acc[k].first_tick = acc[k].last_tick = -1;
                 }
@@ -370,8 +439,22 @@ int nesim_infer_run(nesim_infer *m, const float *x, size_t samples, float *y, in
                     tick = end;
                 continue;
             }
-            if (coded && dense) {
+            if (coded && (dense || l->sl->graded)) {
                 rc = dense_layer(l, cur, nx, err);
+                if (!rc && !dense) {
+                    /* graded input: one MAC per nonzero input and target */
+                    nesim_layer_report *gr = &m->rep[i];
+                    for (size_t c = 0; c < l->in; c++) {
+                        if (cur[c] == 0) {
+                            gr->st.silent++;
+                            continue;
+                        }
+                        gr->chan_spikes[c]++; /* one message per nonzero value */
+                        gr->graded_macs += (double)nesim_infer_layer_targets(m, i, c, NULL, 0);
+                    }
+                    gr->st.inputs += (int64_t)l->in;
+                    gr->st.samples++;
+                }
             } else if (l->sl->type == NESIM_LAYER_LINEAR) {
                 rc = nesim_coded_linear_forward(&l->lin, &l->opts, cur, nx, &st, err);
             } else if (l->sl->type == NESIM_LAYER_CONV2D) {
@@ -385,7 +468,9 @@ int nesim_infer_run(nesim_infer *m, const float *x, size_t samples, float *y, in
             }
             if (rc)
                 return nesim_context(err, "sample %zu: ", s);
-            if (coded && !dense) {
+            if (coded && !dense && !l->sl->graded) {
+                if ((rc = count_channels(l, cur, st.steps, m->rep[i].chan_spikes, err)))
+                    return nesim_context(err, "sample %zu: ", s);
                 add_stats(&m->rep[i].st, &st);
                 m->done[i] = st.t_end;
                 if (st.t_end > tick)

@@ -29,6 +29,12 @@ typedef struct nesim_layer_report {
     nesim_coded_stats st;   /* summed over samples (zeros for non-coding layers) */
     double dense_macs;      /* what the dense layer would compute, all samples */
     double weight_bytes;    /* in stored precision */
+    double weight_bits;     /* per weight, as stored */
+    double weights;         /* weight count */
+    double zero_weights;    /* weights equal to zero (connection sparsity) */
+    double graded_macs;     /* "coding": "none": multiply-accumulates on nonzero graded inputs */
+    uint64_t *chan_spikes;  /* spikes per input channel, all samples (coded layers) */
+    long src;               /* the layer it reads: -1 the model input */
 } nesim_layer_report;
 
 typedef struct nesim_infer_report {
@@ -45,6 +51,14 @@ void nesim_infer_close(nesim_infer *m);
 
 size_t nesim_infer_input_size(const nesim_infer *m);   /* values per sample */
 size_t nesim_infer_output_size(const nesim_infer *m);
+
+/* Targets (output indices) that input channel i of layer `layer` reaches:
+ * all outputs for linear, the outputs whose window covers it for conv2d.
+ * Copies up to cap into out and returns the count. */
+size_t nesim_infer_layer_targets(const nesim_infer *m, size_t layer, uint64_t i, uint32_t *out,
+                                 size_t cap);
+/* Number of layers, and layer i's input size (channels). */
+size_t nesim_infer_layers(const nesim_infer *m);
 
 /* Progress callback: called after each sample; return nonzero to stop. */
 typedef int (*nesim_infer_progress)(void *user, int64_t done, int64_t total);

@@ -95,6 +95,8 @@ int nesim_stream_forward(const nesim_stream_layer *S, size_t n, const float *x, 
                     for (size_t i = 0; i < in; i++) {
                         l->x[i] = (float)nesim_coding_spike(S[0].in.coding, N0[i], T0, t);
                         l->any_in |= l->x[i] != 0;
+                        if (l->x[i] != 0 && S[0].chan_spikes)
+                            S[0].chan_spikes[i]++;
                     }
                 }
                 unit_value = vth0 * (is_bitwise(S[0].in.coding) ? nesim_coding_step_weight(S[0].in.coding, T0, t) : 1);
@@ -102,8 +104,11 @@ int nesim_stream_forward(const nesim_stream_layer *S, size_t n, const float *x, 
                 for (size_t i = 0; i < in; i++) {
                     l->x[i] = ls[k - 1].next[i];
                     l->any_in |= l->x[i] != 0;
-                    if (l->x[i] != 0)
+                    if (l->x[i] != 0) {
                         l->cnt[i] += (int64_t)l->x[i];
+                        if (S[k].chan_spikes)
+                            S[k].chan_spikes[i]++;
+                    }
                 }
                 unit_value = S[k].in.vth;
             }

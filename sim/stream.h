@@ -25,6 +25,7 @@ typedef struct nesim_stream_layer {
     nesim_coded_opts in;  /* coding of this layer's input; layers after the first:
                              binary or ternary with a fixed threshold (vth > 0) */
     int relu;             /* activation on this layer's output */
+    uint64_t *chan_spikes; /* may be NULL: spikes per input channel are added here */
 } nesim_stream_layer;
 
 /* Runs one sample through n chained layers starting at tick t0. y receives

@@ -355,7 +355,7 @@ static void test_exact_messages(void **st)
                   " {\"type\": \"flatten\"}, {\"type\": \"flatten\", \"name\": \"f\"},\n"
                   " {\"type\": \"linear\", \"weight\": {\"file\": \"w.npy\"}, \"coding\": \"bitwize\"}]}"),
         "model.json: layers[2].coding: unknown coding 'bitwize' (expected binary, ternary, "
-        "bitwise, bitwise-bidirectional, bitwise-twos-complement)");
+        "bitwise, bitwise-bidirectional, bitwise-twos-complement, none)");
     assert_string_equal(
         parse_msg("{\"nesim\": 1, \"tick\": 1e-4, \"populations\": [{\"name\": \"e\", \"model\": \"lif\","
                   " \"n\": 4, \"parms\": {}}]}"),

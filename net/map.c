@@ -1,0 +1,187 @@
+/* map.c — placement and dimension-order routing (see map.h). */
+#include "net/map.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+void nesim_map_core_xy(const nesim_chip_caps *caps, uint64_t core, uint64_t *x, uint64_t *y)
+{
+    uint64_t chip = core / caps->cores_per_chip, k = core % caps->cores_per_chip;
+    uint64_t r = k / (caps->cores_per_router ? caps->cores_per_router : 1);
+    *x = chip * caps->mesh_x + r % caps->mesh_x;
+    *y = r / caps->mesh_x;
+}
+
+void nesim_map_free(nesim_mapping *m)
+{
+    for (size_t j = 0; j < m->n_edges; j++) {
+        if (m->dest_cores)
+            free(m->dest_cores[j]);
+        if (m->hops_ew)
+            free(m->hops_ew[j]);
+        if (m->hops_ns)
+            free(m->hops_ns[j]);
+    }
+    free(m->dest_cores);
+    free(m->hops_ew);
+    free(m->hops_ns);
+    free(m->place);
+    free(m->syn_bytes_core_max);
+    memset(m, 0, sizeof *m);
+}
+
+static uint64_t udiff(uint64_t a, uint64_t b) { return a > b ? a - b : b - a; }
+
+int nesim_map(const nesim_chip_caps *caps, const nesim_map_group *g, size_t n_groups,
+              const nesim_map_edge *e, size_t n_edges, nesim_mapping *m, nesim_error *err)
+{
+    memset(m, 0, sizeof *m);
+    uint64_t cpr = caps->cores_per_router ? caps->cores_per_router : 1;
+    if (!caps->neurons_per_core || !caps->cores_per_chip || !caps->mesh_x || !caps->mesh_y ||
+        caps->mesh_x * caps->mesh_y * cpr < caps->cores_per_chip || !(caps->synapse_bytes_per_core > 0))
+        return nesim_fail(err, NESIM_EINVAL, "chip: capacities must be positive and the mesh must hold its cores");
+    m->n_groups = n_groups;
+    m->n_edges = n_edges;
+    m->place = calloc(n_groups ? n_groups : 1, sizeof *m->place);
+    m->syn_bytes_core_max = calloc(n_groups ? n_groups : 1, sizeof *m->syn_bytes_core_max);
+    m->dest_cores = calloc(n_edges ? n_edges : 1, sizeof *m->dest_cores);
+    m->hops_ew = calloc(n_edges ? n_edges : 1, sizeof *m->hops_ew);
+    m->hops_ns = calloc(n_edges ? n_edges : 1, sizeof *m->hops_ns);
+    if (!m->place || !m->syn_bytes_core_max || !m->dest_cores || !m->hops_ew || !m->hops_ns) {
+        nesim_map_free(m);
+        return nesim_fail(err, NESIM_ENOMEM, "mapping: out of memory");
+    }
+    uint64_t core = 0;
+    for (size_t i = 0; i < n_groups; i++) {
+        const nesim_map_group *G = &g[i];
+        uint64_t comp = 1, fan = G->fan_in;
+        if (caps->fan_in_max && G->fan_in > caps->fan_in_max) {
+            if (!caps->split_fan_in) {
+                nesim_map_free(m);
+                return nesim_fail(err, NESIM_EINVAL, "%s: fan-in of %llu synapses per neuron exceeds the chip's limit of %llu",
+                                  G->name, (unsigned long long)G->fan_in, (unsigned long long)caps->fan_in_max);
+            }
+            comp = (G->fan_in + caps->fan_in_max - 1) / caps->fan_in_max;
+            fan = (G->fan_in + comp - 1) / comp;
+        }
+        double bits = caps->weight_bits_max > 0 && G->weight_bits > caps->weight_bits_max ? caps->weight_bits_max : G->weight_bits;
+        double per_neuron = (double)fan * bits / 8.0; /* per compartment */
+        uint64_t by_mem = per_neuron > 0 ? (uint64_t)floor(caps->synapse_bytes_per_core / per_neuron) : UINT64_MAX;
+        if (by_mem == 0) {
+            nesim_map_free(m);
+            return nesim_fail(err, NESIM_EINVAL,
+                              "%s: one neuron's %llu synapses at %g bits need %.0f bytes; a core holds %.0f bytes of synapses",
+                              G->name, (unsigned long long)fan, bits, per_neuron, caps->synapse_bytes_per_core);
+        }
+        /* compartments of one neuron stay together on a core */
+        uint64_t slots = caps->neurons_per_core / comp;
+        if (slots == 0) {
+            nesim_map_free(m);
+            return nesim_fail(err, NESIM_EINVAL, "%s: a neuron needs %llu compartments; a core has %llu",
+                              G->name, (unsigned long long)comp, (unsigned long long)caps->neurons_per_core);
+        }
+        uint64_t per = slots < by_mem / comp ? slots : by_mem / comp;
+        if (per == 0) {
+            nesim_map_free(m);
+            return nesim_fail(err, NESIM_EINVAL, "%s: one neuron's %llu compartments do not fit a core's synapse memory",
+                              G->name, (unsigned long long)comp);
+        }
+        m->place[i].compartments = comp;
+        m->place[i].weight_bits = bits;
+        per_neuron *= (double)comp;
+        m->place[i].first_core = core;
+        m->place[i].per_core = per;
+        m->place[i].n_cores = G->neurons ? (G->neurons + per - 1) / per : 0;
+        uint64_t full = G->neurons < per ? G->neurons : per;
+        m->syn_bytes_core_max[i] = (double)full * per_neuron;
+        core += m->place[i].n_cores;
+    }
+    m->cores = core;
+    m->chips = (core + caps->cores_per_chip - 1) / caps->cores_per_chip;
+    uint32_t *tg = NULL;
+    uint8_t *seen = NULL, *useen = NULL;
+    size_t tg_cap = 0;
+    for (size_t j = 0; j < n_edges; j++) {
+        const nesim_map_edge *E = &e[j];
+        const nesim_map_place *pre = &m->place[E->pre], *post = &m->place[E->post];
+        uint64_t npre = g[E->pre].neurons, npost = g[E->post].neurons;
+        m->dest_cores[j] = calloc(npre ? npre : 1, sizeof(uint32_t));
+        m->hops_ew[j] = calloc(npre ? npre : 1, sizeof(uint64_t));
+        m->hops_ns[j] = calloc(npre ? npre : 1, sizeof(uint64_t));
+        seen = realloc(seen, post->n_cores ? post->n_cores : 1);
+        if (!E->dense && tg_cap < npost) {
+            tg_cap = npost;
+            tg = realloc(tg, tg_cap * sizeof *tg);
+        }
+        if (!m->dest_cores[j] || !m->hops_ew[j] || !m->hops_ns[j] || !seen || (!E->dense && !tg)) {
+            free(tg);
+            free(seen);
+            free(useen);
+            nesim_map_free(m);
+            return nesim_fail(err, NESIM_ENOMEM, "mapping: out of memory");
+        }
+        /* dense edges: the route of a spike depends only on its source core */
+        uint64_t last_core = UINT64_MAX, ew = 0, ns = 0, nd = 0;
+        useen = realloc(useen, post->n_cores ? post->n_cores : 1);
+        if (!useen) {
+            free(tg);
+            free(seen);
+            nesim_map_free(m);
+            return nesim_fail(err, NESIM_ENOMEM, "mapping: out of memory");
+        }
+        for (uint64_t i = 0; i < npre; i++) {
+            uint64_t sc = pre->first_core + i / pre->per_core, sx, sy;
+            nesim_map_core_xy(caps, sc, &sx, &sy);
+            if (E->dense && sc == last_core) {
+                m->dest_cores[j][i] = (uint32_t)nd, m->hops_ew[j][i] = ew, m->hops_ns[j][i] = ns;
+                continue;
+            }
+            memset(seen, 0, post->n_cores);
+            if (E->dense) {
+                memset(seen, 1, post->n_cores);
+            } else {
+                size_t f = E->targets(E->user, i, tg, tg_cap);
+                for (size_t k = 0; k < f && k < tg_cap; k++)
+                    seen[tg[k] / post->per_core] = 1;
+            }
+            ew = ns = nd = 0;
+            for (uint64_t d = 0; d < post->n_cores; d++) {
+                if (!seen[d])
+                    continue;
+                uint64_t dx, dy;
+                nesim_map_core_xy(caps, post->first_core + d, &dx, &dy);
+                uint64_t hx = udiff(sx, dx), hy = udiff(sy, dy);
+                ew += hx, ns += hy, nd++;
+                if (hx + hy > m->max_hops)
+                    m->max_hops = hx + hy;
+            }
+            if (caps->fan_out_max && nd > caps->fan_out_max) {
+                free(tg);
+                free(seen);
+                free(useen);
+                nesim_map_free(m);
+                return nesim_fail(err, NESIM_EINVAL,
+                                  "%s -> %s: a neuron must reach %llu cores; the chip allows %llu per neuron",
+                                  g[E->pre].name, g[E->post].name, (unsigned long long)nd,
+                                  (unsigned long long)caps->fan_out_max);
+            }
+            /* routing table of a source core: the union of its neurons' destinations */
+            if (sc != last_core) {
+                for (uint64_t d = 0; last_core != UINT64_MAX && d < post->n_cores; d++)
+                    m->routes += useen[d];
+                memset(useen, 0, post->n_cores);
+            }
+            for (uint64_t d = 0; d < post->n_cores; d++)
+                useen[d] |= seen[d];
+            last_core = sc;
+            m->dest_cores[j][i] = (uint32_t)nd, m->hops_ew[j][i] = ew, m->hops_ns[j][i] = ns;
+        }
+        for (uint64_t d = 0; last_core != UINT64_MAX && d < post->n_cores; d++)
+            m->routes += useen[d];
+    }
+    free(tg);
+    free(seen);
+    free(useen);
+    return NESIM_OK;
+}

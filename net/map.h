@@ -1,0 +1,85 @@
+/* map.h — placing a model's neurons on the cores of a chip, and routing.
+ *
+ * Each group (a coded layer's input neurons and output neurons, or a
+ * population) is placed, in order, on consecutive cores starting on a fresh
+ * core: a core takes as many of the group's neurons as both its neuron
+ * capacity and its synapse memory allow (each neuron stores its fan-in
+ * synapses at the weight's precision, at most the chip's widest weight). A
+ * neuron whose fan-in exceeds the chip's limit is split, when allowed, into
+ * ceil(fan_in / limit) compartments whose partial sums merge (Loihi's
+ * dendritic trees); each compartment takes a neuron slot. Core c sits on chip
+ * c / cores_per_chip; its router r = k / cores_per_router (k = c %
+ * cores_per_chip) sits at (x, y) = (r % mesh_x, r / mesh_x); chips sit side by
+ * side along x, so a route between chips is a longer route on one mesh. Routing is dimension order (x first, then y): a spike from core s
+ * to core d costs |dx| east-west and |dy| north-south hops; a spike that must
+ * reach several cores is sent once per destination core (a routing table
+ * per source core lists them). Everything is deterministic.
+ *
+ * A model that cannot fit — a fan-in over the per-neuron limit, one neuron's
+ * synapses larger than a core's synapse memory, a neuron that must reach more
+ * cores than its fan-out limit — is NESIM_EINVAL naming the group and limit. */
+#ifndef NESIM_MAP_H
+#define NESIM_MAP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sim/error.h"
+
+typedef struct nesim_chip_caps {
+    uint64_t neurons_per_core;
+    double synapse_bytes_per_core;
+    uint64_t fan_in_max;      /* synapses into one neuron; 0 = unlimited */
+    uint64_t fan_out_max;     /* destination cores per neuron; 0 = unlimited */
+    uint64_t cores_per_chip;
+    uint64_t cores_per_router; /* cores sharing one mesh position (0 hops between them) */
+    uint64_t mesh_x, mesh_y;  /* routers per chip: cores_per_chip <= mesh_x * mesh_y * cores_per_router */
+    double weight_bits_max;   /* widest stored weight; wider weights are stored at this width */
+    int split_fan_in;         /* a fan-in over fan_in_max is split over compartments (dendritic
+                                 partial sums) instead of failing */
+} nesim_chip_caps;
+
+typedef struct nesim_map_group {
+    const char *name;
+    uint64_t neurons;
+    uint64_t fan_in;          /* synapses per neuron (largest) */
+    double weight_bits;       /* per stored synapse */
+} nesim_map_group;
+
+/* An edge pre -> post. Dense: every pre neuron reaches every post neuron.
+ * Otherwise targets(user, i, out, cap) lists pre neuron i's targets (post
+ * indices) and returns their number. */
+typedef struct nesim_map_edge {
+    int pre, post;
+    int dense;
+    size_t (*targets)(void *user, uint64_t i, uint32_t *out, size_t cap);
+    void *user;
+} nesim_map_edge;
+
+typedef struct nesim_map_place {
+    uint64_t first_core, n_cores, per_core; /* neuron i is on core first_core + i / per_core */
+    uint64_t compartments;   /* per neuron: 1, or more when its fan-in was split */
+    double weight_bits;      /* as stored on the chip */
+} nesim_map_place;
+
+typedef struct nesim_mapping {
+    size_t n_groups, n_edges;
+    nesim_map_place *place;    /* per group */
+    uint64_t cores, chips;
+    uint64_t max_hops;         /* longest single route used */
+    uint64_t routes;           /* routing-table entries (source core, destination core) */
+    /* per edge, per pre neuron: destination cores and hops of one spike */
+    uint32_t **dest_cores;
+    uint64_t **hops_ew, **hops_ns;
+    double *syn_bytes_core_max; /* per group: synapse memory used on its fullest core */
+} nesim_mapping;
+
+/* Places groups and routes edges. Fills *m (free with nesim_map_free). */
+int nesim_map(const nesim_chip_caps *caps, const nesim_map_group *g, size_t n_groups,
+              const nesim_map_edge *e, size_t n_edges, nesim_mapping *m, nesim_error *err);
+void nesim_map_free(nesim_mapping *m);
+
+/* Mesh coordinates of a core (global x across chips). */
+void nesim_map_core_xy(const nesim_chip_caps *caps, uint64_t core, uint64_t *x, uint64_t *y);
+
+#endif

@@ -1,0 +1,196 @@
+/* cost.c — mapping + metrics + energy of a layer run (see cost.h). */
+#include "sim/cost.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+int nesim_cost_params(const nesim_chip *chip, const nesim_chip *dense, nesim_chip_caps *caps,
+                      nesim_energy_params *ep, nesim_dense_params *dp, nesim_error *err)
+{
+    if (chip->kind != NESIM_CHIP_NEUROMORPHIC)
+        return nesim_fail(err, NESIM_EINVAL, "%s: '%s' is a dense baseline, not a neuromorphic chip", chip->file, chip->name);
+    if (dense->kind != NESIM_CHIP_DENSE)
+        return nesim_fail(err, NESIM_EINVAL, "%s: '%s' is not a dense baseline", dense->file, dense->name);
+    const nesim_chip_params *p = &chip->p;
+    *caps = (nesim_chip_caps){.neurons_per_core = p->neurons_per_core,
+                              .synapse_bytes_per_core = (double)p->synapse_memory_bytes_per_core,
+                              .fan_in_max = p->fan_in_max, .fan_out_max = p->fan_out_max,
+                              .cores_per_chip = p->cores_per_chip, .cores_per_router = p->cores_per_router,
+                              .mesh_x = p->mesh_x, .mesh_y = p->mesh_y,
+                              .weight_bits_max = p->weight_bits_max, .split_fan_in = 1};
+    *ep = (nesim_energy_params){.sop = p->energy.synaptic_op, .update_active = p->energy.neuron_update_active,
+                                .update_idle = p->energy.neuron_update_idle, .spike_out = p->energy.spike_out,
+                                .spike_core = p->energy.spike_within_core, .hop_ew = p->energy.hop_ew,
+                                .hop_ns = p->energy.hop_ns, .static_w_per_core = chip->d.static_power_per_core_w,
+                                .step_s = p->tick_s};
+    memset(dp, 0, sizeof *dp);
+    int i8 = nesim_chip_dtype_index("int8"), f16 = nesim_chip_dtype_index("fp16"), f32 = nesim_chip_dtype_index("fp32");
+    dp->int8_add = dense->dense.add_j[i8];
+    dp->int8_mult = dense->dense.mult_j[i8];
+    dp->fp16_add = dense->dense.add_j[f16];
+    dp->fp16_mult = dense->dense.mult_j[f16];
+    dp->fp32_add = dense->dense.has[f32] ? dense->dense.add_j[f32] : 0;
+    dp->fp32_mult = dense->dense.has[f32] ? dense->dense.mult_j[f32] : 0;
+    double scale = 64.0 / (dense->dense.word_bits ? dense->dense.word_bits : 64); /* to 64-bit accesses */
+    for (size_t k = 0; k < 3 && k < dense->dense.n_sram; k++) {
+        dp->sram_size[k] = (double)dense->dense.sram[k].capacity_bytes;
+        dp->sram_read64[k] = dense->dense.sram[k].read_j * scale;
+    }
+    dp->dram_read64 = dense->dense.dram_min_j * scale;
+    return NESIM_OK;
+}
+
+typedef struct tg_ctx {
+    const nesim_infer *m;
+    size_t layer;
+} tg_ctx;
+
+static size_t layer_targets(void *user, uint64_t i, uint32_t *out, size_t cap)
+{
+    const tg_ctx *c = user;
+    return nesim_infer_layer_targets(c->m, c->layer, i, out, cap);
+}
+
+void nesim_cost_free(nesim_cost *c)
+{
+    nesim_map_free(&c->map);
+    free(c->layer);
+    c->layer = NULL;
+}
+
+int nesim_cost_layers(const nesim_chip *chip, const nesim_chip *dense, const nesim_infer *m,
+                      const nesim_infer_report *r, double model_tick_s, nesim_cost *out,
+                      nesim_error *err)
+{
+    memset(out, 0, sizeof *out);
+    nesim_energy_params ep;
+    nesim_dense_params dp;
+    int rc = nesim_cost_params(chip, dense, &out->caps, &ep, &dp, err);
+    if (rc)
+        return rc;
+    out->chip = chip->name;
+    out->dense = dense->name;
+    size_t n = r->n_layers;
+    /* group 0: the model input; group 1 + i: layer i's outputs (non-coded
+     * layers hold no neurons: their values travel with their source's) */
+    nesim_map_group *g = calloc(n + 1, sizeof *g);
+    nesim_map_edge *e = calloc(n ? n : 1, sizeof *e);
+    tg_ctx *ctx = calloc(n ? n : 1, sizeof *ctx);
+    long *group_of = calloc(n + 1, sizeof *group_of); /* neuron group holding layer i's output */
+    int *edge_of = calloc(n ? n : 1, sizeof *edge_of);
+    out->layer = calloc(n ? n : 1, sizeof *out->layer);
+    if (!g || !e || !ctx || !group_of || !edge_of || !out->layer) {
+        rc = nesim_fail(err, NESIM_ENOMEM, "out of memory");
+        goto done;
+    }
+    out->n = n;
+    g[0] = (nesim_map_group){.name = "input", .neurons = nesim_infer_input_size(m)};
+    size_t ne = 0;
+    for (size_t i = 0; i < n; i++) {
+        const nesim_layer_report *L = &r->layers[i];
+        long src = L->src < 0 ? 0 : group_of[L->src];
+        int coded = L->coding != NULL;
+        g[i + 1] = (nesim_map_group){.name = L->name, .neurons = coded ? L->out : 0,
+                                     .fan_in = coded ? (uint64_t)(L->weights / (L->out ? (double)L->out : 1)) : 0,
+                                     .weight_bits = L->weight_bits};
+        /* conv: a neuron's fan-in is its kernel, not weights / outputs */
+        if (coded && L->dense_macs > 0 && r->samples > 0)
+            g[i + 1].fan_in = (uint64_t)(L->dense_macs / (double)r->samples / (double)L->out + 0.5);
+        group_of[i] = coded ? (long)i + 1 : src;
+        edge_of[i] = -1;
+        if (coded) {
+            ctx[ne] = (tg_ctx){m, i};
+            e[ne] = (nesim_map_edge){.pre = (int)src, .post = (int)i + 1,
+                                     .dense = strcmp(L->type, "linear") == 0,
+                                     .targets = layer_targets, .user = &ctx[ne]};
+            edge_of[i] = (int)ne++;
+        }
+    }
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    if ((rc = nesim_map(&out->caps, g, n + 1, e, ne, &out->map, err)))
+        goto done;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    out->map_seconds = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    nesim_energy_input *ein = calloc(n ? n : 1, sizeof *ein);
+    nesim_energy_layer *eout = calloc(n ? n : 1, sizeof *eout);
+    if (!ein || !eout) {
+        free(ein);
+        free(eout);
+        rc = nesim_fail(err, NESIM_ENOMEM, "out of memory");
+        goto done;
+    }
+    double inputs = 0, silent = 0, weights = 0, zeros = 0;
+    for (size_t i = 0; i < n; i++) {
+        const nesim_layer_report *L = &r->layers[i];
+        nesim_cost_layer *C = &out->layer[i];
+        nesim_energy_input *x = &ein[i];
+        out->footprint_bytes += L->weight_bytes + (L->coding ? 4.0 * (double)L->out : 0);
+        weights += L->weights;
+        zeros += L->zero_weights;
+        if (edge_of[i] < 0)
+            continue;
+        int j = edge_of[i];
+        const nesim_map_place *pl = &out->map.place[i + 1];
+        const nesim_map_place *pre = &out->map.place[e[j].pre];
+        uint64_t npre = g[e[j].pre].neurons;
+        C->cores = pl->n_cores;
+        C->compartments = pl->compartments;
+        C->weight_bits_stored = pl->weight_bits;
+        x->sops = (double)L->st.sops + L->graded_macs; /* a graded MAC is priced as a synaptic op */
+        x->neurons = (double)L->out;
+        double ups = (double)L->out * (double)(L->graded_macs > 0 ? L->st.samples : L->st.steps);
+        x->membrane_updates = x->sops < ups ? x->sops : ups;
+        x->spikes_in = x->spikes_out = (double)L->st.spikes;
+        for (size_t c = 0; c < L->in; c++) {
+            if (!L->chan_spikes[c] || !npre)
+                continue;
+            uint64_t src = L->in == npre ? c : (uint64_t)((double)c * (double)npre / (double)L->in);
+            double s = (double)L->chan_spikes[c];
+            x->deliveries += s * out->map.dest_cores[j][src];
+            x->hops_ew += s * (double)out->map.hops_ew[j][src];
+            x->hops_ns += s * (double)out->map.hops_ns[j][src];
+        }
+        /* split fan-in: each update sends compartments - 1 partial sums */
+        x->deliveries += x->membrane_updates * (double)(pl->compartments - 1);
+        x->cores = (double)pl->n_cores;
+        x->dense_macs = L->dense_macs;
+        x->weights = L->weights;
+        x->samples = (double)r->samples;
+        x->weight_bytes = L->weight_bytes;
+        x->weight_bits = L->weight_bits;
+        x->in_values = (double)L->in * (double)r->samples;
+        x->out_values = (double)L->out * (double)r->samples;
+        (void)pre;
+        inputs += (double)L->st.inputs;
+        silent += (double)(L->st.silent + L->st.clipped);
+        out->membrane_updates += x->membrane_updates;
+        out->effective_macs += L->graded_macs;
+        out->dense_ops += L->dense_macs;
+    }
+    nesim_energy_compute(&ep, &dp, ein, n, (double)r->ticks, model_tick_s, (double)out->map.cores, eout, &out->energy);
+    for (size_t i = 0; i < n; i++) {
+        out->layer[i].in = ein[i];
+        out->layer[i].e = eout[i];
+    }
+    free(ein);
+    free(eout);
+    out->spikes = (double)r->spikes;
+    out->sops = (double)r->sops;
+    out->effective_acs = out->sops; /* every coded layer's ops are accumulates of +-1 spikes */
+    out->activation_sparsity = inputs > 0 ? silent / inputs : 0;
+    out->connection_sparsity = weights > 0 ? zeros / weights : 0;
+    out->spikes_per_channel = inputs > 0 ? out->spikes / inputs : 0;
+    out->virtual_ticks = (double)r->ticks;
+    nesim_spikingbrain_estimate(&dp, out->spikes_per_channel, &out->sb_vs_fp16, &out->sb_vs_int8);
+done:
+    free(g);
+    free(e);
+    free(ctx);
+    free(group_of);
+    free(edge_of);
+    if (rc)
+        nesim_cost_free(out);
+    return rc;
+}

@@ -1,0 +1,58 @@
+/* cost.h — what a run would cost on a chip: mapping, NeuroBench metrics, energy.
+ *
+ * For a layer model: the model input and every coded layer's outputs become
+ * groups of neurons placed on the chip (net/map.h); each coded layer is an
+ * edge from the neurons that produce its input (the model input, or the
+ * nearest coded layer upstream) to its own neurons. Spikes per input channel
+ * of the run give the exact routing cost: each spike is sent once to every
+ * destination core of its source neuron, over dimension-order routes.
+ *
+ * Metrics keep NeuroBench's names: footprint (bytes of weights, scales,
+ * biases and 32-bit membrane potentials), connection sparsity (zero weights /
+ * weights), activation sparsity (inputs with count 0 / inputs), effective ACs
+ * (synaptic operations driven by spikes: every coded layer's), effective MACs
+ * (operations on graded inputs: none here), dense synaptic operations (the
+ * ANN's MACs) and membrane updates (per layer, one per neuron per step with
+ * input: min(SOPs, neurons x steps)). */
+#ifndef NESIM_COST_H
+#define NESIM_COST_H
+
+#include "net/chip.h"
+#include "net/map.h"
+#include "sim/energy.h"
+#include "sim/infer.h"
+
+typedef struct nesim_cost_layer {
+    uint64_t cores, compartments;
+    double weight_bits_stored;
+    nesim_energy_input in;
+    nesim_energy_layer e;
+} nesim_cost_layer;
+
+typedef struct nesim_cost {
+    const char *chip, *dense;
+    nesim_chip_caps caps;
+    nesim_mapping map;
+    size_t n;
+    nesim_cost_layer *layer;
+    nesim_energy_report energy;
+    /* NeuroBench */
+    double footprint_bytes, connection_sparsity, activation_sparsity, effective_acs,
+        effective_macs, dense_ops, membrane_updates;
+    double spikes, sops, spikes_per_channel, virtual_ticks;
+    double sb_vs_fp16, sb_vs_int8; /* SpikingBrain's arithmetic estimate, as reductions */
+    double map_seconds;
+} nesim_cost;
+
+/* Fills the energy parameters and capacities from a neuromorphic profile and
+ * the dense parameters from a dense profile. */
+int nesim_cost_params(const nesim_chip *chip, const nesim_chip *dense, nesim_chip_caps *caps,
+                      nesim_energy_params *ep, nesim_dense_params *dp, nesim_error *err);
+
+/* Maps and prices a finished layer run. Free with nesim_cost_free. */
+int nesim_cost_layers(const nesim_chip *chip, const nesim_chip *dense, const nesim_infer *m,
+                      const nesim_infer_report *r, double model_tick_s, nesim_cost *out,
+                      nesim_error *err);
+void nesim_cost_free(nesim_cost *c);
+
+#endif
