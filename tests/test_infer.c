@@ -159,6 +159,7 @@ static int check_stream(gsl_rng *r, nesim_coding coding, int nonneg)
         S[k].in.coding = k ? coding : NESIM_CODE_BITWISE_BIDIR;
         S[k].in.vth = theta[k];
         S[k].relu = 0;
+        S[k].chan_spikes = NULL;
     }
     float x[40], y[10];
     for (size_t i = 0; i < dims[0]; i++)
