@@ -142,7 +142,8 @@ static int progress_cb(void *user, int64_t done, int64_t total)
     return 0;
 }
 
-static void print_cost_text(const nesim_cost *c, const nesim_infer_report *r)
+/* names[i]: the name of cost layer i, or NULL to leave it out of the table */
+static void print_cost_text(const nesim_cost *c, const char *const *names, double samples)
 {
     char b1[32], b2[32];
     printf("\n  chip %s: %s cores on %llu chip%s, longest route %llu hops, %s routing-table entries (mapped in %.3f s)\n",
@@ -153,42 +154,47 @@ static void print_cost_text(const nesim_cost *c, const nesim_infer_report *r)
            "routing", "other", "total J");
     for (size_t i = 0; i < c->n; i++) {
         const nesim_cost_layer *L = &c->layer[i];
-        if (!r->layers[i].coding)
+        if (!names[i])
             continue;
         double other = L->e.term[NESIM_E_SPIKE_OUT] + L->e.term[NESIM_E_DELIVERY] + L->e.term[NESIM_E_STATIC];
-        printf("  %-10s %7llu %5llu %11.3e %11.3e %11.3e %11.3e %11.3e\n", r->layers[i].name,
+        printf("  %-10s %7llu %5llu %11.3e %11.3e %11.3e %11.3e %11.3e\n", names[i],
                (unsigned long long)L->cores, (unsigned long long)L->compartments, L->e.term[NESIM_E_SYNAPTIC],
                L->e.term[NESIM_E_UPDATE] + L->e.term[NESIM_E_IDLE], L->e.term[NESIM_E_ROUTING], other, L->e.total);
     }
     const nesim_energy_report *E = &c->energy;
-    double per = r->samples ? E->total / (double)r->samples : 0;
-    printf("\n  energy           %.4g J in all, %.4g J per inference, %.3g pJ per synaptic operation\n", E->total,
-           per, E->per_sop * 1e12);
+    if (samples > 0)
+        printf("\n  energy           %.4g J in all, %.4g J per inference, %.3g pJ per synaptic operation\n", E->total,
+               E->total / samples, E->per_sop * 1e12);
+    else
+        printf("\n  energy           %.4g J in all (%.4g s of chip time), %.3g pJ per synaptic operation\n", E->total,
+               E->duration_s, E->per_sop * 1e12);
     printf("                  ");
     for (int t = 0; t < NESIM_E_TERMS; t++)
         printf("%s %.3g%s", nesim_energy_term_name(t), E->term[t], t + 1 < NESIM_E_TERMS ? ", " : " J\n");
     printf("  dense (%s)  FP16 %.4g J, INT8 %.4g J arithmetic only; with memory FP16 %.4g J, INT8 %.4g J; "
            "spiking with memory %.4g J\n", c->dense, E->fp16_arith, E->int8_arith, E->fp16_mem, E->int8_mem,
            E->snn_arith_mem);
-    printf("  SpikingBrain estimate  %.3g spikes per channel x INT8 add: %.1f %% less than an FP16 MAC, %.1f %% less than an INT8 MAC\n",
-           c->spikes_per_channel, 100 * c->sb_vs_fp16, 100 * c->sb_vs_int8);
+    if (samples > 0)
+        printf("  SpikingBrain estimate  %.3g spikes per channel x INT8 add: %.1f %% less than an FP16 MAC, %.1f %% less than an INT8 MAC\n",
+               c->spikes_per_channel, 100 * c->sb_vs_fp16, 100 * c->sb_vs_int8);
     printf("  NeuroBench       footprint %.4g B, connection sparsity %.3f, activation sparsity %.3f,\n"
            "                   effective ACs %.4g, effective MACs %.4g, dense ops %.4g, membrane updates %.4g\n",
            c->footprint_bytes, c->connection_sparsity, c->activation_sparsity, c->effective_acs,
            c->effective_macs, c->dense_ops, c->membrane_updates);
 }
 
-static void print_cost_json(const nesim_cost *c, const nesim_infer_report *r)
+static void print_cost_json(const nesim_cost *c, const char *const *names, double samples)
 {
     const nesim_energy_report *E = &c->energy;
     printf(",\"energy\":{\"chip\":\"%s\",\"total_j\":%.9g,\"per_sop_j\":%.9g,\"per_inference_j\":%.9g,"
            "\"duration_s\":%.9g,\"terms\":{",
-           c->chip, E->total, E->per_sop, r->samples ? E->total / (double)r->samples : 0, E->duration_s);
+           c->chip, E->total, E->per_sop, samples > 0 ? E->total / samples : 0, E->duration_s);
     for (int t = 0; t < NESIM_E_TERMS; t++)
         printf("%s\"%s\":%.9g", t ? "," : "", nesim_energy_term_name(t), E->term[t]);
     printf("},\"per_layer\":[");
     for (size_t i = 0; i < c->n; i++) {
-        printf("%s{\"name\":\"%s\",\"total_j\":%.9g,\"terms\":{", i ? "," : "", r->layers[i].name, c->layer[i].e.total);
+        printf("%s{\"name\":\"%s\",\"total_j\":%.9g,\"cores\":%llu,\"terms\":{", i ? "," : "", names[i] ? names[i] : "",
+               c->layer[i].e.total, (unsigned long long)c->layer[i].cores);
         for (int t = 0; t < NESIM_E_TERMS; t++)
             printf("%s\"%s\":%.9g", t ? "," : "", nesim_energy_term_name(t), c->layer[i].e.term[t]);
         printf("}}");
@@ -208,6 +214,9 @@ static void print_layers(const run_opts *o, const nesim_spec *spec, const nesim_
                          double wall, double ann_acc, double snn_acc, double agree, int has_acc,
                          const nesim_cost *cost)
 {
+    const char *names[256];
+    for (size_t i = 0; i < r->n_layers && i < 256; i++)
+        names[i] = r->layers[i].coding ? r->layers[i].name : NULL;
     char b1[32], b2[32], b3[32];
     if (o->json) {
         printf("{\"model\":\"%s\",\"samples\":%lld,\"layers\":[", spec->name, (long long)r->samples);
@@ -236,7 +245,7 @@ static void print_layers(const run_opts *o, const nesim_spec *spec, const nesim_
                    cost->activation_sparsity, cost->connection_sparsity, cost->footprint_bytes);
         printf("}");
         if (cost)
-            print_cost_json(cost, r);
+            print_cost_json(cost, names, (double)r->samples);
         if (has_acc)
             printf(",\"accuracy\":{\"spiking\":%.6f,\"ann\":%.6f,\"agreement\":%.6f}", snn_acc, ann_acc, agree);
         printf(",\"wall_s\":%.6f,\"peak_rss_mib\":%.2f}\n", wall, cli_peak_rss_mib());
@@ -286,7 +295,7 @@ static void print_layers(const run_opts *o, const nesim_spec *spec, const nesim_
         printf("  accuracy         spiking %.2f %%, ANN %.2f %% (same class on %.1f %% of samples)\n",
                100 * snn_acc, 100 * ann_acc, 100 * agree);
     if (cost)
-        print_cost_text(cost, r);
+        print_cost_text(cost, names, (double)r->samples);
     printf("\n  wall time        %16.3f s — %.2f G SOP/s\n", wall, wall > 0 ? (double)r->sops / wall / 1e9 : 0);
     printf("  peak memory      %16.1f MiB\n", cli_peak_rss_mib());
 }
@@ -412,6 +421,18 @@ static int run_network(const run_opts *o, const nesim_spec *spec, nesim_error *e
     nesim_isi_summary s;
     if (!rc)
         rc = nesim_isi_summarise(&isi, o->seconds, &s, err);
+    nesim_chip *chip = NULL, *dense = NULL;
+    nesim_cost cost, *costp = NULL;
+    if (!rc && strcmp(o->chip, "none") != 0) {
+        rc = nesim_chip_load(o->chip, NULL, &chip, err);
+        if (!rc)
+            rc = nesim_chip_load(o->dense, NULL, &dense, err);
+        if (!rc && !(rc = nesim_cost_network(chip, dense, net, isi.count, total, &cost, err)))
+            costp = &cost;
+    }
+    const char *names[256] = {0};
+    for (int p = 0; p < nesim_population_count(net) && p < 256; p++)
+        names[p] = nesim_population_name(net, p);
     if (!rc) {
         uint64_t sops = 0;
         for (int p = 0; p < nesim_population_count(net); p++)
@@ -426,7 +447,15 @@ static int run_network(const run_opts *o, const nesim_spec *spec, nesim_error *e
                        nesim_population_name(net, p), nesim_population_size(net, p),
                        (unsigned long long)nesim_population_counters(net, p)->spikes,
                        (double)nesim_population_counters(net, p)->spikes / (nesim_population_size(net, p) * o->seconds));
-            printf("],\"wall_s\":%.6f,\"peak_rss_mib\":%.2f}\n", wall, cli_peak_rss_mib());
+            printf("]");
+            if (costp) {
+                printf(",\"totals\":{\"spikes\":%.0f,\"sops\":%.0f,\"effective_acs\":%.0f,\"effective_macs\":0,"
+                       "\"dense_ops\":%.0f,\"membrane_updates\":%.0f,\"footprint_bytes\":%.0f,\"virtual_ticks\":%lld}",
+                       costp->spikes, costp->sops, costp->effective_acs, costp->dense_ops, costp->membrane_updates,
+                       costp->footprint_bytes, (long long)total);
+                print_cost_json(costp, names, 0);
+            }
+            printf(",\"wall_s\":%.6f,\"peak_rss_mib\":%.2f}\n", wall, cli_peak_rss_mib());
         } else {
             char b1[32], b2[32];
             printf("nesim run %s — %u neurons, %g s virtual, tick %g ms\n\n", spec->file, n, o->seconds, spec->tick * 1e3);
@@ -436,9 +465,15 @@ static int run_network(const run_opts *o, const nesim_spec *spec, nesim_error *e
             printf("\n  mean rate        %8.2f Hz\n  ISI CV           %8.3f\n", s.mean_rate_hz, s.cv_mean);
             printf("  spikes           %14s\n  synaptic events  %14s\n", cli_grouped(s.spikes, b1, sizeof b1),
                    cli_grouped(sops, b2, sizeof b2));
-            printf("  wall time        %8.3f s\n  peak memory      %8.1f MiB\n", wall, cli_peak_rss_mib());
+            if (costp)
+                print_cost_text(costp, names, 0);
+            printf("\n  wall time        %8.3f s\n  peak memory      %8.1f MiB\n", wall, cli_peak_rss_mib());
         }
     }
+    if (costp)
+        nesim_cost_free(costp);
+    nesim_chip_free(chip);
+    nesim_chip_free(dense);
     nesim_isi_free(&isi);
     nesim_net_free(net);
     return rc;

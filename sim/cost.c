@@ -194,3 +194,133 @@ done:
         nesim_cost_free(out);
     return rc;
 }
+
+typedef struct proj_ctx {
+    const nesim_net *net;
+    int proj;
+} proj_ctx;
+
+static size_t proj_targets(void *user, uint64_t i, uint32_t *out, size_t cap)
+{
+    const proj_ctx *c = user;
+    return nesim_projection_targets(c->net, c->proj, (uint32_t)i, out, cap);
+}
+
+int nesim_cost_network(const nesim_chip *chip, const nesim_chip *dense, const nesim_net *net,
+                       const uint64_t *spikes, int64_t ticks, nesim_cost *out, nesim_error *err)
+{
+    memset(out, 0, sizeof *out);
+    nesim_energy_params ep;
+    nesim_dense_params dp;
+    int rc = nesim_cost_params(chip, dense, &out->caps, &ep, &dp, err);
+    if (rc)
+        return rc;
+    out->chip = chip->name;
+    out->dense = dense->name;
+    int np = nesim_population_count(net), nj = nesim_projection_count(net);
+    nesim_map_group *g = calloc((size_t)np, sizeof *g);
+    nesim_map_edge *e = calloc(nj ? (size_t)nj : 1, sizeof *e);
+    proj_ctx *ctx = calloc(nj ? (size_t)nj : 1, sizeof *ctx);
+    uint32_t **fan = calloc((size_t)np, sizeof *fan); /* synapses into each neuron */
+    nesim_energy_input *ein = calloc((size_t)np, sizeof *ein);
+    nesim_energy_layer *eout = calloc((size_t)np, sizeof *eout);
+    out->layer = calloc((size_t)np, sizeof *out->layer);
+    uint32_t *tg = NULL;
+    size_t tg_cap = 0;
+    if (!g || !e || !ctx || !fan || !ein || !eout || !out->layer) {
+        rc = nesim_fail(err, NESIM_ENOMEM, "out of memory");
+        goto done;
+    }
+    out->n = (size_t)np;
+    for (int p = 0; p < np; p++) {
+        uint32_t n = nesim_population_size(net, p);
+        if (!(fan[p] = calloc(n, sizeof **fan))) {
+            rc = nesim_fail(err, NESIM_ENOMEM, "out of memory");
+            goto done;
+        }
+        if (n > tg_cap)
+            tg_cap = n;
+    }
+    if (!(tg = malloc((tg_cap ? tg_cap : 1) * sizeof *tg))) {
+        rc = nesim_fail(err, NESIM_ENOMEM, "out of memory");
+        goto done;
+    }
+    for (int j = 0; j < nj; j++) {
+        const nesim_proj_spec *ps = nesim_projection_spec(net, j);
+        for (uint32_t i = 0; i < nesim_population_size(net, ps->pre); i++) {
+            size_t f = nesim_projection_targets(net, j, i, tg, tg_cap);
+            for (size_t k = 0; k < f && k < tg_cap; k++)
+                fan[ps->post][tg[k]]++;
+        }
+        ctx[j] = (proj_ctx){net, j};
+        e[j] = (nesim_map_edge){.pre = ps->pre, .post = ps->post, .dense = 0, .targets = proj_targets, .user = &ctx[j]};
+    }
+    for (int p = 0; p < np; p++) {
+        uint32_t mx = 0;
+        for (uint32_t i = 0; i < nesim_population_size(net, p); i++)
+            mx = fan[p][i] > mx ? fan[p][i] : mx;
+        g[p] = (nesim_map_group){.name = nesim_population_name(net, p), .neurons = nesim_population_size(net, p),
+                                 .fan_in = mx, .weight_bits = 32};
+    }
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    if ((rc = nesim_map(&out->caps, g, (size_t)np, e, (size_t)nj, &out->map, err)))
+        goto done;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    out->map_seconds = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    for (int p = 0; p < np; p++) {
+        const nesim_counters *k = nesim_population_counters(net, p);
+        nesim_energy_input *x = &ein[p];
+        x->sops = (double)k->sops;
+        x->membrane_updates = (double)k->updates;
+        x->neurons = (double)nesim_population_size(net, p);
+        x->spikes_out = (double)k->spikes;
+        x->cores = (double)out->map.place[p].n_cores;
+        out->layer[p].cores = out->map.place[p].n_cores;
+        out->layer[p].compartments = out->map.place[p].compartments;
+        out->layer[p].weight_bits_stored = out->map.place[p].weight_bits;
+        out->footprint_bytes += x->neurons * 4;
+        out->membrane_updates += x->membrane_updates;
+        out->sops += x->sops;
+        out->spikes += x->spikes_out;
+    }
+    /* routing: into the post population, from each source neuron's spikes */
+    for (int j = 0; j < nj; j++) {
+        const nesim_proj_spec *ps = nesim_projection_spec(net, j);
+        nesim_energy_input *x = &ein[ps->post];
+        uint32_t first = nesim_population_first(net, ps->pre);
+        for (uint32_t i = 0; i < nesim_population_size(net, ps->pre); i++) {
+            double s = (double)spikes[first + i];
+            x->spikes_in += s;
+            x->deliveries += s * out->map.dest_cores[j][i];
+            x->hops_ew += s * (double)out->map.hops_ew[j][i];
+            x->hops_ns += s * (double)out->map.hops_ns[j][i];
+        }
+        uint64_t syn = nesim_projection_synapses(net, j);
+        x->weights += (double)syn;
+        out->footprint_bytes += (double)syn * 4; /* a 32-bit target index per synapse */
+        x->dense_macs += (double)syn * (double)ticks; /* a clock-driven simulator's synaptic work */
+    }
+    nesim_energy_compute(&ep, &dp, ein, (size_t)np, (double)ticks, nesim_tick_seconds(net), (double)out->map.cores,
+                         eout, &out->energy);
+    for (int p = 0; p < np; p++) {
+        out->layer[p].in = ein[p];
+        out->layer[p].e = eout[p];
+        out->dense_ops += ein[p].dense_macs;
+    }
+    out->effective_acs = out->sops;
+    out->virtual_ticks = (double)ticks;
+done:
+    for (int p = 0; fan && p < np; p++)
+        free(fan[p]);
+    free(fan);
+    free(tg);
+    free(g);
+    free(e);
+    free(ctx);
+    free(ein);
+    free(eout);
+    if (rc)
+        nesim_cost_free(out);
+    return rc;
+}

@@ -21,6 +21,7 @@
 #include "net/map.h"
 #include "sim/energy.h"
 #include "sim/infer.h"
+#include "sim/network.h"
 
 typedef struct nesim_cost_layer {
     uint64_t cores, compartments;
@@ -54,5 +55,13 @@ int nesim_cost_layers(const nesim_chip *chip, const nesim_chip *dense, const nes
                       const nesim_infer_report *r, double model_tick_s, nesim_cost *out,
                       nesim_error *err);
 void nesim_cost_free(nesim_cost *c);
+
+/* Maps and prices a recurrent network after a run of `ticks` ticks:
+ * populations are groups (fan-in: the most synapses any neuron receives;
+ * weights stored as 32-bit values, or the chip's widest), projections are
+ * edges routed by their actual targets; spikes[g] is neuron g's spike count
+ * (global id). Layer entries of *out are the populations. */
+int nesim_cost_network(const nesim_chip *chip, const nesim_chip *dense, const nesim_net *net,
+                       const uint64_t *spikes, int64_t ticks, nesim_cost *out, nesim_error *err);
 
 #endif
