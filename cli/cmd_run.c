@@ -236,8 +236,10 @@ static void print_layers(const run_opts *o, const nesim_spec *spec, const nesim_
                    (long long)s->clipped, (long long)s->first_tick, (long long)s->last_tick,
                    l->dense_macs, cost ? (unsigned long long)cost->layer[i].cores : 0ull);
         }
-        printf("],\"totals\":{\"spikes\":%lld,\"sops\":%lld,\"dense_macs\":%.0f,\"virtual_ticks\":%lld",
-               (long long)r->spikes, (long long)r->sops, r->dense_macs, (long long)r->ticks);
+        printf("],\"totals\":{\"spikes\":%lld,\"sops\":%lld,\"dense_macs\":%.0f,\"virtual_ticks\":%lld,"
+               "\"events_per_tick_max\":%lld,\"events_per_tick_mean\":%.6g",
+               (long long)r->spikes, (long long)r->sops, r->dense_macs, (long long)r->ticks,
+               (long long)r->activity_max, r->activity_mean);
         if (cost)
             printf(",\"effective_acs\":%.0f,\"effective_macs\":%.0f,\"dense_ops\":%.0f,\"membrane_updates\":%.0f,"
                    "\"activation_sparsity\":%.6f,\"connection_sparsity\":%.6f,\"footprint_bytes\":%.0f",
@@ -289,8 +291,9 @@ static void print_layers(const run_opts *o, const nesim_spec *spec, const nesim_
     printf("  synaptic ops     %16s   (%.1f %% of the dense layers' %s MACs)\n",
            cli_grouped((uint64_t)r->sops, b2, sizeof b2), r->dense_macs > 0 ? 100 * (double)r->sops / r->dense_macs : 0,
            cli_grouped((uint64_t)r->dense_macs, b3, sizeof b3));
-    printf("  virtual time     %16lld ticks (%.1f per sample)\n", (long long)r->ticks,
-           r->samples ? (double)r->ticks / (double)r->samples : 0);
+    printf("  virtual time     %16lld ticks (%.1f per sample); events per tick %.1f mean, %lld max\n",
+           (long long)r->ticks, r->samples ? (double)r->ticks / (double)r->samples : 0, r->activity_mean,
+           (long long)r->activity_max);
     if (has_acc)
         printf("  accuracy         spiking %.2f %%, ANN %.2f %% (same class on %.1f %% of samples)\n",
                100 * snn_acc, 100 * ann_acc, 100 * agree);

@@ -36,6 +36,9 @@ struct nesim_infer {
     size_t in_size, out_size;
     float **out;               /* each layer's output for the current sample */
     int64_t *done;             /* tick at which each layer's output is complete */
+    int64_t *act;              /* events per tick */
+    size_t n_act, cap_act;
+    int act_oom;
     nesim_layer_report *rep;
 };
 
@@ -283,6 +286,7 @@ void nesim_infer_close(nesim_infer *m)
         free(m->rep[i].chan_spikes);
     free(m->out);
     free(m->done);
+    free(m->act);
     free(m->L);
     free(m->rep);
     free(m);
@@ -336,6 +340,30 @@ static void add_stats(nesim_coded_stats *acc, const nesim_coded_stats *s)
         acc->first_tick = s->first_tick;
     if (s->last_tick > acc->last_tick)
         acc->last_tick = s->last_tick;
+}
+
+/* on_step: events per tick, summed over layers (the run's activity) */
+static void on_step(void *user, int64_t tick, int64_t events)
+{
+    nesim_infer *m = user;
+    if (tick < 0 || m->act_oom)
+        return;
+    if ((size_t)tick >= m->cap_act) {
+        size_t cap = m->cap_act ? m->cap_act : 1024;
+        while (cap <= (size_t)tick)
+            cap *= 2;
+        int64_t *a = realloc(m->act, cap * sizeof *a);
+        if (!a) {
+            m->act_oom = 1;
+            return;
+        }
+        memset(a + m->cap_act, 0, (cap - m->cap_act) * sizeof *a);
+        m->act = a;
+        m->cap_act = cap;
+    }
+    m->act[tick] += events;
+    if ((size_t)tick + 1 > m->n_act)
+        m->n_act = (size_t)tick + 1;
 }
 
 /* Spikes per input channel of one sample (for per-neuron routing costs). */
@@ -400,6 +428,14 @@ int nesim_infer_run(nesim_infer *m, const float *x, size_t samples, float *y, in
         r->weight_bits = l->w.count ? 8.0 * (double)nesim_dtype_size(l->w.dtype) : 0;
     }
     int64_t tick = 0;
+    m->n_act = 0;
+    m->act_oom = 0;
+    if (m->act)
+        memset(m->act, 0, m->cap_act * sizeof *m->act);
+    for (size_t i = 0; i < m->n; i++) {
+        m->L[i].opts.on_step = dense ? NULL : on_step;
+        m->L[i].opts.user = m;
+    }
     for (size_t s = 0; s < samples; s++) {
         const float *in = x + s * m->in_size;
         /* a layer reads the model input or an earlier layer's output */
@@ -490,6 +526,15 @@ int nesim_infer_run(nesim_infer *m, const float *x, size_t samples, float *y, in
     rep->layers = m->rep;
     rep->samples = (int64_t)samples;
     rep->ticks = tick;
+    if (m->act_oom)
+        return nesim_fail(err, NESIM_ENOMEM, "out of memory recording activity");
+    rep->activity = m->act;
+    double sum = 0;
+    for (size_t t = 0; t < m->n_act; t++) {
+        rep->activity_max = m->act[t] > rep->activity_max ? m->act[t] : rep->activity_max;
+        sum += (double)m->act[t];
+    }
+    rep->activity_mean = tick > 0 ? sum / (double)tick : 0;
     for (size_t i = 0; i < m->n; i++) {
         nesim_coded_stats *st = &m->rep[i].st;
         if (st->samples)

@@ -44,6 +44,10 @@ typedef struct nesim_infer_report {
     int64_t ticks;              /* virtual ticks used by all samples */
     int64_t spikes, sops;
     double dense_macs;
+    /* events per tick over the whole run (all layers), ticks [0, ticks) */
+    const int64_t *activity;
+    int64_t activity_max;
+    double activity_mean;
 } nesim_infer_report;
 
 int nesim_infer_open(const nesim_spec *spec, nesim_infer **out, nesim_error *err);

@@ -129,6 +129,8 @@ int nesim_stream_forward(const nesim_stream_layer *S, size_t n, const float *x, 
                     l->v[o] += unit_value * (double)l->dv[o];
                 st[k].spikes += s1.spikes;
                 st[k].sops += s1.sops;
+                if (S[k].in.on_step)
+                    S[k].in.on_step(S[k].in.user, tau, s1.spikes);
                 if (!l->first)
                     l->first = tau + 1; /* stored +1: 0 means none yet */
                 l->last = tau;

@@ -292,6 +292,12 @@ static void test_digits_end_to_end(void **st)
     assert_true(rep.layers[1].st.first_tick > rep.layers[0].st.first_tick); /* waits for fc1's window */
     assert_true(rep.layers[2].st.first_tick > rep.layers[1].st.first_tick);
     assert_int_equal(rep.ticks, rep.layers[0].st.steps + rep.layers[1].st.steps + rep.layers[2].st.steps);
+    /* the per-tick activity adds up to the spikes */
+    int64_t act = 0;
+    for (int64_t t = 0; t < rep.ticks; t++)
+        act += rep.activity[t];
+    assert_int_equal(act, rep.spikes);
+    assert_true(rep.activity_max > 0 && rep.activity_mean > 0);
     for (int l = 0; l < 3; l++)
         nesim_tensor_release(&W[l]), nesim_tensor_release(&B[l]);
     nesim_tensor_release(&xt);
