@@ -12,6 +12,7 @@ static const char usage[] =
     "\n"
     "commands:\n"
     "  run SPEC       run a model spec (JSON): coded layers on input samples, or a network\n"
+    "  chips [NAME]   list chip profiles with their sources, or show one profile\n"
     "  example NAME   run a built-in classic network (b4, cuba) and print firing statistics\n"
     "  version        print the version\n";
 
@@ -24,6 +25,8 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "run") == 0)
         return cmd_run(argc - 1, argv + 1);
+    if (strcmp(argv[1], "chips") == 0)
+        return cmd_chips(argc - 1, argv + 1);
     if (strcmp(argv[1], "example") == 0)
         return cmd_example(argc - 1, argv + 1);
     if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {

@@ -4,6 +4,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include "net/chip.h"
 #include "net/map.h"
@@ -241,12 +242,48 @@ static void test_metrics_hand_counts(void **st)
     nesim_spec_free(spec);
 }
 
+/* nesim run --chip, as a user meets it */
+static void test_cli_chip(void **st)
+{
+    const char *bin = getenv("NESIM") ? getenv("NESIM") : "build/rel/nesim";
+    char cmd[1024], path[400];
+    snprintf(path, sizeof path, "%s/out.json", test_tmpdir());
+    snprintf(cmd, sizeof cmd, "%s run examples/digits/model.json --input examples/digits/test_inputs.npy --samples 20 "
+             "--chip loihi --json --quiet > %s", bin, path);
+    assert_int_equal(system(cmd), 0);
+    FILE *f = fopen(path, "r");
+    char buf[1 << 15];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = 0;
+    fclose(f);
+    const char *keys[] = {"\"energy\"", "\"total_j\"", "\"per_sop_j\"", "\"terms\"", "\"per_layer\"",
+                          "\"dense_baselines\"", "\"chip_usage\"", "\"max_hops\"", "\"effective_acs\"",
+                          "\"connection_sparsity\"", "\"footprint_bytes\"", "\"cores\""};
+    for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
+        if (!strstr(buf, keys[i]))
+            fail_msg("no %s in %s", keys[i], buf);
+    /* an unknown chip, a broken profile: one line, exit 2 */
+    snprintf(cmd, sizeof cmd, "%s run examples/digits/model.json --input examples/digits/test_inputs.npy "
+             "--chip nosuchchip 2>%s/err.txt", bin, test_tmpdir());
+    int rc = system(cmd);
+    assert_int_equal(WEXITSTATUS(rc), 2);
+    snprintf(path, sizeof path, "%s/bad.json", test_tmpdir());
+    f = fopen(path, "w");
+    fputs("{\"nesim_chip\": 1, \"name\": \"bad\"", f);
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "%s run examples/digits/model.json --input examples/digits/test_inputs.npy "
+             "--chip %s 2>/dev/null", bin, path);
+    rc = system(cmd);
+    assert_int_equal(WEXITSTATUS(rc), 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_placement_and_hops),  cmocka_unit_test(test_capacities),
         cmocka_unit_test(test_sparse_routes),       cmocka_unit_test(test_energy_terms_by_hand),
         cmocka_unit_test(test_spikingbrain_special_case), cmocka_unit_test(test_metrics_hand_counts),
+        cmocka_unit_test(test_cli_chip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
