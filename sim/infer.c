@@ -36,6 +36,8 @@ struct nesim_infer {
     size_t in_size, out_size;
     float **out;               /* each layer's output for the current sample */
     int64_t *done;             /* tick at which each layer's output is complete */
+    nesim_infer_sink sink;     /* observers (traces); zero when none */
+    size_t cur_layer;          /* the layer whose steps on_step reports */
     int64_t *act;              /* events per tick */
     size_t n_act, cap_act;
     int act_oom;
@@ -342,6 +344,16 @@ static void add_stats(nesim_coded_stats *acc, const nesim_coded_stats *s)
         acc->last_tick = s->last_tick;
 }
 
+/* SOPs per input spike: all outputs for linear; a conv kernel's mean coverage */
+static double mean_fanout(const nesim_infer *m, size_t layer)
+{
+    const lrt *l = &m->L[layer];
+    if (l->sl->type != NESIM_LAYER_CONV2D)
+        return (double)l->out;
+    const nesim_conv2d *C = &l->conv;
+    return (double)l->out * (double)(C->c * C->kh * C->kw) / (double)l->in; /* ignoring padding */
+}
+
 /* on_step: events per tick, summed over layers (the run's activity) */
 static void on_step(void *user, int64_t tick, int64_t events)
 {
@@ -362,21 +374,60 @@ static void on_step(void *user, int64_t tick, int64_t events)
         m->cap_act = cap;
     }
     m->act[tick] += events;
+    if (m->sink.activity && events)
+        m->sink.activity(m->sink.user, m->cur_layer, tick, events, (int64_t)((double)events * mean_fanout(m, m->cur_layer)));
     if ((size_t)tick + 1 > m->n_act)
         m->n_act = (size_t)tick + 1;
 }
 
-/* Spikes per input channel of one sample (for per-neuron routing costs). */
-static int count_channels(const lrt *l, const float *x, int64_t T, uint64_t *chan, nesim_error *err)
+/* Spikes per input channel of one sample (for per-neuron routing costs),
+ * and, for observers, the spikes themselves: the coding is deterministic, so
+ * the played trains follow from the counts. */
+static int count_channels(const nesim_infer *m, size_t layer, const float *x, int64_t T, int64_t t0,
+                          uint64_t *chan, nesim_error *err)
 {
+    const lrt *l = &m->L[layer];
     double *u = malloc((l->in ? l->in : 1) * sizeof *u), vth;
     if (!u)
         return nesim_fail(err, NESIM_ENOMEM, "out of memory");
     int rc = nesim_coded_dense_input(&l->opts, x, l->in, u, &vth, err);
-    for (size_t i = 0; !rc && i < l->in; i++)
-        chan[i] += (uint64_t)nesim_coding_spikes(l->opts.coding, (int64_t)llround(u[i] / vth), T);
+    for (size_t i = 0; !rc && i < l->in; i++) {
+        int64_t N = (int64_t)llround(u[i] / vth);
+        chan[i] += (uint64_t)nesim_coding_spikes(l->opts.coding, N, T);
+        for (int64_t t = 0; N && m->sink.spike && t < T; t++) {
+            int sp = nesim_coding_spike(l->opts.coding, N, T, t);
+            if (sp)
+                m->sink.spike(m->sink.user, layer, (uint32_t)i, t0 + t, sp);
+        }
+    }
     free(u);
     return rc;
+}
+
+void nesim_infer_set_sink(nesim_infer *m, const nesim_infer_sink *sink)
+{
+    if (sink)
+        m->sink = *sink;
+    else
+        memset(&m->sink, 0, sizeof m->sink);
+}
+
+typedef struct stream_spike_ctx {
+    nesim_infer *m;
+    size_t layer;
+} stream_spike_ctx;
+
+static void stream_spike(void *user, uint32_t channel, int64_t tick, int sign)
+{
+    stream_spike_ctx *c = user;
+    c->m->sink.spike(c->m->sink.user, c->layer, channel, tick, sign);
+}
+
+static void stream_step(void *user, int64_t tick, int64_t events)
+{
+    stream_spike_ctx *c = user;
+    c->m->cur_layer = c->layer;
+    on_step(c->m, tick, events);
 }
 
 /* The ANN path of one layer: exact activations, no coding. */
@@ -449,17 +500,24 @@ int nesim_infer_run(nesim_infer *m, const float *x, size_t samples, float *y, in
             int rc = NESIM_OK, coded = l->sl->type == NESIM_LAYER_LINEAR || l->sl->type == NESIM_LAYER_CONV2D;
             l->opts.t0 = start;
             m->done[i] = start;
+            m->cur_layer = i;
             if (l->in_seg && !dense)
                 continue; /* run by its chain's head */
             if (l->seg > 1 && !dense) {
                 nesim_stream_layer S[64];
                 nesim_coded_stats acc[64];
+                stream_spike_ctx sctx[64];
                 size_t n = l->seg < 64 ? l->seg : 64;
                 for (size_t k = 0; k < n; k++) {
                     S[k].L = &m->L[i + k].lin;
                     S[k].in = m->L[i + k].opts;
                     S[k].relu = m->L[i + k].sl->activation == NESIM_ACT_RELU;
                     S[k].chan_spikes = m->rep[i + k].chan_spikes;
+                    sctx[k] = (stream_spike_ctx){m, i + k};
+                    S[k].on_spike = m->sink.spike ? stream_spike : NULL;
+                    S[k].spike_user = &sctx[k];
+                    S[k].in.on_step = stream_step;
+                    S[k].in.user = &sctx[k];
                     memset(&acc[k], 0, sizeof acc[k]);
                     acc[k].first_tick = acc[k].last_tick = -1;
                 }
@@ -505,7 +563,7 @@ int nesim_infer_run(nesim_infer *m, const float *x, size_t samples, float *y, in
             if (rc)
                 return nesim_context(err, "sample %zu: ", s);
             if (coded && !dense && !l->sl->graded) {
-                if ((rc = count_channels(l, cur, st.steps, m->rep[i].chan_spikes, err)))
+                if ((rc = count_channels(m, i, cur, st.steps, start, m->rep[i].chan_spikes, err)))
                     return nesim_context(err, "sample %zu: ", s);
                 add_stats(&m->rep[i].st, &st);
                 m->done[i] = st.t_end;
@@ -518,6 +576,8 @@ int nesim_infer_run(nesim_infer *m, const float *x, size_t samples, float *y, in
         }
         if (y)
             memcpy(y + s * m->out_size, m->out[m->n - 1], m->out_size * sizeof *y);
+        if (m->sink.sample && !dense)
+            m->sink.sample(m->sink.user, s, ready, tick);
         if (progress && progress(user, (int64_t)s + 1, (int64_t)samples))
             return nesim_fail(err, NESIM_EIO, "stopped after %zu samples", s + 1);
     }

@@ -64,6 +64,19 @@ size_t nesim_infer_layer_targets(const nesim_infer *m, size_t layer, uint64_t i,
 /* Number of layers, and layer i's input size (channels). */
 size_t nesim_infer_layers(const nesim_infer *m);
 
+/* Optional observers of a spiking run (traces): every spike of every coded
+ * layer's input (channel = input index, sign +-1, in tick order within a
+ * layer and sample), events per tick per layer, and each sample's ticks. */
+typedef struct nesim_infer_sink {
+    void (*spike)(void *user, size_t layer, uint32_t channel, int64_t tick, int sign);
+    void (*activity)(void *user, size_t layer, int64_t tick, int64_t events, int64_t sops);
+    void (*sample)(void *user, size_t sample, int64_t first_tick, int64_t end_tick);
+    void *user;
+} nesim_infer_sink;
+
+/* Installs (or with NULL removes) the observers for the next runs. */
+void nesim_infer_set_sink(nesim_infer *m, const nesim_infer_sink *sink);
+
 /* Progress callback: called after each sample; return nonzero to stop. */
 typedef int (*nesim_infer_progress)(void *user, int64_t done, int64_t total);
 

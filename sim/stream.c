@@ -97,6 +97,8 @@ int nesim_stream_forward(const nesim_stream_layer *S, size_t n, const float *x, 
                         l->any_in |= l->x[i] != 0;
                         if (l->x[i] != 0 && S[0].chan_spikes)
                             S[0].chan_spikes[i]++;
+                        if (l->x[i] != 0 && S[0].on_spike)
+                            S[0].on_spike(S[0].spike_user, (uint32_t)i, tau, l->x[i] > 0 ? 1 : -1);
                     }
                 }
                 unit_value = vth0 * (is_bitwise(S[0].in.coding) ? nesim_coding_step_weight(S[0].in.coding, T0, t) : 1);
@@ -108,6 +110,8 @@ int nesim_stream_forward(const nesim_stream_layer *S, size_t n, const float *x, 
                         l->cnt[i] += (int64_t)l->x[i];
                         if (S[k].chan_spikes)
                             S[k].chan_spikes[i]++;
+                        if (S[k].on_spike)
+                            S[k].on_spike(S[k].spike_user, (uint32_t)i, tau, l->x[i] > 0 ? 1 : -1);
                     }
                 }
                 unit_value = S[k].in.vth;

@@ -26,6 +26,9 @@ typedef struct nesim_stream_layer {
                              binary or ternary with a fixed threshold (vth > 0) */
     int relu;             /* activation on this layer's output */
     uint64_t *chan_spikes; /* may be NULL: spikes per input channel are added here */
+    /* may be NULL: every input spike of this layer, in tick order */
+    void (*on_spike)(void *user, uint32_t channel, int64_t tick, int sign);
+    void *spike_user;
 } nesim_stream_layer;
 
 /* Runs one sample through n chained layers starting at tick t0. y receives

@@ -141,6 +141,7 @@ static int check_stream(gsl_rng *r, nesim_coding coding, int nonneg)
     float *w[NL], *b[NL];
     nesim_coded_linear L[NL];
     nesim_stream_layer S[NL];
+    memset(S, 0, sizeof S);
     double theta[NL] = {0, 0.3 + gsl_rng_uniform(r), 0.3 + gsl_rng_uniform(r)};
     nesim_error err = {0};
     for (int k = 0; k < NL; k++) {
