@@ -30,5 +30,6 @@ int cli_progress_on(int quiet);
 int cmd_example(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_chips(int argc, char **argv);
+int cmd_trace(int argc, char **argv);
 
 #endif

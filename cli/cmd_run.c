@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/trace_run.h"
 #include "net/spec.h"
 #include "net/tensor.h"
 #include "sim/cost.h"
@@ -35,13 +36,15 @@ static const char help[] =
     "  --dense NAME|PATH    dense baseline profile (default dense-45nm)\n"
     "options (recurrent models):\n"
     "  --seconds S          virtual time to simulate (default 1)\n"
+    "  --trace FILE.db      record the run into a trace database (see nesim trace)\n"
+    "  --record LEVEL       what the trace keeps: none, activity or spikes (default spikes)\n"
     "common:\n"
     "  --seed N             seed for synthetic inputs and network draws (default: the spec's)\n"
     "  --json               print one JSON object instead of the tables\n"
     "  --quiet              no progress on stderr\n";
 
 typedef struct run_opts {
-    const char *spec, *input, *output, *labels, *chip, *dense;
+    const char *spec, *input, *output, *labels, *chip, *dense, *trace, *record;
     uint64_t seed, random_n, samples;
     int has_seed, json, quiet;
     double seconds;
@@ -52,6 +55,7 @@ static int parse(int argc, char **argv, run_opts *o, nesim_error *err)
     memset(o, 0, sizeof *o);
     o->seconds = 1;
     o->chip = "loihi";
+    o->record = "spikes";
     o->dense = "dense-45nm";
     int rc = NESIM_OK;
     for (int i = 1; i < argc && !rc; i++) {
@@ -66,6 +70,11 @@ static int parse(int argc, char **argv, run_opts *o, nesim_error *err)
             if (!v)
                 return nesim_fail(err, NESIM_EINVAL, "%s: expected a file name", a);
             *(a[2] == 'i' ? &o->input : a[2] == 'o' ? &o->output : &o->labels) = v;
+            i++;
+        } else if (!strcmp(a, "--trace") || !strcmp(a, "--record")) {
+            if (!v)
+                return nesim_fail(err, NESIM_EINVAL, "%s: expected a %s", a, a[2] == 't' ? "file name" : "level");
+            *(a[2] == 't' ? &o->trace : &o->record) = v;
             i++;
         } else if (!strcmp(a, "--chip") || !strcmp(a, "--dense")) {
             if (!v)
@@ -135,11 +144,17 @@ static size_t argmax(const float *v, size_t n)
     return k;
 }
 
+typedef struct progress_ctx {
+    int show;
+    trace_run *tr;
+} progress_ctx;
+
 static int progress_cb(void *user, int64_t done, int64_t total)
 {
-    if (*(int *)user && (done == total || done % 8 == 0))
+    progress_ctx *p = user;
+    if (p->show && (done == total || done % 8 == 0))
         fprintf(stderr, "\r  sample %lld / %lld", (long long)done, (long long)total);
-    return 0;
+    return p->tr && trace_run_interrupted(p->tr);
 }
 
 /* names[i]: the name of cost layer i, or NULL to leave it out of the table */
@@ -337,13 +352,25 @@ static int run_layers(const run_opts *o, const nesim_spec *spec, nesim_error *er
     if (!rc && !(y = malloc(rows * ow * sizeof *y)))
         rc = nesim_fail(err, NESIM_ENOMEM, "out of memory");
     nesim_infer_report rep;
-    int show = cli_progress_on(o->quiet);
+    trace_run tr;
+    int tracing = 0;
+    if (!rc && o->trace) {
+        if (!(rc = trace_run_begin(&tr, o->trace, o->record, spec, m, NULL, strcmp(o->chip, "none") ? o->chip : NULL,
+                                   o->has_seed ? o->seed : spec->seed, 0, NULL, err))) {
+            tracing = 1;
+            nesim_infer_sink sk = trace_run_infer_sink(&tr);
+            nesim_infer_set_sink(m, &sk);
+        }
+    }
+    progress_ctx pc = {cli_progress_on(o->quiet), tracing ? &tr : NULL};
     double t0 = cli_now();
     if (!rc)
-        rc = nesim_infer_run(m, x, rows, y, 0, &rep, progress_cb, &show, err);
+        rc = nesim_infer_run(m, x, rows, y, 0, &rep, progress_cb, &pc, err);
     double wall = cli_now() - t0;
-    if (show)
+    if (pc.show)
         fputs("\r\033[K", stderr);
+    nesim_infer_set_sink(m, NULL); /* the passes below are not the recorded run */
+    int interrupted = tracing && trace_run_interrupted(&tr);
     double ann = 0, snn = 0, agree = 0;
     if (!rc && lab) {
         nesim_infer_report dense_rep;
@@ -376,6 +403,18 @@ static int run_layers(const run_opts *o, const nesim_spec *spec, nesim_error *er
     }
     if (!rc)
         print_layers(o, spec, &rep, wall, ann, snn, agree, lab != NULL, costp);
+    if (tracing) {
+        nesim_error e2 = {0};
+        int st = interrupted ? NESIM_TRACE_INTERRUPTED : rc ? NESIM_TRACE_FAILED : NESIM_TRACE_COMPLETE;
+        int rc2 = trace_run_end_layers(&tr, rc ? NULL : &rep, costp, st, &e2);
+        if (!rc && rc2) {
+            rc = rc2;
+            *err = e2;
+        }
+        if (interrupted)
+            *err = (nesim_error){NESIM_EIO, ""}, snprintf(err->msg, sizeof err->msg,
+                                                          "interrupted; the trace marks the run interrupted");
+    }
     if (costp)
         nesim_cost_free(costp);
     nesim_chip_free(chip);
@@ -388,10 +427,16 @@ static int run_layers(const run_opts *o, const nesim_spec *spec, nesim_error *er
     return rc;
 }
 
+typedef struct net_sink {
+    nesim_isi isi;
+    trace_run *tr;
+} net_sink;
+
 static int on_spike(void *ctx, int64_t t, uint32_t id, int pop)
 {
-    nesim_isi_add(ctx, id, t);
-    return 0;
+    net_sink *ns = ctx;
+    nesim_isi_add(&ns->isi, id, t);
+    return ns->tr ? trace_run_net_spike(ns->tr, t, id, pop) : 0;
 }
 
 static int run_network(const run_opts *o, const nesim_spec *spec, nesim_error *err)
@@ -403,12 +448,17 @@ static int run_network(const run_opts *o, const nesim_spec *spec, nesim_error *e
     uint32_t n = 0;
     for (int p = 0; p < nesim_population_count(net); p++)
         n += nesim_population_size(net, p);
-    nesim_isi isi;
-    if ((rc = nesim_isi_init(&isi, n, err))) {
+    net_sink ns = {0};
+    trace_run tr;
+    if ((rc = nesim_isi_init(&ns.isi, n, err))) {
         nesim_net_free(net);
         return rc;
     }
-    nesim_set_sink(net, on_spike, &isi);
+    if (o->trace && !(rc = trace_run_begin(&tr, o->trace, o->record, spec, NULL, net,
+                                           strcmp(o->chip, "none") ? o->chip : NULL,
+                                           o->has_seed ? o->seed : spec->seed, 0, NULL, err)))
+        ns.tr = &tr;
+    nesim_set_sink(net, on_spike, &ns);
     double t0 = cli_now();
     int64_t total = (int64_t)llround(o->seconds / spec->tick);
     int show = cli_progress_on(o->quiet);
@@ -423,14 +473,14 @@ static int run_network(const run_opts *o, const nesim_spec *spec, nesim_error *e
     double wall = cli_now() - t0;
     nesim_isi_summary s;
     if (!rc)
-        rc = nesim_isi_summarise(&isi, o->seconds, &s, err);
+        rc = nesim_isi_summarise(&ns.isi, o->seconds, &s, err);
     nesim_chip *chip = NULL, *dense = NULL;
     nesim_cost cost, *costp = NULL;
     if (!rc && strcmp(o->chip, "none") != 0) {
         rc = nesim_chip_load(o->chip, NULL, &chip, err);
         if (!rc)
             rc = nesim_chip_load(o->dense, NULL, &dense, err);
-        if (!rc && !(rc = nesim_cost_network(chip, dense, net, isi.count, total, &cost, err)))
+        if (!rc && !(rc = nesim_cost_network(chip, dense, net, ns.isi.count, total, &cost, err)))
             costp = &cost;
     }
     const char *names[256] = {0};
@@ -473,11 +523,21 @@ static int run_network(const run_opts *o, const nesim_spec *spec, nesim_error *e
             printf("\n  wall time        %8.3f s\n  peak memory      %8.1f MiB\n", wall, cli_peak_rss_mib());
         }
     }
+    if (ns.tr) {
+        nesim_error e2 = {0};
+        int intr = trace_run_interrupted(&tr);
+        int st = intr ? NESIM_TRACE_INTERRUPTED : rc ? NESIM_TRACE_FAILED : NESIM_TRACE_COMPLETE;
+        int rc2 = trace_run_end_network(&tr, nesim_now(net), costp, st, &e2);
+        if (intr)
+            rc = nesim_fail(err, NESIM_EIO, "interrupted; the trace marks the run interrupted");
+        else if (!rc && rc2)
+            rc = rc2, *err = e2;
+    }
     if (costp)
         nesim_cost_free(costp);
     nesim_chip_free(chip);
     nesim_chip_free(dense);
-    nesim_isi_free(&isi);
+    nesim_isi_free(&ns.isi);
     nesim_net_free(net);
     return rc;
 }

@@ -14,6 +14,7 @@ static const char usage[] =
     "  run SPEC       run a model spec (JSON): coded layers on input samples, or a network\n"
     "  chips [NAME]   list chip profiles with their sources, or show one profile\n"
     "  example NAME   run a built-in classic network (b4, cuba) and print firing statistics\n"
+    "  trace CMD DB   inspect a trace database: runs, show, spikes, raster, activity, export, diff\n"
     "  version        print the version\n";
 
 int main(int argc, char **argv)
@@ -29,6 +30,8 @@ int main(int argc, char **argv)
         return cmd_chips(argc - 1, argv + 1);
     if (strcmp(argv[1], "example") == 0)
         return cmd_example(argc - 1, argv + 1);
+    if (strcmp(argv[1], "trace") == 0)
+        return cmd_trace(argc - 1, argv + 1);
     if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
         printf("nesim %s\n", nesim_version());
         return CLI_OK;

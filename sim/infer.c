@@ -296,6 +296,7 @@ void nesim_infer_close(nesim_infer *m)
 
 size_t nesim_infer_input_size(const nesim_infer *m) { return m->in_size; }
 size_t nesim_infer_layers(const nesim_infer *m) { return m->n; }
+size_t nesim_infer_layer_inputs(const nesim_infer *m, size_t layer) { return m->L[layer].in; }
 
 size_t nesim_infer_layer_targets(const nesim_infer *m, size_t layer, uint64_t i, uint32_t *out, size_t cap)
 {

@@ -63,6 +63,7 @@ size_t nesim_infer_layer_targets(const nesim_infer *m, size_t layer, uint64_t i,
                                  size_t cap);
 /* Number of layers, and layer i's input size (channels). */
 size_t nesim_infer_layers(const nesim_infer *m);
+size_t nesim_infer_layer_inputs(const nesim_infer *m, size_t layer);
 
 /* Optional observers of a spiking run (traces): every spike of every coded
  * layer's input (channel = input index, sign +-1, in tick order within a

@@ -1,0 +1,668 @@
+/* read.c — reading runs back: run rows, layers with their totals, metrics,
+ * energy, samples, and iterators over spikes and per-tick activity.
+ *
+ * Guarantees:
+ * - Every reader checks that the run exists (NESIM_EINVAL "FILE: no run N
+ *   (runs: a..b)") and refuses to run while the same handle records a run.
+ * - Spikes come out ordered by (layer, tick, neuron), one prepared statement
+ *   walking the spike_groups primary key (no sort in SQL); the parts of a
+ *   group split across rows or batches are merged and re-sorted here.
+ * - Layer totals of a run that never ended (killed) are rebuilt from its
+ *   activity rows, else from its spikes, and flagged totals_final = false.
+ * - All returned memory belongs to the caller, freed by the matching _free.
+ */
+#include "traces/store_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------- runs */
+
+static int parse_enum(const char *s, const char *const *names, int n)
+{
+    for (int i = 0; s && i < n; i++)
+        if (!strcmp(s, names[i]))
+            return i;
+    return -1;
+}
+
+static int row_to_run(nesim_trace *t, sqlite3_stmt *st, nesim_trace_run *r, bool with_text, nesim_error *err)
+{
+    static const char *const statuses[] = {"running", "complete", "failed", "interrupted"};
+    static const char *const kinds[] = {"layers", "network"};
+    static const char *const levels[] = {"none", "activity", "spikes"};
+    memset(r, 0, sizeof *r);
+    bool oom = false;
+    r->id = sqlite3_column_int64(st, 0);
+    int s = parse_enum((const char *)sqlite3_column_text(st, 1), statuses, 4);
+    int k = parse_enum((const char *)sqlite3_column_text(st, 2), kinds, 2);
+    int l = parse_enum((const char *)sqlite3_column_text(st, 3), levels, 3);
+    if (s < 0 || k < 0 || l < 0)
+        return nesim_fail(err, NESIM_EINVAL, "%s: run %lld: corrupt status, kind or record level", t->path,
+                          (long long)r->id);
+    r->status = (nesim_trace_status)s;
+    r->kind = (nesim_trace_kind)k;
+    r->record = (nesim_trace_level)l;
+    r->spec_file = trace_col_strdup(st, 4, &oom);
+    r->spec_text = with_text ? trace_col_strdup(st, 5, &oom) : NULL;
+    r->spec_hash = trace_col_strdup(st, 6, &oom);
+    r->weights = trace_col_strdup(st, 7, &oom);
+    r->chip = trace_col_strdup(st, 8, &oom);
+    r->has_seed = sqlite3_column_type(st, 9) != SQLITE_NULL;
+    r->seed = (uint64_t)sqlite3_column_int64(st, 9);
+    r->tick_s = sqlite3_column_double(st, 10);
+    r->started_at = trace_col_strdup(st, 11, &oom);
+    r->ended_at = trace_col_strdup(st, 12, &oom);
+    r->nesim_version = trace_col_strdup(st, 13, &oom);
+    r->parent_run = sqlite3_column_int64(st, 14);
+    r->samples = sqlite3_column_type(st, 15) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 15);
+    r->virtual_ticks = sqlite3_column_type(st, 16) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 16);
+    r->note = trace_col_strdup(st, 17, &oom);
+    if (oom) {
+        nesim_trace_run_clear(r);
+        return nesim_fail(err, NESIM_ENOMEM, "out of memory");
+    }
+    return NESIM_OK;
+}
+
+#define RUN_COLUMNS                                                                                      \
+    "id, status, kind, record, spec_file, %s, spec_hash, weights, chip, seed, tick_s, started_at,"       \
+    " ended_at, nesim_version, parent_run, samples, virtual_ticks, note"
+
+void nesim_trace_run_clear(nesim_trace_run *r)
+{
+    if (!r)
+        return;
+    free(r->spec_file), free(r->spec_text), free(r->spec_hash), free(r->weights), free(r->chip);
+    free(r->started_at), free(r->ended_at), free(r->nesim_version), free(r->note);
+    memset(r, 0, sizeof *r);
+}
+
+void nesim_trace_runs_free(nesim_trace_run *runs, size_t n)
+{
+    for (size_t i = 0; runs && i < n; i++)
+        nesim_trace_run_clear(&runs[i]);
+    free(runs);
+}
+
+int nesim_trace_runs(nesim_trace *t, nesim_trace_run **runs, size_t *n, nesim_error *err)
+{
+    *runs = NULL;
+    *n = 0;
+    int rc = trace_check_idle(t, err);
+    if (rc)
+        return rc;
+    char sql[512];
+    snprintf(sql, sizeof sql, "SELECT " RUN_COLUMNS " FROM runs ORDER BY id", "NULL");
+    sqlite3_stmt *st;
+    if ((rc = trace_prepare(t, sql, &st, err)))
+        return rc;
+    size_t cap = 0;
+    int s;
+    while (!rc && (s = sqlite3_step(st)) == SQLITE_ROW) {
+        if (*n == cap) {
+            size_t nc = cap ? 2 * cap : 16;
+            nesim_trace_run *nr = realloc(*runs, nc * sizeof *nr);
+            if (!nr) {
+                rc = nesim_fail(err, NESIM_ENOMEM, "out of memory");
+                break;
+            }
+            *runs = nr;
+            cap = nc;
+        }
+        if (!(rc = row_to_run(t, st, &(*runs)[*n], false, err)))
+            (*n)++;
+    }
+    if (!rc && s != SQLITE_DONE)
+        rc = trace_sqlite_fail(t, err, "reading runs");
+    sqlite3_finalize(st);
+    if (rc) {
+        nesim_trace_runs_free(*runs, *n);
+        *runs = NULL;
+        *n = 0;
+    }
+    return rc;
+}
+
+int nesim_trace_get_run(nesim_trace *t, int64_t id, nesim_trace_run *run, nesim_error *err)
+{
+    memset(run, 0, sizeof *run);
+    int rc = trace_check_run(t, id, err);
+    if (rc)
+        return rc;
+    char sql[512];
+    snprintf(sql, sizeof sql, "SELECT " RUN_COLUMNS " FROM runs WHERE id = ?1", "spec_text");
+    sqlite3_stmt *st;
+    if ((rc = trace_prepare(t, sql, &st, err)))
+        return rc;
+    sqlite3_bind_int64(st, 1, id);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        rc = row_to_run(t, st, run, true, err);
+    else
+        rc = trace_sqlite_fail(t, err, "reading a run");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int nesim_trace_last_run(nesim_trace *t, int64_t *id, nesim_error *err)
+{
+    int rc = trace_check_idle(t, err);
+    sqlite3_stmt *st;
+    if (rc || (rc = trace_prepare(t, "SELECT max(id) FROM runs", &st, err)))
+        return rc;
+    if (sqlite3_step(st) != SQLITE_ROW)
+        rc = trace_sqlite_fail(t, err, "reading runs");
+    else if (sqlite3_column_type(st, 0) == SQLITE_NULL)
+        rc = nesim_fail(err, NESIM_EINVAL, "%s: the trace holds no runs", t->path);
+    else
+        *id = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* -------------------------------------------------------------- layers */
+
+void nesim_trace_layers_free(nesim_trace_layer *layers, size_t n)
+{
+    for (size_t i = 0; layers && i < n; i++) {
+        free(layers[i].name);
+        free(layers[i].type);
+        free(layers[i].coding);
+    }
+    free(layers);
+}
+
+/* Totals of a layer whose run never wrote them: from activity if any rows
+ * exist, else from the stored spikes (SOPs then unknown). */
+static int rebuild_totals(nesim_trace *t, int64_t run, nesim_trace_layer *L, nesim_error *err)
+{
+    static const char *const q[2] = {
+        "SELECT count(*), coalesce(sum(spikes), 0), coalesce(sum(sops), 0),"
+        " min(CASE WHEN spikes > 0 THEN tick END), max(CASE WHEN spikes > 0 THEN tick END)"
+        " FROM activity WHERE run = ?1 AND layer = ?2",
+        "SELECT count(*), coalesce(sum(n), 0), -1, min(tick), max(tick)"
+        " FROM spike_groups WHERE run = ?1 AND layer = ?2"};
+    L->spikes = L->sops = L->first_tick = L->last_tick = -1;
+    for (int k = 0; k < 2; k++) {
+        sqlite3_stmt *st;
+        int rc = trace_prepare(t, q[k], &st, err);
+        if (rc)
+            return rc;
+        sqlite3_bind_int64(st, 1, run);
+        sqlite3_bind_int(st, 2, L->idx);
+        if (sqlite3_step(st) != SQLITE_ROW) {
+            rc = trace_sqlite_fail(t, err, "rebuilding layer totals");
+            sqlite3_finalize(st);
+            return rc;
+        }
+        bool found = sqlite3_column_int64(st, 0) > 0;
+        if (found) {
+            L->spikes = sqlite3_column_int64(st, 1);
+            L->sops = sqlite3_column_int64(st, 2);
+            L->first_tick = sqlite3_column_type(st, 3) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 3);
+            L->last_tick = sqlite3_column_type(st, 4) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 4);
+        }
+        sqlite3_finalize(st);
+        if (found)
+            break;
+    }
+    return NESIM_OK;
+}
+
+int nesim_trace_layers(nesim_trace *t, int64_t run, nesim_trace_layer **layers, size_t *n, nesim_error *err)
+{
+    *layers = NULL;
+    *n = 0;
+    int rc = trace_check_run(t, run, err);
+    sqlite3_stmt *st;
+    if (rc || (rc = trace_prepare(t,
+                                  "SELECT idx, name, type, coding, neurons, fan_in, spikes, sops, first_tick, last_tick"
+                                  " FROM layers WHERE run = ?1 ORDER BY idx",
+                                  &st, err)))
+        return rc;
+    sqlite3_bind_int64(st, 1, run);
+    size_t cap = 0;
+    int s;
+    while (!rc && (s = sqlite3_step(st)) == SQLITE_ROW) {
+        if (*n == cap) {
+            size_t nc = cap ? 2 * cap : 16;
+            nesim_trace_layer *nl = realloc(*layers, nc * sizeof *nl);
+            if (!nl) {
+                rc = nesim_fail(err, NESIM_ENOMEM, "out of memory");
+                break;
+            }
+            *layers = nl;
+            cap = nc;
+        }
+        nesim_trace_layer *L = &(*layers)[*n];
+        memset(L, 0, sizeof *L);
+        bool oom = false;
+        L->idx = sqlite3_column_int(st, 0);
+        L->name = trace_col_strdup(st, 1, &oom);
+        L->type = trace_col_strdup(st, 2, &oom);
+        L->coding = trace_col_strdup(st, 3, &oom);
+        (*n)++;
+        if (oom || !L->name) {
+            rc = nesim_fail(err, NESIM_ENOMEM, "out of memory");
+            break;
+        }
+        L->neurons = sqlite3_column_int64(st, 4);
+        L->fan_in = sqlite3_column_int64(st, 5);
+        L->totals_final = sqlite3_column_type(st, 6) != SQLITE_NULL;
+        L->spikes = sqlite3_column_int64(st, 6);
+        L->sops = sqlite3_column_int64(st, 7);
+        L->first_tick = sqlite3_column_type(st, 8) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 8);
+        L->last_tick = sqlite3_column_type(st, 9) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 9);
+    }
+    if (!rc && s != SQLITE_DONE)
+        rc = trace_sqlite_fail(t, err, "reading layers");
+    sqlite3_finalize(st);
+    for (size_t i = 0; !rc && i < *n; i++)
+        if (!(*layers)[i].totals_final)
+            rc = rebuild_totals(t, run, &(*layers)[i], err);
+    if (rc) {
+        nesim_trace_layers_free(*layers, *n);
+        *layers = NULL;
+        *n = 0;
+    }
+    return rc;
+}
+
+int nesim_trace_find_layer(nesim_trace *t, int64_t run, const char *name_or_index, int *idx, nesim_error *err)
+{
+    nesim_trace_layer *L;
+    size_t n;
+    int rc = nesim_trace_layers(t, run, &L, &n, err);
+    if (rc)
+        return rc;
+    const char *s = name_or_index ? name_or_index : "";
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(L[i].name, s)) {
+            *idx = L[i].idx;
+            nesim_trace_layers_free(L, n);
+            return NESIM_OK;
+        }
+    char *end;
+    long v = *s ? strtol(s, &end, 10) : -1;
+    if (*s && !*end)
+        for (size_t i = 0; i < n; i++)
+            if (L[i].idx == v) {
+                *idx = L[i].idx;
+                nesim_trace_layers_free(L, n);
+                return NESIM_OK;
+            }
+    char list[200] = "";
+    size_t k = 0;
+    for (size_t i = 0; i < n && k < sizeof list - 1; i++) {
+        int w = snprintf(list + k, sizeof list - k, "%s%d %s", i ? ", " : "", L[i].idx, L[i].name);
+        k += w > 0 ? (size_t)w : 0;
+    }
+    if (k >= sizeof list - 1)
+        strcpy(list + sizeof list - 5, "...");
+    rc = n ? nesim_fail(err, NESIM_EINVAL, "%s: run %lld has no layer '%s' (layers: %s)", t->path, (long long)run, s,
+                        list)
+           : nesim_fail(err, NESIM_EINVAL, "%s: run %lld has no layer '%s' (it has no layers)", t->path,
+                        (long long)run, s);
+    nesim_trace_layers_free(L, n);
+    return rc;
+}
+
+/* ------------------------------------------------- metrics, energy, samples */
+
+void nesim_trace_values_free(nesim_trace_value *v, size_t n)
+{
+    for (size_t i = 0; v && i < n; i++)
+        free(v[i].name);
+    free(v);
+}
+
+static int read_values(nesim_trace *t, int64_t run, const char *sql, nesim_trace_value **v, size_t *n,
+                       nesim_error *err)
+{
+    *v = NULL;
+    *n = 0;
+    int rc = trace_check_run(t, run, err);
+    sqlite3_stmt *st;
+    if (rc || (rc = trace_prepare(t, sql, &st, err)))
+        return rc;
+    sqlite3_bind_int64(st, 1, run);
+    size_t cap = 0;
+    int s;
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        if (*n == cap) {
+            size_t nc = cap ? 2 * cap : 16;
+            nesim_trace_value *nv = realloc(*v, nc * sizeof *nv);
+            if (!nv) {
+                rc = nesim_fail(err, NESIM_ENOMEM, "out of memory");
+                break;
+            }
+            *v = nv;
+            cap = nc;
+        }
+        bool oom = false;
+        nesim_trace_value *x = &(*v)[(*n)++];
+        x->layer = sqlite3_column_type(st, 0) == SQLITE_NULL ? -1 : sqlite3_column_int(st, 0);
+        x->name = trace_col_strdup(st, 1, &oom);
+        x->value = sqlite3_column_double(st, 2);
+        if (oom || !x->name) {
+            rc = nesim_fail(err, NESIM_ENOMEM, "out of memory");
+            break;
+        }
+    }
+    if (!rc && s != SQLITE_DONE)
+        rc = trace_sqlite_fail(t, err, "reading metrics or energy");
+    sqlite3_finalize(st);
+    if (rc) {
+        nesim_trace_values_free(*v, *n);
+        *v = NULL;
+        *n = 0;
+    }
+    return rc;
+}
+
+int nesim_trace_metrics(nesim_trace *t, int64_t run, nesim_trace_value **v, size_t *n, nesim_error *err)
+{
+    return read_values(t, run,
+                       "SELECT layer, name, value FROM metrics WHERE run = ?1 ORDER BY layer IS NULL, layer, rowid",
+                       v, n, err);
+}
+
+int nesim_trace_energies(nesim_trace *t, int64_t run, nesim_trace_value **v, size_t *n, nesim_error *err)
+{
+    return read_values(t, run,
+                       "SELECT layer, term, joules FROM energy WHERE run = ?1 ORDER BY layer IS NULL, layer, rowid",
+                       v, n, err);
+}
+
+int nesim_trace_samples(nesim_trace *t, int64_t run, nesim_trace_sample_row **rows, size_t *n, nesim_error *err)
+{
+    *rows = NULL;
+    *n = 0;
+    int rc = trace_check_run(t, run, err);
+    sqlite3_stmt *st;
+    if (rc || (rc = trace_prepare(t, "SELECT sample, first_tick, last_tick FROM samples WHERE run = ?1 ORDER BY sample",
+                                  &st, err)))
+        return rc;
+    sqlite3_bind_int64(st, 1, run);
+    size_t cap = 0;
+    int s;
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        if (*n == cap) {
+            size_t nc = cap ? 2 * cap : 64;
+            nesim_trace_sample_row *nr = realloc(*rows, nc * sizeof *nr);
+            if (!nr) {
+                rc = nesim_fail(err, NESIM_ENOMEM, "out of memory");
+                break;
+            }
+            *rows = nr;
+            cap = nc;
+        }
+        (*rows)[(*n)++] = (nesim_trace_sample_row){sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1),
+                                                   sqlite3_column_int64(st, 2)};
+    }
+    if (!rc && s != SQLITE_DONE)
+        rc = trace_sqlite_fail(t, err, "reading samples");
+    sqlite3_finalize(st);
+    if (rc) {
+        free(*rows);
+        *rows = NULL;
+        *n = 0;
+    }
+    return rc;
+}
+
+int nesim_trace_totals_get(nesim_trace *t, int64_t run, nesim_trace_totals *tot, nesim_error *err)
+{
+    memset(tot, 0, sizeof *tot);
+    nesim_trace_layer *L;
+    size_t n;
+    int rc = nesim_trace_layers(t, run, &L, &n, err);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < n; i++) {
+        tot->spikes = (tot->spikes < 0 || L[i].spikes < 0) ? -1 : tot->spikes + L[i].spikes;
+        tot->sops = (tot->sops < 0 || L[i].sops < 0) ? -1 : tot->sops + L[i].sops;
+    }
+    nesim_trace_layers_free(L, n);
+    sqlite3_stmt *st;
+    if ((rc = trace_prepare(t,
+                            "SELECT (SELECT virtual_ticks FROM runs WHERE id = ?1),"
+                            " (SELECT count(*) FROM energy WHERE run = ?1),"
+                            " (SELECT coalesce(sum(joules), 0) FROM energy WHERE run = ?1)",
+                            &st, err)))
+        return rc;
+    sqlite3_bind_int64(st, 1, run);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        tot->virtual_ticks = sqlite3_column_type(st, 0) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 0);
+        tot->has_energy = sqlite3_column_int64(st, 1) > 0;
+        tot->joules = sqlite3_column_double(st, 2);
+    } else {
+        rc = trace_sqlite_fail(t, err, "reading totals");
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* ------------------------------------------------------------- spikes */
+
+struct nesim_trace_spike_iter {
+    nesim_trace *t;
+    sqlite3_stmt *st;
+    bool row_ready; /* st sits on a row not yet consumed */
+    bool done;
+    trace_ns *buf;  /* the current (layer, tick) group */
+    size_t n, cap, pos;
+    int layer;
+    int64_t tick;
+};
+
+static int cmp_ns(const void *a, const void *b)
+{
+    const trace_ns *x = a, *y = b;
+    return (x->neuron > y->neuron) - (x->neuron < y->neuron);
+}
+
+static int clamp_window(int64_t *from, int64_t *to)
+{
+    if (*from < 0)
+        *from = 0;
+    return *to >= *from;
+}
+
+int nesim_trace_spikes_open(nesim_trace *t, int64_t run, int layer, int64_t from, int64_t to,
+                            nesim_trace_spike_iter **it, nesim_error *err)
+{
+    *it = NULL;
+    int rc = trace_check_run(t, run, err);
+    if (rc)
+        return rc;
+    nesim_trace_spike_iter *x = calloc(1, sizeof *x);
+    if (!x)
+        return nesim_fail(err, NESIM_ENOMEM, "out of memory");
+    x->t = t;
+    /* ORDER BY follows the primary key (run, layer, tick, part): no sorting */
+    const char *sql = layer >= 0 ? "SELECT layer, tick, neurons FROM spike_groups"
+                                   " WHERE run = ?1 AND layer = ?2 AND tick BETWEEN ?3 AND ?4 ORDER BY tick, part"
+                                 : "SELECT layer, tick, neurons FROM spike_groups"
+                                   " WHERE run = ?1 AND tick BETWEEN ?3 AND ?4 ORDER BY layer, tick, part";
+    if ((rc = trace_prepare(t, sql, &x->st, err))) {
+        free(x);
+        return rc;
+    }
+    if (!clamp_window(&from, &to))
+        x->done = true;
+    sqlite3_bind_int64(x->st, 1, run);
+    sqlite3_bind_int(x->st, 2, layer);
+    sqlite3_bind_int64(x->st, 3, from);
+    sqlite3_bind_int64(x->st, 4, to);
+    *it = x;
+    return NESIM_OK;
+}
+
+static int decode_row(nesim_trace_spike_iter *x, nesim_error *err)
+{
+    const char *txt = (const char *)sqlite3_column_text(x->st, 2);
+    int len = sqlite3_column_bytes(x->st, 2);
+    int rc = trace_decode_group(txt ? txt : "", txt ? (size_t)len : 0, &x->buf, &x->n, &x->cap, err);
+    if (rc)
+        return nesim_context(err, "%s: layer %d, tick %lld: ", x->t->path, x->layer, (long long)x->tick);
+    return NESIM_OK;
+}
+
+int nesim_trace_spikes_next(nesim_trace_spike_iter *x, nesim_trace_spike_rec *s, bool *got, nesim_error *err)
+{
+    *got = false;
+    while (x->pos == x->n) {
+        if (x->done)
+            return NESIM_OK;
+        x->n = x->pos = 0;
+        int rc;
+        if (x->row_ready) {
+            x->row_ready = false;
+        } else if ((rc = sqlite3_step(x->st)) != SQLITE_ROW) {
+            x->done = true;
+            if (rc != SQLITE_DONE)
+                return trace_sqlite_fail(x->t, err, "reading spikes");
+            return NESIM_OK;
+        }
+        x->layer = sqlite3_column_int(x->st, 0);
+        x->tick = sqlite3_column_int64(x->st, 1);
+        if ((rc = decode_row(x, err)))
+            return rc;
+        int parts = 1;
+        for (;;) { /* merge the further parts of this (layer, tick) */
+            int s2 = sqlite3_step(x->st);
+            if (s2 == SQLITE_DONE) {
+                x->done = true;
+                break;
+            }
+            if (s2 != SQLITE_ROW)
+                return trace_sqlite_fail(x->t, err, "reading spikes");
+            if (sqlite3_column_int(x->st, 0) != x->layer || sqlite3_column_int64(x->st, 1) != x->tick) {
+                x->row_ready = true;
+                break;
+            }
+            if ((rc = decode_row(x, err)))
+                return rc;
+            parts++;
+        }
+        if (parts > 1) {
+            /* parts of one batch are consecutive in order; parts from
+             * different batches may interleave */
+            bool sorted = true;
+            for (size_t i = 1; i < x->n && sorted; i++)
+                sorted = x->buf[i - 1].neuron <= x->buf[i].neuron;
+            if (!sorted)
+                qsort(x->buf, x->n, sizeof *x->buf, cmp_ns);
+        }
+    }
+    s->layer = x->layer;
+    s->tick = x->tick;
+    s->neuron = x->buf[x->pos].neuron;
+    s->sign = x->buf[x->pos].sign;
+    x->pos++;
+    *got = true;
+    return NESIM_OK;
+}
+
+void nesim_trace_spikes_close(nesim_trace_spike_iter *x)
+{
+    if (!x)
+        return;
+    sqlite3_finalize(x->st);
+    free(x->buf);
+    free(x);
+}
+
+int nesim_trace_spike_count(nesim_trace *t, int64_t run, int layer, int64_t from, int64_t to, int64_t *n,
+                            nesim_error *err)
+{
+    *n = 0;
+    int rc = trace_check_run(t, run, err);
+    if (rc || !clamp_window(&from, &to))
+        return rc;
+    sqlite3_stmt *st;
+    const char *sql = layer >= 0 ? "SELECT coalesce(sum(n), 0) FROM spike_groups"
+                                   " WHERE run = ?1 AND layer = ?2 AND tick BETWEEN ?3 AND ?4"
+                                 : "SELECT coalesce(sum(n), 0) FROM spike_groups WHERE run = ?1 AND tick BETWEEN ?3 AND ?4";
+    if ((rc = trace_prepare(t, sql, &st, err)))
+        return rc;
+    sqlite3_bind_int64(st, 1, run);
+    sqlite3_bind_int(st, 2, layer);
+    sqlite3_bind_int64(st, 3, from);
+    sqlite3_bind_int64(st, 4, to);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        *n = sqlite3_column_int64(st, 0);
+    else
+        rc = trace_sqlite_fail(t, err, "counting spikes");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* ----------------------------------------------------------- activity */
+
+struct nesim_trace_activity_iter {
+    nesim_trace *t;
+    sqlite3_stmt *st;
+    bool done;
+};
+
+int nesim_trace_activity_open(nesim_trace *t, int64_t run, int layer, int64_t from, int64_t to,
+                              nesim_trace_activity_iter **it, nesim_error *err)
+{
+    *it = NULL;
+    int rc = trace_check_run(t, run, err);
+    if (rc)
+        return rc;
+    nesim_trace_activity_iter *x = calloc(1, sizeof *x);
+    if (!x)
+        return nesim_fail(err, NESIM_ENOMEM, "out of memory");
+    x->t = t;
+    const char *sql = layer >= 0 ? "SELECT layer, tick, spikes, sops FROM activity"
+                                   " WHERE run = ?1 AND layer = ?2 AND tick BETWEEN ?3 AND ?4 ORDER BY tick"
+                                 : "SELECT layer, tick, spikes, sops FROM activity"
+                                   " WHERE run = ?1 AND tick BETWEEN ?3 AND ?4 ORDER BY layer, tick";
+    if ((rc = trace_prepare(t, sql, &x->st, err))) {
+        free(x);
+        return rc;
+    }
+    if (!clamp_window(&from, &to))
+        x->done = true;
+    sqlite3_bind_int64(x->st, 1, run);
+    sqlite3_bind_int(x->st, 2, layer);
+    sqlite3_bind_int64(x->st, 3, from);
+    sqlite3_bind_int64(x->st, 4, to);
+    *it = x;
+    return NESIM_OK;
+}
+
+int nesim_trace_activity_next(nesim_trace_activity_iter *x, nesim_trace_activity_rec *a, bool *got,
+                              nesim_error *err)
+{
+    *got = false;
+    if (x->done)
+        return NESIM_OK;
+    int s = sqlite3_step(x->st);
+    if (s == SQLITE_DONE) {
+        x->done = true;
+        return NESIM_OK;
+    }
+    if (s != SQLITE_ROW) {
+        x->done = true;
+        return trace_sqlite_fail(x->t, err, "reading activity");
+    }
+    a->layer = sqlite3_column_int(x->st, 0);
+    a->tick = sqlite3_column_int64(x->st, 1);
+    a->spikes = sqlite3_column_int64(x->st, 2);
+    a->sops = sqlite3_column_int64(x->st, 3);
+    *got = true;
+    return NESIM_OK;
+}
+
+void nesim_trace_activity_close(nesim_trace_activity_iter *x)
+{
+    if (!x)
+        return;
+    sqlite3_finalize(x->st);
+    free(x);
+}

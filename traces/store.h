@@ -1,0 +1,423 @@
+/* store.h — nesim traces in SQLite: the schema, a streaming writer, readers
+ * and the inspection renderers (report, CSV, raster and activity SVG, .npy
+ * export, diff of two runs). One database file holds many runs.
+ *
+ * Guarantees:
+ * - Schema version 1 (PRAGMA user_version = 1, PRAGMA application_id =
+ *   0x4E53494D "NSIM"); see below and traces/SCHEMA.md. Opening a file that
+ *   is not SQLite, an SQLite file that is not a nesim trace, or a trace of
+ *   another schema version fails with NESIM_EINVAL and one line naming the
+ *   file and the problem. Nothing is ever migrated or modified silently.
+ * - The writer never stalls the simulation while the disk keeps up: appends
+ *   go into an in-memory batch; a writer thread commits full batches, each
+ *   in one transaction with prepared statements. The producer waits only if
+ *   two batches are already pending, so memory stays bounded (three batches).
+ * - A run is inserted as 'running' in its own transaction before any data,
+ *   and marked complete / failed / interrupted in the LAST transaction,
+ *   together with its per-layer totals, so a run that says 'complete' has all
+ *   its data. After SIGKILL (or power loss: WAL, synchronous=NORMAL) the file
+ *   opens cleanly; the run shows 'running' and every committed batch is
+ *   intact and self-consistent (spikes and activity of a batch commit
+ *   together).
+ * - Readers return spikes ordered by (tick, neuron) within a layer and by
+ *   (layer, tick, neuron) across layers, whatever order they were written in.
+ * - Renderers stream from the database: memory does not grow with the number
+ *   of spikes (the activity SVG keeps at most 1000 bins per layer).
+ * - Nothing here prints (except to the FILE * it is given) or exits; every
+ *   function returns a status and fills a caller-owned nesim_error.
+ *
+ * Schema (version 1). Integers are SQLite INTEGER (varint-sized on disk);
+ * ticks are virtual-time ticks of the run (tick_s seconds each).
+ *
+ *   runs(id INTEGER PRIMARY KEY, status TEXT  'running'|'complete'|'failed'|'interrupted',
+ *        kind TEXT 'layers'|'network', record TEXT 'none'|'activity'|'spikes',
+ *        spec_file TEXT, spec_text TEXT, spec_hash TEXT (SHA-256, 64 hex digits,
+ *        of spec_text's bytes), weights TEXT (JSON array of {"file","hash"};
+ *        hash = SHA-256 hex of the file or null), chip TEXT, seed INTEGER
+ *        (a uint64 stored as its int64 bit pattern), tick_s REAL,
+ *        started_at / ended_at TEXT (ISO-8601 UTC, "2025-01-31T12:00:00.123Z"),
+ *        nesim_version TEXT, parent_run INTEGER (replays) , samples INTEGER,
+ *        virtual_ticks INTEGER, note TEXT)
+ *   layers(run, idx, name, type, coding, neurons, fan_in,
+ *          spikes, sops, first_tick, last_tick)      PRIMARY KEY (run, idx), WITHOUT ROWID
+ *          — the totals are written in the run's last transaction (NULL before);
+ *            in a recurrent network, populations are layers.
+ *   activity(run, layer, tick, spikes, sops)           PRIMARY KEY (run, layer, tick), WITHOUT ROWID
+ *          — one row per tick in which the layer did anything.
+ *   spike_groups(run, layer, tick, part, n, neurons)   PRIMARY KEY (run, layer, tick, part), WITHOUT ROWID
+ *          — the spikes of one layer at one tick: `neurons` is a JSON array of
+ *            the n neuron indices in ascending order, a spike of sign -1
+ *            written as -1 - neuron (so 5 is neuron 5 sign +1, -6 is neuron 5
+ *            sign -1); a group longer than ~900 bytes of text is split into
+ *            parts 0, 1, ... so no row needs an overflow page.
+ *   spikes(run, layer, neuron, tick, sign)             VIEW over spike_groups
+ *          (json_each), one row per spike, sign +1 / -1: what pandas reads.
+ *   samples(run, sample, first_tick, last_tick)        PRIMARY KEY (run, sample), WITHOUT ROWID
+ *          — ticks first_tick..last_tick (inclusive) belong to the sample.
+ *   metrics(run, layer, name, value REAL)              layer NULL: a run-level value
+ *   energy(run, layer, term, joules REAL)              layer NULL: a term not owed to
+ *          any layer (static power, ...); a run's energy is the sum of all its rows.
+ *   Indexes: metrics(run), energy(run). No secondary index exists on the
+ *   streamed tables (activity, spike_groups): they are clustered on their
+ *   keys, so an index built at the end would only duplicate them.
+ *
+ * Why spike_groups and a view rather than one table row per spike: a row per
+ * spike costs 15-17 bytes and caps the writer near 1.1-1.5 M spikes/s
+ * (measured; B-tree work per row), while a row per (layer, tick) costs ~6
+ * bytes per spike in dense layers and stores >10 M spikes/s; the view keeps
+ * `SELECT tick, neuron FROM spikes WHERE run = 1 AND layer = 0` working
+ * from Python's sqlite3 with no nesim code.
+ *
+ * Recording a run (what `nesim run --trace` does):
+ *
+ *     nesim_trace *t;
+ *     nesim_trace_open(path, NESIM_TRACE_WRITE, &t, &err);
+ *     nesim_trace_run_info info = {.kind = NESIM_TRACE_LAYERS, .record = level,
+ *                                  .spec_file = f, .spec_text = text, .tick_s = spec->tick, ...};
+ *     nesim_trace_begin_run(t, &info, &run_id, &err);
+ *     nesim_trace_add_layer(t, &(nesim_trace_layer_info){"fc1", "linear", coding, out, in}, NULL, &err);
+ *     nesim_trace_sigint_install(&old, &err);           // optional
+ *     for each tick:  nesim_trace_activity(t, l, tick, spikes, sops);
+ *                     nesim_trace_spike(t, l, neuron, tick, sign);   // per spike
+ *     per sample:     nesim_trace_sample(t, s, first, last); [nesim_trace_flush(t);]
+ *     if (nesim_trace_sigint_seen()) stop the loop;
+ *     nesim_trace_metric(t, l, "vth_mean", v); nesim_trace_energy(t, l, "sop", j);
+ *     nesim_trace_end_run(t, interrupted ? NESIM_TRACE_INTERRUPTED
+ *                          : failed ? NESIM_TRACE_FAILED : NESIM_TRACE_COMPLETE, &err);
+ *     nesim_trace_close(t);
+ *
+ * Threads: a nesim_trace is used by one thread (the one that opened it); the
+ * writer thread it starts during a run is internal. Several processes may
+ * read a trace while one writes it (WAL); writers from several processes
+ * take turns, each batch waiting up to 10 s for the write lock.
+ */
+#ifndef NESIM_TRACES_STORE_H
+#define NESIM_TRACES_STORE_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "sim/error.h"
+
+#define NESIM_TRACE_SCHEMA_VERSION 1
+#define NESIM_TRACE_APPLICATION_ID 0x4E53494D /* "NSIM" */
+
+/* Open tick bounds for the tick-window arguments below (both inclusive). */
+#define NESIM_TRACE_TICK_MIN INT64_MIN
+#define NESIM_TRACE_TICK_MAX INT64_MAX
+
+typedef struct nesim_trace nesim_trace;
+struct sqlite3;
+
+typedef enum nesim_trace_mode {
+    NESIM_TRACE_READ,  /* an existing trace, read-only */
+    NESIM_TRACE_WRITE  /* create the file and schema if needed, or open an existing trace */
+} nesim_trace_mode;
+
+typedef enum nesim_trace_status {
+    NESIM_TRACE_RUNNING,
+    NESIM_TRACE_COMPLETE,
+    NESIM_TRACE_FAILED,
+    NESIM_TRACE_INTERRUPTED
+} nesim_trace_status;
+
+/* What a run streams: none (the run, layers, samples, totals, metrics and
+ * energy only), activity (+ per-tick per-layer counts), spikes (+ every spike). */
+typedef enum nesim_trace_level {
+    NESIM_TRACE_NONE,
+    NESIM_TRACE_ACTIVITY,
+    NESIM_TRACE_SPIKES
+} nesim_trace_level;
+
+typedef enum nesim_trace_kind { NESIM_TRACE_LAYERS, NESIM_TRACE_NETWORK } nesim_trace_kind;
+
+typedef enum nesim_trace_format { NESIM_TRACE_CSV, NESIM_TRACE_NPY } nesim_trace_format;
+
+const char *nesim_trace_status_name(nesim_trace_status s); /* "running", ... */
+const char *nesim_trace_level_name(nesim_trace_level l);   /* "none", "activity", "spikes" */
+const char *nesim_trace_kind_name(nesim_trace_kind k);     /* "layers", "network" */
+/* Parses "none" | "activity" | "spikes" (for --record). */
+int nesim_trace_level_parse(const char *s, nesim_trace_level *out, nesim_error *err);
+/* Parses "csv" | "npy" (for --format). */
+int nesim_trace_format_parse(const char *s, nesim_trace_format *out, nesim_error *err);
+
+/* ---- opening ---- */
+
+/* Opens (READ) or creates/opens (WRITE) the trace at path. Sets WAL,
+ * synchronous=NORMAL and a 10 s busy timeout. Fails with NESIM_EINVAL if the
+ * file is missing (READ), is not an SQLite database ("file is not a
+ * database"), is SQLite but not a nesim trace, or has another schema version. */
+int nesim_trace_open(const char *path, nesim_trace_mode mode, nesim_trace **out, nesim_error *err);
+
+/* Closes the trace; NULL is fine. A run still active (an error path that
+ * returned early) is ended as 'failed' first, so only a killed process
+ * leaves a run 'running'. */
+void nesim_trace_close(nesim_trace *t);
+
+const char *nesim_trace_path(const nesim_trace *t);
+/* The underlying connection, for queries this API lacks; not during a run. */
+struct sqlite3 *nesim_trace_sqlite(nesim_trace *t);
+
+/* ---- writing a run ---- */
+
+typedef struct nesim_trace_weight {
+    const char *file; /* as named in the spec */
+    const char *hash; /* SHA-256 hex of the file (nesim_sha256_file), or NULL */
+} nesim_trace_weight;
+
+typedef struct nesim_trace_run_info {
+    nesim_trace_kind kind;
+    nesim_trace_level record;
+    const char *spec_file;            /* may be NULL */
+    const char *spec_text;            /* the spec's bytes as read; may be NULL */
+    const char *spec_hash;            /* NULL: SHA-256 of spec_text, computed here */
+    const nesim_trace_weight *weights;
+    size_t n_weights;
+    const char *chip;                 /* chip profile name, or NULL */
+    uint64_t seed;
+    bool has_seed;
+    double tick_s;                    /* seconds per tick, > 0 */
+    int64_t parent_run;               /* the replayed run, 0 for none */
+    const char *note;                 /* free text, or NULL */
+    size_t batch_spikes;              /* spikes per batch; 0: 262144 (4 MiB) */
+} nesim_trace_run_info;
+
+/* Inserts the run as 'running' (committed at once) and starts the writer
+ * thread. One run at a time per nesim_trace (NESIM_ESTATE otherwise); the
+ * trace must have been opened with NESIM_TRACE_WRITE. */
+int nesim_trace_begin_run(nesim_trace *t, const nesim_trace_run_info *info, int64_t *run_id,
+                          nesim_error *err);
+
+typedef struct nesim_trace_layer_info {
+    const char *name;   /* required, unique within the run */
+    const char *type;   /* "linear", "conv2d", "lif", ... or NULL */
+    const char *coding; /* input coding, or NULL */
+    int64_t neurons;    /* > 0: valid neuron indices are 0..neurons-1 */
+    int64_t fan_in;     /* inputs per sample (layers) or 0 */
+} nesim_trace_layer_info;
+
+/* Adds the next layer (index 0, 1, ... in call order) to the active run.
+ * Layers are committed with the next batch. */
+int nesim_trace_add_layer(nesim_trace *t, const nesim_trace_layer_info *layer, int *idx,
+                          nesim_error *err);
+
+/* Streaming appends; call between begin_run and end_run from the thread that
+ * began the run. They return NESIM_OK, or a sticky failure code once
+ * anything went wrong (bad argument, writer error): the message comes back
+ * from nesim_trace_end_run, which then marks the run 'failed'.
+ *
+ * spike: stored at level spikes (a no-op otherwise); sign is +1 or -1;
+ *   0 <= neuron < the layer's neurons; tick >= 0.
+ * activity: `spikes` spikes and `sops` synaptic operations of `layer` at
+ *   `tick`. Calls for the same (layer, tick) add up, in any order and any
+ *   granularity (once per tick or once per event). Stored at level
+ *   activity and spikes; at every level the calls make the layer totals
+ *   (spikes, sops, first/last tick with spikes) the report shows. Spike and
+ *   activity calls are independent: report counts through activity (a
+ *   layer that never gets any activity call takes its spike total from its
+ *   spike calls, its SOPs then staying 0).
+ * sample: ticks first..last (inclusive) belong to input sample `sample`.
+ * metric / energy: layer -1 for run-level values; written with the next
+ *   batch. Name the metrics as the live `nesim run --json` keys of a layer
+ *   (e.g. "vth_mean", "steps", "dense_macs"): the report's JSON merges them
+ *   into the layer objects, so it matches the live report key for key. */
+int nesim_trace_spike(nesim_trace *t, int layer, int64_t neuron, int64_t tick, int sign);
+int nesim_trace_activity(nesim_trace *t, int layer, int64_t tick, int64_t spikes, int64_t sops);
+int nesim_trace_sample(nesim_trace *t, int64_t sample, int64_t first_tick, int64_t last_tick);
+int nesim_trace_metric(nesim_trace *t, int layer, const char *name, double value);
+int nesim_trace_energy(nesim_trace *t, int layer, const char *term, double joules);
+
+/* Overrides the derived run extent: samples (default: 1 + the largest
+ * sample recorded, NULL if none) and virtual_ticks (default: 1 + the last
+ * tick seen in samples, activity or spikes). A network run should set its
+ * simulated ticks here. Pass -1 to keep a value derived. */
+int nesim_trace_set_extent(nesim_trace *t, int64_t samples, int64_t virtual_ticks);
+
+/* Hands the current partial batch to the writer now (e.g. at the end of a
+ * sample), so it is committed soon; waits only if two batches are pending. */
+int nesim_trace_flush(nesim_trace *t);
+
+/* Ends the active run: commits everything appended, then in one last
+ * transaction the layer totals, extent, end time and `status` (COMPLETE,
+ * FAILED or INTERRUPTED). If anything failed during the run, the run is
+ * marked 'failed' instead and the first failure is returned. Stops the
+ * writer thread; the trace can begin another run afterwards. */
+int nesim_trace_end_run(nesim_trace *t, nesim_trace_status status, nesim_error *err);
+
+typedef struct nesim_trace_writer_stats {
+    int64_t batches;       /* transactions committed by the writer thread */
+    int64_t spikes;        /* spikes stored */
+    int64_t spike_rows;    /* spike_groups rows written */
+    int64_t waits;         /* times the producer waited for the writer */
+    double wait_s;         /* seconds it waited in total */
+} nesim_trace_writer_stats;
+
+/* Statistics of the last (or active) run's writer. */
+void nesim_trace_writer_stats_get(const nesim_trace *t, nesim_trace_writer_stats *st);
+
+/* ---- SIGINT ---- */
+
+/* Installs a SIGINT handler that only sets a flag (a volatile sig_atomic_t,
+ * the only state it keeps); the run loop polls nesim_trace_sigint_seen()
+ * and ends its run with NESIM_TRACE_INTERRUPTED. The handler is installed
+ * with SA_RESETHAND, so a second Ctrl-C kills the process as usual if the
+ * program stops responding. The previous action is stored in *old (may be
+ * NULL) for sigaction(SIGINT, old, NULL) to restore. Clears the flag. */
+int nesim_trace_sigint_install(struct sigaction *old, nesim_error *err);
+bool nesim_trace_sigint_seen(void);
+
+/* ---- reading ---- */
+
+typedef struct nesim_trace_run {
+    int64_t id;
+    nesim_trace_status status;
+    nesim_trace_kind kind;
+    nesim_trace_level record;
+    char *spec_file, *spec_text, *spec_hash, *weights, *chip; /* NULL when absent */
+    char *started_at, *ended_at, *nesim_version, *note;
+    uint64_t seed;
+    bool has_seed;
+    double tick_s;
+    int64_t parent_run;   /* 0: none */
+    int64_t samples;      /* -1: unknown (run not ended, or no samples) */
+    int64_t virtual_ticks;/* -1: unknown */
+} nesim_trace_run;
+
+/* All runs in id order; spec_text is left NULL in this listing (it can be
+ * large): use nesim_trace_get_run for it. Free with nesim_trace_runs_free. */
+int nesim_trace_runs(nesim_trace *t, nesim_trace_run **runs, size_t *n, nesim_error *err);
+void nesim_trace_runs_free(nesim_trace_run *runs, size_t n);
+/* One run, every field; NESIM_EINVAL "FILE: no run 7 (runs: 1..3)". Clear with _run_clear. */
+int nesim_trace_get_run(nesim_trace *t, int64_t id, nesim_trace_run *run, nesim_error *err);
+void nesim_trace_run_clear(nesim_trace_run *run);
+/* The highest run id; NESIM_EINVAL if the trace holds no run. */
+int nesim_trace_last_run(nesim_trace *t, int64_t *id, nesim_error *err);
+
+typedef struct nesim_trace_layer {
+    int idx;
+    char *name, *type, *coding; /* type/coding NULL when absent */
+    int64_t neurons, fan_in;
+    int64_t spikes, sops;       /* -1: unknown */
+    int64_t first_tick, last_tick; /* -1: no spike */
+    bool totals_final;          /* false: rebuilt from activity/spikes (run not ended) */
+} nesim_trace_layer;
+
+int nesim_trace_layers(nesim_trace *t, int64_t run, nesim_trace_layer **layers, size_t *n,
+                       nesim_error *err);
+void nesim_trace_layers_free(nesim_trace_layer *layers, size_t n);
+/* Resolves a layer given by name or by index (a name that matches wins over
+ * an index); NESIM_EINVAL naming the run's layers if none matches. */
+int nesim_trace_find_layer(nesim_trace *t, int64_t run, const char *name_or_index, int *idx,
+                           nesim_error *err);
+
+typedef struct nesim_trace_value {
+    int layer;   /* -1: run level */
+    char *name;  /* metric name or energy term */
+    double value;
+} nesim_trace_value;
+
+/* Metrics / energy rows of a run in (layer, insertion) order, run-level last. */
+int nesim_trace_metrics(nesim_trace *t, int64_t run, nesim_trace_value **v, size_t *n,
+                        nesim_error *err);
+int nesim_trace_energies(nesim_trace *t, int64_t run, nesim_trace_value **v, size_t *n,
+                         nesim_error *err);
+void nesim_trace_values_free(nesim_trace_value *v, size_t n);
+
+typedef struct nesim_trace_sample_row {
+    int64_t sample, first_tick, last_tick;
+} nesim_trace_sample_row;
+/* Samples in order; free(*rows). */
+int nesim_trace_samples(nesim_trace *t, int64_t run, nesim_trace_sample_row **rows, size_t *n,
+                        nesim_error *err);
+
+typedef struct nesim_trace_totals {
+    int64_t spikes, sops;  /* summed over layers (-1 if some layer's is unknown) */
+    int64_t virtual_ticks; /* -1: unknown */
+    double joules;         /* sum of every energy row; 0 if none */
+    bool has_energy;
+} nesim_trace_totals;
+int nesim_trace_totals_get(nesim_trace *t, int64_t run, nesim_trace_totals *tot, nesim_error *err);
+
+typedef struct nesim_trace_spike_rec {
+    int layer;
+    int64_t neuron, tick;
+    int sign;
+} nesim_trace_spike_rec;
+
+typedef struct nesim_trace_spike_iter nesim_trace_spike_iter;
+/* Spikes of `layer` (-1: every layer) with from <= tick <= to, ordered by
+ * (layer, tick, neuron). The iterator holds one prepared statement. */
+int nesim_trace_spikes_open(nesim_trace *t, int64_t run, int layer, int64_t from, int64_t to,
+                            nesim_trace_spike_iter **it, nesim_error *err);
+/* *got = false at the end. */
+int nesim_trace_spikes_next(nesim_trace_spike_iter *it, nesim_trace_spike_rec *s, bool *got,
+                            nesim_error *err);
+void nesim_trace_spikes_close(nesim_trace_spike_iter *it);
+/* Number of stored spikes in the window (layer -1: all). */
+int nesim_trace_spike_count(nesim_trace *t, int64_t run, int layer, int64_t from, int64_t to,
+                            int64_t *n, nesim_error *err);
+
+typedef struct nesim_trace_activity_rec {
+    int layer;
+    int64_t tick, spikes, sops;
+} nesim_trace_activity_rec;
+
+typedef struct nesim_trace_activity_iter nesim_trace_activity_iter;
+/* Per-tick activity rows of `layer` (-1: all) in the window, ordered by
+ * (layer, tick); ticks without activity have no row. */
+int nesim_trace_activity_open(nesim_trace *t, int64_t run, int layer, int64_t from, int64_t to,
+                              nesim_trace_activity_iter **it, nesim_error *err);
+int nesim_trace_activity_next(nesim_trace_activity_iter *it, nesim_trace_activity_rec *a,
+                              bool *got, nesim_error *err);
+void nesim_trace_activity_close(nesim_trace_activity_iter *it);
+
+/* ---- inspection renderers (what `nesim trace ...` prints) ---- */
+
+/* One line per run: id, status, kind, record, started, samples, ticks, spikes, spec. */
+int nesim_trace_list(nesim_trace *t, FILE *out, nesim_error *err);
+
+/* The run's report rebuilt from the database alone: the run's attributes,
+ * per layer spikes, SOPs, first/last spike tick, its metrics and energy, and
+ * totals. json: one object {"run":{...},"layers":[...],"totals":{...}} whose
+ * layer keys follow `nesim run --json` ("in", "neurons", "spikes", "sops",
+ * "first_spike_tick", "last_spike_tick", then the layer's metrics by name,
+ * and "energy": {term: joules}). */
+int nesim_trace_report(nesim_trace *t, int64_t run, FILE *out, bool json, nesim_error *err);
+
+/* Spikes of a layer (-1: all) in the window: csv ("layer,neuron,tick,sign"
+ * header, layer as index) or an aligned table. */
+int nesim_trace_spikes_print(nesim_trace *t, int64_t run, int layer, int64_t from, int64_t to,
+                             bool csv, FILE *out, nesim_error *err);
+
+/* A raster plot of one layer as SVG: x = virtual time (labelled in s/ms/us
+ * and ticks), y = neuron index (0 at the bottom), exactly one <rect> per
+ * spike in the window (sign -1 spikes have class "n"), sample boundaries as
+ * dashed vertical lines, a title. The default window (TICK_MIN/MAX) is the
+ * run's extent. */
+int nesim_trace_raster_svg(nesim_trace *t, int64_t run, int layer, int64_t from, int64_t to,
+                           FILE *out, nesim_error *err);
+
+/* Spikes per tick of every layer as SVG: one <polyline> per layer and a
+ * legend; more than 1000 ticks are averaged into 1000 bins (the y label
+ * says so). Uses activity rows, or the spikes if only those were stored. */
+int nesim_trace_activity_svg(nesim_trace *t, int64_t run, int64_t from, int64_t to, FILE *out,
+                             nesim_error *err);
+
+/* Every spike of the run, ordered by (layer, tick, neuron), to path: CSV
+ * (layer,neuron,tick,sign) or .npy int64 [n, 4] of (layer, neuron, tick,
+ * sign). Written to a temporary file and renamed, so a reader never sees a
+ * partial file. */
+int nesim_trace_export(nesim_trace *t, int64_t run, nesim_trace_format fmt, const char *path,
+                       nesim_error *err);
+
+/* Differences between two runs: attributes that differ (spec hash, chip,
+ * seed, coding, ...), then per layer (matched by index) spikes, SOPs and
+ * energy of each run with the difference, and whether the two spike trains
+ * are identical where both runs stored spikes; per energy term totals. */
+int nesim_trace_diff(nesim_trace *t, int64_t run_a, int64_t run_b, FILE *out, bool json,
+                     nesim_error *err);
+
+#endif

@@ -1,0 +1,104 @@
+/* store_internal.h — what the trace store's files share: the nesim_trace
+ * handle, the writer's batches, and small SQLite helpers. Not installed API. */
+#ifndef NESIM_TRACES_STORE_INTERNAL_H
+#define NESIM_TRACES_STORE_INTERNAL_H
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdatomic.h>
+
+#include "traces/store.h"
+
+/* One spike as the producer appends it: 16 bytes, so a 4 MiB batch holds 256 Ki. */
+typedef struct trace_spike {
+    int64_t tick;
+    uint32_t neuron;
+    uint16_t layer;
+    int8_t sign;
+    uint8_t pad;
+} trace_spike;
+
+typedef struct trace_act {
+    int64_t tick, spikes, sops;
+    int layer;
+} trace_act;
+
+typedef struct trace_named {
+    int layer;
+    char *name;
+    double value;
+} trace_named;
+
+typedef struct trace_layer_row {
+    int idx;
+    char *name, *type, *coding;
+    int64_t neurons, fan_in;
+} trace_layer_row;
+
+/* A batch: everything appended between two hand-overs, committed in one
+ * transaction. Spikes have a fixed capacity (the hand-over trigger); the rare
+ * records grow as needed, and activity hands over at a soft cap. */
+typedef struct trace_batch {
+    trace_spike *spikes;
+    size_t n_spikes, cap_spikes;
+    trace_act *act;
+    size_t n_act, cap_act;
+    nesim_trace_sample_row *samples;
+    size_t n_samples, cap_samples;
+    trace_named *metrics, *energy;
+    size_t n_metrics, cap_metrics, n_energy, cap_energy;
+    trace_layer_row *layers;
+    size_t n_layers, cap_layers;
+    bool final;                 /* the run's last batch */
+    nesim_trace_status status;  /* for the final batch */
+    struct trace_batch *next;
+} trace_batch;
+
+typedef struct trace_totals {
+    int64_t spikes, sops, first, last; /* first/last: -1 if no spike */
+} trace_totals;
+
+typedef struct trace_pending_act {
+    int64_t tick, spikes, sops;
+    bool valid;
+} trace_pending_act;
+
+typedef struct trace_writer trace_writer;
+
+struct nesim_trace {
+    sqlite3 *db;
+    char *path;
+    nesim_trace_mode mode;
+    trace_writer *w;                 /* non-NULL while a run is active */
+    nesim_trace_writer_stats last;   /* stats of the last ended run */
+};
+
+/* ---- helpers shared by the store's files (store.c) ---- */
+
+/* Fails with NESIM_EINTERNAL (or NESIM_EINVAL for SQLITE_NOTADB/CORRUPT)
+ * naming the file, what was being done and SQLite's message. */
+int trace_sqlite_fail(nesim_trace *t, nesim_error *err, const char *what);
+int trace_prepare(nesim_trace *t, const char *sql, sqlite3_stmt **st, nesim_error *err);
+/* strdup of a column (NULL stays NULL); sets *oom on allocation failure. */
+char *trace_col_strdup(sqlite3_stmt *st, int col, bool *oom);
+/* Current UTC time as ISO-8601 with milliseconds into buf[32]. */
+void trace_now_iso(char buf[32]);
+/* NESIM_ESTATE if a run is active (readers use the connection). */
+int trace_check_idle(nesim_trace *t, nesim_error *err);
+/* NESIM_EINVAL unless run exists. */
+int trace_check_run(nesim_trace *t, int64_t run, nesim_error *err);
+
+typedef struct trace_ns {
+    int64_t neuron;
+    int sign;
+} trace_ns;
+
+/* Parses one spike_groups.neurons text, appending the decoded (neuron, sign)
+ * pairs to the growing array *v; NESIM_EINVAL if it is not a JSON array of
+ * integers. */
+int trace_decode_group(const char *txt, size_t len, trace_ns **v, size_t *n, size_t *cap, nesim_error *err);
+
+/* Writer internals called by nesim_trace_close (writer.c). */
+void trace_writer_abort(nesim_trace *t);
+
+#endif
