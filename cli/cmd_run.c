@@ -239,9 +239,9 @@ static void print_layers(const run_opts *o, const nesim_spec *spec, const nesim_
             const nesim_layer_report *l = &r->layers[i];
             const nesim_coded_stats *s = &l->st;
             printf("%s{\"name\":\"%s\",\"type\":\"%s\",\"coding\":%s%s%s,\"in\":%zu,\"neurons\":%zu,"
-                   "\"spikes\":%lld,\"sops\":%lld,\"steps\":%lld,\"vth_mean\":%.9g,"
-                   "\"activation_sparsity\":%.6f,\"frac_counts_0_7\":%.6f,\"spikes_per_channel\":%.6f,"
-                   "\"silent_fraction\":%.6f,\"clipped\":%lld,\"first_spike_tick\":%lld,"
+                   "\"spikes\":%lld,\"sops\":%lld,\"steps\":%lld,\"vth_mean\":%.17g,"
+                   "\"activation_sparsity\":%.17g,\"frac_counts_0_7\":%.17g,\"spikes_per_channel\":%.17g,"
+                   "\"silent_fraction\":%.17g,\"clipped\":%lld,\"first_spike_tick\":%lld,"
                    "\"last_spike_tick\":%lld,\"dense_macs\":%.0f,\"cores\":%llu}",
                    i ? "," : "", l->name, l->type, l->coding ? "\"" : "", l->coding ? l->coding : "null",
                    l->coding ? "\"" : "", l->in, l->out, (long long)s->spikes, (long long)s->sops,

@@ -15,6 +15,7 @@ static const char usage[] =
     "  chips [NAME]   list chip profiles with their sources, or show one profile\n"
     "  example NAME   run a built-in classic network (b4, cuba) and print firing statistics\n"
     "  trace CMD DB   inspect a trace database: runs, show, spikes, raster, activity, export, diff\n"
+    "  replay DB      drive the layers after a recorded layer again (--run N --from-layer L)\n"
     "  version        print the version\n";
 
 int main(int argc, char **argv)
@@ -30,6 +31,8 @@ int main(int argc, char **argv)
         return cmd_chips(argc - 1, argv + 1);
     if (strcmp(argv[1], "example") == 0)
         return cmd_example(argc - 1, argv + 1);
+    if (strcmp(argv[1], "replay") == 0)
+        return cmd_replay(argc - 1, argv + 1);
     if (strcmp(argv[1], "trace") == 0)
         return cmd_trace(argc - 1, argv + 1);
     if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {

@@ -151,10 +151,24 @@ static void on_sample(void *user, size_t sample, int64_t first, int64_t end)
     nesim_trace_sample(tr->t, (int64_t)sample, first, end > first ? end - 1 : first);
 }
 
+/* per-sample coding of each layer, kept for replay as metrics name@sample */
+static void on_code(void *user, size_t layer, size_t sample, int64_t t0, int64_t steps, double vth)
+{
+    trace_run *tr = user;
+    char name[48];
+    snprintf(name, sizeof name, "vth@%zu", sample);
+    nesim_trace_metric(tr->t, (int)layer, name, vth);
+    snprintf(name, sizeof name, "t0@%zu", sample);
+    nesim_trace_metric(tr->t, (int)layer, name, (double)t0);
+    snprintf(name, sizeof name, "steps@%zu", sample);
+    nesim_trace_metric(tr->t, (int)layer, name, (double)steps);
+}
+
 nesim_infer_sink trace_run_infer_sink(trace_run *tr)
 {
     return (nesim_infer_sink){.spike = tr->level == NESIM_TRACE_SPIKES ? on_spike : NULL,
-                              .activity = on_activity, .sample = on_sample, .user = tr};
+                              .activity = on_activity, .sample = on_sample,
+                              .code = tr->level == NESIM_TRACE_SPIKES ? on_code : NULL, .user = tr};
 }
 
 static void flush_tick(trace_run *tr)

@@ -37,6 +37,10 @@ struct nesim_infer {
     float **out;               /* each layer's output for the current sample */
     int64_t *done;             /* tick at which each layer's output is complete */
     nesim_infer_sink sink;     /* observers (traces); zero when none */
+    size_t start;              /* first layer run (replay); 0 normally */
+    const float *start_x;      /* replay: inputs of layer start */
+    const double *start_vth;   /* replay: its thresholds per sample */
+    const int64_t *start_t0;   /* replay: its first tick per sample */
     size_t cur_layer;          /* the layer whose steps on_step reports */
     int64_t *act;              /* events per tick */
     size_t n_act, cap_act;
@@ -489,13 +493,15 @@ int nesim_infer_run(nesim_infer *m, const float *x, size_t samples, float *y, in
         m->L[i].opts.user = m;
     }
     for (size_t s = 0; s < samples; s++) {
-        const float *in = x + s * m->in_size;
+        const float *in = m->start_x ? NULL : x + s * m->in_size;
         /* a layer reads the model input or an earlier layer's output */
-        int64_t ready = tick; /* tick at which the model input is complete */
-        for (size_t i = 0; i < m->n; i++) {
+        int64_t ready = m->start_t0 ? m->start_t0[s] : tick; /* tick at which the input is complete */
+        for (size_t i = m->start; i < m->n; i++) {
             lrt *l = &m->L[i];
-            const float *cur = l->src < 0 ? in : m->out[l->src];
-            int64_t start = l->src < 0 ? ready : m->done[l->src];
+            const float *cur = i == m->start && m->start_x ? m->start_x + s * l->in : l->src < 0 ? in : m->out[l->src];
+            int64_t start = i == m->start && m->start_x ? ready : l->src < 0 ? ready : m->done[l->src];
+            if (i == m->start && m->start_vth)
+                l->opts.vth = m->start_vth[s];
             float *nx = m->out[i];
             nesim_coded_stats st;
             int rc = NESIM_OK, coded = l->sl->type == NESIM_LAYER_LINEAR || l->sl->type == NESIM_LAYER_CONV2D;
@@ -567,6 +573,8 @@ int nesim_infer_run(nesim_infer *m, const float *x, size_t samples, float *y, in
                 if ((rc = count_channels(m, i, cur, st.steps, start, m->rep[i].chan_spikes, err)))
                     return nesim_context(err, "sample %zu: ", s);
                 add_stats(&m->rep[i].st, &st);
+                if (m->sink.code)
+                    m->sink.code(m->sink.user, i, s, start, st.steps, st.vth);
                 m->done[i] = st.t_end;
                 if (st.t_end > tick)
                     tick = st.t_end;
@@ -608,4 +616,48 @@ int nesim_infer_run(nesim_infer *m, const float *x, size_t samples, float *y, in
         rep->dense_macs += m->rep[i].dense_macs;
     }
     return NESIM_OK;
+}
+
+int nesim_infer_run_from(nesim_infer *m, size_t start, const float *x, const double *vth,
+                         const int64_t *t0, size_t samples, float *y, int coding, double k,
+                         nesim_infer_report *rep, nesim_error *err)
+{
+    if (start >= m->n)
+        return nesim_fail(err, NESIM_EINVAL, "replay: no layer %zu", start);
+    const lrt *h = &m->L[start];
+    if (h->sl->type != NESIM_LAYER_LINEAR && h->sl->type != NESIM_LAYER_CONV2D)
+        return nesim_fail(err, NESIM_EINVAL, "replay: layer '%s' does not code spikes", h->sl->name);
+    if (h->in_seg || h->sl->graded)
+        return nesim_fail(err, NESIM_EINVAL, "replay: layer '%s' takes %s input; replay starts at a coded layer",
+                          h->sl->name, h->sl->graded ? "graded" : "its spikes from an overlapping IF");
+    for (size_t i = start + 1; i < m->n; i++)
+        if (m->L[i].src < (long)start)
+            return nesim_fail(err, NESIM_EINVAL, "replay: layer '%s' reads from before '%s'", m->L[i].sl->name,
+                              h->sl->name);
+    nesim_coded_opts saved[256];
+    size_t n = m->n < 256 ? m->n : 256;
+    for (size_t i = 0; i < n; i++)
+        saved[i] = m->L[i].opts;
+    for (size_t i = start + 1; i < n; i++) {
+        if (coding >= 0)
+            m->L[i].opts.coding = (nesim_coding)coding;
+        if (k > 0 && m->L[i].opts.vth == 0)
+            m->L[i].opts.k = k;
+    }
+    m->start = start;
+    m->start_x = x;
+    m->start_vth = vth;
+    m->start_t0 = t0;
+    int rc = nesim_infer_run(m, NULL, samples, y, 0, rep, NULL, NULL, err);
+    m->start = 0;
+    m->start_x = NULL;
+    m->start_vth = NULL;
+    m->start_t0 = NULL;
+    for (size_t i = 0; i < n; i++) {
+        nesim_coded_opts keep = m->L[i].opts;
+        m->L[i].opts = saved[i];
+        m->L[i].opts.on_step = keep.on_step;
+        m->L[i].opts.user = keep.user;
+    }
+    return rc;
 }

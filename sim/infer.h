@@ -72,6 +72,8 @@ typedef struct nesim_infer_sink {
     void (*spike)(void *user, size_t layer, uint32_t channel, int64_t tick, int sign);
     void (*activity)(void *user, size_t layer, int64_t tick, int64_t events, int64_t sops);
     void (*sample)(void *user, size_t sample, int64_t first_tick, int64_t end_tick);
+    /* each coded layer, each sample: its first tick, steps and threshold */
+    void (*code)(void *user, size_t layer, size_t sample, int64_t t0, int64_t steps, double vth);
     void *user;
 } nesim_infer_sink;
 
@@ -88,5 +90,15 @@ typedef int (*nesim_infer_progress)(void *user, int64_t done, int64_t total);
 int nesim_infer_run(nesim_infer *m, const float *x, size_t samples, float *y, int dense,
                     nesim_infer_report *rep, nesim_infer_progress progress, void *user,
                     nesim_error *err);
+
+/* Replay: runs layers start..end on given inputs of layer `start` (x:
+ * samples * its input size), with that layer's threshold fixed per sample
+ * (vth[s]) and sample s's layer `start` beginning at tick t0[s]; later layers
+ * run as usual. Layers after `start` must read from `start` or later.
+ * coding (if >= 0) and k (if > 0) override the input coding of the layers
+ * after `start`. rep covers all layers (those before `start` stay empty). */
+int nesim_infer_run_from(nesim_infer *m, size_t start, const float *x, const double *vth,
+                         const int64_t *t0, size_t samples, float *y, int coding, double k,
+                         nesim_infer_report *rep, nesim_error *err);
 
 #endif

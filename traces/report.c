@@ -261,7 +261,8 @@ static int report_json(const run_view *v, FILE *out, nesim_error *err)
         json_object_set_new(o, "last_spike_tick", json_count(L->last_tick));
         json_object_set_new(o, "totals_final", json_boolean(L->totals_final));
         for (size_t m = 0; m < v->n_metrics; m++)
-            if (v->metrics[m].layer == L->idx && !json_object_get(o, v->metrics[m].name))
+            if (v->metrics[m].layer == L->idx && !strchr(v->metrics[m].name, '@') &&
+                !json_object_get(o, v->metrics[m].name))
                 json_object_set_new(o, v->metrics[m].name, json_value(v->metrics[m].value));
         bool has;
         energy_of(v, L->idx, &has);
@@ -301,6 +302,10 @@ static void print_values(FILE *out, const run_view *v, const nesim_trace_value *
         fprintf(out, "    %-12s", who);
         int col = 0;
         for (; i < n && vals[i].layer == layer; i++, col++) {
+            if (strchr(vals[i].name, '@')) { /* per-sample values (name@sample): replay data */
+                col--;
+                continue;
+            }
             if (col && col % 4 == 0)
                 fprintf(out, "\n    %-12s", "");
             fprintf(out, "  %s %.6g%s", vals[i].name, vals[i].value, unit);
