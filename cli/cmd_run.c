@@ -227,7 +227,7 @@ static void print_cost_json(const nesim_cost *c, const char *const *names, doubl
 
 static void print_layers(const run_opts *o, const nesim_spec *spec, const nesim_infer_report *r,
                          double wall, double ann_acc, double snn_acc, double agree, int has_acc,
-                         const nesim_cost *cost)
+                         const nesim_cost *cost, double trace_close_s)
 {
     const char *names[256];
     for (size_t i = 0; i < r->n_layers && i < 256; i++)
@@ -265,6 +265,8 @@ static void print_layers(const run_opts *o, const nesim_spec *spec, const nesim_
             print_cost_json(cost, names, (double)r->samples);
         if (has_acc)
             printf(",\"accuracy\":{\"spiking\":%.6f,\"ann\":%.6f,\"agreement\":%.6f}", snn_acc, ann_acc, agree);
+        if (trace_close_s >= 0)
+            printf(",\"trace_close_s\":%.6f", trace_close_s);
         printf(",\"wall_s\":%.6f,\"peak_rss_mib\":%.2f}\n", wall, cli_peak_rss_mib());
         return;
     }
@@ -401,12 +403,13 @@ static int run_layers(const run_opts *o, const nesim_spec *spec, nesim_error *er
         if (!rc && !(rc = nesim_cost_layers(chip, dense, m, &rep, spec->tick, &cost, err)))
             costp = &cost;
     }
-    if (!rc)
-        print_layers(o, spec, &rep, wall, ann, snn, agree, lab != NULL, costp);
+    double close_s = -1;
     if (tracing) {
+        double tc = cli_now();
         nesim_error e2 = {0};
         int st = interrupted ? NESIM_TRACE_INTERRUPTED : rc ? NESIM_TRACE_FAILED : NESIM_TRACE_COMPLETE;
         int rc2 = trace_run_end_layers(&tr, rc ? NULL : &rep, costp, st, &e2);
+        close_s = cli_now() - tc;
         if (!rc && rc2) {
             rc = rc2;
             *err = e2;
@@ -415,6 +418,8 @@ static int run_layers(const run_opts *o, const nesim_spec *spec, nesim_error *er
             *err = (nesim_error){NESIM_EIO, ""}, snprintf(err->msg, sizeof err->msg,
                                                           "interrupted; the trace marks the run interrupted");
     }
+    if (!rc)
+        print_layers(o, spec, &rep, wall, ann, snn, agree, lab != NULL, costp, close_s);
     if (costp)
         nesim_cost_free(costp);
     nesim_chip_free(chip);
@@ -483,6 +488,19 @@ static int run_network(const run_opts *o, const nesim_spec *spec, nesim_error *e
         if (!rc && !(rc = nesim_cost_network(chip, dense, net, ns.isi.count, total, &cost, err)))
             costp = &cost;
     }
+    double close_s = -1;
+    if (ns.tr) {
+        double tc = cli_now();
+        nesim_error e2 = {0};
+        int intr = trace_run_interrupted(&tr);
+        int st = intr ? NESIM_TRACE_INTERRUPTED : rc ? NESIM_TRACE_FAILED : NESIM_TRACE_COMPLETE;
+        int rc2 = trace_run_end_network(&tr, nesim_now(net), costp, st, &e2);
+        close_s = cli_now() - tc;
+        if (intr)
+            rc = nesim_fail(err, NESIM_EIO, "interrupted; the trace marks the run interrupted");
+        else if (!rc && rc2)
+            rc = rc2, *err = e2;
+    }
     const char *names[256] = {0};
     for (int p = 0; p < nesim_population_count(net) && p < 256; p++)
         names[p] = nesim_population_name(net, p);
@@ -508,6 +526,8 @@ static int run_network(const run_opts *o, const nesim_spec *spec, nesim_error *e
                        costp->footprint_bytes, (long long)total);
                 print_cost_json(costp, names, 0);
             }
+            if (close_s >= 0)
+                printf(",\"trace_close_s\":%.6f", close_s);
             printf(",\"wall_s\":%.6f,\"peak_rss_mib\":%.2f}\n", wall, cli_peak_rss_mib());
         } else {
             char b1[32], b2[32];
@@ -522,16 +542,6 @@ static int run_network(const run_opts *o, const nesim_spec *spec, nesim_error *e
                 print_cost_text(costp, names, 0);
             printf("\n  wall time        %8.3f s\n  peak memory      %8.1f MiB\n", wall, cli_peak_rss_mib());
         }
-    }
-    if (ns.tr) {
-        nesim_error e2 = {0};
-        int intr = trace_run_interrupted(&tr);
-        int st = intr ? NESIM_TRACE_INTERRUPTED : rc ? NESIM_TRACE_FAILED : NESIM_TRACE_COMPLETE;
-        int rc2 = trace_run_end_network(&tr, nesim_now(net), costp, st, &e2);
-        if (intr)
-            rc = nesim_fail(err, NESIM_EIO, "interrupted; the trace marks the run interrupted");
-        else if (!rc && rc2)
-            rc = rc2, *err = e2;
     }
     if (costp)
         nesim_cost_free(costp);
