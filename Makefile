@@ -32,8 +32,20 @@ BENCH_SRC := $(sort $(wildcard bench/*.c))
 
 REL := build/rel
 SAN := build/san
-LIB_REL := $(patsubst %.c,$(REL)/%.o,$(LIB_SRC))
-LIB_SAN := $(patsubst %.c,$(SAN)/%.o,$(LIB_SRC))
+# the browser page of `nesim serve`, embedded in the library
+PAGE    := build/gen/page.c
+$(PAGE): traces/page/index.html tools/embed.sh
+	sh tools/embed.sh $< $@ nesim_page_html
+
+LIB_REL := $(patsubst %.c,$(REL)/%.o,$(LIB_SRC)) $(REL)/gen/page.o
+LIB_SAN := $(patsubst %.c,$(SAN)/%.o,$(LIB_SRC)) $(SAN)/gen/page.o
+
+$(REL)/gen/page.o: $(PAGE)
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -O2 -c $< -o $@
+$(SAN)/gen/page.o: $(PAGE)
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -O1 -c $< -o $@
 
 NESIM      := $(REL)/nesim
 NESIM_SAN  := $(SAN)/nesim
