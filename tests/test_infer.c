@@ -310,6 +310,57 @@ static void test_digits_end_to_end(void **st)
     nesim_spec_free(spec);
 }
 
+/* ---- SpikingBrain-style int8 weights with group scales, from .safetensors */
+
+static void test_safetensors_int8_groups(void **st)
+{
+    nesim_error err = {0};
+    int8_t q[4 * 8];
+    float sc[4 * 2], b[4];
+    for (int i = 0; i < 32; i++)
+        q[i] = (int8_t)((i * 37) % 255 - 127);
+    for (int i = 0; i < 8; i++)
+        sc[i] = 0.01f * (float)(i + 1);
+    for (int i = 0; i < 4; i++)
+        b[i] = 0.5f * (float)i - 1;
+    int64_t qs[2] = {4, 8}, ss[2] = {4, 2}, bs[1] = {4};
+    nesim_tensor ts[3] = {view(NESIM_I8, 2, qs, q), view(NESIM_F32, 2, ss, sc), view(NESIM_F32, 1, bs, b)};
+    const char *names[3] = {"layers.0.q_proj.weight", "layers.0.q_proj.scales", "layers.0.q_proj.bias"};
+    char path[400], spec_path[400];
+    snprintf(path, sizeof path, "%s/model.safetensors", test_tmpdir());
+    assert_ok(nesim_safetensors_write(path, 3, names, ts, &err), &err);
+    snprintf(spec_path, sizeof spec_path, "%s/st.json", test_tmpdir());
+    FILE *f = fopen(spec_path, "w");
+    fputs("{\"nesim\":1,\"tick\":1e-3,\"input\":{\"shape\":[8]},\"layers\":[{\"name\":\"q\",\"type\":\"linear\","
+          "\"weight\":{\"file\":\"model.safetensors\",\"tensor\":\"layers.0.q_proj.weight\","
+          "\"scales\":\"layers.0.q_proj.scales\",\"group\":4},"
+          "\"bias\":{\"file\":\"model.safetensors\",\"tensor\":\"layers.0.q_proj.bias\"},\"coding\":\"ternary\"}]}",
+          f);
+    fclose(f);
+    nesim_spec *spec;
+    assert_ok(nesim_spec_load(spec_path, &spec, &err), &err);
+    nesim_infer *m;
+    assert_ok(nesim_infer_open(spec, &m, &err), &err);
+    float x[8] = {0.3f, -1.2f, 2.5f, 0, 0.9f, -0.1f, 4.0f, -3.3f}, y[4];
+    nesim_infer_report rep;
+    assert_ok(nesim_infer_run(m, x, 1, y, 0, &rep, NULL, NULL, &err), &err);
+    /* dense product of the played counts with the dequantised weights */
+    nesim_coded_opts o;
+    nesim_coded_opts_init(&o);
+    o.coding = NESIM_CODE_TERNARY;
+    double u[8], vth;
+    assert_ok(nesim_coded_dense_input(&o, x, 8, u, &vth, &err), &err);
+    for (int r = 0; r < 4; r++) {
+        double want = b[r];
+        for (int c = 0; c < 8; c++)
+            want += (double)q[r * 8 + c] * (double)sc[r * 2 + c / 4] * u[c];
+        assert_close(y[r], want, 1e-5, 1e-3);
+    }
+    assert_close(rep.layers[0].weight_bits, 8, 0, 0); /* kept in stored precision */
+    nesim_infer_close(m);
+    nesim_spec_free(spec);
+}
+
 /* ---- bad models: one clear error naming layer and file ------------------ */
 
 static void expect_open_error(const char *json, const char *needle)
@@ -409,6 +460,7 @@ int main(void)
         cmocka_unit_test(test_pool_matches_direct),
         cmocka_unit_test(test_stream_overlapping_if_layers),
         cmocka_unit_test(test_digits_end_to_end),
+        cmocka_unit_test(test_safetensors_int8_groups),
         cmocka_unit_test(test_bad_models),
         cmocka_unit_test(test_cli_run),
     };
