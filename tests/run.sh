@@ -27,5 +27,5 @@ for t in "$@"; do
 done
 echo
 [ -n "$failed" ] && echo "failing:$failed"
-echo "nesim tests: $pass passed, $fail failed"
+echo "tests: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
