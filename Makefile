@@ -92,9 +92,9 @@ bench: $(BENCHES) $(NESIM)
 
 FUZZ_SRC := $(sort $(wildcard fuzz/fuzz_*.c))
 fuzz: $(patsubst fuzz/%.c,build/fuzz/%,$(FUZZ_SRC))
-build/fuzz/%: fuzz/%.c $(LIB_SRC)
+build/fuzz/%: fuzz/%.c $(LIB_SRC) $(PAGE)
 	@mkdir -p $(dir $@)
-	clang $(WARN) $(DEFS) -g -O1 -fsanitize=fuzzer,address,undefined $(PKG_CFLAGS) $< $(LIB_SRC) -o $@ $(PKG_LIBS)
+	clang $(WARN) $(DEFS) -g -O1 -fsanitize=fuzzer,address,undefined $(PKG_CFLAGS) $< $(LIB_SRC) $(PAGE) -o $@ $(PKG_LIBS)
 
 clean:
 	rm -rf build

@@ -32,5 +32,6 @@ int cmd_run(int argc, char **argv);
 int cmd_chips(int argc, char **argv);
 int cmd_trace(int argc, char **argv);
 int cmd_replay(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 
 #endif

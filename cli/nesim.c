@@ -16,6 +16,7 @@ static const char usage[] =
     "  example NAME   run a built-in classic network (b4, cuba) and print firing statistics\n"
     "  trace CMD DB   inspect a trace database: runs, show, spikes, raster, activity, export, diff\n"
     "  replay DB      drive the layers after a recorded layer again (--run N --from-layer L)\n"
+    "  serve DB       browse a trace database in a web browser (JSON API, paced replay)\n"
     "  version        print the version\n";
 
 int main(int argc, char **argv)
@@ -35,6 +36,8 @@ int main(int argc, char **argv)
         return cmd_replay(argc - 1, argv + 1);
     if (strcmp(argv[1], "trace") == 0)
         return cmd_trace(argc - 1, argv + 1);
+    if (strcmp(argv[1], "serve") == 0)
+        return cmd_serve(argc - 1, argv + 1);
     if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
         printf("nesim %s\n", nesim_version());
         return CLI_OK;

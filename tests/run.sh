@@ -25,6 +25,26 @@ for t in "$@"; do
   fi
   rm -f "$out"
 done
+# The browser test of `nesim serve` (Debian's chromium + playwright-core):
+# skipped only when NESIM_SKIP_BROWSER is set.
+if [ -z "$NESIM_SKIP_BROWSER" ] && [ -x tools/browser-test.sh ]; then
+  out=$(mktemp)
+  if tools/browser-test.sh >"$out" 2>&1; then st=0; else st=$?; fi
+  line=$(grep -E '^browser tests: [0-9]+ passed, [0-9]+ failed' "$out" | tail -n 1)
+  b_ok=$(echo "$line" | sed -n 's/^browser tests: \([0-9]*\) passed.*/\1/p')
+  b_bad=$(echo "$line" | sed -n 's/.* \([0-9]*\) failed.*/\1/p')
+  [ -z "$b_ok" ] && b_ok=0
+  [ -z "$b_bad" ] && b_bad=0
+  if [ "$st" -ne 0 ] && [ "$b_bad" -eq 0 ]; then b_bad=1; fi
+  pass=$((pass + b_ok)); fail=$((fail + b_bad))
+  if [ "$st" -ne 0 ]; then
+    failed="$failed browser"
+    cat "$out"
+  else
+    printf '%-28s %4d ok\n' "browser (chromium)" "$b_ok"
+  fi
+  rm -f "$out"
+fi
 echo
 [ -n "$failed" ] && echo "failing:$failed"
 echo "tests: $pass passed, $fail failed"

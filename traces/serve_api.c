@@ -1,0 +1,604 @@
+/* serve_api.c — the JSON endpoints of `nesim serve` (see serve.h for the
+ * shapes): the page, runs, one run's report, layers, binned activity, paged
+ * spikes and the energy breakdown. Everything is read through the traces/
+ * readers (prepared statements, read-only connection).
+ *
+ * Guarantees: each handler replies exactly once; a missing run or layer is
+ * 404, a bad parameter 400 naming it; responses are bounded (5000 bins per
+ * layer, 100000 spikes); a spike page never ends between two spikes of the
+ * same (tick, neuron), so the cursor "TICK:NEURON" resumes exactly after the
+ * page and paging yields every spike once. */
+#include "traces/serve_internal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+extern const unsigned char nesim_page_html[];
+extern const unsigned long nesim_page_html_len;
+
+#define BINS_DEFAULT 500
+#define BINS_MAX 5000
+#define LIMIT_DEFAULT 10000
+#define LIMIT_MAX 100000
+/* Largest tick a parameter may name: keeps to - from + 1 far from overflow. */
+#define TICK_PARAM_MAX 999999999999999999LL
+
+json_t *serve_real(double v) { return isfinite(v) ? json_real(v) : json_null(); }
+
+static json_t *str_or_null(const char *s) { return s ? json_string(s) : json_null(); }
+static json_t *count_or_null(int64_t v) { return v < 0 ? json_null() : json_integer(v); }
+
+void serve_api_page(nesim_serve *s, struct evhttp_request *req)
+{
+    struct evkeyvalq kv;
+    if (!serve_query(s, req, NULL, &kv))
+        return;
+    evhttp_clear_headers(&kv);
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    evhttp_remove_header(h, "Cache-Control");
+    evhttp_add_header(h, "Cache-Control", "no-cache");
+    evhttp_add_header(h, "Content-Type", "text/html; charset=utf-8");
+    if (evhttp_request_get_command(req) == EVHTTP_REQ_HEAD) {
+        char n[32];
+        snprintf(n, sizeof n, "%lu", nesim_page_html_len);
+        evhttp_add_header(h, "Content-Length", n);
+        evhttp_send_reply(req, 200, NULL, NULL);
+        return;
+    }
+    struct evbuffer *b = evbuffer_new();
+    if (!b || evbuffer_add_reference(b, nesim_page_html, nesim_page_html_len, NULL, NULL) != 0) {
+        if (b)
+            evbuffer_free(b);
+        serve_reply_json(s, req, 500, NULL);
+        return;
+    }
+    evhttp_send_reply(req, 200, NULL, b);
+    evbuffer_free(b);
+}
+
+/* ---------------------------------------------------------------- runs */
+
+bool serve_load_run(nesim_serve *s, struct evhttp_request *req, int64_t id, nesim_trace_run *run)
+{
+    nesim_error err = {0};
+    if (nesim_trace_get_run(s->t, id, run, &err)) {
+        serve_reply_failure(s, req, &err);
+        return false;
+    }
+    return true;
+}
+
+int64_t serve_run_last_tick(const nesim_trace_run *run, const nesim_trace_layer *L, size_t n)
+{
+    int64_t last = run->virtual_ticks > 0 ? run->virtual_ticks - 1 : 0;
+    for (size_t i = 0; i < n; i++)
+        if (L[i].last_tick > last)
+            last = L[i].last_tick;
+    return last;
+}
+
+bool serve_layer(nesim_serve *s, struct evhttp_request *req, int64_t run, const nesim_trace_layer *L, size_t n,
+                 const char *v, int *idx)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(L[i].name, v)) {
+            *idx = L[i].idx;
+            return true;
+        }
+    size_t len = strlen(v);
+    bool digits = len > 0 && len <= 9;
+    for (size_t i = 0; i < len && digits; i++)
+        digits = v[i] >= '0' && v[i] <= '9';
+    if (digits) {
+        long x = strtol(v, NULL, 10);
+        for (size_t i = 0; i < n; i++)
+            if (L[i].idx == x) {
+                *idx = L[i].idx;
+                return true;
+            }
+    }
+    char list[240] = "";
+    size_t k = 0;
+    for (size_t i = 0; i < n && k < sizeof list - 1; i++) {
+        int w = snprintf(list + k, sizeof list - k, "%s%d %s", i ? ", " : "", L[i].idx, L[i].name);
+        k += w > 0 ? (size_t)w : 0;
+    }
+    if (k >= sizeof list - 1)
+        strcpy(list + sizeof list - 5, "...");
+    serve_reply_error(s, req, 404, "layer: run %lld has no layer '%.*s%s' (layers: %s)", (long long)run,
+                      SERVE_QUOTE, v, len > SERVE_QUOTE ? "..." : "", n ? list : "none");
+    return false;
+}
+
+/* The run's layers; replies (404/500) and returns false on failure. */
+static bool load_layers(nesim_serve *s, struct evhttp_request *req, int64_t id, nesim_trace_layer **L, size_t *n)
+{
+    nesim_error err = {0};
+    if (nesim_trace_layers(s->t, id, L, n, &err)) {
+        serve_reply_failure(s, req, &err);
+        return false;
+    }
+    return true;
+}
+
+/* No query parameters allowed. */
+static bool no_params(nesim_serve *s, struct evhttp_request *req)
+{
+    struct evkeyvalq kv;
+    if (!serve_query(s, req, NULL, &kv))
+        return false;
+    evhttp_clear_headers(&kv);
+    return true;
+}
+
+void serve_api_runs(nesim_serve *s, struct evhttp_request *req)
+{
+    if (!no_params(s, req))
+        return;
+    nesim_trace_run *runs;
+    size_t n;
+    nesim_error err = {0};
+    if (nesim_trace_runs(s->t, &runs, &n, &err)) {
+        serve_reply_failure(s, req, &err);
+        return;
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n && arr; i++) {
+        const nesim_trace_run *r = &runs[i];
+        nesim_trace_totals tot;
+        if (nesim_trace_totals_get(s->t, r->id, &tot, &err)) {
+            json_decref(arr);
+            nesim_trace_runs_free(runs, n);
+            serve_reply_failure(s, req, &err);
+            return;
+        }
+        json_t *o = json_object();
+        json_object_set_new(o, "id", json_integer(r->id));
+        json_object_set_new(o, "status", json_string(nesim_trace_status_name(r->status)));
+        json_object_set_new(o, "kind", json_string(nesim_trace_kind_name(r->kind)));
+        json_object_set_new(o, "record", json_string(nesim_trace_level_name(r->record)));
+        json_object_set_new(o, "started_at", str_or_null(r->started_at));
+        json_object_set_new(o, "ended_at", str_or_null(r->ended_at));
+        json_object_set_new(o, "samples", count_or_null(r->samples));
+        json_object_set_new(o, "virtual_ticks", count_or_null(r->virtual_ticks));
+        json_object_set_new(o, "spikes", count_or_null(tot.spikes));
+        json_object_set_new(o, "tick_s", serve_real(r->tick_s));
+        json_object_set_new(o, "spec_file", str_or_null(r->spec_file));
+        json_object_set_new(o, "chip", str_or_null(r->chip));
+        json_object_set_new(o, "parent_run", r->parent_run > 0 ? json_integer(r->parent_run) : json_null());
+        if (json_array_append_new(arr, o)) {
+            json_decref(arr);
+            arr = NULL;
+        }
+    }
+    nesim_trace_runs_free(runs, n);
+    json_t *root = arr ? json_object() : NULL;
+    if (root)
+        json_object_set_new(root, "runs", arr);
+    else
+        json_decref(arr);
+    serve_reply_json(s, req, 200, root);
+}
+
+void serve_api_run(nesim_serve *s, struct evhttp_request *req, int64_t id)
+{
+    if (!no_params(s, req))
+        return;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f) {
+        serve_reply_json(s, req, 500, NULL);
+        return;
+    }
+    nesim_error err = {0};
+    int rc = nesim_trace_report(s->t, id, f, true, &err);
+    if (fclose(f) && !rc)
+        rc = nesim_fail(&err, NESIM_ENOMEM, "out of memory");
+    if (rc) {
+        free(buf);
+        serve_reply_failure(s, req, &err);
+        return;
+    }
+    /* exactly the report's bytes: parse nothing, re-encode nothing */
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    evhttp_add_header(h, "Content-Type", "application/json; charset=utf-8");
+    if (evhttp_request_get_command(req) == EVHTTP_REQ_HEAD) {
+        char n[32];
+        snprintf(n, sizeof n, "%zu", len);
+        evhttp_add_header(h, "Content-Length", n);
+        free(buf);
+        evhttp_send_reply(req, 200, NULL, NULL);
+        return;
+    }
+    struct evbuffer *b = evbuffer_new();
+    if (!b || evbuffer_add(b, buf, len) != 0) {
+        free(buf);
+        if (b)
+            evbuffer_free(b);
+        evhttp_remove_header(h, "Content-Type");
+        serve_reply_json(s, req, 500, NULL);
+        return;
+    }
+    free(buf);
+    evhttp_send_reply(req, 200, NULL, b);
+    evbuffer_free(b);
+}
+
+void serve_api_layers(nesim_serve *s, struct evhttp_request *req, int64_t id)
+{
+    if (!no_params(s, req))
+        return;
+    nesim_trace_layer *L;
+    size_t n;
+    if (!load_layers(s, req, id, &L, &n))
+        return;
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++) {
+        json_t *o = json_object();
+        json_object_set_new(o, "idx", json_integer(L[i].idx));
+        json_object_set_new(o, "name", json_string(L[i].name));
+        json_object_set_new(o, "type", str_or_null(L[i].type));
+        json_object_set_new(o, "coding", str_or_null(L[i].coding));
+        json_object_set_new(o, "neurons", json_integer(L[i].neurons));
+        json_object_set_new(o, "fan_in", json_integer(L[i].fan_in));
+        json_object_set_new(o, "spikes", count_or_null(L[i].spikes));
+        json_object_set_new(o, "sops", count_or_null(L[i].sops));
+        json_object_set_new(o, "first_tick", count_or_null(L[i].first_tick));
+        json_object_set_new(o, "last_tick", count_or_null(L[i].last_tick));
+        json_object_set_new(o, "totals_final", json_boolean(L[i].totals_final));
+        json_array_append_new(arr, o);
+    }
+    nesim_trace_layers_free(L, n);
+    json_t *root = json_object();
+    json_object_set_new(root, "layers", arr);
+    serve_reply_json(s, req, 200, root);
+}
+
+/* ----------------------------------------------------------- activity */
+
+/* Parses from/to (absent: the defaults given); replies 400 on failure. */
+static bool window(nesim_serve *s, struct evhttp_request *req, struct evkeyvalq *kv, int64_t def_from,
+                   int64_t def_to, int64_t *from, int64_t *to)
+{
+    const char *f = evhttp_find_header(kv, "from"), *t = evhttp_find_header(kv, "to");
+    *from = def_from;
+    *to = def_to;
+    if (f && !serve_uint(s, req, "from", f, TICK_PARAM_MAX, from))
+        return false;
+    if (t && !serve_uint(s, req, "to", t, TICK_PARAM_MAX, to))
+        return false;
+    if (!t && *to < *from)
+        *to = *from;
+    if (*from > *to) {
+        serve_reply_error(s, req, 400, "from: tick %lld is after to (%lld)", (long long)*from, (long long)*to);
+        return false;
+    }
+    return true;
+}
+
+void serve_api_activity(nesim_serve *s, struct evhttp_request *req, int64_t id)
+{
+    static const char *const allowed[] = {"from", "to", "bins", NULL};
+    struct evkeyvalq kv;
+    if (!serve_query(s, req, allowed, &kv))
+        return;
+    nesim_trace_run run;
+    nesim_trace_layer *L = NULL;
+    size_t n = 0;
+    int64_t *spk = NULL, *sop = NULL;
+    bool *seen = NULL;
+    if (!serve_load_run(s, req, id, &run)) {
+        evhttp_clear_headers(&kv);
+        return;
+    }
+    if (!load_layers(s, req, id, &L, &n))
+        goto out;
+    int64_t from, to, bins = BINS_DEFAULT;
+    if (!window(s, req, &kv, 0, serve_run_last_tick(&run, L, n), &from, &to))
+        goto out;
+    const char *b = evhttp_find_header(&kv, "bins");
+    if (b && !serve_uint(s, req, "bins", b, BINS_MAX, &bins))
+        goto out;
+    if (bins < 1) {
+        serve_reply_error(s, req, 400, "bins: at least 1");
+        goto out;
+    }
+    int64_t span = to - from + 1;
+    int64_t nb = bins < span ? bins : span;
+    int64_t bin_ticks = (span + nb - 1) / nb;
+    nb = (span + bin_ticks - 1) / bin_ticks;
+    size_t cells = (n ? n : 1) * (size_t)nb;
+    spk = calloc(cells, sizeof *spk);
+    sop = calloc(cells, sizeof *sop);
+    seen = calloc(n ? n : 1, sizeof *seen);
+    if (!spk || !sop || !seen) {
+        serve_reply_json(s, req, 500, NULL);
+        goto out;
+    }
+    nesim_error err = {0};
+    nesim_trace_activity_iter *it;
+    if (nesim_trace_activity_open(s->t, id, -1, from, to, &it, &err)) {
+        serve_reply_failure(s, req, &err);
+        goto out;
+    }
+    nesim_trace_activity_rec a;
+    bool got;
+    size_t pos = 0;
+    int rc;
+    while (!(rc = nesim_trace_activity_next(it, &a, &got, &err)) && got) {
+        /* rows come ordered by layer: look the position up when it changes */
+        if (pos >= n || L[pos].idx != a.layer) {
+            pos = 0;
+            while (pos < n && L[pos].idx != a.layer)
+                pos++;
+            if (pos == n)
+                continue;
+        }
+        size_t k = (size_t)((a.tick - from) / bin_ticks);
+        spk[pos * (size_t)nb + k] += a.spikes;
+        sop[pos * (size_t)nb + k] += a.sops;
+        seen[pos] = true;
+    }
+    nesim_trace_activity_close(it);
+    if (rc) {
+        serve_reply_failure(s, req, &err);
+        goto out;
+    }
+    /* a layer with spikes but no activity rows: count its spikes */
+    for (size_t i = 0; i < n && run.record == NESIM_TRACE_SPIKES; i++) {
+        if (seen[i])
+            continue;
+        nesim_trace_spike_iter *si;
+        if (nesim_trace_spikes_open(s->t, id, L[i].idx, from, to, &si, &err)) {
+            serve_reply_failure(s, req, &err);
+            goto out;
+        }
+        nesim_trace_spike_rec r;
+        while (!(rc = nesim_trace_spikes_next(si, &r, &got, &err)) && got)
+            spk[i * (size_t)nb + (size_t)((r.tick - from) / bin_ticks)]++;
+        nesim_trace_spikes_close(si);
+        if (rc) {
+            serve_reply_failure(s, req, &err);
+            goto out;
+        }
+    }
+    json_t *root = json_object(), *layers = json_array();
+    json_object_set_new(root, "from", json_integer(from));
+    json_object_set_new(root, "to", json_integer(to));
+    json_object_set_new(root, "bin_ticks", json_integer(bin_ticks));
+    json_object_set_new(root, "bins", json_integer(nb));
+    for (size_t i = 0; i < n; i++) {
+        json_t *o = json_object(), *xs = json_array(), *xo = json_array();
+        for (int64_t k = 0; k < nb; k++) {
+            json_array_append_new(xs, json_integer(spk[i * (size_t)nb + (size_t)k]));
+            json_array_append_new(xo, json_integer(sop[i * (size_t)nb + (size_t)k]));
+        }
+        json_object_set_new(o, "idx", json_integer(L[i].idx));
+        json_object_set_new(o, "name", json_string(L[i].name));
+        json_object_set_new(o, "spikes", xs);
+        json_object_set_new(o, "sops", xo);
+        json_array_append_new(layers, o);
+    }
+    json_object_set_new(root, "layers", layers);
+    serve_reply_json(s, req, 200, root);
+out:
+    free(spk);
+    free(sop);
+    free(seen);
+    nesim_trace_layers_free(L, n);
+    nesim_trace_run_clear(&run);
+    evhttp_clear_headers(&kv);
+}
+
+/* ------------------------------------------------------------- spikes */
+
+/* "TICK:NEURON", both digits only. */
+static bool parse_cursor(const char *v, int64_t *tick, int64_t *neuron)
+{
+    const char *c = strchr(v, ':');
+    if (!c || c == v || !c[1] || c - v > 18 || strlen(c + 1) > 18)
+        return false;
+    for (const char *p = v; *p; p++)
+        if (p != c && (*p < '0' || *p > '9'))
+            return false;
+    *tick = strtoll(v, NULL, 10);
+    *neuron = strtoll(c + 1, NULL, 10);
+    return true;
+}
+
+void serve_api_spikes(nesim_serve *s, struct evhttp_request *req, int64_t id)
+{
+    static const char *const allowed[] = {"layer", "from", "to", "limit", "after", NULL};
+    struct evkeyvalq kv;
+    if (!serve_query(s, req, allowed, &kv))
+        return;
+    nesim_trace_layer *L = NULL;
+    size_t n = 0;
+    nesim_trace_spike_rec *page = NULL;
+    nesim_trace_spike_iter *it = NULL;
+    const char *lv = evhttp_find_header(&kv, "layer");
+    if (!load_layers(s, req, id, &L, &n))
+        goto out;
+    if (!lv) {
+        serve_reply_error(s, req, 400, "layer: required (a layer name or index)");
+        goto out;
+    }
+    int layer;
+    if (!serve_layer(s, req, id, L, n, lv, &layer))
+        goto out;
+    int64_t from, to, limit = LIMIT_DEFAULT, at = -1, an = -1;
+    if (!window(s, req, &kv, 0, NESIM_TRACE_TICK_MAX, &from, &to))
+        goto out;
+    const char *lim = evhttp_find_header(&kv, "limit"), *after = evhttp_find_header(&kv, "after");
+    if (lim && !serve_uint(s, req, "limit", lim, LIMIT_MAX, &limit))
+        goto out;
+    if (limit < 1) {
+        serve_reply_error(s, req, 400, "limit: at least 1");
+        goto out;
+    }
+    if (after && !parse_cursor(after, &at, &an)) {
+        serve_reply_error(s, req, 400, "after: expected a cursor TICK:NEURON as given in 'next', got '%.*s%s'",
+                          SERVE_QUOTE, after, strlen(after) > SERVE_QUOTE ? "..." : "");
+        goto out;
+    }
+    int64_t start = at > from ? at : from;
+    /* the page is read first (at most limit + one (tick, neuron) group),
+     * then cut and written */
+    size_t cap = (size_t)(limit < 4096 ? limit + 8 : 4096), count = 0;
+    bool more = false;
+    page = malloc(cap * sizeof *page);
+    if (!page) {
+        serve_reply_json(s, req, 500, NULL);
+        goto out;
+    }
+    nesim_error err = {0};
+    if (start <= to) {
+        if (nesim_trace_spikes_open(s->t, id, layer, start, to, &it, &err)) {
+            serve_reply_failure(s, req, &err);
+            goto out;
+        }
+        size_t group = 0; /* trailing spikes sharing the last one's (tick, neuron) */
+        nesim_trace_spike_rec r;
+        bool got;
+        int rc;
+        while (!(rc = nesim_trace_spikes_next(it, &r, &got, &err)) && got) {
+            if (r.tick == at && r.neuron <= an)
+                continue;
+            bool same = count > 0 && r.tick == page[count - 1].tick && r.neuron == page[count - 1].neuron;
+            if ((int64_t)count >= limit) {
+                more = true;
+                if (!same)
+                    break;
+                if (count > group) { /* end the page before the group */
+                    count -= group;
+                    break;
+                }
+                more = false; /* the whole page is one (tick, neuron): finish the group */
+            }
+            if (count == cap) {
+                size_t nc = cap * 2;
+                nesim_trace_spike_rec *np = realloc(page, nc * sizeof *np);
+                if (!np) {
+                    serve_reply_json(s, req, 500, NULL);
+                    goto out;
+                }
+                page = np;
+                cap = nc;
+            }
+            page[count++] = r;
+            group = same ? group + 1 : 1;
+        }
+        if (rc) {
+            serve_reply_failure(s, req, &err);
+            goto out;
+        }
+    }
+    serve_out *w = malloc(sizeof *w);
+    if (!w) {
+        serve_reply_json(s, req, 500, NULL);
+        goto out;
+    }
+    serve_out_init(w, evbuffer_new());
+    serve_out_lit(w, "{\"layer\":");
+    serve_out_int(w, layer);
+    serve_out_lit(w, ",\"spikes\":[");
+    for (size_t i = 0; i < count; i++) {
+        serve_out_raw(w, i ? ",[" : "[", i ? 2 : 1);
+        serve_out_int(w, page[i].tick);
+        serve_out_raw(w, ",", 1);
+        serve_out_int(w, page[i].neuron);
+        serve_out_raw(w, page[i].sign < 0 ? ",-1]" : ",1]", page[i].sign < 0 ? 4 : 3);
+    }
+    serve_out_lit(w, "],\"next\":");
+    if (more) {
+        serve_out_raw(w, "\"", 1);
+        serve_out_int(w, page[count - 1].tick);
+        serve_out_raw(w, ":", 1);
+        serve_out_int(w, page[count - 1].neuron);
+        serve_out_lit(w, "\"}");
+    } else {
+        serve_out_lit(w, "null}");
+    }
+    if (serve_out_flush(w)) {
+        serve_reply_buffer(s, req, 200, "application/json; charset=utf-8", w->b);
+    } else {
+        if (w->b)
+            evbuffer_free(w->b);
+        serve_reply_json(s, req, 500, NULL);
+    }
+    free(w);
+out:
+    nesim_trace_spikes_close(it);
+    free(page);
+    nesim_trace_layers_free(L, n);
+    evhttp_clear_headers(&kv);
+}
+
+/* ------------------------------------------------------------- energy */
+
+static void add_term(json_t *terms, const char *name, double j)
+{
+    json_t *v = json_object_get(terms, name);
+    if (v)
+        json_real_set(v, json_real_value(v) + j);
+    else
+        json_object_set_new(terms, name, json_real(j));
+}
+
+void serve_api_energy(nesim_serve *s, struct evhttp_request *req, int64_t id)
+{
+    if (!no_params(s, req))
+        return;
+    nesim_trace_layer *L;
+    size_t n;
+    if (!load_layers(s, req, id, &L, &n))
+        return;
+    nesim_trace_value *v;
+    size_t nv;
+    nesim_error err = {0};
+    if (nesim_trace_energies(s->t, id, &v, &nv, &err)) {
+        nesim_trace_layers_free(L, n);
+        serve_reply_failure(s, req, &err);
+        return;
+    }
+    json_t *terms = json_object(), *per = json_array(), *run_terms = json_object();
+    double total = 0, run_total = 0;
+    for (size_t i = 0; i < nv; i++) {
+        if (!isfinite(v[i].value))
+            continue;
+        total += v[i].value;
+        add_term(terms, v[i].name, v[i].value);
+        if (v[i].layer < 0) {
+            run_total += v[i].value;
+            add_term(run_terms, v[i].name, v[i].value);
+        }
+    }
+    for (size_t l = 0; l < n; l++) {
+        json_t *o = json_object(), *lt = json_object();
+        double lsum = 0;
+        for (size_t i = 0; i < nv; i++)
+            if (v[i].layer == L[l].idx && isfinite(v[i].value)) {
+                lsum += v[i].value;
+                add_term(lt, v[i].name, v[i].value);
+            }
+        json_object_set_new(o, "idx", json_integer(L[l].idx));
+        json_object_set_new(o, "name", json_string(L[l].name));
+        json_object_set_new(o, "terms", lt);
+        json_object_set_new(o, "total_j", json_real(lsum));
+        json_array_append_new(per, o);
+    }
+    json_t *rl = json_object();
+    json_object_set_new(rl, "terms", run_terms);
+    json_object_set_new(rl, "total_j", json_real(run_total));
+    json_t *root = json_object();
+    json_object_set_new(root, "total_j", json_real(total));
+    json_object_set_new(root, "terms", terms);
+    json_object_set_new(root, "per_layer", per);
+    json_object_set_new(root, "run_level", rl);
+    nesim_trace_values_free(v, nv);
+    nesim_trace_layers_free(L, n);
+    serve_reply_json(s, req, 200, root);
+}
