@@ -57,22 +57,7 @@ static int64_t al_predict(const nesim_dyn *d, const double *s, int64_t t, int64_
                       .x = {st[0] - d->p.v_rest, -st[1]}, .term = {TM, TA}};
     int64_t from = lo > s0 ? lo : s0;
     int64_t top = hi == NESIM_NEVER ? -1 : hi - 1 - s0;
-    if (top >= 0 && top < from - s0) {
-        *margin = INFINITY;
-        return NESIM_NEVER;
-    }
-    int64_t k = -1;
-    if (d->slack > 0 && nesim_expsum_at(&f, from - s0) < -d->slack) {
-        /* far below threshold: answer when v comes within slack (a check) */
-        f.c0 += d->slack;
-        k = nesim_expsum_first(&f, from - s0, top, ws, margin);
-        *margin += d->slack;
-        if (k < 0)
-            return NESIM_NEVER; /* never even within slack before hi */
-        f.c0 -= d->slack;
-    }
-    if (k < 0)
-        k = nesim_expsum_first(&f, from - s0, top, ws, margin);
+    int64_t k = nesim_expsum_predict(&f, from - s0, top, d->slack, ws, margin);
     return k < 0 ? NESIM_NEVER : s0 + k;
 }
 

@@ -6,6 +6,11 @@
 #include <math.h>
 #include <stdlib.h>
 
+/* Check levels of nesim_expsum_predict: within slack, then within slack / 2. */
+#ifndef SLACK_LEVELS
+#define SLACK_LEVELS 2
+#endif
+
 struct nesim_scratch {
     gsl_root_fsolver *brent;
 };
@@ -103,11 +108,13 @@ static int64_t settle(const nesim_expsum *f, int64_t a, int64_t b, nesim_scratch
     return b;
 }
 
-int64_t nesim_expsum_first(const nesim_expsum *f, int64_t lo, int64_t hi, nesim_scratch *ws,
-                           double *margin)
+/* The general search: branch and bound over [lo, hi]. */
+static int64_t first_general(const nesim_expsum *f, int64_t lo, int64_t hi, nesim_scratch *ws,
+                             double *margin)
 {
     double mg = INFINITY;
-    if (hi < 0)
+    int unbounded = hi < 0;
+    if (unbounded)
         hi = lo + horizon(f);
     if (hi - lo > ((int64_t)1 << 40))
         hi = lo + ((int64_t)1 << 40);
@@ -168,7 +175,398 @@ int64_t nesim_expsum_first(const nesim_expsum *f, int64_t lo, int64_t hi, nesim_
         stack[sp + 1][1] = m;
         sp += 2;
     }
+    if (found < 0 && unbounded) {
+        /* past the horizon f stays below c0 plus its decaying positive terms:
+         * the margin covers that tail too */
+        double tail = -f->c0;
+        for (int i = 0; i < f->n; i++)
+            if (f->x[i] > 0)
+                tail -= f->x[i] * nesim_decay(f->d, f->term[i], hi);
+        mg = min2(mg, tail);
+    }
     if (margin)
         *margin = mg;
     return found;
+}
+
+/* ---- the fast path ---------------------------------------------------- */
+
+/* f prepared for repeated evaluation: rates and table rows at hand. */
+typedef struct fx {
+    int n;
+    double c0;
+    double x[NESIM_TBL_MAX], r[NESIM_TBL_MAX];
+    const double *hi[NESIM_TBL_MAX], *lo[NESIM_TBL_MAX];
+    uint64_t tn;
+} fx;
+
+static inline void fx_prepare(fx *F, const nesim_expsum *f)
+{
+    F->n = f->n;
+    F->c0 = f->c0;
+    F->tn = f->d->tsplit_n;
+    for (int i = 0; i < f->n; i++) {
+        F->x[i] = f->x[i];
+        F->r[i] = f->d->rate[f->term[i]];
+        F->hi[i] = f->d->thi[f->term[i]];
+        F->lo[i] = f->d->tlo[f->term[i]];
+    }
+}
+
+/* The terms x_i e^{-r_i s}, the factors from the small split tables (they
+ * stay in the first-level cache while a search jumps about). */
+static inline void fx_terms(const fx *F, int64_t s, double *t)
+{
+    if ((uint64_t)s < F->tn)
+        for (int i = 0; i < F->n; i++)
+            t[i] = F->x[i] * (F->hi[i][s >> 8] * F->lo[i][s & 255]);
+    else
+        for (int i = 0; i < F->n; i++)
+            t[i] = F->x[i] * exp(-F->r[i] * (double)s);
+}
+
+static inline double fx_val(const fx *F, const double *t)
+{
+    double v = F->c0;
+    for (int i = 0; i < F->n; i++)
+        v += t[i];
+    return v;
+}
+
+static inline double fx_der(const fx *F, const double *t)
+{
+    double dv = 0;
+    for (int i = 0; i < F->n; i++)
+        dv -= F->r[i] * t[i];
+    return dv;
+}
+
+static inline double fx_at(const fx *F, int64_t s, double *fp)
+{
+    double t[NESIM_TBL_MAX];
+    fx_terms(F, s, t);
+    if (fp)
+        *fp = fx_der(F, t);
+    return fx_val(F, t);
+}
+
+static inline double dmax(double a, double b) { return a > b ? a : b; }
+
+/* ceil for |x| < 2^62 */
+static inline int64_t iceil(double x)
+{
+    int64_t i = (int64_t)x;
+    return i + ((double)i < x);
+}
+
+/* Fast path for c0 > 0 (f ends above zero) and at most three terms, given
+ * the terms t at lo and f(lo) < 0.
+ *
+ * f' = sum y_k e^{-r_k s} with y_k = -r_k x_k has at most two real zeros
+ * (Laguerre's rule of signs: no more than the sign changes of its
+ * coefficients ordered by rate). Going through the possible sign sequences of
+ * f' after lo — (+), (-,+), (+,-), (-,+,-), (+,-,+) — with f ending at c0 > 0,
+ * the sign of f changes exactly once after lo in every case but the last
+ * (rise, peak, dip, rise), which needs y = (+,-,+). There, the peak is
+ * located first (h = f' e^{r_1 s} has a single minimum, at s_h in closed
+ * form, so f' changes sign at most once on each side of it): if it reaches
+ * zero the crossing is on the rising flank before it, otherwise f changes
+ * sign once after it. A single sign change means the sign of f at any tick
+ * tells on which side of the crossing it lies: a safeguarded Newton /
+ * Illinois search on the grid finds the first tick in a few evaluations.
+ * Before the answer f has at most a dip (and the peak, evaluated): its
+ * largest value sits at the ends or at the peak, so the margin needs no scan.
+ * Returns 0 when rounding defeats the reasoning (the caller then searches in
+ * general). */
+static int first_cpos(const fx *F, int64_t lo, int64_t hi, const double *tlo, double flo,
+                      int64_t *found, double *margin)
+{
+    int n = F->n;
+    if (!(F->c0 > 0) || n > NESIM_TBL_MAX)
+        return 0;
+    if (hi >= 0 && hi <= lo) {
+        *margin = -flo;
+        *found = -1;
+        return 1;
+    }
+    /* an offset by which f >= 0 for sure: the negative terms, decaying at
+     * least as fast as the slowest of them, have fallen below c0 (computed
+     * when needed: a bounded search uses hi) */
+    double neg = 0, rneg = INFINITY, fpa = 0;
+    for (int i = 0; i < n; i++) {
+        fpa -= F->r[i] * tlo[i];
+        if (tlo[i] < 0) {
+            neg -= tlo[i];
+            if (F->r[i] < rneg)
+                rneg = F->r[i];
+        }
+    }
+    if (!(neg > F->c0))
+        return 0; /* f(lo) < 0 by rounding alone */
+    int capped = hi >= 0;
+    int64_t bound = capped ? hi : -1;
+    double peak = -INFINITY, fhi = NAN;
+    int64_t a = lo, b = -1;
+    double fa = flo, fb = 0;
+    if (n == 3 && fpa > 0) {
+        /* terms by rate; the rise-peak-dip-rise shape needs y = (+,-,+) */
+        int o0 = 0, o1 = 1, o2 = 2, tmp;
+        if (F->r[o1] < F->r[o0])
+            tmp = o0, o0 = o1, o1 = tmp;
+        if (F->r[o2] < F->r[o1])
+            tmp = o1, o1 = o2, o2 = tmp;
+        if (F->r[o1] < F->r[o0])
+            tmp = o0, o0 = o1, o1 = tmp;
+        double r1 = F->r[o0], r2 = F->r[o1], r3 = F->r[o2];
+        double y1 = -r1 * F->x[o0], y2 = -r2 * F->x[o1], y3 = -r3 * F->x[o2];
+        /* f' >= e^{-r1 (s - lo)} (f'_1(lo) + f'_2(lo)) after lo: if that is
+         * not negative f only rises, and the peak needs no search */
+        if (y1 > 0 && y2 < 0 && y3 > 0 && r1 < r2 && r2 < r3 && r1 * tlo[o0] + r2 * tlo[o1] > 0) {
+            /* h = y1 + y2 e^{-p s} + y3 e^{-q s} has its minimum at s_h */
+            double p = r2 - r1, q = r3 - r1;
+            double sh = log(-q * y3 / (p * y2)) / (q - p);
+            if (sh > (double)lo && sh < 1e15) {
+                int64_t e = bound < 0 || sh < (double)bound ? (int64_t)sh : bound;
+                /* e, e + 1 and the cap in one round (independent evaluations) */
+                double fpe, fe = fx_at(F, e, &fpe);
+                double fpe1, fe1 = fx_at(F, e + 1, &fpe1);
+                if (capped && e + 1 < bound)
+                    fhi = fx_at(F, bound, NULL);
+                if (fpe < 0) {
+                    /* the peak lies in (lo, e), where f' falls through zero once:
+                     * find the last tick with f' >= 0 (Illinois on f') */
+                    int64_t u = lo, v = e;
+                    double gu = fpa, gv = fpe, fu = flo;
+                    int last = 0;
+                    for (int it = 0; v - u > 1; it++) {
+                        int64_t m;
+                        if ((it & 3) == 3) {
+                            m = u + (v - u) / 2;
+                        } else {
+                            double est = (double)u + (double)(v - u) * (gu / (gu - gv));
+                            m = !(est < (double)v) ? v - 1 : !(est > (double)u) ? u + 1 : (int64_t)est;
+                            if (m >= v)
+                                m = v - 1;
+                            if (m <= u)
+                                m = u + 1;
+                        }
+                        double g, fm = fx_at(F, m, &g);
+                        if (g >= 0) {
+                            u = m;
+                            gu = g;
+                            fu = fm;
+                            if (last > 0)
+                                gv *= 0.5;
+                            last = 1;
+                        } else {
+                            v = m;
+                            gv = g;
+                            if (last < 0)
+                                gu *= 0.5;
+                            last = -1;
+                        }
+                    }
+                    e = u;
+                    fe = fu;
+                    fe1 = fx_at(F, e + 1, &fpe1);
+                } else if (capped && e == bound) {
+                    /* f' >= 0 up to the cap: f rises on [lo, hi] */
+                    if (fe < 0) {
+                        *margin = -fe;
+                        *found = -1;
+                        return 1;
+                    }
+                    b = e;
+                    fb = fe;
+                    goto search;
+                }
+                /* f rises on [lo, e]; e + 1 is past the peak or still rising */
+                if (fe >= 0) { /* crossing on the rising flank */
+                    b = e;
+                    fb = fe;
+                    goto search;
+                }
+                if (fe1 >= 0 && (!capped || e + 1 <= hi)) {
+                    *found = e + 1;
+                    *margin = -fe;
+                    return 1;
+                }
+                peak = dmax(fe, fe1);
+                if (capped && e + 1 >= hi) {
+                    *margin = -dmax(flo, peak);
+                    *found = -1;
+                    return 1;
+                }
+                a = e + 1;
+                fa = fe1;
+                fpa = fpe1;
+            }
+        }
+    }
+    /* one sign change after a */
+    if (capped && a < bound) { /* the end decides whether there is a crossing at all */
+        fb = fhi == fhi ? fhi : fx_at(F, bound, NULL);
+        if (fb < 0) {
+            *margin = -dmax(dmax(flo, peak), dmax(fa, fb));
+            *found = -1;
+            return 1;
+        }
+        b = bound;
+    }
+search:;
+    /* Newton from the left while its step stays inside the bracket (on a
+     * concave rise it never overshoots), Illinois otherwise, and a bisection
+     * every fourth step when Newton is not the one making progress. Each
+     * round evaluates the chosen tick s and s - 1 together: when the estimate
+     * is right to the tick, that settles it. */
+    double ga = fa, gb = fb;
+    int last = 0, it = 0, iters = 0;
+    for (;;) {
+        if (b >= 0 && b - a <= 1)
+            break;
+        int64_t s = -1;
+        if (fpa > 0) {
+            double step = -fa / fpa;
+            if (b < 0 ? step < 1e15 : step < (double)(b - a - 1))
+                s = a + (step < 1 ? 1 : iceil(step));
+        }
+        if (s < 0) {
+            if (b < 0) { /* no bracket yet and no Newton step: the bound gives one */
+                if (bound < 0) {
+                    double span = log(neg / F->c0) / rneg;
+                    if (!(span < 1e15))
+                        return 0;
+                    bound = lo + iceil(span) + 1;
+                }
+                if (a >= bound)
+                    return 0; /* rounding defeated the bound */
+                fb = fx_at(F, bound, NULL);
+                if (fb < 0) {
+                    if (!capped)
+                        return 0;
+                    *margin = -dmax(dmax(flo, peak), dmax(fa, fb));
+                    *found = -1;
+                    return 1;
+                }
+                b = bound;
+                gb = fb;
+                ga = fa;
+                continue;
+            }
+            if ((++it & 3) == 0) {
+                s = a + (b - a) / 2;
+            } else {
+                double est = (double)a + (double)(b - a) * (ga / (ga - gb));
+                s = !(est < (double)b) ? b - 1 : !(est > (double)a) ? a + 1 : iceil(est);
+                if (s >= b)
+                    s = b - 1;
+                if (s <= a)
+                    s = a + 1;
+            }
+        }
+        double fp, fs = fx_at(F, s, &fp);
+        if (s - 1 > a) {
+            double fp0, f0 = fx_at(F, s - 1, &fp0);
+            if (f0 >= 0) {
+                s = s - 1, fs = f0, fp = fp0;
+            } else if (fs >= 0) {
+                a = s - 1;
+                fa = f0;
+                b = s;
+                break;
+            }
+        }
+        if (fs >= 0) {
+            b = s;
+            fb = gb = fs;
+            if (last > 0)
+                ga *= 0.5;
+            last = 1;
+        } else {
+            a = s;
+            fa = ga = fs;
+            fpa = fp;
+            if (last < 0)
+                gb *= 0.5;
+            last = -1;
+        }
+        if (++iters > 100)
+            return 0;
+    }
+    *found = b;
+    *margin = -dmax(dmax(flo, peak), fa);
+    return 1;
+}
+
+/* The first s in [lo, hi] with f(s) >= 0 for f with constant F->c0, given the
+ * terms t at lo. f->c0 must equal F->c0 (the general search reads f). */
+static int64_t first_at(const nesim_expsum *f, const fx *F, int64_t lo, int64_t hi, const double *t,
+                        nesim_scratch *ws, double *margin)
+{
+    double flo = fx_val(F, t);
+    if (flo >= 0) {
+        *margin = INFINITY;
+        return lo;
+    }
+    int64_t k;
+    if (first_cpos(F, lo, hi, t, flo, &k, margin))
+        return k;
+    return first_general(f, lo, hi, ws, margin);
+}
+
+int64_t nesim_expsum_first(const nesim_expsum *f, int64_t lo, int64_t hi, nesim_scratch *ws,
+                           double *margin)
+{
+    double mg;
+    if (!margin)
+        margin = &mg;
+    if (hi >= 0 && hi < lo) {
+        *margin = INFINITY;
+        return -1;
+    }
+    if (f->n > NESIM_TBL_MAX) {
+        return first_general(f, lo, hi, ws, margin);
+    }
+    fx F;
+    double t[NESIM_TBL_MAX];
+    fx_prepare(&F, f);
+    fx_terms(&F, lo, t);
+    return first_at(f, &F, lo, hi, t, ws, margin);
+}
+
+int64_t nesim_expsum_predict(nesim_expsum *f, int64_t from, int64_t top, double slack,
+                             nesim_scratch *ws, double *margin)
+{
+    if (top >= 0 && top < from) {
+        *margin = INFINITY;
+        return -1;
+    }
+    if (f->n > NESIM_TBL_MAX) {
+        if (slack > 0 && nesim_expsum_at(f, from) < -slack) {
+            double c0 = f->c0;
+            f->c0 = c0 + slack;
+            int64_t k = first_general(f, from, top, ws, margin);
+            f->c0 = c0;
+            *margin += slack;
+            return k;
+        }
+        return first_general(f, from, top, ws, margin);
+    }
+    fx F;
+    double t[NESIM_TBL_MAX];
+    fx_prepare(&F, f);
+    fx_terms(&F, from, t);
+    double f0 = fx_val(&F, t);
+    for (int l = 0; l < SLACK_LEVELS && slack > 0; l++, slack *= 0.5) {
+        if (f0 < -slack) {
+            /* far below threshold: answer when f comes within slack (a check) */
+            double c0 = f->c0;
+            f->c0 = F.c0 = c0 + slack;
+            int64_t k = first_at(f, &F, from, top, t, ws, margin);
+            f->c0 = c0;
+            *margin += slack;
+            return k;
+        }
+    }
+    return first_at(f, &F, from, top, t, ws, margin);
 }

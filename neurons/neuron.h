@@ -51,10 +51,16 @@ typedef struct nesim_dyn {
     double rate[NESIM_TBL_MAX];      /* 1/tau in 1/ticks */
     double *tbl[NESIM_TBL_MAX];      /* tbl[i][k] = exp(-rate[i] * k), k < tbl_n */
     uint32_t tbl_n;
+    /* The same factors from two small tables (for searches that jump about):
+     * exp(-rate[i] * k) ~ thi[i][k >> 8] * tlo[i][k & 255] for k < tsplit_n,
+     * within an ulp or two of the direct expression. */
+    double *thi[NESIM_TBL_MAX], *tlo[NESIM_TBL_MAX];
+    uint32_t tsplit_n;
     double c[4];                     /* model-specific coefficients */
     /* Set by the engine (0 = exact): predict() may answer with an earlier
-     * "check" tick, the first at which v comes within `slack` of threshold,
-     * so that the next few inputs need no new prediction (see network.c). */
+     * "check" tick, the first at which v comes within `slack` of threshold
+     * (within slack / 2 when it already is within slack), so that the next
+     * few inputs need no new prediction (see network.c, crossing.h). */
     double slack;
 } nesim_dyn;
 

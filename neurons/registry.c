@@ -53,6 +53,22 @@ int nesim_dyn_init(nesim_dyn *d, const nesim_model *m, const nesim_neuron_params
         for (uint32_t k = 0; k < d->tbl_n; k++)
             d->tbl[i][k] = exp(-d->rate[i] * (double)k);
     }
+    /* split tables over 64 of the longest time constant (at most 2^24 ticks) */
+    double span = ceil(64.0 * max_tau);
+    uint32_t nhi = d->n_tau ? (uint32_t)fmin(span / 256.0 + 1, 65536.0) : 0;
+    d->tsplit_n = nhi * 256;
+    for (int i = 0; i < d->n_tau; i++) {
+        d->thi[i] = malloc((nhi + 256) * sizeof(double));
+        if (!d->thi[i]) {
+            nesim_dyn_free(d);
+            return nesim_fail(err, NESIM_ENOMEM, "out of memory for decay tables");
+        }
+        d->tlo[i] = d->thi[i] + nhi;
+        for (uint32_t h = 0; h < nhi; h++)
+            d->thi[i][h] = exp(-d->rate[i] * (double)h * 256.0);
+        for (uint32_t l = 0; l < 256; l++)
+            d->tlo[i][l] = exp(-d->rate[i] * (double)l);
+    }
     return NESIM_OK;
 }
 
@@ -60,9 +76,12 @@ void nesim_dyn_free(nesim_dyn *d)
 {
     for (int i = 0; i < NESIM_TBL_MAX; i++) {
         free(d->tbl[i]);
+        free(d->thi[i]);
         d->tbl[i] = NULL;
+        d->thi[i] = d->tlo[i] = NULL;
     }
     d->tbl_n = 0;
+    d->tsplit_n = 0;
 }
 
 int nesim_check_pos(double v, const char *name, nesim_error *err)

@@ -10,8 +10,10 @@
  * Order inside one tick t (documented, canonical):
  *   1. deliveries due at t, by (source neuron id, projection id); within a
  *      projection targets in ascending index: each applies its weight;
- *   2. every neuron that received input or whose predicted crossing is due at t
- *      is tested against threshold;
+ *   2. every neuron whose predicted crossing is due at t, or whose remaining
+ *      margin below threshold an input may have used up, is tested against
+ *      threshold (a neuron an input left with margin to spare cannot be above
+ *      it, so testing it would change nothing);
  *   3. the neurons that fire, in ascending global id, are recorded, reset and
  *      send their spikes (deliveries at t + delay; delay >= 1 tick).
  * No step visits a neuron that nothing reached: cost follows activity. */

@@ -17,9 +17,10 @@ int nesim_queue_init(nesim_queue *q, uint32_t ring, nesim_error *err)
     memset(q, 0, sizeof *q);
     q->ring = pow2_at_least(ring);
     for (int k = 0; k < 2; k++) {
-        q->bucket[k] = calloc(q->ring, sizeof(nesim_evvec));
+        q->bucket[k] = aligned_alloc(64, q->ring * sizeof(nesim_evvec));
         if (!q->bucket[k])
             goto oom;
+        memset(q->bucket[k], 0, q->ring * sizeof(nesim_evvec));
     }
     q->bitmap = calloc(q->ring / 64, sizeof(uint64_t));
     if (!q->bitmap)
@@ -47,9 +48,15 @@ void nesim_queue_free(nesim_queue *q)
 
 static int vec_push(nesim_evvec *v, nesim_ev e)
 {
-    if (v->n == v->cap) {
-        size_t cap = v->cap ? v->cap * 2 : 16;
-        nesim_ev *nv = realloc(v->v, cap * sizeof *nv);
+    if (v->n < NESIM_EV_INLINE) {
+        v->in[v->n++] = e;
+        return 0;
+    }
+    if (v->n >= v->cap) {
+        if (v->cap >= UINT32_MAX / 2)
+            return -1;
+        uint32_t cap = v->cap ? v->cap * 2 : 4 * NESIM_EV_INLINE;
+        nesim_ev *nv = realloc(v->v, (size_t)cap * sizeof *nv);
         if (!nv)
             return -1;
         v->v = nv;
@@ -57,6 +64,16 @@ static int vec_push(nesim_evvec *v, nesim_ev e)
     }
     v->v[v->n++] = e;
     return 0;
+}
+
+/* The bucket's events as one array (the inline ones moved in front of the
+ * overflow when there is one). */
+static nesim_ev *vec_events(nesim_evvec *v)
+{
+    if (v->n <= NESIM_EV_INLINE)
+        return v->in;
+    memcpy(v->v, v->in, sizeof v->in);
+    return v->v;
 }
 
 static int far_less(const nesim_ev_far *a, const nesim_ev_far *b)
@@ -174,13 +191,13 @@ static int ev_cmp(const void *a, const void *b)
     return (x->aux > y->aux) - (x->aux < y->aux);
 }
 
-static void sort_events(nesim_evvec *v)
+static void sort_events(nesim_ev *e, size_t n)
 {
     size_t i = 1;
-    while (i < v->n && ev_cmp(&v->v[i - 1], &v->v[i]) <= 0)
+    while (i < n && ev_cmp(&e[i - 1], &e[i]) <= 0)
         i++;
-    if (i < v->n)
-        qsort(v->v, v->n, sizeof *v->v, ev_cmp);
+    if (i < n)
+        qsort(e, n, sizeof *e, ev_cmp);
 }
 
 int nesim_queue_take(nesim_queue *q, int64_t t, int sort_pred, nesim_ev **deliver,
@@ -196,13 +213,13 @@ int nesim_queue_take(nesim_queue *q, int64_t t, int sort_pred, nesim_ev **delive
     }
     uint32_t b = (uint32_t)t & (q->ring - 1);
     nesim_evvec *d = &q->bucket[NESIM_EV_DELIVER][b], *p = &q->bucket[NESIM_EV_PREDICT][b];
-    sort_events(d);
-    if (sort_pred)
-        sort_events(p);
-    *deliver = d->v;
+    *deliver = vec_events(d);
     *n_deliver = d->n;
-    *predict = p->v;
+    *predict = vec_events(p);
     *n_predict = p->n;
+    sort_events(*deliver, d->n);
+    if (sort_pred)
+        sort_events(*predict, p->n);
     return NESIM_OK;
 }
 

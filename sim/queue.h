@@ -35,9 +35,16 @@ typedef struct nesim_ev_far {
     nesim_ev ev;
 } nesim_ev_far;
 
+/* One bucket, one cache line: the first NESIM_EV_INLINE events live in the
+ * bucket itself, so a sparse tick costs a single line per insert; more go to
+ * v[NESIM_EV_INLINE...] (v keeps its first NESIM_EV_INLINE slots free, to
+ * take the inline ones when the tick is taken, contiguous). */
+enum { NESIM_EV_INLINE = 6 };
 typedef struct nesim_evvec {
-    nesim_ev *v;
-    size_t n, cap;
+    nesim_ev *v;    /* overflow storage (kept for reuse), or NULL */
+    uint32_t n;     /* events held */
+    uint32_t cap;   /* slots of v, inline ones included */
+    nesim_ev in[NESIM_EV_INLINE];
 } nesim_evvec;
 
 typedef struct nesim_queue {
@@ -59,6 +66,25 @@ void nesim_queue_free(nesim_queue *q);
  * NESIM_EINVAL when t is in the past. */
 int nesim_queue_push(nesim_queue *q, int64_t t, int kind, uint32_t id, uint32_t aux,
                      nesim_error *err);
+
+/* nesim_queue_push with the common case inline: a tick inside the ring
+ * whose bucket has room. */
+static inline int nesim_queue_add(nesim_queue *q, int64_t t, int kind, uint32_t id, uint32_t aux,
+                                  nesim_error *err)
+{
+    if ((uint64_t)(t - q->now) < q->ring) {
+        uint32_t b = (uint32_t)t & (q->ring - 1);
+        nesim_evvec *v = &q->bucket[kind][b];
+        if (v->n < NESIM_EV_INLINE || v->n < v->cap) {
+            (v->n < NESIM_EV_INLINE ? v->in : v->v)[v->n] = (nesim_ev){id, aux};
+            v->n++;
+            q->bitmap[b >> 6] |= 1ull << (b & 63);
+            q->size++;
+            return NESIM_OK;
+        }
+    }
+    return nesim_queue_push(q, t, kind, id, aux, err);
+}
 
 /* The earliest tick holding an event, or INT64_MAX when empty. Does not move time. */
 int64_t nesim_queue_peek_tick(const nesim_queue *q);
