@@ -2,6 +2,7 @@
  * determinism, counters, Poisson sources, silence and bad input. */
 #include "tests/support/check.h"
 
+#include <gsl/gsl_rng.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -145,6 +146,77 @@ static void test_engine_matches_clock_driven_reference(void **st)
         nesim_net_free(ref_net);
         nesim_net_free(net);
     }
+}
+
+/* Random networks against the reference: every model, resting levels above
+ * and below threshold, strong and weak, excitatory and inhibitory weights,
+ * several delays — the shapes where prediction margins and slack matter. */
+static nesim_net *random_net(gsl_rng *r, uint64_t seed)
+{
+    nesim_error err = {0};
+    nesim_net *net = nesim_net_new(DT, seed, &err);
+    const char *models[4] = {"lif_exp", "lif", "alif", "if"};
+    int np = 2 + (int)gsl_rng_uniform_int(r, 3), pops[4];
+    for (int k = 0; k < np; k++) {
+        nesim_neuron_params p = base();
+        p.v_rest = (-53 + 5 * gsl_rng_uniform(r)) * mV;
+        p.tau_m = (5 + 30 * gsl_rng_uniform(r)) * ms;
+        p.tau_e = (1 + 8 * gsl_rng_uniform(r)) * ms;
+        p.tau_i = (2 + 15 * gsl_rng_uniform(r)) * ms;
+        if (fabs(p.tau_e - p.tau_m) < 0.5 * ms)
+            p.tau_e = p.tau_m / 2;
+        if (fabs(p.tau_i - p.tau_m) < 0.5 * ms)
+            p.tau_i = p.tau_m / 3;
+        p.t_ref = gsl_rng_uniform_int(r, 40) * DT;
+        p.i_drive = 0.1 + 0.5 * gsl_rng_uniform(r);
+        char name[16];
+        snprintf(name, sizeof name, "p%d", k);
+        nesim_pop_spec s = {.name = name, .model = models[gsl_rng_uniform_int(r, 4)],
+                            .n = 20 + (uint32_t)gsl_rng_uniform_int(r, 60), .params = p,
+                            .v_init = {NESIM_INIT_UNIFORM, -60 * mV, -50 * mV}};
+        assert_ok(nesim_add_population(net, &s, &pops[k], &err), &err);
+        assert_ok(nesim_record(net, pops[k], 1, &err), &err);
+    }
+    int nj = 2 + (int)gsl_rng_uniform_int(r, 5);
+    for (int j = 0; j < nj; j++) {
+        nesim_proj_spec c = {.pre = pops[gsl_rng_uniform_int(r, (unsigned long)np)],
+                             .post = pops[gsl_rng_uniform_int(r, (unsigned long)np)],
+                             .kind = NESIM_FIXED_PROB, .p = 0.05 + 0.3 * gsl_rng_uniform(r),
+                             .weight = (gsl_rng_uniform(r) < 0.7 ? 1 : -2) * (0.2 + 3 * gsl_rng_uniform(r)) * mV,
+                             .delay = 1 + (int64_t)gsl_rng_uniform_int(r, 30)};
+        assert_ok(nesim_connect(net, &c, NULL, &err), &err);
+    }
+    return net;
+}
+
+static void test_random_networks_match_reference(void **st)
+{
+    nesim_error err = {0};
+    gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+    int total = 0;
+    for (unsigned long cfg = 0; cfg < 64; cfg++) /* configs 36 and 47 caught a margin bug */ {
+        gsl_rng_set(r, 1000 + cfg);
+        nesim_net *a = random_net(r, cfg);
+        gsl_rng_set(r, 1000 + cfg);
+        nesim_net *b = random_net(r, cfg);
+        enum { T = 3000, CAP = 400000 };
+        assert_ok(nesim_run(a, 0, &err), &err);
+        nesim_spike *want = malloc(CAP * sizeof *want);
+        size_t nw = reference_run(a, T, want, CAP), n;
+        assert_ok(nesim_run(b, T, &err), &err);
+        const nesim_spike *got = nesim_spikes(b, &n);
+        for (size_t i = 0; i < n && i < nw; i++)
+            if (got[i].t != want[i].t || got[i].id != want[i].id)
+                fail_msg("config %lu spike %zu: engine (t=%lld, id=%u), reference (t=%lld, id=%u)", cfg, i,
+                         (long long)got[i].t, got[i].id, (long long)want[i].t, want[i].id);
+        assert_int_equal(n, nw);
+        total += (int)n;
+        free(want);
+        nesim_net_free(a);
+        nesim_net_free(b);
+    }
+    assert_true(total > 10000);
+    gsl_rng_free(r);
 }
 
 /* ---- determinism -------------------------------------------------------- */
@@ -386,6 +458,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_engine_matches_clock_driven_reference),
+        cmocka_unit_test(test_random_networks_match_reference),
         cmocka_unit_test(test_determinism),
         cmocka_unit_test(test_split_runs_identical),
         cmocka_unit_test(test_sops_equal_spikes_times_fanout),
