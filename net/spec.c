@@ -23,16 +23,28 @@
 #include <string.h>
 #include <sys/stat.h>
 
-enum { PATHN = 160, SHOWN = 64 };
+#include "net/jsonmsg.h"
+
+enum { PATHN = NESIM_JSON_PATHN, SHOWN = NESIM_JSON_SHOWN };
+
+/* The shared JSON-message helpers (net/jsonmsg.h), under short local names. */
+#define find_name nesim_json_find_name
+#define list_names nesim_json_list_names
+#define show nesim_json_show
+#define ascii_line nesim_json_ascii_line
+#define sub nesim_json_sub
+#define idx nesim_json_idx
+#define bad(c, ...) nesim_json_bad(&(c)->j, __VA_ARGS__)
+#define oom(c) nesim_json_oom(&(c)->j)
+#define missing(c, path, key) nesim_json_missing(&(c)->j, path, key)
 
 #define SPEC_MAX_BYTES (64u << 20)      /* a model spec is small; refuse anything absurd */
 #define DIM_PRODUCT_MAX (INT64_C(1) << 40)
 #define NAME_MAX_BYTES 63               /* the network keeps 64-byte names */
 
 typedef struct pctx {
-    const char *file;
+    nesim_jctx j; /* file name for messages, and the error to fill */
     const char *base_dir;
-    nesim_error *err;
 } pctx;
 
 /* ---- names ------------------------------------------------------------- */
@@ -54,108 +66,8 @@ const char *nesim_layer_type_name(nesim_layer_type t) { return name_at(layer_typ
 const char *nesim_activation_name(nesim_activation a) { return name_at(activations, 2, (int)a); }
 const char *nesim_conn_rule_name(enum nesim_conn_kind k) { return name_at(rules, 3, (int)k); }
 
-static int find_name(const char *const *list, const char *s)
-{
-    for (int i = 0; list[i]; i++)
-        if (strcmp(list[i], s) == 0)
-            return i;
-    return -1;
-}
-
-/* "a, b, c" into buf (truncated with "..." if it does not fit). */
-static const char *list_names(const char *const *list, char *buf, size_t cap)
-{
-    size_t o = 0;
-    buf[0] = '\0';
-    for (int i = 0; list[i]; i++) {
-        int w = snprintf(buf + o, cap - o, "%s%s", i ? ", " : "", list[i]);
-        if (w < 0 || (size_t)w >= cap - o) {
-            if (cap > 4)
-                memcpy(buf + cap - 4, "...", 4);
-            break;
-        }
-        o += (size_t)w;
-    }
-    return buf;
-}
-
 /* ---- messages ---------------------------------------------------------- */
 
-/* A user string made safe for a one-line message: control bytes, quote and
- * backslash escaped as \xNN, cut after ~40 bytes on a UTF-8 boundary (jansson
- * guarantees the string is valid UTF-8) with "..." appended. */
-static const char *show(const char *s, char *buf)
-{
-    size_t o = 0, i = 0;
-    while (s[i]) {
-        if (o >= 40) {
-            memcpy(buf + o, "...", 4);
-            return buf;
-        }
-        unsigned char ch = (unsigned char)s[i];
-        if (ch < 0x20 || ch == 0x7f || ch == '\'' || ch == '\\') {
-            snprintf(buf + o, SHOWN - o, "\\x%02x", ch);
-            o += 4;
-            i++;
-        } else if (ch < 0x80) {
-            buf[o++] = (char)ch;
-            i++;
-        } else {
-            size_t L = ch >= 0xf0 ? 4 : ch >= 0xe0 ? 3 : 2;
-            for (size_t j = 0; j < L && s[i]; j++)
-                buf[o++] = s[i++];
-        }
-    }
-    buf[o] = '\0';
-    return buf;
-}
-
-/* jansson quotes the input near a syntax error verbatim, newlines and
- * undecodable bytes included; escape every byte outside printable ASCII so
- * the message stays one line of valid text. */
-static void ascii_line(const char *in, char *out, size_t cap)
-{
-    size_t o = 0;
-    for (; *in && o + 5 < cap; in++) {
-        unsigned char ch = (unsigned char)*in;
-        if (ch < 0x20 || ch >= 0x7f)
-            o += (size_t)snprintf(out + o, cap - o, "\\x%02x", ch);
-        else
-            out[o++] = (char)ch;
-    }
-    out[o] = '\0';
-}
-
-static int bad(pctx *c, const char *path, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int bad(pctx *c, const char *path, const char *fmt, ...)
-{
-    char what[400];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(what, sizeof what, fmt, ap);
-    va_end(ap);
-    if (path && path[0])
-        return nesim_fail(c->err, NESIM_EINVAL, "%s: %s: %s", c->file, path, what);
-    return nesim_fail(c->err, NESIM_EINVAL, "%s: %s", c->file, what);
-}
-
-static int oom(pctx *c) { return nesim_fail(c->err, NESIM_ENOMEM, "%s: out of memory", c->file); }
-
-/* Paths are built from fixed key names and indices, so PATHN is never
- * reached in practice; a cut path would still be a correct prefix. */
-static const char *sub(char *buf, const char *path, const char *key)
-{
-    if (snprintf(buf, PATHN, path[0] ? "%s.%s" : "%s%s", path, key) >= PATHN)
-        buf[PATHN - 1] = '\0';
-    return buf;
-}
-
-static const char *idx(char *buf, const char *path, size_t i)
-{
-    if (snprintf(buf, PATHN, "%s[%zu]", path, i) >= PATHN)
-        buf[PATHN - 1] = '\0';
-    return buf;
-}
 
 static const char *jtype(const json_t *v)
 {
@@ -190,12 +102,6 @@ static int check_keys(pctx *c, const json_t *obj, const char *path, const char *
         }
     }
     return NESIM_OK;
-}
-
-static int missing(pctx *c, const char *path, const char *key)
-{
-    char p[PATHN];
-    return bad(c, sub(p, path, key), "required key missing");
 }
 
 static int want_number(pctx *c, const json_t *v, const char *path, double *out)
@@ -555,7 +461,7 @@ static int parse_layer(pctx *c, const json_t *v, const char *path, size_t i, nes
     if (L->graded)
         L->coding = NESIM_CODE_BITWISE_BIDIR; /* unused */
     else if (nesim_coding_parse(codings[cd], &L->coding, NULL))
-        return nesim_fail(c->err, NESIM_EINTERNAL, "%s: coding table out of date", c->file);
+        return nesim_fail(c->j.err, NESIM_EINTERNAL, "%s: coding table out of date", c->j.file);
     L->adaptive = 1;
     L->k = 3;
     if ((x = json_object_get(v, "threshold"))) {
@@ -939,7 +845,7 @@ int nesim_spec_parse(const char *text, size_t len, const char *name_for_errors,
                      const char *base_dir, nesim_spec **out, nesim_error *err)
 {
     *out = NULL;
-    pctx c = {name_for_errors ? name_for_errors : "<spec>", base_dir, err};
+    pctx c = {{name_for_errors ? name_for_errors : "<spec>", err}, base_dir};
     json_error_t je;
     /* JSON_DECODE_ANY stays off (top level must be an object or array);
      * duplicate keys would silently shadow each other, so they are errors. */
@@ -949,12 +855,12 @@ int nesim_spec_parse(const char *text, size_t len, const char *name_for_errors,
         char what[4 * JSON_ERROR_TEXT_LENGTH];
         ascii_line(je.text, what, sizeof what);
         if (je.line > 0)
-            return nesim_fail(err, code, "%s:%d:%d: %s", c.file, je.line, je.column, what);
-        return nesim_fail(err, code, "%s: %s", c.file, what);
+            return nesim_fail(err, code, "%s:%d:%d: %s", c.j.file, je.line, je.column, what);
+        return nesim_fail(err, code, "%s: %s", c.j.file, what);
     }
     nesim_spec *s = calloc(1, sizeof *s);
     int rc = s ? NESIM_OK : oom(&c);
-    if (s && !(s->file = strdup(c.file)))
+    if (s && !(s->file = strdup(c.j.file)))
         rc = oom(&c);
     if (!rc)
         rc = parse_doc(&c, root, s);
