@@ -5,32 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "net/jsonmsg.h"
 #include "traces/sha256.h"
-
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    size_t cap = 4096, n = 0;
-    char *b = malloc(cap);
-    for (size_t k; b && (k = fread(b + n, 1, cap - n - 1, f)) > 0;) {
-        n += k;
-        if (n + 1 == cap) {
-            char *nb = realloc(b, cap *= 2);
-            if (!nb) {
-                free(b);
-                b = NULL;
-            } else {
-                b = nb;
-            }
-        }
-    }
-    fclose(f);
-    if (b)
-        b[n] = 0;
-    return b;
-}
 
 /* Weight files named by the spec, each once, with their SHA-256. */
 static size_t spec_weights(const nesim_spec *s, nesim_trace_weight *w, char (*hex)[65], size_t cap)
@@ -73,7 +49,10 @@ int trace_run_begin(trace_run *tr, const char *path, const char *record, const n
     enum { MAXW = 256 };
     nesim_trace_weight *w = calloc(MAXW, sizeof *w);
     char(*hex)[65] = calloc(MAXW, sizeof *hex);
-    char *text = slurp(spec->file);
+    char *text = NULL; /* the spec's bytes as read, if it can still be read */
+    size_t text_n;
+    if (nesim_json_read_file(spec->file, (size_t)64 << 20, "model spec", "64 MiB", &text, &text_n, NULL))
+        text = NULL;
     if (!w || !hex) {
         free(w), free(hex), free(text);
         return nesim_fail(err, NESIM_ENOMEM, "out of memory");

@@ -672,33 +672,11 @@ static char *stem_of(const char *path)
 static int load_path(const char *path, nesim_chip **out, nesim_error *err)
 {
     *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return nesim_fail(err, errno == ENOENT ? NESIM_EINVAL : NESIM_EIO, "%s: cannot open: %s", path,
-                          strerror(errno));
-    struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        fclose(f);
-        return nesim_fail(err, NESIM_EINVAL, "%s: not a regular file", path);
-    }
-    if ((uint64_t)st.st_size > CHIP_MAX_BYTES) {
-        fclose(f);
-        return nesim_fail(err, NESIM_EINVAL, "%s: %lld bytes is too large for a chip profile (limit %u KiB)",
-                          path, (long long)st.st_size, CHIP_MAX_BYTES >> 10);
-    }
-    size_t n = (size_t)st.st_size;
-    char *buf = malloc(n + 1);
-    if (!buf) {
-        fclose(f);
-        return nesim_fail(err, NESIM_ENOMEM, "%s: out of memory", path);
-    }
-    size_t got = fread(buf, 1, n, f);
-    int bad_read = ferror(f);
-    fclose(f);
-    if (bad_read || got != n) {
-        free(buf);
-        return nesim_fail(err, NESIM_EIO, "%s: read error", path);
-    }
+    char *buf;
+    size_t n;
+    int rc0 = nesim_json_read_file(path, CHIP_MAX_BYTES, "chip profile", "1024 KiB", &buf, &n, err);
+    if (rc0)
+        return rc0;
     char *stem = stem_of(path);
     if (!stem) {
         free(buf);

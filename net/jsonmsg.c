@@ -3,9 +3,13 @@
  * message never spans lines. See jsonmsg.h. */
 #include "net/jsonmsg.h"
 
+#include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 int nesim_json_find_name(const char *const *list, const char *s)
 {
@@ -111,4 +115,42 @@ int nesim_json_missing(const nesim_jctx *c, const char *path, const char *key)
 {
     char p[NESIM_JSON_PATHN];
     return nesim_json_bad(c, nesim_json_sub(p, path, key), "required key missing");
+}
+
+int nesim_json_read_file(const char *path, size_t max_bytes, const char *what, const char *limit,
+                         char **buf, size_t *n, nesim_error *err)
+{
+    *buf = NULL;
+    *n = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return nesim_fail(err, errno == ENOENT ? NESIM_EINVAL : NESIM_EIO, "%s: cannot open: %s", path,
+                          strerror(errno));
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        fclose(f);
+        return nesim_fail(err, NESIM_EINVAL, "%s: not a regular file", path);
+    }
+    if ((uint64_t)st.st_size > max_bytes) {
+        fclose(f);
+        return nesim_fail(err, NESIM_EINVAL, "%s: %lld bytes is too large for a %s (limit %s)", path,
+                          (long long)st.st_size, what, limit);
+    }
+    size_t len = (size_t)st.st_size;
+    char *b = malloc(len + 1);
+    if (!b) {
+        fclose(f);
+        return nesim_fail(err, NESIM_ENOMEM, "%s: out of memory", path);
+    }
+    size_t got = fread(b, 1, len, f);
+    int bad_read = ferror(f);
+    fclose(f);
+    if (bad_read || got != len) {
+        free(b);
+        return nesim_fail(err, NESIM_EIO, "%s: read error", path);
+    }
+    b[len] = '\0';
+    *buf = b;
+    *n = len;
+    return NESIM_OK;
 }

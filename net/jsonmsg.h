@@ -36,4 +36,11 @@ const char *nesim_json_idx(char *buf, const char *path, size_t i);
 /* "FILE: path.key: required key missing". */
 int nesim_json_missing(const nesim_jctx *c, const char *path, const char *key);
 
+/* Reads the regular file at path whole into *buf (NUL-terminated, caller
+ * frees), *n bytes. A file over max_bytes is NESIM_EINVAL: "PATH: N bytes
+ * is too large for a WHAT (limit LIMIT)"; a missing file NESIM_EINVAL,
+ * other failures NESIM_EIO or NESIM_ENOMEM, each naming path. */
+int nesim_json_read_file(const char *path, size_t max_bytes, const char *what, const char *limit,
+                         char **buf, size_t *n, nesim_error *err);
+
 #endif

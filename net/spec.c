@@ -876,33 +876,11 @@ int nesim_spec_parse(const char *text, size_t len, const char *name_for_errors,
 int nesim_spec_load(const char *path, nesim_spec **out, nesim_error *err)
 {
     *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return nesim_fail(err, errno == ENOENT ? NESIM_EINVAL : NESIM_EIO, "%s: cannot open: %s",
-                          path, strerror(errno));
-    struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        fclose(f);
-        return nesim_fail(err, NESIM_EINVAL, "%s: not a regular file", path);
-    }
-    if ((uint64_t)st.st_size > SPEC_MAX_BYTES) {
-        fclose(f);
-        return nesim_fail(err, NESIM_EINVAL, "%s: %lld bytes is too large for a model spec (limit %u MiB)",
-                          path, (long long)st.st_size, SPEC_MAX_BYTES >> 20);
-    }
-    size_t n = (size_t)st.st_size;
-    char *buf = malloc(n + 1);
-    if (!buf) {
-        fclose(f);
-        return nesim_fail(err, NESIM_ENOMEM, "%s: out of memory", path);
-    }
-    size_t got = fread(buf, 1, n, f);
-    int bad_read = ferror(f);
-    fclose(f);
-    if (bad_read || got != n) {
-        free(buf);
-        return nesim_fail(err, NESIM_EIO, "%s: read error", path);
-    }
+    char *buf;
+    size_t n;
+    int rc0 = nesim_json_read_file(path, SPEC_MAX_BYTES, "model spec", "64 MiB", &buf, &n, err);
+    if (rc0)
+        return rc0;
     /* Weight files resolve against the directory the spec lives in. */
     char *dir = NULL;
     const char *slash = strrchr(path, '/');
