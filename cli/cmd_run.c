@@ -144,6 +144,46 @@ static size_t argmax(const float *v, size_t n)
     return k;
 }
 
+/* Checksum of a layer run's spike list, independent of the order in which the
+ * layers report their spikes: the sum of a mixed FNV-1a hash of each spike's
+ * (layer, channel, tick, sign). Chains to the trace's observers. */
+typedef struct sum_sink {
+    nesim_infer_sink next;
+    uint64_t sum, n;
+} sum_sink;
+
+static void sum_spike(void *user, size_t layer, uint32_t channel, int64_t tick, int sign)
+{
+    sum_sink *k = user;
+    uint64_t w[3] = {(uint64_t)layer << 32 | channel, (uint64_t)tick, (uint64_t)(int64_t)sign};
+    const unsigned char *b = (const unsigned char *)w;
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < sizeof w; i++)
+        h = (h ^ b[i]) * 1099511628211ull;
+    k->sum += nesim_mix64(h);
+    k->n++;
+    if (k->next.spike)
+        k->next.spike(k->next.user, layer, channel, tick, sign);
+}
+static void sum_activity(void *user, size_t layer, int64_t tick, int64_t events, int64_t sops)
+{
+    sum_sink *k = user;
+    if (k->next.activity)
+        k->next.activity(k->next.user, layer, tick, events, sops);
+}
+static void sum_sample(void *user, size_t sample, int64_t first, int64_t end)
+{
+    sum_sink *k = user;
+    if (k->next.sample)
+        k->next.sample(k->next.user, sample, first, end);
+}
+static void sum_code(void *user, size_t layer, size_t sample, int64_t t0, int64_t steps, double vth)
+{
+    sum_sink *k = user;
+    if (k->next.code)
+        k->next.code(k->next.user, layer, sample, t0, steps, vth);
+}
+
 typedef struct progress_ctx {
     int show;
     trace_run *tr;
@@ -227,7 +267,7 @@ static void print_cost_json(const nesim_cost *c, const char *const *names, doubl
 
 static void print_layers(const run_opts *o, const nesim_spec *spec, const nesim_infer_report *r,
                          double wall, double ann_acc, double snn_acc, double agree, int has_acc,
-                         const nesim_cost *cost, double trace_close_s)
+                         const nesim_cost *cost, double trace_close_s, uint64_t checksum)
 {
     const char *names[256];
     for (size_t i = 0; i < r->n_layers && i < 256; i++)
@@ -267,6 +307,7 @@ static void print_layers(const run_opts *o, const nesim_spec *spec, const nesim_
             printf(",\"accuracy\":{\"spiking\":%.6f,\"ann\":%.6f,\"agreement\":%.6f}", snn_acc, ann_acc, agree);
         if (trace_close_s >= 0)
             printf(",\"trace_close_s\":%.6f", trace_close_s);
+        printf(",\"spike_checksum\":\"%016llx\"", (unsigned long long)checksum);
         printf(",\"wall_s\":%.6f,\"peak_rss_mib\":%.2f}\n", wall, cli_peak_rss_mib());
         return;
     }
@@ -364,6 +405,13 @@ static int run_layers(const run_opts *o, const nesim_spec *spec, nesim_error *er
             nesim_infer_set_sink(m, &sk);
         }
     }
+    sum_sink ck = {0};
+    if (tracing)
+        ck.next = trace_run_infer_sink(&tr);
+    nesim_infer_sink cks = {.spike = sum_spike, .activity = sum_activity, .sample = sum_sample, .code = sum_code,
+                            .user = &ck};
+    if (!rc)
+        nesim_infer_set_sink(m, &cks);
     progress_ctx pc = {cli_progress_on(o->quiet), tracing ? &tr : NULL};
     double t0 = cli_now();
     if (!rc)
@@ -419,7 +467,7 @@ static int run_layers(const run_opts *o, const nesim_spec *spec, nesim_error *er
                                                           "interrupted; the trace marks the run interrupted");
     }
     if (!rc)
-        print_layers(o, spec, &rep, wall, ann, snn, agree, lab != NULL, costp, close_s);
+        print_layers(o, spec, &rep, wall, ann, snn, agree, lab != NULL, costp, close_s, ck.sum);
     if (costp)
         nesim_cost_free(costp);
     nesim_chip_free(chip);
@@ -435,12 +483,17 @@ static int run_layers(const run_opts *o, const nesim_spec *spec, nesim_error *er
 typedef struct net_sink {
     nesim_isi isi;
     trace_run *tr;
+    uint64_t checksum; /* nesim_spike_checksum of the spikes, streamed */
 } net_sink;
 
 static int on_spike(void *ctx, int64_t t, uint32_t id, int pop)
 {
     net_sink *ns = ctx;
     nesim_isi_add(&ns->isi, id, t);
+    uint64_t w[2] = {(uint64_t)t, id};
+    const unsigned char *b = (const unsigned char *)w;
+    for (size_t i = 0; i < sizeof w; i++)
+        ns->checksum = (ns->checksum ^ b[i]) * 1099511628211ull;
     return ns->tr ? trace_run_net_spike(ns->tr, t, id, pop) : 0;
 }
 
@@ -453,7 +506,7 @@ static int run_network(const run_opts *o, const nesim_spec *spec, nesim_error *e
     uint32_t n = 0;
     for (int p = 0; p < nesim_population_count(net); p++)
         n += nesim_population_size(net, p);
-    net_sink ns = {0};
+    net_sink ns = {.checksum = 1469598103934665603ull};
     trace_run tr;
     if ((rc = nesim_isi_init(&ns.isi, n, err))) {
         nesim_net_free(net);
@@ -528,6 +581,7 @@ static int run_network(const run_opts *o, const nesim_spec *spec, nesim_error *e
             }
             if (close_s >= 0)
                 printf(",\"trace_close_s\":%.6f", close_s);
+            printf(",\"spike_checksum\":\"%016llx\"", (unsigned long long)ns.checksum);
             printf(",\"wall_s\":%.6f,\"peak_rss_mib\":%.2f}\n", wall, cli_peak_rss_mib());
         } else {
             char b1[32], b2[32];
