@@ -24,7 +24,7 @@ REL_CFLAGS := $(WARN) $(DEFS) -O2 -g $(PKG_CFLAGS)
 SAN_FLAGS  := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 SAN_CFLAGS := $(WARN) $(DEFS) -O1 -g $(SAN_FLAGS) $(PKG_CFLAGS)
 
-LIB_SRC   := $(sort $(wildcard sim/*.c neurons/*.c net/*.c traces/*.c))
+LIB_SRC   := $(sort $(wildcard base/*.c neurons/*.c net/*.c sim/*.c traces/*.c))
 CLI_SRC   := $(sort $(wildcard cli/*.c))
 TEST_SRC  := $(sort $(wildcard tests/test_*.c))
 TEST_HELP := $(sort $(wildcard tests/support/*.c))

@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "sim/error.h"
+#include "base/error.h"
 
 /* Exit statuses: 0 ok, 1 runtime failure, 2 bad input or usage. */
 enum { CLI_OK = 0, CLI_FAIL = 1, CLI_BAD = 2 };

@@ -6,6 +6,7 @@
 
 #include "cli/cli.h"
 #include "net/classic.h"
+#include "sim/network.h"
 #include "sim/stats.h"
 
 static const char help[] =
@@ -86,10 +87,13 @@ int cmd_example(int argc, char **argv)
     }
     double t_build = cli_now();
     nesim_net *net = NULL;
+    nesim_graph *g = NULL;
     int E, I;
     sink_ctx sc = {0};
-    if ((rc = nesim_classic_build(&o, &net, &E, &I, &err)) ||
+    if ((rc = nesim_classic_build(&o, &g, &E, &I, &err)) || !(net = nesim_net_from_graph(g, &err)) ||
         (rc = nesim_isi_init(&sc.isi, o.neurons, &err))) {
+        if (!rc)
+            rc = err.code;
         fprintf(stderr, "nesim example: %s\n", err.msg);
         nesim_net_free(net);
         return cli_status(rc);

@@ -14,7 +14,7 @@
 #include "net/tensor.h"
 #include "sim/cost.h"
 #include "sim/infer.h"
-#include "sim/rng.h"
+#include "base/rng.h"
 #include "sim/stats.h"
 
 static const char help[] =
@@ -499,10 +499,13 @@ static int on_spike(void *ctx, int64_t t, uint32_t id, int pop)
 
 static int run_network(const run_opts *o, const nesim_spec *spec, nesim_error *err)
 {
-    nesim_net *net;
-    int rc = nesim_spec_build_network(spec, o->has_seed ? o->seed : spec->seed, &net, err);
+    nesim_graph *g;
+    int rc = nesim_spec_build_graph(spec, o->has_seed ? o->seed : spec->seed, &g, err);
     if (rc)
         return rc;
+    nesim_net *net = nesim_net_from_graph(g, err);
+    if (!net)
+        return err->code;
     uint32_t n = 0;
     for (int p = 0; p < nesim_population_count(net); p++)
         n += nesim_population_size(net, p);

@@ -36,7 +36,7 @@
 #include <stdint.h>
 
 #include "net/tensor.h"
-#include "sim/error.h"
+#include "base/error.h"
 
 #define NESIM_CHIP_FORMAT 1 /* the "nesim_chip" version this build reads */
 

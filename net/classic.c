@@ -17,7 +17,7 @@ const char *nesim_classic_describe(const char *name)
     return NULL;
 }
 
-int nesim_classic_build(const nesim_classic_opts *o, nesim_net **out, int *exc, int *inh,
+int nesim_classic_build(const nesim_classic_opts *o, nesim_graph **out, int *exc, int *inh,
                         nesim_error *err)
 {
     *out = NULL;
@@ -34,28 +34,27 @@ int nesim_classic_build(const nesim_classic_opts *o, nesim_net **out, int *exc, 
         return nesim_fail(err, NESIM_EINVAL, "%s: needs at least 5 neurons (got %u)", o->name, n);
     double tick = o->tick_s > 0 ? o->tick_s : 1e-4;
     double mV = 1e-3, ms = 1e-3;
-    nesim_neuron_params p = {
-        .tau_m = 20 * ms, .v_rest = (isnan(o->v_rest) || o->v_rest == 0) ? -49 * mV : o->v_rest,
-        .v_thresh = -50 * mV, .v_reset = -60 * mV, .t_ref = 5 * ms,
-        .tau_e = 5 * ms, .tau_i = 10 * ms,
-    };
+    double v_rest = (isnan(o->v_rest) || o->v_rest == 0) ? -49 * mV : o->v_rest;
+    const nesim_param p[] = {{"tau_m", 20 * ms}, {"v_rest", v_rest}, {"v_thresh", -50 * mV},
+                             {"v_reset", -60 * mV}, {"t_ref", 5 * ms}, {"tau_e", 5 * ms}, {"tau_i", 10 * ms}};
+    const size_t np = cuba ? 7 : 5; /* lif takes no current time constants */
     const char *model = cuba ? "lif_exp" : "lif";
     double we = cuba ? 1.62 * mV : 0.25 * mV, wi = cuba ? -9 * mV : -2.25 * mV;
     nesim_init_dist v0 = {NESIM_INIT_UNIFORM, -60 * mV, -50 * mV};
     uint32_t ne = (uint32_t)((uint64_t)n * 4 / 5);
-    nesim_net *net = nesim_net_new(tick, o->seed, err);
+    nesim_graph *net = nesim_graph_new(tick, o->seed, err);
     if (!net)
         return err ? err->code : NESIM_EINVAL;
     int E, I, rc;
-    nesim_pop_spec pe = {.name = "exc", .model = model, .n = ne, .params = p, .v_init = v0};
-    nesim_pop_spec pi = {.name = "inh", .model = model, .n = n - ne, .params = p, .v_init = v0};
-    if ((rc = nesim_add_population(net, &pe, &E, err)) || (rc = nesim_add_population(net, &pi, &I, err)))
+    nesim_pop_spec pe = {.name = "exc", .model = model, .n = ne, .params = p, .n_params = np, .v_init = v0};
+    nesim_pop_spec pi = {.name = "inh", .model = model, .n = n - ne, .params = p, .n_params = np, .v_init = v0};
+    if ((rc = nesim_graph_add_population(net, &pe, &E, err)) || (rc = nesim_graph_add_population(net, &pi, &I, err)))
         goto fail;
     const int pre[4] = {E, E, I, I}, post[4] = {E, I, E, I};
     for (int k = 0; k < 4; k++) {
         nesim_proj_spec s = {.pre = pre[k], .post = post[k], .kind = NESIM_FIXED_PROB, .p = 0.02,
                              .weight = pre[k] == E ? we : wi, .delay = 1};
-        if ((rc = nesim_connect(net, &s, NULL, err)))
+        if ((rc = nesim_graph_connect(net, &s, NULL, err)))
             goto fail;
     }
     if (exc)
@@ -65,6 +64,6 @@ int nesim_classic_build(const nesim_classic_opts *o, nesim_net **out, int *exc, 
     *out = net;
     return NESIM_OK;
 fail:
-    nesim_net_free(net);
+    nesim_graph_free(net);
     return rc;
 }

@@ -11,7 +11,7 @@
 #ifndef NESIM_CLASSIC_H
 #define NESIM_CLASSIC_H
 
-#include "sim/network.h"
+#include "net/graph.h"
 
 typedef struct nesim_classic_opts {
     const char *name;   /* "b4" or "cuba" */
@@ -21,9 +21,10 @@ typedef struct nesim_classic_opts {
     double v_rest;      /* NaN or 0 = the benchmark's -49 mV */
 } nesim_classic_opts;
 
-/* Builds the network; *exc and *inh receive the population ids (may be NULL).
- * The caller frees *out with nesim_net_free. */
-int nesim_classic_build(const nesim_classic_opts *o, nesim_net **out, int *exc, int *inh,
+/* Builds the network's graph; *exc and *inh receive the population ids (may
+ * be NULL). The caller frees *out with nesim_graph_free (or runs it:
+ * nesim_net_from_graph). */
+int nesim_classic_build(const nesim_classic_opts *o, nesim_graph **out, int *exc, int *inh,
                         nesim_error *err);
 
 /* The benchmark names, NULL-terminated, and a one-line description of each. */

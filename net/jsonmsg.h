@@ -8,7 +8,7 @@
 
 #include <stddef.h>
 
-#include "sim/error.h"
+#include "base/error.h"
 
 enum { NESIM_JSON_PATHN = 160, NESIM_JSON_SHOWN = 64 };
 

@@ -64,7 +64,6 @@ static const char *name_at(const char *const *list, size_t n, int i)
 }
 const char *nesim_layer_type_name(nesim_layer_type t) { return name_at(layer_types, 5, (int)t); }
 const char *nesim_activation_name(nesim_activation a) { return name_at(activations, 2, (int)a); }
-const char *nesim_conn_rule_name(enum nesim_conn_kind k) { return name_at(rules, 3, (int)k); }
 
 /* ---- messages ---------------------------------------------------------- */
 
@@ -496,31 +495,62 @@ static int parse_layer(pctx *c, const json_t *v, const char *path, size_t i, nes
 
 /* ---- populations and projections -------------------------------------- */
 
-static const char *const param_keys[] = {"tau_m", "v_rest", "v_thresh", "v_reset", "t_ref", "tau_e",
-                                         "tau_i", "tau_a", "b", "i_drive", "rate_hz",
-                                         "reset_subtract", NULL};
-
-static double *param_slot(nesim_neuron_params *p, int i)
+/* The model's and the rule's parameter tables, for a key being read. */
+static const nesim_param_def *find_param(const nesim_model *m, const nesim_rule *r, const char *key)
 {
-    double *slots[] = {&p->tau_m, &p->v_rest, &p->v_thresh, &p->v_reset, &p->t_ref, &p->tau_e,
-                       &p->tau_i, &p->tau_a, &p->b, &p->i_drive, &p->rate_hz};
-    return i < (int)(sizeof slots / sizeof *slots) ? slots[i] : NULL;
+    for (int i = 0; i < m->n_params; i++)
+        if (strcmp(m->params[i].name, key) == 0)
+            return &m->params[i];
+    for (int i = 0; r && i < r->n_params; i++)
+        if (strcmp(r->params[i].name, key) == 0)
+            return &r->params[i];
+    return NULL;
 }
 
-static int parse_params(pctx *c, const json_t *v, const char *path, nesim_neuron_params *np)
+static const char *param_names(const nesim_model *m, const nesim_rule *r, char *buf, size_t cap)
+{
+    size_t o = 0;
+    buf[0] = 0;
+    for (int i = 0; i < m->n_params && o + 1 < cap; i++)
+        o += (size_t)snprintf(buf + o, cap - o, "%s%s", o ? ", " : "", m->params[i].name);
+    for (int i = 0; r && i < r->n_params && o + 1 < cap; i++)
+        o += (size_t)snprintf(buf + o, cap - o, "%s%s", o ? ", " : "", r->params[i].name);
+    return o ? buf : "none";
+}
+
+static int parse_params(pctx *c, const json_t *v, const char *path, const nesim_model *m, const nesim_rule *r,
+                        const char *model_name, nesim_spec_pop *P)
 {
     char p[PATHN];
     const char *key;
     json_t *x;
     int rc;
-    if ((rc = want_object(c, v, path)) || (rc = check_keys(c, v, path, param_keys)))
+    if ((rc = want_object(c, v, path)))
         return rc;
     json_object_foreach((json_t *)v, key, x) {
-        double *slot = param_slot(np, find_name(param_keys, key));
-        rc = slot ? want_number(c, x, sub(p, path, key), slot)
-                  : want_bool(c, x, sub(p, path, key), &np->reset_subtract);
-        if (rc)
+        if (!find_param(m, r, key)) {
+            char s[SHOWN], list[300];
+            return bad(c, path, "unknown key '%s' (%s takes %s)", show(key, s), model_name,
+                       param_names(m, r, list, sizeof list));
+        }
+    }
+    size_t n = json_object_size(v);
+    if (n && !(P->params = calloc(n, sizeof *P->params)))
+        return oom(c);
+    json_object_foreach((json_t *)v, key, x) {
+        const nesim_param_def *d = find_param(m, r, key);
+        nesim_param *q = &P->params[P->n_params];
+        if (!(q->name = strdup(key)))
+            return oom(c);
+        P->n_params++;
+        if (d->flags & NESIM_P_BOOL) {
+            int b = 0;
+            if ((rc = want_bool(c, x, sub(p, path, key), &b)))
+                return rc;
+            q->value = b;
+        } else if ((rc = want_number(c, x, sub(p, path, key), &q->value))) {
             return rc;
+        }
     }
     return NESIM_OK;
 }
@@ -558,7 +588,7 @@ static int parse_v_init(pctx *c, const json_t *v, const char *path, nesim_init_d
 
 static int parse_pop(pctx *c, const json_t *v, const char *path, double tick, nesim_spec_pop *P)
 {
-    static const char *const keys[] = {"name", "model", "n", "params", "v_init", NULL};
+    static const char *const keys[] = {"name", "model", "threshold", "n", "params", "v_init", NULL};
     char p[PATHN];
     int rc;
     json_t *x;
@@ -570,32 +600,51 @@ static int parse_pop(pctx *c, const json_t *v, const char *path, double tick, ne
         return rc;
     if (!(x = json_object_get(v, "model")))
         return missing(c, path, "model");
-    int m;
-    if ((rc = want_enum(c, x, sub(p, path, "model"), "neuron model", nesim_model_names(), &m)))
+    int mi;
+    if ((rc = want_enum(c, x, sub(p, path, "model"), "neuron model", nesim_model_names(), &mi)))
         return rc;
-    if (!(P->model = strdup(nesim_model_names()[m])))
+    if (!(P->model = strdup(nesim_model_names()[mi])))
         return oom(c);
+    const nesim_rule *rule;
+    const nesim_model *m = nesim_model_find(P->model, &rule);
+    if ((x = json_object_get(v, "threshold"))) {
+        int ri;
+        if ((rc = want_enum(c, x, sub(p, path, "threshold"), "threshold rule", nesim_rule_names(), &ri)))
+            return rc;
+        const nesim_rule *r = nesim_rule_find(nesim_rule_names()[ri]);
+        if (rule && r != rule)
+            return bad(c, p, "model %s implies the %s threshold rule", P->model, rule->name);
+        if (!(m->rules & (1u << r->kind)))
+            return bad(c, p, "model %s does not take the %s threshold rule", P->model, r->name);
+        rule = r;
+        if (!(P->threshold = strdup(r->name)))
+            return oom(c);
+    }
     if (!(x = json_object_get(v, "n")))
         return missing(c, path, "n");
     int64_t n;
     if ((rc = want_int(c, x, sub(p, path, "n"), 1, INT32_MAX, &n)))
         return rc;
     P->n = (uint32_t)n;
-    if ((x = json_object_get(v, "params")) && (rc = parse_params(c, x, sub(p, path, "params"), &P->params)))
-        return rc;
-    P->v_init = (nesim_init_dist){NESIM_INIT_CONST, P->params.v_rest, 0};
-    if ((x = json_object_get(v, "v_init")) && (rc = parse_v_init(c, x, sub(p, path, "v_init"), &P->v_init)))
+    if ((x = json_object_get(v, "params")) &&
+        (rc = parse_params(c, x, sub(p, path, "params"), m, rule, P->model, P)))
         return rc;
     /* The model's own parameter check, here so that errors carry the JSON
      * path and building cannot fail on parameters later. */
     nesim_dyn d;
     nesim_error e = {0};
-    rc = nesim_dyn_init(&d, nesim_model_find(P->model), &P->params, tick, &e);
+    rc = nesim_dyn_init(&d, m, rule, P->params, P->n_params, tick, &e);
+    double rest = rc ? 0 : nesim_dyn_param(&d, "v_rest");
+    if (!rc && isnan(rest))
+        rest = d.v_reset;
     nesim_dyn_free(&d);
     if (rc == NESIM_ENOMEM)
         return oom(c);
     if (rc)
         return bad(c, sub(p, path, "params"), "%s", e.msg);
+    P->v_init = (nesim_init_dist){NESIM_INIT_CONST, rest, 0};
+    if ((x = json_object_get(v, "v_init")) && (rc = parse_v_init(c, x, sub(p, path, "v_init"), &P->v_init)))
+        return rc;
     return NESIM_OK;
 }
 
@@ -638,7 +687,7 @@ static int parse_proj(pctx *c, const json_t *v, const char *path, const nesim_sp
     if ((rc = find_pop(c, s, x, sub(p, path, "post"), &J->post)))
         return rc;
     const nesim_spec_pop *pre = &s->pops[J->pre], *post = &s->pops[J->post];
-    if (nesim_model_find(post->model)->is_source)
+    if (nesim_model_find(post->model, NULL)->is_source)
         return bad(c, p, "population '%s' is a spike source (%s) and takes no input", post->name,
                    post->model);
     if (!(x = json_object_get(v, "rule")))
@@ -913,6 +962,10 @@ void nesim_spec_free(nesim_spec *s)
     for (size_t i = 0; i < s->n_pops; i++) {
         free(s->pops[i].name);
         free(s->pops[i].model);
+        free(s->pops[i].threshold);
+        for (size_t k = 0; k < s->pops[i].n_params; k++)
+            free((char *)s->pops[i].params[k].name);
+        free(s->pops[i].params);
     }
     free(s->layers);
     free(s->pops);
@@ -925,35 +978,35 @@ void nesim_spec_free(nesim_spec *s)
 
 /* ---- building ---------------------------------------------------------- */
 
-int nesim_spec_build_network(const nesim_spec *s, uint64_t seed, nesim_net **out, nesim_error *err)
+int nesim_spec_build_graph(const nesim_spec *s, uint64_t seed, nesim_graph **out, nesim_error *err)
 {
     *out = NULL;
     if (!s->n_pops)
         return nesim_fail(err, NESIM_EINVAL, "%s: populations: the spec has none to build", s->file);
-    nesim_net *net = nesim_net_new(s->tick, seed, err);
-    if (!net)
+    nesim_graph *g = nesim_graph_new(s->tick, seed, err);
+    if (!g)
         return nesim_context(err, "%s: tick: ", s->file);
     int *ids = malloc(s->n_pops * sizeof *ids);
     int rc = ids ? NESIM_OK : nesim_fail(err, NESIM_ENOMEM, "%s: out of memory", s->file);
     for (size_t i = 0; !rc && i < s->n_pops; i++) {
         const nesim_spec_pop *P = &s->pops[i];
-        nesim_pop_spec ps = {.name = P->name, .model = P->model, .n = P->n, .params = P->params,
-                             .v_init = P->v_init};
-        if ((rc = nesim_add_population(net, &ps, &ids[i], err)))
+        nesim_pop_spec ps = {.name = P->name, .model = P->model, .threshold = P->threshold, .n = P->n,
+                             .params = P->params, .n_params = P->n_params, .v_init = P->v_init};
+        if ((rc = nesim_graph_add_population(g, &ps, &ids[i], err)))
             nesim_context(err, "%s: populations[%zu]: ", s->file, i);
     }
     for (size_t i = 0; !rc && i < s->n_projs; i++) {
         const nesim_spec_proj *J = &s->projs[i];
         nesim_proj_spec ps = {.pre = ids[J->pre], .post = ids[J->post], .kind = J->rule, .p = J->p,
                               .weight = J->weight, .delay = J->delay, .no_autapses = !J->autapses};
-        if ((rc = nesim_connect(net, &ps, NULL, err)))
+        if ((rc = nesim_graph_connect(g, &ps, NULL, err)))
             nesim_context(err, "%s: projections[%zu]: ", s->file, i);
     }
     free(ids);
     if (rc) {
-        nesim_net_free(net);
+        nesim_graph_free(g);
         return rc;
     }
-    *out = net;
+    *out = g;
     return NESIM_OK;
 }

@@ -99,14 +99,20 @@
  *
  * pop — a population of one neuron model:
  *   "name": required, non-empty, < 64 bytes, unique among populations,
- *   "model": "if" | "lif" | "lif_exp" | "alif" | "poisson" (required),
+ *   "model": "if" | "lif" | "lif_exp" | "alif" | "poisson" (required;
+ *             "alif" is lif with the adaptive threshold rule),
+ *   "threshold": "fixed" | "adaptive" (optional; the threshold rule, default
+ *             the model's: fixed, adaptive for alif),
  *   "n": integer, 1 .. 2^31 - 1 (and all populations together < 2^31),
- *   "params": object (optional); keys exactly the fields of
- *             nesim_neuron_params (tau_m, v_rest, v_thresh, v_reset, t_ref,
- *             tau_e, tau_i, tau_a, b, i_drive, rate_hz: numbers;
- *             reset_subtract: true/false); absent fields are 0 / false,
+ *   "params": object (optional); keys exactly the parameters of the model
+ *             and its threshold rule (`nesim models` lists them with units
+ *             and defaults: a key the model does not use is an error naming
+ *             it); numbers, or true/false for reset_subtract; absent ones
+ *             take their defaults, a required one (time constants,
+ *             v_thresh, rate_hz) must be given,
  *   "v_init": {"const": v} | {"uniform": [lo, hi]} (lo <= hi)
- *             | {"normal": [mean, sd]} (sd >= 0); default {"const": v_rest}.
+ *             | {"normal": [mean, sd]} (sd >= 0); default {"const": v_rest}
+ *             (v_reset for a model without v_rest).
  *
  * proj — a projection, connectivity drawn at build time:
  *   "pre", "post": population names (required); post must not be a source
@@ -127,10 +133,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/error.h"
+#include "net/graph.h"
 #include "neurons/coder.h"
 #include "neurons/neuron.h"
-#include "sim/error.h"
-#include "sim/network.h"
 
 #define NESIM_SPEC_VERSION 1
 #define NESIM_SPEC_MAX_DIM 8
@@ -193,8 +199,10 @@ typedef struct nesim_spec_layer {
 typedef struct nesim_spec_pop {
     char *name;
     char *model;
+    char *threshold;                  /* a threshold rule's name, or NULL (the model's) */
     uint32_t n;
-    nesim_neuron_params params;
+    nesim_param *params;              /* as given, in file order; names owned */
+    size_t n_params;
     nesim_init_dist v_init;
 } nesim_spec_pop;
 
@@ -239,17 +247,16 @@ int nesim_spec_parse(const char *text, size_t len, const char *name_for_errors,
 
 void nesim_spec_free(nesim_spec *s);
 
-/* Creates a network with tick s->tick and the given seed (pass s->seed to use
+/* Creates a graph with tick s->tick and the given seed (pass s->seed to use
  * the file's), adds the populations in file order (ids 0, 1, ...) and then
- * the projections in file order (ids 0, 1, ...). API errors carry the JSON
- * path ("FILE: populations[1]: ..."). A spec without populations is
- * NESIM_EINVAL. The caller frees *out with nesim_net_free. */
-int nesim_spec_build_network(const nesim_spec *s, uint64_t seed, nesim_net **out,
-                             nesim_error *err);
+ * the projections in file order (ids 0, 1, ...), drawing connectivity.
+ * Errors carry the JSON path ("FILE: populations[1]: ..."). A spec without
+ * populations is NESIM_EINVAL. The caller frees *out with nesim_graph_free
+ * (or hands it to nesim_net_from_graph). */
+int nesim_spec_build_graph(const nesim_spec *s, uint64_t seed, nesim_graph **out, nesim_error *err);
 
 /* Names as written in specs; "?" outside the enum. */
 const char *nesim_layer_type_name(nesim_layer_type t);
 const char *nesim_activation_name(nesim_activation a);
-const char *nesim_conn_rule_name(enum nesim_conn_kind k);
 
 #endif

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sim/rng.h"
+#include "base/rng.h"
 
 static double draw(const nesim_spec_tensor *st, gsl_rng *r)
 {

@@ -23,7 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "sim/error.h"
+#include "base/error.h"
 
 typedef enum {
     NESIM_CODE_BINARY,        /* {0,1}: one spike per step for N steps, N >= 0 */

@@ -282,7 +282,7 @@ static int first_cpos(const fx *F, int64_t lo, int64_t hi, const double *tlo, do
                       int64_t *found, double *margin)
 {
     int n = F->n;
-    if (!(F->c0 > 0) || n > NESIM_TBL_MAX)
+    if (!(F->c0 > 0) || n > 3) /* the reasoning above holds for three terms at most */
         return 0;
     if (hi >= 0 && hi <= lo) {
         *margin = -flo;

@@ -6,18 +6,17 @@
 
 #include "neurons/crossing.h"
 #include "neurons/neuron.h"
+#include "neurons/population.h"
+#include "neurons/threshold.h"
 
-int nesim_check_pos(double v, const char *name, nesim_error *err);
-int nesim_check_finite(double v, const char *name, nesim_error *err);
-/* v_thresh and v_reset finite, v_reset < v_thresh. */
-int nesim_check_reset(const nesim_neuron_params *p, nesim_error *err);
-/* After a spike: v = v_reset, or v -= threshold - v_reset in subtract mode. */
-void nesim_reset_v(const nesim_dyn *d, double *v, double threshold);
+/* v_reset < v_thresh (both are the population's common values). */
+int nesim_check_reset(const nesim_dyn *d, nesim_error *err);
 
-/* The tick from which v evolves: v is frozen while refractory. */
-static inline int64_t nesim_v_from(int64_t from, int64_t ref_until)
-{
-    return from > ref_until ? from : ref_until;
-}
+/* Common parameter table entries, by name (the registry reads these names). */
+#define NESIM_PDEF_V_THRESH {"v_thresh", "V", NAN, 0, "threshold (the fixed rule's; the adaptive rule's baseline)"}
+#define NESIM_PDEF_V_RESET {"v_reset", "V", 0, 0, "reset value (or the level subtraction resets to)"}
+#define NESIM_PDEF_T_REF {"t_ref", "s", 0, NESIM_P_NONNEG, "refractory period"}
+#define NESIM_PDEF_RESET_SUBTRACT                                                                 \
+    {"reset_subtract", "", 0, NESIM_P_BOOL, "reset by subtracting threshold - v_reset instead of to v_reset"}
 
 #endif

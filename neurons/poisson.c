@@ -1,22 +1,76 @@
 /* poisson.c — a Poisson spike source: each tick it fires with probability
- * p = rate * tick, independently (Brian2's PoissonGroup). The engine draws the
- * gap to the next spike from GSL's geometric distribution, so a source costs
- * one event per spike, not one per tick. */
+ * p = rate * tick, independently (Brian2's PoissonGroup). The gap to the next
+ * spike is drawn from GSL's geometric distribution on the population's own
+ * stream, so a source costs one event per spike, not one per tick. */
+#include <gsl/gsl_randist.h>
+
 #include "neurons/model_util.h"
+
+enum { P_RATE_HZ, N_PARAMS };
+
+static const nesim_param_def params[N_PARAMS] = {
+    {"rate_hz", "Hz", NAN, NESIM_P_NONNEG, "firing rate"},
+};
 
 static int po_prepare(nesim_dyn *d, nesim_error *err)
 {
-    double r = d->p.rate_hz;
-    if (!(r >= 0) || !isfinite(r))
-        return nesim_fail(err, NESIM_EINVAL, "rate_hz must be >= 0 (got %g)", r);
+    double r = d->par[P_RATE_HZ];
     d->c[0] = r * d->tick_s;
     if (d->c[0] > 1)
-        return nesim_fail(err, NESIM_EINVAL,
-                          "rate_hz %g exceeds one spike per tick (%g s); use a finer tick", r,
+        return nesim_fail(err, NESIM_EINVAL, "rate_hz %g exceeds one spike per tick (%g s); use a finer tick", r,
                           d->tick_s);
     return NESIM_OK;
 }
 
+static double po_kick(const nesim_dyn *d, double w) { return 0; }
+
+static void next_spike(nesim_pop *p, uint32_t j, int64_t after)
+{
+    double prob = p->dyn.c[0];
+    nesim_nrec *r = &p->rec[j];
+    if (prob <= 0)
+        nesim_pop_predict(p, r, j, NESIM_NEVER);
+    else
+        nesim_pop_predict(p, r, j, after + (int64_t)gsl_ran_geometric(p->rng, prob));
+}
+
+static void po_init(nesim_pop *p, uint32_t j, double v0) { next_spike(p, j, -1); }
+
+static uint64_t po_deliver(nesim_pop *p, const nesim_fan *f, double w, double kick, int64_t t)
+{
+    return 0; /* sources take no input (the engine refuses projections to them) */
+}
+
+static void po_test(nesim_pop *p, int64_t t)
+{
+    for (size_t k = 0; k < p->n_cand; k++) {
+        uint32_t j = p->cand[k];
+        nesim_nrec *r = &p->rec[j];
+        uint8_t fl = r->flags;
+        r->flags = 0;
+        p->c.updates++;
+        if (fl & NESIM_F_DUE)
+            nesim_pop_fires(p, j);
+    }
+}
+
+static void po_reset(nesim_pop *p, uint32_t j, int64_t t)
+{
+    p->rec[j].pred = NESIM_NEVER;
+    next_spike(p, j, t);
+}
+
+static void po_state(const nesim_pop *p, uint32_t j, int64_t now, double *out) { out[0] = 0; }
+
+static const nesim_pop_ops source_ops = {
+    .name = "poisson/source", .init = po_init, .deliver = po_deliver, .test = po_test,
+    .reset = po_reset, .state = po_state,
+};
+
+static const nesim_pop_ops *po_ops(const nesim_dyn *d) { return &source_ops; }
+
 const nesim_model nesim_model_poisson = {
-    .name = "poisson", .n_state = 1, .is_source = 1, .prepare = po_prepare,
+    .name = "poisson", .doc = "Poisson spike source (one Bernoulli draw per tick, drawn as geometric gaps)",
+    .params = params, .n_params = N_PARAMS, .n_state = 1, .is_source = 1, .rules = 1u << NESIM_RULE_FIXED,
+    .prepare = po_prepare, .kick = po_kick, .ops = po_ops,
 };

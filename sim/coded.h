@@ -49,7 +49,7 @@
 
 #include "net/tensor.h"
 #include "neurons/coder.h"
-#include "sim/error.h"
+#include "base/error.h"
 
 /* A layer: borrowed views of its weight, scales and bias. The tensors' data
  * must outlive the layer; the nesim_tensor structs themselves are copied

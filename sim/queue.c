@@ -233,3 +233,9 @@ void nesim_queue_done(nesim_queue *q)
     q->bitmap[b >> 6] &= ~(1ull << (b & 63));
     q->now++;
 }
+
+void nesim_queue_advance(nesim_queue *q, int64_t t)
+{
+    if (t > q->now)
+        q->now = t;
+}

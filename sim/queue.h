@@ -20,7 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "sim/error.h"
+#include "base/error.h"
 
 enum { NESIM_EV_DELIVER = 0, NESIM_EV_PREDICT = 1 };
 
@@ -99,5 +99,10 @@ int nesim_queue_take(nesim_queue *q, int64_t t, int sort_pred, nesim_ev **delive
 
 /* Releases the events of the tick taken last; time moves to t + 1. */
 void nesim_queue_done(nesim_queue *q);
+
+/* Moves the clock forward to tick t over ticks that hold no event (the
+ * silent tail of a run): t <= nesim_queue_peek_tick(q). A t before now is
+ * ignored. */
+void nesim_queue_advance(nesim_queue *q, int64_t t);
 
 #endif

@@ -8,7 +8,7 @@
 
 #include <stdint.h>
 
-#include "sim/error.h"
+#include "base/error.h"
 
 typedef struct nesim_isi {
     uint32_t n;

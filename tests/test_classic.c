@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "net/classic.h"
+#include "sim/network.h"
 #include "sim/stats.h"
 
 static int on_spike(void *ctx, int64_t t, uint32_t id, int pop)
@@ -41,8 +42,10 @@ static void check(const char *name)
     for (uint64_t seed = 1; seed <= 2; seed++) {
         nesim_error err = {0};
         nesim_classic_opts o = {.name = name, .neurons = 4000, .tick_s = 1e-4, .seed = seed};
-        nesim_net *net;
-        assert_ok(nesim_classic_build(&o, &net, NULL, NULL, &err), &err);
+        nesim_graph *g;
+        assert_ok(nesim_classic_build(&o, &g, NULL, NULL, &err), &err);
+        nesim_net *net = nesim_net_from_graph(g, &err);
+        assert_non_null(net);
         nesim_isi isi;
         assert_ok(nesim_isi_init(&isi, 4000, &err), &err);
         nesim_set_sink(net, on_spike, &isi);

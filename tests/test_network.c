@@ -8,6 +8,7 @@
 
 #include "net/classic.h"
 #include "sim/network.h"
+#include "tests/support/params.h"
 
 static const double mV = 1e-3, ms = 1e-3, DT = 1e-4;
 
@@ -65,7 +66,7 @@ static size_t reference_run(nesim_net *net, int64_t ticks, nesim_spike *out, siz
                 ref[g] = t + d->ref_ticks;
                 fired[t % H][g] = 1;
                 if (n < cap)
-                    out[n] = (nesim_spike){t, g};
+                    out[n] = (nesim_spike){t, g, (uint32_t)nesim_population_of(net, g)};
                 n++;
             }
         }
@@ -78,11 +79,22 @@ static size_t reference_run(nesim_net *net, int64_t ticks, nesim_spike *out, siz
     return n;
 }
 
-static nesim_neuron_params base(void)
+static test_bag base(void)
 {
-    return (nesim_neuron_params){.tau_m = 20 * ms, .v_rest = -49 * mV, .v_thresh = -50 * mV,
+    return (test_bag){.tau_m = 20 * ms, .v_rest = -49 * mV, .v_thresh = -50 * mV,
                                  .v_reset = -60 * mV, .t_ref = 2 * ms, .tau_e = 5 * ms,
                                  .tau_i = 10 * ms, .tau_a = 50 * ms, .b = 1 * mV, .i_drive = 0.37};
+}
+
+/* Adds a population of `model` (threshold rule `rule`, NULL: the model's)
+ * with the bag's parameters that the model takes. */
+static int add_pop(nesim_net *net, const char *name, const char *model, const char *rule, uint32_t n,
+                   test_bag p, nesim_init_dist v0, int *id, nesim_error *err)
+{
+    nesim_param q[NESIM_PARAM_MAX];
+    nesim_pop_spec s = {.name = name, .model = model, .threshold = rule, .n = n, .params = q,
+                        .n_params = test_params(model, rule, &p, q), .v_init = v0};
+    return nesim_add_population(net, &s, id, err);
 }
 
 /* Builds a mixed network: every model, several delays and rules. */
@@ -92,12 +104,12 @@ static nesim_net *mixed(uint64_t seed, int *pops)
     nesim_net *net = nesim_net_new(DT, seed, &err);
     const char *models[4] = {"lif_exp", "lif", "alif", "if"};
     for (int k = 0; k < 4; k++) {
-        nesim_neuron_params p = base();
+        test_bag p = base();
         if (k == 1)
             p.v_rest = -51 * mV; /* below threshold: fires only when driven */
-        nesim_pop_spec s = {.name = models[k], .model = models[k], .n = 60, .params = p,
-                            .v_init = {NESIM_INIT_UNIFORM, -60 * mV, -50 * mV}};
-        assert_ok(nesim_add_population(net, &s, &pops[k], &err), &err);
+        assert_ok(add_pop(net, models[k], models[k], NULL, 60, p, (nesim_init_dist){NESIM_INIT_UNIFORM, -60 * mV, -50 * mV},
+                          &pops[k], &err),
+                  &err);
     }
     struct { int a, b; double w, p; int64_t d; int kind; } c[] = {
         {0, 0, 2.0, 0.1, 1, NESIM_FIXED_PROB},  {0, 1, 1.5, 0.2, 3, NESIM_FIXED_PROB},
@@ -151,14 +163,14 @@ static void test_engine_matches_clock_driven_reference(void **st)
 /* Random networks against the reference: every model, resting levels above
  * and below threshold, strong and weak, excitatory and inhibitory weights,
  * several delays — the shapes where prediction margins and slack matter. */
-static nesim_net *random_net(gsl_rng *r, uint64_t seed)
+static nesim_net *random_net(gsl_rng *r, uint64_t seed, int rules)
 {
     nesim_error err = {0};
     nesim_net *net = nesim_net_new(DT, seed, &err);
     const char *models[4] = {"lif_exp", "lif", "alif", "if"};
     int np = 2 + (int)gsl_rng_uniform_int(r, 3), pops[4];
     for (int k = 0; k < np; k++) {
-        nesim_neuron_params p = base();
+        test_bag p = base();
         p.v_rest = (-53 + 5 * gsl_rng_uniform(r)) * mV;
         p.tau_m = (5 + 30 * gsl_rng_uniform(r)) * ms;
         p.tau_e = (1 + 8 * gsl_rng_uniform(r)) * ms;
@@ -171,10 +183,25 @@ static nesim_net *random_net(gsl_rng *r, uint64_t seed)
         p.i_drive = 0.1 + 0.5 * gsl_rng_uniform(r);
         char name[16];
         snprintf(name, sizeof name, "p%d", k);
-        nesim_pop_spec s = {.name = name, .model = models[gsl_rng_uniform_int(r, 4)],
-                            .n = 20 + (uint32_t)gsl_rng_uniform_int(r, 60), .params = p,
-                            .v_init = {NESIM_INIT_UNIFORM, -60 * mV, -50 * mV}};
-        assert_ok(nesim_add_population(net, &s, &pops[k], &err), &err);
+        const char *model = models[gsl_rng_uniform_int(r, 4)], *rule = NULL;
+        uint32_t n = 20 + (uint32_t)gsl_rng_uniform_int(r, 60);
+        if (rules) {
+            /* every model with either threshold rule and either reset */
+            if (strcmp(model, "alif") == 0)
+                model = "lif";
+            rule = gsl_rng_uniform(r) < 0.5 ? "adaptive" : "fixed";
+            p.reset_subtract = gsl_rng_uniform(r) < 0.5;
+            p.tau_a = (10 + 100 * gsl_rng_uniform(r)) * ms;
+            p.b = 3 * gsl_rng_uniform(r) * mV;
+            p.i_drive = (gsl_rng_uniform(r) - 0.3) * 0.5;
+        }
+        assert_ok(add_pop(net, name, model, rule, n, p, (nesim_init_dist){NESIM_INIT_UNIFORM, -60 * mV, -50 * mV},
+                          &pops[k], &err),
+                  &err);
+        if (getenv("NESIM_TEST_VERBOSE"))
+            print_message("cfg %llu pop %d: %s/%s subtract %d n %u first %u drive %g tref %g\n", (unsigned long long)seed,
+                          k, model, rule ? rule : "-", p.reset_subtract, n, nesim_population_first(net, pops[k]), p.i_drive,
+                          p.t_ref);
         assert_ok(nesim_record(net, pops[k], 1, &err), &err);
     }
     int nj = 2 + (int)gsl_rng_uniform_int(r, 5);
@@ -189,16 +216,16 @@ static nesim_net *random_net(gsl_rng *r, uint64_t seed)
     return net;
 }
 
-static void test_random_networks_match_reference(void **st)
+static void random_vs_reference(int rules, unsigned long configs)
 {
     nesim_error err = {0};
     gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
     int total = 0;
-    for (unsigned long cfg = 0; cfg < 64; cfg++) /* configs 36 and 47 caught a margin bug */ {
-        gsl_rng_set(r, 1000 + cfg);
-        nesim_net *a = random_net(r, cfg);
-        gsl_rng_set(r, 1000 + cfg);
-        nesim_net *b = random_net(r, cfg);
+    for (unsigned long cfg = 0; cfg < configs; cfg++) /* configs 36 and 47 caught a margin bug */ {
+        gsl_rng_set(r, (rules ? 5000 : 1000) + cfg);
+        nesim_net *a = random_net(r, cfg, rules);
+        gsl_rng_set(r, (rules ? 5000 : 1000) + cfg);
+        nesim_net *b = random_net(r, cfg, rules);
         enum { T = 3000, CAP = 400000 };
         assert_ok(nesim_run(a, 0, &err), &err);
         nesim_spike *want = malloc(CAP * sizeof *want);
@@ -215,9 +242,17 @@ static void test_random_networks_match_reference(void **st)
         nesim_net_free(a);
         nesim_net_free(b);
     }
+    print_message("%lu configurations, %d spikes\n", configs, total);
     assert_true(total > 10000);
     gsl_rng_free(r);
 }
+
+static void test_random_networks_match_reference(void **st) { random_vs_reference(0, 64); }
+
+/* The threshold rules (fixed, adaptive) and both resets on every model, so
+ * every kernel (epoch and default) and every prediction path is held
+ * against the reference. */
+static void test_rules_and_resets_match_reference(void **st) { random_vs_reference(1, 48); }
 
 /* ---- determinism -------------------------------------------------------- */
 
@@ -225,9 +260,10 @@ static void run_cuba(uint64_t seed, nesim_spike **out, size_t *n)
 {
     nesim_error err = {0};
     nesim_classic_opts o = {.name = "cuba", .neurons = 1000, .tick_s = DT, .seed = seed};
-    nesim_net *net;
+    nesim_graph *g;
     int E, I;
-    assert_ok(nesim_classic_build(&o, &net, &E, &I, &err), &err);
+    assert_ok(nesim_classic_build(&o, &g, &E, &I, &err), &err);
+    nesim_net *net = nesim_net_from_graph(g, &err);
     assert_ok(nesim_record(net, E, 1, &err), &err);
     assert_ok(nesim_record(net, I, 1, &err), &err);
     assert_ok(nesim_run(net, 2500, &err), &err);
@@ -313,14 +349,12 @@ static void test_poisson_rate_and_drive(void **st)
 {
     nesim_error err = {0};
     nesim_net *net = nesim_net_new(DT, 3, &err);
-    nesim_pop_spec src = {.name = "src", .model = "poisson", .n = 1000, .params = {.rate_hz = 20}};
-    nesim_neuron_params p = base();
+    nesim_pop_spec src = {.name = "src", .model = "poisson", .n = 1000, NESIM_PARAMS({"rate_hz", 20})};
+    test_bag p = base();
     p.v_rest = -60 * mV;
-    nesim_pop_spec tgt = {.name = "tgt", .model = "lif", .n = 10, .params = p,
-                          .v_init = {NESIM_INIT_CONST, -60 * mV, 0}};
     int S, T;
     assert_ok(nesim_add_population(net, &src, &S, &err), &err);
-    assert_ok(nesim_add_population(net, &tgt, &T, &err), &err);
+    assert_ok(add_pop(net, "tgt", "lif", NULL, 10, p, (nesim_init_dist){NESIM_INIT_CONST, -60 * mV, 0}, &T, &err), &err);
     nesim_proj_spec c = {.pre = S, .post = T, .kind = NESIM_ALL_TO_ALL, .weight = 0.05 * mV, .delay = 1};
     assert_ok(nesim_connect(net, &c, NULL, &err), &err);
     assert_ok(nesim_run(net, 100000, &err), &err); /* 10 s */
@@ -341,12 +375,12 @@ static void test_silence_costs_nothing(void **st)
 {
     nesim_error err = {0};
     nesim_net *net = nesim_net_new(DT, 1, &err);
-    nesim_neuron_params p = base();
+    test_bag p = base();
     p.v_rest = -70 * mV; /* below threshold: nothing ever happens */
-    nesim_pop_spec s = {.name = "quiet", .model = "lif_exp", .n = 100000, .params = p,
-                        .v_init = {NESIM_INIT_UNIFORM, -70 * mV, -55 * mV}};
     int P;
-    assert_ok(nesim_add_population(net, &s, &P, &err), &err);
+    assert_ok(add_pop(net, "quiet", "lif_exp", NULL, 100000, p, (nesim_init_dist){NESIM_INIT_UNIFORM, -70 * mV, -55 * mV},
+                      &P, &err),
+              &err);
     nesim_proj_spec c = {.pre = P, .post = P, .kind = NESIM_FIXED_PROB, .p = 0.0001, .weight = 1 * mV, .delay = 1};
     assert_ok(nesim_connect(net, &c, NULL, &err), &err);
     assert_ok(nesim_run(net, 1000000000LL, &err), &err); /* a day of virtual time */
@@ -364,9 +398,8 @@ static void test_fixed_prob_extremes(void **st)
 {
     nesim_error err = {0};
     nesim_net *net = nesim_net_new(DT, 1, &err);
-    nesim_pop_spec s = {.name = "a", .model = "lif", .n = 2000, .params = base()};
     int A;
-    assert_ok(nesim_add_population(net, &s, &A, &err), &err);
+    assert_ok(add_pop(net, "a", "lif", NULL, 2000, base(), (nesim_init_dist){0}, &A, &err), &err);
     const double ps[] = {1e-20, 1e-12, 0.5, 1.0};
     for (int k = 0; k < 4; k++) {
         nesim_proj_spec c = {.pre = A, .post = A, .kind = NESIM_FIXED_PROB, .p = ps[k], .weight = 1e-4, .delay = 1};
@@ -391,22 +424,31 @@ static void test_bad_input(void **st)
     assert_null(nesim_net_new(0, 1, &err));
     assert_non_null(strstr(err.msg, "tick"));
     nesim_net *net = nesim_net_new(DT, 1, &err);
-    nesim_neuron_params p = base();
+    test_bag p = base();
     int A, B, S;
-    nesim_pop_spec s = {.name = "a", .model = "lif", .n = 10, .params = p};
+    nesim_param q[NESIM_PARAM_MAX];
+    nesim_pop_spec s = {.name = "a", .model = "lif", .n = 10, .params = q, .n_params = test_params("lif", NULL, &p, q)};
     assert_ok(nesim_add_population(net, &s, &A, &err), &err);
     s.name = "b";
     s.n = 5;
     assert_ok(nesim_add_population(net, &s, &B, &err), &err);
-    nesim_pop_spec src = {.name = "src", .model = "poisson", .n = 3, .params = {.rate_hz = 5}};
+    nesim_pop_spec src = {.name = "src", .model = "poisson", .n = 3, NESIM_PARAMS({"rate_hz", 5})};
     assert_ok(nesim_add_population(net, &src, &S, &err), &err);
 
     nesim_pop_spec bad = s;
     bad.name = "neg";
-    bad.params.tau_m = -0.02;
+    p.tau_m = -0.02;
+    nesim_param qb[NESIM_PARAM_MAX];
+    bad.params = qb;
+    bad.n_params = test_params("lif", NULL, &p, qb);
     assert_int_equal(nesim_add_population(net, &bad, NULL, &err), NESIM_EINVAL);
     assert_non_null(strstr(err.msg, "population 'neg'"));
     assert_non_null(strstr(err.msg, "tau_m"));
+    bad = s;
+    bad.name = "rule";
+    bad.threshold = "sliding";
+    assert_int_equal(nesim_add_population(net, &bad, NULL, &err), NESIM_EINVAL);
+    assert_non_null(strstr(err.msg, "unknown threshold rule 'sliding'"));
     bad = s;
     bad.name = "empty";
     bad.n = 0;
@@ -459,6 +501,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_engine_matches_clock_driven_reference),
         cmocka_unit_test(test_random_networks_match_reference),
+        cmocka_unit_test(test_rules_and_resets_match_reference),
         cmocka_unit_test(test_determinism),
         cmocka_unit_test(test_split_runs_identical),
         cmocka_unit_test(test_sops_equal_spikes_times_fanout),

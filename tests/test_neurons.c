@@ -11,21 +11,18 @@
 
 #include "neurons/neuron.h"
 #include "sim/network.h"
+#include "tests/support/params.h"
 
 static const double mV = 1e-3, ms = 1e-3, DT = 1e-4;
 
-static nesim_neuron_params cuba_params(void)
+static test_bag cuba_params(void)
 {
-    return (nesim_neuron_params){.tau_m = 20 * ms, .v_rest = -49 * mV, .v_thresh = -50 * mV,
+    return (test_bag){.tau_m = 20 * ms, .v_rest = -49 * mV, .v_thresh = -50 * mV,
                                  .v_reset = -60 * mV, .t_ref = 5 * ms, .tau_e = 5 * ms,
                                  .tau_i = 10 * ms, .tau_a = 100 * ms, .b = 2 * mV};
 }
 
-static void dyn(nesim_dyn *d, const char *model, nesim_neuron_params p, double dt)
-{
-    nesim_error err = {0};
-    assert_ok(nesim_dyn_init(d, nesim_model_find(model), &p, dt, &err), &err);
-}
+static void dyn(nesim_dyn *d, const char *model, test_bag p, double dt) { test_dyn(d, model, p, dt); }
 
 /* ---- LIF with voltage jumps: the closed form --------------------------- */
 
@@ -61,7 +58,7 @@ static void test_lif_spike_time_closed_form(void **st)
         assert_true(margin > 0 && margin <= -50 * mV - a[0] + 1e-15);
     }
     /* resting level below threshold: never */
-    nesim_neuron_params p = cuba_params();
+    test_bag p = cuba_params();
     p.v_rest = -51 * mV;
     nesim_dyn d2;
     dyn(&d2, "lif", p, DT);
@@ -79,7 +76,9 @@ static void test_lif_engine_period(void **st)
 {
     nesim_error err = {0};
     nesim_net *net = nesim_net_new(DT, 1, &err);
-    nesim_pop_spec ps = {.name = "x", .model = "lif", .n = 1, .params = cuba_params(),
+    nesim_param q[NESIM_PARAM_MAX];
+    test_bag bag = cuba_params();
+    nesim_pop_spec ps = {.name = "x", .model = "lif", .n = 1, .params = q, .n_params = test_params("lif", NULL, &bag, q),
                          .v_init = {NESIM_INIT_CONST, -60 * mV, 0}};
     int p;
     assert_ok(nesim_add_population(net, &ps, &p, &err), &err);
@@ -243,7 +242,7 @@ static void test_cuba_prediction_vs_ode(void **st)
     nesim_dyn_free(&d);
     /* resting level below threshold: v rises on a current pulse, may cross
      * between inputs, then falls back — or peaks just short of threshold */
-    nesim_neuron_params p = cuba_params();
+    test_bag p = cuba_params();
     p.v_rest = -55 * mV;
     nesim_dyn d2;
     dyn(&d2, "lif_exp", p, DT);
@@ -322,7 +321,7 @@ static void test_alif_prediction_scan(void **st)
 static void test_if_drive_and_subtract(void **st)
 {
     /* binary fractions, so the arithmetic is exact */
-    nesim_neuron_params p = {.v_thresh = 1.0, .v_reset = 0.0, .i_drive = 0.25, .reset_subtract = 1};
+    test_bag p = {.v_thresh = 1.0, .v_reset = 0.0, .i_drive = 0.25, .reset_subtract = 1};
     nesim_dyn d;
     dyn(&d, "if", p, 0.5); /* 0.125 per tick */
     double s[1] = {0.0625}, m;
@@ -340,30 +339,58 @@ static void test_if_drive_and_subtract(void **st)
     nesim_dyn_free(&d);
 }
 
+static int init_bag(nesim_dyn *d, const char *model, test_bag p, nesim_error *err)
+{
+    nesim_param q[NESIM_PARAM_MAX];
+    size_t n = test_params(model, NULL, &p, q);
+    const nesim_rule *r;
+    const nesim_model *m = nesim_model_find(model, &r);
+    int rc = nesim_dyn_init(d, m, r, q, n, DT, err);
+    nesim_dyn_free(d);
+    return rc;
+}
+
 static void test_bad_parameters(void **st)
 {
     nesim_error err = {0};
     nesim_dyn d;
-    nesim_neuron_params p = cuba_params();
+    test_bag p = cuba_params();
     p.tau_m = -1;
-    assert_int_equal(nesim_dyn_init(&d, nesim_model_find("lif"), &p, DT, &err), NESIM_EINVAL);
+    assert_int_equal(init_bag(&d, "lif", p, &err), NESIM_EINVAL);
     assert_non_null(strstr(err.msg, "tau_m"));
     p = cuba_params();
     p.tau_e = p.tau_m;
-    assert_int_equal(nesim_dyn_init(&d, nesim_model_find("lif_exp"), &p, DT, &err), NESIM_EINVAL);
+    assert_int_equal(init_bag(&d, "lif_exp", p, &err), NESIM_EINVAL);
     assert_non_null(strstr(err.msg, "tau_e"));
     p = cuba_params();
     p.v_reset = -40 * mV;
-    assert_int_equal(nesim_dyn_init(&d, nesim_model_find("lif"), &p, DT, &err), NESIM_EINVAL);
+    assert_int_equal(init_bag(&d, "lif", p, &err), NESIM_EINVAL);
     assert_non_null(strstr(err.msg, "v_reset"));
     p = cuba_params();
     p.rate_hz = 20000;
-    assert_int_equal(nesim_dyn_init(&d, nesim_model_find("poisson"), &p, DT, &err), NESIM_EINVAL);
+    assert_int_equal(init_bag(&d, "poisson", p, &err), NESIM_EINVAL);
     assert_non_null(strstr(err.msg, "rate_hz"));
     p = cuba_params();
     p.t_ref = NAN;
-    assert_int_equal(nesim_dyn_init(&d, nesim_model_find("lif"), &p, DT, &err), NESIM_EINVAL);
-    assert_null(nesim_model_find("hh"));
+    assert_int_equal(init_bag(&d, "lif", p, &err), NESIM_EINVAL);
+    assert_null(nesim_model_find("hh", NULL));
+    /* a parameter the model does not take is an error naming it */
+    const nesim_param extra[] = {{"tau_m", 0.02}, {"v_thresh", -0.05}, {"tau_e", 0.005}};
+    assert_int_equal(nesim_dyn_init(&d, nesim_model_find("lif", NULL), NULL, extra, 3, DT, &err), NESIM_EINVAL);
+    assert_non_null(strstr(err.msg, "'tau_e'"));
+    assert_non_null(strstr(err.msg, "tau_m, v_rest, v_thresh, v_reset, t_ref, reset_subtract"));
+    /* a required one that is missing, and one given twice */
+    assert_int_equal(nesim_dyn_init(&d, nesim_model_find("lif", NULL), NULL, extra + 1, 1, DT, &err), NESIM_EINVAL);
+    assert_non_null(strstr(err.msg, "tau_m is required"));
+    const nesim_param twice[] = {{"tau_m", 0.02}, {"v_thresh", -0.05}, {"tau_m", 0.01}};
+    assert_int_equal(nesim_dyn_init(&d, nesim_model_find("lif", NULL), NULL, twice, 3, DT, &err), NESIM_EINVAL);
+    assert_non_null(strstr(err.msg, "twice"));
+    /* a threshold rule a model does not take */
+    const nesim_param rate[] = {{"rate_hz", 5}};
+    assert_int_equal(nesim_dyn_init(&d, nesim_model_find("poisson", NULL), nesim_rule_find("adaptive"), rate, 1, DT, &err),
+                     NESIM_EINVAL);
+    assert_non_null(strstr(err.msg, "adaptive"));
+    nesim_dyn_free(&d);
 }
 
 int main(void)

@@ -17,6 +17,7 @@
 
 #include "net/classic.h"
 #include "net/spec.h"
+#include "sim/network.h"
 
 #define MALFORMED_DIR "tests/malformed/spec"
 #define EXPECTED_FILE "tests/malformed/spec_expected.txt"
@@ -44,6 +45,27 @@ static const char *parse_msg(const char *text)
 }
 
 /* ---- examples vs net/classic.c ----------------------------------------- */
+
+/* The value a spec population gives parameter `name` (NAN if it gives none). */
+static double given(const nesim_spec_pop *P, const char *name)
+{
+    for (size_t k = 0; k < P->n_params; k++)
+        if (strcmp(P->params[k].name, name) == 0)
+            return P->params[k].value;
+    return NAN;
+}
+
+/* nesim_spec_build_graph, then a network that runs it. */
+static int build_net(const nesim_spec *s, uint64_t seed, nesim_net **out, nesim_error *err)
+{
+    nesim_graph *g;
+    *out = NULL;
+    int rc = nesim_spec_build_graph(s, seed, &g, err);
+    if (rc)
+        return rc;
+    *out = nesim_net_from_graph(g, err);
+    return *out ? NESIM_OK : err->code;
+}
 
 static nesim_spike *run_and_copy(nesim_net *net, int64_t ticks, size_t *n)
 {
@@ -73,23 +95,24 @@ static void check_example(const char *name, const char *path)
     assert_true(s->has_seed);
 
     nesim_net *a, *b;
-    assert_ok(nesim_spec_build_network(s, seed, &a, &err), &err);
+    nesim_graph *gb;
+    assert_ok(build_net(s, seed, &a, &err), &err);
     nesim_classic_opts o = {.name = name, .neurons = 4000, .tick_s = 1e-4, .seed = seed};
-    assert_ok(nesim_classic_build(&o, &b, NULL, NULL, &err), &err);
+    assert_ok(nesim_classic_build(&o, &gb, NULL, NULL, &err), &err);
+    assert_non_null(b = nesim_net_from_graph(gb, &err));
 
     assert_int_equal(nesim_population_count(a), nesim_population_count(b));
     for (int p = 0; p < 2; p++) {
         assert_string_equal(nesim_population_name(a, p), nesim_population_name(b, p));
         assert_int_equal(nesim_population_size(a, p), nesim_population_size(b, p));
-        /* The parameters the model reads, bit for bit (classic.c also hands
-         * tau_e/tau_i to "lif", which ignores them; b4's spec leaves them out). */
+        /* The parameters the model reads, bit for bit. */
         const nesim_dyn *da = nesim_population_dyn(a, p), *db = nesim_population_dyn(b, p);
         assert_ptr_equal(da->model, db->model);
-        assert_true(da->p.tau_m == db->p.tau_m && da->p.v_rest == db->p.v_rest);
-        assert_true(da->p.v_thresh == db->p.v_thresh && da->p.v_reset == db->p.v_reset);
-        assert_true(da->p.t_ref == db->p.t_ref && da->p.reset_subtract == db->p.reset_subtract);
-        if (strcmp(da->model->name, "lif_exp") == 0)
-            assert_true(da->p.tau_e == db->p.tau_e && da->p.tau_i == db->p.tau_i);
+        assert_ptr_equal(da->rule, db->rule);
+        assert_int_equal(nesim_dyn_param_count(da), nesim_dyn_param_count(db));
+        assert_memory_equal(da->par, db->par, sizeof da->par);
+        assert_true(da->v_thresh == db->v_thresh && da->v_reset == db->v_reset);
+        assert_int_equal(da->reset_subtract, db->reset_subtract);
         assert_int_equal(da->ref_ticks, db->ref_ticks);
         assert_int_equal(da->n_tau, db->n_tau);
         assert_memory_equal(da->rate, db->rate, sizeof da->rate);
@@ -259,8 +282,8 @@ static void test_layers_parse(void **st)
 
     /* A spec with only layers has nothing to build. */
     nesim_error err = {0};
-    nesim_net *net = (nesim_net *)1;
-    assert_int_equal(nesim_spec_build_network(s, 1, &net, &err), NESIM_EINVAL);
+    nesim_graph *net = (nesim_graph *)1;
+    assert_int_equal(nesim_spec_build_graph(s, 1, &net, &err), NESIM_EINVAL);
     assert_null(net);
     assert_string_equal(err.msg, "t.json: populations: the spec has none to build");
     nesim_spec_free(s);
@@ -297,16 +320,17 @@ static void test_populations_parse_and_build(void **st)
     assert_int_equal(s->n_projs, 3);
     const nesim_spec_pop *P = s->pops;
     assert_string_equal(P[0].model, "poisson");
-    assert_true(P[0].params.rate_hz == 200);
+    assert_true(given(&P[0], "rate_hz") == 200);
     assert_int_equal(P[1].n, 20);
-    assert_true(P[1].params.reset_subtract);
-    assert_true(P[1].params.t_ref == 0.002);
+    assert_true(given(&P[1], "reset_subtract") == 1);
+    assert_true(given(&P[1], "t_ref") == 0.002);
     assert_int_equal(P[1].v_init.kind, NESIM_INIT_NORMAL);
     assert_true(P[1].v_init.a == -0.065 && P[1].v_init.b == 0.002);
     assert_int_equal(P[2].v_init.kind, NESIM_INIT_CONST); /* default: v_rest */
     assert_true(P[2].v_init.a == -0.06);
-    assert_true(P[2].params.tau_a == 0.1 && P[2].params.b == 0.001);
-    assert_false(P[2].params.reset_subtract);
+    assert_true(given(&P[2], "tau_a") == 0.1 && given(&P[2], "b") == 0.001);
+    assert_true(isnan(given(&P[2], "reset_subtract")));
+    assert_null(P[2].threshold); /* alif implies the adaptive rule */
 
     const nesim_spec_proj *J = s->projs;
     assert_int_equal(J[0].pre, 0);
@@ -324,7 +348,11 @@ static void test_populations_parse_and_build(void **st)
 
     nesim_error err = {0};
     nesim_net *net;
-    assert_ok(nesim_spec_build_network(s, 3, &net, &err), &err);
+    assert_ok(build_net(s, 3, &net, &err), &err);
+    assert_string_equal(nesim_population_kernels(net, 0), "poisson/source");
+    assert_string_equal(nesim_population_kernels(net, 1), "lif/point"); /* reset by subtraction */
+    assert_string_equal(nesim_population_kernels(net, 2), "lif/point"); /* adaptive */
+    assert_string_equal(nesim_population_dyn(net, 2)->rule->name, "adaptive");
     assert_int_equal(nesim_population_count(net), 3);
     assert_string_equal(nesim_population_name(net, 2), "b");
     assert_int_equal(nesim_projection_count(net), 3);
@@ -359,7 +387,29 @@ static void test_exact_messages(void **st)
     assert_string_equal(
         parse_msg("{\"nesim\": 1, \"tick\": 1e-4, \"populations\": [{\"name\": \"e\", \"model\": \"lif\","
                   " \"n\": 4, \"parms\": {}}]}"),
-        "model.json: populations[0]: unknown key 'parms' (expected name, model, n, params, v_init)");
+        "model.json: populations[0]: unknown key 'parms' (expected name, model, threshold, n, params, v_init)");
+    /* a parameter the model does not take, named with the model's own list */
+    assert_string_equal(
+        parse_msg("{\"nesim\": 1, \"tick\": 1e-4, \"populations\": [{\"name\": \"e\", \"model\": \"lif\","
+                  " \"n\": 4, \"params\": {\"tau_m\": 0.01, \"v_thresh\": 1, \"tau_e\": 0.005}}]}"),
+        "model.json: populations[0].params: unknown key 'tau_e' (lif takes tau_m, v_rest, v_thresh, v_reset, "
+        "t_ref, reset_subtract)");
+    assert_string_equal(
+        parse_msg("{\"nesim\": 1, \"tick\": 1e-4, \"populations\": [{\"name\": \"e\", \"model\": \"lif\","
+                  " \"n\": 4, \"params\": {\"tau_m\": 0.01}}]}"),
+        "model.json: populations[0].params: v_thresh is required (threshold (the fixed rule's; the adaptive "
+        "rule's baseline), in V)");
+    /* the adaptive rule on lif_exp: its parameters join the model's */
+    nesim_spec *ad = parse_ok("{\"nesim\": 1, \"tick\": 1e-4, \"populations\": [{\"name\": \"e\", \"model\": "
+                              "\"lif_exp\", \"threshold\": \"adaptive\", \"n\": 4, \"params\": {\"tau_m\": 0.02,"
+                              " \"tau_e\": 0.005, \"tau_i\": 0.01, \"v_thresh\": 1, \"tau_a\": 0.1, \"b\": 0.1}}]}",
+                              NULL);
+    assert_string_equal(ad->pops[0].threshold, "adaptive");
+    nesim_spec_free(ad);
+    assert_string_equal(
+        parse_msg("{\"nesim\": 1, \"tick\": 1e-4, \"populations\": [{\"name\": \"e\", \"model\": \"alif\","
+                  " \"threshold\": \"fixed\", \"n\": 4}]}"),
+        "model.json: populations[0].threshold: model alif implies the adaptive threshold rule");
     assert_string_equal(
         parse_msg("{\"nesim\": 1, \"tick\": 1e-4, \"populations\": [{\"name\": \"e\", \"model\": \"lif\","
                   " \"n\": 4, \"params\": {\"tau_m\": 0.01, \"v_thresh\": 1}}],"
@@ -386,7 +436,7 @@ static void test_parse_edges(void **st)
     nesim_error err = {0};
     assert_ok(nesim_spec_parse(text, strlen(text) - 7, NULL, NULL, &s, &err), &err);
     assert_string_equal(s->file, "<spec>");
-    assert_true(s->pops[0].params.v_thresh == 1);
+    assert_true(given(&s->pops[0], "v_thresh") == 1);
     nesim_spec_free(s);
     assert_int_equal(nesim_spec_parse(text, strlen(text), NULL, NULL, &s, &err), NESIM_EINVAL);
     assert_true(strncmp(err.msg, "<spec>:1:", 9) == 0);
@@ -398,7 +448,7 @@ static void test_parse_edges(void **st)
                         "model.json: nesim: expected an integer, got real");
     s = parse_ok("{\"nesim\": 1, \"tick\": 1, \"populations\": [{\"name\": \"e\", \"model\": "
                  "\"if\", \"n\": 1, \"params\": {\"v_thresh\": 1, \"i_drive\": 2}}]}", NULL);
-    assert_true(s->tick == 1 && s->pops[0].params.i_drive == 2);
+    assert_true(s->tick == 1 && given(&s->pops[0], "i_drive") == 2);
     nesim_spec_free(s);
 }
 

@@ -100,7 +100,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "sim/error.h"
+#include "base/error.h"
 
 #define NESIM_TRACE_SCHEMA_VERSION 1
 #define NESIM_TRACE_APPLICATION_ID 0x4E53494D /* "NSIM" */

@@ -10,7 +10,7 @@
 #include <math.h>
 #include <stdio.h>
 
-#include "sim/error.h"
+#include "base/error.h"
 
 /* Asserts a nesim status is NESIM_OK, printing the error message if not. */
 #define assert_ok(expr, errp)                                                                   \

@@ -1,5 +1,5 @@
 /* error.c — status reporting and library initialisation. */
-#include "sim/error.h"
+#include "base/error.h"
 
 #include <gsl/gsl_errno.h>
 #include <stdarg.h>

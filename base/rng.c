@@ -1,5 +1,5 @@
 /* rng.c — seeded GSL streams (see rng.h). */
-#include "sim/rng.h"
+#include "base/rng.h"
 
 uint64_t nesim_mix64(uint64_t x)
 {

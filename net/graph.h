@@ -1,0 +1,102 @@
+/* graph.h — a recurrent network as data: populations of one neuron model
+ * each, and projections between them with their connectivity drawn.
+ *
+ * The graph is what the engine runs (sim/network.h), what the mapper places
+ * on a chip (eval/cost.h) and what a trace records; none of them draws
+ * connectivity again. Everything random at build time draws from GSL's
+ * mt19937, one stream per projection, seeded from the graph seed and the
+ * projection's index (base/rng.h): the same seed gives the same synapses,
+ * byte for byte.
+ *
+ * Connection rules: all_to_all (optionally without i -> i), one_to_one, and
+ * fixed_prob (each pair independently with probability p, drawn as geometric
+ * gaps; stored as CSR, targets ascending). Weight and delay are one per
+ * projection. */
+#ifndef NESIM_NET_GRAPH_H
+#define NESIM_NET_GRAPH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/error.h"
+#include "neurons/neuron.h"
+#include "neurons/threshold.h"
+
+enum nesim_init_kind { NESIM_INIT_CONST = 0, NESIM_INIT_UNIFORM, NESIM_INIT_NORMAL };
+
+typedef struct nesim_init_dist {
+    enum nesim_init_kind kind;
+    double a, b; /* const: a; uniform: [a, b); normal: mean a, sd b */
+} nesim_init_dist;
+
+typedef struct nesim_pop_spec {
+    const char *name;            /* copied; unique within the network */
+    const char *model;           /* a name of nesim_model_names() */
+    const char *threshold;       /* a rule of nesim_rule_names(), or NULL: the model's own */
+    uint32_t n;                  /* neurons, > 0 */
+    const nesim_param *params;   /* named values (see NESIM_PARAMS); copied */
+    size_t n_params;
+    nesim_init_dist v_init;      /* initial membrane potential */
+} nesim_pop_spec;
+
+enum nesim_conn_kind { NESIM_ALL_TO_ALL = 0, NESIM_ONE_TO_ONE, NESIM_FIXED_PROB };
+
+typedef struct nesim_proj_spec {
+    int pre, post;               /* population ids */
+    enum nesim_conn_kind kind;
+    double p;                    /* NESIM_FIXED_PROB: connection probability in [0, 1] */
+    double weight;               /* volts (a jump, or a current increment) */
+    int64_t delay;               /* ticks, >= 1 */
+    int no_autapses;             /* pre == post: skip i -> i */
+} nesim_proj_spec;
+
+typedef struct nesim_graph_pop {
+    char *name;
+    uint32_t n, first;           /* neurons; global id of the first */
+    nesim_dyn dyn;               /* the model's prepared constants (owned) */
+    nesim_init_dist v_init;
+    int *out;                    /* projections leaving this population, in id order */
+    int n_out;
+} nesim_graph_pop;
+
+typedef struct nesim_graph_proj {
+    nesim_proj_spec s;
+    uint64_t *row;               /* fixed_prob: CSR offsets per pre neuron (n_pre + 1) */
+    uint32_t *col;               /* fixed_prob: targets, ascending per pre neuron */
+    uint64_t n_syn;
+} nesim_graph_proj;
+
+typedef struct nesim_graph {
+    double tick_s;
+    uint64_t seed;
+    nesim_graph_pop *pops;
+    int n_pops;
+    nesim_graph_proj *projs;
+    int n_projs;
+    uint32_t n_total;            /* neurons in all populations (< 2^31) */
+} nesim_graph;
+
+/* An empty graph. Returns NULL and fills err on a bad tick or no memory. */
+nesim_graph *nesim_graph_new(double tick_s, uint64_t seed, nesim_error *err);
+void nesim_graph_free(nesim_graph *g);
+
+/* Adds a population; *id (may be NULL) receives its index. NESIM_EINVAL on an
+ * unknown model or rule, n = 0, a bad parameter (message names the
+ * population and the parameter) or initial distribution. */
+int nesim_graph_add_population(nesim_graph *g, const nesim_pop_spec *spec, int *id, nesim_error *err);
+
+/* Adds a projection and draws its connectivity now. *id (may be NULL)
+ * receives its index. NESIM_EINVAL naming both populations on a bad spec. */
+int nesim_graph_connect(nesim_graph *g, const nesim_proj_spec *spec, int *id, nesim_error *err);
+
+/* The population holding global neuron id g (-1 if none): binary search. */
+int nesim_graph_population_of(const nesim_graph *g, uint32_t global_id);
+
+/* Copies the targets (local indices in the post population, ascending) of
+ * pre neuron i of projection j into out (up to cap); returns the fan-out. */
+size_t nesim_graph_targets(const nesim_graph *g, int j, uint32_t i, uint32_t *out, size_t cap);
+
+/* Names as written in specs; "?" outside the enum. */
+const char *nesim_conn_rule_name(enum nesim_conn_kind k);
+
+#endif

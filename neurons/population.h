@@ -1,0 +1,166 @@
+/* population.h — the population kernels: how the engine runs a model.
+ *
+ * The engine (sim/network.c) owns the queue, the event order and the
+ * projections; a model owns what happens inside its neurons. Per tick the
+ * engine calls, for one population at a time:
+ *   deliver(fan, w)  apply weight w to every target of one delivery (a source
+ *                    spike through one projection), in ascending target order;
+ *                    mark the targets that may now be at threshold;
+ *   test(t)          for every marked neuron (and every neuron whose predicted
+ *                    crossing came due, flagged NESIM_F_DUE), decide: fire (append
+ *                    to io->fire), or predict again;
+ *   reset(j, t)      for each neuron that fired, in ascending order.
+ * Kernels never touch the queue: a prediction is appended to io->wake
+ * (nesim_pop_predict) and the engine queues it after the call, in order, so a
+ * kernel needs nothing above neurons/. A prediction event carries the
+ * neuron's generation; bumping the generation cancels the pending one.
+ *
+ * Per neuron the engine keeps one 64-byte record (one cache line). pred, gen
+ * and flags are shared with the engine; the rest belongs to the kernels. */
+#ifndef NESIM_POPULATION_H
+#define NESIM_POPULATION_H
+
+#include <gsl/gsl_rng.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "neurons/neuron.h"
+
+enum { NESIM_F_CAND = 1, NESIM_F_DUE = 2, NESIM_F_WAKE = 4 };
+
+typedef struct nesim_nrec {
+    double x[3];   /* kernel: model coefficients (lif, lif_exp epochs) */
+    double budget; /* kernel: margin left (volts), or a trip level */
+    int64_t pred;  /* predicted tick, NESIM_NEVER if none */
+    union {
+        int64_t ref_until; /* kernel: first tick out of refractoriness */
+        int64_t stamp;     /* kernel: last tick touched */
+    };
+    int64_t ts;    /* kernel: tick of the state, or its epoch */
+    uint32_t gen;  /* generation of the live prediction event */
+    uint8_t flags; /* NESIM_F_* (F_WAKE: kernel-defined) */
+} nesim_nrec;
+
+typedef struct nesim_counters {
+    uint64_t spikes;
+    uint64_t sops;        /* synaptic events delivered to this population */
+    uint64_t updates;     /* neuron state updates (neuron x tick touched) */
+    uint64_t events;      /* queue events handled for this population */
+    uint64_t predictions; /* threshold-crossing predictions computed */
+} nesim_counters;
+
+/* A prediction to queue: neuron `id` (global) at tick t with generation gen. */
+typedef struct nesim_wake {
+    int64_t t;
+    uint32_t id, gen;
+} nesim_wake;
+
+/* What the engine lends the kernels: the tick's fire list, the wake buffer
+ * (room for one entry per neuron of the largest population: a kernel call
+ * predicts each neuron at most once), the prediction scratch. */
+typedef struct nesim_kio {
+    uint32_t *fire;
+    size_t n_fire;
+    nesim_wake *wake;
+    size_t n_wake;
+    nesim_scratch *ws;
+} nesim_kio;
+
+/* One population at run time. */
+typedef struct nesim_pop {
+    nesim_dyn dyn;
+    uint32_t n, first;   /* neurons; global id of the first */
+    nesim_nrec *rec;     /* n records */
+    double *state;       /* n * dyn.n_state doubles, when ops->uses_state */
+    uint32_t *cand;      /* local indices to test this tick */
+    size_t n_cand;
+    nesim_counters c;
+    gsl_rng *rng;        /* the population's own stream (sources draw from it) */
+    void *impl;          /* the kernels' private data (ops->start) */
+    nesim_kio *io;
+} nesim_pop;
+
+/* The targets of one delivery: col[0..cnt) when col is set, otherwise
+ * lo..hi-1 without skip (UINT32_MAX: none). */
+typedef struct nesim_fan {
+    const uint32_t *col;
+    uint32_t cnt, lo, hi, skip;
+} nesim_fan;
+
+/* Runs BODY with the uint32_t variable named by J bound to each target of
+ * fan F, ascending. */
+#define NESIM_FAN_EACH(F, J, BODY)                                                                \
+    do {                                                                                          \
+        /* locals, not loads through F: a store in BODY cannot alias them */                     \
+        const uint32_t *const col_ = (F)->col;                                                    \
+        const uint32_t cnt_ = (F)->cnt, lo_ = (F)->lo, hi_ = (F)->hi, skip_ = (F)->skip;          \
+        if (col_) {                                                                               \
+            for (uint32_t k_ = 0; k_ < cnt_; k_++) {                                              \
+                uint32_t J = col_[k_];                                                            \
+                BODY                                                                              \
+            }                                                                                     \
+        } else {                                                                                  \
+            for (uint32_t J = lo_; J < hi_; J++) {                                                \
+                if (J == skip_)                                                                   \
+                    continue;                                                                     \
+                BODY                                                                              \
+            }                                                                                     \
+        }                                                                                         \
+    } while (0)
+
+typedef struct nesim_pop_ops {
+    const char *name;   /* "lif/epoch", "if/point", ... (diagnostics) */
+    int uses_state;     /* the engine allocates p->state (zeroed) */
+    /* Private data for a run (may be NULL); NESIM_ENOMEM naming the population. */
+    int (*start)(nesim_pop *p, nesim_error *err);
+    void (*stop)(nesim_pop *p); /* frees p->impl; may be NULL */
+    /* Neuron j at tick 0 with membrane v0: state and first prediction. */
+    void (*init)(nesim_pop *p, uint32_t j, double v0);
+    /* Weight w (kick = model->kick(w)) to every target of f at tick t;
+     * returns the targets touched for the first time this tick (updates). */
+    uint64_t (*deliver)(nesim_pop *p, const nesim_fan *f, double w, double kick, int64_t t);
+    void (*test)(nesim_pop *p, int64_t t);
+    void (*reset)(nesim_pop *p, uint32_t j, int64_t t);
+    /* Neuron j's n_state values advanced to tick now (read-out, no side effects). */
+    void (*state)(const nesim_pop *p, uint32_t j, int64_t now, double *out);
+} nesim_pop_ops;
+
+/* Queues neuron j for the test phase (once per tick). */
+static inline void nesim_pop_mark(nesim_pop *p, nesim_nrec *r, uint32_t j)
+{
+    if (!(r->flags & NESIM_F_CAND)) {
+        r->flags |= NESIM_F_CAND;
+        p->cand[p->n_cand++] = j;
+    }
+}
+
+/* Sets neuron j's prediction to tick k (> now; NESIM_NEVER: none): a new
+ * generation, and a wake-up for the engine to queue. */
+static inline void nesim_pop_predict(nesim_pop *p, nesim_nrec *r, uint32_t j, int64_t k)
+{
+    if (k == r->pred)
+        return;
+    r->pred = k;
+    r->gen++;
+    if (k != NESIM_NEVER)
+        p->io->wake[p->io->n_wake++] = (nesim_wake){k, p->first + j, r->gen};
+}
+
+static inline void nesim_pop_fires(nesim_pop *p, uint32_t j) { p->io->fire[p->io->n_fire++] = j; }
+
+/* After a spike: v = v_reset, or v -= threshold - v_reset in subtract mode. */
+static inline void nesim_reset_v(const nesim_dyn *d, double *v, double threshold)
+{
+    if (d->reset_subtract)
+        *v -= threshold - d->v_reset;
+    else
+        *v = d->v_reset;
+}
+
+/* The tick from which v evolves: v is frozen while refractory. */
+static inline int64_t nesim_v_from(int64_t from, int64_t ref_until)
+{
+    return from > ref_until ? from : ref_until;
+}
+
+#endif
