@@ -24,7 +24,7 @@ REL_CFLAGS := $(WARN) $(DEFS) -O2 -g $(PKG_CFLAGS)
 SAN_FLAGS  := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 SAN_CFLAGS := $(WARN) $(DEFS) -O1 -g $(SAN_FLAGS) $(PKG_CFLAGS)
 
-LIB_SRC   := $(sort $(wildcard base/*.c neurons/*.c net/*.c sim/*.c traces/*.c))
+LIB_SRC   := $(sort $(wildcard base/*.c neurons/*.c net/*.c sim/*.c eval/*.c traces/*.c serve/*.c jobs/*.c))
 CLI_SRC   := $(sort $(wildcard cli/*.c))
 TEST_SRC  := $(sort $(wildcard tests/test_*.c))
 TEST_HELP := $(sort $(wildcard tests/support/*.c))
@@ -34,7 +34,7 @@ REL := build/rel
 SAN := build/san
 # the browser page of `nesim serve`, embedded in the library
 PAGE    := build/gen/page.c
-$(PAGE): traces/page/index.html tools/embed.sh
+$(PAGE): serve/page/index.html tools/embed.sh
 	sh tools/embed.sh $< $@ nesim_page_html
 
 LIB_REL := $(patsubst %.c,$(REL)/%.o,$(LIB_SRC)) $(REL)/gen/page.o

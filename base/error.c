@@ -47,4 +47,4 @@ void nesim_init(void)
     gsl_set_error_handler_off();
 }
 
-const char *nesim_version(void) { return "0.1.0"; }
+const char *nesim_version(void) { return "0.2.0"; }

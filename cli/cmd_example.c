@@ -6,8 +6,9 @@
 
 #include "cli/cli.h"
 #include "net/classic.h"
+#include "eval/report.h"
+#include "eval/stats.h"
 #include "sim/network.h"
-#include "sim/stats.h"
 
 static const char help[] =
     "usage: nesim example NAME [options]\n"
@@ -136,16 +137,29 @@ int cmd_example(int argc, char **argv)
     nesim_queue_stats qs = nesim_queue_statistics(net);
     double rss = cli_peak_rss_mib();
     if (json) {
-        printf("{\"network\":\"%s\",\"neurons\":%u,\"synapses\":%llu,\"seconds\":%g,\"tick_s\":%g,"
-               "\"seed\":%llu,\"mean_rate_hz\":%.6f,\"rate_exc_hz\":%.6f,\"rate_inh_hz\":%.6f,"
-               "\"isi_cv\":%.6f,\"spikes\":%llu,\"sops\":%llu,\"predictions\":%llu,"
-               "\"queue_max\":%llu,\"queue_mean\":%.3f,\"build_s\":%.6f,\"wall_s\":%.6f,"
-               "\"sops_per_s\":%.6g,\"peak_rss_mib\":%.2f}\n",
-               o.name, o.neurons, (unsigned long long)syn, seconds, tick, (unsigned long long)o.seed,
-               sum.mean_rate_hz, rate_e, rate_i, sum.cv_mean, (unsigned long long)sum.spikes,
-               (unsigned long long)sops, (unsigned long long)preds,
-               (unsigned long long)qs.max_depth, qs.mean_depth, t_build, t_run,
-               t_run > 0 ? (double)sops / t_run : 0.0, rss);
+        /* flat, for scripts: bench/classic.sh reads these keys */
+        json_t *j = json_object();
+        json_object_set_new(j, "network", json_string(o.name));
+        json_object_set_new(j, "neurons", json_integer(o.neurons));
+        json_object_set_new(j, "synapses", json_integer((json_int_t)syn));
+        json_object_set_new(j, "seconds", json_real(seconds));
+        json_object_set_new(j, "tick_s", json_real(tick));
+        json_object_set_new(j, "seed", json_integer((json_int_t)o.seed));
+        json_object_set_new(j, "mean_rate_hz", json_real(sum.mean_rate_hz));
+        json_object_set_new(j, "rate_exc_hz", json_real(rate_e));
+        json_object_set_new(j, "rate_inh_hz", json_real(rate_i));
+        json_object_set_new(j, "isi_cv", nesim_report_number(sum.cv_mean)); /* null: no neuron fired twice */
+        json_object_set_new(j, "spikes", json_integer((json_int_t)sum.spikes));
+        json_object_set_new(j, "sops", json_integer((json_int_t)sops));
+        json_object_set_new(j, "predictions", json_integer((json_int_t)preds));
+        json_object_set_new(j, "queue_max", json_integer((json_int_t)qs.max_depth));
+        json_object_set_new(j, "queue_mean", json_real(qs.mean_depth));
+        json_object_set_new(j, "build_s", json_real(t_build));
+        json_object_set_new(j, "wall_s", json_real(t_run));
+        json_object_set_new(j, "sops_per_s", json_real(t_run > 0 ? (double)sops / t_run : 0.0));
+        json_object_set_new(j, "peak_rss_mib", json_real(rss));
+        rc = nesim_report_write_json(j, stdout, &err);
+        json_decref(j);
     } else {
         char b1[32], b2[32], b3[32];
         printf("nesim example %s — %s\n", o.name, nesim_classic_describe(o.name));
@@ -165,5 +179,7 @@ int cmd_example(int argc, char **argv)
     }
     nesim_isi_free(&sc.isi);
     nesim_net_free(net);
-    return CLI_OK;
+    if (rc)
+        fprintf(stderr, "nesim example: %s\n", err.msg);
+    return cli_status(rc);
 }

@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "traces/serve.h"
+#include "serve/serve.h"
 
 int cmd_serve(int argc, char **argv);
 

@@ -26,6 +26,7 @@ static const char usage[] =
     "  activity DB -o F.svg           spikes per tick of every layer (--run N, --from T, --to T)\n"
     "  export DB --format csv|npy -o FILE   every spike of a run (--run N)\n"
     "  diff DB RUN_A RUN_B [--json]   per layer differences in spikes, SOPs and energy\n"
+    "  upgrade DB                     convert a trace of an older schema version in place\n"
     "\n"
     "--run defaults to the last run; --layer takes a name or an index; ticks\n"
     "are virtual-time ticks, --from and --to inclusive.\n";
@@ -92,6 +93,11 @@ static const command commands[] = {
      "then per layer spikes, synaptic operations and energy of both with the\n"
      "difference, whether the spike trains are identical (when both stored spikes),\n"
      "and energy per term.\n"},
+    {"upgrade", 0, 0,
+     "usage: nesim trace upgrade DB\n\n"
+     "Converts a trace written by an older nesim (schema version 1) to the current\n"
+     "schema in place, in one transaction: the per-sample coding of each layer moves\n"
+     "to its own table (see traces/SCHEMA.md). A current trace is left as it is.\n"},
 };
 
 typedef struct opts {
@@ -213,6 +219,15 @@ static int do_activity(nesim_trace *t, int64_t run, int layer, const opts *o, FI
 
 static int dispatch(const opts *o, nesim_error *err)
 {
+    if (!strcmp(o->cmd->name, "upgrade")) {
+        int from;
+        int rc = nesim_trace_upgrade(o->db, &from, err);
+        if (!rc)
+            printf(from == NESIM_TRACE_SCHEMA_VERSION ? "%s: already schema version %d\n"
+                                                      : "%s: upgraded to schema version %d\n",
+                   o->db, NESIM_TRACE_SCHEMA_VERSION);
+        return rc;
+    }
     nesim_trace *t;
     int rc = nesim_trace_open(o->db, NESIM_TRACE_READ, &t, err);
     if (rc)

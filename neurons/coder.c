@@ -22,18 +22,19 @@ static int valid(nesim_coding c)
     return (unsigned)c < NCODINGS;
 }
 
-static int is_bitwise(nesim_coding c)
+int nesim_coding_is_bitwise(nesim_coding c)
 {
-    return c == NESIM_CODE_BITWISE || c == NESIM_CODE_BITWISE_BIDIR ||
-           c == NESIM_CODE_BITWISE_TWOS;
+    return c == NESIM_CODE_BITWISE || c == NESIM_CODE_BITWISE_BIDIR || c == NESIM_CODE_BITWISE_TWOS;
 }
+
+
 
 /* T accepted by coding c; bitwise weights beyond 2^62 would overflow int64. */
 static int valid_T(nesim_coding c, int64_t T)
 {
     if (!valid(c))
         return 0;
-    if (is_bitwise(c))
+    if (nesim_coding_is_bitwise(c))
         return T >= 1 && T <= NESIM_CODING_BITS_MAX;
     return T >= 0;
 }
@@ -197,7 +198,7 @@ double nesim_coding_step_weight(nesim_coding c, int64_t T, int64_t t)
 {
     if (!valid_T(c, T) || t < 0 || t >= T)
         return 0.0;
-    return is_bitwise(c) ? ldexp(1.0, (int)(T - 1 - t)) : 1.0;
+    return nesim_coding_is_bitwise(c) ? ldexp(1.0, (int)(T - 1 - t)) : 1.0;
 }
 
 /* Whether count n (already representable) fits in T steps of coding c. */
@@ -241,7 +242,7 @@ int64_t nesim_coding_decode(nesim_coding c, int64_t T, const int8_t *train)
     int64_t acc = 0;
     /* Bitwise: Horner (shift, then add) as the hardware does; with |s| <= 1 and
      * T <= 63, |acc| <= 2^T - 1 never overflows. */
-    int64_t base = is_bitwise(c) ? 2 : 1;
+    int64_t base = nesim_coding_is_bitwise(c) ? 2 : 1;
     for (int64_t t = 0; t < T; t++)
         acc = acc * base + ((train[t] > 0) - (train[t] < 0));
     return acc;

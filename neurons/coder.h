@@ -39,6 +39,9 @@ typedef enum {
 /* Largest T accepted by the bitwise codings: decoding then fits in int64. */
 #define NESIM_CODING_BITS_MAX 63
 
+/* Nonzero for the bitwise codings (steps weigh 2^(T-1-t)), 0 for binary and ternary. */
+int nesim_coding_is_bitwise(nesim_coding c);
+
 /* "binary", "ternary", "bitwise", "bitwise-bidirectional", "bitwise-twos-complement"
  * (exact, case-sensitive). Anything else, or NULL, is NESIM_EINVAL; *out untouched. */
 int nesim_coding_parse(const char *name, nesim_coding *out, nesim_error *err);

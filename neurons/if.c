@@ -146,9 +146,11 @@ NESIM_POINT_MODEL(if, if_adv, if_inp, if_pred)
 
 static const nesim_pop_ops *if_ops(const nesim_dyn *d) { return &if_point_ops; }
 
+static int if_drifts(const nesim_dyn *d) { return d->c[0] != 0; }
+
 const nesim_model nesim_model_if = {
     .name = "if", .doc = "integrate-and-fire without leak, optional constant drive",
     .params = params, .n_params = N_PARAMS, .n_state = 1, .rules = NESIM_RULES_ALL,
-    .prepare = if_prepare, .kick = if_kick, .ops = if_ops,
+    .prepare = if_prepare, .kick = if_kick, .ops = if_ops, .drifts = if_drifts,
     .advance = if_advance, .input = if_input, .above = if_above, .fire = if_fire, .predict = if_predict,
 };

@@ -277,9 +277,11 @@ static const nesim_pop_ops *lif_ops(const nesim_dyn *d)
     return d->rule_kind == NESIM_RULE_FIXED && !d->reset_subtract ? &epoch_ops : &lif_point_ops;
 }
 
+static int lif_drifts(const nesim_dyn *d) { return 1; }
+
 const nesim_model nesim_model_lif = {
     .name = "lif", .doc = "leaky integrate-and-fire, voltage-jump synapses (Brette et al. 2007, Benchmark 4)",
     .params = params, .n_params = N_PARAMS, .n_state = 1, .rules = NESIM_RULES_ALL,
-    .prepare = lif_prepare, .kick = lif_kick, .ops = lif_ops,
+    .prepare = lif_prepare, .kick = lif_kick, .ops = lif_ops, .drifts = lif_drifts,
     .advance = lif_advance, .input = lif_input, .above = lif_above, .fire = lif_fire, .predict = lif_predict,
 };

@@ -255,10 +255,12 @@ static const nesim_pop_ops *lx_ops(const nesim_dyn *d)
     return d->rule_kind == NESIM_RULE_FIXED && !d->reset_subtract ? &epoch_ops : &lif_exp_point_ops;
 }
 
+static int lx_drifts(const nesim_dyn *d) { return 1; }
+
 const nesim_model nesim_model_lif_exp = {
     .name = "lif_exp", .doc = "LIF with exponential current synapses (CUBA; Brette et al. 2007, Benchmark 2)",
     .params = params, .n_params = N_PARAMS, .n_state = 3, .integrates_while_refractory = 1,
-    .rules = NESIM_RULES_ALL, .prepare = lx_prepare, .kick = lx_kick, .ops = lx_ops,
+    .rules = NESIM_RULES_ALL, .prepare = lx_prepare, .kick = lx_kick, .ops = lx_ops, .drifts = lx_drifts,
     .advance = lif_exp_advance, .input = lif_exp_input, .above = lif_exp_above, .fire = lif_exp_fire,
     .predict = lif_exp_predict,
 };

@@ -135,6 +135,10 @@ typedef struct nesim_model {
     double (*kick)(const nesim_dyn *d, double w);
     /* The population kernels for these constants (never NULL). */
     const struct nesim_pop_ops *(*ops)(const nesim_dyn *d);
+    /* Nonzero when v changes at every tick it is not refractory (a leak or a
+     * drive): NeuroBench's membrane updates then count every such tick. NULL
+     * for sources. */
+    int (*drifts)(const nesim_dyn *d);
     /* Point dynamics, for tests and reference steppers (NULL for sources).
      * advance: state s from tick `from` to tick `to` (>= from) in closed form;
      * input: a weighted input at the state's current tick; above: at or above

@@ -123,90 +123,14 @@ int nesim_coded_linear_init(nesim_coded_linear *L, const char *name, const nesim
     return NESIM_OK;
 }
 
-void nesim_coded_opts_init(nesim_coded_opts *o)
-{
-    memset(o, 0, sizeof *o);
-    o->coding = NESIM_CODE_BITWISE_BIDIR;
-    o->k = 3.0;
-}
-
 static int check_opts(const nesim_coded_linear *L, const nesim_coded_opts *o, nesim_error *err)
 {
-    if (!o)
-        return nesim_fail(err, NESIM_EINVAL, "coded linear '%s': no options", lname(L));
-    if (nesim_coding_steps(o->coding, 0) < 0)
-        return nesim_fail(err, NESIM_EINVAL, "coded linear '%s': invalid coding %d", lname(L),
-                          (int)o->coding);
-    if (!(o->vth >= 0) || isinf(o->vth))
-        return nesim_fail(err, NESIM_EINVAL,
-                          "coded linear '%s': fixed threshold %g is not positive and finite "
-                          "(0 selects the adaptive threshold)",
-                          lname(L), o->vth);
-    if (o->vth == 0 && (!(o->k > 0) || isinf(o->k)))
-        return nesim_fail(err, NESIM_EINVAL,
-                          "coded linear '%s': threshold divisor k = %g is not positive and finite",
-                          lname(L), o->k);
-    if (o->t0 < 0)
-        return nesim_fail(err, NESIM_EINVAL, "coded linear '%s': t0 = %lld is negative", lname(L),
-                          (long long)o->t0);
-    if (o->step_events_len && !o->step_events)
-        return nesim_fail(err, NESIM_EINVAL,
-                          "coded linear '%s': step_events_len %zu without a step_events array",
-                          lname(L), o->step_events_len);
-    return NESIM_OK;
+    return nesim_code_check("coded linear", lname(L), o, err);
 }
 
-/* ---- coding one sample ---- */
+/* ---- the event plan ---- */
 
-/* Threshold and played counts of one row, with the raw-count counters
- * (clipped, silent, histogram, max count) written into *st. */
-static int count_row(const char *nm, const nesim_coded_opts *o, const float *x, size_t in,
-                     size_t sample, int64_t *rep, double *vth_out, nesim_coded_stats *st,
-                     nesim_error *err)
-{
-    /* Find a non-finite activation first: with the adaptive threshold it would
-     * poison V_th and the count check would then blame the wrong input. */
-    for (size_t i = 0; i < in; i++)
-        if (!isfinite(x[i]))
-            return nesim_fail(err, NESIM_EINVAL,
-                              "coded linear '%s': sample %zu, input %zu: activation %g is not "
-                              "finite",
-                              nm, sample, i, (double)x[i]);
-    double vth = o->vth > 0 ? o->vth : nesim_vth_adaptive(x, in, o->k);
-    int64_t M = 0;
-    for (size_t i = 0; i < in; i++) {
-        int64_t n;
-        if (nesim_spike_count_checked(x[i], vth, &n, err) != NESIM_OK)
-            return nesim_context(err, "coded linear '%s': sample %zu, input %zu: ", nm, sample, i);
-        int64_t r = nesim_coding_representable(o->coding, n);
-        rep[i] = r;
-        int64_t a = mag64(n);
-        st->hist[a < NESIM_CODED_HIST ? a : NESIM_CODED_HIST]++;
-        st->silent += n == 0;
-        st->clipped += r != n;
-        if (mag64(r) > M)
-            M = mag64(r);
-    }
-    st->max_count = M;
-    *vth_out = vth;
-    return NESIM_OK;
-}
-
-typedef struct work {
-    size_t in;
-    int64_t *rep;      /* played counts [in] */
-    uint32_t *nz;      /* inputs with a nonzero played count, ascending [in] */
-    uint32_t *negtmp;  /* -1 events of the chunk being laid out [in] */
-    int64_t *mags;     /* sorted |played N| (binary/ternary step counts) [in] */
-    uint32_t *idx;     /* events */
-    size_t idx_cap;
-    nesim_coded_seg *seg;
-    size_t seg_cap, nseg;
-    int64_t *step_ev;  /* bitwise: events per step [T] */
-    double *bias;      /* [out] or NULL */
-} work;
-
-static void work_free(work *w)
+static void work_free(nesim_coded_work *w)
 {
     free(w->rep);
     free(w->nz);
@@ -216,10 +140,13 @@ static void work_free(work *w)
     free(w->seg);
     free(w->step_ev);
     free(w->bias);
+    free(w->hit);
     memset(w, 0, sizeof *w);
 }
 
-static int work_init(work *w, const nesim_coded_linear *L, nesim_error *err)
+void nesim_coded_work_free(nesim_coded_work *w) { work_free(w); }
+
+int nesim_coded_work_init(nesim_coded_work *w, const nesim_coded_linear *L, nesim_error *err)
 {
     memset(w, 0, sizeof *w);
     size_t in = L->in;
@@ -228,12 +155,12 @@ static int work_init(work *w, const nesim_coded_linear *L, nesim_error *err)
     w->nz = malloc(in * sizeof *w->nz);
     w->negtmp = malloc(in * sizeof *w->negtmp);
     w->mags = malloc(in * sizeof *w->mags);
+    w->hit = malloc(in * sizeof *w->hit);
     if (L->has_bias)
         w->bias = malloc(L->out * sizeof *w->bias);
-    if (!w->rep || !w->nz || !w->negtmp || !w->mags || (L->has_bias && !w->bias)) {
+    if (!w->rep || !w->nz || !w->negtmp || !w->mags || !w->hit || (L->has_bias && !w->bias)) {
         work_free(w);
-        return nesim_fail(err, NESIM_ENOMEM, "coded linear '%s': out of memory (in = %zu)",
-                          lname(L), in);
+        return nesim_fail(err, NESIM_ENOMEM, "coded linear '%s': out of memory (in = %zu)", lname(L), in);
     }
     if (L->has_bias)
         for (size_t o = 0; o < L->out; o++)
@@ -260,7 +187,7 @@ static void *grow(void *p, size_t *cap, size_t n, size_t sz)
 
 /* Appends events idx[begin .. end), of which the first npos are +1, as
  * segments of group g and step weight wt holding at most cap events each. */
-static int add_segments(work *w, uint32_t g, double wt, size_t begin, size_t npos, size_t end,
+static int add_segments(nesim_coded_work *w, uint32_t g, double wt, size_t begin, size_t npos, size_t end,
                         size_t cap)
 {
     for (size_t a = begin; a < end; a += cap) {
@@ -283,21 +210,16 @@ static int cmp_i64(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static int is_bitwise(nesim_coding c)
-{
-    return c == NESIM_CODE_BITWISE || c == NESIM_CODE_BITWISE_BIDIR || c == NESIM_CODE_BITWISE_TWOS;
-}
-
 /* Lays out the events of the played counts w->rep (T steps, `events` in
  * all) as a plan: chunk by chunk (a scale group for int8), step by step
  * within a chunk; binary/ternary steps all weigh 1 and share one segment
  * list per chunk, an input repeating once per spike. Bitwise codings also
  * get their events per step in w->step_ev. */
 static int build_plan(const nesim_coded_linear *L, nesim_coding c, int64_t T, size_t events,
-                      work *w, nesim_coded_plan *p, nesim_error *err)
+                      nesim_coded_work *w, nesim_coded_plan *p, nesim_error *err)
 {
     const size_t in = L->in;
-    const int is_int = L->weight.dtype == NESIM_I8, bw = is_bitwise(c);
+    const int is_int = L->weight.dtype == NESIM_I8, bw = nesim_coding_is_bitwise(c);
     size_t chunk = is_int ? NESIM_CODED_CHUNK_INT : NESIM_CODED_CHUNK_FLOAT;
     if (L->has_scales)
         chunk = L->group;
@@ -309,6 +231,7 @@ static int build_plan(const nesim_coded_linear *L, nesim_coding c, int64_t T, si
     for (size_t i = 0; i < in; i++)
         if (w->rep[i])
             w->nz[nnz++] = (uint32_t)i;
+    w->nnz = nnz;
     uint32_t *ix = grow(w->idx, &w->idx_cap, events ? events : 1, sizeof *ix);
     if (!ix)
         return nesim_fail(err, NESIM_ENOMEM, "coded linear '%s': out of memory for %zu events",
@@ -371,14 +294,25 @@ static int build_plan(const nesim_coded_linear *L, nesim_coding c, int64_t T, si
     return NESIM_OK;
 }
 
+int nesim_coded_play(const nesim_coded_linear *L, nesim_coded_work *w, nesim_coding c, int64_t T, size_t events,
+                     double vth, float *y, nesim_error *err)
+{
+    nesim_coded_plan plan;
+    int rc = build_plan(L, c, T, events, w, &plan, err);
+    if (rc)
+        return rc;
+    nesim_coded_rows(L, &plan, vth, w->bias, y);
+    return NESIM_OK;
+}
+
 /* Events at step t of a binary/ternary train: the inputs with |played N| > t. */
-static void report_steps(const nesim_coded_opts *o, const work *w, nesim_coding c, int64_t T,
+static void report_steps(const nesim_coded_opts *o, const nesim_coded_work *w, nesim_coding c, int64_t T,
                          size_t nmags, int64_t tick0)
 {
     size_t k = 0;
     for (int64_t t = 0; t < T; t++) {
         int64_t ev;
-        if (is_bitwise(c)) {
+        if (nesim_coding_is_bitwise(c)) {
             ev = w->step_ev[t];
         } else {
             while (k < nmags && w->mags[k] <= t)
@@ -393,64 +327,85 @@ static void report_steps(const nesim_coded_opts *o, const work *w, nesim_coding 
     }
 }
 
-/* Codes and plays one sample starting at tick0; fills *st (zeroed here). */
+int64_t nesim_coded_reached(const nesim_coded_linear *L, const uint32_t *hit, size_t nh)
+{
+    if (!nh)
+        return 0;
+    const size_t esz = nesim_dtype_size(L->weight.dtype), ng = L->in / L->group;
+    const int fl = L->weight.dtype != NESIM_I8;
+    const unsigned char *base = L->weight.data;
+    int64_t n = 0;
+    for (size_t o = 0; o < L->out; o++) {
+        const unsigned char *row = base + o * L->in * esz;
+        for (size_t k = 0; k < nh; k++) {
+            const unsigned char *e = row + (size_t)hit[k] * esz;
+            int nonzero = 0;
+            for (size_t b = 0; b < esz; b++) /* a float's -0 has only the sign bit (the top byte's) */
+                nonzero |= (fl && b + 1 == esz ? e[b] & 0x7f : e[b]) != 0;
+            if (nonzero && L->has_scales)
+                nonzero = nesim_tensor_get(&L->scales, o * ng + hit[k] / L->group) != 0;
+            if (nonzero) {
+                n++;
+                break;
+            }
+        }
+    }
+    return n;
+}
+
+/* NeuroBench's membrane updates of one sample: every output neuron at the
+ * first step, then at each later step the neurons that one of the step's
+ * events reaches through a nonzero weight. */
+static int64_t membrane_updates(const nesim_coded_linear *L, nesim_coded_work *w, nesim_coding c, int64_t T)
+{
+    int64_t ups = (int64_t)L->out;
+    for (int64_t t = 1; t < T; t++) {
+        size_t nh = 0;
+        for (size_t k = 0; k < w->nnz; k++)
+            if (nesim_coding_spike(c, w->rep[w->nz[k]], T, t))
+                w->hit[nh++] = w->nz[k];
+        ups += nesim_coded_reached(L, w->hit, nh);
+    }
+    return ups;
+}
+
+/* Codes and plays one sample starting at tick0; fills *st. */
 static int run_sample(const nesim_coded_linear *L, const nesim_coded_opts *o, const float *x,
-                      float *y, size_t sample, int64_t tick0, work *w, nesim_coded_stats *st,
+                      float *y, size_t sample, int64_t tick0, nesim_coded_work *w, nesim_coded_stats *st,
                       nesim_error *err)
 {
-    memset(st, 0, sizeof *st);
     const nesim_coding c = o->coding;
     const char *nm = lname(L);
     double vth;
-    int rc = count_row(nm, o, x, L->in, sample, w->rep, &vth, st, err);
+    int64_t T, events;
+    int rc = nesim_code_row("coded linear", nm, o, x, L->in, sample, w->rep, &vth, &T, st, err);
     if (rc)
         return rc;
-    int64_t T = nesim_coding_steps(c, st->max_count);
-    if (T < 0 || (is_bitwise(c) && T > NESIM_CODING_BITS_MAX))
-        return nesim_fail(err, NESIM_EINTERNAL, "coded linear '%s': no step count for max count %lld",
-                          nm, (long long)st->max_count);
     if (T > INT64_MAX - tick0)
         return nesim_fail(err, NESIM_EINVAL,
                           "coded linear '%s': sample %zu: virtual time overflows (%lld steps "
                           "from tick %lld)",
                           nm, sample, (long long)T, (long long)tick0);
-    int64_t events = 0;
+    if ((rc = nesim_code_emit("coded linear", nm, o, w->rep, L->in, T, tick0, sample, &events, err)))
+        return rc;
     size_t nmags = 0;
-    for (size_t i = 0; i < L->in; i++) {
-        int64_t r = w->rep[i];
-        if (!r)
-            continue;
-        if (__builtin_add_overflow(events, nesim_coding_spikes(c, r, T), &events))
-            return nesim_fail(err, NESIM_EINVAL,
-                              "coded linear '%s': sample %zu: the spike count overflows", nm, sample);
-        w->mags[nmags++] = mag64(r);
-    }
+    for (size_t i = 0; i < L->in; i++)
+        if (w->rep[i])
+            w->mags[nmags++] = mag64(w->rep[i]);
     int64_t sops;
     if ((uint64_t)events > SIZE_MAX / sizeof(uint32_t) ||
         __builtin_mul_overflow(events, (int64_t)L->out, &sops))
         return nesim_fail(err, NESIM_EINVAL,
                           "coded linear '%s': sample %zu: %lld events are too many to play", nm,
                           sample, (long long)events);
-    nesim_coded_plan plan;
-    rc = build_plan(L, c, T, (size_t)events, w, &plan, err);
-    if (rc)
+    if ((rc = nesim_coded_play(L, w, c, T, (size_t)events, vth, y, err)))
         return rc;
-    nesim_coded_rows(L, &plan, vth, w->bias, y);
-
-    st->samples = 1;
-    st->inputs = (int64_t)L->in;
     st->spikes = events;
     st->sops = sops;
-    st->steps = T;
-    st->vth = vth;
-    int64_t small = 0;
-    for (int b = 0; b < NESIM_CODED_HIST; b++)
-        small += st->hist[b];
-    st->frac_small = (double)small / (double)L->in;
-    st->spikes_per_channel = (double)events / (double)L->in;
-    st->first_tick = st->last_tick = -1;
+    st->updates = membrane_updates(L, w, c, T);
+    nesim_coded_stats_finish(st);
     if (events > 0) {
-        if (is_bitwise(c)) {
+        if (nesim_coding_is_bitwise(c)) {
             int64_t f = -1, l = -1;
             for (int64_t t = 0; t < T; t++)
                 if (w->step_ev[t]) {
@@ -467,32 +422,11 @@ static int run_sample(const nesim_coded_linear *L, const nesim_coded_opts *o, co
     }
     st->t_end = tick0 + T;
     if (o->on_step || o->step_events_len) {
-        if (!is_bitwise(c))
+        if (!nesim_coding_is_bitwise(c))
             qsort(w->mags, nmags, sizeof *w->mags, cmp_i64);
         report_steps(o, w, c, T, nmags, tick0);
     }
     return NESIM_OK;
-}
-
-static void add_stats(nesim_coded_stats *t, const nesim_coded_stats *s)
-{
-    t->samples += s->samples;
-    t->inputs += s->inputs;
-    t->spikes += s->spikes;
-    t->sops += s->sops;
-    t->steps += s->steps;
-    t->vth += s->vth; /* divided by samples at the end */
-    if (s->max_count > t->max_count)
-        t->max_count = s->max_count;
-    t->clipped += s->clipped;
-    t->silent += s->silent;
-    for (int b = 0; b <= NESIM_CODED_HIST; b++)
-        t->hist[b] += s->hist[b];
-    if (s->first_tick >= 0 && t->first_tick < 0)
-        t->first_tick = s->first_tick;
-    if (s->last_tick >= 0)
-        t->last_tick = s->last_tick;
-    t->t_end = s->t_end;
 }
 
 int nesim_coded_linear_batch(const nesim_coded_linear *L, const nesim_coded_opts *o,
@@ -508,11 +442,10 @@ int nesim_coded_linear_batch(const nesim_coded_linear *L, const nesim_coded_opts
         return nesim_fail(err, NESIM_EINVAL, "coded linear '%s': no input or output buffer",
                           lname(L));
     nesim_coded_stats tot;
-    memset(&tot, 0, sizeof tot);
-    tot.first_tick = tot.last_tick = -1;
+    nesim_coded_stats_init(&tot);
     tot.t_end = o->t0;
-    work w;
-    if ((rc = work_init(&w, L, err)))
+    nesim_coded_work w;
+    if ((rc = nesim_coded_work_init(&w, L, err)))
         return rc;
     int64_t tick = o->t0;
     for (size_t s = 0; s < samples; s++) {
@@ -521,21 +454,14 @@ int nesim_coded_linear_batch(const nesim_coded_linear *L, const nesim_coded_opts
         if (rc)
             break;
         tick = one.t_end;
-        add_stats(&tot, &one);
+        nesim_coded_stats_add(&tot, &one);
         if (per_sample)
             per_sample[s] = one;
     }
     work_free(&w);
     if (rc)
         return rc;
-    if (tot.samples) {
-        tot.vth /= (double)tot.samples;
-        int64_t small = 0;
-        for (int b = 0; b < NESIM_CODED_HIST; b++)
-            small += tot.hist[b];
-        tot.frac_small = (double)small / (double)tot.inputs;
-        tot.spikes_per_channel = (double)tot.spikes / (double)tot.inputs;
-    }
+    nesim_coded_stats_finish(&tot);
     if (total)
         *total = tot;
     return NESIM_OK;
@@ -557,9 +483,9 @@ int nesim_coded_dense_input(const nesim_coded_opts *o, const float *x, size_t in
     if (!rep)
         return nesim_fail(err, NESIM_ENOMEM, "coded input: out of memory (in = %zu)", in);
     nesim_coded_stats st;
-    memset(&st, 0, sizeof st);
     double v;
-    rc = count_row("linear", o, x, in, 0, rep, &v, &st, err);
+    int64_t T;
+    rc = nesim_code_row("coded linear", "linear", o, x, in, 0, rep, &v, &T, &st, err);
     if (!rc) {
         for (size_t i = 0; i < in; i++)
             u[i] = (double)rep[i] * v; /* exact: |rep| <= 2^53 */

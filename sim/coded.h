@@ -48,8 +48,9 @@
 #include <stdint.h>
 
 #include "net/tensor.h"
-#include "neurons/coder.h"
 #include "base/error.h"
+#include "neurons/coder.h"
+#include "sim/coding.h"
 
 /* A layer: borrowed views of its weight, scales and bias. The tensors' data
  * must outlive the layer; the nesim_tensor structs themselves are copied
@@ -74,45 +75,6 @@ typedef struct nesim_coded_linear {
 int nesim_coded_linear_init(nesim_coded_linear *L, const char *name, const nesim_tensor *weight,
                             const nesim_tensor *scales, size_t group, const nesim_tensor *bias,
                             size_t expect_in, size_t expect_out, nesim_error *err);
-
-/* Per-call options. Start from nesim_coded_opts_init(). */
-typedef struct nesim_coded_opts {
-    nesim_coding coding;
-    double k;            /* adaptive threshold divisor (> 0, finite); default 3 */
-    double vth;          /* > 0: fixed threshold, used as given; 0: adaptive */
-    int64_t t0;          /* tick of step 0 of the first sample (>= 0) */
-    /* Optional per-tick activity: step_events[j] receives the number of
-     * events at tick t0 + j for j < min(step_events_len, total steps); other
-     * entries are left alone. */
-    int64_t *step_events;
-    size_t step_events_len;
-    /* Optional: called once per step, in tick order, empty steps included. */
-    void (*on_step)(void *user, int64_t tick, int64_t events);
-    void *user;
-} nesim_coded_opts;
-
-/* Bitwise-bidirectional (the released model's coding), k = 3, adaptive
- * threshold, t0 = 0, no per-step output. */
-void nesim_coded_opts_init(nesim_coded_opts *o);
-
-#define NESIM_CODED_HIST 8 /* histogram bins |N| = 0..7, then one for |N| >= 8 */
-
-typedef struct nesim_coded_stats {
-    int64_t samples;
-    int64_t inputs;      /* in * samples */
-    int64_t spikes;      /* events: sum over inputs of nesim_coding_spikes */
-    int64_t sops;        /* spikes * out */
-    int64_t steps;       /* T (a batch: the sum of the samples' T) */
-    double vth;          /* V_th (a batch: the mean of the samples' V_th) */
-    int64_t max_count;   /* largest |played N| (a batch: over all samples) */
-    int64_t clipped;     /* negative counts played as 0 (binary, bitwise) */
-    int64_t silent;      /* inputs whose count N is 0 (clipped ones excluded) */
-    int64_t hist[NESIM_CODED_HIST + 1]; /* over |N| (the count, before clipping) */
-    double frac_small;   /* fraction of inputs with |N| in [0, 7] */
-    double spikes_per_channel; /* spikes / inputs */
-    int64_t first_tick, last_tick; /* ticks of the first and last event, or -1 */
-    int64_t t_end;       /* t0 + steps: where a following sample would start */
-} nesim_coded_stats;
 
 /* One sample: x[0..in) -> y[0..out). st may be NULL. */
 int nesim_coded_linear_forward(const nesim_coded_linear *L, const nesim_coded_opts *o,

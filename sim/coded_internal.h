@@ -50,4 +50,35 @@ typedef struct nesim_coded_plan {
 void nesim_coded_rows(const nesim_coded_linear *L, const nesim_coded_plan *p, double vth,
                       const double *bias, float *y);
 
+/* The scratch of one layer's calls: allocated once, reused sample after
+ * sample (stream.c keeps one per layer for a whole sample). */
+typedef struct nesim_coded_work {
+    size_t in;
+    int64_t *rep;      /* played counts [in]: the caller fills them before a play */
+    uint32_t *nz;      /* inputs with a nonzero played count, ascending [in] */
+    size_t nnz;
+    uint32_t *negtmp;  /* -1 events of the chunk being laid out [in] */
+    int64_t *mags;     /* sorted |played N| (binary/ternary step counts) [in] */
+    uint32_t *hit;     /* inputs spiking at one step [in] */
+    uint32_t *idx;     /* events */
+    size_t idx_cap;
+    nesim_coded_seg *seg;
+    size_t seg_cap, nseg;
+    int64_t *step_ev;  /* bitwise: events per step [T] */
+    double *bias;      /* [out] or NULL */
+} nesim_coded_work;
+
+int nesim_coded_work_init(nesim_coded_work *w, const nesim_coded_linear *L, nesim_error *err);
+void nesim_coded_work_free(nesim_coded_work *w);
+
+/* Plays the counts w->rep (T steps of coding c, `events` spikes in all)
+ * through L: y[o] = vth * acc_o + bias_o, exactly as a coded sample. */
+/* The rows of L that a nonzero weight connects to at least one of the inputs
+ * hit[0..nh): a row stops at its first such input, so this costs about one
+ * read per row. */
+int64_t nesim_coded_reached(const nesim_coded_linear *L, const uint32_t *hit, size_t nh);
+
+int nesim_coded_play(const nesim_coded_linear *L, nesim_coded_work *w, nesim_coding c, int64_t T, size_t events,
+                     double vth, float *y, nesim_error *err);
+
 #endif

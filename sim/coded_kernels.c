@@ -24,53 +24,7 @@
 
 #include <string.h>
 
-static inline float ld_f32(const unsigned char *p)
-{
-    float v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
-static inline double ld_f64(const unsigned char *p)
-{
-    double v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
-static inline float ld_bf16(const unsigned char *p)
-{
-    uint16_t h;
-    memcpy(&h, p, sizeof h);
-    uint32_t u = (uint32_t)h << 16; /* bf16 is the top half of a binary32 */
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
-}
-
-/* IEEE half -> float, exact. The magnitude bits shifted into a binary32 are
- * the value scaled by 2^-112 (subnormal halves land on float subnormals, which
- * the multiply renormalises exactly); Inf/NaN (exponent 31) get the float's
- * all-ones exponent instead. No table: a 256 KiB table would evict the rows. */
-static inline float ld_f16(const unsigned char *p)
-{
-    uint16_t h;
-    memcpy(&h, p, sizeof h);
-    uint32_t u = (uint32_t)(h & 0x7fffu) << 13;
-    float f;
-    if ((h & 0x7c00u) == 0x7c00u) {
-        u |= 0x7f800000u;
-    } else {
-        memcpy(&f, &u, sizeof f);
-        f *= 0x1p112f;
-        memcpy(&u, &f, sizeof u);
-    }
-    u |= (uint32_t)(h & 0x8000u) << 16;
-    memcpy(&f, &u, sizeof f);
-    return f;
-}
-
-static inline int32_t ld_i8(const unsigned char *p) { return *(const signed char *)p; }
+#include "sim/loads.h"
 
 /* SEG(NAME, ESZ, ACC, LOAD): sums of one segment over four rows (NAME) and
  * over one row (NAME##_1). ESZ is the element size, ACC the type of the sum,

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sim/loads.h"
+
 int nesim_conv2d_init(nesim_conv2d *L, const char *name, const nesim_tensor *weight,
                       const nesim_tensor *bias, size_t c, size_t h, size_t w, size_t sh, size_t sw,
                       size_t ph, size_t pw, nesim_error *err)
@@ -14,6 +16,10 @@ int nesim_conv2d_init(nesim_conv2d *L, const char *name, const nesim_tensor *wei
     if (weight->ndim != 4 || (size_t)weight->shape[1] != c)
         return nesim_fail(err, NESIM_EINVAL,
                           "%s: weight must be [out, %zu, kh, kw] for an input of %zu channels", L->name, c, c);
+    nesim_dtype dt = weight->dtype;
+    if (dt != NESIM_F32 && dt != NESIM_F64 && dt != NESIM_F16 && dt != NESIM_BF16 && dt != NESIM_I8)
+        return nesim_fail(err, NESIM_EINVAL, "%s: weight dtype %s (expected f32, f64, f16, bf16 or i8)", L->name,
+                          nesim_dtype_name(dt));
     L->c = c, L->h = h, L->w = w, L->sh = sh, L->sw = sw, L->ph = ph, L->pw = pw;
     L->o = (size_t)weight->shape[0], L->kh = (size_t)weight->shape[2], L->kw = (size_t)weight->shape[3];
     if (sh < 1 || sw < 1 || h + 2 * ph < L->kh || w + 2 * pw < L->kw)
@@ -23,14 +29,12 @@ int nesim_conv2d_init(nesim_conv2d *L, const char *name, const nesim_tensor *wei
     L->ow = (w + 2 * pw - L->kw) / sw + 1;
     if (bias && (bias->ndim != 1 || (size_t)bias->shape[0] != L->o))
         return nesim_fail(err, NESIM_EINVAL, "%s: bias must have shape [%zu]", L->name, L->o);
-    L->k = malloc(weight->count * sizeof *L->k);
+    L->k = *weight;
+    L->k.map_base = NULL; /* borrowed: the layer never unmaps it */
+    L->k.map_len = 0;
     L->b = bias ? malloc(L->o * sizeof *L->b) : NULL;
-    if (!L->k || (bias && !L->b)) {
-        nesim_conv2d_free(L);
+    if (bias && !L->b)
         return nesim_fail(err, NESIM_ENOMEM, "%s: out of memory", L->name);
-    }
-    for (size_t i = 0; i < weight->count; i++)
-        L->k[i] = nesim_tensor_get(weight, i);
     for (size_t i = 0; bias && i < L->o; i++)
         L->b[i] = nesim_tensor_get(bias, i);
     return NESIM_OK;
@@ -38,105 +42,112 @@ int nesim_conv2d_init(nesim_conv2d *L, const char *name, const nesim_tensor *wei
 
 void nesim_conv2d_free(nesim_conv2d *L)
 {
-    free(L->k);
     free(L->b);
-    L->k = L->b = NULL;
+    L->b = NULL;
 }
 
-static int is_bitwise(nesim_coding c)
+void nesim_conv2d_span(size_t i, size_t pad, size_t k, size_t stride, size_t n_out, size_t *lo, size_t *hi)
 {
-    return c == NESIM_CODE_BITWISE || c == NESIM_CODE_BITWISE_BIDIR || c == NESIM_CODE_BITWISE_TWOS;
+    /* i + pad = o * stride + kk with 0 <= kk < k */
+    size_t top = i + pad;
+    *lo = top + 1 > k ? (top - (k - 1) + stride - 1) / stride : 0;
+    size_t h = top / stride;
+    *hi = h < n_out - 1 ? h : n_out - 1;
+}
+
+/* Plays one sample's counts cnt through the kernel (dtype DT folded in). */
+static inline __attribute__((always_inline)) void play(const nesim_conv2d *L, const nesim_coded_opts *o,
+                                                       const int64_t *cnt, int64_t T, double *acc,
+                                                       uint32_t *reached, nesim_coded_stats *s, nesim_dtype dt)
+{
+    const size_t n = L->c * L->h * L->w, nout = L->o * L->oh * L->ow;
+    const unsigned char *kd = L->k.data;
+    for (int64_t t = 0; t < T; t++) {
+        if (t > 0 && nesim_coding_is_bitwise(o->coding))
+            for (size_t j = 0; j < nout; j++)
+                acc[j] *= 2;
+        int64_t events = 0, ups = 0;
+        for (size_t i = 0; i < n; i++) {
+            int sp = cnt[i] ? nesim_coding_spike(o->coding, cnt[i], T, t) : 0;
+            if (!sp)
+                continue;
+            events++;
+            size_t c = i / (L->h * L->w), iy = (i / L->w) % L->h, ix = i % L->w, y0, y1, x0, x1;
+            nesim_conv2d_span(iy, L->ph, L->kh, L->sh, L->oh, &y0, &y1);
+            nesim_conv2d_span(ix, L->pw, L->kw, L->sw, L->ow, &x0, &x1);
+            for (size_t oy = y0; oy <= y1; oy++) {
+                size_t ky = iy + L->ph - oy * L->sh;
+                for (size_t ox = x0; ox <= x1; ox++) {
+                    size_t kx = ix + L->pw - ox * L->sw;
+                    for (size_t oc = 0; oc < L->o; oc++) {
+                        size_t j = (oc * L->oh + oy) * L->ow + ox;
+                        double wv = nesim_ld(dt, kd, ((oc * L->c + c) * L->kh + ky) * L->kw + kx);
+                        acc[j] += sp * wv;
+                        if (t > 0 && wv != 0 && reached[j] != (uint32_t)t) {
+                            reached[j] = (uint32_t)t;
+                            ups++;
+                        }
+                    }
+                    s->sops += (int64_t)L->o;
+                }
+            }
+        }
+        s->spikes += events;
+        s->updates += t == 0 ? (int64_t)nout : ups;
+        if (events) {
+            if (s->first_tick < 0)
+                s->first_tick = o->t0 + t;
+            s->last_tick = o->t0 + t;
+        }
+        if (o->on_step)
+            o->on_step(o->user, o->t0 + t, events);
+    }
 }
 
 int nesim_conv2d_forward(const nesim_conv2d *L, const nesim_coded_opts *o, const float *x, float *y,
                          nesim_coded_stats *st, nesim_error *err)
 {
     size_t n = L->c * L->h * L->w, nout = L->o * L->oh * L->ow;
-    double vth = o->vth > 0 ? o->vth : nesim_vth_adaptive(x, n, o->k);
-    if (!isfinite(vth) || !(vth > 0))
-        return nesim_fail(err, NESIM_EINVAL, "%s: input holds NaN or Inf", L->name);
+    int rc = nesim_code_check("conv2d", L->name, o, err);
+    if (rc)
+        return rc;
     int64_t *cnt = malloc(n * sizeof *cnt);
     double *acc = calloc(nout, sizeof *acc);
-    if (!cnt || !acc) {
-        free(cnt);
-        free(acc);
+    uint32_t *reached = calloc(nout, sizeof *reached);
+    if (!cnt || !acc || !reached) {
+        free(cnt), free(acc), free(reached);
         return nesim_fail(err, NESIM_ENOMEM, "%s: out of memory", L->name);
     }
     nesim_coded_stats s;
-    memset(&s, 0, sizeof s);
-    s.samples = 1;
-    s.inputs = (int64_t)n;
-    s.vth = vth;
-    s.first_tick = s.last_tick = -1;
-    int64_t M = 0;
-    for (size_t i = 0; i < n; i++) {
-        int64_t raw;
-        if (nesim_spike_count_checked(x[i], vth, &raw, err)) {
-            free(cnt);
-            free(acc);
-            return nesim_context(err, "%s: input %zu: ", L->name, i);
+    double vth;
+    int64_t T, events;
+    rc = nesim_code_row("conv2d", L->name, o, x, n, 0, cnt, &vth, &T, &s, err);
+    if (!rc)
+        rc = nesim_code_emit("conv2d", L->name, o, cnt, n, T, o->t0, 0, &events, err);
+    if (!rc) {
+        switch (L->k.dtype) {
+        case NESIM_F32: play(L, o, cnt, T, acc, reached, &s, NESIM_F32); break;
+        case NESIM_F64: play(L, o, cnt, T, acc, reached, &s, NESIM_F64); break;
+        case NESIM_F16: play(L, o, cnt, T, acc, reached, &s, NESIM_F16); break;
+        case NESIM_BF16: play(L, o, cnt, T, acc, reached, &s, NESIM_BF16); break;
+        default: play(L, o, cnt, T, acc, reached, &s, NESIM_I8); break;
         }
-        int64_t a = raw < 0 ? -raw : raw;
-        s.hist[a < NESIM_CODED_HIST ? a : NESIM_CODED_HIST]++;
-        cnt[i] = nesim_coding_representable(o->coding, raw);
-        if (cnt[i] != raw)
-            s.clipped++;
-        else if (raw == 0)
-            s.silent++;
-        int64_t p = cnt[i] < 0 ? -cnt[i] : cnt[i];
-        M = p > M ? p : M;
+        if (s.spikes != events)
+            rc = nesim_fail(err, NESIM_EINTERNAL, "%s: played %lld events, the coder counts %lld", L->name,
+                            (long long)s.spikes, (long long)events);
     }
-    int64_t T = nesim_coding_steps(o->coding, M);
-    s.steps = T;
-    s.max_count = M;
-    for (int64_t t = 0; t < T; t++) {
-        if (t > 0 && is_bitwise(o->coding))
-            for (size_t j = 0; j < nout; j++)
-                acc[j] *= 2;
-        int64_t events = 0;
-        for (size_t i = 0; i < n; i++) {
-            int sp = nesim_coding_spike(o->coding, cnt[i], T, t);
-            if (!sp)
-                continue;
-            events++;
-            size_t c = i / (L->h * L->w), iy = (i / L->w) % L->h, ix = i % L->w;
-            /* outputs whose window covers (iy, ix): iy + ph = oy*sh + ky */
-            for (size_t oy = 0; oy < L->oh; oy++) {
-                size_t base = oy * L->sh;
-                if (iy + L->ph < base || iy + L->ph - base >= L->kh)
-                    continue;
-                size_t ky = iy + L->ph - base;
-                for (size_t ox = 0; ox < L->ow; ox++) {
-                    size_t bx = ox * L->sw;
-                    if (ix + L->pw < bx || ix + L->pw - bx >= L->kw)
-                        continue;
-                    size_t kx = ix + L->pw - bx;
-                    for (size_t oc = 0; oc < L->o; oc++)
-                        acc[(oc * L->oh + oy) * L->ow + ox] +=
-                            sp * L->k[((oc * L->c + c) * L->kh + ky) * L->kw + kx];
-                    s.sops += (int64_t)L->o;
-                }
-            }
-        }
-        s.spikes += events;
-        if (events) {
-            if (s.first_tick < 0)
-                s.first_tick = o->t0 + t;
-            s.last_tick = o->t0 + t;
-        }
-        if (o->on_step)
-            o->on_step(o->user, o->t0 + t, events);
+    if (!rc) {
+        for (size_t j = 0; j < nout; j++)
+            y[j] = (float)(vth * acc[j] + (L->b ? L->b[j / (L->oh * L->ow)] : 0.0));
+        s.t_end = o->t0 + T;
+        nesim_coded_stats_finish(&s);
+        if (st)
+            *st = s;
     }
-    for (size_t j = 0; j < nout; j++)
-        y[j] = (float)(vth * acc[j] + (L->b ? L->b[j / (L->oh * L->ow)] : 0.0));
-    s.t_end = o->t0 + T;
-    s.frac_small = n ? (double)(n - (size_t)s.hist[NESIM_CODED_HIST]) / (double)n : 0;
-    s.spikes_per_channel = n ? (double)s.spikes / (double)n : 0;
-    if (st)
-        *st = s;
     free(cnt);
     free(acc);
-    return NESIM_OK;
+    free(reached);
+    return rc;
 }
 
 void nesim_conv2d_dense(const nesim_conv2d *L, const double *x, double *y)
@@ -152,7 +163,7 @@ void nesim_conv2d_dense(const nesim_conv2d *L, const double *x, double *y)
                             long ix = (long)(ox * L->sw + kx) - (long)L->pw;
                             if (iy < 0 || ix < 0 || iy >= (long)L->h || ix >= (long)L->w)
                                 continue;
-                            s += L->k[((oc * L->c + c) * L->kh + ky) * L->kw + kx] *
+                            s += nesim_tensor_get(&L->k, ((oc * L->c + c) * L->kh + ky) * L->kw + kx) *
                                  x[(c * L->h + (size_t)iy) * L->w + (size_t)ix];
                         }
                 y[(oc * L->oh + oy) * L->ow + ox] = s;

@@ -1,39 +1,39 @@
-/* infer.h — run a model spec's layers on input samples, event by event.
+/* infer.h — run a model's layers on input samples, event by event.
  *
- * nesim_infer_open() loads every layer's tensors (memory-mapped .npy or
- * .safetensors, or generated synthetic ones), checks shapes along the layer
- * chain and rejects NaN/Inf weights, naming the layer, file and tensor.
- * nesim_infer_run() plays each sample through the layers in virtual time:
- * a coded layer (linear, conv2d) turns its input into spikes (the
- * SpikingBrain scheme, see sim/coded.h) that start at the tick its input
- * became complete — an adaptive threshold needs the whole row — and lasts
- * its coding's steps; so a sample's latency is the sum of its layers'
- * windows, and sample s + 1 starts where sample s ended. Reports per layer:
- * spikes, synaptic operations, count statistics, first/last spike tick. */
+ * nesim_infer_open() loads the spec's layers (net/layers.h: tensors, shapes,
+ * checks) and prepares their kernels. nesim_infer_run() plays each sample
+ * through the layers in virtual time: a coded layer (linear, conv2d) turns
+ * its input into spikes (the SpikingBrain scheme, sim/coding.h) that start
+ * at the tick its input became complete — an adaptive threshold needs the
+ * whole row — and last its coding's steps; so a sample's latency is the sum
+ * of its layers' windows, and sample s + 1 starts where sample s ended.
+ * Chains of fixed-threshold layers overlap (sim/stream.h). Reports per
+ * layer: spikes, synaptic operations, count statistics, first/last spike
+ * tick, spikes per input channel. */
 #ifndef NESIM_INFER_H
 #define NESIM_INFER_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+#include "net/layers.h"
 #include "net/spec.h"
 #include "sim/coded.h"
 
 typedef struct nesim_infer nesim_infer;
 
 typedef struct nesim_layer_report {
+    const nesim_layer *def; /* the loaded layer: shapes, weights, targets (net/layers.h) */
     const char *name;       /* borrowed from the spec */
     const char *type;
-    const char *coding;     /* NULL for layers that do not code */
+    const char *coding;     /* NULL for layers that do not code; "none" for graded input */
     size_t in, out;         /* values per sample */
     nesim_coded_stats st;   /* summed over samples (zeros for non-coding layers) */
     double dense_macs;      /* what the dense layer would compute, all samples */
-    double weight_bytes;    /* in stored precision */
-    double weight_bits;     /* per weight, as stored */
-    double weights;         /* weight count */
-    double zero_weights;    /* weights equal to zero (connection sparsity) */
     double graded_macs;     /* "coding": "none": multiply-accumulates on nonzero graded inputs */
-    uint64_t *chan_spikes;  /* spikes per input channel, all samples (coded layers) */
+    int graded_nonbinary;   /* a graded input held a value outside {-1, 0, 1} */
+    uint64_t *chan_spikes;  /* spikes per input channel, all samples (coded layers; graded:
+                               nonzero values) */
     long src;               /* the layer it reads: -1 the model input */
 } nesim_layer_report;
 
@@ -53,15 +53,10 @@ typedef struct nesim_infer_report {
 int nesim_infer_open(const nesim_spec *spec, nesim_infer **out, nesim_error *err);
 void nesim_infer_close(nesim_infer *m);
 
+/* The loaded layers (valid while m is). */
+const nesim_layers *nesim_infer_graph(const nesim_infer *m);
 size_t nesim_infer_input_size(const nesim_infer *m);   /* values per sample */
 size_t nesim_infer_output_size(const nesim_infer *m);
-
-/* Targets (output indices) that input channel i of layer `layer` reaches:
- * all outputs for linear, the outputs whose window covers it for conv2d.
- * Copies up to cap into out and returns the count. */
-size_t nesim_infer_layer_targets(const nesim_infer *m, size_t layer, uint64_t i, uint32_t *out,
-                                 size_t cap);
-/* Number of layers, and layer i's input size (channels). */
 size_t nesim_infer_layers(const nesim_infer *m);
 size_t nesim_infer_layer_inputs(const nesim_infer *m, size_t layer);
 

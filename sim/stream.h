@@ -13,8 +13,10 @@
  * a total input X; the next layer then sees exactly those counts times theta.
  *
  * The first layer of a chain codes the model input (or its source layer's
- * output) as usual: adaptive or fixed threshold, any coding, played over its
- * coding's steps. */
+ * output) as usual (sim/coding.h): adaptive or fixed threshold, any coding,
+ * played over its coding's steps. Each tick's events go through the coded
+ * kernels (one ternary step worth one unit), so synaptic work is counted and
+ * done exactly as for any coded layer. */
 #ifndef NESIM_STREAM_H
 #define NESIM_STREAM_H
 
@@ -22,13 +24,10 @@
 
 typedef struct nesim_stream_layer {
     const nesim_coded_linear *L;
-    nesim_coded_opts in;  /* coding of this layer's input; layers after the first:
-                             binary or ternary with a fixed threshold (vth > 0) */
+    nesim_coded_opts in;  /* coding of this layer's input (and its observers:
+                             chan_spikes, on_spike, on_step); layers after the
+                             first: binary or ternary with a fixed threshold */
     int relu;             /* activation on this layer's output */
-    uint64_t *chan_spikes; /* may be NULL: spikes per input channel are added here */
-    /* may be NULL: every input spike of this layer, in tick order */
-    void (*on_spike)(void *user, uint32_t channel, int64_t tick, int sign);
-    void *spike_user;
 } nesim_stream_layer;
 
 /* Runs one sample through n chained layers starting at tick t0. y receives

@@ -13,7 +13,7 @@
 
 #include "net/classic.h"
 #include "sim/network.h"
-#include "sim/stats.h"
+#include "eval/stats.h"
 
 static int on_spike(void *ctx, int64_t t, uint32_t id, int pop)
 {

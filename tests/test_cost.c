@@ -9,8 +9,9 @@
 #include "net/chip.h"
 #include "net/map.h"
 #include "net/spec.h"
-#include "sim/cost.h"
-#include "sim/energy.h"
+#include "eval/cost.h"
+#include "eval/metrics.h"
+#include "eval/energy.h"
 #include "sim/infer.h"
 
 /* a 2 x 2 mesh, one core per router, 4 cores per chip, 2 neurons per core */
@@ -191,7 +192,8 @@ static void test_spikingbrain_special_case(void **st)
     nesim_chip_free(chip);
 }
 
-/* NeuroBench metrics against hand counts: a graded layer (MACs) feeding a
+/* NeuroBench's figures against hand counts, and nesim's own beside them: a
+ * graded layer (MACs: its inputs are not all in {-1, 0, 1}) feeding a
  * ternary-coded layer (ACs). */
 static void test_metrics_hand_counts(void **st)
 {
@@ -201,7 +203,7 @@ static void test_metrics_hand_counts(void **st)
         "{\"name\":\"b\",\"type\":\"linear\",\"coding\":\"ternary\",\"k\":1,\"weight\":{\"file\":\"wb.npy\"}}]}";
     nesim_error err = {0};
     char p[512];
-    /* a: 3 x 4 with 2 zeros; b: 2 x 3 with 1 zero */
+    /* a: 3 x 4 with 2 zeros (column 0 has one, column 1 one); b: 2 x 3 with 1 zero (column 2) */
     float wa[12] = {1, 0, 2, 1, 0, 1, 1, 1, 1, 1, 1, 1}, wb[6] = {1, -1, 0, 2, 1, 1};
     int64_t sa[2] = {3, 4}, sb[2] = {2, 3};
     snprintf(p, sizeof p, "%s/wa.npy", test_tmpdir());
@@ -213,28 +215,56 @@ static void test_metrics_hand_counts(void **st)
     nesim_infer *m;
     assert_ok(nesim_infer_open(spec, &m, &err), &err);
     /* x = (1, 0, 2, 0): a's output = (5, 2, 3); b codes it with V_th = mean|.|/1 = 10/3:
-     * counts round(1.5) = 2, round(0.6) = 1, round(0.9) = 1 -> 4 ternary spikes */
+     * counts round(1.5) = 2, round(0.6) = 1, round(0.9) = 1 -> 4 ternary spikes over T = 2 steps:
+     * step 0 carries channels 0, 1, 2; step 1 channel 0 */
     float x[4] = {1, 0, 2, 0}, y[2];
     nesim_infer_report r;
     assert_ok(nesim_infer_run(m, x, 1, y, 0, &r, NULL, NULL, &err), &err);
+    nesim_neurobench nb;
+    nesim_own_metrics own;
+    nesim_metrics_layers(&r, &nb, &own);
+    /* NeuroBench: a's MACs are nonzero (input, weight) pairs: x0 reaches 2 nonzero
+     * weights (column 0), x2 reaches 3 (column 2) */
+    assert_close(nb.effective_macs, 2 + 3, 0, 0);
+    /* b's ACs: spikes x nonzero weights of their column: 2 x 2 + 1 x 2 + 1 x 1 */
+    assert_close(nb.effective_acs, 2 * 2 + 1 * 2 + 1 * 1, 0, 0);
+    /* Dense: a is called once (12 pairs), b once per step (T = 2 steps of 6 pairs) */
+    assert_close(nb.dense, 12 + 2 * 6, 0, 0);
+    /* spiking outputs: b's coder, 3 channels x 2 steps, 4 of them spikes */
+    assert_close(nb.activation_sparsity, 2.0 / 6, 1e-12, 0);
+    /* b's two neurons at step 0; at step 1 channel 0 reaches both through nonzero weights */
+    assert_close(nb.membrane_updates, 2 + 2, 0, 0);
+    assert_close(nb.connection_sparsity, 3.0 / 18, 1e-12, 0);
+    assert_close(nb.footprint_bytes, 18 * 4, 0, 0);
+    assert_close(nb.samples, 1, 0, 0);
+    /* nesim's own: SOPs count zero weights too (what a chip delivers) */
+    assert_close(own.sops, 4 * 2, 0, 0);
+    assert_close(own.graded_macs, 2 * 3, 0, 0); /* 2 nonzero inputs x 3 targets */
+    assert_close(own.silent_fraction, 2.0 / 7, 1e-12, 0); /* 2 zero inputs of a, none of b */
+    assert_close(own.dense_macs, 12 + 6, 0, 0);
+    assert_int_equal(r.spikes, 4);
+    /* per sample: two samples halve nothing but double the totals */
+    float x2[8] = {1, 0, 2, 0, 1, 0, 2, 0}, y2[4];
+    assert_ok(nesim_infer_run(m, x2, 2, y2, 0, &r, NULL, NULL, &err), &err);
+    nesim_neurobench nb2;
+    nesim_metrics_layers(&r, &nb2, &own);
+    assert_close(nb2.effective_acs, nb.effective_acs, 0, 0);
+    assert_close(nb2.dense, nb.dense, 0, 0);
+    assert_close(own.sops, 2 * 4 * 2, 0, 0);
+    assert_ok(nesim_infer_run(m, x, 1, y, 0, &r, NULL, NULL, &err), &err);
+    /* y = W_b (N V_th) = (1*2 - 1*1 + 0, 2*2 + 1 + 1) * 10/3 */
+    assert_close(y[0], 1 * 10.0 / 3, 1e-6, 0);
+    assert_close(y[1], 6 * 10.0 / 3, 1e-6, 0);
+    /* on the chip: everything fits one core of one chip; a graded MAC is priced as a SOP */
     nesim_chip *chip, *dense;
     assert_ok(nesim_chip_load("loihi", NULL, &chip, &err), &err);
     assert_ok(nesim_chip_load("dense-45nm", NULL, &dense, &err), &err);
     nesim_cost c;
     assert_ok(nesim_cost_layers(chip, dense, m, &r, 1e-3, &c, &err), &err);
-    assert_close(c.effective_macs, 2 * 3, 0, 0);      /* 2 nonzero inputs x 3 targets */
-    assert_close(c.effective_acs, 4 * 2, 0, 0);       /* 4 spikes x 2 targets */
-    assert_close(c.dense_ops, 12 + 6, 0, 0);
-    assert_close(c.connection_sparsity, 3.0 / 18, 1e-12, 0);
-    assert_close(c.activation_sparsity, 2.0 / 7, 1e-12, 0); /* 2 zero inputs of a, none of b */
-    assert_close(c.footprint_bytes, 18 * 4 + (3 + 2) * 4, 0, 0);
-    assert_int_equal(r.spikes, 4);
-    /* y = W_b (N V_th) = (1*2 - 1*1 + 0, 2*2 + 1 + 1) * 10/3 */
-    assert_close(y[0], 1 * 10.0 / 3, 1e-6, 0);
-    assert_close(y[1], 6 * 10.0 / 3, 1e-6, 0);
-    /* on the chip: everything fits one core of one chip */
     assert_int_equal(c.map.chips, 1);
     assert_close(c.energy.term[NESIM_E_SYNAPTIC], (6 + 8) * 23.6e-12, 1e-9, 0);
+    /* updates: a's 3 neurons once (graded), b's 4 membrane updates */
+    assert_close(c.energy.term[NESIM_E_UPDATE], (3 + 4) * 81e-12, 1e-9, 0);
     nesim_cost_free(&c);
     nesim_chip_free(chip);
     nesim_chip_free(dense);
@@ -256,8 +286,8 @@ static void test_cli_chip(void **st)
     size_t n = fread(buf, 1, sizeof buf - 1, f);
     buf[n] = 0;
     fclose(f);
-    const char *keys[] = {"\"energy\"", "\"total_j\"", "\"per_sop_j\"", "\"terms\"", "\"per_layer\"",
-                          "\"dense_baselines\"", "\"chip_usage\"", "\"max_hops\"", "\"effective_acs\"",
+    const char *keys[] = {"\"energy\"", "\"total_j\"", "\"per_sop_j\"", "\"terms\"",
+                          "\"dense_baselines\"", "\"chip_usage\"", "\"max_hops\"", "\"effective_acs\"", "\"neurobench\"",
                           "\"connection_sparsity\"", "\"footprint_bytes\"", "\"cores\""};
     for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
         if (!strstr(buf, keys[i]))

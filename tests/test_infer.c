@@ -160,7 +160,7 @@ static int check_stream(gsl_rng *r, nesim_coding coding, int nonneg)
         S[k].in.coding = k ? coding : NESIM_CODE_BITWISE_BIDIR;
         S[k].in.vth = theta[k];
         S[k].relu = 0;
-        S[k].chan_spikes = NULL;
+        S[k].in.chan_spikes = NULL;
     }
     float x[40], y[10];
     for (size_t i = 0; i < dims[0]; i++)
@@ -356,7 +356,7 @@ static void test_safetensors_int8_groups(void **st)
             want += (double)q[r * 8 + c] * (double)sc[r * 2 + c / 4] * u[c];
         assert_close(y[r], want, 1e-5, 1e-3);
     }
-    assert_close(rep.layers[0].weight_bits, 8, 0, 0); /* kept in stored precision */
+    assert_close(rep.layers[0].def->weight_bits, 8, 0, 0); /* kept in stored precision */
     nesim_infer_close(m);
     nesim_spec_free(spec);
 }

@@ -59,41 +59,63 @@ static size_t spikes_of(nesim_trace *t, int64_t run, int layer, int64_t **out)
     return n;
 }
 
-static void test_report_from_db_equals_live(void **st)
+/* Fails naming the path where two report trees differ. */
+static void same_tree(const json_t *a, const json_t *b, const char *path)
+{
+    char sub[512];
+    if (json_is_object(a) && json_is_object(b)) {
+        const char *k;
+        json_t *v;
+        json_object_foreach((json_t *)a, k, v) {
+            snprintf(sub, sizeof sub, "%s.%s", path, k);
+            same_tree(v, json_object_get(b, k), sub);
+        }
+        json_object_foreach((json_t *)b, k, v)
+            if (!json_object_get(a, k))
+                fail_msg("%s.%s: only in the database's report", path, k);
+        return;
+    }
+    if (json_is_array(a) && json_is_array(b) && json_array_size(a) == json_array_size(b)) {
+        for (size_t i = 0; i < json_array_size(a); i++) {
+            snprintf(sub, sizeof sub, "%s[%zu]", path, i);
+            same_tree(json_array_get(a, i), json_array_get(b, i), sub);
+        }
+        return;
+    }
+    if (!a || !b || !json_equal(a, b))
+        fail_msg("%s: live %s, database %s", path, a ? json_dumps(a, JSON_ENCODE_ANY) : "(none)",
+                 b ? json_dumps(b, JSON_ENCODE_ANY) : "(none)");
+}
+
+/* The report `nesim trace show` rebuilds from the database alone is the
+ * live one, key for key and value for value (the trace adds "run", where it
+ * came from; the live report has "trace_close_s", which no trace can hold). */
+static void check_same_report(const char *run_args)
 {
     const char *d = test_tmpdir();
-    assert_int_equal(sh("rm -f %s/r.db; %s run %s --trace %s/r.db --json --quiet > %s/live.json", d, bin(), DIGITS, d, d), 0);
+    assert_int_equal(sh("rm -f %s/r.db; %s run %s --trace %s/r.db --json --quiet > %s/live.json", d, bin(), run_args, d, d),
+                     0);
     assert_int_equal(sh("%s trace show %s/r.db --json > %s/db.json", bin(), d, d), 0);
     char p[512];
     snprintf(p, sizeof p, "%s/live.json", d);
     json_t *live = load_json(p);
     snprintf(p, sizeof p, "%s/db.json", d);
     json_t *db = load_json(p);
-    json_t *ll = json_object_get(live, "layers"), *dl = json_object_get(db, "layers");
-    assert_int_equal(json_array_size(ll), 3);
-    assert_int_equal(json_array_size(dl), 3);
-    /* a trace layer's "neurons" are the channels whose spikes it receives; the live
-     * JSON prints reals to 9 digits, hence the 1e-8 below */
-    const char *keys[] = {"name", "spikes", "sops", "first_spike_tick", "last_spike_tick", "steps", "vth_mean",
-                          "dense_macs", "in", "spikes_per_channel", "frac_counts_0_7", "cores"};
-    for (size_t i = 0; i < 3; i++)
-        for (size_t k = 0; k < sizeof keys / sizeof *keys; k++) {
-            json_t *a = json_object_get(json_array_get(ll, i), keys[k]), *b = json_object_get(json_array_get(dl, i), keys[k]);
-            if (!a || !b || !json_equal(a, b)) {
-                if (json_is_number(a) && json_is_number(b) &&
-                    fabs(json_number_value(a) - json_number_value(b)) <= 1e-8 * fabs(json_number_value(a)))
-                    continue;
-                fail_msg("layer %zu key %s: live %s, database %s", i, keys[k], json_dumps(a, JSON_ENCODE_ANY),
-                         json_dumps(b, JSON_ENCODE_ANY));
-            }
-        }
-    /* totals and energy agree too */
-    assert_int_equal(json_integer_value(json_object_get(json_object_get(live, "totals"), "spikes")),
-                     json_integer_value(json_object_get(json_object_get(db, "totals"), "spikes")));
-    assert_close(json_number_value(json_object_get(json_object_get(live, "energy"), "total_j")),
-                 json_number_value(json_object_get(json_object_get(db, "totals"), "joules")), 1e-8, 0);
+    assert_non_null(json_object_get(live, "trace_close_s"));
+    assert_non_null(json_object_get(db, "run"));
+    json_object_del(live, "trace_close_s");
+    json_object_del(db, "run");
+    assert_true(json_array_size(json_object_get(live, "layers")) >= 3);
+    same_tree(live, db, "report");
     json_decref(live);
     json_decref(db);
+}
+
+static void test_report_from_db_equals_live(void **st)
+{
+    check_same_report("examples/digits/model.json --input examples/digits/test_inputs.npy --labels "
+                      "examples/digits/test_labels.npy");
+    check_same_report("tests/pinned/mixed.json --seconds 0.2"); /* a network: populations as layers */
 }
 
 static void test_replay_identity_and_chip(void **st)

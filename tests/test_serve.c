@@ -31,7 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "traces/serve.h"
+#include "serve/serve.h"
 #include "traces/store.h"
 
 extern char **environ;

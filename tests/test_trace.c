@@ -283,7 +283,7 @@ static int64_t write_syn(nesim_trace *t, nesim_trace_level level, size_t batch, 
         assert_int_equal(nesim_trace_sample(t, s, 50 * s, 50 * s + 49), 0);
     assert_int_equal(nesim_trace_metric(t, 0, "vth_mean", 0.25), 0);
     assert_int_equal(nesim_trace_metric(t, 1, "steps", 4), 0);
-    assert_int_equal(nesim_trace_metric(t, -1, "dense_macs", 123456), 0);
+    assert_int_equal(nesim_trace_metric(t, -1, "totals.dense_macs", 123456), 0);
     assert_int_equal(nesim_trace_energy(t, 0, "sop", 1e-9 * (double)sop_scale), 0);
     assert_int_equal(nesim_trace_energy(t, 1, "sop", 2e-9 * (double)sop_scale), 0);
     assert_int_equal(nesim_trace_energy(t, 1, "neuron", 5e-10), 0);
@@ -485,7 +485,7 @@ static void test_round_trip(void **state)
     assert_int_equal(m[1].layer, 1);
     assert_string_equal(m[1].name, "steps");
     assert_int_equal(m[2].layer, -1);
-    assert_string_equal(m[2].name, "dense_macs");
+    assert_string_equal(m[2].name, "totals.dense_macs");
     assert_true(m[2].value == 123456);
     nesim_trace_values_free(m, nm);
     assert_ok(nesim_trace_energies(t, run, &m, &nm, &err), &err);
@@ -670,10 +670,12 @@ static void test_bad_databases(void **state)
     remove_db(v2);
     assert_ok(nesim_trace_open(v2, NESIM_TRACE_WRITE, &t, &err), &err);
     write_syn(t, NESIM_TRACE_NONE, 0, 1, -1, NULL);
-    assert_int_equal(sqlite3_exec(nesim_trace_sqlite(t), "PRAGMA user_version = 2", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(nesim_trace_sqlite(t), "PRAGMA user_version = 3", NULL, NULL, NULL), SQLITE_OK);
     nesim_trace_close(t);
-    expect_err(nesim_trace_open(v2, NESIM_TRACE_READ, &t, &err), NESIM_EINVAL, &err, v2, "schema version 2");
-    assert_non_null(strstr(err.msg, "reads version 1"));
+    expect_err(nesim_trace_open(v2, NESIM_TRACE_READ, &t, &err), NESIM_EINVAL, &err, v2, "schema version 3");
+    assert_non_null(strstr(err.msg, "reads version 2"));
+    int from;
+    expect_err(nesim_trace_upgrade(v2, &from, &err), NESIM_EINVAL, &err, v2, "versions 1 to 2");
 
     /* an empty database is not a trace to read */
     const char *empty = path_in_tmp("empty.db");
@@ -756,14 +758,14 @@ static void test_bad_appends(void **state)
         int what;
         const char *needle;
     } cases[] = {{0, "spike sign 2"}, {1, "spike in layer 4"}, {2, "negative tick"},
-                 {3, "not finite"},  {4, "bad tick range"},  {5, "activity in layer -1"}};
+                 {3, "infinite"},    {4, "bad tick range"},  {5, "activity in layer -1"}};
     for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
         assert_ok(nesim_trace_begin_run(t, &info, &run, &err), &err);
         assert_ok(nesim_trace_add_layer(t, &li, &idx, &err), &err);
         int rc = cases[c].what == 0   ? nesim_trace_spike(t, 0, 1, 1, 2)
                  : cases[c].what == 1 ? nesim_trace_spike(t, 4, 1, 1, 1)
                  : cases[c].what == 2 ? nesim_trace_spike(t, 0, 1, -3, 1)
-                 : cases[c].what == 3 ? nesim_trace_metric(t, 0, "rate", NAN)
+                 : cases[c].what == 3 ? nesim_trace_metric(t, 0, "rate", INFINITY)
                  : cases[c].what == 4 ? nesim_trace_sample(t, 0, 10, 5)
                                       : nesim_trace_activity(t, -1, 0, 1, 1);
         assert_int_equal(rc, NESIM_EINVAL);
@@ -868,13 +870,13 @@ static void test_renderers(void **state)
     assert_int_equal(json_integer_value(json_object_get(l0, "neurons")), 50);
     assert_int_equal(json_integer_value(json_object_get(l0, "first_spike_tick")), 0);
     assert_true(json_real_value(json_object_get(l0, "vth_mean")) == 0.25);
-    assert_true(json_real_value(json_object_get(json_object_get(l0, "energy"), "sop")) == 1e-9);
+    assert_true(json_real_value(json_object_get(json_object_get(json_object_get(l0, "energy"), "terms"), "sop")) == 1e-9);
     assert_int_equal(json_integer_value(json_object_get(json_array_get(layers, 1), "steps")), 4);
     json_t *tot = json_object_get(j, "totals");
     assert_int_equal(json_integer_value(json_object_get(tot, "spikes")), (int64_t)n);
     assert_int_equal(json_integer_value(json_object_get(tot, "virtual_ticks")), SYN_TICKS);
     assert_int_equal(json_integer_value(json_object_get(tot, "dense_macs")), 123456);
-    assert_close(json_real_value(json_object_get(tot, "joules")), 1.35e-8, 1e-12, 0);
+    assert_close(json_real_value(json_object_get(json_object_get(j, "energy"), "total_j")), 1.35e-8, 1e-12, 0);
     assert_string_equal(json_string_value(json_object_get(json_object_get(j, "run"), "status")), "complete");
     json_decref(j);
     free(js);
@@ -884,7 +886,7 @@ static void test_renderers(void **state)
     char *txt = render("report.txt", r_report, t, &a);
     assert_non_null(strstr(txt, "complete"));
     assert_non_null(strstr(txt, "hidden"));
-    assert_non_null(strstr(txt, "vth_mean 0.25"));
+    assert_non_null(strstr(txt, "ternary"));
     assert_non_null(strstr(txt, "static 1e-08"));
     free(txt);
     txt = render("list.txt", r_list, t, &a);

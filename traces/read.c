@@ -13,6 +13,7 @@
  */
 #include "traces/store_internal.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -58,6 +59,8 @@ static int row_to_run(nesim_trace *t, sqlite3_stmt *st, nesim_trace_run *r, bool
     r->samples = sqlite3_column_type(st, 15) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 15);
     r->virtual_ticks = sqlite3_column_type(st, 16) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 16);
     r->note = trace_col_strdup(st, 17, &oom);
+    r->dense = trace_col_strdup(st, 18, &oom);
+    r->spike_checksum = trace_col_strdup(st, 19, &oom);
     if (oom) {
         nesim_trace_run_clear(r);
         return nesim_fail(err, NESIM_ENOMEM, "out of memory");
@@ -67,7 +70,7 @@ static int row_to_run(nesim_trace *t, sqlite3_stmt *st, nesim_trace_run *r, bool
 
 #define RUN_COLUMNS                                                                                      \
     "id, status, kind, record, spec_file, %s, spec_hash, weights, chip, seed, tick_s, started_at,"       \
-    " ended_at, nesim_version, parent_run, samples, virtual_ticks, note"
+    " ended_at, nesim_version, parent_run, samples, virtual_ticks, note, dense, spike_checksum"
 
 void nesim_trace_run_clear(nesim_trace_run *r)
 {
@@ -75,6 +78,7 @@ void nesim_trace_run_clear(nesim_trace_run *r)
         return;
     free(r->spec_file), free(r->spec_text), free(r->spec_hash), free(r->weights), free(r->chip);
     free(r->started_at), free(r->ended_at), free(r->nesim_version), free(r->note);
+    free(r->dense), free(r->spike_checksum);
     memset(r, 0, sizeof *r);
 }
 
@@ -343,7 +347,7 @@ static int read_values(nesim_trace *t, int64_t run, const char *sql, nesim_trace
         nesim_trace_value *x = &(*v)[(*n)++];
         x->layer = sqlite3_column_type(st, 0) == SQLITE_NULL ? -1 : sqlite3_column_int(st, 0);
         x->name = trace_col_strdup(st, 1, &oom);
-        x->value = sqlite3_column_double(st, 2);
+        x->value = sqlite3_column_type(st, 2) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 2);
         if (oom || !x->name) {
             rc = nesim_fail(err, NESIM_ENOMEM, "out of memory");
             break;
@@ -665,4 +669,45 @@ void nesim_trace_activity_close(nesim_trace_activity_iter *x)
         return;
     sqlite3_finalize(x->st);
     free(x);
+}
+
+int nesim_trace_codes(nesim_trace *t, int64_t run, int layer, nesim_trace_code_row **rows, size_t *n,
+                      nesim_error *err)
+{
+    *rows = NULL;
+    *n = 0;
+    int rc = trace_check_run(t, run, err);
+    sqlite3_stmt *st;
+    if (rc || (rc = trace_prepare(t,
+                                  "SELECT sample, t0, steps, vth FROM codes WHERE run = ?1 AND layer = ?2"
+                                  " ORDER BY sample",
+                                  &st, err)))
+        return rc;
+    sqlite3_bind_int64(st, 1, run);
+    sqlite3_bind_int(st, 2, layer);
+    size_t cap = 0;
+    int s;
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        if (*n == cap) {
+            size_t nc = cap ? 2 * cap : 64;
+            nesim_trace_code_row *nr = realloc(*rows, nc * sizeof *nr);
+            if (!nr) {
+                rc = nesim_fail(err, NESIM_ENOMEM, "out of memory");
+                break;
+            }
+            *rows = nr;
+            cap = nc;
+        }
+        (*rows)[(*n)++] = (nesim_trace_code_row){sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1),
+                                                 sqlite3_column_int64(st, 2), sqlite3_column_double(st, 3)};
+    }
+    if (!rc && s != SQLITE_DONE)
+        rc = trace_sqlite_fail(t, err, "reading codes");
+    sqlite3_finalize(st);
+    if (rc) {
+        free(*rows);
+        *rows = NULL;
+        *n = 0;
+    }
+    return rc;
 }

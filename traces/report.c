@@ -14,6 +14,8 @@
  */
 #include "traces/store_internal.h"
 
+#include "eval/report.h"
+
 #include <inttypes.h>
 #include <jansson.h>
 #include <math.h>
@@ -63,14 +65,6 @@ static const char *delta_str(int64_t a, int64_t b, char *buf, size_t n)
 }
 
 static json_t *json_count(int64_t v) { return v < 0 ? json_null() : json_integer(v); }
-
-/* Integral values (counts stored as REAL) come back as JSON integers. */
-static json_t *json_value(double v)
-{
-    if (v == floor(v) && fabs(v) < 9007199254740992.0)
-        return json_integer((json_int_t)v);
-    return json_real(v);
-}
 
 static json_t *json_str(const char *s) { return s ? json_string(s) : json_null(); }
 
@@ -180,18 +174,6 @@ static void totals_of(const run_view *v, int64_t *spikes, int64_t *sops)
     }
 }
 
-static const char *spec_model_name(const char *spec_text, char *buf, size_t n)
-{
-    buf[0] = 0;
-    if (!spec_text)
-        return NULL;
-    json_t *j = json_loads(spec_text, 0, NULL);
-    const char *name = json_string_value(json_object_get(j, "name"));
-    if (name)
-        snprintf(buf, n, "%s", name);
-    json_decref(j);
-    return buf[0] ? buf : NULL;
-}
 
 static json_t *run_json(const nesim_trace_run *r)
 {
@@ -234,85 +216,126 @@ static json_t *energy_json(const run_view *v, int layer)
             /* terms repeated (or summed across layers) add up */
             json_t *old = json_object_get(e, v->energy[i].name);
             double prev = old ? json_number_value(old) : 0;
-            json_object_set_new(e, v->energy[i].name, json_real(prev + v->energy[i].value));
+            json_object_set_new(e, v->energy[i].name, nesim_report_number(prev + v->energy[i].value));
         }
     return e;
 }
 
-static int report_json(const run_view *v, FILE *out, nesim_error *err)
+/* The report of the run rebuilt from the database alone (eval/report.h):
+ * the fixed keys of each layer from the layers table, its metrics merged in,
+ * its energy from the energy table, every run-level metric at its dotted
+ * path, the strings from the run's row and stored spec; plus "run", the
+ * trace's own record of where the run came from. */
+static json_t *report_tree(const run_view *v)
 {
+    const nesim_trace_run *r = &v->run;
     json_t *root = json_object(), *layers = json_array();
-    char model[256];
-    json_object_set_new(root, "model", json_str(spec_model_name(v->run.spec_text, model, sizeof model)));
-    json_object_set_new(root, "samples", json_count(v->run.samples));
-    json_object_set_new(root, "run", run_json(&v->run));
+    if (!root || !layers) {
+        json_decref(root);
+        json_decref(layers);
+        return NULL;
+    }
+    json_t *spec = r->spec_text ? json_loads(r->spec_text, 0, NULL) : NULL;
+    json_object_set_new(root, "kind", json_string(nesim_trace_kind_name(r->kind)));
+    json_object_set_new(root, "model", json_str(json_string_value(json_object_get(spec, "name"))));
+    json_object_set_new(root, "spec", json_str(r->spec_file));
+    int placed = 0;
+    for (size_t m = 0; m < v->n_metrics; m++) {
+        if (v->metrics[m].layer >= 0)
+            continue;
+        if (!placed && strchr(v->metrics[m].name, '.')) {
+            json_object_set(root, "layers", layers);
+            placed = 1;
+        }
+        nesim_report_set_path(root, v->metrics[m].name, nesim_report_number(v->metrics[m].value));
+    }
+    if (!placed)
+        json_object_set(root, "layers", layers);
+    json_decref(layers); /* root holds it */
     for (size_t i = 0; i < v->n_layers; i++) {
         const nesim_trace_layer *L = &v->layers[i];
-        json_t *o = json_object();
-        json_object_set_new(o, "index", json_integer(L->idx));
-        json_object_set_new(o, "name", json_string(L->name));
-        json_object_set_new(o, "type", json_str(L->type));
-        json_object_set_new(o, "coding", json_str(L->coding));
-        json_object_set_new(o, "in", json_integer(L->fan_in));
-        json_object_set_new(o, "neurons", json_integer(L->neurons));
-        json_object_set_new(o, "spikes", json_count(L->spikes));
-        json_object_set_new(o, "sops", json_count(L->sops));
-        json_object_set_new(o, "first_spike_tick", json_count(L->first_tick));
-        json_object_set_new(o, "last_spike_tick", json_count(L->last_tick));
-        json_object_set_new(o, "totals_final", json_boolean(L->totals_final));
+        json_t *o = nesim_report_layer_new(L->name, L->type, L->coding, (double)L->fan_in,
+                                           L->spikes < 0 ? NAN : (double)L->spikes, L->sops < 0 ? NAN : (double)L->sops,
+                                           (double)L->first_tick, (double)L->last_tick);
+        if (!o)
+            continue;
+        int has_neurons = 0;
         for (size_t m = 0; m < v->n_metrics; m++)
-            if (v->metrics[m].layer == L->idx && !strchr(v->metrics[m].name, '@') &&
-                !json_object_get(o, v->metrics[m].name))
-                json_object_set_new(o, v->metrics[m].name, json_value(v->metrics[m].value));
+            if (v->metrics[m].layer == L->idx && !nesim_report_layer_fixed(v->metrics[m].name)) {
+                nesim_report_set_path(o, v->metrics[m].name, nesim_report_number(v->metrics[m].value));
+                has_neurons |= strcmp(v->metrics[m].name, "neurons") == 0;
+            }
+        if (!has_neurons) /* a trace that recorded no metrics: its neuron count */
+            json_object_set_new(o, "neurons", json_integer(L->neurons));
         bool has;
-        energy_of(v, L->idx, &has);
-        if (has)
-            json_object_set_new(o, "energy", energy_json(v, L->idx));
+        double total = energy_of(v, L->idx, &has);
+        if (has) {
+            json_t *e = json_object();
+            json_object_set_new(e, "total_j", nesim_report_number(total));
+            json_object_set_new(e, "terms", energy_json(v, L->idx));
+            json_object_set_new(o, "energy", e);
+        }
         json_array_append_new(layers, o);
     }
-    json_object_set_new(root, "layers", layers);
-    json_t *tot = json_object();
+    /* what a trace without a recorded report (a synthetic writer, an old
+     * schema, a run that never ended) still knows */
+    if (!json_object_get(root, "samples") && r->samples >= 0)
+        json_object_set_new(root, "samples", json_integer(r->samples));
+    if (!json_object_get(root, "tick_s"))
+        json_object_set_new(root, "tick_s", nesim_report_number(r->tick_s));
+    json_t *tot = json_object_get(root, "totals");
+    if (!json_is_object(tot)) {
+        tot = json_object();
+        json_object_set_new(root, "totals", tot);
+    }
     int64_t spikes, sops;
     totals_of(v, &spikes, &sops);
-    json_object_set_new(tot, "spikes", json_count(spikes));
-    json_object_set_new(tot, "sops", json_count(sops));
-    json_object_set_new(tot, "virtual_ticks", json_count(v->run.virtual_ticks));
-    for (size_t m = 0; m < v->n_metrics; m++)
-        if (v->metrics[m].layer < 0 && !json_object_get(tot, v->metrics[m].name))
-            json_object_set_new(tot, v->metrics[m].name, json_value(v->metrics[m].value));
-    bool has;
-    double joules = energy_of(v, -2, &has);
-    if (has) {
-        json_object_set_new(tot, "energy", energy_json(v, -2));
-        json_object_set_new(tot, "joules", json_real(joules));
+    if (!json_object_get(tot, "spikes"))
+        json_object_set_new(tot, "spikes", json_count(spikes));
+    if (!json_object_get(tot, "sops"))
+        json_object_set_new(tot, "sops", json_count(sops));
+    if (!json_object_get(tot, "virtual_ticks"))
+        json_object_set_new(tot, "virtual_ticks", json_count(r->virtual_ticks));
+    bool has_energy;
+    double joules = energy_of(v, -2, &has_energy);
+    json_t *en = json_object_get(root, "energy");
+    if (has_energy && !json_is_object(en)) {
+        en = json_object();
+        json_object_set_new(root, "energy", en);
     }
-    json_object_set_new(root, "totals", tot);
-    return write_json(root, out, err);
+    if (has_energy && !json_object_get(en, "total_j")) {
+        json_object_set_new(en, "total_j", nesim_report_number(joules));
+        json_object_set_new(en, "terms", energy_json(v, -2));
+    }
+    if (json_is_object(en)) {
+        json_object_set_new(en, "chip", json_str(r->chip));
+        json_t *db = json_object_get(en, "dense_baselines");
+        if (json_is_object(db))
+            json_object_set_new(db, "profile", json_str(r->dense));
+    }
+    json_t *pub = json_object_get(root, "published");
+    if (json_is_object(pub))
+        json_object_set_new(pub, "source",
+                            json_str(json_string_value(json_object_get(json_object_get(spec, "published"), "source"))));
+    if (r->spike_checksum)
+        json_object_set_new(root, "spike_checksum", json_string(r->spike_checksum));
+    json_object_set_new(root, "run", run_json(r));
+    json_decref(spec);
+    return root;
 }
 
-static void print_values(FILE *out, const run_view *v, const nesim_trace_value *vals, size_t n, const char *unit)
+int nesim_trace_report_json(nesim_trace *t, int64_t run, json_t **out, nesim_error *err)
 {
-    /* one line per layer (run-level last), "name value" pairs */
-    for (size_t i = 0; i < n;) {
-        int layer = vals[i].layer;
-        const char *who = "run";
-        for (size_t k = 0; k < v->n_layers; k++)
-            if (v->layers[k].idx == layer)
-                who = v->layers[k].name;
-        fprintf(out, "    %-12s", who);
-        int col = 0;
-        for (; i < n && vals[i].layer == layer; i++, col++) {
-            if (strchr(vals[i].name, '@')) { /* per-sample values (name@sample): replay data */
-                col--;
-                continue;
-            }
-            if (col && col % 4 == 0)
-                fprintf(out, "\n    %-12s", "");
-            fprintf(out, "  %s %.6g%s", vals[i].name, vals[i].value, unit);
-        }
-        fputc('\n', out);
-    }
+    run_view v;
+    *out = NULL;
+    int rc = view_load(t, run, &v, err);
+    if (rc)
+        return rc;
+    *out = report_tree(&v);
+    view_free(&v);
+    return *out ? NESIM_OK : nesim_fail(err, NESIM_ENOMEM, "out of memory building the report");
 }
+
 
 static void print_time(FILE *out, double s)
 {
@@ -359,39 +382,16 @@ static int report_text(nesim_trace *t, const run_view *v, FILE *out, nesim_error
     }
     fputs("\n\n", out);
 
-    fprintf(out, "  %-12s %-9s %-22s %9s %9s %14s %16s %17s\n", "layer", "type", "coding", "in", "neurons", "spikes",
-            "SOPs", "spike ticks");
     bool rebuilt = false;
-    for (size_t i = 0; i < v->n_layers; i++) {
-        const nesim_trace_layer *L = &v->layers[i];
-        char ticks[48] = "-";
-        if (L->first_tick >= 0)
-            snprintf(ticks, sizeof ticks, "%" PRId64 "..%" PRId64, L->first_tick, L->last_tick);
-        fprintf(out, "  %-12s %-9s %-22s %9" PRId64 " %9" PRId64 " %14s %16s %17s\n", L->name, L->type ? L->type : "-",
-                L->coding ? L->coding : "-", L->fan_in, L->neurons, count_str(L->spikes, b1, sizeof b1),
-                count_str(L->sops, b2, sizeof b2), ticks);
-        rebuilt |= !L->totals_final;
-    }
-    int64_t spikes, sops;
-    totals_of(v, &spikes, &sops);
-    fprintf(out, "  %-12s %-9s %-22s %9s %9s %14s %16s\n", "total", "", "", "", "", count_str(spikes, b1, sizeof b1),
-            count_str(sops, b2, sizeof b2));
+    for (size_t i = 0; i < v->n_layers; i++)
+        rebuilt |= !v->layers[i].totals_final;
     if (rebuilt)
-        fprintf(out, "  (totals rebuilt from the stored activity/spikes: the run did not end)\n");
-    if (v->n_metrics) {
-        fputs("\n  metrics\n", out);
-        print_values(out, v, v->metrics, v->n_metrics, "");
-    }
-    if (v->n_energy) {
-        fputs("\n  energy (J)\n", out);
-        print_values(out, v, v->energy, v->n_energy, "");
-        bool has;
-        fprintf(out, "    %-12s  %.6g J\n", "total", energy_of(v, -2, &has));
-    }
-    fprintf(out, "\n  spikes           %16s\n  synaptic ops     %16s\n", count_str(spikes, b1, sizeof b1),
-            count_str(sops, b2, sizeof b2));
-    fprintf(out, "  virtual time     %16s ticks\n", count_str(r->virtual_ticks, b3, sizeof b3));
-    return check_out(out, err);
+        fprintf(out, "  (totals rebuilt from the stored activity/spikes: the run did not end)\n\n");
+    (void)b3;
+    json_t *rep = report_tree(v);
+    int rc = nesim_report_print(rep, out, err);
+    json_decref(rep);
+    return rc ? rc : check_out(out, err);
 }
 
 int nesim_trace_report(nesim_trace *t, int64_t run, FILE *out, bool json, nesim_error *err)
@@ -400,7 +400,12 @@ int nesim_trace_report(nesim_trace *t, int64_t run, FILE *out, bool json, nesim_
     int rc = view_load(t, run, &v, err);
     if (rc)
         return rc;
-    rc = json ? report_json(&v, out, err) : report_text(t, &v, out, err);
+    if (json) {
+        json_t *rep = report_tree(&v);
+        rc = rep ? write_json(rep, out, err) : nesim_fail(err, NESIM_ENOMEM, "out of memory building the report");
+    } else {
+        rc = report_text(t, &v, out, err);
+    }
     view_free(&v);
     return rc;
 }

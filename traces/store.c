@@ -3,7 +3,7 @@
  * other trace files share.
  *
  * Guarantees: a file is modified only after it has been recognised as a
- * nesim trace of schema version 1 or as an empty database (which then gets
+ * nesim trace of the current schema version or as an empty database (which then gets
  * the schema, created in one transaction so a concurrent creator cannot
  * interleave). Every failure names the file. */
 #include "traces/store_internal.h"
@@ -14,8 +14,9 @@
 #include <sys/stat.h>
 #include <time.h>
 
-/* The schema, version 1. Kept in step with the comment in store.h and with
- * traces/SCHEMA.md; a change to it needs a new NESIM_TRACE_SCHEMA_VERSION. */
+/* The schema, version 2. Kept in step with the comment in store.h and with
+ * traces/SCHEMA.md; a change to it needs a new NESIM_TRACE_SCHEMA_VERSION
+ * and a step in upgrade.c. */
 static const char schema_sql[] =
     "CREATE TABLE runs ("
     " id INTEGER PRIMARY KEY,"
@@ -25,7 +26,8 @@ static const char schema_sql[] =
     " spec_file TEXT, spec_text TEXT, spec_hash TEXT, weights TEXT, chip TEXT,"
     " seed INTEGER, tick_s REAL NOT NULL CHECK (tick_s > 0),"
     " started_at TEXT NOT NULL, ended_at TEXT, nesim_version TEXT NOT NULL,"
-    " parent_run INTEGER REFERENCES runs (id), samples INTEGER, virtual_ticks INTEGER, note TEXT);\n"
+    " parent_run INTEGER REFERENCES runs (id), samples INTEGER, virtual_ticks INTEGER, note TEXT,"
+    " dense TEXT, spike_checksum TEXT);\n"
     "CREATE TABLE layers ("
     " run INTEGER NOT NULL REFERENCES runs (id), idx INTEGER NOT NULL,"
     " name TEXT NOT NULL, type TEXT, coding TEXT,"
@@ -48,7 +50,11 @@ static const char schema_sql[] =
     " run INTEGER NOT NULL, sample INTEGER NOT NULL,"
     " first_tick INTEGER NOT NULL, last_tick INTEGER NOT NULL,"
     " PRIMARY KEY (run, sample)) WITHOUT ROWID;\n"
-    "CREATE TABLE metrics (run INTEGER NOT NULL, layer INTEGER, name TEXT NOT NULL, value REAL NOT NULL);\n"
+    "CREATE TABLE codes ("
+    " run INTEGER NOT NULL, layer INTEGER NOT NULL, sample INTEGER NOT NULL,"
+    " t0 INTEGER NOT NULL, steps INTEGER NOT NULL, vth REAL NOT NULL,"
+    " PRIMARY KEY (run, layer, sample)) WITHOUT ROWID;\n"
+    "CREATE TABLE metrics (run INTEGER NOT NULL, layer INTEGER, name TEXT NOT NULL, value REAL);\n"
     "CREATE INDEX metrics_by_run ON metrics (run, layer);\n"
     "CREATE TABLE energy (run INTEGER NOT NULL, layer INTEGER, term TEXT NOT NULL, joules REAL NOT NULL);\n"
     "CREATE INDEX energy_by_run ON energy (run, layer);\n";
@@ -340,8 +346,14 @@ int nesim_trace_open(const char *path, nesim_trace_mode mode, nesim_trace **out,
         goto done;
     }
     if (ver != NESIM_TRACE_SCHEMA_VERSION) {
-        rc = nesim_fail(err, NESIM_EINVAL, "%s: trace schema version %d; this nesim (%s) reads version %d", path,
-                        ver, nesim_version(), NESIM_TRACE_SCHEMA_VERSION);
+        if (ver >= 1 && ver < NESIM_TRACE_SCHEMA_VERSION)
+            rc = nesim_fail(err, NESIM_EINVAL,
+                            "%s: trace schema version %d; this nesim (%s) reads version %d: convert it in place with "
+                            "`nesim trace upgrade %s` (or re-record the run)",
+                            path, ver, nesim_version(), NESIM_TRACE_SCHEMA_VERSION, path);
+        else
+            rc = nesim_fail(err, NESIM_EINVAL, "%s: trace schema version %d; this nesim (%s) reads version %d", path,
+                            ver, nesim_version(), NESIM_TRACE_SCHEMA_VERSION);
         goto done;
     }
     if (mode == NESIM_TRACE_READ) {
@@ -374,8 +386,8 @@ void nesim_trace_close(nesim_trace *t)
 {
     if (!t)
         return;
-    if (t->w)
-        trace_writer_abort(t);
+    if (t->w && t->end_active)
+        t->end_active(t); /* a run still recording ends as failed */
     sqlite3_close_v2(t->db);
     free(t->path);
     free(t);

@@ -3,7 +3,7 @@
  * export, diff of two runs). One database file holds many runs.
  *
  * Guarantees:
- * - Schema version 1 (PRAGMA user_version = 1, PRAGMA application_id =
+ * - Schema version 2 (PRAGMA user_version = 2, PRAGMA application_id =
  *   0x4E53494D "NSIM"); see below and traces/SCHEMA.md. Opening a file that
  *   is not SQLite, an SQLite file that is not a nesim trace, or a trace of
  *   another schema version fails with NESIM_EINVAL and one line naming the
@@ -102,7 +102,7 @@
 
 #include "base/error.h"
 
-#define NESIM_TRACE_SCHEMA_VERSION 1
+#define NESIM_TRACE_SCHEMA_VERSION 2
 #define NESIM_TRACE_APPLICATION_ID 0x4E53494D /* "NSIM" */
 
 /* Open tick bounds for the tick-window arguments below (both inclusive). */
@@ -152,6 +152,12 @@ int nesim_trace_format_parse(const char *s, nesim_trace_format *out, nesim_error
  * database"), is SQLite but not a nesim trace, or has another schema version. */
 int nesim_trace_open(const char *path, nesim_trace_mode mode, nesim_trace **out, nesim_error *err);
 
+/* Converts the trace at path from an older schema version to this one, in
+ * place and in one transaction; *from receives the version it had (already
+ * current: nothing changes). NESIM_EINVAL for a file that is not a trace or
+ * of a version this nesim does not know. */
+int nesim_trace_upgrade(const char *path, int *from, nesim_error *err);
+
 /* Closes the trace; NULL is fine. A run still active (an error path that
  * returned early) is ended as 'failed' first, so only a killed process
  * leaves a run 'running'. */
@@ -172,6 +178,7 @@ typedef struct nesim_trace_run_info {
     nesim_trace_kind kind;
     nesim_trace_level record;
     const char *spec_file;            /* may be NULL */
+    const char *dense;                /* dense baseline profile name, or NULL */
     const char *spec_text;            /* the spec's bytes as read; may be NULL */
     const char *spec_hash;            /* NULL: SHA-256 of spec_text, computed here */
     const nesim_trace_weight *weights;
@@ -221,13 +228,18 @@ int nesim_trace_add_layer(nesim_trace *t, const nesim_trace_layer_info *layer, i
  *   spike calls, its SOPs then staying 0).
  * sample: ticks first..last (inclusive) belong to input sample `sample`.
  * metric / energy: layer -1 for run-level values; written with the next
- *   batch. Name the metrics as the live `nesim run --json` keys of a layer
+ *   batch. A metric may be NaN (stored as NULL: "not a number"). Name the metrics as the live `nesim run --json` keys of a layer
  *   (e.g. "vth_mean", "steps", "dense_macs"): the report's JSON merges them
  *   into the layer objects, so it matches the live report key for key. */
 int nesim_trace_spike(nesim_trace *t, int layer, int64_t neuron, int64_t tick, int sign);
 int nesim_trace_activity(nesim_trace *t, int layer, int64_t tick, int64_t spikes, int64_t sops);
 int nesim_trace_sample(nesim_trace *t, int64_t sample, int64_t first_tick, int64_t last_tick);
 int nesim_trace_metric(nesim_trace *t, int layer, const char *name, double value);
+/* How layer `layer` coded sample `sample`: its first tick, steps and
+ * threshold (what replay rebuilds the layer's inputs from); codes table. */
+int nesim_trace_code(nesim_trace *t, int layer, int64_t sample, int64_t t0, int64_t steps, double vth);
+/* The run's spike checksum (16 hex digits), written with the run's end. */
+int nesim_trace_set_checksum(nesim_trace *t, const char *hex);
 int nesim_trace_energy(nesim_trace *t, int layer, const char *term, double joules);
 
 /* Overrides the derived run extent: samples (default: 1 + the largest
@@ -278,6 +290,7 @@ typedef struct nesim_trace_run {
     nesim_trace_level record;
     char *spec_file, *spec_text, *spec_hash, *weights, *chip; /* NULL when absent */
     char *started_at, *ended_at, *nesim_version, *note;
+    char *dense, *spike_checksum;
     uint64_t seed;
     bool has_seed;
     double tick_s;
@@ -316,7 +329,7 @@ int nesim_trace_find_layer(nesim_trace *t, int64_t run, const char *name_or_inde
 typedef struct nesim_trace_value {
     int layer;   /* -1: run level */
     char *name;  /* metric name or energy term */
-    double value;
+    double value; /* NaN: a metric stored as NULL */
 } nesim_trace_value;
 
 /* Metrics / energy rows of a run in (layer, insertion) order, run-level last. */
@@ -329,6 +342,14 @@ void nesim_trace_values_free(nesim_trace_value *v, size_t n);
 typedef struct nesim_trace_sample_row {
     int64_t sample, first_tick, last_tick;
 } nesim_trace_sample_row;
+
+typedef struct nesim_trace_code_row {
+    int64_t sample, t0, steps;
+    double vth;
+} nesim_trace_code_row;
+/* Layer `layer`'s codes of every sample, in sample order; free(*rows). */
+int nesim_trace_codes(nesim_trace *t, int64_t run, int layer, nesim_trace_code_row **rows, size_t *n,
+                      nesim_error *err);
 /* Samples in order; free(*rows). */
 int nesim_trace_samples(nesim_trace *t, int64_t run, nesim_trace_sample_row **rows, size_t *n,
                         nesim_error *err);
@@ -386,6 +407,10 @@ int nesim_trace_list(nesim_trace *t, FILE *out, nesim_error *err);
  * "first_spike_tick", "last_spike_tick", then the layer's metrics by name,
  * and "energy": {term: joules}). */
 int nesim_trace_report(nesim_trace *t, int64_t run, FILE *out, bool json, nesim_error *err);
+
+/* The same report as a JSON tree (the caller json_decref()s *out). */
+struct json_t;
+int nesim_trace_report_json(nesim_trace *t, int64_t run, struct json_t **out, nesim_error *err);
 
 /* Spikes of a layer (-1: all) in the window: csv ("layer,neuron,tick,sign"
  * header, layer as index) or an aligned table. */

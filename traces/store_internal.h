@@ -29,6 +29,12 @@ typedef struct trace_named {
     double value;
 } trace_named;
 
+typedef struct trace_code {
+    int layer;
+    int64_t sample, t0, steps;
+    double vth;
+} trace_code;
+
 typedef struct trace_layer_row {
     int idx;
     char *name, *type, *coding;
@@ -49,6 +55,8 @@ typedef struct trace_batch {
     size_t n_metrics, cap_metrics, n_energy, cap_energy;
     trace_layer_row *layers;
     size_t n_layers, cap_layers;
+    trace_code *codes;
+    size_t n_codes, cap_codes;
     bool final;                 /* the run's last batch */
     nesim_trace_status status;  /* for the final batch */
     struct trace_batch *next;
@@ -70,6 +78,7 @@ struct nesim_trace {
     char *path;
     nesim_trace_mode mode;
     trace_writer *w;                 /* non-NULL while a run is active */
+    void (*end_active)(nesim_trace *); /* the writer's: ends an active run as failed (close) */
     nesim_trace_writer_stats last;   /* stats of the last ended run */
 };
 
@@ -98,7 +107,5 @@ typedef struct trace_ns {
  * integers. */
 int trace_decode_group(const char *txt, size_t len, trace_ns **v, size_t *n, size_t *cap, nesim_error *err);
 
-/* Writer internals called by nesim_trace_close (writer.c). */
-void trace_writer_abort(nesim_trace *t);
 
 #endif

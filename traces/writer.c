@@ -81,7 +81,8 @@ struct trace_writer {
 
     /* ---- writer side ---- */
     sqlite3_stmt *st_layer, *st_group1, *st_groupN, *st_maxpart, *st_act, *st_actN, *st_sample, *st_metric,
-        *st_energy, *st_totals, *st_end;
+        *st_energy, *st_totals, *st_end, *st_code;
+    char checksum[17];        /* producer side: the run's spike checksum, "" if none */
     trace_spike *scratch;
     size_t *counts;
     size_t cap_counts;
@@ -143,6 +144,7 @@ static void batch_reset(trace_batch *b)
 {
     for (size_t i = 0; i < b->n_metrics; i++)
         free(b->metrics[i].name);
+    b->n_codes = 0;
     for (size_t i = 0; i < b->n_energy; i++)
         free(b->energy[i].name);
     for (size_t i = 0; i < b->n_layers; i++) {
@@ -163,6 +165,7 @@ static void batch_free(trace_batch *b)
     free(b->spikes);
     free(b->act);
     free(b->samples);
+    free(b->codes);
     free(b->metrics);
     free(b->energy);
     free(b->layers);
@@ -171,7 +174,8 @@ static void batch_free(trace_batch *b)
 
 static bool batch_empty(const trace_batch *b)
 {
-    return !b->n_spikes && !b->n_act && !b->n_samples && !b->n_metrics && !b->n_energy && !b->n_layers;
+    return !b->n_spikes && !b->n_act && !b->n_samples && !b->n_metrics && !b->n_energy && !b->n_layers &&
+           !b->n_codes;
 }
 
 static double now_s(void)
@@ -486,6 +490,7 @@ static int write_final(trace_writer *w, trace_batch *b)
     sqlite3_bind_text(w->st_end, 3, now, -1, SQLITE_TRANSIENT);
     bind_tick_or_null(w->st_end, 4, samples);
     bind_tick_or_null(w->st_end, 5, ticks);
+    bind_text_or_null(w->st_end, 6, w->checksum[0] ? w->checksum : NULL);
     return step_done(w, w->st_end, "ending the run");
 }
 
@@ -534,6 +539,17 @@ static int write_batch(trace_writer *w, trace_batch *b)
         if (step_done(w, w->st_sample, "storing a sample"))
             goto fail;
     }
+    for (size_t i = 0; i < b->n_codes; i++) {
+        const trace_code *c = &b->codes[i];
+        sqlite3_bind_int64(w->st_code, 1, w->run);
+        sqlite3_bind_int(w->st_code, 2, c->layer);
+        sqlite3_bind_int64(w->st_code, 3, c->sample);
+        sqlite3_bind_int64(w->st_code, 4, c->t0);
+        sqlite3_bind_int64(w->st_code, 5, c->steps);
+        sqlite3_bind_double(w->st_code, 6, c->vth);
+        if (step_done(w, w->st_code, "storing a sample's coding"))
+            goto fail;
+    }
     for (int k = 0; k < 2; k++) {
         sqlite3_stmt *st = k ? w->st_energy : w->st_metric;
         const trace_named *v = k ? b->energy : b->metrics;
@@ -542,7 +558,10 @@ static int write_batch(trace_writer *w, trace_batch *b)
             sqlite3_bind_int64(st, 1, w->run);
             bind_layer(st, 2, v[i].layer);
             sqlite3_bind_text(st, 3, v[i].name, -1, SQLITE_STATIC);
-            sqlite3_bind_double(st, 4, v[i].value);
+            if (isnan(v[i].value))
+                sqlite3_bind_null(st, 4); /* a metric that is not a number */
+            else
+                sqlite3_bind_double(st, 4, v[i].value);
             if (step_done(w, st, k ? "storing energy" : "storing a metric"))
                 goto fail;
         }
@@ -738,7 +757,10 @@ int nesim_trace_activity(nesim_trace *t, int layer, int64_t tick, int64_t spikes
     return writer_status(w);
 }
 
-static int rare_full(const trace_batch *b) { return b->n_samples + b->n_metrics + b->n_energy >= RARE_SOFT_CAP; }
+static int rare_full(const trace_batch *b)
+{
+    return b->n_samples + b->n_metrics + b->n_energy + b->n_codes >= RARE_SOFT_CAP;
+}
 
 int nesim_trace_sample(nesim_trace *t, int64_t sample, int64_t first_tick, int64_t last_tick)
 {
@@ -773,8 +795,8 @@ static int add_named(nesim_trace *t, bool energy, int layer, const char *name, d
         return pfail(w, NESIM_EINVAL, "%s for layer %d, but the run has %d layers", what, layer, w->n_layers);
     if (!name || !*name)
         return pfail(w, NESIM_EINVAL, "%s without a name", what);
-    if (!isfinite(value))
-        return pfail(w, NESIM_EINVAL, "%s '%s' is not finite", what, name);
+    if (energy ? !isfinite(value) : isinf(value))
+        return pfail(w, NESIM_EINVAL, "%s '%s' is %s", what, name, energy ? "not finite" : "infinite");
     trace_batch *b = w->fill;
     trace_named **arr = energy ? &b->energy : &b->metrics;
     size_t *n = energy ? &b->n_energy : &b->n_metrics, *cap = energy ? &b->cap_energy : &b->cap_metrics;
@@ -795,6 +817,36 @@ int nesim_trace_metric(nesim_trace *t, int layer, const char *name, double value
 int nesim_trace_energy(nesim_trace *t, int layer, const char *term, double joules)
 {
     return add_named(t, true, layer, term, joules);
+}
+
+int nesim_trace_code(nesim_trace *t, int layer, int64_t sample, int64_t t0, int64_t steps, double vth)
+{
+    trace_writer *w = active(t);
+    if (!w)
+        return NESIM_ESTATE;
+    if (w->pcode)
+        return w->pcode;
+    if (layer < 0 || layer >= w->n_layers)
+        return pfail(w, NESIM_EINVAL, "coding of layer %d, but the run has %d layers", layer, w->n_layers);
+    if (sample < 0 || t0 < 0 || steps < 0 || !(vth > 0) || !isfinite(vth))
+        return pfail(w, NESIM_EINVAL, "coding of layer %d, sample %lld: t0 %lld, steps %lld, V_th %g", layer,
+                     (long long)sample, (long long)t0, (long long)steps, vth);
+    trace_batch *b = w->fill;
+    if (grow((void **)&b->codes, &b->cap_codes, b->n_codes + 1, sizeof *b->codes))
+        return pfail(w, NESIM_ENOMEM, "out of memory");
+    b->codes[b->n_codes++] = (trace_code){layer, sample, t0, steps, vth};
+    return rare_full(b) ? handoff(w) : writer_status(w);
+}
+
+int nesim_trace_set_checksum(nesim_trace *t, const char *hex)
+{
+    trace_writer *w = active(t);
+    if (!w)
+        return NESIM_ESTATE;
+    if (!hex || strlen(hex) != 16 || strspn(hex, "0123456789abcdef") != 16)
+        return pfail(w, NESIM_EINVAL, "spike checksum '%.20s' is not 16 hex digits", hex ? hex : "");
+    memcpy(w->checksum, hex, 17);
+    return writer_status(w);
 }
 
 int nesim_trace_set_extent(nesim_trace *t, int64_t samples, int64_t virtual_ticks)
@@ -900,8 +952,8 @@ static void writer_free(trace_writer *w)
         w->free_list = b->next;
         batch_free(b);
     }
-    sqlite3_stmt *sts[] = {w->st_layer, w->st_group1, w->st_groupN, w->st_maxpart, w->st_act,    w->st_actN,
-                           w->st_sample, w->st_metric, w->st_energy, w->st_totals,  w->st_end};
+    sqlite3_stmt *sts[] = {w->st_layer,  w->st_group1, w->st_groupN, w->st_maxpart, w->st_act, w->st_actN,
+                           w->st_sample, w->st_metric, w->st_energy, w->st_totals,  w->st_end, w->st_code};
     for (size_t i = 0; i < sizeof sts / sizeof *sts; i++)
         sqlite3_finalize(sts[i]);
     for (int l = 0; l < w->n_layers; l++)
@@ -992,7 +1044,9 @@ static int prepare_all(nesim_trace *t, trace_writer *w, nesim_error *err)
         {&w->st_energy, "INSERT INTO energy (run, layer, term, joules) VALUES (?1, ?2, ?3, ?4)"},
         {&w->st_totals, "UPDATE layers SET spikes = ?3, sops = ?4, first_tick = ?5, last_tick = ?6"
                         " WHERE run = ?1 AND idx = ?2"},
-        {&w->st_end, "UPDATE runs SET status = ?2, ended_at = ?3, samples = ?4, virtual_ticks = ?5 WHERE id = ?1"},
+        {&w->st_end, "UPDATE runs SET status = ?2, ended_at = ?3, samples = ?4, virtual_ticks = ?5,"
+                     " spike_checksum = ?6 WHERE id = ?1"},
+        {&w->st_code, "INSERT INTO codes (run, layer, sample, t0, steps, vth) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"},
     };
     int rc = NESIM_OK;
     for (size_t i = 0; i < sizeof q / sizeof *q && !rc; i++)
@@ -1017,8 +1071,8 @@ static int insert_run(nesim_trace *t, const nesim_trace_run_info *info, int64_t 
     sqlite3_stmt *st;
     int rc = trace_prepare(t,
                            "INSERT INTO runs (status, kind, record, spec_file, spec_text, spec_hash, weights, chip,"
-                           " seed, tick_s, started_at, nesim_version, parent_run, note)"
-                           " VALUES ('running', ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                           " seed, tick_s, started_at, nesim_version, parent_run, note, dense)"
+                           " VALUES ('running', ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
                            &st, err);
     if (rc) {
         free(weights);
@@ -1043,6 +1097,7 @@ static int insert_run(nesim_trace *t, const nesim_trace_run_info *info, int64_t 
     else
         sqlite3_bind_null(st, 12);
     bind_text_or_null(st, 13, info->note);
+    bind_text_or_null(st, 14, info->dense);
     if (sqlite3_step(st) != SQLITE_DONE)
         rc = trace_sqlite_fail(t, err, "recording the run");
     else
@@ -1051,6 +1106,8 @@ static int insert_run(nesim_trace *t, const nesim_trace_run_info *info, int64_t 
     free(weights);
     return rc;
 }
+
+static void end_active(nesim_trace *t) { nesim_trace_end_run(t, NESIM_TRACE_FAILED, NULL); }
 
 int nesim_trace_begin_run(nesim_trace *t, const nesim_trace_run_info *info, int64_t *run_id, nesim_error *err)
 {
@@ -1122,6 +1179,7 @@ int nesim_trace_begin_run(nesim_trace *t, const nesim_trace_run_info *info, int6
     }
     w->thread_started = true;
     t->w = w;
+    t->end_active = end_active;
     if (run_id)
         *run_id = w->run;
     return NESIM_OK;
@@ -1157,7 +1215,6 @@ int nesim_trace_end_run(nesim_trace *t, nesim_trace_status status, nesim_error *
     return rc;
 }
 
-void trace_writer_abort(nesim_trace *t) { nesim_trace_end_run(t, NESIM_TRACE_FAILED, NULL); }
 
 void nesim_trace_writer_stats_get(const nesim_trace *t, nesim_trace_writer_stats *st)
 {

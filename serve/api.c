@@ -1,4 +1,4 @@
-/* serve_api.c — the JSON endpoints of `nesim serve` (see serve.h for the
+/* api.c — the JSON endpoints of `nesim serve` (see serve.h for the
  * shapes): the page, runs, one run's report, layers, binned activity, paged
  * spikes and the energy breakdown. Everything is read through the traces/
  * readers (prepared statements, read-only connection).
@@ -8,7 +8,7 @@
  * layer, 100000 spikes); a spike page never ends between two spikes of the
  * same (tick, neuron), so the cursor "TICK:NEURON" resumes exactly after the
  * page and paging yields every spike once. */
-#include "traces/serve_internal.h"
+#include "serve/internal.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -24,8 +24,6 @@ extern const unsigned long nesim_page_html_len;
 #define LIMIT_MAX 100000
 /* Largest tick a parameter may name: keeps to - from + 1 far from overflow. */
 #define TICK_PARAM_MAX 999999999999999999LL
-
-json_t *serve_real(double v) { return isfinite(v) ? json_real(v) : json_null(); }
 
 static json_t *str_or_null(const char *s) { return s ? json_string(s) : json_null(); }
 static json_t *count_or_null(int64_t v) { return v < 0 ? json_null() : json_integer(v); }
@@ -60,57 +58,6 @@ void serve_api_page(nesim_serve *s, struct evhttp_request *req)
 
 /* ---------------------------------------------------------------- runs */
 
-bool serve_load_run(nesim_serve *s, struct evhttp_request *req, int64_t id, nesim_trace_run *run)
-{
-    nesim_error err = {0};
-    if (nesim_trace_get_run(s->t, id, run, &err)) {
-        serve_reply_failure(s, req, &err);
-        return false;
-    }
-    return true;
-}
-
-int64_t serve_run_last_tick(const nesim_trace_run *run, const nesim_trace_layer *L, size_t n)
-{
-    int64_t last = run->virtual_ticks > 0 ? run->virtual_ticks - 1 : 0;
-    for (size_t i = 0; i < n; i++)
-        if (L[i].last_tick > last)
-            last = L[i].last_tick;
-    return last;
-}
-
-bool serve_layer(nesim_serve *s, struct evhttp_request *req, int64_t run, const nesim_trace_layer *L, size_t n,
-                 const char *v, int *idx)
-{
-    for (size_t i = 0; i < n; i++)
-        if (!strcmp(L[i].name, v)) {
-            *idx = L[i].idx;
-            return true;
-        }
-    size_t len = strlen(v);
-    bool digits = len > 0 && len <= 9;
-    for (size_t i = 0; i < len && digits; i++)
-        digits = v[i] >= '0' && v[i] <= '9';
-    if (digits) {
-        long x = strtol(v, NULL, 10);
-        for (size_t i = 0; i < n; i++)
-            if (L[i].idx == x) {
-                *idx = L[i].idx;
-                return true;
-            }
-    }
-    char list[240] = "";
-    size_t k = 0;
-    for (size_t i = 0; i < n && k < sizeof list - 1; i++) {
-        int w = snprintf(list + k, sizeof list - k, "%s%d %s", i ? ", " : "", L[i].idx, L[i].name);
-        k += w > 0 ? (size_t)w : 0;
-    }
-    if (k >= sizeof list - 1)
-        strcpy(list + sizeof list - 5, "...");
-    serve_reply_error(s, req, 404, "layer: run %lld has no layer '%.*s%s' (layers: %s)", (long long)run,
-                      SERVE_QUOTE, v, len > SERVE_QUOTE ? "..." : "", n ? list : "none");
-    return false;
-}
 
 /* The run's layers; replies (404/500) and returns false on failure. */
 static bool load_layers(nesim_serve *s, struct evhttp_request *req, int64_t id, nesim_trace_layer **L, size_t *n)

@@ -1,5 +1,5 @@
 /* cost.c — mapping + metrics + energy of a layer run (see cost.h). */
-#include "sim/cost.h"
+#include "eval/cost.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -41,15 +41,9 @@ int nesim_cost_params(const nesim_chip *chip, const nesim_chip *dense, nesim_chi
     return NESIM_OK;
 }
 
-typedef struct tg_ctx {
-    const nesim_infer *m;
-    size_t layer;
-} tg_ctx;
-
 static size_t layer_targets(void *user, uint64_t i, uint32_t *out, size_t cap)
 {
-    const tg_ctx *c = user;
-    return nesim_infer_layer_targets(c->m, c->layer, i, out, cap);
+    return nesim_layer_targets(user, i, out, cap);
 }
 
 void nesim_cost_free(nesim_cost *c)
@@ -76,11 +70,10 @@ int nesim_cost_layers(const nesim_chip *chip, const nesim_chip *dense, const nes
      * layers hold no neurons: their values travel with their source's) */
     nesim_map_group *g = calloc(n + 1, sizeof *g);
     nesim_map_edge *e = calloc(n ? n : 1, sizeof *e);
-    tg_ctx *ctx = calloc(n ? n : 1, sizeof *ctx);
     long *group_of = calloc(n + 1, sizeof *group_of); /* neuron group holding layer i's output */
     int *edge_of = calloc(n ? n : 1, sizeof *edge_of);
     out->layer = calloc(n ? n : 1, sizeof *out->layer);
-    if (!g || !e || !ctx || !group_of || !edge_of || !out->layer) {
+    if (!g || !e || !group_of || !edge_of || !out->layer) {
         rc = nesim_fail(err, NESIM_ENOMEM, "out of memory");
         goto done;
     }
@@ -89,21 +82,19 @@ int nesim_cost_layers(const nesim_chip *chip, const nesim_chip *dense, const nes
     size_t ne = 0;
     for (size_t i = 0; i < n; i++) {
         const nesim_layer_report *L = &r->layers[i];
+        const nesim_layer *d = L->def;
         long src = L->src < 0 ? 0 : group_of[L->src];
-        int coded = L->coding != NULL;
+        int coded = d->coded;
+        /* a neuron's fan-in: its row (linear) or kernel (conv2d) */
         g[i + 1] = (nesim_map_group){.name = L->name, .neurons = coded ? L->out : 0,
-                                     .fan_in = coded ? (uint64_t)(L->weights / (L->out ? (double)L->out : 1)) : 0,
-                                     .weight_bits = L->weight_bits};
-        /* conv: a neuron's fan-in is its kernel, not weights / outputs */
-        if (coded && L->dense_macs > 0 && r->samples > 0)
-            g[i + 1].fan_in = (uint64_t)(L->dense_macs / (double)r->samples / (double)L->out + 0.5);
+                                     .fan_in = coded ? (uint64_t)(d->dense_macs / (L->out ? (double)L->out : 1) + 0.5) : 0,
+                                     .weight_bits = d->weight_bits};
         group_of[i] = coded ? (long)i + 1 : src;
         edge_of[i] = -1;
         if (coded) {
-            ctx[ne] = (tg_ctx){m, i};
             e[ne] = (nesim_map_edge){.pre = (int)src, .post = (int)i + 1,
-                                     .dense = strcmp(L->type, "linear") == 0,
-                                     .targets = layer_targets, .user = &ctx[ne]};
+                                     .dense = d->sl->type == NESIM_LAYER_LINEAR,
+                                     .targets = layer_targets, .user = (void *)d};
             edge_of[i] = (int)ne++;
         }
     }
@@ -121,14 +112,12 @@ int nesim_cost_layers(const nesim_chip *chip, const nesim_chip *dense, const nes
         rc = nesim_fail(err, NESIM_ENOMEM, "out of memory");
         goto done;
     }
-    double inputs = 0, silent = 0, weights = 0, zeros = 0;
+    double inputs = 0;
     for (size_t i = 0; i < n; i++) {
         const nesim_layer_report *L = &r->layers[i];
+        const nesim_layer *d = L->def;
         nesim_cost_layer *C = &out->layer[i];
         nesim_energy_input *x = &ein[i];
-        out->footprint_bytes += L->weight_bytes + (L->coding ? 4.0 * (double)L->out : 0);
-        weights += L->weights;
-        zeros += L->zero_weights;
         if (edge_of[i] < 0)
             continue;
         int j = edge_of[i];
@@ -140,8 +129,8 @@ int nesim_cost_layers(const nesim_chip *chip, const nesim_chip *dense, const nes
         C->weight_bits_stored = pl->weight_bits;
         x->sops = (double)L->st.sops + L->graded_macs; /* a graded MAC is priced as a synaptic op */
         x->neurons = (double)L->out;
-        double ups = (double)L->out * (double)(L->graded_macs > 0 ? L->st.samples : L->st.steps);
-        x->membrane_updates = x->sops < ups ? x->sops : ups;
+        /* the kernels' count; a graded layer updates each neuron once per sample */
+        x->membrane_updates = d->sl->graded ? (double)L->out * (double)L->st.samples : (double)L->st.updates;
         x->spikes_in = x->spikes_out = (double)L->st.spikes;
         for (size_t c = 0; c < L->in; c++) {
             if (!L->chan_spikes[c] || !npre)
@@ -156,18 +145,14 @@ int nesim_cost_layers(const nesim_chip *chip, const nesim_chip *dense, const nes
         x->deliveries += x->membrane_updates * (double)(pl->compartments - 1);
         x->cores = (double)pl->n_cores;
         x->dense_macs = L->dense_macs;
-        x->weights = L->weights;
+        x->weights = d->weights;
         x->samples = (double)r->samples;
-        x->weight_bytes = L->weight_bytes;
-        x->weight_bits = L->weight_bits;
+        x->weight_bytes = d->weight_bytes;
+        x->weight_bits = d->weight_bits;
         x->in_values = (double)L->in * (double)r->samples;
         x->out_values = (double)L->out * (double)r->samples;
         (void)pre;
         inputs += (double)L->st.inputs;
-        silent += (double)(L->st.silent + L->st.clipped);
-        out->membrane_updates += x->membrane_updates;
-        out->effective_macs += L->graded_macs;
-        out->dense_ops += L->dense_macs;
     }
     nesim_energy_compute(&ep, &dp, ein, n, (double)r->ticks, model_tick_s, (double)out->map.cores, eout, &out->energy);
     for (size_t i = 0; i < n; i++) {
@@ -176,18 +161,11 @@ int nesim_cost_layers(const nesim_chip *chip, const nesim_chip *dense, const nes
     }
     free(ein);
     free(eout);
-    out->spikes = (double)r->spikes;
-    out->sops = (double)r->sops;
-    out->effective_acs = out->sops; /* every coded layer's ops are accumulates of +-1 spikes */
-    out->activation_sparsity = inputs > 0 ? silent / inputs : 0;
-    out->connection_sparsity = weights > 0 ? zeros / weights : 0;
-    out->spikes_per_channel = inputs > 0 ? out->spikes / inputs : 0;
-    out->virtual_ticks = (double)r->ticks;
+    out->spikes_per_channel = inputs > 0 ? (double)r->spikes / inputs : 0;
     nesim_spikingbrain_estimate(&dp, out->spikes_per_channel, &out->sb_vs_fp16, &out->sb_vs_int8);
 done:
     free(g);
     free(e);
-    free(ctx);
     free(group_of);
     free(edge_of);
     if (rc)
@@ -279,10 +257,6 @@ int nesim_cost_network(const nesim_chip *chip, const nesim_chip *dense, const ne
         out->layer[p].cores = out->map.place[p].n_cores;
         out->layer[p].compartments = out->map.place[p].compartments;
         out->layer[p].weight_bits_stored = out->map.place[p].weight_bits;
-        out->footprint_bytes += x->neurons * 4;
-        out->membrane_updates += x->membrane_updates;
-        out->sops += x->sops;
-        out->spikes += x->spikes_out;
     }
     /* routing: into the post population, from each source neuron's spikes */
     for (int j = 0; j < nj; j++) {
@@ -298,7 +272,6 @@ int nesim_cost_network(const nesim_chip *chip, const nesim_chip *dense, const ne
         }
         uint64_t syn = nesim_projection_synapses(net, j);
         x->weights += (double)syn;
-        out->footprint_bytes += (double)syn * 4; /* a 32-bit target index per synapse */
         x->dense_macs += (double)syn * (double)ticks; /* a clock-driven simulator's synaptic work */
     }
     nesim_energy_compute(&ep, &dp, ein, (size_t)np, (double)ticks, nesim_tick_seconds(net), (double)out->map.cores,
@@ -306,10 +279,7 @@ int nesim_cost_network(const nesim_chip *chip, const nesim_chip *dense, const ne
     for (int p = 0; p < np; p++) {
         out->layer[p].in = ein[p];
         out->layer[p].e = eout[p];
-        out->dense_ops += ein[p].dense_macs;
     }
-    out->effective_acs = out->sops;
-    out->virtual_ticks = (double)ticks;
 done:
     for (int p = 0; fan && p < np; p++)
         free(fan[p]);

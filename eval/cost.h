@@ -7,19 +7,14 @@
  * of the run give the exact routing cost: each spike is sent once to every
  * destination core of its source neuron, over dimension-order routes.
  *
- * Metrics keep NeuroBench's names: footprint (bytes of weights, scales,
- * biases and 32-bit membrane potentials), connection sparsity (zero weights /
- * weights), activation sparsity (inputs with count 0 / inputs), effective ACs
- * (synaptic operations driven by spikes: every coded layer's), effective MACs
- * (operations on graded inputs: none here), dense synaptic operations (the
- * ANN's MACs) and membrane updates (per layer, one per neuron per step with
- * input: min(SOPs, neurons x steps)). */
+ * The counts come from the run (spikes, SOPs, membrane updates as the
+ * kernels counted them: sim/coding.h); the metrics are eval/metrics.h's. */
 #ifndef NESIM_COST_H
 #define NESIM_COST_H
 
+#include "eval/energy.h"
 #include "net/chip.h"
 #include "net/map.h"
-#include "sim/energy.h"
 #include "sim/infer.h"
 #include "sim/network.h"
 
@@ -37,10 +32,7 @@ typedef struct nesim_cost {
     size_t n;
     nesim_cost_layer *layer;
     nesim_energy_report energy;
-    /* NeuroBench */
-    double footprint_bytes, connection_sparsity, activation_sparsity, effective_acs,
-        effective_macs, dense_ops, membrane_updates;
-    double spikes, sops, spikes_per_channel, virtual_ticks;
+    double spikes_per_channel;     /* spikes / input channels x samples (layer runs) */
     double sb_vs_fp16, sb_vs_int8; /* SpikingBrain's arithmetic estimate, as reductions */
     double map_seconds;
 } nesim_cost;

@@ -1,4 +1,4 @@
-/* serve_replay.c — GET /api/runs/ID/replay: a run's spikes played back as
+/* replay.c — GET /api/runs/ID/replay: a run's spikes played back as
  * server-sent events, paced in virtual time by a libevent timer.
  *
  * How it runs: a persistent timer fires every max(20 ms, 1/speed) s. Each
@@ -23,7 +23,7 @@
  *   callback stops the timer and frees the stream and its request; when the
  *   stream ends, the connection closes ("Connection: close").
  */
-#include "traces/serve_internal.h"
+#include "serve/internal.h"
 
 #include <math.h>
 #include <stdlib.h>

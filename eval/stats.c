@@ -1,5 +1,5 @@
 /* stats.c — streaming ISI statistics (see stats.h). */
-#include "sim/stats.h"
+#include "eval/stats.h"
 
 #include <gsl/gsl_statistics_double.h>
 #include <math.h>
@@ -9,10 +9,11 @@ int nesim_isi_init(nesim_isi *s, uint32_t n, nesim_error *err)
 {
     s->n = n;
     s->last = malloc((n ? n : 1) * sizeof *s->last);
+    s->first = malloc((n ? n : 1) * sizeof *s->first);
     s->count = calloc(n ? n : 1, sizeof *s->count);
     s->mean = calloc(n ? n : 1, sizeof *s->mean);
     s->m2 = calloc(n ? n : 1, sizeof *s->m2);
-    if (!s->last || !s->count || !s->mean || !s->m2) {
+    if (!s->last || !s->first || !s->count || !s->mean || !s->m2) {
         nesim_isi_free(s);
         return nesim_fail(err, NESIM_ENOMEM, "out of memory for spike statistics");
     }
@@ -22,10 +23,11 @@ int nesim_isi_init(nesim_isi *s, uint32_t n, nesim_error *err)
 void nesim_isi_free(nesim_isi *s)
 {
     free(s->last);
+    free(s->first);
     free(s->count);
     free(s->mean);
     free(s->m2);
-    s->last = NULL;
+    s->last = s->first = NULL;
     s->count = NULL;
     s->mean = s->m2 = NULL;
 }
@@ -38,6 +40,8 @@ void nesim_isi_add(nesim_isi *s, uint32_t i, int64_t t)
         double d = x - s->mean[i];
         s->mean[i] += d / (double)k;
         s->m2[i] += d * (x - s->mean[i]);
+    } else {
+        s->first[i] = t;
     }
     s->last[i] = t;
     s->count[i]++;

@@ -12,7 +12,7 @@
 
 typedef struct nesim_isi {
     uint32_t n;
-    int64_t *last;
+    int64_t *first, *last; /* each neuron's first and last spike tick (valid when count > 0) */
     uint64_t *count;
     double *mean, *m2;
 } nesim_isi;

@@ -1,5 +1,5 @@
 /* energy.c — the energy model (see energy.h). */
-#include "sim/energy.h"
+#include "eval/energy.h"
 
 #include <string.h>
 

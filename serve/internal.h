@@ -1,6 +1,6 @@
-/* serve_internal.h — what the server's files share (serve.c: loop, routing,
- * replies, parameters; serve_api.c: the JSON endpoints; serve_replay.c: the
- * paced event stream). Not installed API. */
+/* internal.h — what the server's files share (serve.c: loop, routing;
+ * http.c: replies, parameters, run loading; api.c: the JSON endpoints;
+ * replay.c: the paced event stream). Not installed API. */
 #ifndef NESIM_TRACES_SERVE_INTERNAL_H
 #define NESIM_TRACES_SERVE_INTERNAL_H
 
@@ -16,7 +16,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 
-#include "traces/serve.h"
+#include "serve/serve.h"
 #include "traces/store.h"
 
 typedef struct serve_replay serve_replay;
@@ -45,7 +45,7 @@ struct nesim_serve {
 /* Bytes of a parameter value a message quotes at most. */
 #define SERVE_QUOTE 40
 
-/* ---- replies (serve.c) ---- */
+/* ---- replies (http.c) ---- */
 
 /* Sends `body` (consumed; NULL: an out-of-memory 500) as JSON with `code`.
  * HEAD gets the headers and Content-Length only. */
@@ -84,7 +84,10 @@ void serve_out_json(serve_out *w, const json_t *v);
 /* Moves what is pending into the evbuffer; false if anything failed. */
 bool serve_out_flush(serve_out *w);
 
-/* ---- parameters (serve.c) ---- */
+/* ---- parameters (http.c) ---- */
+
+/* v cut to SERVE_QUOTE bytes (with "..." after) for a message; buf holds it. */
+const char *serve_quote(const char *v, char buf[SERVE_QUOTE + 4]);
 
 /* Parses the request's query into kv (decoded), allowing only the keys in
  * `allowed` (NULL-terminated; NULL: none) once each; on failure replies 400
@@ -95,7 +98,7 @@ bool serve_query(nesim_serve *s, struct evhttp_request *req, const char *const *
 bool serve_uint(nesim_serve *s, struct evhttp_request *req, const char *name, const char *v, int64_t max,
                 int64_t *out);
 
-/* ---- runs (serve_api.c) ---- */
+/* ---- runs (http.c) ---- */
 
 /* Loads the run; replies 404 / 500 and returns false on failure. */
 bool serve_load_run(nesim_serve *s, struct evhttp_request *req, int64_t id, nesim_trace_run *run);
@@ -118,7 +121,7 @@ void serve_api_activity(nesim_serve *s, struct evhttp_request *req, int64_t id);
 void serve_api_spikes(nesim_serve *s, struct evhttp_request *req, int64_t id);
 void serve_api_energy(nesim_serve *s, struct evhttp_request *req, int64_t id);
 
-/* ---- replay (serve_replay.c) ---- */
+/* ---- replay (replay.c) ---- */
 
 void serve_replay_start(nesim_serve *s, struct evhttp_request *req, int64_t id);
 /* Drops every active stream (server shutdown): the requests stay with their

@@ -1,6 +1,6 @@
-/* serve.c — `nesim serve`: the event loop, the listening socket, routing,
- * replies and strict parameter parsing. The endpoints are in serve_api.c,
- * the paced replay stream in serve_replay.c; the API is in serve.h.
+/* serve.c — `nesim serve`: the event loop, the listening socket, the Host
+ * check and routing. Replies and parameters are in http.c, the endpoints in
+ * api.c, the paced replay stream in replay.c; the API is in serve.h.
  *
  * Guarantees:
  * - One thread runs the loop; a request is answered from the database in
@@ -12,7 +12,7 @@
  *   closed after the timeout, input beyond 64 KiB is not read while a reply
  *   is being written, headers and bodies are capped.
  */
-#include "traces/serve_internal.h"
+#include "serve/internal.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -39,273 +39,6 @@
  * pipelines or sends garbage while its reply is being written). */
 #define INPUT_HIGH_WATER (64 * 1024)
 
-/* ------------------------------------------------------------- replies */
-
-void serve_common_headers(struct evhttp_request *req)
-{
-    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-    evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
-    evhttp_add_header(h, "Referrer-Policy", "no-referrer");
-    evhttp_add_header(h, "Cache-Control", "no-store");
-}
-
-static void count_status(nesim_serve *s, int code)
-{
-    if (code == 503)
-        atomic_fetch_add(&s->stats.refused, 1);
-    else if (code >= 500)
-        atomic_fetch_add(&s->stats.server_errors, 1);
-    else if (code >= 400)
-        atomic_fetch_add(&s->stats.client_errors, 1);
-}
-
-static void free_dump(const void *data, size_t len, void *arg)
-{
-    (void)len, (void)arg;
-    free((void *)data);
-}
-
-/* Sends `len` bytes of `data` (malloc'd, taken over; or static if
- * !owned) with `code` and `type`. HEAD: headers with Content-Length only. */
-static void send_body(nesim_serve *s, struct evhttp_request *req, int code, const char *type, const char *data,
-                      size_t len, bool owned)
-{
-    count_status(s, code);
-    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-    evhttp_remove_header(h, "Content-Type");
-    evhttp_add_header(h, "Content-Type", type);
-    if (evhttp_request_get_command(req) == EVHTTP_REQ_HEAD) {
-        char n[32];
-        snprintf(n, sizeof n, "%zu", len);
-        evhttp_add_header(h, "Content-Length", n);
-        if (owned)
-            free((void *)data);
-        evhttp_send_reply(req, code, NULL, NULL);
-        return;
-    }
-    struct evbuffer *b = evbuffer_new();
-    if (!b || evbuffer_add_reference(b, data, len, owned ? free_dump : NULL, NULL) != 0) {
-        if (owned)
-            free((void *)data);
-        if (b)
-            evbuffer_free(b);
-        evhttp_send_reply(req, 500, NULL, NULL); /* out of memory: an empty 500 */
-        return;
-    }
-    evhttp_send_reply(req, code, NULL, b);
-    evbuffer_free(b);
-}
-
-void serve_reply_buffer(nesim_serve *s, struct evhttp_request *req, int code, const char *type, struct evbuffer *b)
-{
-    count_status(s, code);
-    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-    evhttp_remove_header(h, "Content-Type");
-    evhttp_add_header(h, "Content-Type", type);
-    if (evhttp_request_get_command(req) == EVHTTP_REQ_HEAD) {
-        char n[32];
-        snprintf(n, sizeof n, "%zu", evbuffer_get_length(b));
-        evhttp_add_header(h, "Content-Length", n);
-        evbuffer_free(b);
-        evhttp_send_reply(req, code, NULL, NULL);
-        return;
-    }
-    evhttp_send_reply(req, code, NULL, b);
-    evbuffer_free(b);
-}
-
-void serve_out_init(serve_out *w, struct evbuffer *b)
-{
-    w->b = b;
-    w->n = 0;
-    w->failed = !b;
-}
-
-bool serve_out_flush(serve_out *w)
-{
-    if (w->n && !w->failed && evbuffer_add(w->b, w->tmp, w->n) != 0)
-        w->failed = true;
-    w->n = 0;
-    return !w->failed;
-}
-
-void serve_out_raw(serve_out *w, const char *p, size_t n)
-{
-    if (w->n + n > sizeof w->tmp) {
-        serve_out_flush(w);
-        if (n > sizeof w->tmp) {
-            if (!w->failed && evbuffer_add(w->b, p, n) != 0)
-                w->failed = true;
-            return;
-        }
-    }
-    memcpy(w->tmp + w->n, p, n);
-    w->n += n;
-}
-
-void serve_out_lit(serve_out *w, const char *p) { serve_out_raw(w, p, strlen(p)); }
-
-void serve_out_int(serve_out *w, int64_t v)
-{
-    if (w->n + 24 > sizeof w->tmp)
-        serve_out_flush(w);
-    char t[24];
-    size_t k = 0;
-    uint64_t u = v < 0 ? -(uint64_t)v : (uint64_t)v;
-    do
-        t[k++] = (char)('0' + u % 10);
-    while (u /= 10);
-    if (v < 0)
-        w->tmp[w->n++] = '-';
-    while (k)
-        w->tmp[w->n++] = t[--k];
-}
-
-static int out_dump(const char *buffer, size_t size, void *data)
-{
-    serve_out_raw(data, buffer, size);
-    return 0;
-}
-
-void serve_out_json(serve_out *w, const json_t *v)
-{
-    if (!v || json_dump_callback(v, out_dump, w, JSON_COMPACT | JSON_ENCODE_ANY) != 0)
-        w->failed = true;
-}
-
-void serve_reply_json(nesim_serve *s, struct evhttp_request *req, int code, json_t *body)
-{
-    static const char oom[] = "{\"error\":\"out of memory\"}";
-    char *txt = body ? json_dumps(body, JSON_COMPACT) : NULL;
-    json_decref(body);
-    if (!txt) {
-        send_body(s, req, 500, "application/json; charset=utf-8", oom, sizeof oom - 1, false);
-        return;
-    }
-    send_body(s, req, code, "application/json; charset=utf-8", txt, strlen(txt), true);
-}
-
-void serve_reply_error(nesim_serve *s, struct evhttp_request *req, int code, const char *fmt, ...)
-{
-    char msg[600];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    json_t *j = json_object();
-    /* the message may quote request bytes: make them valid UTF-8 for JSON */
-    json_t *m = json_string(msg);
-    if (!m) {
-        for (char *p = msg; *p; p++)
-            if ((unsigned char)*p >= 0x80 || (unsigned char)*p < 0x20)
-                *p = '?';
-        m = json_string(msg);
-    }
-    if (j && m) {
-        json_object_set_new(j, "error", m);
-        serve_reply_json(s, req, code, j);
-    } else {
-        json_decref(j);
-        json_decref(m);
-        serve_reply_json(s, req, 500, NULL);
-    }
-}
-
-const char *serve_client_msg(const nesim_serve *s, const char *msg)
-{
-    size_t n = strlen(s->db_path);
-    if (!strncmp(msg, s->db_path, n) && msg[n] == ':' && msg[n + 1] == ' ')
-        return msg + n + 2;
-    return msg;
-}
-
-void serve_reply_failure(nesim_serve *s, struct evhttp_request *req, const nesim_error *err)
-{
-    const char *m = serve_client_msg(s, err->msg);
-    bool missing = err->code == NESIM_EINVAL && (!strncmp(m, "no run ", 7) || strstr(m, " has no layer '"));
-    serve_reply_error(s, req, missing ? 404 : 500, "%s", m);
-}
-
-/* ---------------------------------------------------------- parameters */
-
-/* A value quoted in a message: at most SERVE_QUOTE bytes, then "...". */
-static const char *quote(const char *v, char buf[SERVE_QUOTE + 4])
-{
-    size_t n = strlen(v);
-    if (n <= SERVE_QUOTE)
-        return v;
-    memcpy(buf, v, SERVE_QUOTE);
-    strcpy(buf + SERVE_QUOTE, "...");
-    return buf;
-}
-
-bool serve_query(nesim_serve *s, struct evhttp_request *req, const char *const *allowed, struct evkeyvalq *kv)
-{
-    TAILQ_INIT(kv);
-    const char *q = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
-    if (!q || !*q)
-        return true;
-    if (evhttp_parse_query_str(q, kv) != 0) {
-        evhttp_clear_headers(kv);
-        serve_reply_error(s, req, 400, "query: expected name=value pairs joined by '&'");
-        return false;
-    }
-    char qb[SERVE_QUOTE + 4];
-    struct evkeyval *h;
-    TAILQ_FOREACH(h, kv, next) {
-        bool ok = false;
-        for (size_t i = 0; allowed && allowed[i] && !ok; i++)
-            ok = !strcmp(h->key, allowed[i]);
-        if (!ok) {
-            char list[200] = "";
-            size_t k = 0;
-            for (size_t i = 0; allowed && allowed[i] && k < sizeof list; i++) {
-                int w = snprintf(list + k, sizeof list - k, "%s%s", i ? ", " : "", allowed[i]);
-                k += w > 0 ? (size_t)w : 0;
-            }
-            serve_reply_error(s, req, 400, "%s: unknown parameter (%s%s)", quote(h->key, qb),
-                              k ? "this endpoint takes " : "this endpoint takes no parameters", list);
-            evhttp_clear_headers(kv);
-            return false;
-        }
-        for (struct evkeyval *g = TAILQ_FIRST(kv); g != h; g = TAILQ_NEXT(g, next))
-            if (!strcmp(g->key, h->key)) {
-                serve_reply_error(s, req, 400, "%s: given more than once", h->key);
-                evhttp_clear_headers(kv);
-                return false;
-            }
-    }
-    return true;
-}
-
-bool serve_uint(nesim_serve *s, struct evhttp_request *req, const char *name, const char *v, int64_t max,
-                int64_t *out)
-{
-    char qb[SERVE_QUOTE + 4];
-    size_t n = strlen(v);
-    bool digits = n > 0;
-    for (size_t i = 0; i < n && digits; i++)
-        digits = v[i] >= '0' && v[i] <= '9';
-    if (!digits) {
-        serve_reply_error(s, req, 400, "%s: expected a non-negative integer (digits only), got '%s'", name,
-                          quote(v, qb));
-        return false;
-    }
-    int64_t x = 0;
-    bool big = n > 18;
-    for (size_t i = 0; i < n && !big; i++)
-        x = x * 10 + (v[i] - '0');
-    if (big || x > max) {
-        serve_reply_error(s, req, 400, "%s: at most %lld, got '%s'", name, (long long)max, quote(v, qb));
-        return false;
-    }
-    *out = x;
-    return true;
-}
-
-/* ------------------------------------------------------------- routing */
-
-/* True for a Host header naming a loopback host (any port), or none. */
 static bool host_ok(const nesim_serve *s, struct evhttp_request *req)
 {
     if (!s->loopback)
@@ -360,7 +93,7 @@ static bool path_id(nesim_serve *s, struct evhttp_request *req, const char *seg,
         size_t k = n < SERVE_QUOTE ? n : SERVE_QUOTE;
         memcpy(v, seg, k);
         v[k] = 0;
-        serve_reply_error(s, req, 400, "run id: expected a positive integer, got '%s%s'", quote(v, qb),
+        serve_reply_error(s, req, 400, "run id: expected a positive integer, got '%s%s'", serve_quote(v, qb),
                           n > SERVE_QUOTE ? "..." : "");
         return false;
     }
@@ -428,11 +161,11 @@ static void on_request(struct evhttp_request *req, void *arg)
                 k = i;
         if (sub && k < 0) {
             serve_reply_error(s, req, 404, "no such path: %s (a run has /layers, /activity, /spikes, /energy, "
-                              "/replay)", quote(path, qb));
+                              "/replay)", serve_quote(path, qb));
             return;
         }
         if (n == 0) {
-            serve_reply_error(s, req, 404, "no such path: %s (runs are /api/runs/ID)", quote(path, qb));
+            serve_reply_error(s, req, 404, "no such path: %s (runs are /api/runs/ID)", serve_quote(path, qb));
             return;
         }
         int64_t id;
@@ -447,7 +180,7 @@ static void on_request(struct evhttp_request *req, void *arg)
         default: serve_replay_start(s, req, id); return;
         }
     }
-    serve_reply_error(s, req, 404, "no such path: %s (the API is under /api/runs)", quote(path, qb));
+    serve_reply_error(s, req, 404, "no such path: %s (the API is under /api/runs)", serve_quote(path, qb));
 }
 
 /* ------------------------------------------------- connections, listener */

@@ -1,0 +1,215 @@
+/* replay.c — replaying a recorded layer run from one of its layers (see replay.h). */
+#include "jobs/replay.h"
+
+#include <libgen.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "eval/cost.h"
+#include "eval/report.h"
+#include "net/chip.h"
+#include "net/spec.h"
+#include "sim/infer.h"
+#include "traces/record.h"
+#include "traces/sha256.h"
+
+/* Every weight file of the run must still be there with the same SHA-256. */
+static int check_weights(const char *weights_json, int64_t run, nesim_error *err)
+{
+    if (!weights_json)
+        return NESIM_OK;
+    json_error_t je;
+    json_t *arr = json_loads(weights_json, 0, &je);
+    if (!json_is_array(arr)) {
+        json_decref(arr);
+        return nesim_fail(err, NESIM_EINVAL, "run %lld: unreadable weight list", (long long)run);
+    }
+    int rc = NESIM_OK;
+    size_t i;
+    json_t *w;
+    json_array_foreach(arr, i, w) {
+        const char *file = json_string_value(json_object_get(w, "file"));
+        const char *hash = json_string_value(json_object_get(w, "hash"));
+        char now[65];
+        nesim_error e;
+        if (!file || !hash)
+            continue;
+        if (nesim_sha256_file(file, now, &e)) {
+            rc = nesim_fail(err, NESIM_EINVAL, "%s: weight file of run %lld is missing or unreadable", file,
+                            (long long)run);
+            break;
+        }
+        if (strcmp(now, hash) != 0) {
+            rc = nesim_fail(err, NESIM_EINVAL, "%s: changed since run %lld was recorded (sha256 %.12s..., now %.12s...)",
+                            file, (long long)run, hash, now);
+            break;
+        }
+    }
+    json_decref(arr);
+    return rc;
+}
+
+/* Layer `layer`'s inputs of every sample, rebuilt from its recorded spikes. */
+static int rebuild_inputs(nesim_trace *db, const nesim_trace_run *run, int layer, nesim_coding coding, size_t S,
+                          size_t in, float *x, double *vth, int64_t *t0, nesim_error *err)
+{
+    nesim_trace_code_row *codes = NULL;
+    size_t nc = 0;
+    int rc = nesim_trace_codes(db, run->id, layer, &codes, &nc, err);
+    if (rc)
+        return rc;
+    if (nc != S)
+        rc = nesim_fail(err, NESIM_EINVAL, "%s: run %lld recorded how layer %d coded %zu of its %zu samples (table codes)",
+                        nesim_trace_path(db), (long long)run->id, layer, nc, S);
+    int64_t *steps = calloc(S + 1, sizeof *steps);
+    if (!rc && !steps)
+        rc = nesim_fail(err, NESIM_ENOMEM, "out of memory");
+    for (size_t s = 0; !rc && s < S; s++) {
+        const nesim_trace_code_row *c = &codes[s];
+        if (c->sample != (int64_t)s || c->steps < 0 || c->t0 < 0 || (s && c->t0 < t0[s - 1]) ||
+            !(c->vth > 0) || !isfinite(c->vth))
+            rc = nesim_fail(err, NESIM_EINVAL, "%s: table codes, run %lld, layer %d, sample %lld: bad t0 %lld, steps "
+                            "%lld or vth %g",
+                            nesim_trace_path(db), (long long)run->id, layer, (long long)c->sample, (long long)c->t0,
+                            (long long)c->steps, c->vth);
+        else
+            vth[s] = c->vth, t0[s] = c->t0, steps[s] = c->steps;
+    }
+    free(codes);
+    nesim_trace_spike_iter *it = NULL;
+    if (!rc)
+        rc = nesim_trace_spikes_open(db, run->id, layer, 0, NESIM_TRACE_TICK_MAX, &it, err);
+    size_t s = 0;
+    for (bool got = true; !rc && got;) {
+        nesim_trace_spike_rec sp;
+        if ((rc = nesim_trace_spikes_next(it, &sp, &got, err)) || !got)
+            break;
+        while (s + 1 < S && sp.tick >= t0[s + 1])
+            s++;
+        int64_t t = sp.tick - t0[s];
+        if (t < 0 || t >= steps[s] || sp.neuron < 0 || (size_t)sp.neuron >= in) {
+            rc = nesim_fail(err, NESIM_EINVAL, "%s: run %lld: a spike at tick %lld (neuron %lld) lies outside its sample",
+                            nesim_trace_path(db), (long long)run->id, (long long)sp.tick, (long long)sp.neuron);
+            break;
+        }
+        double w = nesim_coding_step_weight(coding, steps[s], t);
+        x[s * in + (size_t)sp.neuron] += (float)(sp.sign * w); /* integers: exact */
+    }
+    nesim_trace_spikes_close(it);
+    for (size_t k = 0; !rc && k < S * in; k++)
+        x[k] = (float)((double)x[k] * vth[k / in]);
+    free(steps);
+    return rc;
+}
+
+int nesim_replay(const nesim_replay_opts *o, json_t **report, nesim_error *err)
+{
+    *report = NULL;
+    nesim_trace *db = NULL;
+    nesim_trace_run run = {0};
+    nesim_spec *spec = NULL;
+    nesim_infer *m = NULL;
+    float *x = NULL, *y = NULL;
+    double *vth = NULL;
+    int64_t *t0 = NULL;
+    nesim_chip *chip = NULL, *dense = NULL;
+    nesim_cost cost, *costp = NULL;
+    nesim_infer_report rep;
+    nesim_recorder *rec = NULL;
+    json_t *r = NULL;
+    int layer = -1;
+    int rc = nesim_trace_open(o->db, NESIM_TRACE_READ, &db, err);
+    if (!rc)
+        rc = nesim_trace_get_run(db, o->run, &run, err);
+    if (!rc && (run.kind != NESIM_TRACE_LAYERS || run.record != NESIM_TRACE_SPIKES || run.status != NESIM_TRACE_COMPLETE))
+        rc = nesim_fail(err, NESIM_EINVAL, "%s: run %lld must be a complete layer run recorded with --record spikes",
+                        o->db, (long long)o->run);
+    if (!rc && !run.spec_text)
+        rc = nesim_fail(err, NESIM_EINVAL, "%s: run %lld stored no spec", o->db, (long long)o->run);
+    if (!rc)
+        rc = check_weights(run.weights, run.id, err);
+    if (!rc) {
+        char *f = strdup(run.spec_file ? run.spec_file : "."), *dir = f ? dirname(f) : ".";
+        rc = nesim_spec_parse(run.spec_text, strlen(run.spec_text), run.spec_file ? run.spec_file : "spec", dir, &spec,
+                              err);
+        free(f);
+    }
+    if (!rc)
+        rc = nesim_infer_open(spec, &m, err);
+    if (!rc)
+        rc = nesim_trace_find_layer(db, run.id, o->from_layer, &layer, err);
+    if (!rc && (layer < 0 || (size_t)layer >= nesim_infer_layers(m)))
+        rc = nesim_fail(err, NESIM_EINVAL, "%s: run %lld: layer %d is not a layer of its spec (%zu layers)", o->db,
+                        (long long)run.id, layer, m ? nesim_infer_layers(m) : 0);
+    if (!rc && run.samples < 1)
+        rc = nesim_fail(err, NESIM_EINVAL, "%s: run %lld recorded no samples", o->db, (long long)run.id);
+    size_t S = rc ? 0 : (size_t)run.samples, in = rc ? 0 : nesim_infer_layer_inputs(m, (size_t)layer);
+    if (!rc && (S > ((size_t)1 << 32) || (in && S > ((size_t)1 << 40) / in)))
+        rc = nesim_fail(err, NESIM_EINVAL, "%s: run %lld: %zu samples of %zu inputs are too many to replay", o->db,
+                        (long long)run.id, S, in);
+    if (!rc) {
+        x = calloc(S * in + 1, sizeof *x);
+        vth = calloc(S + 1, sizeof *vth);
+        t0 = calloc(S + 1, sizeof *t0);
+        y = calloc(S * nesim_infer_output_size(m) + 1, sizeof *y);
+        if (!x || !vth || !t0 || !y)
+            rc = nesim_fail(err, NESIM_ENOMEM, "out of memory");
+    }
+    if (!rc)
+        rc = rebuild_inputs(db, &run, layer, spec->layers[layer].coding, S, in, x, vth, t0, err);
+    const char *chipname = o->chip ? o->chip : run.chip ? run.chip : "loihi";
+    const char *densename = o->dense ? o->dense : run.dense ? run.dense : "dense-45nm";
+    if (!rc && !(rc = nesim_chip_load(chipname, NULL, &chip, err)))
+        rc = nesim_chip_load(densename, NULL, &dense, err);
+    nesim_trace_close(db); /* the recorder may write the same file */
+    db = NULL;
+    const char *out = o->trace ? o->trace : o->db;
+    if (!rc) {
+        char note[128];
+        snprintf(note, sizeof note, "replay of run %lld from layer %d", (long long)run.id, layer);
+        nesim_record_opts ro = {.path = out, .level = o->record, .spec = spec, .chip = chip->name,
+                                .dense = dense->name, .seed = run.seed, .parent_run = run.id, .note = note};
+        if (!(rc = nesim_record_begin(&ro, m, NULL, &rec, err))) {
+            nesim_infer_sink sk = nesim_record_infer_sink(rec);
+            nesim_infer_set_sink(m, &sk);
+        }
+    }
+    if (!rc)
+        rc = nesim_infer_run_from(m, (size_t)layer, x, vth, t0, S, y, o->coding, o->k, &rep, err);
+    if (!rc && !(rc = nesim_cost_layers(chip, dense, m, &rep, spec->tick, &cost, err)))
+        costp = &cost;
+    if (!rc && !(r = nesim_report_layers(spec, &rep, costp, NULL)))
+        rc = nesim_fail(err, NESIM_ENOMEM, "out of memory building the report");
+    if (rec) {
+        int64_t id = nesim_record_run_id(rec);
+        nesim_error e2 = {0};
+        int rc2 = nesim_record_end(rec, r, costp, rc ? -1 : rep.samples, rc ? -1 : rep.ticks,
+                                   rc ? NESIM_TRACE_FAILED : NESIM_TRACE_COMPLETE, &e2);
+        if (!rc && rc2)
+            rc = rc2, *err = e2;
+        if (!rc) {
+            json_t *rp = json_object();
+            json_object_set_new(rp, "parent_run", json_integer(run.id));
+            json_object_set_new(rp, "from_layer", json_integer(layer));
+            json_object_set_new(rp, "from_layer_name", json_string(spec->layers[layer].name));
+            json_object_set_new(rp, "trace", json_string(out));
+            json_object_set_new(rp, "run", json_integer(id));
+            json_object_set_new(r, "replay", rp);
+        }
+    }
+    if (rc)
+        json_decref(r);
+    else
+        *report = r;
+    if (costp)
+        nesim_cost_free(costp);
+    nesim_chip_free(chip);
+    nesim_chip_free(dense);
+    free(x), free(y), free(vth), free(t0);
+    nesim_infer_close(m);
+    nesim_spec_free(spec);
+    nesim_trace_run_clear(&run);
+    nesim_trace_close(db);
+    return rc;
+}

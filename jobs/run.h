@@ -1,0 +1,45 @@
+/* run.h — `nesim run` as a library call: a model spec run end to end.
+ *
+ * A layer model plays its input samples (an .npy, or heavy-tailed synthetic
+ * ones) through its coded layers; with labels it also runs the same layers
+ * as the ANN and compares; a network runs for `seconds` of virtual time. On a
+ * chip the run is mapped and priced; with a trace it is recorded as it goes.
+ * The result is the run's report (eval/report.h). */
+#ifndef NESIM_JOBS_RUN_H
+#define NESIM_JOBS_RUN_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "base/error.h"
+#include "traces/store.h"
+
+typedef struct nesim_run_opts {
+    const char *spec;              /* the spec's path */
+    /* layer models */
+    const char *input;             /* .npy [samples, features...], any numeric dtype */
+    uint64_t random_n;             /* or this many synthetic samples (Student t, nu = 3) */
+    uint64_t samples;              /* 0: all */
+    const char *output;            /* write the readout, f32 [samples, outputs] */
+    const char *labels;            /* integer labels [samples]: accuracy */
+    /* networks */
+    double seconds;                /* > 0; 0: one second */
+    /* both */
+    const char *chip;              /* profile name or path; NULL or "none": no chip */
+    const char *dense;             /* dense baseline profile; NULL: dense-45nm */
+    const char *trace;             /* trace database, or NULL */
+    nesim_trace_level record;
+    int has_seed;
+    uint64_t seed;                 /* else the spec's */
+    /* Optional: progress in [0, 1]; called often, cheap to ignore. */
+    void (*progress)(void *user, double done);
+    void *user;
+} nesim_run_opts;
+
+/* Runs o->spec; *report (the caller json_decref()s it) is the run's report,
+ * with "trace_close_s" when a trace was written. Bad input of any kind is
+ * NESIM_EINVAL with one line naming it; an interrupted recording is
+ * NESIM_EIO after the trace was marked interrupted. */
+int nesim_run_spec(const nesim_run_opts *o, json_t **report, nesim_error *err);
+
+#endif

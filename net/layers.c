@@ -1,0 +1,381 @@
+/* layers.c — loading a spec's layers (see layers.h). */
+#include "net/layers.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "net/synth.h"
+
+struct nesim_layers {
+    const nesim_spec *spec;
+    nesim_layer *L;
+    size_t n;
+    size_t in_size, out_size;
+    /* what the loads own */
+    int (*own)[3];            /* per layer: w, s, b own an .npy mapping */
+    void *(*buf)[4];          /* per layer: synthetic data */
+    nesim_safetensors **stf;
+    char **stf_path;
+    size_t n_stf;
+};
+
+static int ends_with(const char *s, const char *suf)
+{
+    size_t n = strlen(s), m = strlen(suf);
+    return n >= m && strcmp(s + n - m, suf) == 0;
+}
+
+static int open_st(nesim_layers *g, const char *path, nesim_safetensors **out, nesim_error *err)
+{
+    for (size_t i = 0; i < g->n_stf; i++)
+        if (strcmp(g->stf_path[i], path) == 0)
+            return *out = g->stf[i], NESIM_OK;
+    nesim_safetensors **f = realloc(g->stf, (g->n_stf + 1) * sizeof *f);
+    if (f)
+        g->stf = f;
+    char **p = realloc(g->stf_path, (g->n_stf + 1) * sizeof *p);
+    if (p)
+        g->stf_path = p;
+    if (!f || !p)
+        return nesim_fail(err, NESIM_ENOMEM, "out of memory");
+    int rc = nesim_safetensors_open(path, out, err);
+    if (rc)
+        return rc;
+    g->stf[g->n_stf] = *out;
+    g->stf_path[g->n_stf++] = strdup(path);
+    return NESIM_OK;
+}
+
+/* Loads one spec tensor into t (and its scales into s when s is given). */
+static int load_tensor(nesim_layers *g, const nesim_spec_tensor *st, nesim_tensor *t, int *own, nesim_tensor *s,
+                       int *own_s, void **buf, void **sbuf, nesim_error *err)
+{
+    if (st->kind == NESIM_TSRC_SYNTHETIC) {
+        nesim_tensor dummy;
+        return nesim_synth_generate(st, "synthetic tensor", t, buf, s ? s : &dummy, sbuf, err);
+    }
+    if (ends_with(st->file, ".safetensors")) {
+        nesim_safetensors *f;
+        int rc = open_st(g, st->file, &f, err);
+        if (rc)
+            return rc;
+        if (!st->tensor)
+            return nesim_fail(err, NESIM_EINVAL, "%s: a .safetensors file needs \"tensor\"", st->file);
+        if ((rc = nesim_safetensors_get(f, st->tensor, t, err)))
+            return rc;
+        if (st->scales && s)
+            return nesim_safetensors_get(f, st->scales, s, err);
+        return NESIM_OK;
+    }
+    int rc = nesim_npy_load(st->file, t, err);
+    if (rc)
+        return rc;
+    *own = 1;
+    if (st->scales && s) {
+        if ((rc = nesim_npy_load(st->scales, s, err)))
+            return rc;
+        *own_s = 1;
+    }
+    return NESIM_OK;
+}
+
+/* The name a tensor goes by in messages: its file (and tensor), or "synthetic". */
+static const char *where(const nesim_spec_tensor *st, int scales, char *buf, size_t cap)
+{
+    if (st->kind == NESIM_TSRC_SYNTHETIC)
+        snprintf(buf, cap, "synthetic %s", scales ? "scales" : "tensor");
+    else if (st->tensor)
+        snprintf(buf, cap, "%s, tensor '%s'", st->file, scales ? st->scales : st->tensor);
+    else
+        snprintf(buf, cap, "%s", scales ? st->scales : st->file);
+    return buf;
+}
+
+static int check_finite(const nesim_tensor *t, const char *what, const nesim_spec_tensor *st, int scales,
+                        nesim_error *err)
+{
+    char w[600], label[700];
+    snprintf(label, sizeof label, "%s (%s)", what, where(st, scales, w, sizeof w));
+    return nesim_tensor_check_finite(t, label, err);
+}
+
+static size_t prod(const size_t *d, int nd)
+{
+    size_t p = 1;
+    for (int i = 0; i < nd; i++)
+        p *= d[i];
+    return p;
+}
+
+/* Zero weights (scale included) and, per input channel, the targets reached
+ * through a nonzero weight. */
+static int count_weights(nesim_layer *l, nesim_error *err)
+{
+    if (!(l->nnz_in = calloc(l->in ? l->in : 1, sizeof *l->nnz_in)))
+        return nesim_fail(err, NESIM_ENOMEM, "out of memory");
+    const nesim_tensor *w = &l->w;
+    if (l->sl->type == NESIM_LAYER_LINEAR) {
+        size_t in = l->in, out = l->out, ng = l->s.data ? in / l->group : 1;
+        for (size_t o = 0; o < out; o++)
+            for (size_t i = 0; i < in; i++) {
+                double v = nesim_tensor_get(w, o * in + i);
+                if (v != 0 && l->s.data)
+                    v = nesim_tensor_get(&l->s, o * ng + i / l->group);
+                l->nnz_in[i] += v != 0;
+            }
+        double nz = 0;
+        for (size_t i = 0; i < in; i++)
+            nz += l->nnz_in[i];
+        l->zero_weights = (double)w->count - nz;
+        return NESIM_OK;
+    }
+    /* conv2d: nonzero output channels per (c, ky, kx), then per input the taps covering it */
+    size_t c = l->in_dim[0], h = l->in_dim[1], wd = l->in_dim[2], kk = l->kh * l->kw;
+    uint32_t *nzk = calloc(c * kk > 0 ? c * kk : 1, sizeof *nzk);
+    if (!nzk)
+        return nesim_fail(err, NESIM_ENOMEM, "out of memory");
+    double nz = 0;
+    for (size_t oc = 0; oc < l->oc; oc++)
+        for (size_t k = 0; k < c * kk; k++)
+            if (nesim_tensor_get(w, oc * c * kk + k) != 0)
+                nzk[k]++, nz++;
+    l->zero_weights = (double)w->count - nz;
+    size_t oh = l->out_dim[1], ow = l->out_dim[2];
+    for (size_t i = 0; i < l->in; i++) {
+        size_t ci = i / (h * wd), iy = (i / wd) % h, ix = i % wd;
+        uint64_t n = 0;
+        for (size_t oy = 0; oy < oh; oy++) {
+            if (iy + l->ph < oy * l->sh || iy + l->ph - oy * l->sh >= l->kh)
+                continue;
+            size_t ky = iy + l->ph - oy * l->sh;
+            for (size_t ox = 0; ox < ow; ox++) {
+                if (ix + l->pw < ox * l->sw || ix + l->pw - ox * l->sw >= l->kw)
+                    continue;
+                n += nzk[(ci * l->kh + ky) * l->kw + ix + l->pw - ox * l->sw];
+            }
+        }
+        l->nnz_in[i] = (uint32_t)n;
+        l->dense_taps += (double)nesim_layer_targets(l, i, NULL, 0);
+    }
+    free(nzk);
+    return NESIM_OK;
+}
+
+static int setup_layer(nesim_layers *g, nesim_layer *l, nesim_error *err)
+{
+    const nesim_spec_layer *sl = l->sl;
+    size_t i = l->index;
+    int rc;
+    memcpy(l->out_dim, l->in_dim, sizeof l->in_dim);
+    l->out_nd = l->in_nd;
+    l->in = prod(l->in_dim, l->in_nd);
+    switch (sl->type) {
+    case NESIM_LAYER_LINEAR:
+    case NESIM_LAYER_CONV2D: {
+        l->coded = 1;
+        if ((rc = load_tensor(g, &sl->weight, &l->w, &g->own[i][0], &l->s, &g->own[i][1], &g->buf[i][0],
+                              &g->buf[i][1], err)))
+            return rc;
+        if (sl->bias.kind != NESIM_TSRC_NONE &&
+            (rc = load_tensor(g, &sl->bias, &l->b, &g->own[i][2], NULL, NULL, &g->buf[i][2], &g->buf[i][3], err)))
+            return rc;
+        if ((rc = check_finite(&l->w, "weight", &sl->weight, 0, err)) ||
+            (l->s.data && (rc = check_finite(&l->s, "scales", &sl->weight, 1, err))) ||
+            (l->b.data && (rc = check_finite(&l->b, "bias", &sl->bias, 0, err))))
+            return rc;
+        if (sl->type == NESIM_LAYER_LINEAR) {
+            if (l->in_nd != 1)
+                return nesim_fail(err, NESIM_EINVAL,
+                                  "linear needs a flat input, got %d dimensions (add a flatten layer)", l->in_nd);
+            if (l->w.ndim != 2 || l->w.shape[1] < 1 || l->w.shape[0] < 1 || (size_t)l->w.shape[1] != l->in)
+                return nesim_fail(err, NESIM_EINVAL, "weight must be [out, %zu] for an input of %zu values, got %s",
+                                  l->in, l->in, l->w.ndim == 2 ? "another shape" : "another rank");
+            l->group = l->s.data && l->s.ndim == 2 && l->s.shape[1] > 0 ? l->in / (size_t)l->s.shape[1] : l->in;
+            if (sl->weight.group > 0)
+                l->group = (size_t)sl->weight.group;
+            if (!l->group)
+                l->group = l->in;
+            l->out_nd = 1;
+            l->out_dim[0] = (size_t)l->w.shape[0];
+            l->dense_macs = l->dense_taps = (double)l->in * (double)l->out_dim[0];
+        } else {
+            if (l->in_nd != 3)
+                return nesim_fail(err, NESIM_EINVAL, "conv2d needs a [channels, height, width] input, got %d dimensions",
+                                  l->in_nd);
+            if (l->s.data)
+                return nesim_fail(err, NESIM_EINVAL, "conv2d: quantised kernels with scales are not supported");
+            if (l->w.ndim != 4 || (size_t)l->w.shape[1] != l->in_dim[0])
+                return nesim_fail(err, NESIM_EINVAL, "weight must be [out, %zu, kh, kw] for an input of %zu channels",
+                                  l->in_dim[0], l->in_dim[0]);
+            l->oc = (size_t)l->w.shape[0], l->kh = (size_t)l->w.shape[2], l->kw = (size_t)l->w.shape[3];
+            l->sh = (size_t)sl->stride[0], l->sw = (size_t)sl->stride[1];
+            l->ph = (size_t)sl->padding[0], l->pw = (size_t)sl->padding[1];
+            if (l->oc < 1 || l->kh < 1 || l->kw < 1 || l->in_dim[1] + 2 * l->ph < l->kh || l->in_dim[2] + 2 * l->pw < l->kw)
+                return nesim_fail(err, NESIM_EINVAL, "kernel %zux%zu does not fit input %zux%zu (padding %zu,%zu)", l->kh,
+                                  l->kw, l->in_dim[1], l->in_dim[2], l->ph, l->pw);
+            l->out_dim[0] = l->oc;
+            l->out_dim[1] = (l->in_dim[1] + 2 * l->ph - l->kh) / l->sh + 1;
+            l->out_dim[2] = (l->in_dim[2] + 2 * l->pw - l->kw) / l->sw + 1;
+            l->dense_macs = (double)prod(l->out_dim, 3) * (double)(l->in_dim[0] * l->kh * l->kw);
+        }
+        if (l->b.data && (l->b.ndim != 1 || (size_t)l->b.shape[0] != l->out_dim[0]))
+            return nesim_fail(err, NESIM_EINVAL, "bias must have shape [%zu]", l->out_dim[0]);
+        l->out = prod(l->out_dim, l->out_nd);
+        l->weights = (double)l->w.count;
+        l->weight_bytes = (double)(l->w.nbytes + l->s.nbytes + l->b.nbytes);
+        l->weight_bits = 8.0 * (double)nesim_dtype_size(l->w.dtype);
+        return count_weights(l, err);
+    }
+    case NESIM_LAYER_FLATTEN:
+        l->out_nd = 1;
+        l->out_dim[0] = l->in;
+        break;
+    default: /* pools */
+        if (l->in_nd != 3)
+            return nesim_fail(err, NESIM_EINVAL, "pooling needs a [channels, height, width] input, got %d dimensions",
+                              l->in_nd);
+        if ((size_t)sl->kernel[0] > l->in_dim[1] || (size_t)sl->kernel[1] > l->in_dim[2])
+            return nesim_fail(err, NESIM_EINVAL, "pool kernel %lldx%lld larger than input %zux%zu",
+                              (long long)sl->kernel[0], (long long)sl->kernel[1], l->in_dim[1], l->in_dim[2]);
+        l->out_dim[1] = (l->in_dim[1] - (size_t)sl->kernel[0]) / (size_t)sl->stride[0] + 1;
+        l->out_dim[2] = (l->in_dim[2] - (size_t)sl->kernel[1]) / (size_t)sl->stride[1] + 1;
+        break;
+    }
+    l->out = prod(l->out_dim, l->out_nd);
+    return NESIM_OK;
+}
+
+/* Fixed-threshold binary/ternary linear layers fed by the linear layer
+ * before them overlap with it in virtual time (sim/stream.h). */
+static void find_chains(nesim_layers *g)
+{
+    for (size_t i = 0; i < g->n; i++) {
+        nesim_layer *h = &g->L[i];
+        h->seg = 1;
+        if (h->in_seg || h->sl->type != NESIM_LAYER_LINEAR || h->sl->graded)
+            continue;
+        for (size_t k = i + 1; k < g->n; k++) {
+            const nesim_layer *l = &g->L[k];
+            int ok = l->sl->type == NESIM_LAYER_LINEAR && l->src == (long)k - 1 && !l->sl->adaptive &&
+                     !l->sl->graded && (l->sl->coding == NESIM_CODE_BINARY || l->sl->coding == NESIM_CODE_TERNARY);
+            for (size_t r = k + 1; ok && r < g->n; r++)
+                ok = g->L[r].src != (long)k - 1; /* inner outputs are not kept */
+            if (!ok)
+                break;
+            g->L[k].in_seg = 1;
+            h->seg++;
+        }
+    }
+}
+
+int nesim_layers_open(const nesim_spec *spec, nesim_layers **out, nesim_error *err)
+{
+    *out = NULL;
+    if (!spec->n_layers || spec->input_ndim < 1)
+        return nesim_fail(err, NESIM_EINVAL, "%s: the model has no layers", spec->file);
+    if (spec->input_ndim > 3)
+        return nesim_fail(err, NESIM_EINVAL, "%s: input: at most 3 dimensions ([c, h, w])", spec->file);
+    nesim_layers *g = calloc(1, sizeof *g);
+    size_t n = spec->n_layers;
+    if (!g || !(g->L = calloc(n, sizeof *g->L)) || !(g->own = calloc(n, sizeof *g->own)) ||
+        !(g->buf = calloc(n, sizeof *g->buf))) {
+        nesim_layers_close(g);
+        return nesim_fail(err, NESIM_ENOMEM, "out of memory");
+    }
+    g->spec = spec;
+    g->n = n;
+    size_t in_dim[3] = {0};
+    int in_nd = spec->input_ndim;
+    for (int i = 0; i < in_nd; i++)
+        in_dim[i] = (size_t)spec->input_shape[i];
+    g->in_size = prod(in_dim, in_nd);
+    for (size_t i = 0; i < n; i++) {
+        nesim_layer *l = &g->L[i];
+        l->sl = &spec->layers[i];
+        l->index = i;
+        /* from: -2 the previous layer (the model input for the first) */
+        l->src = l->sl->from == -2 ? (long)i - 1 : l->sl->from;
+        const size_t *d = l->src < 0 ? in_dim : g->L[l->src].out_dim;
+        memcpy(l->in_dim, d, sizeof l->in_dim);
+        l->in_nd = l->src < 0 ? in_nd : g->L[l->src].out_nd;
+        int rc = setup_layer(g, l, err);
+        if (rc) {
+            nesim_context(err, "%s: layers[%zu] (%s): ", spec->file, i, l->sl->name);
+            nesim_layers_close(g);
+            return rc;
+        }
+    }
+    g->out_size = g->L[n - 1].out;
+    find_chains(g);
+    *out = g;
+    return NESIM_OK;
+}
+
+void nesim_layers_close(nesim_layers *g)
+{
+    if (!g)
+        return;
+    for (size_t i = 0; g->L && i < g->n; i++) {
+        nesim_layer *l = &g->L[i];
+        nesim_tensor *t[3] = {&l->w, &l->s, &l->b};
+        for (int k = 0; k < 3 && g->own; k++)
+            if (g->own[i][k])
+                nesim_tensor_release(t[k]);
+        for (int k = 0; k < 4 && g->buf; k++)
+            free(g->buf[i][k]);
+        free(l->nnz_in);
+    }
+    for (size_t i = 0; i < g->n_stf; i++) {
+        nesim_safetensors_close(g->stf[i]);
+        free(g->stf_path[i]);
+    }
+    free(g->stf);
+    free(g->stf_path);
+    free(g->own);
+    free(g->buf);
+    free(g->L);
+    free(g);
+}
+
+size_t nesim_layers_count(const nesim_layers *g) { return g->n; }
+const nesim_layer *nesim_layers_get(const nesim_layers *g, size_t i) { return &g->L[i]; }
+const nesim_spec *nesim_layers_spec(const nesim_layers *g) { return g->spec; }
+size_t nesim_layers_input_size(const nesim_layers *g) { return g->in_size; }
+size_t nesim_layers_output_size(const nesim_layers *g) { return g->out_size; }
+
+static void span(size_t i, size_t pad, size_t k, size_t stride, size_t n_out, size_t *lo, size_t *hi)
+{
+    size_t top = i + pad;
+    *lo = top + 1 > k ? (top - (k - 1) + stride - 1) / stride : 0;
+    size_t h = top / stride;
+    *hi = h < n_out - 1 ? h : n_out - 1;
+}
+
+size_t nesim_layer_targets(const nesim_layer *l, uint64_t i, uint32_t *out, size_t cap)
+{
+    size_t n = 0;
+    if (l->sl->type == NESIM_LAYER_CONV2D) {
+        size_t h = l->in_dim[1], w = l->in_dim[2], oh = l->out_dim[1], ow = l->out_dim[2];
+        size_t iy = (size_t)(i / w) % h, ix = (size_t)i % w, y0, y1, x0, x1;
+        span(iy, l->ph, l->kh, l->sh, oh, &y0, &y1);
+        span(ix, l->pw, l->kw, l->sw, ow, &x0, &x1);
+        if (y0 > y1 || x0 > x1)
+            return 0;
+        if (!out || !cap)
+            return l->oc * (y1 - y0 + 1) * (x1 - x0 + 1);
+        for (size_t oc = 0; oc < l->oc; oc++)
+            for (size_t oy = y0; oy <= y1; oy++)
+                for (size_t ox = x0; ox <= x1; ox++, n++)
+                    if (n < cap)
+                        out[n] = (uint32_t)((oc * oh + oy) * ow + ox);
+        return n;
+    }
+    if (!out || !cap)
+        return l->out;
+    for (size_t o = 0; o < l->out; o++, n++)
+        if (n < cap)
+            out[n] = (uint32_t)o;
+    return n;
+}
