@@ -6,6 +6,7 @@
  * accepted, and the data section must hold exactly product(shape) * itemsize
  * bytes. The returned view points straight at the data; nothing is copied.
  * The parser reads only inside buf[0..len). */
+#include "net/tensor.h"
 #include "net/tensor_io.h"
 
 #include <stdio.h>

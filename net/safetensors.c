@@ -8,6 +8,7 @@
  * the one mapping (or the caller's buffer); nothing is copied. Tensor
  * overlap and holes between tensors are not checked: they cannot make a
  * view read outside the buffer. */
+#include "net/tensor.h"
 #include "net/tensor_io.h"
 
 #include <jansson.h>

@@ -4,6 +4,7 @@
  * data are read without undefined behaviour; f16/bf16 decode is exact
  * (every half/bfloat value is representable in double); file mappings are
  * read-only and private; writes are atomic (temp file, fsync, rename). */
+#include "net/tensor.h"
 #include "net/tensor_io.h"
 
 #include <errno.h>

@@ -3,7 +3,11 @@
 #ifndef NESIM_NET_TENSOR_IO_H
 #define NESIM_NET_TENSOR_IO_H
 
-#include "net/tensor.h"
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/error.h"
 
 /* Maps a regular file read-only (MAP_PRIVATE). An empty file gives
  * *base == NULL, *len == 0 so parsers report it as truncated. */

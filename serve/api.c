@@ -8,7 +8,7 @@
  * layer, 100000 spikes); a spike page never ends between two spikes of the
  * same (tick, neuron), so the cursor "TICK:NEURON" resumes exactly after the
  * page and paging yields every spike once. */
-#include "serve/internal.h"
+#include "serve/serve_internal.h"
 
 #include <math.h>
 #include <stdio.h>

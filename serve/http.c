@@ -3,7 +3,7 @@
  * loading a run or a layer named by a request. The small module the router
  * (serve.c), the endpoints (api.c) and the replay stream (replay.c) share,
  * so that none of them calls another. */
-#include "serve/internal.h"
+#include "serve/serve_internal.h"
 
 #include <math.h>
 #include <stdarg.h>

@@ -23,7 +23,7 @@
  *   callback stops the timer and frees the stream and its request; when the
  *   stream ends, the connection closes ("Connection: close").
  */
-#include "serve/internal.h"
+#include "serve/serve_internal.h"
 
 #include <math.h>
 #include <stdlib.h>

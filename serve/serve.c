@@ -12,7 +12,7 @@
  *   closed after the timeout, input beyond 64 KiB is not read while a reply
  *   is being written, headers and bodies are capped.
  */
-#include "serve/internal.h"
+#include "serve/serve_internal.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

@@ -1,4 +1,4 @@
-/* internal.h — what the server's files share (serve.c: loop, routing;
+/* serve_internal.h — what the server's files share (serve.c: loop, routing;
  * http.c: replies, parameters, run loading; api.c: the JSON endpoints;
  * replay.c: the paced event stream). Not installed API. */
 #ifndef NESIM_TRACES_SERVE_INTERNAL_H
