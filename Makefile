@@ -27,7 +27,7 @@ SAN_CFLAGS := $(WARN) $(DEFS) -O1 -g $(SAN_FLAGS) $(PKG_CFLAGS)
 LIB_SRC   := $(sort $(wildcard base/*.c neurons/*.c net/*.c sim/*.c eval/*.c traces/*.c serve/*.c jobs/*.c))
 CLI_SRC   := $(sort $(wildcard cli/*.c))
 TEST_SRC  := $(sort $(wildcard tests/test_*.c))
-TEST_HELP := $(sort $(wildcard tests/support/*.c))
+TEST_HELP := $(filter-out tests/support/fuzz_main.c,$(sort $(wildcard tests/support/*.c)))
 BENCH_SRC := $(sort $(wildcard bench/*.c))
 
 REL := build/rel
@@ -84,13 +84,18 @@ $(REL)/bench/%: $(REL)/bench/%.o $(REL)/libnesim.a
 run: $(NESIM)
 	$(NESIM) run examples/digits/model.json --input examples/digits/test_inputs.npy --labels examples/digits/test_labels.npy
 
-test: $(TESTS) $(NESIM_SAN) $(NESIM)
+# the fuzz targets without libFuzzer, for the corpus replay of test_fuzz_corpus
+FUZZ_SRC := $(sort $(wildcard fuzz/fuzz_*.c))
+FUZZ_REPLAY := $(patsubst fuzz/%.c,$(SAN)/fuzz/%,$(FUZZ_SRC))
+$(SAN)/fuzz/%: $(SAN)/fuzz/%.o $(SAN)/tests/support/fuzz_main.o $(SAN)/libnesim.a
+	$(CC) $(SAN_CFLAGS) $^ -o $@ $(PKG_LIBS)
+
+test: $(TESTS) $(NESIM_SAN) $(NESIM) $(FUZZ_REPLAY)
 	@NESIM=$(NESIM_SAN) sh tests/run.sh $(TESTS)
 
 bench: $(BENCHES) $(NESIM)
 	@sh bench/run.sh
 
-FUZZ_SRC := $(sort $(wildcard fuzz/fuzz_*.c))
 fuzz: $(patsubst fuzz/%.c,build/fuzz/%,$(FUZZ_SRC))
 build/fuzz/%: fuzz/%.c $(LIB_SRC) $(PAGE)
 	@mkdir -p $(dir $@)

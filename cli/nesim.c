@@ -14,7 +14,8 @@ static const char usage[] =
     "  run SPEC       run a model spec (JSON): coded layers on input samples, or a network\n"
     "  chips [NAME]   list chip profiles with their sources, or show one profile\n"
     "  example NAME   run a built-in classic network (b4, cuba) and print firing statistics\n"
-    "  trace CMD DB   inspect a trace database: runs, show, spikes, raster, activity, export, diff\n"
+    "  trace CMD DB   inspect a trace database: runs, show, spikes, raster, activity, export,\n"
+    "                 diff, upgrade\n"
     "  replay DB      drive the layers after a recorded layer again (--run N --from-layer L)\n"
     "  serve DB       browse a trace database in a web browser (JSON API, paced replay)\n"
     "  version        print the version\n";

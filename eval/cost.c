@@ -18,11 +18,13 @@ int nesim_cost_params(const nesim_chip *chip, const nesim_chip *dense, nesim_chi
                               .fan_in_max = p->fan_in_max, .fan_out_max = p->fan_out_max,
                               .cores_per_chip = p->cores_per_chip, .cores_per_router = p->cores_per_router,
                               .mesh_x = p->mesh_x, .mesh_y = p->mesh_y,
+                              .chip_mesh_x = p->chip_mesh_x, .chip_mesh_y = p->chip_mesh_y,
                               .weight_bits_max = p->weight_bits_max, .split_fan_in = 1};
     *ep = (nesim_energy_params){.sop = p->energy.synaptic_op, .update_active = p->energy.neuron_update_active,
                                 .update_idle = p->energy.neuron_update_idle, .spike_out = p->energy.spike_out,
                                 .spike_core = p->energy.spike_within_core, .hop_ew = p->energy.hop_ew,
-                                .hop_ns = p->energy.hop_ns, .static_w_per_core = chip->d.static_power_per_core_w,
+                                .hop_ns = p->energy.hop_ns, .hop_chip = p->energy.hop_chip,
+                                .static_w_per_core = chip->d.static_power_per_core_w,
                                 .step_s = p->tick_s};
     memset(dp, 0, sizeof *dp);
     int i8 = nesim_chip_dtype_index("int8"), f16 = nesim_chip_dtype_index("fp16"), f32 = nesim_chip_dtype_index("fp32");
@@ -140,6 +142,7 @@ int nesim_cost_layers(const nesim_chip *chip, const nesim_chip *dense, const nes
             x->deliveries += s * out->map.dest_cores[j][src];
             x->hops_ew += s * (double)out->map.hops_ew[j][src];
             x->hops_ns += s * (double)out->map.hops_ns[j][src];
+            x->hops_chip += s * (double)out->map.hops_chip[j][src];
         }
         /* split fan-in: each update sends compartments - 1 partial sums */
         x->deliveries += x->membrane_updates * (double)(pl->compartments - 1);
@@ -269,6 +272,7 @@ int nesim_cost_network(const nesim_chip *chip, const nesim_chip *dense, const ne
             x->deliveries += s * out->map.dest_cores[j][i];
             x->hops_ew += s * (double)out->map.hops_ew[j][i];
             x->hops_ns += s * (double)out->map.hops_ns[j][i];
+            x->hops_chip += s * (double)out->map.hops_chip[j][i];
         }
         uint64_t syn = nesim_projection_synapses(net, j);
         x->weights += (double)syn;

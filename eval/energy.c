@@ -34,7 +34,7 @@ void nesim_energy_compute(const nesim_energy_params *p, const nesim_dense_params
         o->term[NESIM_E_IDLE] = (idle > 0 ? idle : 0) * p->update_idle;
         o->term[NESIM_E_SPIKE_OUT] = x->spikes_out * p->spike_out;
         o->term[NESIM_E_DELIVERY] = x->deliveries * p->spike_core;
-        o->term[NESIM_E_ROUTING] = x->hops_ew * p->hop_ew + x->hops_ns * p->hop_ns;
+        o->term[NESIM_E_ROUTING] = x->hops_ew * p->hop_ew + x->hops_ns * p->hop_ns + x->hops_chip * p->hop_chip;
         o->term[NESIM_E_STATIC] = total_cores > 0 ? x->cores * p->static_w_per_core * rep->duration_s : 0;
         for (int t = 0; t < NESIM_E_TERMS; t++) {
             o->total += o->term[t];

@@ -8,6 +8,7 @@
  *   spike_out    spikes emitted x E_spike_out
  *   delivery     spikes x destination cores x E_spike_core (arrival at a core)
  *   routing      east-west hops x E_hop_ew + north-south hops x E_hop_ns
+ *                + chip-boundary crossings x E_hop_chip (on top of their hops)
  *   static       cores x static power per core x duration
  * where duration = virtual ticks x the chip's step time (or the model's tick
  * when the chip gives none). Energy per synaptic operation = total / sops.
@@ -28,7 +29,7 @@
 #include <stdint.h>
 
 typedef struct nesim_energy_params {
-    double sop, update_active, update_idle, spike_out, spike_core, hop_ew, hop_ns; /* J */
+    double sop, update_active, update_idle, spike_out, spike_core, hop_ew, hop_ns, hop_chip; /* J */
     double static_w_per_core; /* W */
     double step_s;            /* chip time per virtual tick; 0: use the model's */
 } nesim_energy_params;
@@ -47,6 +48,7 @@ typedef struct nesim_energy_input {
     double sops, membrane_updates, neurons, spikes_in, spikes_out;
     double deliveries;        /* spikes x destination cores, into this layer */
     double hops_ew, hops_ns;  /* of the spikes into this layer */
+    double hops_chip;         /* their chip-boundary crossings */
     double cores;             /* holding this layer's neurons */
     double dense_macs;        /* the ANN layer's multiply-accumulates */
     double weights;           /* weight count of the layer */

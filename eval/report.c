@@ -100,6 +100,10 @@ static void add_cost(json_t *rep, const nesim_cost *c, double samples, int layer
     num(cu, "cores", (double)c->map.cores);
     num(cu, "chips", (double)c->map.chips);
     num(cu, "max_hops", (double)c->map.max_hops);
+    double crossings = 0;
+    for (size_t i = 0; i < c->n; i++)
+        crossings += c->layer[i].in.hops_chip;
+    num(cu, "chip_crossings", crossings);
     num(cu, "routes", (double)c->map.routes);
     num(cu, "map_s", c->map_seconds);
     json_object_set_new(rep, "chip_usage", cu);

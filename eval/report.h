@@ -56,6 +56,10 @@ json_t *nesim_report_network(const nesim_spec *spec, const nesim_net *net, const
 
 /* ---- the parts a trace reader rebuilds the report from ---- */
 
+/* v rounded to an integer with thousands separators ("1,234,567"), or "?"
+ * when not finite, into buf (n bytes). Returns buf. */
+const char *nesim_fmt_grouped(double v, char *buf, size_t n);
+
 /* A number as the report writes it: whole values as integers, NaN/Inf null. */
 json_t *nesim_report_number(double v);
 

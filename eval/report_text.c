@@ -32,8 +32,9 @@ static const char *js(const json_t *o, const char *key)
     return s ? s : "";
 }
 
-/* An integer with thousands separators, or "?" for NaN. */
-static const char *grp(double v, char *buf, size_t n)
+static const char *grp(double v, char *buf, size_t n) { return nesim_fmt_grouped(v, buf, n); }
+
+const char *nesim_fmt_grouped(double v, char *buf, size_t n)
 {
     if (!isfinite(v)) {
         snprintf(buf, n, "?");

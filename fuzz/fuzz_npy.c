@@ -7,6 +7,7 @@
  * fuzzer records the input. */
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "net/tensor.h"
 
@@ -30,6 +31,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         sink += nesim_tensor_get(&t, i);
     (void)sink;
     nesim_tensor_check_finite(&t, "fuzz", &err);
+    if (t.fortran) { /* the transposed copy holds the same elements, in C order */
+        nesim_tensor c = t;
+        if (nesim_tensor_to_c_order(&c, &err) == NESIM_OK) {
+            if (c.fortran || c.data == t.data)
+                abort();
+            for (size_t i = 0; i < t.count; i++) {
+                double a = nesim_tensor_get(&t, i), b = nesim_tensor_get(&c, i);
+                if (memcmp(&a, &b, sizeof a) != 0 && !(a != a && b != b))
+                    abort();
+            }
+            nesim_tensor_release(&c);
+        }
+    }
     nesim_tensor_release(&t);
     return 0;
 }

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "net/spec.h"
+#include "sim/network.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -33,7 +34,7 @@ static void check_ok(const nesim_spec *s)
     }
     uint64_t total = 0;
     for (size_t i = 0; i < s->n_pops; i++) {
-        if (!s->pops[i].n || !nesim_model_find(s->pops[i].model))
+        if (!s->pops[i].n || !nesim_model_find(s->pops[i].model, NULL))
             abort();
         total += s->pops[i].n;
     }
@@ -56,11 +57,14 @@ static void try_build(const nesim_spec *s)
      * projection) and 64 projections. */
     if (!s->n_pops || neurons > 64 || s->n_projs > 64)
         return;
-    nesim_net *net;
+    nesim_graph *g;
     nesim_error err = {0};
-    int rc = nesim_spec_build_network(s, 1, &net, &err);
+    int rc = nesim_spec_build_graph(s, 1, &g, &err);
     if (rc != NESIM_OK)
         abort(); /* parse accepted it: only resources may fail */
+    nesim_net *net = nesim_net_from_graph(g, &err);
+    if (!net)
+        abort();
     rc = nesim_run(net, 20, &err);
     if (rc != NESIM_OK && (!err.msg[0] || rc == NESIM_EINVAL))
         abort();

@@ -174,6 +174,10 @@ static int run_layers(const nesim_run_opts *o, const nesim_spec *spec, json_t **
         rc = load_rows(o->labels, 1, &lab, &nl, err);
         if (!rc && nl < rows)
             rc = nesim_fail(err, NESIM_EINVAL, "%s: %zu labels for %zu samples", o->labels, nl, rows);
+        for (size_t s = 0; !rc && s < rows; s++)
+            if (!(lab[s] >= 0 && lab[s] < (float)ow && lab[s] == floorf(lab[s])))
+                rc = nesim_fail(err, NESIM_EINVAL, "%s: label %zu is %g, not a class index 0..%zu", o->labels, s,
+                                (double)lab[s], ow - 1);
     }
     if (!rc && !(y = malloc(rows * ow * sizeof *y)))
         rc = nesim_fail(err, NESIM_ENOMEM, "out of memory");

@@ -5,12 +5,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+void nesim_map_chip_xy(const nesim_chip_caps *caps, uint64_t core, uint64_t *cx, uint64_t *cy)
+{
+    uint64_t chip = core / caps->cores_per_chip;
+    *cx = caps->chip_mesh_x ? chip % caps->chip_mesh_x : chip;
+    *cy = caps->chip_mesh_x ? chip / caps->chip_mesh_x : 0;
+}
+
 void nesim_map_core_xy(const nesim_chip_caps *caps, uint64_t core, uint64_t *x, uint64_t *y)
 {
-    uint64_t chip = core / caps->cores_per_chip, k = core % caps->cores_per_chip;
+    uint64_t cx, cy, k = core % caps->cores_per_chip;
     uint64_t r = k / (caps->cores_per_router ? caps->cores_per_router : 1);
-    *x = chip * caps->mesh_x + r % caps->mesh_x;
-    *y = r / caps->mesh_x;
+    nesim_map_chip_xy(caps, core, &cx, &cy);
+    *x = cx * caps->mesh_x + r % caps->mesh_x;
+    *y = cy * caps->mesh_y + r / caps->mesh_x;
 }
 
 void nesim_map_free(nesim_mapping *m)
@@ -22,7 +30,10 @@ void nesim_map_free(nesim_mapping *m)
             free(m->hops_ew[j]);
         if (m->hops_ns)
             free(m->hops_ns[j]);
+        if (m->hops_chip)
+            free(m->hops_chip[j]);
     }
+    free(m->hops_chip);
     free(m->dest_cores);
     free(m->hops_ew);
     free(m->hops_ns);
@@ -48,7 +59,8 @@ int nesim_map(const nesim_chip_caps *caps, const nesim_map_group *g, size_t n_gr
     m->dest_cores = calloc(n_edges ? n_edges : 1, sizeof *m->dest_cores);
     m->hops_ew = calloc(n_edges ? n_edges : 1, sizeof *m->hops_ew);
     m->hops_ns = calloc(n_edges ? n_edges : 1, sizeof *m->hops_ns);
-    if (!m->place || !m->syn_bytes_core_max || !m->dest_cores || !m->hops_ew || !m->hops_ns) {
+    m->hops_chip = calloc(n_edges ? n_edges : 1, sizeof *m->hops_chip);
+    if (!m->place || !m->syn_bytes_core_max || !m->dest_cores || !m->hops_ew || !m->hops_ns || !m->hops_chip) {
         nesim_map_free(m);
         return nesim_fail(err, NESIM_ENOMEM, "mapping: out of memory");
     }
@@ -99,6 +111,14 @@ int nesim_map(const nesim_chip_caps *caps, const nesim_map_group *g, size_t n_gr
     }
     m->cores = core;
     m->chips = (core + caps->cores_per_chip - 1) / caps->cores_per_chip;
+    if (caps->chip_mesh_x && caps->chip_mesh_y && m->chips > caps->chip_mesh_x * caps->chip_mesh_y) {
+        unsigned long long need = m->chips;
+        nesim_map_free(m);
+        return nesim_fail(err, NESIM_EINVAL,
+                          "the model needs %llu chips; the largest system (chip_mesh) holds %llu x %llu = %llu",
+                          need, (unsigned long long)caps->chip_mesh_x, (unsigned long long)caps->chip_mesh_y,
+                          (unsigned long long)(caps->chip_mesh_x * caps->chip_mesh_y));
+    }
     uint32_t *tg = NULL;
     uint8_t *seen = NULL, *useen = NULL;
     size_t tg_cap = 0;
@@ -109,12 +129,14 @@ int nesim_map(const nesim_chip_caps *caps, const nesim_map_group *g, size_t n_gr
         m->dest_cores[j] = calloc(npre ? npre : 1, sizeof(uint32_t));
         m->hops_ew[j] = calloc(npre ? npre : 1, sizeof(uint64_t));
         m->hops_ns[j] = calloc(npre ? npre : 1, sizeof(uint64_t));
+        m->hops_chip[j] = calloc(npre ? npre : 1, sizeof(uint64_t));
         seen = realloc(seen, post->n_cores ? post->n_cores : 1);
         if (!E->dense && tg_cap < npost) {
             tg_cap = npost;
             tg = realloc(tg, tg_cap * sizeof *tg);
         }
-        if (!m->dest_cores[j] || !m->hops_ew[j] || !m->hops_ns[j] || !seen || (!E->dense && !tg)) {
+        if (!m->dest_cores[j] || !m->hops_ew[j] || !m->hops_ns[j] || !m->hops_chip[j] || !seen ||
+            (!E->dense && !tg)) {
             free(tg);
             free(seen);
             free(useen);
@@ -122,7 +144,7 @@ int nesim_map(const nesim_chip_caps *caps, const nesim_map_group *g, size_t n_gr
             return nesim_fail(err, NESIM_ENOMEM, "mapping: out of memory");
         }
         /* dense edges: the route of a spike depends only on its source core */
-        uint64_t last_core = UINT64_MAX, ew = 0, ns = 0, nd = 0;
+        uint64_t last_core = UINT64_MAX, ew = 0, ns = 0, nd = 0, xc = 0;
         useen = realloc(useen, post->n_cores ? post->n_cores : 1);
         if (!useen) {
             free(tg);
@@ -131,10 +153,12 @@ int nesim_map(const nesim_chip_caps *caps, const nesim_map_group *g, size_t n_gr
             return nesim_fail(err, NESIM_ENOMEM, "mapping: out of memory");
         }
         for (uint64_t i = 0; i < npre; i++) {
-            uint64_t sc = pre->first_core + i / pre->per_core, sx, sy;
+            uint64_t sc = pre->first_core + i / pre->per_core, sx, sy, scx, scy;
             nesim_map_core_xy(caps, sc, &sx, &sy);
+            nesim_map_chip_xy(caps, sc, &scx, &scy);
             if (E->dense && sc == last_core) {
                 m->dest_cores[j][i] = (uint32_t)nd, m->hops_ew[j][i] = ew, m->hops_ns[j][i] = ns;
+                m->hops_chip[j][i] = xc;
                 continue;
             }
             memset(seen, 0, post->n_cores);
@@ -145,14 +169,16 @@ int nesim_map(const nesim_chip_caps *caps, const nesim_map_group *g, size_t n_gr
                 for (size_t k = 0; k < f && k < tg_cap; k++)
                     seen[tg[k] / post->per_core] = 1;
             }
-            ew = ns = nd = 0;
+            ew = ns = nd = xc = 0;
             for (uint64_t d = 0; d < post->n_cores; d++) {
                 if (!seen[d])
                     continue;
-                uint64_t dx, dy;
+                uint64_t dx, dy, dcx, dcy;
                 nesim_map_core_xy(caps, post->first_core + d, &dx, &dy);
+                nesim_map_chip_xy(caps, post->first_core + d, &dcx, &dcy);
                 uint64_t hx = udiff(sx, dx), hy = udiff(sy, dy);
                 ew += hx, ns += hy, nd++;
+                xc += udiff(scx, dcx) + udiff(scy, dcy);
                 if (hx + hy > m->max_hops)
                     m->max_hops = hx + hy;
             }
@@ -176,6 +202,7 @@ int nesim_map(const nesim_chip_caps *caps, const nesim_map_group *g, size_t n_gr
                 useen[d] |= seen[d];
             last_core = sc;
             m->dest_cores[j][i] = (uint32_t)nd, m->hops_ew[j][i] = ew, m->hops_ns[j][i] = ns;
+            m->hops_chip[j][i] = xc;
         }
         for (uint64_t d = 0; last_core != UINT64_MAX && d < post->n_cores; d++)
             m->routes += useen[d];

@@ -8,16 +8,20 @@
  * neuron whose fan-in exceeds the chip's limit is split, when allowed, into
  * ceil(fan_in / limit) compartments whose partial sums merge (Loihi's
  * dendritic trees); each compartment takes a neuron slot. Core c sits on chip
- * c / cores_per_chip; its router r = k / cores_per_router (k = c %
- * cores_per_chip) sits at (x, y) = (r % mesh_x, r / mesh_x); chips sit side by
- * side along x, so a route between chips is a longer route on one mesh. Routing is dimension order (x first, then y): a spike from core s
- * to core d costs |dx| east-west and |dy| north-south hops; a spike that must
+ * n = c / cores_per_chip; its router r = k / cores_per_router (k = c %
+ * cores_per_chip) sits at (r % mesh_x, r / mesh_x) on its chip, and chip n at
+ * (n % chip_mesh_x, n / chip_mesh_x) in the system, so the global mesh is
+ * (chip_mesh_x * mesh_x) x (chip_mesh_y * mesh_y) routers and a route between
+ * chips is a longer route on it. Routing is dimension order (x first, then
+ * y): a spike from core s to core d costs |dx| east-west and |dy| north-south
+ * hops and crosses |dchip_x| + |dchip_y| chip boundaries; a spike that must
  * reach several cores is sent once per destination core (a routing table
  * per source core lists them). Everything is deterministic.
  *
  * A model that cannot fit — a fan-in over the per-neuron limit, one neuron's
  * synapses larger than a core's synapse memory, a neuron that must reach more
- * cores than its fan-out limit — is NESIM_EINVAL naming the group and limit. */
+ * cores than its fan-out limit, more chips than the system holds — is
+ * NESIM_EINVAL naming the group and limit. */
 #ifndef NESIM_MAP_H
 #define NESIM_MAP_H
 
@@ -34,6 +38,7 @@ typedef struct nesim_chip_caps {
     uint64_t cores_per_chip;
     uint64_t cores_per_router; /* cores sharing one mesh position (0 hops between them) */
     uint64_t mesh_x, mesh_y;  /* routers per chip: cores_per_chip <= mesh_x * mesh_y * cores_per_router */
+    uint64_t chip_mesh_x, chip_mesh_y; /* chips in the largest system; 0: a row of any length */
     double weight_bits_max;   /* widest stored weight; wider weights are stored at this width */
     int split_fan_in;         /* a fan-in over fan_in_max is split over compartments (dendritic
                                  partial sums) instead of failing */
@@ -71,6 +76,7 @@ typedef struct nesim_mapping {
     /* per edge, per pre neuron: destination cores and hops of one spike */
     uint32_t **dest_cores;
     uint64_t **hops_ew, **hops_ns;
+    uint64_t **hops_chip;      /* chip-boundary crossings of one spike */
     double *syn_bytes_core_max; /* per group: synapse memory used on its fullest core */
 } nesim_mapping;
 
@@ -79,7 +85,10 @@ int nesim_map(const nesim_chip_caps *caps, const nesim_map_group *g, size_t n_gr
               const nesim_map_edge *e, size_t n_edges, nesim_mapping *m, nesim_error *err);
 void nesim_map_free(nesim_mapping *m);
 
-/* Mesh coordinates of a core (global x across chips). */
+/* Mesh coordinates of a core in the whole system (across chips). */
 void nesim_map_core_xy(const nesim_chip_caps *caps, uint64_t core, uint64_t *x, uint64_t *y);
+
+/* Position of the chip holding a core, in the system's grid of chips. */
+void nesim_map_chip_xy(const nesim_chip_caps *caps, uint64_t core, uint64_t *cx, uint64_t *cy);
 
 #endif

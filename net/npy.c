@@ -2,9 +2,10 @@
  *
  * Guarantees: the header dict is parsed strictly (exactly the keys 'descr',
  * 'fortran_order', 'shape'; nothing but whitespace after it), only
- * little-endian or byte-order-free types f4 f8 f2 i1 i2 i4 u1 in C order are
- * accepted, and the data section must hold exactly product(shape) * itemsize
- * bytes. The returned view points straight at the data; nothing is copied.
+ * little-endian or byte-order-free types f4 f8 f2 i1 i2 i4 i8 u1 u2 u4 u8 b1
+ * are accepted, in C or Fortran order, and the data section must hold
+ * exactly product(shape) * itemsize bytes. A parsed view points straight at
+ * the data; only nesim_npy_load() copies, to transpose a Fortran array.
  * The parser reads only inside buf[0..len). */
 #include "net/tensor.h"
 #include "net/tensor_io.h"
@@ -120,7 +121,8 @@ static int parse_descr(cursor *c, const char *s, size_t n, nesim_dtype *dt)
 {
     static const struct { const char *code; nesim_dtype dt; } codes[] = {
         {"f4", NESIM_F32}, {"f8", NESIM_F64}, {"f2", NESIM_F16}, {"i1", NESIM_I8},
-        {"i2", NESIM_I16}, {"i4", NESIM_I32}, {"u1", NESIM_U8},
+        {"i2", NESIM_I16}, {"i4", NESIM_I32}, {"i8", NESIM_I64}, {"u1", NESIM_U8},
+        {"u2", NESIM_U16}, {"u4", NESIM_U32}, {"u8", NESIM_U64}, {"b1", NESIM_BOOL},
     };
     int shown = n > 32 ? 32 : (int)n;
     if (n == 3 && (s[0] == '<' || s[0] == '>' || s[0] == '|' || s[0] == '=')) {
@@ -142,7 +144,7 @@ static int parse_descr(cursor *c, const char *s, size_t n, nesim_dtype *dt)
         }
     }
     return nesim_fail(c->err, NESIM_EINVAL,
-                      "%s: unsupported dtype '%.*s' (supported: f4 f8 f2 i1 i2 i4 u1)", c->name,
+                      "%s: unsupported dtype '%.*s' (supported: f4 f8 f2 i1 i2 i4 i8 u1 u2 u4 u8 b1)", c->name,
                       shown, s);
 }
 
@@ -198,9 +200,7 @@ static int parse_dict(cursor *c, nesim_tensor *t)
         return bad_header(c, "missing key (need 'descr', 'fortran_order' and 'shape')");
     if ((rc = parse_descr(c, descr, descr_n, &t->dtype)) != NESIM_OK)
         return rc;
-    if (fortran)
-        return nesim_fail(c->err, NESIM_EINVAL,
-                          "%s: fortran_order True not supported (C order only)", c->name);
+    t->fortran = fortran && t->ndim > 1; /* 0-d and 1-d arrays are the same in both orders */
     return NESIM_OK;
 }
 
@@ -270,7 +270,9 @@ int nesim_npy_load(const char *path, nesim_tensor *t, nesim_error *err)
     }
     t->map_base = base;
     t->map_len = len;
-    return NESIM_OK;
+    if ((rc = nesim_tensor_to_c_order(t, err)) != NESIM_OK)
+        nesim_tensor_release(t);
+    return rc;
 }
 
 static const char *npy_descr(nesim_dtype dt)
@@ -283,6 +285,11 @@ static const char *npy_descr(nesim_dtype dt)
     case NESIM_I16: return "<i2";
     case NESIM_I32: return "<i4";
     case NESIM_U8: return "|u1";
+    case NESIM_I64: return "<i8";
+    case NESIM_U16: return "<u2";
+    case NESIM_U32: return "<u4";
+    case NESIM_U64: return "<u8";
+    case NESIM_BOOL: return "|b1";
     case NESIM_BF16: break;
     }
     return NULL;

@@ -43,6 +43,8 @@ struct nesim_safetensors {
 static const struct { const char *name; nesim_dtype dt; } st_dtypes[] = {
     {"F32", NESIM_F32}, {"F64", NESIM_F64}, {"F16", NESIM_F16}, {"BF16", NESIM_BF16},
     {"I8", NESIM_I8},   {"I16", NESIM_I16}, {"I32", NESIM_I32}, {"U8", NESIM_U8},
+    {"I64", NESIM_I64}, {"U16", NESIM_U16}, {"U32", NESIM_U32}, {"U64", NESIM_U64},
+    {"BOOL", NESIM_BOOL},
 };
 
 static const char *st_dtype_name(nesim_dtype dt)
@@ -87,7 +89,7 @@ static int parse_entry(nesim_safetensors *st, const char *key, json_t *val, st_e
     if (i == ndt)
         return nesim_fail(err, NESIM_EINVAL,
                           "%s: tensor '%.64s': unsupported dtype '%.16s' (supported: F32 F64 F16 "
-                          "BF16 I8 I16 I32 U8)", f, key, json_string_value(dt));
+                          "BF16 I8 I16 I32 U8 I64 U16 U32 U64 BOOL)", f, key, json_string_value(dt));
     e->dtype = st_dtypes[i].dt;
 
     json_t *shape = json_object_get(val, "shape");

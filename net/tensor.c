@@ -20,14 +20,19 @@
 size_t nesim_dtype_size(nesim_dtype dtype)
 {
     switch (dtype) {
-    case NESIM_F64: return 8;
+    case NESIM_F64:
+    case NESIM_I64:
+    case NESIM_U64: return 8;
     case NESIM_F32:
-    case NESIM_I32: return 4;
+    case NESIM_I32:
+    case NESIM_U32: return 4;
     case NESIM_F16:
     case NESIM_BF16:
-    case NESIM_I16: return 2;
+    case NESIM_I16:
+    case NESIM_U16: return 2;
     case NESIM_I8:
-    case NESIM_U8: return 1;
+    case NESIM_U8:
+    case NESIM_BOOL: return 1;
     }
     return 0;
 }
@@ -43,6 +48,11 @@ const char *nesim_dtype_name(nesim_dtype dtype)
     case NESIM_I16: return "i16";
     case NESIM_I32: return "i32";
     case NESIM_U8: return "u8";
+    case NESIM_I64: return "i64";
+    case NESIM_U16: return "u16";
+    case NESIM_U32: return "u32";
+    case NESIM_U64: return "u64";
+    case NESIM_BOOL: return "bool";
     }
     return "?";
 }
@@ -69,10 +79,31 @@ static double bf16_to_double(uint16_t b)
     return f;
 }
 
+/* The storage position of C-order element i in a column-major array. */
+static size_t fortran_offset(const nesim_tensor *t, size_t i)
+{
+    size_t off = 0, stride = 1;
+    for (int d = 0; d < t->ndim; d++)
+        stride *= (size_t)t->shape[d];
+    for (int d = 0; d < t->ndim; d++) {
+        size_t n = (size_t)t->shape[d];
+        stride /= n; /* C stride of dimension d */
+        size_t k = i / stride;
+        i %= stride;
+        size_t fs = 1; /* Fortran stride of dimension d */
+        for (int e = 0; e < d; e++)
+            fs *= (size_t)t->shape[e];
+        off += k * fs;
+    }
+    return off;
+}
+
 double nesim_tensor_get(const nesim_tensor *t, size_t i)
 {
     if (!t || !t->data || i >= t->count)
         return NAN;
+    if (t->fortran)
+        i = fortran_offset(t, i);
     const unsigned char *p = (const unsigned char *)t->data + i * nesim_dtype_size(t->dtype);
     switch (t->dtype) {
     case NESIM_F32: { float v; memcpy(&v, p, 4); return v; }
@@ -83,8 +114,52 @@ double nesim_tensor_get(const nesim_tensor *t, size_t i)
     case NESIM_I16: { int16_t v; memcpy(&v, p, 2); return v; }
     case NESIM_I32: { int32_t v; memcpy(&v, p, 4); return v; }
     case NESIM_U8: return p[0];
+    case NESIM_I64: { int64_t v; memcpy(&v, p, 8); return (double)v; }
+    case NESIM_U16: { uint16_t v; memcpy(&v, p, 2); return v; }
+    case NESIM_U32: { uint32_t v; memcpy(&v, p, 4); return v; }
+    case NESIM_U64: { uint64_t v; memcpy(&v, p, 8); return (double)v; }
+    case NESIM_BOOL: return p[0] != 0;
     }
     return NAN;
+}
+
+int nesim_tensor_to_c_order(nesim_tensor *t, nesim_error *err)
+{
+    if (!t->fortran)
+        return NESIM_OK;
+    size_t sz = nesim_dtype_size(t->dtype);
+    unsigned char *c = malloc(t->nbytes ? t->nbytes : 1);
+    if (!c)
+        return nesim_fail(err, NESIM_ENOMEM, "out of memory transposing a %zu-byte fortran-order tensor",
+                          t->nbytes);
+    /* Walk C order with an odometer over the index, keeping the column-major
+     * offset in step: O(count) moves, no division per element. */
+    size_t idx[NESIM_TENSOR_MAX_DIM] = {0}, fst[NESIM_TENSOR_MAX_DIM], off = 0;
+    size_t s = 1;
+    for (int d = 0; d < t->ndim; d++) {
+        fst[d] = s;
+        s *= (size_t)t->shape[d];
+    }
+    const unsigned char *src = t->data;
+    for (size_t i = 0; i < t->count; i++) {
+        memcpy(c + i * sz, src + off * sz, sz);
+        for (int d = t->ndim - 1; d >= 0; d--) {
+            off += fst[d];
+            if (++idx[d] < (size_t)t->shape[d])
+                break;
+            off -= fst[d] * idx[d];
+            idx[d] = 0;
+        }
+    }
+    if (t->map_base)
+        nesim_tio_unmap(t->map_base, t->map_len);
+    free(t->heap);
+    t->map_base = NULL;
+    t->map_len = 0;
+    t->heap = c;
+    t->data = c;
+    t->fortran = false;
+    return NESIM_OK;
 }
 
 int nesim_tensor_check_finite(const nesim_tensor *t, const char *what, nesim_error *err)
@@ -115,6 +190,7 @@ void nesim_tensor_release(nesim_tensor *t)
         return;
     if (t->map_base)
         nesim_tio_unmap(t->map_base, t->map_len);
+    free(t->heap);
     memset(t, 0, sizeof *t);
 }
 

@@ -45,7 +45,12 @@ typedef enum nesim_dtype {
     NESIM_I8,
     NESIM_I16,
     NESIM_I32,
-    NESIM_U8
+    NESIM_U8,
+    NESIM_I64,  /* numpy's default integer; read exactly up to 2^53 */
+    NESIM_U16,
+    NESIM_U32,
+    NESIM_U64,
+    NESIM_BOOL  /* one byte, 0 or 1 */
 } nesim_dtype;
 
 #define NESIM_TENSOR_MAX_DIM 8
@@ -53,13 +58,18 @@ typedef enum nesim_dtype {
 typedef struct nesim_tensor {
     nesim_dtype dtype;
     int ndim;                             /* 0 for a scalar */
-    int64_t shape[NESIM_TENSOR_MAX_DIM];  /* row-major (C order) */
+    int64_t shape[NESIM_TENSOR_MAX_DIM];  /* logical shape, whatever the order */
     size_t count;                         /* product(shape); 1 for a scalar */
     size_t nbytes;                        /* count * itemsize */
     const void *data;                     /* read-only; see alignment note */
-    /* private: the mapping this tensor owns (NULL for borrowed views) */
+    /* Elements stored column-major (numpy fortran_order True). Only views
+     * from nesim_npy_parse() carry it; nesim_npy_load() and
+     * nesim_tensor_to_c_order() hand out C order. */
+    bool fortran;
+    /* private: the mapping or heap copy this tensor owns (NULL for views) */
     void *map_base;
     size_t map_len;
+    void *heap;
 } nesim_tensor;
 
 /* Bytes per element (0 for an out-of-range value). */
@@ -67,8 +77,9 @@ size_t nesim_dtype_size(nesim_dtype dtype);
 /* Lower-case name ("f32", "bf16", "i8", ...); "?" for an out-of-range value. */
 const char *nesim_dtype_name(nesim_dtype dtype);
 
-/* Element i (flat, row-major) converted exactly to double; f16/bf16 decode
- * subnormals, infinities and NaN. Returns NaN if i >= t->count. */
+/* Element i (flat, row-major, also for a fortran view) converted exactly to
+ * double; f16/bf16 decode subnormals, infinities and NaN; 64-bit integers
+ * round to nearest beyond 2^53. Returns NaN if i >= t->count. */
 double nesim_tensor_get(const nesim_tensor *t, size_t i);
 
 /* NESIM_OK if every element is finite (integer dtypes always are); otherwise
@@ -78,17 +89,25 @@ int nesim_tensor_check_finite(const nesim_tensor *t, const char *what, nesim_err
 /* True if t->data may be cast to a pointer to its element type. */
 bool nesim_tensor_is_aligned(const nesim_tensor *t);
 
-/* Unmaps a tensor from nesim_npy_load(); no-op for views. Zeroes *t. */
+/* Unmaps (or frees) a tensor from nesim_npy_load() or
+ * nesim_tensor_to_c_order(); no-op for views. Zeroes *t. */
 void nesim_tensor_release(nesim_tensor *t);
 
-/* ---- .npy (format 1.0, 2.0, 3.0; little-endian; C order) ---- */
+/* Makes a fortran-order tensor C-ordered in place: the elements are copied,
+ * transposed, to heap memory *t then owns (the old mapping, if *t owned one,
+ * is released). A C-order tensor is left alone. NESIM_ENOMEM on failure,
+ * with *t unchanged. */
+int nesim_tensor_to_c_order(nesim_tensor *t, nesim_error *err);
 
-/* Parses an .npy image in buf[0..len) into a view *t. `name` is used only in
- * error messages. */
+/* ---- .npy (format 1.0, 2.0, 3.0; little-endian; C or Fortran order) ---- */
+
+/* Parses an .npy image in buf[0..len) into a view *t (t->fortran set for a
+ * fortran_order file). `name` is used only in error messages. */
 int nesim_npy_parse(const void *buf, size_t len, const char *name, nesim_tensor *t,
                     nesim_error *err);
 
-/* Maps `path` and parses it; *t owns the mapping (nesim_tensor_release). */
+/* Maps `path` and parses it; *t owns the mapping (nesim_tensor_release). A
+ * fortran_order file is transposed on load, so *t is always C order. */
 int nesim_npy_load(const char *path, nesim_tensor *t, nesim_error *err);
 
 /* Writes a version 1.0 .npy (header padded to 64 bytes as numpy does) from

@@ -18,6 +18,8 @@
 #ifndef NESIM_EPOCH_H
 #define NESIM_EPOCH_H
 
+#include <math.h>
+
 #include "neurons/population.h"
 
 enum { NESIM_EP_LO_BITS = 8, NESIM_EP_LO_N = 1 << NESIM_EP_LO_BITS };
@@ -78,5 +80,80 @@ static inline void nesim_ep_ensure(const nesim_epoch *E, const nesim_dyn *d, nes
 /* Neuron j's (v, ge, gi) at tick now from its coefficients (v frozen at
  * v_reset while refractory). */
 void nesim_ep_state(const nesim_pop *p, uint32_t j, int64_t now, double *out);
+
+/* What a delivery does first to each target: its coefficients into epoch ep
+ * (E's), and 1 if this is the first input of tick t (a membrane update). */
+static inline uint64_t nesim_ep_touch(const nesim_epoch *E, const nesim_dyn *d, nesim_nrec *r, int64_t ep,
+                                      int64_t t)
+{
+    if (r->ts != ep)
+        nesim_ep_rebase(E, d, r);
+    uint64_t first = r->stamp != t;
+    r->stamp = t;
+    return first;
+}
+
+/* The models' own parts of the epoch kernels below: the threshold test in the
+ * invariant space, whether an input used up the margin, a new prediction from
+ * tick `from` (`standing`: the prediction still queued, NESIM_NEVER when it
+ * was consumed) and the end of refractoriness at tick rr. */
+typedef int (*nesim_ep_above_fn)(const nesim_epoch *E, const nesim_nrec *r);
+typedef int (*nesim_ep_spent_fn)(const nesim_nrec *r);
+typedef void (*nesim_ep_predict_fn)(nesim_pop *p, uint32_t j, nesim_nrec *r, int64_t from, int64_t standing);
+typedef void (*nesim_ep_restart_fn)(nesim_pop *p, uint32_t j, nesim_nrec *r, int64_t rr, int64_t from);
+
+/* The test kernel (population.h's contract) of an epoch model: each model
+ * calls it with its own functions, which the compiler inlines (the pointers
+ * are constants at the call). A wake-up (NESIM_F_WAKE) is refractoriness
+ * ending, bookkeeping rather than an update. */
+static inline __attribute__((always_inline)) void nesim_ep_test(nesim_pop *p, int64_t t, nesim_ep_above_fn above,
+                                                               nesim_ep_spent_fn spent,
+                                                               nesim_ep_predict_fn predict,
+                                                               nesim_ep_restart_fn restart)
+{
+    nesim_epoch *E = p->impl;
+    nesim_ep_at_tick(E, t);
+    for (size_t k = 0; k < p->n_cand; k++) {
+        uint32_t j = p->cand[k];
+        nesim_nrec *r = &p->rec[j];
+        uint8_t fl = r->flags;
+        r->flags = fl & NESIM_F_WAKE;
+        if ((fl & (NESIM_F_DUE | NESIM_F_WAKE)) == NESIM_F_DUE) {
+            p->c.updates += r->stamp != t;
+            r->stamp = t;
+        }
+        nesim_ep_ensure(E, &p->dyn, r);
+        if (fl & NESIM_F_WAKE) {
+            if (fl & NESIM_F_DUE) /* the wake-up event, at ref_until - 1 */
+                restart(p, j, r, t + 1, t + 1);
+        } else if (above(E, r)) {
+            nesim_pop_fires(p, j);
+        } else if (fl & NESIM_F_DUE) {
+            r->pred = NESIM_NEVER; /* consumed; stale by inhibition */
+            predict(p, j, r, t + 1, NESIM_NEVER);
+        } else if (spent(r)) {
+            predict(p, j, r, t + 1, r->pred);
+        }
+    }
+}
+
+/* The reset kernel: v frozen until ref_until, so with a period of two ticks
+ * or more the membrane restarts after the deliveries of ref_until - 1 (a
+ * wake-up event); otherwise at once. */
+static inline __attribute__((always_inline)) void nesim_ep_reset(nesim_pop *p, uint32_t j, int64_t t,
+                                                                nesim_ep_restart_fn restart)
+{
+    nesim_nrec *r = &p->rec[j];
+    int64_t rt = p->dyn.ref_ticks;
+    r->pred = NESIM_NEVER;
+    r->gen++;
+    r->budget = INFINITY;
+    if (rt >= 2) {
+        r->flags |= NESIM_F_WAKE;
+        nesim_pop_predict(p, r, j, t + rt - 1);
+    } else {
+        restart(p, j, r, t + rt, t + 1);
+    }
+}
 
 #endif

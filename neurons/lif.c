@@ -202,10 +202,7 @@ static uint64_t ep_deliver(nesim_pop *p, const nesim_fan *f, double w, double ki
     if (kick > 0) {
         NESIM_FAN_EACH(f, j, {
             nesim_nrec *r = &rec[j];
-            if (r->ts != ep)
-                nesim_ep_rebase(E, d, r);
-            ups += r->stamp != t;
-            r->stamp = t;
+            ups += nesim_ep_touch(E, d, r, ep, t);
             double u = r->x[0] + wE;
             r->x[0] = u;
             if (u >= r->budget)
@@ -214,58 +211,21 @@ static uint64_t ep_deliver(nesim_pop *p, const nesim_fan *f, double w, double ki
     } else {
         NESIM_FAN_EACH(f, j, {
             nesim_nrec *r = &rec[j];
-            if (r->ts != ep)
-                nesim_ep_rebase(E, d, r);
-            ups += r->stamp != t;
-            r->stamp = t;
+            ups += nesim_ep_touch(E, d, r, ep, t);
             r->x[0] += wE;
         });
     }
     return ups;
 }
 
-static void ep_test(nesim_pop *p, int64_t t)
+static int ep_above(const nesim_epoch *E, const nesim_nrec *r) { return r->x[0] >= E->U; }
+static int ep_spent(const nesim_nrec *r) { return r->x[0] >= r->budget; }
+static void ep_repredict(nesim_pop *p, uint32_t j, nesim_nrec *r, int64_t from, int64_t standing)
 {
-    nesim_epoch *E = p->impl;
-    nesim_ep_at_tick(E, t);
-    for (size_t k = 0; k < p->n_cand; k++) {
-        uint32_t j = p->cand[k];
-        nesim_nrec *r = &p->rec[j];
-        uint8_t fl = r->flags;
-        r->flags = fl & NESIM_F_WAKE;
-        if ((fl & (NESIM_F_DUE | NESIM_F_WAKE)) == NESIM_F_DUE) { /* a wake-up is bookkeeping, not an update */
-            p->c.updates += r->stamp != t;
-            r->stamp = t;
-        }
-        nesim_ep_ensure(E, &p->dyn, r);
-        if (fl & NESIM_F_WAKE) {
-            if (fl & NESIM_F_DUE) /* the wake-up event, at ref_until - 1 */
-                ep_restart(p, j, r, t + 1, t + 1);
-        } else if (r->x[0] >= E->U) {
-            nesim_pop_fires(p, j);
-        } else if (fl & NESIM_F_DUE) {
-            r->pred = NESIM_NEVER; /* consumed; stale by inhibition */
-            ep_predict(p, j, r, t + 1);
-        } else if (r->x[0] >= r->budget) {
-            ep_predict(p, j, r, t + 1);
-        }
-    }
+    ep_predict(p, j, r, from); /* a new search from the state: nothing to reuse */
 }
-
-static void ep_reset(nesim_pop *p, uint32_t j, int64_t t)
-{
-    nesim_nrec *r = &p->rec[j];
-    int64_t rt = p->dyn.ref_ticks;
-    r->pred = NESIM_NEVER;
-    r->gen++;
-    r->budget = INFINITY;
-    if (rt >= 2) { /* v frozen until ref_until: restart after the deliveries of ref_until - 1 */
-        r->flags |= NESIM_F_WAKE;
-        nesim_pop_predict(p, r, j, t + rt - 1);
-    } else {
-        ep_restart(p, j, r, t + rt, t + 1);
-    }
-}
+static void ep_test(nesim_pop *p, int64_t t) { nesim_ep_test(p, t, ep_above, ep_spent, ep_repredict, ep_restart); }
+static void ep_reset(nesim_pop *p, uint32_t j, int64_t t) { nesim_ep_reset(p, j, t, ep_restart); }
 
 static const nesim_pop_ops epoch_ops = {
     .name = "lif/epoch", .start = ep_start, .stop = nesim_epoch_stop, .init = ep_init,

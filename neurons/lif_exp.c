@@ -175,10 +175,7 @@ static uint64_t ep_deliver(nesim_pop *p, const nesim_fan *f, double w, double ki
         const double w0 = w * E->gexc[0] * E->E[0], w1 = w * E->gexc[1] * E->E[1];
         NESIM_FAN_EACH(f, j, {
             nesim_nrec *r = &rec[j];
-            if (r->ts != ep)
-                nesim_ep_rebase(E, d, r);
-            ups += r->stamp != t;
-            r->stamp = t;
+            ups += nesim_ep_touch(E, d, r, ep, t);
             r->x[0] += w0;
             r->x[1] += w1;
             double b = r->budget - kick;
@@ -190,10 +187,7 @@ static uint64_t ep_deliver(nesim_pop *p, const nesim_fan *f, double w, double ki
         const double w0 = w * E->ginh[0] * E->E[0], w2 = w * E->ginh[2] * E->E[2];
         NESIM_FAN_EACH(f, j, {
             nesim_nrec *r = &rec[j];
-            if (r->ts != ep)
-                nesim_ep_rebase(E, d, r);
-            ups += r->stamp != t;
-            r->stamp = t;
+            ups += nesim_ep_touch(E, d, r, ep, t);
             r->x[0] += w0;
             r->x[2] += w2;
         });
@@ -201,49 +195,14 @@ static uint64_t ep_deliver(nesim_pop *p, const nesim_fan *f, double w, double ki
     return ups;
 }
 
-static void ep_test(nesim_pop *p, int64_t t)
+/* v - threshold = (E_L - theta) + sum_i x_i D_i at E's tick */
+static int ep_above(const nesim_epoch *E, const nesim_nrec *r)
 {
-    nesim_epoch *E = p->impl;
-    nesim_ep_at_tick(E, t);
-    const double c = E->cth, d0 = E->D[0], d1 = E->D[1], d2 = E->D[2];
-    for (size_t k = 0; k < p->n_cand; k++) {
-        uint32_t j = p->cand[k];
-        nesim_nrec *r = &p->rec[j];
-        uint8_t fl = r->flags;
-        r->flags = fl & NESIM_F_WAKE;
-        if ((fl & (NESIM_F_DUE | NESIM_F_WAKE)) == NESIM_F_DUE) { /* a wake-up is bookkeeping, not an update */
-            p->c.updates += r->stamp != t;
-            r->stamp = t;
-        }
-        nesim_ep_ensure(E, &p->dyn, r);
-        if (fl & NESIM_F_WAKE) {
-            if (fl & NESIM_F_DUE) /* the wake-up event, at ref_until - 1 */
-                ep_restart(p, j, r, t + 1, t + 1);
-        } else if (c + r->x[0] * d0 + r->x[1] * d1 + r->x[2] * d2 >= 0) {
-            nesim_pop_fires(p, j);
-        } else if (fl & NESIM_F_DUE) {
-            r->pred = NESIM_NEVER; /* consumed; stale by inhibition */
-            ep_predict(p, j, r, t + 1, NESIM_NEVER);
-        } else if (r->budget < 0) {
-            ep_predict(p, j, r, t + 1, r->pred);
-        }
-    }
+    return E->cth + r->x[0] * E->D[0] + r->x[1] * E->D[1] + r->x[2] * E->D[2] >= 0;
 }
-
-static void ep_reset(nesim_pop *p, uint32_t j, int64_t t)
-{
-    nesim_nrec *r = &p->rec[j];
-    int64_t rt = p->dyn.ref_ticks;
-    r->pred = NESIM_NEVER;
-    r->gen++;
-    r->budget = INFINITY;
-    if (rt >= 2) { /* v frozen until ref_until: restart after the deliveries of ref_until - 1 */
-        r->flags |= NESIM_F_WAKE;
-        nesim_pop_predict(p, r, j, t + rt - 1);
-    } else {
-        ep_restart(p, j, r, t + rt, t + 1);
-    }
-}
+static int ep_spent(const nesim_nrec *r) { return r->budget < 0; }
+static void ep_test(nesim_pop *p, int64_t t) { nesim_ep_test(p, t, ep_above, ep_spent, ep_predict, ep_restart); }
+static void ep_reset(nesim_pop *p, uint32_t j, int64_t t) { nesim_ep_reset(p, j, t, ep_restart); }
 
 static const nesim_pop_ops epoch_ops = {
     .name = "lif_exp/epoch", .start = ep_start, .stop = nesim_epoch_stop, .init = ep_init,

@@ -160,8 +160,8 @@ typedef struct nesim_model {
  * ("alif") gives its model and sets *rule (may be NULL) to the rule it
  * implies; otherwise *rule is set to NULL (the caller's choice stands). */
 const nesim_model *nesim_model_find(const char *name, const struct nesim_rule **rule);
-/* The names a spec may use ("if", "lif", "lif_exp", "alif", "poisson"),
- * NULL-terminated. */
+/* The names a spec may use ("if", "lif", "lif_exp", "alif", "linleak",
+ * "poisson"), NULL-terminated, in registry order. */
 const char *const *nesim_model_names(void);
 
 /* Prepares d for model m with threshold rule r (NULL: fixed) and the given

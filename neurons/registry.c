@@ -5,21 +5,28 @@
 #include <stdlib.h>
 #include <string.h>
 
-extern const nesim_model nesim_model_if, nesim_model_lif, nesim_model_lif_exp, nesim_model_poisson;
+/* A model is one line here: its name, its nesim_model (defined in its own
+ * file), and the threshold rule the name implies (-1: the population's
+ * choice, default fixed). An alias names a model with a rule. */
+#define NESIM_MODELS(X)                                                                           \
+    X("if", nesim_model_if, -1)                                                                   \
+    X("lif", nesim_model_lif, -1)                                                                 \
+    X("lif_exp", nesim_model_lif_exp, -1)                                                         \
+    X("alif", nesim_model_lif, NESIM_RULE_ADAPTIVE)                                               \
+    X("linleak", nesim_model_linleak, -1)                                                         \
+    X("poisson", nesim_model_poisson, -1)
 
-/* A model is one line here. An alias names a model with a threshold rule. */
+#define DECLARE(name, model, rule) extern const nesim_model model;
+#define ENTRY(name, model, rule) {name, &model, rule},
+#define NAME(name, model, rule) name,
+NESIM_MODELS(DECLARE)
+
 static const struct {
     const char *name;
     const nesim_model *model;
-    int rule; /* -1: the population's choice (default fixed) */
-} models[] = {
-    {"if", &nesim_model_if, -1},
-    {"lif", &nesim_model_lif, -1},
-    {"lif_exp", &nesim_model_lif_exp, -1},
-    {"alif", &nesim_model_lif, NESIM_RULE_ADAPTIVE},
-    {"poisson", &nesim_model_poisson, -1},
-};
-static const char *const names[] = {"if", "lif", "lif_exp", "alif", "poisson", NULL};
+    int rule;
+} models[] = {NESIM_MODELS(ENTRY)};
+static const char *const names[] = {NESIM_MODELS(NAME) NULL};
 
 const nesim_model *nesim_model_find(const char *name, const nesim_rule **rule)
 {

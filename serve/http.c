@@ -321,14 +321,8 @@ bool serve_layer(nesim_serve *s, struct evhttp_request *req, int64_t run, const 
                 return true;
             }
     }
-    char list[240] = "";
-    size_t k = 0;
-    for (size_t i = 0; i < n && k < sizeof list - 1; i++) {
-        int w = snprintf(list + k, sizeof list - k, "%s%d %s", i ? ", " : "", L[i].idx, L[i].name);
-        k += w > 0 ? (size_t)w : 0;
-    }
-    if (k >= sizeof list - 1)
-        strcpy(list + sizeof list - 5, "...");
+    char list[240];
+    nesim_trace_layer_list(L, n, list, sizeof list);
     serve_reply_error(s, req, 404, "layer: run %lld has no layer '%.*s%s' (layers: %s)", (long long)run,
                       SERVE_QUOTE, v, len > SERVE_QUOTE ? "..." : "", n ? list : "none");
     return false;

@@ -79,8 +79,8 @@ static inline __attribute__((always_inline)) double nesim_ld(nesim_dtype dt, con
         return v;
     }
     case NESIM_U8: return base[i];
+    default: return 0; /* weights are checked to be one of the above */
     }
-    return 0;
 }
 
 #endif

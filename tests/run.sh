@@ -14,7 +14,8 @@ for t in "$@"; do
     st=$?
   fi
   n_ok=$(grep -c '^\[       OK \]' "$out")
-  n_bad=$(grep -c '^\[  FAILED  \] [a-z_0-9]' "$out")
+  # a failed test is listed twice (as it fails and in the summary): count names once
+  n_bad=$(grep '^\[  FAILED  \] [a-z_][a-z_0-9]*$' "$out" | sort -u | wc -l)
   if [ "$st" -ne 0 ] && [ "$n_bad" -eq 0 ]; then n_bad=1; fi
   pass=$((pass + n_ok)); fail=$((fail + n_bad))
   if [ "$st" -ne 0 ]; then

@@ -102,6 +102,39 @@ static void test_capacities(void **st)
     assert_int_equal(x, 2);
     assert_int_equal(y, 0);
     nesim_map_free(&m);
+    /* chips in a 2 x 2 grid (chip_mesh): chip 3 sits at (1, 1), so its core 12
+     * is at router (2, 2) of the 4 x 4 system mesh; 17 cores need 5 chips */
+    caps.chip_mesh_x = caps.chip_mesh_y = 2;
+    nesim_map_core_xy(&caps, 12, &x, &y);
+    assert_int_equal(x, 2);
+    assert_int_equal(y, 2);
+    nesim_map_core_xy(&caps, 15, &x, &y);
+    assert_int_equal(x, 3);
+    assert_int_equal(y, 3);
+    big.neurons = 34;
+    assert_int_equal(nesim_map(&caps, &big, 1, NULL, 0, &m, &err), NESIM_EINVAL);
+    assert_non_null(strstr(err.msg, "needs 5 chips; the largest system (chip_mesh) holds 2 x 2 = 4"));
+    /* A -> B across chips: A on chip 0, B on chips 0..3. A spike from core 0
+     * reaches B's cores 1..15 (B starts on a fresh core), crossing one chip
+     * boundary into chips 1 and 2 and two into chip 3. */
+    nesim_map_group ab[2] = {{.name = "A", .neurons = 2}, {.name = "B", .neurons = 30}};
+    nesim_map_edge abe = {.pre = 0, .post = 1, .dense = 1};
+    assert_ok(nesim_map(&caps, ab, 2, &abe, 1, &m, &err), &err);
+    assert_int_equal(m.chips, 4);
+    assert_int_equal(m.place[1].first_core, 1);
+    /* cores 1..3 on chip 0 (0 crossings), 4..7 chip 1 (1 each), 8..11 chip 2
+     * (1 each), 12..15 chip 3 (2 each): 4 + 4 + 8 */
+    assert_int_equal(m.hops_chip[0][0], 16);
+    assert_int_equal(m.hops_chip[0][1], 16);
+    uint64_t ew = 0, ns = 0;
+    for (uint64_t d = 1; d <= 15; d++) {
+        nesim_map_core_xy(&caps, d, &x, &y);
+        ew += x, ns += y; /* core 0 is at (0, 0) */
+    }
+    assert_int_equal(m.hops_ew[0][0], ew);
+    assert_int_equal(m.hops_ns[0][0], ns);
+    assert_int_equal(m.max_hops, 6);
+    nesim_map_free(&m);
     /* four cores share a router: no hops between them */
     caps = small_caps();
     caps.cores_per_router = 4;
@@ -140,12 +173,13 @@ static void test_sparse_routes(void **st)
 static void test_energy_terms_by_hand(void **st)
 {
     nesim_energy_params p = {.sop = 2, .update_active = 3, .update_idle = 1, .spike_out = 5,
-                             .spike_core = 7, .hop_ew = 11, .hop_ns = 13, .static_w_per_core = 0.5, .step_s = 0.1};
+                             .spike_core = 7, .hop_ew = 11, .hop_ns = 13, .hop_chip = 17,
+                             .static_w_per_core = 0.5, .step_s = 0.1};
     nesim_dense_params d = {.int8_add = 0.03e-12, .int8_mult = 0.2e-12, .fp16_add = 0.4e-12, .fp16_mult = 1.1e-12,
                             .sram_size = {8192, 32768, 1048576}, .sram_read64 = {10e-12, 20e-12, 100e-12},
                             .dram_read64 = 1.3e-9};
     nesim_energy_input in = {.sops = 10, .membrane_updates = 3, .neurons = 4, .spikes_out = 2, .deliveries = 6,
-                             .hops_ew = 1, .hops_ns = 2, .cores = 2, .dense_macs = 100};
+                             .hops_ew = 1, .hops_ns = 2, .hops_chip = 3, .cores = 2, .dense_macs = 100};
     nesim_energy_layer out;
     nesim_energy_report rep;
     nesim_energy_compute(&p, &d, &in, 1, 10, 1e-3, 2, &out, &rep);
@@ -154,9 +188,9 @@ static void test_energy_terms_by_hand(void **st)
     assert_close(out.term[NESIM_E_IDLE], 37, 1e-15, 0);         /* (4 x 10 - 3) x 1 */
     assert_close(out.term[NESIM_E_SPIKE_OUT], 10, 1e-15, 0);
     assert_close(out.term[NESIM_E_DELIVERY], 42, 1e-15, 0);
-    assert_close(out.term[NESIM_E_ROUTING], 11 + 26, 1e-15, 0);
+    assert_close(out.term[NESIM_E_ROUTING], 11 + 26 + 51, 1e-15, 0);
     assert_close(out.term[NESIM_E_STATIC], 2 * 0.5 * 10 * 0.1, 1e-15, 0); /* chip step, not model tick */
-    assert_close(rep.total, 20 + 9 + 37 + 10 + 42 + 37 + 1, 1e-15, 0);
+    assert_close(rep.total, 20 + 9 + 37 + 10 + 42 + 88 + 1, 1e-15, 0);
     assert_close(rep.per_sop, rep.total / 10, 1e-15, 0);
     assert_close(out.fp16_arith, 100 * 1.5e-12, 1e-12, 0);
     assert_close(out.int8_arith, 100 * 0.23e-12, 1e-12, 0);

@@ -254,6 +254,109 @@ static void test_random_networks_match_reference(void **st) { random_vs_referenc
  * against the reference. */
 static void test_rules_and_resets_match_reference(void **st) { random_vs_reference(1, 48); }
 
+/* Every model in the registry, the ones added later included, against the
+ * reference: populations of the model (random parameters from the bag where
+ * the model takes them, its defaults elsewhere; each rule it takes; both
+ * resets) driven by integrate-and-fire pacemakers and by each other. A model
+ * may refuse a draw of parameters (prepare() fails): the test draws again. */
+static nesim_net *model_net(const char *model, gsl_rng *r, uint64_t seed)
+{
+    nesim_error err = {0};
+    nesim_net *net = nesim_net_new(DT, seed, &err);
+    const nesim_rule *implied;
+    const nesim_model *m = nesim_model_find(model, &implied);
+    int pops[4];
+    test_bag drive = base();
+    assert_ok(add_pop(net, "drive", "if", NULL, 40, drive, (nesim_init_dist){NESIM_INIT_UNIFORM, -60 * mV, -50 * mV},
+                      &pops[0], &err),
+              &err);
+    assert_ok(nesim_record(net, pops[0], 1, &err), &err);
+    for (int k = 1; k < 4; k++) {
+        int tries = 0;
+        for (;;) {
+            test_bag p = base();
+            p.v_rest = (-58 + 10 * gsl_rng_uniform(r)) * mV;
+            p.tau_m = (5 + 30 * gsl_rng_uniform(r)) * ms;
+            p.tau_e = p.tau_m / (2 + 2 * gsl_rng_uniform(r));
+            p.tau_i = p.tau_m / (1.3 + gsl_rng_uniform(r));
+            p.t_ref = gsl_rng_uniform_int(r, 40) * DT;
+            p.i_drive = (gsl_rng_uniform(r) - 0.3) * 0.5;
+            p.reset_subtract = gsl_rng_uniform(r) < 0.5;
+            p.tau_a = (10 + 100 * gsl_rng_uniform(r)) * ms;
+            p.b = 3 * gsl_rng_uniform(r) * mV;
+            const char *rule = NULL;
+            if (!implied) {
+                unsigned adaptive = m->rules & (1u << NESIM_RULE_ADAPTIVE);
+                rule = adaptive && gsl_rng_uniform(r) < 0.5 ? "adaptive" : "fixed";
+            }
+            char name[16];
+            snprintf(name, sizeof name, "p%d", k);
+            uint32_t n = 20 + (uint32_t)gsl_rng_uniform_int(r, 40);
+            if (add_pop(net, name, model, rule, n, p, (nesim_init_dist){NESIM_INIT_UNIFORM, -60 * mV, -50 * mV},
+                        &pops[k], &err) == NESIM_OK)
+                break;
+            if (++tries == 50)
+                fail_msg("model %s refused 50 draws of parameters; last: %s", model, err.msg);
+        }
+        assert_ok(nesim_record(net, pops[k], 1, &err), &err);
+    }
+    for (int k = 1; k < 4; k++) {
+        nesim_proj_spec c = {.pre = pops[0], .post = pops[k], .kind = NESIM_FIXED_PROB,
+                             .p = 0.1 + 0.3 * gsl_rng_uniform(r), .weight = (0.5 + 3 * gsl_rng_uniform(r)) * mV,
+                             .delay = 1 + (int64_t)gsl_rng_uniform_int(r, 20)};
+        assert_ok(nesim_connect(net, &c, NULL, &err), &err);
+        nesim_proj_spec x = {.pre = pops[k], .post = pops[1 + gsl_rng_uniform_int(r, 3)], .kind = NESIM_FIXED_PROB,
+                             .p = 0.05 + 0.2 * gsl_rng_uniform(r),
+                             .weight = (gsl_rng_uniform(r) < 0.6 ? 1 : -2) * (0.2 + 2 * gsl_rng_uniform(r)) * mV,
+                             .delay = 1 + (int64_t)gsl_rng_uniform_int(r, 30)};
+        assert_ok(nesim_connect(net, &x, NULL, &err), &err);
+    }
+    return net;
+}
+
+static void test_every_model_matches_reference(void **st)
+{
+    nesim_error err = {0};
+    gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+    int models = 0;
+    for (const char *const *name = nesim_model_names(); *name; name++) {
+        const nesim_model *m = nesim_model_find(*name, NULL);
+        if (m->is_source)
+            continue;
+        size_t total = 0;
+        for (uint64_t cfg = 0; cfg < 6; cfg++) {
+            gsl_rng_set(r, 9000 + cfg);
+            nesim_net *a = model_net(*name, r, cfg);
+            gsl_rng_set(r, 9000 + cfg);
+            nesim_net *b = model_net(*name, r, cfg);
+            enum { T = 3000, CAP = 400000 };
+            assert_ok(nesim_run(a, 0, &err), &err);
+            nesim_spike *want = malloc(CAP * sizeof *want);
+            size_t nw = reference_run(a, T, want, CAP), n, mine = 0;
+            assert_ok(nesim_run(b, T, &err), &err);
+            const nesim_spike *got = nesim_spikes(b, &n);
+            for (size_t i = 0; i < n && i < nw; i++)
+                if (got[i].t != want[i].t || got[i].id != want[i].id)
+                    fail_msg("%s config %llu spike %zu: engine (t=%lld, id=%u), reference (t=%lld, id=%u)", *name,
+                             (unsigned long long)cfg, i, (long long)got[i].t, got[i].id, (long long)want[i].t,
+                             want[i].id);
+            assert_int_equal(n, nw);
+            for (size_t i = 0; i < n; i++)
+                mine += got[i].pop != 0; /* the model's own spikes, not the pacemakers' */
+            total += mine;
+            free(want);
+            nesim_net_free(a);
+            nesim_net_free(b);
+        }
+        print_message("%s: %zu spikes of its own in 6 configurations\n", *name, total);
+        if (total < 500)
+            fail_msg("model %s fired only %zu times: the comparison says little", *name, total);
+        models++;
+    }
+    assert_true(models >= 5);
+    gsl_rng_free(r);
+}
+
 /* ---- determinism -------------------------------------------------------- */
 
 static void run_cuba(uint64_t seed, nesim_spike **out, size_t *n)
@@ -502,6 +605,7 @@ int main(void)
         cmocka_unit_test(test_engine_matches_clock_driven_reference),
         cmocka_unit_test(test_random_networks_match_reference),
         cmocka_unit_test(test_rules_and_resets_match_reference),
+        cmocka_unit_test(test_every_model_matches_reference),
         cmocka_unit_test(test_determinism),
         cmocka_unit_test(test_split_runs_identical),
         cmocka_unit_test(test_sops_equal_spikes_times_fanout),

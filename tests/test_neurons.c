@@ -339,6 +339,45 @@ static void test_if_drive_and_subtract(void **st)
     nesim_dyn_free(&d);
 }
 
+/* linleak (README, "Adding a neuron model"): a ramp to v_rest, in closed form. */
+static void test_linleak_ramp(void **st)
+{
+    test_bag p = {.v_thresh = 1.0, .v_reset = 0.0, .v_rest = 0.0}; /* leak: its default, 1 V/s */
+    nesim_dyn d;
+    dyn(&d, "linleak", p, 0.125); /* 0.125 V per tick, exact in binary */
+    double x[1] = {0.75};
+    d.model->advance(&d, x, 0, 2, 0);
+    assert_true(x[0] == 0.5);
+    d.model->advance(&d, x, 2, 100, 0);
+    assert_true(x[0] == 0.0); /* stops at v_rest */
+    x[0] = -0.25;
+    d.model->advance(&d, x, 0, 1, 0);
+    assert_true(x[0] == -0.125); /* below v_rest it rises */
+    d.model->advance(&d, x, 1, 5, 0);
+    assert_true(x[0] == 0.0);
+    x[0] = 0.75;
+    d.model->advance(&d, x, 0, 4, 3); /* refractory until 3: frozen, then one tick */
+    assert_true(x[0] == 0.625);
+    /* it never reaches threshold alone; the margin is the closest approach ahead */
+    double m, s[1] = {0.75};
+    assert_true(d.model->predict(&d, s, 0, 0, 1, NESIM_NEVER, NULL, &m) == NESIM_NEVER);
+    assert_true(m == 0.25);
+    s[0] = -0.5;
+    assert_true(d.model->predict(&d, s, 0, 0, 1, NESIM_NEVER, NULL, &m) == NESIM_NEVER);
+    assert_true(m == 1.0); /* it will rise to v_rest = 0 */
+    s[0] = 1.25;
+    assert_int_equal(d.model->predict(&d, s, 0, 0, 0, NESIM_NEVER, NULL, &m), 0);
+    nesim_dyn_free(&d);
+    /* v_rest at threshold would fire on its own: refused */
+    nesim_error err = {0};
+    nesim_param q[NESIM_PARAM_MAX];
+    p.v_rest = 1.0;
+    size_t n = test_params("linleak", NULL, &p, q);
+    assert_int_equal(nesim_dyn_init(&d, nesim_model_find("linleak", NULL), NULL, q, n, 0.125, &err), NESIM_EINVAL);
+    assert_non_null(strstr(err.msg, "v_rest 1 must lie below v_thresh 1"));
+    nesim_dyn_free(&d);
+}
+
 static int init_bag(nesim_dyn *d, const char *model, test_bag p, nesim_error *err)
 {
     nesim_param q[NESIM_PARAM_MAX];
@@ -404,6 +443,7 @@ int main(void)
         cmocka_unit_test(test_cuba_prediction_vs_ode),
         cmocka_unit_test(test_alif_prediction_scan),
         cmocka_unit_test(test_if_drive_and_subtract),
+        cmocka_unit_test(test_linleak_ramp),
         cmocka_unit_test(test_bad_parameters),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

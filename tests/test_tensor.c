@@ -68,7 +68,9 @@ static void test_dtype_size_name(void **state)
     static const struct { nesim_dtype dt; size_t size; const char *name; } want[] = {
         {NESIM_F32, 4, "f32"}, {NESIM_F64, 8, "f64"}, {NESIM_F16, 2, "f16"},
         {NESIM_BF16, 2, "bf16"}, {NESIM_I8, 1, "i8"}, {NESIM_I16, 2, "i16"},
-        {NESIM_I32, 4, "i32"}, {NESIM_U8, 1, "u8"},
+        {NESIM_I32, 4, "i32"}, {NESIM_U8, 1, "u8"}, {NESIM_I64, 8, "i64"},
+        {NESIM_U16, 2, "u16"}, {NESIM_U32, 4, "u32"}, {NESIM_U64, 8, "u64"},
+        {NESIM_BOOL, 1, "bool"},
     };
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
         assert_int_equal(nesim_dtype_size(want[i].dt), want[i].size);
@@ -184,6 +186,18 @@ static const struct npy_case {
      {0x00, 0x00, 0x00, 0x80, 0x87, 0xd6, 0x12, 0x00}, 8, {-2147483648.0, 1234567}},
     {"{'descr': '|u1', 'fortran_order': False, 'shape': (3,), }", NESIM_U8, 1, {3},
      {0x00, 0x80, 0xff}, 3, {0, 128, 255}},
+    /* numpy's default integer: labels come as int64 */
+    {"{'descr': '<i8', 'fortran_order': False, 'shape': (3,), }", NESIM_I64, 1, {3},
+     {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0x20, 0, 5, 0, 0, 0, 0, 0, 0, 0},
+     24, {-1, 0x1p53, 5}},
+    {"{'descr': '<u2', 'fortran_order': False, 'shape': (2,), }", NESIM_U16, 1, {2},
+     {0xff, 0xff, 0x34, 0x12}, 4, {65535, 0x1234}},
+    {"{'descr': '<u4', 'fortran_order': False, 'shape': (2,), }", NESIM_U32, 1, {2},
+     {0xff, 0xff, 0xff, 0xff, 7, 0, 0, 0}, 8, {4294967295.0, 7}},
+    {"{'descr': '<u8', 'fortran_order': False, 'shape': (2,), }", NESIM_U64, 1, {2},
+     {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 3, 0, 0, 0, 0, 0, 0, 0}, 16, {0x1p64, 3}},
+    {"{'descr': '|b1', 'fortran_order': False, 'shape': (2, 2), }", NESIM_BOOL, 2, {2, 2},
+     {0, 1, 1, 0}, 4, {0, 1, 1, 0}},
 };
 
 static void check_case(const struct npy_case *c, const nesim_tensor *t)
@@ -242,6 +256,69 @@ static void test_npy_every_dtype(void **state)
     }
 }
 
+/* numpy writes transposed arrays column-major (np.save(f, a.T) keeps
+ * fortran_order True). A parsed view reads them through the strides; a
+ * loaded tensor is transposed once, so everything downstream sees C order. */
+static void test_npy_fortran_order(void **state)
+{
+    (void)state;
+    nesim_error err = {0};
+    /* A[i][j] = 10 i + j, shape (2, 3): stored as column 0, column 1, ... */
+    const float f23[6] = {0, 10, 1, 11, 2, 12};
+    const float c23[6] = {0, 1, 2, 10, 11, 12};
+    unsigned char buf[512];
+    size_t len = make_npy(buf, 1, "{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3), }", f23,
+                          sizeof f23);
+    nesim_tensor t;
+    assert_ok(nesim_npy_parse(buf, len, "f.npy", &t, &err), &err);
+    assert_true(t.fortran);
+    for (size_t i = 0; i < 6; i++)
+        assert_true(nesim_tensor_get(&t, i) == c23[i]);
+    nesim_tensor_release(&t);
+
+    const char *path = tmp_path("fortran.npy");
+    write_file(path, buf, len);
+    assert_ok(nesim_npy_load(path, &t, &err), &err);
+    assert_false(t.fortran);
+    assert_null(t.map_base); /* the mapping is gone, the copy stays */
+    assert_memory_equal(t.data, c23, sizeof c23);
+    nesim_tensor_release(&t);
+    assert_null(t.data);
+
+    /* 3-D, int16: B[i][j][k] = 100 i + 10 j + k at storage i + 2 j + 6 k. */
+    int16_t f234[24], want[24];
+    for (int i = 0; i < 2; i++)
+        for (int j = 0; j < 3; j++)
+            for (int k = 0; k < 4; k++) {
+                f234[i + 2 * j + 6 * k] = (int16_t)(100 * i + 10 * j + k);
+                want[(i * 3 + j) * 4 + k] = (int16_t)(100 * i + 10 * j + k);
+            }
+    len = make_npy(buf, 1, "{'descr': '<i2', 'fortran_order': True, 'shape': (2, 3, 4), }", f234,
+                   sizeof f234);
+    assert_ok(nesim_npy_parse(buf, len, "f3.npy", &t, &err), &err);
+    for (size_t i = 0; i < 24; i++)
+        assert_true(nesim_tensor_get(&t, i) == want[i]);
+    assert_ok(nesim_tensor_to_c_order(&t, &err), &err);
+    assert_false(t.fortran);
+    assert_memory_equal(t.data, want, sizeof want);
+    assert_true(buf + 128 != (const unsigned char *)t.data); /* copied, buffer untouched */
+    nesim_tensor_release(&t);
+
+    /* 1-D and empty arrays are the same bytes in both orders: still views. */
+    len = make_npy(buf, 1, "{'descr': '<f4', 'fortran_order': True, 'shape': (3,), }", c23, 12);
+    write_file(path, buf, len);
+    assert_ok(nesim_npy_load(path, &t, &err), &err);
+    assert_false(t.fortran);
+    assert_non_null(t.map_base);
+    assert_true(nesim_tensor_get(&t, 2) == 2);
+    nesim_tensor_release(&t);
+    len = make_npy(buf, 1, "{'descr': '<f4', 'fortran_order': True, 'shape': (0, 3), }", c23, 0);
+    write_file(path, buf, len);
+    assert_ok(nesim_npy_load(path, &t, &err), &err);
+    assert_int_equal(t.count, 0);
+    nesim_tensor_release(&t);
+}
+
 static void test_npy_header_variants(void **state)
 {
     (void)state;
@@ -286,8 +363,8 @@ static void test_npy_write_roundtrip(void **state)
 {
     (void)state;
     nesim_error err = {0};
-    const nesim_dtype dts[] = {NESIM_F32, NESIM_F64, NESIM_F16, NESIM_I8,
-                               NESIM_I16, NESIM_I32, NESIM_U8};
+    const nesim_dtype dts[] = {NESIM_F32, NESIM_F64, NESIM_F16, NESIM_I8,  NESIM_I16, NESIM_I32,
+                               NESIM_U8,  NESIM_I64, NESIM_U16, NESIM_U32, NESIM_U64, NESIM_BOOL};
     unsigned char data[2 * 3 * 8];
     for (size_t i = 0; i < sizeof data; i++)
         data[i] = (unsigned char)(i * 37 + 11);
@@ -397,9 +474,9 @@ static void test_npy_malformed_messages(void **state)
     static const float f3[3] = {1, 2, 3};
     static const struct { const char *dict; size_t nbytes; const char *needle; } hdr[] = {
         {"{'descr': '>f4', 'fortran_order': False, 'shape': (3,), }", 12, "big-endian"},
-        {"{'descr': '<i8', 'fortran_order': False, 'shape': (3,), }", 24, "unsupported dtype '<i8'"},
+        {"{'descr': '<m8', 'fortran_order': False, 'shape': (3,), }", 24, "unsupported dtype '<m8'"},
         {"{'descr': '<c8', 'fortran_order': False, 'shape': (3,), }", 24, "unsupported dtype '<c8'"},
-        {"{'descr': '<f4', 'fortran_order': True, 'shape': (3,), }", 12, "fortran"},
+        {"{'descr': '<f4', 'fortran_order': 1, 'shape': (3,), }", 12, "True or False"},
         {"{'descr': '<f4', 'fortran_order': False, 'shape': (4,), }", 12,
          "expected 16 bytes, found 12"},
         {"{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }", 12,
@@ -591,8 +668,8 @@ static void test_safetensors_int8_group_scales(void **state)
 static void test_safetensors_write_all_dtypes(void **state)
 {
     (void)state;
-    const nesim_dtype dts[] = {NESIM_F32, NESIM_F64, NESIM_F16, NESIM_BF16,
-                               NESIM_I8,  NESIM_I16, NESIM_I32, NESIM_U8};
+    const nesim_dtype dts[] = {NESIM_F32, NESIM_F64, NESIM_F16, NESIM_BF16, NESIM_I8,  NESIM_I16, NESIM_I32,
+                               NESIM_U8,  NESIM_I64, NESIM_U16, NESIM_U32,  NESIM_U64, NESIM_BOOL};
     enum { N = sizeof dts / sizeof dts[0] };
     unsigned char bytes[24];
     for (size_t i = 0; i < sizeof bytes; i++)
@@ -657,7 +734,7 @@ static void test_safetensors_malformed_messages(void **state)
         {"{\"a\":{\"dtype\":\"F32\",,}}", "JSON error at line 1 column"},
         {"{\"a\":{\"dtype\":\"F32\",\n\"shape\":[3] \"data_offsets\":[0,12]}}", "line 2"},
         {"[1,2]", "not an object"},
-        {"{\"a\":{\"dtype\":\"I64\",\"shape\":[1],\"data_offsets\":[0,8]}}", "unsupported dtype 'I64'"},
+        {"{\"a\":{\"dtype\":\"C64\",\"shape\":[1],\"data_offsets\":[0,8]}}", "unsupported dtype 'C64'"},
         {"{\"a\":{\"dtype\":\"F32\",\"shape\":[1.5],\"data_offsets\":[0,12]}}", "integers"},
         {"{\"a\":{\"dtype\":\"F32\",\"shape\":[\"3\"],\"data_offsets\":[0,12]}}", "integers"},
         {"{\"a\":{\"dtype\":\"F32\",\"shape\":[-3],\"data_offsets\":[0,12]}}", "integers"},
@@ -810,6 +887,7 @@ int main(void)
         cmocka_unit_test(test_bf16_bits),
         cmocka_unit_test(test_check_finite),
         cmocka_unit_test(test_npy_every_dtype),
+        cmocka_unit_test(test_npy_fortran_order),
         cmocka_unit_test(test_npy_header_variants),
         cmocka_unit_test(test_npy_write_roundtrip),
         cmocka_unit_test(test_npy_large_not_copied),

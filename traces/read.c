@@ -272,6 +272,19 @@ int nesim_trace_layers(nesim_trace *t, int64_t run, nesim_trace_layer **layers, 
     return rc;
 }
 
+const char *nesim_trace_layer_list(const nesim_trace_layer *L, size_t n, char *buf, size_t cap)
+{
+    size_t k = 0;
+    buf[0] = 0;
+    for (size_t i = 0; i < n && k < cap - 1; i++) {
+        int w = snprintf(buf + k, cap - k, "%s%d %s", i ? ", " : "", L[i].idx, L[i].name);
+        k += w > 0 ? (size_t)w : 0;
+    }
+    if (k >= cap - 1 && cap > 4)
+        strcpy(buf + cap - 4, "...");
+    return buf;
+}
+
 int nesim_trace_find_layer(nesim_trace *t, int64_t run, const char *name_or_index, int *idx, nesim_error *err)
 {
     nesim_trace_layer *L;
@@ -295,14 +308,8 @@ int nesim_trace_find_layer(nesim_trace *t, int64_t run, const char *name_or_inde
                 nesim_trace_layers_free(L, n);
                 return NESIM_OK;
             }
-    char list[200] = "";
-    size_t k = 0;
-    for (size_t i = 0; i < n && k < sizeof list - 1; i++) {
-        int w = snprintf(list + k, sizeof list - k, "%s%d %s", i ? ", " : "", L[i].idx, L[i].name);
-        k += w > 0 ? (size_t)w : 0;
-    }
-    if (k >= sizeof list - 1)
-        strcpy(list + sizeof list - 5, "...");
+    char list[200];
+    nesim_trace_layer_list(L, n, list, sizeof list);
     rc = n ? nesim_fail(err, NESIM_EINVAL, "%s: run %lld has no layer '%s' (layers: %s)", t->path, (long long)run, s,
                         list)
            : nesim_fail(err, NESIM_EINVAL, "%s: run %lld has no layer '%s' (it has no layers)", t->path,

@@ -22,22 +22,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *grouped(int64_t v, char *buf, size_t n)
-{
-    char tmp[32];
-    int len = snprintf(tmp, sizeof tmp, "%" PRId64, v);
-    size_t o = 0;
-    int start = tmp[0] == '-' ? 1 : 0;
-    if (start && o + 1 < n)
-        buf[o++] = '-';
-    for (int i = start; i < len && o + 1 < n; i++) {
-        if (i > start && (len - i) % 3 == 0 && o + 2 < n)
-            buf[o++] = ',';
-        buf[o++] = tmp[i];
-    }
-    buf[o] = 0;
-    return buf;
-}
+/* int64 counts in a trace stay below 2^53, so a double carries them exactly. */
+static const char *grouped(int64_t v, char *buf, size_t n) { return nesim_fmt_grouped((double)v, buf, n); }
 
 /* A count, or "?" when unknown (-1). */
 static const char *count_str(int64_t v, char *buf, size_t n)

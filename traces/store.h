@@ -321,6 +321,9 @@ typedef struct nesim_trace_layer {
 int nesim_trace_layers(nesim_trace *t, int64_t run, nesim_trace_layer **layers, size_t *n,
                        nesim_error *err);
 void nesim_trace_layers_free(nesim_trace_layer *layers, size_t n);
+/* "0 fc1, 1 fc2, ..." into buf (cap bytes; "..." when cut short): what a
+ * message lists when a layer is not found. Returns buf. */
+const char *nesim_trace_layer_list(const nesim_trace_layer *L, size_t n, char *buf, size_t cap);
 /* Resolves a layer given by name or by index (a name that matches wins over
  * an index); NESIM_EINVAL naming the run's layers if none matches. */
 int nesim_trace_find_layer(nesim_trace *t, int64_t run, const char *name_or_index, int *idx,
