@@ -40,7 +40,7 @@ enum { PATHN = NESIM_JSON_PATHN, SHOWN = NESIM_JSON_SHOWN };
 
 #define SPEC_MAX_BYTES (64u << 20)      /* a model spec is small; refuse anything absurd */
 #define DIM_PRODUCT_MAX (INT64_C(1) << 40)
-#define NAME_MAX_BYTES 63               /* the network keeps 64-byte names */
+#define NAME_MAX_BYTES 63               /* names appear in one-line messages and report tables */
 
 typedef struct pctx {
     nesim_jctx j; /* file name for messages, and the error to fill */

@@ -74,6 +74,11 @@ int nesim_coded_linear_init(nesim_coded_linear *L, const char *name, const nesim
         return nesim_fail(err, NESIM_EINVAL,
                           "coded linear '%s': weight dtype %s (expected f32, f64, f16, bf16 or i8)",
                           nm, nesim_dtype_name(weight->dtype));
+    if (weight->fortran || (scales && scales->fortran))
+        return nesim_fail(err, NESIM_EINVAL,
+                          "coded linear '%s': a Fortran-order view (rows are read in place: make it C order "
+                          "with nesim_tensor_to_c_order)",
+                          nm);
     if (!view_ok(weight) || weight->count != (size_t)out * (size_t)in)
         return nesim_fail(err, NESIM_EINVAL,
                           "coded linear '%s': weight view holds %zu elements, shape [%lld, %lld] "

@@ -32,6 +32,8 @@
  * - Weights keep their stored precision: f32, f64, f16, bf16, or int8 with
  *   optional per-group f32 scales (w[o,i] = q[o,i] * scale[o, i / group]).
  *   Views may be unaligned (safetensors): every element is read via memcpy.
+ *   Views are C order (rows read in place); a Fortran-order view is refused
+ *   (nesim_npy_load transposes such files on load).
  * - Counters (nesim_coded_stats) are exact integers computed from the counts,
  *   not from the floating-point work.
  * - Bad input is NESIM_EINVAL with a message naming the layer and, for

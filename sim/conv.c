@@ -20,6 +20,9 @@ int nesim_conv2d_init(nesim_conv2d *L, const char *name, const nesim_tensor *wei
     if (dt != NESIM_F32 && dt != NESIM_F64 && dt != NESIM_F16 && dt != NESIM_BF16 && dt != NESIM_I8)
         return nesim_fail(err, NESIM_EINVAL, "%s: weight dtype %s (expected f32, f64, f16, bf16 or i8)", L->name,
                           nesim_dtype_name(dt));
+    if (weight->fortran)
+        return nesim_fail(err, NESIM_EINVAL, "%s: a Fortran-order weight view (make it C order with "
+                          "nesim_tensor_to_c_order)", L->name);
     L->c = c, L->h = h, L->w = w, L->sh = sh, L->sw = sw, L->ph = ph, L->pw = pw;
     L->o = (size_t)weight->shape[0], L->kh = (size_t)weight->shape[2], L->kw = (size_t)weight->shape[3];
     if (sh < 1 || sw < 1 || h + 2 * ph < L->kh || w + 2 * pw < L->kw)

@@ -16,6 +16,7 @@
 
 #include "jobs/run.h"
 #include "net/tensor.h"
+#include "sim/coded.h"
 
 static const char *bin(void) { return getenv("NESIM") ? getenv("NESIM") : "build/rel/nesim"; }
 
@@ -133,6 +134,21 @@ static void test_fortran_order_and_int64_labels(void **st)
     assert_true(num(ra, "accuracy", "spiking") > 0.9);
     json_decref(ra);
     json_decref(rb);
+
+    /* a Fortran-order view handed to a layer directly is refused, not misread */
+    nesim_tensor fv;
+    assert_ok(nesim_npy_load(tmp("m/fc1.weight.npy"), &fv, &err), &err); /* transposed on load */
+    assert_false(fv.fortran);
+    nesim_tensor_release(&fv);
+    FILE *ff = fopen(tmp("m/fc1.weight.npy"), "rb");
+    static unsigned char img[1 << 16];
+    size_t len = fread(img, 1, sizeof img, ff);
+    fclose(ff);
+    assert_ok(nesim_npy_parse(img, len, "fc1", &fv, &err), &err);
+    assert_true(fv.fortran);
+    nesim_coded_linear L;
+    assert_int_equal(nesim_coded_linear_init(&L, "fc1", &fv, NULL, 0, NULL, 0, 0, &err), NESIM_EINVAL);
+    assert_non_null(strstr(err.msg, "Fortran-order"));
 
     /* a label that is no class index is an error naming it */
     float bad[3] = {1, 2.5f, 3};
