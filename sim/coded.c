@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "sim/coded_internal.h"
+#include "sim/loads.h"
 
 static const char *lname(const nesim_coded_linear *L)
 {
@@ -332,6 +333,17 @@ static void report_steps(const nesim_coded_opts *o, const nesim_coded_work *w, n
     }
 }
 
+/* A stored weight is nonzero: any bit set but a float's sign (-0 is zero). */
+static inline int is_nonzero(const unsigned char *e, size_t esz, int fl)
+{
+    switch (esz) {
+    case 1: return e[0] != 0;
+    case 2: { uint16_t v; memcpy(&v, e, 2); return (fl ? v & 0x7fffu : v) != 0; }
+    case 4: { uint32_t v; memcpy(&v, e, 4); return (fl ? v & 0x7fffffffu : v) != 0; }
+    default: { uint64_t v; memcpy(&v, e, 8); return (fl ? v & 0x7fffffffffffffffull : v) != 0; }
+    }
+}
+
 int64_t nesim_coded_reached(const nesim_coded_linear *L, const uint32_t *hit, size_t nh)
 {
     if (!nh)
@@ -344,11 +356,9 @@ int64_t nesim_coded_reached(const nesim_coded_linear *L, const uint32_t *hit, si
         const unsigned char *row = base + o * L->in * esz;
         for (size_t k = 0; k < nh; k++) {
             const unsigned char *e = row + (size_t)hit[k] * esz;
-            int nonzero = 0;
-            for (size_t b = 0; b < esz; b++) /* a float's -0 has only the sign bit (the top byte's) */
-                nonzero |= (fl && b + 1 == esz ? e[b] & 0x7f : e[b]) != 0;
-            if (nonzero && L->has_scales)
-                nonzero = nesim_tensor_get(&L->scales, o * ng + hit[k] / L->group) != 0;
+            int nonzero = is_nonzero(e, esz, fl);
+            if (nonzero && L->has_scales) /* F32, checked at init */
+                nonzero = ld_f32((const unsigned char *)L->scales.data + 4 * (o * ng + hit[k] / L->group)) != 0;
             if (nonzero) {
                 n++;
                 break;
