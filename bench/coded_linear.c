@@ -151,6 +151,18 @@ int main(int argc, char **argv)
         die("init f32", &err);
     if (nesim_coded_linear_init(&Lq, "up_proj.i8", &wq, &ws, GROUP, NULL, IN, OUT, &err))
         die("init i8", &err);
+    /* nonzero weights per input channel, as the layer loader counts them for
+     * nesim run (net/layers.c): the membrane-update count uses them */
+    uint32_t *nzf = calloc(IN, sizeof *nzf), *nzq = calloc(IN, sizeof *nzq);
+    if (!nzf || !nzq)
+        die("nonzero counts", &err);
+    for (size_t o = 0; o < OUT; o++)
+        for (size_t i = 0; i < IN; i++) {
+            nzf[i] += W[o * IN + i] != 0;
+            nzq[i] += Q[o * IN + i] != 0 && S[o * (IN / GROUP) + i / GROUP] != 0;
+        }
+    Lf.nnz_in = nzf;
+    Lq.nnz_in = nzq;
     double rss_weights = peak_rss_mib();
 
     float *Y = xmalloc(samples * OUT * sizeof *Y);
@@ -284,6 +296,8 @@ int main(int argc, char **argv)
            rss_end);
     printf("err = max_o |y_o - ref_o| / max_o |ref_o| (max over samples for sgemv; sample 0 for "
            "f64)\n");
+    free(nzf);
+    free(nzq);
     free(W);
     free(Q);
     free(S);

@@ -348,6 +348,9 @@ int64_t nesim_coded_reached(const nesim_coded_linear *L, const uint32_t *hit, si
 {
     if (!nh)
         return 0;
+    for (size_t k = 0; L->nnz_in && k < nh; k++)
+        if (L->nnz_in[hit[k]] == L->out)
+            return (int64_t)L->out; /* one event reaches them all */
     const size_t esz = nesim_dtype_size(L->weight.dtype), ng = L->in / L->group;
     const int fl = L->weight.dtype != NESIM_I8;
     const unsigned char *base = L->weight.data;

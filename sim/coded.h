@@ -65,6 +65,11 @@ typedef struct nesim_coded_linear {
     size_t in, out;
     size_t group;         /* scale group along `in` (== in when there are no scales) */
     int has_scales, has_bias;
+    /* Optional (NULL: unknown), borrowed: per input channel the outputs it
+     * reaches through a nonzero weight (net/layers.h). Set after init, it
+     * lets the NeuroBench membrane-update count skip the weight reads when
+     * an event's channel reaches every output. */
+    const uint32_t *nnz_in;
 } nesim_coded_linear;
 
 /* Validates and fills *L. weight must be 2-D [out, in] with in, out >= 1 and

@@ -56,9 +56,12 @@ static int setup_kernels(lrt *l, nesim_error *err)
     l->opts.coding = sl->coding;
     l->opts.k = sl->k > 0 ? sl->k : 3;
     l->opts.vth = sl->adaptive ? 0 : sl->threshold;
-    if (sl->type == NESIM_LAYER_LINEAR)
-        return nesim_coded_linear_init(&l->lin, sl->name, &d->w, d->s.data ? &d->s : NULL, d->group,
-                                       d->b.data ? &d->b : NULL, d->in, 0, err);
+    if (sl->type == NESIM_LAYER_LINEAR) {
+        int rc = nesim_coded_linear_init(&l->lin, sl->name, &d->w, d->s.data ? &d->s : NULL, d->group,
+                                         d->b.data ? &d->b : NULL, d->in, 0, err);
+        l->lin.nnz_in = d->nnz_in;
+        return rc;
+    }
     if (sl->type == NESIM_LAYER_CONV2D)
         return nesim_conv2d_init(&l->conv, sl->name, &d->w, d->b.data ? &d->b : NULL, d->in_dim[0], d->in_dim[1],
                                  d->in_dim[2], d->sh, d->sw, d->ph, d->pw, err);
