@@ -24,6 +24,10 @@ double cli_peak_rss_mib(void);
 /* Prints an integer with thousands separators into buf. */
 const char *cli_grouped(uint64_t v, char *buf, size_t n);
 
+/* After a run a stop signal (SIGINT, SIGTERM, SIGHUP) ended and the trace
+ * marked interrupted: dies of that signal. Returns if none came. */
+void cli_reraise_stop(void);
+
 /* Nonzero when progress should be drawn (stderr is a terminal, not quiet). */
 int cli_progress_on(int quiet);
 

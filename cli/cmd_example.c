@@ -101,7 +101,12 @@ int cmd_example(int argc, char **argv)
     }
     nesim_set_sink(net, on_spike, &sc);
     double tick = nesim_tick_seconds(net);
-    int64_t total = (int64_t)llround(seconds / tick);
+    int64_t total;
+    if ((rc = nesim_ticks_of(seconds, tick, "--seconds", &total, &err))) {
+        fprintf(stderr, "nesim example: %s\n", err.msg);
+        nesim_net_free(net);
+        return cli_status(rc);
+    }
     double t_run = cli_now();
     t_build = t_run - t_build;
     int progress = cli_progress_on(quiet);

@@ -141,5 +141,6 @@ int cmd_replay(int argc, char **argv)
     json_decref(report);
     if (rc)
         fprintf(stderr, "nesim replay: %s\n", err.msg);
+    cli_reraise_stop();
     return cli_status(rc);
 }

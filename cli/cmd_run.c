@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "base/mem.h"
 #include "eval/report.h"
 #include "jobs/run.h"
 
@@ -23,6 +24,7 @@ static const char help[] =
     "  --samples N          use only the first N samples\n"
     "  --output Y.npy       write the last layer's readout, f32 [samples, outputs]\n"
     "  --labels L.npy       integer labels [samples]: print spiking and ANN accuracy\n"
+    "  (samples stream through in batches: inputs and outputs are never all in memory)\n"
     "options (recurrent models):\n"
     "  --seconds S          virtual time to simulate (default 1)\n"
     "common:\n"
@@ -32,8 +34,13 @@ static const char help[] =
     "  --trace FILE.db      record the run into a trace database (see nesim trace)\n"
     "  --record LEVEL       what the trace keeps: none, activity or spikes (default spikes)\n"
     "  --seed N             seed for synthetic inputs and network draws (default: the spec's)\n"
+    "  --max-memory SIZE    refuse a run estimated to need more (512M, 16G, ...; default:\n"
+    "                       the memory available now); larger values run bigger models\n"
     "  --json               print the report as one JSON object instead of the tables\n"
-    "  --quiet              no progress on stderr\n";
+    "  --quiet              no progress on stderr\n"
+    "\n"
+    "SIGINT, SIGTERM or SIGHUP during a traced run: the current batch is kept, the run\n"
+    "is marked interrupted, and nesim exits by the signal.\n";
 
 static int parse(int argc, char **argv, nesim_run_opts *o, int *json, int *quiet, nesim_error *err)
 {
@@ -76,6 +83,12 @@ static int parse(int argc, char **argv, nesim_run_opts *o, int *json, int *quiet
             if (!(rc = cli_double(a, v, &o->seconds, err)) && !(o->seconds > 0 && o->seconds < 1e7))
                 rc = nesim_fail(err, NESIM_EINVAL, "--seconds: must be in (0, 1e7)");
             i++;
+            continue;
+        }
+        if (!strcmp(a, "--max-memory")) {
+            rc = nesim_mem_parse(a, v, &o->max_memory, err), i++;
+            if (!rc && !o->max_memory)
+                rc = nesim_fail(err, NESIM_EINVAL, "--max-memory: must be > 0");
             continue;
         }
         if (!strcmp(a, "--record")) {
@@ -137,10 +150,15 @@ int cmd_run(int argc, char **argv)
         rc = nesim_run_spec(&o, &report, &err);
     if (show)
         fputs("\r\033[K", stderr);
-    if (!rc)
-        rc = json ? nesim_report_write_json(report, stdout, &err) : nesim_report_print(report, stdout, &err);
+    if (report) { /* also when a late output failed: the run's results stand */
+        nesim_error e2 = {0};
+        int prc = json ? nesim_report_write_json(report, stdout, &e2) : nesim_report_print(report, stdout, &e2);
+        if (prc && !rc)
+            rc = prc, err = e2;
+    }
     json_decref(report);
     if (rc)
         fprintf(stderr, "nesim run: %s\n", err.msg);
+    cli_reraise_stop();
     return cli_status(rc);
 }

@@ -1,20 +1,50 @@
 /* util.c — small helpers of the CLI. */
 #include "cli/cli.h"
 
+#include "traces/store.h"
+
 #include <errno.h>
+#include <signal.h>
 #include <math.h>
 #include <stdlib.h>
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
+/* A decimal number as documented: [-+]digits[.digits][(e|E)[-+]digits], or
+ * .digits; no hex (strtod takes 0x10), no inf/nan, no spaces. */
+static int decimal(const char *s)
+{
+    const char *p = s;
+    if (*p == '-' || *p == '+')
+        p++;
+    int digits = 0;
+    while (*p >= '0' && *p <= '9')
+        p++, digits++;
+    if (*p == '.')
+        for (p++; *p >= '0' && *p <= '9'; p++)
+            digits++;
+    if (!digits)
+        return 0;
+    if (*p == 'e' || *p == 'E') {
+        p++;
+        if (*p == '-' || *p == '+')
+            p++;
+        if (!(*p >= '0' && *p <= '9'))
+            return 0;
+        while (*p >= '0' && *p <= '9')
+            p++;
+    }
+    return *p == 0;
+}
+
 int cli_double(const char *opt, const char *s, double *out, nesim_error *err)
 {
     char *end;
     errno = 0;
-    double v = s ? strtod(s, &end) : 0;
-    if (!s || end == s || *end || errno || !isfinite(v))
-        return nesim_fail(err, NESIM_EINVAL, "%s: expected a number, got '%s'", opt, s ? s : "");
+    double v = s && decimal(s) ? strtod(s, &end) : 0;
+    if (!s || !decimal(s) || end == s || *end || errno || !isfinite(v))
+        return nesim_fail(err, NESIM_EINVAL, "%s: expected a decimal number, got '%s'", opt, s ? s : "");
     *out = v;
     return NESIM_OK;
 }
@@ -23,8 +53,11 @@ int cli_u64(const char *opt, const char *s, uint64_t *out, nesim_error *err)
 {
     char *end;
     errno = 0;
-    unsigned long long v = (s && *s != '-') ? strtoull(s, &end, 10) : 0;
-    if (!s || *s == '-' || end == s || *end || errno)
+    int digits = s && *s;
+    for (const char *p = s; digits && *p; p++)
+        digits = *p >= '0' && *p <= '9'; /* no sign, space or 0x: strtoull takes " +7" */
+    unsigned long long v = digits ? strtoull(s, &end, 10) : 0;
+    if (!digits || end == s || *end || errno)
         return nesim_fail(err, NESIM_EINVAL, "%s: expected a non-negative integer, got '%s'", opt,
                           s ? s : "");
     *out = v;
@@ -62,3 +95,15 @@ const char *cli_grouped(uint64_t v, char *buf, size_t n)
 }
 
 int cli_progress_on(int quiet) { return !quiet && isatty(2); }
+
+void cli_reraise_stop(void)
+{
+    int sig = nesim_trace_stop_signal();
+    if (!sig)
+        return;
+    fflush(stdout);
+    /* the run is marked interrupted; now die of the signal, as the sender
+     * (a shell, a job scheduler) expects */
+    signal(sig, SIG_DFL);
+    raise(sig);
+}

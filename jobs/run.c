@@ -8,9 +8,11 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "base/mem.h"
 #include "base/rng.h"
 #include "eval/cost.h"
 #include "eval/report.h"
+#include "net/estimate.h"
 #include "eval/stats.h"
 #include "net/chip.h"
 #include "net/spec.h"
@@ -33,32 +35,95 @@ static double peak_rss_mib(void)
     return (double)ru.ru_maxrss / 1024.0;
 }
 
-/* Reads an .npy of any numeric dtype as float rows of `width` values. */
-static int load_rows(const char *path, size_t width, float **out, size_t *rows, nesim_error *err)
+/* Where a layer run's samples come from, a batch at a time: an .npy of any
+ * numeric dtype (memory-mapped, converted per batch), or heavy-tailed
+ * synthetic rows from one RNG stream (the same values whatever the batch). */
+typedef struct sample_source {
+    nesim_tensor t;  /* an input file, or t.data NULL */
+    gsl_rng *r;      /* synthetic */
+    const char *path;
+    size_t width, rows, next;
+} sample_source;
+
+static int source_open(sample_source *S, const nesim_run_opts *o, const nesim_spec *spec, size_t width,
+                       nesim_error *err)
+{
+    memset(S, 0, sizeof *S);
+    S->width = width;
+    if (o->input) {
+        S->path = o->input;
+        int rc = nesim_npy_load(o->input, &S->t, err);
+        if (rc)
+            return rc;
+        const nesim_tensor *t = &S->t;
+        if (t->ndim < 1 || t->count == 0 || t->shape[0] < 1 || t->count / (size_t)t->shape[0] != width ||
+            t->count % (size_t)t->shape[0])
+            return nesim_fail(err, NESIM_EINVAL, "%s: expected [samples, ...] with %zu values per sample", o->input,
+                              width);
+        S->rows = (size_t)t->shape[0];
+    } else if (o->random_n) {
+        S->rows = (size_t)o->random_n;
+        if (!(S->r = nesim_rng_new(o->has_seed ? o->seed : spec->seed, 1000)))
+            return nesim_fail(err, NESIM_ENOMEM, "out of memory");
+    } else {
+        return nesim_fail(err, NESIM_EINVAL, "%s has layers: give --input X.npy or --random-input N", spec->file);
+    }
+    if (o->samples && o->samples < S->rows)
+        S->rows = (size_t)o->samples;
+    return NESIM_OK;
+}
+
+/* The next n rows into x (n * width floats); NaN/Inf is an error naming the
+ * sample and value. */
+static int source_read(sample_source *S, float *x, size_t n, nesim_error *err)
+{
+    const size_t w = S->width;
+    for (size_t k = 0; k < n * w; k++) {
+        if (S->r) {
+            x[k] = (float)gsl_ran_tdist(S->r, 3.0);
+            continue;
+        }
+        double v = nesim_tensor_get(&S->t, S->next * w + k);
+        if (!isfinite(v))
+            return nesim_fail(err, NESIM_EINVAL, "%s: sample %zu, value %zu is %s", S->path, S->next + k / w, k % w,
+                              isnan(v) ? "NaN" : "infinite");
+        x[k] = (float)v;
+    }
+    S->next += n;
+    return NESIM_OK;
+}
+
+static void source_close(sample_source *S)
+{
+    nesim_tensor_release(&S->t);
+    if (S->r)
+        gsl_rng_free(S->r);
+}
+
+/* Labels: small (one value per sample), read whole; each must be a class
+ * index 0..classes-1 of any integer or float dtype. */
+static int load_labels(const char *path, size_t rows, size_t classes, int32_t **out, nesim_error *err)
 {
     nesim_tensor t;
     int rc = nesim_npy_load(path, &t, err);
     if (rc)
         return rc;
-    if (t.ndim < 1 || t.count == 0 || t.shape[0] < 1 || t.count / (size_t)t.shape[0] != width ||
-        t.count % (size_t)t.shape[0]) {
-        nesim_tensor_release(&t);
-        return nesim_fail(err, NESIM_EINVAL, "%s: expected [samples, ...] with %zu values per sample", path, width);
+    if (t.ndim < 1 || t.count != (t.ndim ? (size_t)t.shape[0] : 1))
+        rc = nesim_fail(err, NESIM_EINVAL, "%s: expected [samples] labels", path);
+    else if (t.count < rows)
+        rc = nesim_fail(err, NESIM_EINVAL, "%s: %zu labels for %zu samples", path, t.count, rows);
+    else if (!(*out = malloc((rows ? rows : 1) * sizeof **out)))
+        rc = nesim_fail(err, NESIM_ENOMEM, "out of memory");
+    for (size_t s = 0; !rc && s < rows; s++) {
+        double v = nesim_tensor_get(&t, s);
+        if (!(v >= 0 && v < (double)classes && v == floor(v)))
+            rc = nesim_fail(err, NESIM_EINVAL, "%s: label %zu is %g, not a class index 0..%zu", path, s, v,
+                            classes - 1);
+        else
+            (*out)[s] = (int32_t)v;
     }
-    if ((rc = nesim_tensor_check_finite(&t, path, err))) {
-        nesim_tensor_release(&t);
-        return rc;
-    }
-    *rows = (size_t)t.shape[0];
-    *out = malloc(t.count * sizeof **out);
-    if (!*out) {
-        nesim_tensor_release(&t);
-        return nesim_fail(err, NESIM_ENOMEM, "out of memory");
-    }
-    for (size_t i = 0; i < t.count; i++)
-        (*out)[i] = (float)nesim_tensor_get(&t, i);
     nesim_tensor_release(&t);
-    return NESIM_OK;
+    return rc;
 }
 
 static size_t argmax(const float *v, size_t n)
@@ -140,47 +205,42 @@ static int layer_progress(void *user, int64_t done, int64_t total)
     return nesim_record_interrupted(p->rec);
 }
 
+/* Samples per batch: inputs and readouts (twice with labels: the ANN's too)
+ * within about 64 MiB, so a million samples never sit in memory at once. */
+static size_t batch_rows(size_t w, size_t ow, size_t rows)
+{
+    size_t per = (w + 2 * ow) * sizeof(float);
+    size_t b = ((size_t)64 << 20) / (per ? per : 1);
+    if (b < 1)
+        b = 1;
+    return b < rows ? b : rows;
+}
+
 static int run_layers(const nesim_run_opts *o, const nesim_spec *spec, json_t **report, nesim_error *err)
 {
     nesim_infer *m = NULL;
-    float *x = NULL, *y = NULL, *ya = NULL, *lab = NULL;
-    size_t rows = 0, nl = 0;
+    float *x = NULL, *y = NULL, *ya = NULL;
+    int32_t *lab = NULL;
     nesim_chip *chip = NULL, *dense = NULL;
     nesim_cost cost, *costp = NULL;
     nesim_recorder *rec = NULL;
+    nesim_npy_writer *out = NULL;
+    sample_source src;
+    memset(&src, 0, sizeof src);
     double close_s = -1;
-    int rc = nesim_infer_open(spec, &m, err);
+    int rc = o->output ? nesim_tio_check_writable(o->output, err) : NESIM_OK;
+    if (!rc)
+        rc = nesim_infer_open(spec, &m, err);
     if (rc)
         return rc;
     size_t w = nesim_infer_input_size(m), ow = nesim_infer_output_size(m);
-    if (o->input) {
-        rc = load_rows(o->input, w, &x, &rows, err);
-    } else if (o->random_n) {
-        rows = (size_t)o->random_n;
-        x = malloc(rows * w * sizeof *x);
-        gsl_rng *r = nesim_rng_new(o->has_seed ? o->seed : spec->seed, 1000);
-        if (!x || !r)
-            rc = nesim_fail(err, NESIM_ENOMEM, "out of memory for %zu synthetic samples", rows);
-        for (size_t i = 0; !rc && i < rows * w; i++)
-            x[i] = (float)gsl_ran_tdist(r, 3.0);
-        if (r)
-            gsl_rng_free(r);
-    } else {
-        rc = nesim_fail(err, NESIM_EINVAL, "%s has layers: give --input X.npy or --random-input N", spec->file);
-    }
-    if (!rc && o->samples && o->samples < rows)
-        rows = (size_t)o->samples;
-    if (!rc && o->labels) {
-        rc = load_rows(o->labels, 1, &lab, &nl, err);
-        if (!rc && nl < rows)
-            rc = nesim_fail(err, NESIM_EINVAL, "%s: %zu labels for %zu samples", o->labels, nl, rows);
-        for (size_t s = 0; !rc && s < rows; s++)
-            if (!(lab[s] >= 0 && lab[s] < (float)ow && lab[s] == floorf(lab[s])))
-                rc = nesim_fail(err, NESIM_EINVAL, "%s: label %zu is %g, not a class index 0..%zu", o->labels, s,
-                                (double)lab[s], ow - 1);
-    }
-    if (!rc && !(y = malloc(rows * ow * sizeof *y)))
-        rc = nesim_fail(err, NESIM_ENOMEM, "out of memory");
+    rc = source_open(&src, o, spec, w, err);
+    size_t rows = src.rows, B = rc ? 1 : batch_rows(w, ow, rows);
+    if (!rc && o->labels)
+        rc = load_labels(o->labels, rows, ow, &lab, err);
+    if (!rc && (!(x = malloc(B * w * sizeof *x)) || !(y = malloc(B * ow * sizeof *y)) ||
+                (lab && !(ya = malloc(B * ow * sizeof *ya)))))
+        rc = nesim_fail(err, NESIM_ENOMEM, "out of memory for a batch of %zu samples", B);
     if (!rc)
         rc = load_chips(o, &chip, &dense, err);
     uint64_t seed = o->has_seed ? o->seed : spec->seed;
@@ -190,14 +250,6 @@ static int run_layers(const nesim_run_opts *o, const nesim_spec *spec, json_t **
                                 .seed = seed};
         rc = nesim_record_begin(&ro, m, NULL, &rec, err);
     }
-    /* the ANN pass first: it reuses the report buffers the spiking pass fills */
-    if (!rc && lab) {
-        nesim_infer_report dense_rep;
-        if (!(ya = malloc(rows * ow * sizeof *ya)))
-            rc = nesim_fail(err, NESIM_ENOMEM, "out of memory");
-        if (!rc)
-            rc = nesim_infer_run(m, x, rows, ya, 1, &dense_rep, NULL, NULL, err);
-    }
     sum_sink ck = {.o = o};
     if (rec)
         ck.next = nesim_record_infer_sink(rec);
@@ -206,22 +258,50 @@ static int run_layers(const nesim_run_opts *o, const nesim_spec *spec, json_t **
     nesim_infer_set_sink(m, &cks);
     progress_ctx pc = {o, rec};
     nesim_infer_report rep;
-    double t0 = now_s();
+    double wall = 0, ann = 0, snn = 0, agree = 0;
     if (!rc)
-        rc = nesim_infer_run(m, x, rows, y, 0, &rep, layer_progress, &pc, err);
-    double wall = now_s() - t0;
+        nesim_infer_begin(m, rows, 0);
+    for (size_t done = 0; !rc && done < rows;) {
+        size_t n = rows - done < B ? rows - done : B;
+        if ((rc = source_read(&src, x, n, err)))
+            break;
+        if (lab && (rc = nesim_infer_dense(m, x, n, ya, err)))
+            break;
+        double t0 = now_s();
+        rc = nesim_infer_feed(m, x, n, y, layer_progress, &pc, err);
+        wall += now_s() - t0;
+        for (size_t k = 0; !rc && lab && k < n; k++) {
+            size_t ks = argmax(y + k * ow, ow), ka = argmax(ya + k * ow, ow), l = (size_t)lab[done + k];
+            snn += ks == l;
+            ann += ka == l;
+            agree += ks == ka;
+        }
+        /* the readout goes out as it comes: written to a temp file, renamed at the end */
+        if (!rc && o->output && !out) {
+            int64_t shape[2] = {(int64_t)rows, (int64_t)ow};
+            rc = nesim_npy_writer_open(o->output, NESIM_F32, 2, shape, &out, err);
+        }
+        if (!rc && out)
+            rc = nesim_npy_writer_append(out, y, n * ow * sizeof *y, err);
+        done += n;
+    }
+    if (!rc)
+        rc = nesim_infer_finish(m, &rep, err);
     nesim_infer_set_sink(m, NULL);
     int interrupted = nesim_record_interrupted(rec);
-    double ann = 0, snn = 0, agree = 0;
-    for (size_t s = 0; !rc && lab && s < rows; s++) {
-        size_t ks = argmax(y + s * ow, ow), ka = argmax(ya + s * ow, ow);
-        snn += (double)(ks == (size_t)lab[s]) / (double)rows;
-        ann += (double)(ka == (size_t)lab[s]) / (double)rows;
-        agree += (double)(ks == ka) / (double)rows;
+    if (lab && rows) {
+        snn /= (double)rows, ann /= (double)rows, agree /= (double)rows;
     }
-    if (!rc && o->output) {
-        int64_t shape[2] = {(int64_t)rows, (int64_t)ow};
-        rc = nesim_npy_write(o->output, NESIM_F32, 2, shape, y, err);
+    /* an output that fails after a good run does not lose the run: its
+     * results are reported and recorded, and the failure is the exit status */
+    int out_rc = NESIM_OK;
+    nesim_error out_err = {0};
+    if (out) {
+        if (!rc)
+            out_rc = nesim_npy_writer_close(out, &out_err);
+        else
+            nesim_npy_writer_abort(out);
+        out = NULL;
     }
     if (!rc && chip && !(rc = nesim_cost_layers(chip, dense, m, &rep, spec->tick, &cost, err)))
         costp = &cost;
@@ -250,11 +330,14 @@ static int run_layers(const nesim_run_opts *o, const nesim_spec *spec, json_t **
         json_decref(r);
     else
         *report = r;
+    if (!rc && out_rc)
+        rc = out_rc, *err = out_err;
     if (costp)
         nesim_cost_free(costp);
     nesim_chip_free(chip);
     nesim_chip_free(dense);
     free(x), free(y), free(ya), free(lab);
+    source_close(&src);
     nesim_infer_close(m);
     return rc;
 }
@@ -278,15 +361,13 @@ static int on_net_spike(void *ctx, int64_t t, uint32_t id, int pop)
 static int run_network(const nesim_run_opts *o, const nesim_spec *spec, json_t **report, nesim_error *err)
 {
     double seconds = o->seconds > 0 ? o->seconds : 1;
-    double ticks_d = seconds / spec->tick;
-    if (!(ticks_d < 9.2e18))
-        return nesim_fail(err, NESIM_EINVAL, "--seconds: %g s is more ticks of %g s than virtual time holds", seconds,
-                          spec->tick);
-    int64_t total = (int64_t)llround(ticks_d);
+    int64_t total;
+    int rc = nesim_ticks_of(seconds, spec->tick, "--seconds", &total, err);
+    if (rc)
+        return rc;
     nesim_graph *g;
     uint64_t seed = o->has_seed ? o->seed : spec->seed;
-    int rc = nesim_spec_build_graph(spec, seed, &g, err);
-    if (rc)
+    if ((rc = nesim_spec_build_graph(spec, seed, &g, err)))
         return rc;
     nesim_net *net = nesim_net_from_graph(g, err);
     if (!net)
@@ -313,6 +394,7 @@ static int run_network(const nesim_run_opts *o, const nesim_spec *spec, json_t *
     }
     double wall = now_s() - t0;
     int interrupted = nesim_record_interrupted(ns.rec);
+    int sink_stop = rc == NESIM_EIO && ns.rec; /* the recorder stopped the run: its error explains why */
     if (!rc && chip && !(rc = nesim_cost_network(chip, dense, net, ns.isi.count, total, &cost, err)))
         costp = &cost;
     json_t *r = NULL;
@@ -331,8 +413,8 @@ static int run_network(const nesim_run_opts *o, const nesim_spec *spec, json_t *
         close_s = now_s() - tc;
         if (interrupted)
             rc = nesim_fail(err, NESIM_EIO, "interrupted; the trace marks the run interrupted");
-        else if (!rc && rc2)
-            rc = rc2, *err = e2;
+        else if (rc2 && (!rc || sink_stop))
+            rc = rc2, *err = e2; /* the trace's own error (disk full, a lock held too long), not "sink stopped" */
     }
     if (!rc && close_s >= 0)
         json_object_set_new(r, "trace_close_s", json_real(close_s));
@@ -352,6 +434,34 @@ done:
     return rc;
 }
 
+/* Refuses a run whose estimate exceeds the memory it may use, before
+ * anything big is allocated. */
+static int check_memory(const nesim_run_opts *o, const nesim_spec *spec, nesim_error *err)
+{
+    size_t samples = o->random_n;
+    if (spec->n_layers && o->input) {
+        nesim_tensor t;
+        if (nesim_npy_load(o->input, &t, err) == NESIM_OK) { /* a mapping: the header is all it reads */
+            samples = t.ndim ? (size_t)t.shape[0] : 1;
+            nesim_tensor_release(&t);
+        }
+    }
+    if (o->samples && o->samples < samples)
+        samples = o->samples;
+    nesim_estimate e;
+    nesim_spec_estimate(spec, spec->n_layers ? samples : 0, &e);
+    uint64_t avail = o->max_memory ? o->max_memory : nesim_mem_available();
+    if (!avail || e.bytes <= (double)avail)
+        return NESIM_OK;
+    char need[32], have[32], big[32], limit[96];
+    nesim_mem_format((double)avail, have, sizeof have);
+    snprintf(limit, sizeof limit, o->max_memory ? "--max-memory allows %s" : "this machine has %s available", have);
+    return nesim_fail(err, NESIM_EINVAL, "%s: the run needs about %s (largest: %s, %s); %s, so nothing was allocated%s",
+                      spec->file, nesim_mem_format(e.bytes, need, sizeof need), e.largest,
+                      nesim_mem_format(e.largest_bytes, big, sizeof big), limit,
+                      o->max_memory ? "" : " (--max-memory SIZE runs it anyway)");
+}
+
 int nesim_run_spec(const nesim_run_opts *o, json_t **report, nesim_error *err)
 {
     *report = NULL;
@@ -359,6 +469,10 @@ int nesim_run_spec(const nesim_run_opts *o, json_t **report, nesim_error *err)
     int rc = nesim_spec_load(o->spec, &spec, err);
     if (rc)
         return rc;
+    if ((rc = check_memory(o, spec, err))) {
+        nesim_spec_free(spec);
+        return rc;
+    }
     if (spec->n_layers) {
         if (o->seconds > 0)
             rc = nesim_fail(err, NESIM_EINVAL, "--seconds: %s is a layer model (its samples set its time)", spec->file);

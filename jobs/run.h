@@ -31,6 +31,8 @@ typedef struct nesim_run_opts {
     nesim_trace_level record;
     int has_seed;
     uint64_t seed;                 /* else the spec's */
+    uint64_t max_memory;           /* refuse a run estimated above this many bytes
+                                      (net/estimate.h); 0: the memory available now */
     /* Optional: progress in [0, 1]; called often, cheap to ignore. */
     void (*progress)(void *user, double done);
     void *user;
@@ -38,8 +40,12 @@ typedef struct nesim_run_opts {
 
 /* Runs o->spec; *report (the caller json_decref()s it) is the run's report,
  * with "trace_close_s" when a trace was written. Bad input of any kind is
- * NESIM_EINVAL with one line naming it; an interrupted recording is
- * NESIM_EIO after the trace was marked interrupted. */
+ * NESIM_EINVAL with one line naming it, found before the run starts (an
+ * --output that cannot be written included, and a run whose memory estimate
+ * exceeds max_memory: nothing is allocated for it); an interrupted recording is
+ * NESIM_EIO after the trace was marked interrupted. When writing --output
+ * fails after a good run, the run is still reported (*report set) and
+ * recorded complete, and the failure is returned. */
 int nesim_run_spec(const nesim_run_opts *o, json_t **report, nesim_error *err);
 
 #endif

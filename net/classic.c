@@ -1,6 +1,9 @@
 /* classic.c — Brette Benchmark 4 and CUBA (see classic.h). */
 #include "net/classic.h"
 
+#include "base/mem.h"
+#include "net/estimate.h"
+
 #include <math.h>
 #include <string.h>
 
@@ -32,6 +35,16 @@ int nesim_classic_build(const nesim_classic_opts *o, nesim_graph **out, int *exc
     uint32_t n = o->neurons ? o->neurons : 4000;
     if (n < 5)
         return nesim_fail(err, NESIM_EINVAL, "%s: needs at least 5 neurons (got %u)", o->name, n);
+    /* p = 0.02 over n^2 pairs: 1e6 neurons are 2e10 synapses; refuse what cannot fit before drawing */
+    double need = nesim_estimate_network((double)n, 4, 0.02 * (double)n * (double)n, 2.0 * n);
+    uint64_t avail = o->max_memory ? o->max_memory : nesim_mem_available();
+    if (avail && need > (double)avail) {
+        char a[32], b[32];
+        return nesim_fail(err, NESIM_EINVAL, "%s: %u neurons need about %s (%.3g synapses); %s %s%s", o->name, n,
+                          nesim_mem_format(need, a, sizeof a), 0.02 * (double)n * (double)n,
+                          o->max_memory ? "the limit is" : "this machine has",
+                          nesim_mem_format((double)avail, b, sizeof b), o->max_memory ? "" : " available");
+    }
     double tick = o->tick_s > 0 ? o->tick_s : 1e-4;
     double mV = 1e-3, ms = 1e-3;
     double v_rest = (isnan(o->v_rest) || o->v_rest == 0) ? -49 * mV : o->v_rest;

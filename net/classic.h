@@ -19,6 +19,7 @@ typedef struct nesim_classic_opts {
     double tick_s;      /* 0 = 1e-4 */
     uint64_t seed;
     double v_rest;      /* NaN or 0 = the benchmark's -49 mV */
+    uint64_t max_memory;/* refuse a network estimated above this (net/estimate.h); 0: the memory available */
 } nesim_classic_opts;
 
 /* Builds the network's graph; *exc and *inh receive the population ids (may

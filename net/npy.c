@@ -10,8 +10,12 @@
 #include "net/tensor.h"
 #include "net/tensor_io.h"
 
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static const unsigned char npy_magic[6] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
 
@@ -295,8 +299,11 @@ static const char *npy_descr(nesim_dtype dt)
     return NULL;
 }
 
-int nesim_npy_write(const char *path, nesim_dtype dtype, int ndim, const int64_t *shape,
-                    const void *data, nesim_error *err)
+/* The 1.0 preamble and header numpy writes for (dtype, shape): 10 + hlen
+ * bytes, a multiple of 64, so the data is aligned for any element type.
+ * Worst case (8 dims of 19 digits) stays well under 512 bytes. */
+static int npy_header(const char *path, nesim_dtype dtype, int ndim, const int64_t *shape, unsigned char pre[10],
+                      char hdr[512], size_t *hlen, size_t *nbytes, nesim_error *err)
 {
     const char *descr = npy_descr(dtype);
     if (!descr)
@@ -305,28 +312,124 @@ int nesim_npy_write(const char *path, nesim_dtype dtype, int ndim, const int64_t
     if (ndim < 0 || ndim > NESIM_TENSOR_MAX_DIM || (ndim > 0 && !shape))
         return nesim_fail(err, NESIM_EINVAL, "%s: ndim %d out of range 0..%d", path, ndim,
                           NESIM_TENSOR_MAX_DIM);
-    size_t count, nbytes;
-    if (!nesim_tio_shape_size(shape, ndim, nesim_dtype_size(dtype), &count, &nbytes))
+    size_t count;
+    if (!nesim_tio_shape_size(shape, ndim, nesim_dtype_size(dtype), &count, nbytes))
         return nesim_fail(err, NESIM_EINVAL, "%s: absurd shape (negative or overflowing)", path);
+    int n = snprintf(hdr, 512, "{'descr': '%s', 'fortran_order': False, 'shape': (", descr);
+    for (int d = 0; d < ndim; d++)
+        n += snprintf(hdr + n, 512 - (size_t)n, "%s%lld", d ? ", " : "", (long long)shape[d]);
+    n += snprintf(hdr + n, 512 - (size_t)n, "%s), }", ndim == 1 ? "," : "");
+    size_t total = ((size_t)n + 10 + 1 + 63) / 64 * 64;
+    *hlen = total - 10;
+    memset(hdr + n, ' ', *hlen - 1 - (size_t)n);
+    hdr[*hlen - 1] = '\n';
+    const unsigned char p[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (unsigned char)(*hlen & 0xff),
+                                 (unsigned char)(*hlen >> 8)};
+    memcpy(pre, p, 10);
+    return NESIM_OK;
+}
+
+int nesim_npy_write(const char *path, nesim_dtype dtype, int ndim, const int64_t *shape,
+                    const void *data, nesim_error *err)
+{
+    unsigned char pre[10];
+    char hdr[512];
+    size_t hlen, nbytes;
+    int rc = npy_header(path, dtype, ndim, shape, pre, hdr, &hlen, &nbytes, err);
+    if (rc)
+        return rc;
     if (nbytes > 0 && !data)
         return nesim_fail(err, NESIM_EINVAL, "%s: no data", path);
-
-    /* 10-byte preamble + dict + padding + '\n' is a multiple of 64, as numpy
-     * writes it, so the data is aligned for any element type. Worst case
-     * (8 dims of 19 digits) stays well under 512 bytes. */
-    char hdr[512];
-    int n = snprintf(hdr, sizeof hdr, "{'descr': '%s', 'fortran_order': False, 'shape': (", descr);
-    for (int d = 0; d < ndim; d++)
-        n += snprintf(hdr + n, sizeof hdr - (size_t)n, "%s%lld", d ? ", " : "", (long long)shape[d]);
-    n += snprintf(hdr + n, sizeof hdr - (size_t)n, "%s), }", ndim == 1 ? "," : "");
-    size_t total = ((size_t)n + 10 + 1 + 63) / 64 * 64;
-    size_t hlen = total - 10;
-    memset(hdr + n, ' ', hlen - 1 - (size_t)n);
-    hdr[hlen - 1] = '\n';
-
-    unsigned char pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0,
-                             (unsigned char)(hlen & 0xff), (unsigned char)(hlen >> 8)};
     const void *parts[3] = {pre, hdr, data};
     size_t lens[3] = {sizeof pre, hlen, nbytes};
     return nesim_tio_write_atomic(path, nbytes ? 3 : 2, parts, lens, err);
+}
+
+struct nesim_npy_writer {
+    char *path, *tmp;
+    int fd;
+    size_t want, have; /* data bytes */
+};
+
+int nesim_npy_writer_open(const char *path, nesim_dtype dtype, int ndim, const int64_t *shape,
+                          nesim_npy_writer **out, nesim_error *err)
+{
+    *out = NULL;
+    unsigned char pre[10];
+    char hdr[512];
+    size_t hlen, nbytes;
+    int rc = npy_header(path, dtype, ndim, shape, pre, hdr, &hlen, &nbytes, err);
+    if (rc)
+        return rc;
+    nesim_npy_writer *w = calloc(1, sizeof *w);
+    size_t n = strlen(path) + 16;
+    if (!w || !(w->path = strdup(path)) || !(w->tmp = malloc(n))) {
+        if (w)
+            free(w->path);
+        free(w);
+        return nesim_fail(err, NESIM_ENOMEM, "%s: out of memory", path);
+    }
+    snprintf(w->tmp, n, "%s.tmp.XXXXXX", path);
+    w->want = nbytes;
+    if ((w->fd = mkstemp(w->tmp)) < 0) {
+        rc = nesim_fail(err, NESIM_EIO, "%s: cannot create temp file: %s", path, strerror(errno));
+        free(w->tmp), free(w->path), free(w);
+        return rc;
+    }
+    if (fchmod(w->fd, 0644) != 0 || write(w->fd, pre, sizeof pre) != (ssize_t)sizeof pre ||
+        write(w->fd, hdr, hlen) != (ssize_t)hlen) {
+        rc = nesim_fail(err, NESIM_EIO, "%s: cannot write: %s", path, strerror(errno));
+        nesim_npy_writer_abort(w);
+        return rc;
+    }
+    *out = w;
+    return NESIM_OK;
+}
+
+int nesim_npy_writer_append(nesim_npy_writer *w, const void *data, size_t bytes, nesim_error *err)
+{
+    if (bytes > w->want - w->have)
+        return nesim_fail(err, NESIM_EINVAL, "%s: %zu bytes more than the shape holds", w->path,
+                          bytes - (w->want - w->have));
+    const char *p = data;
+    for (size_t left = bytes; left > 0;) {
+        ssize_t k = write(w->fd, p, left);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            return nesim_fail(err, NESIM_EIO, "%s: cannot write: %s", w->path, strerror(errno));
+        p += k;
+        left -= (size_t)k;
+    }
+    w->have += bytes;
+    return NESIM_OK;
+}
+
+int nesim_npy_writer_close(nesim_npy_writer *w, nesim_error *err)
+{
+    int rc = NESIM_OK;
+    if (w->have != w->want)
+        rc = nesim_fail(err, NESIM_EINTERNAL, "%s: %zu of %zu data bytes written", w->path, w->have, w->want);
+    else if (fsync(w->fd) != 0 || close(w->fd) != 0)
+        rc = nesim_fail(err, NESIM_EIO, "%s: cannot write: %s", w->path, strerror(errno));
+    else if (rename(w->tmp, w->path) != 0)
+        rc = nesim_fail(err, NESIM_EIO, "%s: cannot rename into place: %s", w->path, strerror(errno));
+    else
+        w->fd = -1;
+    if (rc) {
+        nesim_npy_writer_abort(w);
+        return rc;
+    }
+    free(w->tmp), free(w->path), free(w);
+    return NESIM_OK;
+}
+
+void nesim_npy_writer_abort(nesim_npy_writer *w)
+{
+    if (!w)
+        return;
+    if (w->fd >= 0)
+        close(w->fd);
+    unlink(w->tmp);
+    free(w->tmp), free(w->path), free(w);
 }

@@ -308,3 +308,26 @@ int nesim_tio_write_atomic(const char *path, int nparts, const void *const parts
     free(tmp);
     return NESIM_OK;
 }
+
+int nesim_tio_check_writable(const char *path, nesim_error *err)
+{
+    size_t n = strlen(path) + 16;
+    char *tmp = malloc(n);
+    if (!tmp)
+        return nesim_fail(err, NESIM_ENOMEM, "%s: out of memory", path);
+    snprintf(tmp, n, "%s.tmp.XXXXXX", path);
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
+        int e = errno;
+        free(tmp);
+        return nesim_fail(err, e == ENOENT || e == ENOTDIR || e == EACCES || e == EROFS ? NESIM_EINVAL : NESIM_EIO,
+                          "%s: cannot write here: %s", path, strerror(e));
+    }
+    close(fd);
+    unlink(tmp);
+    free(tmp);
+    struct stat sb;
+    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+        return nesim_fail(err, NESIM_EINVAL, "%s: is a directory", path);
+    return NESIM_OK;
+}

@@ -116,6 +116,23 @@ int nesim_npy_load(const char *path, nesim_tensor *t, nesim_error *err);
 int nesim_npy_write(const char *path, nesim_dtype dtype, int ndim, const int64_t *shape,
                     const void *data, nesim_error *err);
 
+/* NESIM_OK if a file can be created at `path` (its folder exists and is
+ * writable): a temporary file is made there and removed. Lets a run refuse
+ * an output it could not write before it starts, not after. */
+int nesim_tio_check_writable(const char *path, nesim_error *err);
+
+/* An .npy written in parts (rows as they are computed), atomically: the
+ * header carries the final shape, data goes to a temp file beside `path`,
+ * and close() checks every byte came, fsyncs and renames it into place;
+ * abort() (or a failing close) removes the temp file, so no half-written
+ * file is ever left under `path`. */
+typedef struct nesim_npy_writer nesim_npy_writer;
+int nesim_npy_writer_open(const char *path, nesim_dtype dtype, int ndim, const int64_t *shape,
+                          nesim_npy_writer **out, nesim_error *err);
+int nesim_npy_writer_append(nesim_npy_writer *w, const void *data, size_t bytes, nesim_error *err);
+int nesim_npy_writer_close(nesim_npy_writer *w, nesim_error *err);
+void nesim_npy_writer_abort(nesim_npy_writer *w);
+
 /* ---- .safetensors ---- */
 
 typedef struct nesim_safetensors nesim_safetensors;

@@ -46,6 +46,10 @@ struct nesim_infer {
     size_t n_act, cap_act;
     int act_oom;
     nesim_layer_report *rep;
+    /* a run in progress (begin, feed..., finish) */
+    int64_t run_tick;          /* the tick the next sample may start at */
+    size_t run_sample, run_total;
+    int run_dense;
 };
 
 static int setup_kernels(lrt *l, nesim_error *err)
@@ -276,13 +280,54 @@ static int run_chain(nesim_infer *m, size_t i, const float *cur, int64_t start, 
     return NESIM_OK;
 }
 
-int nesim_infer_run(nesim_infer *m, const float *x, size_t samples, float *y, int dense,
-                    nesim_infer_report *rep, nesim_infer_progress progress, void *user,
-                    nesim_error *err)
+/* What a layer that does not code does to one sample: flatten or pool. */
+static void plain_layer(const nesim_layer *d, const float *cur, float *nx)
 {
-    report_init(m, samples);
+    if (d->sl->type == NESIM_LAYER_FLATTEN)
+        memcpy(nx, cur, d->in * sizeof *nx);
+    else
+        nesim_pool2d(cur, d->in_dim[0], d->in_dim[1], d->in_dim[2], (size_t)d->sl->kernel[0],
+                     (size_t)d->sl->kernel[1], (size_t)d->sl->stride[0], (size_t)d->sl->stride[1],
+                     d->sl->type == NESIM_LAYER_AVGPOOL2D, nx);
+}
+
+static void relu_if(const nesim_layer *d, float *nx)
+{
+    if (d->sl->activation == NESIM_ACT_RELU)
+        for (size_t j = 0; j < d->out; j++)
+            nx[j] = nx[j] > 0 ? nx[j] : 0;
+}
+
+int nesim_infer_dense(nesim_infer *m, const float *x, size_t samples, float *y, nesim_error *err)
+{
     const size_t in_size = nesim_infer_input_size(m), out_size = nesim_infer_output_size(m);
-    int64_t tick = 0;
+    for (size_t s = 0; s < samples; s++) {
+        const float *in = x + s * in_size;
+        for (size_t i = 0; i < m->n; i++) {
+            const nesim_layer *d = m->L[i].def;
+            const float *cur = d->src < 0 ? in : m->out[d->src];
+            int rc = NESIM_OK;
+            if (d->coded)
+                rc = dense_layer(&m->L[i], cur, m->out[i], err);
+            else
+                plain_layer(d, cur, m->out[i]);
+            if (rc)
+                return nesim_context(err, "sample %zu: ", s);
+            relu_if(d, m->out[i]);
+        }
+        if (y)
+            memcpy(y + s * out_size, m->out[m->n - 1], out_size * sizeof *y);
+    }
+    return NESIM_OK;
+}
+
+void nesim_infer_begin(nesim_infer *m, size_t total, int dense)
+{
+    report_init(m, total);
+    m->run_tick = 0;
+    m->run_sample = 0;
+    m->run_total = total;
+    m->run_dense = dense;
     m->n_act = 0;
     m->act_oom = 0;
     if (m->act)
@@ -295,8 +340,17 @@ int nesim_infer_run(nesim_infer *m, const float *x, size_t samples, float *y, in
         o->on_spike = !dense && m->sink.spike ? on_spike : NULL;
         o->spike_user = &m->ctx[i];
     }
-    for (size_t s = 0; s < samples; s++) {
-        const float *in = m->start_x ? NULL : x + s * in_size;
+}
+
+int nesim_infer_feed(nesim_infer *m, const float *x, size_t samples, float *y, nesim_infer_progress progress,
+                     void *user, nesim_error *err)
+{
+    const size_t in_size = nesim_infer_input_size(m), out_size = nesim_infer_output_size(m);
+    const int dense = m->run_dense;
+    int64_t tick = m->run_tick;
+    for (size_t k = 0; k < samples; k++) {
+        const size_t s = m->run_sample + k; /* the run's sample index */
+        const float *in = m->start_x ? NULL : x + k * in_size;
         /* a layer reads the model input or an earlier layer's output */
         int64_t ready = m->start_t0 ? m->start_t0[s] : tick; /* tick at which the input is complete */
         for (size_t i = m->start; i < m->n; i++) {
@@ -325,12 +379,8 @@ int nesim_infer_run(nesim_infer *m, const float *x, size_t samples, float *y, in
                 rc = nesim_coded_linear_forward(&l->lin, &l->opts, cur, nx, &st, err);
             } else if (d->sl->type == NESIM_LAYER_CONV2D) {
                 rc = nesim_conv2d_forward(&l->conv, &l->opts, cur, nx, &st, err);
-            } else if (d->sl->type == NESIM_LAYER_FLATTEN) {
-                memcpy(nx, cur, d->in * sizeof *nx);
             } else {
-                nesim_pool2d(cur, d->in_dim[0], d->in_dim[1], d->in_dim[2], (size_t)d->sl->kernel[0],
-                             (size_t)d->sl->kernel[1], (size_t)d->sl->stride[0], (size_t)d->sl->stride[1],
-                             d->sl->type == NESIM_LAYER_AVGPOOL2D, nx);
+                plain_layer(d, cur, nx);
             }
             if (rc)
                 return nesim_context(err, "sample %zu: ", s);
@@ -342,21 +392,27 @@ int nesim_infer_run(nesim_infer *m, const float *x, size_t samples, float *y, in
                 if (st.t_end > tick)
                     tick = st.t_end;
             }
-            if (d->sl->activation == NESIM_ACT_RELU)
-                for (size_t j = 0; j < d->out; j++)
-                    nx[j] = nx[j] > 0 ? nx[j] : 0;
+            relu_if(d, nx);
         }
         if (y)
-            memcpy(y + s * out_size, m->out[m->n - 1], out_size * sizeof *y);
+            memcpy(y + k * out_size, m->out[m->n - 1], out_size * sizeof *y);
+        m->run_tick = tick;
         if (m->sink.sample && !dense)
             m->sink.sample(m->sink.user, s, ready, tick);
-        if (progress && progress(user, (int64_t)s + 1, (int64_t)samples))
+        if (progress && progress(user, (int64_t)s + 1, (int64_t)m->run_total))
             return nesim_fail(err, NESIM_EIO, "stopped after %zu samples", s + 1);
     }
+    m->run_sample += samples;
+    return NESIM_OK;
+}
+
+int nesim_infer_finish(nesim_infer *m, nesim_infer_report *rep, nesim_error *err)
+{
+    const int64_t tick = m->run_tick;
     memset(rep, 0, sizeof *rep);
     rep->n_layers = m->n;
     rep->layers = m->rep;
-    rep->samples = (int64_t)samples;
+    rep->samples = (int64_t)m->run_sample;
     rep->ticks = tick;
     if (m->act_oom)
         return nesim_fail(err, NESIM_ENOMEM, "out of memory recording activity");
@@ -376,6 +432,17 @@ int nesim_infer_run(nesim_infer *m, const float *x, size_t samples, float *y, in
         rep->dense_macs += m->rep[i].dense_macs;
     }
     return NESIM_OK;
+}
+
+int nesim_infer_run(nesim_infer *m, const float *x, size_t samples, float *y, int dense,
+                    nesim_infer_report *rep, nesim_infer_progress progress, void *user,
+                    nesim_error *err)
+{
+    nesim_infer_begin(m, samples, dense);
+    int rc = nesim_infer_feed(m, x, samples, y, progress, user, err);
+    if (rc)
+        return rc;
+    return nesim_infer_finish(m, rep, err);
 }
 
 int nesim_infer_run_from(nesim_infer *m, size_t start, const float *x, const double *vth,

@@ -86,6 +86,21 @@ int nesim_infer_run(nesim_infer *m, const float *x, size_t samples, float *y, in
                     nesim_infer_report *rep, nesim_infer_progress progress, void *user,
                     nesim_error *err);
 
+/* The same run fed in parts, so samples need not all be in memory at once:
+ * begin (total: the samples that will be fed, for the dense MAC counts),
+ * feed any number of times (x: samples * input_size floats, continuing the
+ * run's virtual time and sample numbering; y as in nesim_infer_run), then
+ * finish. nesim_infer_run is begin + one feed + finish. */
+void nesim_infer_begin(nesim_infer *m, size_t total, int dense);
+int nesim_infer_feed(nesim_infer *m, const float *x, size_t samples, float *y, nesim_infer_progress progress,
+                     void *user, nesim_error *err);
+int nesim_infer_finish(nesim_infer *m, nesim_infer_report *rep, nesim_error *err);
+
+/* The ANN the layers came from, on x (samples * input_size floats) into y
+ * (samples * output_size): no coding, no spikes, nothing counted. Leaves a
+ * run in progress undisturbed (between feeds). */
+int nesim_infer_dense(nesim_infer *m, const float *x, size_t samples, float *y, nesim_error *err);
+
 /* Replay: runs layers start..end on given inputs of layer `start` (x:
  * samples * its input size), with that layer's threshold fixed per sample
  * (vth[s]) and sample s's layer `start` beginning at tick t0[s]; later layers

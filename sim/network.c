@@ -494,3 +494,15 @@ uint64_t nesim_spike_checksum(const nesim_spike *s, size_t n)
         h = nesim_spike_checksum_add(h, s[i].t, s[i].id);
     return h;
 }
+
+int nesim_ticks_of(double seconds, double tick_s, const char *what, int64_t *ticks, nesim_error *err)
+{
+    double n = seconds / tick_s;
+    if (!(tick_s > 0) || !isfinite(n) || !(n < 0x1p62))
+        return nesim_fail(err, NESIM_EINVAL, "%s: %g s is more ticks of %g s than virtual time holds (at most 2^62)",
+                          what, seconds, tick_s);
+    if (!(n >= 0.5))
+        return nesim_fail(err, NESIM_EINVAL, "%s: %g s is shorter than one tick of %g s", what, seconds, tick_s);
+    *ticks = (int64_t)llround(n);
+    return NESIM_OK;
+}

@@ -67,6 +67,12 @@ const nesim_graph *nesim_net_graph(const nesim_net *net);
 int nesim_record(nesim_net *net, int pop, int on, nesim_error *err);
 void nesim_set_sink(nesim_net *net, nesim_spike_sink sink, void *ctx);
 
+/* The whole number of ticks of tick_s seconds nearest `seconds` of virtual
+ * time (`what` names the option in the message). NESIM_EINVAL when it is
+ * not finite, below one tick, or beyond what int64 ticks hold (2^62, with
+ * room for delays). */
+int nesim_ticks_of(double seconds, double tick_s, const char *what, int64_t *ticks, nesim_error *err);
+
 /* Runs n_ticks more ticks of virtual time. The first run initialises states
  * and predictions; the network is then frozen (no more populations or
  * projections). A failure (out of memory, a sink that stops) leaves the

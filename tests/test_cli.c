@@ -80,7 +80,7 @@ static void test_bad_arguments(void **st)
     bad("example", "which example");
     bad("example hh", "unknown example network 'hh'");
     bad("example b4 --seconds -1", "--seconds");
-    bad("example b4 --seconds abc", "expected a number, got 'abc'");
+    bad("example b4 --seconds abc", "expected a decimal number, got 'abc'");
     bad("example b4 --neurons 0", "--neurons");
     bad("example b4 --tick 0", "tick");
     bad("example b4 --seed", "--seed");

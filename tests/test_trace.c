@@ -506,8 +506,10 @@ static void test_round_trip(void **state)
     /* the schema is as documented */
     assert_int_equal(query_i64(t, "PRAGMA user_version"), NESIM_TRACE_SCHEMA_VERSION);
     assert_int_equal(query_i64(t, "PRAGMA application_id"), NESIM_TRACE_APPLICATION_ID);
+    /* a writer that finished cleanly left the file out of WAL mode, readable
+     * without write access (read-only media, another user) */
     char *jm = query_text(t, "PRAGMA journal_mode");
-    assert_string_equal(jm, "wal");
+    assert_string_equal(jm, "delete");
     free(jm);
     nesim_trace_close(t);
 }
@@ -670,12 +672,12 @@ static void test_bad_databases(void **state)
     remove_db(v2);
     assert_ok(nesim_trace_open(v2, NESIM_TRACE_WRITE, &t, &err), &err);
     write_syn(t, NESIM_TRACE_NONE, 0, 1, -1, NULL);
-    assert_int_equal(sqlite3_exec(nesim_trace_sqlite(t), "PRAGMA user_version = 3", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(nesim_trace_sqlite(t), "PRAGMA user_version = 4", NULL, NULL, NULL), SQLITE_OK);
     nesim_trace_close(t);
-    expect_err(nesim_trace_open(v2, NESIM_TRACE_READ, &t, &err), NESIM_EINVAL, &err, v2, "schema version 3");
-    assert_non_null(strstr(err.msg, "reads version 2"));
+    expect_err(nesim_trace_open(v2, NESIM_TRACE_READ, &t, &err), NESIM_EINVAL, &err, v2, "schema version 4");
+    assert_non_null(strstr(err.msg, "reads version 3"));
     int from;
-    expect_err(nesim_trace_upgrade(v2, &from, &err), NESIM_EINVAL, &err, v2, "versions 1 to 2");
+    expect_err(nesim_trace_upgrade(v2, &from, &err), NESIM_EINVAL, &err, v2, "versions 1 to 3");
 
     /* an empty database is not a trace to read */
     const char *empty = path_in_tmp("empty.db");
@@ -1046,6 +1048,50 @@ static void test_activity_merge(void **state)
     nesim_trace_close(t);
 }
 
+/* tests/fixtures/trace-v1.db, written by nesim 0.1 (a digits layer run and
+ * a b4 network run): refused with the upgrade hint, upgraded in place to the
+ * current version, then read back — its per-sample coding moved from the
+ * vth@S/t0@S/steps@S metrics into the codes table. */
+static void test_upgrade_v1_fixture(void **state)
+{
+    nesim_error err = {0};
+    const char *path = path_in_tmp("v1.db");
+    remove_db(path);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "cp tests/fixtures/trace-v1.db %s", path);
+    assert_int_equal(system(cmd), 0);
+    nesim_trace *t;
+    expect_err(nesim_trace_open(path, NESIM_TRACE_READ, &t, &err), NESIM_EINVAL, &err, "schema version 1",
+               "nesim trace upgrade");
+    int from = 0;
+    assert_ok(nesim_trace_upgrade(path, &from, &err), &err);
+    assert_int_equal(from, 1);
+    assert_ok(nesim_trace_open(path, NESIM_TRACE_READ, &t, &err), &err);
+    assert_int_equal(query_i64(t, "PRAGMA user_version"), NESIM_TRACE_SCHEMA_VERSION);
+    assert_int_equal(query_i64(t, "SELECT count(*) FROM metrics WHERE name GLOB 'vth@*'"), 0);
+    assert_true(query_i64(t, "SELECT count(*) FROM codes WHERE run = 1") >= 3);
+    assert_int_equal(query_i64(t, "SELECT count(*) FROM codes WHERE vth <= 0 OR steps < 1"), 0);
+    nesim_trace_run r;
+    assert_ok(nesim_trace_get_run(t, 1, &r, &err), &err);
+    assert_int_equal(r.status, NESIM_TRACE_COMPLETE);
+    assert_int_equal(r.kind, NESIM_TRACE_LAYERS);
+    assert_null(r.writer_host); /* written before writers recorded themselves */
+    nesim_trace_run_clear(&r);
+    assert_ok(nesim_trace_get_run(t, 2, &r, &err), &err);
+    assert_int_equal(r.kind, NESIM_TRACE_NETWORK);
+    nesim_trace_run_clear(&r);
+    int64_t n;
+    assert_ok(nesim_trace_spike_count(t, 1, -1, NESIM_TRACE_TICK_MIN, NESIM_TRACE_TICK_MAX, &n, &err), &err);
+    assert_true(n > 0);
+    FILE *f = tmpfile();
+    assert_ok(nesim_trace_report(t, 1, f, true, &err), &err);
+    fclose(f);
+    nesim_trace_close(t);
+    /* a second upgrade has nothing to do */
+    assert_ok(nesim_trace_upgrade(path, &from, &err), &err);
+    assert_int_equal(from, NESIM_TRACE_SCHEMA_VERSION);
+}
+
 int main(void)
 {
     nesim_init();
@@ -1054,7 +1100,7 @@ int main(void)
         cmocka_unit_test(test_million_spikes), cmocka_unit_test(test_record_levels),
         cmocka_unit_test(test_bad_databases),  cmocka_unit_test(test_bad_appends),
         cmocka_unit_test(test_renderers),      cmocka_unit_test(test_export),
-        cmocka_unit_test(test_activity_merge),
+        cmocka_unit_test(test_activity_merge), cmocka_unit_test(test_upgrade_v1_fixture),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -13,9 +13,14 @@
  */
 #include "traces/store_internal.h"
 
+#include <errno.h>
 #include <math.h>
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 /* ---------------------------------------------------------------- runs */
 
@@ -25,6 +30,40 @@ static int parse_enum(const char *s, const char *const *names, int n)
         if (!strcmp(s, names[i]))
             return i;
     return -1;
+}
+
+/* Seconds since an ISO-8601 UTC stamp "2025-01-31T12:00:00.123Z", or -1. */
+static double age_s(const char *iso)
+{
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    if (!iso || sscanf(iso, "%4d-%2d-%2dT%2d:%2d:%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+                       &tm.tm_min, &tm.tm_sec) != 6)
+        return -1;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    time_t then = timegm(&tm);
+    return then == (time_t)-1 ? -1 : difftime(time(NULL), then);
+}
+
+/* A 'running' run's writer is alive: on this host, its process exists (and
+ * beat in the last 10 minutes: a pid may be reused); elsewhere, it beat in
+ * the last minute (writers beat every few seconds). */
+static bool writer_alive(const nesim_trace_run *r)
+{
+    double age = age_s(r->heartbeat_at);
+    if (age < 0 || r->writer_pid <= 0)
+        return false;
+    char host[256];
+    if (gethostname(host, sizeof host) != 0)
+        host[0] = 0;
+    host[sizeof host - 1] = 0;
+    if (r->writer_host && !strcmp(r->writer_host, host)) {
+        if (r->writer_pid > INT32_MAX || (kill((pid_t)r->writer_pid, 0) != 0 && errno != EPERM))
+            return false;
+        return age < 600;
+    }
+    return age < 60;
 }
 
 static int row_to_run(nesim_trace *t, sqlite3_stmt *st, nesim_trace_run *r, bool with_text, nesim_error *err)
@@ -61,6 +100,11 @@ static int row_to_run(nesim_trace *t, sqlite3_stmt *st, nesim_trace_run *r, bool
     r->note = trace_col_strdup(st, 17, &oom);
     r->dense = trace_col_strdup(st, 18, &oom);
     r->spike_checksum = trace_col_strdup(st, 19, &oom);
+    r->writer_pid = sqlite3_column_int64(st, 20);
+    r->writer_host = trace_col_strdup(st, 21, &oom);
+    r->heartbeat_at = trace_col_strdup(st, 22, &oom);
+    if (!oom && r->status == NESIM_TRACE_RUNNING && !writer_alive(r))
+        r->status = NESIM_TRACE_ABANDONED;
     if (oom) {
         nesim_trace_run_clear(r);
         return nesim_fail(err, NESIM_ENOMEM, "out of memory");
@@ -70,7 +114,8 @@ static int row_to_run(nesim_trace *t, sqlite3_stmt *st, nesim_trace_run *r, bool
 
 #define RUN_COLUMNS                                                                                      \
     "id, status, kind, record, spec_file, %s, spec_hash, weights, chip, seed, tick_s, started_at,"       \
-    " ended_at, nesim_version, parent_run, samples, virtual_ticks, note, dense, spike_checksum"
+    " ended_at, nesim_version, parent_run, samples, virtual_ticks, note, dense, spike_checksum, writer_pid,"  \
+    " writer_host, heartbeat_at"
 
 void nesim_trace_run_clear(nesim_trace_run *r)
 {
@@ -78,7 +123,7 @@ void nesim_trace_run_clear(nesim_trace_run *r)
         return;
     free(r->spec_file), free(r->spec_text), free(r->spec_hash), free(r->weights), free(r->chip);
     free(r->started_at), free(r->ended_at), free(r->nesim_version), free(r->note);
-    free(r->dense), free(r->spike_checksum);
+    free(r->dense), free(r->spike_checksum), free(r->writer_host), free(r->heartbeat_at);
     memset(r, 0, sizeof *r);
 }
 

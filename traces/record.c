@@ -14,7 +14,7 @@ struct nesim_recorder {
     nesim_trace *t;
     nesim_trace_level level;
     int64_t run;
-    struct sigaction old_int;
+    nesim_trace_sigsave old_sig;
     int sigint;
     /* network runs: activity of the current tick, per population */
     const nesim_net *net;
@@ -100,7 +100,7 @@ static void recorder_free(nesim_recorder *r)
     if (!r)
         return;
     if (r->sigint)
-        sigaction(SIGINT, &r->old_int, NULL);
+        nesim_trace_signals_restore(&r->old_sig);
     nesim_trace_close(r->t); /* ends a run still active as failed */
     free(r->spk);
     free(r->sops);
@@ -143,7 +143,7 @@ int nesim_record_begin(const nesim_record_opts *o, const nesim_infer *m, const n
     free(w), free(hex), free(text);
     if (!rc)
         rc = m ? add_layers(r, o->spec, m, err) : add_populations(r, net, err);
-    if (!rc && !nesim_trace_sigint_install(&r->old_int, NULL))
+    if (!rc && !nesim_trace_signals_install(&r->old_sig, NULL))
         r->sigint = 1;
     if (rc) {
         recorder_free(r);
@@ -171,6 +171,7 @@ static void on_sample(void *user, size_t sample, int64_t first, int64_t end)
 {
     nesim_recorder *r = user;
     nesim_trace_sample(r->t, (int64_t)sample, first, end > first ? end - 1 : first);
+    nesim_trace_sync(r->t); /* every layer's spikes and activity of the sample are in */
 }
 
 static void on_code(void *user, size_t layer, size_t sample, int64_t t0, int64_t steps, double vth)
@@ -195,6 +196,8 @@ static void flush_tick(nesim_recorder *r)
             nesim_trace_activity(r->t, p, r->tick, r->spk[p], r->sops[p]);
             r->spk[p] = r->sops[p] = 0;
         }
+    if (r->tick >= 0)
+        nesim_trace_sync(r->t); /* the tick is whole: spikes and activity */
 }
 
 int nesim_record_net_spike(nesim_recorder *r, int64_t t, uint32_t id, int pop)

@@ -14,7 +14,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
-/* The schema, version 2. Kept in step with the comment in store.h and with
+/* The schema, version 3. Kept in step with the comment in store.h and with
  * traces/SCHEMA.md; a change to it needs a new NESIM_TRACE_SCHEMA_VERSION
  * and a step in upgrade.c. */
 static const char schema_sql[] =
@@ -27,7 +27,7 @@ static const char schema_sql[] =
     " seed INTEGER, tick_s REAL NOT NULL CHECK (tick_s > 0),"
     " started_at TEXT NOT NULL, ended_at TEXT, nesim_version TEXT NOT NULL,"
     " parent_run INTEGER REFERENCES runs (id), samples INTEGER, virtual_ticks INTEGER, note TEXT,"
-    " dense TEXT, spike_checksum TEXT);\n"
+    " dense TEXT, spike_checksum TEXT, writer_pid INTEGER, writer_host TEXT, heartbeat_at TEXT);\n"
     "CREATE TABLE layers ("
     " run INTEGER NOT NULL REFERENCES runs (id), idx INTEGER NOT NULL,"
     " name TEXT NOT NULL, type TEXT, coding TEXT,"
@@ -66,6 +66,7 @@ const char *nesim_trace_status_name(nesim_trace_status s)
     case NESIM_TRACE_COMPLETE: return "complete";
     case NESIM_TRACE_FAILED: return "failed";
     case NESIM_TRACE_INTERRUPTED: return "interrupted";
+    case NESIM_TRACE_ABANDONED: return "abandoned";
     }
     return "?";
 }
@@ -288,6 +289,37 @@ static int create_schema(nesim_trace *t, nesim_error *err)
     return rc;
 }
 
+/* The last failure was SQLite unable to create or write the -shm/-wal files
+ * (read-only file system, or no write permission on the folder). */
+static bool read_only_place(sqlite3 *db)
+{
+    int e = sqlite3_extended_errcode(db);
+    int p = e & 0xff;
+    return p == SQLITE_CANTOPEN || p == SQLITE_READONLY || e == SQLITE_IOERR_SHMOPEN || e == SQLITE_IOERR_SHMSIZE;
+}
+
+/* Opens path as an immutable, read-only URI (path percent-encoded). */
+static int open_immutable(const char *path, sqlite3 **db)
+{
+    size_t n = strlen(path);
+    char *uri = malloc(3 * n + 32);
+    if (!uri)
+        return SQLITE_NOMEM;
+    char *o = uri + sprintf(uri, "file:");
+    for (const unsigned char *c = (const unsigned char *)path; *c; c++) {
+        if (*c == '%' || *c == '?' || *c == '#' || *c < 0x21 || *c >= 0x7f)
+            o += sprintf(o, "%%%02X", *c);
+        else
+            *o++ = (char)*c;
+    }
+    strcpy(o, "?immutable=1");
+    int rc = sqlite3_open_v2(uri, db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX, NULL);
+    free(uri);
+    return rc;
+}
+
+bool nesim_trace_is_immutable(const nesim_trace *t) { return t && t->immutable; }
+
 int nesim_trace_open(const char *path, nesim_trace_mode mode, nesim_trace **out, nesim_error *err)
 {
     *out = NULL;
@@ -328,7 +360,19 @@ int nesim_trace_open(const char *path, nesim_trace_mode mode, nesim_trace **out,
     sqlite3_extended_result_codes(t->db, 1);
     sqlite3_busy_timeout(t->db, 10000);
     int app, ver, objects;
-    if ((rc = read_identity(t, &app, &ver, &objects, err)))
+    rc = read_identity(t, &app, &ver, &objects, err);
+    if (rc && mode == NESIM_TRACE_READ && read_only_place(t->db)) {
+        /* a file left in WAL mode needs its -shm beside it: on read-only
+         * media (or in a folder we may not write) read it as immutable */
+        sqlite3_close_v2(t->db);
+        t->db = NULL;
+        if (open_immutable(path, &t->db) == SQLITE_OK) {
+            sqlite3_extended_result_codes(t->db, 1);
+            t->immutable = true;
+            rc = read_identity(t, &app, &ver, &objects, err);
+        }
+    }
+    if (rc)
         goto done;
     if (objects == 0 && app == 0 && ver == 0) {
         if (mode == NESIM_TRACE_READ) {
@@ -388,6 +432,15 @@ void nesim_trace_close(nesim_trace *t)
         return;
     if (t->w && t->end_active)
         t->end_active(t); /* a run still recording ends as failed */
+    if (t->wrote && t->db) {
+        /* A clean finish leaves the file readable without write access (a
+         * read-only mount, another user): fold the WAL back in and leave WAL
+         * mode. It fails harmlessly while others have the file open (a
+         * server reading, another writer): they keep WAL, and the last
+         * writer to close switches. The next writer turns WAL on again. */
+        sqlite3_busy_timeout(t->db, 0);
+        sqlite3_exec(t->db, "PRAGMA wal_checkpoint(TRUNCATE); PRAGMA journal_mode = DELETE", NULL, NULL, NULL);
+    }
     sqlite3_close_v2(t->db);
     free(t->path);
     free(t);
@@ -397,31 +450,43 @@ const char *nesim_trace_path(const nesim_trace *t) { return t->path; }
 
 struct sqlite3 *nesim_trace_sqlite(nesim_trace *t) { return t->w ? NULL : t->db; }
 
-/* ---- SIGINT ---- */
+/* ---- stop signals ---- */
+
+static const int stop_signals[NESIM_TRACE_STOP_SIGNALS] = {SIGINT, SIGTERM, SIGHUP};
 
 /* The one piece of process-wide state: what a signal handler may touch. */
-static volatile sig_atomic_t sigint_flag;
+static volatile sig_atomic_t stop_flag;
 
-static void on_sigint(int sig)
-{
-    (void)sig;
-    sigint_flag = 1;
-}
+static void on_stop(int sig) { stop_flag = sig; }
 
-int nesim_trace_sigint_install(struct sigaction *old, nesim_error *err)
+int nesim_trace_signals_install(nesim_trace_sigsave *old, nesim_error *err)
 {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_sigint;
+    sa.sa_handler = on_stop;
     sigemptyset(&sa.sa_mask);
-    /* RESETHAND: a second Ctrl-C gets the default action (terminate), so a
+    for (int i = 0; i < NESIM_TRACE_STOP_SIGNALS; i++)
+        sigaddset(&sa.sa_mask, stop_signals[i]);
+    /* RESETHAND: a second signal gets the default action (terminate), so a
      * stuck run can still be stopped. RESTART: the run loop's system calls
      * carry on instead of failing with EINTR. */
     sa.sa_flags = SA_RESETHAND | SA_RESTART;
-    sigint_flag = 0;
-    if (sigaction(SIGINT, &sa, old) != 0)
-        return nesim_fail(err, NESIM_EIO, "installing the SIGINT handler: %s", strerror(errno));
+    stop_flag = 0;
+    for (int i = 0; i < NESIM_TRACE_STOP_SIGNALS; i++)
+        if (sigaction(stop_signals[i], &sa, old ? &old->old[i] : NULL) != 0) {
+            int e = errno;
+            for (int k = 0; old && k < i; k++)
+                sigaction(stop_signals[k], &old->old[k], NULL);
+            return nesim_fail(err, NESIM_EIO, "installing the %s handler: %s", strsignal(stop_signals[i]),
+                              strerror(e));
+        }
     return NESIM_OK;
 }
 
-bool nesim_trace_sigint_seen(void) { return sigint_flag != 0; }
+void nesim_trace_signals_restore(const nesim_trace_sigsave *old)
+{
+    for (int i = 0; old && i < NESIM_TRACE_STOP_SIGNALS; i++)
+        sigaction(stop_signals[i], &old->old[i], NULL);
+}
+
+int nesim_trace_stop_signal(void) { return stop_flag; }

@@ -102,7 +102,7 @@
 
 #include "base/error.h"
 
-#define NESIM_TRACE_SCHEMA_VERSION 2
+#define NESIM_TRACE_SCHEMA_VERSION 3
 #define NESIM_TRACE_APPLICATION_ID 0x4E53494D /* "NSIM" */
 
 /* Open tick bounds for the tick-window arguments below (both inclusive). */
@@ -121,7 +121,10 @@ typedef enum nesim_trace_status {
     NESIM_TRACE_RUNNING,
     NESIM_TRACE_COMPLETE,
     NESIM_TRACE_FAILED,
-    NESIM_TRACE_INTERRUPTED
+    NESIM_TRACE_INTERRUPTED,
+    /* never stored: a 'running' run whose writer is gone (its process no
+     * longer exists on this host, or its heartbeat stopped elsewhere) */
+    NESIM_TRACE_ABANDONED
 } nesim_trace_status;
 
 /* What a run streams: none (the run, layers, samples, totals, metrics and
@@ -162,6 +165,11 @@ int nesim_trace_upgrade(const char *path, int *from, nesim_error *err);
  * returned early) is ended as 'failed' first, so only a killed process
  * leaves a run 'running'. */
 void nesim_trace_close(nesim_trace *t);
+
+/* True when the file could only be read as immutable (read-only media, or
+ * a folder the reader may not write, for a file left in WAL mode): a run
+ * still being written may then look incomplete. Readers say so. */
+bool nesim_trace_is_immutable(const nesim_trace *t);
 
 const char *nesim_trace_path(const nesim_trace *t);
 /* The underlying connection, for queries this API lacks; not during a run. */
@@ -248,8 +256,18 @@ int nesim_trace_energy(nesim_trace *t, int layer, const char *term, double joule
  * simulated ticks here. Pass -1 to keep a value derived. */
 int nesim_trace_set_extent(nesim_trace *t, int64_t samples, int64_t virtual_ticks);
 
-/* Hands the current partial batch to the writer now (e.g. at the end of a
- * sample), so it is committed soon; waits only if two batches are pending. */
+/* Declares a consistent point: everything appended so far belongs together
+ * (a finished tick's spikes and activity, a finished sample). Commits happen
+ * only at such points (and at the end), so a reader, or a file left by a
+ * killed process, never sees a tick's spikes without its activity or the
+ * reverse. A recorder calls it after each tick or sample; a producer that
+ * never calls it commits only at end_run. Hands the batch over when it is
+ * at least half full. */
+int nesim_trace_sync(nesim_trace *t);
+
+/* nesim_trace_sync, and hands the current partial batch to the writer now
+ * (e.g. at the end of a sample) so it commits soon; waits only if two
+ * batches are pending. */
 int nesim_trace_flush(nesim_trace *t);
 
 /* Ends the active run: commits everything appended, then in one last
@@ -270,16 +288,27 @@ typedef struct nesim_trace_writer_stats {
 /* Statistics of the last (or active) run's writer. */
 void nesim_trace_writer_stats_get(const nesim_trace *t, nesim_trace_writer_stats *st);
 
-/* ---- SIGINT ---- */
+/* ---- stop signals: SIGINT, SIGTERM, SIGHUP ---- */
 
-/* Installs a SIGINT handler that only sets a flag (a volatile sig_atomic_t,
- * the only state it keeps); the run loop polls nesim_trace_sigint_seen()
- * and ends its run with NESIM_TRACE_INTERRUPTED. The handler is installed
- * with SA_RESETHAND, so a second Ctrl-C kills the process as usual if the
- * program stops responding. The previous action is stored in *old (may be
- * NULL) for sigaction(SIGINT, old, NULL) to restore. Clears the flag. */
-int nesim_trace_sigint_install(struct sigaction *old, nesim_error *err);
-bool nesim_trace_sigint_seen(void);
+/* The signals that stop a recording cleanly (Ctrl-C, kill, a closed
+ * terminal): the current batch is finished and the run is marked
+ * NESIM_TRACE_INTERRUPTED. */
+enum { NESIM_TRACE_STOP_SIGNALS = 3 };
+typedef struct nesim_trace_sigsave {
+    struct sigaction old[NESIM_TRACE_STOP_SIGNALS];
+} nesim_trace_sigsave;
+
+/* Installs handlers for the stop signals that only record which one came
+ * (a volatile sig_atomic_t, the only state they keep); the run loop polls
+ * nesim_trace_stop_signal() and ends its run with NESIM_TRACE_INTERRUPTED.
+ * SA_RESETHAND: a second signal gets the default action, so a stuck run
+ * can still be killed. The previous actions go to *old (may be NULL) for
+ * nesim_trace_signals_restore. Clears the flag. */
+int nesim_trace_signals_install(nesim_trace_sigsave *old, nesim_error *err);
+void nesim_trace_signals_restore(const nesim_trace_sigsave *old);
+/* The stop signal received since install (SIGINT, SIGTERM, SIGHUP), or 0. */
+int nesim_trace_stop_signal(void);
+static inline bool nesim_trace_sigint_seen(void) { return nesim_trace_stop_signal() != 0; }
 
 /* ---- reading ---- */
 
@@ -291,6 +320,8 @@ typedef struct nesim_trace_run {
     char *spec_file, *spec_text, *spec_hash, *weights, *chip; /* NULL when absent */
     char *started_at, *ended_at, *nesim_version, *note;
     char *dense, *spike_checksum;
+    int64_t writer_pid;   /* 0: unknown */
+    char *writer_host, *heartbeat_at; /* NULL when unknown */
     uint64_t seed;
     bool has_seed;
     double tick_s;

@@ -41,9 +41,12 @@ typedef struct trace_layer_row {
     int64_t neurons, fan_in;
 } trace_layer_row;
 
-/* A batch: everything appended between two hand-overs, committed in one
- * transaction. Spikes have a fixed capacity (the hand-over trigger); the rare
- * records grow as needed, and activity hands over at a soft cap. */
+/* A batch: everything appended between two hand-overs. Spikes have a fixed
+ * capacity (the hand-over trigger); the rare records grow as needed, and
+ * activity hands over at a soft cap. The writer commits after a batch that
+ * ends at a consistent point (`synced`: the producer called nesim_trace_sync
+ * after its last append) or the final one; other batches stay in the open
+ * transaction, so a committed trace is always self-consistent. */
 typedef struct trace_batch {
     trace_spike *spikes;
     size_t n_spikes, cap_spikes;
@@ -58,6 +61,7 @@ typedef struct trace_batch {
     trace_code *codes;
     size_t n_codes, cap_codes;
     bool final;                 /* the run's last batch */
+    bool synced;                /* ends at a consistent point: commit after it */
     nesim_trace_status status;  /* for the final batch */
     struct trace_batch *next;
 } trace_batch;
@@ -80,6 +84,8 @@ struct nesim_trace {
     trace_writer *w;                 /* non-NULL while a run is active */
     void (*end_active)(nesim_trace *); /* the writer's: ends an active run as failed (close) */
     nesim_trace_writer_stats last;   /* stats of the last ended run */
+    bool immutable;                  /* read with immutable=1 (read-only media) */
+    bool wrote;                      /* a run was recorded through this handle */
 };
 
 /* ---- helpers shared by the store's files (store.c) ---- */

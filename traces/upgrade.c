@@ -3,7 +3,10 @@
  *
  * Version 1 -> 2: runs gain `dense` and `spike_checksum`; a metric may be
  * NULL; the per-sample coding of every layer moves from the metrics named
- * vth@S, t0@S and steps@S to the codes table. */
+ * vth@S, t0@S and steps@S to the codes table.
+ * Version 2 -> 3: runs gain writer_pid, writer_host and heartbeat_at (a
+ * 'running' run of an upgraded file has none, so readers call it abandoned:
+ * its writer, an older nesim, cannot be running while the file upgrades). */
 #include "traces/store_internal.h"
 
 #include <string.h>
@@ -29,6 +32,12 @@ static const char v1_to_v2[] =
     "ALTER TABLE metrics_v2 RENAME TO metrics;\n"
     "CREATE INDEX metrics_by_run ON metrics (run, layer);\n"
     "PRAGMA user_version = 2;\n";
+
+static const char v2_to_v3[] =
+    "ALTER TABLE runs ADD COLUMN writer_pid INTEGER;\n"
+    "ALTER TABLE runs ADD COLUMN writer_host TEXT;\n"
+    "ALTER TABLE runs ADD COLUMN heartbeat_at TEXT;\n"
+    "PRAGMA user_version = 3;\n";
 
 int nesim_trace_upgrade(const char *path, int *from, nesim_error *err)
 {
@@ -61,6 +70,8 @@ int nesim_trace_upgrade(const char *path, int *from, nesim_error *err)
                         NESIM_TRACE_SCHEMA_VERSION);
     if (!rc && ver == 1 && sqlite3_exec(db, v1_to_v2, NULL, NULL, NULL) != SQLITE_OK)
         rc = nesim_fail(err, NESIM_EINTERNAL, "%s: upgrading from version 1: %s", path, sqlite3_errmsg(db));
+    if (!rc && ver <= 2 && sqlite3_exec(db, v2_to_v3, NULL, NULL, NULL) != SQLITE_OK)
+        rc = nesim_fail(err, NESIM_EINTERNAL, "%s: upgrading from version 2: %s", path, sqlite3_errmsg(db));
     if (!rc && sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
         rc = nesim_fail(err, NESIM_EIO, "%s: committing the upgrade: %s", path, sqlite3_errmsg(db));
     if (rc)

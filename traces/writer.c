@@ -28,7 +28,9 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
+#include <unistd.h>
 #include <time.h>
 
 #include "traces/sha256.h"
@@ -45,6 +47,7 @@
 #define CHUNK 880
 #define ROWS_PER_INSERT 64     /* rows per multi-row INSERT: fewer statement executions */
 #define NBATCH 3
+#define HEARTBEAT_S 5          /* seconds between heartbeats of a quiet run */
 
 struct trace_writer {
     nesim_trace *t;
@@ -81,7 +84,8 @@ struct trace_writer {
 
     /* ---- writer side ---- */
     sqlite3_stmt *st_layer, *st_group1, *st_groupN, *st_maxpart, *st_act, *st_actN, *st_sample, *st_metric,
-        *st_energy, *st_totals, *st_end, *st_code;
+        *st_energy, *st_totals, *st_end, *st_code, *st_beat;
+    bool in_txn;              /* a transaction spans the batches since the last commit */
     char checksum[17];        /* producer side: the run's spike checksum, "" if none */
     trace_spike *scratch;
     size_t *counts;
@@ -154,6 +158,7 @@ static void batch_reset(trace_batch *b)
     }
     b->n_spikes = b->n_act = b->n_samples = b->n_metrics = b->n_energy = b->n_layers = 0;
     b->final = false;
+    b->synced = false;
     b->next = NULL;
 }
 
@@ -462,6 +467,17 @@ static void bind_tick_or_null(sqlite3_stmt *st, int i, int64_t v)
         sqlite3_bind_int64(st, i, v);
 }
 
+/* The run's heartbeat: readers take a run whose writer stopped beating (or
+ * whose process is gone) for abandoned. */
+static int heartbeat(trace_writer *w)
+{
+    char now[32];
+    trace_now_iso(now);
+    sqlite3_bind_int64(w->st_beat, 1, w->run);
+    sqlite3_bind_text(w->st_beat, 2, now, -1, SQLITE_TRANSIENT);
+    return step_done(w, w->st_beat, "writing the heartbeat");
+}
+
 static int write_final(trace_writer *w, trace_batch *b)
 {
     for (int l = 0; l < w->n_layers; l++) {
@@ -497,9 +513,12 @@ static int write_final(trace_writer *w, trace_batch *b)
 static int write_batch(trace_writer *w, trace_batch *b)
 {
     sqlite3 *db = w->t->db;
-    if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
-        wfail(w, "starting a transaction");
-        return -1;
+    if (!w->in_txn) {
+        if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+            wfail(w, "starting a transaction");
+            return -1;
+        }
+        w->in_txn = true;
     }
     for (size_t i = 0; i < b->n_layers; i++) {
         const trace_layer_row *L = &b->layers[i];
@@ -568,17 +587,21 @@ static int write_batch(trace_writer *w, trace_batch *b)
     }
     if (b->final && write_final(w, b))
         goto fail;
-    if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+    atomic_fetch_add(&w->st_batches, 1);
+    if (!b->synced && !b->final)
+        return 0; /* mid-tick: commit with a later batch that ends consistently */
+    if (heartbeat(w) || sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
         wfail(w, "committing a batch");
         goto fail;
     }
-    atomic_fetch_add(&w->st_batches, 1);
+    w->in_txn = false;
     return 0;
 fail:
     w->n_rows = 0;
     w->arena_len = 0;
     if (!sqlite3_get_autocommit(db))
         sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    w->in_txn = false;
     return -1;
 }
 
@@ -597,8 +620,18 @@ static void *writer_main(void *arg)
     trace_writer *w = arg;
     for (;;) {
         pthread_mutex_lock(&w->mu);
-        while (!w->head)
-            pthread_cond_wait(&w->work, &w->mu);
+        while (!w->head) {
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_sec += HEARTBEAT_S;
+            if (pthread_cond_timedwait(&w->work, &w->mu, &until) == ETIMEDOUT && !w->head && !w->in_txn &&
+                !atomic_load(&w->wcode)) {
+                /* a quiet run (a long network stretch without spikes) still beats */
+                pthread_mutex_unlock(&w->mu);
+                heartbeat(w);
+                pthread_mutex_lock(&w->mu);
+            }
+        }
         trace_batch *b = w->head;
         w->head = b->next;
         if (!w->head)
@@ -707,6 +740,7 @@ int nesim_trace_spike(nesim_trace *t, int layer, int64_t neuron, int64_t tick, i
     if (tick > c->last)
         c->last = tick;
     trace_batch *b = w->fill;
+    b->synced = false;
     b->spikes[b->n_spikes++] =
         (trace_spike){.tick = tick, .neuron = (uint32_t)neuron, .layer = (uint16_t)layer, .sign = (int8_t)sign};
     if (tick > w->max_tick)
@@ -743,6 +777,7 @@ int nesim_trace_activity(nesim_trace *t, int layer, int64_t tick, int64_t spikes
         w->max_tick = tick;
     if (w->level < NESIM_TRACE_ACTIVITY)
         return writer_status(w);
+    w->fill->synced = false;
     trace_pending_act *p = &w->pend[layer];
     if (p->valid && p->tick == tick) {
         p->spikes += spikes;
@@ -773,6 +808,7 @@ int nesim_trace_sample(nesim_trace *t, int64_t sample, int64_t first_tick, int64
         return pfail(w, NESIM_EINVAL, "sample %lld: bad tick range (first %lld, last %lld)", (long long)sample,
                      (long long)first_tick, (long long)last_tick);
     trace_batch *b = w->fill;
+    b->synced = false;
     if (grow((void **)&b->samples, &b->cap_samples, b->n_samples + 1, sizeof *b->samples))
         return pfail(w, NESIM_ENOMEM, "out of memory");
     b->samples[b->n_samples++] = (nesim_trace_sample_row){sample, first_tick, last_tick};
@@ -798,6 +834,7 @@ static int add_named(nesim_trace *t, bool energy, int layer, const char *name, d
     if (energy ? !isfinite(value) : isinf(value))
         return pfail(w, NESIM_EINVAL, "%s '%s' is %s", what, name, energy ? "not finite" : "infinite");
     trace_batch *b = w->fill;
+    b->synced = false;
     trace_named **arr = energy ? &b->energy : &b->metrics;
     size_t *n = energy ? &b->n_energy : &b->n_metrics, *cap = energy ? &b->cap_energy : &b->cap_metrics;
     char *dup = strdup(name);
@@ -832,6 +869,7 @@ int nesim_trace_code(nesim_trace *t, int layer, int64_t sample, int64_t t0, int6
         return pfail(w, NESIM_EINVAL, "coding of layer %d, sample %lld: t0 %lld, steps %lld, V_th %g", layer,
                      (long long)sample, (long long)t0, (long long)steps, vth);
     trace_batch *b = w->fill;
+    b->synced = false;
     if (grow((void **)&b->codes, &b->cap_codes, b->n_codes + 1, sizeof *b->codes))
         return pfail(w, NESIM_ENOMEM, "out of memory");
     b->codes[b->n_codes++] = (trace_code){layer, sample, t0, steps, vth};
@@ -861,6 +899,22 @@ int nesim_trace_set_extent(nesim_trace *t, int64_t samples, int64_t virtual_tick
     return writer_status(w);
 }
 
+int nesim_trace_sync(nesim_trace *t)
+{
+    trace_writer *w = active(t);
+    if (!w)
+        return NESIM_ESTATE;
+    if (w->pcode)
+        return w->pcode;
+    trace_batch *b = w->fill;
+    b->synced = true;
+    /* half full is enough to commit here: a consistent point may not come
+     * again before the batch must be handed over mid-tick */
+    if (b->n_spikes >= b->cap_spikes / 2 || b->n_act >= w->act_soft_cap / 2 || rare_full(b))
+        return handoff(w);
+    return writer_status(w);
+}
+
 int nesim_trace_flush(nesim_trace *t)
 {
     trace_writer *w = active(t);
@@ -869,7 +923,10 @@ int nesim_trace_flush(nesim_trace *t)
     bool pend = false;
     for (int l = 0; l < w->n_layers && !pend; l++)
         pend = w->pend[l].valid;
-    if (w->pcode || (batch_empty(w->fill) && !pend))
+    if (w->pcode)
+        return w->pcode;
+    w->fill->synced = true;
+    if (batch_empty(w->fill) && !pend)
         return writer_status(w);
     return handoff(w);
 }
@@ -953,7 +1010,7 @@ static void writer_free(trace_writer *w)
         batch_free(b);
     }
     sqlite3_stmt *sts[] = {w->st_layer,  w->st_group1, w->st_groupN, w->st_maxpart, w->st_act, w->st_actN,
-                           w->st_sample, w->st_metric, w->st_energy, w->st_totals,  w->st_end, w->st_code};
+                           w->st_sample, w->st_metric, w->st_energy, w->st_totals,  w->st_end, w->st_code, w->st_beat};
     for (size_t i = 0; i < sizeof sts / sizeof *sts; i++)
         sqlite3_finalize(sts[i]);
     for (int l = 0; l < w->n_layers; l++)
@@ -1047,6 +1104,7 @@ static int prepare_all(nesim_trace *t, trace_writer *w, nesim_error *err)
         {&w->st_end, "UPDATE runs SET status = ?2, ended_at = ?3, samples = ?4, virtual_ticks = ?5,"
                      " spike_checksum = ?6 WHERE id = ?1"},
         {&w->st_code, "INSERT INTO codes (run, layer, sample, t0, steps, vth) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"},
+        {&w->st_beat, "UPDATE runs SET heartbeat_at = ?2 WHERE id = ?1"},
     };
     int rc = NESIM_OK;
     for (size_t i = 0; i < sizeof q / sizeof *q && !rc; i++)
@@ -1071,8 +1129,10 @@ static int insert_run(nesim_trace *t, const nesim_trace_run_info *info, int64_t 
     sqlite3_stmt *st;
     int rc = trace_prepare(t,
                            "INSERT INTO runs (status, kind, record, spec_file, spec_text, spec_hash, weights, chip,"
-                           " seed, tick_s, started_at, nesim_version, parent_run, note, dense)"
-                           " VALUES ('running', ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                           " seed, tick_s, started_at, nesim_version, parent_run, note, dense, writer_pid,"
+                           " writer_host, heartbeat_at)"
+                           " VALUES ('running', ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,"
+                           " ?16, ?10)",
                            &st, err);
     if (rc) {
         free(weights);
@@ -1098,6 +1158,12 @@ static int insert_run(nesim_trace *t, const nesim_trace_run_info *info, int64_t 
         sqlite3_bind_null(st, 12);
     bind_text_or_null(st, 13, info->note);
     bind_text_or_null(st, 14, info->dense);
+    char host[256];
+    if (gethostname(host, sizeof host) != 0)
+        host[0] = 0;
+    host[sizeof host - 1] = 0;
+    sqlite3_bind_int64(st, 15, (int64_t)getpid());
+    bind_text_or_null(st, 16, host[0] ? host : NULL);
     if (sqlite3_step(st) != SQLITE_DONE)
         rc = trace_sqlite_fail(t, err, "recording the run");
     else
@@ -1179,6 +1245,7 @@ int nesim_trace_begin_run(nesim_trace *t, const nesim_trace_run_info *info, int6
     }
     w->thread_started = true;
     t->w = w;
+    t->wrote = true;
     t->end_active = end_active;
     if (run_id)
         *run_id = w->run;

@@ -1,0 +1,24 @@
+/* mem.h — how much memory this machine can give a run, and size strings.
+ *
+ * nesim_mem_available() is what a new allocation can still get without
+ * swapping: the kernel's MemAvailable, or less when a cgroup (a container,
+ * a job scheduler) limits this process (memory.max - memory.current, v2;
+ * memory.limit_in_bytes - usage, v1). 0 when none of them can be read. */
+#ifndef NESIM_BASE_MEM_H
+#define NESIM_BASE_MEM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/error.h"
+
+uint64_t nesim_mem_available(void);
+
+/* "512", "64K", "1.5G", "2T" (binary multiples, optional "iB"/"B") into
+ * bytes; NESIM_EINVAL naming `what` otherwise. */
+int nesim_mem_parse(const char *what, const char *s, uint64_t *bytes, nesim_error *err);
+
+/* A byte count as people read it: "812 MiB", "41.3 GiB". Returns buf. */
+const char *nesim_mem_format(double bytes, char *buf, size_t n);
+
+#endif
