@@ -18,7 +18,7 @@
 int cmd_serve(int argc, char **argv);
 
 static const char help[] =
-    "usage: nesim serve DB [--port P] [--bind ADDR] [--quiet]\n"
+    "usage: nesim serve DB [--port P] [--bind ADDR] [--token T] [--quiet]\n"
     "\n"
     "Serves trace database DB (written by `nesim run --trace DB`) to a browser: the\n"
     "runs, a raster of each layer over virtual time, activity, energy, and a replay\n"
@@ -28,10 +28,18 @@ static const char help[] =
     "options:\n"
     "  --port P      TCP port (default 8080; 0 picks a free one, printed)\n"
     "  --bind ADDR   numeric address to listen on (default 127.0.0.1: this machine\n"
-    "                only; anything else exposes the traces to the network)\n"
+    "                only; anything else exposes the traces to the network, and\n"
+    "                then every request needs the token)\n"
+    "  --token T     the token requests must carry (?token=T, \"Authorization: Bearer\n"
+    "                T\", or the cookie the page sets); default: none on loopback, a\n"
+    "                random one (printed in the URL) on any other address\n"
     "  --quiet       do not print the URL\n"
     "\n"
-    "JSON API (GET; errors are {\"error\": ...} with status 400/404/405):\n"
+    "Limits: 256 connections, 64 queued requests per worker, 64 MiB of answers\n"
+    "waiting for slow clients (503 with Retry-After beyond), request headers within\n"
+    "10 s, a client that stops reading dropped after 30 s.\n"
+    "\n"
+    "JSON API (GET; errors are {\"error\": ...} with status 400/401/404/405/503):\n"
     "  /api/runs                          the runs\n"
     "  /api/runs/ID                       a run's report (as nesim trace show --json)\n"
     "  /api/runs/ID/layers                layers with spikes, SOPs, first/last tick\n"
@@ -69,6 +77,10 @@ int cmd_serve(int argc, char **argv)
             if (!rc && p > 65535)
                 rc = nesim_fail(&err, NESIM_EINVAL, "--port: expected 0..65535, got '%s'", v);
             o.port = (int)p;
+        } else if (!strcmp(a, "--token")) {
+            if (!v)
+                rc = nesim_fail(&err, NESIM_EINVAL, "--token: expected a token");
+            o.token = v, i++;
         } else if (!strcmp(a, "--bind")) {
             if (!v)
                 rc = nesim_fail(&err, NESIM_EINVAL, "--bind: expected a numeric address such as 127.0.0.1");
@@ -99,11 +111,16 @@ int cmd_serve(int argc, char **argv)
     sa.sa_flags = SA_RESTART | SA_RESETHAND;
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
+    const char *token = nesim_serve_token(s);
+    if (!nesim_serve_loopback(s))
+        fprintf(stderr, "nesim serve: warning: %s is not a loopback address: anyone who can reach this port and "
+                        "has the token can read the traces (the traffic is not encrypted)\n",
+                o.bind);
     if (!quiet) {
         const char *b = o.bind ? o.bind : "127.0.0.1";
         bool v6 = strchr(b, ':') && b[0] != '[';
-        printf("nesim serve: http://%s%s%s:%d/ (Ctrl-C stops)\n", v6 ? "[" : "", b, v6 ? "]" : "",
-               nesim_serve_port(s));
+        printf("nesim serve: http://%s%s%s:%d/%s%s (Ctrl-C stops)\n", v6 ? "[" : "", b, v6 ? "]" : "",
+               nesim_serve_port(s), token ? "?token=" : "", token ? token : "");
         fflush(stdout);
     }
     rc = nesim_serve_run(s);

@@ -232,9 +232,9 @@ static int dispatch(const opts *o, nesim_error *err)
     int rc = nesim_trace_open(o->db, NESIM_TRACE_READ, &t, err);
     if (rc)
         return rc;
-    if (nesim_trace_is_immutable(t))
-        fprintf(stderr, "nesim trace: note: %s is in a read-only place and was left in WAL mode: read as immutable, "
-                        "so what is still in its WAL file is not seen\n", o->db);
+    if (nesim_trace_wal_unread(t))
+        fprintf(stderr, "nesim trace: note: %s is in a read-only place: read as immutable, so the commits still in its "
+                        "-wal file (a run being written, or killed) are not seen\n", o->db);
     const char *c = o->cmd->name;
     int64_t run = (int64_t)o->run;
     int layer = -1;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/mem.h"
 #include "eval/cost.h"
 #include "eval/report.h"
 #include "net/chip.h"
@@ -67,7 +68,9 @@ static int rebuild_inputs(nesim_trace *db, const nesim_trace_run *run, int layer
         rc = nesim_fail(err, NESIM_ENOMEM, "out of memory");
     for (size_t s = 0; !rc && s < S; s++) {
         const nesim_trace_code_row *c = &codes[s];
-        if (c->sample != (int64_t)s || c->steps < 0 || c->t0 < 0 || (s && c->t0 < t0[s - 1]) ||
+        /* a bitwise train of T steps codes counts below 2^T: beyond 62 no count is an integer we hold */
+        int64_t steps_max = nesim_coding_is_bitwise(coding) ? 62 : INT64_C(1) << 31;
+        if (c->sample != (int64_t)s || c->steps < 0 || c->steps > steps_max || c->t0 < 0 || (s && c->t0 < t0[s - 1]) ||
             !(c->vth > 0) || !isfinite(c->vth))
             rc = nesim_fail(err, NESIM_EINVAL, "%s: table codes, run %lld, layer %d, sample %lld: bad t0 %lld, steps "
                             "%lld or vth %g",
@@ -97,8 +100,13 @@ static int rebuild_inputs(nesim_trace *db, const nesim_trace_run *run, int layer
         x[s * in + (size_t)sp.neuron] += (float)(sp.sign * w); /* integers: exact */
     }
     nesim_trace_spikes_close(it);
-    for (size_t k = 0; !rc && k < S * in; k++)
+    for (size_t k = 0; !rc && k < S * in; k++) {
         x[k] = (float)((double)x[k] * vth[k / in]);
+        if (!isfinite(x[k]))
+            rc = nesim_fail(err, NESIM_EINVAL, "%s: run %lld, layer %d: sample %zu's input %zu rebuilds to %g (table "
+                            "codes: its threshold times its spike count)", nesim_trace_path(db), (long long)run->id, layer,
+                            k / in, k % in, (double)x[k]);
+    }
     free(steps);
     return rc;
 }
@@ -148,6 +156,20 @@ int nesim_replay(const nesim_replay_opts *o, json_t **report, nesim_error *err)
     if (!rc && (S > ((size_t)1 << 32) || (in && S > ((size_t)1 << 40) / in)))
         rc = nesim_fail(err, NESIM_EINVAL, "%s: run %lld: %zu samples of %zu inputs are too many to replay", o->db,
                         (long long)run.id, S, in);
+    if (!rc) { /* the run's sample count is a number in a file: it must agree with the codes before it sizes anything */
+        int64_t coded = -1;
+        rc = nesim_trace_code_count(db, run.id, layer, &coded, err);
+        if (!rc && coded != (int64_t)S)
+            rc = nesim_fail(err, NESIM_EINVAL, "%s: table runs, run %lld: %zu samples, but table codes holds %lld for "
+                            "layer %d", o->db, (long long)run.id, S, (long long)coded, layer);
+        uint64_t avail = nesim_mem_available();
+        double need = (double)S * (double)(in + nesim_infer_output_size(m)) * 4 + (double)S * 16;
+        char a[32], b[32];
+        if (!rc && avail && need > (double)avail)
+            rc = nesim_fail(err, NESIM_EINVAL, "%s: run %lld: replaying %zu samples needs about %s; %s available", o->db,
+                            (long long)run.id, S, nesim_mem_format(need, a, sizeof a),
+                            nesim_mem_format((double)avail, b, sizeof b));
+    }
     if (!rc) {
         x = calloc(S * in + 1, sizeof *x);
         vth = calloc(S + 1, sizeof *vth);

@@ -3,7 +3,10 @@
  * spikes and the energy breakdown. Everything is read through the traces/
  * readers (prepared statements, read-only connection).
  *
- * Guarantees: each handler replies exactly once; a missing run or layer is
+ * Each runs on a worker thread with its own database connection (c->t) and
+ * only fills its call's answer (serve_internal.h).
+ *
+ * Guarantees: each handler answers exactly once; a missing run or layer is
  * 404, a bad parameter 400 naming it; responses are bounded (5000 bins per
  * layer, 100000 spikes); a spike page never ends between two spikes of the
  * same (tick, neuron), so the cursor "TICK:NEURON" resumes exactly after the
@@ -22,83 +25,42 @@ extern const unsigned long nesim_page_html_len;
 #define BINS_MAX 5000
 #define LIMIT_DEFAULT 10000
 #define LIMIT_MAX 100000
-/* Largest tick a parameter may name: keeps to - from + 1 far from overflow. */
-#define TICK_PARAM_MAX 999999999999999999LL
 
 static json_t *str_or_null(const char *s) { return s ? json_string(s) : json_null(); }
 static json_t *count_or_null(int64_t v) { return v < 0 ? json_null() : json_integer(v); }
 
-void serve_api_page(nesim_serve *s, struct evhttp_request *req)
+void serve_api_page(serve_call *c)
 {
-    struct evkeyvalq kv;
-    if (!serve_query(s, req, NULL, &kv))
-        return;
-    evhttp_clear_headers(&kv);
-    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-    evhttp_remove_header(h, "Cache-Control");
-    evhttp_add_header(h, "Cache-Control", "no-cache");
-    evhttp_add_header(h, "Content-Type", "text/html; charset=utf-8");
-    if (evhttp_request_get_command(req) == EVHTTP_REQ_HEAD) {
-        char n[32];
-        snprintf(n, sizeof n, "%lu", nesim_page_html_len);
-        evhttp_add_header(h, "Content-Length", n);
-        evhttp_send_reply(req, 200, NULL, NULL);
+    char *b = malloc(nesim_page_html_len ? nesim_page_html_len : 1);
+    if (!b) {
+        serve_call_json(c, 500, NULL);
         return;
     }
-    struct evbuffer *b = evbuffer_new();
-    if (!b || evbuffer_add_reference(b, nesim_page_html, nesim_page_html_len, NULL, NULL) != 0) {
-        if (b)
-            evbuffer_free(b);
-        serve_reply_json(s, req, 500, NULL);
-        return;
-    }
-    evhttp_send_reply(req, 200, NULL, b);
-    evbuffer_free(b);
+    memcpy(b, nesim_page_html, nesim_page_html_len);
+    serve_call_bytes(c, 200, "text/html; charset=utf-8", b, nesim_page_html_len);
+    c->page = true;
 }
 
 /* ---------------------------------------------------------------- runs */
 
 
-/* The run's layers; replies (404/500) and returns false on failure. */
-static bool load_layers(nesim_serve *s, struct evhttp_request *req, int64_t id, nesim_trace_layer **L, size_t *n)
+void serve_api_runs(serve_call *c)
 {
-    nesim_error err = {0};
-    if (nesim_trace_layers(s->t, id, L, n, &err)) {
-        serve_reply_failure(s, req, &err);
-        return false;
-    }
-    return true;
-}
-
-/* No query parameters allowed. */
-static bool no_params(nesim_serve *s, struct evhttp_request *req)
-{
-    struct evkeyvalq kv;
-    if (!serve_query(s, req, NULL, &kv))
-        return false;
-    evhttp_clear_headers(&kv);
-    return true;
-}
-
-void serve_api_runs(nesim_serve *s, struct evhttp_request *req)
-{
-    if (!no_params(s, req))
-        return;
     nesim_trace_run *runs;
     size_t n;
     nesim_error err = {0};
-    if (nesim_trace_runs(s->t, &runs, &n, &err)) {
-        serve_reply_failure(s, req, &err);
+    if (nesim_trace_runs(c->t, &runs, &n, &err)) {
+        serve_call_failure(c, &err);
         return;
     }
     json_t *arr = json_array();
     for (size_t i = 0; i < n && arr; i++) {
         const nesim_trace_run *r = &runs[i];
         nesim_trace_totals tot;
-        if (nesim_trace_totals_get(s->t, r->id, &tot, &err)) {
+        if (nesim_trace_totals_get(c->t, r->id, &tot, &err)) {
             json_decref(arr);
             nesim_trace_runs_free(runs, n);
-            serve_reply_failure(s, req, &err);
+            serve_call_failure(c, &err);
             return;
         }
         json_t *o = json_object();
@@ -126,61 +88,36 @@ void serve_api_runs(nesim_serve *s, struct evhttp_request *req)
         json_object_set_new(root, "runs", arr);
     else
         json_decref(arr);
-    serve_reply_json(s, req, 200, root);
+    serve_call_json(c, 200, root);
 }
 
-void serve_api_run(nesim_serve *s, struct evhttp_request *req, int64_t id)
+void serve_api_run(serve_call *c)
 {
-    if (!no_params(s, req))
-        return;
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
     if (!f) {
-        serve_reply_json(s, req, 500, NULL);
+        serve_call_json(c, 500, NULL);
         return;
     }
     nesim_error err = {0};
-    int rc = nesim_trace_report(s->t, id, f, true, &err);
+    int rc = nesim_trace_report(c->t, c->id, f, true, &err);
     if (fclose(f) && !rc)
         rc = nesim_fail(&err, NESIM_ENOMEM, "out of memory");
     if (rc) {
         free(buf);
-        serve_reply_failure(s, req, &err);
+        serve_call_failure(c, &err);
         return;
     }
     /* exactly the report's bytes: parse nothing, re-encode nothing */
-    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-    evhttp_add_header(h, "Content-Type", "application/json; charset=utf-8");
-    if (evhttp_request_get_command(req) == EVHTTP_REQ_HEAD) {
-        char n[32];
-        snprintf(n, sizeof n, "%zu", len);
-        evhttp_add_header(h, "Content-Length", n);
-        free(buf);
-        evhttp_send_reply(req, 200, NULL, NULL);
-        return;
-    }
-    struct evbuffer *b = evbuffer_new();
-    if (!b || evbuffer_add(b, buf, len) != 0) {
-        free(buf);
-        if (b)
-            evbuffer_free(b);
-        evhttp_remove_header(h, "Content-Type");
-        serve_reply_json(s, req, 500, NULL);
-        return;
-    }
-    free(buf);
-    evhttp_send_reply(req, 200, NULL, b);
-    evbuffer_free(b);
+    serve_call_bytes(c, 200, "application/json; charset=utf-8", buf, len);
 }
 
-void serve_api_layers(nesim_serve *s, struct evhttp_request *req, int64_t id)
+void serve_api_layers(serve_call *c)
 {
-    if (!no_params(s, req))
-        return;
     nesim_trace_layer *L;
     size_t n;
-    if (!load_layers(s, req, id, &L, &n))
+    if (!serve_call_layers(c, &L, &n))
         return;
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++) {
@@ -201,56 +138,30 @@ void serve_api_layers(nesim_serve *s, struct evhttp_request *req, int64_t id)
     nesim_trace_layers_free(L, n);
     json_t *root = json_object();
     json_object_set_new(root, "layers", arr);
-    serve_reply_json(s, req, 200, root);
+    serve_call_json(c, 200, root);
 }
 
 /* ----------------------------------------------------------- activity */
 
-/* Parses from/to (absent: the defaults given); replies 400 on failure. */
-static bool window(nesim_serve *s, struct evhttp_request *req, struct evkeyvalq *kv, int64_t def_from,
-                   int64_t def_to, int64_t *from, int64_t *to)
+void serve_api_activity(serve_call *c)
 {
-    const char *f = evhttp_find_header(kv, "from"), *t = evhttp_find_header(kv, "to");
-    *from = def_from;
-    *to = def_to;
-    if (f && !serve_uint(s, req, "from", f, TICK_PARAM_MAX, from))
-        return false;
-    if (t && !serve_uint(s, req, "to", t, TICK_PARAM_MAX, to))
-        return false;
-    if (!t && *to < *from)
-        *to = *from;
-    if (*from > *to) {
-        serve_reply_error(s, req, 400, "from: tick %lld is after to (%lld)", (long long)*from, (long long)*to);
-        return false;
-    }
-    return true;
-}
-
-void serve_api_activity(nesim_serve *s, struct evhttp_request *req, int64_t id)
-{
-    static const char *const allowed[] = {"from", "to", "bins", NULL};
-    struct evkeyvalq kv;
-    if (!serve_query(s, req, allowed, &kv))
-        return;
     nesim_trace_run run;
     nesim_trace_layer *L = NULL;
     size_t n = 0;
     int64_t *spk = NULL, *sop = NULL;
     bool *seen = NULL;
-    if (!serve_load_run(s, req, id, &run)) {
-        evhttp_clear_headers(&kv);
+    if (!serve_call_load_run(c, &run))
         return;
-    }
-    if (!load_layers(s, req, id, &L, &n))
+    if (!serve_call_layers(c, &L, &n))
         goto out;
     int64_t from, to, bins = BINS_DEFAULT;
-    if (!window(s, req, &kv, 0, serve_run_last_tick(&run, L, n), &from, &to))
+    if (!serve_call_window(c, 0, serve_run_last_tick(&run, L, n), &from, &to))
         goto out;
-    const char *b = evhttp_find_header(&kv, "bins");
-    if (b && !serve_uint(s, req, "bins", b, BINS_MAX, &bins))
+    const char *b = serve_call_param(c, "bins");
+    if (b && !serve_call_uint(c, "bins", b, BINS_MAX, &bins))
         goto out;
     if (bins < 1) {
-        serve_reply_error(s, req, 400, "bins: at least 1");
+        serve_call_error(c, 400, "bins: at least 1");
         goto out;
     }
     int64_t span = to - from + 1;
@@ -262,13 +173,13 @@ void serve_api_activity(nesim_serve *s, struct evhttp_request *req, int64_t id)
     sop = calloc(cells, sizeof *sop);
     seen = calloc(n ? n : 1, sizeof *seen);
     if (!spk || !sop || !seen) {
-        serve_reply_json(s, req, 500, NULL);
+        serve_call_json(c, 500, NULL);
         goto out;
     }
     nesim_error err = {0};
     nesim_trace_activity_iter *it;
-    if (nesim_trace_activity_open(s->t, id, -1, from, to, &it, &err)) {
-        serve_reply_failure(s, req, &err);
+    if (nesim_trace_activity_open(c->t, c->id, -1, from, to, &it, &err)) {
+        serve_call_failure(c, &err);
         goto out;
     }
     nesim_trace_activity_rec a;
@@ -291,7 +202,7 @@ void serve_api_activity(nesim_serve *s, struct evhttp_request *req, int64_t id)
     }
     nesim_trace_activity_close(it);
     if (rc) {
-        serve_reply_failure(s, req, &err);
+        serve_call_failure(c, &err);
         goto out;
     }
     /* a layer with spikes but no activity rows: count its spikes */
@@ -299,8 +210,8 @@ void serve_api_activity(nesim_serve *s, struct evhttp_request *req, int64_t id)
         if (seen[i])
             continue;
         nesim_trace_spike_iter *si;
-        if (nesim_trace_spikes_open(s->t, id, L[i].idx, from, to, &si, &err)) {
-            serve_reply_failure(s, req, &err);
+        if (nesim_trace_spikes_open(c->t, c->id, L[i].idx, from, to, &si, &err)) {
+            serve_call_failure(c, &err);
             goto out;
         }
         nesim_trace_spike_rec r;
@@ -308,7 +219,7 @@ void serve_api_activity(nesim_serve *s, struct evhttp_request *req, int64_t id)
             spk[i * (size_t)nb + (size_t)((r.tick - from) / bin_ticks)]++;
         nesim_trace_spikes_close(si);
         if (rc) {
-            serve_reply_failure(s, req, &err);
+            serve_call_failure(c, &err);
             goto out;
         }
     }
@@ -330,65 +241,46 @@ void serve_api_activity(nesim_serve *s, struct evhttp_request *req, int64_t id)
         json_array_append_new(layers, o);
     }
     json_object_set_new(root, "layers", layers);
-    serve_reply_json(s, req, 200, root);
+    serve_call_json(c, 200, root);
 out:
     free(spk);
     free(sop);
     free(seen);
     nesim_trace_layers_free(L, n);
     nesim_trace_run_clear(&run);
-    evhttp_clear_headers(&kv);
 }
 
 /* ------------------------------------------------------------- spikes */
 
-/* "TICK:NEURON", both digits only. */
-static bool parse_cursor(const char *v, int64_t *tick, int64_t *neuron)
+void serve_api_spikes(serve_call *c)
 {
-    const char *c = strchr(v, ':');
-    if (!c || c == v || !c[1] || c - v > 18 || strlen(c + 1) > 18)
-        return false;
-    for (const char *p = v; *p; p++)
-        if (p != c && (*p < '0' || *p > '9'))
-            return false;
-    *tick = strtoll(v, NULL, 10);
-    *neuron = strtoll(c + 1, NULL, 10);
-    return true;
-}
-
-void serve_api_spikes(nesim_serve *s, struct evhttp_request *req, int64_t id)
-{
-    static const char *const allowed[] = {"layer", "from", "to", "limit", "after", NULL};
-    struct evkeyvalq kv;
-    if (!serve_query(s, req, allowed, &kv))
-        return;
     nesim_trace_layer *L = NULL;
     size_t n = 0;
     nesim_trace_spike_rec *page = NULL;
     nesim_trace_spike_iter *it = NULL;
-    const char *lv = evhttp_find_header(&kv, "layer");
-    if (!load_layers(s, req, id, &L, &n))
+    const char *lv = serve_call_param(c, "layer");
+    if (!serve_call_layers(c, &L, &n))
         goto out;
     if (!lv) {
-        serve_reply_error(s, req, 400, "layer: required (a layer name or index)");
+        serve_call_error(c, 400, "layer: required (a layer name or index)");
         goto out;
     }
     int layer;
-    if (!serve_layer(s, req, id, L, n, lv, &layer))
+    if (!serve_call_layer(c, L, n, lv, &layer))
         goto out;
     int64_t from, to, limit = LIMIT_DEFAULT, at = -1, an = -1;
-    if (!window(s, req, &kv, 0, NESIM_TRACE_TICK_MAX, &from, &to))
+    if (!serve_call_window(c, 0, SERVE_TICK_PARAM_MAX, &from, &to))
         goto out;
-    const char *lim = evhttp_find_header(&kv, "limit"), *after = evhttp_find_header(&kv, "after");
-    if (lim && !serve_uint(s, req, "limit", lim, LIMIT_MAX, &limit))
+    const char *lim = serve_call_param(c, "limit"), *after = serve_call_param(c, "after");
+    if (lim && !serve_call_uint(c, "limit", lim, LIMIT_MAX, &limit))
         goto out;
     if (limit < 1) {
-        serve_reply_error(s, req, 400, "limit: at least 1");
+        serve_call_error(c, 400, "limit: at least 1");
         goto out;
     }
-    if (after && !parse_cursor(after, &at, &an)) {
-        serve_reply_error(s, req, 400, "after: expected a cursor TICK:NEURON as given in 'next', got '%.*s%s'",
-                          SERVE_QUOTE, after, strlen(after) > SERVE_QUOTE ? "..." : "");
+    if (after && !serve_parse_cursor(after, &at, &an)) {
+        serve_call_error(c, 400, "after: expected a cursor TICK:NEURON as given in 'next', got '%.*s%s'", SERVE_QUOTE,
+                         after, strlen(after) > SERVE_QUOTE ? "..." : "");
         goto out;
     }
     int64_t start = at > from ? at : from;
@@ -398,13 +290,13 @@ void serve_api_spikes(nesim_serve *s, struct evhttp_request *req, int64_t id)
     bool more = false;
     page = malloc(cap * sizeof *page);
     if (!page) {
-        serve_reply_json(s, req, 500, NULL);
+        serve_call_json(c, 500, NULL);
         goto out;
     }
     nesim_error err = {0};
     if (start <= to) {
-        if (nesim_trace_spikes_open(s->t, id, layer, start, to, &it, &err)) {
-            serve_reply_failure(s, req, &err);
+        if (nesim_trace_spikes_open(c->t, c->id, layer, start, to, &it, &err)) {
+            serve_call_failure(c, &err);
             goto out;
         }
         size_t group = 0; /* trailing spikes sharing the last one's (tick, neuron) */
@@ -429,7 +321,7 @@ void serve_api_spikes(nesim_serve *s, struct evhttp_request *req, int64_t id)
                 size_t nc = cap * 2;
                 nesim_trace_spike_rec *np = realloc(page, nc * sizeof *np);
                 if (!np) {
-                    serve_reply_json(s, req, 500, NULL);
+                    serve_call_json(c, 500, NULL);
                     goto out;
                 }
                 page = np;
@@ -439,16 +331,12 @@ void serve_api_spikes(nesim_serve *s, struct evhttp_request *req, int64_t id)
             group = same ? group + 1 : 1;
         }
         if (rc) {
-            serve_reply_failure(s, req, &err);
+            serve_call_failure(c, &err);
             goto out;
         }
     }
-    serve_out *w = malloc(sizeof *w);
-    if (!w) {
-        serve_reply_json(s, req, 500, NULL);
-        goto out;
-    }
-    serve_out_init(w, evbuffer_new());
+    serve_out ow, *w = &ow;
+    serve_out_init(w);
     serve_out_lit(w, "{\"layer\":");
     serve_out_int(w, layer);
     serve_out_lit(w, ",\"spikes\":[");
@@ -469,19 +357,16 @@ void serve_api_spikes(nesim_serve *s, struct evhttp_request *req, int64_t id)
     } else {
         serve_out_lit(w, "null}");
     }
-    if (serve_out_flush(w)) {
-        serve_reply_buffer(s, req, 200, "application/json; charset=utf-8", w->b);
-    } else {
-        if (w->b)
-            evbuffer_free(w->b);
-        serve_reply_json(s, req, 500, NULL);
-    }
-    free(w);
+    size_t len;
+    char *body = serve_out_take(w, &len);
+    if (body)
+        serve_call_bytes(c, 200, "application/json; charset=utf-8", body, len);
+    else
+        serve_call_json(c, 500, NULL);
 out:
     nesim_trace_spikes_close(it);
     free(page);
     nesim_trace_layers_free(L, n);
-    evhttp_clear_headers(&kv);
 }
 
 /* ------------------------------------------------------------- energy */
@@ -495,20 +380,18 @@ static void add_term(json_t *terms, const char *name, double j)
         json_object_set_new(terms, name, json_real(j));
 }
 
-void serve_api_energy(nesim_serve *s, struct evhttp_request *req, int64_t id)
+void serve_api_energy(serve_call *c)
 {
-    if (!no_params(s, req))
-        return;
     nesim_trace_layer *L;
     size_t n;
-    if (!load_layers(s, req, id, &L, &n))
+    if (!serve_call_layers(c, &L, &n))
         return;
     nesim_trace_value *v;
     size_t nv;
     nesim_error err = {0};
-    if (nesim_trace_energies(s->t, id, &v, &nv, &err)) {
+    if (nesim_trace_energies(c->t, c->id, &v, &nv, &err)) {
         nesim_trace_layers_free(L, n);
-        serve_reply_failure(s, req, &err);
+        serve_call_failure(c, &err);
         return;
     }
     json_t *terms = json_object(), *per = json_array(), *run_terms = json_object();
@@ -547,5 +430,5 @@ void serve_api_energy(nesim_serve *s, struct evhttp_request *req, int64_t id)
     json_object_set_new(root, "run_level", rl);
     nesim_trace_values_free(v, nv);
     nesim_trace_layers_free(L, n);
-    serve_reply_json(s, req, 200, root);
+    serve_call_json(c, 200, root);
 }

@@ -36,7 +36,6 @@
 #define MIN_INTERVAL_S 0.02
 #define CHUNK_SPIKES 4096
 #define EVENT_SPIKES 16384
-#define TICK_PARAM_MAX 999999999999999999LL
 
 typedef struct rlayer {
     int idx;
@@ -67,39 +66,6 @@ static double now_s(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* speed: a decimal number (digits, optional fraction, optional exponent). */
-static bool parse_speed(const char *v, double *out)
-{
-    const char *p = v;
-    size_t n = strlen(v);
-    if (n == 0 || n > 32)
-        return false;
-    if (*p < '0' || *p > '9')
-        return false;
-    while (*p >= '0' && *p <= '9')
-        p++;
-    if (*p == '.') {
-        p++;
-        if (*p < '0' || *p > '9')
-            return false;
-        while (*p >= '0' && *p <= '9')
-            p++;
-    }
-    if (*p == 'e' || *p == 'E') {
-        p++;
-        if (*p == '+' || *p == '-')
-            p++;
-        if (*p < '0' || *p > '9')
-            return false;
-        while (*p >= '0' && *p <= '9')
-            p++;
-    }
-    if (*p)
-        return false;
-    *out = strtod(v, NULL);
-    return isfinite(*out);
-}
-
 /* ------------------------------------------------------------ lifetime */
 
 static void unlink_free(serve_replay *r)
@@ -123,19 +89,24 @@ static void unlink_free(serve_replay *r)
 
 /* The client went away: evhttp frees the connection; the request was
  * detached from it (its reply was in progress) and is ours to free. */
-static void on_close(struct evhttp_connection *evcon, void *arg)
+void serve_replay_closed(serve_replay *r)
 {
-    (void)evcon;
-    serve_replay *r = arg;
     if (!evhttp_request_get_connection(r->req))
         evhttp_request_free(r->req);
     unlink_free(r);
 }
 
+static void set_conn(serve_replay *r, serve_replay *v)
+{
+    serve_conn *c = serve_conn_of(r->s, r->evcon);
+    if (c)
+        c->replay = v;
+}
+
 /* Ends the reply (the connection then closes) and frees the stream. */
 static void finish(serve_replay *r)
 {
-    evhttp_connection_set_closecb(r->evcon, NULL, NULL);
+    set_conn(r, NULL);
     evhttp_send_reply_end(r->req);
     unlink_free(r);
 }
@@ -144,7 +115,7 @@ void serve_replay_free_all(nesim_serve *s)
 {
     while (s->replays) {
         serve_replay *r = s->replays;
-        evhttp_connection_set_closecb(r->evcon, NULL, NULL);
+        set_conn(r, NULL);
         unlink_free(r); /* the request stays with its connection */
     }
 }
@@ -224,6 +195,33 @@ static int refill(serve_replay *r, rlayer *l, nesim_error *err)
 
 static void on_drained(struct evhttp_connection *evcon, void *arg);
 
+static void free_chunk(const void *data, size_t len, void *arg)
+{
+    (void)len, (void)arg;
+    free((void *)data);
+}
+
+/* The bytes of w as one chunk of the stream (with the drained callback when
+ * `cb`); false when out of memory. */
+static bool send_out(serve_replay *r, serve_out *w, bool cb)
+{
+    size_t len;
+    char *b = serve_out_take(w, &len);
+    struct evbuffer *e = b ? evbuffer_new() : NULL;
+    if (!e || evbuffer_add_reference(e, b, len, free_chunk, NULL) != 0) {
+        if (e)
+            evbuffer_free(e);
+        free(b);
+        return false;
+    }
+    if (cb)
+        evhttp_send_reply_chunk_with_cb(r->req, e, on_drained, r);
+    else
+        evhttp_send_reply_chunk(r->req, e);
+    evbuffer_free(e);
+    return true;
+}
+
 /* Sends the ticks now due as one event, then "end" when past `to`. The
  * event is written straight into the chunk (integers only; see serve_out). */
 static void pump(serve_replay *r)
@@ -231,12 +229,8 @@ static void pump(serve_replay *r)
     int64_t due = r->vpos >= (double)(r->to - r->from) ? r->to : r->from + (int64_t)floor(r->vpos + 1e-6);
     if (due < r->next)
         return;
-    serve_out *w = malloc(sizeof *w);
-    if (!w) {
-        send_error_and_finish(r, "out of memory");
-        return;
-    }
-    serve_out_init(w, evbuffer_new());
+    serve_out ow, *w = &ow;
+    serve_out_init(w);
     serve_out_lit(w, "event: tick\ndata: {\"from\":");
     serve_out_int(w, r->next);
     serve_out_lit(w, ",\"spikes\":[");
@@ -247,9 +241,8 @@ static void pump(serve_replay *r)
         for (size_t i = 0; i < r->nl; i++) {
             rlayer *l = &r->L[i];
             if (refill(r, l, &err)) {
-                if (w->b)
-                    evbuffer_free(w->b);
-                free(w);
+                size_t len;
+                free(serve_out_take(w, &len));
                 send_error_and_finish(r, err.msg);
                 return;
             }
@@ -279,18 +272,12 @@ static void pump(serve_replay *r)
     serve_out_lit(w, "],\"tick\":");
     serve_out_int(w, covered);
     serve_out_lit(w, "}\n\n");
-    bool ok = serve_out_flush(w);
     r->next = covered + 1;
     /* behind the clock (the event was cut at EVENT_SPIKES): the next event
      * goes out as soon as the client has taken this one */
-    r->draining = ok && covered < due && r->next <= r->to;
-    if (r->draining)
-        evhttp_send_reply_chunk_with_cb(r->req, w->b, on_drained, r);
-    else if (ok)
-        evhttp_send_reply_chunk(r->req, w->b);
-    if (w->b)
-        evbuffer_free(w->b);
-    free(w);
+    bool behind = covered < due && r->next <= r->to;
+    bool ok = send_out(r, w, behind);
+    r->draining = ok && behind;
     if (!ok) {
         send_error_and_finish(r, "out of memory");
         return;
@@ -336,60 +323,42 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 
 /* -------------------------------------------------------------- start */
 
-void serve_replay_start(nesim_serve *s, struct evhttp_request *req, int64_t id)
+void serve_replay_start(nesim_serve *s, struct evhttp_request *req, serve_call *c)
 {
-    static const char *const allowed[] = {"speed", "from", "to", NULL};
-    struct evkeyvalq kv;
-    if (!serve_query(s, req, allowed, &kv))
-        return;
+    const int64_t id = c->id;
     nesim_trace_run run;
     nesim_trace_layer *L = NULL;
     size_t n = 0;
     serve_replay *r = NULL;
-    nesim_error err = {0};
     double speed = SPEED_DEFAULT;
-    const char *sv = evhttp_find_header(&kv, "speed");
-    if (sv && (!parse_speed(sv, &speed) || speed < SPEED_MIN || speed > SPEED_MAX)) {
-        serve_reply_error(s, req, 400, "speed: expected virtual ticks per second, a number in [1, 1e9], got '%.*s%s'",
-                          SERVE_QUOTE, sv, strlen(sv) > SERVE_QUOTE ? "..." : "");
-        evhttp_clear_headers(&kv);
+    const char *sv = serve_call_param(c, "speed");
+    if (sv && (!serve_parse_speed(sv, &speed) || speed < SPEED_MIN || speed > SPEED_MAX)) {
+        serve_call_error(c, 400, "speed: expected virtual ticks per second, a number in [1, 1e9], got '%.*s%s'",
+                         SERVE_QUOTE, sv, strlen(sv) > SERVE_QUOTE ? "..." : "");
+        serve_send(s, c);
         return;
     }
-    if (!serve_load_run(s, req, id, &run)) {
-        evhttp_clear_headers(&kv);
+    if (!serve_call_load_run(c, &run)) {
+        serve_send(s, c);
         return;
     }
-    if (nesim_trace_layers(s->t, id, &L, &n, &err)) {
-        serve_reply_failure(s, req, &err);
-        goto out;
-    }
-    int64_t from = 0, to = serve_run_last_tick(&run, L, n);
-    const char *f = evhttp_find_header(&kv, "from"), *t = evhttp_find_header(&kv, "to");
-    if (f && !serve_uint(s, req, "from", f, TICK_PARAM_MAX, &from))
-        goto out;
-    if (t && !serve_uint(s, req, "to", t, TICK_PARAM_MAX, &to))
-        goto out;
-    if (!t && to < from)
-        to = from;
-    if (from > to) {
-        serve_reply_error(s, req, 400, "from: tick %lld is after to (%lld)", (long long)from, (long long)to);
-        goto out;
-    }
+    int64_t from, to;
+    if (!serve_call_layers(c, &L, &n) || !serve_call_window(c, 0, serve_run_last_tick(&run, L, n), &from, &to))
+        goto answer;
     struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-    if (evhttp_request_get_command(req) == EVHTTP_REQ_HEAD) {
-        evhttp_add_header(h, "Content-Type", "text/event-stream");
-        evhttp_send_reply(req, 200, NULL, NULL);
-        goto out;
+    if (c->head) {
+        serve_call_bytes(c, 200, "text/event-stream", NULL, 0);
+        goto answer;
     }
     if (atomic_load(&s->stats.replays_active) >= s->o.max_replays) {
-        serve_reply_error(s, req, 503, "too many replay streams (%d); close one and try again", s->o.max_replays);
-        goto out;
+        serve_call_error(c, 503, "too many replay streams (%d); close one and try again", s->o.max_replays);
+        goto answer;
     }
     r = calloc(1, sizeof *r);
     if (!r || (n && !(r->L = calloc(n, sizeof *r->L)))) {
         free(r);
-        serve_reply_json(s, req, 500, NULL);
-        goto out;
+        serve_call_json(c, 500, NULL);
+        goto answer;
     }
     r->s = s;
     r->req = req;
@@ -405,8 +374,8 @@ void serve_replay_start(nesim_serve *s, struct evhttp_request *req, int64_t id)
     if (!(r->timer = event_new(s->base, -1, EV_PERSIST, on_timer, r))) {
         free(r->L);
         free(r);
-        serve_reply_json(s, req, 500, NULL);
-        goto out;
+        serve_call_json(c, 500, NULL);
+        goto answer;
     }
     /* link first: from here on unlink_free undoes everything */
     r->nextr = s->replays;
@@ -416,12 +385,13 @@ void serve_replay_start(nesim_serve *s, struct evhttp_request *req, int64_t id)
     atomic_fetch_add(&s->stats.replays_active, 1);
     atomic_fetch_add(&s->stats.replays_started, 1);
 
+    serve_count_status(s, 200);
     evhttp_add_header(h, "Content-Type", "text/event-stream");
     evhttp_add_header(h, "Connection", "close");
     evhttp_add_header(h, "X-Accel-Buffering", "no");
     evhttp_send_reply_start(req, 200, NULL);
     r->evcon = evhttp_request_get_connection(req);
-    evhttp_connection_set_closecb(r->evcon, on_close, r);
+    set_conn(r, r);
     /* a stream only writes: no read timeout (the client sends nothing), the
      * write timeout drops a client that stopped reading */
     struct bufferevent *bev = evhttp_connection_get_bufferevent(r->evcon);
@@ -454,5 +424,10 @@ void serve_replay_start(nesim_serve *s, struct evhttp_request *req, int64_t id)
 out:
     nesim_trace_layers_free(L, n);
     nesim_trace_run_clear(&run);
-    evhttp_clear_headers(&kv);
+    serve_call_free(c);
+    return;
+answer:
+    nesim_trace_layers_free(L, n);
+    nesim_trace_run_clear(&run);
+    serve_send(s, c);
 }

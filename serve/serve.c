@@ -1,16 +1,23 @@
-/* serve.c — `nesim serve`: the event loop, the listening socket, the Host
- * check and routing. Replies and parameters are in http.c, the endpoints in
- * api.c, the paced replay stream in replay.c; the API is in serve.h.
+/* serve.c — `nesim serve`: the event loop, the listening socket, the
+ * connections and their deadlines, the checks every request passes (method,
+ * sizes, Host, token), routing, and the worker threads that answer from the
+ * database. Answers and parameters are in http.c, parsers in parse.c, the
+ * endpoints in api.c, the paced replay stream in replay.c; the API is in
+ * serve.h.
  *
  * Guarantees:
- * - One thread runs the loop; a request is answered from the database in
- *   its callback (no request waits for another, except behind it in the
- *   loop), every answer bounded: at most 100000 spikes, 5000 bins per layer.
- * - Every path of every request replies exactly once; every reply has a
- *   Content-Type; the router's errors are JSON {"error": "..."}.
- * - Connections cost memory only while they live: idle and stalled ones are
- *   closed after the timeout, input beyond 64 KiB is not read while a reply
- *   is being written, headers and bodies are capped.
+ * - The loop thread never runs a database query for a JSON endpoint: those
+ *   go to two worker threads (light endpoints and heavy ones, each with its
+ *   own read-only connection), so a cheap request is answered while heavy
+ *   ones run. Replay streams read on the loop in bounded chunks.
+ * - Every request is answered exactly once (or dropped when its client
+ *   left); every answer has a Content-Type; the router's errors are JSON.
+ * - Bounded: at most max_connections connections (more are answered 503 and
+ *   closed), at most max_queued calls waiting per worker and max_output_bytes
+ *   of answers in flight (503 with Retry-After beyond), a request's headers
+ *   must arrive within header_timeout_s of the connection's start or its
+ *   last answer (slowloris), an answer whose client stops reading is dropped
+ *   after timeout_s; accept() failures (EMFILE) pause the listener.
  */
 #include "serve/serve_internal.h"
 
@@ -25,115 +32,482 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <event2/http_struct.h> /* req->major/minor: 2.1 has no getter */
 #include <event2/util.h>
 
 #define DEFAULT_TIMEOUT_S 30
+#define DEFAULT_HEADER_TIMEOUT_S 10
 #define DEFAULT_MAX_HEADERS 8192
 #define DEFAULT_MAX_BODY 1024
 #define DEFAULT_MAX_REPLAYS 32
 #define DEFAULT_REPLAY_BUFFER (256 * 1024)
+#define DEFAULT_MAX_CONNECTIONS 256
+#define DEFAULT_MAX_QUEUED 64
+#define DEFAULT_MAX_OUTPUT ((size_t)64 << 20)
 /* Input a connection buffers at most before reading pauses (a client that
  * pipelines or sends garbage while its reply is being written). */
 #define INPUT_HIGH_WATER (64 * 1024)
+#define SWEEP_S 0.25
 
-static bool host_ok(const nesim_serve *s, struct evhttp_request *req)
+static double now_s(void)
 {
-    if (!s->loopback)
-        return true;
-    const char *h = evhttp_find_header(evhttp_request_get_input_headers(req), "Host");
-    if (!h)
-        return true; /* HTTP/1.0 */
-    char host[80];
-    size_t n;
-    if (h[0] == '[') {
-        const char *e = strchr(h, ']');
-        if (!e || (size_t)(e - h - 1) >= sizeof host)
-            return false;
-        n = (size_t)(e - h - 1);
-        memcpy(host, h + 1, n);
-        h = e + 1;
-    } else {
-        n = strcspn(h, ":");
-        if (n >= sizeof host)
-            return false;
-        memcpy(host, h, n);
-        h += n;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* ---------------------------------------------------------- connections */
+
+static void drop_conn(nesim_serve *s, size_t i);
+
+/* Drops the records of connections evhttp has freed (a freed bufferevent
+ * has no callbacks left; our reference kept it, and its socket, alive). */
+static void reap(nesim_serve *s)
+{
+    for (size_t i = 0; i < s->n_conns;) {
+        bufferevent_data_cb rd, wr;
+        bufferevent_event_cb ev;
+        void *cbarg;
+        bufferevent_getcb(s->conns[i].bev, &rd, &wr, &ev, &cbarg);
+        if (!rd && !wr && !ev)
+            drop_conn(s, i);
+        else
+            i++;
     }
-    host[n] = 0;
-    if (*h == ':')
-        for (h++; *h; h++)
-            if (*h < '0' || *h > '9')
-                return false;
-    if (*h)
+}
+
+/* Every connection's bufferevent: ours, so the loop can see the
+ * connection's life (a reference held until evhttp lets go), its output
+ * and its deadlines. Input reading pauses at 64 KiB. When a connection
+ * cannot be tracked (the table is full) it gets a plain bufferevent and
+ * on_request refuses it. */
+static struct bufferevent *new_bev(struct event_base *base, void *arg)
+{
+    nesim_serve *s = arg;
+    /* CLOSE_ON_FREE: the socket closes when the last reference goes (ours,
+     * in the sweep), never while our record still points at it, so its fd
+     * number cannot be reused under a stale read event */
+    struct bufferevent *b = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+    if (!b)
+        return NULL;
+    bufferevent_setwatermark(b, EV_READ, 0, INPUT_HIGH_WATER);
+    if (s->n_conns >= (size_t)s->o.max_connections)
+        reap(s); /* closed ones still counted: the sweep has not come by yet */
+    /* room for every connection the limit lets in, and the refused ones
+     * waiting for their 503; past that a connection goes untracked, and
+     * on_request refuses it */
+    size_t room = 4 * (size_t)s->o.max_connections + 64;
+    if (s->n_conns == s->cap_conns && s->cap_conns < room) {
+        size_t cap = s->cap_conns ? 2 * s->cap_conns : 64;
+        cap = cap < room ? cap : room;
+        serve_conn *c = realloc(s->conns, cap * sizeof *c);
+        if (c) {
+            s->conns = c;
+            s->cap_conns = cap;
+        }
+    }
+    if (s->n_conns == s->cap_conns) {
+        bufferevent_free(b);
+        b = bufferevent_socket_new(base, -1, 0);
+        if (b)
+            bufferevent_setwatermark(b, EV_READ, 0, INPUT_HIGH_WATER);
+        return b;
+    }
+    bufferevent_incref(b);
+    double t = now_s();
+    bool refused = s->n_conns >= (size_t)s->o.max_connections;
+    s->conns[s->n_conns++] = (serve_conn){.bev = b, .since = t, .stall_since = t, .refused = refused};
+    return b;
+}
+
+/* Forgets record i: evhttp has let go of (or is freeing) its connection. */
+static void drop_conn(nesim_serve *s, size_t i)
+{
+    bufferevent_decref(s->conns[i].bev);
+    s->conns[i] = s->conns[--s->n_conns];
+}
+
+static serve_conn *conn_of_bev(nesim_serve *s, struct bufferevent *bev)
+{
+    for (size_t i = 0; bev && i < s->n_conns; i++)
+        if (s->conns[i].bev == bev)
+            return &s->conns[i];
+    return NULL;
+}
+
+serve_conn *serve_conn_of(nesim_serve *s, struct evhttp_connection *evcon)
+{
+    return evcon ? conn_of_bev(s, evhttp_connection_get_bufferevent(evcon)) : NULL;
+}
+
+void serve_conn_idle(nesim_serve *s, struct evhttp_connection *evcon)
+{
+    serve_conn *c = serve_conn_of(s, evcon);
+    if (c) {
+        c->busy = false;
+        c->since = now_s();
+    }
+}
+
+static void close_conn(nesim_serve *s, serve_conn *c)
+{
+    int fd = bufferevent_getfd(c->bev);
+    if (!c->closing && fd >= 0) {
+        shutdown(fd, SHUT_RDWR); /* evhttp sees EOF and frees the connection */
+        c->closing = true;
+        atomic_fetch_add(&s->stats.closed_slow, 1);
+    }
+}
+
+/* Drops the records of connections evhttp freed (a freed bufferevent has
+ * no callbacks left), and enforces the deadlines of the live ones. */
+static void on_sweep(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    nesim_serve *s = arg;
+    double t = now_s();
+    reap(s); /* connections freed before their first request (no close callback yet) */
+    for (size_t i = 0; i < s->n_conns;) {
+        serve_conn *c = &s->conns[i];
+        size_t out = evbuffer_get_length(bufferevent_get_output(c->bev));
+        if (out == 0 || out < c->stall_len)
+            c->stall_since = t;
+        c->stall_len = out;
+        double header_limit = c->refused ? 2.0 : (double)s->o.header_timeout_s;
+        if (!c->busy && out == 0 && t - c->since > header_limit)
+            close_conn(s, c); /* no whole request in time: slowloris, or idle */
+        else if (out > 0 && t - c->stall_since > (double)s->o.timeout_s)
+            close_conn(s, c); /* stopped reading its answer */
+        i++;
+    }
+}
+
+/* Bytes of answers in flight: in the connections' output buffers. */
+static size_t output_in_flight(const nesim_serve *s)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < s->n_conns; i++)
+        n += evbuffer_get_length(bufferevent_get_output(s->conns[i].bev));
+    return n;
+}
+
+/* ---------------------------------------------------------------- workers */
+
+static void *worker_main(void *arg)
+{
+    serve_queue *q = arg;
+    nesim_serve *s = NULL;
+    for (;;) {
+        pthread_mutex_lock(&q->mu);
+        while (!q->head && q->n >= 0)
+            pthread_cond_wait(&q->cv, &q->mu);
+        if (q->n < 0) { /* told to stop */
+            pthread_mutex_unlock(&q->mu);
+            return NULL;
+        }
+        serve_call *c = q->head;
+        q->head = c->next;
+        if (!q->head)
+            q->tail = NULL;
+        q->n--;
+        pthread_mutex_unlock(&q->mu);
+        s = c->s;
+        c->t = q->t;
+        switch (c->endpoint) {
+        case SERVE_EP_RUNS: serve_api_runs(c); break;
+        case SERVE_EP_RUN: serve_api_run(c); break;
+        case SERVE_EP_LAYERS: serve_api_layers(c); break;
+        case SERVE_EP_ACTIVITY: serve_api_activity(c); break;
+        case SERVE_EP_SPIKES: serve_api_spikes(c); break;
+        case SERVE_EP_ENERGY: serve_api_energy(c); break;
+        default: serve_call_error(c, 500, "no such endpoint"); break;
+        }
+        c->next = NULL;
+        pthread_mutex_lock(&s->done_mu);
+        c->next = s->done;
+        s->done = c;
+        pthread_mutex_unlock(&s->done_mu);
+        ssize_t w = write(s->done_fd[1], "x", 1); /* a full pipe already wakes the loop */
+        (void)w;
+    }
+}
+
+/* The loop: answers the calls the workers finished. */
+static void on_done(evutil_socket_t fd, short what, void *arg)
+{
+    (void)what;
+    nesim_serve *s = arg;
+    char b[256];
+    while (read(fd, b, sizeof b) > 0) {
+    }
+    pthread_mutex_lock(&s->done_mu);
+    serve_call *list = s->done;
+    s->done = NULL;
+    pthread_mutex_unlock(&s->done_mu);
+    /* oldest first */
+    serve_call *rev = NULL;
+    while (list) {
+        serve_call *n = list->next;
+        list->next = rev;
+        rev = list;
+        list = n;
+    }
+    while (rev) {
+        serve_call *c = rev;
+        rev = rev->next;
+        c->next = NULL;
+        serve_send(s, c);
+    }
+}
+
+/* A connection is being freed (its client left, a timeout, or it ended):
+ * whatever it carried learns so, and its record goes. */
+static void on_conn_close(struct evhttp_connection *evcon, void *arg)
+{
+    nesim_serve *s = arg;
+    struct bufferevent *bev = evhttp_connection_get_bufferevent(evcon);
+    for (size_t i = 0; i < s->n_conns; i++) {
+        serve_conn *c = &s->conns[i];
+        if (c->bev != bev)
+            continue;
+        if (c->pending)
+            c->pending->gone = true; /* a worker has its request: the answer is dropped */
+        if (c->replay)
+            serve_replay_closed(c->replay);
+        drop_conn(s, i);
+        return;
+    }
+}
+
+static int start_workers(nesim_serve *s, nesim_error *err)
+{
+    for (int k = 0; k < 2; k++) {
+        serve_queue *q = &s->q[k];
+        pthread_mutex_init(&q->mu, NULL);
+        pthread_cond_init(&q->cv, NULL);
+        int rc = nesim_trace_open(s->db_path, NESIM_TRACE_READ, &q->t, err);
+        if (rc)
+            return rc;
+        /* the workers must not take the process's signals */
+        sigset_t all, old;
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
+        int prc = pthread_create(&q->thread, NULL, worker_main, q);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        if (prc)
+            return nesim_fail(err, NESIM_EINTERNAL, "serve: cannot start a worker thread");
+        q->started = true;
+    }
+    return NESIM_OK;
+}
+
+static void stop_workers(nesim_serve *s)
+{
+    for (int k = 0; k < 2; k++) {
+        serve_queue *q = &s->q[k];
+        if (!q->started)
+            continue;
+        pthread_mutex_lock(&q->mu);
+        while (q->head) { /* never taken: their requests stay with their connections */
+            serve_call *c = q->head;
+            q->head = c->next;
+            serve_conn *conn = c->gone ? NULL : serve_conn_of(s, c->evcon);
+            if (conn)
+                conn->pending = NULL;
+            serve_call_free(c);
+        }
+        q->tail = NULL;
+        q->n = -1;
+        pthread_cond_broadcast(&q->cv);
+        pthread_mutex_unlock(&q->mu);
+        pthread_join(q->thread, NULL);
+        q->started = false;
+    }
+    pthread_mutex_lock(&s->done_mu);
+    while (s->done) {
+        serve_call *c = s->done;
+        s->done = c->next;
+        serve_conn *conn = c->gone ? NULL : serve_conn_of(s, c->evcon);
+        if (conn)
+            conn->pending = NULL;
+        serve_call_free(c);
+    }
+    pthread_mutex_unlock(&s->done_mu);
+    for (int k = 0; k < 2; k++)
+        nesim_trace_close(s->q[k].t), s->q[k].t = NULL;
+}
+
+/* Queues a call for its worker, or answers 503 when the server is full. */
+static void dispatch(nesim_serve *s, struct evhttp_request *req, serve_call *c)
+{
+    bool heavy = c->endpoint == SERVE_EP_ACTIVITY || c->endpoint == SERVE_EP_SPIKES;
+    serve_queue *q = &s->q[heavy];
+    if (output_in_flight(s) > s->o.max_output_bytes) {
+        serve_call_error(c, 503, "busy: %zu bytes of answers are waiting for their clients; try again",
+                         output_in_flight(s));
+        serve_send(s, c);
+        return;
+    }
+    pthread_mutex_lock(&q->mu);
+    bool full = q->n >= s->o.max_queued;
+    if (!full) {
+        c->next = NULL;
+        if (q->tail)
+            q->tail->next = c;
+        else
+            q->head = c;
+        q->tail = c;
+        q->n++;
+        c->evcon = evhttp_request_get_connection(req);
+        serve_conn *conn = serve_conn_of(s, c->evcon);
+        if (conn) /* set before a worker can finish: we hold the queue */
+            conn->pending = c;
+        pthread_cond_signal(&q->cv);
+    }
+    pthread_mutex_unlock(&q->mu);
+    if (full) {
+        serve_call_error(c, 503, "busy: %d requests are waiting; try again", s->o.max_queued);
+        serve_send(s, c);
+    }
+}
+
+/* --------------------------------------------------------------- checks */
+
+/* The Host rules: exactly one Host header when there is any, one for
+ * HTTP/1.1, and (while bound to loopback) naming a loopback host; an
+ * absolute request URI must name one too. */
+static bool host_ok(const nesim_serve *s, struct evhttp_request *req, const char **why)
+{
+    struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+    const char *h = NULL;
+    int hosts = 0;
+    struct evkeyval *kv;
+    TAILQ_FOREACH(kv, in, next)
+        if (!strcasecmp(kv->key, "Host"))
+            hosts++, h = h ? h : kv->value;
+    if (hosts > 1)
+        return *why = "Host: given more than once", false;
+    if (!h && (req->major > 1 || (req->major == 1 && req->minor >= 1)))
+        return *why = "Host: required in HTTP/1.1", false;
+    const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(req);
+    const char *uh = u ? evhttp_uri_get_host(u) : NULL;
+    if (!s->loopback)
+        return true; /* the token guards a public address */
+    *why = "Host: this server answers requests for 127.0.0.1, localhost or [::1] only";
+    if (h && !serve_host_is_local(h, s->bind_addr))
         return false;
-    if (!strcasecmp(host, "localhost") || !strcmp(host, s->bind_addr))
+    if (uh) { /* absolute-form: GET http://host/path */
+        char b[300];
+        int port = evhttp_uri_get_port(u);
+        snprintf(b, sizeof b, strchr(uh, ':') ? "[%s]" : "%s", uh);
+        if (port >= 0)
+            snprintf(b + strlen(b), sizeof b - strlen(b), ":%d", port);
+        if (!serve_host_is_local(b, s->bind_addr))
+            return false;
+    }
+    return true;
+}
+
+/* The token (when the server has one) from the query, a bearer header or
+ * the page's cookie. */
+static bool token_ok(const nesim_serve *s, struct evhttp_request *req, const char *query_token)
+{
+    if (!s->token)
         return true;
-    struct in_addr a4;
-    struct in6_addr a6;
-    if (inet_pton(AF_INET, host, &a4) == 1)
-        return (ntohl(a4.s_addr) >> 24) == 127;
-    if (inet_pton(AF_INET6, host, &a6) == 1)
-        return IN6_IS_ADDR_LOOPBACK(&a6);
-    return false;
+    if (query_token && serve_token_matches(query_token, s->token))
+        return true;
+    struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+    const char *a = evhttp_find_header(in, "Authorization");
+    if (a && !strncasecmp(a, "Bearer ", 7) && serve_token_matches(a + 7, s->token))
+        return true;
+    char b[200];
+    const char *ck = serve_cookie_token(evhttp_find_header(in, "Cookie"), b, sizeof b);
+    return ck && serve_token_matches(ck, s->token);
 }
 
 /* A run id path segment: digits only. */
-static bool path_id(nesim_serve *s, struct evhttp_request *req, const char *seg, size_t n, int64_t *id)
+static bool path_id(const char *seg, size_t n, int64_t *id)
 {
     char b[32];
-    char qb[SERVE_QUOTE + 4];
     bool digits = n > 0 && n <= 18;
     for (size_t i = 0; i < n && digits; i++)
         digits = seg[i] >= '0' && seg[i] <= '9';
-    if (!digits) {
-        char v[SERVE_QUOTE + 1];
-        size_t k = n < SERVE_QUOTE ? n : SERVE_QUOTE;
-        memcpy(v, seg, k);
-        v[k] = 0;
-        serve_reply_error(s, req, 400, "run id: expected a positive integer, got '%s%s'", serve_quote(v, qb),
-                          n > SERVE_QUOTE ? "..." : "");
+    if (!digits)
         return false;
-    }
     memcpy(b, seg, n);
     b[n] = 0;
     *id = strtoll(b, NULL, 10);
     return true;
 }
 
+/* --------------------------------------------------------------- routing */
+
+static const char *const no_params[] = {NULL};
+static const char *const activity_params[] = {"from", "to", "bins", NULL};
+static const char *const spikes_params[] = {"layer", "from", "to", "limit", "after", NULL};
+static const char *const replay_params[] = {"speed", "from", "to", NULL};
+
 static void on_request(struct evhttp_request *req, void *arg)
 {
     nesim_serve *s = arg;
     atomic_fetch_add(&s->stats.requests, 1);
+    const char *raw_uri = evhttp_request_get_uri(req);
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+    serve_conn *conn = serve_conn_of(s, evcon);
+    if (!raw_uri) {
+        /* libevent hands a failing request back for an answer: if a worker
+         * has it, the worker's answer is dropped */
+        if (conn && conn->pending && conn->pending->req == req) {
+            conn->pending->gone = true;
+            conn->pending->req = NULL;
+            conn->pending = NULL;
+        }
+        evhttp_send_error(req, 400, NULL);
+        return;
+    }
+    if (conn) {
+        conn->busy = true;
+        if (!conn->hooked)
+            evhttp_connection_set_closecb(evcon, on_conn_close, s);
+        conn->hooked = true;
+    }
     /* no Nagle: a response's last segment must not wait for the client's
      * delayed ACK (40 ms per keep-alive request otherwise) */
-    struct evhttp_connection *c = evhttp_request_get_connection(req);
-    struct bufferevent *bev = c ? evhttp_connection_get_bufferevent(c) : NULL;
+    struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
     int one = 1;
     if (bev && bufferevent_getfd(bev) >= 0)
         setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     serve_common_headers(req);
+    struct evkeyvalq *oh = evhttp_request_get_output_headers(req);
+    if (!conn || conn->refused) {
+        evhttp_add_header(oh, "Connection", "close");
+        serve_reply_error(s, req, 503, "busy: %d connections are open; try again", s->o.max_connections);
+        return;
+    }
     enum evhttp_cmd_type m = evhttp_request_get_command(req);
     if (m != EVHTTP_REQ_GET && m != EVHTTP_REQ_HEAD) {
-        evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET, HEAD");
+        evhttp_add_header(oh, "Allow", "GET, HEAD");
         serve_reply_error(s, req, 405, "method not allowed: this server answers GET and HEAD only");
         return;
     }
-    size_t hsize = strlen(evhttp_request_get_uri(req)) + 20;
+    size_t hsize = strlen(raw_uri) + 20;
     struct evkeyval *kv;
     TAILQ_FOREACH(kv, evhttp_request_get_input_headers(req), next)
         hsize += strlen(kv->key) + strlen(kv->value) + 4;
     if (hsize > s->o.max_header_bytes) {
-        evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
+        evhttp_add_header(oh, "Connection", "close");
         serve_reply_error(s, req, 431, "request line and headers too large: %zu bytes (at most %zu)", hsize,
                           s->o.max_header_bytes);
         return;
     }
-    if (!host_ok(s, req)) {
-        serve_reply_error(s, req, 400,
-                          "Host: this server answers requests for 127.0.0.1, localhost or [::1] only");
+    const char *why;
+    if (!host_ok(s, req, &why)) {
+        serve_reply_error(s, req, 400, "%s", why);
         return;
     }
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
@@ -142,19 +516,20 @@ static void on_request(struct evhttp_request *req, void *arg)
         path = "/";
     char qb[SERVE_QUOTE + 4];
     static const char runs[] = "/api/runs";
+    int ep = -1;
+    int64_t id = 0;
+    const char *const *allowed = no_params;
     if (!strcmp(path, "/")) {
-        serve_api_page(s, req);
-        return;
-    }
-    if (!strcmp(path, runs)) {
-        serve_api_runs(s, req);
-        return;
-    }
-    if (!strncmp(path, runs, sizeof runs - 1) && path[sizeof runs - 1] == '/') {
+        ep = SERVE_EP_PAGE;
+    } else if (!strcmp(path, runs)) {
+        ep = SERVE_EP_RUNS;
+    } else if (!strncmp(path, runs, sizeof runs - 1) && path[sizeof runs - 1] == '/') {
         const char *seg = path + sizeof runs;
         size_t n = strcspn(seg, "/");
         const char *sub = seg[n] == '/' ? seg + n + 1 : NULL;
         static const char *const subs[] = {"layers", "activity", "spikes", "energy", "replay"};
+        static const int eps[] = {SERVE_EP_LAYERS, SERVE_EP_ACTIVITY, SERVE_EP_SPIKES, SERVE_EP_ENERGY,
+                                  SERVE_EP_REPLAY};
         int k = -1;
         for (int i = 0; sub && i < 5; i++)
             if (!strcmp(sub, subs[i]))
@@ -168,50 +543,83 @@ static void on_request(struct evhttp_request *req, void *arg)
             serve_reply_error(s, req, 404, "no such path: %s (runs are /api/runs/ID)", serve_quote(path, qb));
             return;
         }
-        int64_t id;
-        if (!path_id(s, req, seg, n, &id))
+        if (!path_id(seg, n, &id)) {
+            char v[SERVE_QUOTE + 1];
+            size_t q = n < SERVE_QUOTE ? n : SERVE_QUOTE;
+            memcpy(v, seg, q);
+            v[q] = 0;
+            serve_reply_error(s, req, 400, "run id: expected a positive integer, got '%s%s'", v,
+                              n > SERVE_QUOTE ? "..." : "");
             return;
-        switch (k) {
-        case -1: serve_api_run(s, req, id); return;
-        case 0: serve_api_layers(s, req, id); return;
-        case 1: serve_api_activity(s, req, id); return;
-        case 2: serve_api_spikes(s, req, id); return;
-        case 3: serve_api_energy(s, req, id); return;
-        default: serve_replay_start(s, req, id); return;
         }
+        ep = k < 0 ? SERVE_EP_RUN : eps[k];
+        allowed = ep == SERVE_EP_ACTIVITY ? activity_params
+                  : ep == SERVE_EP_SPIKES ? spikes_params
+                  : ep == SERVE_EP_REPLAY ? replay_params
+                                          : no_params;
+    } else {
+        serve_reply_error(s, req, 404, "no such path: %s (the API is under /api/runs)", serve_quote(path, qb));
+        return;
     }
-    serve_reply_error(s, req, 404, "no such path: %s (the API is under /api/runs)", serve_quote(path, qb));
+    serve_call *c = serve_call_new(s, ep, id, req);
+    if (!c) {
+        evhttp_send_reply(req, 500, NULL, NULL);
+        return;
+    }
+    char msg[300], *qtoken = NULL;
+    int qrc = serve_parse_query(uri ? evhttp_uri_get_query(uri) : NULL, allowed, &c->kv, &qtoken, msg, sizeof msg);
+    bool authorized = token_ok(s, req, qtoken);
+    if (!authorized) {
+        free(qtoken);
+        atomic_fetch_add(&s->stats.unauthorized, 1);
+        serve_call_error(c, 401, "token: this server needs its token (?token=..., a Bearer header, or the page's "
+                                 "cookie)");
+        serve_send(s, c);
+        return;
+    }
+    if (qrc) {
+        free(qtoken);
+        serve_call_error(c, qrc, "%s", msg);
+        serve_send(s, c);
+        return;
+    }
+    if (ep == SERVE_EP_PAGE) {
+        serve_api_page(c);
+        if (qtoken && s->token) { /* the page's own API calls carry the token as a cookie */
+            char ck[300];
+            snprintf(ck, sizeof ck, "nesim_token=%s; Path=/; HttpOnly; SameSite=Strict", s->token);
+            evhttp_add_header(oh, "Set-Cookie", ck);
+        }
+        free(qtoken);
+        serve_send(s, c);
+        return;
+    }
+    free(qtoken);
+    if (ep == SERVE_EP_REPLAY) {
+        serve_replay_start(s, req, c);
+        return;
+    }
+    dispatch(s, req, c);
 }
 
-/* ------------------------------------------------- connections, listener */
-
-/* Every connection's bufferevent: input reading pauses at 64 KiB. */
-static struct bufferevent *new_bev(struct event_base *base, void *arg)
-{
-    (void)arg;
-    struct bufferevent *b = bufferevent_socket_new(base, -1, 0);
-    if (b)
-        bufferevent_setwatermark(b, EV_READ, 0, INPUT_HIGH_WATER);
-    return b;
-}
+/* ------------------------------------------------------------ listener */
 
 static void on_relisten(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
-    nesim_serve *s = arg;
-    if (s->bound)
-        evconnlistener_enable(evhttp_bound_socket_get_listener(s->bound));
+    evconnlistener_enable(arg);
 }
 
 /* accept() failed for a reason that will not clear by itself at once
- * (EMFILE, ENFILE, ENOBUFS): pause listening for 100 ms rather than spin. */
+ * (EMFILE, ENFILE, ENOBUFS): pause listening for 100 ms rather than spin.
+ * The callback's argument is evhttp's (it owns the listener), not ours: all
+ * this uses is the listener itself. */
 static void on_accept_error(struct evconnlistener *l, void *arg)
 {
-    nesim_serve *s = arg;
-    atomic_fetch_add(&s->stats.accept_pauses, 1);
+    (void)arg;
     evconnlistener_disable(l);
     struct timeval tv = {0, 100000};
-    evtimer_add(s->relisten_ev, &tv);
+    event_base_once(evconnlistener_get_base(l), -1, EV_TIMEOUT, on_relisten, l, &tv);
 }
 
 static void on_wake(evutil_socket_t fd, short what, void *arg)
@@ -314,6 +722,28 @@ static int listen_on(nesim_serve *s, nesim_error *err)
     return NESIM_OK;
 }
 
+/* A token to guard a public address: 128 random bits in hex. */
+static int make_token(char **out, nesim_error *err)
+{
+    unsigned char r[16];
+    size_t got = 0;
+    while (got < sizeof r) {
+        ssize_t k = getrandom(r + got, sizeof r - got, 0);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            return nesim_fail(err, NESIM_EIO, "serve: cannot draw a token: %s", strerror(errno));
+        got += (size_t)k;
+    }
+    char *t = malloc(2 * sizeof r + 1);
+    if (!t)
+        return nesim_fail(err, NESIM_ENOMEM, "out of memory");
+    for (size_t i = 0; i < sizeof r; i++)
+        snprintf(t + 2 * i, 3, "%02x", r[i]);
+    *out = t;
+    return NESIM_OK;
+}
+
 /* ------------------------------------------------------------ lifetime */
 
 int nesim_serve_start(const nesim_serve_opts *o, nesim_serve **out, nesim_error *err)
@@ -323,15 +753,23 @@ int nesim_serve_start(const nesim_serve_opts *o, nesim_serve **out, nesim_error 
         return nesim_fail(err, NESIM_EINVAL, "serve: which trace database?");
     if (o->port < 0 || o->port > 65535)
         return nesim_fail(err, NESIM_EINVAL, "--port: expected 0..65535, got %d", o->port);
-    if (o->timeout_s < 0 || o->max_replays < 0)
-        return nesim_fail(err, NESIM_EINVAL, "serve: negative timeout or replay limit");
+    if (o->timeout_s < 0 || o->max_replays < 0 || o->max_connections < 0 || o->max_queued < 0 ||
+        o->header_timeout_s < 0)
+        return nesim_fail(err, NESIM_EINVAL, "serve: negative timeout or limit");
+    if (o->token && (strlen(o->token) < 16 || strlen(o->token) > 128 ||
+                     strspn(o->token, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.~") !=
+                         strlen(o->token)))
+        return nesim_fail(err, NESIM_EINVAL, "--token: 16 to 128 letters, digits, '-', '_', '.' or '~'");
     nesim_serve *s = calloc(1, sizeof *s);
     if (!s)
         return nesim_fail(err, NESIM_ENOMEM, "out of memory");
-    s->wake_fd[0] = s->wake_fd[1] = -1;
+    s->wake_fd[0] = s->wake_fd[1] = s->done_fd[0] = s->done_fd[1] = -1;
+    pthread_mutex_init(&s->done_mu, NULL);
     s->o = *o;
     if (!s->o.timeout_s)
         s->o.timeout_s = DEFAULT_TIMEOUT_S;
+    if (!s->o.header_timeout_s)
+        s->o.header_timeout_s = DEFAULT_HEADER_TIMEOUT_S;
     if (!s->o.max_header_bytes)
         s->o.max_header_bytes = DEFAULT_MAX_HEADERS;
     if (!s->o.max_body_bytes)
@@ -340,11 +778,17 @@ int nesim_serve_start(const nesim_serve_opts *o, nesim_serve **out, nesim_error 
         s->o.max_replays = DEFAULT_MAX_REPLAYS;
     if (!s->o.replay_buffer)
         s->o.replay_buffer = DEFAULT_REPLAY_BUFFER;
+    if (!s->o.max_connections)
+        s->o.max_connections = DEFAULT_MAX_CONNECTIONS;
+    if (!s->o.max_queued)
+        s->o.max_queued = DEFAULT_MAX_QUEUED;
+    if (!s->o.max_output_bytes)
+        s->o.max_output_bytes = DEFAULT_MAX_OUTPUT;
     s->db_path = strdup(o->db);
     s->bind_addr = strdup(o->bind ? o->bind : "127.0.0.1");
-    s->o.db = s->o.bind = NULL;
+    s->o.db = s->o.bind = s->o.token = NULL;
     int rc = NESIM_OK;
-    if (!s->db_path || !s->bind_addr) {
+    if (!s->db_path || !s->bind_addr || (o->token && !(s->token = strdup(o->token)))) {
         rc = nesim_fail(err, NESIM_ENOMEM, "out of memory");
         goto fail;
     }
@@ -357,16 +801,21 @@ int nesim_serve_start(const nesim_serve_opts *o, nesim_serve **out, nesim_error 
     event_set_log_callback(quiet_log);
 
     if (!(s->base = event_base_new()) || !(s->http = evhttp_new(s->base)) ||
-        !(s->relisten_ev = evtimer_new(s->base, on_relisten, s))) {
+        !(s->sweep_ev = event_new(s->base, -1, EV_PERSIST, on_sweep, s))) {
         rc = nesim_fail(err, NESIM_ENOMEM, "serve: cannot create the event loop");
         goto fail;
     }
-    if (pipe(s->wake_fd) < 0 || set_cloexec_nonblock(s->wake_fd[0]) < 0 || set_cloexec_nonblock(s->wake_fd[1]) < 0) {
-        rc = nesim_fail(err, NESIM_EIO, "serve: pipe: %s", strerror(errno));
-        goto fail;
+    for (int k = 0; k < 2; k++) {
+        int *p = k ? s->done_fd : s->wake_fd;
+        if (pipe(p) < 0 || set_cloexec_nonblock(p[0]) < 0 || set_cloexec_nonblock(p[1]) < 0) {
+            rc = nesim_fail(err, NESIM_EIO, "serve: pipe: %s", strerror(errno));
+            goto fail;
+        }
     }
+    struct timeval sweep = {0, (suseconds_t)(SWEEP_S * 1e6)};
     if (!(s->wake_ev = event_new(s->base, s->wake_fd[0], EV_READ | EV_PERSIST, on_wake, s)) ||
-        event_add(s->wake_ev, NULL) < 0) {
+        !(s->done_ev = event_new(s->base, s->done_fd[0], EV_READ | EV_PERSIST, on_done, s)) ||
+        event_add(s->wake_ev, NULL) < 0 || event_add(s->done_ev, NULL) < 0 || event_add(s->sweep_ev, &sweep) < 0) {
         rc = nesim_fail(err, NESIM_ENOMEM, "serve: cannot create the event loop");
         goto fail;
     }
@@ -381,8 +830,12 @@ int nesim_serve_start(const nesim_serve_opts *o, nesim_serve **out, nesim_error 
                                             EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE |
                                             EVHTTP_REQ_PATCH);
     evhttp_set_gencb(s->http, on_request, s);
-    evhttp_set_bevcb(s->http, new_bev, NULL);
+    evhttp_set_bevcb(s->http, new_bev, s);
     if ((rc = listen_on(s, err)))
+        goto fail;
+    if (!s->loopback && !s->token && (rc = make_token(&s->token, err)))
+        goto fail;
+    if ((rc = start_workers(s, err)))
         goto fail;
     *out = s;
     return NESIM_OK;
@@ -392,6 +845,8 @@ fail:
 }
 
 int nesim_serve_port(const nesim_serve *s) { return s->port; }
+const char *nesim_serve_token(const nesim_serve *s) { return s->token; }
+bool nesim_serve_loopback(const nesim_serve *s) { return s->loopback; }
 
 int nesim_serve_run(nesim_serve *s)
 {
@@ -411,21 +866,37 @@ void nesim_serve_free(nesim_serve *s)
 {
     if (!s)
         return;
+    stop_workers(s);
     serve_replay_free_all(s);
+    /* evhttp_free frees the connections: nothing of ours may hear of it */
+    for (size_t i = 0; s->http && i < s->n_conns; i++) {
+        s->conns[i].pending = NULL;
+        s->conns[i].replay = NULL;
+    }
     if (s->http)
-        evhttp_free(s->http); /* listener and connections */
+        evhttp_free(s->http); /* listener and connections: on_conn_close drops their records */
+    while (s->n_conns)
+        drop_conn(s, s->n_conns - 1);
+    free(s->conns);
     if (s->wake_ev)
         event_free(s->wake_ev);
-    if (s->relisten_ev)
-        event_free(s->relisten_ev);
+    if (s->done_ev)
+        event_free(s->done_ev);
+    if (s->sweep_ev)
+        event_free(s->sweep_ev);
     if (s->base)
         event_base_free(s->base);
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < 2; i++) {
         if (s->wake_fd[i] >= 0)
             close(s->wake_fd[i]);
+        if (s->done_fd[i] >= 0)
+            close(s->done_fd[i]);
+    }
     nesim_trace_close(s->t);
+    pthread_mutex_destroy(&s->done_mu);
     free(s->db_path);
     free(s->bind_addr);
+    free(s->token);
     free(s);
 }
 
@@ -442,5 +913,6 @@ void nesim_serve_stats_get(const nesim_serve *s, nesim_serve_stats *st)
     st->replay_events = atomic_load(&m->stats.replay_events);
     st->replay_spikes = atomic_load(&m->stats.replay_spikes);
     st->replay_pauses = atomic_load(&m->stats.replay_pauses);
-    st->accept_pauses = atomic_load(&m->stats.accept_pauses);
+    st->closed_slow = atomic_load(&m->stats.closed_slow);
+    st->unauthorized = atomic_load(&m->stats.unauthorized);
 }

@@ -69,6 +69,7 @@
 #ifndef NESIM_TRACES_SERVE_H
 #define NESIM_TRACES_SERVE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -87,6 +88,14 @@ typedef struct nesim_serve_opts {
     size_t max_body_bytes;    /* 0: 1024 (GET and HEAD carry none) */
     int max_replays;          /* concurrent replay streams; 0: 32 */
     size_t replay_buffer;     /* output bytes above which a replay pauses; 0: 256 KiB */
+    int header_timeout_s;     /* a request's headers must arrive within this of the connection's
+                                 start or its last answer (slowloris); 0: 10 s */
+    int max_connections;      /* open connections; more are answered 503 and closed; 0: 256 */
+    int max_queued;           /* requests waiting per worker; more get 503; 0: 64 */
+    size_t max_output_bytes;  /* answers waiting for slow clients, in all; more get 503; 0: 64 MiB */
+    const char *token;        /* required on every request (query ?token=, "Authorization: Bearer",
+                                 or the page's cookie); NULL: none while bound to loopback, a
+                                 random one (nesim_serve_token) otherwise */
 } nesim_serve_opts;
 
 /* Opens the database read-only, creates the event loop and the HTTP server,
@@ -96,6 +105,9 @@ int nesim_serve_start(const nesim_serve_opts *o, nesim_serve **out, nesim_error 
 
 /* The port actually bound (useful with port 0). */
 int nesim_serve_port(const nesim_serve *s);
+/* The token requests need, or NULL; and whether the address is loopback. */
+const char *nesim_serve_token(const nesim_serve *s);
+bool nesim_serve_loopback(const nesim_serve *s);
 
 /* Runs the event loop until nesim_serve_stop; NESIM_OK when stopped. */
 int nesim_serve_run(nesim_serve *s);
@@ -118,7 +130,8 @@ typedef struct nesim_serve_stats {
     uint64_t replay_events;   /* "tick" events sent */
     uint64_t replay_spikes;   /* spikes sent in them */
     uint64_t replay_pauses;   /* timer firings skipped because the client's buffer was full */
-    uint64_t accept_pauses;   /* times accept() failed and the listener paused */
+    uint64_t closed_slow;     /* connections closed: headers too slow, or not reading */
+    uint64_t unauthorized;    /* 401 answers: no or a wrong token */
 } nesim_serve_stats;
 
 /* A snapshot of the counters; thread-safe. */

@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,6 +67,23 @@ static bool writer_alive(const nesim_trace_run *r)
     return age < 60;
 }
 
+/* A value read from the database failed its check: one line naming the
+ * file, table, run and row. */
+static int bad_row(nesim_trace *t, nesim_error *err, const char *table, int64_t run, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+static int bad_row(nesim_trace *t, nesim_error *err, const char *table, int64_t run, const char *fmt, ...)
+{
+    char what[300];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    return nesim_fail(err, NESIM_EINVAL, "%s: table %s, run %lld, %s (a corrupt or edited trace)", t->path, table,
+                      (long long)run, what);
+}
+
+static bool tick_ok(int64_t v) { return v >= 0 && v < NESIM_TRACE_TICK_LIMIT; }
+
 static int row_to_run(nesim_trace *t, sqlite3_stmt *st, nesim_trace_run *r, bool with_text, nesim_error *err)
 {
     static const char *const statuses[] = {"running", "complete", "failed", "interrupted"};
@@ -109,7 +127,18 @@ static int row_to_run(nesim_trace *t, sqlite3_stmt *st, nesim_trace_run *r, bool
         nesim_trace_run_clear(r);
         return nesim_fail(err, NESIM_ENOMEM, "out of memory");
     }
-    return NESIM_OK;
+    int rc = NESIM_OK;
+    if (!(r->tick_s > 0) || !isfinite(r->tick_s))
+        rc = bad_row(t, err, "runs", r->id, "column tick_s: %g is not a positive duration", r->tick_s);
+    else if (r->samples != -1 && !tick_ok(r->samples))
+        rc = bad_row(t, err, "runs", r->id, "column samples: %lld out of range", (long long)r->samples);
+    else if (r->virtual_ticks != -1 && !tick_ok(r->virtual_ticks))
+        rc = bad_row(t, err, "runs", r->id, "column virtual_ticks: %lld out of range", (long long)r->virtual_ticks);
+    else if (r->parent_run < 0 || r->parent_run >= r->id)
+        rc = bad_row(t, err, "runs", r->id, "column parent_run: %lld is not an earlier run", (long long)r->parent_run);
+    if (rc)
+        nesim_trace_run_clear(r);
+    return rc;
 }
 
 #define RUN_COLUMNS                                                                                      \
@@ -252,6 +281,10 @@ static int rebuild_totals(nesim_trace *t, int64_t run, nesim_trace_layer *L, nes
             L->last_tick = sqlite3_column_type(st, 4) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 4);
         }
         sqlite3_finalize(st);
+        if (found && (!tick_ok(L->spikes) || (k == 0 && !tick_ok(L->sops)) ||
+                      (L->first_tick != -1 && !tick_ok(L->first_tick)) || (L->last_tick != -1 && !tick_ok(L->last_tick))))
+            return bad_row(t, err, k ? "spike_groups" : "activity", run, "layer %d: counts or ticks out of range",
+                           L->idx);
         if (found)
             break;
     }
@@ -286,7 +319,8 @@ int nesim_trace_layers(nesim_trace *t, int64_t run, nesim_trace_layer **layers, 
         nesim_trace_layer *L = &(*layers)[*n];
         memset(L, 0, sizeof *L);
         bool oom = false;
-        L->idx = sqlite3_column_int(st, 0);
+        int64_t idx = sqlite3_column_int64(st, 0);
+        L->idx = idx >= 0 && idx < NESIM_TRACE_LAYERS_MAX ? (int)idx : -1;
         L->name = trace_col_strdup(st, 1, &oom);
         L->type = trace_col_strdup(st, 2, &oom);
         L->coding = trace_col_strdup(st, 3, &oom);
@@ -306,6 +340,26 @@ int nesim_trace_layers(nesim_trace *t, int64_t run, nesim_trace_layer **layers, 
     if (!rc && s != SQLITE_DONE)
         rc = trace_sqlite_fail(t, err, "reading layers");
     sqlite3_finalize(st);
+    for (size_t i = 0; !rc && i < *n; i++) {
+        const nesim_trace_layer *L = &(*layers)[i];
+        if (L->idx != (int)i || i >= NESIM_TRACE_LAYERS_MAX)
+            rc = bad_row(t, err, "layers", run, "idx %d: layer indices must run 0, 1, ... (expected %zu)", L->idx, i);
+        else if (!*L->name)
+            rc = bad_row(t, err, "layers", run, "idx %d: empty name", L->idx);
+        else if (L->neurons < 1 || L->neurons >= (INT64_C(1) << 31) || L->fan_in < 0 || L->fan_in >= (INT64_C(1) << 31))
+            rc = bad_row(t, err, "layers", run, "idx %d: neurons %lld or fan_in %lld out of range", L->idx,
+                         (long long)L->neurons, (long long)L->fan_in);
+        else if (L->totals_final && (!tick_ok(L->spikes) || !tick_ok(L->sops)))
+            rc = bad_row(t, err, "layers", run, "idx %d: spikes %lld or sops %lld out of range", L->idx,
+                         (long long)L->spikes, (long long)L->sops);
+        else if ((L->first_tick != -1 && !tick_ok(L->first_tick)) || (L->last_tick != -1 && !tick_ok(L->last_tick)) ||
+                 (L->first_tick == -1) != (L->last_tick == -1) || L->first_tick > L->last_tick)
+            rc = bad_row(t, err, "layers", run, "idx %d: first_tick %lld / last_tick %lld out of range", L->idx,
+                         (long long)L->first_tick, (long long)L->last_tick);
+        for (size_t k = 0; !rc && k < i; k++)
+            if (!strcmp((*layers)[k].name, L->name))
+                rc = bad_row(t, err, "layers", run, "idx %d: name '%.40s' repeated", L->idx, L->name);
+    }
     for (size_t i = 0; !rc && i < *n; i++)
         if (!(*layers)[i].totals_final)
             rc = rebuild_totals(t, run, &(*layers)[i], err);
@@ -372,12 +426,42 @@ void nesim_trace_values_free(nesim_trace_value *v, size_t n)
     free(v);
 }
 
+/* The run's layers, checked (nesim_trace_layers), as a count. */
+static int layer_count(nesim_trace *t, int64_t run, int *n, nesim_error *err)
+{
+    nesim_trace_layer *L;
+    size_t k;
+    int rc = nesim_trace_layers(t, run, &L, &k, err);
+    if (!rc)
+        nesim_trace_layers_free(L, k);
+    *n = (int)k;
+    return rc;
+}
+
+/* Neurons of each of the run's layers (checked), malloc'd. */
+static int layer_neurons(nesim_trace *t, int64_t run, int64_t **neurons, int *n, nesim_error *err)
+{
+    nesim_trace_layer *L;
+    size_t k;
+    *neurons = NULL;
+    int rc = nesim_trace_layers(t, run, &L, &k, err);
+    if (rc)
+        return rc;
+    *neurons = malloc((k ? k : 1) * sizeof **neurons);
+    for (size_t i = 0; *neurons && i < k; i++)
+        (*neurons)[i] = L[i].neurons;
+    nesim_trace_layers_free(L, k);
+    *n = (int)k;
+    return *neurons ? NESIM_OK : nesim_fail(err, NESIM_ENOMEM, "out of memory");
+}
+
 static int read_values(nesim_trace *t, int64_t run, const char *sql, nesim_trace_value **v, size_t *n,
                        nesim_error *err)
 {
     *v = NULL;
     *n = 0;
-    int rc = trace_check_run(t, run, err);
+    int n_layers = 0;
+    int rc = layer_count(t, run, &n_layers, err);
     sqlite3_stmt *st;
     if (rc || (rc = trace_prepare(t, sql, &st, err)))
         return rc;
@@ -397,11 +481,19 @@ static int read_values(nesim_trace *t, int64_t run, const char *sql, nesim_trace
         }
         bool oom = false;
         nesim_trace_value *x = &(*v)[(*n)++];
-        x->layer = sqlite3_column_type(st, 0) == SQLITE_NULL ? -1 : sqlite3_column_int(st, 0);
+        int64_t layer = sqlite3_column_type(st, 0) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 0);
+        x->layer = layer >= -1 && layer < NESIM_TRACE_LAYERS_MAX ? (int)layer : -2;
         x->name = trace_col_strdup(st, 1, &oom);
         x->value = sqlite3_column_type(st, 2) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 2);
-        if (oom || !x->name) {
+        if (oom) {
             rc = nesim_fail(err, NESIM_ENOMEM, "out of memory");
+            break;
+        }
+        const char *table = strstr(sql, "FROM energy") ? "energy" : "metrics";
+        if (!x->name || x->layer == -2 || x->layer >= n_layers || isinf(x->value) ||
+            (table[0] == 'e' && !isfinite(x->value))) {
+            rc = bad_row(t, err, table, run, "row %zu: layer %lld of %d, name %s, value %g", *n - 1, (long long)layer,
+                         n_layers, x->name ? "given" : "missing", x->value);
             break;
         }
     }
@@ -453,8 +545,14 @@ int nesim_trace_samples(nesim_trace *t, int64_t run, nesim_trace_sample_row **ro
             *rows = nr;
             cap = nc;
         }
-        (*rows)[(*n)++] = (nesim_trace_sample_row){sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1),
-                                                   sqlite3_column_int64(st, 2)};
+        nesim_trace_sample_row r = {sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1),
+                                    sqlite3_column_int64(st, 2)};
+        if (!tick_ok(r.sample) || !tick_ok(r.first_tick) || !tick_ok(r.last_tick) || r.first_tick > r.last_tick) {
+            rc = bad_row(t, err, "samples", run, "sample %lld: ticks %lld..%lld out of range", (long long)r.sample,
+                         (long long)r.first_tick, (long long)r.last_tick);
+            break;
+        }
+        (*rows)[(*n)++] = r;
     }
     if (!rc && s != SQLITE_DONE)
         rc = trace_sqlite_fail(t, err, "reading samples");
@@ -503,6 +601,9 @@ int nesim_trace_totals_get(nesim_trace *t, int64_t run, nesim_trace_totals *tot,
 
 struct nesim_trace_spike_iter {
     nesim_trace *t;
+    int64_t run;
+    int64_t *neurons; /* per layer: neuron indices must stay below */
+    int n_layers;
     sqlite3_stmt *st;
     bool row_ready; /* st sits on a row not yet consumed */
     bool done;
@@ -536,12 +637,18 @@ int nesim_trace_spikes_open(nesim_trace *t, int64_t run, int layer, int64_t from
     if (!x)
         return nesim_fail(err, NESIM_ENOMEM, "out of memory");
     x->t = t;
+    x->run = run;
+    if ((rc = layer_neurons(t, run, &x->neurons, &x->n_layers, err))) {
+        free(x);
+        return rc;
+    }
     /* ORDER BY follows the primary key (run, layer, tick, part): no sorting */
     const char *sql = layer >= 0 ? "SELECT layer, tick, neurons FROM spike_groups"
                                    " WHERE run = ?1 AND layer = ?2 AND tick BETWEEN ?3 AND ?4 ORDER BY tick, part"
                                  : "SELECT layer, tick, neurons FROM spike_groups"
                                    " WHERE run = ?1 AND tick BETWEEN ?3 AND ?4 ORDER BY layer, tick, part";
     if ((rc = trace_prepare(t, sql, &x->st, err))) {
+        free(x->neurons);
         free(x);
         return rc;
     }
@@ -559,9 +666,17 @@ static int decode_row(nesim_trace_spike_iter *x, nesim_error *err)
 {
     const char *txt = (const char *)sqlite3_column_text(x->st, 2);
     int len = sqlite3_column_bytes(x->st, 2);
+    size_t before = x->n;
+    if (x->layer < 0 || x->layer >= x->n_layers || !tick_ok(x->tick))
+        return bad_row(x->t, err, "spike_groups", x->run, "layer %d of %d, tick %lld: out of range", x->layer,
+                       x->n_layers, (long long)x->tick);
     int rc = trace_decode_group(txt ? txt : "", txt ? (size_t)len : 0, &x->buf, &x->n, &x->cap, err);
     if (rc)
         return nesim_context(err, "%s: layer %d, tick %lld: ", x->t->path, x->layer, (long long)x->tick);
+    for (size_t i = before; i < x->n; i++)
+        if (x->buf[i].neuron >= x->neurons[x->layer])
+            return bad_row(x->t, err, "spike_groups", x->run, "layer %d, tick %lld: neuron %lld beyond its %lld neurons",
+                           x->layer, (long long)x->tick, (long long)x->buf[i].neuron, (long long)x->neurons[x->layer]);
     return NESIM_OK;
 }
 
@@ -627,6 +742,7 @@ void nesim_trace_spikes_close(nesim_trace_spike_iter *x)
         return;
     sqlite3_finalize(x->st);
     free(x->buf);
+    free(x->neurons);
     free(x);
 }
 
@@ -659,6 +775,8 @@ int nesim_trace_spike_count(nesim_trace *t, int64_t run, int layer, int64_t from
 
 struct nesim_trace_activity_iter {
     nesim_trace *t;
+    int64_t run;
+    int n_layers;
     sqlite3_stmt *st;
     bool done;
 };
@@ -674,6 +792,11 @@ int nesim_trace_activity_open(nesim_trace *t, int64_t run, int layer, int64_t fr
     if (!x)
         return nesim_fail(err, NESIM_ENOMEM, "out of memory");
     x->t = t;
+    x->run = run;
+    if ((rc = layer_count(t, run, &x->n_layers, err))) {
+        free(x);
+        return rc;
+    }
     const char *sql = layer >= 0 ? "SELECT layer, tick, spikes, sops FROM activity"
                                    " WHERE run = ?1 AND layer = ?2 AND tick BETWEEN ?3 AND ?4 ORDER BY tick"
                                  : "SELECT layer, tick, spikes, sops FROM activity"
@@ -711,6 +834,11 @@ int nesim_trace_activity_next(nesim_trace_activity_iter *x, nesim_trace_activity
     a->tick = sqlite3_column_int64(x->st, 1);
     a->spikes = sqlite3_column_int64(x->st, 2);
     a->sops = sqlite3_column_int64(x->st, 3);
+    if (a->layer < 0 || a->layer >= x->n_layers || !tick_ok(a->tick) || !tick_ok(a->spikes) || !tick_ok(a->sops)) {
+        x->done = true;
+        return bad_row(x->t, err, "activity", x->run, "layer %d of %d, tick %lld: spikes %lld, sops %lld out of range",
+                       a->layer, x->n_layers, (long long)a->tick, (long long)a->spikes, (long long)a->sops);
+    }
     *got = true;
     return NESIM_OK;
 }
@@ -750,8 +878,15 @@ int nesim_trace_codes(nesim_trace *t, int64_t run, int layer, nesim_trace_code_r
             *rows = nr;
             cap = nc;
         }
-        (*rows)[(*n)++] = (nesim_trace_code_row){sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1),
-                                                 sqlite3_column_int64(st, 2), sqlite3_column_double(st, 3)};
+        nesim_trace_code_row r = {sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1),
+                                  sqlite3_column_int64(st, 2), sqlite3_column_double(st, 3)};
+        if (!tick_ok(r.sample) || !tick_ok(r.t0) || r.steps < 0 || r.steps > (INT64_C(1) << 31) ||
+            !(r.vth > 0) || !isfinite(r.vth)) {
+            rc = bad_row(t, err, "codes", run, "layer %d, sample %lld: t0 %lld, steps %lld, vth %g out of range", layer,
+                         (long long)r.sample, (long long)r.t0, (long long)r.steps, r.vth);
+            break;
+        }
+        (*rows)[(*n)++] = r;
     }
     if (!rc && s != SQLITE_DONE)
         rc = trace_sqlite_fail(t, err, "reading codes");
@@ -761,5 +896,22 @@ int nesim_trace_codes(nesim_trace *t, int64_t run, int layer, nesim_trace_code_r
         *rows = NULL;
         *n = 0;
     }
+    return rc;
+}
+
+int nesim_trace_code_count(nesim_trace *t, int64_t run, int layer, int64_t *n, nesim_error *err)
+{
+    *n = 0;
+    int rc = trace_check_run(t, run, err);
+    sqlite3_stmt *st;
+    if (rc || (rc = trace_prepare(t, "SELECT count(*) FROM codes WHERE run = ?1 AND layer = ?2", &st, err)))
+        return rc;
+    sqlite3_bind_int64(st, 1, run);
+    sqlite3_bind_int(st, 2, layer);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        *n = sqlite3_column_int64(st, 0);
+    else
+        rc = trace_sqlite_fail(t, err, "counting codes");
+    sqlite3_finalize(st);
     return rc;
 }

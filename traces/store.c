@@ -319,6 +319,7 @@ static int open_immutable(const char *path, sqlite3 **db)
 }
 
 bool nesim_trace_is_immutable(const nesim_trace *t) { return t && t->immutable; }
+bool nesim_trace_wal_unread(const nesim_trace *t) { return t && t->wal_unread; }
 
 int nesim_trace_open(const char *path, nesim_trace_mode mode, nesim_trace **out, nesim_error *err)
 {
@@ -369,6 +370,10 @@ int nesim_trace_open(const char *path, nesim_trace_mode mode, nesim_trace **out,
         if (open_immutable(path, &t->db) == SQLITE_OK) {
             sqlite3_extended_result_codes(t->db, 1);
             t->immutable = true;
+            char wal[4096];
+            struct stat ws;
+            snprintf(wal, sizeof wal, "%s-wal", path);
+            t->wal_unread = stat(wal, &ws) == 0 && ws.st_size > 0;
             rc = read_identity(t, &app, &ver, &objects, err);
         }
     }
@@ -433,13 +438,12 @@ void nesim_trace_close(nesim_trace *t)
     if (t->w && t->end_active)
         t->end_active(t); /* a run still recording ends as failed */
     if (t->wrote && t->db) {
-        /* A clean finish leaves the file readable without write access (a
-         * read-only mount, another user): fold the WAL back in and leave WAL
-         * mode. It fails harmlessly while others have the file open (a
-         * server reading, another writer): they keep WAL, and the last
-         * writer to close switches. The next writer turns WAL on again. */
+        /* A clean finish folds the WAL back into the file, so a reader in a
+         * place it cannot write (read-only media, another user's folder)
+         * reads it whole as immutable. The file stays in WAL mode: switching
+         * out would make live readers and the next writer block each other. */
         sqlite3_busy_timeout(t->db, 0);
-        sqlite3_exec(t->db, "PRAGMA wal_checkpoint(TRUNCATE); PRAGMA journal_mode = DELETE", NULL, NULL, NULL);
+        sqlite3_exec(t->db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
     }
     sqlite3_close_v2(t->db);
     free(t->path);

@@ -23,6 +23,12 @@
  *   (layer, tick, neuron) across layers, whatever order they were written in.
  * - Renderers stream from the database: memory does not grow with the number
  *   of spikes (the activity SVG keeps at most 1000 bins per layer).
+ * - A trace is input like any other: every value a reader takes from the
+ *   database is checked as strictly as a spec's (layer indices 0..n-1,
+ *   neurons and fan-in below 2^31, ticks and counts in [0, 2^62), neuron
+ *   indices inside their layer, sample rows and codes in range, finite
+ *   numbers) before it sizes anything; a bad one is NESIM_EINVAL with one
+ *   line naming the file, table, run and row.
  * - Nothing here prints (except to the FILE * it is given) or exits; every
  *   function returns a status and fills a caller-owned nesim_error.
  *
@@ -105,6 +111,12 @@
 #define NESIM_TRACE_SCHEMA_VERSION 3
 #define NESIM_TRACE_APPLICATION_ID 0x4E53494D /* "NSIM" */
 
+/* Every tick stored in a trace lies below this (2^62, like virtual time
+ * itself: sim/network.h); readers refuse a database that says otherwise. */
+#define NESIM_TRACE_TICK_LIMIT (INT64_C(1) << 62)
+/* Layers one run may have, at most. */
+#define NESIM_TRACE_LAYERS_MAX (1 << 20)
+
 /* Open tick bounds for the tick-window arguments below (both inclusive). */
 #define NESIM_TRACE_TICK_MIN INT64_MIN
 #define NESIM_TRACE_TICK_MAX INT64_MAX
@@ -167,9 +179,13 @@ int nesim_trace_upgrade(const char *path, int *from, nesim_error *err);
 void nesim_trace_close(nesim_trace *t);
 
 /* True when the file could only be read as immutable (read-only media, or
- * a folder the reader may not write, for a file left in WAL mode): a run
- * still being written may then look incomplete. Readers say so. */
+ * a folder the reader may not write: SQLite cannot make the -shm file WAL
+ * mode needs). A writer that finished cleanly folded everything into the
+ * file, so that reads it whole; wal_unread is true when a -wal file holds
+ * commits the immutable read does not see (a run still being written, or
+ * killed): readers say so. */
 bool nesim_trace_is_immutable(const nesim_trace *t);
+bool nesim_trace_wal_unread(const nesim_trace *t);
 
 const char *nesim_trace_path(const nesim_trace *t);
 /* The underlying connection, for queries this API lacks; not during a run. */
@@ -382,6 +398,8 @@ typedef struct nesim_trace_code_row {
     double vth;
 } nesim_trace_code_row;
 /* Layer `layer`'s codes of every sample, in sample order; free(*rows). */
+/* How many samples layer `layer` of a run has codes for (table codes). */
+int nesim_trace_code_count(nesim_trace *t, int64_t run, int layer, int64_t *n, nesim_error *err);
 int nesim_trace_codes(nesim_trace *t, int64_t run, int layer, nesim_trace_code_row **rows, size_t *n,
                       nesim_error *err);
 /* Samples in order; free(*rows). */

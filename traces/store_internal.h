@@ -85,6 +85,7 @@ struct nesim_trace {
     void (*end_active)(nesim_trace *); /* the writer's: ends an active run as failed (close) */
     nesim_trace_writer_stats last;   /* stats of the last ended run */
     bool immutable;                  /* read with immutable=1 (read-only media) */
+    bool wal_unread;                 /* ... and its -wal file holds commits it does not see */
     bool wrote;                      /* a run was recorded through this handle */
 };
 
