@@ -104,6 +104,7 @@ int cmd_example(int argc, char **argv)
     int64_t total;
     if ((rc = nesim_ticks_of(seconds, tick, "--seconds", &total, &err))) {
         fprintf(stderr, "nesim example: %s\n", err.msg);
+        nesim_isi_free(&sc.isi);
         nesim_net_free(net);
         return cli_status(rc);
     }

@@ -259,6 +259,8 @@ static int run_layers(const nesim_run_opts *o, const nesim_spec *spec, json_t **
     progress_ctx pc = {o, rec};
     nesim_infer_report rep;
     double wall = 0, ann = 0, snn = 0, agree = 0;
+    int out_rc = NESIM_OK;
+    nesim_error out_err = {0};
     if (!rc)
         nesim_infer_begin(m, rows, 0);
     for (size_t done = 0; !rc && done < rows;) {
@@ -276,13 +278,17 @@ static int run_layers(const nesim_run_opts *o, const nesim_spec *spec, json_t **
             ann += ka == l;
             agree += ks == ka;
         }
-        /* the readout goes out as it comes: written to a temp file, renamed at the end */
-        if (!rc && o->output && !out) {
+        /* the readout goes out as it comes: written to a temp file, renamed at
+         * the end. A failure to write it (a full disk) does not stop the run:
+         * its results are still reported and recorded. */
+        if (!rc && o->output && !out && !out_rc) {
             int64_t shape[2] = {(int64_t)rows, (int64_t)ow};
-            rc = nesim_npy_writer_open(o->output, NESIM_F32, 2, shape, &out, err);
+            out_rc = nesim_npy_writer_open(o->output, NESIM_F32, 2, shape, &out, &out_err);
         }
-        if (!rc && out)
-            rc = nesim_npy_writer_append(out, y, n * ow * sizeof *y, err);
+        if (!rc && out && (out_rc = nesim_npy_writer_append(out, y, n * ow * sizeof *y, &out_err))) {
+            nesim_npy_writer_abort(out);
+            out = NULL;
+        }
         done += n;
     }
     if (!rc)
@@ -294,10 +300,8 @@ static int run_layers(const nesim_run_opts *o, const nesim_spec *spec, json_t **
     }
     /* an output that fails after a good run does not lose the run: its
      * results are reported and recorded, and the failure is the exit status */
-    int out_rc = NESIM_OK;
-    nesim_error out_err = {0};
     if (out) {
-        if (!rc)
+        if (!rc && !out_rc)
             out_rc = nesim_npy_writer_close(out, &out_err);
         else
             nesim_npy_writer_abort(out);

@@ -205,9 +205,11 @@ void serve_count_status(nesim_serve *s, int code)
         atomic_fetch_add(&s->stats.client_errors, 1);
 }
 
+/* An answer's bytes left the buffer (written, or the connection closed). */
 static void free_body(const void *data, size_t len, void *arg)
 {
-    (void)len, (void)arg;
+    nesim_serve *s = arg;
+    atomic_fetch_sub(&s->out_bytes, (uint64_t)len);
     free((void *)data);
 }
 
@@ -247,9 +249,13 @@ void serve_send(nesim_serve *s, serve_call *c)
         evhttp_send_reply(req, c->code, NULL, NULL);
     } else {
         struct evbuffer *b = evbuffer_new();
-        bool ok = b && (!c->len || evbuffer_add_reference(b, c->body, c->len, free_body, NULL) == 0);
+        if (c->len)
+            atomic_fetch_add(&s->out_bytes, (uint64_t)c->len);
+        bool ok = b && (!c->len || evbuffer_add_reference(b, c->body, c->len, free_body, s) == 0);
         if (ok)
             c->body = NULL; /* the buffer frees it once written */
+        else if (c->len)
+            atomic_fetch_sub(&s->out_bytes, (uint64_t)c->len);
         evhttp_send_reply(req, ok ? c->code : 500, NULL, ok ? b : NULL);
         if (b)
             evbuffer_free(b);

@@ -89,18 +89,22 @@ static void unlink_free(serve_replay *r)
 
 /* The client went away: evhttp frees the connection; the request was
  * detached from it (its reply was in progress) and is ours to free. */
-void serve_replay_closed(serve_replay *r)
+static void serve_replay_closed(serve_replay *r)
 {
     if (!evhttp_request_get_connection(r->req))
         evhttp_request_free(r->req);
     unlink_free(r);
 }
 
+static void closed_cb(void *r) { serve_replay_closed(r); }
+
 static void set_conn(serve_replay *r, serve_replay *v)
 {
     serve_conn *c = serve_conn_of(r->s, r->evcon);
-    if (c)
-        c->replay = v;
+    if (c) {
+        c->stream = v;
+        c->stream_closed = v ? closed_cb : NULL;
+    }
 }
 
 /* Ends the reply (the connection then closes) and frees the stream. */

@@ -49,152 +49,13 @@
 #define DEFAULT_MAX_CONNECTIONS 256
 #define DEFAULT_MAX_QUEUED 64
 #define DEFAULT_MAX_OUTPUT ((size_t)64 << 20)
-/* Input a connection buffers at most before reading pauses (a client that
- * pipelines or sends garbage while its reply is being written). */
-#define INPUT_HIGH_WATER (64 * 1024)
 #define SWEEP_S 0.25
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* ---------------------------------------------------------- connections */
 
-static void drop_conn(nesim_serve *s, size_t i);
-
-/* Drops the records of connections evhttp has freed (a freed bufferevent
- * has no callbacks left; our reference kept it, and its socket, alive). */
-static void reap(nesim_serve *s)
-{
-    for (size_t i = 0; i < s->n_conns;) {
-        bufferevent_data_cb rd, wr;
-        bufferevent_event_cb ev;
-        void *cbarg;
-        bufferevent_getcb(s->conns[i].bev, &rd, &wr, &ev, &cbarg);
-        if (!rd && !wr && !ev)
-            drop_conn(s, i);
-        else
-            i++;
-    }
-}
-
-/* Every connection's bufferevent: ours, so the loop can see the
- * connection's life (a reference held until evhttp lets go), its output
- * and its deadlines. Input reading pauses at 64 KiB. When a connection
- * cannot be tracked (the table is full) it gets a plain bufferevent and
- * on_request refuses it. */
-static struct bufferevent *new_bev(struct event_base *base, void *arg)
-{
-    nesim_serve *s = arg;
-    /* CLOSE_ON_FREE: the socket closes when the last reference goes (ours,
-     * in the sweep), never while our record still points at it, so its fd
-     * number cannot be reused under a stale read event */
-    struct bufferevent *b = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
-    if (!b)
-        return NULL;
-    bufferevent_setwatermark(b, EV_READ, 0, INPUT_HIGH_WATER);
-    if (s->n_conns >= (size_t)s->o.max_connections)
-        reap(s); /* closed ones still counted: the sweep has not come by yet */
-    /* room for every connection the limit lets in, and the refused ones
-     * waiting for their 503; past that a connection goes untracked, and
-     * on_request refuses it */
-    size_t room = 4 * (size_t)s->o.max_connections + 64;
-    if (s->n_conns == s->cap_conns && s->cap_conns < room) {
-        size_t cap = s->cap_conns ? 2 * s->cap_conns : 64;
-        cap = cap < room ? cap : room;
-        serve_conn *c = realloc(s->conns, cap * sizeof *c);
-        if (c) {
-            s->conns = c;
-            s->cap_conns = cap;
-        }
-    }
-    if (s->n_conns == s->cap_conns) {
-        bufferevent_free(b);
-        b = bufferevent_socket_new(base, -1, 0);
-        if (b)
-            bufferevent_setwatermark(b, EV_READ, 0, INPUT_HIGH_WATER);
-        return b;
-    }
-    bufferevent_incref(b);
-    double t = now_s();
-    bool refused = s->n_conns >= (size_t)s->o.max_connections;
-    s->conns[s->n_conns++] = (serve_conn){.bev = b, .since = t, .stall_since = t, .refused = refused};
-    return b;
-}
-
-/* Forgets record i: evhttp has let go of (or is freeing) its connection. */
-static void drop_conn(nesim_serve *s, size_t i)
-{
-    bufferevent_decref(s->conns[i].bev);
-    s->conns[i] = s->conns[--s->n_conns];
-}
-
-static serve_conn *conn_of_bev(nesim_serve *s, struct bufferevent *bev)
-{
-    for (size_t i = 0; bev && i < s->n_conns; i++)
-        if (s->conns[i].bev == bev)
-            return &s->conns[i];
-    return NULL;
-}
-
-serve_conn *serve_conn_of(nesim_serve *s, struct evhttp_connection *evcon)
-{
-    return evcon ? conn_of_bev(s, evhttp_connection_get_bufferevent(evcon)) : NULL;
-}
-
-void serve_conn_idle(nesim_serve *s, struct evhttp_connection *evcon)
-{
-    serve_conn *c = serve_conn_of(s, evcon);
-    if (c) {
-        c->busy = false;
-        c->since = now_s();
-    }
-}
-
-static void close_conn(nesim_serve *s, serve_conn *c)
-{
-    int fd = bufferevent_getfd(c->bev);
-    if (!c->closing && fd >= 0) {
-        shutdown(fd, SHUT_RDWR); /* evhttp sees EOF and frees the connection */
-        c->closing = true;
-        atomic_fetch_add(&s->stats.closed_slow, 1);
-    }
-}
-
-/* Drops the records of connections evhttp freed (a freed bufferevent has
- * no callbacks left), and enforces the deadlines of the live ones. */
-static void on_sweep(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd, (void)what;
-    nesim_serve *s = arg;
-    double t = now_s();
-    reap(s); /* connections freed before their first request (no close callback yet) */
-    for (size_t i = 0; i < s->n_conns;) {
-        serve_conn *c = &s->conns[i];
-        size_t out = evbuffer_get_length(bufferevent_get_output(c->bev));
-        if (out == 0 || out < c->stall_len)
-            c->stall_since = t;
-        c->stall_len = out;
-        double header_limit = c->refused ? 2.0 : (double)s->o.header_timeout_s;
-        if (!c->busy && out == 0 && t - c->since > header_limit)
-            close_conn(s, c); /* no whole request in time: slowloris, or idle */
-        else if (out > 0 && t - c->stall_since > (double)s->o.timeout_s)
-            close_conn(s, c); /* stopped reading its answer */
-        i++;
-    }
-}
-
-/* Bytes of answers in flight: in the connections' output buffers. */
-static size_t output_in_flight(const nesim_serve *s)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < s->n_conns; i++)
-        n += evbuffer_get_length(bufferevent_get_output(s->conns[i].bev));
-    return n;
-}
+/* Bytes of answers in flight: handed to evhttp, not yet written out. */
+static uint64_t output_in_flight(nesim_serve *s) { return atomic_load(&s->out_bytes); }
 
 /* ---------------------------------------------------------------- workers */
 
@@ -218,7 +79,11 @@ static void *worker_main(void *arg)
         pthread_mutex_unlock(&q->mu);
         s = c->s;
         c->t = q->t;
-        switch (c->endpoint) {
+        bool heavy = c->endpoint == SERVE_EP_ACTIVITY || c->endpoint == SERVE_EP_SPIKES;
+        if (heavy && output_in_flight(s) > s->o.max_output_bytes)
+            serve_call_error(c, 503, "busy: %llu bytes of answers are waiting for their clients; try again",
+                             (unsigned long long)output_in_flight(s));
+        else switch (c->endpoint) {
         case SERVE_EP_RUNS: serve_api_runs(c); break;
         case SERVE_EP_RUN: serve_api_run(c); break;
         case SERVE_EP_LAYERS: serve_api_layers(c); break;
@@ -262,25 +127,6 @@ static void on_done(evutil_socket_t fd, short what, void *arg)
         rev = rev->next;
         c->next = NULL;
         serve_send(s, c);
-    }
-}
-
-/* A connection is being freed (its client left, a timeout, or it ended):
- * whatever it carried learns so, and its record goes. */
-static void on_conn_close(struct evhttp_connection *evcon, void *arg)
-{
-    nesim_serve *s = arg;
-    struct bufferevent *bev = evhttp_connection_get_bufferevent(evcon);
-    for (size_t i = 0; i < s->n_conns; i++) {
-        serve_conn *c = &s->conns[i];
-        if (c->bev != bev)
-            continue;
-        if (c->pending)
-            c->pending->gone = true; /* a worker has its request: the answer is dropped */
-        if (c->replay)
-            serve_replay_closed(c->replay);
-        drop_conn(s, i);
-        return;
     }
 }
 
@@ -347,9 +193,11 @@ static void dispatch(nesim_serve *s, struct evhttp_request *req, serve_call *c)
 {
     bool heavy = c->endpoint == SERVE_EP_ACTIVITY || c->endpoint == SERVE_EP_SPIKES;
     serve_queue *q = &s->q[heavy];
-    if (output_in_flight(s) > s->o.max_output_bytes) {
-        serve_call_error(c, 503, "busy: %zu bytes of answers are waiting for their clients; try again",
-                         output_in_flight(s));
+    /* big answers wait while the clients before them have not read theirs;
+     * small ones (runs, layers, energy) always go */
+    if (heavy && output_in_flight(s) > s->o.max_output_bytes) {
+        serve_call_error(c, 503, "busy: %llu bytes of answers are waiting for their clients; try again",
+                         (unsigned long long)output_in_flight(s));
         serve_send(s, c);
         return;
     }
@@ -473,7 +321,7 @@ static void on_request(struct evhttp_request *req, void *arg)
     if (conn) {
         conn->busy = true;
         if (!conn->hooked)
-            evhttp_connection_set_closecb(evcon, on_conn_close, s);
+            evhttp_connection_set_closecb(evcon, serve_conn_on_close, s);
         conn->hooked = true;
     }
     /* no Nagle: a response's last segment must not wait for the client's
@@ -801,7 +649,7 @@ int nesim_serve_start(const nesim_serve_opts *o, nesim_serve **out, nesim_error 
     event_set_log_callback(quiet_log);
 
     if (!(s->base = event_base_new()) || !(s->http = evhttp_new(s->base)) ||
-        !(s->sweep_ev = event_new(s->base, -1, EV_PERSIST, on_sweep, s))) {
+        !(s->sweep_ev = event_new(s->base, -1, EV_PERSIST, serve_conn_sweep, s))) {
         rc = nesim_fail(err, NESIM_ENOMEM, "serve: cannot create the event loop");
         goto fail;
     }
@@ -830,7 +678,7 @@ int nesim_serve_start(const nesim_serve_opts *o, nesim_serve **out, nesim_error 
                                             EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE |
                                             EVHTTP_REQ_PATCH);
     evhttp_set_gencb(s->http, on_request, s);
-    evhttp_set_bevcb(s->http, new_bev, s);
+    evhttp_set_bevcb(s->http, serve_conn_new_bev, s);
     if ((rc = listen_on(s, err)))
         goto fail;
     if (!s->loopback && !s->token && (rc = make_token(&s->token, err)))
@@ -871,13 +719,11 @@ void nesim_serve_free(nesim_serve *s)
     /* evhttp_free frees the connections: nothing of ours may hear of it */
     for (size_t i = 0; s->http && i < s->n_conns; i++) {
         s->conns[i].pending = NULL;
-        s->conns[i].replay = NULL;
+        s->conns[i].stream = NULL;
     }
     if (s->http)
         evhttp_free(s->http); /* listener and connections: on_conn_close drops their records */
-    while (s->n_conns)
-        drop_conn(s, s->n_conns - 1);
-    free(s->conns);
+    serve_conn_free_all(s);
     if (s->wake_ev)
         event_free(s->wake_ev);
     if (s->done_ev)

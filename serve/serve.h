@@ -1,6 +1,6 @@
 /* serve.h — `nesim serve`: a trace database over HTTP (libevent's evhttp,
- * one event loop, one thread): the browser page, a JSON API and paced
- * replay as server-sent events.
+ * one event loop and two worker threads): the browser page, a JSON API and
+ * paced replay as server-sent events.
  *
  * API (every response has a Content-Type; errors are JSON {"error": "..."}):
  *
@@ -40,25 +40,41 @@
  *                                   failure mid-stream sends "error" {"error"} before closing.
  *
  * 400 names the bad parameter and why (integers are digits only; unknown and
- * repeated parameters are rejected), 404 an unknown path, run or layer, 405
- * any method but GET and HEAD, 431 request headers over max_header_bytes,
- * 503 too many replay streams. What libevent rejects before the router sees
- * it gets libevent's own short HTML answer (evhttp 2.1 offers no hook):
- * headers over twice the limit and malformed requests 400, a body over
- * max_body_bytes 413, an unknown method 501.
+ * repeated parameters are rejected), 401 a missing or wrong token, 404 an
+ * unknown path, run or layer, 405 any method but GET and HEAD, 431 request
+ * headers over max_header_bytes, 503 (with Retry-After: 1) when full: too
+ * many connections, requests queued or bytes of answers waiting, or replay
+ * streams. What libevent rejects before the router sees it gets libevent's
+ * own short HTML answer (evhttp 2.1 offers no hook): headers over twice the
+ * limit and malformed requests 400, a body over max_body_bytes 413, an
+ * unknown method 501.
  *
- * Hardening: the database is opened with NESIM_TRACE_READ (query_only; a
- * `nesim run --trace` may be writing it: WAL); only prepared statements, through
- * the traces/ readers; no file path ever comes from a request; numeric bind
- * addresses only, 127.0.0.1 by default; while bound to a loopback address, a
- * Host header naming anything but a loopback host is refused (DNS rebinding);
- * header/body size limits and a per-connection idle timeout; a replay stops
- * reading the database while the client's output buffer is above a bound, and
- * frees everything when the client goes away; accept() failures (EMFILE) pause
- * the listener for 100 ms instead of spinning.
+ * Security model: the database is opened read-only (query_only; a `nesim run
+ * --trace` may be writing it: WAL); only prepared statements, through the
+ * traces/ readers, which check every value the file gives; no file path ever
+ * comes from a request; numeric bind addresses only, 127.0.0.1 by default.
+ * On loopback, a request must name a loopback host (Host, and the host of an
+ * absolute URI: DNS rebinding), HTTP/1.1 must send exactly one Host. Off
+ * loopback, every request needs the token (given, or 128 random bits made at
+ * start): ?token=T, "Authorization: Bearer T", or the HttpOnly SameSite
+ * cookie the page sets when opened with ?token=T. There is no TLS: off
+ * loopback, put it behind a proxy that adds it.
  *
- * Threads: nesim_serve_run runs the loop in the calling thread; every other
- * call but nesim_serve_stop and nesim_serve_stats_get belongs to that thread
+ * Limits (each a field of nesim_serve_opts): connections (at the limit the
+ * connection that has waited on its client longest, stalled or idle, is
+ * closed to make room; when none can go, the newcomer gets 503), requests
+ * queued per worker, bytes of answers waiting for slow clients (big answers
+ * get 503 beyond; small ones still go), a header deadline from a
+ * connection's start or its last answer (slowloris), a write timeout for a
+ * client that stops reading, header and body sizes; accept() failures
+ * (EMFILE) pause the listener for 100 ms instead of spinning.
+ *
+ * Threads: the event loop runs in the thread that calls nesim_serve_run;
+ * two worker threads (light endpoints: runs, a run, layers, energy; heavy
+ * ones: activity, spikes), each with its own read-only connection, answer
+ * the JSON endpoints, so a heavy query never delays the loop or a cheap
+ * request; replay streams read on the loop in bounded chunks. Every call but
+ * nesim_serve_stop and nesim_serve_stats_get belongs to the loop's thread
  * (or to any thread while the loop is not running). nesim_serve_stop is
  * thread-safe and async-signal-safe (a write to a pipe).
  *

@@ -3,6 +3,9 @@
  * per-call helpers; parse.c: the request parsers, pure functions; api.c: the
  * JSON endpoints; replay.c: the paced event stream). Not installed API.
  *
+ * Layers, bottom up: parse.c, conns.c, http.c, then api.c and replay.c, then
+ * serve.c (no file calls one above it).
+ *
  * A request's life: the loop thread (serve.c) checks it (method, sizes,
  * Host, token, path, query), then either answers at once (the page, errors,
  * a replay stream, which stays on the loop) or queues it as a serve_call to
@@ -65,7 +68,8 @@ typedef struct serve_conn {
     bool closing;             /* shut down by us; evhttp will free it */
     bool hooked;              /* our close callback is set on its evhttp connection */
     serve_call *pending;      /* its request, with a worker */
-    serve_replay *replay;     /* the stream it carries */
+    void *stream;             /* the stream it carries (a replay), told by stream_closed */
+    void (*stream_closed)(void *stream);
 } serve_conn;
 
 struct nesim_serve {
@@ -88,6 +92,7 @@ struct nesim_serve {
     atomic_bool quit;
     serve_conn *conns;
     size_t n_conns, cap_conns;
+    _Atomic uint64_t out_bytes;  /* answers handed to evhttp and not yet written out */
     struct {
         _Atomic uint64_t requests, client_errors, server_errors, refused;
         _Atomic uint64_t replays_started, replays_ended, replay_events, replay_spikes, replay_pauses;
@@ -156,6 +161,15 @@ void serve_reply_error(nesim_serve *s, struct evhttp_request *req, int code, con
 void serve_common_headers(struct evhttp_request *req);
 /* Counts the answer's status in the statistics. */
 void serve_count_status(nesim_serve *s, int code);
+/* ---- connections (conns.c) ---- */
+
+/* evhttp's bufferevent callback: a new connection, tracked (arg: the server). */
+struct bufferevent *serve_conn_new_bev(struct event_base *base, void *arg);
+/* The periodic sweep: records of freed connections go, deadlines apply. */
+void serve_conn_sweep(evutil_socket_t fd, short what, void *arg);
+/* evhttp's close callback of a connection that reached the router. */
+void serve_conn_on_close(struct evhttp_connection *evcon, void *arg);
+void serve_conn_free_all(nesim_serve *s);
 /* The loop's record of a connection (NULL if unknown). */
 serve_conn *serve_conn_of(nesim_serve *s, struct evhttp_connection *evcon);
 /* The connection's request is answered: its header deadline restarts. */
@@ -219,8 +233,7 @@ void serve_api_page(serve_call *c);
 /* ---- replay (replay.c), on the loop ---- */
 
 void serve_replay_start(nesim_serve *s, struct evhttp_request *req, serve_call *c);
-/* The stream's client went away (its connection is being freed). */
-void serve_replay_closed(serve_replay *r);
+
 /* Drops every active stream (server shutdown): the requests stay with their
  * connections, which evhttp_free closes. */
 void serve_replay_free_all(nesim_serve *s);

@@ -2,7 +2,8 @@
  * libFuzzer by tests/support/fuzz_main.c under ASan + UBSan) over its seed
  * corpus and every malformed sample: the targets' contract checks abort on a
  * breach (a failure without a one-line message naming the file, a view
- * outside its buffer, a parsed spec that does not build). */
+ * outside its buffer, a parsed spec that does not build, a reader of an
+ * edited trace that fails uncleanly, a parser that breaks its contract). */
 #include "tests/support/check.h"
 
 #include <stdlib.h>
@@ -38,6 +39,9 @@ static void test_spec_corpus(void **st)
 static void test_npy_corpus(void **st) { replay("fuzz_npy", "tests/malformed/npy examples/digits tests/fixtures", 50); }
 static void test_safetensors_corpus(void **st) { replay("fuzz_safetensors", "tests/malformed/safetensors", 30); }
 static void test_chip_corpus(void **st) { replay("fuzz_chip", "tests/malformed/chips chips", 40); }
+static void test_http_corpus(void **st) { replay("fuzz_http", "fuzz/corpus/http", 10); }
+/* edits to a recorded trace (fuzz/corpus/trace: the crafted cases of issue 10) */
+static void test_trace_corpus(void **st) { replay("fuzz_trace", "fuzz/corpus/trace", 8); }
 
 int main(void)
 {
@@ -46,6 +50,8 @@ int main(void)
         cmocka_unit_test(test_npy_corpus),
         cmocka_unit_test(test_safetensors_corpus),
         cmocka_unit_test(test_chip_corpus),
+        cmocka_unit_test(test_http_corpus),
+        cmocka_unit_test(test_trace_corpus),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

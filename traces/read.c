@@ -67,22 +67,8 @@ static bool writer_alive(const nesim_trace_run *r)
     return age < 60;
 }
 
-/* A value read from the database failed its check: one line naming the
- * file, table, run and row. */
-static int bad_row(nesim_trace *t, nesim_error *err, const char *table, int64_t run, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
-static int bad_row(nesim_trace *t, nesim_error *err, const char *table, int64_t run, const char *fmt, ...)
-{
-    char what[300];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(what, sizeof what, fmt, ap);
-    va_end(ap);
-    return nesim_fail(err, NESIM_EINVAL, "%s: table %s, run %lld, %s (a corrupt or edited trace)", t->path, table,
-                      (long long)run, what);
-}
-
-static bool tick_ok(int64_t v) { return v >= 0 && v < NESIM_TRACE_TICK_LIMIT; }
+static bool tick_ok(int64_t v) { return trace_tick_ok(v); }
+#define bad_row trace_bad_row
 
 static int row_to_run(nesim_trace *t, sqlite3_stmt *st, nesim_trace_run *r, bool with_text, nesim_error *err)
 {
@@ -255,10 +241,10 @@ void nesim_trace_layers_free(nesim_trace_layer *layers, size_t n)
 static int rebuild_totals(nesim_trace *t, int64_t run, nesim_trace_layer *L, nesim_error *err)
 {
     static const char *const q[2] = {
-        "SELECT count(*), coalesce(sum(spikes), 0), coalesce(sum(sops), 0),"
+        "SELECT count(*), total(spikes), total(sops),"
         " min(CASE WHEN spikes > 0 THEN tick END), max(CASE WHEN spikes > 0 THEN tick END)"
         " FROM activity WHERE run = ?1 AND layer = ?2",
-        "SELECT count(*), coalesce(sum(n), 0), -1, min(tick), max(tick)"
+        "SELECT count(*), total(n), -1, min(tick), max(tick)"
         " FROM spike_groups WHERE run = ?1 AND layer = ?2"};
     L->spikes = L->sops = L->first_tick = L->last_tick = -1;
     for (int k = 0; k < 2; k++) {
@@ -275,13 +261,15 @@ static int rebuild_totals(nesim_trace *t, int64_t run, nesim_trace_layer *L, nes
         }
         bool found = sqlite3_column_int64(st, 0) > 0;
         if (found) {
-            L->spikes = sqlite3_column_int64(st, 1);
-            L->sops = sqlite3_column_int64(st, 2);
+            /* total(): a double that cannot overflow, checked below like any count */
+            double sp = sqlite3_column_double(st, 1), so = sqlite3_column_double(st, 2);
+            L->spikes = sp >= 0 && sp < 0x1p62 ? (int64_t)sp : -2;
+            L->sops = so >= -1 && so < 0x1p62 ? (int64_t)so : -2;
             L->first_tick = sqlite3_column_type(st, 3) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 3);
             L->last_tick = sqlite3_column_type(st, 4) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 4);
         }
         sqlite3_finalize(st);
-        if (found && (!tick_ok(L->spikes) || (k == 0 && !tick_ok(L->sops)) ||
+        if (found && (!tick_ok(L->spikes) || (k == 0 && !tick_ok(L->sops)) || L->sops < -1 ||
                       (L->first_tick != -1 && !tick_ok(L->first_tick)) || (L->last_tick != -1 && !tick_ok(L->last_tick))))
             return bad_row(t, err, k ? "spike_groups" : "activity", run, "layer %d: counts or ticks out of range",
                            L->idx);
@@ -754,19 +742,24 @@ int nesim_trace_spike_count(nesim_trace *t, int64_t run, int layer, int64_t from
     if (rc || !clamp_window(&from, &to))
         return rc;
     sqlite3_stmt *st;
-    const char *sql = layer >= 0 ? "SELECT coalesce(sum(n), 0) FROM spike_groups"
+    const char *sql = layer >= 0 ? "SELECT total(n), min(n) FROM spike_groups"
                                    " WHERE run = ?1 AND layer = ?2 AND tick BETWEEN ?3 AND ?4"
-                                 : "SELECT coalesce(sum(n), 0) FROM spike_groups WHERE run = ?1 AND tick BETWEEN ?3 AND ?4";
+                                 : "SELECT total(n), min(n) FROM spike_groups WHERE run = ?1 AND tick BETWEEN ?3 AND ?4";
     if ((rc = trace_prepare(t, sql, &st, err)))
         return rc;
     sqlite3_bind_int64(st, 1, run);
     sqlite3_bind_int(st, 2, layer);
     sqlite3_bind_int64(st, 3, from);
     sqlite3_bind_int64(st, 4, to);
-    if (sqlite3_step(st) == SQLITE_ROW)
-        *n = sqlite3_column_int64(st, 0);
-    else
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        double total = sqlite3_column_double(st, 0);
+        if (!(total >= 0 && total < 0x1p62) || sqlite3_column_int64(st, 1) < 0)
+            rc = bad_row(t, err, "spike_groups", run, "column n: counts out of range (total %g)", total);
+        else
+            *n = (int64_t)total;
+    } else {
         rc = trace_sqlite_fail(t, err, "counting spikes");
+    }
     sqlite3_finalize(st);
     return rc;
 }

@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <stdarg.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -144,6 +145,17 @@ void trace_now_iso(char buf[32])
     gmtime_r(&ts.tv_sec, &tm);
     size_t k = strftime(buf, 32, "%Y-%m-%dT%H:%M:%S", &tm);
     snprintf(buf + k, 32 - k, ".%03ldZ", ts.tv_nsec / 1000000);
+}
+
+int trace_bad_row(nesim_trace *t, nesim_error *err, const char *table, int64_t run, const char *fmt, ...)
+{
+    char what[300];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    return nesim_fail(err, NESIM_EINVAL, "%s: table %s, run %lld, %s (a corrupt or edited trace)", t->path, table,
+                      (long long)run, what);
 }
 
 int trace_check_idle(nesim_trace *t, nesim_error *err)

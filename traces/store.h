@@ -3,22 +3,25 @@
  * export, diff of two runs). One database file holds many runs.
  *
  * Guarantees:
- * - Schema version 2 (PRAGMA user_version = 2, PRAGMA application_id =
- *   0x4E53494D "NSIM"); see below and traces/SCHEMA.md. Opening a file that
- *   is not SQLite, an SQLite file that is not a nesim trace, or a trace of
- *   another schema version fails with NESIM_EINVAL and one line naming the
- *   file and the problem. Nothing is ever migrated or modified silently.
+ * - Schema version 3 (PRAGMA user_version = 3, PRAGMA application_id =
+ *   0x4E53494D "NSIM"), documented table by table in traces/SCHEMA.md (the
+ *   one description; schema_sql in store.c is the other side of it). Opening
+ *   a file that is not SQLite, an SQLite file that is not a nesim trace, or a
+ *   trace of another schema version fails with NESIM_EINVAL and one line
+ *   naming the file and the problem; older versions name `nesim trace
+ *   upgrade`. Nothing is ever migrated or modified silently.
  * - The writer never stalls the simulation while the disk keeps up: appends
- *   go into an in-memory batch; a writer thread commits full batches, each
- *   in one transaction with prepared statements. The producer waits only if
- *   two batches are already pending, so memory stays bounded (three batches).
+ *   go into an in-memory batch; a writer thread writes full batches with
+ *   prepared statements and commits at the first consistent point after each
+ *   (nesim_trace_sync). The producer waits only if two batches are already
+ *   pending, so memory stays bounded (three batches).
  * - A run is inserted as 'running' in its own transaction before any data,
- *   and marked complete / failed / interrupted in the LAST transaction,
- *   together with its per-layer totals, so a run that says 'complete' has all
- *   its data. After SIGKILL (or power loss: WAL, synchronous=NORMAL) the file
- *   opens cleanly; the run shows 'running' and every committed batch is
- *   intact and self-consistent (spikes and activity of a batch commit
- *   together).
+ *   with its writer's pid, host and a heartbeat, and marked complete / failed
+ *   / interrupted in the LAST transaction, together with its per-layer
+ *   totals, so a run that says 'complete' has all its data. After SIGKILL (or
+ *   power loss: WAL, synchronous=NORMAL) the file opens cleanly; readers call
+ *   the run 'abandoned', and every commit is intact and self-consistent (a
+ *   tick's spikes and activity commit together).
  * - Readers return spikes ordered by (tick, neuron) within a layer and by
  *   (layer, tick, neuron) across layers, whatever order they were written in.
  * - Renderers stream from the database: memory does not grow with the number
@@ -31,41 +34,6 @@
  *   line naming the file, table, run and row.
  * - Nothing here prints (except to the FILE * it is given) or exits; every
  *   function returns a status and fills a caller-owned nesim_error.
- *
- * Schema (version 1). Integers are SQLite INTEGER (varint-sized on disk);
- * ticks are virtual-time ticks of the run (tick_s seconds each).
- *
- *   runs(id INTEGER PRIMARY KEY, status TEXT  'running'|'complete'|'failed'|'interrupted',
- *        kind TEXT 'layers'|'network', record TEXT 'none'|'activity'|'spikes',
- *        spec_file TEXT, spec_text TEXT, spec_hash TEXT (SHA-256, 64 hex digits,
- *        of spec_text's bytes), weights TEXT (JSON array of {"file","hash"};
- *        hash = SHA-256 hex of the file or null), chip TEXT, seed INTEGER
- *        (a uint64 stored as its int64 bit pattern), tick_s REAL,
- *        started_at / ended_at TEXT (ISO-8601 UTC, "2025-01-31T12:00:00.123Z"),
- *        nesim_version TEXT, parent_run INTEGER (replays) , samples INTEGER,
- *        virtual_ticks INTEGER, note TEXT)
- *   layers(run, idx, name, type, coding, neurons, fan_in,
- *          spikes, sops, first_tick, last_tick)      PRIMARY KEY (run, idx), WITHOUT ROWID
- *          — the totals are written in the run's last transaction (NULL before);
- *            in a recurrent network, populations are layers.
- *   activity(run, layer, tick, spikes, sops)           PRIMARY KEY (run, layer, tick), WITHOUT ROWID
- *          — one row per tick in which the layer did anything.
- *   spike_groups(run, layer, tick, part, n, neurons)   PRIMARY KEY (run, layer, tick, part), WITHOUT ROWID
- *          — the spikes of one layer at one tick: `neurons` is a JSON array of
- *            the n neuron indices in ascending order, a spike of sign -1
- *            written as -1 - neuron (so 5 is neuron 5 sign +1, -6 is neuron 5
- *            sign -1); a group longer than ~900 bytes of text is split into
- *            parts 0, 1, ... so no row needs an overflow page.
- *   spikes(run, layer, neuron, tick, sign)             VIEW over spike_groups
- *          (json_each), one row per spike, sign +1 / -1: what pandas reads.
- *   samples(run, sample, first_tick, last_tick)        PRIMARY KEY (run, sample), WITHOUT ROWID
- *          — ticks first_tick..last_tick (inclusive) belong to the sample.
- *   metrics(run, layer, name, value REAL)              layer NULL: a run-level value
- *   energy(run, layer, term, joules REAL)              layer NULL: a term not owed to
- *          any layer (static power, ...); a run's energy is the sum of all its rows.
- *   Indexes: metrics(run), energy(run). No secondary index exists on the
- *   streamed tables (activity, spike_groups): they are clustered on their
- *   keys, so an index built at the end would only duplicate them.
  *
  * Why spike_groups and a view rather than one table row per spike: a row per
  * spike costs 15-17 bytes and caps the writer near 1.1-1.5 M spikes/s
@@ -82,11 +50,12 @@
  *                                  .spec_file = f, .spec_text = text, .tick_s = spec->tick, ...};
  *     nesim_trace_begin_run(t, &info, &run_id, &err);
  *     nesim_trace_add_layer(t, &(nesim_trace_layer_info){"fc1", "linear", coding, out, in}, NULL, &err);
- *     nesim_trace_sigint_install(&old, &err);           // optional
+ *     nesim_trace_signals_install(&old, &err);          // optional: SIGINT, SIGTERM, SIGHUP
  *     for each tick:  nesim_trace_activity(t, l, tick, spikes, sops);
  *                     nesim_trace_spike(t, l, neuron, tick, sign);   // per spike
+ *                     nesim_trace_sync(t);                            // the tick is whole
  *     per sample:     nesim_trace_sample(t, s, first, last); [nesim_trace_flush(t);]
- *     if (nesim_trace_sigint_seen()) stop the loop;
+ *     if (nesim_trace_stop_signal()) stop the loop;
  *     nesim_trace_metric(t, l, "vth_mean", v); nesim_trace_energy(t, l, "sop", j);
  *     nesim_trace_end_run(t, interrupted ? NESIM_TRACE_INTERRUPTED
  *                          : failed ? NESIM_TRACE_FAILED : NESIM_TRACE_COMPLETE, &err);

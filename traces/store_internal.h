@@ -99,6 +99,12 @@ int trace_prepare(nesim_trace *t, const char *sql, sqlite3_stmt **st, nesim_erro
 char *trace_col_strdup(sqlite3_stmt *st, int col, bool *oom);
 /* Current UTC time as ISO-8601 with milliseconds into buf[32]. */
 void trace_now_iso(char buf[32]);
+/* A value read from the database failed its check: NESIM_EINVAL with one
+ * line naming the file, table, run and what (readers, svg, report). */
+int trace_bad_row(nesim_trace *t, nesim_error *err, const char *table, int64_t run, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+/* A tick or count as a trace may hold it: [0, NESIM_TRACE_TICK_LIMIT). */
+static inline bool trace_tick_ok(int64_t v) { return v >= 0 && v < NESIM_TRACE_TICK_LIMIT; }
 /* NESIM_ESTATE if a run is active (readers use the connection). */
 int trace_check_idle(nesim_trace *t, nesim_error *err);
 /* NESIM_EINVAL unless run exists. */

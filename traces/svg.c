@@ -299,7 +299,7 @@ int nesim_trace_activity_svg(nesim_trace *t, int64_t run, int64_t from, int64_t 
         goto done;
     }
     if ((rc = trace_prepare(t,
-                            from_spikes ? "SELECT tick, sum(n) FROM spike_groups WHERE run = ?1 AND layer = ?2"
+                            from_spikes ? "SELECT tick, total(n) FROM spike_groups WHERE run = ?1 AND layer = ?2"
                                           " AND tick BETWEEN ?3 AND ?4 GROUP BY tick"
                                         : "SELECT tick, spikes FROM activity WHERE run = ?1 AND layer = ?2"
                                           " AND tick BETWEEN ?3 AND ?4",
@@ -313,8 +313,17 @@ int nesim_trace_activity_svg(nesim_trace *t, int64_t run, int64_t from, int64_t 
         sqlite3_bind_int64(st, 3, from);
         sqlite3_bind_int64(st, 4, to);
         int s;
-        while ((s = sqlite3_step(st)) == SQLITE_ROW)
-            b[(sqlite3_column_int64(st, 0) - from) / bw] += (double)sqlite3_column_int64(st, 1);
+        while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+            double v = sqlite3_column_double(st, 1);
+            int64_t tk = sqlite3_column_int64(st, 0);
+            if (!(v >= 0 && v < 0x1p62)) {
+                sqlite3_reset(st);
+                rc = trace_bad_row(t, err, from_spikes ? "spike_groups" : "activity", run,
+                                   "layer %d, tick %lld: %g spikes", layers[l].idx, (long long)tk, v);
+                goto done;
+            }
+            b[(tk - from) / bw] += v;
+        }
         sqlite3_reset(st);
         if (s != SQLITE_DONE) {
             rc = trace_sqlite_fail(t, err, "reading activity");
