@@ -99,7 +99,7 @@ bench: $(BENCHES) $(NESIM)
 fuzz: $(patsubst fuzz/%.c,build/fuzz/%,$(FUZZ_SRC))
 build/fuzz/%: fuzz/%.c $(LIB_SRC) $(PAGE)
 	@mkdir -p $(dir $@)
-	clang $(WARN) $(DEFS) -g -O1 -fsanitize=fuzzer,address,undefined $(PKG_CFLAGS) $< $(LIB_SRC) $(PAGE) -o $@ $(PKG_LIBS)
+	clang $(WARN) $(DEFS) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined $(PKG_CFLAGS) $< $(LIB_SRC) $(PAGE) -o $@ $(PKG_LIBS)
 
 clean:
 	rm -rf build

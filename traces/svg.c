@@ -330,7 +330,8 @@ int nesim_trace_activity_svg(nesim_trace *t, int64_t run, int64_t from, int64_t 
             goto done;
         }
         for (size_t k = 0; k < nb; k++) {
-            int64_t lo = from + (int64_t)k * bw, hi = lo + bw - 1 > to ? to : lo + bw - 1;
+            /* compare the room left, never lo + bw: a crafted window may end at INT64_MAX */
+            int64_t lo = from + (int64_t)k * bw, hi = to - lo < bw ? to : lo + bw - 1;
             b[k] /= (double)(hi - lo + 1); /* mean spikes per tick in the bin */
             if (b[k] > ymax)
                 ymax = b[k];

@@ -1114,7 +1114,71 @@ static int prepare_all(nesim_trace *t, trace_writer *w, nesim_error *err)
     return rc;
 }
 
+/* The id a new run takes: past every run id any table still names, so rows
+ * left behind by a run deleted by hand (sqlite3 DELETE FROM runs ...) are
+ * never adopted by the new run. Text or blob ids sort above integers and are
+ * excluded by the range (reals are not); each max() is one index probe. */
+static int next_run_id(nesim_trace *t, int64_t *id, nesim_error *err)
+{
+    static const char sql[] =
+        "SELECT max(m) FROM (SELECT max(id) m FROM runs WHERE id <= 9223372036854775807"
+        " UNION ALL SELECT max(run) FROM layers WHERE run <= 9223372036854775807"
+        " UNION ALL SELECT max(run) FROM activity WHERE run <= 9223372036854775807"
+        " UNION ALL SELECT max(run) FROM spike_groups WHERE run <= 9223372036854775807"
+        " UNION ALL SELECT max(run) FROM samples WHERE run <= 9223372036854775807"
+        " UNION ALL SELECT max(run) FROM codes WHERE run <= 9223372036854775807"
+        " UNION ALL SELECT max(run) FROM metrics WHERE run <= 9223372036854775807"
+        " UNION ALL SELECT max(run) FROM energy WHERE run <= 9223372036854775807)";
+    sqlite3_stmt *st;
+    int rc = trace_prepare(t, sql, &st, err);
+    if (rc)
+        return rc;
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        rc = trace_sqlite_fail(t, err, "choosing the run id");
+    } else {
+        /* a crafted run column may hold a real (3.5); ids above it are free too */
+        int64_t top = 0;
+        if (sqlite3_column_type(st, 0) == SQLITE_INTEGER)
+            top = sqlite3_column_int64(st, 0);
+        else if (sqlite3_column_type(st, 0) == SQLITE_FLOAT) {
+            double d = floor(sqlite3_column_double(st, 0));
+            top = d >= 9223372036854774784.0 ? INT64_MAX : d < 0 ? 0 : (int64_t)d;
+        }
+        if (top == INT64_MAX)
+            rc = nesim_fail(err, NESIM_EINVAL, "%s: table runs: no run id left after %lld", t->path,
+                            (long long)top);
+        *id = top < 0 ? 1 : top + 1;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int insert_run_row(nesim_trace *t, const nesim_trace_run_info *info, int64_t id, int64_t *run_id,
+                          nesim_error *err);
+
 static int insert_run(nesim_trace *t, const nesim_trace_run_info *info, int64_t *run_id, nesim_error *err)
+{
+    /* choosing the id and inserting the row are one transaction, so two
+     * writers on one file never pick the same id */
+    if (sqlite3_exec(t->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+        return trace_sqlite_fail(t, err, "recording the run");
+    int64_t id;
+    int rc0 = next_run_id(t, &id, err);
+    if (!rc0)
+        rc0 = insert_run_row(t, info, id, run_id, err);
+    if (rc0) {
+        sqlite3_exec(t->db, "ROLLBACK", NULL, NULL, NULL);
+        return rc0;
+    }
+    if (sqlite3_exec(t->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+        rc0 = trace_sqlite_fail(t, err, "recording the run");
+        sqlite3_exec(t->db, "ROLLBACK", NULL, NULL, NULL);
+    }
+    return rc0;
+}
+
+static int insert_run_row(nesim_trace *t, const nesim_trace_run_info *info, int64_t id, int64_t *run_id,
+                          nesim_error *err)
 {
     char hash[65], now[32];
     const char *spec_hash = info->spec_hash;
@@ -1130,9 +1194,9 @@ static int insert_run(nesim_trace *t, const nesim_trace_run_info *info, int64_t 
     int rc = trace_prepare(t,
                            "INSERT INTO runs (status, kind, record, spec_file, spec_text, spec_hash, weights, chip,"
                            " seed, tick_s, started_at, nesim_version, parent_run, note, dense, writer_pid,"
-                           " writer_host, heartbeat_at)"
+                           " writer_host, heartbeat_at, id)"
                            " VALUES ('running', ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,"
-                           " ?16, ?10)",
+                           " ?16, ?10, ?17)",
                            &st, err);
     if (rc) {
         free(weights);
@@ -1164,6 +1228,7 @@ static int insert_run(nesim_trace *t, const nesim_trace_run_info *info, int64_t 
     host[sizeof host - 1] = 0;
     sqlite3_bind_int64(st, 15, (int64_t)getpid());
     bind_text_or_null(st, 16, host[0] ? host : NULL);
+    sqlite3_bind_int64(st, 17, id);
     if (sqlite3_step(st) != SQLITE_DONE)
         rc = trace_sqlite_fail(t, err, "recording the run");
     else
