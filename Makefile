@@ -52,7 +52,7 @@ NESIM_SAN  := $(SAN)/nesim
 TESTS      := $(patsubst tests/%.c,$(SAN)/tests/%,$(TEST_SRC))
 BENCHES    := $(patsubst bench/%.c,$(REL)/bench/%,$(BENCH_SRC))
 
-.PHONY: all run test bench fuzz clean help examples
+.PHONY: all run run-digits test bench fuzz clean help examples
 all: $(NESIM)
 
 help:
@@ -82,6 +82,10 @@ $(REL)/bench/%: $(REL)/bench/%.o $(REL)/libnesim.a
 	$(CC) $(REL_CFLAGS) $^ -o $@ $(PKG_LIBS)
 
 run: $(NESIM)
+	$(NESIM) run examples/tiny-lm --prompt 'The meaning of life is' --generate 80 \
+	    --eval-text examples/tiny-lm/heldout.txt --eval-tokens 256 --k 2,2.5,3,3.5,4
+
+run-digits: $(NESIM)
 	$(NESIM) run examples/digits/model.json --input examples/digits/test_inputs.npy --labels examples/digits/test_labels.npy
 
 # the fuzz targets without libFuzzer, for the corpus replay of test_fuzz_corpus

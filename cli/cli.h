@@ -33,6 +33,8 @@ int cli_progress_on(int quiet);
 
 int cmd_example(int argc, char **argv);
 int cmd_run(int argc, char **argv);
+/* `nesim run CHECKPOINT_DIR`: cmd_run hands a checkpoint folder here. */
+int cmd_run_lm(int argc, char **argv);
 int cmd_chips(int argc, char **argv);
 int cmd_trace(int argc, char **argv);
 int cmd_replay(int argc, char **argv);

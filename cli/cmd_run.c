@@ -8,9 +8,12 @@
 #include "base/mem.h"
 #include "eval/report.h"
 #include "jobs/run.h"
+#include "net/lm.h"
 
 static const char help[] =
     "usage: nesim run SPEC [options]\n"
+    "       nesim run CHECKPOINT_DIR [options]   (a language model: see\n"
+    "                                          nesim run CHECKPOINT_DIR --help)\n"
     "\n"
     "Runs a model spec (JSON; see README). A model with layers plays each input\n"
     "sample through its coded layers, event by event, and prints per-layer spikes,\n"
@@ -134,6 +137,9 @@ static void show_progress(void *user, double done)
 
 int cmd_run(int argc, char **argv)
 {
+    for (int i = 1; i < argc; i++) /* a checkpoint folder is a language model */
+        if (argv[i][0] != '-' && nesim_lm_is_checkpoint(argv[i]))
+            return cmd_run_lm(argc, argv);
     nesim_error err = {0};
     nesim_run_opts o;
     int json, quiet;

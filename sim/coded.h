@@ -70,6 +70,11 @@ typedef struct nesim_coded_linear {
      * lets the NeuroBench membrane-update count skip the weight reads when
      * an event's channel reaches every output. */
     const uint32_t *nnz_in;
+    /* Set after init (default 0): float weights are summed in double, not in
+     * float per segment, so y is W (N V_th) + b correctly rounded to ~1e-15
+     * before the final rounding to float. The language-model engine sets it:
+     * a count round(x / V_th) downstream must not flip on summation order. */
+    int exact_sums;
 } nesim_coded_linear;
 
 /* Validates and fills *L. weight must be 2-D [out, in] with in, out >= 1 and

@@ -3,7 +3,8 @@
  *
  * Guarantees: each event costs one gather of w[o, i] and one add per target
  * row o (one SOP), in the weight's stored precision; float sums run over one
- * segment (<= NESIM_CODED_SEG_FLOAT events) and are then added in double;
+ * segment (<= NESIM_CODED_SEG_FLOAT events) and are then added in double
+ * (all in double when the layer asks for exact_sums);
  * int8 sums are exact in int32 and scaled once per segment; the result for
  * row o does not depend on how rows are blocked. Nothing is allocated.
  *
@@ -71,6 +72,10 @@ SEG(seg_f64, 8, double, ld_f64)
 SEG(seg_f16, 2, float, ld_f16)
 SEG(seg_bf16, 2, float, ld_bf16)
 SEG(seg_i8, 1, int32_t, ld_i8)
+/* exact_sums: float weights summed in double (the language-model oracles) */
+SEG(seg_f32_d, 4, double, ld_f32)
+SEG(seg_f16_d, 2, double, ld_f16)
+SEG(seg_bf16_d, 2, double, ld_bf16)
 
 typedef void (*seg4_fn)(const unsigned char *, size_t, const uint32_t *, const uint32_t *,
                         const uint32_t *, double *);
@@ -131,6 +136,14 @@ static void rows(const nesim_coded_linear *L, const nesim_coded_plan *p, double 
 void nesim_coded_rows(const nesim_coded_linear *L, const nesim_coded_plan *p, double vth,
                       const double *bias, float *y)
 {
+    if (L->exact_sums) {
+        switch (L->weight.dtype) {
+        case NESIM_F32: rows(L, p, vth, bias, y, 4, seg_f32_d, seg_f32_d_1); return;
+        case NESIM_F16: rows(L, p, vth, bias, y, 2, seg_f16_d, seg_f16_d_1); return;
+        case NESIM_BF16: rows(L, p, vth, bias, y, 2, seg_bf16_d, seg_bf16_d_1); return;
+        default: break; /* f64 and int8 sums are exact already */
+        }
+    }
     switch (L->weight.dtype) {
     case NESIM_F32: rows(L, p, vth, bias, y, 4, seg_f32, seg_f32_1); break;
     case NESIM_F64: rows(L, p, vth, bias, y, 8, seg_f64, seg_f64_1); break;

@@ -13,6 +13,7 @@ need_pc jansson libjansson-dev
 need_pc cmocka libcmocka-dev
 command -v cc >/dev/null 2>&1 || missing="$missing gcc"
 [ -x /usr/bin/time ] || missing="$missing time"       # peak memory in tests/test_hostile.c
+[ -x /usr/bin/python3 ] || missing="$missing python3" # tests/test_lm.c edits checkpoint configs
 if [ -n "$missing" ]; then
   echo "nesim: installing Debian packages:$missing" >&2
   if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi

@@ -1,0 +1,170 @@
+/* cmd_run_lm.c — `nesim run CHECKPOINT_DIR`: a language model, token by
+ * token (jobs/lm.h); prints the per-phase table or JSON. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "jobs/lm.h"
+
+static const char help[] =
+    "usage: nesim run CHECKPOINT_DIR [options]\n"
+    "\n"
+    "Plays a language model from a Hugging Face checkpoint folder (config.json +\n"
+    "model.safetensors or model.safetensors.index.json; Llama, Qwen2, Mistral) token\n"
+    "by token: every spiked projection's input is coded into spikes (V_th = mean|x|/k\n"
+    "per token) and played event by event; norms, RoPE, softmax attention with its KV\n"
+    "cache and the SwiGLU product are graded work, counted and priced apart.\n"
+    "\n"
+    "options:\n"
+    "  --prompt TEXT        prompt as text (the folder's vocab.json tokenizes it)\n"
+    "  --tokens IDS.npy     prompt as token ids (1-D integer .npy)\n"
+    "  --generate N         greedy tokens to generate after the prompt (default 0)\n"
+    "  --output Y.npy       logits, f32 [prompt + generated tokens, vocab]\n"
+    "  --eval-text FILE     perplexity on FILE: ANN and spiking, per --k value\n"
+    "  --eval-tokens N      use the first N tokens of FILE (default: the position limit)\n"
+    "  --k K[,K...]         threshold divisor (default 3); several, with --eval-text: one\n"
+    "                       perplexity row each (the prompt then runs at k = 3)\n"
+    "  --coding NAME        binary, ternary, bitwise, bitwise-bidirectional (default),\n"
+    "                       bitwise-twos-complement\n"
+    "  --spiked SET         released (q,k,v,o,gate,up; default), all (also down_proj and\n"
+    "                       lm_head) or none (the ANN)\n"
+    "  --chip NAME|PATH     neuromorphic profile for the spiking share (default loihi;\n"
+    "                       none: no energy)\n"
+    "  --dense NAME|PATH    dense profile for graded work and the ANN (default dense-45nm)\n"
+    "  --json               the report as one JSON object\n"
+    "  --quiet              no progress on stderr\n";
+
+static int parse_ks(const char *v, double **ks, size_t *n, nesim_error *err)
+{
+    *n = 0;
+    size_t cap = 1;
+    for (const char *p = v; p && *p; p++)
+        cap += *p == ',';
+    if (!v || !(*ks = malloc(cap * sizeof **ks)))
+        return nesim_fail(err, NESIM_EINVAL, "--k: expected a number or a comma-separated list");
+    char buf[64];
+    for (const char *p = v;;) {
+        const char *e = strchr(p, ',');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        if (len >= sizeof buf)
+            return nesim_fail(err, NESIM_EINVAL, "--k: value too long");
+        memcpy(buf, p, len);
+        buf[len] = 0;
+        int rc = cli_double("--k", buf, &(*ks)[*n], err);
+        if (rc)
+            return rc;
+        if (!((*ks)[*n] > 0 && (*ks)[*n] < 1e6))
+            return nesim_fail(err, NESIM_EINVAL, "--k: must be in (0, 1e6) (got %s)", buf);
+        (*n)++;
+        if (!e)
+            break;
+        p = e + 1;
+    }
+    return NESIM_OK;
+}
+
+static int parse(int argc, char **argv, nesim_lm_job_opts *o, double **ks, int *json, int *quiet, nesim_error *err)
+{
+    memset(o, 0, sizeof *o);
+    nesim_lm_opts_init(&o->lm);
+    *json = *quiet = 0;
+    int rc = NESIM_OK;
+    for (int i = 1; i < argc && !rc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        uint64_t u;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h"))
+            return -1;
+        if (!strcmp(a, "--json"))
+            *json = 1;
+        else if (!strcmp(a, "--quiet"))
+            *quiet = 1;
+        else if (!strcmp(a, "--generate") || !strcmp(a, "--eval-tokens")) {
+            if (!(rc = cli_u64(a, v, &u, err)) && u > 1000000)
+                rc = nesim_fail(err, NESIM_EINVAL, "%s: must be at most 1000000", a);
+            *(a[2] == 'g' ? &o->generate : &o->eval_max) = (size_t)u, i++;
+        } else if (!strcmp(a, "--k")) {
+            free(*ks);
+            *ks = NULL;
+            rc = parse_ks(v, ks, &o->nks, err), i++;
+            if (!rc)
+                o->lm.k = o->nks == 1 ? (*ks)[0] : 3, o->ks = *ks;
+        } else if (!strcmp(a, "--coding")) {
+            rc = nesim_coding_parse(v, &o->lm.coding, err), i++;
+            if (rc)
+                rc = nesim_fail(err, NESIM_EINVAL, "--coding: '%s' is not a coding (see --help)", v ? v : "");
+        } else if (!strcmp(a, "--spiked")) {
+            if (v && !strcmp(v, "released"))
+                o->lm.spiked = NESIM_LM_SPIKED_RELEASED;
+            else if (v && !strcmp(v, "all"))
+                o->lm.spiked = NESIM_LM_SPIKED_ALL;
+            else if (v && !strcmp(v, "none"))
+                o->lm.spiked = 0;
+            else
+                rc = nesim_fail(err, NESIM_EINVAL, "--spiked: expected released, all or none");
+            i++;
+        } else {
+            const char **dst = !strcmp(a, "--prompt")      ? &o->prompt
+                               : !strcmp(a, "--tokens")    ? &o->tokens
+                               : !strcmp(a, "--output")    ? &o->output
+                               : !strcmp(a, "--eval-text") ? &o->eval_text
+                               : !strcmp(a, "--chip")      ? &o->chip
+                               : !strcmp(a, "--dense")     ? &o->dense
+                                                           : NULL;
+            if (dst) {
+                if (!v)
+                    return nesim_fail(err, NESIM_EINVAL, "%s: expected a value", a);
+                *dst = v, i++;
+            } else if (a[0] == '-' || o->dir) {
+                rc = nesim_fail(err, NESIM_EINVAL, "unexpected argument '%s' (see nesim run --help)", a);
+            } else {
+                o->dir = a;
+            }
+        }
+    }
+    if (!rc && o->prompt && o->tokens)
+        rc = nesim_fail(err, NESIM_EINVAL, "--prompt and --tokens exclude each other");
+    if (!rc && o->nks > 1 && !o->eval_text)
+        rc = nesim_fail(err, NESIM_EINVAL, "--k: several values only with --eval-text");
+    return rc;
+}
+
+static void show_progress(void *user, double done)
+{
+    fprintf(stderr, "\r  running %3.0f %%", 100 * done);
+}
+
+int cmd_run_lm(int argc, char **argv)
+{
+    nesim_error err = {0};
+    nesim_lm_job_opts o;
+    double *ks = NULL;
+    int json, quiet;
+    int rc = parse(argc, argv, &o, &ks, &json, &quiet, &err);
+    if (rc < 0) {
+        free(ks);
+        fputs(help, stdout);
+        return CLI_OK;
+    }
+    int show = !rc && cli_progress_on(quiet);
+    if (show)
+        o.progress = show_progress;
+    json_t *report = NULL;
+    if (!rc)
+        rc = nesim_lm_job(&o, &report, &err);
+    if (show)
+        fputs("\r\033[K", stderr);
+    if (report) {
+        if (json) {
+            json_dumpf(report, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(17));
+            fputc('\n', stdout);
+        } else {
+            nesim_lm_report_print(report, stdout);
+        }
+    }
+    json_decref(report);
+    free(ks);
+    if (rc)
+        fprintf(stderr, "nesim run: %s\n", err.msg);
+    return cli_status(rc);
+}

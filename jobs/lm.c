@@ -1,0 +1,492 @@
+/* lm.c — the language-model job: prompt, generation, perplexity, energy.
+ * See lm.h. */
+#include "jobs/lm.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "net/chip.h"
+#include "net/lm.h"
+#include "net/tensor.h"
+
+typedef struct prices {
+    int on;
+    double sop, update, mac16, add16;
+} prices;
+
+static double spiking_j(const prices *p, const nesim_lm_totals *t)
+{
+    return (double)t->sops * p->sop + (double)t->updates * p->update;
+}
+
+static double graded_j(const prices *p, const nesim_lm_totals *t)
+{
+    return (double)(t->dense_macs + t->attn_macs) * p->mac16 + (double)t->elem_ops * p->add16;
+}
+
+static double ann_j(const prices *p, const nesim_lm_totals *t)
+{
+    return (double)(t->equiv_macs + t->attn_macs) * p->mac16 + (double)t->elem_ops * p->add16;
+}
+
+static int load_prices(const nesim_lm_job_opts *o, prices *p, json_t *rep, nesim_error *err)
+{
+    memset(p, 0, sizeof *p);
+    if (o->chip && !strcmp(o->chip, "none"))
+        return NESIM_OK;
+    nesim_chip *chip = NULL, *dense = NULL;
+    int rc = nesim_chip_load(o->chip ? o->chip : "loihi", NULL, &chip, err);
+    if (!rc)
+        rc = nesim_chip_load(o->dense ? o->dense : "dense-45nm", NULL, &dense, err);
+    if (!rc && chip->kind != NESIM_CHIP_NEUROMORPHIC)
+        rc = nesim_fail(err, NESIM_EINVAL, "--chip %s: a neuromorphic profile is needed for the spiking share",
+                        chip->name);
+    if (!rc && dense->kind != NESIM_CHIP_DENSE)
+        rc = nesim_fail(err, NESIM_EINVAL, "--dense %s: a dense profile is needed for the graded share", dense->name);
+    if (!rc)
+        rc = nesim_chip_dense_op(dense, "fp16", NESIM_OP_MAC, &p->mac16, err);
+    if (!rc)
+        rc = nesim_chip_dense_op(dense, "fp16", NESIM_OP_ADD, &p->add16, err);
+    if (!rc) {
+        p->on = 1;
+        p->sop = chip->p.energy.synaptic_op;
+        p->update = chip->p.energy.neuron_update_active;
+        json_object_set_new(rep, "chip", json_string(chip->name));
+        json_object_set_new(rep, "dense", json_string(dense->name));
+    }
+    nesim_chip_free(chip);
+    nesim_chip_free(dense);
+    return rc;
+}
+
+static json_t *totals_json(const nesim_lm_totals *t, const prices *p)
+{
+    json_t *j = json_object();
+    json_object_set_new(j, "tokens", json_integer(t->tokens));
+    json_object_set_new(j, "spikes", json_integer(t->spikes));
+    json_object_set_new(j, "sops", json_integer(t->sops));
+    json_object_set_new(j, "membrane_updates", json_integer(t->updates));
+    json_object_set_new(j, "coded_inputs", json_integer(t->spiked_inputs));
+    json_object_set_new(j, "sparsity", json_real(t->spiked_inputs ? (double)t->silent_inputs / (double)t->spiked_inputs : 0));
+    json_object_set_new(j, "window_sparsity", json_real(t->slots ? 1.0 - (double)t->spikes / (double)t->slots : 0));
+    json_object_set_new(j, "share_counts_le7",
+                        json_real(t->spiked_inputs ? (double)t->small_inputs / (double)t->spiked_inputs : 0));
+    json_object_set_new(j, "dense_macs", json_integer(t->dense_macs));
+    json_object_set_new(j, "attention_macs", json_integer(t->attn_macs));
+    json_object_set_new(j, "element_ops", json_integer(t->elem_ops));
+    json_object_set_new(j, "ann_macs", json_integer(t->equiv_macs + t->attn_macs));
+    if (p->on) {
+        double s = spiking_j(p, t), g = graded_j(p, t);
+        json_object_set_new(j, "spiking_j", json_real(s));
+        json_object_set_new(j, "graded_j", json_real(g));
+        json_object_set_new(j, "graded_share", json_real(s + g > 0 ? g / (s + g) : 0));
+        json_object_set_new(j, "ann_fp16_j", json_real(ann_j(p, t)));
+    }
+    return j;
+}
+
+static void diff(nesim_lm_totals *d, const nesim_lm_totals *a, const nesim_lm_totals *b)
+{
+    d->tokens = a->tokens - b->tokens;
+    d->spikes = a->spikes - b->spikes;
+    d->sops = a->sops - b->sops;
+    d->updates = a->updates - b->updates;
+    d->spiked_inputs = a->spiked_inputs - b->spiked_inputs;
+    d->silent_inputs = a->silent_inputs - b->silent_inputs;
+    d->small_inputs = a->small_inputs - b->small_inputs;
+    d->slots = a->slots - b->slots;
+    d->dense_macs = a->dense_macs - b->dense_macs;
+    d->attn_macs = a->attn_macs - b->attn_macs;
+    d->elem_ops = a->elem_ops - b->elem_ops;
+    d->equiv_macs = a->equiv_macs - b->equiv_macs;
+}
+
+static int32_t argmax(const float *x, size_t n)
+{
+    size_t b = 0;
+    for (size_t i = 1; i < n; i++)
+        if (x[i] > x[b])
+            b = i;
+    return (int32_t)b;
+}
+
+/* -log softmax(x)[target] in double */
+static double nll(const float *x, size_t n, int32_t target)
+{
+    double mx = x[0];
+    for (size_t i = 1; i < n; i++)
+        if (x[i] > mx)
+            mx = x[i];
+    double z = 0;
+    for (size_t i = 0; i < n; i++)
+        z += exp((double)x[i] - mx);
+    return log(z) + mx - (double)x[target];
+}
+
+static int read_tokens(const char *path, int32_t **ids, size_t *n, nesim_error *err)
+{
+    nesim_tensor t;
+    int rc = nesim_npy_load(path, &t, err);
+    if (rc)
+        return rc;
+    if (t.ndim != 1 || t.dtype == NESIM_F32 || t.dtype == NESIM_F64 || t.dtype == NESIM_F16 ||
+        t.dtype == NESIM_BF16 || t.count == 0) {
+        nesim_tensor_release(&t);
+        return nesim_fail(err, NESIM_EINVAL, "%s: token ids must be a non-empty 1-D integer array", path);
+    }
+    *ids = malloc(t.count * sizeof **ids);
+    if (!*ids) {
+        nesim_tensor_release(&t);
+        return nesim_fail(err, NESIM_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < t.count; i++) {
+        double v = nesim_tensor_get(&t, i);
+        if (v < 0 || v > 2147483647.0) {
+            nesim_tensor_release(&t);
+            free(*ids);
+            *ids = NULL;
+            return nesim_fail(err, NESIM_EINVAL, "%s: element %zu: token id %.0f is out of range", path, i, v);
+        }
+        (*ids)[i] = (int32_t)v;
+    }
+    *n = t.count;
+    nesim_tensor_release(&t);
+    return NESIM_OK;
+}
+
+static int read_text(const char *path, char **text, nesim_error *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return nesim_fail(err, NESIM_EINVAL, "%s: cannot open", path);
+    size_t cap = 1 << 16, n = 0;
+    char *b = malloc(cap + 1);
+    size_t got;
+    while (b && (got = fread(b + n, 1, cap - n, f)) > 0) {
+        n += got;
+        if (n == cap && n < ((size_t)16 << 20)) {
+            char *b2 = realloc(b, 2 * cap + 1);
+            if (!b2) {
+                free(b);
+                b = NULL;
+                break;
+            }
+            b = b2, cap *= 2;
+        } else if (n == cap) {
+            break;
+        }
+    }
+    fclose(f);
+    if (!b)
+        return nesim_fail(err, NESIM_ENOMEM, "out of memory");
+    b[n] = 0;
+    if (strlen(b) != n) {
+        free(b);
+        return nesim_fail(err, NESIM_EINVAL, "%s: contains a NUL byte", path);
+    }
+    *text = b;
+    return NESIM_OK;
+}
+
+/* Perplexity of ids[0..n) (next-token NLL over n - 1 predictions). */
+static int perplexity(const nesim_lm_model *m, const nesim_lm_opts *lo, const int32_t *ids, size_t n, float *lg,
+                      double *ppl, nesim_lm_totals *tot, nesim_error *err)
+{
+    nesim_lm_run *r;
+    int rc = nesim_lm_run_new(m, lo, &r, err);
+    if (rc)
+        return rc;
+    double s = 0;
+    for (size_t i = 0; i + 1 < n && !rc; i++)
+        if (!(rc = nesim_lm_step(r, ids[i], lg, err)))
+            s += nll(lg, m->cfg.vocab, ids[i + 1]);
+    *ppl = exp(s / (double)(n - 1));
+    *tot = *nesim_lm_run_totals(r);
+    nesim_lm_run_free(r);
+    return rc;
+}
+
+static int eval(const nesim_lm_job_opts *o, const nesim_lm_model *m, json_t *rep, float *lg, nesim_error *err)
+{
+    char *text = NULL;
+    int32_t *ids = NULL;
+    size_t n;
+    int rc = read_text(o->eval_text, &text, err);
+    if (rc)
+        return rc;
+    rc = nesim_lm_encode(m, text, &ids, &n, err);
+    free(text);
+    if (rc) {
+        size_t l = strlen(err->msg);
+        snprintf(err->msg + l, sizeof err->msg - l, " (in %s)", o->eval_text);
+        return rc;
+    }
+    size_t cap = o->eval_max ? o->eval_max : m->cfg.max_pos;
+    if (cap > m->cfg.max_pos)
+        cap = m->cfg.max_pos;
+    if (n > cap)
+        n = cap;
+    if (n < 2) {
+        free(ids);
+        return nesim_fail(err, NESIM_EINVAL, "%s: needs at least 2 tokens", o->eval_text);
+    }
+    json_t *ev = json_object();
+    json_object_set_new(rep, "eval", ev);
+    json_object_set_new(ev, "file", json_string(o->eval_text));
+    json_object_set_new(ev, "tokens", json_integer((json_int_t)n));
+    nesim_lm_opts ann = o->lm;
+    ann.spiked = 0;
+    double ppl;
+    nesim_lm_totals t;
+    rc = perplexity(m, &ann, ids, n, lg, &ppl, &t, err);
+    json_object_set_new(ev, "ann_ppl", json_real(ppl));
+    json_t *rows = json_array();
+    json_object_set_new(ev, "spiking", rows);
+    size_t nk = o->ks ? o->nks : 1;
+    for (size_t i = 0; i < nk && !rc; i++) {
+        nesim_lm_opts so = o->lm;
+        so.k = o->ks ? o->ks[i] : o->lm.k;
+        if (!(rc = perplexity(m, &so, ids, n, lg, &ppl, &t, err))) {
+            json_t *row = json_object();
+            json_object_set_new(row, "k", json_real(so.k));
+            json_object_set_new(row, "ppl", json_real(ppl));
+            json_object_set_new(row, "sparsity",
+                                json_real(t.spiked_inputs ? (double)t.silent_inputs / (double)t.spiked_inputs : 0));
+            json_object_set_new(row, "window_sparsity",
+                                json_real(t.slots ? 1.0 - (double)t.spikes / (double)t.slots : 0));
+            json_object_set_new(row, "share_counts_le7",
+                                json_real(t.spiked_inputs ? (double)t.small_inputs / (double)t.spiked_inputs : 0));
+            json_object_set_new(row, "spikes_per_token", json_real((double)t.spikes / (double)t.tokens));
+            json_array_append_new(rows, row);
+        }
+        if (o->progress)
+            o->progress(o->user, (double)(i + 1) / (double)nk);
+    }
+    free(ids);
+    return rc;
+}
+
+int nesim_lm_job(const nesim_lm_job_opts *o, json_t **report, nesim_error *err)
+{
+    *report = NULL;
+    nesim_lm_model *m = NULL;
+    nesim_lm_run *r = NULL;
+    nesim_npy_writer *w = NULL;
+    int32_t *ids = NULL, *gen = NULL;
+    size_t n = 0;
+    float *lg = NULL;
+    prices pr;
+    json_t *rep = json_object();
+    int rc = nesim_lm_open(o->dir, &m, err);
+    if (!rc)
+        rc = load_prices(o, &pr, rep, err);
+    if (!rc && o->prompt)
+        rc = nesim_lm_encode(m, o->prompt, &ids, &n, err);
+    else if (!rc && o->tokens)
+        rc = read_tokens(o->tokens, &ids, &n, err);
+    if (!rc && (o->prompt || o->tokens) && n + o->generate > m->cfg.max_pos)
+        rc = nesim_fail(err, NESIM_EINVAL, "%zu prompt + %zu generated tokens exceed the position limit %zu",
+                        n, o->generate, m->cfg.max_pos);
+    if (!rc && !o->prompt && !o->tokens && !o->eval_text)
+        rc = nesim_fail(err, NESIM_EINVAL, "%s: give --prompt TEXT, --tokens IDS.npy or --eval-text FILE", o->dir);
+    for (size_t i = 0; !rc && i < n; i++)
+        if (ids[i] < 0 || (size_t)ids[i] >= m->cfg.vocab)
+            rc = nesim_fail(err, NESIM_EINVAL, "%s: token %zu: id %d is not below vocab_size %zu",
+                            o->tokens ? o->tokens : "prompt", i, ids[i], m->cfg.vocab);
+    if (!rc && !(lg = malloc(m->cfg.vocab * sizeof *lg)))
+        rc = nesim_fail(err, NESIM_ENOMEM, "out of memory");
+    if (!rc && o->output && n) {
+        int64_t shape[2] = {(int64_t)(n + o->generate), (int64_t)m->cfg.vocab};
+        rc = nesim_npy_writer_open(o->output, NESIM_F32, 2, shape, &w, err);
+    }
+    if (!rc) {
+        const nesim_lm_config *c = &m->cfg;
+        json_t *mj = json_object();
+        json_object_set_new(mj, "dir", json_string(m->dir));
+        json_object_set_new(mj, "architecture", json_string(nesim_lm_arch_name(c->arch)));
+        json_object_set_new(mj, "layers", json_integer((json_int_t)c->layers));
+        json_object_set_new(mj, "hidden", json_integer((json_int_t)c->hidden));
+        json_object_set_new(mj, "intermediate", json_integer((json_int_t)c->inter));
+        json_object_set_new(mj, "heads", json_integer((json_int_t)c->heads));
+        json_object_set_new(mj, "kv_heads", json_integer((json_int_t)c->kv_heads));
+        json_object_set_new(mj, "vocab", json_integer((json_int_t)c->vocab));
+        json_object_set_new(rep, "model", mj);
+        json_object_set_new(rep, "coding", json_string(nesim_coding_name(o->lm.coding)));
+        json_object_set_new(rep, "k", json_real(o->lm.k));
+        json_t *sp = json_array();
+        for (int kd = 0; kd <= NESIM_LM_NPROJ; kd++)
+            if (o->lm.spiked >> kd & 1)
+                json_array_append_new(sp, json_string(nesim_lm_proj_name(kd)));
+        json_object_set_new(rep, "spiked", sp);
+    }
+    if (!rc && n) {
+        rc = nesim_lm_run_new(m, &o->lm, &r, err);
+        json_t *toks = json_array();
+        json_object_set_new(rep, "per_token", toks);
+        if (!rc && !(gen = malloc((o->generate + 1) * sizeof *gen)))
+            rc = nesim_fail(err, NESIM_ENOMEM, "out of memory");
+        nesim_lm_totals before, d, prefill;
+        memset(&prefill, 0, sizeof prefill);
+        size_t total = n + o->generate;
+        int32_t next = 0;
+        for (size_t i = 0; i < total && !rc; i++) {
+            int32_t tok = i < n ? ids[i] : next;
+            before = *nesim_lm_run_totals(r);
+            if ((rc = nesim_lm_step(r, tok, lg, err)))
+                break;
+            if (i + 1 == n)
+                prefill = *nesim_lm_run_totals(r);
+            if (w && (rc = nesim_npy_writer_append(w, lg, m->cfg.vocab * sizeof *lg, err)))
+                break;
+            diff(&d, nesim_lm_run_totals(r), &before);
+            next = argmax(lg, m->cfg.vocab);
+            if (i >= n)
+                gen[i - n] = tok;
+            json_t *tj = totals_json(&d, &pr);
+            json_object_del(tj, "tokens");
+            json_object_set_new(tj, "pos", json_integer((json_int_t)i));
+            json_object_set_new(tj, "id", json_integer(tok));
+            const char *tx = nesim_lm_token_text(m, tok);
+            if (tx)
+                json_object_set_new(tj, "text", json_string(tx));
+            json_object_set_new(tj, "phase", json_string(i < n ? "prefill" : "decode"));
+            json_array_append_new(toks, tj);
+            if (o->progress)
+                o->progress(o->user, (double)(i + 1) / (double)total * (o->eval_text ? 0.2 : 1.0));
+        }
+        if (!rc) {
+            json_object_set_new(rep, "total", totals_json(nesim_lm_run_totals(r), &pr));
+            diff(&d, nesim_lm_run_totals(r), &prefill);
+            json_object_set_new(rep, "prefill", totals_json(&prefill, &pr));
+            json_object_set_new(rep, "decode", totals_json(&d, &pr));
+            if (m->token) {
+                size_t len = 0;
+                for (size_t i = 0; i < o->generate; i++)
+                    len += strlen(m->token[gen[i]] ? m->token[gen[i]] : "");
+                char *s = malloc(len + 1);
+                if (s) {
+                    s[0] = 0;
+                    for (size_t i = 0, at = 0; i < o->generate; i++) {
+                        const char *tx = m->token[gen[i]] ? m->token[gen[i]] : "";
+                        memcpy(s + at, tx, strlen(tx) + 1);
+                        at += strlen(tx);
+                    }
+                    json_object_set_new(rep, "generated_text", json_string(s));
+                    free(s);
+                }
+            }
+            json_t *ga = json_array();
+            for (size_t i = 0; i < o->generate; i++)
+                json_array_append_new(ga, json_integer(gen[i]));
+            json_object_set_new(rep, "generated", ga);
+            if (o->prompt)
+                json_object_set_new(rep, "prompt", json_string(o->prompt));
+            /* per layer and projection */
+            json_t *lj = json_array();
+            for (size_t l = 0; l <= m->cfg.layers; l++)
+                for (int kd = 0; kd < NESIM_LM_NPROJ; kd++) {
+                    if (l == m->cfg.layers && kd)
+                        break;
+                    int k2 = l == m->cfg.layers ? NESIM_LM_NPROJ : kd;
+                    const nesim_coded_stats *st = nesim_lm_proj_stats(r, l, k2);
+                    json_t *pj = json_object();
+                    json_object_set_new(pj, "layer", json_integer((json_int_t)l));
+                    json_object_set_new(pj, "proj", json_string(nesim_lm_proj_name(k2)));
+                    json_object_set_new(pj, "spiked", json_boolean(o->lm.spiked >> k2 & 1));
+                    json_object_set_new(pj, "spikes", json_integer(st->spikes));
+                    json_object_set_new(pj, "sops", json_integer(st->sops));
+                    json_object_set_new(pj, "silent", json_integer(st->silent));
+                    json_object_set_new(pj, "inputs", json_integer(st->inputs));
+                    json_array_append_new(lj, pj);
+                }
+            json_object_set_new(rep, "projections", lj);
+        }
+    }
+    if (!rc && w) {
+        rc = nesim_npy_writer_close(w, err);
+        w = NULL;
+    }
+    if (!rc && o->eval_text)
+        rc = eval(o, m, rep, lg, err);
+    if (w)
+        nesim_npy_writer_abort(w);
+    nesim_lm_run_free(r);
+    nesim_lm_close(m);
+    free(ids);
+    free(gen);
+    free(lg);
+    if (rc) {
+        json_decref(rep);
+        return rc;
+    }
+    *report = rep;
+    return NESIM_OK;
+}
+
+static double num(const json_t *o, const char *k) { return json_number_value(json_object_get(o, k)); }
+
+void nesim_lm_report_print(const json_t *rep, FILE *out)
+{
+    const json_t *m = json_object_get(rep, "model"), *tot = json_object_get(rep, "total");
+    fprintf(out, "model      %s (%s): %lld layers, hidden %lld, %lld heads / %lld KV, vocab %lld\n",
+            json_string_value(json_object_get(m, "dir")), json_string_value(json_object_get(m, "architecture")),
+            (long long)num(m, "layers"), (long long)num(m, "hidden"), (long long)num(m, "heads"),
+            (long long)num(m, "kv_heads"), (long long)num(m, "vocab"));
+    fprintf(out, "coding     %s, k = %g; spiked:", json_string_value(json_object_get(rep, "coding")), num(rep, "k"));
+    size_t i;
+    json_t *v;
+    json_array_foreach(json_object_get(rep, "spiked"), i, v) fprintf(out, " %s", json_string_value(v));
+    fprintf(out, "\n");
+    if (json_object_get(rep, "prompt"))
+        fprintf(out, "prompt     %s\n", json_string_value(json_object_get(rep, "prompt")));
+    if (json_object_get(rep, "generated_text"))
+        fprintf(out, "generated  %s\n", json_string_value(json_object_get(rep, "generated_text")));
+    if (tot) {
+        const char *ph[] = {"prefill", "decode", "total"};
+        fprintf(out, "\n%-8s %7s %11s %13s %9s %9s", "phase", "tokens", "spikes/tok", "SOPs/tok", "N = 0",
+                "|N|<=7");
+        int en = json_object_get(tot, "spiking_j") != NULL;
+        if (en)
+            fprintf(out, " %12s %12s %8s %12s", "spiking/tok", "graded/tok", "graded%", "ANN fp16/tok");
+        fprintf(out, "\n");
+        for (int p = 0; p < 3; p++) {
+            const json_t *t = json_object_get(rep, ph[p]);
+            double nt = num(t, "tokens");
+            if (nt <= 0)
+                continue;
+            fprintf(out, "%-8s %7.0f %11.0f %13.0f %9.3f %9.3f", ph[p], nt, num(t, "spikes") / nt, num(t, "sops") / nt,
+                    num(t, "sparsity"), num(t, "share_counts_le7"));
+            if (en)
+                fprintf(out, " %10.3g J %10.3g J %7.1f%% %10.3g J", num(t, "spiking_j") / nt, num(t, "graded_j") / nt,
+                        100 * num(t, "graded_share"), num(t, "ann_fp16_j") / nt);
+            fprintf(out, "\n");
+        }
+        if (en)
+            fprintf(out, "energy: spiking share on %s (SOPs, membrane updates), graded share (norms, attention, "
+                         "graded projections) on %s fp16; routing not priced\n",
+                    json_string_value(json_object_get(rep, "chip")), json_string_value(json_object_get(rep, "dense")));
+    }
+    const json_t *ev = json_object_get(rep, "eval");
+    if (ev) {
+        fprintf(out, "\nperplexity on %s (%lld tokens): ANN %.3f\n"
+                     "(N = 0: share of coded inputs with count 0; sparsity: share of input x step slots of\n"
+                     " each token's spike window without a spike, SpikingBrain's measure)\n", json_string_value(json_object_get(ev, "file")),
+                (long long)num(ev, "tokens"), num(ev, "ann_ppl"));
+        static const double sb_k[] = {2, 2.5, 3, 3.5, 4}, sb_sp[] = {0.730, 0.709, 0.692, 0.677, 0.664},
+                            sb_le7[] = {0.989, 0.976, 0.951, 0.916, 0.877};
+        fprintf(out, "%6s %10s %9s %9s %9s %12s   %s\n", "k", "spk ppl", "N = 0", "sparsity", "|N|<=7",
+                "spikes/tok", "SpikingBrain-7B Table 11 (sparsity, |N|<=7)");
+        json_array_foreach(json_object_get(ev, "spiking"), i, v)
+        {
+            double k = num(v, "k");
+            fprintf(out, "%6g %10.3f %9.3f %9.3f %9.3f %12.0f", k, num(v, "ppl"), num(v, "sparsity"),
+                    num(v, "window_sparsity"), num(v, "share_counts_le7"), num(v, "spikes_per_token"));
+            for (int j = 0; j < 5; j++)
+                if (fabs(k - sb_k[j]) < 1e-9)
+                    fprintf(out, "   %.3f, %.3f", sb_sp[j], sb_le7[j]);
+            fprintf(out, "\n");
+        }
+    }
+}

@@ -1,0 +1,46 @@
+/* lm.h — `nesim run CHECKPOINT_DIR` as a library call: a language model
+ * played token by token (prompt, greedy generation, held-out perplexity per
+ * k), priced per token with the spiking and the graded share apart.
+ *
+ * Energy (arithmetic and synaptic events only; routing is not priced):
+ *   spiking share  SOPs x energy.synaptic_op + membrane updates x
+ *                  energy.neuron_update_active of the neuromorphic --chip;
+ *   graded share   (dense projection MACs + attention MACs) x fp16 MAC and
+ *                  element operations x fp16 add of the --dense profile —
+ *                  assumption: graded work runs on a dense fp16 unit beside
+ *                  the chip (neuromorphic profiles price no graded work);
+ *   ANN baseline   every projection, attention and element op in fp16 on
+ *                  the dense profile. */
+#ifndef NESIM_JOBS_LM_H
+#define NESIM_JOBS_LM_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "base/error.h"
+#include "sim/lm.h"
+
+typedef struct nesim_lm_job_opts {
+    const char *dir;          /* checkpoint folder */
+    const char *prompt;       /* text (needs vocab.json), or */
+    const char *tokens;       /* .npy of token ids, 1-D, integer dtype */
+    size_t generate;          /* greedy tokens to generate after the prompt */
+    const char *output;       /* logits f32 [tokens, vocab], prompt then generated */
+    const char *eval_text;    /* held-out text file: perplexity ANN vs spiking per k */
+    const double *ks;         /* k values for eval (NULL: just o.k) */
+    size_t nks;
+    size_t eval_max;          /* tokens of eval text to use (0: up to max_pos) */
+    nesim_lm_opts lm;         /* coding, k, spiked set */
+    const char *chip, *dense; /* profiles (NULL: loihi, dense-45nm; chip "none": no energy) */
+    void (*progress)(void *user, double done);
+    void *user;
+} nesim_lm_job_opts;
+
+/* Runs the job; *report (caller decrefs) is the whole result as JSON. */
+int nesim_lm_job(const nesim_lm_job_opts *o, json_t **report, nesim_error *err);
+
+/* Prints a report from nesim_lm_job as the text tables. */
+void nesim_lm_report_print(const json_t *report, FILE *out);
+
+#endif

@@ -1,0 +1,442 @@
+/* lm.c — reads a Hugging Face checkpoint folder (config.json, safetensors,
+ * optional vocab.json) into views of its weights. See lm.h. */
+#include "net/lm.h"
+
+#include <jansson.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "net/jsonmsg.h"
+
+static const char *const arch_names[] = {"LlamaForCausalLM", "Qwen2ForCausalLM", "MistralForCausalLM", NULL};
+static const char *const proj_names[] = {"q_proj", "k_proj", "v_proj", "o_proj",
+                                         "gate_proj", "up_proj", "down_proj", "lm_head"};
+
+const char *nesim_lm_arch_name(nesim_lm_arch a)
+{
+    return (unsigned)a < 3 ? arch_names[a] : "?";
+}
+
+const char *nesim_lm_proj_name(int kind)
+{
+    return kind >= 0 && kind <= NESIM_LM_NPROJ ? proj_names[kind] : "?";
+}
+
+int nesim_lm_is_checkpoint(const char *dir)
+{
+    struct stat st;
+    char p[4096];
+    if (stat(dir, &st) || !S_ISDIR(st.st_mode))
+        return 0;
+    snprintf(p, sizeof p, "%s/config.json", dir);
+    return stat(p, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* ------------------------------------------------------------- config */
+
+static int load_json(const char *path, size_t max, const char *what, json_t **root, nesim_error *err)
+{
+    char *text;
+    size_t n;
+    int rc = nesim_json_read_file(path, max, what, max > (1u << 20) ? "64 MiB" : "1 MiB", &text, &n, err);
+    if (rc)
+        return rc;
+    json_error_t je;
+    *root = json_loadb(text, n, JSON_REJECT_DUPLICATES, &je);
+    free(text);
+    if (!*root) {
+        char line[4 * JSON_ERROR_TEXT_LENGTH];
+        nesim_json_ascii_line(je.text, line, sizeof line);
+        return nesim_fail(err, NESIM_EINVAL, "%s:%d:%d: %s", path, je.line, je.column, line);
+    }
+    if (!json_is_object(*root)) {
+        json_decref(*root);
+        *root = NULL;
+        return nesim_fail(err, NESIM_EINVAL, "%s: expected a JSON object at the top level", path);
+    }
+    return NESIM_OK;
+}
+
+/* A positive integer field (or def when absent and def > 0), at most max. */
+static int get_size(const nesim_jctx *c, json_t *o, const char *key, size_t def, size_t max, size_t *out)
+{
+    json_t *v = json_object_get(o, key);
+    if (!v || json_is_null(v)) {
+        if (!def)
+            return nesim_json_missing(c, "", key);
+        *out = def;
+        return NESIM_OK;
+    }
+    if (!json_is_integer(v))
+        return nesim_json_bad(c, key, "must be an integer");
+    json_int_t x = json_integer_value(v);
+    if (x < 1 || (unsigned long long)x > max)
+        return nesim_json_bad(c, key, "must be in [1, %zu] (got %lld)", max, (long long)x);
+    *out = (size_t)x;
+    return NESIM_OK;
+}
+
+static int get_real(const nesim_jctx *c, json_t *o, const char *key, double def, double *out)
+{
+    json_t *v = json_object_get(o, key);
+    if (!v || json_is_null(v)) {
+        if (def <= 0)
+            return nesim_json_missing(c, "", key);
+        *out = def;
+        return NESIM_OK;
+    }
+    if (!json_is_number(v))
+        return nesim_json_bad(c, key, "must be a number");
+    *out = json_number_value(v);
+    if (!(*out > 0) || *out > 1e300)
+        return nesim_json_bad(c, key, "must be positive and finite (got %g)", *out);
+    return NESIM_OK;
+}
+
+static int get_bool(const nesim_jctx *c, json_t *o, const char *key, int *out)
+{
+    json_t *v = json_object_get(o, key);
+    if (!v || json_is_null(v))
+        return NESIM_OK; /* *out keeps its default */
+    if (!json_is_boolean(v))
+        return nesim_json_bad(c, key, "must be true or false");
+    *out = json_is_true(v);
+    return NESIM_OK;
+}
+
+static int parse_config(const char *path, json_t *root, nesim_lm_config *cfg, nesim_error *err)
+{
+    nesim_jctx c = {path, err};
+    char list[200];
+    memset(cfg, 0, sizeof *cfg);
+    json_t *a = json_object_get(root, "architectures");
+    const char *an = json_is_array(a) && json_array_size(a) == 1 ? json_string_value(json_array_get(a, 0)) : NULL;
+    int ai = an ? nesim_json_find_name(arch_names, an) : -1;
+    if (ai < 0) {
+        char shown[NESIM_JSON_SHOWN];
+        return nesim_json_bad(&c, "architectures", "%s%s%s is not supported (supported: %s)", an ? "'" : "",
+                              an ? nesim_json_show(an, shown) : "a list of one class name", an ? "'" : "",
+                              nesim_json_list_names(arch_names, list, sizeof list));
+    }
+    cfg->arch = (nesim_lm_arch)ai;
+    const size_t big = (size_t)1 << 30;
+    int rc;
+    if ((rc = get_size(&c, root, "hidden_size", 0, big, &cfg->hidden)) ||
+        (rc = get_size(&c, root, "intermediate_size", 0, big, &cfg->inter)) ||
+        (rc = get_size(&c, root, "num_hidden_layers", 0, 100000, &cfg->layers)) ||
+        (rc = get_size(&c, root, "num_attention_heads", 0, 65536, &cfg->heads)) ||
+        (rc = get_size(&c, root, "num_key_value_heads", cfg->heads, 65536, &cfg->kv_heads)) ||
+        (rc = get_size(&c, root, "head_dim", cfg->hidden / cfg->heads ? cfg->hidden / cfg->heads : 1, 65536,
+                       &cfg->head_dim)) ||
+        (rc = get_size(&c, root, "vocab_size", 0, big, &cfg->vocab)) ||
+        (rc = get_size(&c, root, "max_position_embeddings", 0, big, &cfg->max_pos)) ||
+        (rc = get_real(&c, root, "rms_norm_eps", 0, &cfg->eps)) ||
+        (rc = get_real(&c, root, "rope_theta", 10000.0, &cfg->rope_theta)) ||
+        (rc = get_bool(&c, root, "tie_word_embeddings", &cfg->tied)))
+        return rc;
+    if (cfg->heads % cfg->kv_heads)
+        return nesim_json_bad(&c, "num_key_value_heads", "must divide num_attention_heads (%zu by %zu)", cfg->heads,
+                              cfg->kv_heads);
+    if (cfg->head_dim % 2)
+        return nesim_json_bad(&c, "head_dim", "must be even for RoPE (got %zu)", cfg->head_dim);
+    json_t *act = json_object_get(root, "hidden_act");
+    if (act && !(json_is_string(act) && !strcmp(json_string_value(act), "silu")))
+        return nesim_json_bad(&c, "hidden_act", "only \"silu\" (SwiGLU) is supported");
+    json_t *rs = json_object_get(root, "rope_scaling");
+    if (rs && !json_is_null(rs))
+        return nesim_json_bad(&c, "rope_scaling", "is not supported (only plain RoPE)");
+    if (cfg->arch == NESIM_LM_QWEN2)
+        cfg->qkv_bias = 1;
+    else if ((rc = get_bool(&c, root, "attention_bias", &cfg->qkv_bias)))
+        return rc;
+    int use_window = cfg->arch == NESIM_LM_MISTRAL;
+    if (cfg->arch == NESIM_LM_QWEN2 && (rc = get_bool(&c, root, "use_sliding_window", &use_window)))
+        return rc;
+    json_t *sw = json_object_get(root, "sliding_window");
+    if (use_window && sw && !json_is_null(sw) && (rc = get_size(&c, root, "sliding_window", 0, big, &cfg->window)))
+        return rc;
+    return NESIM_OK;
+}
+
+/* ------------------------------------------------------------ weights */
+
+typedef struct lookup {
+    const char *dir;
+    json_t *weight_map; /* sharded: name -> file; NULL for one file */
+    const char *index_path;
+    nesim_safetensors **st;
+    char **files;
+    size_t n;
+} lookup;
+
+static int shard_for(lookup *L, const char *file, nesim_safetensors **out, const char *tensor, nesim_error *err)
+{
+    for (size_t i = 0; i < L->n; i++)
+        if (!strcmp(L->files[i], file)) {
+            *out = L->st[i];
+            return NESIM_OK;
+        }
+    char path[4096];
+    char shown[NESIM_JSON_SHOWN];
+    if (strchr(file, '/') || !strcmp(file, "..") || !file[0])
+        return nesim_fail(err, NESIM_EINVAL, "%s: weight_map.%s: shard name '%s' must be a file in the folder",
+                          L->index_path, tensor, nesim_json_show(file, shown));
+    snprintf(path, sizeof path, "%s/%s", L->dir, file);
+    struct stat sb;
+    if (stat(path, &sb))
+        return nesim_fail(err, NESIM_EINVAL, "%s: weight_map.%s: shard '%s' is missing", L->index_path, tensor,
+                          nesim_json_show(file, shown));
+    nesim_safetensors **st2 = realloc(L->st, (L->n + 1) * sizeof *L->st);
+    if (!st2)
+        return nesim_fail(err, NESIM_ENOMEM, "out of memory");
+    L->st = st2;
+    char **f2 = realloc(L->files, (L->n + 1) * sizeof *L->files);
+    if (!f2)
+        return nesim_fail(err, NESIM_ENOMEM, "out of memory");
+    L->files = f2;
+    if (!(L->files[L->n] = strdup(file)))
+        return nesim_fail(err, NESIM_ENOMEM, "out of memory");
+    int rc = nesim_safetensors_open(path, &L->st[L->n], err);
+    if (rc) {
+        free(L->files[L->n]);
+        return rc;
+    }
+    *out = L->st[L->n++];
+    return NESIM_OK;
+}
+
+/* The tensor `name`, which must be a float tensor of shape [d0] (d1 == 0)
+ * or [d0, d1]. */
+static int get_t(lookup *L, const char *name, size_t d0, size_t d1, nesim_tensor *t, nesim_error *err)
+{
+    nesim_safetensors *st;
+    int rc;
+    if (L->weight_map) {
+        json_t *f = json_object_get(L->weight_map, name);
+        if (!f)
+            return nesim_fail(err, NESIM_EINVAL, "%s: weight_map: tensor '%s' is missing (expected shape [%zu%s%.0zu])",
+                              L->index_path, name, d0, d1 ? ", " : "", d1);
+        if (!json_is_string(f))
+            return nesim_fail(err, NESIM_EINVAL, "%s: weight_map.%s: must be a file name", L->index_path, name);
+        if ((rc = shard_for(L, json_string_value(f), &st, name, err)))
+            return rc;
+    } else {
+        st = L->st[0];
+    }
+    if ((rc = nesim_safetensors_get(st, name, t, err))) {
+        size_t m = strlen(err->msg);
+        snprintf(err->msg + m, sizeof err->msg - m, " (expected shape [%zu%s%.0zu])", d0, d1 ? ", " : "", d1);
+        return rc;
+    }
+    int want = d1 ? 2 : 1;
+    int ok = t->ndim == want && (size_t)t->shape[0] == d0 && (!d1 || (size_t)t->shape[1] == d1);
+    if (!ok) {
+        char got[160] = "";
+        size_t m = 0;
+        for (int i = 0; i < t->ndim && m < sizeof got - 24; i++)
+            m += (size_t)snprintf(got + m, sizeof got - m, "%s%lld", i ? ", " : "", (long long)t->shape[i]);
+        return nesim_fail(err, NESIM_EINVAL, "%s/%s: tensor '%s' has shape [%s], expected [%zu%s%.0zu]", L->dir,
+                          L->weight_map ? json_string_value(json_object_get(L->weight_map, name)) : "model.safetensors",
+                          name, got, d0, d1 ? ", " : "", d1);
+    }
+    if (t->dtype != NESIM_F32 && t->dtype != NESIM_F16 && t->dtype != NESIM_BF16 && t->dtype != NESIM_F64)
+        return nesim_fail(err, NESIM_EINVAL, "%s: tensor '%s' is %s; expected F32, F16, BF16 or F64", L->dir, name,
+                          nesim_dtype_name(t->dtype));
+    return NESIM_OK;
+}
+
+static int load_weights(nesim_lm_model *m, lookup *L, nesim_error *err)
+{
+    const nesim_lm_config *c = &m->cfg;
+    const size_t H = c->hidden, Q = c->heads * c->head_dim, KV = c->kv_heads * c->head_dim, I = c->inter;
+    const size_t shape[NESIM_LM_NPROJ][2] = {{Q, H}, {KV, H}, {KV, H}, {H, Q}, {I, H}, {I, H}, {H, I}};
+    char name[256];
+    int rc;
+    if ((rc = get_t(L, "model.embed_tokens.weight", c->vocab, H, &m->embed, err)) ||
+        (rc = get_t(L, "model.norm.weight", H, 0, &m->final_norm, err)))
+        return rc;
+    if (c->tied)
+        m->lm_head = m->embed;
+    else if ((rc = get_t(L, "lm_head.weight", c->vocab, H, &m->lm_head, err)))
+        return rc;
+    for (size_t l = 0; l < c->layers; l++) {
+        nesim_lm_layer *ly = &m->layer[l];
+        snprintf(name, sizeof name, "model.layers.%zu.input_layernorm.weight", l);
+        if ((rc = get_t(L, name, H, 0, &ly->in_norm, err)))
+            return rc;
+        snprintf(name, sizeof name, "model.layers.%zu.post_attention_layernorm.weight", l);
+        if ((rc = get_t(L, name, H, 0, &ly->post_norm, err)))
+            return rc;
+        for (int k = 0; k < NESIM_LM_NPROJ; k++) {
+            const char *grp = k <= NESIM_LM_O ? "self_attn" : "mlp";
+            snprintf(name, sizeof name, "model.layers.%zu.%s.%s.weight", l, grp, proj_names[k]);
+            if ((rc = get_t(L, name, shape[k][0], shape[k][1], &ly->w[k], err)))
+                return rc;
+            if (c->qkv_bias && k <= NESIM_LM_V) {
+                snprintf(name, sizeof name, "model.layers.%zu.%s.%s.bias", l, grp, proj_names[k]);
+                if ((rc = get_t(L, name, shape[k][0], 0, &ly->b[k], err)))
+                    return rc;
+                ly->has_b[k] = 1;
+            }
+        }
+    }
+    return NESIM_OK;
+}
+
+/* -------------------------------------------------------------- vocab */
+
+static int load_vocab(nesim_lm_model *m, const char *path, nesim_error *err)
+{
+    json_t *root;
+    int rc = load_json(path, (size_t)64 << 20, "vocabulary", &root, err);
+    if (rc)
+        return rc;
+    if (!(m->token = calloc(m->cfg.vocab, sizeof *m->token))) {
+        json_decref(root);
+        return nesim_fail(err, NESIM_ENOMEM, "out of memory");
+    }
+    const char *key;
+    json_t *v;
+    char shown[NESIM_JSON_SHOWN];
+    json_object_foreach(root, key, v)
+    {
+        json_int_t id = json_is_integer(v) ? json_integer_value(v) : -1;
+        if (id < 0 || (size_t)id >= m->cfg.vocab) {
+            rc = nesim_fail(err, NESIM_EINVAL, "%s: '%s': token id must be an integer in [0, %zu)", path,
+                            nesim_json_show(key, shown), m->cfg.vocab);
+            break;
+        }
+        if (m->token[id]) {
+            rc = nesim_fail(err, NESIM_EINVAL, "%s: '%s': id %lld is taken twice", path,
+                            nesim_json_show(key, shown), (long long)id);
+            break;
+        }
+        if (!(m->token[id] = strdup(key))) {
+            rc = nesim_fail(err, NESIM_ENOMEM, "out of memory");
+            break;
+        }
+        size_t len = strlen(key);
+        if (len > m->max_token_len)
+            m->max_token_len = len;
+    }
+    json_decref(root);
+    return rc;
+}
+
+/* --------------------------------------------------------------- open */
+
+int nesim_lm_open(const char *dir, nesim_lm_model **out, nesim_error *err)
+{
+    *out = NULL;
+    char path[4096], ipath[4096];
+    struct stat sb;
+    if (stat(dir, &sb) || !S_ISDIR(sb.st_mode))
+        return nesim_fail(err, NESIM_EINVAL, "%s: not a checkpoint folder", dir);
+    nesim_lm_model *m = calloc(1, sizeof *m);
+    if (!m || !(m->dir = strdup(dir))) {
+        free(m);
+        return nesim_fail(err, NESIM_ENOMEM, "out of memory");
+    }
+    lookup L = {dir, NULL, ipath, NULL, NULL, 0};
+    json_t *cfg = NULL, *index = NULL;
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    int rc = load_json(path, 1u << 20, "model config", &cfg, err);
+    if (!rc)
+        rc = parse_config(path, cfg, &m->cfg, err);
+    if (!rc && !(m->layer = calloc(m->cfg.layers, sizeof *m->layer)))
+        rc = nesim_fail(err, NESIM_ENOMEM, "out of memory");
+    if (!rc) {
+        snprintf(ipath, sizeof ipath, "%s/model.safetensors.index.json", dir);
+        snprintf(path, sizeof path, "%s/model.safetensors", dir);
+        if (stat(ipath, &sb) == 0) {
+            rc = load_json(ipath, (size_t)64 << 20, "safetensors index", &index, err);
+            if (!rc && !json_is_object(L.weight_map = json_object_get(index, "weight_map")))
+                rc = nesim_fail(err, NESIM_EINVAL, "%s: weight_map: required object missing", ipath);
+        } else if (stat(path, &sb)) {
+            rc = nesim_fail(err, NESIM_EINVAL, "%s: no model.safetensors or model.safetensors.index.json", dir);
+        } else {
+            nesim_safetensors *one;
+            L.index_path = path;
+            rc = shard_for(&L, "model.safetensors", &one, "model.safetensors", err);
+        }
+    }
+    if (!rc)
+        rc = load_weights(m, &L, err);
+    if (!rc) {
+        snprintf(path, sizeof path, "%s/vocab.json", dir);
+        if (stat(path, &sb) == 0)
+            rc = load_vocab(m, path, err);
+    }
+    json_decref(cfg);
+    json_decref(index);
+    for (size_t i = 0; i < L.n; i++)
+        free(L.files[i]);
+    free(L.files);
+    m->shards = L.st;
+    m->nshards = L.n;
+    if (rc) {
+        nesim_lm_close(m);
+        return rc;
+    }
+    *out = m;
+    return NESIM_OK;
+}
+
+void nesim_lm_close(nesim_lm_model *m)
+{
+    if (!m)
+        return;
+    for (size_t i = 0; i < m->nshards; i++)
+        nesim_safetensors_close(m->shards[i]);
+    free(m->shards);
+    if (m->token)
+        for (size_t i = 0; i < m->cfg.vocab; i++)
+            free(m->token[i]);
+    free(m->token);
+    free(m->layer);
+    free(m->dir);
+    free(m);
+}
+
+/* -------------------------------------------------------------- text */
+
+int nesim_lm_encode(const nesim_lm_model *m, const char *text, int32_t **ids, size_t *n, nesim_error *err)
+{
+    *ids = NULL;
+    *n = 0;
+    if (!m->token)
+        return nesim_fail(err, NESIM_EINVAL, "%s: no vocab.json: give token ids (--tokens ids.npy)", m->dir);
+    size_t len = strlen(text);
+    int32_t *out = malloc((len ? len : 1) * sizeof *out);
+    if (!out)
+        return nesim_fail(err, NESIM_ENOMEM, "out of memory");
+    size_t k = 0;
+    for (size_t i = 0; i < len;) {
+        size_t best = 0;
+        int32_t bid = -1;
+        for (size_t v = 0; v < m->cfg.vocab; v++) {
+            const char *t = m->token[v];
+            size_t tl = t ? strlen(t) : 0;
+            if (tl > best && tl <= len - i && !memcmp(text + i, t, tl))
+                best = tl, bid = (int32_t)v;
+        }
+        if (bid < 0) {
+            free(out);
+            return nesim_fail(err, NESIM_EINVAL, "text: column %zu: byte 0x%02x is in no token of %s/vocab.json",
+                              i + 1, (unsigned char)text[i], m->dir);
+        }
+        out[k++] = bid;
+        i += best;
+    }
+    *ids = out;
+    *n = k;
+    return NESIM_OK;
+}
+
+const char *nesim_lm_token_text(const nesim_lm_model *m, int32_t id)
+{
+    return m->token && id >= 0 && (size_t)id < m->cfg.vocab ? m->token[id] : NULL;
+}

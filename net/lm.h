@@ -1,0 +1,92 @@
+/* lm.h — language-model checkpoints in the Hugging Face layout.
+ *
+ * A checkpoint folder holds config.json and either model.safetensors or a
+ * sharded model.safetensors.index.json (its "weight_map" names the shard of
+ * every tensor), plus, optionally, vocab.json ({"token": id, ...}) which lets
+ * text be turned into token ids and back.
+ *
+ * Supported architectures (config "architectures"[0]): LlamaForCausalLM,
+ * Qwen2ForCausalLM (q/k/v biases), MistralForCausalLM (sliding window).
+ * Read from config.json: hidden_size, intermediate_size, num_hidden_layers,
+ * num_attention_heads, num_key_value_heads (default: heads), head_dim
+ * (default hidden / heads), vocab_size, max_position_embeddings,
+ * rms_norm_eps, rope_theta (default 10000), tie_word_embeddings (default
+ * false), attention_bias (Llama; Qwen2 always has q/k/v biases),
+ * sliding_window (Mistral; Qwen2 only with use_sliding_window), hidden_act
+ * (must be "silu"). rope_scaling other than null is refused.
+ *
+ * Guarantees:
+ * - Weights are views into the memory-mapped safetensors files, in their
+ *   stored dtype (F32, F16, BF16, F64), never copied or converted.
+ * - Every tensor the architecture needs is looked up by its Hugging Face
+ *   name and its shape checked; a missing or misshapen tensor, a shard the
+ *   index names but that is missing, an unknown architecture (the message
+ *   lists the supported ones), a bad config value: NESIM_EINVAL, one line
+ *   naming the file and the field or tensor (and the expected shape).
+ * - Nothing prints or exits; the model owns its mappings and strings. */
+#ifndef NESIM_NET_LM_H
+#define NESIM_NET_LM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/error.h"
+#include "net/tensor.h"
+
+typedef enum { NESIM_LM_LLAMA, NESIM_LM_QWEN2, NESIM_LM_MISTRAL } nesim_lm_arch;
+
+/* The Hugging Face class name of an architecture. */
+const char *nesim_lm_arch_name(nesim_lm_arch a);
+
+typedef struct nesim_lm_config {
+    nesim_lm_arch arch;
+    size_t hidden, inter, layers, heads, kv_heads, head_dim, vocab, max_pos;
+    size_t window;    /* sliding window in positions; 0: none */
+    double eps, rope_theta;
+    int tied;         /* lm_head is the embedding */
+    int qkv_bias;     /* q, k and v projections carry biases */
+} nesim_lm_config;
+
+/* The projections of one decoder layer, in the order they run. */
+enum { NESIM_LM_Q, NESIM_LM_K, NESIM_LM_V, NESIM_LM_O, NESIM_LM_GATE, NESIM_LM_UP, NESIM_LM_DOWN,
+       NESIM_LM_NPROJ };
+/* "q_proj", ..., "down_proj"; index NESIM_LM_NPROJ is "lm_head". */
+const char *nesim_lm_proj_name(int kind);
+
+typedef struct nesim_lm_layer {
+    nesim_tensor in_norm, post_norm;        /* [hidden] */
+    nesim_tensor w[NESIM_LM_NPROJ];         /* [out, in] */
+    nesim_tensor b[NESIM_LM_NPROJ];         /* q, k, v biases when cfg.qkv_bias */
+    int has_b[NESIM_LM_NPROJ];
+} nesim_lm_layer;
+
+typedef struct nesim_lm_model {
+    char *dir;
+    nesim_lm_config cfg;
+    nesim_tensor embed;      /* [vocab, hidden] */
+    nesim_tensor final_norm; /* [hidden] */
+    nesim_tensor lm_head;    /* [vocab, hidden]: the embedding when tied */
+    nesim_lm_layer *layer;   /* [cfg.layers] */
+    char **token;            /* [cfg.vocab] token texts from vocab.json, or NULL */
+    size_t max_token_len;
+    /* private */
+    nesim_safetensors **shards;
+    size_t nshards;
+} nesim_lm_model;
+
+/* Nonzero if dir is a folder with a config.json (a checkpoint, not a spec). */
+int nesim_lm_is_checkpoint(const char *dir);
+
+/* Reads the checkpoint folder at dir. *out is freed by nesim_lm_close. */
+int nesim_lm_open(const char *dir, nesim_lm_model **out, nesim_error *err);
+void nesim_lm_close(nesim_lm_model *m);
+
+/* Text to token ids with vocab.json, longest token first at each position.
+ * *ids (caller frees) receives *n ids. No vocab.json, or a character no
+ * token covers: NESIM_EINVAL naming the column. */
+int nesim_lm_encode(const nesim_lm_model *m, const char *text, int32_t **ids, size_t *n, nesim_error *err);
+
+/* The text of token id, or NULL without vocab.json or out of range. */
+const char *nesim_lm_token_text(const nesim_lm_model *m, int32_t id);
+
+#endif

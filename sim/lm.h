@@ -1,0 +1,79 @@
+/* lm.h — a language model played token by token: graded operations
+ * (embedding, RMSNorm, RoPE, causal softmax attention with a KV cache,
+ * SwiGLU, residual adds) around linear projections whose inputs are coded
+ * into spikes (sim/coded.h) or, with coding "none", computed densely.
+ *
+ * Numerics (what reference.py reproduces in PyTorch float64):
+ *   the residual stream, norms, RoPE, attention and SwiGLU run in double;
+ *   a projection's input is rounded to float (as a coded layer takes it),
+ *   its output y = W (N V_th) + b (spiked; N per token row, V_th = clamp(
+ *   mean|x| / k)) or W x + b (dense) is summed in double and rounded to float.
+ *
+ * Graded work is counted, never hidden: dense projection MACs, attention
+ * MACs (q.k and attention.V over the cached positions) and element
+ * operations (norms, RoPE, softmax, SiLU, the gate product, residual adds).
+ * Cost follows activity for the spiked projections (one gather-add per SOP).
+ * Nothing prints; a run owns its KV cache and scratch. */
+#ifndef NESIM_SIM_LM_H
+#define NESIM_SIM_LM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/error.h"
+#include "net/lm.h"
+#include "sim/coded.h"
+
+typedef struct nesim_lm_opts {
+    nesim_coding coding;
+    double k;          /* adaptive threshold divisor (default 3) */
+    /* Bit j (j = NESIM_LM_Q .. NESIM_LM_DOWN, NESIM_LM_NPROJ for lm_head):
+     * that projection's input is spiked; otherwise it is graded (dense). */
+    unsigned spiked;
+} nesim_lm_opts;
+
+/* SpikingBrain's released choice: q, k, v, o, gate and up spiked; down_proj
+ * and lm_head graded. */
+#define NESIM_LM_SPIKED_RELEASED                                                                            \
+    ((1u << NESIM_LM_Q) | (1u << NESIM_LM_K) | (1u << NESIM_LM_V) | (1u << NESIM_LM_O) |                    \
+     (1u << NESIM_LM_GATE) | (1u << NESIM_LM_UP))
+#define NESIM_LM_SPIKED_ALL (NESIM_LM_SPIKED_RELEASED | (1u << NESIM_LM_DOWN) | (1u << NESIM_LM_NPROJ))
+
+/* Bitwise bidirectional, k = 3, the released spiked set. */
+void nesim_lm_opts_init(nesim_lm_opts *o);
+
+/* Counters summed over the tokens played (exact integers). */
+typedef struct nesim_lm_totals {
+    int64_t tokens;
+    int64_t spikes, sops, updates;  /* spiked projections */
+    int64_t spiked_inputs, silent_inputs, small_inputs; /* counts; |N| = 0; |N| <= 7 */
+    int64_t slots;        /* input x step slots of the spike windows (sum of in x T) */
+    int64_t dense_macs;   /* graded projections */
+    int64_t attn_macs;    /* q.k and attention.V */
+    int64_t elem_ops;     /* norms, RoPE, softmax, SiLU, products, adds */
+    int64_t equiv_macs;   /* MACs of every projection run densely (the ANN) */
+} nesim_lm_totals;
+
+typedef struct nesim_lm_run nesim_lm_run;
+
+/* A run over m (borrowed, must outlive it) with room for m->cfg.max_pos
+ * positions of KV cache. */
+int nesim_lm_run_new(const nesim_lm_model *m, const nesim_lm_opts *o, nesim_lm_run **out, nesim_error *err);
+void nesim_lm_run_free(nesim_lm_run *r);
+/* Forgets every position (a new sequence); totals are kept. */
+void nesim_lm_run_reset(nesim_lm_run *r);
+/* Positions played since the last reset. */
+size_t nesim_lm_run_pos(const nesim_lm_run *r);
+
+/* Plays token at the next position: logits[0..vocab) receive the model's
+ * output. A token id outside [0, vocab) or a full context (max_pos) is
+ * NESIM_EINVAL naming the position. */
+int nesim_lm_step(nesim_lm_run *r, int32_t token, float *logits, nesim_error *err);
+
+const nesim_lm_totals *nesim_lm_run_totals(const nesim_lm_run *r);
+/* Statistics of projection `kind` of layer l (kind NESIM_LM_NPROJ: lm_head,
+ * l ignored), summed over the tokens played; spike figures are zero for a
+ * graded projection. */
+const nesim_coded_stats *nesim_lm_proj_stats(const nesim_lm_run *r, size_t l, int kind);
+
+#endif

@@ -1,0 +1,262 @@
+/* test_lm.c — the language-model path against PyTorch (examples/tiny-lm/
+ * reference, written by reference.py): the ANN logits against the plain
+ * float32 PyTorch model and against its float64 replay with nesim's rounding
+ * points, the spiking logits against SpikingBrain's released coding applied
+ * in PyTorch, per-layer spike counts exactly; the KV cache (a 32-token
+ * prompt, then 64 tokens one at a time) against PyTorch's all-at-once
+ * causal pass; the checkpoint importer's refusals; the CLI end to end. */
+#include "tests/support/check.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "jobs/lm.h"
+#include "net/lm.h"
+#include "net/tensor.h"
+#include "sim/lm.h"
+
+#define DIR "examples/tiny-lm"
+#define REF DIR "/reference/"
+
+static const char *bin(void) { return getenv("NESIM") ? getenv("NESIM") : "build/rel/nesim"; }
+
+/* Plays every reference token and checks each position's logits against
+ * ref (rows of vocab floats): max |diff| <= rel * max |ref| of the row. */
+static void play_and_compare(const nesim_lm_opts *o, const char *ref_file, double rel, nesim_lm_run **keep,
+                             nesim_lm_model **keep_m)
+{
+    nesim_error err = {0};
+    nesim_lm_model *m;
+    nesim_tensor toks, ref;
+    assert_ok(nesim_lm_open(DIR, &m, &err), &err);
+    assert_ok(nesim_npy_load(REF "tokens.npy", &toks, &err), &err);
+    assert_ok(nesim_npy_load(ref_file, &ref, &err), &err);
+    size_t V = m->cfg.vocab, T = toks.count;
+    assert_int_equal(T, 96);
+    assert_int_equal(ref.count, T * V);
+    nesim_lm_run *r;
+    assert_ok(nesim_lm_run_new(m, o, &r, &err), &err);
+    float *lg = malloc(V * sizeof *lg);
+    double worst = 0;
+    for (size_t t = 0; t < T; t++) {
+        assert_ok(nesim_lm_step(r, (int32_t)nesim_tensor_get(&toks, t), lg, &err), &err);
+        double mx = 0, d = 0;
+        for (size_t v = 0; v < V; v++) {
+            double b = nesim_tensor_get(&ref, t * V + v);
+            mx = fmax(mx, fabs(b));
+            d = fmax(d, fabs((double)lg[v] - b));
+        }
+        worst = fmax(worst, d / mx);
+    }
+    printf("  %s: worst row max|diff| / max|ref| = %.3g\n", ref_file, worst);
+    assert_true(worst <= rel);
+    free(lg);
+    nesim_tensor_release(&toks);
+    nesim_tensor_release(&ref);
+    if (keep) { /* the caller frees the run, then the model */
+        *keep = r, *keep_m = m;
+        return;
+    }
+    nesim_lm_run_free(r);
+    nesim_lm_close(m);
+}
+
+static void test_ann_equals_pytorch(void **st)
+{
+    nesim_lm_opts o;
+    nesim_lm_opts_init(&o);
+    o.spiked = 0;
+    play_and_compare(&o, REF "ann_f32.npy", 1e-4, NULL, NULL); /* PyTorch's own float32 model */
+    play_and_compare(&o, REF "ann.npy", 1e-5, NULL, NULL);     /* float64 with nesim's roundings */
+}
+
+static void test_spiking_equals_pytorch_and_counts_exact(void **st)
+{
+    nesim_error err = {0};
+    nesim_lm_opts o;
+    nesim_lm_opts_init(&o); /* bitwise bidirectional, k = 3, released set */
+    nesim_lm_run *r;
+    nesim_lm_model *m;
+    play_and_compare(&o, REF "spk.npy", 1e-4, &r, &m);
+    nesim_tensor cnt;
+    assert_ok(nesim_npy_load(REF "spk_spikes.npy", &cnt, &err), &err);
+    assert_int_equal(cnt.count, m->cfg.layers * NESIM_LM_NPROJ);
+    int64_t total = 0;
+    for (size_t l = 0; l < m->cfg.layers; l++)
+        for (int k = 0; k < NESIM_LM_NPROJ; k++) {
+            int64_t want = (int64_t)nesim_tensor_get(&cnt, l * NESIM_LM_NPROJ + (size_t)k);
+            assert_int_equal(nesim_lm_proj_stats(r, l, k)->spikes, want);
+            total += want;
+        }
+    assert_true(total > 0);
+    assert_int_equal(nesim_lm_run_totals(r)->spikes, total);
+    /* every spike meets every output of its projection: SOPs = spikes x fan-out */
+    int64_t sops = 0;
+    for (size_t l = 0; l < m->cfg.layers; l++)
+        for (int k = 0; k < NESIM_LM_NPROJ; k++)
+            sops += nesim_lm_proj_stats(r, l, k)->spikes * m->layer[l].w[k].shape[0];
+    assert_int_equal(nesim_lm_run_totals(r)->sops, sops);
+    nesim_tensor_release(&cnt);
+    nesim_lm_run_free(r);
+    nesim_lm_close(m);
+}
+
+/* Writes DIR2 as a copy of the tiny model with config.json replaced. */
+static const char *variant(const char *name, const char *cfg_edit_py)
+{
+    static char d[512];
+    char cmd[4096];
+    snprintf(d, sizeof d, "%s/%s", test_tmpdir(), name);
+    snprintf(cmd, sizeof cmd,
+             "rm -rf %s && mkdir -p %s && cp " DIR "/config.json " DIR "/model.safetensors " DIR "/vocab.json %s/ && "
+             "/usr/bin/python3 -c 'import json,sys; p=sys.argv[1]+\"/config.json\"; c=json.load(open(p)); %s; "
+             "json.dump(c, open(p, \"w\"))' %s",
+             d, d, d, cfg_edit_py, d);
+    assert_int_equal(system(cmd), 0);
+    return d;
+}
+
+static void expect_open_fails(const char *dir, const char *needle)
+{
+    nesim_error err = {0};
+    nesim_lm_model *m = NULL;
+    int rc = nesim_lm_open(dir, &m, &err);
+    if (rc != NESIM_EINVAL || !strstr(err.msg, needle) || strchr(err.msg, '\n'))
+        fail_msg("%s: rc %d, message '%s' (wanted '%s')", dir, rc, err.msg, needle);
+    assert_null(m);
+}
+
+static void test_importer_refuses_bad_checkpoints(void **st)
+{
+    expect_open_fails(variant("arch", "c[\"architectures\"]=[\"GPT2LMHeadModel\"]"),
+                      "'GPT2LMHeadModel' is not supported (supported: LlamaForCausalLM, Qwen2ForCausalLM, "
+                      "MistralForCausalLM)");
+    /* a wider hidden size: the embedding no longer fits, named with the expected shape */
+    expect_open_fails(variant("shape", "c[\"hidden_size\"]=160; c[\"head_dim\"]=40"),
+                      "tensor 'model.embed_tokens.weight' has shape [96, 128], expected [96, 160]");
+    /* Qwen2 needs q/k/v biases the checkpoint lacks */
+    expect_open_fails(variant("qwen", "c[\"architectures\"]=[\"Qwen2ForCausalLM\"]"),
+                      "model.layers.0.self_attn.q_proj.bias");
+    expect_open_fails(variant("kv", "c[\"num_key_value_heads\"]=3"), "num_key_value_heads: must divide");
+    /* a sharded index naming a shard that is not there */
+    const char *d = variant("shard", "pass");
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd,
+             "cd %s && mv model.safetensors model-00001-of-00002.safetensors && /usr/bin/python3 -c '"
+             "import json,struct; f=open(\"model-00001-of-00002.safetensors\",\"rb\"); n=struct.unpack(\"<Q\",f.read(8))[0];"
+             "h=json.loads(f.read(n)); h.pop(\"__metadata__\",None); names=sorted(h);"
+             "wm={k:(\"model-00002-of-00002.safetensors\" if k==\"model.norm.weight\" else \"model-00001-of-00002.safetensors\") for k in names};"
+             "json.dump({\"weight_map\":wm}, open(\"model.safetensors.index.json\",\"w\"))'",
+             d);
+    assert_int_equal(system(cmd), 0);
+    expect_open_fails(d, "weight_map.model.norm.weight: shard 'model-00002-of-00002.safetensors' is missing");
+    /* with the shard restored by name (a copy of shard 1), the sharded checkpoint opens */
+    snprintf(cmd, sizeof cmd, "cp %s/model-00001-of-00002.safetensors %s/model-00002-of-00002.safetensors", d, d);
+    assert_int_equal(system(cmd), 0);
+    nesim_error err = {0};
+    nesim_lm_model *m;
+    assert_ok(nesim_lm_open(d, &m, &err), &err);
+    assert_int_equal(m->nshards, 2);
+    nesim_lm_close(m);
+}
+
+static int run_cli(const char *args, const char *out)
+{
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "%s run " DIR " %s > %s 2>&1", bin(), args, out);
+    int s = system(cmd);
+    return WIFEXITED(s) ? WEXITSTATUS(s) : 128;
+}
+
+static void expect_cli_error(const char *args, const char *needle)
+{
+    char out[512], buf[1024] = "";
+    snprintf(out, sizeof out, "%s/cli.txt", test_tmpdir());
+    int rc = run_cli(args, out);
+    FILE *f = fopen(out, "r");
+    size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+    buf[n] = 0;
+    if (f)
+        fclose(f);
+    if (rc != 2 || !strstr(buf, needle) || strchr(buf, '\n') != buf + n - 1)
+        fail_msg("nesim run %s: exit %d, output '%s' (wanted one line with '%s')", args, rc, buf, needle);
+}
+
+static void test_cli_generates_and_refuses(void **st)
+{
+    char out[512], y[512], ids[512];
+    snprintf(out, sizeof out, "%s/gen.json", test_tmpdir());
+    snprintf(y, sizeof y, "%s/logits.npy", test_tmpdir());
+    char args[1024];
+    snprintf(args, sizeof args, "--prompt 'The quick brown' --generate 16 --json --quiet --output %s", y);
+    assert_int_equal(run_cli(args, out), 0);
+    json_error_t je;
+    json_t *rep = json_load_file(out, 0, &je);
+    assert_non_null(rep);
+    assert_int_equal(json_array_size(json_object_get(rep, "generated")), 16);
+    assert_int_equal(json_array_size(json_object_get(rep, "per_token")), 15 + 16);
+    json_t *tot = json_object_get(rep, "total");
+    assert_true(json_integer_value(json_object_get(tot, "spikes")) > 0);
+    assert_true(json_real_value(json_object_get(tot, "spiking_j")) > 0);
+    assert_true(json_real_value(json_object_get(tot, "graded_j")) > 0);
+    /* the logits file: [prompt + generated, vocab]; each generated token is the argmax of the row before */
+    nesim_error err = {0};
+    nesim_tensor L;
+    assert_ok(nesim_npy_load(y, &L, &err), &err);
+    assert_int_equal(L.shape[0], 31);
+    assert_int_equal(L.shape[1], 96);
+    for (size_t g = 0; g < 16; g++) {
+        size_t row = 14 + g, best = 0;
+        for (size_t v = 1; v < 96; v++)
+            if (nesim_tensor_get(&L, row * 96 + v) > nesim_tensor_get(&L, row * 96 + best))
+                best = v;
+        assert_int_equal(best, json_integer_value(json_array_get(json_object_get(rep, "generated"), g)));
+    }
+    nesim_tensor_release(&L);
+    json_decref(rep);
+
+    snprintf(ids, sizeof ids, "%s/ids.npy", test_tmpdir());
+    int32_t bad[3] = {1, 96, 2};
+    int64_t shape[1] = {3};
+    assert_ok(nesim_npy_write(ids, NESIM_I32, 1, shape, bad, &err), &err);
+    snprintf(args, sizeof args, "--tokens %s --quiet", ids);
+    expect_cli_error(args, "token 1: id 96 is not below vocab_size 96");
+    expect_cli_error("--prompt 'caf\xc3\xa9' --quiet", "column 4: byte 0xc3 is in no token");
+    expect_cli_error("--prompt abc --generate 300 --quiet", "exceed the position limit 256");
+    expect_cli_error("--k 2,3 --prompt abc --quiet", "several values only with --eval-text");
+}
+
+static void test_eval_text_per_k(void **st)
+{
+    char out[512];
+    snprintf(out, sizeof out, "%s/eval.json", test_tmpdir());
+    assert_int_equal(run_cli("--eval-text " DIR "/heldout.txt --eval-tokens 128 --k 2,4 --json --quiet", out), 0);
+    json_error_t je;
+    json_t *rep = json_load_file(out, 0, &je);
+    assert_non_null(rep);
+    json_t *ev = json_object_get(rep, "eval"), *rows = json_object_get(ev, "spiking");
+    double ann = json_real_value(json_object_get(ev, "ann_ppl"));
+    assert_true(ann > 1 && ann < 96);
+    assert_int_equal(json_array_size(rows), 2);
+    /* a larger k is a finer threshold: more spikes and fewer silent inputs */
+    json_t *a = json_array_get(rows, 0), *b = json_array_get(rows, 1);
+    assert_true(json_real_value(json_object_get(b, "spikes_per_token")) >
+                json_real_value(json_object_get(a, "spikes_per_token")));
+    assert_true(json_real_value(json_object_get(b, "sparsity")) < json_real_value(json_object_get(a, "sparsity")));
+    json_decref(rep);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_ann_equals_pytorch),
+        cmocka_unit_test(test_spiking_equals_pytorch_and_counts_exact),
+        cmocka_unit_test(test_importer_refuses_bad_checkpoints),
+        cmocka_unit_test(test_cli_generates_and_refuses),
+        cmocka_unit_test(test_eval_text_per_k),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
