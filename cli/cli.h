@@ -35,6 +35,7 @@ int cmd_example(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 /* `nesim run CHECKPOINT_DIR`: cmd_run hands a checkpoint folder here. */
 int cmd_run_lm(int argc, char **argv);
+int cmd_spec(int argc, char **argv);
 int cmd_chips(int argc, char **argv);
 int cmd_trace(int argc, char **argv);
 int cmd_replay(int argc, char **argv);

@@ -8,6 +8,7 @@
 #include "base/mem.h"
 #include "eval/report.h"
 #include "jobs/run.h"
+#include "jobs/lm.h"
 #include "net/lm.h"
 
 static const char help[] =
@@ -138,7 +139,7 @@ static void show_progress(void *user, double done)
 int cmd_run(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++) /* a checkpoint folder is a language model */
-        if (argv[i][0] != '-' && nesim_lm_is_checkpoint(argv[i]))
+        if (argv[i][0] != '-' && (nesim_lm_is_checkpoint(argv[i]) || nesim_lm_spec_is(argv[i])))
             return cmd_run_lm(argc, argv);
     nesim_error err = {0};
     nesim_run_opts o;

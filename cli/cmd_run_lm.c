@@ -6,9 +6,12 @@
 
 #include "cli/cli.h"
 #include "jobs/lm.h"
+#include "net/lm.h"
 
 static const char help[] =
     "usage: nesim run CHECKPOINT_DIR [options]\n"
+    "       nesim run LM_SPEC.json [options]   (from nesim spec CHECKPOINT_DIR: per-projection\n"
+    "                                        codings and k; --coding/--spiked then do nothing)\n"
     "\n"
     "Plays a language model from a Hugging Face checkpoint folder (config.json +\n"
     "model.safetensors or model.safetensors.index.json; Llama, Qwen2, Mistral) token\n"
@@ -115,10 +118,12 @@ static int parse(int argc, char **argv, nesim_lm_job_opts *o, double **ks, int *
                 if (!v)
                     return nesim_fail(err, NESIM_EINVAL, "%s: expected a value", a);
                 *dst = v, i++;
-            } else if (a[0] == '-' || o->dir) {
+            } else if (a[0] == '-' || o->dir || o->spec) {
                 rc = nesim_fail(err, NESIM_EINVAL, "unexpected argument '%s' (see nesim run --help)", a);
-            } else {
+            } else if (nesim_lm_is_checkpoint(a)) {
                 o->dir = a;
+            } else {
+                o->spec = a;
             }
         }
     }
@@ -166,5 +171,42 @@ int cmd_run_lm(int argc, char **argv)
     free(ks);
     if (rc)
         fprintf(stderr, "nesim run: %s\n", err.msg);
+    return cli_status(rc);
+}
+
+static const char spec_help[] =
+    "usage: nesim spec CHECKPOINT_DIR [--coding NAME] [--k K] [--spiked released|all|none]\n"
+    "\n"
+    "Prints the checkpoint's equivalent language-model spec (JSON): the folder, the\n"
+    "graph, and every projection with its tensor (by its name in the safetensors\n"
+    "files), shape, coding (none: graded) and k. Edit the codings and k per layer and\n"
+    "run it: nesim run SPEC.json --prompt ...\n";
+
+int cmd_spec(int argc, char **argv)
+{
+    nesim_error err = {0};
+    nesim_lm_job_opts o;
+    double *ks = NULL;
+    int json, quiet;
+    int rc = parse(argc, argv, &o, &ks, &json, &quiet, &err);
+    free(ks);
+    if (rc < 0) {
+        fputs(spec_help, stdout);
+        return CLI_OK;
+    }
+    if (!rc && (!o.dir || o.spec || o.prompt || o.tokens || o.eval_text || o.output || o.generate))
+        rc = nesim_fail(&err, NESIM_EINVAL, "%s", o.dir || o.spec ? "nesim spec takes a checkpoint folder and "
+                                                  "--coding, --k, --spiked only (see nesim spec --help)"
+                                                  : "which checkpoint? nesim spec CHECKPOINT_DIR");
+    json_t *spec = NULL;
+    if (!rc)
+        rc = nesim_lm_spec_build(o.dir, &o.lm, &spec, &err);
+    if (spec) {
+        json_dumpf(spec, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17));
+        fputc('\n', stdout);
+    }
+    json_decref(spec);
+    if (rc)
+        fprintf(stderr, "nesim spec: %s\n", err.msg);
     return cli_status(rc);
 }

@@ -11,7 +11,9 @@ static const char usage[] =
     "usage: nesim <command> [options]   (nesim <command> --help for details)\n"
     "\n"
     "commands:\n"
-    "  run SPEC       run a model spec (JSON): coded layers on input samples, or a network\n"
+    "  run SPEC       run a model spec (JSON): coded layers on input samples, or a network;\n"
+    "                 or a language model: a checkpoint folder or its spec (nesim spec)\n"
+    "  spec DIR       print a checkpoint folder's language-model spec (JSON) to edit and run\n"
     "  chips [NAME]   list chip profiles with their sources, or show one profile\n"
     "  example NAME   run a built-in classic network (b4, cuba) and print firing statistics\n"
     "  trace CMD DB   inspect a trace database: runs, show, spikes, raster, activity, export,\n"
@@ -31,6 +33,8 @@ int main(int argc, char **argv)
         return cmd_run(argc - 1, argv + 1);
     if (strcmp(argv[1], "chips") == 0)
         return cmd_chips(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "spec"))
+        return cmd_spec(argc - 1, argv + 1);
     if (strcmp(argv[1], "example") == 0)
         return cmd_example(argc - 1, argv + 1);
     if (strcmp(argv[1], "replay") == 0)

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "net/chip.h"
+#include "net/jsonmsg.h"
 #include "net/lm.h"
 #include "net/tensor.h"
 
@@ -190,6 +191,179 @@ static int read_text(const char *path, char **text, nesim_error *err)
     return NESIM_OK;
 }
 
+/* ---------------------------------------------------------------- spec */
+
+static void tensor_name(const nesim_lm_model *m, size_t l, int kd, char *buf, size_t cap)
+{
+    if (kd == NESIM_LM_NPROJ)
+        snprintf(buf, cap, "%s", m->cfg.tied ? "model.embed_tokens.weight" : "lm_head.weight");
+    else
+        snprintf(buf, cap, "model.layers.%zu.%s.%s.weight", l, kd <= NESIM_LM_O ? "self_attn" : "mlp",
+                 nesim_lm_proj_name(kd));
+}
+
+int nesim_lm_spec_build(const char *dir, const nesim_lm_opts *o, json_t **spec, nesim_error *err)
+{
+    *spec = NULL;
+    nesim_lm_model *m;
+    int rc = nesim_lm_open(dir, &m, err);
+    if (rc)
+        return rc;
+    const nesim_lm_config *c = &m->cfg;
+    json_t *j = json_object(), *pr = json_array();
+    json_object_set_new(j, "nesim_lm_spec", json_integer(1));
+    json_object_set_new(j, "checkpoint", json_string(dir));
+    json_object_set_new(j, "architecture", json_string(nesim_lm_arch_name(c->arch)));
+    char g[512], w[160];
+    snprintf(g, sizeof g,
+             "embedding -> %zu x [rmsnorm, q/k/v_proj%s, rope (theta %g), causal attention (%zu heads, %zu KV "
+             "heads, head_dim %zu, window %zu), o_proj, add, rmsnorm, gate_proj, up_proj, silu(gate) * up, "
+             "down_proj, add] -> rmsnorm -> lm_head%s",
+             c->layers, c->qkv_bias ? " (+bias)" : "", c->rope_theta, c->heads, c->kv_heads, c->head_dim, c->window,
+             c->tied ? " (tied to the embedding)" : "");
+    json_object_set_new(j, "graph", json_string(g));
+    json_object_set_new(j, "projections", pr);
+    for (size_t l = 0; l <= c->layers; l++)
+        for (int kd = 0; kd < NESIM_LM_NPROJ; kd++) {
+            int k2 = l == c->layers ? NESIM_LM_NPROJ : kd;
+            const nesim_tensor *t = k2 == NESIM_LM_NPROJ ? &m->lm_head : &m->layer[l].w[k2];
+            json_t *e = json_object();
+            if (k2 != NESIM_LM_NPROJ)
+                json_object_set_new(e, "layer", json_integer((json_int_t)l));
+            json_object_set_new(e, "proj", json_string(nesim_lm_proj_name(k2)));
+            tensor_name(m, l, k2, w, sizeof w);
+            json_object_set_new(e, "weight", json_string(w));
+            json_object_set_new(e, "shape", json_pack("[II]", (json_int_t)t->shape[0], (json_int_t)t->shape[1]));
+            int sp = o->spiked >> k2 & 1;
+            json_object_set_new(e, "coding", json_string(sp ? nesim_coding_name(o->coding) : "none"));
+            if (sp)
+                json_object_set_new(e, "k", json_real(o->k));
+            json_array_append_new(pr, e);
+            if (k2 == NESIM_LM_NPROJ)
+                break;
+        }
+    nesim_lm_close(m);
+    *spec = j;
+    return NESIM_OK;
+}
+
+int nesim_lm_spec_is(const char *path)
+{
+    json_error_t je;
+    json_t *j = json_load_file(path, JSON_DISABLE_EOF_CHECK, &je);
+    int is = json_is_object(j) && json_object_get(j, "nesim_lm_spec");
+    json_decref(j);
+    return is;
+}
+
+/* Reads spec's checkpoint name into *dir (caller frees). */
+static int spec_dir(const char *path, json_t **root, char **dir, nesim_error *err)
+{
+    char *text;
+    size_t n;
+    int rc = nesim_json_read_file(path, (size_t)16 << 20, "language-model spec", "16 MiB", &text, &n, err);
+    if (rc)
+        return rc;
+    json_error_t je;
+    *root = json_loadb(text, n, JSON_REJECT_DUPLICATES, &je);
+    free(text);
+    if (!*root) {
+        char line[4 * JSON_ERROR_TEXT_LENGTH];
+        nesim_json_ascii_line(je.text, line, sizeof line);
+        return nesim_fail(err, NESIM_EINVAL, "%s:%d:%d: %s", path, je.line, je.column, line);
+    }
+    nesim_jctx c = {path, err};
+    json_t *v = json_object_get(*root, "nesim_lm_spec");
+    if (!json_is_integer(v) || json_integer_value(v) != 1)
+        return nesim_json_bad(&c, "nesim_lm_spec", "must be 1 (the format this build reads)");
+    v = json_object_get(*root, "checkpoint");
+    if (!json_is_string(v))
+        return nesim_json_bad(&c, "checkpoint", "must be the checkpoint folder's path");
+    if (!(*dir = strdup(json_string_value(v))))
+        return nesim_fail(err, NESIM_ENOMEM, "out of memory");
+    return NESIM_OK;
+}
+
+/* Fills per[] from the spec's projections: each exactly once, naming the
+ * tensor the checkpoint has. */
+static int spec_projections(const char *path, json_t *root, const nesim_lm_model *m, nesim_lm_proj_opts *per,
+                            nesim_error *err)
+{
+    nesim_jctx c = {path, err};
+    const size_t L = m->cfg.layers, np = L * NESIM_LM_NPROJ + 1;
+    json_t *a = json_object_get(root, "projections");
+    if (!json_is_array(a))
+        return nesim_json_bad(&c, "projections", "must be an array");
+    json_t *arch = json_object_get(root, "architecture");
+    if (arch && !(json_is_string(arch) && !strcmp(json_string_value(arch), nesim_lm_arch_name(m->cfg.arch))))
+        return nesim_json_bad(&c, "architecture", "the checkpoint is %s", nesim_lm_arch_name(m->cfg.arch));
+    char *seen = calloc(np, 1);
+    if (!seen)
+        return nesim_fail(err, NESIM_ENOMEM, "out of memory");
+    int rc = NESIM_OK;
+    size_t i;
+    json_t *e;
+    char p[NESIM_JSON_PATHN], q[NESIM_JSON_PATHN], w[160];
+    json_array_foreach(a, i, e)
+    {
+        nesim_json_idx(p, "projections", i);
+        const char *pn = json_string_value(json_object_get(e, "proj"));
+        int kd = -1;
+        for (int k = 0; pn && k <= NESIM_LM_NPROJ; k++)
+            if (!strcmp(pn, nesim_lm_proj_name(k)))
+                kd = k;
+        if (!json_is_object(e) || kd < 0) {
+            rc = nesim_json_bad(&c, nesim_json_sub(q, p, "proj"), "must be one of q_proj, k_proj, v_proj, o_proj, "
+                                "gate_proj, up_proj, down_proj, lm_head");
+            break;
+        }
+        size_t l = 0;
+        if (kd != NESIM_LM_NPROJ) {
+            json_t *lv = json_object_get(e, "layer");
+            if (!json_is_integer(lv) || json_integer_value(lv) < 0 || (size_t)json_integer_value(lv) >= L) {
+                rc = nesim_json_bad(&c, nesim_json_sub(q, p, "layer"), "must be an integer in [0, %zu)", L);
+                break;
+            }
+            l = (size_t)json_integer_value(lv);
+        }
+        size_t idx = kd == NESIM_LM_NPROJ ? L * NESIM_LM_NPROJ : l * NESIM_LM_NPROJ + (size_t)kd;
+        if (seen[idx]++) {
+            rc = nesim_json_bad(&c, p, "layer %zu %s is listed twice", l, pn);
+            break;
+        }
+        tensor_name(m, l, kd, w, sizeof w);
+        const char *wn = json_string_value(json_object_get(e, "weight"));
+        if (!wn || strcmp(wn, w)) {
+            rc = nesim_json_bad(&c, nesim_json_sub(q, p, "weight"), "must be \"%s\" (the checkpoint's tensor)", w);
+            break;
+        }
+        const char *cn = json_string_value(json_object_get(e, "coding"));
+        nesim_lm_proj_opts po = {1, NESIM_CODE_BITWISE_BIDIR, 3.0};
+        if (!cn || (strcmp(cn, "none") && nesim_coding_parse(cn, &po.coding, err))) {
+            rc = nesim_json_bad(&c, nesim_json_sub(q, p, "coding"),
+                                "must be none, binary, ternary, bitwise, bitwise-bidirectional or "
+                                "bitwise-twos-complement");
+            break;
+        }
+        po.spiked = strcmp(cn, "none") != 0;
+        json_t *kv = json_object_get(e, "k");
+        if (kv && !(json_is_number(kv) && json_number_value(kv) > 0 && json_number_value(kv) < 1e6)) {
+            rc = nesim_json_bad(&c, nesim_json_sub(q, p, "k"), "must be a number in (0, 1e6)");
+            break;
+        }
+        if (kv)
+            po.k = json_number_value(kv);
+        per[idx] = po;
+    }
+    for (size_t k = 0; !rc && k < np; k++)
+        if (!seen[k])
+            rc = nesim_json_bad(&c, "projections", "layer %zu %s is missing", k / NESIM_LM_NPROJ,
+                                nesim_lm_proj_name(k == L * NESIM_LM_NPROJ ? NESIM_LM_NPROJ
+                                                                           : (int)(k % NESIM_LM_NPROJ)));
+    free(seen);
+    return rc;
+}
+
 /* Perplexity of ids[0..n) (next-token NLL over n - 1 predictions). */
 static int perplexity(const nesim_lm_model *m, const nesim_lm_opts *lo, const int32_t *ids, size_t n, float *lg,
                       double *ppl, nesim_lm_totals *tot, nesim_error *err)
@@ -238,6 +412,13 @@ static int eval(const nesim_lm_job_opts *o, const nesim_lm_model *m, json_t *rep
     json_object_set_new(ev, "tokens", json_integer((json_int_t)n));
     nesim_lm_opts ann = o->lm;
     ann.spiked = 0;
+    ann.per = NULL;
+    const size_t np = m->cfg.layers * NESIM_LM_NPROJ + 1;
+    nesim_lm_proj_opts *kper = o->lm.per ? malloc(np * sizeof *kper) : NULL;
+    if (o->lm.per && !kper) {
+        free(ids);
+        return nesim_fail(err, NESIM_ENOMEM, "out of memory");
+    }
     double ppl;
     nesim_lm_totals t;
     rc = perplexity(m, &ann, ids, n, lg, &ppl, &t, err);
@@ -248,6 +429,14 @@ static int eval(const nesim_lm_job_opts *o, const nesim_lm_model *m, json_t *rep
     for (size_t i = 0; i < nk && !rc; i++) {
         nesim_lm_opts so = o->lm;
         so.k = o->ks ? o->ks[i] : o->lm.k;
+        if (kper) { /* a spec's projections: --k values replace every spiked one's k */
+            for (size_t j = 0; j < np; j++) {
+                kper[j] = o->lm.per[j];
+                if (o->ks)
+                    kper[j].k = so.k;
+            }
+            so.per = kper;
+        }
         if (!(rc = perplexity(m, &so, ids, n, lg, &ppl, &t, err))) {
             json_t *row = json_object();
             json_object_set_new(row, "k", json_real(so.k));
@@ -265,6 +454,7 @@ static int eval(const nesim_lm_job_opts *o, const nesim_lm_model *m, json_t *rep
             o->progress(o->user, (double)(i + 1) / (double)nk);
     }
     free(ids);
+    free(kper);
     return rc;
 }
 
@@ -278,8 +468,22 @@ int nesim_lm_job(const nesim_lm_job_opts *o, json_t **report, nesim_error *err)
     size_t n = 0;
     float *lg = NULL;
     prices pr;
-    json_t *rep = json_object();
-    int rc = nesim_lm_open(o->dir, &m, err);
+    json_t *rep = json_object(), *sroot = NULL;
+    char *sdir = NULL;
+    nesim_lm_proj_opts *per = NULL;
+    nesim_lm_job_opts oo = *o; /* o with the spec's folder and codings */
+    int rc = NESIM_OK;
+    if (o->spec && !(rc = spec_dir(o->spec, &sroot, &sdir, err)))
+        oo.dir = sdir;
+    o = &oo;
+    if (!rc)
+        rc = nesim_lm_open(o->dir, &m, err);
+    if (!rc && sroot) {
+        if (!(per = calloc(m->cfg.layers * NESIM_LM_NPROJ + 1, sizeof *per)))
+            rc = nesim_fail(err, NESIM_ENOMEM, "out of memory");
+        else if (!(rc = spec_projections(oo.spec, sroot, m, per, err)))
+            oo.lm.per = per;
+    }
     if (!rc)
         rc = load_prices(o, &pr, rep, err);
     if (!rc && o->prompt)
@@ -316,9 +520,16 @@ int nesim_lm_job(const nesim_lm_job_opts *o, json_t **report, nesim_error *err)
         json_object_set_new(rep, "coding", json_string(nesim_coding_name(o->lm.coding)));
         json_object_set_new(rep, "k", json_real(o->lm.k));
         json_t *sp = json_array();
-        for (int kd = 0; kd <= NESIM_LM_NPROJ; kd++)
-            if (o->lm.spiked >> kd & 1)
+        for (int kd = 0; kd <= NESIM_LM_NPROJ; kd++) {
+            int any = o->lm.per ? 0 : (int)(o->lm.spiked >> kd & 1);
+            for (size_t l = 0; o->lm.per && l <= m->cfg.layers; l++)
+                if ((l < m->cfg.layers) != (kd == NESIM_LM_NPROJ))
+                    any |= o->lm.per[l * NESIM_LM_NPROJ + (size_t)(kd == NESIM_LM_NPROJ ? 0 : kd)].spiked;
+            if (any)
                 json_array_append_new(sp, json_string(nesim_lm_proj_name(kd)));
+        }
+        if (o->spec)
+            json_object_set_new(rep, "spec", json_string(o->spec));
         json_object_set_new(rep, "spiked", sp);
     }
     if (!rc && n) {
@@ -394,7 +605,8 @@ int nesim_lm_job(const nesim_lm_job_opts *o, json_t **report, nesim_error *err)
                     json_t *pj = json_object();
                     json_object_set_new(pj, "layer", json_integer((json_int_t)l));
                     json_object_set_new(pj, "proj", json_string(nesim_lm_proj_name(k2)));
-                    json_object_set_new(pj, "spiked", json_boolean(o->lm.spiked >> k2 & 1));
+                    json_object_set_new(pj, "spiked", json_boolean(o->lm.per ? o->lm.per[l * NESIM_LM_NPROJ + (size_t)kd].spiked
+                                                                             : (int)(o->lm.spiked >> k2 & 1)));
                     json_object_set_new(pj, "spikes", json_integer(st->spikes));
                     json_object_set_new(pj, "sops", json_integer(st->sops));
                     json_object_set_new(pj, "silent", json_integer(st->silent));
@@ -417,6 +629,9 @@ int nesim_lm_job(const nesim_lm_job_opts *o, json_t **report, nesim_error *err)
     free(ids);
     free(gen);
     free(lg);
+    free(per);
+    free(sdir);
+    json_decref(sroot);
     if (rc) {
         json_decref(rep);
         return rc;
@@ -434,7 +649,11 @@ void nesim_lm_report_print(const json_t *rep, FILE *out)
             json_string_value(json_object_get(m, "dir")), json_string_value(json_object_get(m, "architecture")),
             (long long)num(m, "layers"), (long long)num(m, "hidden"), (long long)num(m, "heads"),
             (long long)num(m, "kv_heads"), (long long)num(m, "vocab"));
-    fprintf(out, "coding     %s, k = %g; spiked:", json_string_value(json_object_get(rep, "coding")), num(rep, "k"));
+    if (json_object_get(rep, "spec"))
+        fprintf(out, "coding     per projection, from %s; spiked somewhere:",
+                json_string_value(json_object_get(rep, "spec")));
+    else
+        fprintf(out, "coding     %s, k = %g; spiked:", json_string_value(json_object_get(rep, "coding")), num(rep, "k"));
     size_t i;
     json_t *v;
     json_array_foreach(json_object_get(rep, "spiked"), i, v) fprintf(out, " %s", json_string_value(v));

@@ -22,7 +22,9 @@
 #include "sim/lm.h"
 
 typedef struct nesim_lm_job_opts {
-    const char *dir;          /* checkpoint folder */
+    const char *dir;          /* checkpoint folder, or */
+    const char *spec;         /* a language-model spec (nesim_lm_spec_write); its
+                                 per-projection codings and k replace lm's */
     const char *prompt;       /* text (needs vocab.json), or */
     const char *tokens;       /* .npy of token ids, 1-D, integer dtype */
     size_t generate;          /* greedy tokens to generate after the prompt */
@@ -39,6 +41,14 @@ typedef struct nesim_lm_job_opts {
 
 /* Runs the job; *report (caller decrefs) is the whole result as JSON. */
 int nesim_lm_job(const nesim_lm_job_opts *o, json_t **report, nesim_error *err);
+
+/* The equivalent spec of checkpoint dir under o (coding, k, spiked set):
+ * JSON naming the checkpoint and, for every projection, its tensor, shape,
+ * coding ("none": graded) and k — edit it and run it with nesim run. */
+int nesim_lm_spec_build(const char *dir, const nesim_lm_opts *o, json_t **spec, nesim_error *err);
+
+/* Nonzero if path is a JSON file with the key "nesim_lm_spec". */
+int nesim_lm_spec_is(const char *path);
 
 /* Prints a report from nesim_lm_job as the text tables. */
 void nesim_lm_report_print(const json_t *report, FILE *out);

@@ -21,6 +21,7 @@ struct nesim_lm_run {
     double *h, *q, *k, *v, *att, *sc, *gd;     /* scratch */
     float *xf, *yf, *yf2;
     nesim_coded_stats *st;                     /* [layers * NPROJ + 1] */
+    nesim_lm_proj_opts *po;                    /* [layers * NPROJ + 1] */
     nesim_lm_totals tot;
 };
 
@@ -29,6 +30,7 @@ void nesim_lm_opts_init(nesim_lm_opts *o)
     o->coding = NESIM_CODE_BITWISE_BIDIR;
     o->k = 3;
     o->spiked = NESIM_LM_SPIKED_RELEASED;
+    o->per = NULL;
 }
 
 static void to_double(const nesim_tensor *t, double *out, size_t n)
@@ -73,7 +75,8 @@ int nesim_lm_run_new(const nesim_lm_model *m, const nesim_lm_opts *o, nesim_lm_r
     r->yf = malloc(wide * sizeof(float));
     r->yf2 = malloc(wide * sizeof(float));
     r->st = calloc(L * NESIM_LM_NPROJ + 1, sizeof *r->st);
-    if (!r->proj || !r->norm_in || !r->norm_post || !r->norm_final || !r->bias || !r->inv_freq || !r->kc || !r->vc ||
+    r->po = calloc(L * NESIM_LM_NPROJ + 1, sizeof *r->po);
+    if (!r->po ||!r->proj || !r->norm_in || !r->norm_post || !r->norm_final || !r->bias || !r->inv_freq || !r->kc || !r->vc ||
         !r->h || !r->q || !r->k || !r->v || !r->att || !r->sc || !r->gd || !r->xf || !r->yf || !r->yf2 || !r->st) {
         nesim_lm_run_free(r);
         return nesim_fail(err, NESIM_ENOMEM, "out of memory");
@@ -107,8 +110,18 @@ int nesim_lm_run_new(const nesim_lm_model *m, const nesim_lm_opts *o, nesim_lm_r
     to_double(&m->final_norm, r->norm_final, H);
     for (size_t i = 0; i < c->head_dim / 2; i++)
         r->inv_freq[i] = 1.0 / pow(c->rope_theta, (double)(2 * i) / (double)c->head_dim);
-    for (size_t i = 0; i <= L * NESIM_LM_NPROJ; i++)
+    for (size_t i = 0; i <= L * NESIM_LM_NPROJ; i++) {
         nesim_coded_stats_init(&r->st[i]);
+        size_t kd = i == L * NESIM_LM_NPROJ ? NESIM_LM_NPROJ : i % NESIM_LM_NPROJ;
+        nesim_lm_proj_opts d = {(int)(o->spiked >> kd & 1), o->coding, o->k};
+        r->po[i] = o->per ? o->per[i] : d;
+        if (r->po[i].spiked && (!(r->po[i].k > 0) || !isfinite(r->po[i].k))) {
+            rc = nesim_fail(err, NESIM_EINVAL, "layer %zu %s: k must be positive and finite (got %g)",
+                            i / NESIM_LM_NPROJ, nesim_lm_proj_name((int)kd), r->po[i].k);
+            nesim_lm_run_free(r);
+            return rc;
+        }
+    }
     *out = r;
     return NESIM_OK;
 }
@@ -123,7 +136,7 @@ void nesim_lm_run_free(nesim_lm_run *r)
     }
     free(r->kc), free(r->vc), free(r->proj), free(r->norm_in), free(r->norm_post), free(r->norm_final);
     free(r->bias), free(r->inv_freq), free(r->h), free(r->q), free(r->k), free(r->v), free(r->att);
-    free(r->sc), free(r->gd), free(r->xf), free(r->yf), free(r->yf2), free(r->st);
+    free(r->sc), free(r->gd), free(r->xf), free(r->yf), free(r->yf2), free(r->st), free(r->po);
     free(r);
 }
 
@@ -151,15 +164,16 @@ static void rmsnorm(const double *h, const double *w, size_t n, double eps, floa
 }
 
 /* y = L(xf): spiked (coded, event by event) or graded (dense in double). */
-static int project(nesim_lm_run *r, const nesim_coded_linear *L, int spiked, const float *xf, float *y,
-                   nesim_coded_stats *acc, nesim_error *err)
+static int project(nesim_lm_run *r, const nesim_coded_linear *L, size_t idx, const float *xf, float *y,
+                   nesim_error *err)
 {
+    nesim_coded_stats *acc = &r->st[idx];
     r->tot.equiv_macs += (int64_t)(L->in * L->out);
-    if (spiked) {
+    if (r->po[idx].spiked) {
         nesim_coded_opts o;
         nesim_coded_opts_init(&o);
-        o.coding = r->o.coding;
-        o.k = r->o.k;
+        o.coding = r->po[idx].coding;
+        o.k = r->po[idx].k;
         nesim_coded_stats st;
         int rc = nesim_coded_linear_forward(L, &o, xf, y, &st, err);
         if (rc)
@@ -239,7 +253,6 @@ int nesim_lm_step(nesim_lm_run *r, int32_t token, float *logits, nesim_error *er
     const nesim_lm_config *c = &m->cfg;
     const size_t H = c->hidden, hd = c->head_dim, nh = c->heads, nkv = c->kv_heads, Q = nh * hd, KV = nkv * hd;
     const size_t I = c->inter, p = r->pos;
-    const unsigned sp = r->o.spiked;
     nesim_lm_totals *t = &r->tot;
     if (token < 0 || (size_t)token >= c->vocab)
         return nesim_fail(err, NESIM_EINVAL, "token %zu: id %ld is outside the vocabulary [0, %zu)", p,
@@ -256,11 +269,11 @@ int nesim_lm_step(nesim_lm_run *r, int32_t token, float *logits, nesim_error *er
     const double scale = 1.0 / sqrt((double)hd);
     for (size_t l = 0; l < c->layers; l++) {
         nesim_coded_linear *P = r->proj[l];
-        nesim_coded_stats *S = r->st + l * NESIM_LM_NPROJ;
+        const size_t base = l * NESIM_LM_NPROJ;
         rmsnorm(r->h, r->norm_in + l * H, H, c->eps, r->xf, t);
         double *dst[3] = {r->q, r->k, r->v};
         for (int kd = NESIM_LM_Q; kd <= NESIM_LM_V; kd++) {
-            if ((rc = project(r, &P[kd], sp >> kd & 1, r->xf, r->yf, &S[kd], err)))
+            if ((rc = project(r, &P[kd], base + (size_t)kd, r->xf, r->yf, err)))
                 return rc;
             for (size_t i = 0; i < P[kd].out; i++)
                 dst[kd][i] = r->yf[i];
@@ -298,28 +311,27 @@ int nesim_lm_step(nesim_lm_run *r, int32_t token, float *logits, nesim_error *er
         t->elem_ops += 4 * (int64_t)(nh * n);
         for (size_t i = 0; i < Q; i++)
             r->xf[i] = (float)r->att[i];
-        if ((rc = project(r, &P[NESIM_LM_O], sp >> NESIM_LM_O & 1, r->xf, r->yf, &S[NESIM_LM_O], err)))
+        if ((rc = project(r, &P[NESIM_LM_O], base + NESIM_LM_O, r->xf, r->yf, err)))
             return rc;
         for (size_t i = 0; i < H; i++)
             r->h[i] += r->yf[i];
         rmsnorm(r->h, r->norm_post + l * H, H, c->eps, r->xf, t);
-        if ((rc = project(r, &P[NESIM_LM_GATE], sp >> NESIM_LM_GATE & 1, r->xf, r->yf, &S[NESIM_LM_GATE], err)) ||
-            (rc = project(r, &P[NESIM_LM_UP], sp >> NESIM_LM_UP & 1, r->xf, r->yf2, &S[NESIM_LM_UP], err)))
+        if ((rc = project(r, &P[NESIM_LM_GATE], base + NESIM_LM_GATE, r->xf, r->yf, err)) ||
+            (rc = project(r, &P[NESIM_LM_UP], base + NESIM_LM_UP, r->xf, r->yf2, err)))
             return rc;
         for (size_t i = 0; i < I; i++) {
             double g = r->yf[i];
             r->xf[i] = (float)(g / (1.0 + exp(-g)) * (double)r->yf2[i]);
         }
         t->elem_ops += 5 * (int64_t)I;
-        if ((rc = project(r, &P[NESIM_LM_DOWN], sp >> NESIM_LM_DOWN & 1, r->xf, r->yf, &S[NESIM_LM_DOWN], err)))
+        if ((rc = project(r, &P[NESIM_LM_DOWN], base + NESIM_LM_DOWN, r->xf, r->yf, err)))
             return rc;
         for (size_t i = 0; i < H; i++)
             r->h[i] += r->yf[i];
         t->elem_ops += 2 * (int64_t)H;
     }
     rmsnorm(r->h, r->norm_final, H, c->eps, r->xf, t);
-    if ((rc = project(r, &r->head, sp >> NESIM_LM_NPROJ & 1, r->xf, logits,
-                      &r->st[c->layers * NESIM_LM_NPROJ], err)))
+    if ((rc = project(r, &r->head, c->layers * NESIM_LM_NPROJ, r->xf, logits, err)))
         return rc;
     r->pos++;
     t->tokens++;

@@ -24,12 +24,23 @@
 #include "net/lm.h"
 #include "sim/coded.h"
 
+/* One projection's settings. */
+typedef struct nesim_lm_proj_opts {
+    int spiked;        /* 0: graded (dense) */
+    nesim_coding coding;
+    double k;
+} nesim_lm_proj_opts;
+
 typedef struct nesim_lm_opts {
     nesim_coding coding;
     double k;          /* adaptive threshold divisor (default 3) */
     /* Bit j (j = NESIM_LM_Q .. NESIM_LM_DOWN, NESIM_LM_NPROJ for lm_head):
      * that projection's input is spiked; otherwise it is graded (dense). */
     unsigned spiked;
+    /* Optional (NULL: the above for all), borrowed until nesim_lm_run_new
+     * returns: per projection l * NESIM_LM_NPROJ + kind, then lm_head at
+     * layers * NESIM_LM_NPROJ — a spec's per-layer codings. */
+    const nesim_lm_proj_opts *per;
 } nesim_lm_opts;
 
 /* SpikingBrain's released choice: q, k, v, o, gate and up spiked; down_proj

@@ -249,6 +249,65 @@ static void test_eval_text_per_k(void **st)
     json_decref(rep);
 }
 
+static void test_spec_round_trip_and_edits(void **st)
+{
+    nesim_error err = {0};
+    nesim_lm_opts o;
+    nesim_lm_opts_init(&o);
+    json_t *spec;
+    assert_ok(nesim_lm_spec_build(DIR, &o, &spec, &err), &err);
+    json_t *pr = json_object_get(spec, "projections");
+    assert_int_equal(json_array_size(pr), 4 * 7 + 1);
+    char path[512], out_a[512], out_b[512], args[2048];
+    snprintf(path, sizeof path, "%s/lm.json", test_tmpdir());
+    snprintf(out_a, sizeof out_a, "%s/spec_a.json", test_tmpdir());
+    snprintf(out_b, sizeof out_b, "%s/spec_b.json", test_tmpdir());
+    assert_int_equal(json_dump_file(spec, path, JSON_INDENT(1)), 0);
+    /* the spec as printed runs the same model: identical per-projection spikes */
+    snprintf(args, sizeof args, "%s run %s --tokens " REF "tokens.npy --json --quiet > %s", bin(), path, out_a);
+    assert_int_equal(system(args), 0);
+    snprintf(args, sizeof args, "%s run " DIR " --tokens " REF "tokens.npy --json --quiet > %s", bin(), out_b);
+    assert_int_equal(system(args), 0);
+    json_error_t je;
+    json_t *a = json_load_file(out_a, 0, &je), *b = json_load_file(out_b, 0, &je);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_true(json_equal(json_object_get(a, "projections"), json_object_get(b, "projections")));
+    json_decref(a);
+    /* layer 2's up_proj made graded: only its spikes vanish upstream of layer 2's MLP output */
+    json_t *e = json_array_get(pr, 2 * 7 + 5);
+    assert_string_equal(json_string_value(json_object_get(e, "proj")), "up_proj");
+    json_object_set_new(e, "coding", json_string("none"));
+    assert_int_equal(json_dump_file(spec, path, JSON_INDENT(1)), 0);
+    snprintf(args, sizeof args, "%s run %s --tokens " REF "tokens.npy --json --quiet > %s", bin(), path, out_a);
+    assert_int_equal(system(args), 0);
+    a = json_load_file(out_a, 0, &je);
+    json_t *pa = json_object_get(a, "projections"), *pb = json_object_get(b, "projections");
+    for (size_t i = 0; i < 2 * 7 + 5; i++) /* everything before it is unchanged */
+        assert_true(json_equal(json_array_get(pa, i), json_array_get(pb, i)));
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(pa, 2 * 7 + 5), "spikes")), 0);
+    assert_true(json_integer_value(json_object_get(json_array_get(pb, 2 * 7 + 5), "spikes")) > 0);
+    json_decref(a);
+    json_decref(b);
+    /* a spec naming another tensor, or missing a projection: one line, exit 2 */
+    json_object_set_new(e, "weight", json_string("model.layers.2.mlp.gate_proj.weight"));
+    assert_int_equal(json_dump_file(spec, path, JSON_INDENT(1)), 0);
+    snprintf(args, sizeof args, "%s run %s --prompt abc --quiet 2> %s", bin(), path, out_a);
+    int s = system(args);
+    assert_int_equal(WEXITSTATUS(s), 2);
+    FILE *f = fopen(out_a, "r");
+    char msg[600] = "";
+    assert_non_null(fgets(msg, sizeof msg, f));
+    fclose(f);
+    if (!strstr(msg, "projections[19].weight: must be \"model.layers.2.mlp.up_proj.weight\""))
+        fail_msg("message: %s", msg);
+    json_array_remove(pr, 3);
+    assert_int_equal(json_dump_file(spec, path, JSON_INDENT(1)), 0);
+    s = system(args);
+    assert_int_equal(WEXITSTATUS(s), 2);
+    json_decref(spec);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -257,6 +316,7 @@ int main(void)
         cmocka_unit_test(test_importer_refuses_bad_checkpoints),
         cmocka_unit_test(test_cli_generates_and_refuses),
         cmocka_unit_test(test_eval_text_per_k),
+        cmocka_unit_test(test_spec_round_trip_and_edits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
