@@ -39,6 +39,8 @@ static void test_spec_corpus(void **st)
 static void test_npy_corpus(void **st) { replay("fuzz_npy", "tests/malformed/npy examples/digits tests/fixtures", 50); }
 static void test_safetensors_corpus(void **st) { replay("fuzz_safetensors", "tests/malformed/safetensors", 30); }
 static void test_chip_corpus(void **st) { replay("fuzz_chip", "tests/malformed/chips chips", 40); }
+/* checkpoint config, vocab, shard index and language-model spec (issue 11) */
+static void test_lm_corpus(void **st) { replay("fuzz_lm", "fuzz/corpus/lm", 5); }
 static void test_http_corpus(void **st) { replay("fuzz_http", "fuzz/corpus/http", 10); }
 /* edits to a recorded trace (fuzz/corpus/trace: the crafted cases of issue 10) */
 static void test_trace_corpus(void **st) { replay("fuzz_trace", "fuzz/corpus/trace", 8); }
@@ -50,6 +52,7 @@ int main(void)
         cmocka_unit_test(test_npy_corpus),
         cmocka_unit_test(test_safetensors_corpus),
         cmocka_unit_test(test_chip_corpus),
+        cmocka_unit_test(test_lm_corpus),
         cmocka_unit_test(test_http_corpus),
         cmocka_unit_test(test_trace_corpus),
     };
