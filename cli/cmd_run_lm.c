@@ -176,11 +176,12 @@ int cmd_run_lm(int argc, char **argv)
 
 static const char spec_help[] =
     "usage: nesim spec CHECKPOINT_DIR [--coding NAME] [--k K] [--spiked released|all|none]\n"
+    "                  [--output FILE.json]\n"
     "\n"
-    "Prints the checkpoint's equivalent language-model spec (JSON): the folder, the\n"
-    "graph, and every projection with its tensor (by its name in the safetensors\n"
-    "files), shape, coding (none: graded) and k. Edit the codings and k per layer and\n"
-    "run it: nesim run SPEC.json --prompt ...\n";
+    "Prints the checkpoint's equivalent language-model spec (JSON), to stdout or\n"
+    "--output: the folder, the graph, and every projection with its tensor (by its\n"
+    "name in the safetensors files), shape, coding (none: graded) and k. Edit the\n"
+    "codings and k per layer and run it: nesim run SPEC.json --prompt ...\n";
 
 int cmd_spec(int argc, char **argv)
 {
@@ -194,15 +195,19 @@ int cmd_spec(int argc, char **argv)
         fputs(spec_help, stdout);
         return CLI_OK;
     }
-    if (!rc && (!o.dir || o.spec || o.prompt || o.tokens || o.eval_text || o.output || o.generate))
+    if (!rc && (!o.dir || o.spec || o.prompt || o.tokens || o.eval_text || o.generate))
         rc = nesim_fail(&err, NESIM_EINVAL, "%s", o.dir || o.spec ? "nesim spec takes a checkpoint folder and "
                                                   "--coding, --k, --spiked only (see nesim spec --help)"
                                                   : "which checkpoint? nesim spec CHECKPOINT_DIR");
     json_t *spec = NULL;
     if (!rc)
         rc = nesim_lm_spec_build(o.dir, &o.lm, &spec, &err);
-    if (spec) {
-        json_dumpf(spec, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17));
+    const size_t fl = JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17);
+    if (spec && o.output) {
+        if (json_dump_file(spec, o.output, fl))
+            rc = nesim_fail(&err, NESIM_EIO, "%s: cannot write", o.output);
+    } else if (spec) {
+        json_dumpf(spec, stdout, fl);
         fputc('\n', stdout);
     }
     json_decref(spec);
