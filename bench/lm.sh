@@ -14,9 +14,9 @@ tok=253
 for set in all released none; do
   t=$(for i in $(seq $N); do
         s=$(date +%s.%N); $NESIM run examples/tiny-lm --prompt The --generate 250 --spiked $set --quiet --json >/dev/null
-        e=$(date +%s.%N); echo "$e - $s" | bc -l; done | stat)
+        e=$(date +%s.%N); awk -v a="$s" -v b="$e" "BEGIN {print b - a}"; done | stat)
   min=$(echo "$t" | awk '{print $2}')
-  printf "nesim  --spiked %-9s %s  %6.0f tokens/s (best)\n" "$set" "$t" "$(echo "$tok / $min" | bc -l)"
+  printf "nesim  --spiked %-9s %s  %6.0f tokens/s (best)\n" "$set" "$t" "$(awk -v t=$tok -v m=$min "BEGIN {print t / m}")"
 done
 if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
   /usr/bin/python3 - "$N" <<'PY'

@@ -55,7 +55,7 @@ PY
 for set in released all; do
   for i in $(seq $N); do
     s=$(date +%s.%N); $NESIM run "$D" --tokens "$D/ids.npy" --spiked $set --chip none --json --quiet > "$D/r.json"
-    e=$(date +%s.%N); echo "$e - $s" | bc -l
+    e=$(date +%s.%N); awk -v a="$s" -v b="$e" "BEGIN {print b - a}"
   done | sort -n > "$D/t"
   sops=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["total"]["sops"])' "$D/r.json")
   awk -v s="$sops" -v set="$set" '{a[NR]=$1} END {printf "nesim 2 layers at 7B width, 16 tokens, --spiked %-8s min %.2f s  median %.2f s  %.3f s/token  %.0f M SOP/token  %.2f G SOP/s (best)\n", set, a[1], a[int((NR+1)/2)], a[1]/16, s/16/1e6, s/a[1]/1e9}' "$D/t"
