@@ -663,26 +663,6 @@ static void assert_consistent(const char *db)
         fail_msg("%s: %lld (layer, tick) rows where activity and spikes disagree", db, (long long)bad);
 }
 
-/* True once a run's spikes are committed to the trace at db (a reader sees
-   only committed transactions; a missing or half-created file is "not yet"). */
-static bool spikes_on_disk(const char *db)
-{
-    if (access(db, F_OK) != 0)
-        return false;
-    sqlite3 *h;
-    bool yes = false;
-    if (sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK) {
-        sqlite3_busy_timeout(h, 100);
-        sqlite3_stmt *q;
-        if (sqlite3_prepare_v2(h, "SELECT EXISTS (SELECT 1 FROM spike_groups)", -1, &q, NULL) == SQLITE_OK) {
-            yes = sqlite3_step(q) == SQLITE_ROW && sqlite3_column_int(q, 0);
-            sqlite3_finalize(q);
-        }
-    }
-    sqlite3_close(h);
-    return yes;
-}
-
 static void signal_round(int sig, const char *spec_args, const char *name)
 {
     const char *db = tmp(name);
@@ -704,7 +684,7 @@ static void signal_round(int sig, const char *spec_args, const char *name)
     }
     /* Kill it mid-run: once spikes are on disk, whatever the machine's speed
        (under the sanitizers a 7B-wide layer takes seconds before its trace opens). */
-    for (int i = 0; i < 2400 && !spikes_on_disk(db); i++)
+    for (int i = 0; i < 2400 && !test_spikes_on_disk(db); i++)
         usleep(50000);
     usleep(300000);
     kill(pid, sig);

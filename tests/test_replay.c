@@ -208,9 +208,9 @@ static void test_sigint_marks_interrupted(void **st)
         _exit(127);
     }
     /* wait until the run is under way, then interrupt it */
-    for (int i = 0; i < 600 && access(db, F_OK) != 0; i++)
+    for (int i = 0; i < 2400 && !test_spikes_on_disk(db); i++)
         usleep(50000);
-    usleep(500000); /* some samples recorded */
+    usleep(200000); /* some samples recorded */
     kill(pid, SIGINT);
     int status;
     waitpid(pid, &status, 0);

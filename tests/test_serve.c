@@ -1115,8 +1115,11 @@ static void test_replay_disconnect_and_flow(void **state)
     /* a client that does not read: the server pauses instead of buffering */
     double t0 = now_s();
     int fd = replay_open("/api/runs/3/replay?speed=1e9", 2048, false);
-    usleep(800000);
     nesim_serve_stats st2 = stats();
+    for (int i = 0; i < 600 && st2.replay_pauses == st1.replay_pauses; i++) {
+        usleep(50000);
+        st2 = stats();
+    }
     assert_true(st2.replay_pauses > st1.replay_pauses);
     assert_int_equal(st2.replays_active, 1);
     /* then it reads everything */

@@ -3,6 +3,7 @@
 #define NESIM_TEST_CHECK_H
 
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -32,5 +33,9 @@
 
 /* A scratch directory for the test's files, created once; returns its path. */
 const char *test_tmpdir(void);
+
+/* True once the trace at db holds committed spikes (a missing or half-created
+   file is "not yet"): tests that interrupt a run wait for this, not a fixed time. */
+bool test_spikes_on_disk(const char *db);
 
 #endif
