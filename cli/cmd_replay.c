@@ -5,6 +5,7 @@
 
 #include "cli/cli.h"
 #include "eval/report.h"
+#include "jobs/lm.h"
 #include "jobs/replay.h"
 
 static const char help[] =
@@ -15,6 +16,12 @@ static const char help[] =
     "Weights are found through the stored spec; a weight file that moved or changed\n"
     "since the run (SHA-256) is an error.\n"
     "\n"
+    "A language-model run (nesim run CHECKPOINT --trace DB) replays its recorded\n"
+    "tokens teacher-forced: the projections before L run as recorded (the residual\n"
+    "stream and KV cache are recomputed), L's input is checked count for count\n"
+    "against its recorded spikes, and the spiked projections after L take --coding\n"
+    "and --k. Nothing changed gives the recorded logits and spikes exactly.\n"
+    "\n"
     "options:\n"
     "  --chip NAME|PATH     price the replay on another chip (default: the run's)\n"
     "  --dense NAME|PATH    dense baseline profile (default: the run's, or dense-45nm)\n"
@@ -22,6 +29,7 @@ static const char help[] =
     "  --k K                adaptive-threshold divisor of the layers after L\n"
     "  --trace OUT.db       record the replay (default: into DB itself)\n"
     "  --record LEVEL       none, activity or spikes (default spikes)\n"
+    "  --output Y.npy       language models: the replay's logits, f32 [tokens, vocab]\n"
     "  --json               print the replay's report as JSON\n"
     "  --quiet              no progress on stderr\n";
 
@@ -41,8 +49,10 @@ static int parse(int argc, char **argv, nesim_replay_opts *o, int *json, nesim_e
             *json = 1;
             continue;
         }
-        if (!strcmp(a, "--quiet"))
+        if (!strcmp(a, "--quiet")) {
+            o->quiet = 1;
             continue;
+        }
         if (!strcmp(a, "--run")) {
             uint64_t r;
             if (!(rc = cli_u64(a, v, &r, err)) && (r < 1 || r > INT64_MAX))
@@ -78,6 +88,8 @@ static int parse(int argc, char **argv, nesim_replay_opts *o, int *json, nesim_e
             dst = &o->dense;
         else if (!strcmp(a, "--trace"))
             dst = &o->trace;
+        else if (!strcmp(a, "--output"))
+            dst = &o->output;
         if (dst) {
             if (!v)
                 return nesim_fail(err, NESIM_EINVAL, "%s: expected a value", a);
@@ -121,6 +133,22 @@ static void print_table(const json_t *r)
            (long long)json_integer_value(json_object_get(rp, "run")));
 }
 
+static void print_lm(const json_t *r)
+{
+    const json_t *rp = json_object_get(r, "replay");
+    printf("nesim replay: run %lld from layer %lld (%s), %zu tokens\n\n",
+           (long long)json_integer_value(json_object_get(rp, "parent_run")),
+           (long long)json_integer_value(json_object_get(rp, "from_layer")),
+           json_string_value(json_object_get(rp, "from_layer_name")),
+           json_array_size(json_object_get(r, "per_token")));
+    nesim_lm_report_print(r, stdout);
+    const char *tr = json_string_value(json_object_get(rp, "trace"));
+    printf("\n  recorded as run %lld in %s (compare: nesim trace diff %s %lld %lld)\n",
+           (long long)json_integer_value(json_object_get(rp, "run")), tr, tr,
+           (long long)json_integer_value(json_object_get(rp, "parent_run")),
+           (long long)json_integer_value(json_object_get(rp, "run")));
+}
+
 int cmd_replay(int argc, char **argv)
 {
     nesim_error err = {0};
@@ -134,8 +162,11 @@ int cmd_replay(int argc, char **argv)
     json_t *report = NULL;
     if (!rc)
         rc = nesim_replay(&o, &report, &err);
+    const int lm = report && json_object_get(report, "per_token");
     if (!rc && json)
         rc = nesim_report_write_json(report, stdout, &err);
+    else if (!rc && lm)
+        print_lm(report);
     else if (!rc)
         print_table(report);
     json_decref(report);

@@ -35,6 +35,10 @@ static const char help[] =
     "  --chip NAME|PATH     neuromorphic profile for the spiking share (default loihi;\n"
     "                       none: no energy)\n"
     "  --dense NAME|PATH    dense profile for graded work and the ANN (default dense-45nm)\n"
+    "  --trace DB.db        record the run in a trace (samples are tokens; layer 0 is the\n"
+    "                       token stream): nesim trace, nesim serve and nesim replay\n"
+    "                       --from-layer read it\n"
+    "  --record LEVEL       none, activity or spikes (default; replay needs spikes)\n"
     "  --json               the report as one JSON object\n"
     "  --quiet              no progress on stderr\n";
 
@@ -69,8 +73,7 @@ static int parse_ks(const char *v, double **ks, size_t *n, nesim_error *err)
 
 static int parse(int argc, char **argv, nesim_lm_job_opts *o, double **ks, int *json, int *quiet, nesim_error *err)
 {
-    memset(o, 0, sizeof *o);
-    nesim_lm_opts_init(&o->lm);
+    nesim_lm_job_opts_init(o);
     *json = *quiet = 0;
     int rc = NESIM_OK;
     for (int i = 1; i < argc && !rc; i++) {
@@ -96,6 +99,8 @@ static int parse(int argc, char **argv, nesim_lm_job_opts *o, double **ks, int *
             rc = nesim_coding_parse(v, &o->lm.coding, err), i++;
             if (rc)
                 rc = nesim_fail(err, NESIM_EINVAL, "--coding: '%s' is not a coding (see --help)", v ? v : "");
+        } else if (!strcmp(a, "--record")) {
+            rc = nesim_trace_level_parse(v ? v : "", &o->record, err), i++;
         } else if (!strcmp(a, "--spiked")) {
             if (v && !strcmp(v, "released"))
                 o->lm.spiked = NESIM_LM_SPIKED_RELEASED;
@@ -113,6 +118,7 @@ static int parse(int argc, char **argv, nesim_lm_job_opts *o, double **ks, int *
                                : !strcmp(a, "--eval-text") ? &o->eval_text
                                : !strcmp(a, "--chip")      ? &o->chip
                                : !strcmp(a, "--dense")     ? &o->dense
+                               : !strcmp(a, "--trace")     ? &o->trace
                                                            : NULL;
             if (dst) {
                 if (!v)
@@ -171,6 +177,7 @@ int cmd_run_lm(int argc, char **argv)
     free(ks);
     if (rc)
         fprintf(stderr, "nesim run: %s\n", err.msg);
+    cli_reraise_stop(); /* a recording stopped by a signal: die of it, as a shell expects */
     return cli_status(rc);
 }
 

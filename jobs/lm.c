@@ -11,10 +11,12 @@
 #include "net/jsonmsg.h"
 #include "net/lm.h"
 #include "net/tensor.h"
+#include "traces/record_lm.h"
 
 typedef struct prices {
     int on;
     double sop, update, mac16, add16;
+    double tick_s; /* the chip's seconds per tick (1 ms without one) */
 } prices;
 
 static double spiking_j(const prices *p, const nesim_lm_totals *t)
@@ -35,6 +37,7 @@ static double ann_j(const prices *p, const nesim_lm_totals *t)
 static int load_prices(const nesim_lm_job_opts *o, prices *p, json_t *rep, nesim_error *err)
 {
     memset(p, 0, sizeof *p);
+    p->tick_s = 1e-3;
     if (o->chip && !strcmp(o->chip, "none"))
         return NESIM_OK;
     nesim_chip *chip = NULL, *dense = NULL;
@@ -54,6 +57,7 @@ static int load_prices(const nesim_lm_job_opts *o, prices *p, json_t *rep, nesim
         p->on = 1;
         p->sop = chip->p.energy.synaptic_op;
         p->update = chip->p.energy.neuron_update_active;
+        p->tick_s = chip->p.tick_s;
         json_object_set_new(rep, "chip", json_string(chip->name));
         json_object_set_new(rep, "dense", json_string(dense->name));
     }
@@ -202,14 +206,24 @@ static void tensor_name(const nesim_lm_model *m, size_t l, int kd, char *buf, si
                  nesim_lm_proj_name(kd));
 }
 
-int nesim_lm_spec_build(const char *dir, const nesim_lm_opts *o, json_t **spec, nesim_error *err)
+/* The codings a run plays: lo->per, or lo's spiked set, coding and k. */
+static void effective_po(const nesim_lm_model *m, const nesim_lm_opts *lo, nesim_lm_proj_opts *po)
 {
-    *spec = NULL;
-    nesim_lm_model *m;
-    int rc = nesim_lm_open(dir, &m, err);
-    if (rc)
-        return rc;
+    const size_t np = m->cfg.layers * NESIM_LM_NPROJ + 1;
+    for (size_t i = 0; i < np; i++) {
+        size_t kd = i + 1 == np ? NESIM_LM_NPROJ : i % NESIM_LM_NPROJ;
+        po[i] = lo->per ? lo->per[i] : (nesim_lm_proj_opts){(int)(lo->spiked >> kd & 1), lo->coding, lo->k};
+    }
+}
+
+json_t *nesim_lm_spec_of(const nesim_lm_model *m, const char *dir, const nesim_lm_opts *lo)
+{
     const nesim_lm_config *c = &m->cfg;
+    const size_t np = c->layers * NESIM_LM_NPROJ + 1;
+    nesim_lm_proj_opts *po = malloc(np * sizeof *po);
+    if (!po)
+        return NULL;
+    effective_po(m, lo, po);
     json_t *j = json_object(), *pr = json_array();
     json_object_set_new(j, "nesim_lm_spec", json_integer(1));
     json_object_set_new(j, "checkpoint", json_string(dir));
@@ -223,28 +237,38 @@ int nesim_lm_spec_build(const char *dir, const nesim_lm_opts *o, json_t **spec, 
              c->tied ? " (tied to the embedding)" : "");
     json_object_set_new(j, "graph", json_string(g));
     json_object_set_new(j, "projections", pr);
-    for (size_t l = 0; l <= c->layers; l++)
-        for (int kd = 0; kd < NESIM_LM_NPROJ; kd++) {
-            int k2 = l == c->layers ? NESIM_LM_NPROJ : kd;
-            const nesim_tensor *t = k2 == NESIM_LM_NPROJ ? &m->lm_head : &m->layer[l].w[k2];
-            json_t *e = json_object();
-            if (k2 != NESIM_LM_NPROJ)
-                json_object_set_new(e, "layer", json_integer((json_int_t)l));
-            json_object_set_new(e, "proj", json_string(nesim_lm_proj_name(k2)));
-            tensor_name(m, l, k2, w, sizeof w);
-            json_object_set_new(e, "weight", json_string(w));
-            json_object_set_new(e, "shape", json_pack("[II]", (json_int_t)t->shape[0], (json_int_t)t->shape[1]));
-            int sp = o->spiked >> k2 & 1;
-            json_object_set_new(e, "coding", json_string(sp ? nesim_coding_name(o->coding) : "none"));
-            if (sp)
-                json_object_set_new(e, "k", json_real(o->k));
-            json_array_append_new(pr, e);
-            if (k2 == NESIM_LM_NPROJ)
-                break;
-        }
+    for (size_t i = 0; i < np; i++) {
+        const size_t l = i / NESIM_LM_NPROJ;
+        const int k2 = i + 1 == np ? NESIM_LM_NPROJ : (int)(i % NESIM_LM_NPROJ);
+        const nesim_tensor *t = k2 == NESIM_LM_NPROJ ? &m->lm_head : &m->layer[l].w[k2];
+        json_t *e = json_object();
+        if (k2 != NESIM_LM_NPROJ)
+            json_object_set_new(e, "layer", json_integer((json_int_t)l));
+        json_object_set_new(e, "proj", json_string(nesim_lm_proj_name(k2)));
+        tensor_name(m, l, k2, w, sizeof w);
+        json_object_set_new(e, "weight", json_string(w));
+        json_object_set_new(e, "shape", json_pack("[II]", (json_int_t)t->shape[0], (json_int_t)t->shape[1]));
+        json_object_set_new(e, "coding", json_string(po[i].spiked ? nesim_coding_name(po[i].coding) : "none"));
+        if (po[i].spiked)
+            json_object_set_new(e, "k", json_real(po[i].k));
+        json_array_append_new(pr, e);
+    }
+    free(po);
+    return j;
+}
+
+int nesim_lm_spec_build(const char *dir, const nesim_lm_opts *o, json_t **spec, nesim_error *err)
+{
+    *spec = NULL;
+    nesim_lm_model *m;
+    int rc = nesim_lm_open(dir, &m, err);
+    if (rc)
+        return rc;
+    nesim_lm_opts lo = *o;
+    lo.per = NULL;
+    *spec = nesim_lm_spec_of(m, dir, &lo);
     nesim_lm_close(m);
-    *spec = j;
-    return NESIM_OK;
+    return *spec ? NESIM_OK : nesim_fail(err, NESIM_ENOMEM, "out of memory");
 }
 
 int nesim_lm_spec_is(const char *path)
@@ -256,7 +280,23 @@ int nesim_lm_spec_is(const char *path)
     return is;
 }
 
-/* Reads spec's checkpoint name into *dir (caller frees). */
+/* The spec's checkpoint folder into *dir (caller frees); label names the
+ * spec in messages. */
+static int spec_checkpoint(const char *label, const json_t *root, char **dir, nesim_error *err)
+{
+    nesim_jctx c = {label, err};
+    json_t *v = json_object_get(root, "nesim_lm_spec");
+    if (!json_is_integer(v) || json_integer_value(v) != 1)
+        return nesim_json_bad(&c, "nesim_lm_spec", "must be 1 (the format this build reads)");
+    v = json_object_get(root, "checkpoint");
+    if (!json_is_string(v))
+        return nesim_json_bad(&c, "checkpoint", "must be the checkpoint folder's path");
+    if (!(*dir = strdup(json_string_value(v))))
+        return nesim_fail(err, NESIM_ENOMEM, "out of memory");
+    return NESIM_OK;
+}
+
+/* Reads the spec file at path into *root and its checkpoint into *dir. */
 static int spec_dir(const char *path, json_t **root, char **dir, nesim_error *err)
 {
     char *text;
@@ -272,22 +312,13 @@ static int spec_dir(const char *path, json_t **root, char **dir, nesim_error *er
         nesim_json_ascii_line(je.text, line, sizeof line);
         return nesim_fail(err, NESIM_EINVAL, "%s:%d:%d: %s", path, je.line, je.column, line);
     }
-    nesim_jctx c = {path, err};
-    json_t *v = json_object_get(*root, "nesim_lm_spec");
-    if (!json_is_integer(v) || json_integer_value(v) != 1)
-        return nesim_json_bad(&c, "nesim_lm_spec", "must be 1 (the format this build reads)");
-    v = json_object_get(*root, "checkpoint");
-    if (!json_is_string(v))
-        return nesim_json_bad(&c, "checkpoint", "must be the checkpoint folder's path");
-    if (!(*dir = strdup(json_string_value(v))))
-        return nesim_fail(err, NESIM_ENOMEM, "out of memory");
-    return NESIM_OK;
+    return spec_checkpoint(path, *root, dir, err);
 }
 
 /* Fills per[] from the spec's projections: each exactly once, naming the
  * tensor the checkpoint has. */
-static int spec_projections(const char *path, json_t *root, const nesim_lm_model *m, nesim_lm_proj_opts *per,
-                            nesim_error *err)
+int nesim_lm_spec_projections(const char *path, const json_t *root, const nesim_lm_model *m, nesim_lm_proj_opts *per,
+                              nesim_error *err)
 {
     nesim_jctx c = {path, err};
     const size_t L = m->cfg.layers, np = L * NESIM_LM_NPROJ + 1;
@@ -470,30 +501,48 @@ int nesim_lm_job(const nesim_lm_job_opts *o, json_t **report, nesim_error *err)
     prices pr;
     json_t *rep = json_object(), *sroot = NULL;
     char *sdir = NULL;
-    nesim_lm_proj_opts *per = NULL;
+    nesim_lm_proj_opts *per = NULL, *po = NULL;
+    nesim_lm_recorder *rec = NULL;
+    char *spec_text = NULL;
     nesim_lm_job_opts oo = *o; /* o with the spec's folder and codings */
+    const char *label = o->spec ? o->spec : "spec";
     int rc = NESIM_OK;
-    if (o->spec && !(rc = spec_dir(o->spec, &sroot, &sdir, err)))
+    if (o->spec_json) {
+        sroot = json_incref((json_t *)o->spec_json);
+        if (!(rc = spec_checkpoint(label, sroot, &sdir, err)))
+            oo.dir = sdir;
+    } else if (o->spec && !(rc = spec_dir(o->spec, &sroot, &sdir, err))) {
         oo.dir = sdir;
+    }
     o = &oo;
     if (!rc)
         rc = nesim_lm_open(o->dir, &m, err);
     if (!rc && sroot) {
         if (!(per = calloc(m->cfg.layers * NESIM_LM_NPROJ + 1, sizeof *per)))
             rc = nesim_fail(err, NESIM_ENOMEM, "out of memory");
-        else if (!(rc = spec_projections(oo.spec, sroot, m, per, err)))
+        else if (!(rc = nesim_lm_spec_projections(label, sroot, m, per, err)))
             oo.lm.per = per;
     }
+    if (!rc && o->trace && o->eval_text)
+        rc = nesim_fail(err, NESIM_EINVAL, "--trace records one sequence: give --prompt or --tokens, not --eval-text");
     if (!rc)
         rc = load_prices(o, &pr, rep, err);
+    const int have_input = o->prompt || o->tokens || o->ids;
     if (!rc && o->prompt)
         rc = nesim_lm_encode(m, o->prompt, &ids, &n, err);
     else if (!rc && o->tokens)
         rc = read_tokens(o->tokens, &ids, &n, err);
-    if (!rc && (o->prompt || o->tokens) && n + o->generate > m->cfg.max_pos)
+    else if (!rc && o->ids) {
+        if (!(ids = malloc((o->n_ids ? o->n_ids : 1) * sizeof *ids)))
+            rc = nesim_fail(err, NESIM_ENOMEM, "out of memory");
+        else
+            memcpy(ids, o->ids, o->n_ids * sizeof *ids), n = o->n_ids;
+    }
+    const size_t prefill = o->ids ? (o->prefill < n ? o->prefill : n) : n;
+    if (!rc && have_input && n + o->generate > m->cfg.max_pos)
         rc = nesim_fail(err, NESIM_EINVAL, "%zu prompt + %zu generated tokens exceed the position limit %zu",
                         n, o->generate, m->cfg.max_pos);
-    if (!rc && !o->prompt && !o->tokens && !o->eval_text)
+    if (!rc && !have_input && !o->eval_text)
         rc = nesim_fail(err, NESIM_EINVAL, "%s: give --prompt TEXT, --tokens IDS.npy or --eval-text FILE", o->dir);
     for (size_t i = 0; !rc && i < n; i++)
         if (ids[i] < 0 || (size_t)ids[i] >= m->cfg.vocab)
@@ -534,27 +583,54 @@ int nesim_lm_job(const nesim_lm_job_opts *o, json_t **report, nesim_error *err)
     }
     if (!rc && n) {
         rc = nesim_lm_run_new(m, &o->lm, &r, err);
+        if (!rc && o->expect_proj >= 0 && o->expect_counts)
+            rc = nesim_lm_run_expect(r, (size_t)o->expect_proj, o->expect_counts, o->expect_vth, o->expect_tokens,
+                                     err);
+        const size_t np = m->cfg.layers * NESIM_LM_NPROJ + 1;
+        if (!rc && o->trace) {
+            json_t *sj = NULL;
+            if (!(po = malloc(np * sizeof *po)) || !(sj = nesim_lm_spec_of(m, o->dir, &o->lm)) ||
+                !(spec_text = json_dumps(sj, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17))))
+                rc = nesim_fail(err, NESIM_ENOMEM, "out of memory");
+            json_decref(sj);
+            if (!rc) {
+                effective_po(m, &o->lm, po);
+                nesim_lm_record_opts ro = {.path = o->trace, .level = o->record, .m = m, .po = po,
+                                           .spec_file = o->spec ? o->spec : o->dir, .spec_text = spec_text,
+                                           .chip = pr.on ? json_string_value(json_object_get(rep, "chip")) : NULL,
+                                           .dense = pr.on ? json_string_value(json_object_get(rep, "dense")) : NULL,
+                                           .tick_s = pr.tick_s > 0 ? pr.tick_s : 1e-3, .parent_run = o->parent_run,
+                                           .note = o->note};
+                rc = nesim_lm_record_begin(&ro, &rec, err);
+            }
+            if (!rc) {
+                nesim_lm_sink sk = nesim_lm_record_sink(rec);
+                nesim_lm_run_set_sink(r, &sk);
+            }
+        }
         json_t *toks = json_array();
         json_object_set_new(rep, "per_token", toks);
-        if (!rc && !(gen = malloc((o->generate + 1) * sizeof *gen)))
+        if (!rc && !(gen = malloc((n + o->generate + 1) * sizeof *gen)))
             rc = nesim_fail(err, NESIM_ENOMEM, "out of memory");
-        nesim_lm_totals before, d, prefill;
-        memset(&prefill, 0, sizeof prefill);
-        size_t total = n + o->generate;
+        nesim_lm_totals before, d, pre;
+        memset(&pre, 0, sizeof pre);
+        size_t total = n + o->generate, played = 0;
         int32_t next = 0;
         for (size_t i = 0; i < total && !rc; i++) {
             int32_t tok = i < n ? ids[i] : next;
             before = *nesim_lm_run_totals(r);
+            if (rec && (rc = nesim_lm_record_token(rec, i, tok, nesim_lm_run_tick(r))))
+                break;
             if ((rc = nesim_lm_step(r, tok, lg, err)))
                 break;
-            if (i + 1 == n)
-                prefill = *nesim_lm_run_totals(r);
+            if (i + 1 == prefill)
+                pre = *nesim_lm_run_totals(r);
             if (w && (rc = nesim_npy_writer_append(w, lg, m->cfg.vocab * sizeof *lg, err)))
                 break;
             diff(&d, nesim_lm_run_totals(r), &before);
             next = argmax(lg, m->cfg.vocab);
-            if (i >= n)
-                gen[i - n] = tok;
+            if (i >= prefill)
+                gen[i - prefill] = tok;
             json_t *tj = totals_json(&d, &pr);
             json_object_del(tj, "tokens");
             json_object_set_new(tj, "pos", json_integer((json_int_t)i));
@@ -562,24 +638,28 @@ int nesim_lm_job(const nesim_lm_job_opts *o, json_t **report, nesim_error *err)
             const char *tx = nesim_lm_token_text(m, tok);
             if (tx)
                 json_object_set_new(tj, "text", json_string(tx));
-            json_object_set_new(tj, "phase", json_string(i < n ? "prefill" : "decode"));
+            json_object_set_new(tj, "phase", json_string(i < prefill ? "prefill" : "decode"));
             json_array_append_new(toks, tj);
+            played = i + 1;
+            if (rec && nesim_lm_record_interrupted(rec))
+                break; /* the run is marked interrupted; the CLI then dies of the signal */
             if (o->progress)
                 o->progress(o->user, (double)(i + 1) / (double)total * (o->eval_text ? 0.2 : 1.0));
         }
         if (!rc) {
             json_object_set_new(rep, "total", totals_json(nesim_lm_run_totals(r), &pr));
-            diff(&d, nesim_lm_run_totals(r), &prefill);
-            json_object_set_new(rep, "prefill", totals_json(&prefill, &pr));
+            diff(&d, nesim_lm_run_totals(r), &pre);
+            json_object_set_new(rep, "prefill", totals_json(&pre, &pr));
             json_object_set_new(rep, "decode", totals_json(&d, &pr));
+            const size_t ngen = played > prefill ? played - prefill : 0;
             if (m->token) {
                 size_t len = 0;
-                for (size_t i = 0; i < o->generate; i++)
+                for (size_t i = 0; i < ngen; i++)
                     len += strlen(m->token[gen[i]] ? m->token[gen[i]] : "");
                 char *s = malloc(len + 1);
                 if (s) {
                     s[0] = 0;
-                    for (size_t i = 0, at = 0; i < o->generate; i++) {
+                    for (size_t i = 0, at = 0; i < ngen; i++) {
                         const char *tx = m->token[gen[i]] ? m->token[gen[i]] : "";
                         memcpy(s + at, tx, strlen(tx) + 1);
                         at += strlen(tx);
@@ -589,7 +669,7 @@ int nesim_lm_job(const nesim_lm_job_opts *o, json_t **report, nesim_error *err)
                 }
             }
             json_t *ga = json_array();
-            for (size_t i = 0; i < o->generate; i++)
+            for (size_t i = 0; i < ngen; i++)
                 json_array_append_new(ga, json_integer(gen[i]));
             json_object_set_new(rep, "generated", ga);
             if (o->prompt)
@@ -611,9 +691,33 @@ int nesim_lm_job(const nesim_lm_job_opts *o, json_t **report, nesim_error *err)
                     json_object_set_new(pj, "sops", json_integer(st->sops));
                     json_object_set_new(pj, "silent", json_integer(st->silent));
                     json_object_set_new(pj, "inputs", json_integer(st->inputs));
+                    const nesim_tensor *wt = k2 == NESIM_LM_NPROJ ? &m->lm_head : &m->layer[l].w[k2];
+                    int64_t small = 0;
+                    for (int b = 0; b < NESIM_CODED_HIST; b++)
+                        small += st->hist[b];
+                    json_object_set_new(pj, "in", json_integer((json_int_t)wt->shape[1]));
+                    json_object_set_new(pj, "out", json_integer((json_int_t)wt->shape[0]));
+                    json_object_set_new(pj, "steps", json_integer(st->steps));
+                    json_object_set_new(pj, "frac_counts_0_7",
+                                        json_real(st->inputs ? (double)small / (double)st->inputs : 0));
                     json_array_append_new(lj, pj);
                 }
             json_object_set_new(rep, "projections", lj);
+        }
+        if (rec) {
+            int64_t id = nesim_lm_record_run_id(rec);
+            nesim_error e2 = {0};
+            nesim_trace_status st = rc ? NESIM_TRACE_FAILED : NESIM_TRACE_COMPLETE;
+            int rc2 = nesim_lm_record_end(rec, rc ? NULL : rep, (int64_t)prefill, st, rc ? &e2 : err);
+            rec = NULL;
+            if (!rc && rc2)
+                rc = rc2;
+            if (!rc) {
+                json_t *tj = json_object();
+                json_object_set_new(tj, "file", json_string(o->trace));
+                json_object_set_new(tj, "run", json_integer(id));
+                json_object_set_new(rep, "trace", tj);
+            }
         }
     }
     if (!rc && w) {
@@ -630,6 +734,8 @@ int nesim_lm_job(const nesim_lm_job_opts *o, json_t **report, nesim_error *err)
     free(gen);
     free(lg);
     free(per);
+    free(po);
+    free(spec_text);
     free(sdir);
     json_decref(sroot);
     if (rc) {
@@ -638,6 +744,14 @@ int nesim_lm_job(const nesim_lm_job_opts *o, json_t **report, nesim_error *err)
     }
     *report = rep;
     return NESIM_OK;
+}
+
+void nesim_lm_job_opts_init(nesim_lm_job_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    nesim_lm_opts_init(&o->lm);
+    o->record = NESIM_TRACE_SPIKES;
+    o->expect_proj = -1;
 }
 
 static double num(const json_t *o, const char *k) { return json_number_value(json_object_get(o, k)); }

@@ -20,6 +20,7 @@
 
 #include "base/error.h"
 #include "sim/lm.h"
+#include "traces/store.h"
 
 typedef struct nesim_lm_job_opts {
     const char *dir;          /* checkpoint folder, or */
@@ -37,7 +38,31 @@ typedef struct nesim_lm_job_opts {
     const char *chip, *dense; /* profiles (NULL: loihi, dense-45nm; chip "none": no energy) */
     void (*progress)(void *user, double done);
     void *user;
+    /* A spec in memory (a replay's), used instead of reading `spec`, which
+     * then only names it in messages and the trace. */
+    const json_t *spec_json;
+    /* The tokens to play, in memory (a replay's: prompt and generated tokens
+     * teacher-forced), instead of prompt/tokens; the first `prefill` are the
+     * prompt's. */
+    const int32_t *ids;
+    size_t n_ids, prefill;
+    /* Record the run (--prompt / --tokens / ids; not --eval-text) in this
+     * trace at this level (traces/record_lm.h); the report gets "trace":
+     * {"file", "run"}. */
+    const char *trace;
+    nesim_trace_level record;
+    int64_t parent_run;       /* replays: the run replayed */
+    const char *note;
+    /* A replay's check (nesim_lm_run_expect): projection expect_proj >= 0
+     * must code token t into expect_counts[t * in ..] under expect_vth[t]. */
+    int64_t expect_proj;
+    const int64_t *expect_counts;
+    const double *expect_vth;
+    size_t expect_tokens;
 } nesim_lm_job_opts;
+
+/* Zeroes o and sets the defaults (nesim_lm_opts_init, no check). */
+void nesim_lm_job_opts_init(nesim_lm_job_opts *o);
 
 /* Runs the job; *report (caller decrefs) is the whole result as JSON. */
 int nesim_lm_job(const nesim_lm_job_opts *o, json_t **report, nesim_error *err);
@@ -46,6 +71,16 @@ int nesim_lm_job(const nesim_lm_job_opts *o, json_t **report, nesim_error *err);
  * JSON naming the checkpoint and, for every projection, its tensor, shape,
  * coding ("none": graded) and k — edit it and run it with nesim run. */
 int nesim_lm_spec_build(const char *dir, const nesim_lm_opts *o, json_t **spec, nesim_error *err);
+
+/* The spec of an open model m under lo (its per-projection codings when
+ * lo->per is set), naming checkpoint folder dir. */
+json_t *nesim_lm_spec_of(const nesim_lm_model *m, const char *dir, const nesim_lm_opts *lo);
+
+/* Reads a spec's projections (JSON root; `label` names it in messages) into
+ * per[layers * NESIM_LM_NPROJ + 1]: each exactly once, naming the tensor
+ * m has. */
+int nesim_lm_spec_projections(const char *label, const json_t *root, const nesim_lm_model *m, nesim_lm_proj_opts *per,
+                              nesim_error *err);
 
 /* Nonzero if path is a JSON file with the key "nesim_lm_spec". */
 int nesim_lm_spec_is(const char *path);

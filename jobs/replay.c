@@ -15,8 +15,7 @@
 #include "traces/record.h"
 #include "traces/sha256.h"
 
-/* Every weight file of the run must still be there with the same SHA-256. */
-static int check_weights(const char *weights_json, int64_t run, nesim_error *err)
+int nesim_replay_check_weights(const char *weights_json, int64_t run, nesim_error *err)
 {
     if (!weights_json)
         return NESIM_OK;
@@ -51,9 +50,8 @@ static int check_weights(const char *weights_json, int64_t run, nesim_error *err
     return rc;
 }
 
-/* Layer `layer`'s inputs of every sample, rebuilt from its recorded spikes. */
-static int rebuild_inputs(nesim_trace *db, const nesim_trace_run *run, int layer, nesim_coding coding, size_t S,
-                          size_t in, float *x, double *vth, int64_t *t0, nesim_error *err)
+int nesim_replay_counts(nesim_trace *db, const nesim_trace_run *run, int layer, nesim_coding coding, size_t S,
+                        size_t in, double *cnt, double *vth, int64_t *t0, nesim_error *err)
 {
     nesim_trace_code_row *codes = NULL;
     size_t nc = 0;
@@ -97,17 +95,29 @@ static int rebuild_inputs(nesim_trace *db, const nesim_trace_run *run, int layer
             break;
         }
         double w = nesim_coding_step_weight(coding, steps[s], t);
-        x[s * in + (size_t)sp.neuron] += (float)(sp.sign * w); /* integers: exact */
+        cnt[s * in + (size_t)sp.neuron] += sp.sign * w; /* integers below 2^53: exact */
     }
     nesim_trace_spikes_close(it);
+    free(steps);
+    return rc;
+}
+
+/* Layer `layer`'s inputs of every sample, rebuilt from its recorded spikes. */
+static int rebuild_inputs(nesim_trace *db, const nesim_trace_run *run, int layer, nesim_coding coding, size_t S,
+                          size_t in, float *x, double *vth, int64_t *t0, nesim_error *err)
+{
+    double *cnt = calloc(S * in + 1, sizeof *cnt);
+    if (!cnt)
+        return nesim_fail(err, NESIM_ENOMEM, "out of memory");
+    int rc = nesim_replay_counts(db, run, layer, coding, S, in, cnt, vth, t0, err);
     for (size_t k = 0; !rc && k < S * in; k++) {
-        x[k] = (float)((double)x[k] * vth[k / in]);
+        x[k] = (float)(cnt[k] * vth[k / in]);
         if (!isfinite(x[k]))
             rc = nesim_fail(err, NESIM_EINVAL, "%s: run %lld, layer %d: sample %zu's input %zu rebuilds to %g (table "
                             "codes: its threshold times its spike count)", nesim_trace_path(db), (long long)run->id, layer,
                             k / in, k % in, (double)x[k]);
     }
-    free(steps);
+    free(cnt);
     return rc;
 }
 
@@ -130,13 +140,25 @@ int nesim_replay(const nesim_replay_opts *o, json_t **report, nesim_error *err)
     int rc = nesim_trace_open(o->db, NESIM_TRACE_READ, &db, err);
     if (!rc)
         rc = nesim_trace_get_run(db, o->run, &run, err);
+    if (!rc && run.spec_text) { /* a language model's run replays through its own engine */
+        json_t *j = json_loads(run.spec_text, 0, NULL);
+        int lm = json_is_object(j) && json_object_get(j, "nesim_lm_spec");
+        json_decref(j);
+        if (lm) {
+            nesim_trace_run_clear(&run);
+            nesim_trace_close(db);
+            return nesim_lm_replay(o, report, err);
+        }
+    }
+    if (!rc && o->output)
+        rc = nesim_fail(err, NESIM_EINVAL, "--output: only a language-model run's replay writes logits");
     if (!rc && (run.kind != NESIM_TRACE_LAYERS || run.record != NESIM_TRACE_SPIKES || run.status != NESIM_TRACE_COMPLETE))
         rc = nesim_fail(err, NESIM_EINVAL, "%s: run %lld must be a complete layer run recorded with --record spikes",
                         o->db, (long long)o->run);
     if (!rc && !run.spec_text)
         rc = nesim_fail(err, NESIM_EINVAL, "%s: run %lld stored no spec", o->db, (long long)o->run);
     if (!rc)
-        rc = check_weights(run.weights, run.id, err);
+        rc = nesim_replay_check_weights(run.weights, run.id, err);
     if (!rc) {
         char *f = strdup(run.spec_file ? run.spec_file : "."), *dir = f ? dirname(f) : ".";
         rc = nesim_spec_parse(run.spec_text, strlen(run.spec_text), run.spec_file ? run.spec_file : "spec", dir, &spec,

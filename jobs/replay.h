@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "base/error.h"
+#include "sim/coding.h"
 #include "traces/store.h"
 
 typedef struct nesim_replay_opts {
@@ -29,11 +30,38 @@ typedef struct nesim_replay_opts {
     double k;                  /* > 0: their adaptive-threshold divisor */
     const char *trace;         /* where to record the replay; NULL: db */
     nesim_trace_level record;
+    const char *output;        /* language models: the replay's logits, f32 [tokens, vocab] */
+    int quiet;                 /* language models: no progress */
+    void (*progress)(void *user, double done);
+    void *user;
 } nesim_replay_opts;
 
 /* Replays; *report is the replay's run report (eval/report.h) with a
  * "replay" object: {"parent_run", "from_layer", "from_layer_name", "trace",
  * "run"}. */
 int nesim_replay(const nesim_replay_opts *o, json_t **report, nesim_error *err);
+
+/* A language-model run (its stored spec is a language-model spec): the
+ * recorded tokens (layer 0's spikes) are played again, teacher-forced, the
+ * projections before L with their recorded codings; L's input is checked
+ * count for count and threshold for threshold against its recorded spikes
+ * (nesim_lm_run_expect), so the replay stands on exactly the recorded
+ * activity; L keeps its coding, the spiked projections after it take
+ * o->coding / o->k. The residual stream and KV cache before L are rebuilt by
+ * recomputation, not stored (a trace would need layers x hidden doubles per
+ * token). *report is jobs/lm.h's report plus the "replay" object. nesim_replay
+ * calls this for such runs. */
+int nesim_lm_replay(const nesim_replay_opts *o, json_t **report, nesim_error *err);
+
+/* Every weight file of the run (the runs table's JSON list) must still be
+ * there with the same SHA-256; NESIM_EINVAL naming the first that is not. */
+int nesim_replay_check_weights(const char *weights_json, int64_t run, nesim_error *err);
+
+/* Layer `layer`'s played input counts of S samples, rebuilt from its spikes
+ * and codes rows into cnt[s * in + i] (zeroed by the caller), with each
+ * sample's threshold vth[s] and first tick t0[s]. Every value read is checked
+ * (NESIM_EINVAL naming the table, run and row). */
+int nesim_replay_counts(nesim_trace *db, const nesim_trace_run *run, int layer, nesim_coding coding, size_t S,
+                        size_t in, double *cnt, double *vth, int64_t *t0, nesim_error *err);
 
 #endif

@@ -372,9 +372,7 @@ int nesim_lm_open(const char *dir, nesim_lm_model **out, nesim_error *err)
     }
     json_decref(cfg);
     json_decref(index);
-    for (size_t i = 0; i < L.n; i++)
-        free(L.files[i]);
-    free(L.files);
+    m->shard_files = L.files; /* file names in the folder, for the trace's weight hashes */
     m->shards = L.st;
     m->nshards = L.n;
     if (rc) {
@@ -389,9 +387,12 @@ void nesim_lm_close(nesim_lm_model *m)
 {
     if (!m)
         return;
-    for (size_t i = 0; i < m->nshards; i++)
+    for (size_t i = 0; i < m->nshards; i++) {
         nesim_safetensors_close(m->shards[i]);
+        free(m->shard_files[i]);
+    }
     free(m->shards);
+    free(m->shard_files);
     if (m->token)
         for (size_t i = 0; i < m->cfg.vocab; i++)
             free(m->token[i]);

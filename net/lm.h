@@ -69,6 +69,7 @@ typedef struct nesim_lm_model {
     nesim_lm_layer *layer;   /* [cfg.layers] */
     char **token;            /* [cfg.vocab] token texts from vocab.json, or NULL */
     size_t max_token_len;
+    char **shard_files;      /* [nshards] the safetensors files' names in dir */
     /* private */
     nesim_safetensors **shards;
     size_t nshards;

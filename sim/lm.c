@@ -23,7 +23,90 @@ struct nesim_lm_run {
     nesim_coded_stats *st;                     /* [layers * NPROJ + 1] */
     nesim_lm_proj_opts *po;                    /* [layers * NPROJ + 1] */
     nesim_lm_totals tot;
+    int64_t tick;                              /* virtual time: where the next token starts */
+    nesim_lm_sink sink;
+    /* replay's check (nesim_lm_run_expect) */
+    size_t exp_proj, exp_tokens;
+    int64_t *exp_counts;
+    double *exp_vth, *exp_u;
 };
+
+/* What a projection's observers need: which projection, whose sink. */
+typedef struct pctx {
+    const nesim_lm_run *r;
+    size_t idx, out;
+} pctx;
+
+static void on_step(void *user, int64_t tick, int64_t events)
+{
+    const pctx *c = user;
+    if (events)
+        c->r->sink.activity(c->r->sink.user, c->idx, tick, events, events * (int64_t)c->out);
+}
+
+static void on_spike(void *user, uint32_t channel, int64_t tick, int sign)
+{
+    const pctx *c = user;
+    c->r->sink.spike(c->r->sink.user, c->idx, channel, tick, sign);
+}
+
+void nesim_lm_run_set_sink(nesim_lm_run *r, const nesim_lm_sink *sink)
+{
+    if (sink)
+        r->sink = *sink;
+    else
+        memset(&r->sink, 0, sizeof r->sink);
+}
+
+int nesim_lm_run_expect(nesim_lm_run *r, size_t proj, const int64_t *counts, const double *vth, size_t tokens,
+                        nesim_error *err)
+{
+    const size_t np = r->m->cfg.layers * NESIM_LM_NPROJ + 1;
+    if (proj >= np || !r->po[proj].spiked)
+        return nesim_fail(err, NESIM_EINVAL, "projection %zu is not a spiked projection of the model", proj);
+    const size_t in = proj + 1 == np ? r->head.in : r->proj[proj / NESIM_LM_NPROJ][proj % NESIM_LM_NPROJ].in;
+    free(r->exp_counts), free(r->exp_vth), free(r->exp_u);
+    r->exp_counts = malloc((tokens ? tokens : 1) * in * sizeof *r->exp_counts);
+    r->exp_vth = malloc((tokens ? tokens : 1) * sizeof *r->exp_vth);
+    r->exp_u = malloc(in * sizeof *r->exp_u);
+    if (!r->exp_counts || !r->exp_vth || !r->exp_u) {
+        free(r->exp_counts), free(r->exp_vth), free(r->exp_u);
+        r->exp_counts = NULL, r->exp_vth = NULL, r->exp_u = NULL;
+        return nesim_fail(err, NESIM_ENOMEM, "out of memory");
+    }
+    memcpy(r->exp_counts, counts, tokens * in * sizeof *counts);
+    memcpy(r->exp_vth, vth, tokens * sizeof *vth);
+    r->exp_proj = proj;
+    r->exp_tokens = tokens;
+    return NESIM_OK;
+}
+
+/* The replay check of projection idx's input xf at the current token. */
+static int check_expected(const nesim_lm_run *r, const nesim_coded_linear *L, size_t idx, const nesim_coded_opts *o,
+                          const float *xf, nesim_error *err)
+{
+    const size_t tok = (size_t)r->tot.tokens, in = L->in;
+    const char *pn = nesim_lm_proj_name(idx == r->m->cfg.layers * NESIM_LM_NPROJ ? NESIM_LM_NPROJ
+                                                                                : (int)(idx % NESIM_LM_NPROJ));
+    if (tok >= r->exp_tokens)
+        return nesim_fail(err, NESIM_EINVAL, "token %zu: the recorded run has only %zu tokens", tok, r->exp_tokens);
+    double vth;
+    int rc = nesim_coded_dense_input(o, xf, in, r->exp_u, &vth, err);
+    if (rc)
+        return rc;
+    if (vth != r->exp_vth[tok])
+        return nesim_fail(err, NESIM_EINVAL, "token %zu: layer %zu %s: threshold %.17g now, %.17g recorded: the "
+                          "recomputation does not reach the recorded activity (weights or nesim changed?)",
+                          tok, idx / NESIM_LM_NPROJ, pn, vth, r->exp_vth[tok]);
+    for (size_t i = 0; i < in; i++) {
+        int64_t now = llround(r->exp_u[i] / vth), was = r->exp_counts[tok * in + i];
+        if (now != was)
+            return nesim_fail(err, NESIM_EINVAL, "token %zu: layer %zu %s, channel %zu: count %lld now, %lld "
+                              "recorded: the recomputation does not reach the recorded activity", tok,
+                              idx / NESIM_LM_NPROJ, pn, i, (long long)now, (long long)was);
+    }
+    return NESIM_OK;
+}
 
 void nesim_lm_opts_init(nesim_lm_opts *o)
 {
@@ -137,11 +220,13 @@ void nesim_lm_run_free(nesim_lm_run *r)
     free(r->kc), free(r->vc), free(r->proj), free(r->norm_in), free(r->norm_post), free(r->norm_final);
     free(r->bias), free(r->inv_freq), free(r->h), free(r->q), free(r->k), free(r->v), free(r->att);
     free(r->sc), free(r->gd), free(r->xf), free(r->yf), free(r->yf2), free(r->st), free(r->po);
+    free(r->exp_counts), free(r->exp_vth), free(r->exp_u);
     free(r);
 }
 
 void nesim_lm_run_reset(nesim_lm_run *r) { r->pos = 0; }
 size_t nesim_lm_run_pos(const nesim_lm_run *r) { return r->pos; }
+int64_t nesim_lm_run_tick(const nesim_lm_run *r) { return r->tick; }
 const nesim_lm_totals *nesim_lm_run_totals(const nesim_lm_run *r) { return &r->tot; }
 
 const nesim_coded_stats *nesim_lm_proj_stats(const nesim_lm_run *r, size_t l, int kind)
@@ -163,21 +248,36 @@ static void rmsnorm(const double *h, const double *w, size_t n, double eps, floa
     t->elem_ops += 4 * (int64_t)n;
 }
 
-/* y = L(xf): spiked (coded, event by event) or graded (dense in double). */
-static int project(nesim_lm_run *r, const nesim_coded_linear *L, size_t idx, const float *xf, float *y,
-                   nesim_error *err)
+/* y = L(xf): spiked (coded, event by event, from tick t0) or graded (dense
+ * in double). *t_end (may be NULL) receives the tick after its last step. */
+static int project(nesim_lm_run *r, const nesim_coded_linear *L, size_t idx, const float *xf, float *y, int64_t t0,
+                   int64_t *t_end, nesim_error *err)
 {
     nesim_coded_stats *acc = &r->st[idx];
     r->tot.equiv_macs += (int64_t)(L->in * L->out);
+    if (t_end)
+        *t_end = t0;
     if (r->po[idx].spiked) {
         nesim_coded_opts o;
         nesim_coded_opts_init(&o);
         o.coding = r->po[idx].coding;
         o.k = r->po[idx].k;
+        o.t0 = t0;
+        pctx c = {r, idx, L->out};
+        if (r->sink.activity)
+            o.on_step = on_step, o.user = &c;
+        if (r->sink.spike)
+            o.on_spike = on_spike, o.spike_user = &c;
+        int rc = r->exp_counts && idx == r->exp_proj ? check_expected(r, L, idx, &o, xf, err) : NESIM_OK;
         nesim_coded_stats st;
-        int rc = nesim_coded_linear_forward(L, &o, xf, y, &st, err);
+        if (!rc)
+            rc = nesim_coded_linear_forward(L, &o, xf, y, &st, err);
         if (rc)
             return rc;
+        if (r->sink.code)
+            r->sink.code(r->sink.user, idx, (size_t)r->tot.tokens, t0, st.steps, st.vth);
+        if (t_end)
+            *t_end = st.t_end;
         nesim_coded_stats_add(acc, &st);
         r->tot.spikes += st.spikes;
         r->tot.sops += st.sops;
@@ -266,15 +366,20 @@ int nesim_lm_step(nesim_lm_run *r, int32_t token, float *logits, nesim_error *er
     for (size_t i = 0; i < H; i++)
         r->h[i] = nesim_tensor_get(&m->embed, (size_t)token * H + i);
     const size_t lo = c->window && p + 1 > c->window ? p + 1 - c->window : 0, n = p + 1 - lo;
+    const int64_t first = r->tick;
+    int64_t now = first, end, e2; /* the tick at which the current data is ready */
     const double scale = 1.0 / sqrt((double)hd);
     for (size_t l = 0; l < c->layers; l++) {
         nesim_coded_linear *P = r->proj[l];
         const size_t base = l * NESIM_LM_NPROJ;
         rmsnorm(r->h, r->norm_in + l * H, H, c->eps, r->xf, t);
         double *dst[3] = {r->q, r->k, r->v};
+        int64_t qkv_end = now;
         for (int kd = NESIM_LM_Q; kd <= NESIM_LM_V; kd++) {
-            if ((rc = project(r, &P[kd], base + (size_t)kd, r->xf, r->yf, err)))
+            if ((rc = project(r, &P[kd], base + (size_t)kd, r->xf, r->yf, now, &end, err)))
                 return rc;
+            if (end > qkv_end)
+                qkv_end = end;
             for (size_t i = 0; i < P[kd].out; i++)
                 dst[kd][i] = r->yf[i];
         }
@@ -311,28 +416,32 @@ int nesim_lm_step(nesim_lm_run *r, int32_t token, float *logits, nesim_error *er
         t->elem_ops += 4 * (int64_t)(nh * n);
         for (size_t i = 0; i < Q; i++)
             r->xf[i] = (float)r->att[i];
-        if ((rc = project(r, &P[NESIM_LM_O], base + NESIM_LM_O, r->xf, r->yf, err)))
+        if ((rc = project(r, &P[NESIM_LM_O], base + NESIM_LM_O, r->xf, r->yf, qkv_end, &now, err)))
             return rc;
         for (size_t i = 0; i < H; i++)
             r->h[i] += r->yf[i];
         rmsnorm(r->h, r->norm_post + l * H, H, c->eps, r->xf, t);
-        if ((rc = project(r, &P[NESIM_LM_GATE], base + NESIM_LM_GATE, r->xf, r->yf, err)) ||
-            (rc = project(r, &P[NESIM_LM_UP], base + NESIM_LM_UP, r->xf, r->yf2, err)))
+        if ((rc = project(r, &P[NESIM_LM_GATE], base + NESIM_LM_GATE, r->xf, r->yf, now, &end, err)) ||
+            (rc = project(r, &P[NESIM_LM_UP], base + NESIM_LM_UP, r->xf, r->yf2, now, &e2, err)))
             return rc;
+        now = end > e2 ? end : e2;
         for (size_t i = 0; i < I; i++) {
             double g = r->yf[i];
             r->xf[i] = (float)(g / (1.0 + exp(-g)) * (double)r->yf2[i]);
         }
         t->elem_ops += 5 * (int64_t)I;
-        if ((rc = project(r, &P[NESIM_LM_DOWN], base + NESIM_LM_DOWN, r->xf, r->yf, err)))
+        if ((rc = project(r, &P[NESIM_LM_DOWN], base + NESIM_LM_DOWN, r->xf, r->yf, now, &now, err)))
             return rc;
         for (size_t i = 0; i < H; i++)
             r->h[i] += r->yf[i];
         t->elem_ops += 2 * (int64_t)H;
     }
     rmsnorm(r->h, r->norm_final, H, c->eps, r->xf, t);
-    if ((rc = project(r, &r->head, c->layers * NESIM_LM_NPROJ, r->xf, logits, err)))
+    if ((rc = project(r, &r->head, c->layers * NESIM_LM_NPROJ, r->xf, logits, now, &now, err)))
         return rc;
+    if (r->sink.token)
+        r->sink.token(r->sink.user, (size_t)t->tokens, first, now);
+    r->tick = now;
     r->pos++;
     t->tokens++;
     return NESIM_OK;

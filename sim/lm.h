@@ -73,6 +73,8 @@ int nesim_lm_run_new(const nesim_lm_model *m, const nesim_lm_opts *o, nesim_lm_r
 void nesim_lm_run_free(nesim_lm_run *r);
 /* Forgets every position (a new sequence); totals are kept. */
 void nesim_lm_run_reset(nesim_lm_run *r);
+/* The tick at which the next token starts (virtual time, see below). */
+int64_t nesim_lm_run_tick(const nesim_lm_run *r);
 /* Positions played since the last reset. */
 size_t nesim_lm_run_pos(const nesim_lm_run *r);
 
@@ -80,6 +82,38 @@ size_t nesim_lm_run_pos(const nesim_lm_run *r);
  * output. A token id outside [0, vocab) or a full context (max_pos) is
  * NESIM_EINVAL naming the position. */
 int nesim_lm_step(nesim_lm_run *r, int32_t token, float *logits, nesim_error *err);
+
+/* Observers of a run, for traces. proj is the flat projection index
+ * (l * NESIM_LM_NPROJ + kind; lm_head is layers * NESIM_LM_NPROJ); token
+ * counts the tokens played by this run (resets included).
+ *
+ * Virtual time: a token's spike trains are played one projection after the
+ * other as the data flows: q, k and v start together at the token's first
+ * tick, o_proj when the last of them ends, gate and up together after it,
+ * down_proj after them, the next layer after that, lm_head last; a graded
+ * projection takes no ticks. The next token starts where lm_head ended.
+ *   spike     every input spike of a spiked projection (channel < its in);
+ *   activity  per tick with events: the events and the SOPs they cause;
+ *   code      per spiked projection and token: first tick, steps, V_th;
+ *   token     the token's ticks [first_tick, end_tick). */
+typedef struct nesim_lm_sink {
+    void (*spike)(void *user, size_t proj, uint32_t channel, int64_t tick, int sign);
+    void (*activity)(void *user, size_t proj, int64_t tick, int64_t events, int64_t sops);
+    void (*code)(void *user, size_t proj, size_t token, int64_t t0, int64_t steps, double vth);
+    void (*token)(void *user, size_t token, int64_t first_tick, int64_t end_tick);
+    void *user;
+} nesim_lm_sink;
+
+/* Installs (or with NULL removes) the observers. */
+void nesim_lm_run_set_sink(nesim_lm_run *r, const nesim_lm_sink *sink);
+
+/* A replay's check: from now on, spiked projection `proj` must code the
+ * token numbered t (t < tokens) into exactly counts[t * in ..] (played
+ * counts, in = its input size) under exactly threshold vth[t]; the first
+ * difference fails nesim_lm_step with NESIM_EINVAL naming the token, the
+ * projection and the channel. Arrays are copied. */
+int nesim_lm_run_expect(nesim_lm_run *r, size_t proj, const int64_t *counts, const double *vth, size_t tokens,
+                        nesim_error *err);
 
 const nesim_lm_totals *nesim_lm_run_totals(const nesim_lm_run *r);
 /* Statistics of projection `kind` of layer l (kind NESIM_LM_NPROJ: lm_head,
