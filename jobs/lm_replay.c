@@ -8,6 +8,7 @@
 #include "jobs/lm.h"
 #include "jobs/replay.h"
 #include "net/lm.h"
+#include "traces/rebuild.h"
 
 /* The recorded token ids: layer 0's spikes, one per sample, in tick order. */
 static int recorded_tokens(nesim_trace *db, const nesim_trace_run *run, size_t S, size_t vocab, int32_t *ids,
@@ -99,7 +100,7 @@ int nesim_lm_replay(const nesim_replay_opts *o, json_t **report, nesim_error *er
     if (!rc && !(spec = run.spec_text ? json_loads(run.spec_text, JSON_REJECT_DUPLICATES, NULL) : NULL))
         rc = nesim_fail(err, NESIM_EINVAL, "%s is not JSON", label);
     if (!rc)
-        rc = nesim_replay_check_weights(run.weights, run.id, err);
+        rc = nesim_rebuild_check_weights(run.weights, run.id, err);
     const char *dir = json_string_value(json_object_get(spec, "checkpoint"));
     if (!rc && !dir)
         rc = nesim_fail(err, NESIM_EINVAL, "%s names no checkpoint", label);
@@ -136,7 +137,7 @@ int nesim_lm_replay(const nesim_replay_opts *o, json_t **report, nesim_error *er
     if (!rc)
         rc = recorded_tokens(db, &run, S, m->cfg.vocab, ids, err);
     if (!rc)
-        rc = nesim_replay_counts(db, &run, layer, per[P].coding, S, in, cnt, vth, t0, err);
+        rc = nesim_rebuild_counts(db, &run, layer, per[P].coding, S, in, cnt, vth, t0, err);
     for (size_t k = 0; !rc && k < S * in; k++)
         counts[k] = (int64_t)cnt[k];
     double pf = rc ? 0 : run_metric(db, run.id, "prefill_tokens", (double)S, err);

@@ -17,7 +17,6 @@
 #include <stdint.h>
 
 #include "base/error.h"
-#include "sim/coding.h"
 #include "traces/store.h"
 
 typedef struct nesim_replay_opts {
@@ -52,16 +51,5 @@ int nesim_replay(const nesim_replay_opts *o, json_t **report, nesim_error *err);
  * token). *report is jobs/lm.h's report plus the "replay" object. nesim_replay
  * calls this for such runs. */
 int nesim_lm_replay(const nesim_replay_opts *o, json_t **report, nesim_error *err);
-
-/* Every weight file of the run (the runs table's JSON list) must still be
- * there with the same SHA-256; NESIM_EINVAL naming the first that is not. */
-int nesim_replay_check_weights(const char *weights_json, int64_t run, nesim_error *err);
-
-/* Layer `layer`'s played input counts of S samples, rebuilt from its spikes
- * and codes rows into cnt[s * in + i] (zeroed by the caller), with each
- * sample's threshold vth[s] and first tick t0[s]. Every value read is checked
- * (NESIM_EINVAL naming the table, run and row). */
-int nesim_replay_counts(nesim_trace *db, const nesim_trace_run *run, int layer, nesim_coding coding, size_t S,
-                        size_t in, double *cnt, double *vth, int64_t *t0, nesim_error *err);
 
 #endif

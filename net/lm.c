@@ -4,6 +4,7 @@
 
 #include <jansson.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,6 +171,7 @@ typedef struct lookup {
     nesim_safetensors **st;
     char **files;
     size_t n;
+    int allow_i8; /* the tensor being looked up may be int8 (a projection) */
 } lookup;
 
 static int shard_for(lookup *L, const char *file, nesim_safetensors **out, const char *tensor, nesim_error *err)
@@ -242,9 +244,66 @@ static int get_t(lookup *L, const char *name, size_t d0, size_t d1, nesim_tensor
                           L->weight_map ? json_string_value(json_object_get(L->weight_map, name)) : "model.safetensors",
                           name, got, d0, d1 ? ", " : "", d1);
     }
-    if (t->dtype != NESIM_F32 && t->dtype != NESIM_F16 && t->dtype != NESIM_BF16 && t->dtype != NESIM_F64)
-        return nesim_fail(err, NESIM_EINVAL, "%s: tensor '%s' is %s; expected F32, F16, BF16 or F64", L->dir, name,
-                          nesim_dtype_name(t->dtype));
+    if (t->dtype != NESIM_F32 && t->dtype != NESIM_F16 && t->dtype != NESIM_BF16 && t->dtype != NESIM_F64 &&
+        !(t->dtype == NESIM_I8 && L->allow_i8))
+        return nesim_fail(err, NESIM_EINVAL, "%s: tensor '%s' is %s; expected F32, F16, BF16 or F64%s", L->dir, name,
+                          nesim_dtype_name(t->dtype), L->allow_i8 ? " (or I8 with a weight_scale)" : "");
+    return NESIM_OK;
+}
+
+/* The scales of int8 projection weight `name` ([out, in]): the tensor
+ * `name`_scale (compressed-tensors' int8 layout: "...q_proj.weight_scale"),
+ * of shape [out], [out, 1] (per output channel) or [out, G] with G dividing
+ * in (groups of in / G inputs), any float dtype; held as F32 [out, G] (a
+ * copy only when stored otherwise: out x G values). */
+static int get_scale(lookup *L, const char *name, size_t out, size_t in, nesim_tensor *sc, size_t *group,
+                     nesim_error *err)
+{
+    char sn[300];
+    snprintf(sn, sizeof sn, "%s_scale", name);
+    nesim_tensor t;
+    int rc;
+    nesim_safetensors *st = L->st[0];
+    if (L->weight_map) {
+        json_t *f = json_object_get(L->weight_map, sn);
+        if (!json_is_string(f))
+            return nesim_fail(err, NESIM_EINVAL, "%s: tensor '%s' is I8 but weight_map names no '%s' (its scales: "
+                              "[%zu] or [%zu, groups])", L->index_path, name, sn, out, out);
+        if ((rc = shard_for(L, json_string_value(f), &st, sn, err)))
+            return rc;
+    }
+    if (nesim_safetensors_get(st, sn, &t, err))
+        return nesim_fail(err, NESIM_EINVAL, "%s: tensor '%s' is I8 but '%s' is missing (its scales: [%zu] or [%zu, "
+                          "groups])", L->dir, name, sn, out, out);
+    size_t G = t.ndim == 1 ? 1 : t.ndim == 2 ? (size_t)t.shape[1] : 0;
+    if ((size_t)t.shape[0] != out || !G || in % G ||
+        (t.dtype != NESIM_F32 && t.dtype != NESIM_F16 && t.dtype != NESIM_BF16 && t.dtype != NESIM_F64))
+        return nesim_fail(err, NESIM_EINVAL, "%s: tensor '%s' must be float of shape [%zu], [%zu, 1] or [%zu, G] with "
+                          "G dividing %zu", L->dir, sn, out, out, out, in);
+    *group = in / G;
+    memset(sc, 0, sizeof *sc);
+    sc->dtype = NESIM_F32;
+    sc->ndim = 2;
+    sc->shape[0] = (int64_t)out, sc->shape[1] = (int64_t)G;
+    sc->count = out * G;
+    sc->nbytes = sc->count * sizeof(float);
+    if (t.dtype == NESIM_F32) {
+        sc->data = t.data; /* a view into the mapping */
+        return NESIM_OK;
+    }
+    float *f = malloc(sc->nbytes);
+    if (!f)
+        return nesim_fail(err, NESIM_ENOMEM, "out of memory");
+    for (size_t i = 0; i < sc->count; i++) {
+        double v = nesim_tensor_get(&t, i);
+        f[i] = (float)v;
+        if ((double)f[i] != v || !isfinite(v)) {
+            free(f);
+            return nesim_fail(err, NESIM_EINVAL, "%s: tensor '%s', element %zu: %g is not a finite float32 scale",
+                              L->dir, sn, i, v);
+        }
+    }
+    sc->data = sc->heap = f;
     return NESIM_OK;
 }
 
@@ -273,8 +332,16 @@ static int load_weights(nesim_lm_model *m, lookup *L, nesim_error *err)
         for (int k = 0; k < NESIM_LM_NPROJ; k++) {
             const char *grp = k <= NESIM_LM_O ? "self_attn" : "mlp";
             snprintf(name, sizeof name, "model.layers.%zu.%s.%s.weight", l, grp, proj_names[k]);
-            if ((rc = get_t(L, name, shape[k][0], shape[k][1], &ly->w[k], err)))
+            L->allow_i8 = 1; /* projections may be int8 with scales */
+            rc = get_t(L, name, shape[k][0], shape[k][1], &ly->w[k], err);
+            L->allow_i8 = 0;
+            if (rc)
                 return rc;
+            if (ly->w[k].dtype == NESIM_I8) {
+                if ((rc = get_scale(L, name, shape[k][0], shape[k][1], &ly->scale[k], &ly->group[k], err)))
+                    return rc;
+                ly->has_scale[k] = 1;
+            }
             if (c->qkv_bias && k <= NESIM_LM_V) {
                 snprintf(name, sizeof name, "model.layers.%zu.%s.%s.bias", l, grp, proj_names[k]);
                 if ((rc = get_t(L, name, shape[k][0], 0, &ly->b[k], err)))
@@ -340,7 +407,7 @@ int nesim_lm_open(const char *dir, nesim_lm_model **out, nesim_error *err)
         free(m);
         return nesim_fail(err, NESIM_ENOMEM, "out of memory");
     }
-    lookup L = {dir, NULL, ipath, NULL, NULL, 0};
+    lookup L = {dir, NULL, ipath, NULL, NULL, 0, 0};
     json_t *cfg = NULL, *index = NULL;
     snprintf(path, sizeof path, "%s/config.json", dir);
     int rc = load_json(path, 1u << 20, "model config", &cfg, err);
@@ -397,6 +464,9 @@ void nesim_lm_close(nesim_lm_model *m)
         for (size_t i = 0; i < m->cfg.vocab; i++)
             free(m->token[i]);
     free(m->token);
+    for (size_t l = 0; m->layer && l < m->cfg.layers; l++)
+        for (int k = 0; k < NESIM_LM_NPROJ; k++)
+            nesim_tensor_release(&m->layer[l].scale[k]); /* a converted copy; views release nothing */
     free(m->layer);
     free(m->dir);
     free(m);

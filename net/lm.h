@@ -17,7 +17,12 @@
  *
  * Guarantees:
  * - Weights are views into the memory-mapped safetensors files, in their
- *   stored dtype (F32, F16, BF16, F64), never copied or converted.
+ *   stored dtype (F32, F16, BF16, F64), never copied or converted. A
+ *   projection's weight may be I8 with scales in compressed-tensors' int8
+ *   layout: "<name>_scale" of shape [out] or [out, 1] (per output channel)
+ *   or [out, G] (groups of in / G inputs), w = q x scale; scales stored in
+ *   another float dtype than F32 are converted once (out x G values) and
+ *   must be exact in float32. Embeddings, norms and lm_head stay float.
  * - Every tensor the architecture needs is looked up by its Hugging Face
  *   name and its shape checked; a missing or misshapen tensor, a shard the
  *   index names but that is missing, an unknown architecture (the message
@@ -58,6 +63,10 @@ typedef struct nesim_lm_layer {
     nesim_tensor w[NESIM_LM_NPROJ];         /* [out, in] */
     nesim_tensor b[NESIM_LM_NPROJ];         /* q, k, v biases when cfg.qkv_bias */
     int has_b[NESIM_LM_NPROJ];
+    /* int8 weights (w dtype I8): F32 scales [out, in / group], w = q x scale */
+    nesim_tensor scale[NESIM_LM_NPROJ];
+    size_t group[NESIM_LM_NPROJ];
+    int has_scale[NESIM_LM_NPROJ];
 } nesim_lm_layer;
 
 typedef struct nesim_lm_model {

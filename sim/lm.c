@@ -171,7 +171,8 @@ int nesim_lm_run_new(const nesim_lm_model *m, const nesim_lm_opts *o, nesim_lm_r
         to_double(&ly->post_norm, r->norm_post + l * H, H);
         for (int kd = 0; kd < NESIM_LM_NPROJ && !rc; kd++) {
             /* coded layers borrow their name: the kind's static name */
-            rc = nesim_coded_linear_init(&r->proj[l][kd], nesim_lm_proj_name(kd), &ly->w[kd], NULL, 0,
+            rc = nesim_coded_linear_init(&r->proj[l][kd], nesim_lm_proj_name(kd), &ly->w[kd],
+                                         ly->has_scale[kd] ? &ly->scale[kd] : NULL, ly->group[kd],
                                          ly->has_b[kd] ? &ly->b[kd] : NULL, 0, 0, err);
             r->proj[l][kd].exact_sums = 1;
         }
@@ -299,6 +300,14 @@ static int project(nesim_lm_run *r, const nesim_coded_linear *L, size_t idx, con
         case NESIM_F32: for (size_t i = 0; i < in; i++) s += (double)ld_f32(row + 4 * i) * (double)xf[i]; break;
         case NESIM_BF16: for (size_t i = 0; i < in; i++) s += (double)ld_bf16(row + 2 * i) * (double)xf[i]; break;
         case NESIM_F16: for (size_t i = 0; i < in; i++) s += (double)ld_f16(row + 2 * i) * (double)xf[i]; break;
+        case NESIM_I8: { /* w = q x scale, formed in double (exact), as a float64 checkpoint of w would hold it */
+            const size_t g = L->has_scales ? L->group : in, G = in / g;
+            for (size_t i = 0; i < in; i++) {
+                double sc = L->has_scales ? (double)ld_f32((const unsigned char *)L->scales.data + 4 * (o * G + i / g)) : 1.0;
+                s += (double)(int8_t)row[i] * sc * (double)xf[i];
+            }
+            break;
+        }
         default: for (size_t i = 0; i < in; i++) s += nesim_ld(L->weight.dtype, row, i) * (double)xf[i]; break;
         }
         if (L->has_bias)
