@@ -163,6 +163,169 @@ static void test_importer_refuses_bad_checkpoints(void **st)
     nesim_lm_close(m);
 }
 
+/* --------------------------------------------------------------- int8 */
+
+typedef struct arena {
+    void *p[1024];
+    size_t n;
+} arena;
+
+static void *keep(arena *a, void *p)
+{
+    assert_non_null(p);
+    assert_true(a->n < 1024);
+    return a->p[a->n++] = p;
+}
+
+/* Writes two copies of the tiny model: in `i8` every projection weight
+ * quantized to int8 per output row (layer 0: per group of in / 4 inputs,
+ * scales stored as BF16) with "<name>_scale" beside it (compressed-tensors'
+ * layout); in `f64` the same weights dequantized, w = q x scale, exactly, in
+ * float64. mode 1 leaves the first projection's scale out; mode 2 gives it
+ * shape [out + 1]. */
+static void write_int8_pair(const char *i8, const char *f64, int mode)
+{
+    nesim_error err = {0};
+    nesim_safetensors *src;
+    assert_ok(nesim_safetensors_open(DIR "/model.safetensors", &src, &err), &err);
+    const size_t n = nesim_safetensors_count(src);
+    arena a = {0};
+    const char **nm8 = keep(&a, calloc(2 * n, sizeof *nm8)), **nm64 = keep(&a, calloc(n, sizeof *nm64));
+    nesim_tensor *t8 = keep(&a, calloc(2 * n, sizeof *t8)), *t64 = keep(&a, calloc(n, sizeof *t64));
+    size_t k8 = 0, k64 = 0, nproj = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *name = nesim_safetensors_name(src, i);
+        nesim_tensor w;
+        assert_ok(nesim_safetensors_get(src, name, &w, &err), &err);
+        if (!strstr(name, "_proj.weight")) {
+            nm8[k8] = name, t8[k8++] = w;
+            nm64[k64] = name, t64[k64++] = w;
+            continue;
+        }
+        const size_t out = (size_t)w.shape[0], in = (size_t)w.shape[1];
+        const int bf = strstr(name, "layers.0.") != NULL;
+        const size_t G = bf ? 4 : 1, g = in / G, rows = mode == 2 && nproj == 0 ? out + 1 : out;
+        int8_t *q = keep(&a, malloc(out * in));
+        double *dq = keep(&a, malloc(out * in * sizeof *dq));
+        float *sc = keep(&a, calloc(rows * G, sizeof *sc));
+        uint16_t *sc16 = keep(&a, calloc(rows * G, sizeof *sc16));
+        for (size_t o = 0; o < out; o++)
+            for (size_t j = 0; j < G; j++) {
+                double mx = 0;
+                for (size_t c = j * g; c < (j + 1) * g; c++)
+                    mx = fmax(mx, fabs(nesim_tensor_get(&w, o * in + c)));
+                float s = (float)(mx > 0 ? mx / 127 : 1);
+                uint32_t b;
+                memcpy(&b, &s, 4);
+                sc16[o * G + j] = (uint16_t)(b >> 16);
+                if (bf) { /* a bfloat16 scale: exact in float32 */
+                    b &= 0xffff0000u;
+                    memcpy(&s, &b, 4);
+                }
+                sc[o * G + j] = s;
+                for (size_t c = j * g; c < (j + 1) * g; c++) {
+                    double v = nearbyint(nesim_tensor_get(&w, o * in + c) / (double)s);
+                    q[o * in + c] = (int8_t)fmax(-127, fmin(127, v));
+                    dq[o * in + c] = (double)q[o * in + c] * (double)s;
+                }
+            }
+        char *sname = keep(&a, malloc(strlen(name) + 8));
+        sprintf(sname, "%s_scale", name);
+        nm8[k8] = name;
+        t8[k8++] = (nesim_tensor){.dtype = NESIM_I8, .ndim = 2, .shape = {(int64_t)out, (int64_t)in},
+                                  .count = out * in, .nbytes = out * in, .data = q};
+        if (!(mode == 1 && nproj == 0)) {
+            nm8[k8] = sname;
+            t8[k8++] = (nesim_tensor){.dtype = bf ? NESIM_BF16 : NESIM_F32, .ndim = G > 1 ? 2 : 1,
+                                      .shape = {(int64_t)rows, (int64_t)G}, .count = rows * G,
+                                      .nbytes = rows * G * (bf ? 2 : 4), .data = bf ? (void *)sc16 : (void *)sc};
+        }
+        nm64[k64] = name;
+        t64[k64++] = (nesim_tensor){.dtype = NESIM_F64, .ndim = 2, .shape = {(int64_t)out, (int64_t)in},
+                                    .count = out * in, .nbytes = out * in * 8, .data = dq};
+        nproj++;
+    }
+    char path[1024], cmd[2048];
+    snprintf(cmd, sizeof cmd, "rm -rf %s %s && mkdir -p %s %s && cp " DIR "/config.json " DIR "/vocab.json %s/ && cp "
+             DIR "/config.json " DIR "/vocab.json %s/", i8, f64, i8, f64, i8, f64);
+    assert_int_equal(system(cmd), 0);
+    snprintf(path, sizeof path, "%s/model.safetensors", i8);
+    assert_ok(nesim_safetensors_write(path, k8, nm8, t8, &err), &err);
+    snprintf(path, sizeof path, "%s/model.safetensors", f64);
+    assert_ok(nesim_safetensors_write(path, k64, nm64, t64, &err), &err);
+    nesim_safetensors_close(src);
+    for (size_t i = 0; i < a.n; i++)
+        free(a.p[i]);
+}
+
+/* Plays the reference tokens through the model at dir under o: logits of
+ * every position (caller frees), and per-projection spike counts into spk. */
+static float *play_all(const char *dir, const nesim_lm_opts *o, int64_t *spk)
+{
+    nesim_error err = {0};
+    nesim_lm_model *m;
+    nesim_tensor toks;
+    assert_ok(nesim_lm_open(dir, &m, &err), &err);
+    assert_ok(nesim_npy_load(REF "tokens.npy", &toks, &err), &err);
+    nesim_lm_run *r;
+    assert_ok(nesim_lm_run_new(m, o, &r, &err), &err);
+    const size_t V = m->cfg.vocab, T = toks.count;
+    float *lg = malloc(T * V * sizeof *lg);
+    for (size_t t = 0; t < T; t++)
+        assert_ok(nesim_lm_step(r, (int32_t)nesim_tensor_get(&toks, t), lg + t * V, &err), &err);
+    for (size_t l = 0; l < m->cfg.layers; l++)
+        for (int k = 0; k < NESIM_LM_NPROJ; k++)
+            spk[l * NESIM_LM_NPROJ + (size_t)k] = nesim_lm_proj_stats(r, l, k)->spikes;
+    nesim_lm_run_free(r);
+    nesim_lm_close(m);
+    nesim_tensor_release(&toks);
+    return lg;
+}
+
+/* An int8 checkpoint is the float model of its dequantized weights: the ANN
+ * logits bit for bit, the spiking logits to float rounding with the same
+ * spikes; missing or misshapen scales are refused by name. */
+static void test_int8_checkpoint(void **st)
+{
+    char i8[512], f64[512];
+    snprintf(i8, sizeof i8, "%s/int8", test_tmpdir());
+    snprintf(f64, sizeof f64, "%s/f64", test_tmpdir());
+    write_int8_pair(i8, f64, 0);
+    nesim_error err = {0};
+    nesim_lm_model *m;
+    assert_ok(nesim_lm_open(i8, &m, &err), &err);
+    assert_int_equal(m->layer[0].w[NESIM_LM_Q].dtype, NESIM_I8);
+    assert_int_equal(m->layer[0].group[NESIM_LM_Q], 128 / 4);
+    assert_int_equal(m->layer[1].group[NESIM_LM_DOWN], 352);
+    nesim_lm_close(m);
+    int64_t s8[64], s64[64];
+    const size_t V = 96, T = 96;
+    nesim_lm_opts o;
+    nesim_lm_opts_init(&o);
+    o.spiked = 0;
+    float *a = play_all(i8, &o, s8), *b = play_all(f64, &o, s64);
+    assert_memory_equal(a, b, T * V * sizeof *a);
+    free(a), free(b);
+    o.spiked = NESIM_LM_SPIKED_ALL;
+    a = play_all(i8, &o, s8), b = play_all(f64, &o, s64);
+    double worst = 0, mx = 0;
+    for (size_t i = 0; i < T * V; i++)
+        worst = fmax(worst, fabs((double)a[i] - b[i])), mx = fmax(mx, fabs((double)b[i]));
+    printf("  int8 vs its float64 dequantization, all spiked: max|diff| %.3g of max|logit| %.3g\n", worst, mx);
+    assert_true(worst <= 1e-5 * mx);
+    int64_t total = 0;
+    for (size_t i = 0; i < 4 * NESIM_LM_NPROJ; i++)
+        assert_int_equal(s8[i], s64[i]), total += s8[i];
+    assert_true(total > 0);
+    free(a), free(b);
+    write_int8_pair(i8, f64, 1);
+    expect_open_fails(i8, "tensor 'model.layers.0.mlp.down_proj.weight' is I8 but "
+                          "'model.layers.0.mlp.down_proj.weight_scale' is missing");
+    write_int8_pair(i8, f64, 2);
+    expect_open_fails(i8, "model.layers.0.mlp.down_proj.weight_scale' must be float of shape [128], [128, 1] or "
+                          "[128, G] with G dividing 352");
+}
+
 static int run_cli(const char *args, const char *out)
 {
     char cmd[4096];
@@ -314,6 +477,7 @@ int main(void)
         cmocka_unit_test(test_ann_equals_pytorch),
         cmocka_unit_test(test_spiking_equals_pytorch_and_counts_exact),
         cmocka_unit_test(test_importer_refuses_bad_checkpoints),
+        cmocka_unit_test(test_int8_checkpoint),
         cmocka_unit_test(test_cli_generates_and_refuses),
         cmocka_unit_test(test_eval_text_per_k),
         cmocka_unit_test(test_spec_round_trip_and_edits),
