@@ -16,6 +16,7 @@
 typedef struct prices {
     int on;
     double sop, update, mac16, add16;
+    double gmac, gelem; /* graded work: the chip's graded.* or, without them, the dense fp16 */
     double tick_s; /* the chip's seconds per tick (1 ms without one) */
 } prices;
 
@@ -26,7 +27,7 @@ static double spiking_j(const prices *p, const nesim_lm_totals *t)
 
 static double graded_j(const prices *p, const nesim_lm_totals *t)
 {
-    return (double)(t->dense_macs + t->attn_macs) * p->mac16 + (double)t->elem_ops * p->add16;
+    return (double)(t->dense_macs + t->attn_macs) * p->gmac + (double)t->elem_ops * p->gelem;
 }
 
 static double ann_j(const prices *p, const nesim_lm_totals *t)
@@ -58,6 +59,9 @@ static int load_prices(const nesim_lm_job_opts *o, prices *p, json_t *rep, nesim
         p->sop = chip->p.energy.synaptic_op;
         p->update = chip->p.energy.neuron_update_active;
         p->tick_s = chip->p.tick_s;
+        p->gmac = chip->p.has_graded ? chip->p.graded_mac_j : p->mac16;
+        p->gelem = chip->p.has_graded ? chip->p.graded_elem_j : p->add16;
+        json_object_set_new(rep, "graded_on", json_string(chip->p.has_graded ? chip->name : dense->name));
         json_object_set_new(rep, "chip", json_string(chip->name));
         json_object_set_new(rep, "dense", json_string(dense->name));
     }
@@ -798,8 +802,9 @@ void nesim_lm_report_print(const json_t *rep, FILE *out)
         }
         if (en)
             fprintf(out, "energy: spiking share on %s (SOPs, membrane updates), graded share (norms, attention, "
-                         "graded projections) on %s fp16; routing not priced\n",
-                    json_string_value(json_object_get(rep, "chip")), json_string_value(json_object_get(rep, "dense")));
+                         "graded projections) at %s's graded prices, ANN on %s fp16; routing not priced\n",
+                    json_string_value(json_object_get(rep, "chip")), json_string_value(json_object_get(rep, "graded_on")),
+                    json_string_value(json_object_get(rep, "dense")));
     }
     const json_t *ev = json_object_get(rep, "eval");
     if (ev) {

@@ -5,10 +5,11 @@
  * Energy (arithmetic and synaptic events only; routing is not priced):
  *   spiking share  SOPs x energy.synaptic_op + membrane updates x
  *                  energy.neuron_update_active of the neuromorphic --chip;
- *   graded share   (dense projection MACs + attention MACs) x fp16 MAC and
- *                  element operations x fp16 add of the --dense profile —
- *                  assumption: graded work runs on a dense fp16 unit beside
- *                  the chip (neuromorphic profiles price no graded work);
+ *   graded share   (dense projection MACs + attention MACs) x graded.mac and
+ *                  element operations x graded.element_op of the --chip
+ *                  profile (net/chip.h; each with its source or assumption),
+ *                  or, for a profile without them, the --dense profile's fp16
+ *                  MAC and add ("graded_on" in the report names which);
  *   ANN baseline   every projection, attention and element op in fp16 on
  *                  the dense profile. */
 #ifndef NESIM_JOBS_LM_H

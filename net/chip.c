@@ -62,13 +62,14 @@ static const char *const neuro_keys[] = {
     "nesim_chip", "name", "kind", "description", "references", "process_nm", "tick", "energy",
     "static_power_per_chip", "static_power_per_core", "neurons_per_core",
     "synapse_memory_bytes_per_core", "weight_bits_max", "fan_in_max", "fan_out_max",
-    "cores_per_chip", "cores_per_router", "mesh", "chip_mesh", NULL};
+    "cores_per_chip", "cores_per_router", "mesh", "chip_mesh", "graded", NULL};
 static const char *const dense_keys[] = {"nesim_chip", "name", "kind", "description", "references",
                                          "process_nm", "word_bits", "arith", "sram_read",
                                          "dram_access", NULL};
 static const char *const energy_keys[] = {"synaptic_op", "neuron_update_active", "neuron_update_idle",
                                           "spike_out", "spike_within_core", "hop_ew", "hop_ns",
                                           "hop_chip", NULL};
+static const char *const graded_keys[] = {"mac", "element_op", NULL};
 static const char *const quantity_keys[] = {"value", "unit", "source", "assumption", "note", NULL};
 static const char *const ref_keys[] = {"key", "cite", NULL};
 static const char *const xy_keys[] = {"x", "y", NULL};
@@ -434,6 +435,15 @@ static int parse_neuromorphic(pctx *c, const json_t *root)
     for (size_t i = 0; energy_keys[i]; i++)
         if ((rc = qreal(c, o, "energy", energy_keys[i], "J", Q_NONNEG, MAX_EVENT_J, e[i])))
             return rc;
+
+    /* optional: graded (non-spike) work done on the chip itself */
+    if (json_object_get(root, "graded")) {
+        if ((rc = get_object(c, root, "", "graded", graded_keys, &o, path)) ||
+            (rc = qreal(c, o, "graded", "mac", "J", Q_NONNEG, MAX_EVENT_J, &p->graded_mac_j)) ||
+            (rc = qreal(c, o, "graded", "element_op", "J", Q_NONNEG, MAX_EVENT_J, &p->graded_elem_j)))
+            return rc;
+        p->has_graded = 1;
+    }
 
     int per_chip = json_object_get(root, "static_power_per_chip") != NULL;
     int per_core = json_object_get(root, "static_power_per_core") != NULL;

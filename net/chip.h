@@ -61,6 +61,11 @@ typedef struct nesim_chip_energy {
 typedef struct nesim_chip_params {
     double process_nm;                      /* [process_nm] nm */
     double tick_s;                          /* [tick] s per time step; static energy uses it */
+    /* [graded.mac, graded.element_op] optional: J per MAC and per element
+     * operation of graded work (norms, softmax, attention products) done on
+     * the chip; has_graded 0 when the profile prices none */
+    int has_graded;
+    double graded_mac_j, graded_elem_j;
     nesim_chip_energy energy;               /* [energy.*] J */
     double static_power_w;                  /* [static_power_per_chip|_per_core] W, as given */
     int static_power_per_core;              /* 1: the file gave it per core; 0: per chip */

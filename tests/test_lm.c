@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 
 #include "jobs/lm.h"
+#include "net/chip.h"
 #include "net/lm.h"
 #include "net/tensor.h"
 #include "sim/lm.h"
@@ -326,6 +327,50 @@ static void test_int8_checkpoint(void **st)
                           "[128, G] with G dividing 352");
 }
 
+/* A chip profile's graded.mac / graded.element_op price the graded share;
+ * a profile without them falls back to the dense profile's fp16, and says so. */
+static void test_graded_share_priced_on_the_chip(void **st)
+{
+    char cmd[4096];
+    const char *d = test_tmpdir();
+    snprintf(cmd, sizeof cmd,
+             "/usr/bin/python3 -c 'import json,sys; d=sys.argv[1]; c=json.load(open(\"chips/loihi.json\"));"
+             "c[\"name\"]=\"lg\"; c[\"graded\"][\"mac\"][\"value\"]=7e-12; c[\"graded\"][\"element_op\"][\"value\"]=3e-12;"
+             "json.dump(c, open(d+\"/lg.json\",\"w\")); c[\"name\"]=\"lnone\"; del c[\"graded\"];"
+             "json.dump(c, open(d+\"/lnone.json\",\"w\")); c[\"name\"]=\"lbad\"; c[\"graded\"]={\"mac\": {\"value\": 1e-12,"
+             " \"unit\": \"J\", \"assumption\": \"x\"}}; json.dump(c, open(d+\"/lbad.json\",\"w\"))' %s", d);
+    assert_int_equal(system(cmd), 0);
+    const char *names[2] = {"lg", "lnone"};
+    const double mac[2] = {7e-12, 1.5e-12}, elem[2] = {3e-12, 0.4e-12};
+    for (int i = 0; i < 2; i++) {
+        char chip[600];
+        snprintf(chip, sizeof chip, "%s/%s.json", d, names[i]);
+        nesim_lm_job_opts o;
+        nesim_lm_job_opts_init(&o);
+        o.dir = DIR;
+        o.tokens = REF "tokens.npy";
+        o.chip = chip;
+        nesim_error err = {0};
+        json_t *rep;
+        assert_ok(nesim_lm_job(&o, &rep, &err), &err);
+        const json_t *t = json_object_get(rep, "total");
+        double want = (json_number_value(json_object_get(t, "dense_macs")) +
+                       json_number_value(json_object_get(t, "attention_macs"))) * mac[i] +
+                      json_number_value(json_object_get(t, "element_ops")) * elem[i];
+        assert_true(want > 0);
+        assert_close(json_number_value(json_object_get(t, "graded_j")), want, 1e-12, 0);
+        assert_string_equal(json_string_value(json_object_get(rep, "graded_on")), i ? "dense-45nm" : "lg");
+        json_decref(rep);
+    }
+    nesim_error err = {0};
+    nesim_chip *c = NULL;
+    char chip[600];
+    snprintf(chip, sizeof chip, "%s/lbad.json", d);
+    assert_int_equal(nesim_chip_load(chip, NULL, &c, &err), NESIM_EINVAL);
+    if (!strstr(err.msg, "graded.element_op"))
+        fail_msg("%s", err.msg);
+}
+
 static int run_cli(const char *args, const char *out)
 {
     char cmd[4096];
@@ -478,6 +523,7 @@ int main(void)
         cmocka_unit_test(test_spiking_equals_pytorch_and_counts_exact),
         cmocka_unit_test(test_importer_refuses_bad_checkpoints),
         cmocka_unit_test(test_int8_checkpoint),
+        cmocka_unit_test(test_graded_share_priced_on_the_chip),
         cmocka_unit_test(test_cli_generates_and_refuses),
         cmocka_unit_test(test_eval_text_per_k),
         cmocka_unit_test(test_spec_round_trip_and_edits),
