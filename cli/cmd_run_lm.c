@@ -10,8 +10,9 @@
 
 static const char help[] =
     "usage: nesim run CHECKPOINT_DIR [options]\n"
-    "       nesim run LM_SPEC.json [options]   (from nesim spec CHECKPOINT_DIR: per-projection\n"
-    "                                        codings and k; --coding/--spiked then do nothing)\n"
+    "       nesim run LM_SPEC.json [options]   (from nesim spec CHECKPOINT_DIR: the model's\n"
+    "                                        graph with per-projection codings and k;\n"
+    "                                        --coding/--spiked then do nothing)\n"
     "\n"
     "Plays a language model from a Hugging Face checkpoint folder (config.json +\n"
     "model.safetensors or model.safetensors.index.json; Llama, Qwen2, Mistral) token\n"
@@ -94,20 +95,20 @@ static int parse(int argc, char **argv, nesim_lm_job_opts *o, double **ks, int *
             *ks = NULL;
             rc = parse_ks(v, ks, &o->nks, err), i++;
             if (!rc)
-                o->lm.k = o->nks == 1 ? (*ks)[0] : 3, o->ks = *ks;
+                o->k = o->nks == 1 ? (*ks)[0] : 3, o->ks = *ks;
         } else if (!strcmp(a, "--coding")) {
-            rc = nesim_coding_parse(v, &o->lm.coding, err), i++;
+            rc = nesim_coding_parse(v, &o->coding, err), i++;
             if (rc)
                 rc = nesim_fail(err, NESIM_EINVAL, "--coding: '%s' is not a coding (see --help)", v ? v : "");
         } else if (!strcmp(a, "--record")) {
             rc = nesim_trace_level_parse(v ? v : "", &o->record, err), i++;
         } else if (!strcmp(a, "--spiked")) {
             if (v && !strcmp(v, "released"))
-                o->lm.spiked = NESIM_LM_SPIKED_RELEASED;
+                o->set = NESIM_LM_SET_RELEASED;
             else if (v && !strcmp(v, "all"))
-                o->lm.spiked = NESIM_LM_SPIKED_ALL;
+                o->set = NESIM_LM_SET_ALL;
             else if (v && !strcmp(v, "none"))
-                o->lm.spiked = 0;
+                o->set = NESIM_LM_SET_NONE;
             else
                 rc = nesim_fail(err, NESIM_EINVAL, "--spiked: expected released, all or none");
             i++;
@@ -186,9 +187,11 @@ static const char spec_help[] =
     "                  [--output FILE.json]\n"
     "\n"
     "Prints the checkpoint's equivalent language-model spec (JSON), to stdout or\n"
-    "--output: the folder, the graph, and every projection with its tensor (by its\n"
-    "name in the safetensors files), shape, coding (none: graded) and k. Edit the\n"
-    "codings and k per layer and run it: nesim run SPEC.json --prompt ...\n";
+    "--output: the folder and the model as a graph of named nodes (embedding,\n"
+    "rmsnorm, linear, attention, add, mul, silu, relu), each with its inputs, its\n"
+    "tensors (by name in the safetensors files) and, for projections, coding (none:\n"
+    "graded) and k. Edit codings and k per layer, or the graph itself, and run it:\n"
+    "nesim run SPEC.json --prompt ...\n";
 
 int cmd_spec(int argc, char **argv)
 {
@@ -208,7 +211,7 @@ int cmd_spec(int argc, char **argv)
                                                   : "which checkpoint? nesim spec CHECKPOINT_DIR");
     json_t *spec = NULL;
     if (!rc)
-        rc = nesim_lm_spec_build(o.dir, &o.lm, &spec, &err);
+        rc = nesim_lm_spec_build(o.dir, o.set, o.coding, o.k, &spec, &err);
     const size_t fl = JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17);
     if (spec && o.output) {
         if (json_dump_file(spec, o.output, fl))

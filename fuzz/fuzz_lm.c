@@ -91,8 +91,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     put(names[mode], data + 1, size - 1);
     nesim_error err = {0};
     nesim_lm_job_opts o;
-    memset(&o, 0, sizeof o);
-    nesim_lm_opts_init(&o.lm);
+    nesim_lm_job_opts_init(&o);
     o.prompt = "a";
     o.generate = 1;
     o.chip = "none";

@@ -201,78 +201,36 @@ static int read_text(const char *path, char **text, nesim_error *err)
 
 /* ---------------------------------------------------------------- spec */
 
-static void tensor_name(const nesim_lm_model *m, size_t l, int kd, char *buf, size_t cap)
+json_t *nesim_lm_spec_json(const nesim_lm_graph *g, const char *dir)
 {
-    if (kd == NESIM_LM_NPROJ)
-        snprintf(buf, cap, "%s", m->cfg.tied ? "model.embed_tokens.weight" : "lm_head.weight");
-    else
-        snprintf(buf, cap, "model.layers.%zu.%s.%s.weight", l, kd <= NESIM_LM_O ? "self_attn" : "mlp",
-                 nesim_lm_proj_name(kd));
-}
-
-/* The codings a run plays: lo->per, or lo's spiked set, coding and k. */
-static void effective_po(const nesim_lm_model *m, const nesim_lm_opts *lo, nesim_lm_proj_opts *po)
-{
-    const size_t np = m->cfg.layers * NESIM_LM_NPROJ + 1;
-    for (size_t i = 0; i < np; i++) {
-        size_t kd = i + 1 == np ? NESIM_LM_NPROJ : i % NESIM_LM_NPROJ;
-        po[i] = lo->per ? lo->per[i] : (nesim_lm_proj_opts){(int)(lo->spiked >> kd & 1), lo->coding, lo->k};
-    }
-}
-
-json_t *nesim_lm_spec_of(const nesim_lm_model *m, const char *dir, const nesim_lm_opts *lo)
-{
-    const nesim_lm_config *c = &m->cfg;
-    const size_t np = c->layers * NESIM_LM_NPROJ + 1;
-    nesim_lm_proj_opts *po = malloc(np * sizeof *po);
-    if (!po)
+    json_t *j = json_object(), *nodes = nesim_lm_graph_nodes_json(g);
+    if (!j || !nodes) {
+        json_decref(j);
+        json_decref(nodes);
         return NULL;
-    effective_po(m, lo, po);
-    json_t *j = json_object(), *pr = json_array();
-    json_object_set_new(j, "nesim_lm_spec", json_integer(1));
-    json_object_set_new(j, "checkpoint", json_string(dir));
-    json_object_set_new(j, "architecture", json_string(nesim_lm_arch_name(c->arch)));
-    char g[512], w[160];
-    snprintf(g, sizeof g,
-             "embedding -> %zu x [rmsnorm, q/k/v_proj%s, rope (theta %g), causal attention (%zu heads, %zu KV "
-             "heads, head_dim %zu, window %zu), o_proj, add, rmsnorm, gate_proj, up_proj, silu(gate) * up, "
-             "down_proj, add] -> rmsnorm -> lm_head%s",
-             c->layers, c->qkv_bias ? " (+bias)" : "", c->rope_theta, c->heads, c->kv_heads, c->head_dim, c->window,
-             c->tied ? " (tied to the embedding)" : "");
-    json_object_set_new(j, "graph", json_string(g));
-    json_object_set_new(j, "projections", pr);
-    for (size_t i = 0; i < np; i++) {
-        const size_t l = i / NESIM_LM_NPROJ;
-        const int k2 = i + 1 == np ? NESIM_LM_NPROJ : (int)(i % NESIM_LM_NPROJ);
-        const nesim_tensor *t = k2 == NESIM_LM_NPROJ ? &m->lm_head : &m->layer[l].w[k2];
-        json_t *e = json_object();
-        if (k2 != NESIM_LM_NPROJ)
-            json_object_set_new(e, "layer", json_integer((json_int_t)l));
-        json_object_set_new(e, "proj", json_string(nesim_lm_proj_name(k2)));
-        tensor_name(m, l, k2, w, sizeof w);
-        json_object_set_new(e, "weight", json_string(w));
-        json_object_set_new(e, "shape", json_pack("[II]", (json_int_t)t->shape[0], (json_int_t)t->shape[1]));
-        json_object_set_new(e, "coding", json_string(po[i].spiked ? nesim_coding_name(po[i].coding) : "none"));
-        if (po[i].spiked)
-            json_object_set_new(e, "k", json_real(po[i].k));
-        json_array_append_new(pr, e);
     }
-    free(po);
+    json_object_set_new(j, "nesim_lm_spec", json_integer(2));
+    json_object_set_new(j, "checkpoint", json_string(dir));
+    json_object_set_new(j, "architecture", json_string(nesim_lm_arch_name(g->m->cfg.arch)));
+    json_object_set_new(j, "nodes", nodes);
+    json_object_set_new(j, "output", json_string(g->node[g->output].name));
     return j;
 }
 
-int nesim_lm_spec_build(const char *dir, const nesim_lm_opts *o, json_t **spec, nesim_error *err)
+int nesim_lm_spec_build(const char *dir, nesim_lm_spiked_set set, nesim_coding coding, double k, json_t **spec,
+                        nesim_error *err)
 {
     *spec = NULL;
     nesim_lm_model *m;
+    nesim_lm_graph *g = NULL;
     int rc = nesim_lm_open(dir, &m, err);
-    if (rc)
-        return rc;
-    nesim_lm_opts lo = *o;
-    lo.per = NULL;
-    *spec = nesim_lm_spec_of(m, dir, &lo);
+    if (!rc)
+        rc = nesim_lm_graph_from_model(m, set, coding, k, &g, err);
+    if (!rc && !(*spec = nesim_lm_spec_json(g, dir)))
+        rc = nesim_fail(err, NESIM_ENOMEM, "out of memory");
+    nesim_lm_graph_free(g);
     nesim_lm_close(m);
-    return *spec ? NESIM_OK : nesim_fail(err, NESIM_ENOMEM, "out of memory");
+    return rc;
 }
 
 int nesim_lm_spec_is(const char *path)
@@ -290,8 +248,8 @@ static int spec_checkpoint(const char *label, const json_t *root, char **dir, ne
 {
     nesim_jctx c = {label, err};
     json_t *v = json_object_get(root, "nesim_lm_spec");
-    if (!json_is_integer(v) || json_integer_value(v) != 1)
-        return nesim_json_bad(&c, "nesim_lm_spec", "must be 1 (the format this build reads)");
+    if (!json_is_integer(v) || json_integer_value(v) != 2)
+        return nesim_json_bad(&c, "nesim_lm_spec", "must be 2 (the format this build reads)");
     v = json_object_get(root, "checkpoint");
     if (!json_is_string(v))
         return nesim_json_bad(&c, "checkpoint", "must be the checkpoint folder's path");
@@ -316,108 +274,32 @@ static int spec_dir(const char *path, json_t **root, char **dir, nesim_error *er
         nesim_json_ascii_line(je.text, line, sizeof line);
         return nesim_fail(err, NESIM_EINVAL, "%s:%d:%d: %s", path, je.line, je.column, line);
     }
+    if (!json_is_object(*root))
+        return nesim_fail(err, NESIM_EINVAL, "%s: expected a JSON object at the top level", path);
     return spec_checkpoint(path, *root, dir, err);
 }
 
-/* Fills per[] from the spec's projections: each exactly once, naming the
- * tensor the checkpoint has. */
-int nesim_lm_spec_projections(const char *path, const json_t *root, const nesim_lm_model *m, nesim_lm_proj_opts *per,
-                              nesim_error *err)
-{
-    nesim_jctx c = {path, err};
-    const size_t L = m->cfg.layers, np = L * NESIM_LM_NPROJ + 1;
-    json_t *a = json_object_get(root, "projections");
-    if (!json_is_array(a))
-        return nesim_json_bad(&c, "projections", "must be an array");
-    json_t *arch = json_object_get(root, "architecture");
-    if (arch && !(json_is_string(arch) && !strcmp(json_string_value(arch), nesim_lm_arch_name(m->cfg.arch))))
-        return nesim_json_bad(&c, "architecture", "the checkpoint is %s", nesim_lm_arch_name(m->cfg.arch));
-    char *seen = calloc(np, 1);
-    if (!seen)
-        return nesim_fail(err, NESIM_ENOMEM, "out of memory");
-    int rc = NESIM_OK;
-    size_t i;
-    json_t *e;
-    char p[NESIM_JSON_PATHN], q[NESIM_JSON_PATHN], w[160];
-    json_array_foreach(a, i, e)
-    {
-        nesim_json_idx(p, "projections", i);
-        const char *pn = json_string_value(json_object_get(e, "proj"));
-        int kd = -1;
-        for (int k = 0; pn && k <= NESIM_LM_NPROJ; k++)
-            if (!strcmp(pn, nesim_lm_proj_name(k)))
-                kd = k;
-        if (!json_is_object(e) || kd < 0) {
-            rc = nesim_json_bad(&c, nesim_json_sub(q, p, "proj"), "must be one of q_proj, k_proj, v_proj, o_proj, "
-                                "gate_proj, up_proj, down_proj, lm_head");
-            break;
-        }
-        size_t l = 0;
-        if (kd != NESIM_LM_NPROJ) {
-            json_t *lv = json_object_get(e, "layer");
-            if (!json_is_integer(lv) || json_integer_value(lv) < 0 || (size_t)json_integer_value(lv) >= L) {
-                rc = nesim_json_bad(&c, nesim_json_sub(q, p, "layer"), "must be an integer in [0, %zu)", L);
-                break;
-            }
-            l = (size_t)json_integer_value(lv);
-        }
-        size_t idx = kd == NESIM_LM_NPROJ ? L * NESIM_LM_NPROJ : l * NESIM_LM_NPROJ + (size_t)kd;
-        if (seen[idx]++) {
-            rc = nesim_json_bad(&c, p, "layer %zu %s is listed twice", l, pn);
-            break;
-        }
-        tensor_name(m, l, kd, w, sizeof w);
-        const char *wn = json_string_value(json_object_get(e, "weight"));
-        if (!wn || strcmp(wn, w)) {
-            rc = nesim_json_bad(&c, nesim_json_sub(q, p, "weight"), "must be \"%s\" (the checkpoint's tensor)", w);
-            break;
-        }
-        const char *cn = json_string_value(json_object_get(e, "coding"));
-        nesim_lm_proj_opts po = {1, NESIM_CODE_BITWISE_BIDIR, 3.0};
-        if (!cn || (strcmp(cn, "none") && nesim_coding_parse(cn, &po.coding, err))) {
-            rc = nesim_json_bad(&c, nesim_json_sub(q, p, "coding"),
-                                "must be none, binary, ternary, bitwise, bitwise-bidirectional or "
-                                "bitwise-twos-complement");
-            break;
-        }
-        po.spiked = strcmp(cn, "none") != 0;
-        json_t *kv = json_object_get(e, "k");
-        if (kv && !(json_is_number(kv) && json_number_value(kv) > 0 && json_number_value(kv) < 1e6)) {
-            rc = nesim_json_bad(&c, nesim_json_sub(q, p, "k"), "must be a number in (0, 1e6)");
-            break;
-        }
-        if (kv)
-            po.k = json_number_value(kv);
-        per[idx] = po;
-    }
-    for (size_t k = 0; !rc && k < np; k++)
-        if (!seen[k])
-            rc = nesim_json_bad(&c, "projections", "layer %zu %s is missing", k / NESIM_LM_NPROJ,
-                                nesim_lm_proj_name(k == L * NESIM_LM_NPROJ ? NESIM_LM_NPROJ
-                                                                           : (int)(k % NESIM_LM_NPROJ)));
-    free(seen);
-    return rc;
-}
-
-/* Perplexity of ids[0..n) (next-token NLL over n - 1 predictions). */
-static int perplexity(const nesim_lm_model *m, const nesim_lm_opts *lo, const int32_t *ids, size_t n, float *lg,
+/* Perplexity of ids[0..n) (next-token NLL over n - 1 predictions), the
+ * projections played as po says. */
+static int perplexity(const nesim_lm_graph *g, const nesim_lm_proj_opts *po, const int32_t *ids, size_t n, float *lg,
                       double *ppl, nesim_lm_totals *tot, nesim_error *err)
 {
     nesim_lm_run *r;
-    int rc = nesim_lm_run_new(m, lo, &r, err);
+    int rc = nesim_lm_run_new(g, po, &r, err);
     if (rc)
         return rc;
     double s = 0;
     for (size_t i = 0; i + 1 < n && !rc; i++)
         if (!(rc = nesim_lm_step(r, ids[i], lg, err)))
-            s += nll(lg, m->cfg.vocab, ids[i + 1]);
+            s += nll(lg, g->vocab, ids[i + 1]);
     *ppl = exp(s / (double)(n - 1));
     *tot = *nesim_lm_run_totals(r);
     nesim_lm_run_free(r);
     return rc;
 }
 
-static int eval(const nesim_lm_job_opts *o, const nesim_lm_model *m, json_t *rep, float *lg, nesim_error *err)
+static int eval(const nesim_lm_job_opts *o, const nesim_lm_model *m, const nesim_lm_graph *g, json_t *rep, float *lg,
+                nesim_error *err)
 {
     char *text = NULL;
     int32_t *ids = NULL;
@@ -432,9 +314,9 @@ static int eval(const nesim_lm_job_opts *o, const nesim_lm_model *m, json_t *rep
         snprintf(err->msg + l, sizeof err->msg - l, " (in %s)", o->eval_text);
         return rc;
     }
-    size_t cap = o->eval_max ? o->eval_max : m->cfg.max_pos;
-    if (cap > m->cfg.max_pos)
-        cap = m->cfg.max_pos;
+    size_t cap = o->eval_max ? o->eval_max : g->max_pos;
+    if (cap > g->max_pos)
+        cap = g->max_pos;
     if (n > cap)
         n = cap;
     if (n < 2) {
@@ -445,36 +327,31 @@ static int eval(const nesim_lm_job_opts *o, const nesim_lm_model *m, json_t *rep
     json_object_set_new(rep, "eval", ev);
     json_object_set_new(ev, "file", json_string(o->eval_text));
     json_object_set_new(ev, "tokens", json_integer((json_int_t)n));
-    nesim_lm_opts ann = o->lm;
-    ann.spiked = 0;
-    ann.per = NULL;
-    const size_t np = m->cfg.layers * NESIM_LM_NPROJ + 1;
-    nesim_lm_proj_opts *kper = o->lm.per ? malloc(np * sizeof *kper) : NULL;
-    if (o->lm.per && !kper) {
+    nesim_lm_proj_opts *po = malloc((g->n_proj + 1) * sizeof *po);
+    if (!po) {
         free(ids);
         return nesim_fail(err, NESIM_ENOMEM, "out of memory");
     }
+    for (size_t j = 0; j < g->n_proj; j++) /* the ANN: every projection graded */
+        po[j] = g->node[g->proj_node[j]].po, po[j].spiked = 0;
     double ppl;
     nesim_lm_totals t;
-    rc = perplexity(m, &ann, ids, n, lg, &ppl, &t, err);
+    rc = perplexity(g, po, ids, n, lg, &ppl, &t, err);
     json_object_set_new(ev, "ann_ppl", json_real(ppl));
     json_t *rows = json_array();
     json_object_set_new(ev, "spiking", rows);
     size_t nk = o->ks ? o->nks : 1;
     for (size_t i = 0; i < nk && !rc; i++) {
-        nesim_lm_opts so = o->lm;
-        so.k = o->ks ? o->ks[i] : o->lm.k;
-        if (kper) { /* a spec's projections: --k values replace every spiked one's k */
-            for (size_t j = 0; j < np; j++) {
-                kper[j] = o->lm.per[j];
-                if (o->ks)
-                    kper[j].k = so.k;
-            }
-            so.per = kper;
+        /* the graph's codings; --k values replace every spiked projection's k */
+        double k = o->ks ? o->ks[i] : o->k;
+        for (size_t j = 0; j < g->n_proj; j++) {
+            po[j] = g->node[g->proj_node[j]].po;
+            if (o->ks)
+                po[j].k = k;
         }
-        if (!(rc = perplexity(m, &so, ids, n, lg, &ppl, &t, err))) {
+        if (!(rc = perplexity(g, po, ids, n, lg, &ppl, &t, err))) {
             json_t *row = json_object();
-            json_object_set_new(row, "k", json_real(so.k));
+            json_object_set_new(row, "k", json_real(k));
             json_object_set_new(row, "ppl", json_real(ppl));
             json_object_set_new(row, "sparsity",
                                 json_real(t.spiked_inputs ? (double)t.silent_inputs / (double)t.spiked_inputs : 0));
@@ -489,8 +366,28 @@ static int eval(const nesim_lm_job_opts *o, const nesim_lm_model *m, json_t *rep
             o->progress(o->user, (double)(i + 1) / (double)nk);
     }
     free(ids);
-    free(kper);
+    free(po);
     return rc;
+}
+
+/* The short names of the spiked projections ("q_proj", ...: what follows
+ * the last dot of their node names), each once, in graph order. */
+static json_t *spiked_kinds(const nesim_lm_graph *g)
+{
+    json_t *a = json_array();
+    for (size_t p = 0; p < g->n_proj; p++) {
+        const nesim_lm_node *n = &g->node[g->proj_node[p]];
+        if (!n->po.spiked)
+            continue;
+        const char *dot = strrchr(n->name, '.'), *kind = dot ? dot + 1 : n->name;
+        int seen = 0;
+        size_t i;
+        json_t *v;
+        json_array_foreach(a, i, v) seen |= !strcmp(json_string_value(v), kind);
+        if (!seen)
+            json_array_append_new(a, json_string(kind));
+    }
+    return a;
 }
 
 int nesim_lm_job(const nesim_lm_job_opts *o, json_t **report, nesim_error *err)
@@ -505,7 +402,7 @@ int nesim_lm_job(const nesim_lm_job_opts *o, json_t **report, nesim_error *err)
     prices pr;
     json_t *rep = json_object(), *sroot = NULL;
     char *sdir = NULL;
-    nesim_lm_proj_opts *per = NULL, *po = NULL;
+    nesim_lm_graph *g = NULL;
     nesim_lm_recorder *rec = NULL;
     char *spec_text = NULL;
     nesim_lm_job_opts oo = *o; /* o with the spec's folder and codings */
@@ -521,12 +418,10 @@ int nesim_lm_job(const nesim_lm_job_opts *o, json_t **report, nesim_error *err)
     o = &oo;
     if (!rc)
         rc = nesim_lm_open(o->dir, &m, err);
-    if (!rc && sroot) {
-        if (!(per = calloc(m->cfg.layers * NESIM_LM_NPROJ + 1, sizeof *per)))
-            rc = nesim_fail(err, NESIM_ENOMEM, "out of memory");
-        else if (!(rc = nesim_lm_spec_projections(label, sroot, m, per, err)))
-            oo.lm.per = per;
-    }
+    if (!rc && sroot)
+        rc = nesim_lm_graph_from_json(m, sroot, label, &g, err);
+    else if (!rc)
+        rc = nesim_lm_graph_from_model(m, o->set, o->coding, o->k, &g, err);
     if (!rc && o->trace && o->eval_text)
         rc = nesim_fail(err, NESIM_EINVAL, "--trace records one sequence: give --prompt or --tokens, not --eval-text");
     if (!rc)
@@ -570,36 +465,25 @@ int nesim_lm_job(const nesim_lm_job_opts *o, json_t **report, nesim_error *err)
         json_object_set_new(mj, "kv_heads", json_integer((json_int_t)c->kv_heads));
         json_object_set_new(mj, "vocab", json_integer((json_int_t)c->vocab));
         json_object_set_new(rep, "model", mj);
-        json_object_set_new(rep, "coding", json_string(nesim_coding_name(o->lm.coding)));
-        json_object_set_new(rep, "k", json_real(o->lm.k));
-        json_t *sp = json_array();
-        for (int kd = 0; kd <= NESIM_LM_NPROJ; kd++) {
-            int any = o->lm.per ? 0 : (int)(o->lm.spiked >> kd & 1);
-            for (size_t l = 0; o->lm.per && l <= m->cfg.layers; l++)
-                if ((l < m->cfg.layers) != (kd == NESIM_LM_NPROJ))
-                    any |= o->lm.per[l * NESIM_LM_NPROJ + (size_t)(kd == NESIM_LM_NPROJ ? 0 : kd)].spiked;
-            if (any)
-                json_array_append_new(sp, json_string(nesim_lm_proj_name(kd)));
-        }
+        json_object_set_new(rep, "coding", json_string(nesim_coding_name(o->coding)));
+        json_object_set_new(rep, "k", json_real(o->k));
         if (o->spec)
             json_object_set_new(rep, "spec", json_string(o->spec));
-        json_object_set_new(rep, "spiked", sp);
+        json_object_set_new(rep, "spiked", spiked_kinds(g));
+        json_object_set_new(rep, "nodes", json_integer((json_int_t)g->n));
     }
     if (!rc && n) {
-        rc = nesim_lm_run_new(m, &o->lm, &r, err);
+        rc = nesim_lm_run_new(g, NULL, &r, err);
         if (!rc && o->expect_proj >= 0 && o->expect_counts)
             rc = nesim_lm_run_expect(r, (size_t)o->expect_proj, o->expect_counts, o->expect_vth, o->expect_tokens,
                                      err);
-        const size_t np = m->cfg.layers * NESIM_LM_NPROJ + 1;
         if (!rc && o->trace) {
-            json_t *sj = NULL;
-            if (!(po = malloc(np * sizeof *po)) || !(sj = nesim_lm_spec_of(m, o->dir, &o->lm)) ||
-                !(spec_text = json_dumps(sj, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17))))
+            json_t *sj = nesim_lm_spec_json(g, o->dir);
+            if (!sj || !(spec_text = json_dumps(sj, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17))))
                 rc = nesim_fail(err, NESIM_ENOMEM, "out of memory");
             json_decref(sj);
             if (!rc) {
-                effective_po(m, &o->lm, po);
-                nesim_lm_record_opts ro = {.path = o->trace, .level = o->record, .m = m, .po = po,
+                nesim_lm_record_opts ro = {.path = o->trace, .level = o->record, .g = g,
                                            .spec_file = o->spec ? o->spec : o->dir, .spec_text = spec_text,
                                            .chip = pr.on ? json_string_value(json_object_get(rep, "chip")) : NULL,
                                            .dense = pr.on ? json_string_value(json_object_get(rep, "dense")) : NULL,
@@ -678,34 +562,28 @@ int nesim_lm_job(const nesim_lm_job_opts *o, json_t **report, nesim_error *err)
             json_object_set_new(rep, "generated", ga);
             if (o->prompt)
                 json_object_set_new(rep, "prompt", json_string(o->prompt));
-            /* per layer and projection */
+            /* per projection */
             json_t *lj = json_array();
-            for (size_t l = 0; l <= m->cfg.layers; l++)
-                for (int kd = 0; kd < NESIM_LM_NPROJ; kd++) {
-                    if (l == m->cfg.layers && kd)
-                        break;
-                    int k2 = l == m->cfg.layers ? NESIM_LM_NPROJ : kd;
-                    const nesim_coded_stats *st = nesim_lm_proj_stats(r, l, k2);
-                    json_t *pj = json_object();
-                    json_object_set_new(pj, "layer", json_integer((json_int_t)l));
-                    json_object_set_new(pj, "proj", json_string(nesim_lm_proj_name(k2)));
-                    json_object_set_new(pj, "spiked", json_boolean(o->lm.per ? o->lm.per[l * NESIM_LM_NPROJ + (size_t)kd].spiked
-                                                                             : (int)(o->lm.spiked >> k2 & 1)));
-                    json_object_set_new(pj, "spikes", json_integer(st->spikes));
-                    json_object_set_new(pj, "sops", json_integer(st->sops));
-                    json_object_set_new(pj, "silent", json_integer(st->silent));
-                    json_object_set_new(pj, "inputs", json_integer(st->inputs));
-                    const nesim_tensor *wt = k2 == NESIM_LM_NPROJ ? &m->lm_head : &m->layer[l].w[k2];
-                    int64_t small = 0;
-                    for (int b = 0; b < NESIM_CODED_HIST; b++)
-                        small += st->hist[b];
-                    json_object_set_new(pj, "in", json_integer((json_int_t)wt->shape[1]));
-                    json_object_set_new(pj, "out", json_integer((json_int_t)wt->shape[0]));
-                    json_object_set_new(pj, "steps", json_integer(st->steps));
-                    json_object_set_new(pj, "frac_counts_0_7",
-                                        json_real(st->inputs ? (double)small / (double)st->inputs : 0));
-                    json_array_append_new(lj, pj);
-                }
+            for (size_t p = 0; p < g->n_proj; p++) {
+                const nesim_lm_node *nd = &g->node[g->proj_node[p]];
+                const nesim_coded_stats *st = nesim_lm_proj_stats(r, p);
+                json_t *pj = json_object();
+                json_object_set_new(pj, "name", json_string(nd->name));
+                json_object_set_new(pj, "spiked", json_boolean(nesim_lm_proj_coding(r, p)->spiked));
+                json_object_set_new(pj, "spikes", json_integer(st->spikes));
+                json_object_set_new(pj, "sops", json_integer(st->sops));
+                json_object_set_new(pj, "silent", json_integer(st->silent));
+                json_object_set_new(pj, "inputs", json_integer(st->inputs));
+                int64_t small = 0;
+                for (int b2 = 0; b2 < NESIM_CODED_HIST; b2++)
+                    small += st->hist[b2];
+                json_object_set_new(pj, "in", json_integer((json_int_t)nd->w.shape[1]));
+                json_object_set_new(pj, "out", json_integer((json_int_t)nd->w.shape[0]));
+                json_object_set_new(pj, "steps", json_integer(st->steps));
+                json_object_set_new(pj, "frac_counts_0_7",
+                                    json_real(st->inputs ? (double)small / (double)st->inputs : 0));
+                json_array_append_new(lj, pj);
+            }
             json_object_set_new(rep, "projections", lj);
         }
         if (rec) {
@@ -729,7 +607,7 @@ int nesim_lm_job(const nesim_lm_job_opts *o, json_t **report, nesim_error *err)
         w = NULL;
     }
     if (!rc && o->eval_text)
-        rc = eval(o, m, rep, lg, err);
+        rc = eval(o, m, g, rep, lg, err);
     if (w)
         nesim_npy_writer_abort(w);
     nesim_lm_run_free(r);
@@ -737,8 +615,7 @@ int nesim_lm_job(const nesim_lm_job_opts *o, json_t **report, nesim_error *err)
     free(ids);
     free(gen);
     free(lg);
-    free(per);
-    free(po);
+    nesim_lm_graph_free(g);
     free(spec_text);
     free(sdir);
     json_decref(sroot);
@@ -753,7 +630,9 @@ int nesim_lm_job(const nesim_lm_job_opts *o, json_t **report, nesim_error *err)
 void nesim_lm_job_opts_init(nesim_lm_job_opts *o)
 {
     memset(o, 0, sizeof *o);
-    nesim_lm_opts_init(&o->lm);
+    o->set = NESIM_LM_SET_RELEASED;
+    o->coding = NESIM_CODE_BITWISE_BIDIR;
+    o->k = 3;
     o->record = NESIM_TRACE_SPIKES;
     o->expect_proj = -1;
 }

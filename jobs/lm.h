@@ -20,13 +20,14 @@
 #include <stdio.h>
 
 #include "base/error.h"
+#include "net/lm_graph.h"
 #include "sim/lm.h"
 #include "traces/store.h"
 
 typedef struct nesim_lm_job_opts {
     const char *dir;          /* checkpoint folder, or */
-    const char *spec;         /* a language-model spec (nesim_lm_spec_write); its
-                                 per-projection codings and k replace lm's */
+    const char *spec;         /* a language-model spec (nesim_lm_spec_build): its
+                                 graph and codings replace set, coding and k */
     const char *prompt;       /* text (needs vocab.json), or */
     const char *tokens;       /* .npy of token ids, 1-D, integer dtype */
     size_t generate;          /* greedy tokens to generate after the prompt */
@@ -35,7 +36,9 @@ typedef struct nesim_lm_job_opts {
     const double *ks;         /* k values for eval (NULL: just o.k) */
     size_t nks;
     size_t eval_max;          /* tokens of eval text to use (0: up to max_pos) */
-    nesim_lm_opts lm;         /* coding, k, spiked set */
+    nesim_lm_spiked_set set;  /* the checkpoint's graph: which projections are spiked */
+    nesim_coding coding;      /* ... with this coding */
+    double k;                 /* ... and threshold divisor (default 3) */
     const char *chip, *dense; /* profiles (NULL: loihi, dense-45nm; chip "none": no energy) */
     void (*progress)(void *user, double done);
     void *user;
@@ -62,26 +65,23 @@ typedef struct nesim_lm_job_opts {
     size_t expect_tokens;
 } nesim_lm_job_opts;
 
-/* Zeroes o and sets the defaults (nesim_lm_opts_init, no check). */
+/* Zeroes o and sets the defaults (released set, bitwise-bidirectional,
+ * k = 3, record spikes, no check). */
 void nesim_lm_job_opts_init(nesim_lm_job_opts *o);
 
 /* Runs the job; *report (caller decrefs) is the whole result as JSON. */
 int nesim_lm_job(const nesim_lm_job_opts *o, json_t **report, nesim_error *err);
 
-/* The equivalent spec of checkpoint dir under o (coding, k, spiked set):
- * JSON naming the checkpoint and, for every projection, its tensor, shape,
- * coding ("none": graded) and k — edit it and run it with nesim run. */
-int nesim_lm_spec_build(const char *dir, const nesim_lm_opts *o, json_t **spec, nesim_error *err);
+/* The spec of checkpoint dir: its graph (net/lm_graph.h) with the
+ * projections played as set, coding and k say — JSON naming the checkpoint,
+ * every node with its inputs, tensors (by name in the safetensors files),
+ * sizes and, for projections, coding ("none": graded) and k. Edit it (codings
+ * per layer, or the graph itself) and run it with nesim run. */
+int nesim_lm_spec_build(const char *dir, nesim_lm_spiked_set set, nesim_coding coding, double k, json_t **spec,
+                        nesim_error *err);
 
-/* The spec of an open model m under lo (its per-projection codings when
- * lo->per is set), naming checkpoint folder dir. */
-json_t *nesim_lm_spec_of(const nesim_lm_model *m, const char *dir, const nesim_lm_opts *lo);
-
-/* Reads a spec's projections (JSON root; `label` names it in messages) into
- * per[layers * NESIM_LM_NPROJ + 1]: each exactly once, naming the tensor
- * m has. */
-int nesim_lm_spec_projections(const char *label, const json_t *root, const nesim_lm_model *m, nesim_lm_proj_opts *per,
-                              nesim_error *err);
+/* The spec of graph g over checkpoint folder dir; NULL on no memory. */
+json_t *nesim_lm_spec_json(const nesim_lm_graph *g, const char *dir);
 
 /* Nonzero if path is a JSON file with the key "nesim_lm_spec". */
 int nesim_lm_spec_is(const char *path);

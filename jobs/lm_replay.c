@@ -8,6 +8,7 @@
 #include "jobs/lm.h"
 #include "jobs/replay.h"
 #include "net/lm.h"
+#include "net/lm_graph.h"
 #include "traces/rebuild.h"
 
 /* The recorded token ids: layer 0's spikes, one per sample, in tick order. */
@@ -36,6 +37,23 @@ static int recorded_tokens(nesim_trace *db, const nesim_trace_run *run, size_t S
     return rc;
 }
 
+/* The name of trace layer `layer`, after checking the run has a layer per
+ * projection and the token stream. */
+static int layer_name(nesim_trace *db, const nesim_trace_run *run, size_t np, int layer, char *buf, size_t cap,
+                      nesim_error *err)
+{
+    nesim_trace_layer *L = NULL;
+    size_t n = 0;
+    int rc = nesim_trace_layers(db, run->id, &L, &n, err);
+    if (!rc && n != np + 1)
+        rc = nesim_fail(err, NESIM_EINVAL, "%s: run %lld has %zu layers; its spec has %zu projections and the token "
+                        "stream", nesim_trace_path(db), (long long)run->id, n, np);
+    if (!rc)
+        snprintf(buf, cap, "%s", L[layer].name);
+    nesim_trace_layers_free(L, n);
+    return rc;
+}
+
 /* The run-level metric `name`, or def. */
 static double run_metric(nesim_trace *db, int64_t run, const char *name, double def, nesim_error *err)
 {
@@ -51,23 +69,18 @@ static double run_metric(nesim_trace *db, int64_t run, const char *name, double 
     return out;
 }
 
-/* The spec with the spiked projections after flat index P set to o's coding and k. */
-static json_t *changed_spec(const json_t *spec, size_t layers, size_t P, const nesim_replay_opts *o)
+/* The spec with the spiked projections numbered above P set to o's coding and k. */
+static json_t *changed_spec(const json_t *spec, size_t P, const nesim_replay_opts *o)
 {
     json_t *s = json_deep_copy(spec);
-    size_t i;
+    size_t i, p = 0;
     json_t *e;
-    json_array_foreach(json_object_get(s, "projections"), i, e) {
-        const char *pn = json_string_value(json_object_get(e, "proj"));
-        const char *cn = json_string_value(json_object_get(e, "coding"));
-        json_t *lv = json_object_get(e, "layer");
-        if (!pn || !cn || !strcmp(cn, "none"))
+    json_array_foreach(json_object_get(s, "nodes"), i, e) {
+        const char *tn = json_string_value(json_object_get(e, "type"));
+        if (!tn || strcmp(tn, "linear"))
             continue;
-        size_t idx = layers * NESIM_LM_NPROJ;
-        for (int k = 0; k < NESIM_LM_NPROJ; k++)
-            if (!strcmp(pn, nesim_lm_proj_name(k)) && json_is_integer(lv))
-                idx = (size_t)json_integer_value(lv) * NESIM_LM_NPROJ + (size_t)k;
-        if (idx <= P)
+        const char *cn = json_string_value(json_object_get(e, "coding"));
+        if (p++ <= P || !cn || !strcmp(cn, "none"))
             continue;
         if (o->coding >= 0)
             json_object_set_new(e, "coding", json_string(nesim_coding_name((nesim_coding)o->coding)));
@@ -84,7 +97,7 @@ int nesim_lm_replay(const nesim_replay_opts *o, json_t **report, nesim_error *er
     nesim_trace_run run = {0};
     nesim_lm_model *m = NULL;
     json_t *spec = NULL, *spec2 = NULL, *rep = NULL;
-    nesim_lm_proj_opts *per = NULL;
+    nesim_lm_graph *g = NULL;
     int32_t *ids = NULL;
     double *cnt = NULL, *vth = NULL;
     int64_t *t0 = NULL, *counts = NULL;
@@ -106,25 +119,28 @@ int nesim_lm_replay(const nesim_replay_opts *o, json_t **report, nesim_error *er
         rc = nesim_fail(err, NESIM_EINVAL, "%s names no checkpoint", label);
     if (!rc)
         rc = nesim_lm_open(dir, &m, err);
-    const size_t L = m ? m->cfg.layers : 0, np = L * NESIM_LM_NPROJ + 1;
-    if (!rc && !(per = calloc(np, sizeof *per)))
-        rc = nesim_fail(err, NESIM_ENOMEM, "out of memory");
     if (!rc)
-        rc = nesim_lm_spec_projections(label, spec, m, per, err);
+        rc = nesim_lm_graph_from_json(m, spec, label, &g, err);
+    const size_t np = g ? g->n_proj : 0;
     if (!rc)
         rc = nesim_trace_find_layer(db, run.id, o->from_layer, &layer, err);
     if (!rc && (layer < 1 || (size_t)layer > np))
         rc = nesim_fail(err, NESIM_EINVAL, "%s: run %lld: layer %d is %s; replay starts at a projection (1..%zu)",
                         o->db, (long long)run.id, layer, layer == 0 ? "the token stream" : "not a projection", np);
     const size_t P = rc ? 0 : (size_t)layer - 1;
-    if (!rc && !per[P].spiked)
+    const nesim_lm_node *pn = rc ? NULL : &g->node[g->proj_node[P]];
+    char lname[256] = "";
+    if (!rc && !(rc = layer_name(db, &run, np, layer, lname, sizeof lname, err)) && strcmp(lname, pn->name))
+        rc = nesim_fail(err, NESIM_EINVAL, "%s: run %lld: layer %d is '%s' but its spec's projection %zu is '%s'",
+                        o->db, (long long)run.id, layer, lname, P, pn->name);
+    if (!rc && !pn->po.spiked)
         rc = nesim_fail(err, NESIM_EINVAL, "%s: run %lld: layer %d is graded (coding none): it has no spikes to "
                         "replay from", o->db, (long long)run.id, layer);
     const size_t S = rc || run.samples < 1 ? 0 : (size_t)run.samples;
     if (!rc && (S == 0 || S > m->cfg.max_pos))
         rc = nesim_fail(err, NESIM_EINVAL, "%s: run %lld: %lld samples; a language-model run has 1..%zu tokens",
                         o->db, (long long)run.id, (long long)run.samples, m->cfg.max_pos);
-    const size_t in = rc ? 0 : (P + 1 == np ? m->lm_head.shape[1] : m->layer[P / NESIM_LM_NPROJ].w[P % NESIM_LM_NPROJ].shape[1]);
+    const size_t in = rc ? 0 : (size_t)pn->w.shape[1];
     if (!rc) {
         ids = malloc(S * sizeof *ids);
         cnt = calloc(S * in, sizeof *cnt);
@@ -137,12 +153,12 @@ int nesim_lm_replay(const nesim_replay_opts *o, json_t **report, nesim_error *er
     if (!rc)
         rc = recorded_tokens(db, &run, S, m->cfg.vocab, ids, err);
     if (!rc)
-        rc = nesim_rebuild_counts(db, &run, layer, per[P].coding, S, in, cnt, vth, t0, err);
+        rc = nesim_rebuild_counts(db, &run, layer, pn->po.coding, S, in, cnt, vth, t0, err);
     for (size_t k = 0; !rc && k < S * in; k++)
         counts[k] = (int64_t)cnt[k];
     double pf = rc ? 0 : run_metric(db, run.id, "prefill_tokens", (double)S, err);
     size_t prefill = pf >= 0 && pf <= (double)S ? (size_t)pf : S;
-    if (!rc && !(spec2 = changed_spec(spec, L, P, o)))
+    if (!rc && !(spec2 = changed_spec(spec, P, o)))
         rc = nesim_fail(err, NESIM_ENOMEM, "out of memory");
     nesim_trace_close(db); /* the recorder may write the same file */
     db = NULL;
@@ -167,12 +183,7 @@ int nesim_lm_replay(const nesim_replay_opts *o, json_t **report, nesim_error *er
         json_t *rp = json_object(), *tr = json_object_get(rep, "trace");
         json_object_set_new(rp, "parent_run", json_integer(run.id));
         json_object_set_new(rp, "from_layer", json_integer(layer));
-        char name[64];
-        if (P + 1 == np)
-            snprintf(name, sizeof name, "lm_head");
-        else
-            snprintf(name, sizeof name, "layers.%zu.%s", P / NESIM_LM_NPROJ, nesim_lm_proj_name((int)(P % NESIM_LM_NPROJ)));
-        json_object_set_new(rp, "from_layer_name", json_string(name));
+        json_object_set_new(rp, "from_layer_name", json_string(g->node[g->proj_node[P]].name));
         json_object_set_new(rp, "trace", json_string(out));
         json_object_set(rp, "run", json_object_get(tr, "run"));
         json_object_set_new(rep, "replay", rp);
@@ -182,8 +193,9 @@ int nesim_lm_replay(const nesim_replay_opts *o, json_t **report, nesim_error *er
     }
     json_decref(spec);
     json_decref(spec2);
+    nesim_lm_graph_free(g);
     nesim_lm_close(m);
-    free(per), free(ids), free(cnt), free(counts), free(vth), free(t0);
+    free(ids), free(cnt), free(counts), free(vth), free(t0);
     nesim_trace_run_clear(&run);
     nesim_trace_close(db);
     return rc;

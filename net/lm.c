@@ -251,15 +251,55 @@ static int get_t(lookup *L, const char *name, size_t d0, size_t d1, nesim_tensor
     return NESIM_OK;
 }
 
-/* The scales of int8 projection weight `name` ([out, in]): the tensor
- * `name`_scale (compressed-tensors' int8 layout: "...q_proj.weight_scale"),
- * of shape [out], [out, 1] (per output channel) or [out, G] with G dividing
- * in (groups of in / G inputs), any float dtype; held as F32 [out, G] (a
- * copy only when stored otherwise: out x G values). */
+int nesim_lm_scale_view(const nesim_tensor *t, const char *what, size_t out, size_t in, nesim_tensor *sc,
+                        size_t *group, nesim_error *err)
+{
+    size_t G = t->ndim == 1 ? 1 : t->ndim == 2 ? (size_t)t->shape[1] : 0;
+    if (t->ndim < 1 || (size_t)t->shape[0] != out || !G || in % G ||
+        (t->dtype != NESIM_F32 && t->dtype != NESIM_F16 && t->dtype != NESIM_BF16 && t->dtype != NESIM_F64))
+        return nesim_fail(err, NESIM_EINVAL, "%s must be float of shape [%zu], [%zu, 1] or [%zu, G] with G dividing %zu",
+                          what, out, out, out, in);
+    *group = in / G;
+    memset(sc, 0, sizeof *sc);
+    sc->dtype = NESIM_F32;
+    sc->ndim = 2;
+    sc->shape[0] = (int64_t)out, sc->shape[1] = (int64_t)G;
+    sc->count = out * G;
+    sc->nbytes = sc->count * sizeof(float);
+    if (t->dtype == NESIM_F32) {
+        sc->data = t->data; /* a view into the mapping */
+        return NESIM_OK;
+    }
+    float *f = malloc(sc->nbytes);
+    if (!f)
+        return nesim_fail(err, NESIM_ENOMEM, "out of memory");
+    for (size_t i = 0; i < sc->count; i++) {
+        double v = nesim_tensor_get(t, i);
+        f[i] = (float)v;
+        if ((double)f[i] != v || !isfinite(v)) {
+            free(f);
+            return nesim_fail(err, NESIM_EINVAL, "%s, element %zu: %g is not a finite float32 scale", what, i, v);
+        }
+    }
+    sc->data = sc->heap = f;
+    return NESIM_OK;
+}
+
+int nesim_lm_tensor(const nesim_lm_model *m, const char *name, nesim_tensor *t, nesim_error *err)
+{
+    for (size_t i = 0; i < m->nshards; i++) {
+        nesim_error e;
+        if (!nesim_safetensors_get(m->shards[i], name, t, &e))
+            return NESIM_OK;
+    }
+    return nesim_fail(err, NESIM_EINVAL, "%s: no tensor '%s' in the checkpoint's files", m->dir, name);
+}
+
+/* The scales of int8 projection weight `name` ([out, in]): "<name>_scale". */
 static int get_scale(lookup *L, const char *name, size_t out, size_t in, nesim_tensor *sc, size_t *group,
                      nesim_error *err)
 {
-    char sn[300];
+    char sn[300], what[400];
     snprintf(sn, sizeof sn, "%s_scale", name);
     nesim_tensor t;
     int rc;
@@ -275,36 +315,8 @@ static int get_scale(lookup *L, const char *name, size_t out, size_t in, nesim_t
     if (nesim_safetensors_get(st, sn, &t, err))
         return nesim_fail(err, NESIM_EINVAL, "%s: tensor '%s' is I8 but '%s' is missing (its scales: [%zu] or [%zu, "
                           "groups])", L->dir, name, sn, out, out);
-    size_t G = t.ndim == 1 ? 1 : t.ndim == 2 ? (size_t)t.shape[1] : 0;
-    if ((size_t)t.shape[0] != out || !G || in % G ||
-        (t.dtype != NESIM_F32 && t.dtype != NESIM_F16 && t.dtype != NESIM_BF16 && t.dtype != NESIM_F64))
-        return nesim_fail(err, NESIM_EINVAL, "%s: tensor '%s' must be float of shape [%zu], [%zu, 1] or [%zu, G] with "
-                          "G dividing %zu", L->dir, sn, out, out, out, in);
-    *group = in / G;
-    memset(sc, 0, sizeof *sc);
-    sc->dtype = NESIM_F32;
-    sc->ndim = 2;
-    sc->shape[0] = (int64_t)out, sc->shape[1] = (int64_t)G;
-    sc->count = out * G;
-    sc->nbytes = sc->count * sizeof(float);
-    if (t.dtype == NESIM_F32) {
-        sc->data = t.data; /* a view into the mapping */
-        return NESIM_OK;
-    }
-    float *f = malloc(sc->nbytes);
-    if (!f)
-        return nesim_fail(err, NESIM_ENOMEM, "out of memory");
-    for (size_t i = 0; i < sc->count; i++) {
-        double v = nesim_tensor_get(&t, i);
-        f[i] = (float)v;
-        if ((double)f[i] != v || !isfinite(v)) {
-            free(f);
-            return nesim_fail(err, NESIM_EINVAL, "%s: tensor '%s', element %zu: %g is not a finite float32 scale",
-                              L->dir, sn, i, v);
-        }
-    }
-    sc->data = sc->heap = f;
-    return NESIM_OK;
+    snprintf(what, sizeof what, "%s: tensor '%s'", L->dir, sn);
+    return nesim_lm_scale_view(&t, what, out, in, sc, group, err);
 }
 
 static int load_weights(nesim_lm_model *m, lookup *L, nesim_error *err)

@@ -91,6 +91,16 @@ int nesim_lm_is_checkpoint(const char *dir);
 int nesim_lm_open(const char *dir, nesim_lm_model **out, nesim_error *err);
 void nesim_lm_close(nesim_lm_model *m);
 
+/* The tensor called name in the checkpoint's loaded files (a view), or
+ * NESIM_EINVAL naming it. */
+int nesim_lm_tensor(const nesim_lm_model *m, const char *name, nesim_tensor *t, nesim_error *err);
+
+/* The scales t of an int8 weight [out, in] as F32 [out, G] in *sc (a view
+ * when t is F32, else a converted copy *sc owns: nesim_tensor_release), its
+ * group in / G; `what` names t in messages. */
+int nesim_lm_scale_view(const nesim_tensor *t, const char *what, size_t out, size_t in, nesim_tensor *sc,
+                        size_t *group, nesim_error *err);
+
 /* Text to token ids with vocab.json, longest token first at each position.
  * *ids (caller frees) receives *n ids. No vocab.json, or a character no
  * token covers: NESIM_EINVAL naming the column. */

@@ -1,5 +1,5 @@
-/* lm.c — a decoder-only language model played token by token, its
- * projections spiked or graded. See lm.h for the numerics. */
+/* lm.c — a language model's graph played token by token, its projections
+ * spiked or graded. See lm.h for the numerics. */
 #include "sim/lm.h"
 
 #include <math.h>
@@ -8,22 +8,26 @@
 
 #include "sim/loads.h"
 
+/* Per node at run time. */
+typedef struct nrt {
+    double *out;               /* [dim] this token's output */
+    int64_t ready;             /* tick at which out is complete */
+    nesim_coded_linear lin;    /* linear */
+    double *norm_w;            /* rmsnorm: weight as double */
+    double *inv_freq;          /* attention: [head_dim / 2] */
+    double *kc, *vc;           /* attention: [cap][kv_heads * head_dim] */
+} nrt;
+
 struct nesim_lm_run {
-    const nesim_lm_model *m;
-    nesim_lm_opts o;
-    nesim_coded_linear (*proj)[NESIM_LM_NPROJ]; /* [layers] */
-    nesim_coded_linear head;
-    double *norm_in, *norm_post, *norm_final;  /* [layers * H], [layers * H], [H] */
-    double *bias;                              /* [layers][q+k+v] when qkv_bias */
-    double *inv_freq;                          /* [head_dim / 2] */
-    double **kc, **vc;                         /* per layer [cap][kv * hd] */
+    const nesim_lm_graph *g;
+    nrt *rt;                   /* [g->n] */
     size_t cap, pos;
-    double *h, *q, *k, *v, *att, *sc, *gd;     /* scratch */
-    float *xf, *yf, *yf2;
-    nesim_coded_stats *st;                     /* [layers * NPROJ + 1] */
-    nesim_lm_proj_opts *po;                    /* [layers * NPROJ + 1] */
+    double *q, *k, *sc;        /* attention scratch: rotated q [dim], k [kv dim], scores [max_pos + 1] */
+    float *xf, *yf;            /* a projection's input and output */
+    nesim_coded_stats *st;     /* [n_proj] */
+    nesim_lm_proj_opts *po;    /* [n_proj] */
     nesim_lm_totals tot;
-    int64_t tick;                              /* virtual time: where the next token starts */
+    int64_t tick;              /* virtual time: where the next token starts */
     nesim_lm_sink sink;
     /* replay's check (nesim_lm_run_expect) */
     size_t exp_proj, exp_tokens;
@@ -34,21 +38,107 @@ struct nesim_lm_run {
 /* What a projection's observers need: which projection, whose sink. */
 typedef struct pctx {
     const nesim_lm_run *r;
-    size_t idx, out;
+    size_t proj, out;
 } pctx;
 
 static void on_step(void *user, int64_t tick, int64_t events)
 {
     const pctx *c = user;
     if (events)
-        c->r->sink.activity(c->r->sink.user, c->idx, tick, events, events * (int64_t)c->out);
+        c->r->sink.activity(c->r->sink.user, c->proj, tick, events, events * (int64_t)c->out);
 }
 
 static void on_spike(void *user, uint32_t channel, int64_t tick, int sign)
 {
     const pctx *c = user;
-    c->r->sink.spike(c->r->sink.user, c->idx, channel, tick, sign);
+    c->r->sink.spike(c->r->sink.user, c->proj, channel, tick, sign);
 }
+
+int nesim_lm_run_new(const nesim_lm_graph *g, const nesim_lm_proj_opts *po, nesim_lm_run **out, nesim_error *err)
+{
+    *out = NULL;
+    nesim_lm_run *r = calloc(1, sizeof *r);
+    if (!r)
+        return nesim_fail(err, NESIM_ENOMEM, "out of memory");
+    r->g = g;
+    size_t wide = 1, qmax = 1, kvmax = 1;
+    for (size_t i = 0; i < g->n; i++) {
+        const nesim_lm_node *n = &g->node[i];
+        wide = n->dim > wide ? n->dim : wide;
+        if (n->type == NESIM_LMN_LINEAR && (size_t)n->w.shape[1] > wide)
+            wide = (size_t)n->w.shape[1];
+        if (n->type == NESIM_LMN_ATTENTION) {
+            qmax = n->dim > qmax ? n->dim : qmax;
+            kvmax = n->kv_heads * n->head_dim > kvmax ? n->kv_heads * n->head_dim : kvmax;
+        }
+    }
+    r->rt = calloc(g->n, sizeof *r->rt);
+    r->q = malloc(qmax * sizeof *r->q);
+    r->k = malloc(kvmax * sizeof *r->k);
+    r->sc = malloc((g->max_pos + 1) * sizeof *r->sc);
+    r->xf = malloc(wide * sizeof *r->xf);
+    r->yf = malloc(wide * sizeof *r->yf);
+    r->st = calloc(g->n_proj + 1, sizeof *r->st);
+    r->po = calloc(g->n_proj + 1, sizeof *r->po);
+    int rc = !r->rt || !r->q || !r->k || !r->sc || !r->xf || !r->yf || !r->st || !r->po
+                 ? nesim_fail(err, NESIM_ENOMEM, "out of memory")
+                 : NESIM_OK;
+    for (size_t i = 0; !rc && i < g->n; i++) {
+        const nesim_lm_node *n = &g->node[i];
+        nrt *t = &r->rt[i];
+        if (!(t->out = malloc(n->dim * sizeof *t->out))) {
+            rc = nesim_fail(err, NESIM_ENOMEM, "out of memory");
+            break;
+        }
+        if (n->type == NESIM_LMN_LINEAR) {
+            /* coded layers borrow their name: the node's */
+            rc = nesim_coded_linear_init(&t->lin, n->name, &n->w, n->has_scale ? &n->scale : NULL, n->group,
+                                         n->has_b ? &n->b : NULL, 0, 0, err);
+            t->lin.exact_sums = 1;
+            r->po[n->proj] = po ? po[n->proj] : n->po;
+            nesim_coded_stats_init(&r->st[n->proj]);
+            const nesim_lm_proj_opts *p = &r->po[n->proj];
+            if (!rc && p->spiked && (!(p->k > 0) || !isfinite(p->k)))
+                rc = nesim_fail(err, NESIM_EINVAL, "%s: k must be positive and finite (got %g)", n->name, p->k);
+        } else if (n->type == NESIM_LMN_RMSNORM) {
+            if (!(t->norm_w = malloc(n->dim * sizeof *t->norm_w)))
+                rc = nesim_fail(err, NESIM_ENOMEM, "out of memory");
+            for (size_t j = 0; !rc && j < n->dim; j++)
+                t->norm_w[j] = nesim_tensor_get(&n->w, j);
+        } else if (n->type == NESIM_LMN_ATTENTION) {
+            if (!(t->inv_freq = malloc(n->head_dim / 2 * sizeof *t->inv_freq)))
+                rc = nesim_fail(err, NESIM_ENOMEM, "out of memory");
+            for (size_t j = 0; !rc && j < n->head_dim / 2; j++)
+                t->inv_freq[j] = 1.0 / pow(n->rope_theta, (double)(2 * j) / (double)n->head_dim);
+        }
+    }
+    if (rc) {
+        nesim_lm_run_free(r);
+        return rc;
+    }
+    *out = r;
+    return NESIM_OK;
+}
+
+void nesim_lm_run_free(nesim_lm_run *r)
+{
+    if (!r)
+        return;
+    for (size_t i = 0; r->rt && i < r->g->n; i++) {
+        nrt *t = &r->rt[i];
+        free(t->out), free(t->norm_w), free(t->inv_freq), free(t->kc), free(t->vc);
+    }
+    free(r->rt), free(r->q), free(r->k), free(r->sc), free(r->xf), free(r->yf), free(r->st), free(r->po);
+    free(r->exp_counts), free(r->exp_vth), free(r->exp_u);
+    free(r);
+}
+
+void nesim_lm_run_reset(nesim_lm_run *r) { r->pos = 0; }
+size_t nesim_lm_run_pos(const nesim_lm_run *r) { return r->pos; }
+int64_t nesim_lm_run_tick(const nesim_lm_run *r) { return r->tick; }
+const nesim_lm_totals *nesim_lm_run_totals(const nesim_lm_run *r) { return &r->tot; }
+const nesim_coded_stats *nesim_lm_proj_stats(const nesim_lm_run *r, size_t proj) { return &r->st[proj]; }
+const nesim_lm_proj_opts *nesim_lm_proj_coding(const nesim_lm_run *r, size_t proj) { return &r->po[proj]; }
 
 void nesim_lm_run_set_sink(nesim_lm_run *r, const nesim_lm_sink *sink)
 {
@@ -61,10 +151,10 @@ void nesim_lm_run_set_sink(nesim_lm_run *r, const nesim_lm_sink *sink)
 int nesim_lm_run_expect(nesim_lm_run *r, size_t proj, const int64_t *counts, const double *vth, size_t tokens,
                         nesim_error *err)
 {
-    const size_t np = r->m->cfg.layers * NESIM_LM_NPROJ + 1;
-    if (proj >= np || !r->po[proj].spiked)
+    const nesim_lm_graph *g = r->g;
+    if (proj >= g->n_proj || !r->po[proj].spiked)
         return nesim_fail(err, NESIM_EINVAL, "projection %zu is not a spiked projection of the model", proj);
-    const size_t in = proj + 1 == np ? r->head.in : r->proj[proj / NESIM_LM_NPROJ][proj % NESIM_LM_NPROJ].in;
+    const size_t in = (size_t)g->node[g->proj_node[proj]].w.shape[1];
     free(r->exp_counts), free(r->exp_vth), free(r->exp_u);
     r->exp_counts = malloc((tokens ? tokens : 1) * in * sizeof *r->exp_counts);
     r->exp_vth = malloc((tokens ? tokens : 1) * sizeof *r->exp_vth);
@@ -81,13 +171,11 @@ int nesim_lm_run_expect(nesim_lm_run *r, size_t proj, const int64_t *counts, con
     return NESIM_OK;
 }
 
-/* The replay check of projection idx's input xf at the current token. */
-static int check_expected(const nesim_lm_run *r, const nesim_coded_linear *L, size_t idx, const nesim_coded_opts *o,
+/* The replay check of projection `proj`'s input xf at the current token. */
+static int check_expected(const nesim_lm_run *r, const nesim_coded_linear *L, size_t proj, const nesim_coded_opts *o,
                           const float *xf, nesim_error *err)
 {
     const size_t tok = (size_t)r->tot.tokens, in = L->in;
-    const char *pn = nesim_lm_proj_name(idx == r->m->cfg.layers * NESIM_LM_NPROJ ? NESIM_LM_NPROJ
-                                                                                : (int)(idx % NESIM_LM_NPROJ));
     if (tok >= r->exp_tokens)
         return nesim_fail(err, NESIM_EINVAL, "token %zu: the recorded run has only %zu tokens", tok, r->exp_tokens);
     double vth;
@@ -95,190 +183,50 @@ static int check_expected(const nesim_lm_run *r, const nesim_coded_linear *L, si
     if (rc)
         return rc;
     if (vth != r->exp_vth[tok])
-        return nesim_fail(err, NESIM_EINVAL, "token %zu: layer %zu %s: threshold %.17g now, %.17g recorded: the "
-                          "recomputation does not reach the recorded activity (weights or nesim changed?)",
-                          tok, idx / NESIM_LM_NPROJ, pn, vth, r->exp_vth[tok]);
+        return nesim_fail(err, NESIM_EINVAL, "token %zu: %s: threshold %.17g now, %.17g recorded: the recomputation "
+                          "does not reach the recorded activity (weights or nesim changed?)",
+                          tok, L->name, vth, r->exp_vth[tok]);
     for (size_t i = 0; i < in; i++) {
         int64_t now = llround(r->exp_u[i] / vth), was = r->exp_counts[tok * in + i];
         if (now != was)
-            return nesim_fail(err, NESIM_EINVAL, "token %zu: layer %zu %s, channel %zu: count %lld now, %lld "
-                              "recorded: the recomputation does not reach the recorded activity", tok,
-                              idx / NESIM_LM_NPROJ, pn, i, (long long)now, (long long)was);
+            return nesim_fail(err, NESIM_EINVAL, "token %zu: %s, channel %zu: count %lld now, %lld recorded: the "
+                              "recomputation does not reach the recorded activity", tok, L->name, i, (long long)now,
+                              (long long)was);
     }
     return NESIM_OK;
 }
 
-void nesim_lm_opts_init(nesim_lm_opts *o)
-{
-    o->coding = NESIM_CODE_BITWISE_BIDIR;
-    o->k = 3;
-    o->spiked = NESIM_LM_SPIKED_RELEASED;
-    o->per = NULL;
-}
-
-static void to_double(const nesim_tensor *t, double *out, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        out[i] = nesim_tensor_get(t, i);
-}
-
-int nesim_lm_run_new(const nesim_lm_model *m, const nesim_lm_opts *o, nesim_lm_run **out, nesim_error *err)
-{
-    *out = NULL;
-    if (!(o->k > 0) || !isfinite(o->k))
-        return nesim_fail(err, NESIM_EINVAL, "k must be positive and finite (got %g)", o->k);
-    const nesim_lm_config *c = &m->cfg;
-    const size_t H = c->hidden, L = c->layers, Q = c->heads * c->head_dim, KV = c->kv_heads * c->head_dim;
-    size_t wide = H > c->inter ? H : c->inter;
-    if (Q > wide)
-        wide = Q;
-    if (c->vocab > wide)
-        wide = c->vocab;
-    nesim_lm_run *r = calloc(1, sizeof *r);
-    if (!r)
-        return nesim_fail(err, NESIM_ENOMEM, "out of memory");
-    r->m = m;
-    r->o = *o;
-    r->proj = calloc(L, sizeof *r->proj);
-    r->norm_in = malloc(L * H * sizeof(double));
-    r->norm_post = malloc(L * H * sizeof(double));
-    r->norm_final = malloc(H * sizeof(double));
-    r->bias = calloc(L * (Q + 2 * KV), sizeof(double));
-    r->inv_freq = malloc(c->head_dim / 2 * sizeof(double));
-    r->kc = calloc(L, sizeof *r->kc);
-    r->vc = calloc(L, sizeof *r->vc);
-    r->h = malloc(H * sizeof(double));
-    r->q = malloc(Q * sizeof(double));
-    r->k = malloc(KV * sizeof(double));
-    r->v = malloc(KV * sizeof(double));
-    r->att = malloc(Q * sizeof(double));
-    r->sc = malloc((c->max_pos + 1) * sizeof(double));
-    r->gd = malloc(c->inter * sizeof(double));
-    r->xf = malloc(wide * sizeof(float));
-    r->yf = malloc(wide * sizeof(float));
-    r->yf2 = malloc(wide * sizeof(float));
-    r->st = calloc(L * NESIM_LM_NPROJ + 1, sizeof *r->st);
-    r->po = calloc(L * NESIM_LM_NPROJ + 1, sizeof *r->po);
-    if (!r->po ||!r->proj || !r->norm_in || !r->norm_post || !r->norm_final || !r->bias || !r->inv_freq || !r->kc || !r->vc ||
-        !r->h || !r->q || !r->k || !r->v || !r->att || !r->sc || !r->gd || !r->xf || !r->yf || !r->yf2 || !r->st) {
-        nesim_lm_run_free(r);
-        return nesim_fail(err, NESIM_ENOMEM, "out of memory");
-    }
-    int rc = NESIM_OK;
-    for (size_t l = 0; l < L && !rc; l++) {
-        const nesim_lm_layer *ly = &m->layer[l];
-        to_double(&ly->in_norm, r->norm_in + l * H, H);
-        to_double(&ly->post_norm, r->norm_post + l * H, H);
-        for (int kd = 0; kd < NESIM_LM_NPROJ && !rc; kd++) {
-            /* coded layers borrow their name: the kind's static name */
-            rc = nesim_coded_linear_init(&r->proj[l][kd], nesim_lm_proj_name(kd), &ly->w[kd],
-                                         ly->has_scale[kd] ? &ly->scale[kd] : NULL, ly->group[kd],
-                                         ly->has_b[kd] ? &ly->b[kd] : NULL, 0, 0, err);
-            r->proj[l][kd].exact_sums = 1;
-        }
-        if (c->qkv_bias) {
-            double *b = r->bias + l * (Q + 2 * KV);
-            to_double(&ly->b[NESIM_LM_Q], b, Q);
-            to_double(&ly->b[NESIM_LM_K], b + Q, KV);
-            to_double(&ly->b[NESIM_LM_V], b + Q + KV, KV);
-        }
-    }
-    if (!rc) {
-        rc = nesim_coded_linear_init(&r->head, "lm_head", &m->lm_head, NULL, 0, NULL, 0, 0, err);
-        r->head.exact_sums = 1;
-    }
-    if (rc) {
-        nesim_lm_run_free(r);
-        return rc;
-    }
-    to_double(&m->final_norm, r->norm_final, H);
-    for (size_t i = 0; i < c->head_dim / 2; i++)
-        r->inv_freq[i] = 1.0 / pow(c->rope_theta, (double)(2 * i) / (double)c->head_dim);
-    for (size_t i = 0; i <= L * NESIM_LM_NPROJ; i++) {
-        nesim_coded_stats_init(&r->st[i]);
-        size_t kd = i == L * NESIM_LM_NPROJ ? NESIM_LM_NPROJ : i % NESIM_LM_NPROJ;
-        nesim_lm_proj_opts d = {(int)(o->spiked >> kd & 1), o->coding, o->k};
-        r->po[i] = o->per ? o->per[i] : d;
-        if (r->po[i].spiked && (!(r->po[i].k > 0) || !isfinite(r->po[i].k))) {
-            rc = nesim_fail(err, NESIM_EINVAL, "layer %zu %s: k must be positive and finite (got %g)",
-                            i / NESIM_LM_NPROJ, nesim_lm_proj_name((int)kd), r->po[i].k);
-            nesim_lm_run_free(r);
-            return rc;
-        }
-    }
-    *out = r;
-    return NESIM_OK;
-}
-
-void nesim_lm_run_free(nesim_lm_run *r)
-{
-    if (!r)
-        return;
-    for (size_t l = 0; r->kc && l < r->m->cfg.layers; l++) {
-        free(r->kc[l]);
-        free(r->vc[l]);
-    }
-    free(r->kc), free(r->vc), free(r->proj), free(r->norm_in), free(r->norm_post), free(r->norm_final);
-    free(r->bias), free(r->inv_freq), free(r->h), free(r->q), free(r->k), free(r->v), free(r->att);
-    free(r->sc), free(r->gd), free(r->xf), free(r->yf), free(r->yf2), free(r->st), free(r->po);
-    free(r->exp_counts), free(r->exp_vth), free(r->exp_u);
-    free(r);
-}
-
-void nesim_lm_run_reset(nesim_lm_run *r) { r->pos = 0; }
-size_t nesim_lm_run_pos(const nesim_lm_run *r) { return r->pos; }
-int64_t nesim_lm_run_tick(const nesim_lm_run *r) { return r->tick; }
-const nesim_lm_totals *nesim_lm_run_totals(const nesim_lm_run *r) { return &r->tot; }
-
-const nesim_coded_stats *nesim_lm_proj_stats(const nesim_lm_run *r, size_t l, int kind)
-{
-    if (kind == NESIM_LM_NPROJ)
-        return &r->st[r->m->cfg.layers * NESIM_LM_NPROJ];
-    return &r->st[l * NESIM_LM_NPROJ + (size_t)kind];
-}
-
-/* xf = float(rmsnorm(h) * w) */
-static void rmsnorm(const double *h, const double *w, size_t n, double eps, float *xf, nesim_lm_totals *t)
-{
-    double ss = 0;
-    for (size_t i = 0; i < n; i++)
-        ss += h[i] * h[i];
-    double s = 1.0 / sqrt(ss / (double)n + eps);
-    for (size_t i = 0; i < n; i++)
-        xf[i] = (float)(h[i] * s * w[i]);
-    t->elem_ops += 4 * (int64_t)n;
-}
-
-/* y = L(xf): spiked (coded, event by event, from tick t0) or graded (dense
- * in double). *t_end (may be NULL) receives the tick after its last step. */
-static int project(nesim_lm_run *r, const nesim_coded_linear *L, size_t idx, const float *xf, float *y, int64_t t0,
+/* A projection: y = L(float(x)), spiked (coded, event by event, from tick
+ * t0) or graded (dense in double); *t_end: the tick after its last step. */
+static int project(nesim_lm_run *r, const nesim_coded_linear *L, size_t proj, const double *x, double *y, int64_t t0,
                    int64_t *t_end, nesim_error *err)
 {
-    nesim_coded_stats *acc = &r->st[idx];
-    r->tot.equiv_macs += (int64_t)(L->in * L->out);
-    if (t_end)
-        *t_end = t0;
-    if (r->po[idx].spiked) {
+    nesim_coded_stats *acc = &r->st[proj];
+    const size_t in = L->in;
+    for (size_t i = 0; i < in; i++)
+        r->xf[i] = (float)x[i];
+    r->tot.equiv_macs += (int64_t)(in * L->out);
+    *t_end = t0;
+    if (r->po[proj].spiked) {
         nesim_coded_opts o;
         nesim_coded_opts_init(&o);
-        o.coding = r->po[idx].coding;
-        o.k = r->po[idx].k;
+        o.coding = r->po[proj].coding;
+        o.k = r->po[proj].k;
         o.t0 = t0;
-        pctx c = {r, idx, L->out};
+        pctx c = {r, proj, L->out};
         if (r->sink.activity)
             o.on_step = on_step, o.user = &c;
         if (r->sink.spike)
             o.on_spike = on_spike, o.spike_user = &c;
-        int rc = r->exp_counts && idx == r->exp_proj ? check_expected(r, L, idx, &o, xf, err) : NESIM_OK;
+        int rc = r->exp_counts && proj == r->exp_proj ? check_expected(r, L, proj, &o, r->xf, err) : NESIM_OK;
         nesim_coded_stats st;
         if (!rc)
-            rc = nesim_coded_linear_forward(L, &o, xf, y, &st, err);
+            rc = nesim_coded_linear_forward(L, &o, r->xf, r->yf, &st, err);
         if (rc)
             return rc;
         if (r->sink.code)
-            r->sink.code(r->sink.user, idx, (size_t)r->tot.tokens, t0, st.steps, st.vth);
-        if (t_end)
-            *t_end = st.t_end;
+            r->sink.code(r->sink.user, proj, (size_t)r->tot.tokens, t0, st.steps, st.vth);
+        *t_end = st.t_end;
         nesim_coded_stats_add(acc, &st);
         r->tot.spikes += st.spikes;
         r->tot.sops += st.sops;
@@ -288,11 +236,13 @@ static int project(nesim_lm_run *r, const nesim_coded_linear *L, size_t idx, con
         r->tot.silent_inputs += st.silent;
         for (int b = 0; b < NESIM_CODED_HIST; b++)
             r->tot.small_inputs += st.hist[b];
+        for (size_t o2 = 0; o2 < L->out; o2++)
+            y[o2] = r->yf[o2];
         return NESIM_OK;
     }
-    const size_t in = L->in;
     const unsigned char *W = L->weight.data;
     const size_t esz = nesim_dtype_size(L->weight.dtype);
+    const float *xf = r->xf;
     for (size_t o = 0; o < L->out; o++) {
         const unsigned char *row = W + o * in * esz;
         double s = 0;
@@ -312,7 +262,7 @@ static int project(nesim_lm_run *r, const nesim_coded_linear *L, size_t idx, con
         }
         if (L->has_bias)
             s += nesim_tensor_get(&L->bias, o);
-        y[o] = (float)s;
+        y[o] = (double)(float)s;
     }
     acc->samples++;
     r->tot.dense_macs += (int64_t)(in * L->out);
@@ -323,20 +273,24 @@ static int grow_cache(nesim_lm_run *r, size_t need, nesim_error *err)
 {
     if (need <= r->cap)
         return NESIM_OK;
-    size_t cap = r->cap ? r->cap : 64, KV = r->m->cfg.kv_heads * r->m->cfg.head_dim;
+    size_t cap = r->cap ? r->cap : 64;
     while (cap < need)
         cap *= 2;
-    if (cap > r->m->cfg.max_pos)
-        cap = r->m->cfg.max_pos;
-    for (size_t l = 0; l < r->m->cfg.layers; l++) {
-        double *a = realloc(r->kc[l], cap * KV * sizeof(double));
+    if (cap > r->g->max_pos)
+        cap = r->g->max_pos;
+    for (size_t i = 0; i < r->g->n; i++) {
+        const nesim_lm_node *n = &r->g->node[i];
+        if (n->type != NESIM_LMN_ATTENTION)
+            continue;
+        const size_t KV = n->kv_heads * n->head_dim;
+        double *a = realloc(r->rt[i].kc, cap * KV * sizeof(double));
         if (!a)
             return nesim_fail(err, NESIM_ENOMEM, "out of memory (KV cache of %zu positions)", cap);
-        r->kc[l] = a;
-        double *b = realloc(r->vc[l], cap * KV * sizeof(double));
+        r->rt[i].kc = a;
+        double *b = realloc(r->rt[i].vc, cap * KV * sizeof(double));
         if (!b)
             return nesim_fail(err, NESIM_ENOMEM, "out of memory (KV cache of %zu positions)", cap);
-        r->vc[l] = b;
+        r->rt[i].vc = b;
     }
     r->cap = cap;
     return NESIM_OK;
@@ -356,102 +310,127 @@ static void rope(const double *inv_freq, size_t pos, double *x, size_t heads, si
     }
 }
 
+/* Causal attention at position p: q, k, v from the node's inputs. */
+static void attention(nesim_lm_run *r, const nesim_lm_node *n, nrt *t, size_t p)
+{
+    const size_t nh = n->heads, nkv = n->kv_heads, hd = n->head_dim, Q = nh * hd, KV = nkv * hd;
+    const double *qi = r->rt[n->in[0]].out, *ki = r->rt[n->in[1]].out, *vi = r->rt[n->in[2]].out;
+    memcpy(r->q, qi, Q * sizeof *r->q);
+    memcpy(r->k, ki, KV * sizeof *r->k);
+    rope(t->inv_freq, p, r->q, nh, hd);
+    rope(t->inv_freq, p, r->k, nkv, hd);
+    r->tot.elem_ops += 3 * (int64_t)(Q + KV);
+    memcpy(t->kc + p * KV, r->k, KV * sizeof(double));
+    memcpy(t->vc + p * KV, vi, KV * sizeof(double));
+    const size_t lo = n->window && p + 1 > n->window ? p + 1 - n->window : 0, cnt = p + 1 - lo;
+    const double scale = 1.0 / sqrt((double)hd);
+    for (size_t h = 0; h < nh; h++) {
+        const size_t g = h / (nh / nkv);
+        const double *qh = r->q + h * hd;
+        double mx = -INFINITY;
+        for (size_t j = 0; j < cnt; j++) {
+            const double *kj = t->kc + (lo + j) * KV + g * hd;
+            double s = 0;
+            for (size_t d = 0; d < hd; d++)
+                s += qh[d] * kj[d];
+            r->sc[j] = s * scale;
+            if (r->sc[j] > mx)
+                mx = r->sc[j];
+        }
+        double z = 0;
+        for (size_t j = 0; j < cnt; j++)
+            z += (r->sc[j] = exp(r->sc[j] - mx));
+        double *oh = t->out + h * hd;
+        memset(oh, 0, hd * sizeof *oh);
+        for (size_t j = 0; j < cnt; j++) {
+            const double a = r->sc[j] / z, *vj = t->vc + (lo + j) * KV + g * hd;
+            for (size_t d = 0; d < hd; d++)
+                oh[d] += a * vj[d];
+        }
+    }
+    r->tot.attn_macs += 2 * (int64_t)(nh * hd * cnt);
+    r->tot.elem_ops += 4 * (int64_t)(nh * cnt);
+}
+
 int nesim_lm_step(nesim_lm_run *r, int32_t token, float *logits, nesim_error *err)
 {
-    const nesim_lm_model *m = r->m;
-    const nesim_lm_config *c = &m->cfg;
-    const size_t H = c->hidden, hd = c->head_dim, nh = c->heads, nkv = c->kv_heads, Q = nh * hd, KV = nkv * hd;
-    const size_t I = c->inter, p = r->pos;
-    nesim_lm_totals *t = &r->tot;
-    if (token < 0 || (size_t)token >= c->vocab)
+    const nesim_lm_graph *g = r->g;
+    const size_t p = r->pos;
+    nesim_lm_totals *tot = &r->tot;
+    if (token < 0 || (size_t)token >= g->vocab)
         return nesim_fail(err, NESIM_EINVAL, "token %zu: id %ld is outside the vocabulary [0, %zu)", p,
-                          (long)token, c->vocab);
-    if (p >= c->max_pos)
+                          (long)token, g->vocab);
+    if (p >= g->max_pos)
         return nesim_fail(err, NESIM_EINVAL, "token %zu: past the model's position limit (max_position_embeddings %zu)",
-                          p, c->max_pos);
+                          p, g->max_pos);
     int rc = grow_cache(r, p + 1, err);
     if (rc)
         return rc;
-    for (size_t i = 0; i < H; i++)
-        r->h[i] = nesim_tensor_get(&m->embed, (size_t)token * H + i);
-    const size_t lo = c->window && p + 1 > c->window ? p + 1 - c->window : 0, n = p + 1 - lo;
     const int64_t first = r->tick;
-    int64_t now = first, end, e2; /* the tick at which the current data is ready */
-    const double scale = 1.0 / sqrt((double)hd);
-    for (size_t l = 0; l < c->layers; l++) {
-        nesim_coded_linear *P = r->proj[l];
-        const size_t base = l * NESIM_LM_NPROJ;
-        rmsnorm(r->h, r->norm_in + l * H, H, c->eps, r->xf, t);
-        double *dst[3] = {r->q, r->k, r->v};
-        int64_t qkv_end = now;
-        for (int kd = NESIM_LM_Q; kd <= NESIM_LM_V; kd++) {
-            if ((rc = project(r, &P[kd], base + (size_t)kd, r->xf, r->yf, now, &end, err)))
+    for (size_t i = 0; i < g->n; i++) {
+        const nesim_lm_node *n = &g->node[i];
+        nrt *t = &r->rt[i];
+        double *out = t->out;
+        const size_t d = n->dim;
+        const double *a = n->in[0] >= 0 ? r->rt[n->in[0]].out : NULL;
+        const double *b = n->in[1] >= 0 ? r->rt[n->in[1]].out : NULL;
+        t->ready = first;
+        for (int j = 0; j < 3; j++)
+            if (n->in[j] >= 0 && r->rt[n->in[j]].ready > t->ready)
+                t->ready = r->rt[n->in[j]].ready;
+        switch (n->type) {
+        case NESIM_LMN_EMBEDDING:
+            for (size_t j = 0; j < d; j++)
+                out[j] = nesim_tensor_get(&n->w, (size_t)token * d + j);
+            break;
+        case NESIM_LMN_RMSNORM: {
+            double ss = 0;
+            for (size_t j = 0; j < d; j++)
+                ss += a[j] * a[j];
+            double s = 1.0 / sqrt(ss / (double)d + n->eps);
+            for (size_t j = 0; j < d; j++)
+                out[j] = a[j] * s * t->norm_w[j];
+            tot->elem_ops += 4 * (int64_t)d;
+            break;
+        }
+        case NESIM_LMN_LINEAR:
+            if ((rc = project(r, &t->lin, n->proj, a, out, t->ready, &t->ready, err)))
                 return rc;
-            if (end > qkv_end)
-                qkv_end = end;
-            for (size_t i = 0; i < P[kd].out; i++)
-                dst[kd][i] = r->yf[i];
+            break;
+        case NESIM_LMN_ATTENTION:
+            attention(r, n, t, p);
+            break;
+        case NESIM_LMN_ADD:
+            for (size_t j = 0; j < d; j++)
+                out[j] = a[j] + b[j];
+            tot->elem_ops += (int64_t)d;
+            break;
+        case NESIM_LMN_MUL:
+            for (size_t j = 0; j < d; j++)
+                out[j] = a[j] * b[j];
+            tot->elem_ops += (int64_t)d;
+            break;
+        case NESIM_LMN_SILU:
+            for (size_t j = 0; j < d; j++)
+                out[j] = a[j] / (1.0 + exp(-a[j]));
+            tot->elem_ops += 4 * (int64_t)d;
+            break;
+        case NESIM_LMN_RELU:
+            for (size_t j = 0; j < d; j++)
+                out[j] = a[j] > 0 ? a[j] : 0;
+            tot->elem_ops += (int64_t)d;
+            break;
+        default:
+            return nesim_fail(err, NESIM_EINTERNAL, "%s: unknown node type %d", n->name, (int)n->type);
         }
-        rope(r->inv_freq, p, r->q, nh, hd);
-        rope(r->inv_freq, p, r->k, nkv, hd);
-        t->elem_ops += 3 * (int64_t)(Q + KV);
-        memcpy(r->kc[l] + p * KV, r->k, KV * sizeof(double));
-        memcpy(r->vc[l] + p * KV, r->v, KV * sizeof(double));
-        for (size_t h = 0; h < nh; h++) {
-            const size_t g = h / (nh / nkv);
-            const double *qh = r->q + h * hd;
-            double mx = -INFINITY;
-            for (size_t j = 0; j < n; j++) {
-                const double *kj = r->kc[l] + (lo + j) * KV + g * hd;
-                double s = 0;
-                for (size_t d = 0; d < hd; d++)
-                    s += qh[d] * kj[d];
-                r->sc[j] = s * scale;
-                if (r->sc[j] > mx)
-                    mx = r->sc[j];
-            }
-            double z = 0;
-            for (size_t j = 0; j < n; j++)
-                z += (r->sc[j] = exp(r->sc[j] - mx));
-            double *oh = r->att + h * hd;
-            memset(oh, 0, hd * sizeof *oh);
-            for (size_t j = 0; j < n; j++) {
-                const double a = r->sc[j] / z, *vj = r->vc[l] + (lo + j) * KV + g * hd;
-                for (size_t d = 0; d < hd; d++)
-                    oh[d] += a * vj[d];
-            }
-        }
-        t->attn_macs += 2 * (int64_t)(nh * hd * n);
-        t->elem_ops += 4 * (int64_t)(nh * n);
-        for (size_t i = 0; i < Q; i++)
-            r->xf[i] = (float)r->att[i];
-        if ((rc = project(r, &P[NESIM_LM_O], base + NESIM_LM_O, r->xf, r->yf, qkv_end, &now, err)))
-            return rc;
-        for (size_t i = 0; i < H; i++)
-            r->h[i] += r->yf[i];
-        rmsnorm(r->h, r->norm_post + l * H, H, c->eps, r->xf, t);
-        if ((rc = project(r, &P[NESIM_LM_GATE], base + NESIM_LM_GATE, r->xf, r->yf, now, &end, err)) ||
-            (rc = project(r, &P[NESIM_LM_UP], base + NESIM_LM_UP, r->xf, r->yf2, now, &e2, err)))
-            return rc;
-        now = end > e2 ? end : e2;
-        for (size_t i = 0; i < I; i++) {
-            double g = r->yf[i];
-            r->xf[i] = (float)(g / (1.0 + exp(-g)) * (double)r->yf2[i]);
-        }
-        t->elem_ops += 5 * (int64_t)I;
-        if ((rc = project(r, &P[NESIM_LM_DOWN], base + NESIM_LM_DOWN, r->xf, r->yf, now, &now, err)))
-            return rc;
-        for (size_t i = 0; i < H; i++)
-            r->h[i] += r->yf[i];
-        t->elem_ops += 2 * (int64_t)H;
     }
-    rmsnorm(r->h, r->norm_final, H, c->eps, r->xf, t);
-    if ((rc = project(r, &r->head, c->layers * NESIM_LM_NPROJ, r->xf, logits, now, &now, err)))
-        return rc;
+    const nrt *o = &r->rt[g->output];
+    for (size_t j = 0; j < g->vocab; j++)
+        logits[j] = (float)o->out[j];
     if (r->sink.token)
-        r->sink.token(r->sink.user, (size_t)t->tokens, first, now);
-    r->tick = now;
+        r->sink.token(r->sink.user, (size_t)tot->tokens, first, o->ready);
+    r->tick = o->ready;
     r->pos++;
-    t->tokens++;
+    tot->tokens++;
     return NESIM_OK;
 }

@@ -1,19 +1,21 @@
-/* lm.h — a language model played token by token: graded operations
- * (embedding, RMSNorm, RoPE, causal softmax attention with a KV cache,
- * SwiGLU, residual adds) around linear projections whose inputs are coded
- * into spikes (sim/coded.h) or, with coding "none", computed densely.
+/* lm.h — a language model played token by token: the nodes of its graph
+ * (net/lm_graph.h) run in order for each token; linear nodes are
+ * projections whose inputs are coded into spikes (sim/coded.h) or, with
+ * coding "none", computed densely; everything else is graded work.
  *
- * Numerics (what reference.py reproduces in PyTorch float64):
- *   the residual stream, norms, RoPE, attention and SwiGLU run in double;
- *   a projection's input is rounded to float (as a coded layer takes it),
- *   its output y = W (N V_th) + b (spiked; N per token row, V_th = clamp(
- *   mean|x| / k)) or W x + b (dense) is summed in double and rounded to float.
+ * Numerics (what examples/tiny-lm/reference.py reproduces in PyTorch float64):
+ *   node outputs are doubles; a projection's input is rounded to float (as a
+ *   coded layer takes it), its output y = W (N V_th) + b (spiked; N per token
+ *   row, V_th = clamp(mean|x| / k)) or W x + b (dense) is summed in double
+ *   and rounded to float; norms, RoPE, attention, activations and products
+ *   run in double.
  *
  * Graded work is counted, never hidden: dense projection MACs, attention
  * MACs (q.k and attention.V over the cached positions) and element
- * operations (norms, RoPE, softmax, SiLU, the gate product, residual adds).
- * Cost follows activity for the spiked projections (one gather-add per SOP).
- * Nothing prints; a run owns its KV cache and scratch. */
+ * operations (norms 4 per element, RoPE 3 per rotated element, softmax 4
+ * per score, SiLU 4, ReLU, products and adds 1). Cost follows activity for
+ * the spiked projections (one gather-add per SOP). Nothing prints; a run
+ * owns its KV caches and buffers. */
 #ifndef NESIM_SIM_LM_H
 #define NESIM_SIM_LM_H
 
@@ -21,37 +23,8 @@
 #include <stdint.h>
 
 #include "base/error.h"
-#include "net/lm.h"
+#include "net/lm_graph.h"
 #include "sim/coded.h"
-
-/* One projection's settings. */
-typedef struct nesim_lm_proj_opts {
-    int spiked;        /* 0: graded (dense) */
-    nesim_coding coding;
-    double k;
-} nesim_lm_proj_opts;
-
-typedef struct nesim_lm_opts {
-    nesim_coding coding;
-    double k;          /* adaptive threshold divisor (default 3) */
-    /* Bit j (j = NESIM_LM_Q .. NESIM_LM_DOWN, NESIM_LM_NPROJ for lm_head):
-     * that projection's input is spiked; otherwise it is graded (dense). */
-    unsigned spiked;
-    /* Optional (NULL: the above for all), borrowed until nesim_lm_run_new
-     * returns: per projection l * NESIM_LM_NPROJ + kind, then lm_head at
-     * layers * NESIM_LM_NPROJ — a spec's per-layer codings. */
-    const nesim_lm_proj_opts *per;
-} nesim_lm_opts;
-
-/* SpikingBrain's released choice: q, k, v, o, gate and up spiked; down_proj
- * and lm_head graded. */
-#define NESIM_LM_SPIKED_RELEASED                                                                            \
-    ((1u << NESIM_LM_Q) | (1u << NESIM_LM_K) | (1u << NESIM_LM_V) | (1u << NESIM_LM_O) |                    \
-     (1u << NESIM_LM_GATE) | (1u << NESIM_LM_UP))
-#define NESIM_LM_SPIKED_ALL (NESIM_LM_SPIKED_RELEASED | (1u << NESIM_LM_DOWN) | (1u << NESIM_LM_NPROJ))
-
-/* Bitwise bidirectional, k = 3, the released spiked set. */
-void nesim_lm_opts_init(nesim_lm_opts *o);
 
 /* Counters summed over the tokens played (exact integers). */
 typedef struct nesim_lm_totals {
@@ -61,37 +34,38 @@ typedef struct nesim_lm_totals {
     int64_t slots;        /* input x step slots of the spike windows (sum of in x T) */
     int64_t dense_macs;   /* graded projections */
     int64_t attn_macs;    /* q.k and attention.V */
-    int64_t elem_ops;     /* norms, RoPE, softmax, SiLU, products, adds */
+    int64_t elem_ops;     /* norms, RoPE, softmax, activations, products, adds */
     int64_t equiv_macs;   /* MACs of every projection run densely (the ANN) */
 } nesim_lm_totals;
 
 typedef struct nesim_lm_run nesim_lm_run;
 
-/* A run over m (borrowed, must outlive it) with room for m->cfg.max_pos
- * positions of KV cache. */
-int nesim_lm_run_new(const nesim_lm_model *m, const nesim_lm_opts *o, nesim_lm_run **out, nesim_error *err);
+/* A run of graph g (borrowed, must outlive it) with room for g->max_pos
+ * positions of KV cache. po (may be NULL: the graph's) gives every
+ * projection's coding instead, [g->n_proj], copied. */
+int nesim_lm_run_new(const nesim_lm_graph *g, const nesim_lm_proj_opts *po, nesim_lm_run **out, nesim_error *err);
 void nesim_lm_run_free(nesim_lm_run *r);
-/* Forgets every position (a new sequence); totals are kept. */
+/* Forgets every position (a new sequence); totals and virtual time go on. */
 void nesim_lm_run_reset(nesim_lm_run *r);
-/* The tick at which the next token starts (virtual time, see below). */
-int64_t nesim_lm_run_tick(const nesim_lm_run *r);
 /* Positions played since the last reset. */
 size_t nesim_lm_run_pos(const nesim_lm_run *r);
+/* The tick at which the next token starts (virtual time, see below). */
+int64_t nesim_lm_run_tick(const nesim_lm_run *r);
 
-/* Plays token at the next position: logits[0..vocab) receive the model's
- * output. A token id outside [0, vocab) or a full context (max_pos) is
- * NESIM_EINVAL naming the position. */
+/* Plays token at the next position: logits[0..vocab) receive the output
+ * node's vector (rounded to float). A token id outside [0, vocab) or a full
+ * context (max_pos) is NESIM_EINVAL naming the position. */
 int nesim_lm_step(nesim_lm_run *r, int32_t token, float *logits, nesim_error *err);
 
-/* Observers of a run, for traces. proj is the flat projection index
- * (l * NESIM_LM_NPROJ + kind; lm_head is layers * NESIM_LM_NPROJ); token
- * counts the tokens played by this run (resets included).
+/* Observers of a run, for traces. proj is the projection's number
+ * (net/lm_graph.h); token counts the tokens played by this run.
  *
- * Virtual time: a token's spike trains are played one projection after the
- * other as the data flows: q, k and v start together at the token's first
- * tick, o_proj when the last of them ends, gate and up together after it,
- * down_proj after them, the next layer after that, lm_head last; a graded
- * projection takes no ticks. The next token starts where lm_head ended.
+ * Virtual time: a node is ready at the latest tick its inputs are (the
+ * embedding at the token's first tick); a spiked projection plays its
+ * trains from the tick its input is ready and is ready when they end; every
+ * other node takes no ticks. So in a decoder layer q, k and v start
+ * together, o_proj when the last of them ends, gate and up together after
+ * it, down_proj after them. The next token starts where the output is ready.
  *   spike     every input spike of a spiked projection (channel < its in);
  *   activity  per tick with events: the events and the SOPs they cause;
  *   code      per spiked projection and token: first tick, steps, V_th;
@@ -116,9 +90,10 @@ int nesim_lm_run_expect(nesim_lm_run *r, size_t proj, const int64_t *counts, con
                         nesim_error *err);
 
 const nesim_lm_totals *nesim_lm_run_totals(const nesim_lm_run *r);
-/* Statistics of projection `kind` of layer l (kind NESIM_LM_NPROJ: lm_head,
- * l ignored), summed over the tokens played; spike figures are zero for a
- * graded projection. */
-const nesim_coded_stats *nesim_lm_proj_stats(const nesim_lm_run *r, size_t l, int kind);
+/* Statistics of projection proj, summed over the tokens played; spike
+ * figures are zero for a graded projection. */
+const nesim_coded_stats *nesim_lm_proj_stats(const nesim_lm_run *r, size_t proj);
+/* The coding projection proj plays. */
+const nesim_lm_proj_opts *nesim_lm_proj_coding(const nesim_lm_run *r, size_t proj);
 
 #endif

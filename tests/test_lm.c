@@ -16,6 +16,7 @@
 #include "jobs/lm.h"
 #include "net/chip.h"
 #include "net/lm.h"
+#include "net/lm_graph.h"
 #include "net/tensor.h"
 #include "sim/lm.h"
 
@@ -24,26 +25,46 @@
 
 static const char *bin(void) { return getenv("NESIM") ? getenv("NESIM") : "build/rel/nesim"; }
 
-/* Plays every reference token and checks each position's logits against
- * ref (rows of vocab floats): max |diff| <= rel * max |ref| of the row. */
-static void play_and_compare(const nesim_lm_opts *o, const char *ref_file, double rel, nesim_lm_run **keep,
-                             nesim_lm_model **keep_m)
+/* A model, its architecture's graph and a run of it, freed together. */
+typedef struct played {
+    nesim_lm_model *m;
+    nesim_lm_graph *g;
+    nesim_lm_run *r;
+} played;
+
+static void played_free(played *p)
+{
+    nesim_lm_run_free(p->r);
+    nesim_lm_graph_free(p->g);
+    nesim_lm_close(p->m);
+}
+
+static void open_played(const char *dir, nesim_lm_spiked_set set, played *p)
 {
     nesim_error err = {0};
-    nesim_lm_model *m;
+    assert_ok(nesim_lm_open(dir, &p->m, &err), &err);
+    assert_ok(nesim_lm_graph_from_model(p->m, set, NESIM_CODE_BITWISE_BIDIR, 3.0, &p->g, &err), &err);
+    assert_ok(nesim_lm_run_new(p->g, NULL, &p->r, &err), &err);
+}
+
+/* Plays every reference token and checks each position's logits against
+ * ref (rows of vocab floats): max |diff| <= rel * max |ref| of the row.
+ * keep (may be NULL) receives the run, which the caller then frees. */
+static void play_and_compare(nesim_lm_spiked_set set, const char *ref_file, double rel, played *keep)
+{
+    nesim_error err = {0};
+    played p;
     nesim_tensor toks, ref;
-    assert_ok(nesim_lm_open(DIR, &m, &err), &err);
+    open_played(DIR, set, &p);
     assert_ok(nesim_npy_load(REF "tokens.npy", &toks, &err), &err);
     assert_ok(nesim_npy_load(ref_file, &ref, &err), &err);
-    size_t V = m->cfg.vocab, T = toks.count;
+    size_t V = p.m->cfg.vocab, T = toks.count;
     assert_int_equal(T, 96);
     assert_int_equal(ref.count, T * V);
-    nesim_lm_run *r;
-    assert_ok(nesim_lm_run_new(m, o, &r, &err), &err);
     float *lg = malloc(V * sizeof *lg);
     double worst = 0;
     for (size_t t = 0; t < T; t++) {
-        assert_ok(nesim_lm_step(r, (int32_t)nesim_tensor_get(&toks, t), lg, &err), &err);
+        assert_ok(nesim_lm_step(p.r, (int32_t)nesim_tensor_get(&toks, t), lg, &err), &err);
         double mx = 0, d = 0;
         for (size_t v = 0; v < V; v++) {
             double b = nesim_tensor_get(&ref, t * V + v);
@@ -57,52 +78,45 @@ static void play_and_compare(const nesim_lm_opts *o, const char *ref_file, doubl
     free(lg);
     nesim_tensor_release(&toks);
     nesim_tensor_release(&ref);
-    if (keep) { /* the caller frees the run, then the model */
-        *keep = r, *keep_m = m;
-        return;
-    }
-    nesim_lm_run_free(r);
-    nesim_lm_close(m);
+    if (keep)
+        *keep = p;
+    else
+        played_free(&p);
 }
 
 static void test_ann_equals_pytorch(void **st)
 {
-    nesim_lm_opts o;
-    nesim_lm_opts_init(&o);
-    o.spiked = 0;
-    play_and_compare(&o, REF "ann_f32.npy", 1e-4, NULL, NULL); /* PyTorch's own float32 model */
-    play_and_compare(&o, REF "ann.npy", 1e-5, NULL, NULL);     /* float64 with nesim's roundings */
+    play_and_compare(NESIM_LM_SET_NONE, REF "ann_f32.npy", 1e-4, NULL); /* PyTorch's own float32 model */
+    play_and_compare(NESIM_LM_SET_NONE, REF "ann.npy", 1e-5, NULL);     /* float64 with nesim's roundings */
 }
 
 static void test_spiking_equals_pytorch_and_counts_exact(void **st)
 {
     nesim_error err = {0};
-    nesim_lm_opts o;
-    nesim_lm_opts_init(&o); /* bitwise bidirectional, k = 3, released set */
-    nesim_lm_run *r;
-    nesim_lm_model *m;
-    play_and_compare(&o, REF "spk.npy", 1e-4, &r, &m);
+    played p; /* bitwise bidirectional, k = 3, the released set */
+    play_and_compare(NESIM_LM_SET_RELEASED, REF "spk.npy", 1e-4, &p);
+    nesim_lm_model *m = p.m;
+    nesim_lm_run *r = p.r;
     nesim_tensor cnt;
     assert_ok(nesim_npy_load(REF "spk_spikes.npy", &cnt, &err), &err);
     assert_int_equal(cnt.count, m->cfg.layers * NESIM_LM_NPROJ);
+    assert_int_equal(p.g->n_proj, m->cfg.layers * NESIM_LM_NPROJ + 1);
     int64_t total = 0;
-    for (size_t l = 0; l < m->cfg.layers; l++)
-        for (int k = 0; k < NESIM_LM_NPROJ; k++) {
-            int64_t want = (int64_t)nesim_tensor_get(&cnt, l * NESIM_LM_NPROJ + (size_t)k);
-            assert_int_equal(nesim_lm_proj_stats(r, l, k)->spikes, want);
-            total += want;
-        }
+    for (size_t i = 0; i < m->cfg.layers * NESIM_LM_NPROJ; i++) {
+        int64_t want = (int64_t)nesim_tensor_get(&cnt, i);
+        assert_int_equal(nesim_lm_proj_stats(r, i)->spikes, want);
+        total += want;
+    }
     assert_true(total > 0);
     assert_int_equal(nesim_lm_run_totals(r)->spikes, total);
     /* every spike meets every output of its projection: SOPs = spikes x fan-out */
     int64_t sops = 0;
     for (size_t l = 0; l < m->cfg.layers; l++)
         for (int k = 0; k < NESIM_LM_NPROJ; k++)
-            sops += nesim_lm_proj_stats(r, l, k)->spikes * m->layer[l].w[k].shape[0];
+            sops += nesim_lm_proj_stats(r, l * NESIM_LM_NPROJ + (size_t)k)->spikes * m->layer[l].w[k].shape[0];
     assert_int_equal(nesim_lm_run_totals(r)->sops, sops);
     nesim_tensor_release(&cnt);
-    nesim_lm_run_free(r);
-    nesim_lm_close(m);
+    played_free(&p);
 }
 
 /* Writes DIR2 as a copy of the tiny model with config.json replaced. */
@@ -259,26 +273,22 @@ static void write_int8_pair(const char *i8, const char *f64, int mode)
         free(a.p[i]);
 }
 
-/* Plays the reference tokens through the model at dir under o: logits of
- * every position (caller frees), and per-projection spike counts into spk. */
-static float *play_all(const char *dir, const nesim_lm_opts *o, int64_t *spk)
+/* Plays the reference tokens through the model at dir with `set` spiked:
+ * logits of every position (caller frees), per-projection spikes into spk. */
+static float *play_all(const char *dir, nesim_lm_spiked_set set, int64_t *spk)
 {
     nesim_error err = {0};
-    nesim_lm_model *m;
+    played p;
     nesim_tensor toks;
-    assert_ok(nesim_lm_open(dir, &m, &err), &err);
+    open_played(dir, set, &p);
     assert_ok(nesim_npy_load(REF "tokens.npy", &toks, &err), &err);
-    nesim_lm_run *r;
-    assert_ok(nesim_lm_run_new(m, o, &r, &err), &err);
-    const size_t V = m->cfg.vocab, T = toks.count;
+    const size_t V = p.m->cfg.vocab, T = toks.count;
     float *lg = malloc(T * V * sizeof *lg);
     for (size_t t = 0; t < T; t++)
-        assert_ok(nesim_lm_step(r, (int32_t)nesim_tensor_get(&toks, t), lg + t * V, &err), &err);
-    for (size_t l = 0; l < m->cfg.layers; l++)
-        for (int k = 0; k < NESIM_LM_NPROJ; k++)
-            spk[l * NESIM_LM_NPROJ + (size_t)k] = nesim_lm_proj_stats(r, l, k)->spikes;
-    nesim_lm_run_free(r);
-    nesim_lm_close(m);
+        assert_ok(nesim_lm_step(p.r, (int32_t)nesim_tensor_get(&toks, t), lg + t * V, &err), &err);
+    for (size_t i = 0; i < p.g->n_proj; i++)
+        spk[i] = nesim_lm_proj_stats(p.r, i)->spikes;
+    played_free(&p);
     nesim_tensor_release(&toks);
     return lg;
 }
@@ -301,21 +311,17 @@ static void test_int8_checkpoint(void **st)
     nesim_lm_close(m);
     int64_t s8[64], s64[64];
     const size_t V = 96, T = 96;
-    nesim_lm_opts o;
-    nesim_lm_opts_init(&o);
-    o.spiked = 0;
-    float *a = play_all(i8, &o, s8), *b = play_all(f64, &o, s64);
+    float *a = play_all(i8, NESIM_LM_SET_NONE, s8), *b = play_all(f64, NESIM_LM_SET_NONE, s64);
     assert_memory_equal(a, b, T * V * sizeof *a);
     free(a), free(b);
-    o.spiked = NESIM_LM_SPIKED_ALL;
-    a = play_all(i8, &o, s8), b = play_all(f64, &o, s64);
+    a = play_all(i8, NESIM_LM_SET_ALL, s8), b = play_all(f64, NESIM_LM_SET_ALL, s64);
     double worst = 0, mx = 0;
     for (size_t i = 0; i < T * V; i++)
         worst = fmax(worst, fabs((double)a[i] - b[i])), mx = fmax(mx, fabs((double)b[i]));
     printf("  int8 vs its float64 dequantization, all spiked: max|diff| %.3g of max|logit| %.3g\n", worst, mx);
     assert_true(worst <= 1e-5 * mx);
     int64_t total = 0;
-    for (size_t i = 0; i < 4 * NESIM_LM_NPROJ; i++)
+    for (size_t i = 0; i < 4 * NESIM_LM_NPROJ + 1; i++)
         assert_int_equal(s8[i], s64[i]), total += s8[i];
     assert_true(total > 0);
     free(a), free(b);
@@ -457,23 +463,55 @@ static void test_eval_text_per_k(void **st)
     json_decref(rep);
 }
 
+/* Writes spec to path; runs it on the reference tokens (--json) into out. */
+static void run_spec(const json_t *spec, const char *path, const char *out)
+{
+    char args[2048];
+    assert_int_equal(json_dump_file(spec, path, JSON_INDENT(1)), 0);
+    snprintf(args, sizeof args, "%s run %s --tokens " REF "tokens.npy --json --quiet > %s", bin(), path, out);
+    assert_int_equal(system(args), 0);
+}
+
+/* Runs spec expecting exit 2 and a message containing needle. */
+static void spec_refused(const json_t *spec, const char *path, const char *needle)
+{
+    char args[2048], out[512], msg[800] = "";
+    snprintf(out, sizeof out, "%s/refused.txt", test_tmpdir());
+    assert_int_equal(json_dump_file(spec, path, JSON_INDENT(1)), 0);
+    snprintf(args, sizeof args, "%s run %s --prompt abc --quiet 2> %s", bin(), path, out);
+    int s = system(args);
+    assert_int_equal(WEXITSTATUS(s), 2);
+    FILE *f = fopen(out, "r");
+    assert_non_null(fgets(msg, sizeof msg, f));
+    fclose(f);
+    if (!strstr(msg, needle))
+        fail_msg("message: %s (wanted %s)", msg, needle);
+}
+
+static json_t *node_named(json_t *spec, const char *name)
+{
+    size_t i;
+    json_t *e;
+    json_array_foreach(json_object_get(spec, "nodes"), i, e)
+        if (!strcmp(json_string_value(json_object_get(e, "name")), name))
+            return e;
+    fail_msg("no node %s", name);
+    return NULL;
+}
+
 static void test_spec_round_trip_and_edits(void **st)
 {
     nesim_error err = {0};
-    nesim_lm_opts o;
-    nesim_lm_opts_init(&o);
     json_t *spec;
-    assert_ok(nesim_lm_spec_build(DIR, &o, &spec, &err), &err);
-    json_t *pr = json_object_get(spec, "projections");
-    assert_int_equal(json_array_size(pr), 4 * 7 + 1);
+    assert_ok(nesim_lm_spec_build(DIR, NESIM_LM_SET_RELEASED, NESIM_CODE_BITWISE_BIDIR, 3.0, &spec, &err), &err);
+    json_t *nodes = json_object_get(spec, "nodes");
+    assert_int_equal(json_array_size(nodes), 1 + 4 * 14 + 2);
     char path[512], out_a[512], out_b[512], args[2048];
     snprintf(path, sizeof path, "%s/lm.json", test_tmpdir());
     snprintf(out_a, sizeof out_a, "%s/spec_a.json", test_tmpdir());
     snprintf(out_b, sizeof out_b, "%s/spec_b.json", test_tmpdir());
-    assert_int_equal(json_dump_file(spec, path, JSON_INDENT(1)), 0);
     /* the spec as printed runs the same model: identical per-projection spikes */
-    snprintf(args, sizeof args, "%s run %s --tokens " REF "tokens.npy --json --quiet > %s", bin(), path, out_a);
-    assert_int_equal(system(args), 0);
+    run_spec(spec, path, out_a);
     snprintf(args, sizeof args, "%s run " DIR " --tokens " REF "tokens.npy --json --quiet > %s", bin(), out_b);
     assert_int_equal(system(args), 0);
     json_error_t je;
@@ -482,37 +520,66 @@ static void test_spec_round_trip_and_edits(void **st)
     assert_non_null(b);
     assert_true(json_equal(json_object_get(a, "projections"), json_object_get(b, "projections")));
     json_decref(a);
+    json_t *pb = json_object_get(b, "projections");
     /* layer 2's up_proj made graded: only its spikes vanish upstream of layer 2's MLP output */
-    json_t *e = json_array_get(pr, 2 * 7 + 5);
-    assert_string_equal(json_string_value(json_object_get(e, "proj")), "up_proj");
-    json_object_set_new(e, "coding", json_string("none"));
-    assert_int_equal(json_dump_file(spec, path, JSON_INDENT(1)), 0);
-    snprintf(args, sizeof args, "%s run %s --tokens " REF "tokens.npy --json --quiet > %s", bin(), path, out_a);
-    assert_int_equal(system(args), 0);
+    json_object_set_new(node_named(spec, "layers.2.up_proj"), "coding", json_string("none"));
+    run_spec(spec, path, out_a);
     a = json_load_file(out_a, 0, &je);
-    json_t *pa = json_object_get(a, "projections"), *pb = json_object_get(b, "projections");
-    for (size_t i = 0; i < 2 * 7 + 5; i++) /* everything before it is unchanged */
+    json_t *pa = json_object_get(a, "projections");
+    const size_t up2 = 2 * 7 + 5;
+    assert_string_equal(json_string_value(json_object_get(json_array_get(pa, up2), "name")), "layers.2.up_proj");
+    for (size_t i = 0; i < up2; i++) /* everything before it is unchanged */
         assert_true(json_equal(json_array_get(pa, i), json_array_get(pb, i)));
-    assert_int_equal(json_integer_value(json_object_get(json_array_get(pa, 2 * 7 + 5), "spikes")), 0);
-    assert_true(json_integer_value(json_object_get(json_array_get(pb, 2 * 7 + 5), "spikes")) > 0);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(pa, up2), "spikes")), 0);
+    assert_true(json_integer_value(json_object_get(json_array_get(pb, up2), "spikes")) > 0);
     json_decref(a);
+    json_object_set_new(node_named(spec, "layers.2.up_proj"), "coding", json_string("bitwise-bidirectional"));
+    /* the graph itself: ReLU for SiLU in layer 1 changes what follows its MLP only */
+    json_object_set_new(node_named(spec, "layers.1.act"), "type", json_string("relu"));
+    run_spec(spec, path, out_a);
+    a = json_load_file(out_a, 0, &je);
+    pa = json_object_get(a, "projections");
+    for (size_t i = 0; i <= 7 + 5; i++) /* through layers.1.up_proj */
+        assert_true(json_equal(json_array_get(pa, i), json_array_get(pb, i)));
+    assert_false(json_equal(json_array_get(pa, 7 + 7), json_array_get(pb, 7 + 7))); /* layers.2.q_proj */
+    json_decref(a);
+    json_object_set_new(node_named(spec, "layers.1.act"), "type", json_string("silu"));
+    /* three layers: layer 3's nodes dropped, the final norm reads layer 2's output */
+    json_t *cut = json_deep_copy(spec), *cn = json_object_get(cut, "nodes");
+    for (size_t i = json_array_size(cn); i-- > 0;)
+        if (!strncmp(json_string_value(json_object_get(json_array_get(cn, i), "name")), "layers.3.", 9))
+            json_array_remove(cn, i);
+    json_object_set_new(node_named(cut, "norm"), "input", json_string("layers.2.mlp_add"));
+    run_spec(cut, path, out_a);
+    a = json_load_file(out_a, 0, &je);
+    assert_int_equal(json_array_size(json_object_get(a, "projections")), 3 * 7 + 1);
+    assert_int_equal(json_integer_value(json_object_get(a, "nodes")), 1 + 3 * 14 + 2);
+    json_decref(a);
+    json_decref(cut);
     json_decref(b);
-    /* a spec naming another tensor, or missing a projection: one line, exit 2 */
-    json_object_set_new(e, "weight", json_string("model.layers.2.mlp.gate_proj.weight"));
-    assert_int_equal(json_dump_file(spec, path, JSON_INDENT(1)), 0);
-    snprintf(args, sizeof args, "%s run %s --prompt abc --quiet 2> %s", bin(), path, out_a);
-    int s = system(args);
-    assert_int_equal(WEXITSTATUS(s), 2);
-    FILE *f = fopen(out_a, "r");
-    char msg[600] = "";
-    assert_non_null(fgets(msg, sizeof msg, f));
-    fclose(f);
-    if (!strstr(msg, "projections[19].weight: must be \"model.layers.2.mlp.up_proj.weight\""))
-        fail_msg("message: %s", msg);
-    json_array_remove(pr, 3);
-    assert_int_equal(json_dump_file(spec, path, JSON_INDENT(1)), 0);
-    s = system(args);
-    assert_int_equal(WEXITSTATUS(s), 2);
+    /* bad graphs: one line naming the node, exit 2 */
+    json_t *bad = json_deep_copy(spec);
+    json_object_set_new(node_named(bad, "layers.0.act"), "type", json_string("gelu"));
+    spec_refused(bad, path, "nodes[11] (layers.0.act).type: must be one of embedding, rmsnorm, linear, attention, "
+                            "add, mul, silu, relu");
+    json_decref(bad);
+    bad = json_deep_copy(spec);
+    json_object_set_new(node_named(bad, "layers.0.q_proj"), "input", json_string("layers.0.attn"));
+    spec_refused(bad, path, "nodes[2] (layers.0.q_proj).input: 'layers.0.attn' is not an earlier node");
+    json_decref(bad);
+    bad = json_deep_copy(spec);
+    json_object_set_new(node_named(bad, "layers.2.down_proj"), "weight", json_string("model.layers.2.mlp.up_proj.weight"));
+    spec_refused(bad, path, "(layers.2.down_proj).weight: tensor 'model.layers.2.mlp.up_proj.weight' has shape [352, "
+                            "128], expected [out, 352]");
+    json_decref(bad);
+    bad = json_deep_copy(spec);
+    json_object_set_new(node_named(bad, "layers.0.attn"), "kv_heads", json_integer(3));
+    spec_refused(bad, path, "(layers.0.attn).kv_heads: must divide heads (4 by 3)");
+    json_decref(bad);
+    bad = json_deep_copy(spec);
+    json_object_set_new(node_named(bad, "layers.0.gated"), "inputs", json_pack("[ss]", "layers.0.act", "embed"));
+    spec_refused(bad, path, "(layers.0.gated).inputs: sizes differ: 'layers.0.act' gives 352, 'embed' 128");
+    json_decref(bad);
     json_decref(spec);
 }
 

@@ -206,14 +206,14 @@ static void test_replay_unchanged_and_changed(void **st)
     assert_true(trains_differ(db, 1, 3, 15, 1000) > 0);
     /* ... and exactly what a direct run of the spec edited that way gives */
     json_t *spec;
-    nesim_lm_opts lo;
-    nesim_lm_opts_init(&lo);
-    assert_ok(nesim_lm_spec_build(DIR, &lo, &spec, &err), &err);
-    size_t i;
+    assert_ok(nesim_lm_spec_build(DIR, NESIM_LM_SET_RELEASED, NESIM_CODE_BITWISE_BIDIR, 3.0, &spec, &err), &err);
+    size_t i, p = 0;
     json_t *e;
-    json_array_foreach(json_object_get(spec, "projections"), i, e) {
-        const char *c = json_string_value(json_object_get(e, "coding"));
-        if (i > 12 && strcmp(c, "none")) {
+    json_array_foreach(json_object_get(spec, "nodes"), i, e) {
+        const char *t = json_string_value(json_object_get(e, "type")), *c = json_string_value(json_object_get(e, "coding"));
+        if (strcmp(t, "linear"))
+            continue;
+        if (p++ > 12 && strcmp(c, "none")) {
             json_object_set_new(e, "coding", json_string("ternary"));
             json_object_set_new(e, "k", json_real(2.0));
         }

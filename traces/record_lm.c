@@ -30,21 +30,14 @@ static void recorder_free(nesim_lm_recorder *r)
 
 static int add_layers(nesim_lm_recorder *r, const nesim_lm_record_opts *o, nesim_error *err)
 {
-    const nesim_lm_model *m = o->m;
-    nesim_trace_layer_info tok = {.name = "tokens", .type = "embedding", .neurons = (int64_t)m->cfg.vocab};
+    const nesim_lm_graph *g = o->g;
+    nesim_trace_layer_info tok = {.name = "tokens", .type = "embedding", .neurons = (int64_t)g->vocab, .fan_in = 1};
     int rc = nesim_trace_add_layer(r->t, &tok, NULL, err);
     for (size_t p = 0; !rc && p < r->np; p++) {
-        const size_t l = p / NESIM_LM_NPROJ;
-        const int kd = p + 1 == r->np ? NESIM_LM_NPROJ : (int)(p % NESIM_LM_NPROJ);
-        const nesim_tensor *w = kd == NESIM_LM_NPROJ ? &m->lm_head : &m->layer[l].w[kd];
-        char name[64];
-        if (kd == NESIM_LM_NPROJ)
-            snprintf(name, sizeof name, "lm_head");
-        else
-            snprintf(name, sizeof name, "layers.%zu.%s", l, nesim_lm_proj_name(kd));
-        nesim_trace_layer_info li = {.name = name, .type = "linear",
-                                     .coding = o->po[p].spiked ? nesim_coding_name(o->po[p].coding) : "none",
-                                     .neurons = (int64_t)w->shape[1], .fan_in = (int64_t)w->shape[1]};
+        const nesim_lm_node *n = &g->node[g->proj_node[p]];
+        nesim_trace_layer_info li = {.name = n->name, .type = "linear",
+                                     .coding = n->po.spiked ? nesim_coding_name(n->po.coding) : "none",
+                                     .neurons = (int64_t)n->w.shape[1], .fan_in = (int64_t)n->w.shape[1]};
         rc = nesim_trace_add_layer(r->t, &li, NULL, err);
     }
     return rc;
@@ -57,15 +50,16 @@ int nesim_lm_record_begin(const nesim_lm_record_opts *o, nesim_lm_recorder **out
     if (!r)
         return nesim_fail(err, NESIM_ENOMEM, "out of memory");
     r->level = o->level;
-    r->np = o->m->cfg.layers * NESIM_LM_NPROJ + 1;
-    r->vocab = o->m->cfg.vocab;
+    r->np = o->g->n_proj;
+    r->vocab = o->g->vocab;
+    const nesim_lm_model *m = o->g->m;
     int rc = nesim_trace_open(o->path, NESIM_TRACE_WRITE, &r->t, err);
     if (rc) {
         free(r);
         return rc;
     }
     /* every safetensors file of the checkpoint, with its SHA-256 */
-    const size_t nw = o->m->nshards;
+    const size_t nw = m->nshards;
     nesim_trace_weight *w = calloc(nw + 1, sizeof *w);
     char(*hex)[65] = calloc(nw + 1, sizeof *hex);
     char(*path)[4096] = calloc(nw + 1, sizeof *path);
@@ -76,7 +70,7 @@ int nesim_lm_record_begin(const nesim_lm_record_opts *o, nesim_lm_recorder **out
     }
     for (size_t i = 0; i < nw; i++) {
         nesim_error e;
-        snprintf(path[i], sizeof path[i], "%s/%s", o->m->dir, o->m->shard_files[i]);
+        snprintf(path[i], sizeof path[i], "%s/%s", m->dir, m->shard_files[i]);
         w[i].file = path[i];
         w[i].hash = nesim_sha256_file(path[i], hex[i], &e) ? NULL : hex[i];
     }

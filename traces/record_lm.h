@@ -6,10 +6,11 @@
  *   layer 0      "tokens" (type "embedding", neurons = vocab): one spike per
  *                token, neuron = its id, at the token's first tick — the
  *                token stream as an input spike train; what replay plays again;
- *   layer 1 + p  projection p in the engine's flat order (sim/lm.h:
- *                "layers.L.q_proj" ... "layers.L.down_proj", then "lm_head"),
- *                type "linear", coding its coding or "none" (graded), neurons
- *                = its input channels (the spikes it receives);
+ *   layer 1 + p  projection p of the graph (net/lm_graph.h: its linear nodes
+ *                in order, e.g. "layers.0.q_proj" ... "lm_head"), named as
+ *                its node, type "linear", coding its coding or "none"
+ *                (graded), neurons = its input channels (the spikes it
+ *                receives);
  *   samples      one per token, its ticks; codes: per spiked projection and
  *                token the first tick, steps and threshold (replay's input);
  *   metrics      run-level "prefill_tokens" (samples below it are the prompt's,
@@ -27,7 +28,7 @@
 #include <stdint.h>
 
 #include "base/error.h"
-#include "net/lm.h"
+#include "net/lm_graph.h"
 #include "sim/lm.h"
 #include "traces/store.h"
 
@@ -36,8 +37,7 @@ typedef struct nesim_lm_recorder nesim_lm_recorder;
 typedef struct nesim_lm_record_opts {
     const char *path;              /* the trace database (created if needed) */
     nesim_trace_level level;
-    const nesim_lm_model *m;
-    const nesim_lm_proj_opts *po;  /* [layers * NESIM_LM_NPROJ + 1] the codings played */
+    const nesim_lm_graph *g;       /* its projections' codings are the ones played */
     const char *spec_file;         /* as given (checkpoint folder or spec), for the runs table */
     const char *spec_text;         /* the run's spec as JSON text */
     const char *chip, *dense;      /* profile names, or NULL */

@@ -1,0 +1,594 @@
+/* lm_graph.c — language models as graphs of named nodes (see lm_graph.h). */
+#include "net/lm_graph.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "net/jsonmsg.h"
+
+static const char *const type_names[] = {"embedding", "rmsnorm", "linear", "attention", "add",
+                                         "mul",       "silu",    "relu",   NULL};
+
+const char *nesim_lm_node_type_name(nesim_lm_node_type t)
+{
+    return (unsigned)t < NESIM_LMN_TYPES ? type_names[t] : "?";
+}
+
+void nesim_lm_graph_free(nesim_lm_graph *g)
+{
+    if (!g)
+        return;
+    for (size_t i = 0; i < g->n; i++) {
+        free(g->node[i].name);
+        free(g->node[i].wname);
+        free(g->node[i].bname);
+        nesim_tensor_release(&g->node[i].scale); /* a converted copy; a view releases nothing */
+    }
+    free(g->node);
+    free(g->proj_node);
+    free(g);
+}
+
+int nesim_lm_graph_find(const nesim_lm_graph *g, const char *name)
+{
+    for (size_t i = 0; i < g->n; i++)
+        if (!strcmp(g->node[i].name, name))
+            return (int)i;
+    return -1;
+}
+
+/* ---- building ---------------------------------------------------------- */
+
+typedef struct builder {
+    nesim_lm_graph *g;
+    size_t cap;
+    nesim_error *err;
+} builder;
+
+static int builder_new(builder *b, const nesim_lm_model *m, size_t cap, nesim_error *err)
+{
+    b->err = err;
+    b->cap = cap ? cap : 1;
+    b->g = calloc(1, sizeof *b->g);
+    if (b->g)
+        b->g->node = calloc(b->cap, sizeof *b->g->node);
+    if (!b->g || !b->g->node) {
+        free(b->g);
+        b->g = NULL;
+        return nesim_fail(err, NESIM_ENOMEM, "out of memory");
+    }
+    b->g->m = m;
+    b->g->vocab = m->cfg.vocab;
+    b->g->max_pos = m->cfg.max_pos;
+    return NESIM_OK;
+}
+
+/* Appends a node named name (copied); *out points at it. */
+static int add_node(builder *b, nesim_lm_node_type t, const char *name, nesim_lm_node **out)
+{
+    if (b->g->n == b->cap) {
+        nesim_lm_node *nn = realloc(b->g->node, 2 * b->cap * sizeof *nn);
+        if (!nn)
+            return nesim_fail(b->err, NESIM_ENOMEM, "out of memory");
+        memset(nn + b->cap, 0, b->cap * sizeof *nn);
+        b->g->node = nn;
+        b->cap *= 2;
+    }
+    nesim_lm_node *n = &b->g->node[b->g->n++];
+    n->type = t;
+    n->in[0] = n->in[1] = n->in[2] = -1;
+    if (!(n->name = strdup(name)))
+        return nesim_fail(b->err, NESIM_ENOMEM, "out of memory");
+    *out = n;
+    return NESIM_OK;
+}
+
+static int set_str(char **dst, const char *s, nesim_error *err)
+{
+    if (!(*dst = strdup(s)))
+        return nesim_fail(err, NESIM_ENOMEM, "out of memory");
+    return NESIM_OK;
+}
+
+/* The projection list, once all nodes are in. */
+static int finish(builder *b)
+{
+    nesim_lm_graph *g = b->g;
+    g->n_proj = 0;
+    for (size_t i = 0; i < g->n; i++)
+        if (g->node[i].type == NESIM_LMN_LINEAR)
+            g->node[i].proj = g->n_proj++;
+    g->proj_node = malloc((g->n_proj ? g->n_proj : 1) * sizeof *g->proj_node);
+    if (!g->proj_node)
+        return nesim_fail(b->err, NESIM_ENOMEM, "out of memory");
+    for (size_t i = 0; i < g->n; i++)
+        if (g->node[i].type == NESIM_LMN_LINEAR)
+            g->proj_node[g->node[i].proj] = i;
+    return NESIM_OK;
+}
+
+/* ---- the architecture's graph ------------------------------------------ */
+
+static const char *const tensor_kind[NESIM_LM_NPROJ] = {"self_attn", "self_attn", "self_attn", "self_attn",
+                                                        "mlp",       "mlp",       "mlp"};
+
+int nesim_lm_graph_from_model(const nesim_lm_model *m, nesim_lm_spiked_set set, nesim_coding coding, double k,
+                              nesim_lm_graph **out, nesim_error *err)
+{
+    *out = NULL;
+    const nesim_lm_config *c = &m->cfg;
+    builder b;
+    int rc = builder_new(&b, m, 16 * c->layers + 4, err);
+    if (rc)
+        return rc;
+    nesim_lm_node *n;
+    char name[160], tn[200];
+    const unsigned released = (1u << NESIM_LM_Q) | (1u << NESIM_LM_K) | (1u << NESIM_LM_V) | (1u << NESIM_LM_O) |
+                              (1u << NESIM_LM_GATE) | (1u << NESIM_LM_UP);
+    const unsigned spiked = set == NESIM_LM_SET_ALL ? ~0u : set == NESIM_LM_SET_NONE ? 0u : released;
+    if (!(rc = add_node(&b, NESIM_LMN_EMBEDDING, "embed", &n)) &&
+        !(rc = set_str(&n->wname, "model.embed_tokens.weight", err))) {
+        n->w = m->embed;
+        n->dim = c->hidden;
+    }
+    int h = 0; /* the residual stream's node */
+    for (size_t l = 0; l < c->layers && !rc; l++) {
+        const nesim_lm_layer *ly = &m->layer[l];
+        int base = (int)b.g->n, proj[NESIM_LM_NPROJ];
+        /* input norm */
+        snprintf(name, sizeof name, "layers.%zu.input_layernorm", l);
+        snprintf(tn, sizeof tn, "model.%s.weight", name);
+        if ((rc = add_node(&b, NESIM_LMN_RMSNORM, name, &n)) || (rc = set_str(&n->wname, tn, err)))
+            break;
+        n->in[0] = h, n->w = ly->in_norm, n->eps = c->eps, n->dim = c->hidden;
+        int norm1 = base;
+        /* q, k, v */
+        for (int kd = NESIM_LM_Q; kd <= NESIM_LM_V && !rc; kd++) {
+            snprintf(name, sizeof name, "layers.%zu.%s", l, nesim_lm_proj_name(kd));
+            snprintf(tn, sizeof tn, "model.layers.%zu.%s.%s.weight", l, tensor_kind[kd], nesim_lm_proj_name(kd));
+            proj[kd] = (int)b.g->n;
+            if ((rc = add_node(&b, NESIM_LMN_LINEAR, name, &n)) || (rc = set_str(&n->wname, tn, err)))
+                break;
+            n->in[0] = norm1;
+        }
+        if (rc)
+            break;
+        snprintf(name, sizeof name, "layers.%zu.attn", l);
+        if ((rc = add_node(&b, NESIM_LMN_ATTENTION, name, &n)))
+            break;
+        int attn = (int)b.g->n - 1;
+        n->in[0] = proj[NESIM_LM_Q], n->in[1] = proj[NESIM_LM_K], n->in[2] = proj[NESIM_LM_V];
+        n->heads = c->heads, n->kv_heads = c->kv_heads, n->head_dim = c->head_dim, n->window = c->window;
+        n->rope_theta = c->rope_theta, n->dim = c->heads * c->head_dim;
+        snprintf(name, sizeof name, "layers.%zu.o_proj", l);
+        snprintf(tn, sizeof tn, "model.layers.%zu.self_attn.o_proj.weight", l);
+        proj[NESIM_LM_O] = (int)b.g->n;
+        if ((rc = add_node(&b, NESIM_LMN_LINEAR, name, &n)) || (rc = set_str(&n->wname, tn, err)))
+            break;
+        n->in[0] = attn;
+        snprintf(name, sizeof name, "layers.%zu.attn_add", l);
+        if ((rc = add_node(&b, NESIM_LMN_ADD, name, &n)))
+            break;
+        n->in[0] = h, n->in[1] = proj[NESIM_LM_O], n->dim = c->hidden;
+        h = (int)b.g->n - 1;
+        snprintf(name, sizeof name, "layers.%zu.post_attention_layernorm", l);
+        snprintf(tn, sizeof tn, "model.%s.weight", name);
+        if ((rc = add_node(&b, NESIM_LMN_RMSNORM, name, &n)) || (rc = set_str(&n->wname, tn, err)))
+            break;
+        n->in[0] = h, n->w = ly->post_norm, n->eps = c->eps, n->dim = c->hidden;
+        int norm2 = (int)b.g->n - 1;
+        for (int kd = NESIM_LM_GATE; kd <= NESIM_LM_UP && !rc; kd++) {
+            snprintf(name, sizeof name, "layers.%zu.%s", l, nesim_lm_proj_name(kd));
+            snprintf(tn, sizeof tn, "model.layers.%zu.mlp.%s.weight", l, nesim_lm_proj_name(kd));
+            proj[kd] = (int)b.g->n;
+            if ((rc = add_node(&b, NESIM_LMN_LINEAR, name, &n)) || (rc = set_str(&n->wname, tn, err)))
+                break;
+            n->in[0] = norm2;
+        }
+        if (rc)
+            break;
+        snprintf(name, sizeof name, "layers.%zu.act", l);
+        if ((rc = add_node(&b, NESIM_LMN_SILU, name, &n)))
+            break;
+        n->in[0] = proj[NESIM_LM_GATE], n->dim = c->inter;
+        snprintf(name, sizeof name, "layers.%zu.gated", l);
+        if ((rc = add_node(&b, NESIM_LMN_MUL, name, &n)))
+            break;
+        n->in[0] = (int)b.g->n - 2, n->in[1] = proj[NESIM_LM_UP], n->dim = c->inter;
+        int gated = (int)b.g->n - 1;
+        snprintf(name, sizeof name, "layers.%zu.down_proj", l);
+        snprintf(tn, sizeof tn, "model.layers.%zu.mlp.down_proj.weight", l);
+        proj[NESIM_LM_DOWN] = (int)b.g->n;
+        if ((rc = add_node(&b, NESIM_LMN_LINEAR, name, &n)) || (rc = set_str(&n->wname, tn, err)))
+            break;
+        n->in[0] = gated;
+        snprintf(name, sizeof name, "layers.%zu.mlp_add", l);
+        if ((rc = add_node(&b, NESIM_LMN_ADD, name, &n)))
+            break;
+        n->in[0] = h, n->in[1] = proj[NESIM_LM_DOWN], n->dim = c->hidden;
+        h = (int)b.g->n - 1;
+        /* the projections' tensors and codings */
+        for (int kd = 0; kd < NESIM_LM_NPROJ && !rc; kd++) {
+            nesim_lm_node *p = &b.g->node[proj[kd]];
+            p->w = ly->w[kd];
+            p->dim = (size_t)ly->w[kd].shape[0];
+            if (ly->has_b[kd]) {
+                snprintf(tn, sizeof tn, "model.layers.%zu.%s.%s.bias", l, tensor_kind[kd], nesim_lm_proj_name(kd));
+                if ((rc = set_str(&p->bname, tn, err)))
+                    break;
+                p->b = ly->b[kd], p->has_b = 1;
+            }
+            if (ly->has_scale[kd]) {
+                p->scale = ly->scale[kd], p->group = ly->group[kd], p->has_scale = 1;
+                p->scale.heap = NULL; /* the model owns a converted copy */
+                p->scale.map_base = NULL;
+            }
+            p->po = (nesim_lm_proj_opts){(int)(spiked >> kd & 1), coding, k};
+        }
+    }
+    if (!rc && !(rc = add_node(&b, NESIM_LMN_RMSNORM, "norm", &n)) && !(rc = set_str(&n->wname, "model.norm.weight", err)))
+        n->in[0] = h, n->w = m->final_norm, n->eps = c->eps, n->dim = c->hidden;
+    if (!rc && !(rc = add_node(&b, NESIM_LMN_LINEAR, "lm_head", &n)) &&
+        !(rc = set_str(&n->wname, c->tied ? "model.embed_tokens.weight" : "lm_head.weight", err))) {
+        n->in[0] = (int)b.g->n - 2, n->w = m->lm_head, n->dim = c->vocab;
+        n->po = (nesim_lm_proj_opts){(int)(spiked >> NESIM_LM_NPROJ & 1), coding, k};
+        b.g->output = b.g->n - 1;
+    }
+    if (!rc)
+        rc = finish(&b);
+    if (rc) {
+        nesim_lm_graph_free(b.g);
+        return rc;
+    }
+    *out = b.g;
+    return NESIM_OK;
+}
+
+/* ---- to and from JSON --------------------------------------------------- */
+
+json_t *nesim_lm_graph_nodes_json(const nesim_lm_graph *g)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < g->n; i++) {
+        const nesim_lm_node *n = &g->node[i];
+        json_t *o = json_object();
+        json_object_set_new(o, "name", json_string(n->name));
+        json_object_set_new(o, "type", json_string(nesim_lm_node_type_name(n->type)));
+        switch (n->type) {
+        case NESIM_LMN_EMBEDDING:
+            json_object_set_new(o, "weight", json_string(n->wname));
+            break;
+        case NESIM_LMN_RMSNORM:
+            json_object_set_new(o, "input", json_string(g->node[n->in[0]].name));
+            json_object_set_new(o, "weight", json_string(n->wname));
+            json_object_set_new(o, "eps", json_real(n->eps));
+            break;
+        case NESIM_LMN_LINEAR:
+            json_object_set_new(o, "input", json_string(g->node[n->in[0]].name));
+            json_object_set_new(o, "weight", json_string(n->wname));
+            if (n->bname)
+                json_object_set_new(o, "bias", json_string(n->bname));
+            json_object_set_new(o, "shape", json_pack("[II]", (json_int_t)n->w.shape[0], (json_int_t)n->w.shape[1]));
+            json_object_set_new(o, "coding", json_string(n->po.spiked ? nesim_coding_name(n->po.coding) : "none"));
+            if (n->po.spiked)
+                json_object_set_new(o, "k", json_real(n->po.k));
+            break;
+        case NESIM_LMN_ATTENTION:
+            json_object_set_new(o, "q", json_string(g->node[n->in[0]].name));
+            json_object_set_new(o, "k", json_string(g->node[n->in[1]].name));
+            json_object_set_new(o, "v", json_string(g->node[n->in[2]].name));
+            json_object_set_new(o, "heads", json_integer((json_int_t)n->heads));
+            json_object_set_new(o, "kv_heads", json_integer((json_int_t)n->kv_heads));
+            json_object_set_new(o, "head_dim", json_integer((json_int_t)n->head_dim));
+            json_object_set_new(o, "rope_theta", json_real(n->rope_theta));
+            json_object_set_new(o, "window", json_integer((json_int_t)n->window));
+            break;
+        case NESIM_LMN_ADD:
+        case NESIM_LMN_MUL:
+            json_object_set_new(o, "inputs", json_pack("[ss]", g->node[n->in[0]].name, g->node[n->in[1]].name));
+            break;
+        default:
+            json_object_set_new(o, "input", json_string(g->node[n->in[0]].name));
+            break;
+        }
+        json_array_append_new(a, o);
+    }
+    return a;
+}
+
+/* Messages name the node: "LABEL: nodes[7] (layers.0.attn).heads: ...". */
+typedef struct rd {
+    const char *label;
+    nesim_error *err;
+    size_t i;
+    const char *name;
+} rd;
+
+static int bad(const rd *r, const char *field, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int bad(const rd *r, const char *field, const char *fmt, ...)
+{
+    char msg[600], shown[NESIM_JSON_SHOWN];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return nesim_fail(r->err, NESIM_EINVAL, "%s: nodes[%zu]%s%s%s%s%s: %s", r->label, r->i, r->name ? " (" : "",
+                      r->name ? nesim_json_show(r->name, shown) : "", r->name ? ")" : "", field ? "." : "",
+                      field ? field : "", msg);
+}
+
+static const char *const node_keys[NESIM_LMN_TYPES][10] = {
+    [NESIM_LMN_EMBEDDING] = {"name", "type", "weight", NULL},
+    [NESIM_LMN_RMSNORM] = {"name", "type", "input", "weight", "eps", NULL},
+    [NESIM_LMN_LINEAR] = {"name", "type", "input", "weight", "bias", "shape", "coding", "k", NULL},
+    [NESIM_LMN_ATTENTION] = {"name", "type", "q", "k", "v", "heads", "kv_heads", "head_dim", "rope_theta", "window"},
+    [NESIM_LMN_ADD] = {"name", "type", "inputs", NULL},
+    [NESIM_LMN_MUL] = {"name", "type", "inputs", NULL},
+    [NESIM_LMN_SILU] = {"name", "type", "input", NULL},
+    [NESIM_LMN_RELU] = {"name", "type", "input", NULL},
+};
+
+/* The earlier node named by field `key` (a string). */
+static int input_of(const rd *r, const builder *b, const json_t *o, const char *key, const json_t *v, int *out)
+{
+    if (!v)
+        v = json_object_get(o, key);
+    const char *s = json_string_value(v);
+    if (!s)
+        return bad(r, key, "must name an earlier node");
+    for (size_t j = 0; j < b->g->n; j++)
+        if (!strcmp(b->g->node[j].name, s)) {
+            *out = (int)j;
+            return NESIM_OK;
+        }
+    char shown[NESIM_JSON_SHOWN];
+    return bad(r, key, "'%s' is not an earlier node (inputs come before their users; a graph has no cycles)",
+               nesim_json_show(s, shown));
+}
+
+static int pos_int(const rd *r, const json_t *o, const char *key, size_t max, size_t *out, int zero_ok)
+{
+    json_t *v = json_object_get(o, key);
+    if (!json_is_integer(v) || json_integer_value(v) < (zero_ok ? 0 : 1) || (unsigned long long)json_integer_value(v) > max)
+        return bad(r, key, "must be an integer in [%d, %zu]", zero_ok ? 0 : 1, max);
+    *out = (size_t)json_integer_value(v);
+    return NESIM_OK;
+}
+
+static int pos_real(const rd *r, const json_t *o, const char *key, double *out)
+{
+    json_t *v = json_object_get(o, key);
+    if (!json_is_number(v) || !(json_number_value(v) > 0) || !(json_number_value(v) < 1e300))
+        return bad(r, key, "must be a positive number");
+    *out = json_number_value(v);
+    return NESIM_OK;
+}
+
+/* A float tensor of ndim dimensions [d0, d1] (0: any size), or for a
+ * linear weight also I8 with "<name>_scale". */
+static int tensor_of(const rd *r, const nesim_lm_model *m, nesim_lm_node *n, const char *key, int ndim, size_t d0,
+                     size_t d1, int linear)
+{
+    const char *name = key[0] == 'w' ? n->wname : n->bname;
+    nesim_tensor *t = key[0] == 'w' ? &n->w : &n->b;
+    nesim_error e;
+    if (nesim_lm_tensor(m, name, t, &e))
+        return bad(r, key, "%s", e.msg);
+    int ok = t->ndim == ndim && (d0 == 0 || (size_t)t->shape[0] == d0) &&
+             (ndim < 2 || d1 == 0 || (size_t)t->shape[1] == d1);
+    if (!ok) {
+        char got[96] = "", want[64];
+        for (int j = 0, at = 0; j < t->ndim && j < 4; j++)
+            at += snprintf(got + at, sizeof got - (size_t)at, "%s%lld", j ? ", " : "", (long long)t->shape[j]);
+        if (ndim == 1)
+            snprintf(want, sizeof want, "[%zu]", d0);
+        else if (d0)
+            snprintf(want, sizeof want, "[%zu, %zu]", d0, d1);
+        else
+            snprintf(want, sizeof want, "[out, %zu]", d1);
+        return bad(r, key, "tensor '%s' has shape [%s], expected %s", name, got, want);
+    }
+    if (t->dtype == NESIM_I8 && linear && key[0] == 'w') {
+        char sn[300], what[400];
+        snprintf(sn, sizeof sn, "%s_scale", name);
+        nesim_tensor st;
+        if (nesim_lm_tensor(m, sn, &st, &e))
+            return bad(r, key, "tensor '%s' is I8 but '%s' is missing", name, sn);
+        snprintf(what, sizeof what, "tensor '%s'", sn);
+        if (nesim_lm_scale_view(&st, what, (size_t)t->shape[0], (size_t)t->shape[1], &n->scale, &n->group, &e))
+            return bad(r, key, "%s", e.msg);
+        n->has_scale = 1;
+        return NESIM_OK;
+    }
+    if (t->dtype != NESIM_F32 && t->dtype != NESIM_F16 && t->dtype != NESIM_BF16 && t->dtype != NESIM_F64)
+        return bad(r, key, "tensor '%s' is %s; expected F32, F16, BF16 or F64%s", name, nesim_dtype_name(t->dtype),
+                   linear ? " (or I8 with a _scale)" : "");
+    return NESIM_OK;
+}
+
+static int read_node(const rd *r, builder *b, const json_t *o, nesim_lm_node_type type, nesim_lm_node *n)
+{
+    const nesim_lm_model *m = b->g->m;
+    int rc;
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)o, key, v) {
+        int known = 0;
+        for (int k = 0; k < 10 && node_keys[type][k]; k++)
+            known |= !strcmp(key, node_keys[type][k]);
+        if (!known) {
+            char shown[NESIM_JSON_SHOWN];
+            return bad(r, NULL, "unknown key '%s' for a %s node", nesim_json_show(key, shown),
+                       nesim_lm_node_type_name(type));
+        }
+    }
+    const char *wn = json_string_value(json_object_get(o, "weight"));
+    if (type == NESIM_LMN_EMBEDDING || type == NESIM_LMN_RMSNORM || type == NESIM_LMN_LINEAR) {
+        if (!wn)
+            return bad(r, "weight", "must name a tensor of the checkpoint");
+        if ((rc = set_str(&n->wname, wn, r->err)))
+            return rc;
+    }
+    switch (type) {
+    case NESIM_LMN_EMBEDDING:
+        if ((rc = tensor_of(r, m, n, "weight", 2, m->cfg.vocab, 0, 0)))
+            return rc;
+        n->dim = (size_t)n->w.shape[1];
+        return NESIM_OK;
+    case NESIM_LMN_RMSNORM:
+        if ((rc = input_of(r, b, o, "input", NULL, &n->in[0])) || (rc = pos_real(r, o, "eps", &n->eps)))
+            return rc;
+        n->dim = b->g->node[n->in[0]].dim;
+        return tensor_of(r, m, n, "weight", 1, n->dim, 0, 0);
+    case NESIM_LMN_LINEAR: {
+        if ((rc = input_of(r, b, o, "input", NULL, &n->in[0])))
+            return rc;
+        const size_t in = b->g->node[n->in[0]].dim;
+        if ((rc = tensor_of(r, m, n, "weight", 2, 0, in, 1)))
+            return rc;
+        n->dim = (size_t)n->w.shape[0];
+        json_t *sh = json_object_get(o, "shape");
+        if (sh && !(json_is_array(sh) && json_array_size(sh) == 2 &&
+                    json_integer_value(json_array_get(sh, 0)) == (json_int_t)n->dim &&
+                    json_integer_value(json_array_get(sh, 1)) == (json_int_t)in))
+            return bad(r, "shape", "must be [%zu, %zu] (the tensor's; informative only)", n->dim, in);
+        const char *bn = json_string_value(json_object_get(o, "bias"));
+        if (json_object_get(o, "bias") && !bn)
+            return bad(r, "bias", "must name a tensor of the checkpoint");
+        if (bn) {
+            if ((rc = set_str(&n->bname, bn, r->err)) || (rc = tensor_of(r, m, n, "bias", 1, n->dim, 0, 1)))
+                return rc;
+            n->has_b = 1;
+        }
+        const char *cn = json_string_value(json_object_get(o, "coding"));
+        nesim_error e;
+        n->po = (nesim_lm_proj_opts){1, NESIM_CODE_BITWISE_BIDIR, 3.0};
+        if (!cn || (strcmp(cn, "none") && nesim_coding_parse(cn, &n->po.coding, &e)))
+            return bad(r, "coding", "must be none, binary, ternary, bitwise, bitwise-bidirectional or "
+                                    "bitwise-twos-complement");
+        n->po.spiked = strcmp(cn, "none") != 0;
+        json_t *kv = json_object_get(o, "k");
+        if (kv && !(json_is_number(kv) && json_number_value(kv) > 0 && json_number_value(kv) < 1e6))
+            return bad(r, "k", "must be a number in (0, 1e6)");
+        if (kv)
+            n->po.k = json_number_value(kv);
+        return NESIM_OK;
+    }
+    case NESIM_LMN_ATTENTION: {
+        if ((rc = input_of(r, b, o, "q", NULL, &n->in[0])) || (rc = input_of(r, b, o, "k", NULL, &n->in[1])) ||
+            (rc = input_of(r, b, o, "v", NULL, &n->in[2])) || (rc = pos_int(r, o, "heads", 65536, &n->heads, 0)) ||
+            (rc = pos_int(r, o, "kv_heads", 65536, &n->kv_heads, 0)) ||
+            (rc = pos_int(r, o, "head_dim", 65536, &n->head_dim, 0)) ||
+            (rc = pos_real(r, o, "rope_theta", &n->rope_theta)) ||
+            (rc = pos_int(r, o, "window", (size_t)1 << 40, &n->window, 1)))
+            return rc;
+        if (n->heads % n->kv_heads)
+            return bad(r, "kv_heads", "must divide heads (%zu by %zu)", n->heads, n->kv_heads);
+        if (n->head_dim % 2)
+            return bad(r, "head_dim", "must be even for RoPE (got %zu)", n->head_dim);
+        const size_t want[3] = {n->heads * n->head_dim, n->kv_heads * n->head_dim, n->kv_heads * n->head_dim};
+        static const char *const qkv[3] = {"q", "k", "v"};
+        for (int j = 0; j < 3; j++)
+            if (b->g->node[n->in[j]].dim != want[j])
+                return bad(r, qkv[j], "'%s' gives %zu values; %s needs %zu", b->g->node[n->in[j]].name,
+                           b->g->node[n->in[j]].dim, qkv[j], want[j]);
+        n->dim = want[0];
+        return NESIM_OK;
+    }
+    case NESIM_LMN_ADD:
+    case NESIM_LMN_MUL: {
+        json_t *a = json_object_get(o, "inputs");
+        if (!json_is_array(a) || json_array_size(a) != 2)
+            return bad(r, "inputs", "must name two earlier nodes");
+        if ((rc = input_of(r, b, o, "inputs", json_array_get(a, 0), &n->in[0])) ||
+            (rc = input_of(r, b, o, "inputs", json_array_get(a, 1), &n->in[1])))
+            return rc;
+        if (b->g->node[n->in[0]].dim != b->g->node[n->in[1]].dim)
+            return bad(r, "inputs", "sizes differ: '%s' gives %zu, '%s' %zu", b->g->node[n->in[0]].name,
+                       b->g->node[n->in[0]].dim, b->g->node[n->in[1]].name, b->g->node[n->in[1]].dim);
+        n->dim = b->g->node[n->in[0]].dim;
+        return NESIM_OK;
+    }
+    default:
+        if ((rc = input_of(r, b, o, "input", NULL, &n->in[0])))
+            return rc;
+        n->dim = b->g->node[n->in[0]].dim;
+        return NESIM_OK;
+    }
+}
+
+int nesim_lm_graph_from_json(const nesim_lm_model *m, const json_t *spec, const char *label, nesim_lm_graph **out,
+                             nesim_error *err)
+{
+    *out = NULL;
+    const json_t *a = json_object_get(spec, "nodes");
+    if (!json_is_array(a) || json_array_size(a) == 0)
+        return nesim_fail(err, NESIM_EINVAL, "%s: nodes: must be a non-empty array", label);
+    if (json_array_size(a) > 1000000)
+        return nesim_fail(err, NESIM_EINVAL, "%s: nodes: more than 1,000,000", label);
+    builder b;
+    int rc = builder_new(&b, m, json_array_size(a), err);
+    if (rc)
+        return rc;
+    int embed = -1;
+    size_t i;
+    json_t *o;
+    json_array_foreach(a, i, o) {
+        rd r = {label, err, i, NULL};
+        if (!json_is_object(o)) {
+            rc = bad(&r, NULL, "must be an object");
+            break;
+        }
+        const char *name = json_string_value(json_object_get(o, "name"));
+        const char *tn = json_string_value(json_object_get(o, "type"));
+        r.name = name;
+        if (!name || !name[0] || strlen(name) > 200) {
+            rc = bad(&r, "name", "must be a non-empty string of at most 200 bytes");
+            break;
+        }
+        if (nesim_lm_graph_find(b.g, name) >= 0) {
+            rc = bad(&r, "name", "is taken by an earlier node");
+            break;
+        }
+        int t = tn ? nesim_json_find_name(type_names, tn) : -1;
+        if (t < 0) {
+            char list[200];
+            rc = bad(&r, "type", "must be one of %s", nesim_json_list_names(type_names, list, sizeof list));
+            break;
+        }
+        if (t == NESIM_LMN_EMBEDDING && embed >= 0) {
+            rc = bad(&r, "type", "a second embedding: the graph has one input, nodes[%d]", embed);
+            break;
+        }
+        nesim_lm_node *n;
+        if ((rc = add_node(&b, (nesim_lm_node_type)t, name, &n)))
+            break;
+        if (t == NESIM_LMN_EMBEDDING)
+            embed = (int)i;
+        if ((rc = read_node(&r, &b, o, (nesim_lm_node_type)t, n)))
+            break;
+    }
+    const char *on = json_string_value(json_object_get(spec, "output"));
+    int oi = !rc && on ? nesim_lm_graph_find(b.g, on) : -1;
+    if (!rc && embed < 0)
+        rc = nesim_fail(err, NESIM_EINVAL, "%s: nodes: no embedding node (the token input)", label);
+    if (!rc && oi < 0)
+        rc = nesim_fail(err, NESIM_EINVAL, "%s: output: must name a node", label);
+    if (!rc && b.g->node[oi].dim != m->cfg.vocab)
+        rc = nesim_fail(err, NESIM_EINVAL, "%s: output: '%s' gives %zu values; the logits are [vocab %zu]", label, on,
+                        b.g->node[oi].dim, m->cfg.vocab);
+    if (!rc) {
+        b.g->embed = (size_t)embed;
+        b.g->output = (size_t)oi;
+        rc = finish(&b);
+    }
+    if (rc) {
+        nesim_lm_graph_free(b.g);
+        return rc;
+    }
+    *out = b.g;
+    return NESIM_OK;
+}

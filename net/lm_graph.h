@@ -1,0 +1,121 @@
+/* lm_graph.h — a language model as a graph of named nodes: what the engine
+ * (sim/lm.h) plays token by token and what a language-model spec
+ * (`nesim spec CHECKPOINT_DIR`) writes down, node for node.
+ *
+ * Node types (the spec's "type"), each producing one vector per token:
+ *   embedding  the token's row of weight [vocab, dim] (the graph's input;
+ *              exactly one);
+ *   rmsnorm    x / sqrt(mean(x^2) + eps) * weight [dim];
+ *   linear     weight [out, in] (F32/F16/BF16/F64, or I8 with F32 scales)
+ *              applied to its input rounded to float32, + bias [out]; its
+ *              input is coded into spikes (coding, k: sim/coded.h) or, with
+ *              coding "none", computed densely (graded); its output is
+ *              rounded to float32;
+ *   attention  causal softmax attention of inputs q [heads * head_dim], k and
+ *              v [kv_heads * head_dim] over the positions so far (a KV cache;
+ *              window > 0: the last `window` positions), RoPE (Hugging
+ *              Face's rotate_half, base rope_theta) on q and k, grouped-query
+ *              (heads / kv_heads query heads share a KV head);
+ *   add, mul   elementwise a + b, a x b of two inputs of one size;
+ *   silu, relu elementwise x / (1 + exp(-x)), max(x, 0).
+ * Everything but a linear node's input and output runs in double.
+ *
+ * Nodes are in an order in which every input comes before its user (a
+ * spec's order must be such an order, so a graph has no cycles); "output"
+ * names the node whose vector is the logits [vocab]. Linear nodes are the
+ * graph's projections, numbered 0, 1, ... in node order.
+ *
+ * A graph borrows its tensors from an open checkpoint (net/lm.h), by name;
+ * it owns its names and any scale it had to convert. Nothing prints. */
+#ifndef NESIM_NET_LM_GRAPH_H
+#define NESIM_NET_LM_GRAPH_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "base/error.h"
+#include "net/lm.h"
+#include "neurons/coder.h"
+
+typedef enum {
+    NESIM_LMN_EMBEDDING,
+    NESIM_LMN_RMSNORM,
+    NESIM_LMN_LINEAR,
+    NESIM_LMN_ATTENTION,
+    NESIM_LMN_ADD,
+    NESIM_LMN_MUL,
+    NESIM_LMN_SILU,
+    NESIM_LMN_RELU,
+    NESIM_LMN_TYPES
+} nesim_lm_node_type;
+
+/* "embedding", "rmsnorm", ... ; "?" outside the enum. */
+const char *nesim_lm_node_type_name(nesim_lm_node_type t);
+
+/* How a projection's input is played. */
+typedef struct nesim_lm_proj_opts {
+    int spiked;        /* 0: graded (dense) */
+    nesim_coding coding;
+    double k;
+} nesim_lm_proj_opts;
+
+typedef struct nesim_lm_node {
+    nesim_lm_node_type type;
+    char *name;
+    int in[3];                 /* input nodes (attention: q, k, v; add, mul: a, b); -1 unused */
+    size_t dim;                /* output size */
+    /* embedding, rmsnorm, linear: views into the checkpoint */
+    char *wname, *bname;       /* tensor names; bname NULL without a bias */
+    nesim_tensor w, b, scale;  /* scale: I8 weights, F32 [out, in / group] */
+    size_t group;
+    int has_b, has_scale;
+    double eps;                /* rmsnorm */
+    size_t heads, kv_heads, head_dim, window; /* attention */
+    double rope_theta;
+    nesim_lm_proj_opts po;     /* linear */
+    size_t proj;               /* linear: its number among the projections */
+} nesim_lm_node;
+
+typedef struct nesim_lm_graph {
+    nesim_lm_node *node;
+    size_t n;
+    size_t embed, output;      /* node indices */
+    size_t n_proj;
+    size_t *proj_node;         /* [n_proj] node index of each projection */
+    size_t vocab, max_pos;
+    const nesim_lm_model *m;   /* borrowed */
+} nesim_lm_graph;
+
+/* Codings of the architecture's graph: SpikingBrain's released choice (q,
+ * k, v, o, gate and up spiked; down_proj and lm_head graded) or all / none,
+ * with one coding and k. */
+typedef enum { NESIM_LM_SET_RELEASED, NESIM_LM_SET_ALL, NESIM_LM_SET_NONE } nesim_lm_spiked_set;
+
+/* The graph of checkpoint m's architecture (embedding -> L x [rmsnorm,
+ * q/k/v_proj, attention, o_proj, add, rmsnorm, gate_proj, up_proj, silu,
+ * mul, down_proj, add] -> rmsnorm -> lm_head), its projections played as
+ * `set` says with coding and k. Node names follow the tensors
+ * ("layers.2.mlp.down_proj" is model.layers.2.mlp.down_proj.weight). */
+int nesim_lm_graph_from_model(const nesim_lm_model *m, nesim_lm_spiked_set set, nesim_coding coding, double k,
+                              nesim_lm_graph **out, nesim_error *err);
+
+/* The graph a spec's "nodes" and "output" describe (label names the spec in
+ * messages), its tensors looked up by name in m. Every field is checked:
+ * an unknown type (the supported ones listed), an input that is not an
+ * earlier node, sizes that do not fit along an edge, a tensor that is
+ * missing or misshapen: NESIM_EINVAL naming the node ("nodes[7]
+ * (layers.0.attn).heads: ..."). */
+int nesim_lm_graph_from_json(const nesim_lm_model *m, const json_t *spec, const char *label, nesim_lm_graph **out,
+                             nesim_error *err);
+
+/* The graph as a spec's "nodes" array (and *output_name the output node's
+ * name, borrowed); reading it back with nesim_lm_graph_from_json gives the
+ * same graph. NULL on no memory. */
+json_t *nesim_lm_graph_nodes_json(const nesim_lm_graph *g);
+
+void nesim_lm_graph_free(nesim_lm_graph *g);
+
+/* The node called name, or -1. */
+int nesim_lm_graph_find(const nesim_lm_graph *g, const char *name);
+
+#endif
