@@ -245,6 +245,7 @@ int nesim_cost_network(const nesim_chip *chip, const nesim_chip *dense, const ne
     }
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
+    out->caps.pack = 1; /* populations of any size share cores as their neurons allow */
     if ((rc = nesim_map(&out->caps, g, (size_t)np, e, (size_t)nj, &out->map, err)))
         goto done;
     clock_gettime(CLOCK_MONOTONIC, &t1);
@@ -256,8 +257,8 @@ int nesim_cost_network(const nesim_chip *chip, const nesim_chip *dense, const ne
         x->membrane_updates = (double)k->updates;
         x->neurons = (double)nesim_population_size(net, p);
         x->spikes_out = (double)k->spikes;
-        x->cores = (double)out->map.place[p].n_cores;
-        out->layer[p].cores = out->map.place[p].n_cores;
+        x->cores = (double)out->map.place[p].owned_cores; /* a shared core's static power is counted once */
+        out->layer[p].cores = out->map.place[p].owned_cores;
         out->layer[p].compartments = out->map.place[p].compartments;
         out->layer[p].weight_bits_stored = out->map.place[p].weight_bits;
     }

@@ -44,6 +44,41 @@ void nesim_map_free(nesim_mapping *m)
 
 static uint64_t udiff(uint64_t a, uint64_t b) { return a > b ? a - b : b - a; }
 
+typedef struct route {
+    uint64_t src, dst;
+} route;
+
+typedef struct routes {
+    route *v;
+    size_t n, cap;
+} routes;
+
+static int cmp_route(const void *a, const void *b)
+{
+    const route *x = a, *y = b;
+    if (x->src != y->src)
+        return x->src < y->src ? -1 : 1;
+    return (x->dst > y->dst) - (x->dst < y->dst);
+}
+
+/* Adds source core src's entries to post's cores marked in used. */
+static int add_routes(routes *rt, uint64_t src, const nesim_map_place *post, const uint8_t *used)
+{
+    for (uint64_t d = 0; d < post->n_cores; d++) {
+        if (!used[d])
+            continue;
+        if (rt->n == rt->cap) {
+            size_t cap = rt->cap ? 2 * rt->cap : 256;
+            route *v = realloc(rt->v, cap * sizeof *v);
+            if (!v)
+                return -1;
+            rt->v = v, rt->cap = cap;
+        }
+        rt->v[rt->n++] = (route){src, post->first_core + d};
+    }
+    return 0;
+}
+
 int nesim_map(const nesim_chip_caps *caps, const nesim_map_group *g, size_t n_groups,
               const nesim_map_edge *e, size_t n_edges, nesim_mapping *m, nesim_error *err)
 {
@@ -65,6 +100,10 @@ int nesim_map(const nesim_chip_caps *caps, const nesim_map_group *g, size_t n_gr
         return nesim_fail(err, NESIM_ENOMEM, "mapping: out of memory");
     }
     uint64_t core = 0;
+    /* the last core opened and what it holds (packing) */
+    int have_open = 0;
+    uint64_t open_core = 0, open_slots = 0;
+    double open_bytes = 0;
     for (size_t i = 0; i < n_groups; i++) {
         const nesim_map_group *G = &g[i];
         uint64_t comp = 1, fan = G->fan_in;
@@ -102,12 +141,31 @@ int nesim_map(const nesim_chip_caps *caps, const nesim_map_group *g, size_t n_gr
         m->place[i].compartments = comp;
         m->place[i].weight_bits = bits;
         per_neuron *= (double)comp;
-        m->place[i].first_core = core;
         m->place[i].per_core = per;
-        m->place[i].n_cores = G->neurons ? (G->neurons + per - 1) / per : 0;
         uint64_t full = G->neurons < per ? G->neurons : per;
         m->syn_bytes_core_max[i] = (double)full * per_neuron;
+        if (caps->pack && have_open && G->neurons && G->neurons <= per &&
+            open_slots + G->neurons * comp <= caps->neurons_per_core &&
+            open_bytes + (double)G->neurons * per_neuron <= caps->synapse_bytes_per_core) {
+            /* the whole group fits in what the last core has left: it shares it */
+            m->place[i].first_core = open_core;
+            m->place[i].n_cores = 1;
+            m->place[i].owned_cores = 0;
+            open_slots += G->neurons * comp;
+            open_bytes += (double)G->neurons * per_neuron;
+            continue;
+        }
+        m->place[i].first_core = core;
+        m->place[i].n_cores = G->neurons ? (G->neurons + per - 1) / per : 0;
+        m->place[i].owned_cores = m->place[i].n_cores;
         core += m->place[i].n_cores;
+        if (m->place[i].n_cores) {
+            uint64_t last = G->neurons - (m->place[i].n_cores - 1) * per;
+            have_open = 1;
+            open_core = core - 1;
+            open_slots = last * comp;
+            open_bytes = (double)last * per_neuron;
+        }
     }
     m->cores = core;
     m->chips = (core + caps->cores_per_chip - 1) / caps->cores_per_chip;
@@ -122,6 +180,7 @@ int nesim_map(const nesim_chip_caps *caps, const nesim_map_group *g, size_t n_gr
     uint32_t *tg = NULL;
     uint8_t *seen = NULL, *useen = NULL;
     size_t tg_cap = 0;
+    routes rt = {0};
     for (size_t j = 0; j < n_edges; j++) {
         const nesim_map_edge *E = &e[j];
         const nesim_map_place *pre = &m->place[E->pre], *post = &m->place[E->post];
@@ -194,8 +253,14 @@ int nesim_map(const nesim_chip_caps *caps, const nesim_map_group *g, size_t n_gr
             }
             /* routing table of a source core: the union of its neurons' destinations */
             if (sc != last_core) {
-                for (uint64_t d = 0; last_core != UINT64_MAX && d < post->n_cores; d++)
-                    m->routes += useen[d];
+                if (last_core != UINT64_MAX && add_routes(&rt, last_core, post, useen)) {
+                    free(tg);
+                    free(seen);
+                    free(useen);
+                    free(rt.v);
+                    nesim_map_free(m);
+                    return nesim_fail(err, NESIM_ENOMEM, "mapping: out of memory");
+                }
                 memset(useen, 0, post->n_cores);
             }
             for (uint64_t d = 0; d < post->n_cores; d++)
@@ -204,9 +269,22 @@ int nesim_map(const nesim_chip_caps *caps, const nesim_map_group *g, size_t n_gr
             m->dest_cores[j][i] = (uint32_t)nd, m->hops_ew[j][i] = ew, m->hops_ns[j][i] = ns;
             m->hops_chip[j][i] = xc;
         }
-        for (uint64_t d = 0; last_core != UINT64_MAX && d < post->n_cores; d++)
-            m->routes += useen[d];
+        if (last_core != UINT64_MAX && add_routes(&rt, last_core, post, useen)) {
+            free(tg);
+            free(seen);
+            free(useen);
+            free(rt.v);
+            nesim_map_free(m);
+            return nesim_fail(err, NESIM_ENOMEM, "mapping: out of memory");
+        }
     }
+    /* entries: distinct (source core, destination core) pairs over all edges
+       (edges out of cores that groups share meet in one table) */
+    if (rt.n > 1)
+        qsort(rt.v, rt.n, sizeof *rt.v, cmp_route);
+    for (size_t k = 0; k < rt.n; k++)
+        m->routes += k == 0 || rt.v[k].src != rt.v[k - 1].src || rt.v[k].dst != rt.v[k - 1].dst;
+    free(rt.v);
     free(tg);
     free(seen);
     free(useen);

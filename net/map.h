@@ -2,7 +2,9 @@
  *
  * Each group (a coded layer's input neurons and output neurons, or a
  * population) is placed, in order, on consecutive cores starting on a fresh
- * core: a core takes as many of the group's neurons as both its neuron
+ * core — or, with caps.pack, on the last core opened when the whole group
+ * fits in what that core has left, so that many small populations share
+ * cores as one large population would: a core takes as many of the group's neurons as both its neuron
  * capacity and its synapse memory allow (each neuron stores its fan-in
  * synapses at the weight's precision, at most the chip's widest weight). A
  * neuron whose fan-in exceeds the chip's limit is split, when allowed, into
@@ -42,6 +44,8 @@ typedef struct nesim_chip_caps {
     double weight_bits_max;   /* widest stored weight; wider weights are stored at this width */
     int split_fan_in;         /* a fan-in over fan_in_max is split over compartments (dendritic
                                  partial sums) instead of failing */
+    int pack;                 /* a group that fits whole in what the last opened core has left
+                                 (neuron slots and synapse memory) shares that core */
 } nesim_chip_caps;
 
 typedef struct nesim_map_group {
@@ -63,6 +67,8 @@ typedef struct nesim_map_edge {
 
 typedef struct nesim_map_place {
     uint64_t first_core, n_cores, per_core; /* neuron i is on core first_core + i / per_core */
+    uint64_t owned_cores;    /* cores this group opened (0 when it shares another's: caps.pack);
+                                the groups' owned cores sum to the mapping's cores */
     uint64_t compartments;   /* per neuron: 1, or more when its fan-in was split */
     double weight_bits;      /* as stored on the chip */
 } nesim_map_place;

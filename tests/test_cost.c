@@ -170,6 +170,46 @@ static void test_sparse_routes(void **st)
     nesim_map_free(&m);
 }
 
+/* Small populations share cores as one large population would (Loihi's
+ * capacities: 1,024 slots, 128 KiB of synapses; 80 synapses of 32 bits per
+ * neuron fill a core at 409 neurons): 4096 one-neuron groups take exactly
+ * the cores of one 4096-neuron group, routes between groups on one core
+ * are one routing-table entry, and the groups' owned cores sum to the total. */
+static void test_packing_small_populations(void **st)
+{
+    nesim_error err = {0};
+    nesim_chip_caps caps = {.neurons_per_core = 1024, .synapse_bytes_per_core = 131072, .cores_per_chip = 128,
+                            .cores_per_router = 4, .mesh_x = 8, .mesh_y = 4, .weight_bits_max = 32, .pack = 1};
+    enum { N = 4096 };
+    nesim_map_group one = {.name = "all", .neurons = N, .fan_in = 80, .weight_bits = 32};
+    nesim_mapping a, b;
+    assert_ok(nesim_map(&caps, &one, 1, NULL, 0, &a, &err), &err);
+    nesim_map_group *g = calloc(N, sizeof *g);
+    for (int i = 0; i < N; i++)
+        g[i] = (nesim_map_group){.name = "p", .neurons = 1, .fan_in = 80, .weight_bits = 32};
+    nesim_map_edge e[2] = {{.pre = 0, .post = 1, .dense = 1}, {.pre = 2, .post = 3, .dense = 1}};
+    assert_ok(nesim_map(&caps, g, N, e, 2, &b, &err), &err);
+    assert_int_equal(a.cores, (N + 408) / 409);
+    assert_int_equal(b.cores, a.cores);
+    uint64_t owned = 0;
+    for (int i = 0; i < N; i++)
+        owned += b.place[i].owned_cores;
+    assert_int_equal(owned, b.cores);
+    assert_int_equal(b.place[408].first_core, 0);
+    assert_int_equal(b.place[409].first_core, 1);
+    assert_int_equal(b.place[409].owned_cores, 1);
+    assert_int_equal(b.routes, 1); /* both edges run core 0 -> core 0: one entry */
+    assert_int_equal(b.max_hops, 0);
+    nesim_map_free(&a);
+    nesim_map_free(&b);
+    /* without packing every group opens a core: the artefact packing removes */
+    caps.pack = 0;
+    assert_ok(nesim_map(&caps, g, 64, NULL, 0, &b, &err), &err);
+    assert_int_equal(b.cores, 64);
+    nesim_map_free(&b);
+    free(g);
+}
+
 static void test_energy_terms_by_hand(void **st)
 {
     nesim_energy_params p = {.sop = 2, .update_active = 3, .update_idle = 1, .spike_out = 5,
@@ -348,6 +388,7 @@ int main(void)
         cmocka_unit_test(test_sparse_routes),       cmocka_unit_test(test_energy_terms_by_hand),
         cmocka_unit_test(test_spikingbrain_special_case), cmocka_unit_test(test_metrics_hand_counts),
         cmocka_unit_test(test_cli_chip),
+        cmocka_unit_test(test_packing_small_populations),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -62,7 +62,7 @@ def load_text():
 def main():
     out = sys.argv[1] if len(sys.argv) > 1 and not sys.argv[1].startswith("--") else os.path.dirname(
         os.path.abspath(__file__))
-    steps = int(sys.argv[sys.argv.index("--steps") + 1]) if "--steps" in sys.argv else 600
+    steps = int(sys.argv[sys.argv.index("--steps") + 1]) if "--steps" in sys.argv else 450
     torch.manual_seed(SEED)
     torch.set_num_threads(2)
     pieces = load_text()
