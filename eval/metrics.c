@@ -75,7 +75,7 @@ void nesim_metrics_network(const nesim_net *net, const uint64_t *spikes, const i
         double pairs = (double)pre->n * (double)g->pops[pj->s.post].n;
         entries += pairs;
         nb->footprint_bytes += 4.0 * (double)pj->n_syn;
-        if (pj->s.weight == 0)
+        if (pj->s.kind != NESIM_EXPLICIT && pj->s.weight == 0)
             continue;
         nonzero += (double)pj->n_syn;
         for (uint32_t i = 0; i < pre->n; i++)

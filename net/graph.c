@@ -11,11 +11,11 @@
  * engine's streams (initial states, sources) are numbered in sim/network.c. */
 enum { STREAM_PROJ = 2 };
 
-static const char *const rule_names[] = {"all_to_all", "one_to_one", "fixed_prob"};
+static const char *const rule_names[] = {"all_to_all", "one_to_one", "fixed_prob", "explicit"};
 
 const char *nesim_conn_rule_name(enum nesim_conn_kind k)
 {
-    return (unsigned)k < 3 ? rule_names[k] : "?";
+    return (unsigned)k < 4 ? rule_names[k] : "?";
 }
 
 nesim_graph *nesim_graph_new(double tick_s, uint64_t seed, nesim_error *err)
@@ -46,6 +46,7 @@ void nesim_graph_free(nesim_graph *g)
     for (int j = 0; j < g->n_projs; j++) {
         free(g->projs[j].row);
         free(g->projs[j].col);
+        free(g->projs[j].w);
     }
     free(g->pops);
     free(g->projs);
@@ -109,6 +110,12 @@ int nesim_graph_add_population(nesim_graph *g, const nesim_pop_spec *spec, int *
     return NESIM_OK;
 }
 
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
 static int draw_fixed_prob(nesim_graph *g, nesim_graph_proj *pj, const nesim_graph_pop *pre,
                            const nesim_graph_pop *post, nesim_error *err)
 {
@@ -158,6 +165,191 @@ oom:
     return nesim_fail(err, NESIM_ENOMEM, "out of memory drawing connections");
 }
 
+/* Appends projection pj (its arrays now owned by the graph) to g and to
+ * the pre population's out list. */
+static int append_proj(nesim_graph *g, const nesim_graph_proj *pj, int *id, nesim_error *err)
+{
+    nesim_graph_proj *np = realloc(g->projs, (size_t)(g->n_projs + 1) * sizeof *np);
+    if (!np)
+        return nesim_fail(err, NESIM_ENOMEM, "out of memory");
+    g->projs = np;
+    nesim_graph_pop *pre = &g->pops[pj->s.pre];
+    int *o = realloc(pre->out, (size_t)(pre->n_out + 1) * sizeof *o);
+    if (!o)
+        return nesim_fail(err, NESIM_ENOMEM, "out of memory");
+    pre->out = o;
+    pre->out[pre->n_out++] = g->n_projs;
+    g->projs[g->n_projs] = *pj;
+    g->projs[g->n_projs].s.pre_idx = g->projs[g->n_projs].s.post_idx = NULL;
+    g->projs[g->n_projs].s.w = NULL;
+    g->projs[g->n_projs].s.delays = NULL;
+    if (id)
+        *id = g->n_projs;
+    g->n_projs++;
+    return NESIM_OK;
+}
+
+/* Sorts row k's targets ascending (with their weights) and merges repeats. */
+static uint64_t sort_row(uint32_t *col, double *w, uint64_t n)
+{
+    int sorted = 1;
+    for (uint64_t k = 1; k < n && sorted; k++)
+        sorted = col[k - 1] < col[k];
+    if (!sorted) /* insertion sort: rows arrive mostly ordered */
+        for (uint64_t k = 1; k < n; k++) {
+            uint32_t c = col[k];
+            double x = w[k];
+            uint64_t j = k;
+            for (; j > 0 && col[j - 1] > c; j--)
+                col[j] = col[j - 1], w[j] = w[j - 1];
+            col[j] = c, w[j] = x;
+        }
+    uint64_t m = 0;
+    for (uint64_t k = 0; k < n; k++) {
+        if (m && col[m - 1] == col[k])
+            w[m - 1] += w[k];
+        else
+            col[m] = col[k], w[m] = w[k], m++;
+    }
+    return m;
+}
+
+static int connect_explicit(nesim_graph *g, const nesim_proj_spec *s, int *id, nesim_error *err)
+{
+    const nesim_graph_pop *pre = &g->pops[s->pre], *post = &g->pops[s->post];
+    const char *a = pre->name, *b = post->name;
+    const uint64_t n = s->n_syn;
+    if (n && (!s->pre_idx || !s->post_idx || !s->w))
+        return nesim_fail(err, NESIM_EINVAL, "projection %s -> %s: explicit synapses need pre, post and weight lists",
+                          a, b);
+    int64_t dmin = s->delay, dmax = s->delay;
+    for (uint64_t k = 0; k < n; k++) {
+        int64_t d = s->delays ? s->delays[k] : s->delay;
+        if (s->pre_idx[k] >= pre->n || s->post_idx[k] >= post->n)
+            return nesim_fail(err, NESIM_EINVAL, "projection %s -> %s: synapse %llu: %u -> %u is outside %u x %u neurons",
+                              a, b, (unsigned long long)k, s->pre_idx[k], s->post_idx[k], pre->n, post->n);
+        if (!isfinite(s->w[k]))
+            return nesim_fail(err, NESIM_EINVAL, "projection %s -> %s: synapse %llu: weight must be finite", a, b,
+                              (unsigned long long)k);
+        if (d < 1 || d > INT32_MAX)
+            return nesim_fail(err, NESIM_EINVAL, "projection %s -> %s: synapse %llu: delay must be 1 .. 2^31 - 1 ticks "
+                              "(got %lld)", a, b, (unsigned long long)k, (long long)d);
+        if (k == 0 || d < dmin)
+            dmin = d;
+        if (k == 0 || d > dmax)
+            dmax = d;
+    }
+    /* the distinct delays, in order: counting when their range is small, sorting otherwise */
+    int64_t *dl = NULL;
+    size_t nd = 0;
+    uint64_t range = (uint64_t)(dmax - dmin) + 1;
+    if (!s->delays || n == 0) {
+        if (!(dl = malloc(sizeof *dl)))
+            return nesim_fail(err, NESIM_ENOMEM, "out of memory");
+        dl[nd++] = s->delay;
+    } else if (range <= 4 * n + 65536) {
+        uint8_t *seen = calloc(range, 1);
+        if (!seen)
+            return nesim_fail(err, NESIM_ENOMEM, "out of memory");
+        for (uint64_t k = 0; k < n; k++)
+            seen[s->delays[k] - dmin] = 1;
+        for (uint64_t r = 0; r < range; r++)
+            nd += seen[r];
+        dl = malloc(nd * sizeof *dl);
+        for (uint64_t r = 0, i = 0; dl && r < range; r++)
+            if (seen[r])
+                dl[i++] = dmin + (int64_t)r;
+        free(seen);
+        if (!dl)
+            return nesim_fail(err, NESIM_ENOMEM, "out of memory");
+    } else {
+        if (!(dl = malloc(n * sizeof *dl)))
+            return nesim_fail(err, NESIM_ENOMEM, "out of memory");
+        memcpy(dl, s->delays, n * sizeof *dl);
+        qsort(dl, n, sizeof *dl, cmp_i64);
+        for (uint64_t k = 0; k < n; k++)
+            if (!nd || dl[nd - 1] != dl[k])
+                dl[nd++] = dl[k];
+    }
+    /* each synapse's delay group */
+    uint32_t *grp = nd > 1 ? malloc(n * sizeof *grp) : NULL;
+    uint64_t *cnt = calloc((size_t)pre->n + 1, sizeof *cnt);
+    int rc = (nd > 1 && !grp) || !cnt ? nesim_fail(err, NESIM_ENOMEM, "out of memory") : NESIM_OK;
+    for (uint64_t k = 0; !rc && grp && k < n; k++) {
+        size_t lo = 0, hi = nd; /* binary search: dl is ascending */
+        while (hi - lo > 1) {
+            size_t mid = (lo + hi) / 2;
+            if (dl[mid] <= s->delays[k])
+                lo = mid;
+            else
+                hi = mid;
+        }
+        grp[k] = (uint32_t)lo;
+    }
+    int first = -1;
+    for (size_t d = 0; !rc && d < nd; d++) {
+        nesim_graph_proj pj;
+        memset(&pj, 0, sizeof pj);
+        pj.s = *s;
+        pj.s.kind = NESIM_EXPLICIT;
+        pj.s.delay = dl[d];
+        memset(cnt, 0, ((size_t)pre->n + 1) * sizeof *cnt);
+        uint64_t m = 0;
+        for (uint64_t k = 0; k < n; k++)
+            if (!grp || grp[k] == d)
+                cnt[s->pre_idx[k] + 1]++, m++;
+        pj.row = malloc(((size_t)pre->n + 1) * sizeof *pj.row);
+        pj.col = malloc((m ? m : 1) * sizeof *pj.col);
+        pj.w = malloc((m ? m : 1) * sizeof *pj.w);
+        if (!pj.row || !pj.col || !pj.w) {
+            free(pj.row), free(pj.col), free(pj.w);
+            rc = nesim_fail(err, NESIM_ENOMEM, "out of memory for %llu synapses", (unsigned long long)m);
+            break;
+        }
+        /* counting sort by pre neuron (stable), then each row by target */
+        for (uint32_t i = 0; i < pre->n; i++)
+            cnt[i + 1] += cnt[i];
+        for (uint64_t k = 0; k < n; k++)
+            if (!grp || grp[k] == d) {
+                uint64_t at = cnt[s->pre_idx[k]]++;
+                pj.col[at] = s->post_idx[k];
+                pj.w[at] = s->w[k];
+            }
+        /* cnt[i] is now the end of row i: compact each row in place */
+        uint64_t out = 0, start = 0;
+        for (uint32_t i = 0; i < pre->n; i++) {
+            uint64_t end = cnt[i], len = sort_row(pj.col + start, pj.w + start, end - start);
+            pj.row[i] = out;
+            memmove(pj.col + out, pj.col + start, len * sizeof *pj.col);
+            memmove(pj.w + out, pj.w + start, len * sizeof *pj.w);
+            out += len;
+            start = end;
+        }
+        pj.row[pre->n] = out;
+        pj.n_syn = out;
+        pj.w_min = pj.w_max = 0;
+        for (uint64_t k = 0; k < out; k++) {
+            if (k == 0 || pj.w[k] < pj.w_min)
+                pj.w_min = pj.w[k];
+            if (k == 0 || pj.w[k] > pj.w_max)
+                pj.w_max = pj.w[k];
+        }
+        int jid = -1;
+        if ((rc = append_proj(g, &pj, &jid, err))) {
+            free(pj.row), free(pj.col), free(pj.w);
+            break;
+        }
+        if (first < 0)
+            first = jid;
+    }
+    free(grp);
+    free(cnt);
+    free(dl);
+    if (!rc && id)
+        *id = first;
+    return rc;
+}
+
 int nesim_graph_connect(nesim_graph *g, const nesim_proj_spec *s, int *id, nesim_error *err)
 {
     if (s->pre < 0 || s->pre >= g->n_pops || s->post < 0 || s->post >= g->n_pops)
@@ -175,11 +367,13 @@ int nesim_graph_connect(nesim_graph *g, const nesim_proj_spec *s, int *id, nesim
     if (s->kind == NESIM_ONE_TO_ONE && pre->n != post->n)
         return nesim_fail(err, NESIM_EINVAL, "projection %s -> %s: one-to-one needs equal sizes (%u vs %u)", a, b,
                           pre->n, post->n);
-    if (s->kind > NESIM_FIXED_PROB)
+    if (s->kind > NESIM_EXPLICIT)
         return nesim_fail(err, NESIM_EINVAL, "projection %s -> %s: unknown connection rule", a, b);
     if (post->dyn.model->is_source)
         return nesim_fail(err, NESIM_EINVAL, "projection %s -> %s: '%s' is a spike source and takes no input", a, b,
                           b);
+    if (s->kind == NESIM_EXPLICIT)
+        return connect_explicit(g, s, id, err);
     nesim_graph_proj *np = realloc(g->projs, (size_t)(g->n_projs + 1) * sizeof *np);
     if (!np)
         return nesim_fail(err, NESIM_ENOMEM, "out of memory");
@@ -187,6 +381,7 @@ int nesim_graph_connect(nesim_graph *g, const nesim_proj_spec *s, int *id, nesim
     nesim_graph_proj *pj = &g->projs[g->n_projs];
     memset(pj, 0, sizeof *pj);
     pj->s = *s;
+    pj->w_min = pj->w_max = s->weight;
     if (s->kind == NESIM_FIXED_PROB) {
         int rc = draw_fixed_prob(g, pj, pre, post, err);
         if (rc) {
@@ -236,7 +431,7 @@ size_t nesim_graph_targets(const nesim_graph *g, int j, uint32_t i, uint32_t *ou
     const nesim_graph_proj *pj = &g->projs[j];
     const nesim_graph_pop *post = &g->pops[pj->s.post];
     size_t n = 0;
-    if (pj->s.kind == NESIM_FIXED_PROB) {
+    if (pj->s.kind == NESIM_FIXED_PROB || pj->s.kind == NESIM_EXPLICIT) {
         for (uint64_t k = pj->row[i]; k < pj->row[i + 1]; k++, n++)
             if (n < cap)
                 out[n] = pj->col[k];

@@ -10,8 +10,11 @@
  *
  * Connection rules: all_to_all (optionally without i -> i), one_to_one, and
  * fixed_prob (each pair independently with probability p, drawn as geometric
- * gaps; stored as CSR, targets ascending). Weight and delay are one per
- * projection. */
+ * gaps; stored as CSR, targets ascending), with one weight and delay per
+ * projection; and explicit: a list of synapses pre -> post, each with its
+ * own weight and delay (a connectome, a NIR graph's weight matrix), stored
+ * as CSR with per-synapse weights, one projection per distinct delay
+ * (ascending), built in O(synapses + pre neurons x delays). */
 #ifndef NESIM_NET_GRAPH_H
 #define NESIM_NET_GRAPH_H
 
@@ -39,7 +42,7 @@ typedef struct nesim_pop_spec {
     nesim_init_dist v_init;      /* initial membrane potential */
 } nesim_pop_spec;
 
-enum nesim_conn_kind { NESIM_ALL_TO_ALL = 0, NESIM_ONE_TO_ONE, NESIM_FIXED_PROB };
+enum nesim_conn_kind { NESIM_ALL_TO_ALL = 0, NESIM_ONE_TO_ONE, NESIM_FIXED_PROB, NESIM_EXPLICIT };
 
 typedef struct nesim_proj_spec {
     int pre, post;               /* population ids */
@@ -48,6 +51,14 @@ typedef struct nesim_proj_spec {
     double weight;               /* volts (a jump, or a current increment) */
     int64_t delay;               /* ticks, >= 1 */
     int no_autapses;             /* pre == post: skip i -> i */
+    /* NESIM_EXPLICIT (borrowed, read during connect only): n_syn synapses
+     * pre_idx[k] -> post_idx[k] of weight w[k] and delay delays[k] ticks
+     * (delays NULL: `delay` for all; weight is unused). Synapses repeating a
+     * (pre, post, delay) are one synapse of their summed weight. */
+    const uint32_t *pre_idx, *post_idx;
+    const double *w;
+    const int64_t *delays;
+    uint64_t n_syn;
 } nesim_proj_spec;
 
 typedef struct nesim_graph_pop {
@@ -61,8 +72,10 @@ typedef struct nesim_graph_pop {
 
 typedef struct nesim_graph_proj {
     nesim_proj_spec s;
-    uint64_t *row;               /* fixed_prob: CSR offsets per pre neuron (n_pre + 1) */
-    uint32_t *col;               /* fixed_prob: targets, ascending per pre neuron */
+    uint64_t *row;               /* fixed_prob, explicit: CSR offsets per pre neuron (n_pre + 1) */
+    uint32_t *col;               /* fixed_prob, explicit: targets, ascending per pre neuron */
+    double *w;                   /* explicit: the weight of each synapse, parallel to col */
+    double w_min, w_max;         /* explicit: its weights' range (s.weight otherwise) */
     uint64_t n_syn;
 } nesim_graph_proj;
 
@@ -86,7 +99,10 @@ void nesim_graph_free(nesim_graph *g);
 int nesim_graph_add_population(nesim_graph *g, const nesim_pop_spec *spec, int *id, nesim_error *err);
 
 /* Adds a projection and draws its connectivity now. *id (may be NULL)
- * receives its index. NESIM_EINVAL naming both populations on a bad spec. */
+ * receives its index (explicit: of the first of its projections, one per
+ * distinct delay). NESIM_EINVAL naming both populations on a bad spec (an
+ * explicit synapse's index out of range, a non-finite weight or a delay
+ * outside [1, 2^31 - 1] is named by its position in the list). */
 int nesim_graph_connect(nesim_graph *g, const nesim_proj_spec *spec, int *id, nesim_error *err);
 
 /* The population holding global neuron id g (-1 if none): binary search. */

@@ -24,6 +24,7 @@
 #include <sys/stat.h>
 
 #include "net/jsonmsg.h"
+#include "net/tensor.h"
 
 enum { PATHN = NESIM_JSON_PATHN, SHOWN = NESIM_JSON_SHOWN };
 
@@ -51,7 +52,7 @@ typedef struct pctx {
 
 static const char *const layer_types[] = {"linear", "conv2d", "flatten", "sumpool2d", "avgpool2d", NULL};
 static const char *const activations[] = {"none", "relu", NULL};
-static const char *const rules[] = {"all_to_all", "one_to_one", "fixed_prob", NULL}; /* enum order */
+static const char *const rules[] = {"all_to_all", "one_to_one", "fixed_prob", "explicit", NULL}; /* enum order */
 static const char *const dists[] = {"normal", "uniform", "const", NULL};
 static const char *const quantizers[] = {"none", "int8", NULL};
 static const char *const codings[] = {"binary", "ternary", "bitwise", "bitwise-bidirectional",
@@ -669,10 +670,86 @@ static int find_pop(pctx *c, const nesim_spec *s, const json_t *v, const char *p
     return bad(c, path, "no population '%s' (populations: %s)", show(name, sh), list);
 }
 
+/* An ARRAY: {"file": "x.npy"}, or inline numbers (matrix: arrays of equal length). */
+static int parse_array(pctx *c, const json_t *v, const char *path, int matrix, nesim_spec_array *a)
+{
+    static const char *const keys[] = {"file", NULL};
+    char p[PATHN];
+    int rc;
+    if (json_is_object(v)) {
+        const char *f;
+        if ((rc = check_keys(c, v, path, keys)))
+            return rc;
+        json_t *x = json_object_get(v, "file");
+        if (!x)
+            return missing(c, path, "file");
+        if ((rc = want_string(c, x, sub(p, path, "file"), &f)))
+            return rc;
+        if (!(a->file = resolve(c->base_dir, f)))
+            return oom(c);
+        return NESIM_OK;
+    }
+    if (!json_is_array(v))
+        return bad(c, path, "expected {\"file\": \"x.npy\"} or an array, got %s", jtype(v));
+    size_t rows = matrix ? json_array_size(v) : 0, cols = matrix ? 0 : json_array_size(v);
+    if (matrix && rows)
+        cols = json_is_array(json_array_get(v, 0)) ? json_array_size(json_array_get(v, 0)) : 0;
+    size_t n = matrix ? rows * cols : cols;
+    if (matrix && (!rows || !cols))
+        return bad(c, path, "a matrix needs rows of numbers");
+    if (!(a->v = malloc((n ? n : 1) * sizeof *a->v)))
+        return oom(c);
+    a->n = n, a->rows = rows, a->cols = cols;
+    for (size_t r = 0; r < (matrix ? rows : 1); r++) {
+        const json_t *row = matrix ? json_array_get(v, r) : v;
+        if (!json_is_array(row) || json_array_size(row) != cols)
+            return bad(c, idx(p, path, r), "rows must be arrays of %zu numbers", cols);
+        for (size_t k = 0; k < cols; k++) {
+            const json_t *x = json_array_get(row, k);
+            if (!json_is_number(x)) {
+                char q[PATHN];
+                return bad(c, matrix ? idx(p, idx(q, path, r), k) : idx(p, path, k), "expected a number, got %s",
+                           jtype(x));
+            }
+            a->v[r * cols + k] = json_number_value(x);
+        }
+    }
+    return NESIM_OK;
+}
+
+static int parse_explicit(pctx *c, const json_t *v, const char *path, nesim_spec_proj *J)
+{
+    static const char *const syn_keys[] = {"pre", "post", "weight", "delay", NULL};
+    char p[PATHN], q[PATHN];
+    int rc;
+    json_t *m = json_object_get(v, "matrix"), *sy = json_object_get(v, "synapses");
+    for (const char *const *k = (const char *const[]){"p", "weight", "autapses", NULL}; *k; k++)
+        if (json_object_get(v, *k))
+            return bad(c, sub(p, path, *k), "not for rule explicit (the synapses carry their weights)");
+    if (!!m == !!sy)
+        return bad(c, path, "rule explicit needs 'matrix' or 'synapses' (one of them)");
+    if (m) {
+        J->has_matrix = 1;
+        return parse_array(c, m, sub(p, path, "matrix"), 1, &J->matrix);
+    }
+    sub(p, path, "synapses");
+    if ((rc = want_object(c, sy, p)) || (rc = check_keys(c, sy, p, syn_keys)))
+        return rc;
+    for (int i = 0; i < NESIM_SYN_LISTS; i++) {
+        json_t *x = json_object_get(sy, syn_keys[i]);
+        if (!x && i != NESIM_SYN_DELAY)
+            return missing(c, p, syn_keys[i]);
+        if (x && (rc = parse_array(c, x, sub(q, p, syn_keys[i]), 0, &J->syn[i])))
+            return rc;
+        J->has_syn[i] = x != NULL;
+    }
+    return NESIM_OK;
+}
+
 static int parse_proj(pctx *c, const json_t *v, const char *path, const nesim_spec *s, nesim_spec_proj *J)
 {
     static const char *const keys[] = {"pre", "post", "rule", "p", "weight", "delay", "delay_s",
-                                       "autapses", NULL};
+                                       "autapses", "matrix", "synapses", NULL};
     char p[PATHN];
     int rc, r;
     json_t *x;
@@ -695,6 +772,10 @@ static int parse_proj(pctx *c, const json_t *v, const char *path, const nesim_sp
     if ((rc = want_enum(c, x, sub(p, path, "rule"), "connection rule", rules, &r)))
         return rc;
     J->rule = (enum nesim_conn_kind)r;
+    if (J->rule != NESIM_EXPLICIT && (json_object_get(v, "matrix") || json_object_get(v, "synapses")))
+        return bad(c, path, "'matrix' and 'synapses' are for rule explicit");
+    if (J->rule == NESIM_EXPLICIT && (rc = parse_explicit(c, v, path, J)))
+        return rc;
     if (J->rule == NESIM_ONE_TO_ONE && pre->n != post->n)
         return bad(c, p, "one_to_one needs equal sizes ('%s' has %u, '%s' has %u)", pre->name,
                    pre->n, post->name, post->n);
@@ -709,9 +790,9 @@ static int parse_proj(pctx *c, const json_t *v, const char *path, const nesim_sp
     } else if (x) {
         return bad(c, sub(p, path, "p"), "only for rule fixed_prob");
     }
-    if (!(x = json_object_get(v, "weight")))
+    if (J->rule != NESIM_EXPLICIT && !(x = json_object_get(v, "weight")))
         return missing(c, path, "weight");
-    if ((rc = want_number(c, x, sub(p, path, "weight"), &J->weight)))
+    if (J->rule != NESIM_EXPLICIT && (rc = want_number(c, x, sub(p, path, "weight"), &J->weight)))
         return rc;
     J->delay = 1;
     json_t *dt = json_object_get(v, "delay"), *ds = json_object_get(v, "delay_s");
@@ -967,6 +1048,12 @@ void nesim_spec_free(nesim_spec *s)
             free((char *)s->pops[i].params[k].name);
         free(s->pops[i].params);
     }
+    for (size_t i = 0; i < s->n_projs; i++) {
+        nesim_spec_proj *J = &s->projs[i];
+        free(J->matrix.file), free(J->matrix.v);
+        for (int k = 0; k < NESIM_SYN_LISTS; k++)
+            free(J->syn[k].file), free(J->syn[k].v);
+    }
     free(s->layers);
     free(s->pops);
     free(s->projs);
@@ -977,6 +1064,129 @@ void nesim_spec_free(nesim_spec *s)
 }
 
 /* ---- building ---------------------------------------------------------- */
+
+/* An explicit projection's synapses as lists (COO). */
+typedef struct syn_lists {
+    uint32_t *pre, *post;
+    double *w;
+    int64_t *delay;
+    uint64_t n;
+} syn_lists;
+
+/* The values of a spec array: inline, or read from its .npy file (binary,
+ * O(elements)); *t (when a file) is released by the caller. ndim 1 or 2. */
+static int array_view(const nesim_spec_array *a, const char *what, int ndim, nesim_tensor *t, const double **v,
+                      size_t *n, size_t *rows, size_t *cols, nesim_error *err)
+{
+    memset(t, 0, sizeof *t);
+    *v = NULL;
+    if (!a->file) {
+        *v = a->v, *n = a->n, *rows = a->rows, *cols = a->cols;
+        return NESIM_OK;
+    }
+    int rc = nesim_npy_load(a->file, t, err);
+    if (rc)
+        return nesim_context(err, "%s: ", what);
+    if (t->ndim != ndim || t->dtype == NESIM_BOOL) {
+        nesim_tensor_release(t);
+        return nesim_fail(err, NESIM_EINVAL, "%s: %s must be a %d-D numeric array (it is %d-D %s)", what, a->file,
+                          ndim, t->ndim, nesim_dtype_name(t->dtype));
+    }
+    *n = t->count;
+    *rows = ndim == 2 ? (size_t)t->shape[0] : 0;
+    *cols = ndim == 2 ? (size_t)t->shape[1] : t->count;
+    return NESIM_OK;
+}
+
+static double av(const nesim_tensor *t, const double *v, size_t i) { return v ? v[i] : nesim_tensor_get(t, i); }
+
+static int explicit_lists(const nesim_spec *s, const nesim_spec_proj *J, syn_lists *o, nesim_error *err)
+{
+    const nesim_spec_pop *pre = &s->pops[J->pre], *post = &s->pops[J->post];
+    nesim_tensor t;
+    const double *v;
+    size_t n, rows, cols;
+    int rc;
+    if (J->has_matrix) {
+        if ((rc = array_view(&J->matrix, "matrix", 2, &t, &v, &n, &rows, &cols, err)))
+            return rc;
+        if (rows != post->n || cols != pre->n) {
+            nesim_tensor_release(&t);
+            return nesim_fail(err, NESIM_EINVAL, "matrix: shape [%zu, %zu], expected [post %u, pre %u]", rows, cols,
+                              post->n, pre->n);
+        }
+        uint64_t nz = 0;
+        for (size_t k = 0; k < n; k++)
+            nz += av(&t, v, k) != 0;
+        o->pre = malloc((nz ? nz : 1) * sizeof *o->pre);
+        o->post = malloc((nz ? nz : 1) * sizeof *o->post);
+        o->w = malloc((nz ? nz : 1) * sizeof *o->w);
+        if (!o->pre || !o->post || !o->w) {
+            nesim_tensor_release(&t);
+            return nesim_fail(err, NESIM_ENOMEM, "matrix: out of memory for %llu synapses", (unsigned long long)nz);
+        }
+        for (size_t r = 0, k = 0; r < rows; r++)
+            for (size_t c = 0; c < cols; c++) {
+                double x = av(&t, v, r * cols + c);
+                if (x != 0) /* zeros are not synapses; NaN is (and is refused by the graph) */
+                    o->pre[k] = (uint32_t)c, o->post[k] = (uint32_t)r, o->w[k] = x, k++;
+            }
+        o->n = nz;
+        nesim_tensor_release(&t);
+        return NESIM_OK;
+    }
+    static const char *const names[NESIM_SYN_LISTS] = {"synapses.pre", "synapses.post", "synapses.weight",
+                                                       "synapses.delay"};
+    size_t len = 0;
+    for (int i = 0; i < NESIM_SYN_LISTS; i++) {
+        if (!J->has_syn[i])
+            continue;
+        if ((rc = array_view(&J->syn[i], names[i], 1, &t, &v, &n, &rows, &cols, err)))
+            return rc;
+        if (i == 0) {
+            len = n;
+            o->pre = malloc((len ? len : 1) * sizeof *o->pre);
+            o->post = malloc((len ? len : 1) * sizeof *o->post);
+            o->w = malloc((len ? len : 1) * sizeof *o->w);
+            o->delay = J->has_syn[NESIM_SYN_DELAY] ? malloc((len ? len : 1) * sizeof *o->delay) : NULL;
+            if (!o->pre || !o->post || !o->w || (J->has_syn[NESIM_SYN_DELAY] && !o->delay))
+                rc = nesim_fail(err, NESIM_ENOMEM, "%s: out of memory for %zu synapses", names[i], len);
+        } else if (n != len) {
+            rc = nesim_fail(err, NESIM_EINVAL, "%s: %zu elements, but synapses.pre has %zu", names[i], n, len);
+        }
+        const double lim = i == NESIM_SYN_PRE ? pre->n : i == NESIM_SYN_POST ? post->n : (double)INT32_MAX + 1;
+        for (size_t k = 0; !rc && k < n; k++) {
+            double x = av(&t, v, k);
+            if (i == NESIM_SYN_WEIGHT) {
+                if (!isfinite(x))
+                    rc = nesim_fail(err, NESIM_EINVAL, "%s: element %zu: %g is not a finite weight", names[i], k, x);
+                else
+                    o->w[k] = x;
+                continue;
+            }
+            if (!(x >= (i == NESIM_SYN_DELAY ? 1 : 0) && x < lim && x == floor(x))) {
+                if (i == NESIM_SYN_DELAY)
+                    rc = nesim_fail(err, NESIM_EINVAL, "%s: element %zu: %g is not a delay of 1 .. 2^31 - 1 ticks",
+                                    names[i], k, x);
+                else
+                    rc = nesim_fail(err, NESIM_EINVAL, "%s: element %zu: %g is not a neuron index of '%s' (0 .. %u)",
+                                    names[i], k, x, i == NESIM_SYN_PRE ? pre->name : post->name,
+                                    (i == NESIM_SYN_PRE ? pre->n : post->n) - 1);
+            } else if (i == NESIM_SYN_PRE) {
+                o->pre[k] = (uint32_t)x;
+            } else if (i == NESIM_SYN_POST) {
+                o->post[k] = (uint32_t)x;
+            } else {
+                o->delay[k] = (int64_t)x;
+            }
+        }
+        nesim_tensor_release(&t);
+        if (rc)
+            return rc;
+    }
+    o->n = len;
+    return NESIM_OK;
+}
 
 int nesim_spec_build_graph(const nesim_spec *s, uint64_t seed, nesim_graph **out, nesim_error *err)
 {
@@ -999,8 +1209,12 @@ int nesim_spec_build_graph(const nesim_spec *s, uint64_t seed, nesim_graph **out
         const nesim_spec_proj *J = &s->projs[i];
         nesim_proj_spec ps = {.pre = ids[J->pre], .post = ids[J->post], .kind = J->rule, .p = J->p,
                               .weight = J->weight, .delay = J->delay, .no_autapses = !J->autapses};
-        if ((rc = nesim_graph_connect(g, &ps, NULL, err)))
+        syn_lists sl = {0};
+        if (J->rule == NESIM_EXPLICIT && !(rc = explicit_lists(s, J, &sl, err)))
+            ps.pre_idx = sl.pre, ps.post_idx = sl.post, ps.w = sl.w, ps.delays = sl.delay, ps.n_syn = sl.n;
+        if (rc || (rc = nesim_graph_connect(g, &ps, NULL, err)))
             nesim_context(err, "%s: projections[%zu]: ", s->file, i);
+        free(sl.pre), free(sl.post), free(sl.w), free(sl.delay);
     }
     free(ids);
     if (rc) {

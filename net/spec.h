@@ -126,6 +126,19 @@
  *   "autapses": true/false (default true, as Brian2's connect(p=...));
  *            only matters when pre == post.
  *   one_to_one needs pre and post of the same size.
+ *   "rule": "explicit" lists the synapses instead (no p, weight or autapses):
+ *     "matrix": ARRAY, a dense weight matrix [post, pre] (any float dtype;
+ *            zeros are not synapses), or
+ *     "synapses": {"pre": ARRAY, "post": ARRAY, "weight": ARRAY,
+ *            "delay": ARRAY (optional, integer ticks)}: one synapse per
+ *            element (COO), indices into the populations, equal lengths;
+ *     ARRAY is {"file": "x.npy"} (resolved against the spec's folder, read
+ *     in binary, O(elements)) or an inline JSON array (of arrays, for a
+ *     matrix); "delay" (ticks, or "delay_s") applies to synapses without
+ *     their own. Checked when the graph is built: an index outside its
+ *     population, a non-integer index or delay, a non-finite weight, lists
+ *     of different lengths, a matrix of the wrong shape — one line naming
+ *     the projection, the list and the element.
  */
 #ifndef NESIM_NET_SPEC_H
 #define NESIM_NET_SPEC_H
@@ -206,6 +219,16 @@ typedef struct nesim_spec_pop {
     nesim_init_dist v_init;
 } nesim_spec_pop;
 
+/* An array given in a spec: an .npy file, or inline numbers (a matrix
+ * inline is rows x cols, row-major). */
+typedef struct nesim_spec_array {
+    char *file;                       /* resolved path, or NULL: inline */
+    double *v;                        /* inline values */
+    size_t n, rows, cols;             /* inline: n values; a matrix's shape (rows 0: 1-D) */
+} nesim_spec_array;
+
+enum { NESIM_SYN_PRE, NESIM_SYN_POST, NESIM_SYN_WEIGHT, NESIM_SYN_DELAY, NESIM_SYN_LISTS };
+
 typedef struct nesim_spec_proj {
     int pre, post;                    /* indices into nesim_spec.pops */
     enum nesim_conn_kind rule;
@@ -213,6 +236,11 @@ typedef struct nesim_spec_proj {
     double weight;
     int64_t delay;                    /* ticks */
     int autapses;
+    /* explicit: a matrix, or the synapse lists (delay optional) */
+    int has_matrix;
+    nesim_spec_array matrix;
+    nesim_spec_array syn[NESIM_SYN_LISTS];
+    int has_syn[NESIM_SYN_LISTS];
 } nesim_spec_proj;
 
 typedef struct nesim_spec {

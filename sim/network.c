@@ -216,7 +216,9 @@ static int start(nesim_net *net, nesim_error *err)
     for (int j = 0; j < g->n_projs; j++) {
         rpop *post = &net->pops[g->projs[j].s.post];
         const nesim_model *m = post->k.dyn.model;
-        net->kick[j] = m->kick(&post->k.dyn, g->projs[j].s.weight);
+        /* an explicit projection's weights differ: the larger kick of its extremes */
+        double k0 = m->kick(&post->k.dyn, g->projs[j].w_min), k1 = m->kick(&post->k.dyn, g->projs[j].w_max);
+        net->kick[j] = k0 > k1 ? k0 : k1;
         double kicks = m->integrates_while_refractory ? SLACK_KICKS_CURRENT : SLACK_KICKS;
         if (kicks * net->kick[j] > post->k.dyn.slack)
             post->k.dyn.slack = kicks * net->kick[j];
@@ -277,6 +279,24 @@ static void deliver(nesim_net *net, const nesim_ev *e, int64_t t)
     rpop *post = &net->pops[pj->s.post];
     uint32_t i = e->id - pre->first;
     nesim_fan f = {.col = NULL, .skip = UINT32_MAX};
+    if (pj->s.kind == NESIM_EXPLICIT) {
+        /* per-synapse weights: one delivery per run of equal weights, targets ascending */
+        uint64_t ups = 0, cnt = 0;
+        for (uint64_t k = pj->row[i], end = pj->row[i + 1]; k < end;) {
+            uint64_t r = k + 1;
+            while (r < end && pj->w[r] == pj->w[k])
+                r++;
+            nesim_fan run = {.col = pj->col + k, .cnt = (uint32_t)(r - k), .skip = UINT32_MAX};
+            ups += post->ops->deliver(&post->k, &run, pj->w[k], net->kick[e->aux], t);
+            cnt += r - k;
+            k = r;
+        }
+        post->k.c.sops += cnt;
+        post->k.c.updates += ups;
+        post->k.c.events++;
+        activate(net, post);
+        return;
+    }
     if (pj->s.kind == NESIM_FIXED_PROB) {
         f.col = pj->col + pj->row[i];
         f.cnt = (uint32_t)(pj->row[i + 1] - pj->row[i]);
@@ -455,6 +475,15 @@ const char *nesim_population_kernels(const nesim_net *net, int p)
 size_t nesim_projection_targets(const nesim_net *net, int j, uint32_t i, uint32_t *out, size_t cap)
 {
     return nesim_graph_targets(net->g, j, i, out, cap);
+}
+
+size_t nesim_projection_weights(const nesim_net *net, int j, uint32_t i, double *w, size_t cap)
+{
+    const nesim_graph_proj *pj = &net->g->projs[j];
+    size_t n = nesim_graph_targets(net->g, j, i, NULL, 0);
+    for (size_t k = 0; k < n && k < cap; k++)
+        w[k] = pj->s.kind == NESIM_EXPLICIT ? pj->w[pj->row[i] + k] : pj->s.weight;
+    return n;
 }
 
 const nesim_spike *nesim_spikes(const nesim_net *net, size_t *n)

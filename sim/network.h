@@ -97,6 +97,9 @@ const nesim_proj_spec *nesim_projection_spec(const nesim_net *net, int proj);
 /* Copies the targets (local indices in the post population, ascending) of
  * source i of projection proj into out (up to cap); returns the fan-out. */
 size_t nesim_projection_targets(const nesim_net *net, int proj, uint32_t i, uint32_t *out, size_t cap);
+/* The weights of those targets, in the same order (an explicit projection's
+ * per synapse; otherwise the projection's weight); returns the fan-out. */
+size_t nesim_projection_weights(const nesim_net *net, int proj, uint32_t i, double *w, size_t cap);
 /* The population's derived model constants (tests, reports). */
 const nesim_dyn *nesim_population_dyn(const nesim_net *net, int pop);
 const nesim_spike *nesim_spikes(const nesim_net *net, size_t *n);

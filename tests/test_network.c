@@ -27,6 +27,7 @@ static size_t reference_run(nesim_net *net, int64_t ticks, nesim_spike *out, siz
     double *st = calloc((size_t)N * 4, sizeof *st);
     int64_t *ref = calloc(N, sizeof *ref);
     uint32_t *tg = malloc(N * sizeof *tg);
+    double *wt = malloc(N * sizeof *wt);
     /* fired[t % H][g]: neuron g spiked at tick t (H > every delay) */
     enum { H = 64 };
     uint8_t *fired[H];
@@ -51,10 +52,11 @@ static size_t reference_run(nesim_net *net, int64_t ticks, nesim_spike *out, siz
                     continue;
                 uint32_t i = src - nesim_population_first(net, ps->pre);
                 size_t f = nesim_projection_targets(net, j, i, tg, N);
+                nesim_projection_weights(net, j, i, wt, N);
                 const nesim_dyn *d = nesim_population_dyn(net, ps->post);
                 for (size_t k = 0; k < f; k++) {
                     uint32_t g = nesim_population_first(net, ps->post) + tg[k];
-                    d->model->input(d, st + 4 * g, ps->weight, t < ref[g]);
+                    d->model->input(d, st + 4 * g, wt[k], t < ref[g]);
                 }
             }
         }
@@ -76,6 +78,7 @@ static size_t reference_run(nesim_net *net, int64_t ticks, nesim_spike *out, siz
     free(st);
     free(ref);
     free(tg);
+    free(wt);
     return n;
 }
 
@@ -125,6 +128,76 @@ static nesim_net *mixed(uint64_t seed, int *pops)
     for (int k = 0; k < 4; k++)
         assert_ok(nesim_record(net, pops[k], 1, &err), &err);
     return net;
+}
+
+/* A network of explicit synapses: random pre, post, weight (both signs) and
+ * delay (1..40 ticks) per synapse, repeats included, drawn by the test. */
+static nesim_net *explicit_net(uint64_t seed, int *pops)
+{
+    nesim_error err = {0};
+    nesim_net *net = nesim_net_new(DT, seed, &err);
+    const char *models[3] = {"lif_exp", "lif", "if"};
+    for (int k = 0; k < 3; k++) {
+        test_bag p = base();
+        if (k == 1)
+            p.v_rest = -51 * mV;
+        assert_ok(add_pop(net, models[k], models[k], NULL, 50, p, (nesim_init_dist){NESIM_INIT_UNIFORM, -60 * mV, -50 * mV},
+                          &pops[k], &err),
+                  &err);
+    }
+    gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(r, seed);
+    enum { S = 1500 };
+    uint32_t *a = malloc(S * sizeof *a), *b = malloc(S * sizeof *b);
+    double *w = malloc(S * sizeof *w);
+    int64_t *d = malloc(S * sizeof *d);
+    for (int pre = 0; pre < 3; pre++)
+        for (int post = 0; post < 3; post++) {
+            for (int k = 0; k < S; k++) {
+                a[k] = (uint32_t)gsl_rng_uniform_int(r, 50);
+                b[k] = (uint32_t)gsl_rng_uniform_int(r, 50);
+                w[k] = (gsl_rng_uniform(r) * 2.2 - 0.8) * mV;
+                d[k] = 1 + (int64_t)gsl_rng_uniform_int(r, 40);
+            }
+            nesim_proj_spec s = {.pre = pops[pre], .post = pops[post], .kind = NESIM_EXPLICIT, .pre_idx = a,
+                                 .post_idx = b, .w = w, .delays = pre == post ? NULL : d, .delay = 3, .n_syn = S};
+            assert_ok(nesim_connect(net, &s, NULL, &err), &err);
+        }
+    gsl_rng_free(r);
+    free(a), free(b), free(w), free(d);
+    for (int k = 0; k < 3; k++)
+        assert_ok(nesim_record(net, pops[k], 1, &err), &err);
+    return net;
+}
+
+/* Per-synapse weights and delays against the clock-driven reference. */
+static void test_explicit_synapses_match_reference(void **st)
+{
+    nesim_error err = {0};
+    int pops[3];
+    nesim_net *ref_net = explicit_net(5, pops), *net = explicit_net(5, pops);
+    /* 3 same-population projections (one delay) + 6 with 40 delays each, at most */
+    assert_true(nesim_projection_count(net) > 9);
+    assert_ok(nesim_run(ref_net, 0, &err), &err);
+    enum { T = 6000, CAP = 200000 };
+    nesim_spike *want = malloc(CAP * sizeof *want);
+    size_t n_want = reference_run(ref_net, T, want, CAP);
+    assert_ok(nesim_run(net, T, &err), &err);
+    size_t n_got;
+    const nesim_spike *got = nesim_spikes(net, &n_got);
+    printf("  explicit synapses: %zu spikes (reference %zu)\n", n_got, n_want);
+    assert_true(n_want > 500);
+    assert_int_equal(n_got, n_want);
+    assert_memory_equal(got, want, n_got * sizeof *got);
+    /* repeats of (pre, post, delay) are one synapse of their summed weight */
+    uint64_t syn = 0;
+    for (int j = 0; j < nesim_projection_count(net); j++)
+        for (uint32_t i = 0; i < 50; i++)
+            syn += nesim_projection_targets(net, j, i, NULL, 0);
+    assert_true(syn < 9 * 1500);
+    free(want);
+    nesim_net_free(ref_net);
+    nesim_net_free(net);
 }
 
 static void test_engine_matches_clock_driven_reference(void **st)
@@ -603,6 +676,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_engine_matches_clock_driven_reference),
+        cmocka_unit_test(test_explicit_synapses_match_reference),
         cmocka_unit_test(test_random_networks_match_reference),
         cmocka_unit_test(test_rules_and_resets_match_reference),
         cmocka_unit_test(test_every_model_matches_reference),

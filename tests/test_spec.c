@@ -17,6 +17,7 @@
 
 #include "net/classic.h"
 #include "net/spec.h"
+#include "net/tensor.h"
 #include "sim/network.h"
 
 #define MALFORMED_DIR "tests/malformed/spec"
@@ -551,6 +552,140 @@ static void test_malformed_specs(void **st)
     assert_true(n_files >= 25);
 }
 
+/* ---- explicit projections ---- */
+
+static const char *POPS2 =
+    "{\"nesim\": 1, \"tick\": 1e-4, \"seed\": 3,\n"
+    " \"populations\": [\n"
+    "  {\"name\": \"a\", \"model\": \"lif\", \"n\": 30, \"params\": {\"tau_m\": 0.02, \"v_rest\": -0.045,\n"
+    "   \"v_thresh\": -0.05, \"v_reset\": -0.06, \"t_ref\": 0.002}, \"v_init\": {\"uniform\": [-0.06, -0.05]}},\n"
+    "  {\"name\": \"b\", \"model\": \"lif\", \"n\": 20, \"params\": {\"tau_m\": 0.02, \"v_rest\": -0.052,\n"
+    "   \"v_thresh\": -0.05, \"v_reset\": -0.06, \"t_ref\": 0.002}}],\n"
+    " \"projections\": [%s]}";
+
+static nesim_spike *run_spec_text(const char *projs, const char *dir, size_t *n)
+{
+    char text[65536];
+    snprintf(text, sizeof text, POPS2, projs);
+    nesim_spec *s = parse_ok(text, dir);
+    nesim_net *net;
+    nesim_error err = {0};
+    assert_ok(build_net(s, 3, &net, &err), &err);
+    nesim_spike *sp = run_and_copy(net, 4000, n);
+    nesim_net_free(net);
+    nesim_spec_free(s);
+    return sp;
+}
+
+static void explicit_refused(const char *projs, const char *dir, const char *needle)
+{
+    char text[65536];
+    snprintf(text, sizeof text, POPS2, projs);
+    nesim_error err = {0};
+    nesim_spec *s = NULL;
+    int rc = nesim_spec_parse(text, strlen(text), "x.json", dir, &s, &err);
+    nesim_net *net = NULL;
+    if (!rc) {
+        rc = build_net(s, 3, &net, &err);
+        nesim_net_free(net);
+    }
+    nesim_spec_free(s);
+    if (rc != NESIM_EINVAL || !strstr(err.msg, needle) || strchr(err.msg, '\n'))
+        fail_msg("rc %d, '%s' (wanted '%s')", rc, err.msg, needle);
+}
+
+static void test_explicit_projections(void **st)
+{
+    nesim_error err = {0};
+    /* a matrix of equal weights is all_to_all, spike for spike */
+    char m[16384] = "[", *at = m + 1;
+    for (int r = 0; r < 20; r++) {
+        at += sprintf(at, "%s[", r ? "," : "");
+        for (int c = 0; c < 30; c++)
+            at += sprintf(at, "%s0.004", c ? "," : "");
+        at += sprintf(at, "]");
+    }
+    strcat(at, "]");
+    char proj[20000];
+    size_t na, nb;
+    nesim_spike *a = run_spec_text("{\"pre\": \"a\", \"post\": \"b\", \"rule\": \"all_to_all\", \"weight\": 0.004, \"delay\": 2}",
+                                   NULL, &na);
+    snprintf(proj, sizeof proj, "{\"pre\": \"a\", \"post\": \"b\", \"rule\": \"explicit\", \"matrix\": %s, \"delay\": 2}", m);
+    nesim_spike *b = run_spec_text(proj, NULL, &nb);
+    size_t in_b = 0;
+    for (size_t k = 0; k < na; k++)
+        in_b += a[k].pop == 1;
+    printf("  matrix vs all_to_all: %zu spikes, %zu of them in b\n", na, in_b);
+    assert_true(in_b > 20);
+    assert_int_equal(na, nb);
+    assert_memory_equal(a, b, na * sizeof *a);
+    free(a), free(b);
+    /* a fixed_prob projection's synapses, listed in .npy files, are that projection */
+    const char *fp = "{\"pre\": \"a\", \"post\": \"a\", \"rule\": \"fixed_prob\", \"p\": 0.2, \"weight\": 0.003, \"delay\": 4},"
+                     "{\"pre\": \"a\", \"post\": \"b\", \"rule\": \"all_to_all\", \"weight\": 0.004, \"delay\": 2}";
+    a = run_spec_text(fp, NULL, &na);
+    char text[65536];
+    snprintf(text, sizeof text, POPS2, fp);
+    nesim_spec *s = parse_ok(text, NULL);
+    nesim_net *net;
+    assert_ok(build_net(s, 3, &net, &err), &err);
+    int32_t pre[2000];
+    int64_t post[2000];
+    double w[2000];
+    uint8_t dl[2000];
+    size_t n = 0;
+    uint32_t tg[30];
+    for (uint32_t i = 0; i < 30; i++) {
+        size_t f = nesim_projection_targets(net, 0, 29 - i, tg, 30); /* rows listed backwards: order is free */
+        for (size_t k = 0; k < f; k++)
+            pre[n] = (int32_t)(29 - i), post[n] = tg[k], w[n] = 0.003, dl[n] = 4, n++;
+    }
+    nesim_net_free(net);
+    nesim_spec_free(s);
+    const char *d = test_tmpdir();
+    char path[600];
+    int64_t shape[1] = {(int64_t)n};
+    snprintf(path, sizeof path, "%s/pre.npy", d);
+    assert_ok(nesim_npy_write(path, NESIM_I32, 1, shape, pre, &err), &err);
+    snprintf(path, sizeof path, "%s/post.npy", d);
+    assert_ok(nesim_npy_write(path, NESIM_I64, 1, shape, post, &err), &err);
+    snprintf(path, sizeof path, "%s/w.npy", d);
+    assert_ok(nesim_npy_write(path, NESIM_F64, 1, shape, w, &err), &err);
+    snprintf(path, sizeof path, "%s/d.npy", d);
+    assert_ok(nesim_npy_write(path, NESIM_U8, 1, shape, dl, &err), &err);
+    const char *lists = "{\"pre\": \"a\", \"post\": \"a\", \"rule\": \"explicit\", \"synapses\": {\"pre\": {\"file\": \"pre.npy\"},"
+                        " \"post\": {\"file\": \"post.npy\"}, \"weight\": {\"file\": \"w.npy\"}, \"delay\": {\"file\": \"d.npy\"}}},"
+                        "{\"pre\": \"a\", \"post\": \"b\", \"rule\": \"all_to_all\", \"weight\": 0.004, \"delay\": 2}";
+    b = run_spec_text(lists, d, &nb);
+    printf("  %zu listed synapses from .npy files vs fixed_prob: %zu spikes\n", n, na);
+    assert_true(n > 100);
+    assert_int_equal(na, nb);
+    assert_memory_equal(a, b, na * sizeof *a);
+    free(a), free(b);
+    /* bad lists and matrices: one line naming the projection and the element */
+    explicit_refused("{\"pre\": \"a\", \"post\": \"b\", \"rule\": \"explicit\", \"synapses\": {\"pre\": [0, 31], "
+                     "\"post\": [0, 1], \"weight\": [1e-3, 1e-3]}}", NULL,
+                     "x.json: projections[0]: synapses.pre: element 1: 31 is not a neuron index of 'a' (0 .. 29)");
+    explicit_refused("{\"pre\": \"a\", \"post\": \"b\", \"rule\": \"explicit\", \"synapses\": {\"pre\": [0, 1], "
+                     "\"post\": [0], \"weight\": [1e-3, 1e-3]}}", NULL,
+                     "projections[0]: synapses.post: 1 elements, but synapses.pre has 2");
+    explicit_refused("{\"pre\": \"a\", \"post\": \"b\", \"rule\": \"explicit\", \"synapses\": {\"pre\": [0], "
+                     "\"post\": [0], \"weight\": [1e-3], \"delay\": [0]}}", NULL,
+                     "projections[0]: synapses.delay: element 0: 0 is not a delay of 1 .. 2^31 - 1 ticks");
+    explicit_refused("{\"pre\": \"a\", \"post\": \"b\", \"rule\": \"explicit\", \"matrix\": [[1, 2], [3, 4]]}", NULL,
+                     "projections[0]: matrix: shape [2, 2], expected [post 20, pre 30]");
+    explicit_refused("{\"pre\": \"a\", \"post\": \"b\", \"rule\": \"explicit\", \"matrix\": {\"file\": \"nope.npy\"}}", d,
+                     "projections[0]: matrix: ");
+    explicit_refused("{\"pre\": \"a\", \"post\": \"b\", \"rule\": \"explicit\", \"weight\": 1, \"matrix\": [[1]]}", NULL,
+                     "projections[0].weight: not for rule explicit");
+    explicit_refused("{\"pre\": \"a\", \"post\": \"b\", \"rule\": \"explicit\"}", NULL,
+                     "projections[0]: rule explicit needs 'matrix' or 'synapses'");
+    explicit_refused("{\"pre\": \"a\", \"post\": \"b\", \"rule\": \"all_to_all\", \"weight\": 1, \"matrix\": [[1]]}", NULL,
+                     "'matrix' and 'synapses' are for rule explicit");
+    explicit_refused("{\"pre\": \"a\", \"post\": \"b\", \"rule\": \"explicit\", \"synapses\": {\"pre\": [0], "
+                     "\"post\": [0], \"weight\": [\"x\"]}}", NULL, "projections[0].synapses.weight[0]: expected a number");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -562,6 +697,7 @@ int main(void)
         cmocka_unit_test(test_parse_edges),
         cmocka_unit_test(test_load_files),
         cmocka_unit_test(test_malformed_specs),
+        cmocka_unit_test(test_explicit_projections),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
