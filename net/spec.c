@@ -746,6 +746,37 @@ static int parse_explicit(pctx *c, const json_t *v, const char *path, nesim_spec
     return NESIM_OK;
 }
 
+/* An explicit projection's synapses as lists (COO). */
+typedef struct syn_lists {
+    uint32_t *pre, *post;
+    double *w;
+    int64_t *delay;
+    uint64_t n;
+} syn_lists;
+
+static void syn_lists_free(syn_lists *o)
+{
+    free(o->pre), free(o->post), free(o->w), free(o->delay);
+    memset(o, 0, sizeof *o);
+}
+
+static int explicit_lists(const nesim_spec *s, const nesim_spec_proj *J, syn_lists *o, nesim_error *err);
+
+/* Inline synapses are data the parse has in hand: checked now, as a file's
+ * are when the graph is built (same messages). */
+static int check_inline(pctx *c, const char *path, const nesim_spec *s, const nesim_spec_proj *J)
+{
+    int files = J->has_matrix && J->matrix.file;
+    for (int k = 0; k < NESIM_SYN_LISTS; k++)
+        files |= J->has_syn[k] && J->syn[k].file;
+    if (files)
+        return NESIM_OK;
+    syn_lists sl = {0};
+    int rc = explicit_lists(s, J, &sl, c->j.err);
+    syn_lists_free(&sl);
+    return rc ? nesim_context(c->j.err, "%s: %s: ", c->j.file, path) : NESIM_OK;
+}
+
 static int parse_proj(pctx *c, const json_t *v, const char *path, const nesim_spec *s, nesim_spec_proj *J)
 {
     static const char *const keys[] = {"pre", "post", "rule", "p", "weight", "delay", "delay_s",
@@ -775,6 +806,8 @@ static int parse_proj(pctx *c, const json_t *v, const char *path, const nesim_sp
     if (J->rule != NESIM_EXPLICIT && (json_object_get(v, "matrix") || json_object_get(v, "synapses")))
         return bad(c, path, "'matrix' and 'synapses' are for rule explicit");
     if (J->rule == NESIM_EXPLICIT && (rc = parse_explicit(c, v, path, J)))
+        return rc;
+    if (J->rule == NESIM_EXPLICIT && (rc = check_inline(c, path, s, J)))
         return rc;
     if (J->rule == NESIM_ONE_TO_ONE && pre->n != post->n)
         return bad(c, p, "one_to_one needs equal sizes ('%s' has %u, '%s' has %u)", pre->name,
@@ -1065,13 +1098,6 @@ void nesim_spec_free(nesim_spec *s)
 
 /* ---- building ---------------------------------------------------------- */
 
-/* An explicit projection's synapses as lists (COO). */
-typedef struct syn_lists {
-    uint32_t *pre, *post;
-    double *w;
-    int64_t *delay;
-    uint64_t n;
-} syn_lists;
 
 /* The values of a spec array: inline, or read from its .npy file (binary,
  * O(elements)); *t (when a file) is released by the caller. ndim 1 or 2. */
@@ -1214,7 +1240,7 @@ int nesim_spec_build_graph(const nesim_spec *s, uint64_t seed, nesim_graph **out
             ps.pre_idx = sl.pre, ps.post_idx = sl.post, ps.w = sl.w, ps.delays = sl.delay, ps.n_syn = sl.n;
         if (rc || (rc = nesim_graph_connect(g, &ps, NULL, err)))
             nesim_context(err, "%s: projections[%zu]: ", s->file, i);
-        free(sl.pre), free(sl.post), free(sl.w), free(sl.delay);
+        syn_lists_free(&sl);
     }
     free(ids);
     if (rc) {
