@@ -261,22 +261,8 @@ static int spec_checkpoint(const char *label, const json_t *root, char **dir, ne
 /* Reads the spec file at path into *root and its checkpoint into *dir. */
 static int spec_dir(const char *path, json_t **root, char **dir, nesim_error *err)
 {
-    char *text;
-    size_t n;
-    int rc = nesim_json_read_file(path, (size_t)16 << 20, "language-model spec", "16 MiB", &text, &n, err);
-    if (rc)
-        return rc;
-    json_error_t je;
-    *root = json_loadb(text, n, JSON_REJECT_DUPLICATES, &je);
-    free(text);
-    if (!*root) {
-        char line[4 * JSON_ERROR_TEXT_LENGTH];
-        nesim_json_ascii_line(je.text, line, sizeof line);
-        return nesim_fail(err, NESIM_EINVAL, "%s:%d:%d: %s", path, je.line, je.column, line);
-    }
-    if (!json_is_object(*root))
-        return nesim_fail(err, NESIM_EINVAL, "%s: expected a JSON object at the top level", path);
-    return spec_checkpoint(path, *root, dir, err);
+    int rc = nesim_json_load_object(path, (size_t)16 << 20, "language-model spec", "16 MiB", root, err);
+    return rc ? rc : spec_checkpoint(path, *root, dir, err);
 }
 
 /* Perplexity of ids[0..n) (next-token NLL over n - 1 predictions), the

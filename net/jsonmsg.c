@@ -154,3 +154,28 @@ int nesim_json_read_file(const char *path, size_t max_bytes, const char *what, c
     *n = len;
     return NESIM_OK;
 }
+
+int nesim_json_load_object(const char *path, size_t max_bytes, const char *what, const char *limit, json_t **root,
+                           nesim_error *err)
+{
+    *root = NULL;
+    char *text;
+    size_t n;
+    int rc = nesim_json_read_file(path, max_bytes, what, limit, &text, &n, err);
+    if (rc)
+        return rc;
+    json_error_t je;
+    *root = json_loadb(text, n, JSON_REJECT_DUPLICATES, &je);
+    free(text);
+    if (!*root) {
+        char line[4 * JSON_ERROR_TEXT_LENGTH];
+        nesim_json_ascii_line(je.text, line, sizeof line);
+        return nesim_fail(err, NESIM_EINVAL, "%s:%d:%d: %s", path, je.line, je.column, line);
+    }
+    if (!json_is_object(*root)) {
+        json_decref(*root);
+        *root = NULL;
+        return nesim_fail(err, NESIM_EINVAL, "%s: expected a JSON object at the top level", path);
+    }
+    return NESIM_OK;
+}

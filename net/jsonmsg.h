@@ -6,6 +6,7 @@
 #ifndef NESIM_JSONMSG_H
 #define NESIM_JSONMSG_H
 
+#include <jansson.h>
 #include <stddef.h>
 
 #include "base/error.h"
@@ -42,5 +43,12 @@ int nesim_json_missing(const nesim_jctx *c, const char *path, const char *key);
  * other failures NESIM_EIO or NESIM_ENOMEM, each naming path. */
 int nesim_json_read_file(const char *path, size_t max_bytes, const char *what, const char *limit,
                          char **buf, size_t *n, nesim_error *err);
+
+/* nesim_json_read_file, then parsed (duplicate keys refused) into *root, a
+ * JSON object the caller decrefs. Bad JSON is NESIM_EINVAL "PATH:LINE:COL:
+ * message"; another top-level value "PATH: expected a JSON object at the
+ * top level" (*root NULL on every failure). */
+int nesim_json_load_object(const char *path, size_t max_bytes, const char *what, const char *limit, json_t **root,
+                           nesim_error *err);
 
 #endif

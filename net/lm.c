@@ -40,25 +40,7 @@ int nesim_lm_is_checkpoint(const char *dir)
 
 static int load_json(const char *path, size_t max, const char *what, json_t **root, nesim_error *err)
 {
-    char *text;
-    size_t n;
-    int rc = nesim_json_read_file(path, max, what, max > (1u << 20) ? "64 MiB" : "1 MiB", &text, &n, err);
-    if (rc)
-        return rc;
-    json_error_t je;
-    *root = json_loadb(text, n, JSON_REJECT_DUPLICATES, &je);
-    free(text);
-    if (!*root) {
-        char line[4 * JSON_ERROR_TEXT_LENGTH];
-        nesim_json_ascii_line(je.text, line, sizeof line);
-        return nesim_fail(err, NESIM_EINVAL, "%s:%d:%d: %s", path, je.line, je.column, line);
-    }
-    if (!json_is_object(*root)) {
-        json_decref(*root);
-        *root = NULL;
-        return nesim_fail(err, NESIM_EINVAL, "%s: expected a JSON object at the top level", path);
-    }
-    return NESIM_OK;
+    return nesim_json_load_object(path, max, what, max > (1u << 20) ? "64 MiB" : "1 MiB", root, err);
 }
 
 /* A positive integer field (or def when absent and def > 0), at most max. */

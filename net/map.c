@@ -181,6 +181,7 @@ int nesim_map(const nesim_chip_caps *caps, const nesim_map_group *g, size_t n_gr
     uint8_t *seen = NULL, *useen = NULL;
     size_t tg_cap = 0;
     routes rt = {0};
+    int rc = NESIM_OK;
     for (size_t j = 0; j < n_edges; j++) {
         const nesim_map_edge *E = &e[j];
         const nesim_map_place *pre = &m->place[E->pre], *post = &m->place[E->post];
@@ -195,22 +196,13 @@ int nesim_map(const nesim_chip_caps *caps, const nesim_map_group *g, size_t n_gr
             tg = realloc(tg, tg_cap * sizeof *tg);
         }
         if (!m->dest_cores[j] || !m->hops_ew[j] || !m->hops_ns[j] || !m->hops_chip[j] || !seen ||
-            (!E->dense && !tg)) {
-            free(tg);
-            free(seen);
-            free(useen);
-            nesim_map_free(m);
-            return nesim_fail(err, NESIM_ENOMEM, "mapping: out of memory");
-        }
+            (!E->dense && !tg))
+            goto oom;
         /* dense edges: the route of a spike depends only on its source core */
         uint64_t last_core = UINT64_MAX, ew = 0, ns = 0, nd = 0, xc = 0;
         useen = realloc(useen, post->n_cores ? post->n_cores : 1);
-        if (!useen) {
-            free(tg);
-            free(seen);
-            nesim_map_free(m);
-            return nesim_fail(err, NESIM_ENOMEM, "mapping: out of memory");
-        }
+        if (!useen)
+            goto oom;
         for (uint64_t i = 0; i < npre; i++) {
             uint64_t sc = pre->first_core + i / pre->per_core, sx, sy, scx, scy;
             nesim_map_core_xy(caps, sc, &sx, &sy);
@@ -242,25 +234,16 @@ int nesim_map(const nesim_chip_caps *caps, const nesim_map_group *g, size_t n_gr
                     m->max_hops = hx + hy;
             }
             if (caps->fan_out_max && nd > caps->fan_out_max) {
-                free(tg);
-                free(seen);
-                free(useen);
-                nesim_map_free(m);
-                return nesim_fail(err, NESIM_EINVAL,
-                                  "%s -> %s: a neuron must reach %llu cores; the chip allows %llu per neuron",
-                                  g[E->pre].name, g[E->post].name, (unsigned long long)nd,
-                                  (unsigned long long)caps->fan_out_max);
+                rc = nesim_fail(err, NESIM_EINVAL,
+                                "%s -> %s: a neuron must reach %llu cores; the chip allows %llu per neuron",
+                                g[E->pre].name, g[E->post].name, (unsigned long long)nd,
+                                (unsigned long long)caps->fan_out_max);
+                goto done;
             }
             /* routing table of a source core: the union of its neurons' destinations */
             if (sc != last_core) {
-                if (last_core != UINT64_MAX && add_routes(&rt, last_core, post, useen)) {
-                    free(tg);
-                    free(seen);
-                    free(useen);
-                    free(rt.v);
-                    nesim_map_free(m);
-                    return nesim_fail(err, NESIM_ENOMEM, "mapping: out of memory");
-                }
+                if (last_core != UINT64_MAX && add_routes(&rt, last_core, post, useen))
+                    goto oom;
                 memset(useen, 0, post->n_cores);
             }
             for (uint64_t d = 0; d < post->n_cores; d++)
@@ -269,14 +252,8 @@ int nesim_map(const nesim_chip_caps *caps, const nesim_map_group *g, size_t n_gr
             m->dest_cores[j][i] = (uint32_t)nd, m->hops_ew[j][i] = ew, m->hops_ns[j][i] = ns;
             m->hops_chip[j][i] = xc;
         }
-        if (last_core != UINT64_MAX && add_routes(&rt, last_core, post, useen)) {
-            free(tg);
-            free(seen);
-            free(useen);
-            free(rt.v);
-            nesim_map_free(m);
-            return nesim_fail(err, NESIM_ENOMEM, "mapping: out of memory");
-        }
+        if (last_core != UINT64_MAX && add_routes(&rt, last_core, post, useen))
+            goto oom;
     }
     /* entries: distinct (source core, destination core) pairs over all edges
        (edges out of cores that groups share meet in one table) */
@@ -284,9 +261,15 @@ int nesim_map(const nesim_chip_caps *caps, const nesim_map_group *g, size_t n_gr
         qsort(rt.v, rt.n, sizeof *rt.v, cmp_route);
     for (size_t k = 0; k < rt.n; k++)
         m->routes += k == 0 || rt.v[k].src != rt.v[k - 1].src || rt.v[k].dst != rt.v[k - 1].dst;
+done:
     free(rt.v);
     free(tg);
     free(seen);
     free(useen);
-    return NESIM_OK;
+    if (rc)
+        nesim_map_free(m);
+    return rc;
+oom:
+    rc = nesim_fail(err, NESIM_ENOMEM, "mapping: out of memory");
+    goto done;
 }
