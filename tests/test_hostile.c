@@ -43,14 +43,6 @@ static double now_s(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static const char *tmp(const char *name)
-{
-    static char buf[16][512];
-    static int k;
-    char *p = buf[k++ % 16];
-    snprintf(p, 512, "%s/%s", test_tmpdir(), name);
-    return p;
-}
 
 static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int sh(const char *fmt, ...)
@@ -301,7 +293,7 @@ static void test_fd_exhaustion(void **st)
  * is answered at once, and everything is freed when they go. */
 static void test_clients_that_never_read(void **st)
 {
-    const char *db = tmp("big.db");
+    const char *db = test_tmp("big.db");
     big_db(db, 2000, 60); /* 120,000 spikes in layer 0 */
     /* the release server (ASan's quarantine would keep freed memory and hide the bound) */
     int p[2];
@@ -401,7 +393,7 @@ static void test_slowloris(void **st)
  * worker). Timed against the release build's server. */
 static void test_heavy_queries_beside_cheap(void **st)
 {
-    const char *db = tmp("long.db");
+    const char *db = test_tmp("long.db");
     big_db(db, 1500000, 0);
     nesim_serve_opts o = {.db = db};
     server s = start_server(&o, 0);
@@ -481,9 +473,9 @@ static void test_host_and_token(void **st)
     stop_server(&s);
     /* the CLI makes one up and prints it, with a warning */
     assert_int_equal(sh("timeout -s INT 1 %s serve %s --bind 0.0.0.0 --port 0 > %s 2> %s", bin(), base_db(),
-                        tmp("serve.out"), tmp("serve.err")),
+                        test_tmp("serve.out"), test_tmp("serve.err")),
                      124); /* timeout's status for the child it stopped */
-    char *out = slurp(tmp("serve.out")), *err = slurp(tmp("serve.err"));
+    char *out = slurp(test_tmp("serve.out")), *err = slurp(test_tmp("serve.err"));
     assert_non_null(strstr(out, "?token="));
     assert_non_null(strstr(err, "warning: 0.0.0.0 is not a loopback address"));
     free(out), free(err);
@@ -494,7 +486,7 @@ static void test_host_and_token(void **st)
 /* Applies sql to a copy of the base trace. */
 static const char *crafted(const char *name, const char *sql)
 {
-    const char *p = tmp(name);
+    const char *p = test_tmp(name);
     assert_int_equal(sh("cp %s %s && rm -f %s-wal %s-shm", base_db(), p, p, p), 0);
     sqlite3 *db;
     assert_int_equal(sqlite3_open(p, &db), SQLITE_OK);
@@ -509,9 +501,9 @@ static const char *crafted(const char *name, const char *sql)
 static void expect_clean_error(const char *args, const char *db)
 {
     char cmd[8192];
-    snprintf(cmd, sizeof cmd, "%s %s 2> %s > /dev/null", bin(), args, tmp("err.txt"));
+    snprintf(cmd, sizeof cmd, "%s %s 2> %s > /dev/null", bin(), args, test_tmp("err.txt"));
     int rc = sh("%s", cmd);
-    char *e = slurp(tmp("err.txt"));
+    char *e = slurp(test_tmp("err.txt"));
     if (rc != 2 || !strstr(e, db) || strchr(e, '\n') != e + strlen(e) - 1)
         fail_msg("`nesim %s`: exit %d, stderr: %s", args, rc, e);
     free(e);
@@ -601,7 +593,7 @@ static void test_corrupted_corpus(void **st)
             !strcmp(table, "samples") || !strcmp(table, "codes"))
             snprintf(sql, sizeof sql, "UPDATE OR IGNORE %s SET %s = %s WHERE run = %llu", table, col, val,
                      (unsigned long long)((x >> 8) % 3 + 1));
-        const char *p = tmp("corrupt.db");
+        const char *p = test_tmp("corrupt.db");
         assert_int_equal(sh("cp %s %s && rm -f %s-wal %s-shm", base_db(), p, p, p), 0);
         sqlite3 *db;
         assert_int_equal(sqlite3_open(p, &db), SQLITE_OK);
@@ -621,7 +613,7 @@ static void test_corrupted_corpus(void **st)
             rcs[2] = nesim_trace_activity_svg(t, run, NESIM_TRACE_TICK_MIN, NESIM_TRACE_TICK_MAX, f, &err);
             rcs[3] = nesim_trace_raster_svg(t, run, 1, NESIM_TRACE_TICK_MIN, NESIM_TRACE_TICK_MAX, f, &err);
             rcs[4] = nesim_trace_diff(t, 1, run, f, true, &err);
-            rcs[5] = nesim_trace_export(t, run, NESIM_TRACE_CSV, tmp("corrupt.csv"), &err);
+            rcs[5] = nesim_trace_export(t, run, NESIM_TRACE_CSV, test_tmp("corrupt.csv"), &err);
             fclose(f);
             for (int i = 0; i < 6; i++) {
                 if (rcs[i] != NESIM_OK && rcs[i] != NESIM_EINVAL)
@@ -665,7 +657,7 @@ static void assert_consistent(const char *db)
 
 static void signal_round(int sig, const char *spec_args, const char *name)
 {
-    const char *db = tmp(name);
+    const char *db = test_tmp(name);
     unlink(db);
     pid_t pid = fork();
     if (pid == 0) {
@@ -717,14 +709,14 @@ static void test_signals(void **st)
     signal_round(SIGTERM, layers, "term-layers.db");
     signal_round(SIGKILL, layers, "kill-layers.db");
     /* the trace list says it */
-    assert_int_equal(sh("%s trace runs %s | grep -q abandoned", bin(), tmp("kill.db")), 0);
+    assert_int_equal(sh("%s trace runs %s | grep -q abandoned", bin(), test_tmp("kill.db")), 0);
 }
 
 /* ------------------------------------------------------- the machine */
 
 static bool can_mount(void)
 {
-    const char *d = tmp("mnt-probe");
+    const char *d = test_tmp("mnt-probe");
     mkdir(d, 0755);
     if (mount("tmpfs", d, "tmpfs", 0, "size=64k") != 0)
         return false;
@@ -741,16 +733,16 @@ static void test_read_only_places(void **st)
         print_message("read-only places: skipped (this machine does not allow mounting here)\n");
         skip();
     }
-    const char *src = tmp("ro-src"), *ro = tmp("ro");
+    const char *src = test_tmp("ro-src"), *ro = test_tmp("ro");
     mkdir(src, 0755);
     mkdir(ro, 0755);
     assert_int_equal(sh("cp %s %s/t.db", base_db(), src), 0);
     assert_int_equal(mount(src, ro, NULL, MS_BIND, NULL), 0);
     assert_int_equal(mount(NULL, ro, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL), 0);
     char args[1024];
-    snprintf(args, sizeof args, "%s trace runs %s/t.db > %s 2> %s", bin(), ro, tmp("ro.out"), tmp("ro.err"));
+    snprintf(args, sizeof args, "%s trace runs %s/t.db > %s 2> %s", bin(), ro, test_tmp("ro.out"), test_tmp("ro.err"));
     int rc = sh("%s", args);
-    char *out = slurp(tmp("ro.out")), *err = slurp(tmp("ro.err"));
+    char *out = slurp(test_tmp("ro.out")), *err = slurp(test_tmp("ro.err"));
     umount(ro);
     assert_int_equal(rc, 0);
     assert_non_null(strstr(out, "complete"));
@@ -774,12 +766,12 @@ static void test_full_disk(void **st)
         print_message("full disk: skipped (this machine does not allow mounting here)\n");
         skip();
     }
-    const char *m = tmp("full");
+    const char *m = test_tmp("full");
     mkdir(m, 0755);
     assert_int_equal(mount("tmpfs", m, "tmpfs", 0, "size=2m"), 0);
     int rc = sh("%s run examples/cuba/model.json --seconds 5 --trace %s/t.db --quiet > /dev/null 2> %s", bin(), m,
-                tmp("full.err"));
-    char *e = slurp(tmp("full.err"));
+                test_tmp("full.err"));
+    char *e = slurp(test_tmp("full.err"));
     assert_int_equal(rc, 1);
     assert_non_null(strstr(e, "database or disk is full"));
     free(e);
@@ -787,17 +779,17 @@ static void test_full_disk(void **st)
     sh("dd if=/dev/zero of=%s/fill bs=64k count=64 2>/dev/null", m);
     rc = sh("%s run examples/digits/model.json --input examples/digits/test_inputs.npy --output %s/y.npy --trace %s "
             "--quiet --json > %s 2> %s",
-            bin(), m, tmp("late.db"), tmp("late.json"), tmp("late.err"));
+            bin(), m, test_tmp("late.db"), test_tmp("late.json"), test_tmp("late.err"));
     umount(m);
-    e = slurp(tmp("late.err"));
-    char *j = slurp(tmp("late.json"));
+    e = slurp(test_tmp("late.err"));
+    char *j = slurp(test_tmp("late.json"));
     assert_int_equal(rc, 1);
     assert_non_null(strstr(e, "y.npy"));
     assert_non_null(strstr(j, "\"spike_checksum\"")); /* the report is out */
     free(e), free(j);
     nesim_error err = {0};
     nesim_trace *t;
-    assert_ok(nesim_trace_open(tmp("late.db"), NESIM_TRACE_READ, &t, &err), &err);
+    assert_ok(nesim_trace_open(test_tmp("late.db"), NESIM_TRACE_READ, &t, &err), &err);
     nesim_trace_run r;
     assert_ok(nesim_trace_get_run(t, 1, &r, &err), &err);
     assert_int_equal(r.status, NESIM_TRACE_COMPLETE);
@@ -809,8 +801,8 @@ static void test_full_disk(void **st)
  * getrusage would count the test process it was forked from). */
 static long run_peak_kib(const char *args, int *status)
 {
-    *status = sh("/usr/bin/time -f %%M -o %s build/rel/nesim %s > /dev/null 2>&1", tmp("peak.txt"), args);
-    char *t = slurp(tmp("peak.txt"));
+    *status = sh("/usr/bin/time -f %%M -o %s build/rel/nesim %s > /dev/null 2>&1", test_tmp("peak.txt"), args);
+    char *t = slurp(test_tmp("peak.txt"));
     const char *last = strrchr(t, '\n') && strlen(t) > 1 ? t : t; /* "Command exited ..." may come first */
     long kib = -1;
     for (const char *p = last; *p; p++)
@@ -826,12 +818,12 @@ static void test_memory_estimate(void **st)
         print_message("memory estimate: skipped (/usr/bin/time, Debian's `time`, is not installed)\n");
         skip();
     }
-    FILE *f = fopen(tmp("huge.json"), "w");
+    FILE *f = fopen(test_tmp("huge.json"), "w");
     fputs("{\"nesim\":1,\"tick\":1e-4,\"seed\":1,\"populations\":[{\"name\":\"big\",\"model\":\"if\","
           "\"n\":1000000000,\"params\":{\"v_thresh\":1}}]}",
           f);
     fclose(f);
-    f = fopen(tmp("dense.json"), "w");
+    f = fopen(test_tmp("dense.json"), "w");
     fputs("{\"nesim\":1,\"tick\":1e-4,\"seed\":1,\"populations\":[{\"name\":\"a\",\"model\":\"if\",\"n\":100000,"
           "\"params\":{\"v_thresh\":1}}],\"projections\":[{\"pre\":\"a\",\"post\":\"a\",\"rule\":\"fixed_prob\",\"p\":1,"
           "\"weight\":0.1}]}",
@@ -839,10 +831,10 @@ static void test_memory_estimate(void **st)
     fclose(f);
     char args[1024];
     int status;
-    snprintf(args, sizeof args, "run %s --seconds 0.01", tmp("huge.json"));
+    snprintf(args, sizeof args, "run %s --seconds 0.01", test_tmp("huge.json"));
     long k1 = run_peak_kib(args, &status);
     assert_int_equal(status, 2);
-    snprintf(args, sizeof args, "run %s --seconds 0.01", tmp("dense.json"));
+    snprintf(args, sizeof args, "run %s --seconds 0.01", test_tmp("dense.json"));
     long k2 = run_peak_kib(args, &status);
     assert_int_equal(status, 2);
     /* with a small cap, the 7B layer on many samples */
@@ -855,14 +847,14 @@ static void test_memory_estimate(void **st)
     assert_true(k1 < 50 * 1024 && k2 < 50 * 1024 && k3 < 50 * 1024 && k4 < 50 * 1024);
     /* samples stream: 2000 synthetic samples of 65536 inputs (512 MiB if all
      * in memory at once) run in batches of at most 64 MiB */
-    f = fopen(tmp("wide.json"), "w");
+    f = fopen(test_tmp("wide.json"), "w");
     fputs("{\"nesim\":1,\"tick\":1e-3,\"seed\":1,\"input\":{\"shape\":[65536]},\"layers\":[{\"name\":\"fc\","
           "\"type\":\"linear\",\"weight\":{\"synthetic\":{\"dist\":\"normal\",\"std\":0.01,\"shape\":[2,65536]}},"
           "\"coding\":\"bitwise\",\"k\":3}]}",
           f);
     fclose(f);
-    snprintf(args, sizeof args, "run %s --random-input 2000 --chip none --output %s", tmp("wide.json"),
-             tmp("wide-y.npy"));
+    snprintf(args, sizeof args, "run %s --random-input 2000 --chip none --output %s", test_tmp("wide.json"),
+             test_tmp("wide-y.npy"));
     long k5 = run_peak_kib(args, &status);
     print_message("2000 samples x 65536 inputs: peak RSS %ld KiB\n", k5);
     assert_int_equal(status, 0);
@@ -881,8 +873,8 @@ static void test_strict_options(void **st)
         "run examples/digits/model.json --random-input 2 --output /nonexistent/dir/y.npy",
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-        int rc = sh("%s %s > /dev/null 2> %s", bin(), bad[i], tmp("opt.err"));
-        char *e = slurp(tmp("opt.err"));
+        int rc = sh("%s %s > /dev/null 2> %s", bin(), bad[i], test_tmp("opt.err"));
+        char *e = slurp(test_tmp("opt.err"));
         if (rc != 2 || strchr(e, '\n') != e + strlen(e) - 1)
             fail_msg("`nesim %s`: exit %d, %s", bad[i], rc, e);
         free(e);

@@ -24,14 +24,6 @@
 #define DIR "examples/tiny-lm"
 #define REF DIR "/reference/"
 
-static const char *tmp(const char *name)
-{
-    static char buf[8][512];
-    static int k;
-    char *b = buf[k++ % 8];
-    snprintf(b, 512, "%s/%s", test_tmpdir(), name);
-    return b;
-}
 
 static int64_t q1(const char *db, const char *sql)
 {
@@ -116,7 +108,7 @@ static void record_reference(const char *db, const char *out, nesim_trace_level 
 
 static void test_trace_holds_the_run(void **st)
 {
-    const char *db = tmp("lm.db"), *y = tmp("y.npy");
+    const char *db = test_tmp("lm.db"), *y = test_tmp("y.npy");
     record_reference(db, y, NESIM_TRACE_SPIKES);
     nesim_error err = {0};
     nesim_lm_model *m;
@@ -186,8 +178,8 @@ static int replay(const char *db, const char *from, int coding, double k, const 
 
 static void test_replay_unchanged_and_changed(void **st)
 {
-    const char *db = tmp("lm2.db"), *y0 = tmp("y0.npy"), *y1 = tmp("y1.npy"), *y2 = tmp("y2.npy"),
-               *y3 = tmp("y3.npy");
+    const char *db = test_tmp("lm2.db"), *y0 = test_tmp("y0.npy"), *y1 = test_tmp("y1.npy"), *y2 = test_tmp("y2.npy"),
+               *y3 = test_tmp("y3.npy");
     record_reference(db, y0, NESIM_TRACE_SPIKES);
     nesim_error err = {0};
     json_t *rep = NULL;
@@ -218,7 +210,7 @@ static void test_replay_unchanged_and_changed(void **st)
             json_object_set_new(e, "k", json_real(2.0));
         }
     }
-    const char *sp = tmp("edited.json");
+    const char *sp = test_tmp("edited.json");
     assert_int_equal(json_dump_file(spec, sp, JSON_INDENT(1)), 0);
     json_decref(spec);
     nesim_lm_job_opts o;
@@ -239,7 +231,7 @@ static void test_replay_unchanged_and_changed(void **st)
 
 static void test_replay_refuses(void **st)
 {
-    const char *db = tmp("lm3.db");
+    const char *db = test_tmp("lm3.db");
     record_reference(db, NULL, NESIM_TRACE_SPIKES);
     nesim_error err = {0};
     json_t *rep = NULL;
@@ -255,7 +247,7 @@ static void test_replay_refuses(void **st)
     if (!strstr(err.msg, "does not reach the recorded activity"))
         fail_msg("%s", err.msg);
     /* a run recorded without spikes */
-    const char *db2 = tmp("lm4.db");
+    const char *db2 = test_tmp("lm4.db");
     record_reference(db2, NULL, NESIM_TRACE_ACTIVITY);
     assert_int_equal(replay(db2, "layers.1.gate_proj", -1, 0, NULL, &rep, &err), NESIM_EINVAL);
     assert_non_null(strstr(err.msg, "--record spikes"));
@@ -264,7 +256,7 @@ static void test_replay_refuses(void **st)
     nesim_lm_job_opts_init(&o);
     o.dir = DIR;
     o.eval_text = DIR "/heldout.txt";
-    o.trace = tmp("lm5.db");
+    o.trace = test_tmp("lm5.db");
     assert_int_equal(nesim_lm_job(&o, &rep, &err), NESIM_EINVAL);
     assert_non_null(strstr(err.msg, "--trace"));
 }
@@ -275,7 +267,7 @@ static const char *bin(void) { return getenv("NESIM") ? getenv("NESIM") : "build
    leaves an interrupted run with its tokens, and nesim dies of it. */
 static void test_cli_trace_replay_and_signal(void **st)
 {
-    const char *db = tmp("cli.db");
+    const char *db = test_tmp("cli.db");
     unlink(db);
     char cmd[2048];
     snprintf(cmd, sizeof cmd,
@@ -285,7 +277,7 @@ static void test_cli_trace_replay_and_signal(void **st)
              "%s trace runs %s | grep -q 'replay of run 1'",
              bin(), db, bin(), db, bin(), db, bin(), db);
     assert_int_equal(system(cmd), 0);
-    const char *db2 = tmp("sig.db");
+    const char *db2 = test_tmp("sig.db");
     unlink(db2);
     pid_t pid = fork();
     if (pid == 0) {

@@ -17,6 +17,15 @@ const char *test_tmpdir(void)
     return dir;
 }
 
+const char *test_tmp(const char *name)
+{
+    static char buf[16][512]; /* test-process scratch; tests are single-threaded */
+    static int k;
+    char *p = buf[k++ % 16];
+    snprintf(p, 512, "%s/%s", test_tmpdir(), name);
+    return p;
+}
+
 bool test_spikes_on_disk(const char *db)
 {
     if (access(db, F_OK) != 0)

@@ -33,6 +33,9 @@
 
 /* A scratch directory for the test's files, created once; returns its path. */
 const char *test_tmpdir(void);
+/* test_tmpdir()/name, in one of 16 rotating buffers (so several may be in
+ * use at once). */
+const char *test_tmp(const char *name);
 
 /* True once the trace at db holds committed spikes (a missing or half-created
    file is "not yet"): tests that interrupt a run wait for this, not a fixed time. */
