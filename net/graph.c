@@ -286,6 +286,21 @@ static int connect_explicit(nesim_graph *g, const nesim_proj_spec *s, int *id, n
         }
         grp[k] = (uint32_t)lo;
     }
+    /* the synapses grouped by delay (counting sort, stable): group d is ord[gs[d] .. gs[d + 1]) */
+    uint64_t *gs = calloc(nd + 1, sizeof *gs), *ord = grp ? malloc(n * sizeof *ord) : NULL;
+    if (!rc && (!gs || (grp && !ord)))
+        rc = nesim_fail(err, NESIM_ENOMEM, "out of memory");
+    if (!rc) {
+        for (uint64_t k = 0; k < n; k++)
+            gs[(grp ? grp[k] : 0) + 1]++;
+        for (size_t d = 0; d < nd; d++)
+            gs[d + 1] += gs[d];
+        for (uint64_t k = 0; grp && k < n; k++)
+            ord[gs[grp[k]]++] = k;
+        for (size_t d = nd; grp && d > 0; d--) /* the fills moved each start to the next group's */
+            gs[d] = gs[d - 1];
+        gs[0] = 0;
+    }
     int first = -1;
     for (size_t d = 0; !rc && d < nd; d++) {
         nesim_graph_proj pj;
@@ -294,10 +309,9 @@ static int connect_explicit(nesim_graph *g, const nesim_proj_spec *s, int *id, n
         pj.s.kind = NESIM_EXPLICIT;
         pj.s.delay = dl[d];
         memset(cnt, 0, ((size_t)pre->n + 1) * sizeof *cnt);
-        uint64_t m = 0;
-        for (uint64_t k = 0; k < n; k++)
-            if (!grp || grp[k] == d)
-                cnt[s->pre_idx[k] + 1]++, m++;
+        const uint64_t m = gs[d + 1] - gs[d];
+        for (uint64_t q = gs[d]; q < gs[d + 1]; q++)
+            cnt[s->pre_idx[ord ? ord[q] : q] + 1]++;
         pj.row = malloc(((size_t)pre->n + 1) * sizeof *pj.row);
         pj.col = malloc((m ? m : 1) * sizeof *pj.col);
         pj.w = malloc((m ? m : 1) * sizeof *pj.w);
@@ -309,12 +323,11 @@ static int connect_explicit(nesim_graph *g, const nesim_proj_spec *s, int *id, n
         /* counting sort by pre neuron (stable), then each row by target */
         for (uint32_t i = 0; i < pre->n; i++)
             cnt[i + 1] += cnt[i];
-        for (uint64_t k = 0; k < n; k++)
-            if (!grp || grp[k] == d) {
-                uint64_t at = cnt[s->pre_idx[k]]++;
-                pj.col[at] = s->post_idx[k];
-                pj.w[at] = s->w[k];
-            }
+        for (uint64_t q = gs[d]; q < gs[d + 1]; q++) {
+            const uint64_t k = ord ? ord[q] : q, at = cnt[s->pre_idx[k]]++;
+            pj.col[at] = s->post_idx[k];
+            pj.w[at] = s->w[k];
+        }
         /* cnt[i] is now the end of row i: compact each row in place */
         uint64_t out = 0, start = 0;
         for (uint32_t i = 0; i < pre->n; i++) {
@@ -343,6 +356,8 @@ static int connect_explicit(nesim_graph *g, const nesim_proj_spec *s, int *id, n
             first = jid;
     }
     free(grp);
+    free(gs);
+    free(ord);
     free(cnt);
     free(dl);
     if (!rc && id)

@@ -14,7 +14,8 @@
  * projection; and explicit: a list of synapses pre -> post, each with its
  * own weight and delay (a connectome, a NIR graph's weight matrix), stored
  * as CSR with per-synapse weights, one projection per distinct delay
- * (ascending), built in O(synapses + pre neurons x delays). */
+ * (ascending), built by counting sorts in O(synapses x log(delays) + pre
+ * neurons x delays). */
 #ifndef NESIM_NET_GRAPH_H
 #define NESIM_NET_GRAPH_H
 
