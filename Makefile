@@ -11,8 +11,9 @@ $(error tools/deps.sh could not install the packages nesim needs)
 endif
 endif
 
+.DEFAULT_GOAL := all
 CC      ?= cc
-PKGS    := gsl sqlite3 libevent jansson
+PKGS    := gsl sqlite3 libevent jansson hdf5
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS)) -lm -lpthread
 CMOCKA_CFLAGS := $(shell pkg-config --cflags cmocka)

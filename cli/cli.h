@@ -36,6 +36,9 @@ int cmd_run(int argc, char **argv);
 /* `nesim run CHECKPOINT_DIR`: cmd_run hands a checkpoint folder here. */
 int cmd_run_lm(int argc, char **argv);
 int cmd_spec(int argc, char **argv);
+/* `nesim run MODEL.nir` / `nesim spec MODEL.nir`: cmd_run and cmd_spec hand NIR graphs here. */
+int cmd_run_nir(int argc, char **argv);
+int cmd_spec_nir(int argc, char **argv);
 int cmd_chips(int argc, char **argv);
 int cmd_trace(int argc, char **argv);
 int cmd_replay(int argc, char **argv);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "jobs/nir.h"
 #include "base/mem.h"
 #include "eval/report.h"
 #include "jobs/run.h"
@@ -141,6 +142,9 @@ int cmd_run(int argc, char **argv)
     for (int i = 1; i < argc; i++) /* a checkpoint folder is a language model */
         if (argv[i][0] != '-' && (nesim_lm_is_checkpoint(argv[i]) || nesim_lm_spec_is(argv[i])))
             return cmd_run_lm(argc, argv);
+    for (int i = 1; i < argc; i++) /* a NIR graph, or its JSON spec */
+        if (argv[i][0] != '-' && nesim_nir_job_is_model(argv[i]))
+            return cmd_run_nir(argc, argv);
     nesim_error err = {0};
     nesim_run_opts o;
     int json, quiet;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "jobs/nir.h"
 #include "jobs/lm.h"
 #include "net/lm.h"
 
@@ -195,6 +196,9 @@ static const char spec_help[] =
 
 int cmd_spec(int argc, char **argv)
 {
+    for (int i = 1; i < argc; i++) /* a NIR graph */
+        if (argv[i][0] != '-' && nesim_nir_job_is_model(argv[i]))
+            return cmd_spec_nir(argc, argv);
     nesim_error err = {0};
     nesim_lm_job_opts o;
     double *ks = NULL;

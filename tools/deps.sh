@@ -11,9 +11,12 @@ need_pc sqlite3 libsqlite3-dev
 need_pc libevent libevent-dev
 need_pc jansson libjansson-dev
 need_pc cmocka libcmocka-dev
+need_pc hdf5 libhdf5-dev                         # NIR graphs (net/nir.c)
 command -v cc >/dev/null 2>&1 || missing="$missing gcc"
 [ -x /usr/bin/time ] || missing="$missing time"       # peak memory in tests/test_hostile.c
 [ -x /usr/bin/python3 ] || missing="$missing python3" # tests/test_lm.c edits checkpoint configs
+# tests/test_nir.c: independent references (numpy) and export read-back (h5py)
+/usr/bin/python3 -c 'import numpy, h5py' >/dev/null 2>&1 || missing="$missing python3-numpy python3-h5py"
 if [ -n "$missing" ]; then
   echo "nesim: installing Debian packages:$missing" >&2
   if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi

@@ -1,0 +1,257 @@
+/* nir.c — a NIR graph run on input frames, reported as JSON. */
+#include "jobs/nir.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "net/jsonmsg.h"
+#include "net/tensor.h"
+
+enum { SPEC_MAX_BYTES = 1 << 30 };
+
+void nesim_nir_job_opts_init(nesim_nir_job_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->run.disc = NESIM_NIR_EULER;
+}
+
+int nesim_nir_job_is_model(const char *path)
+{
+    if (nesim_nir_is_hdf5(path))
+        return 1;
+    /* a JSON spec: look for its key near the start without parsing it all */
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return 0;
+    char buf[256];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    return n && strstr(buf, "\"nesim_nir\"") != NULL;
+}
+
+int nesim_nir_job_load(const char *path, int strict, nesim_nir_graph *g, nesim_error *err)
+{
+    if (nesim_nir_is_hdf5(path))
+        return nesim_nir_load(path, !strict, g, err);
+    json_t *root = NULL;
+    int rc = nesim_json_load_object(path, SPEC_MAX_BYTES, "NIR spec", "1 GiB", &root, err);
+    if (rc)
+        return rc;
+    rc = nesim_nir_from_json(root, path, g, err);
+    json_decref(root);
+    return rc;
+}
+
+int nesim_nir_spec_build(const char *path, int strict, json_t **spec, nesim_error *err)
+{
+    nesim_nir_graph g;
+    int rc = nesim_nir_job_load(path, strict, &g, err);
+    if (rc)
+        return rc;
+    *spec = nesim_nir_to_json(&g);
+    nesim_nir_free(&g);
+    return *spec ? NESIM_OK : nesim_fail(err, NESIM_ENOMEM, "%s: out of memory", path);
+}
+
+/* The frames of the input file as doubles [samples][steps][features]. */
+static int load_frames(const char *path, size_t features, double **frames, size_t *samples, size_t *steps,
+                       nesim_error *err)
+{
+    nesim_tensor t;
+    int rc = nesim_npy_load(path, &t, err);
+    if (rc)
+        return rc;
+    size_t feat = 1;
+    for (int d = 2; d < t.ndim; d++)
+        feat *= (size_t)t.shape[d];
+    if (t.ndim < 3 || feat != features || t.shape[0] < 1 || t.shape[1] < 1) {
+        char sh[128] = "";
+        size_t u = 0;
+        for (int d = 0; d < t.ndim && u < sizeof sh - 24; d++)
+            u += (size_t)snprintf(sh + u, sizeof sh - u, "%s%lld", d ? ", " : "", (long long)t.shape[d]);
+        nesim_tensor_release(&t);
+        return nesim_fail(err, NESIM_EINVAL,
+                          "%s: shape [%s]: expected [samples, steps, features...] with %zu features per step "
+                          "(the graph's Input)",
+                          path, sh, features);
+    }
+    if ((rc = nesim_tensor_check_finite(&t, path, err))) {
+        nesim_tensor_release(&t);
+        return rc;
+    }
+    double *f = malloc(t.count * sizeof *f);
+    if (!f) {
+        nesim_tensor_release(&t);
+        return nesim_fail(err, NESIM_ENOMEM, "%s: out of memory", path);
+    }
+    for (size_t i = 0; i < t.count; i++)
+        f[i] = nesim_tensor_get(&t, i);
+    *samples = (size_t)t.shape[0];
+    *steps = (size_t)t.shape[1];
+    *frames = f;
+    nesim_tensor_release(&t);
+    return NESIM_OK;
+}
+
+static int json_bad(json_t *o) { return o == NULL; }
+
+int nesim_nir_job(const nesim_nir_job_opts *o, json_t **report, nesim_error *err)
+{
+    *report = NULL;
+    nesim_nir_graph g;
+    nesim_nir_net *net = NULL;
+    double *frames = NULL;
+    FILE *csv = NULL;
+    json_t *rep = NULL;
+    size_t samples = 0, steps = 0;
+    int rc = nesim_nir_job_load(o->model, o->strict, &g, err);
+    if (rc)
+        return rc;
+    if ((rc = nesim_nir_net_new(&g, &o->run, o->model, &net, err)))
+        goto done;
+    if (!o->input) {
+        rc = nesim_fail(err, NESIM_EINVAL, "%s: give --input FRAMES.npy ([samples, steps, %zu])", o->model,
+                        nesim_nir_input_size(net));
+        goto done;
+    }
+    if ((rc = load_frames(o->input, nesim_nir_input_size(net), &frames, &samples, &steps, err)))
+        goto done;
+    if (o->max_samples && samples > o->max_samples)
+        samples = o->max_samples;
+    if (o->spikes_out) {
+        csv = fopen(o->spikes_out, "w");
+        if (!csv) {
+            rc = nesim_fail(err, NESIM_EINVAL, "%s: %s", o->spikes_out, strerror(errno));
+            goto done;
+        }
+        fputs("sample,step,node,index\n", csv);
+    }
+    rep = json_object();
+    json_t *per_sample = json_array(), *nodes = json_array();
+    if (!rep || !per_sample || !nodes) {
+        json_decref(per_sample);
+        json_decref(nodes);
+        goto nomem;
+    }
+    json_object_set_new(rep, "samples_detail", per_sample);
+    json_object_set_new(rep, "nodes", nodes);
+    int n_nodes = g.n_nodes;
+    uint64_t h = 1469598103934665603ull; /* FNV-1a over (sample, step, node, index) */
+    size_t nin = nesim_nir_input_size(net), nout = nesim_nir_output_size(net);
+    for (size_t s = 0; s < samples; s++) {
+        if ((rc = nesim_nir_run_sample(net, frames + s * steps * nin, steps, err)))
+            goto done;
+        for (int i = 0; i < n_nodes; i++) {
+            size_t ns;
+            const nesim_nir_spike *sp = nesim_nir_spikes(net, i, &ns);
+            for (size_t k = 0; k < ns; k++) {
+                uint64_t rec[4] = {s, (uint64_t)sp[k].step, (uint64_t)i, sp[k].idx};
+                const unsigned char *p = (const unsigned char *)rec;
+                for (size_t b = 0; b < sizeof rec; b++)
+                    h = (h ^ p[b]) * 1099511628211ull;
+                if (csv)
+                    fprintf(csv, "%zu,%lld,%s,%u\n", s, (long long)sp[k].step, g.nodes[i].name, sp[k].idx);
+            }
+        }
+        json_t *one = json_object(), *ro = json_array();
+        if (json_bad(one) || json_bad(ro)) {
+            json_decref(one);
+            json_decref(ro);
+            goto nomem;
+        }
+        const double *r = nesim_nir_readout(net);
+        size_t best = 0;
+        for (size_t k = 0; r && k < nout; k++) {
+            json_array_append_new(ro, json_real(r[k]));
+            if (r[k] > r[best])
+                best = k;
+        }
+        json_object_set_new(one, "readout", ro);
+        if (nout)
+            json_object_set_new(one, "argmax", json_integer((json_int_t)best));
+        json_array_append_new(per_sample, one);
+        if (o->progress)
+            o->progress(o->user, (double)(s + 1) / (double)samples);
+    }
+    if (csv) {
+        int bad = ferror(csv);
+        bad |= fclose(csv) != 0;
+        csv = NULL;
+        if (bad) {
+            rc = nesim_fail(err, NESIM_EIO, "%s: write failed", o->spikes_out);
+            goto done;
+        }
+    }
+    nesim_nir_counts tot = {0};
+    uint64_t neurons = 0;
+    for (int i = 0; i < n_nodes; i++) {
+        const nesim_nir_counts *c = nesim_nir_counts_of(net, i);
+        json_t *n = json_object(), *shape = json_array();
+        if (json_bad(n) || json_bad(shape)) {
+            json_decref(n);
+            json_decref(shape);
+            goto nomem;
+        }
+        int64_t sh[NESIM_NIR_MAX_DIM];
+        int nd = nesim_nir_node_shape(net, i, sh, NESIM_NIR_MAX_DIM);
+        for (int d = 0; d < nd; d++)
+            json_array_append_new(shape, json_integer(sh[d]));
+        size_t size = nesim_nir_node_size(net, i);
+        json_object_set_new(n, "name", json_string(g.nodes[i].name));
+        json_object_set_new(n, "type", json_string(nesim_nir_type_name(g.nodes[i].type)));
+        json_object_set_new(n, "shape", shape);
+        json_object_set_new(n, "size", json_integer((json_int_t)size));
+        json_object_set_new(n, "spikes", json_integer((json_int_t)c->spikes));
+        json_object_set_new(n, "sops", json_integer((json_int_t)c->sops));
+        json_object_set_new(n, "updates", json_integer((json_int_t)c->updates));
+        json_object_set_new(n, "bias_ops", json_integer((json_int_t)c->bias_ops));
+        if (nesim_nir_node_spikes(net, i)) {
+            double slots = (double)size * (double)steps * (double)samples;
+            json_object_set_new(n, "spikes_per_neuron_step", json_real(slots > 0 ? (double)c->spikes / slots : 0));
+            neurons += size;
+        }
+        json_array_append_new(nodes, n);
+        tot.spikes += c->spikes;
+        tot.sops += c->sops;
+        tot.updates += c->updates;
+        tot.bias_ops += c->bias_ops;
+    }
+    char hx[17];
+    snprintf(hx, sizeof hx, "%016llx", (unsigned long long)h);
+    json_object_set_new(rep, "model", json_string(o->model));
+    json_object_set_new(rep, "input", json_string(o->input));
+    if (g.notes[0])
+        json_object_set_new(rep, "import_notes", json_string(g.notes));
+    json_object_set_new(rep, "nir_version", json_string(g.version ? g.version : ""));
+    json_object_set_new(rep, "discretisation", json_string(o->run.disc == NESIM_NIR_EULER ? "euler" : "exact"));
+    json_object_set_new(rep, "dt_s", json_real(o->run.dt));
+    json_object_set_new(rep, "reset", json_string(o->run.reset_subtract ? "subtract" : "value"));
+    json_object_set_new(rep, "dense", json_boolean(o->run.dense));
+    json_object_set_new(rep, "samples", json_integer((json_int_t)samples));
+    json_object_set_new(rep, "steps", json_integer((json_int_t)steps));
+    json_object_set_new(rep, "spiking_neurons", json_integer((json_int_t)neurons));
+    json_object_set_new(rep, "spikes", json_integer((json_int_t)tot.spikes));
+    json_object_set_new(rep, "sops", json_integer((json_int_t)tot.sops));
+    json_object_set_new(rep, "updates", json_integer((json_int_t)tot.updates));
+    json_object_set_new(rep, "bias_ops", json_integer((json_int_t)tot.bias_ops));
+    double slots = (double)neurons * (double)steps * (double)samples;
+    json_object_set_new(rep, "spikes_per_neuron_step", json_real(slots > 0 ? (double)tot.spikes / slots : 0));
+    json_object_set_new(rep, "spike_checksum", json_string(hx));
+    *report = rep;
+    rep = NULL;
+    goto done;
+nomem:
+    rc = nesim_fail(err, NESIM_ENOMEM, "out of memory building the report");
+done:
+    if (csv)
+        fclose(csv);
+    json_decref(rep);
+    free(frames);
+    nesim_nir_net_free(net);
+    nesim_nir_free(&g);
+    return rc;
+}

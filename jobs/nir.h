@@ -1,0 +1,46 @@
+/* nir.h — `nesim run model.nir` and `nesim spec model.nir` as library calls.
+ *
+ * A NIR graph comes from its HDF5 file or from the JSON spec `nesim spec`
+ * prints (net/nir.h); it runs on input frames [samples, steps, features...]
+ * (.npy, any numeric dtype: spikes or currents per step) through
+ * sim/nir_run.h, and the report gives per node its spikes, synaptic
+ * operations, updates and firing rate, per sample the readout (the Output
+ * node's values summed over the steps) and its argmax, and a checksum of
+ * every spike (step, node, index) for exact comparisons. */
+#ifndef NESIM_JOBS_NIR_H
+#define NESIM_JOBS_NIR_H
+
+#include <jansson.h>
+
+#include "base/error.h"
+#include "net/nir.h"
+#include "sim/nir_run.h"
+
+typedef struct nesim_nir_job_opts {
+    const char *model;      /* .nir file or its JSON spec */
+    const char *input;      /* .npy [samples, steps, features...] */
+    nesim_nir_opts run;
+    int strict;             /* refuse edges that name no node (no repair) */
+    size_t max_samples;     /* 0: all */
+    const char *spikes_out; /* write every spike as CSV (sample,step,node,index) here, or NULL */
+    void (*progress)(void *user, double done);
+    void *user;
+} nesim_nir_job_opts;
+
+void nesim_nir_job_opts_init(nesim_nir_job_opts *o);
+
+/* Nonzero when path is a NIR model nesim reads: an HDF5 file, or a JSON
+ * object with "nesim_nir". */
+int nesim_nir_job_is_model(const char *path);
+
+/* Loads the graph from a .nir file or its JSON spec; *notes (may be NULL)
+ * points to the repair notes (in g). */
+int nesim_nir_job_load(const char *path, int strict, nesim_nir_graph *g, nesim_error *err);
+
+/* Runs the job; *report (caller decrefs) is the whole result as JSON. */
+int nesim_nir_job(const nesim_nir_job_opts *o, json_t **report, nesim_error *err);
+
+/* The spec of a NIR file (JSON, caller decrefs). */
+int nesim_nir_spec_build(const char *path, int strict, json_t **spec, nesim_error *err);
+
+#endif
