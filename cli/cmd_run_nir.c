@@ -27,6 +27,9 @@ static const char help[] =
     "                        membrane, as snnTorch and Norse train; exact: closed form\n"
     "                        over each step with the input held\n"
     "  --reset value|subtract  after a spike: v = v_reset (default), or v -= threshold\n"
+    "  --chip NAME|FILE      price the activity on this chip profile (default loihi;\n"
+    "                        none: no energy): SOPs, updates, spikes, bias additions,\n"
+    "                        beside the graph stepped densely in fp16 (dense-45nm)\n"
     "  --samples N           run the first N samples only\n"
     "  --spikes-csv FILE     write every spike (sample,step,node,index)\n"
     "  --dense               visit every neuron every step (a check: same spikes)\n"
@@ -71,6 +74,8 @@ static int parse(int argc, char **argv, nesim_nir_job_opts *o, int *json, int *q
             return nesim_fail(err, NESIM_EINVAL, "%s needs a value", a);
         else if (!strcmp(a, "--input"))
             o->input = argv[++i];
+        else if (!strcmp(a, "--chip"))
+            o->chip = argv[++i];
         else if (!strcmp(a, "--spikes-csv"))
             o->spikes_out = argv[++i];
         else if (!strcmp(a, "--output") && output)
@@ -158,6 +163,18 @@ static void print_text(const json_t *r)
         for (i = 0; i < json_array_size(ss) && i < 20; i++)
             printf(" %lld", (long long)json_integer_value(json_object_get(json_array_get(ss, i), "argmax")));
         printf("%s\n", json_array_size(ss) > 20 ? " ..." : "");
+    }
+    json_t *e = json_object_get(r, "energy");
+    if (e) {
+        double tot = json_real_value(json_object_get(e, "total_j")), fp = json_real_value(json_object_get(e, "dense_fp16_j"));
+        printf("energy on %s: %.4g J (synaptic %.3g, updates %.3g, spikes %.3g, bias %.3g J); %.3g pJ per SOP\n",
+               json_string_value(json_object_get(e, "chip")), tot, json_real_value(json_object_get(e, "synaptic_j")),
+               json_real_value(json_object_get(e, "update_j")), json_real_value(json_object_get(e, "spike_out_j")),
+               json_real_value(json_object_get(e, "bias_j")), 1e12 * json_real_value(json_object_get(e, "per_sop_j")));
+        printf("the same graph stepped densely, fp16 on %s: %.4g J (%s MACs): %.1fx the spiking run\n",
+               json_string_value(json_object_get(e, "dense_profile")), fp,
+               cli_grouped((uint64_t)json_integer_value(json_object_get(r, "dense_macs")), b1, sizeof b1),
+               tot > 0 ? fp / tot : 0);
     }
     printf("spike checksum: %s\n", json_string_value(json_object_get(r, "spike_checksum")));
 }

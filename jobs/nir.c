@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "net/chip.h"
 #include "net/jsonmsg.h"
 #include "net/tensor.h"
 
@@ -18,10 +19,16 @@ void nesim_nir_job_opts_init(nesim_nir_job_opts *o)
     o->run.disc = NESIM_NIR_EULER;
 }
 
+static int named_nir(const char *path)
+{
+    size_t len = strlen(path);
+    return len > 4 && strcmp(path + len - 4, ".nir") == 0;
+}
+
 int nesim_nir_job_is_model(const char *path)
 {
-    if (nesim_nir_is_hdf5(path))
-        return 1;
+    if (nesim_nir_is_hdf5(path) || named_nir(path))
+        return 1; /* a .nir that is not HDF5 gets the NIR reader's message */
     /* a JSON spec: look for its key near the start without parsing it all */
     FILE *f = fopen(path, "rb");
     if (!f)
@@ -35,7 +42,7 @@ int nesim_nir_job_is_model(const char *path)
 
 int nesim_nir_job_load(const char *path, int strict, nesim_nir_graph *g, nesim_error *err)
 {
-    if (nesim_nir_is_hdf5(path))
+    if (nesim_nir_is_hdf5(path) || named_nir(path))
         return nesim_nir_load(path, !strict, g, err);
     json_t *root = NULL;
     int rc = nesim_json_load_object(path, SPEC_MAX_BYTES, "NIR spec", "1 GiB", &root, err);
@@ -98,6 +105,47 @@ static int load_frames(const char *path, size_t features, double **frames, size_
 }
 
 static int json_bad(json_t *o) { return o == NULL; }
+
+/* Energy of the run on the --chip profile (synaptic events, updates, spikes;
+ * bias additions as graded element ops) and of the same graph stepped
+ * densely in fp16 on the dense profile (every MAC of every step). */
+static int price(const nesim_nir_job_opts *o, json_t *rep, const nesim_nir_counts *t, uint64_t macs,
+                 nesim_error *err)
+{
+    if (o->chip && !strcmp(o->chip, "none"))
+        return NESIM_OK;
+    nesim_chip *chip = NULL, *dense = NULL;
+    double mac16 = 0, add16 = 0;
+    int rc = nesim_chip_load(o->chip ? o->chip : "loihi", NULL, &chip, err);
+    if (!rc)
+        rc = nesim_chip_load("dense-45nm", NULL, &dense, err);
+    if (!rc && chip->kind != NESIM_CHIP_NEUROMORPHIC)
+        rc = nesim_fail(err, NESIM_EINVAL, "--chip %s: a neuromorphic profile is needed", chip->name);
+    if (!rc)
+        rc = nesim_chip_dense_op(dense, "fp16", NESIM_OP_MAC, &mac16, err);
+    if (!rc)
+        rc = nesim_chip_dense_op(dense, "fp16", NESIM_OP_ADD, &add16, err);
+    if (!rc) {
+        const nesim_chip_params *p = &chip->p;
+        double syn = (double)t->sops * p->energy.synaptic_op, upd = (double)t->updates * p->energy.neuron_update_active,
+               spk = (double)t->spikes * p->energy.spike_out,
+               bias = (double)t->bias_ops * (p->has_graded ? p->graded_elem_j : add16);
+        json_t *e = json_object();
+        json_object_set_new(e, "chip", json_string(chip->name));
+        json_object_set_new(e, "synaptic_j", json_real(syn));
+        json_object_set_new(e, "update_j", json_real(upd));
+        json_object_set_new(e, "spike_out_j", json_real(spk));
+        json_object_set_new(e, "bias_j", json_real(bias));
+        json_object_set_new(e, "total_j", json_real(syn + upd + spk + bias));
+        json_object_set_new(e, "per_sop_j", json_real(t->sops ? (syn + upd + spk + bias) / (double)t->sops : 0));
+        json_object_set_new(e, "dense_fp16_j", json_real((double)macs * mac16));
+        json_object_set_new(e, "dense_profile", json_string(dense->name));
+        json_object_set_new(rep, "energy", e);
+    }
+    nesim_chip_free(chip);
+    nesim_chip_free(dense);
+    return rc;
+}
 
 int nesim_nir_job(const nesim_nir_job_opts *o, json_t **report, nesim_error *err)
 {
@@ -187,8 +235,9 @@ int nesim_nir_job(const nesim_nir_job_opts *o, json_t **report, nesim_error *err
         }
     }
     nesim_nir_counts tot = {0};
-    uint64_t neurons = 0;
-    for (int i = 0; i < n_nodes; i++) {
+    uint64_t neurons = 0, macs = 0;
+    for (int k = 0; k < n_nodes; k++) {
+        int i = nesim_nir_run_order(net, k); /* the report lists nodes in run order */
         const nesim_nir_counts *c = nesim_nir_counts_of(net, i);
         json_t *n = json_object(), *shape = json_array();
         if (json_bad(n) || json_bad(shape)) {
@@ -209,6 +258,10 @@ int nesim_nir_job(const nesim_nir_job_opts *o, json_t **report, nesim_error *err
         json_object_set_new(n, "sops", json_integer((json_int_t)c->sops));
         json_object_set_new(n, "updates", json_integer((json_int_t)c->updates));
         json_object_set_new(n, "bias_ops", json_integer((json_int_t)c->bias_ops));
+        uint64_t m = nesim_nir_node_dense_macs(net, i) * (uint64_t)steps * (uint64_t)samples;
+        if (m)
+            json_object_set_new(n, "dense_macs", json_integer((json_int_t)m));
+        macs += m;
         if (nesim_nir_node_spikes(net, i)) {
             double slots = (double)size * (double)steps * (double)samples;
             json_object_set_new(n, "spikes_per_neuron_step", json_real(slots > 0 ? (double)c->spikes / slots : 0));
@@ -241,6 +294,9 @@ int nesim_nir_job(const nesim_nir_job_opts *o, json_t **report, nesim_error *err
     double slots = (double)neurons * (double)steps * (double)samples;
     json_object_set_new(rep, "spikes_per_neuron_step", json_real(slots > 0 ? (double)tot.spikes / slots : 0));
     json_object_set_new(rep, "spike_checksum", json_string(hx));
+    json_object_set_new(rep, "dense_macs", json_integer((json_int_t)macs));
+    if ((rc = price(o, rep, &tot, macs, err)))
+        goto done;
     *report = rep;
     rep = NULL;
     goto done;

@@ -100,6 +100,14 @@ const char *nesim_nir_type_list(void);
  * its edges); 0 refuses such an edge. NESIM_EINVAL naming the file, node
  * and field on bad input. */
 int nesim_nir_load(const char *path, int repair, nesim_nir_graph *g, nesim_error *err);
+/* The HDF5 library (1.10) can crash or loop forever on a damaged file (its
+ * global heap and vlen-string code trust the file); nesim_nir_load therefore
+ * reads in a child process and takes the graph back as JSON: a crash, a hang
+ * past timeout_s (60 s for nesim_nir_load) or any failure of the child is
+ * NESIM_EINVAL naming the file, never a crash of the caller. The in-process
+ * reader is for tests and files already trusted. */
+int nesim_nir_load_isolated(const char *path, int repair, double timeout_s, nesim_nir_graph *g, nesim_error *err);
+int nesim_nir_load_inprocess(const char *path, int repair, nesim_nir_graph *g, nesim_error *err);
 /* Nonzero when the file at path starts with the HDF5 signature. */
 int nesim_nir_is_hdf5(const char *path);
 

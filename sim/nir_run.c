@@ -315,6 +315,8 @@ static int build_node(const bctx *b, rnode *r, const nesim_nir_opts *o)
             return rc;
         if (g < 1 || p->shape[0] % g)
             return bad(b, r, "groups must divide the output channels%s%s", "", "");
+        if ((double)p->shape[1] * (double)g > (double)NESIM_NIR_MAX_VALUES)
+            return bad(b, r, "more than 2^28 input channels%s%s", "", "");
         r->groups = (int)g;
         r->cout = (int)p->shape[0];
         r->cin = (int)(p->shape[1] * g);
@@ -365,6 +367,8 @@ static int build_node(const bctx *b, rnode *r, const nesim_nir_opts *o)
                 return bad(b, r, "the kernel is larger than the padded input%s%s", "", "");
             r->O[d] = span / r->S[d] + 1;
         }
+        if ((double)r->cout * (double)r->O[0] * (double)(sd == 2 ? r->O[1] : 1) > (double)NESIM_NIR_MAX_VALUES)
+            return bad(b, r, "its output holds more than 2^28 values%s%s", "", "");
         r->out_nd = 1 + sd;
         r->out_sh[0] = r->cout;
         for (int d = 0; d < sd; d++)
@@ -416,6 +420,8 @@ static int build_node(const bctx *b, rnode *r, const nesim_nir_opts *o)
                 return bad(b, r, "the kernel is larger than the padded input%s%s", "", "");
             r->O[d] = span / r->S[d] + 1;
         }
+        if ((double)r->cout * (double)r->O[0] * (double)r->O[1] > (double)NESIM_NIR_MAX_VALUES)
+            return bad(b, r, "its output holds more than 2^28 values%s%s", "", "");
         r->out_nd = 3;
         r->out_sh[0] = r->cout;
         r->out_sh[1] = r->O[0];
@@ -517,8 +523,8 @@ static int build_node(const bctx *b, rnode *r, const nesim_nir_opts *o)
         r->type != NESIM_NIR_CONV2D && r->type != NESIM_NIR_SUMPOOL2D && r->type != NESIM_NIR_AVGPOOL2D &&
         r->type != NESIM_NIR_FLATTEN && r->n_out != r->n_in)
         return bad(b, r, "output size differs from input size%s%s", "", "");
-    if (r->n_out > UINT32_MAX || r->n_in > UINT32_MAX)
-        return bad(b, r, "more than 2^32 values%s%s", "", "");
+    if (r->n_out > NESIM_NIR_MAX_VALUES || r->n_in > NESIM_NIR_MAX_VALUES)
+        return bad(b, r, "more than 2^28 values in or out%s%s", "", "");
     return NESIM_OK;
 }
 
@@ -533,12 +539,14 @@ static int declared_in(const rnode *r, int *nd, int64_t *sh)
         p = nesim_nir_param_get(r->def, "input_type");
     if (p && !p->str && p->ndim == 1 && p->count <= NESIM_NIR_MAX_DIM && p->count) {
         *nd = (int)p->count;
+        double total = 1;
         for (size_t d = 0; d < p->count; d++) {
-            if (!(p->v[d] >= 0 && p->v[d] <= 1e12))
+            if (!(p->v[d] >= 0 && p->v[d] <= 1e12) || p->v[d] != floor(p->v[d]))
                 return -1;
             sh[d] = (int64_t)p->v[d];
+            total *= p->v[d];
         }
-        return 1;
+        return total <= (double)NESIM_NIR_MAX_VALUES ? 1 : -2;
     }
     if (is_neuron(r->type) || r->type == NESIM_NIR_SCALE || r->type == NESIM_NIR_THRESHOLD ||
         r->type == NESIM_NIR_DELAY) {
@@ -781,7 +789,9 @@ int nesim_nir_net_new(const nesim_nir_graph *g, const nesim_nir_opts *o, const c
         int64_t dsh[NESIM_NIR_MAX_DIM];
         int dec = declared_in(r, &dnd, dsh);
         if (dec < 0) {
-            rc = bad(&b, r, "its declared shape is not a list of sizes%s%s", "", "");
+            rc = bad(&b, r, dec == -1 ? "its declared shape is not a list of sizes%s%s"
+                                      : "its declared shape holds more than 2^28 values%s%s",
+                     "", "");
             goto fail;
         }
         for (int e = 0; e < g->n_edges; e++) {
@@ -1212,4 +1222,24 @@ int nesim_nir_state(const nesim_nir_net *net, int node, size_t i, double *v, dou
     if (cur)
         *cur = ti;
     return NESIM_OK;
+}
+
+int nesim_nir_run_order(const nesim_nir_net *net, int k) { return net->order[k]; }
+
+uint64_t nesim_nir_node_dense_macs(const nesim_nir_net *net, int node)
+{
+    const rnode *r = &net->r[node];
+    switch (r->type) {
+    case NESIM_NIR_AFFINE:
+    case NESIM_NIR_LINEAR:
+        return (uint64_t)r->n_in * r->n_out;
+    case NESIM_NIR_CONV1D:
+    case NESIM_NIR_CONV2D:
+        return (uint64_t)r->n_out * (uint64_t)(r->cin / (r->groups ? r->groups : 1)) * (uint64_t)(r->K[0] * r->K[1]);
+    case NESIM_NIR_SUMPOOL2D:
+    case NESIM_NIR_AVGPOOL2D:
+        return (uint64_t)r->n_out * (uint64_t)(r->K[0] * r->K[1]);
+    default:
+        return 0;
+    }
 }

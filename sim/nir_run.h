@@ -83,6 +83,12 @@ size_t nesim_nir_output_size(const nesim_nir_net *net);
 /* The node order of g; per node its output size and (for shaped nodes) shape. */
 size_t nesim_nir_node_size(const nesim_nir_net *net, int node);
 int nesim_nir_node_shape(const nesim_nir_net *net, int node, int64_t *shape, int max);
+/* The k-th node in run (topological) order. */
+int nesim_nir_run_order(const nesim_nir_net *net, int k);
+/* Multiply-accumulates one step of node i costs computed densely (Linear,
+ * Affine, Conv: weights x output positions; Pool: window x outputs): the
+ * ANN baseline. */
+uint64_t nesim_nir_node_dense_macs(const nesim_nir_net *net, int node);
 /* Nonzero for spiking nodes (neurons that fire, Threshold). */
 int nesim_nir_node_spikes(const nesim_nir_net *net, int node);
 

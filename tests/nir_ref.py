@@ -171,7 +171,6 @@ def main():
                     if ty == "Affine" and "bias" in p:
                         y = y + p["bias"]
                 elif ty in ("Conv2d", "SumPool2d", "AvgPool2d"):
-                    src_shape = None
                     if ty == "Conv2d":
                         W = p["weight"]
                         H = [int(v) for v in p["input_shape"]]

@@ -44,6 +44,8 @@ static void test_lm_corpus(void **st) { replay("fuzz_lm", "fuzz/corpus/lm", 5); 
 static void test_http_corpus(void **st) { replay("fuzz_http", "fuzz/corpus/http", 10); }
 /* edits to a recorded trace (fuzz/corpus/trace: the crafted cases of issue 10) */
 static void test_trace_corpus(void **st) { replay("fuzz_trace", "fuzz/corpus/trace", 8); }
+/* NIR graphs (issue 13): the paper's files and every malformed one */
+static void test_nir_corpus(void **st) { replay("fuzz_nir", "tests/malformed/nir examples/nir fuzz/corpus/nir", 25); }
 
 int main(void)
 {
@@ -55,6 +57,7 @@ int main(void)
         cmocka_unit_test(test_lm_corpus),
         cmocka_unit_test(test_http_corpus),
         cmocka_unit_test(test_trace_corpus),
+        cmocka_unit_test(test_nir_corpus),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
