@@ -30,6 +30,11 @@ static const char help[] =
     "  --chip NAME|FILE      price the activity on this chip profile (default loihi;\n"
     "                        none: no energy): SOPs, updates, spikes, bias additions,\n"
     "                        beside the graph stepped densely in fp16 (dense-45nm)\n"
+    "  --trace DB            record the run in a trace database (SQLite): a layer per\n"
+    "                        spiking node, its spikes and SOPs per step; then nesim\n"
+    "                        trace, nesim serve, and nesim trace export --format\n"
+    "                        sonata|nir-events read it\n"
+    "  --record LEVEL        spikes (default), activity or none\n"
     "  --samples N           run the first N samples only\n"
     "  --spikes-csv FILE     write every spike (sample,step,node,index)\n"
     "  --dense               visit every neuron every step (a check: same spikes)\n"
@@ -76,6 +81,13 @@ static int parse(int argc, char **argv, nesim_nir_job_opts *o, int *json, int *q
             o->input = argv[++i];
         else if (!strcmp(a, "--chip"))
             o->chip = argv[++i];
+        else if (!strcmp(a, "--trace"))
+            o->trace = argv[++i];
+        else if (!strcmp(a, "--record")) {
+            int rc = nesim_trace_level_parse(argv[++i], &o->record, err);
+            if (rc)
+                return rc;
+        }
         else if (!strcmp(a, "--spikes-csv"))
             o->spikes_out = argv[++i];
         else if (!strcmp(a, "--output") && output)
@@ -177,6 +189,10 @@ static void print_text(const json_t *r)
                tot > 0 ? fp / tot : 0);
     }
     printf("spike checksum: %s\n", json_string_value(json_object_get(r, "spike_checksum")));
+    json_t *tr = json_object_get(r, "trace");
+    if (tr)
+        printf("trace: %s, run %lld\n", json_string_value(json_object_get(tr, "file")),
+               (long long)json_integer_value(json_object_get(tr, "run")));
 }
 
 int cmd_run_nir(int argc, char **argv)

@@ -24,7 +24,7 @@ static const char usage[] =
     "  spikes DB --layer L            a layer's spikes (--run N, --from T, --to T, --csv)\n"
     "  raster DB --layer L -o F.svg   raster plot of a layer (--run N, --from T, --to T)\n"
     "  activity DB -o F.svg           spikes per tick of every layer (--run N, --from T, --to T)\n"
-    "  export DB --format csv|npy -o FILE   every spike of a run (--run N)\n"
+    "  export DB --format csv|npy|sonata|nir-events -o FILE   every spike of a run (--run N)\n"
     "  diff DB RUN_A RUN_B [--json]   per layer differences in spikes, SOPs and energy\n"
     "  upgrade DB                     convert a trace of an older schema version in place\n"
     "\n"
@@ -80,12 +80,16 @@ static const command commands[] = {
      "  --from T      first tick (inclusive; default 0)\n"
      "  --to T        last tick (inclusive; default: the end of the run)\n"},
     {"export", O_RUN | O_OUT | O_FORMAT, 0,
-     "usage: nesim trace export DB --format csv|npy -o FILE [--run N]\n\n"
+     "usage: nesim trace export DB --format csv|npy|sonata|nir-events -o FILE [--run N]\n\n"
      "Writes every spike of a run, ordered by layer, tick and neuron: CSV with the\n"
      "columns layer,neuron,tick,sign, or .npy int64 [n, 4] of (layer, neuron, tick,\n"
-     "sign). The format defaults to the file's extension.\n\n"
+     "sign); or HDF5 other tools read: sonata (a SONATA spike report,\n"
+     "/spikes/<layer>/timestamps in ms and node_ids, sorted by time: NEST, NEURON,\n"
+     "BMTK) or nir-events (NIR's EventData per layer and input sample: idx, time in\n"
+     "s, n_neurons, t_max). The format defaults to the file's extension (.csv,\n"
+     ".npy; .h5 is sonata).\n\n"
      "  -o, --output  the file (required)\n"
-     "  --format F    csv or npy\n"
+     "  --format F    csv, npy, sonata or nir-events\n"
      "  --run N       the run (default: the last one)\n"},
     {"diff", O_JSON, 2,
      "usage: nesim trace diff DB RUN_A RUN_B [--json]\n\n"
@@ -266,8 +270,11 @@ static int dispatch(const opts *o, nesim_error *err)
         size_t n = strlen(o->out);
         if (!fs && n > 4 && (!strcmp(o->out + n - 4, ".npy") || !strcmp(o->out + n - 4, ".csv")))
             fs = o->out + n - 3;
+        if (!fs && n > 3 && !strcmp(o->out + n - 3, ".h5"))
+            fs = "sonata";
         if (!fs)
-            rc = nesim_fail(err, NESIM_EINVAL, "--format: give csv or npy (the file name does not say)");
+            rc = nesim_fail(err, NESIM_EINVAL,
+                            "--format: give csv, npy, sonata or nir-events (the file name does not say)");
         else if (!(rc = nesim_trace_format_parse(fs, &fmt, err)))
             rc = nesim_trace_export(t, run, fmt, o->out, err);
     }

@@ -142,20 +142,27 @@ static void print_layers(const json_t *r, FILE *out)
         char io[48], ticks[48];
         snprintf(io, sizeof io, "%.0f -> %.0f", rnum(l, "in"), rnum(l, "neurons"));
         const char *coding = json_string_value(json_object_get(l, "coding"));
-        if (!coding) {
-            fprintf(out, "  %-10s %-8s %13s\n", js(l, "name"), js(l, "type"), io);
-            continue;
-        }
         double f = rnum(l, "first_spike_tick"), la = rnum(l, "last_spike_tick");
         snprintf(ticks, sizeof ticks, "%.0f..%.0f", isfinite(f) ? f : -1, isfinite(la) ? la : -1);
+        if (!coding) {
+            /* a layer of neurons (a NIR graph's) has spikes and SOPs but no input coding */
+            if (rnum(l, "spikes") > 0 || rnum(l, "sops") > 0)
+                fprintf(out, "  %-10s %-8s %13s %-22s %5s %8s %7s %7s %14s %14s %11s\n", js(l, "name"), js(l, "type"),
+                        io, "-", "", "", "", "", grp(rnum(l, "spikes"), b1, sizeof b1),
+                        grp(rnum(l, "sops"), b2, sizeof b2), ticks);
+            else
+                fprintf(out, "  %-10s %-8s %13s\n", js(l, "name"), js(l, "type"), io);
+            continue;
+        }
         fprintf(out, "  %-10s %-8s %13s %-22s %5.1f %8.3f %6.1f%% %6.1f%% %14s %14s %11s\n", js(l, "name"),
                 js(l, "type"), io, coding, samples > 0 ? rnum(l, "steps") / samples : 0, rnum(l, "spikes_per_channel"),
                 100 * rnum(l, "frac_counts_0_7"), 100 * rnum(l, "silent_fraction"), grp(rnum(l, "spikes"), b1, sizeof b1),
                 grp(rnum(l, "sops"), b2, sizeof b2), ticks);
     }
     const json_t *t = json_object_get(r, "totals");
-    fprintf(out, "\n  spike counts     %.1f %% in [0, 7], %.2f spikes per channel, %.1f %% of channels silent\n",
-            100 * rnum(t, "frac_counts_0_7"), rnum(t, "spikes_per_channel"), 100 * rnum(t, "silent_fraction"));
+    if (isfinite(rnum(t, "frac_counts_0_7")))
+        fprintf(out, "\n  spike counts     %.1f %% in [0, 7], %.2f spikes per channel, %.1f %% of channels silent\n",
+                100 * rnum(t, "frac_counts_0_7"), rnum(t, "spikes_per_channel"), 100 * rnum(t, "silent_fraction"));
     const json_t *p = json_object_get(r, "published");
     if (p)
         fprintf(out, "  published        %.1f %% in [0, 7], %.2f spikes per channel, %.1f %% of channels silent  (%s)\n",

@@ -17,6 +17,7 @@ void nesim_nir_job_opts_init(nesim_nir_job_opts *o)
 {
     memset(o, 0, sizeof *o);
     o->run.disc = NESIM_NIR_EULER;
+    o->record = NESIM_TRACE_SPIKES;
 }
 
 static int named_nir(const char *path)
@@ -106,6 +107,176 @@ static int load_frames(const char *path, size_t features, double **frames, size_
 
 static int json_bad(json_t *o) { return o == NULL; }
 
+/* ---- recording ------------------------------------------------------------ */
+
+typedef struct nir_rec {
+    nesim_trace *t;
+    nesim_trace_sigsave sig;
+    int sig_on;
+    const nesim_nir_graph *g;
+    nesim_nir_net *net;
+    int *layer_of;       /* node -> its layer, or -1 */
+    int *sop_layer;      /* node -> the layer its SOPs are counted in, or -1 */
+    uint64_t *prev_sops;
+    size_t *seen;        /* spikes of this sample already recorded, per node */
+    int64_t base;        /* first tick of the sample */
+    int64_t run;
+    int interrupted;
+} nir_rec;
+
+static int rec_step(void *ctx, int64_t step)
+{
+    nir_rec *r = ctx;
+    int64_t tick = r->base + step;
+    for (int i = 0; i < r->g->n_nodes; i++) {
+        if (r->layer_of[i] >= 0) {
+            size_t n;
+            const nesim_nir_spike *sp = nesim_nir_spikes(r->net, i, &n);
+            int64_t k = 0;
+            for (; r->seen[i] < n; r->seen[i]++, k++)
+                nesim_trace_spike(r->t, r->layer_of[i], sp[r->seen[i]].idx, tick, 1);
+            if (k)
+                nesim_trace_activity(r->t, r->layer_of[i], tick, k, 0);
+        }
+        if (r->sop_layer[i] >= 0) {
+            uint64_t s = nesim_nir_counts_of(r->net, i)->sops;
+            if (s != r->prev_sops[i])
+                nesim_trace_activity(r->t, r->sop_layer[i], tick, 0, (int64_t)(s - r->prev_sops[i]));
+            r->prev_sops[i] = s;
+        }
+    }
+    nesim_trace_sync(r->t);
+    if (nesim_trace_stop_signal()) {
+        r->interrupted = 1;
+        return 1;
+    }
+    return 0;
+}
+
+static void rec_free(nir_rec *r)
+{
+    free(r->layer_of);
+    free(r->sop_layer);
+    free(r->prev_sops);
+    free(r->seen);
+}
+
+/* Opens the trace, begins the run, adds a layer per spiking node and maps
+ * every SOP-counting node to the first spiking node downstream. */
+static int rec_begin(nir_rec *r, const nesim_nir_job_opts *o, const nesim_nir_graph *g, nesim_nir_net *net,
+                     nesim_error *err)
+{
+    memset(r, 0, sizeof *r);
+    r->g = g;
+    r->net = net;
+    int n = g->n_nodes;
+    r->layer_of = malloc((size_t)n * sizeof *r->layer_of);
+    r->sop_layer = malloc((size_t)n * sizeof *r->sop_layer);
+    r->prev_sops = calloc((size_t)n, sizeof *r->prev_sops);
+    r->seen = calloc((size_t)n, sizeof *r->seen);
+    int *queue = malloc(((size_t)n + 1) * sizeof *queue);
+    uint8_t *mark = malloc((size_t)n + 1);
+    if (!r->layer_of || !r->sop_layer || !r->prev_sops || !r->seen || !queue || !mark) {
+        free(queue);
+        free(mark);
+        return nesim_fail(err, NESIM_ENOMEM, "out of memory");
+    }
+    int layers = 0;
+    for (int k = 0; k < n; k++) {
+        int i = nesim_nir_run_order(net, k);
+        r->layer_of[i] = nesim_nir_node_spikes(net, i) ? layers++ : -1;
+    }
+    for (int i = 0; i < n; i++) {
+        r->sop_layer[i] = -1;
+        if (!nesim_nir_node_dense_macs(net, i))
+            continue;
+        /* breadth first along the edges to the nearest spiking node */
+        memset(mark, 0, (size_t)n);
+        int head = 0, tail = 0;
+        queue[tail++] = i;
+        mark[i] = 1;
+        while (head < tail && r->sop_layer[i] < 0) {
+            int u = queue[head++];
+            for (int e = 0; e < g->n_edges; e++) {
+                int v = g->edges[e][1];
+                if (g->edges[e][0] != u || mark[v])
+                    continue;
+                if (r->layer_of[v] >= 0) {
+                    r->sop_layer[i] = r->layer_of[v];
+                    break;
+                }
+                mark[v] = 1;
+                queue[tail++] = v;
+            }
+        }
+    }
+    free(queue);
+    free(mark);
+    json_t *spec = nesim_nir_to_json(g);
+    char *text = spec ? json_dumps(spec, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
+    json_decref(spec);
+    if (!text)
+        return nesim_fail(err, NESIM_ENOMEM, "out of memory");
+    int rc = nesim_trace_open(o->trace, NESIM_TRACE_WRITE, &r->t, err);
+    if (!rc) {
+        nesim_trace_run_info info = {.kind = NESIM_TRACE_LAYERS,
+                                     .record = o->record,
+                                     .spec_file = o->model,
+                                     .spec_text = text,
+                                     .chip = o->chip && strcmp(o->chip, "none") ? o->chip : (o->chip ? NULL : "loihi"),
+                                     .tick_s = o->run.dt > 0 ? o->run.dt : 1,
+                                     .note = "NIR graph"};
+        rc = nesim_trace_begin_run(r->t, &info, &r->run, err);
+    }
+    free(text);
+    for (int k = 0; !rc && k < n; k++) {
+        int i = nesim_nir_run_order(net, k);
+        if (r->layer_of[i] < 0)
+            continue;
+        nesim_trace_layer_info li = {.name = g->nodes[i].name,
+                                     .type = nesim_nir_type_name(g->nodes[i].type),
+                                     .neurons = (int64_t)nesim_nir_node_size(net, i)};
+        int idx;
+        rc = nesim_trace_add_layer(r->t, &li, &idx, err);
+    }
+    if (!rc && !nesim_trace_signals_install(&r->sig, NULL))
+        r->sig_on = 1;
+    return rc;
+}
+
+/* Ends the run: totals, energy rows and the checksum with it; status from rc. */
+static int rec_end(nir_rec *r, int rc, const json_t *rep, const char *checksum, size_t samples, size_t steps,
+                   nesim_error *err)
+{
+    if (!r->t)
+        return rc;
+    if (!rc) {
+        nesim_trace_set_checksum(r->t, checksum);
+        nesim_trace_set_extent(r->t, (int64_t)samples, (int64_t)(samples * steps));
+        json_t *e = json_object_get(rep, "energy");
+        static const char *const terms[][2] = {
+            {"synaptic_j", "synaptic"}, {"update_j", "update"}, {"spike_out_j", "spike_out"}, {"bias_j", "bias"}};
+        for (size_t k = 0; e && k < sizeof terms / sizeof *terms; k++)
+            nesim_trace_energy(r->t, -1, terms[k][1], json_real_value(json_object_get(e, terms[k][0])));
+        nesim_trace_metric(r->t, -1, "updates", (double)json_integer_value(json_object_get(rep, "updates")));
+        nesim_trace_metric(r->t, -1, "bias_ops", (double)json_integer_value(json_object_get(rep, "bias_ops")));
+    }
+    nesim_trace_status st = r->interrupted ? NESIM_TRACE_INTERRUPTED : rc ? NESIM_TRACE_FAILED : NESIM_TRACE_COMPLETE;
+    nesim_error e2 = {0};
+    int rc2 = nesim_trace_end_run(r->t, st, &e2);
+    if (r->sig_on)
+        nesim_trace_signals_restore(&r->sig);
+    nesim_trace_close(r->t);
+    r->t = NULL;
+    if (r->interrupted && (!rc || rc == NESIM_EIO))
+        return nesim_fail(err, NESIM_EIO, "interrupted; the trace marks the run interrupted");
+    if (!rc && rc2) {
+        *err = e2;
+        return rc2;
+    }
+    return rc;
+}
+
 /* Energy of the run on the --chip profile (synaptic events, updates, spikes;
  * bias additions as graded element ops) and of the same graph stepped
  * densely in fp16 on the dense profile (every MAC of every step). */
@@ -156,6 +327,8 @@ int nesim_nir_job(const nesim_nir_job_opts *o, json_t **report, nesim_error *err
     FILE *csv = NULL;
     json_t *rep = NULL;
     size_t samples = 0, steps = 0;
+    nir_rec rec;
+    memset(&rec, 0, sizeof rec);
     int rc = nesim_nir_job_load(o->model, o->strict, &g, err);
     if (rc)
         return rc;
@@ -178,6 +351,11 @@ int nesim_nir_job(const nesim_nir_job_opts *o, json_t **report, nesim_error *err
         }
         fputs("sample,step,node,index\n", csv);
     }
+    if (o->trace) {
+        if ((rc = rec_begin(&rec, o, &g, net, err)))
+            goto done;
+        nesim_nir_set_step_hook(net, rec_step, &rec);
+    }
     rep = json_object();
     json_t *per_sample = json_array(), *nodes = json_array();
     if (!rep || !per_sample || !nodes) {
@@ -191,15 +369,23 @@ int nesim_nir_job(const nesim_nir_job_opts *o, json_t **report, nesim_error *err
     uint64_t h = 1469598103934665603ull; /* FNV-1a over (sample, step, node, index) */
     size_t nin = nesim_nir_input_size(net), nout = nesim_nir_output_size(net);
     for (size_t s = 0; s < samples; s++) {
+        if (rec.t) {
+            rec.base = (int64_t)(s * steps);
+            memset(rec.seen, 0, (size_t)g.n_nodes * sizeof *rec.seen);
+        }
         if ((rc = nesim_nir_run_sample(net, frames + s * steps * nin, steps, err)))
             goto done;
+        if (rec.t) {
+            nesim_trace_sample(rec.t, (int64_t)s, (int64_t)(s * steps), (int64_t)((s + 1) * steps - 1));
+            nesim_trace_sync(rec.t);
+        }
         for (int i = 0; i < n_nodes; i++) {
             size_t ns;
             const nesim_nir_spike *sp = nesim_nir_spikes(net, i, &ns);
             for (size_t k = 0; k < ns; k++) {
-                uint64_t rec[4] = {s, (uint64_t)sp[k].step, (uint64_t)i, sp[k].idx};
-                const unsigned char *p = (const unsigned char *)rec;
-                for (size_t b = 0; b < sizeof rec; b++)
+                uint64_t key[4] = {s, (uint64_t)sp[k].step, (uint64_t)i, sp[k].idx};
+                const unsigned char *p = (const unsigned char *)key;
+                for (size_t b = 0; b < sizeof key; b++)
                     h = (h ^ p[b]) * 1099511628211ull;
                 if (csv)
                     fprintf(csv, "%zu,%lld,%s,%u\n", s, (long long)sp[k].step, g.nodes[i].name, sp[k].idx);
@@ -297,12 +483,21 @@ int nesim_nir_job(const nesim_nir_job_opts *o, json_t **report, nesim_error *err
     json_object_set_new(rep, "dense_macs", json_integer((json_int_t)macs));
     if ((rc = price(o, rep, &tot, macs, err)))
         goto done;
+    if (rec.t) {
+        int64_t run = rec.run;
+        if ((rc = rec_end(&rec, NESIM_OK, rep, hx, samples, steps, err)))
+            goto done;
+        json_object_set_new(rep, "trace", json_pack("{sssI}", "file", o->trace, "run", (json_int_t)run));
+    }
     *report = rep;
     rep = NULL;
     goto done;
 nomem:
     rc = nesim_fail(err, NESIM_ENOMEM, "out of memory building the report");
 done:
+    if (rec.t) /* a failure after the run began: the trace says so */
+        rc = rec_end(&rec, rc ? rc : NESIM_EIO, NULL, "", 0, 0, err);
+    rec_free(&rec);
     if (csv)
         fclose(csv);
     json_decref(rep);

@@ -19,6 +19,7 @@
 #include "base/error.h"
 #include "net/nir.h"
 #include "sim/nir_run.h"
+#include "traces/store.h"
 
 typedef struct nesim_nir_job_opts {
     const char *model;      /* .nir file or its JSON spec */
@@ -28,6 +29,13 @@ typedef struct nesim_nir_job_opts {
     size_t max_samples;     /* 0: all */
     const char *spikes_out; /* write every spike as CSV (sample,step,node,index) here, or NULL */
     const char *chip;       /* profile for the energy (NULL: loihi; "none": no energy) */
+    /* Record the run in this trace (traces/store.h): one layer per spiking
+     * node (its spikes, and as its SOPs those of the Linear/Conv/Pool nodes
+     * that feed it), ticks = sample x steps + step of dt seconds, one sample
+     * row per input sample; the spec stored is the graph's JSON. The report
+     * gets "trace": {"file", "run"}. */
+    const char *trace;
+    nesim_trace_level record; /* default spikes */
     void (*progress)(void *user, double done);
     void *user;
 } nesim_nir_job_opts;

@@ -59,6 +59,8 @@ struct nesim_nir_net {
     int input, output;
     double *readout;
     int64_t now; /* last step run */
+    nesim_nir_step_hook hook;
+    void *hook_ctx;
 };
 
 static int is_neuron(nesim_nir_type t)
@@ -1175,6 +1177,8 @@ int nesim_nir_run_sample(nesim_nir_net *net, const double *frames, size_t steps,
             for (size_t k = 0; k < o->n; k++)
                 net->readout[o->idx[k]] += o->val[o->idx[k]];
         }
+        if (net->hook && net->hook(net->hook_ctx, (int64_t)t))
+            return nesim_fail(err, NESIM_EIO, "%s: stopped at step %zu", net->file, t);
     }
     net->now = (int64_t)steps - 1;
     return NESIM_OK;
@@ -1242,4 +1246,10 @@ uint64_t nesim_nir_node_dense_macs(const nesim_nir_net *net, int node)
     default:
         return 0;
     }
+}
+
+void nesim_nir_set_step_hook(nesim_nir_net *net, nesim_nir_step_hook fn, void *ctx)
+{
+    net->hook = fn;
+    net->hook_ctx = ctx;
 }

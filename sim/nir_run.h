@@ -92,6 +92,11 @@ uint64_t nesim_nir_node_dense_macs(const nesim_nir_net *net, int node);
 /* Nonzero for spiking nodes (neurons that fire, Threshold). */
 int nesim_nir_node_spikes(const nesim_nir_net *net, int node);
 
+/* Called after every step of a sample (a recorder reads counters and spikes
+ * there); a nonzero return stops the sample with NESIM_EIO. NULL: none. */
+typedef int (*nesim_nir_step_hook)(void *ctx, int64_t step);
+void nesim_nir_set_step_hook(nesim_nir_net *net, nesim_nir_step_hook fn, void *ctx);
+
 /* Runs one sample from rest: frames is [steps][input size]. The spike lists
  * and the readout describe this sample; the counters add up over samples. */
 int nesim_nir_run_sample(nesim_nir_net *net, const double *frames, size_t steps, nesim_error *err);

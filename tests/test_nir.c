@@ -17,6 +17,7 @@
 #include "net/nir.h"
 #include "net/tensor.h"
 #include "sim/nir_run.h"
+#include "traces/store.h"
 
 /* The NIR paper's graphs, kept in the repository (examples/nir, BSD-3). */
 static const char *nir_file(const char *name)
@@ -728,6 +729,60 @@ static void test_damaged_hdf5_isolated(void **st)
     nesim_nir_free(&b);
 }
 
+/* --trace records the run; nesim trace reads it; the SONATA and NIR-events
+ * exports read back with h5py to exactly the spikes the run wrote. */
+static void test_trace_and_exports(void **st)
+{
+    int64_t sh[1] = {12};
+    const char *fr = frames_file("braille6.npy", 3, 90, 1, sh, 0.25, 8);
+    const char *db = test_tmp("nir.db"), *csv = test_tmp("nir_spikes.csv");
+    remove(db);
+    nesim_nir_job_opts o;
+    nesim_nir_job_opts_init(&o);
+    o.model = nir_file("braille_noDelay_bias_zero.nir");
+    o.input = fr;
+    o.run.dt = 1e-4;
+    o.trace = db;
+    o.spikes_out = csv;
+    json_t *rep = NULL;
+    nesim_error err = {0};
+    assert_ok(nesim_nir_job(&o, &rep, &err), &err);
+    json_t *tr = json_object_get(rep, "trace");
+    assert_non_null(tr);
+    int64_t run = json_integer_value(json_object_get(tr, "run"));
+    nesim_trace *t = NULL;
+    assert_ok(nesim_trace_open(db, NESIM_TRACE_READ, &t, &err), &err);
+    nesim_trace_run R;
+    assert_ok(nesim_trace_get_run(t, run, &R, &err), &err);
+    assert_int_equal(R.status, NESIM_TRACE_COMPLETE);
+    assert_int_equal(R.samples, 3);
+    assert_int_equal(R.virtual_ticks, 3 * 90);
+    assert_string_equal(R.spike_checksum, json_string_value(json_object_get(rep, "spike_checksum")));
+    assert_true(R.tick_s == 1e-4);
+    nesim_trace_run_clear(&R);
+    nesim_trace_layer *L = NULL;
+    size_t nl = 0;
+    assert_ok(nesim_trace_layers(t, run, &L, &nl, &err), &err);
+    assert_int_equal(nl, 2); /* the spiking nodes, in run order */
+    assert_string_equal(L[0].name, "lif1.lif");
+    assert_string_equal(L[1].name, "lif2");
+    /* each layer: its spikes, and the SOPs of the Affine nodes feeding it */
+    long long sops_lif1 = json_integer_value(json_object_get(node_rep(rep, "fc1"), "sops")) +
+                          json_integer_value(json_object_get(node_rep(rep, "lif1.w_rec"), "sops"));
+    assert_int_equal(L[0].spikes, json_integer_value(json_object_get(node_rep(rep, "lif1.lif"), "spikes")));
+    assert_int_equal(L[0].sops, sops_lif1);
+    assert_int_equal(L[1].sops, json_integer_value(json_object_get(node_rep(rep, "fc2"), "sops")));
+    nesim_trace_layers_free(L, nl);
+    const char *son = test_tmp("nir_sonata.h5"), *ev = test_tmp("nir_events.h5");
+    assert_ok(nesim_trace_export(t, run, NESIM_TRACE_SONATA, son, &err), &err);
+    assert_ok(nesim_trace_export(t, run, NESIM_TRACE_NIR_EVENTS, ev, &err), &err);
+    nesim_trace_close(t);
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 tests/check_exports.py %s %s %s 90 1e-4", csv, son, ev);
+    assert_int_equal(system(cmd), 0);
+    json_decref(rep);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -746,6 +801,7 @@ int main(void)
         cmocka_unit_test(test_spec_round_trip),
         cmocka_unit_test(test_malformed_files),
         cmocka_unit_test(test_damaged_hdf5_isolated),
+        cmocka_unit_test(test_trace_and_exports),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

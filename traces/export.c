@@ -117,6 +117,14 @@ int nesim_trace_export(nesim_trace *t, int64_t run, nesim_trace_format fmt, cons
         return rc;
     if (!path || !*path)
         return nesim_fail(err, NESIM_EINVAL, "export: no output file given");
+    if (fmt == NESIM_TRACE_SONATA || fmt == NESIM_TRACE_NIR_EVENTS) {
+        if (sqlite3_exec(t->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+            return trace_sqlite_fail(t, err, "starting a read transaction");
+        rc = trace_export_h5(t, run, fmt, path, err);
+        if (!sqlite3_get_autocommit(t->db))
+            sqlite3_exec(t->db, "COMMIT", NULL, NULL, NULL);
+        return rc;
+    }
     size_t len = strlen(path);
     char *tmp = malloc(len + 16);
     if (!tmp)

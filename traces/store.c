@@ -104,8 +104,13 @@ int nesim_trace_format_parse(const char *s, nesim_trace_format *out, nesim_error
         *out = NESIM_TRACE_CSV;
     else if (s && !strcmp(s, "npy"))
         *out = NESIM_TRACE_NPY;
+    else if (s && !strcmp(s, "sonata"))
+        *out = NESIM_TRACE_SONATA;
+    else if (s && !strcmp(s, "nir-events"))
+        *out = NESIM_TRACE_NIR_EVENTS;
     else
-        return nesim_fail(err, NESIM_EINVAL, "--format: expected csv or npy, got '%s'", s ? s : "");
+        return nesim_fail(err, NESIM_EINVAL, "--format: expected csv, npy, sonata or nir-events, got '%s'",
+                          s ? s : "");
     return NESIM_OK;
 }
 

@@ -118,7 +118,8 @@ typedef enum nesim_trace_level {
 
 typedef enum nesim_trace_kind { NESIM_TRACE_LAYERS, NESIM_TRACE_NETWORK } nesim_trace_kind;
 
-typedef enum nesim_trace_format { NESIM_TRACE_CSV, NESIM_TRACE_NPY } nesim_trace_format;
+/* csv, npy: every spike as rows; sonata, nir-events: HDF5 files other tools read (traces/export_h5.c) */
+typedef enum nesim_trace_format { NESIM_TRACE_CSV, NESIM_TRACE_NPY, NESIM_TRACE_SONATA, NESIM_TRACE_NIR_EVENTS } nesim_trace_format;
 
 const char *nesim_trace_status_name(nesim_trace_status s); /* "running", ... */
 const char *nesim_trace_level_name(nesim_trace_level l);   /* "none", "activity", "spikes" */
@@ -454,8 +455,10 @@ int nesim_trace_activity_svg(nesim_trace *t, int64_t run, int64_t from, int64_t 
 
 /* Every spike of the run, ordered by (layer, tick, neuron), to path: CSV
  * (layer,neuron,tick,sign) or .npy int64 [n, 4] of (layer, neuron, tick,
- * sign). Written to a temporary file and renamed, so a reader never sees a
- * partial file. */
+ * sign); or as HDF5: a SONATA spike report (/spikes/<layer>/timestamps in ms
+ * and node_ids, by time) or NIR EventData per layer and sample (see
+ * traces/export_h5.c). Written to a temporary file and renamed, so a reader
+ * never sees a partial file. */
 int nesim_trace_export(nesim_trace *t, int64_t run, nesim_trace_format fmt, const char *path,
                        nesim_error *err);
 

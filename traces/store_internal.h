@@ -109,6 +109,8 @@ static inline bool trace_tick_ok(int64_t v) { return v >= 0 && v < NESIM_TRACE_T
 int trace_check_idle(nesim_trace *t, nesim_error *err);
 /* NESIM_EINVAL unless run exists. */
 int trace_check_run(nesim_trace *t, int64_t run, nesim_error *err);
+/* nesim_trace_export for the HDF5 formats (export_h5.c). */
+int trace_export_h5(nesim_trace *t, int64_t run, nesim_trace_format fmt, const char *path, nesim_error *err);
 
 typedef struct trace_ns {
     int64_t neuron;
