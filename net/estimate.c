@@ -1,6 +1,8 @@
 /* estimate.c — memory a spec's run will take (see estimate.h). */
 #include "net/estimate.h"
 
+#include <sys/stat.h>
+
 #include <stdio.h>
 #include <string.h>
 
@@ -40,6 +42,24 @@ static double tensor_bytes(const nesim_spec_tensor *t)
     return count + 4 * count / group;
 }
 
+/* Synapses an explicit projection stores: its inline list or matrix's
+ * nonzeros, or for a file an upper bound from its size (4-byte elements at
+ * least); the file is not read here. */
+static double explicit_synapses(const nesim_spec_proj *J)
+{
+    const nesim_spec_array *a = J->has_matrix ? &J->matrix : &J->syn[NESIM_SYN_PRE];
+    if (a->file) {
+        struct stat st;
+        return stat(a->file, &st) == 0 ? (double)st.st_size / 4 : 0;
+    }
+    if (!J->has_matrix)
+        return (double)a->n;
+    double nz = 0;
+    for (size_t k = 0; k < a->n; k++)
+        nz += a->v[k] != 0;
+    return nz;
+}
+
 double nesim_estimate_network(double neurons, double state, double synapses, double rows)
 {
     return neurons * (PER_NEURON + 8 * state) + synapses * PER_SYNAPSE + rows * PER_ROW;
@@ -60,6 +80,8 @@ void nesim_spec_estimate(const nesim_spec *s, size_t samples, nesim_estimate *e)
         double syn = 0;
         if (J->rule == NESIM_FIXED_PROB)
             syn = (double)a->n * (double)b->n * J->p;
+        else if (J->rule == NESIM_EXPLICIT)
+            syn = explicit_synapses(J);
         add(e, nesim_estimate_network(0, 0, syn, (double)a->n), "projection %s -> %s: %.4g synapses", a->name, b->name, syn);
     }
     for (size_t i = 0; i < s->n_layers; i++) {

@@ -115,8 +115,16 @@ static int cmp_u32(const void *a, const void *b)
 /* Ascending index order: canonical, whatever order the adds came in. */
 static void svec_sort(svec *s)
 {
-    if (s->n > 1)
-        qsort(s->idx, s->n, sizeof *s->idx, cmp_u32);
+    if (s->n <= 1)
+        return;
+    if (s->n > s->cap / 16) { /* dense enough: one pass over the marks is cheaper than a sort */
+        size_t k = 0;
+        for (size_t i = 0; i < s->cap; i++)
+            if (s->mark[i])
+                s->idx[k++] = (uint32_t)i;
+        return;
+    }
+    qsort(s->idx, s->n, sizeof *s->idx, cmp_u32);
 }
 
 /* ---- building ------------------------------------------------------------- */
@@ -949,13 +957,14 @@ static int run_neurons(nesim_nir_net *net, rnode *r, int64_t t)
         for (size_t i = 0; i < r->n_in; i++)
             r->cand[nc++] = (uint32_t)i;
     } else {
-        for (size_t k = 0; k < in->n; k++)
-            r->cand[nc++] = in->idx[k];
-        for (size_t k = 0; k < r->n_live; k++)
-            if (!in->mark[r->live_list[k]])
-                r->cand[nc++] = r->live_list[k];
-        if (nc > 1)
-            qsort(r->cand, nc, sizeof *r->cand, cmp_u32);
+        /* both ascending: merge */
+        size_t a = 0, b = 0;
+        while (a < in->n || b < r->n_live) {
+            uint32_t x = a < in->n ? in->idx[a] : UINT32_MAX, y = b < r->n_live ? r->live_list[b] : UINT32_MAX;
+            r->cand[nc++] = x < y ? x : y;
+            a += x <= y;
+            b += y <= x;
+        }
     }
     r->n_live = 0;
     for (size_t k = 0; k < nc; k++) {

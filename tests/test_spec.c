@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 
 #include "net/classic.h"
+#include "net/estimate.h"
 #include "net/spec.h"
 #include "net/tensor.h"
 #include "sim/network.h"
@@ -620,6 +621,19 @@ static void test_explicit_projections(void **st)
     assert_int_equal(na, nb);
     assert_memory_equal(a, b, na * sizeof *a);
     free(a), free(b);
+    {
+        /* --max-memory's estimate counts the 600 synapses a matrix stores (all_to_all stores none) */
+        char t1[32768], t2[4096];
+        snprintf(t1, sizeof t1, POPS2, proj);
+        snprintf(t2, sizeof t2, POPS2, "{\"pre\": \"a\", \"post\": \"b\", \"rule\": \"all_to_all\", \"weight\": 0.004, \"delay\": 2}");
+        nesim_spec *s1 = parse_ok(t1, NULL), *s2 = parse_ok(t2, NULL);
+        nesim_estimate e1, e2;
+        nesim_spec_estimate(s1, 0, &e1);
+        nesim_spec_estimate(s2, 0, &e2);
+        assert_close(e1.bytes - e2.bytes, nesim_estimate_network(0, 0, 600, 0), 1e-12, 1);
+        nesim_spec_free(s1);
+        nesim_spec_free(s2);
+    }
     /* a fixed_prob projection's synapses, listed in .npy files, are that projection */
     const char *fp = "{\"pre\": \"a\", \"post\": \"a\", \"rule\": \"fixed_prob\", \"p\": 0.2, \"weight\": 0.003, \"delay\": 4},"
                      "{\"pre\": \"a\", \"post\": \"b\", \"rule\": \"all_to_all\", \"weight\": 0.004, \"delay\": 2}";
