@@ -27,9 +27,9 @@ static const char help[] =
     "                        membrane, as snnTorch and Norse train; exact: closed form\n"
     "                        over each step with the input held\n"
     "  --reset value|subtract  after a spike: v = v_reset (default), or v -= threshold\n"
-    "  --chip NAME|FILE      price the activity on this chip profile (default loihi;\n"
-    "                        none: no energy): SOPs, updates, spikes, bias additions,\n"
-    "                        beside the graph stepped densely in fp16 (dense-45nm)\n"
+    "  --chip NAME|FILE      map the graph on this chip profile and price the run\n"
+    "                        (default loihi; none: neither): cores, routes, energy by\n"
+    "                        term, chip time, beside the graph stepped densely in fp16\n"
     "  --trace DB            record the run in a trace database (SQLite): a layer per\n"
     "                        spiking node, its spikes and SOPs per step; then nesim\n"
     "                        trace, nesim serve, and nesim trace export --format\n"
@@ -176,13 +176,19 @@ static void print_text(const json_t *r)
             printf(" %lld", (long long)json_integer_value(json_object_get(json_array_get(ss, i), "argmax")));
         printf("%s\n", json_array_size(ss) > 20 ? " ..." : "");
     }
-    json_t *e = json_object_get(r, "energy");
+    json_t *e = json_object_get(r, "energy"), *use = json_object_get(r, "chip_usage");
     if (e) {
         double tot = json_real_value(json_object_get(e, "total_j")), fp = json_real_value(json_object_get(e, "dense_fp16_j"));
-        printf("energy on %s: %.4g J (synaptic %.3g, updates %.3g, spikes %.3g, bias %.3g J); %.3g pJ per SOP\n",
-               json_string_value(json_object_get(e, "chip")), tot, json_real_value(json_object_get(e, "synaptic_j")),
-               json_real_value(json_object_get(e, "update_j")), json_real_value(json_object_get(e, "spike_out_j")),
-               json_real_value(json_object_get(e, "bias_j")), 1e12 * json_real_value(json_object_get(e, "per_sop_j")));
+        printf("\non %s: %lld cores on %lld chip(s), longest route %lld hops; chip time %.4g s\n",
+               json_string_value(json_object_get(e, "chip")), (long long)json_integer_value(json_object_get(use, "cores")),
+               (long long)json_integer_value(json_object_get(use, "chips")),
+               (long long)json_integer_value(json_object_get(use, "max_hops")),
+               json_real_value(json_object_get(e, "chip_time_s")));
+        printf("energy %.4g J, %.3g pJ per SOP:", tot, 1e12 * json_real_value(json_object_get(e, "per_sop_j")));
+        const char *k;
+        json_t *v;
+        json_object_foreach(json_object_get(e, "terms_j"), k, v) printf(" %s %.3g", k, json_real_value(v));
+        printf(" J\n");
         printf("the same graph stepped densely, fp16 on %s: %.4g J (%s MACs): %.1fx the spiking run\n",
                json_string_value(json_object_get(e, "dense_profile")), fp,
                cli_grouped((uint64_t)json_integer_value(json_object_get(r, "dense_macs")), b1, sizeof b1),

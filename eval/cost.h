@@ -17,6 +17,7 @@
 #include "net/map.h"
 #include "sim/infer.h"
 #include "sim/network.h"
+#include "sim/nir_run.h"
 
 typedef struct nesim_cost_layer {
     uint64_t cores, compartments;
@@ -55,5 +56,15 @@ void nesim_cost_free(nesim_cost *c);
  * (global id). Layer entries of *out are the populations. */
 int nesim_cost_network(const nesim_chip *chip, const nesim_chip *dense, const nesim_net *net,
                        const uint64_t *spikes, int64_t ticks, nesim_cost *out, nesim_error *err);
+
+/* Maps and prices a NIR graph's run (sim/nir_run.h) of `ticks` steps of
+ * tick_s: groups are its Input, neuron and Threshold nodes (in run order;
+ * *group_node, malloc'd, gives each group's node), edges join groups that
+ * wiring (Linear, Conv, Pool, ...) connects, routed by the neurons each
+ * output actually reaches; a wiring node's SOPs, dense MACs and weights
+ * count in the group it feeds. Layer entries of *out are the groups. */
+int nesim_cost_nir(const nesim_chip *chip, const nesim_chip *dense, const nesim_nir_graph *g,
+                   const nesim_nir_net *net, int64_t ticks, double tick_s, size_t samples, nesim_cost *out,
+                   int **group_node, nesim_error *err);
 
 #endif

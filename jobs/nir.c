@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "eval/cost.h"
 #include "net/chip.h"
 #include "net/jsonmsg.h"
 #include "net/tensor.h"
@@ -253,11 +254,10 @@ static int rec_end(nir_rec *r, int rc, const json_t *rep, const char *checksum, 
     if (!rc) {
         nesim_trace_set_checksum(r->t, checksum);
         nesim_trace_set_extent(r->t, (int64_t)samples, (int64_t)(samples * steps));
-        json_t *e = json_object_get(rep, "energy");
-        static const char *const terms[][2] = {
-            {"synaptic_j", "synaptic"}, {"update_j", "update"}, {"spike_out_j", "spike_out"}, {"bias_j", "bias"}};
-        for (size_t k = 0; e && k < sizeof terms / sizeof *terms; k++)
-            nesim_trace_energy(r->t, -1, terms[k][1], json_real_value(json_object_get(e, terms[k][0])));
+        const char *term;
+        json_t *v;
+        json_object_foreach(json_object_get(json_object_get(rep, "energy"), "terms_j"), term, v)
+            nesim_trace_energy(r->t, -1, term, json_real_value(v));
         nesim_trace_metric(r->t, -1, "updates", (double)json_integer_value(json_object_get(rep, "updates")));
         nesim_trace_metric(r->t, -1, "bias_ops", (double)json_integer_value(json_object_get(rep, "bias_ops")));
     }
@@ -277,16 +277,21 @@ static int rec_end(nir_rec *r, int rc, const json_t *rep, const char *checksum, 
     return rc;
 }
 
-/* Energy of the run on the --chip profile (synaptic events, updates, spikes;
- * bias additions as graded element ops) and of the same graph stepped
- * densely in fp16 on the dense profile (every MAC of every step). */
-static int price(const nesim_nir_job_opts *o, json_t *rep, const nesim_nir_counts *t, uint64_t macs,
-                 nesim_error *err)
+/* Energy and chip time of the run mapped on the --chip profile (eval/cost.h:
+ * synaptic events, updates, idle neurons, spikes out, deliveries to cores,
+ * routing hops, static power), bias additions as graded element ops on top,
+ * beside the same graph stepped densely (every MAC of every step in fp16 on
+ * dense-45nm). */
+static int price(const nesim_nir_job_opts *o, json_t *rep, const nesim_nir_graph *g, const nesim_nir_net *net,
+                 const nesim_nir_counts *t, uint64_t macs, size_t samples, size_t steps, nesim_error *err)
 {
     if (o->chip && !strcmp(o->chip, "none"))
         return NESIM_OK;
     nesim_chip *chip = NULL, *dense = NULL;
     double mac16 = 0, add16 = 0;
+    int *gnode = NULL;
+    nesim_cost cost;
+    memset(&cost, 0, sizeof cost);
     int rc = nesim_chip_load(o->chip ? o->chip : "loihi", NULL, &chip, err);
     if (!rc)
         rc = nesim_chip_load("dense-45nm", NULL, &dense, err);
@@ -296,23 +301,44 @@ static int price(const nesim_nir_job_opts *o, json_t *rep, const nesim_nir_count
         rc = nesim_chip_dense_op(dense, "fp16", NESIM_OP_MAC, &mac16, err);
     if (!rc)
         rc = nesim_chip_dense_op(dense, "fp16", NESIM_OP_ADD, &add16, err);
+    double tick_s = o->run.dt > 0 ? o->run.dt : 1;
+    if (!rc)
+        rc = nesim_cost_nir(chip, dense, g, net, (int64_t)(samples * steps), tick_s, samples, &cost, &gnode, err);
     if (!rc) {
         const nesim_chip_params *p = &chip->p;
-        double syn = (double)t->sops * p->energy.synaptic_op, upd = (double)t->updates * p->energy.neuron_update_active,
-               spk = (double)t->spikes * p->energy.spike_out,
-               bias = (double)t->bias_ops * (p->has_graded ? p->graded_elem_j : add16);
-        json_t *e = json_object();
+        double bias = (double)t->bias_ops * (p->has_graded ? p->graded_elem_j : add16);
+        json_t *e = json_object(), *terms = json_object(), *use = json_object();
         json_object_set_new(e, "chip", json_string(chip->name));
-        json_object_set_new(e, "synaptic_j", json_real(syn));
-        json_object_set_new(e, "update_j", json_real(upd));
-        json_object_set_new(e, "spike_out_j", json_real(spk));
-        json_object_set_new(e, "bias_j", json_real(bias));
-        json_object_set_new(e, "total_j", json_real(syn + upd + spk + bias));
-        json_object_set_new(e, "per_sop_j", json_real(t->sops ? (syn + upd + spk + bias) / (double)t->sops : 0));
+        for (int k = 0; k < NESIM_E_TERMS; k++)
+            json_object_set_new(terms, nesim_energy_term_name(k), json_real(cost.energy.term[k]));
+        json_object_set_new(terms, "bias", json_real(bias));
+        json_object_set_new(e, "terms_j", terms);
+        json_object_set_new(e, "total_j", json_real(cost.energy.total + bias));
+        json_object_set_new(e, "per_sop_j", json_real(t->sops ? (cost.energy.total + bias) / (double)t->sops : 0));
+        json_object_set_new(e, "chip_time_s", json_real(cost.energy.duration_s));
         json_object_set_new(e, "dense_fp16_j", json_real((double)macs * mac16));
         json_object_set_new(e, "dense_profile", json_string(dense->name));
         json_object_set_new(rep, "energy", e);
+        json_object_set_new(use, "cores", json_integer((json_int_t)cost.map.cores));
+        json_object_set_new(use, "chips", json_integer((json_int_t)cost.map.chips));
+        json_object_set_new(use, "max_hops", json_integer((json_int_t)cost.map.max_hops));
+        json_object_set_new(use, "routes", json_integer((json_int_t)cost.map.routes));
+        json_object_set_new(use, "map_seconds", json_real(cost.map_seconds));
+        json_object_set_new(rep, "chip_usage", use);
+        /* per group: its cores and energy, on its node's entry */
+        size_t i;
+        json_t *n;
+        json_array_foreach(json_object_get(rep, "nodes"), i, n)
+        {
+            for (size_t a = 0; a < cost.n; a++)
+                if (!strcmp(g->nodes[gnode[a]].name, json_string_value(json_object_get(n, "name")))) {
+                    json_object_set_new(n, "cores", json_integer((json_int_t)cost.layer[a].cores));
+                    json_object_set_new(n, "energy_j", json_real(cost.layer[a].e.total));
+                }
+        }
     }
+    free(gnode);
+    nesim_cost_free(&cost);
     nesim_chip_free(chip);
     nesim_chip_free(dense);
     return rc;
@@ -481,7 +507,7 @@ int nesim_nir_job(const nesim_nir_job_opts *o, json_t **report, nesim_error *err
     json_object_set_new(rep, "spikes_per_neuron_step", json_real(slots > 0 ? (double)tot.spikes / slots : 0));
     json_object_set_new(rep, "spike_checksum", json_string(hx));
     json_object_set_new(rep, "dense_macs", json_integer((json_int_t)macs));
-    if ((rc = price(o, rep, &tot, macs, err)))
+    if ((rc = price(o, rep, &g, net, &tot, macs, samples, steps, err)))
         goto done;
     if (rec.t) {
         int64_t run = rec.run;

@@ -43,6 +43,7 @@ typedef struct rnode {
     uint8_t *live;
     uint32_t *live_list, *cand;
     size_t n_live;
+    uint64_t *events;    /* per output index, over all samples (groups) */
     /* record */
     nesim_nir_spike *sp;
     size_t n_sp, cap_sp;
@@ -696,6 +697,7 @@ void nesim_nir_net_free(nesim_nir_net *net)
         free(r->live_list);
         free(r->cand);
         free(r->sp);
+        free(r->events);
     }
     free(net->r);
     free(net->order);
@@ -843,6 +845,8 @@ int nesim_nir_net_new(const nesim_nir_graph *g, const nesim_nir_opts *o, const c
         }
         if (svec_init(&r->in, r->n_in) || svec_init(&r->out, r->n_out))
             goto nomem;
+        if (nesim_nir_node_is_group(net, i) && !(r->events = calloc(r->n_out + 1, sizeof *r->events)))
+            goto nomem;
     }
     for (int e = 0; e < g->n_edges; e++) {
         const rnode *s = &net->r[g->edges[e][0]], *d = &net->r[g->edges[e][1]];
@@ -944,6 +948,7 @@ static int record_spike(rnode *r, int64_t t, uint32_t i)
     }
     r->sp[r->n_sp++] = (nesim_nir_spike){t, i};
     r->c.spikes++;
+    r->events[i]++;
     return NESIM_OK;
 }
 
@@ -1055,8 +1060,10 @@ static int run_node(nesim_nir_net *net, int i, int64_t t, const double *frame)
     svec_clear(in);
     if (r->type == NESIM_NIR_INPUT) {
         for (size_t j = 0; j < r->n_in; j++)
-            if (frame[j] != 0)
+            if (frame[j] != 0) {
                 svec_add(in, (uint32_t)j, frame[j]);
+                r->events[j]++;
+            }
     }
     for (int p = 0; p < r->n_preds; p++) {
         const svec *s = &net->r[r->preds[p]].out;
@@ -1261,4 +1268,113 @@ void nesim_nir_set_step_hook(nesim_nir_net *net, nesim_nir_step_hook fn, void *c
 {
     net->hook = fn;
     net->hook_ctx = ctx;
+}
+
+int nesim_nir_node_is_group(const nesim_nir_net *net, int node)
+{
+    nesim_nir_type t = net->r[node].type;
+    return t == NESIM_NIR_INPUT || t == NESIM_NIR_THRESHOLD || is_neuron(t);
+}
+
+const uint64_t *nesim_nir_event_counts(const nesim_nir_net *net, int node) { return net->r[node].events; }
+
+/* The wiring's structure: output indices of node r reached from input j. */
+static void wire_step(const rnode *r, uint32_t j, svec *out)
+{
+    switch (r->type) {
+    case NESIM_NIR_AFFINE:
+    case NESIM_NIR_LINEAR: {
+        const double *col = r->wt + (size_t)j * r->n_out;
+        for (size_t q = 0; q < r->n_out; q++)
+            if (col[q] != 0)
+                svec_add(out, (uint32_t)q, 1);
+        break;
+    }
+    case NESIM_NIR_CONV1D:
+    case NESIM_NIR_CONV2D:
+    case NESIM_NIR_SUMPOOL2D:
+    case NESIM_NIR_AVGPOOL2D: {
+        int pool = r->type == NESIM_NIR_SUMPOOL2D || r->type == NESIM_NIR_AVGPOOL2D;
+        int64_t H0 = r->H[0], H1 = r->H[1], O0 = r->O[0], O1 = r->O[1];
+        int cig = r->cin / (r->groups ? r->groups : 1), cog = r->cout / (r->groups ? r->groups : 1);
+        int64_t c = j / (H0 * H1), rem = j % (H0 * H1), y = rem / H1, x = rem % H1;
+        for (int64_t ky = 0; ky < r->K[0]; ky++) {
+            int64_t ny = y + r->P[0] - ky * r->D[0];
+            if (ny < 0 || ny % r->S[0] || ny / r->S[0] >= O0)
+                continue;
+            for (int64_t kx = 0; kx < r->K[1]; kx++) {
+                int64_t nx = x + r->P[1] - kx * r->D[1];
+                if (nx < 0 || nx % r->S[1] || nx / r->S[1] >= O1)
+                    continue;
+                int64_t oy = ny / r->S[0], ox = nx / r->S[1];
+                if (pool) {
+                    svec_add(out, (uint32_t)((c * O0 + oy) * O1 + ox), 1);
+                    continue;
+                }
+                int64_t g = c / cig, cl = c - g * cig;
+                for (int64_t co = g * cog; co < (g + 1) * cog; co++)
+                    if (r->w[((co * cig + cl) * r->K[0] + ky) * r->K[1] + kx] != 0)
+                        svec_add(out, (uint32_t)((co * O0 + oy) * O1 + ox), 1);
+            }
+        }
+        break;
+    }
+    case NESIM_NIR_SCALE:
+        if (r->per[j] != 0)
+            svec_add(out, j, 1);
+        break;
+    default: /* Identity, Output, Flatten, Delay: the same index */
+        svec_add(out, j, 1);
+        break;
+    }
+}
+
+/* Depth-first through the wiring from `node`'s outputs in `set`. */
+static int reach_from(const nesim_nir_net *net, int node, const svec *set, int dst, svec *res, int depth)
+{
+    if (depth > net->n)
+        return 0;
+    const nesim_nir_graph *g = net->g;
+    for (int e = 0; e < g->n_edges; e++) {
+        if (g->edges[e][0] != node)
+            continue;
+        int v = g->edges[e][1];
+        if (v == dst) {
+            for (size_t k = 0; k < set->n; k++)
+                svec_add(res, set->idx[k], 1);
+            continue;
+        }
+        if (nesim_nir_node_is_group(net, v))
+            continue; /* another group: the wiring ends there */
+        svec next;
+        if (svec_init(&next, net->r[v].n_out))
+            return -1;
+        for (size_t k = 0; k < set->n; k++)
+            wire_step(&net->r[v], set->idx[k], &next);
+        int rc = reach_from(net, v, &next, dst, res, depth + 1);
+        svec_free(&next);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+size_t nesim_nir_reach(const nesim_nir_net *net, int src, uint32_t i, int dst, uint32_t *out, size_t cap)
+{
+    svec start, res;
+    if (svec_init(&start, net->r[src].n_out) || svec_init(&res, net->r[dst].n_in)) {
+        svec_free(&start);
+        return 0;
+    }
+    svec_add(&start, i, 1);
+    size_t n = 0;
+    if (reach_from(net, src, &start, dst, &res, 0) == 0) {
+        svec_sort(&res);
+        n = res.n;
+        for (size_t k = 0; k < n && k < cap; k++)
+            out[k] = res.idx[k];
+    }
+    svec_free(&start);
+    svec_free(&res);
+    return n;
 }

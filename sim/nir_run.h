@@ -89,6 +89,17 @@ int nesim_nir_run_order(const nesim_nir_net *net, int k);
  * Affine, Conv: weights x output positions; Pool: window x outputs): the
  * ANN baseline. */
 uint64_t nesim_nir_node_dense_macs(const nesim_nir_net *net, int node);
+/* Mapping a graph on a chip: "groups" are the Input node and every neuron
+ * and Threshold node; the nodes between them (Linear, Conv, Pool, Flatten,
+ * Scale, Delay, Identity) are the wiring. Nonzero for a group. */
+int nesim_nir_node_is_group(const nesim_nir_net *net, int node);
+/* The inputs of group `dst` that output i of group `src` reaches through
+ * wiring alone (forward edges, nonzero weights), ascending, into out (up to
+ * cap); returns their number (0 when dst is not directly downstream). */
+size_t nesim_nir_reach(const nesim_nir_net *net, int src, uint32_t i, int dst, uint32_t *out, size_t cap);
+/* Events each output of a group emitted over every sample run so far (its
+ * spikes; for the Input node, its nonzero frame values). NULL for others. */
+const uint64_t *nesim_nir_event_counts(const nesim_nir_net *net, int node);
 /* Nonzero for spiking nodes (neurons that fire, Threshold). */
 int nesim_nir_node_spikes(const nesim_nir_net *net, int node);
 

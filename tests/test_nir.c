@@ -551,7 +551,7 @@ static void test_braille_variants(void **st)
     /* with a bias every lif1 neuron is visited every step; without, only those reached */
     assert_int_equal(json_integer_value(json_object_get(node_rep(bias, "lif1.lif"), "updates")), 38 * 200);
     assert_false(json_equal(spikes_of(nob), spikes_of(nob_value)));
-    /* the energy is the activity priced term by term on the profile (loihi, no graded ops: fp16 add for bias) */
+    /* the energy is the activity priced term by term on the profile (loihi: no graded ops, so fp16 adds for bias) */
     nesim_chip *chip = NULL, *dense = NULL;
     nesim_error err = {0};
     assert_ok(nesim_chip_load("loihi", NULL, &chip, &err), &err);
@@ -559,13 +559,34 @@ static void test_braille_variants(void **st)
     double mac16, add16;
     assert_ok(nesim_chip_dense_op(dense, "fp16", NESIM_OP_MAC, &mac16, &err), &err);
     assert_ok(nesim_chip_dense_op(dense, "fp16", NESIM_OP_ADD, &add16, &err), &err);
-    json_t *e = json_object_get(bias, "energy");
-    double want = (double)json_integer_value(json_object_get(bias, "sops")) * chip->p.energy.synaptic_op +
-                  (double)json_integer_value(json_object_get(bias, "updates")) * chip->p.energy.neuron_update_active +
-                  (double)json_integer_value(json_object_get(bias, "spikes")) * chip->p.energy.spike_out +
-                  (double)json_integer_value(json_object_get(bias, "bias_ops")) *
-                      (chip->p.has_graded ? chip->p.graded_elem_j : add16);
-    assert_close(json_real_value(json_object_get(e, "total_j")), want, 1e-12, 0);
+    json_t *e = json_object_get(bias, "energy"), *terms = json_object_get(e, "terms_j");
+    const nesim_chip_energy *E = &chip->p.energy;
+#define TERM(k) json_real_value(json_object_get(terms, k))
+#define COUNT(k) ((double)json_integer_value(json_object_get(bias, k)))
+    assert_close(TERM("synaptic"), COUNT("sops") * E->synaptic_op, 1e-12, 0);
+    assert_close(TERM("update"), COUNT("updates") * E->neuron_update_active, 1e-12, 0);
+    assert_close(TERM("bias"), COUNT("bias_ops") * (chip->p.has_graded ? chip->p.graded_elem_j : add16), 1e-12, 0);
+    double sum = 0;
+    const char *k;
+    json_t *v;
+    json_object_foreach(terms, k, v) sum += json_real_value(v);
+    assert_close(json_real_value(json_object_get(e, "total_j")), sum, 1e-12, 0);
+    /* 12 + 38 + 7 neurons fit one Loihi core: every event goes to one core, no hops.
+     * Events: the input's nonzero frame values (to lif1), lif1's spikes (to lif1 and
+     * to lif2: two edges), lif2's (to no group). */
+    json_t *use = json_object_get(bias, "chip_usage");
+    assert_int_equal(json_integer_value(json_object_get(use, "cores")), 1);
+    nesim_tensor ft;
+    assert_ok(nesim_npy_load(fr, &ft, &err), &err);
+    double in_events = 0;
+    for (size_t i = 0; i < ft.count; i++)
+        in_events += nesim_tensor_get(&ft, i) != 0;
+    nesim_tensor_release(&ft);
+    double lif1 = (double)json_integer_value(json_object_get(node_rep(bias, "lif1.lif"), "spikes"));
+    assert_close(TERM("delivery"), (in_events + 2 * lif1) * E->spike_within_core, 1e-12, 0);
+    assert_true(TERM("routing") == 0);
+#undef TERM
+#undef COUNT
     /* dense baseline: (12x38 + 38x38 + 38x7) MACs a step, 200 steps */
     assert_int_equal(json_integer_value(json_object_get(bias, "dense_macs")), (12 * 38 + 38 * 38 + 38 * 7) * 200);
     assert_close(json_real_value(json_object_get(e, "dense_fp16_j")), (12 * 38 + 38 * 38 + 38 * 7) * 200 * mac16, 1e-12, 0);

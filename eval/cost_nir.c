@@ -1,0 +1,214 @@
+/* cost_nir.c — a NIR graph's run mapped on a chip and priced (see cost.h). */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "eval/cost.h"
+
+typedef struct reach_ctx {
+    const nesim_nir_net *net;
+    int src, dst;
+} reach_ctx;
+
+static size_t reach_targets(void *user, uint64_t i, uint32_t *out, size_t cap)
+{
+    const reach_ctx *c = user;
+    return nesim_nir_reach(c->net, c->src, (uint32_t)i, c->dst, out, cap);
+}
+
+/* Whether wiring alone leads from group src to group dst (breadth first). */
+static int wired(const nesim_nir_graph *g, const nesim_nir_net *net, int src, int dst, uint8_t *mark, int *queue)
+{
+    memset(mark, 0, (size_t)g->n_nodes);
+    int head = 0, tail = 0;
+    queue[tail++] = src;
+    mark[src] = 1;
+    while (head < tail) {
+        int u = queue[head++];
+        for (int e = 0; e < g->n_edges; e++) {
+            if (g->edges[e][0] != u)
+                continue;
+            int v = g->edges[e][1];
+            if (v == dst)
+                return 1;
+            if (mark[v] || nesim_nir_node_is_group(net, v))
+                continue;
+            mark[v] = 1;
+            queue[tail++] = v;
+        }
+    }
+    return 0;
+}
+
+/* The group a wiring node's synaptic operations happen in: the nearest one downstream. */
+static int sop_group(const nesim_nir_graph *g, const nesim_nir_net *net, int node, uint8_t *mark, int *queue)
+{
+    memset(mark, 0, (size_t)g->n_nodes);
+    int head = 0, tail = 0;
+    queue[tail++] = node;
+    mark[node] = 1;
+    while (head < tail) {
+        int u = queue[head++];
+        for (int e = 0; e < g->n_edges; e++) {
+            if (g->edges[e][0] != u || mark[g->edges[e][1]])
+                continue;
+            int v = g->edges[e][1];
+            if (nesim_nir_node_is_group(net, v))
+                return v;
+            mark[v] = 1;
+            queue[tail++] = v;
+        }
+    }
+    return -1;
+}
+
+int nesim_cost_nir(const nesim_chip *chip, const nesim_chip *dense, const nesim_nir_graph *g,
+                   const nesim_nir_net *net, int64_t ticks, double tick_s, size_t samples, nesim_cost *out,
+                   int **group_node, nesim_error *err)
+{
+    memset(out, 0, sizeof *out);
+    *group_node = NULL;
+    nesim_energy_params ep;
+    nesim_dense_params dp;
+    int rc = nesim_cost_params(chip, dense, &out->caps, &ep, &dp, err);
+    if (rc)
+        return rc;
+    out->chip = chip->name;
+    out->dense = dense->name;
+    int n = g->n_nodes, ng = 0, ne = 0;
+    int *gid = malloc((size_t)n * sizeof *gid), *node_of = malloc((size_t)n * sizeof *node_of);
+    int *queue = malloc(((size_t)n + 1) * sizeof *queue);
+    uint8_t *mark = malloc((size_t)n + 1);
+    nesim_map_group *grp = calloc((size_t)n, sizeof *grp);
+    nesim_map_edge *edge = NULL;
+    reach_ctx *ctx = NULL;
+    uint32_t **fan = calloc((size_t)n, sizeof *fan);
+    uint32_t *tg = NULL;
+    nesim_energy_input *ein = calloc((size_t)n, sizeof *ein);
+    nesim_energy_layer *eout = calloc((size_t)n, sizeof *eout);
+    if (!gid || !node_of || !queue || !mark || !grp || !fan || !ein || !eout)
+        goto nomem;
+    size_t tg_cap = 1;
+    for (int k = 0; k < n; k++) {
+        int i = nesim_nir_run_order(net, k); /* groups in run order */
+        gid[i] = -1;
+        if (!nesim_nir_node_is_group(net, i))
+            continue;
+        gid[i] = ng;
+        node_of[ng] = i;
+        size_t sz = nesim_nir_node_size(net, i);
+        if (sz > tg_cap)
+            tg_cap = sz;
+        if (!(fan[ng] = calloc(sz + 1, sizeof **fan)))
+            goto nomem;
+        ng++;
+    }
+    edge = calloc((size_t)ng * (size_t)ng + 1, sizeof *edge);
+    ctx = calloc((size_t)ng * (size_t)ng + 1, sizeof *ctx);
+    tg = malloc(tg_cap * sizeof *tg);
+    out->layer = calloc((size_t)ng + 1, sizeof *out->layer);
+    if (!edge || !ctx || !tg || !out->layer)
+        goto nomem;
+    out->n = (size_t)ng;
+    for (int a = 0; a < ng; a++)
+        for (int b = 0; b < ng; b++) {
+            if (!wired(g, net, node_of[a], node_of[b], mark, queue))
+                continue;
+            ctx[ne] = (reach_ctx){net, node_of[a], node_of[b]};
+            edge[ne] = (nesim_map_edge){.pre = a, .post = b, .dense = 0, .targets = reach_targets, .user = &ctx[ne]};
+            for (size_t i = 0; i < nesim_nir_node_size(net, node_of[a]); i++) {
+                size_t f = nesim_nir_reach(net, node_of[a], (uint32_t)i, node_of[b], tg, tg_cap);
+                for (size_t k = 0; k < f && k < tg_cap; k++)
+                    fan[b][tg[k]]++;
+            }
+            ne++;
+        }
+    for (int a = 0; a < ng; a++) {
+        uint32_t mx = 0;
+        size_t sz = nesim_nir_node_size(net, node_of[a]);
+        for (size_t i = 0; i < sz; i++)
+            mx = fan[a][i] > mx ? fan[a][i] : mx;
+        grp[a] = (nesim_map_group){.name = g->nodes[node_of[a]].name, .neurons = sz, .fan_in = mx, .weight_bits = 32};
+    }
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    out->caps.pack = 1;
+    if ((rc = nesim_map(&out->caps, grp, (size_t)ng, edge, (size_t)ne, &out->map, err)))
+        goto done;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    out->map_seconds = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    for (int a = 0; a < ng; a++) {
+        int i = node_of[a];
+        const nesim_nir_counts *c = nesim_nir_counts_of(net, i);
+        nesim_energy_input *x = &ein[a];
+        x->membrane_updates = (double)c->updates;
+        x->neurons = (double)nesim_nir_node_size(net, i);
+        const uint64_t *ev = nesim_nir_event_counts(net, i);
+        for (size_t k = 0; ev && k < nesim_nir_node_size(net, i); k++)
+            x->spikes_out += (double)ev[k];
+        x->cores = (double)out->map.place[a].owned_cores;
+        x->samples = (double)samples;
+        x->weight_bits = 32;
+        out->layer[a].cores = out->map.place[a].owned_cores;
+        out->layer[a].compartments = out->map.place[a].compartments;
+        out->layer[a].weight_bits_stored = out->map.place[a].weight_bits;
+    }
+    /* synaptic work: each wiring node's in the group it feeds */
+    for (int i = 0; i < n; i++) {
+        uint64_t macs = nesim_nir_node_dense_macs(net, i);
+        if (!macs)
+            continue;
+        int d = sop_group(g, net, i, mark, queue);
+        if (d < 0)
+            continue;
+        nesim_energy_input *x = &ein[gid[d]];
+        x->sops += (double)nesim_nir_counts_of(net, i)->sops;
+        x->dense_macs += (double)macs * (double)ticks;
+        const nesim_nir_param *w = nesim_nir_param_get(&g->nodes[i], "weight");
+        if (w) {
+            x->weights += (double)w->count;
+            x->weight_bytes += (double)w->count * 4;
+        }
+    }
+    /* routing: each event of a source neuron to its destination cores */
+    for (int j = 0; j < ne; j++) {
+        int a = edge[j].pre;
+        const uint64_t *ev = nesim_nir_event_counts(net, node_of[a]);
+        nesim_energy_input *x = &ein[edge[j].post];
+        for (size_t i = 0; ev && i < nesim_nir_node_size(net, node_of[a]); i++) {
+            double s = (double)ev[i];
+            x->spikes_in += s;
+            x->deliveries += s * out->map.dest_cores[j][i];
+            x->hops_ew += s * (double)out->map.hops_ew[j][i];
+            x->hops_ns += s * (double)out->map.hops_ns[j][i];
+            x->hops_chip += s * (double)out->map.hops_chip[j][i];
+        }
+    }
+    nesim_energy_compute(&ep, &dp, ein, (size_t)ng, (double)ticks, tick_s, (double)out->map.cores, eout, &out->energy);
+    for (int a = 0; a < ng; a++) {
+        out->layer[a].in = ein[a];
+        out->layer[a].e = eout[a];
+    }
+    *group_node = node_of;
+    node_of = NULL;
+    goto done;
+nomem:
+    rc = nesim_fail(err, NESIM_ENOMEM, "out of memory mapping the graph");
+done:
+    for (int a = 0; fan && a < n; a++)
+        free(fan[a]);
+    free(fan);
+    free(gid);
+    free(node_of);
+    free(queue);
+    free(mark);
+    free(grp);
+    free(edge);
+    free(ctx);
+    free(tg);
+    free(ein);
+    free(eout);
+    if (rc)
+        nesim_cost_free(out);
+    return rc;
+}
