@@ -39,6 +39,9 @@ int cmd_spec(int argc, char **argv);
 /* `nesim run MODEL.nir` / `nesim spec MODEL.nir`: cmd_run and cmd_spec hand NIR graphs here. */
 int cmd_run_nir(int argc, char **argv);
 int cmd_spec_nir(int argc, char **argv);
+/* A NIR run's report (jobs/nir.h) as text on stdout (run and replay). */
+struct json_t;
+void cli_print_nir(const struct json_t *r);
 int cmd_chips(int argc, char **argv);
 int cmd_trace(int argc, char **argv);
 int cmd_replay(int argc, char **argv);

@@ -22,6 +22,11 @@ static const char help[] =
     "against its recorded spikes, and the spiked projections after L take --coding\n"
     "and --k. Nothing changed gives the recorded logits and spikes exactly.\n"
     "\n"
+    "A NIR graph's run (nesim run MODEL.nir --trace DB) replays layer L's recorded\n"
+    "spikes as L's output: the nodes after it run again with the run's dt,\n"
+    "discretisation and reset, on --chip; nothing changed gives the recorded spikes\n"
+    "exactly. A node after L that also takes input from before L is refused.\n"
+    "\n"
     "options:\n"
     "  --chip NAME|PATH     price the replay on another chip (default: the run's)\n"
     "  --dense NAME|PATH    dense baseline profile (default: the run's, or dense-45nm)\n"
@@ -163,10 +168,21 @@ int cmd_replay(int argc, char **argv)
     if (!rc)
         rc = nesim_replay(&o, &report, &err);
     const int lm = report && json_object_get(report, "per_token");
+    const int nir = report && json_object_get(report, "spike_checksum") && json_object_get(report, "nodes");
     if (!rc && json)
         rc = nesim_report_write_json(report, stdout, &err);
     else if (!rc && lm)
         print_lm(report);
+    else if (!rc && nir) {
+        const json_t *rp = json_object_get(report, "replay");
+        printf("nesim replay: run %lld from layer %s\n\n", (long long)json_integer_value(json_object_get(rp, "parent_run")),
+               json_string_value(json_object_get(rp, "from_layer")));
+        cli_print_nir(report);
+        printf("\n  recorded as run %lld in %s (compare: nesim trace diff %s %lld %lld)\n",
+               (long long)json_integer_value(json_object_get(rp, "run")), json_string_value(json_object_get(rp, "trace")),
+               json_string_value(json_object_get(rp, "trace")), (long long)json_integer_value(json_object_get(rp, "parent_run")),
+               (long long)json_integer_value(json_object_get(rp, "run")));
+    }
     else if (!rc)
         print_table(report);
     json_decref(report);

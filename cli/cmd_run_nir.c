@@ -134,7 +134,7 @@ static int parse(int argc, char **argv, nesim_nir_job_opts *o, int *json, int *q
     return NESIM_OK;
 }
 
-static void print_text(const json_t *r)
+void cli_print_nir(const json_t *r)
 {
     char b1[32], b2[32], b3[32];
     printf("%s  (NIR %s, %s, dt = %g s, reset to %s)\n", json_string_value(json_object_get(r, "model")),
@@ -232,7 +232,7 @@ int cmd_run_nir(int argc, char **argv)
         json_dumpf(rep, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17));
         fputc('\n', stdout);
     } else
-        print_text(rep);
+        cli_print_nir(rep);
     json_decref(rep);
     return CLI_OK;
 }

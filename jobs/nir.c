@@ -10,6 +10,7 @@
 #include "eval/cost.h"
 #include "net/chip.h"
 #include "net/jsonmsg.h"
+#include "jobs/replay.h"
 #include "net/tensor.h"
 
 enum { SPEC_MAX_BYTES = 1 << 30 };
@@ -214,6 +215,11 @@ static int rec_begin(nir_rec *r, const nesim_nir_job_opts *o, const nesim_nir_gr
     free(queue);
     free(mark);
     json_t *spec = nesim_nir_to_json(g);
+    if (spec) /* what a replay needs to run the graph the same way */
+        json_object_set_new(spec, "run",
+                            json_pack("{sfssss}", "dt", o->run.dt, "discretisation",
+                                      o->run.disc == NESIM_NIR_EXACT ? "exact" : "euler", "reset",
+                                      o->run.reset_subtract ? "subtract" : "value"));
     char *text = spec ? json_dumps(spec, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
     json_decref(spec);
     if (!text)
@@ -226,7 +232,8 @@ static int rec_begin(nir_rec *r, const nesim_nir_job_opts *o, const nesim_nir_gr
                                      .spec_text = text,
                                      .chip = o->chip && strcmp(o->chip, "none") ? o->chip : (o->chip ? NULL : "loihi"),
                                      .tick_s = o->run.dt > 0 ? o->run.dt : 1,
-                                     .note = "NIR graph"};
+                                     .parent_run = o->parent_run,
+                                     .note = o->replay_db ? "NIR graph, replay" : "NIR graph"};
         rc = nesim_trace_begin_run(r->t, &info, &r->run, err);
     }
     free(text);
@@ -344,6 +351,131 @@ static int price(const nesim_nir_job_opts *o, json_t *rep, const nesim_nir_graph
     return rc;
 }
 
+/* ---- replay source ---------------------------------------------------------- */
+
+typedef struct rp_src {
+    nesim_trace *t;
+    int64_t run;
+    nesim_trace_sample_row *S;
+    size_t n_samples, steps;
+    int layer;
+    char *layer_name, *model, *chip;
+    int node;
+    nesim_nir_spike *sp;
+    size_t n_sp, cap_sp;
+} rp_src;
+
+static void rp_close(rp_src *r)
+{
+    if (r->t)
+        nesim_trace_close(r->t);
+    free(r->S);
+    free(r->layer_name);
+    free(r->model);
+    free(r->chip);
+    free(r->sp);
+    memset(r, 0, sizeof *r);
+}
+
+/* Opens the run, its graph and run options; o (a copy) takes them. */
+static int rp_open(rp_src *r, nesim_nir_job_opts *o, nesim_nir_graph *g, nesim_error *err)
+{
+    memset(g, 0, sizeof *g);
+    nesim_trace_run run;
+    memset(&run, 0, sizeof run);
+    r->run = o->replay_run;
+    int rc = nesim_trace_open(o->replay_db, NESIM_TRACE_READ, &r->t, err);
+    if (!rc)
+        rc = nesim_trace_get_run(r->t, o->replay_run, &run, err);
+    if (!rc && (run.record != NESIM_TRACE_SPIKES || run.status != NESIM_TRACE_COMPLETE))
+        rc = nesim_fail(err, NESIM_EINVAL, "%s: run %lld must be complete and recorded with --record spikes",
+                        o->replay_db, (long long)o->replay_run);
+    json_t *spec = NULL;
+    if (!rc) {
+        json_error_t je;
+        spec = run.spec_text ? json_loads(run.spec_text, 0, &je) : NULL;
+        if (!nesim_nir_json_is(spec))
+            rc = nesim_fail(err, NESIM_EINVAL, "%s: run %lld is not a NIR graph's", o->replay_db, (long long)o->replay_run);
+    }
+    if (!rc)
+        rc = nesim_nir_from_json(spec, o->replay_db, g, err);
+    if (!rc) {
+        json_t *ro = json_object_get(spec, "run");
+        const char *d = json_string_value(json_object_get(ro, "discretisation")),
+                   *rs = json_string_value(json_object_get(ro, "reset"));
+        if (!json_is_number(json_object_get(ro, "dt")) || !d || !rs)
+            rc = nesim_fail(err, NESIM_EINVAL, "%s: run %lld: the stored spec has no run options (run.dt, "
+                            "run.discretisation, run.reset)", o->replay_db, (long long)o->replay_run);
+        else {
+            o->run.dt = json_number_value(json_object_get(ro, "dt"));
+            o->run.disc = strcmp(d, "exact") ? NESIM_NIR_EULER : NESIM_NIR_EXACT;
+            o->run.reset_subtract = strcmp(rs, "subtract") == 0;
+        }
+    }
+    json_decref(spec);
+    if (!rc)
+        rc = nesim_trace_find_layer(r->t, o->replay_run, o->replay_layer, &r->layer, err);
+    nesim_trace_layer *L = NULL;
+    size_t nl = 0;
+    if (!rc)
+        rc = nesim_trace_layers(r->t, o->replay_run, &L, &nl, err);
+    for (size_t k = 0; !rc && k < nl; k++)
+        if (L[k].idx == r->layer && !(r->layer_name = strdup(L[k].name)))
+            rc = nesim_fail(err, NESIM_ENOMEM, "out of memory");
+    nesim_trace_layers_free(L, nl);
+    if (!rc)
+        rc = nesim_trace_samples(r->t, o->replay_run, &r->S, &r->n_samples, err);
+    if (!rc && !r->n_samples)
+        rc = nesim_fail(err, NESIM_EINVAL, "%s: run %lld has no samples", o->replay_db, (long long)o->replay_run);
+    if (!rc) {
+        r->steps = (size_t)(r->S[0].last_tick - r->S[0].first_tick + 1);
+        for (size_t k = 0; k < r->n_samples; k++)
+            if ((size_t)(r->S[k].last_tick - r->S[k].first_tick + 1) != r->steps)
+                rc = nesim_fail(err, NESIM_EINVAL, "%s: run %lld: samples of different lengths", o->replay_db,
+                                (long long)o->replay_run);
+    }
+    if (!rc) {
+        r->model = strdup(run.spec_file ? run.spec_file : o->replay_db);
+        r->chip = run.chip ? strdup(run.chip) : NULL;
+        o->model = r->model;
+        if (!o->chip)
+            o->chip = r->chip;
+        o->input = NULL;
+    }
+    nesim_trace_run_clear(&run);
+    if (rc)
+        nesim_nir_free(g);
+    return rc;
+}
+
+/* The replayed layer's spikes of sample s, steps from the sample's first tick. */
+static int rp_sample(rp_src *r, size_t s, nesim_error *err)
+{
+    nesim_trace_spike_iter *it;
+    int64_t first = r->S[s].first_tick;
+    r->n_sp = 0;
+    int rc = nesim_trace_spikes_open(r->t, r->run, r->layer, first, r->S[s].last_tick, &it, err);
+    if (rc)
+        return rc;
+    nesim_trace_spike_rec x;
+    bool got;
+    while (!(rc = nesim_trace_spikes_next(it, &x, &got, err)) && got) {
+        if (r->n_sp == r->cap_sp) {
+            size_t nc = r->cap_sp ? 2 * r->cap_sp : 1024;
+            nesim_nir_spike *ns = realloc(r->sp, nc * sizeof *ns);
+            if (!ns) {
+                rc = nesim_fail(err, NESIM_ENOMEM, "out of memory");
+                break;
+            }
+            r->sp = ns;
+            r->cap_sp = nc;
+        }
+        r->sp[r->n_sp++] = (nesim_nir_spike){x.tick - first, (uint32_t)x.neuron};
+    }
+    nesim_trace_spikes_close(it);
+    return rc;
+}
+
 int nesim_nir_job(const nesim_nir_job_opts *o, json_t **report, nesim_error *err)
 {
     *report = NULL;
@@ -355,18 +487,38 @@ int nesim_nir_job(const nesim_nir_job_opts *o, json_t **report, nesim_error *err
     size_t samples = 0, steps = 0;
     nir_rec rec;
     memset(&rec, 0, sizeof rec);
-    int rc = nesim_nir_job_load(o->model, o->strict, &g, err);
-    if (rc)
+    rp_src rp;
+    memset(&rp, 0, sizeof rp);
+    nesim_nir_job_opts oo = *o; /* a replay takes its run options from the trace */
+    int rc = o->replay_db ? rp_open(&rp, &oo, &g, err) : nesim_nir_job_load(o->model, o->strict, &g, err);
+    if (rc) {
+        rp_close(&rp);
         return rc;
+    }
+    o = &oo;
     if ((rc = nesim_nir_net_new(&g, &o->run, o->model, &net, err)))
         goto done;
-    if (!o->input) {
-        rc = nesim_fail(err, NESIM_EINVAL, "%s: give --input FRAMES.npy ([samples, steps, %zu])", o->model,
-                        nesim_nir_input_size(net));
-        goto done;
+    if (o->replay_db) {
+        samples = rp.n_samples;
+        steps = rp.steps;
+        if (!(frames = calloc(steps * nesim_nir_input_size(net) + 1, sizeof *frames))) {
+            rc = nesim_fail(err, NESIM_ENOMEM, "out of memory");
+            goto done;
+        }
+        if ((rp.node = nesim_nir_node_find(&g, rp.layer_name)) < 0) {
+            rc = nesim_fail(err, NESIM_EINVAL, "%s: run %lld: layer '%s' is no node of the stored graph",
+                            o->replay_db, (long long)o->replay_run, rp.layer_name);
+            goto done;
+        }
+    } else {
+        if (!o->input) {
+            rc = nesim_fail(err, NESIM_EINVAL, "%s: give --input FRAMES.npy ([samples, steps, %zu])", o->model,
+                            nesim_nir_input_size(net));
+            goto done;
+        }
+        if ((rc = load_frames(o->input, nesim_nir_input_size(net), &frames, &samples, &steps, err)))
+            goto done;
     }
-    if ((rc = load_frames(o->input, nesim_nir_input_size(net), &frames, &samples, &steps, err)))
-        goto done;
     if (o->max_samples && samples > o->max_samples)
         samples = o->max_samples;
     if (o->spikes_out) {
@@ -399,7 +551,10 @@ int nesim_nir_job(const nesim_nir_job_opts *o, json_t **report, nesim_error *err
             rec.base = (int64_t)(s * steps);
             memset(rec.seen, 0, (size_t)g.n_nodes * sizeof *rec.seen);
         }
-        if ((rc = nesim_nir_run_sample(net, frames + s * steps * nin, steps, err)))
+        if (o->replay_db && ((rc = rp_sample(&rp, s, err)) ||
+                             (rc = nesim_nir_set_replay(net, rp.node, rp.sp, rp.n_sp, err))))
+            goto done;
+        if ((rc = nesim_nir_run_sample(net, frames + (o->replay_db ? 0 : s * steps * nin), steps, err)))
             goto done;
         if (rec.t) {
             nesim_trace_sample(rec.t, (int64_t)s, (int64_t)(s * steps), (int64_t)((s + 1) * steps - 1));
@@ -488,7 +643,7 @@ int nesim_nir_job(const nesim_nir_job_opts *o, json_t **report, nesim_error *err
     char hx[17];
     snprintf(hx, sizeof hx, "%016llx", (unsigned long long)h);
     json_object_set_new(rep, "model", json_string(o->model));
-    json_object_set_new(rep, "input", json_string(o->input));
+    json_object_set_new(rep, "input", o->input ? json_string(o->input) : json_null());
     if (g.notes[0])
         json_object_set_new(rep, "import_notes", json_string(g.notes));
     json_object_set_new(rep, "nir_version", json_string(g.version ? g.version : ""));
@@ -524,6 +679,7 @@ done:
     if (rec.t) /* a failure after the run began: the trace says so */
         rc = rec_end(&rec, rc ? rc : NESIM_EIO, NULL, "", 0, 0, err);
     rec_free(&rec);
+    rp_close(&rp);
     if (csv)
         fclose(csv);
     json_decref(rep);
@@ -531,4 +687,35 @@ done:
     nesim_nir_net_free(net);
     nesim_nir_free(&g);
     return rc;
+}
+
+int nesim_nir_replay(const nesim_replay_opts *o, json_t **report, nesim_error *err)
+{
+    *report = NULL;
+    if (o->coding >= 0 || o->k > 0 || o->output)
+        return nesim_fail(err, NESIM_EINVAL, "%s: run %lld is a NIR graph's: --coding, --k and --output do not "
+                          "apply (its neurons are the graph's)", o->db, (long long)o->run);
+    if (!o->from_layer)
+        return nesim_fail(err, NESIM_EINVAL, "give --from-layer L (a spiking node of the graph)");
+    nesim_nir_job_opts jo;
+    nesim_nir_job_opts_init(&jo);
+    jo.replay_db = o->db;
+    jo.replay_run = o->run;
+    jo.replay_layer = o->from_layer;
+    jo.parent_run = o->run;
+    jo.chip = o->chip;
+    jo.trace = o->trace ? o->trace : o->db;
+    jo.record = o->record;
+    jo.progress = o->progress;
+    jo.user = o->user;
+    json_t *rep = NULL;
+    int rc = nesim_nir_job(&jo, &rep, err);
+    if (rc)
+        return rc;
+    json_t *tr = json_object_get(rep, "trace");
+    json_object_set_new(rep, "replay",
+                        json_pack("{sIsssOsO}", "parent_run", (json_int_t)o->run, "from_layer", o->from_layer,
+                                  "trace", json_object_get(tr, "file"), "run", json_object_get(tr, "run")));
+    *report = rep;
+    return NESIM_OK;
 }

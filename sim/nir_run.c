@@ -62,6 +62,11 @@ struct nesim_nir_net {
     int64_t now; /* last step run */
     nesim_nir_step_hook hook;
     void *hook_ctx;
+    /* replay */
+    int rp_node;
+    uint8_t *rp_active;
+    const nesim_nir_spike *rp_sp;
+    size_t rp_n, rp_at;
 };
 
 static int is_neuron(nesim_nir_type t)
@@ -699,6 +704,7 @@ void nesim_nir_net_free(nesim_nir_net *net)
         free(r->sp);
         free(r->events);
     }
+    free(net->rp_active);
     free(net->r);
     free(net->order);
     free(net->readout);
@@ -723,6 +729,7 @@ int nesim_nir_net_new(const nesim_nir_graph *g, const nesim_nir_opts *o, const c
     net->n = g->n_nodes;
     net->input = net->output = -1;
     net->now = -1;
+    net->rp_node = -1;
     net->r = calloc((size_t)g->n_nodes + 1, sizeof *net->r);
     net->order = malloc(((size_t)g->n_nodes + 1) * sizeof *net->order);
     if (!net->r || !net->order)
@@ -1055,6 +1062,22 @@ static int run_node(nesim_nir_net *net, int i, int64_t t, const double *frame)
     rnode *r = &net->r[i];
     svec *in = &r->in, *out = &r->out;
     svec_clear(out);
+    if (net->rp_node >= 0) {
+        if (!net->rp_active[i])
+            return NESIM_OK; /* upstream of the replayed node: silent */
+        if (i == net->rp_node) { /* its recorded spikes are its output */
+            while (net->rp_at < net->rp_n && net->rp_sp[net->rp_at].step == t) {
+                uint32_t j = net->rp_sp[net->rp_at++].idx;
+                if (j < r->n_out && !out->mark[j]) {
+                    svec_add(out, j, 1.0);
+                    if (record_spike(r, t, j))
+                        return NESIM_ENOMEM;
+                }
+            }
+            svec_sort(out);
+            return NESIM_OK;
+        }
+    }
     /* gather: forward predecessors ran this step; a back edge's source has
      * not yet, so its output is still the previous step's */
     svec_clear(in);
@@ -1183,6 +1206,11 @@ int nesim_nir_run_sample(nesim_nir_net *net, const double *frames, size_t steps,
     }
     if (net->readout)
         memset(net->readout, 0, net->r[net->output].n_out * sizeof *net->readout);
+    net->rp_at = 0;
+    if (net->rp_node >= 0) /* nodes that do not run must not hand a bias onward */
+        for (int i = 0; i < net->n; i++)
+            if (!net->rp_active[i])
+                svec_clear(&net->r[i].out);
     size_t nin = net->r[net->input].n_in;
     for (size_t t = 0; t < steps; t++) {
         for (int k = 0; k < net->n; k++)
@@ -1377,4 +1405,45 @@ size_t nesim_nir_reach(const nesim_nir_net *net, int src, uint32_t i, int dst, u
     svec_free(&start);
     svec_free(&res);
     return n;
+}
+
+int nesim_nir_set_replay(nesim_nir_net *net, int node, const nesim_nir_spike *spikes, size_t n, nesim_error *err)
+{
+    if (node < 0) {
+        net->rp_node = -1;
+        return NESIM_OK;
+    }
+    if (node >= net->n || !nesim_nir_node_spikes(net, node))
+        return nesim_fail(err, NESIM_EINVAL, "%s: node %d does not spike: nothing to replay", net->file, node);
+    if (net->rp_node != node) {
+        const nesim_nir_graph *g = net->g;
+        uint8_t *act = calloc((size_t)net->n + 1, 1);
+        if (!act)
+            return nesim_fail(err, NESIM_ENOMEM, "out of memory");
+        act[node] = 1;
+        for (int changed = 1; changed;) { /* everything downstream */
+            changed = 0;
+            for (int e = 0; e < g->n_edges; e++)
+                if (act[g->edges[e][0]] && !act[g->edges[e][1]])
+                    act[g->edges[e][1]] = 1, changed = 1;
+        }
+        for (int e = 0; e < g->n_edges; e++) {
+            int s = g->edges[e][0], d = g->edges[e][1];
+            if (act[d] && !act[s] && d != node) {
+                char s1[NESIM_JSON_SHOWN], s2[NESIM_JSON_SHOWN];
+                free(act);
+                return nesim_fail(err, NESIM_EINVAL,
+                                  "%s: node '%s' after the replayed one also takes input from '%s', which a replay "
+                                  "from there cannot rebuild",
+                                  net->file, nesim_json_show(g->nodes[d].name, s1),
+                                  nesim_json_show(g->nodes[s].name, s2));
+            }
+        }
+        free(net->rp_active);
+        net->rp_active = act;
+        net->rp_node = node;
+    }
+    net->rp_sp = spikes;
+    net->rp_n = n;
+    return NESIM_OK;
 }

@@ -108,6 +108,14 @@ int nesim_nir_node_spikes(const nesim_nir_net *net, int node);
 typedef int (*nesim_nir_step_hook)(void *ctx, int64_t step);
 void nesim_nir_set_step_hook(nesim_nir_net *net, nesim_nir_step_hook fn, void *ctx);
 
+/* Replay: node `node`'s output is given — spikes[0..n) of the next sample, in
+ * (step, index) order — instead of computed, and only it and the nodes
+ * downstream of it run (the rest stay silent). NESIM_EINVAL naming the node
+ * when a node downstream also takes input from outside (it would miss
+ * values the trace does not hold). The spikes are borrowed until the sample
+ * has run. node -1: normal runs again. */
+int nesim_nir_set_replay(nesim_nir_net *net, int node, const nesim_nir_spike *spikes, size_t n, nesim_error *err);
+
 /* Runs one sample from rest: frames is [steps][input size]. The spike lists
  * and the readout describe this sample; the counters add up over samples. */
 int nesim_nir_run_sample(nesim_nir_net *net, const double *frames, size_t steps, nesim_error *err);

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "jobs/nir.h"
+#include "jobs/replay.h"
 #include "net/chip.h"
 #include "net/nir.h"
 #include "net/tensor.h"
@@ -804,6 +805,91 @@ static void test_trace_and_exports(void **st)
     json_decref(rep);
 }
 
+/* nesim replay from a recorded layer: the nodes after it run again on its
+ * recorded spikes; nothing changed gives the recorded spikes exactly (here
+ * through the recurrent layer itself), another chip changes only the price. */
+static void test_replay(void **st)
+{
+    int64_t sh[1] = {12};
+    const char *fr = frames_file("braille7.npy", 2, 120, 1, sh, 0.25, 12);
+    const char *db = test_tmp("nir_replay.db");
+    remove(db);
+    nesim_nir_job_opts o;
+    nesim_nir_job_opts_init(&o);
+    o.model = nir_file("braille_noDelay_noBias_subtract.nir");
+    o.input = fr;
+    o.run.dt = 1e-4;
+    o.run.reset_subtract = 1;
+    o.run.disc = NESIM_NIR_EXACT; /* the replay must take these from the trace */
+    o.trace = db;
+    json_t *rep = NULL;
+    nesim_error err = {0};
+    assert_ok(nesim_nir_job(&o, &rep, &err), &err);
+    for (int c = 0; c < 2; c++) {
+        nesim_replay_opts ro = {.db = db, .run = 1, .from_layer = "lif1.lif", .coding = -1, .k = 0,
+                                .record = NESIM_TRACE_SPIKES, .chip = c ? "truenorth" : NULL};
+        json_t *rr = NULL;
+        assert_ok(nesim_replay(&ro, &rr, &err), &err);
+        /* the same spikes node by node (upstream fc1 does not run again) */
+        assert_true(json_equal(json_object_get(node_rep(rr, "lif2"), "spikes"),
+                               json_object_get(node_rep(rep, "lif2"), "spikes")));
+        assert_true(json_equal(json_object_get(node_rep(rr, "lif1.lif"), "spikes"),
+                               json_object_get(node_rep(rep, "lif1.lif"), "spikes")));
+        assert_int_equal(json_integer_value(json_object_get(node_rep(rr, "fc1"), "sops")), 0);
+        assert_true(json_integer_value(json_object_get(node_rep(rr, "lif2"), "spikes")) > 0);
+        assert_string_equal(json_string_value(json_object_get(json_object_get(rr, "energy"), "chip")),
+                            c ? "truenorth" : "loihi");
+        json_decref(rr);
+    }
+    /* the trains themselves: the replay's lif2 spikes are the parent's, tick for tick */
+    nesim_trace *t = NULL;
+    assert_ok(nesim_trace_open(db, NESIM_TRACE_READ, &t, &err), &err);
+    nesim_trace_spike_iter *a, *b;
+    assert_ok(nesim_trace_spikes_open(t, 1, 1, NESIM_TRACE_TICK_MIN, NESIM_TRACE_TICK_MAX, &a, &err), &err);
+    assert_ok(nesim_trace_spikes_open(t, 2, 1, NESIM_TRACE_TICK_MIN, NESIM_TRACE_TICK_MAX, &b, &err), &err);
+    nesim_trace_spike_rec x, y;
+    bool ga, gb;
+    size_t n = 0;
+    for (;;) {
+        assert_ok(nesim_trace_spikes_next(a, &x, &ga, &err), &err);
+        assert_ok(nesim_trace_spikes_next(b, &y, &gb, &err), &err);
+        assert_int_equal(ga, gb);
+        if (!ga)
+            break;
+        assert_int_equal(x.tick, y.tick);
+        assert_int_equal(x.neuron, y.neuron);
+        n++;
+    }
+    assert_true(n > 0);
+    nesim_trace_spikes_close(a);
+    nesim_trace_spikes_close(b);
+    nesim_trace_run R;
+    assert_ok(nesim_trace_get_run(t, 2, &R, &err), &err);
+    assert_int_equal(R.parent_run, 1);
+    nesim_trace_run_clear(&R);
+    nesim_trace_close(t);
+    json_decref(rep);
+    /* a node after the replayed one with input from elsewhere cannot be rebuilt */
+    nesim_nir_graph g;
+    graph_from("{'nesim_nir': 1, 'nodes': {"
+               " 'in': {'type': 'Input', 'shape': {'shape': [1], 'data': [1]}},"
+               " 'w1': {'type': 'Linear', 'weight': {'shape': [1, 1], 'data': [1]}},"
+               " 'a': {'type': 'IF', 'r': 1, 'v_threshold': 1},"
+               " 'w2': {'type': 'Linear', 'weight': {'shape': [1, 1], 'data': [1]}},"
+               " 'skip': {'type': 'Linear', 'weight': {'shape': [1, 1], 'data': [1]}},"
+               " 'b': {'type': 'IF', 'r': 1, 'v_threshold': 1},"
+               " 'out': {'type': 'Output', 'shape': {'shape': [1], 'data': [1]}}},"
+               " 'edges': [['in', 'w1'], ['w1', 'a'], ['a', 'w2'], ['w2', 'b'], ['in', 'skip'], ['skip', 'b'], ['b', 'out']]}",
+               &g);
+    nesim_nir_net *net = net_of(&g, 1, NESIM_NIR_EULER, 0, 0);
+    assert_int_equal(nesim_nir_set_replay(net, nesim_nir_node_find(&g, "a"), NULL, 0, &err), NESIM_EINVAL);
+    assert_non_null(strstr(err.msg, "'b'"));
+    assert_non_null(strstr(err.msg, "'skip'"));
+    assert_ok(nesim_nir_set_replay(net, nesim_nir_node_find(&g, "b"), NULL, 0, &err), &err);
+    nesim_nir_net_free(net);
+    nesim_nir_free(&g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -823,6 +909,7 @@ int main(void)
         cmocka_unit_test(test_malformed_files),
         cmocka_unit_test(test_damaged_hdf5_isolated),
         cmocka_unit_test(test_trace_and_exports),
+        cmocka_unit_test(test_replay),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
