@@ -61,16 +61,6 @@ int nesim_nir_job_load(const char *path, int strict, nesim_nir_graph *g, nesim_e
 /* Runs the job; *report (caller decrefs) is the whole result as JSON. */
 int nesim_nir_job(const nesim_nir_job_opts *o, json_t **report, nesim_error *err);
 
-struct nesim_replay_opts;
-/* `nesim replay DB --run N --from-layer L` for a run of a NIR graph: layer
- * L's recorded spikes drive the nodes after it again, under the run's own
- * dt, discretisation and reset (stored with its spec), on o->chip or the
- * run's chip; nothing changed gives the recorded spikes exactly. The
- * replay is recorded (o->trace or the same database) with the run as
- * parent; *report is nesim_nir_job's plus "replay": {"parent_run",
- * "from_layer", "from_layer_name", "trace", "run"}. */
-int nesim_nir_replay(const struct nesim_replay_opts *o, json_t **report, nesim_error *err);
-
 /* The spec of a NIR file (JSON, caller decrefs). */
 int nesim_nir_spec_build(const char *path, int strict, json_t **spec, nesim_error *err);
 

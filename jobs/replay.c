@@ -1,6 +1,5 @@
 /* replay.c — replaying a recorded layer run from one of its layers (see replay.h). */
 #include "jobs/replay.h"
-#include "jobs/nir.h"
 
 #include <libgen.h>
 #include <math.h>
@@ -57,7 +56,7 @@ int nesim_replay(const nesim_replay_opts *o, json_t **report, nesim_error *err)
     if (!rc && run.spec_text) { /* a language model's run replays through its own engine */
         json_t *j = json_loads(run.spec_text, 0, NULL);
         int lm = json_is_object(j) && json_object_get(j, "nesim_lm_spec");
-        int nir = nesim_nir_json_is(j);
+        int nir = json_is_object(j) && json_object_get(j, "nesim_nir");
         json_decref(j);
         if (nir) { /* a NIR graph's run: through the NIR runner */
             nesim_trace_run_clear(&run);

@@ -52,4 +52,13 @@ int nesim_replay(const nesim_replay_opts *o, json_t **report, nesim_error *err);
  * calls this for such runs. */
 int nesim_lm_replay(const nesim_replay_opts *o, json_t **report, nesim_error *err);
 
+/* A NIR graph's run (its stored spec has "nesim_nir"): layer L's recorded
+ * spikes are played as L's output and the nodes after it run again, with
+ * the run's dt, discretisation and reset (stored with its spec), on o->chip
+ * or the run's chip; nothing changed gives the recorded spikes exactly. A
+ * node after L that also takes input from before L is refused; --coding,
+ * --k and --output do not apply. *report is jobs/nir.h's report plus the
+ * "replay" object. nesim_replay calls this for such runs (jobs/nir_replay.c). */
+int nesim_nir_replay(const nesim_replay_opts *o, json_t **report, nesim_error *err);
+
 #endif
