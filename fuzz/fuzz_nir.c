@@ -6,7 +6,13 @@
  * must become one-line errors). Contract
  * checked besides memory safety: a failure is NESIM_EINVAL (or ENOMEM) with
  * one line naming the file; a graph that loads either builds or is refused
- * the same way, and one that builds runs 3 steps of zero input. */
+ * the same way, and one that builds runs 3 steps of zero input.
+ *
+ * Under libFuzzer the child that reads the file inherits libFuzzer's crash
+ * handler, so a libhdf5 crash there still leaves a crash-* file although the
+ * parent contained it: replay such a file through build/san/fuzz/fuzz_nir
+ * (exit 0 = contained, a libhdf5 bug; fuzz/corpus/nir/hdf5-* are such
+ * files) before calling it nesim's. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
