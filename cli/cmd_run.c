@@ -16,6 +16,8 @@ static const char help[] =
     "usage: nesim run SPEC [options]\n"
     "       nesim run CHECKPOINT_DIR [options]   (a language model: see\n"
     "                                          nesim run CHECKPOINT_DIR --help)\n"
+    "       nesim run MODEL.nir [options]        (a NIR graph: see\n"
+    "                                          nesim run MODEL.nir --help)\n"
     "\n"
     "Runs a model spec (JSON; see README). A model with layers plays each input\n"
     "sample through its coded layers, event by event, and prints per-layer spikes,\n"
