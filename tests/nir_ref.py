@@ -170,6 +170,17 @@ def main():
                     y = W @ xx
                     if ty == "Affine" and "bias" in p:
                         y = y + p["bias"]
+                elif ty == "Conv1d":  # as a 2-D convolution of height 1
+                    W = p["weight"][:, :, None, :]
+                    L = int(np.ravel(p["input_shape"])[0])
+                    C = W.shape[1]
+                    xx = (np.zeros(C * L) if x is None else x).reshape(C, 1, L)
+                    S, P, D = [1, pair(p, "stride", 1)[0]], [0, pair(p, "padding", 0)[0]], [1, pair(p, "dilation", 1)[0]]
+                    y = conv2d(xx, W, S, P, D)
+                    res[n]["sops"] += int(round(conv2d((xx != 0).astype(float), (W != 0).astype(float), S, P, D).sum()))
+                    if "bias" in p:
+                        y = y + p["bias"][:, None, None]
+                    y = y.ravel()
                 elif ty in ("Conv2d", "SumPool2d", "AvgPool2d"):
                     if ty == "Conv2d":
                         W = p["weight"]

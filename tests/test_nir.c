@@ -890,6 +890,52 @@ static void test_replay(void **st)
     nesim_nir_free(&g);
 }
 
+/* Conv1d (no graph of the paper has one): a graph written here with h5py,
+ * against the numpy stepper. */
+static void test_conv1d_against_numpy(void **st)
+{
+    const char *model = test_tmp("conv1d.nir");
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd,
+             "/usr/bin/python3 - %s <<'PY'\n"
+             "import sys, h5py, numpy as np\n"
+             "r = np.random.default_rng(3)\n"
+             "with h5py.File(sys.argv[1], 'w') as f:\n"
+             "    f['version'] = '0.2.0'\n"
+             "    n = f.create_group('node'); n['type'] = 'NIRGraph'; g = n.create_group('nodes')\n"
+             "    def node(name, **kw):\n"
+             "        q = g.create_group(name)\n"
+             "        for k, v in kw.items(): q[k] = v\n"
+             "    node('input', type='Input', shape=np.array([2, 21]))\n"
+             "    node('conv', type='Conv1d', weight=r.normal(0, 1, (3, 2, 4)).astype(np.float32), stride=np.array([2]),\n"
+             "         padding=np.array([2]), dilation=np.array([2]), groups=np.int64(1), input_shape=np.array([21]),\n"
+             "         bias=np.array([0.1, 0.0, -0.1], dtype=np.float32))\n"
+             "    node('lif', type='LIF', tau=np.full((3, 10), 2e-3), r=np.full((3, 10), 20.0), v_leak=np.zeros((3, 10)),\n"
+             "         v_threshold=np.ones((3, 10)))\n"
+             "    node('output', type='Output', shape=np.array([3, 10]))\n"
+             "    e = [('input', 'conv'), ('conv', 'lif'), ('lif', 'output')]\n"
+             "    n.create_dataset('edges', data=np.array(e, dtype=object), dtype=h5py.string_dtype())\n"
+             "PY",
+             model);
+    assert_int_equal(system(cmd), 0);
+    int64_t sh[2] = {2, 21};
+    const char *fr = frames_file("conv1d.npy", 2, 40, 2, sh, 0.3, 21);
+    /* its length: (21 + 2*2 - 2*(4 - 1) - 1) / 2 + 1 = 10 */
+    nesim_nir_graph g;
+    nesim_error err = {0};
+    assert_ok(nesim_nir_load(model, 0, &g, &err), &err);
+    nesim_nir_net *net = net_of(&g, 1e-4, NESIM_NIR_EULER, 0, 0);
+    int64_t osh[4];
+    int nd = nesim_nir_node_shape(net, nesim_nir_node_find(&g, "conv"), osh, 4);
+    assert_int_equal(nd, 2);
+    assert_int_equal(osh[0], 3);
+    assert_int_equal(osh[1], 10);
+    nesim_nir_net_free(net);
+    nesim_nir_free(&g);
+    against_numpy(model, fr, 1e-4, 0, 0);
+    against_numpy(model, fr, 1e-4, 1, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -910,6 +956,7 @@ int main(void)
         cmocka_unit_test(test_damaged_hdf5_isolated),
         cmocka_unit_test(test_trace_and_exports),
         cmocka_unit_test(test_replay),
+        cmocka_unit_test(test_conv1d_against_numpy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
