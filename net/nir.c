@@ -803,9 +803,9 @@ int nesim_nir_is_hdf5(const char *path)
     return yes;
 }
 
-int nesim_nir_load_inprocess(const char *path, int repair, nesim_nir_graph *g, nesim_error *err)
+/* What both readers check before libhdf5 sees the file: a regular file with the signature. */
+static int check_file(const char *path, nesim_error *err)
 {
-    memset(g, 0, sizeof *g);
     struct stat st;
     if (stat(path, &st) != 0)
         return nesim_fail(err, NESIM_EINVAL, "%s: %s", path, strerror(errno));
@@ -813,6 +813,15 @@ int nesim_nir_load_inprocess(const char *path, int repair, nesim_nir_graph *g, n
         return nesim_fail(err, NESIM_EINVAL, "%s: not a regular file", path);
     if (!nesim_nir_is_hdf5(path))
         return nesim_fail(err, NESIM_EINVAL, "%s: not an HDF5 file (no HDF5 signature): a NIR graph is HDF5", path);
+    return NESIM_OK;
+}
+
+int nesim_nir_load_inprocess(const char *path, int repair, nesim_nir_graph *g, nesim_error *err)
+{
+    memset(g, 0, sizeof *g);
+    int rc0 = check_file(path, err);
+    if (rc0)
+        return rc0;
     /* HDF5 prints its error stack by default; nesim reports one line instead */
     H5E_auto2_t old_fn = NULL;
     void *old_data = NULL;
@@ -1105,13 +1114,9 @@ static double now_s(void)
 int nesim_nir_load_isolated(const char *path, int repair, double timeout_s, nesim_nir_graph *g, nesim_error *err)
 {
     memset(g, 0, sizeof *g);
-    struct stat st;
-    if (stat(path, &st) != 0)
-        return nesim_fail(err, NESIM_EINVAL, "%s: %s", path, strerror(errno));
-    if (!S_ISREG(st.st_mode))
-        return nesim_fail(err, NESIM_EINVAL, "%s: not a regular file", path);
-    if (!nesim_nir_is_hdf5(path))
-        return nesim_fail(err, NESIM_EINVAL, "%s: not an HDF5 file (no HDF5 signature): a NIR graph is HDF5", path);
+    int rc0 = check_file(path, err);
+    if (rc0)
+        return rc0;
     int fds[2];
     if (pipe(fds) != 0)
         return nesim_fail(err, NESIM_EIO, "%s: pipe: %s", path, strerror(errno));
