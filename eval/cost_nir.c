@@ -40,28 +40,6 @@ static int wired(const nesim_nir_graph *g, const nesim_nir_net *net, int src, in
     return 0;
 }
 
-/* The group a wiring node's synaptic operations happen in: the nearest one downstream. */
-static int sop_group(const nesim_nir_graph *g, const nesim_nir_net *net, int node, uint8_t *mark, int *queue)
-{
-    memset(mark, 0, (size_t)g->n_nodes);
-    int head = 0, tail = 0;
-    queue[tail++] = node;
-    mark[node] = 1;
-    while (head < tail) {
-        int u = queue[head++];
-        for (int e = 0; e < g->n_edges; e++) {
-            if (g->edges[e][0] != u || mark[g->edges[e][1]])
-                continue;
-            int v = g->edges[e][1];
-            if (nesim_nir_node_is_group(net, v))
-                return v;
-            mark[v] = 1;
-            queue[tail++] = v;
-        }
-    }
-    return -1;
-}
-
 int nesim_cost_nir(const nesim_chip *chip, const nesim_chip *dense, const nesim_nir_graph *g,
                    const nesim_nir_net *net, int64_t ticks, double tick_s, size_t samples, nesim_cost *out,
                    int **group_node, nesim_error *err)
@@ -158,7 +136,7 @@ int nesim_cost_nir(const nesim_chip *chip, const nesim_chip *dense, const nesim_
         uint64_t macs = nesim_nir_node_dense_macs(net, i);
         if (!macs)
             continue;
-        int d = sop_group(g, net, i, mark, queue);
+        int d = nesim_nir_feeds(net, i);
         if (d < 0)
             continue;
         nesim_energy_input *x = &ein[gid[d]];

@@ -163,7 +163,7 @@ static void rec_free(nir_rec *r)
 }
 
 /* Opens the trace, begins the run, adds a layer per spiking node and maps
- * every SOP-counting node to the first spiking node downstream. */
+ * every SOP-counting node to the layer it feeds (nesim_nir_feeds). */
 static int rec_begin(nir_rec *r, const nesim_nir_job_opts *o, const nesim_nir_graph *g, nesim_nir_net *net,
                      nesim_error *err)
 {
@@ -175,13 +175,8 @@ static int rec_begin(nir_rec *r, const nesim_nir_job_opts *o, const nesim_nir_gr
     r->sop_layer = malloc((size_t)n * sizeof *r->sop_layer);
     r->prev_sops = calloc((size_t)n, sizeof *r->prev_sops);
     r->seen = calloc((size_t)n, sizeof *r->seen);
-    int *queue = malloc(((size_t)n + 1) * sizeof *queue);
-    uint8_t *mark = malloc((size_t)n + 1);
-    if (!r->layer_of || !r->sop_layer || !r->prev_sops || !r->seen || !queue || !mark) {
-        free(queue);
-        free(mark);
+    if (!r->layer_of || !r->sop_layer || !r->prev_sops || !r->seen)
         return nesim_fail(err, NESIM_ENOMEM, "out of memory");
-    }
     int layers = 0;
     for (int k = 0; k < n; k++) {
         int i = nesim_nir_run_order(net, k);
@@ -191,28 +186,9 @@ static int rec_begin(nir_rec *r, const nesim_nir_job_opts *o, const nesim_nir_gr
         r->sop_layer[i] = -1;
         if (!nesim_nir_node_dense_macs(net, i))
             continue;
-        /* breadth first along the edges to the nearest spiking node */
-        memset(mark, 0, (size_t)n);
-        int head = 0, tail = 0;
-        queue[tail++] = i;
-        mark[i] = 1;
-        while (head < tail && r->sop_layer[i] < 0) {
-            int u = queue[head++];
-            for (int e = 0; e < g->n_edges; e++) {
-                int v = g->edges[e][1];
-                if (g->edges[e][0] != u || mark[v])
-                    continue;
-                if (r->layer_of[v] >= 0) {
-                    r->sop_layer[i] = r->layer_of[v];
-                    break;
-                }
-                mark[v] = 1;
-                queue[tail++] = v;
-            }
-        }
+        int d = nesim_nir_feeds(net, i); /* a graded group (LI, ...) is no layer: its SOPs are not recorded */
+        r->sop_layer[i] = d >= 0 ? r->layer_of[d] : -1;
     }
-    free(queue);
-    free(mark);
     json_t *spec = nesim_nir_to_json(g);
     if (spec) /* what a replay needs to run the graph the same way */
         json_object_set_new(spec, "run",

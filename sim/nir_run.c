@@ -1447,3 +1447,33 @@ int nesim_nir_set_replay(nesim_nir_net *net, int node, const nesim_nir_spike *sp
     net->rp_n = n;
     return NESIM_OK;
 }
+
+int nesim_nir_feeds(const nesim_nir_net *net, int node)
+{
+    const nesim_nir_graph *g = net->g;
+    uint8_t *mark = calloc((size_t)net->n + 1, 1);
+    int *queue = malloc(((size_t)net->n + 1) * sizeof *queue), found = -1;
+    if (!mark || !queue) {
+        free(mark);
+        free(queue);
+        return -1;
+    }
+    int head = 0, tail = 0;
+    queue[tail++] = node;
+    mark[node] = 1;
+    while (head < tail && found < 0) {
+        int u = queue[head++];
+        for (int e = 0; e < g->n_edges && found < 0; e++) {
+            int v = g->edges[e][1];
+            if (g->edges[e][0] != u || mark[v])
+                continue;
+            if (nesim_nir_node_is_group(net, v))
+                found = v;
+            mark[v] = 1;
+            queue[tail++] = v;
+        }
+    }
+    free(mark);
+    free(queue);
+    return found;
+}

@@ -97,6 +97,9 @@ int nesim_nir_node_is_group(const nesim_nir_net *net, int node);
  * wiring alone (forward edges, nonzero weights), ascending, into out (up to
  * cap); returns their number (0 when dst is not directly downstream). */
 size_t nesim_nir_reach(const nesim_nir_net *net, int src, uint32_t i, int dst, uint32_t *out, size_t cap);
+/* The group whose neurons a wiring node's synaptic operations feed: the
+ * nearest one downstream (breadth first, edges in order); -1 if none. */
+int nesim_nir_feeds(const nesim_nir_net *net, int node);
 /* Events each output of a group emitted over every sample run so far (its
  * spikes; for the Input node, its nonzero frame values). NULL for others. */
 const uint64_t *nesim_nir_event_counts(const nesim_nir_net *net, int node);
