@@ -14,6 +14,11 @@ enum { CLI_OK = 0, CLI_FAIL = 1, CLI_BAD = 2 };
 int cli_double(const char *opt, const char *s, double *out, nesim_error *err);
 int cli_u64(const char *opt, const char *s, uint64_t *out, nesim_error *err);
 
+/* Writes j (jansson dump flags) to the file at path, or to stdout (with a
+ * final newline) when path is NULL; NESIM_EIO naming path if it cannot. */
+struct json_t;
+int cli_write_json(const struct json_t *j, const char *path, size_t flags, nesim_error *err);
+
 /* Maps a library status to an exit status (EINVAL -> 2, others -> 1). */
 int cli_status(int rc);
 
@@ -40,7 +45,6 @@ int cmd_spec(int argc, char **argv);
 int cmd_run_nir(int argc, char **argv);
 int cmd_spec_nir(int argc, char **argv);
 /* A NIR run's report (jobs/nir.h) as text on stdout (run and replay). */
-struct json_t;
 void cli_print_nir(const struct json_t *r);
 int cmd_chips(int argc, char **argv);
 int cmd_trace(int argc, char **argv);

@@ -217,13 +217,8 @@ int cmd_spec(int argc, char **argv)
     if (!rc)
         rc = nesim_lm_spec_build(o.dir, o.set, o.coding, o.k, &spec, &err);
     const size_t fl = JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17);
-    if (spec && o.output) {
-        if (json_dump_file(spec, o.output, fl))
-            rc = nesim_fail(&err, NESIM_EIO, "%s: cannot write", o.output);
-    } else if (spec) {
-        json_dumpf(spec, stdout, fl);
-        fputc('\n', stdout);
-    }
+    if (spec)
+        rc = cli_write_json(spec, o.output, fl, &err);
     json_decref(spec);
     if (rc)
         fprintf(stderr, "nesim spec: %s\n", err.msg);

@@ -252,13 +252,8 @@ int cmd_spec_nir(int argc, char **argv)
     if (!rc)
         rc = nesim_nir_spec_build(o.model, o.strict, &spec, &err);
     const size_t fl = JSON_INDENT(1) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17);
-    if (spec && output) {
-        if (json_dump_file(spec, output, fl))
-            rc = nesim_fail(&err, NESIM_EIO, "%s: cannot write", output);
-    } else if (spec) {
-        json_dumpf(spec, stdout, fl);
-        fputc('\n', stdout);
-    }
+    if (spec)
+        rc = cli_write_json(spec, output, fl, &err);
     json_decref(spec);
     if (rc)
         fprintf(stderr, "nesim spec: %s\n", err.msg);

@@ -1,6 +1,8 @@
 /* util.c — small helpers of the CLI. */
 #include "cli/cli.h"
 
+#include <jansson.h>
+
 #include "traces/store.h"
 
 #include <errno.h>
@@ -106,4 +108,13 @@ void cli_reraise_stop(void)
      * (a shell, a job scheduler) expects */
     signal(sig, SIG_DFL);
     raise(sig);
+}
+
+int cli_write_json(const json_t *j, const char *path, size_t flags, nesim_error *err)
+{
+    if (path)
+        return json_dump_file(j, path, flags) ? nesim_fail(err, NESIM_EIO, "%s: cannot write", path) : NESIM_OK;
+    json_dumpf(j, stdout, flags);
+    fputc('\n', stdout);
+    return NESIM_OK;
 }
