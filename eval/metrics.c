@@ -93,13 +93,19 @@ void nesim_metrics_network(const nesim_net *net, const uint64_t *spikes, const i
             continue;
         neurons += P->n;
         spk += (double)c->spikes;
-        if (d->model->drifts && d->model->drifts(d)) {
-            int64_t R = d->ref_ticks > 1 ? d->ref_ticks : 1;
+        /* with per-neuron constants: the population drifts when any class
+         * does (a time-stepped core then updates all its neurons) */
+        int drifts = 0;
+        for (uint32_t q = 0; d->model->drifts && q < (P->cls ? P->n_cls : 1); q++)
+            drifts |= d->model->drifts(P->cls ? &P->cdyn[q] : d) != 0;
+        if (drifts) {
             double frozen = 0;
             for (uint32_t i = 0; i < P->n; i++) {
                 uint64_t k = spikes[P->first + i];
                 if (!k)
                     continue;
+                int64_t ref = P->cls ? P->cdyn[P->cls[i]].ref_ticks : d->ref_ticks;
+                int64_t R = ref > 1 ? ref : 1;
                 int64_t tail = ticks - 1 - last[P->first + i];
                 frozen += (double)(k - 1) * (double)(R - 1) + (double)(tail < R - 1 ? tail : R - 1);
             }

@@ -73,6 +73,9 @@ void nesim_spec_estimate(const nesim_spec *s, size_t samples, nesim_estimate *e)
         const nesim_model *m = nesim_model_find(P->model, NULL);
         double st = m ? (double)m->n_state + 1 : 4;
         add(e, nesim_estimate_network((double)P->n, st, 0, 0), "population %s%s: %.4g neurons", P->name, "", (double)P->n);
+        if (P->n_arrays) /* values, a class index per neuron, and at most one set of constants per neuron */
+            add(e, (double)P->n * (8.0 * (double)P->n_arrays + 4 + sizeof(nesim_dyn)),
+                "population %s%s: per-neuron parameters of %.4g neurons", P->name, "", (double)P->n);
     }
     for (size_t j = 0; j < s->n_projs; j++) {
         const nesim_spec_proj *J = &s->projs[j];

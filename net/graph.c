@@ -34,6 +34,71 @@ nesim_graph *nesim_graph_new(double tick_s, uint64_t seed, nesim_error *err)
     return g;
 }
 
+static void pop_clear(nesim_graph_pop *p)
+{
+    for (uint32_t c = 0; p->cdyn && c < p->n_cls; c++)
+        nesim_dyn_free(&p->cdyn[c]); /* frees only the tables a class owns */
+    free(p->cdyn);
+    free(p->cls);
+    if (!p->dyn.tbl_shared)
+        nesim_dyn_free(&p->dyn);
+    p->cdyn = NULL;
+    p->cls = NULL;
+}
+
+/* The population's constants, one set per class of equal per-neuron values. */
+static int pop_classes(nesim_graph *g, nesim_graph_pop *p, const nesim_pop_spec *spec, const nesim_model *m,
+                       const nesim_rule *rule, nesim_error *err)
+{
+    size_t na = spec->n_arrays, ns = spec->n_params;
+    for (size_t k = 0; k < na; k++) {
+        if (!spec->arrays[k].name || !spec->arrays[k].v)
+            return nesim_fail(err, NESIM_EINVAL, "per-neuron parameter %zu: no name or values", k);
+        for (size_t i = 0; i < ns; i++)
+            if (spec->params[i].name && strcmp(spec->params[i].name, spec->arrays[k].name) == 0)
+                return nesim_fail(err, NESIM_EINVAL, "parameter %s given both per neuron and for all",
+                                  spec->arrays[k].name);
+        for (uint32_t j = 0; j < spec->n; j++)
+            if (!isfinite(spec->arrays[k].v[j]))
+                return nesim_fail(err, NESIM_EINVAL, "%s[%u] must be finite (got %g)", spec->arrays[k].name, j,
+                                  spec->arrays[k].v[j]);
+    }
+    uint32_t *rep = NULL;
+    int rc = nesim_param_classes(spec->n, spec->arrays, na, &p->cls, &rep, &p->n_cls, err);
+    nesim_param *all = rc ? NULL : malloc((ns + na) * sizeof *all);
+    if (!rc && !(p->cdyn = calloc(p->n_cls, sizeof *p->cdyn)))
+        rc = nesim_fail(err, NESIM_ENOMEM, "out of memory for %u parameter classes", p->n_cls);
+    if (!rc && !all)
+        rc = nesim_fail(err, NESIM_ENOMEM, "out of memory");
+    const nesim_dyn *owner[NESIM_GRAPH_TABLE_SETS];
+    int n_owner = 0;
+    for (uint32_t c = 0; !rc && c < p->n_cls; c++) {
+        memcpy(all, spec->params, ns * sizeof *all);
+        for (size_t k = 0; k < na; k++)
+            all[ns + k] = (nesim_param){spec->arrays[k].name, spec->arrays[k].v[rep[c]]};
+        nesim_dyn *d = &p->cdyn[c];
+        if ((rc = nesim_dyn_prepare(d, m, rule, all, ns + na, g->tick_s, err))) {
+            nesim_context(err, "neuron %u: ", rep[c]);
+            break;
+        }
+        d->varied = 1;
+        int o = 0;
+        while (o < n_owner && !nesim_dyn_same_rates(owner[o], d))
+            o++;
+        if (o < n_owner)
+            nesim_dyn_share_tables(d, owner[o]);
+        else if (n_owner < NESIM_GRAPH_TABLE_SETS && !(rc = nesim_dyn_tables(d, err)))
+            owner[n_owner++] = d;
+    }
+    free(all);
+    free(rep);
+    if (!rc) {
+        p->dyn = p->cdyn[0]; /* a view of class 0 */
+        p->dyn.tbl_shared = 1;
+    }
+    return rc;
+}
+
 void nesim_graph_free(nesim_graph *g)
 {
     if (!g)
@@ -41,7 +106,7 @@ void nesim_graph_free(nesim_graph *g)
     for (int i = 0; i < g->n_pops; i++) {
         free(g->pops[i].name);
         free(g->pops[i].out);
-        nesim_dyn_free(&g->pops[i].dyn);
+        pop_clear(&g->pops[i]);
     }
     for (int j = 0; j < g->n_projs; j++) {
         free(g->projs[j].row);
@@ -83,7 +148,7 @@ int nesim_graph_add_population(nesim_graph *g, const nesim_pop_spec *spec, int *
         return nesim_fail(err, NESIM_EINVAL, "population '%.64s': more than 2^31 neurons in all", name);
     const nesim_init_dist *in = &spec->v_init;
     if (!isfinite(in->a) || !isfinite(in->b) || (in->kind == NESIM_INIT_UNIFORM && !(in->b >= in->a)) ||
-        (in->kind == NESIM_INIT_NORMAL && !(in->b >= 0)) || in->kind > NESIM_INIT_NORMAL)
+        (in->kind == NESIM_INIT_NORMAL && !(in->b >= 0)) || in->kind > NESIM_INIT_REST)
         return nesim_fail(err, NESIM_EINVAL, "population '%.64s': bad initial distribution of v", name);
     nesim_graph_pop *np = realloc(g->pops, (size_t)(g->n_pops + 1) * sizeof *np);
     if (!np)
@@ -91,13 +156,14 @@ int nesim_graph_add_population(nesim_graph *g, const nesim_pop_spec *spec, int *
     g->pops = np;
     nesim_graph_pop *p = &g->pops[g->n_pops];
     memset(p, 0, sizeof *p);
-    int rc = nesim_dyn_init(&p->dyn, m, rule, spec->params, spec->n_params, g->tick_s, err);
+    int rc = spec->n_arrays ? pop_classes(g, p, spec, m, rule, err)
+                            : nesim_dyn_init(&p->dyn, m, rule, spec->params, spec->n_params, g->tick_s, err);
     if (rc) {
-        nesim_dyn_free(&p->dyn);
+        pop_clear(p);
         return nesim_context(err, "population '%.64s' (%s): ", name, spec->model);
     }
     if (!(p->name = strdup(name))) {
-        nesim_dyn_free(&p->dyn);
+        pop_clear(p);
         return nesim_fail(err, NESIM_ENOMEM, "out of memory");
     }
     p->n = spec->n;

@@ -23,14 +23,17 @@
 #include <stdint.h>
 
 #include "base/error.h"
+#include "net/classes.h"
 #include "neurons/neuron.h"
 #include "neurons/threshold.h"
 
-enum nesim_init_kind { NESIM_INIT_CONST = 0, NESIM_INIT_UNIFORM, NESIM_INIT_NORMAL };
+/* NESIM_INIT_REST: each neuron at its own resting level (v_rest, or v_reset
+ * when the model has none), which differs by neuron when v_rest does. */
+enum nesim_init_kind { NESIM_INIT_CONST = 0, NESIM_INIT_UNIFORM, NESIM_INIT_NORMAL, NESIM_INIT_REST };
 
 typedef struct nesim_init_dist {
     enum nesim_init_kind kind;
-    double a, b; /* const: a; uniform: [a, b); normal: mean a, sd b */
+    double a, b; /* const: a; uniform: [a, b); normal: mean a, sd b; rest: unused */
 } nesim_init_dist;
 
 typedef struct nesim_pop_spec {
@@ -40,6 +43,10 @@ typedef struct nesim_pop_spec {
     uint32_t n;                  /* neurons, > 0 */
     const nesim_param *params;   /* named values (see NESIM_PARAMS); copied */
     size_t n_params;
+    /* Parameters given per neuron (n values each; read during the call
+     * only); a name may not also be among params. */
+    const nesim_param_array *arrays;
+    size_t n_arrays;
     nesim_init_dist v_init;      /* initial membrane potential */
 } nesim_pop_spec;
 
@@ -65,7 +72,14 @@ typedef struct nesim_proj_spec {
 typedef struct nesim_graph_pop {
     char *name;
     uint32_t n, first;           /* neurons; global id of the first */
-    nesim_dyn dyn;               /* the model's prepared constants (owned) */
+    nesim_dyn dyn;               /* the model's prepared constants (class 0 when they vary) */
+    /* Per-neuron parameters: neuron j's constants are cdyn[cls[j]], n_cls
+     * classes of equal values (net/classes.h); cls NULL when none vary.
+     * Decay tables are built once per distinct set of time constants (for
+     * the first NESIM_GRAPH_TABLE_SETS of them; further classes compute
+     * exp() directly, bit-identically) and shared. */
+    nesim_dyn *cdyn;
+    uint32_t *cls, n_cls;
     nesim_init_dist v_init;
     int *out;                    /* projections leaving this population, in id order */
     int n_out;
@@ -94,9 +108,12 @@ typedef struct nesim_graph {
 nesim_graph *nesim_graph_new(double tick_s, uint64_t seed, nesim_error *err);
 void nesim_graph_free(nesim_graph *g);
 
+enum { NESIM_GRAPH_TABLE_SETS = 64 };
+
 /* Adds a population; *id (may be NULL) receives its index. NESIM_EINVAL on an
  * unknown model or rule, n = 0, a bad parameter (message names the
- * population and the parameter) or initial distribution. */
+ * population, the parameter and, for a per-neuron one, the neuron) or
+ * initial distribution. */
 int nesim_graph_add_population(nesim_graph *g, const nesim_pop_spec *spec, int *id, nesim_error *err);
 
 /* Adds a projection and draws its connectivity now. *id (may be NULL)

@@ -519,6 +519,45 @@ static const char *param_names(const nesim_model *m, const nesim_rule *r, char *
     return o ? buf : "none";
 }
 
+static int parse_array(pctx *c, const json_t *v, const char *path, int matrix, nesim_spec_array *a);
+
+/* A per-neuron parameter: n values, inline or from a 1-D .npy file (read now,
+ * so that lengths and values are checked with the spec's path). */
+static int parse_param_array(pctx *c, const json_t *v, const char *path, uint32_t n, nesim_spec_array *a)
+{
+    int rc = parse_array(c, v, path, 0, a);
+    if (rc)
+        return rc;
+    if (a->file) {
+        nesim_tensor t;
+        nesim_error e = {0};
+        if ((rc = nesim_npy_load(a->file, &t, &e)))
+            return rc == NESIM_ENOMEM ? oom(c) : bad(c, path, "%s", e.msg);
+        if (t.ndim != 1 || t.dtype == NESIM_BOOL) {
+            int nd = t.ndim;
+            const char *dt = nesim_dtype_name(t.dtype);
+            nesim_tensor_release(&t);
+            return bad(c, path, "%s must be a 1-D numeric array (it is %d-D %s)", a->file, nd, dt);
+        }
+        a->n = t.count;
+        if (!(a->v = malloc((a->n ? a->n : 1) * sizeof *a->v))) {
+            nesim_tensor_release(&t);
+            return oom(c);
+        }
+        for (size_t k = 0; k < a->n; k++)
+            a->v[k] = nesim_tensor_get(&t, k);
+        nesim_tensor_release(&t);
+    }
+    if (a->n != n)
+        return bad(c, path, "%zu values for a population of %u neurons", a->n, n);
+    for (size_t k = 0; k < a->n; k++)
+        if (!isfinite(a->v[k])) {
+            char q[PATHN];
+            return bad(c, idx(q, path, k), "%g is not a finite value", a->v[k]);
+        }
+    return NESIM_OK;
+}
+
 static int parse_params(pctx *c, const json_t *v, const char *path, const nesim_model *m, const nesim_rule *r,
                         const char *model_name, nesim_spec_pop *P)
 {
@@ -536,10 +575,19 @@ static int parse_params(pctx *c, const json_t *v, const char *path, const nesim_
         }
     }
     size_t n = json_object_size(v);
-    if (n && !(P->params = calloc(n, sizeof *P->params)))
+    if (n && (!(P->params = calloc(n, sizeof *P->params)) || !(P->arrays = calloc(n, sizeof *P->arrays)) ||
+              !(P->array_names = calloc(n, sizeof *P->array_names))))
         return oom(c);
     json_object_foreach((json_t *)v, key, x) {
         const nesim_param_def *d = find_param(m, r, key);
+        if (json_is_array(x) || json_is_object(x)) { /* per neuron */
+            size_t k = P->n_arrays++;
+            if (!(P->array_names[k] = strdup(key)))
+                return oom(c);
+            if ((rc = parse_param_array(c, x, sub(p, path, key), P->n, &P->arrays[k])))
+                return rc;
+            continue;
+        }
         nesim_param *q = &P->params[P->n_params];
         if (!(q->name = strdup(key)))
             return oom(c);
@@ -634,16 +682,22 @@ static int parse_pop(pctx *c, const json_t *v, const char *path, double tick, ne
      * path and building cannot fail on parameters later. */
     nesim_dyn d;
     nesim_error e = {0};
-    rc = nesim_dyn_init(&d, m, rule, P->params, P->n_params, tick, &e);
-    double rest = rc ? 0 : nesim_dyn_param(&d, "v_rest");
-    if (!rc && isnan(rest))
-        rest = d.v_reset;
+    nesim_param *all = malloc((P->n_params + P->n_arrays + 1) * sizeof *all);
+    if (!all)
+        return oom(c);
+    memcpy(all, P->params, P->n_params * sizeof *all);
+    /* per-neuron values: the first neuron's here (names, required ones);
+     * every neuron's when the graph is built, naming the neuron */
+    for (size_t k = 0; k < P->n_arrays; k++)
+        all[P->n_params + k] = (nesim_param){P->array_names[k], P->arrays[k].v[0]};
+    rc = nesim_dyn_prepare(&d, m, rule, all, P->n_params + P->n_arrays, tick, &e);
+    free(all);
     nesim_dyn_free(&d);
     if (rc == NESIM_ENOMEM)
         return oom(c);
     if (rc)
-        return bad(c, sub(p, path, "params"), "%s", e.msg);
-    P->v_init = (nesim_init_dist){NESIM_INIT_CONST, rest, 0};
+        return bad(c, sub(p, path, "params"), "%s%s", P->n_arrays ? "neuron 0: " : "", e.msg);
+    P->v_init = (nesim_init_dist){NESIM_INIT_REST, 0, 0};
     if ((x = json_object_get(v, "v_init")) && (rc = parse_v_init(c, x, sub(p, path, "v_init"), &P->v_init)))
         return rc;
     return NESIM_OK;
@@ -1080,6 +1134,10 @@ void nesim_spec_free(nesim_spec *s)
         for (size_t k = 0; k < s->pops[i].n_params; k++)
             free((char *)s->pops[i].params[k].name);
         free(s->pops[i].params);
+        for (size_t k = 0; k < s->pops[i].n_arrays; k++)
+            free(s->pops[i].array_names[k]), free(s->pops[i].arrays[k].file), free(s->pops[i].arrays[k].v);
+        free(s->pops[i].array_names);
+        free(s->pops[i].arrays);
     }
     for (size_t i = 0; i < s->n_projs; i++) {
         nesim_spec_proj *J = &s->projs[i];
@@ -1114,9 +1172,11 @@ static int array_view(const nesim_spec_array *a, const char *what, int ndim, nes
     if (rc)
         return nesim_context(err, "%s: ", what);
     if (t->ndim != ndim || t->dtype == NESIM_BOOL) {
+        int nd = t->ndim;
+        const char *dt = nesim_dtype_name(t->dtype);
         nesim_tensor_release(t);
         return nesim_fail(err, NESIM_EINVAL, "%s: %s must be a %d-D numeric array (it is %d-D %s)", what, a->file,
-                          ndim, t->ndim, nesim_dtype_name(t->dtype));
+                          ndim, nd, dt);
     }
     *n = t->count;
     *rows = ndim == 2 ? (size_t)t->shape[0] : 0;
@@ -1226,10 +1286,19 @@ int nesim_spec_build_graph(const nesim_spec *s, uint64_t seed, nesim_graph **out
     int rc = ids ? NESIM_OK : nesim_fail(err, NESIM_ENOMEM, "%s: out of memory", s->file);
     for (size_t i = 0; !rc && i < s->n_pops; i++) {
         const nesim_spec_pop *P = &s->pops[i];
+        nesim_param_array *pa = P->n_arrays ? malloc(P->n_arrays * sizeof *pa) : NULL;
+        if (P->n_arrays && !pa) {
+            rc = nesim_fail(err, NESIM_ENOMEM, "%s: out of memory", s->file);
+            break;
+        }
+        for (size_t k = 0; k < P->n_arrays; k++)
+            pa[k] = (nesim_param_array){P->array_names[k], P->arrays[k].v};
         nesim_pop_spec ps = {.name = P->name, .model = P->model, .threshold = P->threshold, .n = P->n,
-                             .params = P->params, .n_params = P->n_params, .v_init = P->v_init};
+                             .params = P->params, .n_params = P->n_params, .arrays = pa,
+                             .n_arrays = P->n_arrays, .v_init = P->v_init};
         if ((rc = nesim_graph_add_population(g, &ps, &ids[i], err)))
             nesim_context(err, "%s: populations[%zu]: ", s->file, i);
+        free(pa);
     }
     for (size_t i = 0; !rc && i < s->n_projs; i++) {
         const nesim_spec_proj *J = &s->projs[i];

@@ -109,10 +109,13 @@
  *             and defaults: a key the model does not use is an error naming
  *             it); numbers, or true/false for reset_subtract; absent ones
  *             take their defaults, a required one (time constants,
- *             v_thresh, rate_hz) must be given,
+ *             v_thresh, rate_hz) must be given. Any parameter may instead
+ *             be given per neuron: an ARRAY of n numbers (inline, or
+ *             {"file": "x.npy"}, 1-D, any numeric dtype); neurons of equal
+ *             values share their constants (net/classes.h),
  *   "v_init": {"const": v} | {"uniform": [lo, hi]} (lo <= hi)
- *             | {"normal": [mean, sd]} (sd >= 0); default {"const": v_rest}
- *             (v_reset for a model without v_rest).
+ *             | {"normal": [mean, sd]} (sd >= 0); default: each neuron at
+ *             its own v_rest (v_reset for a model without v_rest).
  *
  * proj — a projection, connectivity drawn at build time:
  *   "pre", "post": population names (required); post must not be a source
@@ -216,6 +219,11 @@ typedef struct nesim_spec_pop {
     uint32_t n;
     nesim_param *params;              /* as given, in file order; names owned */
     size_t n_params;
+    /* parameters given per neuron: names owned; values read (n each, also
+     * from a file, at parse time) */
+    char **array_names;
+    struct nesim_spec_array *arrays;
+    size_t n_arrays;
     nesim_init_dist v_init;
 } nesim_spec_pop;
 
@@ -223,7 +231,7 @@ typedef struct nesim_spec_pop {
  * inline is rows x cols, row-major). */
 typedef struct nesim_spec_array {
     char *file;                       /* resolved path, or NULL: inline */
-    double *v;                        /* inline values */
+    double *v;                        /* inline values (per-neuron parameters: also a file's) */
     size_t n, rows, cols;             /* inline: n values; a matrix's shape (rows 0: 1-D) */
 } nesim_spec_array;
 

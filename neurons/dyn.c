@@ -65,6 +65,13 @@ static int check_value(const nesim_param_def *p, double v, nesim_error *err)
 int nesim_dyn_init(nesim_dyn *d, const nesim_model *m, const nesim_rule *r, const nesim_param *params,
                    size_t n_params, double tick_s, nesim_error *err)
 {
+    int rc = nesim_dyn_prepare(d, m, r, params, n_params, tick_s, err);
+    return rc ? rc : nesim_dyn_tables(d, err);
+}
+
+int nesim_dyn_prepare(nesim_dyn *d, const nesim_model *m, const nesim_rule *r, const nesim_param *params,
+                      size_t n_params, double tick_s, nesim_error *err)
+{
     memset(d, 0, sizeof *d);
     if (!m)
         return nesim_fail(err, NESIM_EINVAL, "no neuron model");
@@ -118,8 +125,11 @@ int nesim_dyn_init(nesim_dyn *d, const nesim_model *m, const nesim_rule *r, cons
     int rc = m->prepare ? m->prepare(d, err) : NESIM_OK;
     if (!rc)
         rc = nesim_rule_prepare(d, m->n_params, err);
-    if (rc)
-        return rc;
+    return rc;
+}
+
+int nesim_dyn_tables(nesim_dyn *d, nesim_error *err)
+{
     double max_tau = 0;
     for (int t = 0; t < d->n_tau; t++)
         max_tau = fmax(max_tau, 1.0 / d->rate[t]);
@@ -153,14 +163,40 @@ int nesim_dyn_init(nesim_dyn *d, const nesim_model *m, const nesim_rule *r, cons
     return NESIM_OK;
 }
 
+int nesim_dyn_same_rates(const nesim_dyn *a, const nesim_dyn *b)
+{
+    if (a->n_tau != b->n_tau)
+        return 0;
+    for (int t = 0; t < a->n_tau; t++)
+        if (a->rate[t] != b->rate[t])
+            return 0;
+    return 1;
+}
+
+void nesim_dyn_share_tables(nesim_dyn *d, const nesim_dyn *owner)
+{
+    nesim_dyn_free(d);
+    for (int i = 0; i < NESIM_TBL_MAX; i++) {
+        d->tbl[i] = owner->tbl[i];
+        d->thi[i] = owner->thi[i];
+        d->tlo[i] = owner->tlo[i];
+    }
+    d->tbl_n = owner->tbl_n;
+    d->tsplit_n = owner->tsplit_n;
+    d->tbl_shared = 1;
+}
+
 void nesim_dyn_free(nesim_dyn *d)
 {
     for (int i = 0; i < NESIM_TBL_MAX; i++) {
-        free(d->tbl[i]);
-        free(d->thi[i]);
+        if (!d->tbl_shared) {
+            free(d->tbl[i]);
+            free(d->thi[i]);
+        }
         d->tbl[i] = NULL;
         d->thi[i] = d->tlo[i] = NULL;
     }
     d->tbl_n = 0;
     d->tsplit_n = 0;
+    d->tbl_shared = 0;
 }

@@ -211,7 +211,7 @@ static const nesim_pop_ops epoch_ops = {
 
 static const nesim_pop_ops *lx_ops(const nesim_dyn *d)
 {
-    return d->rule_kind == NESIM_RULE_FIXED && !d->reset_subtract ? &epoch_ops : &lif_exp_point_ops;
+    return d->rule_kind == NESIM_RULE_FIXED && !d->reset_subtract && !d->varied ? &epoch_ops : &lif_exp_point_ops;
 }
 
 static int lx_drifts(const nesim_dyn *d) { return 1; }

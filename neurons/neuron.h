@@ -112,6 +112,11 @@ typedef struct nesim_dyn {
      * (within slack / 2 when it already is within slack), so that the next
      * few inputs need no new prediction (see crossing.h). */
     double slack;
+    /* Set on every class of a population whose parameters vary by neuron
+     * (net/graph.h): the model must use kernels that read each neuron's
+     * constants (the default ones, point.h), not population-wide ones. */
+    int varied;
+    int tbl_shared;                  /* the tables are another dyn's (not freed here) */
 } nesim_dyn;
 
 /* Scratch a prediction may use (a GSL root solver); owned by the engine. */
@@ -173,6 +178,18 @@ const char *const *nesim_model_names(void);
 int nesim_dyn_init(nesim_dyn *d, const nesim_model *m, const struct nesim_rule *r,
                    const nesim_param *params, size_t n_params, double tick_s, nesim_error *err);
 void nesim_dyn_free(nesim_dyn *d);
+/* nesim_dyn_init in two halves: the constants without the decay tables
+ * (d then answers nesim_decay from exp(), bit-identically, and crossing
+ * searches use exp() throughout), and the tables. A population with many
+ * per-neuron classes builds tables once per distinct set of rates and lends
+ * them (nesim_dyn_share_tables). */
+int nesim_dyn_prepare(nesim_dyn *d, const nesim_model *m, const struct nesim_rule *r,
+                      const nesim_param *params, size_t n_params, double tick_s, nesim_error *err);
+int nesim_dyn_tables(nesim_dyn *d, nesim_error *err);
+/* Nonzero when a and b decay at the same rates (they may share tables). */
+int nesim_dyn_same_rates(const nesim_dyn *a, const nesim_dyn *b);
+/* Frees d's own tables and points d at owner's (owner must outlive d). */
+void nesim_dyn_share_tables(nesim_dyn *d, const nesim_dyn *owner);
 
 /* The value of parameter `name` of the population (NAN if it has none). */
 double nesim_dyn_param(const nesim_dyn *d, const char *name);

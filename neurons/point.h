@@ -69,7 +69,7 @@ static inline double *nesim_point_state(const nesim_pop *p, uint32_t j)
     {                                                                                             \
         nesim_nrec *r = &p->rec[j];                                                               \
         double m;                                                                                 \
-        int64_t k = PRED(&p->dyn, nesim_point_state(p, j), r->ts, r->ref_until, lo, hi,           \
+        int64_t k = PRED(nesim_pop_dyn(p, j), nesim_point_state(p, j), r->ts, r->ref_until, lo, hi,\
                          p->io->ws, &m);                                                          \
         p->c.predictions++;                                                                       \
         r->budget = m * (1 - 1e-12) - 1e-300;                                                     \
@@ -80,17 +80,17 @@ static inline double *nesim_point_state(const nesim_pop *p, uint32_t j)
     {                                                                                             \
         double *s = nesim_point_state(p, j);                                                      \
         s[0] = v0;                                                                                \
-        nesim_rule_init(&p->dyn, s + p->dyn.rule_off);                                            \
+        nesim_rule_init(nesim_pop_dyn(p, j), s + p->dyn.rule_off);                                \
         PFX##_k_predict(p, j, 0, NESIM_NEVER);                                                    \
     }                                                                                             \
     static uint64_t PFX##_k_deliver(nesim_pop *p, const nesim_fan *f, double w, double kick,      \
                                     int64_t t)                                                    \
     {                                                                                             \
-        const nesim_dyn *d = &p->dyn;                                                             \
-        const int keep = d->model->integrates_while_refractory;                                   \
+        const int keep = p->dyn.model->integrates_while_refractory;                               \
         nesim_nrec *rec = p->rec;                                                                 \
         uint64_t ups = 0;                                                                         \
         NESIM_FAN_EACH(f, j, {                                                                    \
+            const nesim_dyn *d = nesim_pop_dyn(p, j);                                             \
             nesim_nrec *r = &rec[j];                                                              \
             double *st = nesim_point_state(p, j);                                                 \
             if (r->ts != t) {                                                                     \
@@ -110,9 +110,9 @@ static inline double *nesim_point_state(const nesim_pop *p, uint32_t j)
     }                                                                                             \
     static void PFX##_k_test(nesim_pop *p, int64_t t)                                             \
     {                                                                                             \
-        const nesim_dyn *d = &p->dyn;                                                             \
         for (size_t k = 0; k < p->n_cand; k++) {                                                  \
             uint32_t j = p->cand[k];                                                              \
+            const nesim_dyn *d = nesim_pop_dyn(p, j);                                             \
             nesim_nrec *r = &p->rec[j];                                                           \
             uint8_t fl = r->flags;                                                                \
             r->flags = 0;                                                                         \
@@ -137,8 +137,9 @@ static inline double *nesim_point_state(const nesim_pop *p, uint32_t j)
     static void PFX##_k_reset(nesim_pop *p, uint32_t j, int64_t t)                                \
     {                                                                                             \
         nesim_nrec *r = &p->rec[j];                                                               \
-        PFX##_fire(&p->dyn, nesim_point_state(p, j));                                             \
-        r->ref_until = t + p->dyn.ref_ticks;                                                      \
+        const nesim_dyn *d = nesim_pop_dyn(p, j);                                                 \
+        PFX##_fire(d, nesim_point_state(p, j));                                                   \
+        r->ref_until = t + d->ref_ticks;                                                          \
         r->pred = NESIM_NEVER;                                                                    \
         r->gen++;                                                                                 \
         PFX##_k_predict(p, j, t + 1, NESIM_NEVER);                                                \
@@ -148,7 +149,7 @@ static inline double *nesim_point_state(const nesim_pop *p, uint32_t j)
         const nesim_nrec *r = &p->rec[j];                                                         \
         for (int i = 0; i < p->dyn.n_state; i++)                                                  \
             out[i] = nesim_point_state(p, j)[i];                                                  \
-        NESIM_POINT_ADVANCE(ADV, &p->dyn, out, r->ts, now, r->ref_until);                         \
+        NESIM_POINT_ADVANCE(ADV, nesim_pop_dyn(p, j), out, r->ts, now, r->ref_until);             \
     }                                                                                             \
     static const nesim_pop_ops PFX##_point_ops = {                                                \
         .name = #PFX "/point", .uses_state = 1, .init = PFX##_k_init,                             \

@@ -26,7 +26,7 @@ static double po_kick(const nesim_dyn *d, double w) { return 0; }
 
 static void next_spike(nesim_pop *p, uint32_t j, int64_t after)
 {
-    double prob = p->dyn.c[0];
+    double prob = nesim_pop_dyn(p, j)->c[0];
     nesim_nrec *r = &p->rec[j];
     if (prob <= 0)
         nesim_pop_predict(p, r, j, NESIM_NEVER);

@@ -68,7 +68,11 @@ typedef struct nesim_kio {
 
 /* One population at run time. */
 typedef struct nesim_pop {
-    nesim_dyn dyn;
+    nesim_dyn dyn;       /* the population's constants (class 0 when they vary) */
+    /* Per-neuron parameters: neuron j's constants are cdyn[cls[j]] (same
+     * model, rule and state layout as dyn); cls NULL: dyn for all. */
+    const nesim_dyn *cdyn;
+    const uint32_t *cls;
     uint32_t n, first;   /* neurons; global id of the first */
     nesim_nrec *rec;     /* n records */
     double *state;       /* n * dyn.n_state doubles, when ops->uses_state */
@@ -124,6 +128,12 @@ typedef struct nesim_pop_ops {
     /* Neuron j's n_state values advanced to tick now (read-out, no side effects). */
     void (*state)(const nesim_pop *p, uint32_t j, int64_t now, double *out);
 } nesim_pop_ops;
+
+/* Neuron j's constants. */
+static inline const nesim_dyn *nesim_pop_dyn(const nesim_pop *p, uint32_t j)
+{
+    return p->cls ? &p->cdyn[p->cls[j]] : &p->dyn;
+}
 
 /* Queues neuron j for the test phase (once per tick). */
 static inline void nesim_pop_mark(nesim_pop *p, nesim_nrec *r, uint32_t j)

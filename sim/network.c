@@ -35,6 +35,7 @@ enum { STREAM_INIT = 0, STREAM_SOURCE = 1 };
 
 typedef struct rpop {
     nesim_pop k;            /* what the kernels see */
+    nesim_dyn *cdyn;        /* per-neuron parameter classes: views of the graph's, with this run's slack */
     const nesim_pop_ops *ops;
     int record;
     int active;             /* in this tick's list of populations to test */
@@ -95,6 +96,7 @@ void nesim_net_free(nesim_net *net)
             p->ops->stop(&p->k);
         free(p->k.state);
         free(p->k.cand);
+        free(p->cdyn);
         if (p->k.rng)
             gsl_rng_free(p->k.rng);
     }
@@ -203,6 +205,14 @@ static int start(nesim_net *net, nesim_error *err)
         p->k.first = g->pops[i].first;
         p->k.io = &net->io;
         p->ops = p->k.dyn.model->ops(&p->k.dyn);
+        if (g->pops[i].cls) {
+            uint32_t nc = g->pops[i].n_cls;
+            if (!(p->cdyn = malloc(nc * sizeof *p->cdyn)))
+                return nesim_fail(err, NESIM_ENOMEM, "out of memory for population '%s'", g->pops[i].name);
+            memcpy(p->cdyn, g->pops[i].cdyn, nc * sizeof *p->cdyn);
+            p->k.cdyn = p->cdyn;
+            p->k.cls = g->pops[i].cls;
+        }
         if (p->k.n > largest)
             largest = p->k.n;
     }
@@ -216,13 +226,24 @@ static int start(nesim_net *net, nesim_error *err)
     for (int j = 0; j < g->n_projs; j++) {
         rpop *post = &net->pops[g->projs[j].s.post];
         const nesim_model *m = post->k.dyn.model;
-        /* an explicit projection's weights differ: the larger kick of its extremes */
-        double k0 = m->kick(&post->k.dyn, g->projs[j].w_min), k1 = m->kick(&post->k.dyn, g->projs[j].w_max);
-        net->kick[j] = k0 > k1 ? k0 : k1;
+        /* an explicit projection's weights differ: the larger kick of its
+         * extremes; per-neuron constants: the largest over the classes (a
+         * bound for every neuron; a loose one costs predictions, never a spike) */
+        uint32_t nc = post->cdyn ? g->pops[g->projs[j].s.post].n_cls : 1;
+        double kmax = 0;
+        for (uint32_t c = 0; c < nc; c++) {
+            const nesim_dyn *d = post->cdyn ? &post->cdyn[c] : &post->k.dyn;
+            double k0 = m->kick(d, g->projs[j].w_min), k1 = m->kick(d, g->projs[j].w_max);
+            kmax = fmax(kmax, fmax(k0, k1));
+        }
+        net->kick[j] = kmax;
         double kicks = m->integrates_while_refractory ? SLACK_KICKS_CURRENT : SLACK_KICKS;
         if (kicks * net->kick[j] > post->k.dyn.slack)
             post->k.dyn.slack = kicks * net->kick[j];
     }
+    for (int i = 0; i < g->n_pops; i++)
+        for (uint32_t c = 0; net->pops[i].cdyn && c < g->pops[i].n_cls; c++)
+            net->pops[i].cdyn[c].slack = net->pops[i].k.dyn.slack;
     size_t n = N ? N : 1;
     net->rec = aligned_alloc(64, n * sizeof *net->rec);
     net->pop_of = malloc(n * sizeof *net->pop_of);
@@ -259,6 +280,13 @@ static int start(nesim_net *net, nesim_error *err)
             case NESIM_INIT_CONST: v0 = in->a; break;
             case NESIM_INIT_UNIFORM: v0 = in->a + (in->b - in->a) * gsl_rng_uniform(r); break;
             case NESIM_INIT_NORMAL: v0 = in->a + gsl_ran_gaussian(r, in->b); break;
+            case NESIM_INIT_REST: {
+                const nesim_dyn *d = nesim_pop_dyn(&p->k, j);
+                v0 = nesim_dyn_param(d, "v_rest");
+                if (isnan(v0))
+                    v0 = d->v_reset;
+                break;
+            }
             }
             net->pop_of[p->k.first + j] = i;
             p->ops->init(&p->k, j, v0);
@@ -465,6 +493,18 @@ const nesim_dyn *nesim_population_dyn(const nesim_net *net, int p)
     return net->started ? &net->pops[p].k.dyn : &net->g->pops[p].dyn;
 }
 int nesim_population_of(const nesim_net *net, uint32_t g) { return nesim_graph_population_of(net->g, g); }
+
+const nesim_dyn *nesim_neuron_dyn(const nesim_net *net, uint32_t g)
+{
+    int pi = nesim_graph_population_of(net->g, g);
+    if (pi < 0)
+        return NULL;
+    const nesim_graph_pop *P = &net->g->pops[pi];
+    if (!P->cls)
+        return nesim_population_dyn(net, pi);
+    uint32_t c = P->cls[g - P->first];
+    return net->started ? &net->pops[pi].cdyn[c] : &P->cdyn[c];
+}
 
 const char *nesim_population_kernels(const nesim_net *net, int p)
 {

@@ -100,8 +100,12 @@ size_t nesim_projection_targets(const nesim_net *net, int proj, uint32_t i, uint
 /* The weights of those targets, in the same order (an explicit projection's
  * per synapse; otherwise the projection's weight); returns the fan-out. */
 size_t nesim_projection_weights(const nesim_net *net, int proj, uint32_t i, double *w, size_t cap);
-/* The population's derived model constants (tests, reports). */
+/* The population's derived model constants (tests, reports); when its
+ * parameters vary by neuron, those of its first neuron. */
 const nesim_dyn *nesim_population_dyn(const nesim_net *net, int pop);
+/* Neuron global_id's own constants (per-neuron parameters included); NULL
+ * if there is no such neuron. */
+const nesim_dyn *nesim_neuron_dyn(const nesim_net *net, uint32_t global_id);
 const nesim_spike *nesim_spikes(const nesim_net *net, size_t *n);
 /* Membrane state of one neuron advanced to the current tick (tests, probes):
  * up to max of its state values (v first). */

@@ -40,7 +40,7 @@ static size_t reference_run(nesim_net *net, int64_t ticks, nesim_spike *out, siz
     size_t n = 0;
     for (int64_t t = 0; t < ticks; t++) {
         for (uint32_t g = 0; g < N && t > 0; g++) {
-            const nesim_dyn *d = nesim_population_dyn(net, nesim_population_of(net, g));
+            const nesim_dyn *d = nesim_neuron_dyn(net, g);
             d->model->advance(d, st + 4 * g, t - 1, t, ref[g]);
         }
         /* deliveries due now, by (source, projection), targets ascending */
@@ -53,16 +53,16 @@ static size_t reference_run(nesim_net *net, int64_t ticks, nesim_spike *out, siz
                 uint32_t i = src - nesim_population_first(net, ps->pre);
                 size_t f = nesim_projection_targets(net, j, i, tg, N);
                 nesim_projection_weights(net, j, i, wt, N);
-                const nesim_dyn *d = nesim_population_dyn(net, ps->post);
                 for (size_t k = 0; k < f; k++) {
                     uint32_t g = nesim_population_first(net, ps->post) + tg[k];
+                    const nesim_dyn *d = nesim_neuron_dyn(net, g);
                     d->model->input(d, st + 4 * g, wt[k], t < ref[g]);
                 }
             }
         }
         memset(fired[t % H], 0, N);
         for (uint32_t g = 0; g < N; g++) {
-            const nesim_dyn *d = nesim_population_dyn(net, nesim_population_of(net, g));
+            const nesim_dyn *d = nesim_neuron_dyn(net, g);
             if (t >= ref[g] && d->model->above(d, st + 4 * g)) {
                 d->model->fire(d, st + 4 * g);
                 ref[g] = t + d->ref_ticks;
@@ -332,7 +332,39 @@ static void test_rules_and_resets_match_reference(void **st) { random_vs_referen
  * the model takes them, its defaults elsewhere; each rule it takes; both
  * resets) driven by integrate-and-fire pacemakers and by each other. A model
  * may refuse a draw of parameters (prepare() fails): the test draws again. */
-static nesim_net *model_net(const char *model, gsl_rng *r, uint64_t seed)
+/* Moves some of q's parameters to per-neuron arrays of a few distinct values
+ * each (so classes are shared and differ): vals (room for NESIM_PARAM_MAX * n
+ * doubles) holds them. Returns how many moved; *nq shrinks accordingly. */
+static size_t vary(gsl_rng *r, nesim_param *q, size_t *nq, uint32_t n, double *vals, nesim_param_array *out)
+{
+    size_t na = 0, keep = 0;
+    for (size_t i = 0; i < *nq; i++) {
+        const char *nm = q[i].name;
+        int volt = strncmp(nm, "v_", 2) == 0, tau = strncmp(nm, "tau_", 4) == 0;
+        int ref = strcmp(nm, "t_ref") == 0, sub = strcmp(nm, "reset_subtract") == 0;
+        int drive = strcmp(nm, "i_drive") == 0, jump = strcmp(nm, "b") == 0;
+        if (!(volt || tau || ref || sub || drive || jump) || gsl_rng_uniform(r) < 0.4) {
+            q[keep++] = q[i];
+            continue;
+        }
+        double *v = vals + na * n;
+        for (uint32_t j = 0; j < n; j++) {
+            int c = (int)gsl_rng_uniform_int(r, 4);
+            static const double fac[4] = {0.9, 1.0, 1.1, 1.25}, off[4] = {-1, 0, 1, 2}, ticks[4] = {0, 5, 17, 30};
+            v[j] = volt   ? q[i].value + off[c] * mV
+                   : tau  ? q[i].value * fac[c]
+                   : ref  ? ticks[c] * DT
+                   : sub  ? (double)(c & 1)
+                   : drive ? q[i].value + 0.1 * (c - 1)
+                           : q[i].value * fac[c];
+        }
+        out[na++] = (nesim_param_array){nm, v};
+    }
+    *nq = keep;
+    return na;
+}
+
+static nesim_net *model_net_ex(const char *model, gsl_rng *r, uint64_t seed, int per_neuron)
 {
     nesim_error err = {0};
     nesim_net *net = nesim_net_new(DT, seed, &err);
@@ -365,8 +397,16 @@ static nesim_net *model_net(const char *model, gsl_rng *r, uint64_t seed)
             char name[16];
             snprintf(name, sizeof name, "p%d", k);
             uint32_t n = 20 + (uint32_t)gsl_rng_uniform_int(r, 40);
-            if (add_pop(net, name, model, rule, n, p, (nesim_init_dist){NESIM_INIT_UNIFORM, -60 * mV, -50 * mV},
-                        &pops[k], &err) == NESIM_OK)
+            nesim_param q[NESIM_PARAM_MAX];
+            nesim_param_array pa[NESIM_PARAM_MAX];
+            double *vals = malloc(NESIM_PARAM_MAX * n * sizeof *vals);
+            size_t nq = test_params(model, rule, &p, q), na = per_neuron ? vary(r, q, &nq, n, vals, pa) : 0;
+            nesim_pop_spec ps = {.name = name, .model = model, .threshold = rule, .n = n, .params = q,
+                                 .n_params = nq, .arrays = pa, .n_arrays = na,
+                                 .v_init = (nesim_init_dist){NESIM_INIT_UNIFORM, -60 * mV, -50 * mV}};
+            int ok = nesim_add_population(net, &ps, &pops[k], &err) == NESIM_OK;
+            free(vals);
+            if (ok)
                 break;
             if (++tries == 50)
                 fail_msg("model %s refused 50 draws of parameters; last: %s", model, err.msg);
@@ -387,7 +427,7 @@ static nesim_net *model_net(const char *model, gsl_rng *r, uint64_t seed)
     return net;
 }
 
-static void test_every_model_matches_reference(void **st)
+static void models_vs_reference(int per_neuron)
 {
     nesim_error err = {0};
     gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
@@ -399,9 +439,9 @@ static void test_every_model_matches_reference(void **st)
         size_t total = 0;
         for (uint64_t cfg = 0; cfg < 6; cfg++) {
             gsl_rng_set(r, 9000 + cfg);
-            nesim_net *a = model_net(*name, r, cfg);
+            nesim_net *a = model_net_ex(*name, r, cfg, per_neuron);
             gsl_rng_set(r, 9000 + cfg);
-            nesim_net *b = model_net(*name, r, cfg);
+            nesim_net *b = model_net_ex(*name, r, cfg, per_neuron);
             enum { T = 3000, CAP = 400000 };
             assert_ok(nesim_run(a, 0, &err), &err);
             nesim_spike *want = malloc(CAP * sizeof *want);
@@ -421,7 +461,8 @@ static void test_every_model_matches_reference(void **st)
             nesim_net_free(a);
             nesim_net_free(b);
         }
-        print_message("%s: %zu spikes of its own in 6 configurations\n", *name, total);
+        print_message("%s%s: %zu spikes of its own in 6 configurations\n", *name,
+                      per_neuron ? " (per-neuron parameters)" : "", total);
         if (total < 500)
             fail_msg("model %s fired only %zu times: the comparison says little", *name, total);
         models++;
@@ -429,6 +470,15 @@ static void test_every_model_matches_reference(void **st)
     assert_true(models >= 5);
     gsl_rng_free(r);
 }
+
+static void test_every_model_matches_reference(void **st) { models_vs_reference(0); }
+
+/* The same with parameters given per neuron (time constants, levels,
+ * refractory periods, drives, even the reset mode differing by neuron): the
+ * kernels read each neuron's own constants, and the engine's kick bounds and
+ * prediction slack hold for every class. The reference steps each neuron
+ * with its own constants (nesim_neuron_dyn). */
+static void test_per_neuron_parameters_match_reference(void **st) { models_vs_reference(1); }
 
 /* ---- determinism -------------------------------------------------------- */
 
@@ -680,6 +730,7 @@ int main(void)
         cmocka_unit_test(test_random_networks_match_reference),
         cmocka_unit_test(test_rules_and_resets_match_reference),
         cmocka_unit_test(test_every_model_matches_reference),
+        cmocka_unit_test(test_per_neuron_parameters_match_reference),
         cmocka_unit_test(test_determinism),
         cmocka_unit_test(test_split_runs_identical),
         cmocka_unit_test(test_sops_equal_spikes_times_fanout),

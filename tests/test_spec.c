@@ -328,8 +328,7 @@ static void test_populations_parse_and_build(void **st)
     assert_true(given(&P[1], "t_ref") == 0.002);
     assert_int_equal(P[1].v_init.kind, NESIM_INIT_NORMAL);
     assert_true(P[1].v_init.a == -0.065 && P[1].v_init.b == 0.002);
-    assert_int_equal(P[2].v_init.kind, NESIM_INIT_CONST); /* default: v_rest */
-    assert_true(P[2].v_init.a == -0.06);
+    assert_int_equal(P[2].v_init.kind, NESIM_INIT_REST); /* default: each neuron at its v_rest */
     assert_true(given(&P[2], "tau_a") == 0.1 && given(&P[2], "b") == 0.001);
     assert_true(isnan(given(&P[2], "reset_subtract")));
     assert_null(P[2].threshold); /* alif implies the adaptive rule */
@@ -690,6 +689,8 @@ static void test_explicit_projections(void **st)
                      "projections[0]: matrix: shape [2, 2], expected [post 20, pre 30]");
     explicit_refused("{\"pre\": \"a\", \"post\": \"b\", \"rule\": \"explicit\", \"matrix\": {\"file\": \"nope.npy\"}}", d,
                      "projections[0]: matrix: ");
+    explicit_refused("{\"pre\": \"a\", \"post\": \"b\", \"rule\": \"explicit\", \"matrix\": {\"file\": \"pre.npy\"}}", d,
+                     "must be a 2-D numeric array (it is 1-D i32)");
     explicit_refused("{\"pre\": \"a\", \"post\": \"b\", \"rule\": \"explicit\", \"weight\": 1, \"matrix\": [[1]]}", NULL,
                      "projections[0].weight: not for rule explicit");
     explicit_refused("{\"pre\": \"a\", \"post\": \"b\", \"rule\": \"explicit\"}", NULL,
@@ -698,6 +699,138 @@ static void test_explicit_projections(void **st)
                      "'matrix' and 'synapses' are for rule explicit");
     explicit_refused("{\"pre\": \"a\", \"post\": \"b\", \"rule\": \"explicit\", \"synapses\": {\"pre\": [0], "
                      "\"post\": [0], \"weight\": [\"x\"]}}", NULL, "projections[0].synapses.weight[0]: expected a number");
+}
+
+/* ---- per-neuron parameters ---- */
+
+static const char *PER_NEURON =
+    "{\"nesim\": 1, \"tick\": 1e-4, \"seed\": 5,\n"
+    " \"populations\": [\n"
+    "  {\"name\": \"drv\", \"model\": \"if\", \"n\": 5, \"params\": {\"v_thresh\": [0.01, 0.012, 0.01, 0.02, 0.015],\n"
+    "   \"i_drive\": {\"file\": \"drive.npy\"}, \"t_ref\": [0, 0.001, 0.0005, 0, 0.002], \"v_reset\": 0}},\n"
+    "  {\"name\": \"pace\", \"model\": \"lif\", \"n\": 4, \"params\": {\"v_rest\": [-0.045, -0.04, -0.048, -0.045],\n"
+    "   \"tau_m\": [0.02, 0.01, 0.02, 0.03], \"v_thresh\": -0.05, \"v_reset\": -0.06, \"t_ref\": 0.002}}]}";
+
+/* Spike ticks of one neuron from its closed form: v(k) from the reset level
+ * at the end of refractoriness s0 (v_reset + dv (k - s0) for if; the
+ * exponential relaxation to v_rest for lif), the first k > the last spike
+ * (k >= 0 at the start) at or above threshold. */
+static size_t closed_form(int lif, double v0, double el, double rate, double dv, double th, double vr, int64_t R,
+                          int64_t T, int64_t *out)
+{
+    size_t n = 0;
+    int64_t s0 = 0, kmin = 0;
+    double from = v0;
+    for (int64_t k = kmin; k < T; k++) {
+        if (k < s0)
+            continue;
+        double v = lif ? el + (from - el) * exp(-rate * (double)(k - s0)) : from + dv * (double)(k - s0);
+        if (v >= th) {
+            out[n++] = k;
+            s0 = k + R > k + 1 ? k + R : k;
+            from = vr;
+            if (R == 0)
+                s0 = k; /* v resets at k and evolves from k; the next spike is at k + 1 or later */
+        }
+    }
+    return n;
+}
+
+static void per_neuron_refused(const char *text, const char *dir, const char *needle)
+{
+    nesim_error err = {0};
+    nesim_spec *s = NULL;
+    int rc = nesim_spec_parse(text, strlen(text), "x.json", dir, &s, &err);
+    nesim_net *net = NULL;
+    if (!rc) {
+        rc = build_net(s, 3, &net, &err);
+        nesim_net_free(net);
+    }
+    nesim_spec_free(s);
+    if (rc != NESIM_EINVAL || !strstr(err.msg, needle) || strchr(err.msg, '\n'))
+        fail_msg("rc %d, '%s' (wanted '%s')", rc, err.msg, needle);
+}
+
+static void test_per_neuron_parameters(void **st)
+{
+    nesim_error err = {0};
+    const char *d = test_tmpdir();
+    char path[600];
+    float drive[5] = {1.0f, 2.5f, 1.0f, 3.0f, 0.7f};
+    int64_t shape[1] = {5};
+    snprintf(path, sizeof path, "%s/drive.npy", d);
+    assert_ok(nesim_npy_write(path, NESIM_F32, 1, shape, drive, &err), &err);
+    nesim_spec *s = parse_ok(PER_NEURON, d);
+    nesim_net *net;
+    assert_ok(build_net(s, 5, &net, &err), &err);
+    enum { T = 20000 };
+    size_t n;
+    nesim_spike *sp = run_and_copy(net, T, &n);
+    const double tick = 1e-4;
+    const double th[5] = {0.01, 0.012, 0.01, 0.02, 0.015}, tr[5] = {0, 0.001, 0.0005, 0, 0.002};
+    const double el[4] = {-0.045, -0.04, -0.048, -0.045}, tau[4] = {0.02, 0.01, 0.02, 0.03};
+    int64_t *want = malloc(T * sizeof *want);
+    size_t total = 0;
+    for (uint32_t g = 0; g < 9; g++) {
+        int lif = g >= 5;
+        size_t nw = lif ? closed_form(1, el[g - 5], el[g - 5], tick / tau[g - 5], 0, -0.05, -0.06, 20, T, want)
+                        : closed_form(0, 0, 0, 0, (double)drive[g] * tick, th[g], 0, llround(tr[g] / tick), T, want);
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (sp[i].id != g)
+                continue;
+            if (k >= nw || sp[i].t != want[k])
+                fail_msg("neuron %u spike %zu: engine t=%lld, closed form %lld", g, k, (long long)sp[i].t,
+                         k < nw ? (long long)want[k] : -1LL);
+            k++;
+        }
+        assert_int_equal(k, nw);
+        assert_true(nw > 5);
+        total += nw;
+    }
+    printf("  9 neurons with their own parameters: %zu spikes, each at its closed-form tick\n", total);
+    /* four distinct (v_rest, tau_m) pairs: four classes; neurons 1 and 3 of drv share everything but t_ref */
+    assert_true(nesim_dyn_param(nesim_neuron_dyn(net, 6), "tau_m") == 0.01);
+    assert_true(nesim_dyn_param(nesim_neuron_dyn(net, 6), "v_rest") == -0.04);
+    assert_true(nesim_dyn_param(nesim_neuron_dyn(net, 4), "i_drive") == (double)0.7f);
+    assert_null(nesim_neuron_dyn(net, 9));
+    free(want);
+    free(sp);
+    nesim_net_free(net);
+    nesim_spec_free(s);
+
+    /* bad per-neuron values: one line naming the population, parameter and element or neuron */
+    char text[4096];
+    snprintf(text, sizeof text, "{\"nesim\": 1, \"tick\": 1e-4, \"populations\": [{\"name\": \"p\", \"model\": \"lif\", "
+             "\"n\": 3, \"params\": {\"tau_m\": %s, \"v_thresh\": -0.05}}]}", "[0.02, 0.01]");
+    per_neuron_refused(text, d, "x.json: populations[0].params.tau_m: 2 values for a population of 3 neurons");
+    snprintf(text, sizeof text, "{\"nesim\": 1, \"tick\": 1e-4, \"populations\": [{\"name\": \"p\", \"model\": \"lif\", "
+             "\"n\": 3, \"params\": {\"tau_m\": %s, \"v_thresh\": -0.05, \"v_reset\": -0.06}}]}", "[0.02, 0.01, -0.01]");
+    per_neuron_refused(text, d, "x.json: populations[0]: population 'p' (lif): neuron 2: tau_m must be > 0 (got -0.01)");
+    snprintf(text, sizeof text, "{\"nesim\": 1, \"tick\": 1e-4, \"populations\": [{\"name\": \"p\", \"model\": \"lif\", "
+             "\"n\": 3, \"params\": {\"tau_m\": %s, \"v_thresh\": -0.05}}]}", "[0.02, \"x\", 0.01]");
+    per_neuron_refused(text, d, "x.json: populations[0].params.tau_m[1]: expected a number, got string");
+    double bad[3] = {0.02, NAN, 0.01};
+    int64_t s3[1] = {3}, s2[2] = {3, 1};
+    snprintf(path, sizeof path, "%s/nan.npy", d);
+    assert_ok(nesim_npy_write(path, NESIM_F64, 1, s3, bad, &err), &err);
+    snprintf(path, sizeof path, "%s/two_d.npy", d);
+    assert_ok(nesim_npy_write(path, NESIM_F64, 2, s2, bad, &err), &err);
+    snprintf(text, sizeof text, "{\"nesim\": 1, \"tick\": 1e-4, \"populations\": [{\"name\": \"p\", \"model\": \"lif\", "
+             "\"n\": 3, \"params\": {\"tau_m\": %s, \"v_thresh\": -0.05}}]}", "{\"file\": \"nan.npy\"}");
+    per_neuron_refused(text, d, "x.json: populations[0].params.tau_m[1]: nan is not a finite value");
+    snprintf(text, sizeof text, "{\"nesim\": 1, \"tick\": 1e-4, \"populations\": [{\"name\": \"p\", \"model\": \"lif\", "
+             "\"n\": 3, \"params\": {\"tau_m\": %s, \"v_thresh\": -0.05}}]}", "{\"file\": \"two_d.npy\"}");
+    per_neuron_refused(text, d, "must be a 1-D numeric array (it is 2-D f64)");
+    snprintf(text, sizeof text, "{\"nesim\": 1, \"tick\": 1e-4, \"populations\": [{\"name\": \"p\", \"model\": \"lif\", "
+             "\"n\": 3, \"params\": {\"tau_m\": %s, \"v_thresh\": -0.05}}]}", "{\"file\": \"missing.npy\"}");
+    per_neuron_refused(text, d, "x.json: populations[0].params.tau_m: ");
+    snprintf(text, sizeof text, "{\"nesim\": 1, \"tick\": 1e-4, \"populations\": [{\"name\": \"p\", \"model\": \"lif\", "
+             "\"n\": 3, \"params\": {\"tau_m\": 0.02, \"v_thresh\": -0.05, \"gain\": %s}}]}", "[1, 2, 3]");
+    per_neuron_refused(text, d, "unknown key 'gain'");
+    snprintf(text, sizeof text, "{\"nesim\": 1, \"tick\": 1e-4, \"populations\": [{\"name\": \"p\", \"model\": \"lif\", "
+             "\"n\": 3, \"params\": {\"tau_m\": 0.02, \"v_thresh\": 0.01, \"reset_subtract\": %s}}]}", "[0, 1, 2]");
+    per_neuron_refused(text, d, "neuron 2: reset_subtract is true or false (1 or 0; got 2)");
 }
 
 int main(void)
@@ -712,6 +845,7 @@ int main(void)
         cmocka_unit_test(test_load_files),
         cmocka_unit_test(test_malformed_specs),
         cmocka_unit_test(test_explicit_projections),
+        cmocka_unit_test(test_per_neuron_parameters),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

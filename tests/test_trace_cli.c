@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/wait.h>
 
+#include "net/tensor.h"
 #include "traces/store.h"
 
 static char out[1 << 20], errb[1 << 12];
@@ -203,6 +204,50 @@ static void test_errors(void **state)
     bad("trace frob x.db", "unknown command 'frob'");
 }
 
+/* A network run records every file its numbers come from, with its hash:
+ * listed synapses and per-neuron parameters. */
+static void test_network_files_recorded(void **state)
+{
+    SKIP_UNLESS_WIRED();
+    nesim_error err = {0};
+    const char *d = test_tmpdir();
+    char path[600], args[2048];
+    double bias[3] = {-0.049, -0.051, -0.049};
+    int64_t shape[1] = {3};
+    snprintf(path, sizeof path, "%s/bias.npy", d);
+    assert_ok(nesim_npy_write(path, NESIM_F64, 1, shape, bias, &err), &err);
+    snprintf(path, sizeof path, "%s/pn.json", d);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("{\"nesim\": 1, \"tick\": 1e-4, \"seed\": 1, \"populations\": [{\"name\": \"p\", \"model\": \"lif\", \"n\": 3,"
+          " \"params\": {\"tau_m\": 0.02, \"v_thresh\": -0.05, \"v_reset\": -0.06, \"v_rest\": {\"file\": \"bias.npy\"}}}],"
+          " \"projections\": [{\"pre\": \"p\", \"post\": \"p\", \"rule\": \"explicit\", \"synapses\": {\"pre\": [0, 2],"
+          " \"post\": [1, 1], \"weight\": [0.004, 0.004]}}]}", f);
+    fclose(f);
+    snprintf(args, sizeof args, "run %s --seconds 0.05 --trace %s/pn.db --quiet", path, d);
+    assert_int_equal(run(args), 0);
+    snprintf(args, sizeof args, "trace show %s/pn.db --json", d);
+    assert_int_equal(run(args), 0);
+    json_t *j = json_loads(out, 0, NULL), *w = json_object_get(json_object_get(j, "run"), "weights");
+    assert_int_equal(json_array_size(w), 1);
+    assert_non_null(strstr(json_string_value(json_object_get(json_array_get(w, 0), "file")), "bias.npy"));
+    assert_int_equal(strlen(json_string_value(json_object_get(json_array_get(w, 0), "hash"))), 64);
+    /* the run is complete: all 500 ticks of 0.05 s */
+    assert_true(json_integer_value(json_object_get(json_object_get(j, "run"), "virtual_ticks")) == 500);
+    json_decref(j);
+    assert_int_equal(run("run examples/ring/model.json --seconds 0.05 --quiet --json"), 0);
+    snprintf(args, sizeof args, "run examples/ring/model.json --seconds 0.05 --trace %s/ring.db --quiet", d);
+    assert_int_equal(run(args), 0);
+    snprintf(args, sizeof args, "trace show %s/ring.db --json", d);
+    assert_int_equal(run(args), 0);
+    j = json_loads(out, 0, NULL);
+    w = json_object_get(json_object_get(j, "run"), "weights");
+    assert_int_equal(json_array_size(w), 4); /* pre, post, weight, delay */
+    for (size_t i = 0; i < 4; i++)
+        assert_int_equal(strlen(json_string_value(json_object_get(json_array_get(w, i), "hash"))), 64);
+    json_decref(j);
+}
+
 int main(void)
 {
     nesim_init();
@@ -210,6 +255,7 @@ int main(void)
         cmocka_unit_test(test_commands),
         cmocka_unit_test(test_help),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_network_files_recorded),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

@@ -25,32 +25,47 @@ struct nesim_recorder {
 };
 
 /* Every weight file the spec names, once each, with its SHA-256. */
+/* Records file f (once) with its SHA-256 (NULL if it cannot be read now). */
+static void add_file(const char *f, nesim_trace_weight *out, char (*hex)[65], size_t *n)
+{
+    if (!f)
+        return;
+    for (size_t j = 0; j < *n; j++)
+        if (strcmp(out[j].file, f) == 0)
+            return;
+    nesim_error e;
+    out[*n].file = f;
+    out[*n].hash = nesim_sha256_file(f, hex[*n], &e) ? NULL : hex[*n];
+    (*n)++;
+}
+
+/* Every file the spec's numbers come from: layer weights and scales, and a
+ * network's listed synapses, matrices and per-neuron parameters. */
 static int spec_weights(const nesim_spec *s, nesim_trace_weight **out, char (**hex)[65], size_t *n)
 {
-    size_t cap = 2 * s->n_layers * 2 + 1;
+    size_t cap = 2 * s->n_layers * 2 + 1 + s->n_projs * (1 + NESIM_SYN_LISTS);
+    for (size_t i = 0; i < s->n_pops; i++)
+        cap += s->pops[i].n_arrays;
     *out = calloc(cap, sizeof **out);
     *hex = calloc(cap, sizeof **hex);
     *n = 0;
     if (!*out || !*hex)
         return -1;
+    for (size_t i = 0; i < s->n_pops; i++)
+        for (size_t k = 0; k < s->pops[i].n_arrays; k++)
+            add_file(s->pops[i].arrays[k].file, *out, *hex, n);
+    for (size_t i = 0; i < s->n_projs; i++) {
+        add_file(s->projs[i].has_matrix ? s->projs[i].matrix.file : NULL, *out, *hex, n);
+        for (int k = 0; k < NESIM_SYN_LISTS; k++)
+            add_file(s->projs[i].has_syn[k] ? s->projs[i].syn[k].file : NULL, *out, *hex, n);
+    }
     for (size_t i = 0; i < s->n_layers; i++) {
         const nesim_spec_tensor *ts[2] = {&s->layers[i].weight, &s->layers[i].bias};
         for (int k = 0; k < 2; k++) {
             const char *files[2] = {ts[k]->kind == NESIM_TSRC_FILE ? ts[k]->file : NULL,
                                     ts[k]->kind == NESIM_TSRC_FILE && !ts[k]->tensor ? ts[k]->scales : NULL};
-            for (int f = 0; f < 2; f++) {
-                if (!files[f])
-                    continue;
-                int seen = 0;
-                for (size_t j = 0; j < *n; j++)
-                    seen |= strcmp((*out)[j].file, files[f]) == 0;
-                if (seen)
-                    continue;
-                nesim_error e;
-                (*out)[*n].file = files[f];
-                (*out)[*n].hash = nesim_sha256_file(files[f], (*hex)[*n], &e) ? NULL : (*hex)[*n];
-                (*n)++;
-            }
+            for (int f = 0; f < 2; f++)
+                add_file(files[f], *out, *hex, n);
         }
     }
     return 0;
