@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "eval/chiptime.h"
 #include "jobs/nir.h"
 #include "base/mem.h"
 #include "eval/report.h"
@@ -34,6 +35,9 @@ static const char help[] =
     "  (samples stream through in batches: inputs and outputs are never all in memory)\n"
     "options (recurrent models):\n"
     "  --seconds S          virtual time to simulate (default 1)\n"
+    "  --timing MODEL       chip time per step on the chip: simple (slowest core's neuron pass\n"
+    "                       or receiving, plus sync) or detailed (messages through the mesh,\n"
+    "                       link by link, with finite buffers); needs a profile with latencies\n"
     "common:\n"
     "  --chip NAME|PATH     chip profile to map and price the run on (default loihi;\n"
     "                       `nesim chips` lists them; `none` skips mapping and energy)\n"
@@ -89,6 +93,15 @@ static int parse(int argc, char **argv, nesim_run_opts *o, int *json, int *quiet
         if (!strcmp(a, "--seconds")) {
             if (!(rc = cli_double(a, v, &o->seconds, err)) && !(o->seconds > 0 && o->seconds < 1e7))
                 rc = nesim_fail(err, NESIM_EINVAL, "--seconds: must be in (0, 1e7)");
+            i++;
+            continue;
+        }
+        if (!strcmp(a, "--timing")) {
+            int t = nesim_timing_parse(v);
+            if (t < 0)
+                return nesim_fail(err, NESIM_EINVAL, "--timing: expected simple, detailed or none (got '%s')",
+                                  v ? v : "nothing");
+            o->timing = t;
             i++;
             continue;
         }

@@ -187,32 +187,22 @@ static size_t proj_targets(void *user, uint64_t i, uint32_t *out, size_t cap)
     return nesim_projection_targets(c->net, c->proj, (uint32_t)i, out, cap);
 }
 
-int nesim_cost_network(const nesim_chip *chip, const nesim_chip *dense, const nesim_net *net,
-                       const uint64_t *spikes, int64_t ticks, nesim_cost *out, nesim_error *err)
+/* Groups and edges of a network, and its mapping: out->caps, out->map,
+ * out->map_seconds. */
+static int map_network(const nesim_net *net, nesim_cost *out, nesim_error *err)
 {
-    memset(out, 0, sizeof *out);
-    nesim_energy_params ep;
-    nesim_dense_params dp;
-    int rc = nesim_cost_params(chip, dense, &out->caps, &ep, &dp, err);
-    if (rc)
-        return rc;
-    out->chip = chip->name;
-    out->dense = dense->name;
+    int rc = NESIM_OK;
     int np = nesim_population_count(net), nj = nesim_projection_count(net);
-    nesim_map_group *g = calloc((size_t)np, sizeof *g);
+    nesim_map_group *g = calloc((size_t)(np ? np : 1), sizeof *g);
     nesim_map_edge *e = calloc(nj ? (size_t)nj : 1, sizeof *e);
     proj_ctx *ctx = calloc(nj ? (size_t)nj : 1, sizeof *ctx);
-    uint32_t **fan = calloc((size_t)np, sizeof *fan); /* synapses into each neuron */
-    nesim_energy_input *ein = calloc((size_t)np, sizeof *ein);
-    nesim_energy_layer *eout = calloc((size_t)np, sizeof *eout);
-    out->layer = calloc((size_t)np, sizeof *out->layer);
+    uint32_t **fan = calloc((size_t)(np ? np : 1), sizeof *fan); /* synapses into each neuron */
     uint32_t *tg = NULL;
     size_t tg_cap = 0;
-    if (!g || !e || !ctx || !fan || !ein || !eout || !out->layer) {
+    if (!g || !e || !ctx || !fan) {
         rc = nesim_fail(err, NESIM_ENOMEM, "out of memory");
         goto done;
     }
-    out->n = (size_t)np;
     for (int p = 0; p < np; p++) {
         uint32_t n = nesim_population_size(net, p);
         if (!(fan[p] = calloc(n, sizeof **fan))) {
@@ -250,6 +240,62 @@ int nesim_cost_network(const nesim_chip *chip, const nesim_chip *dense, const ne
         goto done;
     clock_gettime(CLOCK_MONOTONIC, &t1);
     out->map_seconds = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+done:
+    for (int p = 0; fan && p < np; p++)
+        free(fan[p]);
+    free(fan);
+    free(tg);
+    free(g);
+    free(e);
+    free(ctx);
+    return rc;
+}
+
+int nesim_cost_network_map(const nesim_chip *chip, const nesim_chip *dense, const nesim_net *net, nesim_cost *out,
+                           nesim_error *err)
+{
+    memset(out, 0, sizeof *out);
+    nesim_energy_params ep;
+    nesim_dense_params dp;
+    int rc = nesim_cost_params(chip, dense, &out->caps, &ep, &dp, err);
+    if (!rc)
+        rc = map_network(net, out, err);
+    if (rc)
+        nesim_cost_free(out);
+    return rc;
+}
+
+int nesim_cost_network(const nesim_chip *chip, const nesim_chip *dense, const nesim_net *net,
+                       const uint64_t *spikes, int64_t ticks, nesim_cost *out, nesim_error *err)
+{
+    return nesim_cost_network_timed(chip, dense, net, spikes, ticks, -1, out, err);
+}
+
+int nesim_cost_network_timed(const nesim_chip *chip, const nesim_chip *dense, const nesim_net *net,
+                             const uint64_t *spikes, int64_t ticks, double chip_seconds, nesim_cost *out,
+                             nesim_error *err)
+{
+    memset(out, 0, sizeof *out);
+    nesim_energy_params ep;
+    nesim_dense_params dp;
+    int rc = nesim_cost_params(chip, dense, &out->caps, &ep, &dp, err);
+    if (rc)
+        return rc;
+    if (chip_seconds > 0 && ticks > 0)
+        ep.step_s = chip_seconds / (double)ticks; /* static energy over the chip's own time */
+    out->chip = chip->name;
+    out->dense = dense->name;
+    int np = nesim_population_count(net), nj = nesim_projection_count(net);
+    nesim_energy_input *ein = calloc((size_t)(np ? np : 1), sizeof *ein);
+    nesim_energy_layer *eout = calloc((size_t)(np ? np : 1), sizeof *eout);
+    out->layer = calloc((size_t)(np ? np : 1), sizeof *out->layer);
+    if (!ein || !eout || !out->layer) {
+        rc = nesim_fail(err, NESIM_ENOMEM, "out of memory");
+        goto done;
+    }
+    out->n = (size_t)np;
+    if ((rc = map_network(net, out, err)))
+        goto done;
     for (int p = 0; p < np; p++) {
         const nesim_counters *k = nesim_population_counters(net, p);
         nesim_energy_input *x = &ein[p];
@@ -286,13 +332,6 @@ int nesim_cost_network(const nesim_chip *chip, const nesim_chip *dense, const ne
         out->layer[p].e = eout[p];
     }
 done:
-    for (int p = 0; fan && p < np; p++)
-        free(fan[p]);
-    free(fan);
-    free(tg);
-    free(g);
-    free(e);
-    free(ctx);
     free(ein);
     free(eout);
     if (rc)

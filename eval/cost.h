@@ -56,6 +56,16 @@ void nesim_cost_free(nesim_cost *c);
  * (global id). Layer entries of *out are the populations. */
 int nesim_cost_network(const nesim_chip *chip, const nesim_chip *dense, const nesim_net *net,
                        const uint64_t *spikes, int64_t ticks, nesim_cost *out, nesim_error *err);
+/* The same, with the run's chip time (eval/chiptime.h; <= 0: none): static
+ * energy is then static power over chip_seconds, not ticks x the profile's
+ * tick. */
+int nesim_cost_network_timed(const nesim_chip *chip, const nesim_chip *dense, const nesim_net *net,
+                             const uint64_t *spikes, int64_t ticks, double chip_seconds, nesim_cost *out,
+                             nesim_error *err);
+/* Only the mapping of nesim_cost_network (out->caps, out->map; the same
+ * placement, before a run), e.g. to time the run as it goes. */
+int nesim_cost_network_map(const nesim_chip *chip, const nesim_chip *dense, const nesim_net *net, nesim_cost *out,
+                           nesim_error *err);
 
 /* Maps and prices a NIR graph's run (sim/nir_run.h) of `ticks` steps of
  * tick_s: groups are its Input, neuron and Threshold nodes (in run order;

@@ -186,6 +186,26 @@ static void print_layers(const json_t *r, FILE *out)
         fprintf(out, "  peak memory      %16.1f MiB\n", rnum(r, "peak_rss_mib"));
 }
 
+static void print_chip_time(const json_t *r, FILE *out)
+{
+    const json_t *c = json_object_get(r, "chip_time");
+    if (!c)
+        return;
+    fprintf(out, "\n  chip time (%s)  %.4g s for %.0f steps: %.4g us per step on average, %.4g us at most (step %.0f,\n"
+                 "                  core %.0f, bound by its %s); sync %.3g us per step over %.0f routers\n",
+            js(c, "model"), rnum(c, "total_s"), rnum(c, "steps"), rnum(c, "mean_step_s") * 1e6,
+            rnum(c, "max_step_s") * 1e6, rnum(c, "max_step"), rnum(c, "critical_core"), js(c, "bound"),
+            rnum(c, "sync_s") * 1e6, rnum(c, "routers"));
+    const json_t *l = json_object_get(c, "busiest_link");
+    if (l)
+        fprintf(out, "                  busiest link in that step: leaving router (%.0f, %.0f) %s, busy %.4g us\n",
+                rnum(l, "x"), rnum(l, "y"), js(l, "dir"), rnum(l, "busy_s") * 1e6);
+    fprintf(out, "                  %.4g steps per chip-second", rnum(c, "steps_per_s"));
+    if (isfinite(rnum(c, "energy_delay_js")))
+        fprintf(out, ", energy-delay product %.4g J s", rnum(c, "energy_delay_js"));
+    fprintf(out, "\n");
+}
+
 static void print_network(const json_t *r, FILE *out)
 {
     char b1[32], b2[32];
@@ -206,6 +226,7 @@ static void print_network(const json_t *r, FILE *out)
     fprintf(out, "  spikes           %14s\n  synaptic events  %14s\n", grp(rnum(t, "spikes"), b1, sizeof b1),
             grp(rnum(t, "sops"), b2, sizeof b2));
     print_chip(r, out, 0);
+    print_chip_time(r, out);
     print_neurobench(r, out);
     if (isfinite(rnum(r, "wall_s")))
         fprintf(out, "\n  wall time        %8.3f s\n", rnum(r, "wall_s"));

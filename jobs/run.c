@@ -19,6 +19,7 @@
 #include "net/tensor.h"
 #include "sim/infer.h"
 #include "sim/network.h"
+#include "eval/chiptime.h"
 #include "traces/record.h"
 
 static double now_s(void)
@@ -352,6 +353,9 @@ typedef struct net_sink {
     nesim_isi isi;
     nesim_recorder *rec;
     uint64_t checksum;
+    nesim_chiptime *ct;
+    nesim_error ct_err;
+    int ct_failed;
 } net_sink;
 
 static int on_net_spike(void *ctx, int64_t t, uint32_t id, int pop)
@@ -359,7 +363,42 @@ static int on_net_spike(void *ctx, int64_t t, uint32_t id, int pop)
     net_sink *ns = ctx;
     nesim_isi_add(&ns->isi, id, t);
     ns->checksum = nesim_spike_checksum_add(ns->checksum, t, id);
+    if (ns->ct && !ns->ct_failed && nesim_chiptime_step(ns->ct, t, &id, 1, &ns->ct_err))
+        return ns->ct_failed = 1; /* stops the run; the error is the timing's */
     return ns->rec ? nesim_record_net_spike(ns->rec, t, id, pop) : 0;
+}
+
+/* The chip-time section of a report: per step, per run, throughput and the
+ * energy-delay product. */
+static json_t *chiptime_json(const nesim_chiptime_result *c, nesim_timing model, double energy_j)
+{
+    static const char *const bounds[] = {"neuron pass", "receiving", "network"};
+    json_t *o = json_object();
+    json_object_set_new(o, "model", json_string(nesim_timing_name(model)));
+    json_object_set_new(o, "steps", json_integer(c->steps));
+    json_object_set_new(o, "total_s", json_real(c->total_s));
+    json_object_set_new(o, "mean_step_s", json_real(c->mean_s));
+    json_object_set_new(o, "max_step_s", json_real(c->max_s));
+    json_object_set_new(o, "max_step", json_integer(c->max_step));
+    json_object_set_new(o, "critical_core", json_integer((json_int_t)c->critical_core));
+    json_object_set_new(o, "bound", json_string(bounds[c->bound]));
+    if (c->link_dir) {
+        json_t *l = json_object();
+        json_object_set_new(l, "x", json_integer((json_int_t)c->link_x));
+        json_object_set_new(l, "y", json_integer((json_int_t)c->link_y));
+        json_object_set_new(l, "dir", json_string(c->link_dir));
+        json_object_set_new(l, "busy_s", json_real(c->link_busy_s));
+        json_object_set_new(o, "busiest_link", l);
+    }
+    json_object_set_new(o, "sync_s", json_real(c->sync_s));
+    json_object_set_new(o, "routers", json_integer((json_int_t)c->routers));
+    json_object_set_new(o, "messages", json_integer((json_int_t)c->messages));
+    if (model == NESIM_TIMING_DETAILED)
+        json_object_set_new(o, "queued_s", json_real(c->blocked_s));
+    json_object_set_new(o, "steps_per_s", json_real(c->total_s > 0 ? (double)c->steps / c->total_s : 0));
+    if (energy_j >= 0)
+        json_object_set_new(o, "energy_delay_js", json_real(energy_j * c->total_s));
+    return o;
 }
 
 static int run_network(const nesim_run_opts *o, const nesim_spec *spec, json_t **report, nesim_error *err)
@@ -382,6 +421,20 @@ static int run_network(const nesim_run_opts *o, const nesim_spec *spec, json_t *
     double close_s = -1;
     if ((rc = nesim_isi_init(&ns.isi, g->n_total, err)) || (rc = load_chips(o, &chip, &dense, err)))
         goto done;
+    if (o->timing) {
+        nesim_cost pre;
+        if (!chip)
+            rc = nesim_fail(err, NESIM_EINVAL, "--timing needs a chip (--chip)");
+        else if (!chip->p.has_latency)
+            rc = nesim_fail(err, NESIM_EINVAL, "--timing: chip %s has no latency section: it cannot time a run "
+                            "(profiles with one: loihi, loihi-sanafe)", chip->name);
+        else if (!(rc = nesim_cost_network_map(chip, dense, net, &pre, err))) {
+            rc = nesim_chiptime_new(chip, &pre.caps, &pre.map, net, (nesim_timing)o->timing, &ns.ct, err);
+            nesim_cost_free(&pre);
+        }
+        if (rc)
+            goto done;
+    }
     if (o->trace) {
         nesim_record_opts ro = {.path = o->trace, .level = o->record, .spec = spec,
                                 .chip = chip ? chip->name : NULL, .dense = chip ? dense->name : NULL, .seed = seed};
@@ -399,7 +452,13 @@ static int run_network(const nesim_run_opts *o, const nesim_spec *spec, json_t *
     double wall = now_s() - t0;
     int interrupted = nesim_record_interrupted(ns.rec);
     int sink_stop = rc == NESIM_EIO && ns.rec; /* the recorder stopped the run: its error explains why */
-    if (!rc && chip && !(rc = nesim_cost_network(chip, dense, net, ns.isi.count, total, &cost, err)))
+    nesim_chiptime_result ctr = {0};
+    if (ns.ct_failed)
+        rc = ns.ct_err.code, *err = ns.ct_err;
+    else if (!rc && ns.ct)
+        rc = nesim_chiptime_finish(ns.ct, total, &ctr, err);
+    if (!rc && chip &&
+        !(rc = nesim_cost_network_timed(chip, dense, net, ns.isi.count, total, ns.ct ? ctr.total_s : -1, &cost, err)))
         costp = &cost;
     json_t *r = NULL;
     if (!rc) {
@@ -407,6 +466,9 @@ static int run_network(const nesim_run_opts *o, const nesim_spec *spec, json_t *
                                .spike_checksum = ns.checksum};
         if (!(r = nesim_report_network(spec, net, &ns.isi, total, costp, &ex)))
             rc = nesim_fail(err, NESIM_ENOMEM, "out of memory building the report");
+        else if (ns.ct)
+            json_object_set_new(r, "chip_time", chiptime_json(&ctr, (nesim_timing)o->timing,
+                                                              costp ? costp->energy.total : -1));
     }
     if (ns.rec) {
         double tc = now_s();
@@ -434,6 +496,7 @@ done:
     nesim_chip_free(chip);
     nesim_chip_free(dense);
     nesim_isi_free(&ns.isi);
+    nesim_chiptime_free(ns.ct);
     nesim_net_free(net);
     return rc;
 }

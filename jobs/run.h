@@ -24,6 +24,7 @@ typedef struct nesim_run_opts {
     const char *labels;            /* integer labels [samples]: accuracy */
     /* networks */
     double seconds;                /* > 0; 0: one second */
+    int timing;                    /* nesim_timing (eval/chiptime.h): chip time per step on the chip */
     /* both */
     const char *chip;              /* profile name or path; NULL or "none": no chip */
     const char *dense;             /* dense baseline profile; NULL: dense-45nm */

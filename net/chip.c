@@ -44,6 +44,7 @@ enum { PATHN = NESIM_JSON_PATHN, SHOWN = NESIM_JSON_SHOWN };
 #define MAX_EVENT_J 1e-6          /* per-event energies above this are unit mistakes */
 #define MAX_POWER_W 1e4
 #define MAX_TICK_S 3600.0
+#define MAX_EVENT_S 1e-3          /* per-event latencies above this are unit mistakes */
 #define MAX_PROCESS_NM 1e5
 #define MAX_SRAM_LEVELS 64
 
@@ -62,7 +63,7 @@ static const char *const neuro_keys[] = {
     "nesim_chip", "name", "kind", "description", "references", "process_nm", "tick", "energy",
     "static_power_per_chip", "static_power_per_core", "neurons_per_core",
     "synapse_memory_bytes_per_core", "weight_bits_max", "fan_in_max", "fan_out_max",
-    "cores_per_chip", "cores_per_router", "mesh", "chip_mesh", "graded", NULL};
+    "cores_per_chip", "cores_per_router", "mesh", "chip_mesh", "graded", "latency", NULL};
 static const char *const dense_keys[] = {"nesim_chip", "name", "kind", "description", "references",
                                          "process_nm", "word_bits", "arith", "sram_read",
                                          "dram_access", NULL};
@@ -70,6 +71,10 @@ static const char *const energy_keys[] = {"synaptic_op", "neuron_update_active",
                                           "spike_out", "spike_within_core", "hop_ew", "hop_ns",
                                           "hop_chip", NULL};
 static const char *const graded_keys[] = {"mac", "element_op", NULL};
+static const char *const latency_keys[] = {"synaptic_op_dense", "synaptic_op_sparse", "synaptic_op_conv",
+                                           "neuron_access", "neuron_update", "spike_out", "message_out",
+                                           "message_in", "hop_ew", "hop_ns", "hop_chip", "link_buffer",
+                                           "sync", NULL};
 static const char *const quantity_keys[] = {"value", "unit", "source", "assumption", "note", NULL};
 static const char *const ref_keys[] = {"key", "cite", NULL};
 static const char *const xy_keys[] = {"x", "y", NULL};
@@ -414,6 +419,55 @@ static int parse_header(pctx *c, const json_t *root, const char *expect_name)
     return NESIM_OK;
 }
 
+/* The optional latency section; "sync" is an object of quantities keyed by
+ * the routers in use ("1", "2", "4", ...). */
+static int parse_latency(pctx *c, const json_t *root)
+{
+    nesim_chip_latency *l = &c->chip->p.latency;
+    char path[PATHN], p[PATHN];
+    const json_t *o;
+    int rc;
+    if ((rc = get_object(c, root, "", "latency", latency_keys, &o, path)))
+        return rc;
+    double *v[] = {&l->syn_dense,   &l->syn_sparse,  &l->syn_conv, &l->neuron_access, &l->neuron_update,
+                   &l->spike_out,   &l->message_out, &l->message_in, &l->hop_ew,       &l->hop_ns,
+                   &l->hop_chip};
+    for (size_t i = 0; i < sizeof v / sizeof *v; i++)
+        if ((rc = qreal(c, o, "latency", latency_keys[i], "s", Q_NONNEG, MAX_EVENT_S, v[i])))
+            return rc;
+    if ((rc = qcount32(c, o, "latency", "link_buffer", "messages", 1, 1u << 20, &l->link_buffer)))
+        return rc;
+    const json_t *sy = json_object_get(o, "sync");
+    if (!sy)
+        return missing(c, "latency", "sync");
+    if (!json_is_object(sy) || json_object_size(sy) == 0 || json_object_size(sy) > NESIM_CHIP_SYNC_MAX)
+        return bad(c, "latency.sync", "expected an object of 1 to %d quantities keyed by routers in use "
+                                      "({\"1\": {...}, \"4\": {...}})", NESIM_CHIP_SYNC_MAX);
+    const char *key;
+    const json_t *x;
+    json_object_foreach((json_t *)sy, key, x) {
+        char *end;
+        unsigned long r = strtoul(key, &end, 10);
+        char sh[SHOWN];
+        if (!*key || *end || key[0] == '0' || r > (1ul << 24))
+            return bad(c, sub(p, "latency.sync", key), "'%s' is not a count of routers (1 .. 16777216)",
+                       show(key, sh));
+        double s;
+        if ((rc = qreal(c, sy, "latency.sync", key, "s", Q_NONNEG, MAX_EVENT_S, &s)))
+            return rc;
+        size_t k = l->n_sync++;
+        while (k > 0 && l->sync_routers[k - 1] > r) { /* keep ascending */
+            l->sync_routers[k] = l->sync_routers[k - 1];
+            l->sync_s[k] = l->sync_s[k - 1];
+            k--;
+        }
+        l->sync_routers[k] = (uint32_t)r;
+        l->sync_s[k] = s;
+    }
+    c->chip->p.has_latency = 1;
+    return NESIM_OK;
+}
+
 static int parse_neuromorphic(pctx *c, const json_t *root)
 {
     nesim_chip_params *p = &c->chip->p;
@@ -444,6 +498,9 @@ static int parse_neuromorphic(pctx *c, const json_t *root)
             return rc;
         p->has_graded = 1;
     }
+
+    if (json_object_get(root, "latency") && (rc = parse_latency(c, root)))
+        return rc;
 
     int per_chip = json_object_get(root, "static_power_per_chip") != NULL;
     int per_core = json_object_get(root, "static_power_per_core") != NULL;

@@ -57,6 +57,26 @@ typedef struct nesim_chip_energy {
     double hop_chip;             /* extra energy per chip-boundary crossing (on top of mesh hops) */
 } nesim_chip_energy;
 
+/* How long events take on a neuromorphic chip, seconds per event (the
+ * optional "latency" section): what chip time is made of (eval/chiptime.h). */
+enum { NESIM_CHIP_SYNC_MAX = 16 };
+typedef struct nesim_chip_latency {
+    double syn_dense, syn_sparse, syn_conv; /* one synaptic op, by how the synapses are stored */
+    double neuron_access;        /* visiting a neuron in a step (every neuron, every step) */
+    double neuron_update;        /* updating one whose state changes (input, leak or drive) */
+    double spike_out;            /* a neuron emitting a spike */
+    double message_out;          /* sending one spike message (one per destination core) */
+    double message_in;           /* receiving one spike message */
+    double hop_ew, hop_ns;       /* one router hop east-west / north-south */
+    double hop_chip;             /* extra per chip-boundary crossing */
+    uint32_t link_buffer;        /* messages a link's buffer holds */
+    /* per-step synchronisation by routers in use: the entry with the largest
+     * key <= the routers in use (the first entry below it) */
+    size_t n_sync;
+    uint32_t sync_routers[NESIM_CHIP_SYNC_MAX]; /* ascending */
+    double sync_s[NESIM_CHIP_SYNC_MAX];
+} nesim_chip_latency;
+
 /* Parameters of a neuromorphic chip (file keys in brackets). */
 typedef struct nesim_chip_params {
     double process_nm;                      /* [process_nm] nm */
@@ -67,6 +87,8 @@ typedef struct nesim_chip_params {
     int has_graded;
     double graded_mac_j, graded_elem_j;
     nesim_chip_energy energy;               /* [energy.*] J */
+    int has_latency;                        /* [latency.*] s, optional */
+    nesim_chip_latency latency;
     double static_power_w;                  /* [static_power_per_chip|_per_core] W, as given */
     int static_power_per_core;              /* 1: the file gave it per core; 0: per chip */
     uint32_t neurons_per_core;              /* [neurons_per_core] */

@@ -159,6 +159,29 @@ static void test_loihi_numbers_are_the_published_ones(void **st)
     assert_int_equal(p->fan_in_max, 4096);
     assert_int_equal(p->weight_bits_max, 8);
     assert_int_equal((uint64_t)p->mesh_x * p->mesh_y * p->cores_per_router, 128);
+    /* Latencies: SANA-FE's arch/loihi.yaml, exact; the sync table ascending. */
+    const nesim_chip_latency *L = &p->latency;
+    assert_true(p->has_latency);
+    assert_true(L->syn_dense == 3.8e-9 && L->syn_sparse == 4.7e-9 && L->syn_conv == 3.1e-9);
+    assert_true(L->neuron_access == 6.0e-9 && L->neuron_update == 3.7e-9 && L->spike_out == 30.0e-9);
+    assert_true(L->message_out == 5.1e-9 && L->message_in == 16.0e-9);
+    assert_true(L->hop_ew == 4.1e-9 && L->hop_ns == 6.5e-9);
+    assert_int_equal(L->link_buffer, 16);
+    assert_int_equal(L->n_sync, 4);
+    const uint32_t keys[4] = {1, 2, 4, 29};
+    const double sync[4] = {0.6e-6, 1.0e-6, 1.4e-6, 1.8e-6};
+    for (int k = 0; k < 4; k++)
+        assert_true(L->sync_routers[k] == keys[k] && L->sync_s[k] == sync[k]);
+    assert_non_null(strstr(nesim_chip_find(c, "latency.sync.29")->source, "SANA-FE arch/loihi.yaml"));
+    /* SANA-FE's calibrated energies, beside Table 2's */
+    nesim_chip *sf = load_ok("loihi-sanafe");
+    assert_true(sf->p.energy.synaptic_op == 33.6e-12);
+    assert_true(sf->p.energy.neuron_update_idle == 51.2e-12);
+    assert_true(fabs(sf->p.energy.neuron_update_active - 72.8e-12) < 1e-24);
+    assert_true(sf->p.energy.spike_out == 69.3e-12 && sf->p.energy.spike_within_core == 111e-12);
+    assert_true(sf->p.energy.hop_ew == 3.0e-12 && sf->p.energy.hop_ns == 4.2e-12);
+    assert_true(memcmp(&sf->p.latency, L, sizeof *L) == 0);
+    nesim_chip_free(sf);
     /* Sources name the table. */
     const nesim_chip_value *v = nesim_chip_find(c, "energy.synaptic_op");
     assert_non_null(v);
@@ -281,7 +304,7 @@ static void test_name_and_path_lookup(void **st)
     c = (nesim_chip *)1;
     assert_int_equal(nesim_chip_load("loihy", CHIPS_DIR, &c, &err), NESIM_EINVAL);
     assert_null(c);
-    assert_string_equal(err.msg, "unknown chip 'loihy' (chips in chips: dense-45nm, loihi, truenorth)");
+    assert_string_equal(err.msg, "unknown chip 'loihy' (chips in chips: dense-45nm, loihi, loihi-sanafe, truenorth)");
     assert_int_equal(nesim_chip_load("loihi", "/nonexistent/dir", &c, &err), NESIM_EINVAL);
     assert_non_null(strstr(err.msg, "unknown chip 'loihi': /nonexistent/dir: cannot read the chips directory"));
     assert_int_equal(nesim_chip_load("lo ihi", CHIPS_DIR, &c, &err), NESIM_EINVAL);

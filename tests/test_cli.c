@@ -87,6 +87,52 @@ static void test_bad_arguments(void **st)
     bad("example b4 --bogus", "unexpected argument '--bogus'");
 }
 
+/* `nesim run --timing`: the report's chip time, and static energy over it. */
+static void test_run_timing(void **st)
+{
+    /* a Loihi with 1 W of static power per chip, so that static energy shows */
+    json_error_t je;
+    json_t *c = json_load_file("chips/loihi.json", 0, &je);
+    assert_non_null(c);
+    json_object_set_new(json_object_get(c, "static_power_per_chip"), "value", json_real(1.0));
+    json_object_set_new(c, "name", json_string("hot"));
+    char chip[512], args[1024];
+    snprintf(chip, sizeof chip, "%s/hot.json", test_tmpdir());
+    assert_int_equal(json_dump_file(c, chip, 0), 0);
+    json_decref(c);
+    const char *models[2] = {"simple", "detailed"};
+    double total[2];
+    for (int m = 0; m < 2; m++) {
+        snprintf(args, sizeof args, "run examples/ring/model.json --seconds 0.2 --chip %s --timing %s --json --quiet",
+                 chip, models[m]);
+        assert_int_equal(run(args, out, sizeof out, err, sizeof err), 0);
+        json_t *j = json_loads(out, 0, &je), *t = json_object_get(j, "chip_time");
+        assert_non_null(t);
+        assert_string_equal(json_string_value(json_object_get(t, "model")), models[m]);
+        assert_int_equal(json_integer_value(json_object_get(t, "steps")), 200);
+        total[m] = json_real_value(json_object_get(t, "total_s"));
+        double mean = json_real_value(json_object_get(t, "mean_step_s")), mx = json_real_value(json_object_get(t, "max_step_s"));
+        assert_close(mean * 200, total[m], 1e-9, 0);
+        assert_true(mx >= mean && mean >= json_real_value(json_object_get(t, "sync_s")));
+        /* static energy: 1 W per chip over the chip's own time, not 200 ticks of 1 ms */
+        json_t *en = json_object_get(j, "energy");
+        assert_close(json_real_value(json_object_get(en, "duration_s")), total[m], 1e-12, 0);
+        double stat = json_real_value(json_object_get(json_object_get(en, "terms"), "static"));
+        assert_close(stat, 1.0 / 128 * total[m], 1e-9, 0); /* the ring uses 1 of the chip's 128 cores */
+        assert_close(json_real_value(json_object_get(t, "energy_delay_js")),
+                     json_real_value(json_object_get(en, "total_j")) * total[m], 1e-12, 0);
+        json_decref(j);
+    }
+    assert_true(total[1] >= total[0]); /* the mesh adds to the slowest core, never subtracts */
+    snprintf(args, sizeof args, "run examples/ring/model.json --seconds 0.2 --chip %s --timing simple", chip);
+    assert_int_equal(run(args, out, sizeof out, err, sizeof err), 0);
+    assert_non_null(strstr(out, "chip time (simple)"));
+    assert_non_null(strstr(out, "steps per chip-second"));
+    bad("run examples/ring/model.json --timing fast", "--timing: expected simple, detailed or none (got 'fast')");
+    bad("run examples/ring/model.json --timing simple --chip truenorth", "chip truenorth has no latency section");
+    bad("run examples/ring/model.json --timing simple --chip none", "--timing needs a chip (--chip)");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -94,6 +140,7 @@ int main(void)
         cmocka_unit_test(test_example_table),
         cmocka_unit_test(test_help),
         cmocka_unit_test(test_bad_arguments),
+        cmocka_unit_test(test_run_timing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,828 @@
+/* chiptime.c — chip time of a mapped network, step by step (chiptime.h). */
+#include "eval/chiptime.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *nesim_timing_name(nesim_timing t)
+{
+    return t == NESIM_TIMING_SIMPLE ? "simple" : t == NESIM_TIMING_DETAILED ? "detailed" : "none";
+}
+
+int nesim_timing_parse(const char *name)
+{
+    if (!name)
+        return -1;
+    if (strcmp(name, "simple") == 0)
+        return NESIM_TIMING_SIMPLE;
+    if (strcmp(name, "detailed") == 0)
+        return NESIM_TIMING_DETAILED;
+    if (strcmp(name, "none") == 0)
+        return NESIM_TIMING_NONE;
+    return -1;
+}
+
+/* A growable array of uint32_t. */
+typedef struct u32v {
+    uint32_t *v;
+    size_t n, cap;
+} u32v;
+
+static int u32v_push(u32v *a, uint32_t x)
+{
+    if (a->n == a->cap) {
+        size_t nc = a->cap ? 2 * a->cap : 64;
+        uint32_t *nv = realloc(a->v, nc * sizeof *nv);
+        if (!nv)
+            return -1;
+        a->v = nv, a->cap = nc;
+    }
+    a->v[a->n++] = x;
+    return 0;
+}
+
+/* ---- the detailed model's events ---- */
+
+enum { EV_ARRIVE, EV_TRY, EV_RELEASE };
+
+typedef struct ev {
+    double t;
+    uint64_t seq;
+    int kind;
+    uint32_t a; /* message (arrive) or link (try, release) */
+} ev;
+
+typedef struct dmsg {
+    double t_req;      /* when it began waiting for its current link */
+    uint32_t x, y;     /* router it is at */
+    uint32_t dx, dy;   /* destination router */
+    uint32_t core;     /* destination core */
+    double work;       /* receive time at the destination core */
+    int32_t prev;      /* link whose buffer holds it, -1 none */
+    int32_t next;      /* next in a link's queue */
+} dmsg;
+
+struct nesim_chiptime {
+    const nesim_net *net;
+    nesim_timing model;
+    nesim_chip_latency L;
+    nesim_chip_caps caps;
+    uint32_t N;
+    uint64_t n_cores;
+    uint32_t *core_of, *slot;
+    uint8_t *drift, *source;
+    double *prefix;       /* per neuron: static neuron-pass time of the lower slots on its core */
+    uint64_t *msg_row;    /* CSR per neuron: its messages */
+    uint32_t *msg_core;
+    double *msg_work;
+    double *base;         /* per core: the static neuron pass (access, drifting updates) */
+    double base_max;
+    uint64_t base_core;
+    double sync;
+    uint64_t routers;
+    /* input-driven updates of non-drifting neurons: marks per future step */
+    int any_passive;
+    int64_t *touched_at, *counted_at;
+    int64_t ring_n;
+    u32v *ring;           /* ring[s % ring_n]: neurons given input at step s */
+    int n_pops;
+    int **out_proj;       /* per population: projections to passive populations, -1 ended */
+    uint32_t *tg;
+    size_t tg_cap;
+    /* per step */
+    int64_t next_step;    /* first step not yet closed */
+    u32v fired;           /* spikes of the open step */
+    int64_t open_step;
+    double *gen, *recv;   /* per core */
+    uint32_t *touched_n;  /* per core: passive neurons updated */
+    uint8_t *active;
+    u32v active_cores;
+    /* detailed */
+    uint32_t box_x, box_y;
+    double *busy_until, *busy_sum, *core_free;
+    uint32_t *occ;
+    uint8_t *lused;
+    int32_t *qhead, *qtail;
+    u32v used_links;
+    dmsg *msgs;
+    size_t n_msgs, cap_msgs;
+    ev *heap;
+    size_t n_heap, cap_heap;
+    uint64_t seq;
+    u32v *core_touched;   /* detailed: per core, slots of passive neurons updated this step */
+    /* results */
+    double *step_s;
+    size_t cap_steps;
+    nesim_chiptime_result r;
+};
+
+void nesim_chiptime_free(nesim_chiptime *ct)
+{
+    if (!ct)
+        return;
+    free(ct->core_of), free(ct->slot), free(ct->drift), free(ct->source), free(ct->prefix);
+    free(ct->msg_row), free(ct->msg_core), free(ct->msg_work), free(ct->base);
+    free(ct->touched_at), free(ct->counted_at);
+    for (int64_t i = 0; ct->ring && i < ct->ring_n; i++)
+        free(ct->ring[i].v);
+    free(ct->ring);
+    for (int p = 0; ct->out_proj && p < ct->n_pops; p++)
+        free(ct->out_proj[p]);
+    free(ct->out_proj);
+    free(ct->tg);
+    free(ct->fired.v);
+    free(ct->gen), free(ct->recv), free(ct->touched_n), free(ct->active), free(ct->active_cores.v);
+    free(ct->busy_until), free(ct->busy_sum), free(ct->core_free), free(ct->occ), free(ct->lused), free(ct->qhead), free(ct->qtail);
+    free(ct->used_links.v);
+    free(ct->msgs);
+    free(ct->heap);
+    if (ct->core_touched)
+        for (uint64_t c = 0; c < ct->n_cores; c++)
+            free(ct->core_touched[c].v);
+    free(ct->core_touched);
+    free(ct->step_s);
+    free(ct);
+}
+
+/* ---- building ---- */
+
+static double syn_latency(const nesim_chip_latency *L, enum nesim_conn_kind k)
+{
+    return k == NESIM_ALL_TO_ALL || k == NESIM_ONE_TO_ONE ? L->syn_dense : L->syn_sparse;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Messages of pre neuron i of projection j: one per destination core (targets
+ * ascending, so cores ascending); calls emit for each, returns how many. */
+static size_t proj_messages(nesim_chiptime *ct, const nesim_net *net, const nesim_mapping *map, int j, uint32_t i,
+                            uint64_t *row_fill, uint32_t g)
+{
+    const nesim_proj_spec *ps = nesim_projection_spec(net, j);
+    size_t f = nesim_projection_targets(net, j, i, ct->tg, ct->tg_cap);
+    const nesim_map_place *post = &map->place[ps->post];
+    double lat = syn_latency(&ct->L, ps->kind);
+    size_t m = 0;
+    for (size_t k = 0; k < f;) {
+        uint64_t core = post->first_core + ct->tg[k] / post->per_core;
+        size_t e = k + 1;
+        while (e < f && post->first_core + ct->tg[e] / post->per_core == core)
+            e++;
+        if (row_fill) {
+            uint64_t at = row_fill[g]++;
+            ct->msg_core[at] = (uint32_t)core;
+            ct->msg_work[at] = ct->L.message_in + (double)(e - k) * lat;
+        }
+        m++;
+        k = e;
+    }
+    return m;
+}
+
+static int build(nesim_chiptime *ct, const nesim_mapping *map, const nesim_net *net, nesim_error *err)
+{
+    int np = nesim_population_count(net), nj = nesim_projection_count(net);
+    uint32_t N = 0;
+    for (int p = 0; p < np; p++)
+        N += nesim_population_size(net, p);
+    ct->N = N;
+    ct->n_pops = np;
+    ct->n_cores = map->cores;
+    size_t n1 = N ? N : 1, c1 = ct->n_cores ? ct->n_cores : 1;
+    ct->core_of = malloc(n1 * sizeof *ct->core_of);
+    ct->slot = malloc(n1 * sizeof *ct->slot);
+    ct->drift = calloc(n1, 1);
+    ct->source = calloc(n1, 1);
+    ct->prefix = malloc(n1 * sizeof *ct->prefix);
+    ct->msg_row = calloc(n1 + 1, sizeof *ct->msg_row);
+    ct->base = calloc(c1, sizeof *ct->base);
+    ct->gen = calloc(c1, sizeof *ct->gen);
+    ct->recv = calloc(c1, sizeof *ct->recv);
+    ct->touched_n = calloc(c1, sizeof *ct->touched_n);
+    ct->active = calloc(c1, 1);
+    ct->core_free = calloc(c1, sizeof *ct->core_free);
+    ct->out_proj = calloc((size_t)(np ? np : 1), sizeof *ct->out_proj);
+    ct->active_cores.v = malloc(c1 * sizeof *ct->active_cores.v); /* room for every core: pushes cannot fail */
+    ct->active_cores.cap = c1;
+    uint32_t *count = calloc(c1, sizeof *count);
+    if (!ct->core_of || !ct->slot || !ct->drift || !ct->source || !ct->prefix || !ct->msg_row || !ct->base ||
+        !ct->gen || !ct->recv || !ct->touched_n || !ct->active || !ct->core_free || !ct->out_proj || !ct->active_cores.v || !count) {
+        free(count);
+        return nesim_fail(err, NESIM_ENOMEM, "chip time: out of memory for %u neurons", N);
+    }
+    /* neurons on cores, in placement order: their slots and the static pass */
+    size_t tg_cap = 1;
+    for (int p = 0; p < np; p++) {
+        const nesim_map_place *P = &map->place[p];
+        uint32_t first = nesim_population_first(net, p), n = nesim_population_size(net, p);
+        if (n > tg_cap)
+            tg_cap = n;
+        for (uint32_t i = 0; i < n; i++) {
+            uint32_t g = first + i;
+            const nesim_dyn *d = nesim_neuron_dyn(net, g);
+            uint64_t c = P->first_core + i / P->per_core;
+            ct->core_of[g] = (uint32_t)c;
+            ct->slot[g] = count[c]++;
+            ct->source[g] = d->model->is_source != 0;
+            ct->drift[g] = !ct->source[g] && d->model->drifts && d->model->drifts(d);
+            double own = ct->source[g] ? 0 : ct->L.neuron_access + (ct->drift[g] ? ct->L.neuron_update : 0);
+            ct->prefix[g] = ct->base[c];
+            ct->base[c] += own;
+            if (!ct->source[g] && !ct->drift[g])
+                ct->any_passive = 1;
+        }
+    }
+    free(count);
+    for (uint64_t c = 0; c < ct->n_cores; c++)
+        if (ct->base[c] > ct->base_max)
+            ct->base_max = ct->base[c], ct->base_core = c;
+    ct->tg_cap = tg_cap;
+    if (!(ct->tg = malloc(tg_cap * sizeof *ct->tg)))
+        return nesim_fail(err, NESIM_ENOMEM, "chip time: out of memory");
+    /* messages per neuron: count, then fill */
+    for (int pass = 0; pass < 2; pass++) {
+        uint64_t *fill = NULL;
+        if (pass == 1) {
+            for (uint32_t g = 0; g < N; g++)
+                ct->msg_row[g + 1] += ct->msg_row[g];
+            uint64_t total = ct->msg_row[N];
+            ct->msg_core = malloc((total ? total : 1) * sizeof *ct->msg_core);
+            ct->msg_work = malloc((total ? total : 1) * sizeof *ct->msg_work);
+            fill = malloc(n1 * sizeof *fill);
+            if (!ct->msg_core || !ct->msg_work || !fill) {
+                free(fill);
+                return nesim_fail(err, NESIM_ENOMEM, "chip time: out of memory for %llu messages",
+                                  (unsigned long long)total);
+            }
+            memcpy(fill, ct->msg_row, n1 * sizeof *fill);
+        }
+        for (int j = 0; j < nj; j++) {
+            const nesim_proj_spec *ps = nesim_projection_spec(net, j);
+            uint32_t first = nesim_population_first(net, ps->pre);
+            for (uint32_t i = 0; i < nesim_population_size(net, ps->pre); i++) {
+                size_t m = proj_messages(ct, net, map, j, i, fill, first + i);
+                if (pass == 0)
+                    ct->msg_row[first + i + 1] += m;
+            }
+        }
+        free(fill);
+    }
+    /* projections into passive populations: their targets are updated when input arrives */
+    int64_t max_delay = 0;
+    uint8_t *passive = calloc((size_t)(np ? np : 1), 1);
+    if (!passive)
+        return nesim_fail(err, NESIM_ENOMEM, "chip time: out of memory");
+    for (int p = 0; p < np; p++)
+        for (uint32_t i = 0, f = nesim_population_first(net, p); i < nesim_population_size(net, p); i++)
+            passive[p] |= !ct->source[f + i] && !ct->drift[f + i];
+    for (int p = 0; p < np; p++) {
+        int k = 0;
+        if (!(ct->out_proj[p] = malloc((size_t)(nj + 1) * sizeof **ct->out_proj))) {
+            free(passive);
+            return nesim_fail(err, NESIM_ENOMEM, "chip time: out of memory");
+        }
+        for (int j = 0; j < nj; j++) {
+            const nesim_proj_spec *ps = nesim_projection_spec(net, j);
+            if (ps->pre != p || !passive[ps->post])
+                continue;
+            ct->out_proj[p][k++] = j;
+            if (ps->delay > max_delay)
+                max_delay = ps->delay;
+        }
+        ct->out_proj[p][k] = -1;
+    }
+    free(passive);
+    if (ct->any_passive) {
+        ct->ring_n = max_delay + 1;
+        ct->ring = calloc((size_t)ct->ring_n, sizeof *ct->ring);
+        ct->touched_at = malloc(n1 * sizeof *ct->touched_at);
+        ct->counted_at = malloc(n1 * sizeof *ct->counted_at);
+        if (!ct->ring || !ct->touched_at || !ct->counted_at)
+            return nesim_fail(err, NESIM_ENOMEM, "chip time: out of memory");
+        for (uint32_t g = 0; g < N; g++)
+            ct->touched_at[g] = ct->counted_at[g] = -1;
+    }
+    /* routers in use (the sync table's key) and the mesh region routes stay in */
+    uint64_t *rk = malloc(c1 * sizeof *rk);
+    if (!rk)
+        return nesim_fail(err, NESIM_ENOMEM, "chip time: out of memory");
+    uint64_t bx = 0, by = 0;
+    for (uint64_t c = 0; c < ct->n_cores; c++) {
+        uint64_t x, y;
+        nesim_map_core_xy(&ct->caps, c, &x, &y);
+        rk[c] = y << 32 | x;
+        bx = x + 1 > bx ? x + 1 : bx;
+        by = y + 1 > by ? y + 1 : by;
+    }
+    qsort(rk, ct->n_cores, sizeof *rk, cmp_u64);
+    for (uint64_t c = 0; c < ct->n_cores; c++)
+        ct->routers += c == 0 || rk[c] != rk[c - 1];
+    free(rk);
+    ct->sync = ct->L.n_sync ? ct->L.sync_s[0] : 0;
+    for (size_t k = 0; k < ct->L.n_sync; k++)
+        if (ct->L.sync_routers[k] <= ct->routers)
+            ct->sync = ct->L.sync_s[k];
+    if (ct->model == NESIM_TIMING_DETAILED) {
+        if (bx * by > (1u << 26))
+            return nesim_fail(err, NESIM_EINVAL, "chip time: the mapping spans %llu x %llu routers, too many for the "
+                              "detailed model", (unsigned long long)bx, (unsigned long long)by);
+        ct->box_x = (uint32_t)bx, ct->box_y = (uint32_t)by;
+        size_t nl = (size_t)bx * by * 4;
+        ct->busy_until = calloc(nl, sizeof *ct->busy_until);
+        ct->busy_sum = calloc(nl, sizeof *ct->busy_sum);
+        ct->occ = calloc(nl, sizeof *ct->occ);
+        ct->lused = calloc(nl, 1);
+        ct->qhead = malloc(nl * sizeof *ct->qhead);
+        ct->qtail = malloc(nl * sizeof *ct->qtail);
+        ct->core_touched = calloc(c1, sizeof *ct->core_touched);
+        if (!ct->busy_until || !ct->busy_sum || !ct->occ || !ct->lused || !ct->qhead || !ct->qtail || !ct->core_touched)
+            return nesim_fail(err, NESIM_ENOMEM, "chip time: out of memory for the mesh");
+        for (size_t l = 0; l < nl; l++)
+            ct->qhead[l] = ct->qtail[l] = -1;
+    }
+    return NESIM_OK;
+}
+
+int nesim_chiptime_new(const nesim_chip *chip, const nesim_chip_caps *caps, const nesim_mapping *map,
+                       const nesim_net *net, nesim_timing model, nesim_chiptime **out, nesim_error *err)
+{
+    *out = NULL;
+    if (chip->kind != NESIM_CHIP_NEUROMORPHIC || !chip->p.has_latency)
+        return nesim_fail(err, NESIM_EINVAL, "chip %s has no latency section: it cannot time a run (profiles with "
+                          "one: loihi, loihi-sanafe)", chip->name);
+    if (model != NESIM_TIMING_SIMPLE && model != NESIM_TIMING_DETAILED)
+        return nesim_fail(err, NESIM_EINVAL, "timing model must be simple or detailed");
+    nesim_chiptime *ct = calloc(1, sizeof *ct);
+    if (!ct)
+        return nesim_fail(err, NESIM_ENOMEM, "out of memory");
+    ct->model = model;
+    ct->L = chip->p.latency;
+    ct->caps = *caps;
+    ct->net = net;
+    ct->open_step = -1;
+    int rc = build(ct, map, net, err);
+    if (rc) {
+        nesim_chiptime_free(ct);
+        return rc;
+    }
+    ct->r.sync_s = ct->sync;
+    ct->r.routers = ct->routers;
+    ct->r.max_step = -1;
+    *out = ct;
+    return NESIM_OK;
+}
+
+/* ---- one step ---- */
+
+static void mark_active(nesim_chiptime *ct, uint64_t c)
+{
+    if (!ct->active[c]) {
+        ct->active[c] = 1;
+        u32v_push(&ct->active_cores, (uint32_t)c); /* room was reserved: cannot fail past the first step */
+    }
+}
+
+/* Passive targets of g's spike at step s get input at s + delay. */
+static int mark_targets(nesim_chiptime *ct, uint32_t g, int64_t s)
+{
+    int p = nesim_population_of(ct->net, g);
+    uint32_t i = g - nesim_population_first(ct->net, p);
+    for (const int *j = ct->out_proj[p]; *j >= 0; j++) {
+        const nesim_proj_spec *ps = nesim_projection_spec(ct->net, *j);
+        uint32_t first = nesim_population_first(ct->net, ps->post);
+        size_t f = nesim_projection_targets(ct->net, *j, i, ct->tg, ct->tg_cap);
+        int64_t s2 = s + ps->delay;
+        u32v *ring = &ct->ring[s2 % ct->ring_n];
+        for (size_t k = 0; k < f; k++) {
+            uint32_t h = first + ct->tg[k];
+            if (ct->touched_at[h] != s2 && !ct->drift[h]) {
+                ct->touched_at[h] = s2;
+                if (u32v_push(ring, h))
+                    return -1;
+            }
+        }
+    }
+    return 0;
+}
+
+/* ---- the detailed model ---- */
+
+static int heap_push(nesim_chiptime *ct, double t, int kind, uint32_t a)
+{
+    if (ct->n_heap == ct->cap_heap) {
+        size_t nc = ct->cap_heap ? 2 * ct->cap_heap : 256;
+        ev *nh = realloc(ct->heap, nc * sizeof *nh);
+        if (!nh)
+            return -1;
+        ct->heap = nh, ct->cap_heap = nc;
+    }
+    ev e = {t, ct->seq++, kind, a};
+    size_t i = ct->n_heap++;
+    while (i > 0) {
+        size_t up = (i - 1) / 2;
+        const ev *u = &ct->heap[up];
+        if (u->t < e.t || (u->t == e.t && u->seq < e.seq))
+            break;
+        ct->heap[i] = *u;
+        i = up;
+    }
+    ct->heap[i] = e;
+    return 0;
+}
+
+static ev heap_pop(nesim_chiptime *ct)
+{
+    ev top = ct->heap[0], last = ct->heap[--ct->n_heap];
+    size_t i = 0, n = ct->n_heap;
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        const ev *best = &last;
+        if (l < n && (ct->heap[l].t < best->t || (ct->heap[l].t == best->t && ct->heap[l].seq < best->seq)))
+            m = l, best = &ct->heap[l];
+        if (r < n && (ct->heap[r].t < best->t || (ct->heap[r].t == best->t && ct->heap[r].seq < best->seq)))
+            m = r, best = &ct->heap[r];
+        if (m == i)
+            break;
+        ct->heap[i] = ct->heap[m];
+        i = m;
+    }
+    if (n)
+        ct->heap[i] = last;
+    return top;
+}
+
+static const char *const dir_name[4] = {"E", "W", "N", "S"};
+
+static uint32_t link_of(const nesim_chiptime *ct, uint32_t x, uint32_t y, int dir)
+{
+    return ((y * ct->box_x) + x) * 4 + (uint32_t)dir;
+}
+
+/* Hop latency of the link leaving (x, y) in direction dir (a chip crossing adds hop_chip). */
+static double link_latency(const nesim_chiptime *ct, uint32_t x, uint32_t y, int dir)
+{
+    uint64_t mx = ct->caps.mesh_x, my = ct->caps.mesh_y;
+    if (dir < 2) {
+        uint32_t nx = dir == 0 ? x + 1 : x - 1;
+        return ct->L.hop_ew + (x / mx != nx / mx ? ct->L.hop_chip : 0);
+    }
+    uint32_t ny = dir == 2 ? y + 1 : y - 1;
+    return ct->L.hop_ns + (y / my != ny / my ? ct->L.hop_chip : 0);
+}
+
+static int add_msg(nesim_chiptime *ct, double t, uint32_t sx, uint32_t sy, uint32_t core, double work)
+{
+    if (ct->n_msgs == ct->cap_msgs) {
+        size_t nc = ct->cap_msgs ? 2 * ct->cap_msgs : 256;
+        dmsg *nm = realloc(ct->msgs, nc * sizeof *nm);
+        if (!nm)
+            return -1;
+        ct->msgs = nm, ct->cap_msgs = nc;
+    }
+    uint64_t dx, dy;
+    nesim_map_core_xy(&ct->caps, core, &dx, &dy);
+    uint32_t m = (uint32_t)ct->n_msgs++;
+    ct->msgs[m] = (dmsg){.x = sx, .y = sy, .dx = (uint32_t)dx, .dy = (uint32_t)dy, .core = core, .work = work,
+                         .prev = -1, .next = -1};
+    return heap_push(ct, t, EV_ARRIVE, m);
+}
+
+static int use_link(nesim_chiptime *ct, uint32_t l)
+{
+    if (ct->lused[l])
+        return 0;
+    ct->lused[l] = 1;
+    return u32v_push(&ct->used_links, l);
+}
+
+/* Starts the head of link l's queue if the link is idle and its buffer has room. */
+static int try_link(nesim_chiptime *ct, uint32_t l, double now)
+{
+    int32_t h = ct->qhead[l];
+    if (h < 0 || ct->busy_until[l] > now || ct->occ[l] >= ct->L.link_buffer)
+        return 0;
+    dmsg *m = &ct->msgs[h];
+    ct->qhead[l] = m->next;
+    if (ct->qhead[l] < 0)
+        ct->qtail[l] = -1;
+    ct->r.blocked_s += now - m->t_req;
+    uint32_t x = l / 4 % ct->box_x, y = l / 4 / ct->box_x;
+    int dir = (int)(l % 4);
+    double lat = link_latency(ct, x, y, dir);
+    ct->busy_until[l] = now + lat;
+    ct->busy_sum[l] += lat;
+    ct->occ[l]++;
+    if (m->prev >= 0) { /* it leaves the buffer it waited in */
+        ct->occ[m->prev]--;
+        if (heap_push(ct, now, EV_TRY, (uint32_t)m->prev))
+            return -1;
+    }
+    m->prev = (int32_t)l;
+    m->x = dir == 0 ? x + 1 : dir == 1 ? x - 1 : x;
+    m->y = dir == 2 ? y + 1 : dir == 3 ? y - 1 : y;
+    if (heap_push(ct, now + lat, EV_ARRIVE, (uint32_t)h) || heap_push(ct, now + lat, EV_TRY, l))
+        return -1;
+    return 0;
+}
+
+/* Runs the step's messages through the mesh; returns the time the last
+ * receiving core finished (0: none), *core_last its core, *net_bound whether
+ * that core had been idle waiting for the message. */
+static int simulate_mesh(nesim_chiptime *ct, double *last, uint64_t *core_last, int *net_bound)
+{
+    *last = 0;
+    while (ct->n_heap) {
+        ev e = heap_pop(ct);
+        if (e.kind == EV_TRY) {
+            if (try_link(ct, e.a, e.t))
+                return -1;
+        } else if (e.kind == EV_RELEASE) {
+            ct->occ[e.a]--;
+            if (try_link(ct, e.a, e.t))
+                return -1;
+        } else {
+            dmsg *m = &ct->msgs[e.a];
+            if (m->x == m->dx && m->y == m->dy) {
+                double start = ct->core_free[m->core] > e.t ? ct->core_free[m->core] : e.t;
+                ct->core_free[m->core] = start + m->work;
+                mark_active(ct, m->core);
+                if (ct->core_free[m->core] > *last || (ct->core_free[m->core] == *last && m->core < *core_last)) {
+                    *last = ct->core_free[m->core];
+                    *core_last = m->core;
+                    *net_bound = start == e.t;
+                }
+                if (m->prev >= 0 && heap_push(ct, start, EV_RELEASE, (uint32_t)m->prev))
+                    return -1;
+                continue;
+            }
+            int dir = m->x != m->dx ? (m->dx > m->x ? 0 : 1) : (m->dy > m->y ? 2 : 3);
+            uint32_t l = link_of(ct, m->x, m->y, dir);
+            if (use_link(ct, l))
+                return -1;
+            m->t_req = e.t;
+            m->next = -1;
+            if (ct->qtail[l] >= 0)
+                ct->msgs[ct->qtail[l]].next = (int32_t)e.a;
+            else
+                ct->qhead[l] = (int32_t)e.a;
+            ct->qtail[l] = (int32_t)e.a;
+            if (try_link(ct, l, e.t))
+                return -1;
+        }
+    }
+    return 0;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* The detailed step: each core's neuron pass in slot order sends the fired
+ * neurons' messages, which cross the mesh. Returns the step's time before
+ * synchronisation. */
+static int detailed_step(nesim_chiptime *ct, const uint32_t *fired, size_t nf, double *out, uint64_t *crit,
+                         nesim_ct_bound *bound)
+{
+    const nesim_chip_latency *L = &ct->L;
+    /* fired neurons by (core, slot) */
+    uint32_t *order = malloc((nf ? nf : 1) * sizeof *order);
+    uint64_t *kk = malloc((nf ? nf : 1) * 2 * sizeof *kk);
+    if (!order || !kk) {
+        free(order), free(kk);
+        return -1;
+    }
+    for (size_t k = 0; k < nf; k++)
+        kk[2 * k] = (uint64_t)ct->core_of[fired[k]] << 32 | ct->slot[fired[k]], kk[2 * k + 1] = fired[k];
+    qsort(kk, nf, 2 * sizeof *kk, cmp_u64);
+    for (size_t k = 0; k < nf; k++)
+        order[k] = (uint32_t)kk[2 * k + 1];
+    free(kk);
+    double gen_max = ct->base_max;
+    uint64_t gen_core = ct->base_core;
+    int rc = 0;
+    for (size_t k = 0; k < nf && !rc;) {
+        uint32_t c = ct->core_of[order[k]];
+        u32v *T = &ct->core_touched[c];
+        if (T->n > 1)
+            qsort(T->v, T->n, sizeof *T->v, cmp_u32);
+        double extra = 0; /* spikes and messages of the lower slots */
+        size_t e = k;
+        for (; e < nf && ct->core_of[order[e]] == c && !rc; e++) {
+            uint32_t g = order[e];
+            size_t below = 0, lo = 0, hi = T->n; /* passive neurons updated at lower slots */
+            while (lo < hi) {
+                size_t mid = (lo + hi) / 2;
+                if (T->v[mid] < ct->slot[g])
+                    lo = mid + 1;
+                else
+                    hi = mid;
+            }
+            below = lo;
+            int self = lo < T->n && T->v[lo] == ct->slot[g];
+            double t = ct->prefix[g] + extra + (double)below * L->neuron_update;
+            if (!ct->source[g])
+                t += L->neuron_access + (ct->drift[g] || self ? L->neuron_update : 0) + L->spike_out;
+            uint64_t x, y;
+            nesim_map_core_xy(&ct->caps, c, &x, &y);
+            for (uint64_t m = ct->msg_row[g]; m < ct->msg_row[g + 1] && !rc; m++) {
+                t += L->message_out;
+                rc = add_msg(ct, t, (uint32_t)x, (uint32_t)y, ct->msg_core[m], ct->msg_work[m]);
+            }
+            extra += (ct->source[g] ? 0 : L->spike_out) +
+                     (double)(ct->msg_row[g + 1] - ct->msg_row[g]) * L->message_out;
+        }
+        double end = ct->base[c] + (double)T->n * L->neuron_update + extra;
+        if (end > gen_max)
+            gen_max = end, gen_core = c;
+        k = e;
+    }
+    /* cores with updates but no spikes */
+    for (size_t a = 0; a < ct->active_cores.n; a++) {
+        uint32_t c = ct->active_cores.v[a];
+        double end = ct->base[c] + (double)ct->core_touched[c].n * L->neuron_update;
+        if (end > gen_max)
+            gen_max = end, gen_core = c;
+    }
+    free(order);
+    if (rc)
+        return -1;
+    double last;
+    uint64_t core_last = 0;
+    int net_bound = 0;
+    if (simulate_mesh(ct, &last, &core_last, &net_bound))
+        return -1;
+    if (last > gen_max) {
+        *out = last, *crit = core_last, *bound = net_bound ? NESIM_CT_NET : NESIM_CT_RECV;
+    } else {
+        *out = gen_max, *crit = gen_core, *bound = NESIM_CT_GEN;
+    }
+    return 0;
+}
+
+static int record_step(nesim_chiptime *ct, int64_t s, double t, uint64_t crit, nesim_ct_bound bound)
+{
+    if ((size_t)s >= ct->cap_steps) {
+        size_t nc = ct->cap_steps ? 2 * ct->cap_steps : 1024;
+        while (nc <= (size_t)s)
+            nc *= 2;
+        double *n = realloc(ct->step_s, nc * sizeof *n);
+        if (!n)
+            return -1;
+        ct->step_s = n, ct->cap_steps = nc;
+    }
+    t += ct->sync;
+    ct->step_s[s] = t;
+    ct->r.total_s += t;
+    if (t > ct->r.max_s || ct->r.max_step < 0) {
+        ct->r.max_s = t;
+        ct->r.max_step = s;
+        ct->r.critical_core = crit;
+        ct->r.bound = bound;
+        ct->r.link_dir = NULL;
+        ct->r.link_busy_s = 0;
+        for (size_t k = 0; k < ct->used_links.n; k++) {
+            uint32_t l = ct->used_links.v[k];
+            if (ct->busy_sum[l] > ct->r.link_busy_s) {
+                ct->r.link_busy_s = ct->busy_sum[l];
+                ct->r.link_x = l / 4 % ct->box_x;
+                ct->r.link_y = l / 4 / ct->box_x;
+                ct->r.link_dir = dir_name[l % 4];
+            }
+        }
+    }
+    return 0;
+}
+
+/* Prices step s from its spikes (ct->fired) and the input reaching it. */
+static int close_step(nesim_chiptime *ct, int64_t s, nesim_error *err)
+{
+    const nesim_chip_latency *L = &ct->L;
+    const uint32_t *fired = ct->fired.v;
+    size_t nf = ct->fired.n;
+    /* passive neurons given input now */
+    if (ct->any_passive) {
+        u32v *ring = &ct->ring[s % ct->ring_n];
+        for (size_t k = 0; k < ring->n; k++) {
+            uint32_t h = ring->v[k];
+            if (ct->counted_at[h] == s)
+                continue;
+            ct->counted_at[h] = s;
+            uint32_t c = ct->core_of[h];
+            ct->touched_n[c]++;
+            mark_active(ct, c);
+            if (ct->core_touched && u32v_push(&ct->core_touched[c], ct->slot[h]))
+                return nesim_fail(err, NESIM_ENOMEM, "chip time: out of memory");
+        }
+        ring->n = 0;
+        for (size_t k = 0; k < nf; k++)
+            if (mark_targets(ct, fired[k], s))
+                return nesim_fail(err, NESIM_ENOMEM, "chip time: out of memory");
+    }
+    for (size_t k = 0; k < nf; k++)
+        ct->r.messages += ct->msg_row[fired[k] + 1] - ct->msg_row[fired[k]];
+    double t;
+    uint64_t crit = ct->base_core;
+    nesim_ct_bound bound = NESIM_CT_GEN;
+    if (!nf && !ct->active_cores.n) {
+        t = ct->base_max; /* a silent step: the neuron pass alone */
+    } else if (ct->model == NESIM_TIMING_SIMPLE) {
+        for (size_t k = 0; k < nf; k++) {
+            uint32_t g = fired[k], c = ct->core_of[g];
+            uint64_t nm = ct->msg_row[g + 1] - ct->msg_row[g];
+            ct->gen[c] += (ct->source[g] ? 0 : L->spike_out) + (double)nm * L->message_out;
+            mark_active(ct, c);
+            for (uint64_t m = ct->msg_row[g]; m < ct->msg_row[g + 1]; m++) {
+                ct->recv[ct->msg_core[m]] += ct->msg_work[m];
+                mark_active(ct, ct->msg_core[m]);
+            }
+        }
+        t = ct->base_max;
+        for (size_t a = 0; a < ct->active_cores.n; a++) {
+            uint32_t c = ct->active_cores.v[a];
+            double gen = ct->base[c] + ct->gen[c] + (double)ct->touched_n[c] * L->neuron_update;
+            if (gen > t || (gen == t && c < crit))
+                t = gen, crit = c, bound = NESIM_CT_GEN;
+            if (ct->recv[c] > t || (ct->recv[c] == t && c < crit && bound == NESIM_CT_RECV))
+                t = ct->recv[c], crit = c, bound = NESIM_CT_RECV;
+        }
+    } else if (detailed_step(ct, fired, nf, &t, &crit, &bound)) {
+        return nesim_fail(err, NESIM_ENOMEM, "chip time: out of memory");
+    }
+    int rc = record_step(ct, s, t, crit, bound);
+    /* clear what this step touched */
+    for (size_t a = 0; a < ct->active_cores.n; a++) {
+        uint32_t c = ct->active_cores.v[a];
+        ct->gen[c] = ct->recv[c] = ct->core_free[c] = 0;
+        ct->touched_n[c] = 0;
+        ct->active[c] = 0;
+        if (ct->core_touched)
+            ct->core_touched[c].n = 0;
+    }
+    ct->active_cores.n = 0;
+    for (size_t k = 0; k < ct->used_links.n; k++) {
+        uint32_t l = ct->used_links.v[k];
+        ct->busy_until[l] = ct->busy_sum[l] = 0;
+        ct->occ[l] = 0;
+        ct->lused[l] = 0;
+        ct->qhead[l] = ct->qtail[l] = -1;
+    }
+    ct->used_links.n = 0;
+    ct->n_msgs = 0;
+    ct->fired.n = 0;
+    return rc ? nesim_fail(err, NESIM_ENOMEM, "chip time: out of memory") : NESIM_OK;
+}
+
+/* Closes every step before `upto`. */
+static int close_until(nesim_chiptime *ct, int64_t upto, nesim_error *err)
+{
+    while (ct->next_step < upto) {
+        int64_t s = ct->next_step++;
+        if (s != ct->open_step)
+            ct->fired.n = 0;
+        int rc = close_step(ct, s, err);
+        if (rc)
+            return rc;
+    }
+    return NESIM_OK;
+}
+
+int nesim_chiptime_step(nesim_chiptime *ct, int64_t t, const uint32_t *ids, size_t n, nesim_error *err)
+{
+    if (t < ct->next_step || t < ct->open_step)
+        return nesim_fail(err, NESIM_EINVAL, "chip time: step %lld after step %lld", (long long)t,
+                          (long long)(ct->open_step > ct->next_step - 1 ? ct->open_step : ct->next_step - 1));
+    if (t != ct->open_step) {
+        int rc = close_until(ct, ct->open_step + 1 > ct->next_step ? ct->open_step + 1 : ct->next_step, err);
+        if (!rc)
+            rc = close_until(ct, t, err);
+        if (rc)
+            return rc;
+        ct->open_step = t;
+    }
+    for (size_t k = 0; k < n; k++) {
+        if (ids[k] >= ct->N)
+            return nesim_fail(err, NESIM_EINVAL, "chip time: no neuron %u", ids[k]);
+        if (u32v_push(&ct->fired, ids[k]))
+            return nesim_fail(err, NESIM_ENOMEM, "chip time: out of memory");
+    }
+    return NESIM_OK;
+}
+
+int nesim_chiptime_finish(nesim_chiptime *ct, int64_t steps, nesim_chiptime_result *r, nesim_error *err)
+{
+    int rc = close_until(ct, steps, err);
+    if (rc)
+        return rc;
+    ct->r.steps = ct->next_step;
+    ct->r.mean_s = ct->r.steps ? ct->r.total_s / (double)ct->r.steps : 0;
+    ct->r.step_s = ct->step_s;
+    *r = ct->r;
+    return NESIM_OK;
+}

@@ -1,0 +1,90 @@
+/* chiptime.h — how long a mapped network takes on a time-stepped chip.
+ *
+ * A time-stepped chip (Loihi, TrueNorth) runs a step in two phases behind a
+ * barrier: every core visits its neurons (access each, update those whose
+ * state changes, emit spikes, send one message per destination core), and
+ * every core processes the messages it receives (one per message, one per
+ * synapse the message meets). Latencies per event come from the profile's
+ * "latency" section (net/chip.h). Two models:
+ *
+ *   simple    each core's time is the larger of its generation work and its
+ *             receive work; the step takes the slowest core plus the
+ *             synchronisation cost (SANA-FE's "simple" model).
+ *   detailed  the step's messages are simulated as discrete events: each
+ *             leaves its core when the core's neuron pass reaches it, crosses
+ *             the mesh link by link on its dimension-order route (x, then y),
+ *             a link carries one message at a time for its hop latency, and a
+ *             link's buffer at the next router holds link_buffer messages —
+ *             a message whose next buffer is full waits where it is, holding
+ *             its own slot (back-pressure) — and the destination core takes
+ *             messages one at a time in arrival order. A hot link or core
+ *             stretches the step. SANA-FE's "detailed" model instead
+ *             estimates congestion from the density of messages along each
+ *             route (semi-analytical); here every link and buffer is a
+ *             resource in a discrete-event simulation.
+ *
+ * A neuron is updated in a step when its state can change: every step for a
+ * model that drifts (leak or drive: neurons/neuron.h drifts()), otherwise in
+ * the steps it receives input. A step costs one step of work whether or not
+ * anything spikes; the cost of *computing* it follows activity (a step with
+ * no spikes and no input is priced in O(1)). */
+#ifndef NESIM_EVAL_CHIPTIME_H
+#define NESIM_EVAL_CHIPTIME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/error.h"
+#include "net/chip.h"
+#include "net/map.h"
+#include "sim/network.h"
+
+typedef enum nesim_timing { NESIM_TIMING_NONE = 0, NESIM_TIMING_SIMPLE, NESIM_TIMING_DETAILED } nesim_timing;
+
+/* "simple" / "detailed" / "none"; parse returns -1 for other names. */
+const char *nesim_timing_name(nesim_timing t);
+int nesim_timing_parse(const char *name);
+
+typedef struct nesim_chiptime nesim_chiptime;
+
+/* What bounded a step: a core's neuron pass, a core's receiving, or (detailed)
+ * a message's path through the mesh. */
+typedef enum { NESIM_CT_GEN = 0, NESIM_CT_RECV, NESIM_CT_NET } nesim_ct_bound;
+
+typedef struct nesim_chiptime_result {
+    int64_t steps;
+    double total_s;            /* chip time of all steps */
+    double mean_s, max_s;      /* per step */
+    int64_t max_step;          /* the slowest step (first of equals) */
+    uint64_t critical_core;    /* in it: the core that finished last */
+    nesim_ct_bound bound;      /* and what bounded it */
+    /* detailed: the link of the slowest step that was busiest, as the
+     * router it leaves (x, y) and direction "E", "W", "N", "S"; busy time in
+     * the step (0 and dir NULL when the step used no link) */
+    uint64_t link_x, link_y;
+    const char *link_dir;
+    double link_busy_s;
+    double sync_s;             /* per step */
+    uint64_t routers;          /* routers in use (the sync table's key) */
+    uint64_t messages;         /* spike messages over the run */
+    double blocked_s;          /* detailed: time messages waited for a full buffer, summed */
+    const double *step_s;      /* per step, owned by the nesim_chiptime */
+} nesim_chiptime_result;
+
+/* Prepares the timing of net as mapped by map on chip (which must have a
+ * latency section: NESIM_EINVAL naming the chip otherwise). map's groups are
+ * net's populations, in order (nesim_cost_network's mapping). */
+int nesim_chiptime_new(const nesim_chip *chip, const nesim_chip_caps *caps, const nesim_mapping *map,
+                       const nesim_net *net, nesim_timing model, nesim_chiptime **out, nesim_error *err);
+void nesim_chiptime_free(nesim_chiptime *ct);
+
+/* The spikes of step t (global neuron ids, any order), steps in ascending
+ * order; steps not given have no spikes. NESIM_ENOMEM, or NESIM_EINVAL for a
+ * step before the last one given. */
+int nesim_chiptime_step(nesim_chiptime *ct, int64_t t, const uint32_t *ids, size_t n, nesim_error *err);
+
+/* Closes steps up to `steps` and fills *r (valid until the next call or the
+ * free). */
+int nesim_chiptime_finish(nesim_chiptime *ct, int64_t steps, nesim_chiptime_result *r, nesim_error *err);
+
+#endif

@@ -1,0 +1,223 @@
+/* test_chiptime.c — chip time per step against times worked out by hand on
+ * a 2 x 2 mesh of cores (eval/chiptime.h): a hot receiving core, a hot link,
+ * full link buffers that hold a message back, steps with input but no
+ * spikes, silent steps, the sync table, and a whole run through `nesim run`.
+ *
+ * The chip: 4 cores, one per router at (0,0) (1,0) (0,1) (1,1), 4 neurons
+ * each. Latencies (ns): neuron access 1, update 2, spike out 10, message out
+ * 3, message in 50, sparse synaptic op 7, hop east-west 20, north-south 30;
+ * sync 100 / 300 / 800 ns for 1 / 3 / 8 routers in use (4 in use: 300).
+ *
+ * The network: 16 `if` neurons without drive (updated only in steps they
+ * receive input): 0-3 on core 0, 4-7 on core 1, 8-11 on core 2, 12-15 on
+ * core 3. Neuron 0 reaches neuron 4 three times (delays 1, 2, 3: three
+ * messages to core 1, one synapse each: 50 + 7 = 57 ns to receive each);
+ * neuron 1 reaches 12, 13, 14 (delay 1: one message to core 3 with three
+ * synapses, 50 + 21 = 71 ns). Both fire in step 0.
+ *
+ * Step 0 by hand. Core 0's pass: neuron 0 done at 1 + 10 = 11, its messages
+ * leave at 14, 17, 20 (M1-M3); neuron 1 done at 1 (slot 0's access) + 19
+ * (neuron 0's spike and messages) + 1 + 10 = 31, its message M6 leaves at 34;
+ * the pass ends at 4 x 1 + 19 + 13 = 36.
+ *   simple: core 1 receives 3 x 57 = 171 > 36  ->  171 + 300 = 471.
+ *   detailed, buffers of 16: M1 crosses (0,0)E 14-34, M2 34-54, M3 54-74, M6
+ *     74-94, then (1,0)N 94-124; core 1 takes M1 34-91, M2 91-148, M3
+ *     148-205; core 3 takes M6 124-195  ->  205 + 300 = 505 (core 1).
+ *   detailed, buffers of 2: M3 arrives at 74 while M1's successor M2 still
+ *     waits in core 1's buffer (taken at 91): the link's buffer is full, so
+ *     M6 cannot cross until M2 leaves it at 91: (0,0)E 91-111, (1,0)N
+ *     111-141, core 3 141-212  ->  212 + 300 = 512 (core 3, waiting on the
+ *     network).
+ * Step 1: neuron 4 and neurons 12-14 get input: core 3's pass 4 + 3 x 2 = 10
+ *   -> 310. Steps 2, 3: neuron 4 again -> 4 + 2 + 300 = 306. Step 4: silent
+ *   -> 304. */
+#include "tests/support/check.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "eval/chiptime.h"
+#include "eval/cost.h"
+#include "net/chip.h"
+
+static const double ns = 1e-9;
+
+static nesim_chip *small_chip(uint32_t buffer)
+{
+    json_error_t je;
+    json_t *j = json_load_file("chips/loihi.json", 0, &je);
+    assert_non_null(j);
+#define SETV(obj, key, v) json_object_set_new(json_object_get(obj, key), "value", v)
+    SETV(j, "neurons_per_core", json_integer(4));
+    SETV(j, "cores_per_chip", json_integer(4));
+    SETV(j, "cores_per_router", json_integer(1));
+    SETV(json_object_get(j, "mesh"), "x", json_integer(2));
+    SETV(json_object_get(j, "mesh"), "y", json_integer(2));
+    json_t *L = json_object_get(j, "latency");
+    struct { const char *k; double v; } lat[] = {
+        {"synaptic_op_dense", 4}, {"synaptic_op_sparse", 7}, {"synaptic_op_conv", 3}, {"neuron_access", 1},
+        {"neuron_update", 2},     {"spike_out", 10},          {"message_out", 3},      {"message_in", 50},
+        {"hop_ew", 20},           {"hop_ns", 30},             {"hop_chip", 0}};
+    for (size_t i = 0; i < sizeof lat / sizeof *lat; i++)
+        SETV(L, lat[i].k, json_real(lat[i].v * ns));
+    SETV(L, "link_buffer", json_integer(buffer));
+    json_t *sync = json_object();
+    const char *keys[3] = {"1", "3", "8"};
+    double vals[3] = {100, 300, 800};
+    for (int i = 0; i < 3; i++) {
+        json_t *q = json_deep_copy(json_object_get(json_object_get(L, "sync"), "1"));
+        json_object_set_new(q, "value", json_real(vals[i] * ns));
+        json_object_set_new(sync, keys[i], q);
+    }
+    json_object_set_new(L, "sync", sync);
+#undef SETV
+    char *text = json_dumps(j, 0);
+    json_decref(j);
+    nesim_chip *c = NULL;
+    nesim_error err = {0};
+    assert_ok(nesim_chip_parse(text, strlen(text), "small", "loihi", &c, &err), &err);
+    free(text);
+    return c;
+}
+
+static nesim_net *small_net(void)
+{
+    nesim_error err = {0};
+    nesim_net *net = nesim_net_new(1e-3, 1, &err);
+    assert_non_null(net);
+    nesim_pop_spec p = {.name = "a", .model = "if", .n = 16, NESIM_PARAMS({"v_thresh", 1.0})};
+    assert_ok(nesim_add_population(net, &p, NULL, &err), &err);
+    uint32_t pre[6] = {0, 0, 0, 1, 1, 1}, post[6] = {4, 4, 4, 12, 13, 14};
+    double w[6] = {0.1, 0.1, 0.1, 0.1, 0.1, 0.1};
+    int64_t d[6] = {1, 2, 3, 1, 1, 1};
+    nesim_proj_spec s = {.pre = 0, .post = 0, .kind = NESIM_EXPLICIT, .delay = 1, .pre_idx = pre, .post_idx = post,
+                         .w = w, .delays = d, .n_syn = 6};
+    assert_ok(nesim_connect(net, &s, NULL, &err), &err);
+    return net;
+}
+
+/* Times steps 0..4 with neurons 0 and 1 firing in step 0. */
+static nesim_net *the_net; /* the timing reads the network while it runs: freed after it */
+
+static nesim_chiptime_result time_it(nesim_chiptime **ct, nesim_timing model, uint32_t buffer)
+{
+    nesim_error err = {0};
+    nesim_chip *chip = small_chip(buffer), *dense = NULL;
+    assert_ok(nesim_chip_load("dense-45nm", "chips", &dense, &err), &err);
+    nesim_net *net = small_net();
+    nesim_cost pre;
+    assert_ok(nesim_cost_network_map(chip, dense, net, &pre, &err), &err);
+    assert_int_equal(pre.map.cores, 4);
+    assert_ok(nesim_chiptime_new(chip, &pre.caps, &pre.map, net, model, ct, &err), &err);
+    nesim_cost_free(&pre);
+    uint32_t fired[2] = {1, 0};
+    assert_ok(nesim_chiptime_step(*ct, 0, fired, 2, &err), &err);
+    nesim_chiptime_result r;
+    assert_ok(nesim_chiptime_finish(*ct, 5, &r, &err), &err);
+    /* a step before the last one given is refused */
+    assert_int_equal(nesim_chiptime_step(*ct, 3, fired, 1, &err), NESIM_EINVAL);
+    nesim_chip_free(chip);
+    nesim_chip_free(dense);
+    the_net = net;
+    return r;
+}
+
+static void check_steps(const nesim_chiptime_result *r, double step0)
+{
+    const double want[5] = {step0, 310, 306, 306, 304};
+    assert_int_equal(r->steps, 5);
+    for (int s = 0; s < 5; s++)
+        if (fabs(r->step_s[s] - want[s] * ns) > 1e-6 * ns)
+            fail_msg("step %d: %.6g ns, by hand %.6g ns", s, r->step_s[s] / ns, want[s]);
+    assert_close(r->total_s, (step0 + 310 + 306 + 306 + 304) * ns, 1e-12, 0);
+    assert_int_equal(r->max_step, 0);
+    assert_int_equal(r->routers, 4);
+    assert_close(r->sync_s, 300 * ns, 1e-12, 0);
+    assert_int_equal(r->messages, 4);
+}
+
+static void test_simple_model(void **st)
+{
+    nesim_chiptime *ct;
+    nesim_chiptime_result r = time_it(&ct, NESIM_TIMING_SIMPLE, 16);
+    check_steps(&r, 471);
+    assert_int_equal(r.critical_core, 1); /* the hot core: receiving 171 ns */
+    assert_int_equal(r.bound, NESIM_CT_RECV);
+    nesim_chiptime_free(ct);
+    nesim_net_free(the_net);
+}
+
+static void test_detailed_model(void **st)
+{
+    nesim_chiptime *ct;
+    nesim_chiptime_result r = time_it(&ct, NESIM_TIMING_DETAILED, 16);
+    check_steps(&r, 505);
+    assert_int_equal(r.critical_core, 1);
+    assert_int_equal(r.bound, NESIM_CT_RECV);
+    /* the hot link: (0,0) east carried all four messages, 4 x 20 ns */
+    assert_non_null(r.link_dir);
+    assert_string_equal(r.link_dir, "E");
+    assert_int_equal(r.link_x, 0);
+    assert_int_equal(r.link_y, 0);
+    assert_close(r.link_busy_s, 80 * ns, 1e-12, 0);
+    /* waits for the link: M2 17, M3 34, M6 40 */
+    assert_close(r.blocked_s, 91 * ns, 1e-12, 0);
+    nesim_chiptime_free(ct);
+    nesim_net_free(the_net);
+}
+
+static void test_full_buffers_hold_messages_back(void **st)
+{
+    nesim_chiptime *ct;
+    nesim_chiptime_result r = time_it(&ct, NESIM_TIMING_DETAILED, 2);
+    check_steps(&r, 512);
+    assert_int_equal(r.critical_core, 3);
+    assert_int_equal(r.bound, NESIM_CT_NET);
+    assert_close(r.blocked_s, (17 + 34 + 57) * ns, 1e-12, 0); /* M6 waited 91 - 34 */
+    nesim_chiptime_free(ct);
+    nesim_net_free(the_net);
+}
+
+static void test_profiles_and_errors(void **st)
+{
+    nesim_error err = {0};
+    nesim_chip *tn = NULL, *dense = NULL;
+    assert_ok(nesim_chip_load("truenorth", "chips", &tn, &err), &err);
+    assert_ok(nesim_chip_load("dense-45nm", "chips", &dense, &err), &err);
+    nesim_net *net = small_net();
+    nesim_cost pre;
+    assert_ok(nesim_cost_network_map(tn, dense, net, &pre, &err), &err);
+    nesim_chiptime *ct = NULL;
+    assert_int_equal(nesim_chiptime_new(tn, &pre.caps, &pre.map, net, NESIM_TIMING_SIMPLE, &ct, &err), NESIM_EINVAL);
+    assert_non_null(strstr(err.msg, "chip truenorth has no latency section"));
+    assert_null(ct);
+    nesim_cost_free(&pre);
+    nesim_net_free(net);
+    nesim_chip_free(tn);
+    nesim_chip_free(dense);
+    assert_int_equal(nesim_timing_parse("detailed"), NESIM_TIMING_DETAILED);
+    assert_int_equal(nesim_timing_parse("fast"), -1);
+    /* a sync key that is not a router count names itself */
+    const char *bad = "{\"1x\": {\"value\": 1e-7, \"unit\": \"s\", \"assumption\": \"x\"}}";
+    json_error_t je;
+    json_t *j = json_load_file("chips/loihi.json", 0, &je);
+    json_object_set_new(json_object_get(j, "latency"), "sync", json_loads(bad, 0, &je));
+    char *text = json_dumps(j, 0);
+    nesim_chip *c = NULL;
+    assert_int_equal(nesim_chip_parse(text, strlen(text), "x.json", "loihi", &c, &err), NESIM_EINVAL);
+    assert_string_equal(err.msg, "x.json: latency.sync.1x: '1x' is not a count of routers (1 .. 16777216)");
+    free(text);
+    json_decref(j);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_simple_model),
+        cmocka_unit_test(test_detailed_model),
+        cmocka_unit_test(test_full_buffers_hold_messages_back),
+        cmocka_unit_test(test_profiles_and_errors),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
