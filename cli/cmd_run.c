@@ -38,6 +38,7 @@ static const char help[] =
     "  --timing MODEL       chip time per step on the chip: simple (slowest core's neuron pass\n"
     "                       or receiving, plus sync) or detailed (messages through the mesh,\n"
     "                       link by link, with finite buffers); needs a profile with latencies\n"
+    "  --timing-steps F.npy with --timing: write each step's chip time, f64 seconds [steps]\n"
     "common:\n"
     "  --chip NAME|PATH     chip profile to map and price the run on (default loihi;\n"
     "                       `nesim chips` lists them; `none` skips mapping and energy)\n"
@@ -125,6 +126,8 @@ static int parse(int argc, char **argv, nesim_run_opts *o, int *json, int *quiet
             dst = &o->labels;
         else if (!strcmp(a, "--trace"))
             dst = &o->trace;
+        else if (!strcmp(a, "--timing-steps"))
+            dst = &o->timing_steps;
         else if (!strcmp(a, "--chip"))
             dst = &o->chip;
         else if (!strcmp(a, "--dense"))

@@ -187,6 +187,17 @@ static size_t proj_targets(void *user, uint64_t i, uint32_t *out, size_t cap)
     return nesim_projection_targets(c->net, c->proj, (uint32_t)i, out, cap);
 }
 
+static int population_drifts(const nesim_net *net, int p)
+{
+    const nesim_graph_pop *P = &nesim_net_graph(net)->pops[p];
+    for (uint32_t c = 0; c < (P->cls ? P->n_cls : 1); c++) {
+        const nesim_dyn *d = P->cls ? &P->cdyn[c] : &P->dyn;
+        if (!d->model->is_source && d->model->drifts && d->model->drifts(d))
+            return 1;
+    }
+    return 0;
+}
+
 /* Groups and edges of a network, and its mapping: out->caps, out->map,
  * out->map_seconds. */
 static int map_network(const nesim_net *net, nesim_cost *out, nesim_error *err)
@@ -300,8 +311,12 @@ int nesim_cost_network_timed(const nesim_chip *chip, const nesim_chip *dense, co
         const nesim_counters *k = nesim_population_counters(net, p);
         nesim_energy_input *x = &ein[p];
         x->sops = (double)k->sops;
-        x->membrane_updates = (double)k->updates;
         x->neurons = (double)nesim_population_size(net, p);
+        /* A time-stepped chip updates a neuron whose state drifts (a leak, a
+         * drive) in every step, whether or not an event reached it; others
+         * only in the steps input reaches them (the engine's count). With
+         * per-neuron parameters the population drifts if any neuron does. */
+        x->membrane_updates = population_drifts(net, p) ? x->neurons * (double)ticks : (double)k->updates;
         x->spikes_out = (double)k->spikes;
         x->cores = (double)out->map.place[p].owned_cores; /* a shared core's static power is counted once */
         out->layer[p].cores = out->map.place[p].owned_cores;

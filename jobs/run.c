@@ -421,7 +421,9 @@ static int run_network(const nesim_run_opts *o, const nesim_spec *spec, json_t *
     double close_s = -1;
     if ((rc = nesim_isi_init(&ns.isi, g->n_total, err)) || (rc = load_chips(o, &chip, &dense, err)))
         goto done;
-    if (o->timing) {
+    if (o->timing_steps && !o->timing)
+        rc = nesim_fail(err, NESIM_EINVAL, "--timing-steps needs --timing");
+    if (!rc && o->timing) {
         nesim_cost pre;
         if (!chip)
             rc = nesim_fail(err, NESIM_EINVAL, "--timing needs a chip (--chip)");
@@ -457,6 +459,10 @@ static int run_network(const nesim_run_opts *o, const nesim_spec *spec, json_t *
         rc = ns.ct_err.code, *err = ns.ct_err;
     else if (!rc && ns.ct)
         rc = nesim_chiptime_finish(ns.ct, total, &ctr, err);
+    if (!rc && ns.ct && o->timing_steps) {
+        int64_t shape[1] = {ctr.steps};
+        rc = nesim_npy_write(o->timing_steps, NESIM_F64, 1, shape, ctr.step_s, err);
+    }
     if (!rc && chip &&
         !(rc = nesim_cost_network_timed(chip, dense, net, ns.isi.count, total, ns.ct ? ctr.total_s : -1, &cost, err)))
         costp = &cost;

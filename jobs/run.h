@@ -25,6 +25,7 @@ typedef struct nesim_run_opts {
     /* networks */
     double seconds;                /* > 0; 0: one second */
     int timing;                    /* nesim_timing (eval/chiptime.h): chip time per step on the chip */
+    const char *timing_steps;      /* with timing: write each step's chip time (s), f64 [steps] .npy */
     /* both */
     const char *chip;              /* profile name or path; NULL or "none": no chip */
     const char *dense;             /* dense baseline profile; NULL: dense-45nm */

@@ -53,7 +53,7 @@ int nesim_classic_build(const nesim_classic_opts *o, nesim_graph **out, int *exc
     const size_t np = cuba ? 7 : 5; /* lif takes no current time constants */
     const char *model = cuba ? "lif_exp" : "lif";
     double we = cuba ? 1.62 * mV : 0.25 * mV, wi = cuba ? -9 * mV : -2.25 * mV;
-    nesim_init_dist v0 = {NESIM_INIT_UNIFORM, -60 * mV, -50 * mV};
+    nesim_init_dist v0 = {.kind = NESIM_INIT_UNIFORM, .a = -60 * mV, .b = -50 * mV};
     uint32_t ne = (uint32_t)((uint64_t)n * 4 / 5);
     nesim_graph *net = nesim_graph_new(tick, o->seed, err);
     if (!net)

@@ -40,6 +40,9 @@ static void pop_clear(nesim_graph_pop *p)
         nesim_dyn_free(&p->cdyn[c]); /* frees only the tables a class owns */
     free(p->cdyn);
     free(p->cls);
+    if (p->v_init.kind == NESIM_INIT_VALUES)
+        free((double *)p->v_init.values);
+    p->v_init.values = NULL;
     if (!p->dyn.tbl_shared)
         nesim_dyn_free(&p->dyn);
     p->cdyn = NULL;
@@ -147,8 +150,15 @@ int nesim_graph_add_population(nesim_graph *g, const nesim_pop_spec *spec, int *
     if ((uint64_t)g->n_total + spec->n >= (1ull << 31))
         return nesim_fail(err, NESIM_EINVAL, "population '%.64s': more than 2^31 neurons in all", name);
     const nesim_init_dist *in = &spec->v_init;
+    if (in->kind == NESIM_INIT_VALUES) {
+        if (!in->values)
+            return nesim_fail(err, NESIM_EINVAL, "population '%.64s': v_init values missing", name);
+        for (uint32_t j = 0; j < spec->n; j++)
+            if (!isfinite(in->values[j]))
+                return nesim_fail(err, NESIM_EINVAL, "population '%.64s': v_init[%u] must be finite", name, j);
+    }
     if (!isfinite(in->a) || !isfinite(in->b) || (in->kind == NESIM_INIT_UNIFORM && !(in->b >= in->a)) ||
-        (in->kind == NESIM_INIT_NORMAL && !(in->b >= 0)) || in->kind > NESIM_INIT_REST)
+        (in->kind == NESIM_INIT_NORMAL && !(in->b >= 0)) || in->kind > NESIM_INIT_VALUES)
         return nesim_fail(err, NESIM_EINVAL, "population '%.64s': bad initial distribution of v", name);
     nesim_graph_pop *np = realloc(g->pops, (size_t)(g->n_pops + 1) * sizeof *np);
     if (!np)
@@ -169,6 +179,17 @@ int nesim_graph_add_population(nesim_graph *g, const nesim_pop_spec *spec, int *
     p->n = spec->n;
     p->first = g->n_total;
     p->v_init = *in;
+    p->v_init.values = NULL;
+    if (in->kind == NESIM_INIT_VALUES) { /* the graph keeps its own copy */
+        double *v = malloc((size_t)spec->n * sizeof *v);
+        if (!v) {
+            pop_clear(p);
+            free(p->name);
+            return nesim_fail(err, NESIM_ENOMEM, "out of memory");
+        }
+        memcpy(v, in->values, (size_t)spec->n * sizeof *v);
+        p->v_init.values = v;
+    }
     g->n_total += spec->n;
     if (id)
         *id = g->n_pops;

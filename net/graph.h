@@ -28,12 +28,14 @@
 #include "neurons/threshold.h"
 
 /* NESIM_INIT_REST: each neuron at its own resting level (v_rest, or v_reset
- * when the model has none), which differs by neuron when v_rest does. */
-enum nesim_init_kind { NESIM_INIT_CONST = 0, NESIM_INIT_UNIFORM, NESIM_INIT_NORMAL, NESIM_INIT_REST };
+ * when the model has none), which differs by neuron when v_rest does;
+ * NESIM_INIT_VALUES: neuron i at values[i]. */
+enum nesim_init_kind { NESIM_INIT_CONST = 0, NESIM_INIT_UNIFORM, NESIM_INIT_NORMAL, NESIM_INIT_REST, NESIM_INIT_VALUES };
 
 typedef struct nesim_init_dist {
     enum nesim_init_kind kind;
     double a, b; /* const: a; uniform: [a, b); normal: mean a, sd b; rest: unused */
+    const double *values; /* values: n finite values (borrowed in a spec; the graph keeps a copy) */
 } nesim_init_dist;
 
 typedef struct nesim_pop_spec {

@@ -604,15 +604,16 @@ static int parse_params(pctx *c, const json_t *v, const char *path, const nesim_
     return NESIM_OK;
 }
 
-static int parse_v_init(pctx *c, const json_t *v, const char *path, nesim_init_dist *d)
+static int parse_v_init(pctx *c, const json_t *v, const char *path, nesim_spec_pop *P)
 {
-    static const char *const keys[] = {"const", "uniform", "normal", NULL};
+    static const char *const keys[] = {"const", "uniform", "normal", "values", NULL};
+    nesim_init_dist *d = &P->v_init;
     char p[PATHN], q[PATHN];
     int rc;
     if ((rc = want_object(c, v, path)) || (rc = check_keys(c, v, path, keys)))
         return rc;
     if (json_object_size(v) != 1)
-        return bad(c, path, "give exactly one of const, uniform, normal");
+        return bad(c, path, "give exactly one of const, uniform, normal, values");
     const char *key;
     json_t *x;
     json_object_foreach((json_t *)v, key, x) {
@@ -621,6 +622,13 @@ static int parse_v_init(pctx *c, const json_t *v, const char *path, nesim_init_d
         d->kind = (enum nesim_init_kind)k;
         if (k == 0)
             return want_number(c, x, p, &d->a);
+        if (k == 3) { /* one value per neuron */
+            d->kind = NESIM_INIT_VALUES;
+            if ((rc = parse_param_array(c, x, p, P->n, &P->v_values)))
+                return rc;
+            d->values = P->v_values.v;
+            return NESIM_OK;
+        }
         if (!json_is_array(x) || json_array_size(x) != 2)
             return bad(c, p, "expected [%s], got %s", k == 1 ? "low, high" : "mean, sd",
                        json_is_array(x) ? "an array of another length" : jtype(x));
@@ -697,8 +705,8 @@ static int parse_pop(pctx *c, const json_t *v, const char *path, double tick, ne
         return oom(c);
     if (rc)
         return bad(c, sub(p, path, "params"), "%s%s", P->n_arrays ? "neuron 0: " : "", e.msg);
-    P->v_init = (nesim_init_dist){NESIM_INIT_REST, 0, 0};
-    if ((x = json_object_get(v, "v_init")) && (rc = parse_v_init(c, x, sub(p, path, "v_init"), &P->v_init)))
+    P->v_init = (nesim_init_dist){.kind = NESIM_INIT_REST, .a = 0, .b = 0};
+    if ((x = json_object_get(v, "v_init")) && (rc = parse_v_init(c, x, sub(p, path, "v_init"), P)))
         return rc;
     return NESIM_OK;
 }
@@ -1138,6 +1146,7 @@ void nesim_spec_free(nesim_spec *s)
             free(s->pops[i].array_names[k]), free(s->pops[i].arrays[k].file), free(s->pops[i].arrays[k].v);
         free(s->pops[i].array_names);
         free(s->pops[i].arrays);
+        free(s->pops[i].v_values.file), free(s->pops[i].v_values.v);
     }
     for (size_t i = 0; i < s->n_projs; i++) {
         nesim_spec_proj *J = &s->projs[i];

@@ -114,8 +114,9 @@
  *             {"file": "x.npy"}, 1-D, any numeric dtype); neurons of equal
  *             values share their constants (net/classes.h),
  *   "v_init": {"const": v} | {"uniform": [lo, hi]} (lo <= hi)
- *             | {"normal": [mean, sd]} (sd >= 0); default: each neuron at
- *             its own v_rest (v_reset for a model without v_rest).
+ *             | {"normal": [mean, sd]} (sd >= 0) | {"values": ARRAY} (n
+ *             values, one per neuron); default: each neuron at its own
+ *             v_rest (v_reset for a model without v_rest).
  *
  * proj — a projection, connectivity drawn at build time:
  *   "pre", "post": population names (required); post must not be a source
@@ -212,6 +213,14 @@ typedef struct nesim_spec_layer {
     int64_t kernel[2], stride[2], padding[2];
 } nesim_spec_layer;
 
+/* An array given in a spec: an .npy file, or inline numbers (a matrix
+ * inline is rows x cols, row-major). */
+typedef struct nesim_spec_array {
+    char *file;                       /* resolved path, or NULL: inline */
+    double *v;                        /* inline values (per-neuron parameters: also a file's) */
+    size_t n, rows, cols;             /* inline: n values; a matrix's shape (rows 0: 1-D) */
+} nesim_spec_array;
+
 typedef struct nesim_spec_pop {
     char *name;
     char *model;
@@ -224,16 +233,9 @@ typedef struct nesim_spec_pop {
     char **array_names;
     struct nesim_spec_array *arrays;
     size_t n_arrays;
-    nesim_init_dist v_init;
+    nesim_init_dist v_init;           /* values: into v_values */
+    struct nesim_spec_array v_values;
 } nesim_spec_pop;
-
-/* An array given in a spec: an .npy file, or inline numbers (a matrix
- * inline is rows x cols, row-major). */
-typedef struct nesim_spec_array {
-    char *file;                       /* resolved path, or NULL: inline */
-    double *v;                        /* inline values (per-neuron parameters: also a file's) */
-    size_t n, rows, cols;             /* inline: n values; a matrix's shape (rows 0: 1-D) */
-} nesim_spec_array;
 
 enum { NESIM_SYN_PRE, NESIM_SYN_POST, NESIM_SYN_WEIGHT, NESIM_SYN_DELAY, NESIM_SYN_LISTS };
 

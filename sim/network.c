@@ -280,6 +280,7 @@ static int start(nesim_net *net, nesim_error *err)
             case NESIM_INIT_CONST: v0 = in->a; break;
             case NESIM_INIT_UNIFORM: v0 = in->a + (in->b - in->a) * gsl_rng_uniform(r); break;
             case NESIM_INIT_NORMAL: v0 = in->a + gsl_ran_gaussian(r, in->b); break;
+            case NESIM_INIT_VALUES: v0 = in->values[j]; break;
             case NESIM_INIT_REST: {
                 const nesim_dyn *d = nesim_pop_dyn(&p->k, j);
                 v0 = nesim_dyn_param(d, "v_rest");

@@ -110,7 +110,7 @@ static nesim_net *mixed(uint64_t seed, int *pops)
         test_bag p = base();
         if (k == 1)
             p.v_rest = -51 * mV; /* below threshold: fires only when driven */
-        assert_ok(add_pop(net, models[k], models[k], NULL, 60, p, (nesim_init_dist){NESIM_INIT_UNIFORM, -60 * mV, -50 * mV},
+        assert_ok(add_pop(net, models[k], models[k], NULL, 60, p, (nesim_init_dist){.kind = NESIM_INIT_UNIFORM, .a = -60 * mV, .b = -50 * mV},
                           &pops[k], &err),
                   &err);
     }
@@ -141,7 +141,7 @@ static nesim_net *explicit_net(uint64_t seed, int *pops)
         test_bag p = base();
         if (k == 1)
             p.v_rest = -51 * mV;
-        assert_ok(add_pop(net, models[k], models[k], NULL, 50, p, (nesim_init_dist){NESIM_INIT_UNIFORM, -60 * mV, -50 * mV},
+        assert_ok(add_pop(net, models[k], models[k], NULL, 50, p, (nesim_init_dist){.kind = NESIM_INIT_UNIFORM, .a = -60 * mV, .b = -50 * mV},
                           &pops[k], &err),
                   &err);
     }
@@ -268,7 +268,7 @@ static nesim_net *random_net(gsl_rng *r, uint64_t seed, int rules)
             p.b = 3 * gsl_rng_uniform(r) * mV;
             p.i_drive = (gsl_rng_uniform(r) - 0.3) * 0.5;
         }
-        assert_ok(add_pop(net, name, model, rule, n, p, (nesim_init_dist){NESIM_INIT_UNIFORM, -60 * mV, -50 * mV},
+        assert_ok(add_pop(net, name, model, rule, n, p, (nesim_init_dist){.kind = NESIM_INIT_UNIFORM, .a = -60 * mV, .b = -50 * mV},
                           &pops[k], &err),
                   &err);
         if (getenv("NESIM_TEST_VERBOSE"))
@@ -372,7 +372,7 @@ static nesim_net *model_net_ex(const char *model, gsl_rng *r, uint64_t seed, int
     const nesim_model *m = nesim_model_find(model, &implied);
     int pops[4];
     test_bag drive = base();
-    assert_ok(add_pop(net, "drive", "if", NULL, 40, drive, (nesim_init_dist){NESIM_INIT_UNIFORM, -60 * mV, -50 * mV},
+    assert_ok(add_pop(net, "drive", "if", NULL, 40, drive, (nesim_init_dist){.kind = NESIM_INIT_UNIFORM, .a = -60 * mV, .b = -50 * mV},
                       &pops[0], &err),
               &err);
     assert_ok(nesim_record(net, pops[0], 1, &err), &err);
@@ -403,7 +403,7 @@ static nesim_net *model_net_ex(const char *model, gsl_rng *r, uint64_t seed, int
             size_t nq = test_params(model, rule, &p, q), na = per_neuron ? vary(r, q, &nq, n, vals, pa) : 0;
             nesim_pop_spec ps = {.name = name, .model = model, .threshold = rule, .n = n, .params = q,
                                  .n_params = nq, .arrays = pa, .n_arrays = na,
-                                 .v_init = (nesim_init_dist){NESIM_INIT_UNIFORM, -60 * mV, -50 * mV}};
+                                 .v_init = (nesim_init_dist){.kind = NESIM_INIT_UNIFORM, .a = -60 * mV, .b = -50 * mV}};
             int ok = nesim_add_population(net, &ps, &pops[k], &err) == NESIM_OK;
             free(vals);
             if (ok)
@@ -580,7 +580,7 @@ static void test_poisson_rate_and_drive(void **st)
     p.v_rest = -60 * mV;
     int S, T;
     assert_ok(nesim_add_population(net, &src, &S, &err), &err);
-    assert_ok(add_pop(net, "tgt", "lif", NULL, 10, p, (nesim_init_dist){NESIM_INIT_CONST, -60 * mV, 0}, &T, &err), &err);
+    assert_ok(add_pop(net, "tgt", "lif", NULL, 10, p, (nesim_init_dist){.kind = NESIM_INIT_CONST, .a = -60 * mV, .b = 0}, &T, &err), &err);
     nesim_proj_spec c = {.pre = S, .post = T, .kind = NESIM_ALL_TO_ALL, .weight = 0.05 * mV, .delay = 1};
     assert_ok(nesim_connect(net, &c, NULL, &err), &err);
     assert_ok(nesim_run(net, 100000, &err), &err); /* 10 s */
@@ -604,7 +604,7 @@ static void test_silence_costs_nothing(void **st)
     test_bag p = base();
     p.v_rest = -70 * mV; /* below threshold: nothing ever happens */
     int P;
-    assert_ok(add_pop(net, "quiet", "lif_exp", NULL, 100000, p, (nesim_init_dist){NESIM_INIT_UNIFORM, -70 * mV, -55 * mV},
+    assert_ok(add_pop(net, "quiet", "lif_exp", NULL, 100000, p, (nesim_init_dist){.kind = NESIM_INIT_UNIFORM, .a = -70 * mV, .b = -55 * mV},
                       &P, &err),
               &err);
     nesim_proj_spec c = {.pre = P, .post = P, .kind = NESIM_FIXED_PROB, .p = 0.0001, .weight = 1 * mV, .delay = 1};
@@ -688,7 +688,7 @@ static void test_bad_input(void **st)
     bad = s; /* duplicate name */
     assert_int_equal(nesim_add_population(net, &bad, NULL, &err), NESIM_EINVAL);
     bad.name = "u";
-    bad.v_init = (nesim_init_dist){NESIM_INIT_UNIFORM, 1, 0};
+    bad.v_init = (nesim_init_dist){.kind = NESIM_INIT_UNIFORM, .a = 1, .b = 0};
     assert_int_equal(nesim_add_population(net, &bad, NULL, &err), NESIM_EINVAL);
 
     nesim_proj_spec c = {.pre = A, .post = B, .kind = NESIM_FIXED_PROB, .p = 0.5, .weight = 1e-3, .delay = 0};

@@ -799,6 +799,29 @@ static void test_per_neuron_parameters(void **st)
     nesim_net_free(net);
     nesim_spec_free(s);
 
+    /* initial potentials per neuron: v_init values; first spikes at ceil((1 - v0) / (drive x tick)) */
+    {
+        const char *vi = "{\"nesim\": 1, \"tick\": 1e-3, \"populations\": [{\"name\": \"p\", \"model\": \"if\", "
+                         "\"n\": 3, \"params\": {\"v_thresh\": 1, \"i_drive\": 10}, \"v_init\": {\"values\": [0.5, 0.9, 0]}}]}";
+        nesim_spec *sv = parse_ok(vi, NULL);
+        assert_int_equal(sv->pops[0].v_init.kind, NESIM_INIT_VALUES);
+        nesim_net *nv;
+        assert_ok(build_net(sv, 1, &nv, &err), &err);
+        size_t m;
+        nesim_spike *first = run_and_copy(nv, 105, &m);
+        int64_t want_first[3] = {50, 10, 100}, seen[3] = {-1, -1, -1};
+        for (size_t i = 0; i < m; i++)
+            if (seen[first[i].id] < 0)
+                seen[first[i].id] = first[i].t;
+        for (int i = 0; i < 3; i++)
+            assert_int_equal(seen[i], want_first[i]);
+        free(first);
+        nesim_net_free(nv);
+        nesim_spec_free(sv);
+        per_neuron_refused("{\"nesim\": 1, \"tick\": 1e-3, \"populations\": [{\"name\": \"p\", \"model\": \"if\", "
+                           "\"n\": 3, \"params\": {\"v_thresh\": 1}, \"v_init\": {\"values\": [0.5]}}]}", d,
+                           "x.json: populations[0].v_init.values: 1 values for a population of 3 neurons");
+    }
     /* bad per-neuron values: one line naming the population, parameter and element or neuron */
     char text[4096];
     snprintf(text, sizeof text, "{\"nesim\": 1, \"tick\": 1e-4, \"populations\": [{\"name\": \"p\", \"model\": \"lif\", "

@@ -1,0 +1,123 @@
+#!/bin/sh
+# bench/sanafe.sh — nesim beside SANA-FE (SLAM-Lab/SANA-FE, a peer for
+# checking, never a dependency) on one random network written in both
+# formats by bench/sanafe/make_net.py: 4,096 Loihi LIF neurons without leak,
+# 80 distinct random targets each (+1/32 excitatory, -1/8 inhibitory), bias
+# on the 1/64 grid, 1,000 steps on Loihi (SANA-FE's arch/loihi.yaml; nesim's
+# chips/loihi-sanafe.json, the same energies and latencies).
+#
+# Prints: whether the spike lists are identical; energy per term and chip
+# time (simple and detailed) side by side; wall time end to end (load, run,
+# report; min and median of N runs) and peak memory of each.
+#
+# SANA-FE is found as $SANAFE (its `sim` binary) with $SANAFE_ARCH (its
+# arch/loihi.yaml), by default ../peers/sanafe-build/sim and
+# ../peers/sanafe/arch/loihi.yaml beside this checkout;
+# bench/sanafe/build.sh builds it from a source checkout. Skipped with a line
+# saying so when it is absent.
+set -e
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+SANAFE=${SANAFE:-$ROOT/../peers/sanafe-build/sim}
+SANAFE_ARCH=${SANAFE_ARCH:-$ROOT/../peers/sanafe/arch/loihi.yaml}
+NESIM=$ROOT/build/rel/nesim
+N=${BENCH_QUICK:+1}
+N=${N:-5}
+NS=${BENCH_QUICK:+1}
+NS=${NS:-3}
+STEPS=${BENCH_QUICK:+200}
+STEPS=${STEPS:-1000}
+if [ ! -x "$SANAFE" ] || [ ! -f "$SANAFE_ARCH" ]; then
+  echo "skipped: SANA-FE not found (set SANAFE=/path/to/sim and SANAFE_ARCH=/path/to/arch/loihi.yaml; bench/sanafe/build.sh builds it)"
+  exit 0
+fi
+if ! /usr/bin/python3 -c 'import numpy' 2>/dev/null; then
+  echo "skipped: python3-numpy is not installed (apt-get install python3-numpy)"; exit 0
+fi
+D=$(mktemp -d)
+[ -n "$KEEP" ] && echo "keeping $D" >&2 || trap 'rm -rf "$D"' EXIT
+/usr/bin/python3 bench/sanafe/make_net.py "$D"
+mkdir -p "$D/out"
+cd "$D"
+
+# spikes and per-step records, once each
+"$NESIM" run model.json --seconds "$STEPS" --chip loihi-sanafe --timing simple --timing-steps ns_simple.npy \
+  --trace t.db --quiet --json > ns_simple.json
+"$NESIM" trace export t.db --format csv -o ns_spikes.csv
+"$NESIM" run model.json --seconds "$STEPS" --chip loihi-sanafe --timing detailed --timing-steps ns_detailed.npy \
+  --quiet --json > ns_detailed.json
+"$SANAFE" -n -s -p -t simple -o "$D/out" "$SANAFE_ARCH" net.net "$STEPS" > sf_simple.txt 2>&1
+cp out/spikes.csv sf_spikes.csv
+cp out/perf.csv sf_simple_perf.csv
+"$SANAFE" -n -p -t detailed -o "$D/out" "$SANAFE_ARCH" net.net "$STEPS" > sf_detailed.txt 2>&1
+cp out/perf.csv sf_detailed_perf.csv
+
+# wall time and peak memory, end to end
+timeit() { # label runs command...
+  label=$1; runs=$2; shift 2
+  for i in $(seq "$runs"); do
+    /usr/bin/time -f "%e %M" -o tm "$@" > /dev/null 2>&1
+    cat tm
+  done | sort -n > "t_$label"
+}
+timeit ns_simple "$N" "$NESIM" run model.json --seconds "$STEPS" --chip loihi-sanafe --timing simple --quiet --json
+timeit ns_detailed "$N" "$NESIM" run model.json --seconds "$STEPS" --chip loihi-sanafe --timing detailed --quiet --json
+timeit sf_simple "$NS" "$SANAFE" -t simple -n -o "$D/out" "$SANAFE_ARCH" net.net "$STEPS"
+timeit sf_detailed "$NS" "$SANAFE" -t detailed -n -o "$D/out" "$SANAFE_ARCH" net.net "$STEPS"
+
+/usr/bin/python3 - "$STEPS" <<'PY'
+import csv, json, sys
+import numpy as np
+steps = int(sys.argv[1])
+sf = {(int(r["timestep"]), int(r["neuron"].split(".")[1])) for r in csv.DictReader(open("sf_spikes.csv"))}
+# nesim's tick k is SANA-FE's step k + 1 (make_net.py: each neuron starts at its bias)
+ns = {(int(r["tick"]) + 1, int(r["neuron"])) for r in csv.DictReader(open("ns_spikes.csv"))}
+print(f"4096 neurons x 80 targets, {steps} steps on Loihi (SANA-FE arch/loihi.yaml; nesim chips/loihi-sanafe.json)")
+print(f"spikes: nesim {len(ns)}, SANA-FE {len(sf)}: " + ("identical" if ns == sf else
+      f"DIFFER ({len(ns - sf)} only in nesim, {len(sf - ns)} only in SANA-FE)"))
+
+def summary(path):
+    out, sec = {}, None
+    for line in open(path):
+        line = line.rstrip()
+        if line.startswith("energy:"):
+            sec = "energy"; continue
+        if line.startswith("wall_time:"):
+            sec = None
+        if ":" in line:
+            k, v = [x.strip() for x in line.split(":", 1)]
+            try:
+                out[(sec + "." if sec and line.startswith(" ") else "") + k] = float(v)
+            except ValueError:
+                pass
+    return out
+s = summary("sf_simple.txt")
+r = json.load(open("ns_simple.json"))
+t = r["energy"]["terms"]
+rows = [("synaptic ops", t["synaptic"], s["energy.synapse"]),
+        ("neurons (access, update, spike out)", t["update"] + t["idle"] + t["spike_out"], s["energy.soma"]),
+        ("messages and hops", t["delivery"] + t["routing"], s["energy.network"]),
+        ("total", r["energy"]["total_j"], s["energy.total"])]
+print(f"  {'energy term':38s} {'nesim J':>12s} {'SANA-FE J':>12s} {'diff':>8s}")
+for name, a, b in rows:
+    print(f"  {name:38s} {a:12.6e} {b:12.6e} {100 * (a - b) / b:7.3f} %")
+print("  (nesim counts a synaptic op when its spike is delivered, the step after it is sent; SANA-FE in the step it is"
+      " sent: the last step's spikes make the difference)")
+for model in ("simple", "detailed"):
+    a = np.load(f"ns_{model}.npy")
+    total = summary(f"sf_{model}.txt")["sim_time"]  # its run summary: the perf.csv rows of a detailed run can lag it
+    b = np.array([float(x["sim_time"]) for x in csv.DictReader(open(f"sf_{model}_perf.csv"))])
+    line = f"  chip time, {model:8s}: nesim {a.sum():.6e} s, SANA-FE {total:.6e} s ({100 * (a.sum() - total) / total:+.3f} %)"
+    if abs(b.sum() - total) <= 1e-5 * total and len(b) == len(a):
+        line += f"; per step max |diff| {100 * np.abs((a - b) / b).max():.3f} %"
+    print(line)
+def fig(label):
+    rows = [l.split() for l in open("t_" + label)]
+    w = sorted(float(x[0]) for x in rows)
+    m = max(int(x[1]) for x in rows)
+    return w[0], w[(len(w) - 1) // 2], m / 1024, len(w)
+for model in ("simple", "detailed"):
+    a, b = fig("ns_" + model), fig("sf_" + model)
+    print(f"  wall, {model:8s}: nesim min {a[0]:.3f} s median {a[1]:.3f} s ({a[3]} runs, peak {a[2]:.0f} MiB);"
+          f" SANA-FE min {b[0]:.2f} s median {b[1]:.2f} s ({b[3]} runs, peak {b[2]:.0f} MiB); {b[0] / a[0]:.0f}x by min")
+PY
