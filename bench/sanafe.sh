@@ -65,6 +65,15 @@ timeit ns_detailed "$N" "$NESIM" run model.json --seconds "$STEPS" --chip loihi-
 timeit sf_simple "$NS" "$SANAFE" -t simple -n -o "$D/out" "$SANAFE_ARCH" net.net "$STEPS"
 timeit sf_detailed "$NS" "$SANAFE" -t detailed -n -o "$D/out" "$SANAFE_ARCH" net.net "$STEPS"
 
+# the same network with biases off the 1/64 grid: SANA-FE against `if` and `loihi`
+mkdir -p u/out
+/usr/bin/python3 "$ROOT/bench/sanafe/make_net.py" u 4096 1 --unrounded
+(cd u && "$SANAFE" -n -s -t simple -o "$D/u/out" "$SANAFE_ARCH" net.net "$STEPS" > /dev/null 2>&1)
+for m in model model_loihi; do
+  (cd u && "$NESIM" run $m.json --seconds "$STEPS" --chip loihi-sanafe --trace $m.db --quiet --json > /dev/null &&
+   "$NESIM" trace export $m.db --format csv -o $m.csv)
+done
+
 /usr/bin/python3 - "$STEPS" <<'PY'
 import csv, json, sys
 import numpy as np
@@ -75,6 +84,13 @@ ns = {(int(r["tick"]) + 1, int(r["neuron"])) for r in csv.DictReader(open("ns_sp
 print(f"4096 neurons x 80 targets, {steps} steps on Loihi (SANA-FE arch/loihi.yaml; nesim chips/loihi-sanafe.json)")
 print(f"spikes: nesim {len(ns)}, SANA-FE {len(sf)}: " + ("identical" if ns == sf else
       f"DIFFER ({len(ns - sf)} only in nesim, {len(sf - ns)} only in SANA-FE)"))
+
+sfu = {(int(r["timestep"]), int(r["neuron"].split(".")[1])) for r in csv.DictReader(open("u/out/spikes.csv"))}
+for m, name in (("model", "if (exact arithmetic)"), ("model_loihi", "loihi (Loihi's fixed point)")):
+    nu = {(int(r["tick"]) + 1, int(r["neuron"])) for r in csv.DictReader(open(f"u/{m}.csv"))}
+    diff = nu ^ sfu
+    print(f"biases off the 1/64 grid, nesim {name}: {len(nu)} spikes, SANA-FE {len(sfu)}: " +
+          ("identical" if not diff else f"differ from step {min(t for t, _ in diff)}"))
 
 def summary(path):
     out, sec = {}, None

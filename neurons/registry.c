@@ -14,6 +14,7 @@
     X("lif_exp", nesim_model_lif_exp, -1)                                                         \
     X("alif", nesim_model_lif, NESIM_RULE_ADAPTIVE)                                               \
     X("linleak", nesim_model_linleak, -1)                                                         \
+    X("loihi", nesim_model_loihi, -1)                                                             \
     X("poisson", nesim_model_poisson, -1)
 
 #define DECLARE(name, model, rule) extern const nesim_model model;

@@ -432,6 +432,98 @@ static void test_bad_parameters(void **st)
     nesim_dyn_free(&d);
 }
 
+/* The loihi model against a stepper written here as SANA-FE's loihi_lif
+ * reads (models.cpp): each step v *= leak_decay, v = (int)(v * 64) / 64,
+ * then unless the refractory counter is > 0 v += bias and the step's
+ * inputs; fire when v > threshold (hard reset, counter = refractory_delay);
+ * the counter counts down at the end of every step. Five neurons with
+ * off-grid biases, per-neuron leaks and refractory delays, wired to each
+ * other (off-grid weights, delay 1); the engine runs them event by event. */
+static void test_loihi_fixed_point_vs_stepper(void **st)
+{
+    enum { N = 5, T = 3000 };
+    const double bias[N] = {0.0731, 0.1234, 0.05, 0.2001, 0.0977};
+    const double leak[N] = {1, 0.95, 0.9, 1, 0.99};
+    const double refr[N] = {0, 2, 0, 1, 3};
+    const uint32_t pre[6] = {0, 0, 1, 2, 3, 4}, post[6] = {1, 2, 3, 4, 0, 1};
+    const double w[6] = {0.3, -0.2, 0.45, 0.17, -0.33, 0.5};
+    nesim_error err = {0};
+    nesim_net *net = nesim_net_new(1e-3, 1, &err);
+    nesim_param_array pa[3] = {{"bias", bias}, {"leak_decay", leak}, {"refractory_steps", refr}};
+    nesim_pop_spec ps = {.name = "c", .model = "loihi", .n = N, NESIM_PARAMS({"v_thresh", 1.0}), .arrays = pa,
+                         .n_arrays = 3, .v_init = {.kind = NESIM_INIT_CONST, .a = 0}};
+    assert_ok(nesim_add_population(net, &ps, NULL, &err), &err);
+    nesim_proj_spec pj = {.pre = 0, .post = 0, .kind = NESIM_EXPLICIT, .delay = 1, .pre_idx = pre, .post_idx = post,
+                          .w = w, .n_syn = 6};
+    assert_ok(nesim_connect(net, &pj, NULL, &err), &err);
+    assert_ok(nesim_record(net, 0, 1, &err), &err);
+    assert_ok(nesim_run(net, T, &err), &err);
+    size_t n;
+    const nesim_spike *sp = nesim_spikes(net, &n);
+    /* the stepper: tick 0 is the initial state; ticks 1.. are steps */
+    double v[N] = {0};
+    int count[N] = {0}, fired_prev[N] = {0}, fired[N];
+    size_t k = 0, total = 0;
+    for (int64_t t = 1; t < T; t++) {
+        for (int i = 0; i < N; i++) {
+            v[i] *= leak[i];
+            v[i] = (double)(int)(v[i] * 64.0) / 64.0;
+            if (count[i] == 0) {
+                v[i] += bias[i];
+                for (int s = 0; s < 6; s++) /* inputs in the engine's order: by source, then target */
+                    if ((int)post[s] == i && fired_prev[pre[s]])
+                        v[i] += w[s];
+            }
+            fired[i] = 0;
+            if (count[i] == 0 && v[i] > 1.0) {
+                v[i] = 0;
+                count[i] = (int)refr[i];
+                fired[i] = 1;
+            }
+            count[i] = count[i] > 0 ? count[i] - 1 : 0;
+        }
+        for (int i = 0; i < N; i++) {
+            if (fired[i]) {
+                while (k < n && sp[k].t < t)
+                    fail_msg("engine spike (t=%lld, id=%u) the stepper does not have", (long long)sp[k].t, sp[k].id);
+                if (k >= n || sp[k].t != t || sp[k].id != (uint32_t)i)
+                    fail_msg("stepper spike (t=%lld, id=%d); engine has (t=%lld, id=%u)", (long long)t, i,
+                             k < n ? (long long)sp[k].t : -1LL, k < n ? sp[k].id : 0);
+                k++, total++;
+            }
+            fired_prev[i] = fired[i];
+        }
+    }
+    assert_int_equal(k, n);
+    print_message("loihi: %zu spikes, each on the stepper's tick\n", total);
+    assert_true(total > 300);
+    nesim_net_free(net);
+    /* and `if` (exact arithmetic) does not reproduce it: the chip's rounding matters */
+    nesim_net *x = nesim_net_new(1.0, 1, &err);
+    nesim_param_array px[1] = {{"i_drive", bias}};
+    nesim_pop_spec pi = {.name = "c", .model = "if", .n = N, NESIM_PARAMS({"v_thresh", nextafter(1.0, 2.0)}),
+                         .arrays = px, .n_arrays = 1, .v_init = {.kind = NESIM_INIT_CONST, .a = 0}};
+    assert_ok(nesim_add_population(x, &pi, NULL, &err), &err);
+    assert_ok(nesim_connect(x, &pj, NULL, &err), &err);
+    assert_ok(nesim_record(x, 0, 1, &err), &err);
+    assert_ok(nesim_run(x, T, &err), &err);
+    size_t nx;
+    nesim_spikes(x, &nx);
+    print_message("if with the same biases: %zu spikes\n", nx);
+    assert_true(nx != total);
+    nesim_net_free(x);
+    /* bad parameters name themselves */
+    nesim_dyn d;
+    const nesim_param bad1[] = {{"v_thresh", 1}, {"leak_decay", 1.5}};
+    assert_int_equal(nesim_dyn_init(&d, nesim_model_find("loihi", NULL), NULL, bad1, 2, 1e-3, &err), NESIM_EINVAL);
+    assert_non_null(strstr(err.msg, "leak_decay must be in (0, 1]"));
+    nesim_dyn_free(&d);
+    const nesim_param bad2[] = {{"v_thresh", 1}, {"refractory_steps", 1.5}};
+    assert_int_equal(nesim_dyn_init(&d, nesim_model_find("loihi", NULL), NULL, bad2, 2, 1e-3, &err), NESIM_EINVAL);
+    assert_non_null(strstr(err.msg, "refractory_steps must be a whole number"));
+    nesim_dyn_free(&d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -445,6 +537,7 @@ int main(void)
         cmocka_unit_test(test_if_drive_and_subtract),
         cmocka_unit_test(test_linleak_ramp),
         cmocka_unit_test(test_bad_parameters),
+        cmocka_unit_test(test_loihi_fixed_point_vs_stepper),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

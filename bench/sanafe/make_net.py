@@ -16,19 +16,29 @@ potential stays on Loihi's 1/64 grid), placed 1024 neurons per core.
                      step adds the bias to 0, so nesim's tick k is SANA-FE's
                      step k + 1 and T ticks are its T steps
 
-usage: make_net.py OUT_DIR [N] [SEED]"""
+  model_loihi.json   the same with nesim's `loihi` model (Loihi's fixed point:
+                     truncation to 1/64 each step, v > threshold)
+
+With --unrounded the biases keep all their bits: then only the fixed-point
+model can follow SANA-FE.
+
+usage: make_net.py OUT_DIR [N] [SEED] [--unrounded]"""
 import json
 import sys
 
 import numpy as np
 
-out = sys.argv[1]
-N = int(sys.argv[2]) if len(sys.argv) > 2 else 4096
-seed = int(sys.argv[3]) if len(sys.argv) > 3 else 1
+args = [a for a in sys.argv[1:] if a != "--unrounded"]
+unrounded = "--unrounded" in sys.argv
+out = args[0]
+N = int(args[1]) if len(args) > 1 else 4096
+seed = int(args[2]) if len(args) > 2 else 1
 K, PER_CORE = 80, 1024
 rng = np.random.default_rng(seed)
 n_exc = int(round(0.8 * N))
-bias = np.round(rng.uniform(0.05, 0.3, N) * 64) / 64
+bias = rng.uniform(0.05, 0.3, N)
+if not unrounded:
+    bias = np.round(bias * 64) / 64
 pre = np.repeat(np.arange(N, dtype=np.int32), K)
 post = np.empty(N * K, dtype=np.int32)
 for i in range(N):
@@ -49,6 +59,9 @@ spec = {"nesim": 1, "name": "sanafe-random", "tick": 1.0, "seed": seed,
                          "synapses": {"pre": {"file": "pre.npy"}, "post": {"file": "post.npy"},
                                       "weight": {"file": "w.npy"}}}]}
 json.dump(spec, open(f"{out}/model.json", "w"), indent=1)
+spec["populations"][0]["model"] = "loihi"
+spec["populations"][0]["params"] = {"v_thresh": 1, "v_reset": 0, "bias": {"file": "drive.npy"}}
+json.dump(spec, open(f"{out}/model_loihi.json", "w"), indent=1)
 
 with open(f"{out}/net.net", "w") as f:
     f.write(f"g {N} soma_hw_name=loihi_lif synapse_hw_name=loihi_sparse_synapse threshold=1.0 reset=0.0 "
