@@ -99,7 +99,7 @@
  *
  * pop — a population of one neuron model:
  *   "name": required, non-empty, < 64 bytes, unique among populations,
- *   "model": "if" | "lif" | "lif_exp" | "alif" | "poisson" (required;
+ *   "model": "if" | "lif" | "lif_exp" | "alif" | "linleak" | "loihi" | "poisson" (required;
  *             "alif" is lif with the adaptive threshold rule),
  *   "threshold": "fixed" | "adaptive" (optional; the threshold rule, default
  *             the model's: fixed, adaptive for alif),
