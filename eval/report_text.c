@@ -191,16 +191,21 @@ static void print_chip_time(const json_t *r, FILE *out)
     const json_t *c = json_object_get(r, "chip_time");
     if (!c)
         return;
-    fprintf(out, "\n  chip time (%s)  %.4g s for %.0f steps: %.4g us per step on average, %.4g us at most (step %.0f,\n"
-                 "                  core %.0f, bound by its %s); sync %.3g us per step over %.0f routers\n",
-            js(c, "model"), rnum(c, "total_s"), rnum(c, "steps"), rnum(c, "mean_step_s") * 1e6,
-            rnum(c, "max_step_s") * 1e6, rnum(c, "max_step"), rnum(c, "critical_core"), js(c, "bound"),
-            rnum(c, "sync_s") * 1e6, rnum(c, "routers"));
+    const char *model = json_string_value(json_object_get(c, "model")); /* a trace keeps numbers only */
+    fprintf(out, "\n  chip time%s%s%s  %.4g s for %.0f steps: %.4g us per step on average, %.4g us at most (step %.0f)\n",
+            model ? " (" : "", model ? model : "", model ? ")" : "", rnum(c, "total_s"), rnum(c, "steps"),
+            rnum(c, "mean_step_s") * 1e6, rnum(c, "max_step_s") * 1e6, rnum(c, "max_step"));
+    const char *bound = json_string_value(json_object_get(c, "bound"));
+    if (bound)
+        fprintf(out, "                  slowest step: core %.0f, bound by its %s\n", rnum(c, "critical_core"), bound);
+    if (isfinite(rnum(c, "sync_s")))
+        fprintf(out, "                  sync %.3g us per step over %.0f routers\n", rnum(c, "sync_s") * 1e6,
+                rnum(c, "routers"));
     const json_t *l = json_object_get(c, "busiest_link");
     if (l)
         fprintf(out, "                  busiest link in that step: leaving router (%.0f, %.0f) %s, busy %.4g us\n",
                 rnum(l, "x"), rnum(l, "y"), js(l, "dir"), rnum(l, "busy_s") * 1e6);
-    fprintf(out, "                  %.4g steps per chip-second", rnum(c, "steps_per_s"));
+    fprintf(out, "                  %.4g steps per chip-second", rnum(c, "steps") / rnum(c, "total_s"));
     if (isfinite(rnum(c, "energy_delay_js")))
         fprintf(out, ", energy-delay product %.4g J s", rnum(c, "energy_delay_js"));
     fprintf(out, "\n");

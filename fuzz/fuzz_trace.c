@@ -4,7 +4,7 @@
  * NULL), rows deleted and rows copied with a changed cell — so the readers
  * meet a well-formed SQLite file that lies, as a crafted database does.
  * Then every reader runs on it: runs, layers, metrics, energy, samples,
- * codes, spikes, activity, the report (text and JSON), diff, raster and
+ * codes, chip steps, spikes, activity, the report (text and JSON), diff, raster and
  * activity SVG, CSV export, and replay. Each must return NESIM_OK or a clean
  * failure (NESIM_EINVAL / NESIM_EIO) with a one-line message; anything else,
  * or a crash or sanitizer report, is a finding.
@@ -75,7 +75,7 @@ static void make_template(void)
         die("template replay", &e);
     json_decref(r);
     nesim_run_opts no = {.spec = net_path, .seconds = 0.05, .trace = tpath, .record = NESIM_TRACE_SPIKES,
-                         .chip = "loihi", .dense = "dense-45nm"};
+                         .chip = "loihi", .dense = "dense-45nm", .timing = 1 /* simple: chip_steps rows */};
     if (nesim_run_spec(&no, &r, &e))
         die("template network run", &e);
     json_decref(r);
@@ -232,6 +232,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check(rc, &e, "layers");
         if (!rc)
             nesim_trace_layers_free(L, nl);
+        double *chip;
+        int64_t nchip;
+        if (!(rc = nesim_trace_chip_steps_get(t, run, &chip, &nchip, &e)))
+            free(chip);
+        check(rc, &e, "chip steps");
         nesim_trace_code_row *codes;
         size_t ncd;
         if (!(rc = nesim_trace_codes(t, run, 1, &codes, &ncd, &e)))

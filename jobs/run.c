@@ -459,6 +459,9 @@ static int run_network(const nesim_run_opts *o, const nesim_spec *spec, json_t *
         rc = ns.ct_err.code, *err = ns.ct_err;
     else if (!rc && ns.ct)
         rc = nesim_chiptime_finish(ns.ct, total, &ctr, err);
+    if (!rc && ns.ct && ns.rec && nesim_record_chip_steps(ns.rec, ctr.step_s, ctr.steps))
+        rc = nesim_fail(err, NESIM_EIO, "%s: storing the chip time of %lld steps failed", o->trace,
+                        (long long)ctr.steps);
     if (!rc && ns.ct && o->timing_steps) {
         int64_t shape[1] = {ctr.steps};
         rc = nesim_npy_write(o->timing_steps, NESIM_F64, 1, shape, ctr.step_s, err);

@@ -124,6 +124,19 @@ static void test_run_timing(void **st)
         json_decref(j);
     }
     assert_true(total[1] >= total[0]); /* the mesh adds to the slowest core, never subtracts */
+    /* a trace keeps every step's chip time: its report sums them to the run's figure */
+    snprintf(args, sizeof args, "run examples/ring/model.json --seconds 0.2 --chip %s --timing detailed --trace %s/ct.db "
+             "--timing-steps %s/ct.npy --quiet --json", chip, test_tmpdir(), test_tmpdir());
+    assert_int_equal(run(args, out, sizeof out, err, sizeof err), 0);
+    snprintf(args, sizeof args, "trace show %s/ct.db --json", test_tmpdir());
+    assert_int_equal(run(args, out, sizeof out, err, sizeof err), 0);
+    json_t *tj = json_loads(out, 0, &je);
+    assert_non_null(tj);
+    json_t *tc = json_object_get(tj, "chip_time");
+    assert_int_equal(json_integer_value(json_object_get(tc, "steps")), 200);
+    assert_true(json_real_value(json_object_get(tc, "total_s")) == total[1]);
+    json_decref(tj);
+    bad("run examples/ring/model.json --timing-steps x.npy", "--timing-steps needs --timing");
     snprintf(args, sizeof args, "run examples/ring/model.json --seconds 0.2 --chip %s --timing simple", chip);
     assert_int_equal(run(args, out, sizeof out, err, sizeof err), 0);
     assert_non_null(strstr(out, "chip time (simple)"));

@@ -670,12 +670,12 @@ static void test_bad_databases(void **state)
     remove_db(v2);
     assert_ok(nesim_trace_open(v2, NESIM_TRACE_WRITE, &t, &err), &err);
     write_syn(t, NESIM_TRACE_NONE, 0, 1, -1, NULL);
-    assert_int_equal(sqlite3_exec(nesim_trace_sqlite(t), "PRAGMA user_version = 4", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(nesim_trace_sqlite(t), "PRAGMA user_version = 5", NULL, NULL, NULL), SQLITE_OK);
     nesim_trace_close(t);
-    expect_err(nesim_trace_open(v2, NESIM_TRACE_READ, &t, &err), NESIM_EINVAL, &err, v2, "schema version 4");
-    assert_non_null(strstr(err.msg, "reads version 3"));
+    expect_err(nesim_trace_open(v2, NESIM_TRACE_READ, &t, &err), NESIM_EINVAL, &err, v2, "schema version 5");
+    assert_non_null(strstr(err.msg, "reads version 4"));
     int from;
-    expect_err(nesim_trace_upgrade(v2, &from, &err), NESIM_EINVAL, &err, v2, "versions 1 to 3");
+    expect_err(nesim_trace_upgrade(v2, &from, &err), NESIM_EINVAL, &err, v2, "versions 1 to 4");
 
     /* an empty database is not a trace to read */
     const char *empty = path_in_tmp("empty.db");
@@ -1090,6 +1090,63 @@ static void test_upgrade_v1_fixture(void **state)
     assert_int_equal(from, NESIM_TRACE_SCHEMA_VERSION);
 }
 
+/* Chip time per tick: written with the run's end, read back exactly; rows a
+ * reader cannot trust (a gap, a negative or non-numeric duration, a tick past
+ * the run) fail naming table, run and tick. */
+static void test_chip_steps(void **state)
+{
+    nesim_error err = {0};
+    const char *path = path_in_tmp("chip.db");
+    remove_db(path);
+    nesim_trace *t;
+    assert_ok(nesim_trace_open(path, NESIM_TRACE_WRITE, &t, &err), &err);
+    nesim_trace_run_info info = syn_info(NESIM_TRACE_ACTIVITY, 0);
+    int64_t run;
+    assert_ok(nesim_trace_begin_run(t, &info, &run, &err), &err);
+    nesim_trace_layer_info li = {.name = "n", .type = "lif", .neurons = 10};
+    int idx;
+    assert_ok(nesim_trace_add_layer(t, &li, &idx, &err), &err);
+    double s[50];
+    for (int k = 0; k < 50; k++)
+        s[k] = 1e-6 * (1 + k % 7) + 1e-9 / 3;
+    double bad = -1;
+    assert_int_equal(nesim_trace_chip_steps(t, &bad, 1), NESIM_EINVAL); /* refused; the run fails */
+    nesim_trace_close(t);
+    remove_db(path);
+    assert_ok(nesim_trace_open(path, NESIM_TRACE_WRITE, &t, &err), &err);
+    assert_ok(nesim_trace_begin_run(t, &info, &run, &err), &err);
+    assert_ok(nesim_trace_add_layer(t, &li, &idx, &err), &err);
+    assert_int_equal(nesim_trace_chip_steps(t, s, 50), 0);
+    assert_int_equal(nesim_trace_set_extent(t, -1, 50), 0);
+    assert_ok(nesim_trace_end_run(t, NESIM_TRACE_COMPLETE, &err), &err);
+    double *got;
+    int64_t n;
+    assert_ok(nesim_trace_chip_steps_get(t, run, &got, &n, &err), &err);
+    assert_int_equal(n, 50);
+    assert_memory_equal(got, s, sizeof s); /* bit for bit */
+    free(got);
+    sqlite3 *db = nesim_trace_sqlite(t);
+    struct { const char *sql, *needle; } cases[] = {
+        {"DELETE FROM chip_steps WHERE tick = 7", "table chip_steps, run 1, tick 8: ticks must run 0, 1, ..."},
+        {"UPDATE chip_steps SET seconds = -1e-6 WHERE tick = 3", "table chip_steps, run 1, tick 3: -1e-06 is not a duration"},
+        {"UPDATE chip_steps SET seconds = 'fast' WHERE tick = 4", "tick 4: seconds is not a number"},
+        {"INSERT INTO chip_steps VALUES (1, 50, 1e-6)", "tick 50: ticks must run 0, 1, ... within the run's 50"},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        assert_int_equal(sqlite3_exec(db, "SAVEPOINT x", NULL, NULL, NULL), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(db, cases[c].sql, NULL, NULL, NULL), SQLITE_OK);
+        expect_err(nesim_trace_chip_steps_get(t, run, &got, &n, &err), NESIM_EINVAL, &err, path, cases[c].needle);
+        assert_null(got);
+        assert_int_equal(sqlite3_exec(db, "ROLLBACK TO x; RELEASE x", NULL, NULL, NULL), SQLITE_OK);
+    }
+    /* a run without timing has none */
+    int64_t other = write_syn(t, NESIM_TRACE_NONE, 0, 1, -1, NULL);
+    assert_ok(nesim_trace_chip_steps_get(t, other, &got, &n, &err), &err);
+    assert_int_equal(n, 0);
+    free(got);
+    nesim_trace_close(t);
+}
+
 int main(void)
 {
     nesim_init();
@@ -1098,6 +1155,7 @@ int main(void)
         cmocka_unit_test(test_million_spikes), cmocka_unit_test(test_record_levels),
         cmocka_unit_test(test_bad_databases),  cmocka_unit_test(test_bad_appends),
         cmocka_unit_test(test_renderers),      cmocka_unit_test(test_export),
+        cmocka_unit_test(test_chip_steps),
         cmocka_unit_test(test_activity_merge), cmocka_unit_test(test_upgrade_v1_fixture),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -510,6 +510,59 @@ int nesim_trace_energies(nesim_trace *t, int64_t run, nesim_trace_value **v, siz
                        v, n, err);
 }
 
+int nesim_trace_chip_steps_get(nesim_trace *t, int64_t run, double **seconds, int64_t *n, nesim_error *err)
+{
+    *seconds = NULL;
+    *n = 0;
+    nesim_trace_run r = {0};
+    int rc = nesim_trace_get_run(t, run, &r, err);
+    int64_t limit = r.virtual_ticks;
+    nesim_trace_run_clear(&r);
+    sqlite3_stmt *st;
+    if (rc || (rc = trace_prepare(t, "SELECT tick, seconds FROM chip_steps WHERE run = ?1 ORDER BY tick", &st, err)))
+        return rc;
+    sqlite3_bind_int64(st, 1, run);
+    size_t cap = 0;
+    int s;
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t tick = sqlite3_column_int64(st, 0);
+        double x = sqlite3_column_double(st, 1);
+        if (sqlite3_column_type(st, 0) != SQLITE_INTEGER || tick != *n || (limit >= 0 && tick >= limit)) {
+            rc = bad_row(t, err, "chip_steps", run, "tick %lld: ticks must run 0, 1, ... within the run's %lld",
+                         (long long)tick, (long long)limit);
+            break;
+        }
+        if (sqlite3_column_type(st, 1) != SQLITE_FLOAT && sqlite3_column_type(st, 1) != SQLITE_INTEGER) {
+            rc = bad_row(t, err, "chip_steps", run, "tick %lld: seconds is not a number", (long long)tick);
+            break;
+        }
+        if (!isfinite(x) || x < 0) {
+            rc = bad_row(t, err, "chip_steps", run, "tick %lld: %g is not a duration", (long long)tick, x);
+            break;
+        }
+        if ((size_t)*n == cap) {
+            size_t nc = cap ? 2 * cap : 1024;
+            double *nv = realloc(*seconds, nc * sizeof *nv);
+            if (!nv) {
+                rc = nesim_fail(err, NESIM_ENOMEM, "out of memory");
+                break;
+            }
+            *seconds = nv;
+            cap = nc;
+        }
+        (*seconds)[(*n)++] = x;
+    }
+    if (!rc && s != SQLITE_DONE)
+        rc = trace_sqlite_fail(t, err, "reading chip_steps");
+    sqlite3_finalize(st);
+    if (rc) {
+        free(*seconds);
+        *seconds = NULL;
+        *n = 0;
+    }
+    return rc;
+}
+
 int nesim_trace_samples(nesim_trace *t, int64_t run, nesim_trace_sample_row **rows, size_t *n, nesim_error *err)
 {
     *rows = NULL;

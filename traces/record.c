@@ -215,6 +215,11 @@ static void flush_tick(nesim_recorder *r)
         nesim_trace_sync(r->t); /* the tick is whole: spikes and activity */
 }
 
+int nesim_record_chip_steps(nesim_recorder *r, const double *seconds, int64_t n)
+{
+    return nesim_trace_chip_steps(r->t, seconds, n);
+}
+
 int nesim_record_net_spike(nesim_recorder *r, int64_t t, uint32_t id, int pop)
 {
     if (t != r->tick) {

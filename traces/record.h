@@ -43,6 +43,9 @@ nesim_infer_sink nesim_record_infer_sink(nesim_recorder *r);
  * (the trace failed, or Ctrl-C). */
 int nesim_record_net_spike(nesim_recorder *r, int64_t t, uint32_t id, int pop);
 
+/* The run's chip time per tick (nesim_trace_chip_steps), before the end. */
+int nesim_record_chip_steps(nesim_recorder *r, const double *seconds, int64_t n);
+
 /* The id of the run being recorded. */
 int64_t nesim_record_run_id(const nesim_recorder *r);
 

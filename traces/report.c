@@ -112,6 +112,8 @@ typedef struct run_view {
     size_t n_layers;
     nesim_trace_value *metrics, *energy;
     size_t n_metrics, n_energy;
+    double *chip;           /* chip time per tick (table chip_steps), n_chip 0 if untimed */
+    int64_t n_chip;
 } run_view;
 
 static void view_free(run_view *v)
@@ -120,6 +122,7 @@ static void view_free(run_view *v)
     nesim_trace_layers_free(v->layers, v->n_layers);
     nesim_trace_values_free(v->metrics, v->n_metrics);
     nesim_trace_values_free(v->energy, v->n_energy);
+    free(v->chip);
     memset(v, 0, sizeof *v);
 }
 
@@ -133,6 +136,8 @@ static int view_load(nesim_trace *t, int64_t run, run_view *v, nesim_error *err)
         rc = nesim_trace_metrics(t, run, &v->metrics, &v->n_metrics, err);
     if (!rc)
         rc = nesim_trace_energies(t, run, &v->energy, &v->n_energy, err);
+    if (!rc)
+        rc = nesim_trace_chip_steps_get(t, run, &v->chip, &v->n_chip, err);
     if (rc)
         view_free(v);
     return rc;
@@ -238,6 +243,20 @@ static json_t *report_tree(const run_view *v)
     if (!placed)
         json_object_set(root, "layers", layers);
     json_decref(layers); /* root holds it */
+    if (v->n_chip > 0) { /* the stored steps, not the report's copy of their summary */
+        double total = 0, mx = -1;
+        int64_t at = 0;
+        for (int64_t k = 0; k < v->n_chip; k++) {
+            total += v->chip[k];
+            if (v->chip[k] > mx)
+                mx = v->chip[k], at = k;
+        }
+        nesim_report_set_path(root, "chip_time.steps", json_integer(v->n_chip));
+        nesim_report_set_path(root, "chip_time.total_s", json_real(total));
+        nesim_report_set_path(root, "chip_time.mean_step_s", json_real(total / (double)v->n_chip));
+        nesim_report_set_path(root, "chip_time.max_step_s", json_real(mx));
+        nesim_report_set_path(root, "chip_time.max_step", json_integer(at));
+    }
     for (size_t i = 0; i < v->n_layers; i++) {
         const nesim_trace_layer *L = &v->layers[i];
         json_t *o = nesim_report_layer_new(L->name, L->type, L->coding, (double)L->fan_in,

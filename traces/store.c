@@ -15,7 +15,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
-/* The schema, version 3. Kept in step with the comment in store.h and with
+/* The schema, version 4. Kept in step with the comment in store.h and with
  * traces/SCHEMA.md; a change to it needs a new NESIM_TRACE_SCHEMA_VERSION
  * and a step in upgrade.c. */
 static const char schema_sql[] =
@@ -58,7 +58,10 @@ static const char schema_sql[] =
     "CREATE TABLE metrics (run INTEGER NOT NULL, layer INTEGER, name TEXT NOT NULL, value REAL);\n"
     "CREATE INDEX metrics_by_run ON metrics (run, layer);\n"
     "CREATE TABLE energy (run INTEGER NOT NULL, layer INTEGER, term TEXT NOT NULL, joules REAL NOT NULL);\n"
-    "CREATE INDEX energy_by_run ON energy (run, layer);\n";
+    "CREATE INDEX energy_by_run ON energy (run, layer);\n"
+    "CREATE TABLE chip_steps ("
+    " run INTEGER NOT NULL, tick INTEGER NOT NULL, seconds REAL NOT NULL,"
+    " PRIMARY KEY (run, tick)) WITHOUT ROWID;\n";
 
 const char *nesim_trace_status_name(nesim_trace_status s)
 {

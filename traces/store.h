@@ -3,7 +3,7 @@
  * export, diff of two runs). One database file holds many runs.
  *
  * Guarantees:
- * - Schema version 3 (PRAGMA user_version = 3, PRAGMA application_id =
+ * - Schema version 4 (PRAGMA user_version = 4, PRAGMA application_id =
  *   0x4E53494D "NSIM"), documented table by table in traces/SCHEMA.md (the
  *   one description; schema_sql in store.c is the other side of it). Opening
  *   a file that is not SQLite, an SQLite file that is not a nesim trace, or a
@@ -77,7 +77,7 @@
 
 #include "base/error.h"
 
-#define NESIM_TRACE_SCHEMA_VERSION 3
+#define NESIM_TRACE_SCHEMA_VERSION 4
 #define NESIM_TRACE_APPLICATION_ID 0x4E53494D /* "NSIM" */
 
 /* Every tick stored in a trace lies below this (2^62, like virtual time
@@ -242,6 +242,11 @@ int nesim_trace_energy(nesim_trace *t, int layer, const char *term, double joule
  * simulated ticks here. Pass -1 to keep a value derived. */
 int nesim_trace_set_extent(nesim_trace *t, int64_t samples, int64_t virtual_ticks);
 
+/* The chip time of each virtual tick 0..n-1 (seconds, finite, >= 0; from
+ * nesim run --timing), copied now and written with the run's last
+ * transaction (table chip_steps). NESIM_EINVAL on a bad value. */
+int nesim_trace_chip_steps(nesim_trace *t, const double *seconds, int64_t n);
+
 /* Declares a consistent point: everything appended so far belongs together
  * (a finished tick's spikes and activity, a finished sample). Commits happen
  * only at such points (and at the end), so a reader, or a file left by a
@@ -372,6 +377,11 @@ typedef struct nesim_trace_code_row {
 int nesim_trace_code_count(nesim_trace *t, int64_t run, int layer, int64_t *n, nesim_error *err);
 int nesim_trace_codes(nesim_trace *t, int64_t run, int layer, nesim_trace_code_row **rows, size_t *n,
                       nesim_error *err);
+/* A run's chip time per tick (table chip_steps), in tick order: *n = 0 when
+ * the run was not timed; free(*seconds). Rows must cover ticks 0..n-1 once
+ * each with finite, non-negative seconds, within the run's virtual ticks;
+ * anything else fails naming the table, run and tick. */
+int nesim_trace_chip_steps_get(nesim_trace *t, int64_t run, double **seconds, int64_t *n, nesim_error *err);
 /* Samples in order; free(*rows). */
 int nesim_trace_samples(nesim_trace *t, int64_t run, nesim_trace_sample_row **rows, size_t *n,
                         nesim_error *err);

@@ -39,6 +39,13 @@ static const char v2_to_v3[] =
     "ALTER TABLE runs ADD COLUMN heartbeat_at TEXT;\n"
     "PRAGMA user_version = 3;\n";
 
+/* Version 4: chip time per step (nesim run --timing). */
+static const char v3_to_v4[] =
+    "CREATE TABLE chip_steps ("
+    " run INTEGER NOT NULL, tick INTEGER NOT NULL, seconds REAL NOT NULL,"
+    " PRIMARY KEY (run, tick)) WITHOUT ROWID;\n"
+    "PRAGMA user_version = 4;\n";
+
 int nesim_trace_upgrade(const char *path, int *from, nesim_error *err)
 {
     sqlite3 *db = NULL;
@@ -72,6 +79,8 @@ int nesim_trace_upgrade(const char *path, int *from, nesim_error *err)
         rc = nesim_fail(err, NESIM_EINTERNAL, "%s: upgrading from version 1: %s", path, sqlite3_errmsg(db));
     if (!rc && ver <= 2 && sqlite3_exec(db, v2_to_v3, NULL, NULL, NULL) != SQLITE_OK)
         rc = nesim_fail(err, NESIM_EINTERNAL, "%s: upgrading from version 2: %s", path, sqlite3_errmsg(db));
+    if (!rc && ver <= 3 && sqlite3_exec(db, v3_to_v4, NULL, NULL, NULL) != SQLITE_OK)
+        rc = nesim_fail(err, NESIM_EINTERNAL, "%s: upgrading from version 3: %s", path, sqlite3_errmsg(db));
     if (!rc && sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
         rc = nesim_fail(err, NESIM_EIO, "%s: committing the upgrade: %s", path, sqlite3_errmsg(db));
     if (rc)

@@ -84,7 +84,9 @@ struct trace_writer {
 
     /* ---- writer side ---- */
     sqlite3_stmt *st_layer, *st_group1, *st_groupN, *st_maxpart, *st_act, *st_actN, *st_sample, *st_metric,
-        *st_energy, *st_totals, *st_end, *st_code, *st_beat;
+        *st_energy, *st_totals, *st_end, *st_code, *st_beat, *st_chip;
+    double *chip_s;           /* producer side: chip time per tick, written with the final batch */
+    int64_t n_chip;
     bool in_txn;              /* a transaction spans the batches since the last commit */
     char checksum[17];        /* producer side: the run's spike checksum, "" if none */
     trace_spike *scratch;
@@ -497,6 +499,13 @@ static int write_final(trace_writer *w, trace_batch *b)
         if (step_done(w, w->st_totals, "storing layer totals"))
             return -1;
     }
+    for (int64_t k = 0; k < w->n_chip; k++) {
+        sqlite3_bind_int64(w->st_chip, 1, w->run);
+        sqlite3_bind_int64(w->st_chip, 2, k);
+        sqlite3_bind_double(w->st_chip, 3, w->chip_s[k]);
+        if (step_done(w, w->st_chip, "storing chip time"))
+            return -1;
+    }
     char now[32];
     trace_now_iso(now);
     int64_t samples = w->ext_samples >= 0 ? w->ext_samples : w->max_sample >= 0 ? w->max_sample + 1 : -1;
@@ -899,6 +908,26 @@ int nesim_trace_set_extent(nesim_trace *t, int64_t samples, int64_t virtual_tick
     return writer_status(w);
 }
 
+int nesim_trace_chip_steps(nesim_trace *t, const double *seconds, int64_t n)
+{
+    trace_writer *w = active(t);
+    if (!w)
+        return NESIM_ESTATE;
+    if (n < 0 || (n && !seconds))
+        return pfail(w, NESIM_EINVAL, "chip time: %lld steps", (long long)n);
+    for (int64_t k = 0; k < n; k++)
+        if (!isfinite(seconds[k]) || seconds[k] < 0)
+            return pfail(w, NESIM_EINVAL, "chip time of tick %lld: %g is not a duration", (long long)k, seconds[k]);
+    double *c = malloc((size_t)(n ? n : 1) * sizeof *c);
+    if (!c)
+        return pfail(w, NESIM_ENOMEM, "out of memory for %lld steps of chip time", (long long)n);
+    memcpy(c, seconds, (size_t)n * sizeof *c);
+    free(w->chip_s);
+    w->chip_s = c;
+    w->n_chip = n;
+    return writer_status(w);
+}
+
 int nesim_trace_sync(nesim_trace *t)
 {
     trace_writer *w = active(t);
@@ -1010,7 +1039,8 @@ static void writer_free(trace_writer *w)
         batch_free(b);
     }
     sqlite3_stmt *sts[] = {w->st_layer,  w->st_group1, w->st_groupN, w->st_maxpart, w->st_act, w->st_actN,
-                           w->st_sample, w->st_metric, w->st_energy, w->st_totals,  w->st_end, w->st_code, w->st_beat};
+                           w->st_sample, w->st_metric, w->st_energy, w->st_totals,  w->st_end, w->st_code, w->st_beat,
+                           w->st_chip};
     for (size_t i = 0; i < sizeof sts / sizeof *sts; i++)
         sqlite3_finalize(sts[i]);
     for (int l = 0; l < w->n_layers; l++)
@@ -1024,6 +1054,7 @@ static void writer_free(trace_writer *w)
     free(w->counts);
     free(w->wl_last_tick);
     free(w->wl_next_part);
+    free(w->chip_s);
     free(w->arena);
     pthread_mutex_destroy(&w->mu);
     pthread_cond_destroy(&w->work);
@@ -1105,6 +1136,7 @@ static int prepare_all(nesim_trace *t, trace_writer *w, nesim_error *err)
                      " spike_checksum = ?6 WHERE id = ?1"},
         {&w->st_code, "INSERT INTO codes (run, layer, sample, t0, steps, vth) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"},
         {&w->st_beat, "UPDATE runs SET heartbeat_at = ?2 WHERE id = ?1"},
+        {&w->st_chip, "INSERT INTO chip_steps (run, tick, seconds) VALUES (?1, ?2, ?3)"},
     };
     int rc = NESIM_OK;
     for (size_t i = 0; i < sizeof q / sizeof *q && !rc; i++)
