@@ -115,6 +115,14 @@ static json_t *chip_json(const nesim_chip *c)
                set_new(der, "static_power_per_core_w", json_real(d->static_power_per_core_w)) |
                set_new(der, "static_power_per_chip_w", json_real(d->static_power_per_chip_w)) |
                set_new(der, "static_energy_per_core_tick_j", json_real(d->static_energy_per_core_tick_j));
+    } else if (!bad && c->kind == NESIM_CHIP_GPU) {
+        json_t *ai = json_object(); /* the roofline's ridge: operations per byte where memory stops bounding */
+        bad |= !ai;
+        for (int i = 0; !bad && i < NESIM_CHIP_DTYPES; i++)
+            if (c->gpu.has[i])
+                bad |= set_new(ai, nesim_chip_dtype_name(i),
+                               json_real(c->gpu.peak_ops[i] * c->gpu.util_compute / (c->gpu.bandwidth * c->gpu.util_memory)));
+        bad |= json_object_set_new(der, "ridge_ops_per_byte", ai);
     } else if (!bad) {
         json_t *mac = json_object();
         bad |= !mac;
@@ -168,7 +176,9 @@ static int print_list(const char *dir, const nesim_chip_entry *e, size_t n)
         char b[64];
         snprintf(r[0], 256, "%s", c->name);
         snprintf(r[1], 256, "%s", nesim_chip_kind_name(c->kind));
-        snprintf(r[2], 256, "%g nm", c->kind == NESIM_CHIP_DENSE ? c->dense.process_nm : c->p.process_nm);
+        snprintf(r[2], 256, "%g nm", c->kind == NESIM_CHIP_DENSE ? c->dense.process_nm
+                                     : c->kind == NESIM_CHIP_GPU ? c->gpu.process_nm
+                                                                 : c->p.process_nm);
         if (c->kind == NESIM_CHIP_NEUROMORPHIC) {
             snprintf(r[3], 256, "%s", si(c->p.energy.synaptic_op, "J", b, sizeof b));
             cli_grouped(c->p.neurons_per_core, r[4], 256);
@@ -247,6 +257,12 @@ static void print_one(const nesim_chip *c)
         printf("  static power                 %s per core", si(d->static_power_per_core_w, "W", b, sizeof b));
         printf(", %s per chip\n", si(d->static_power_per_chip_w, "W", b, sizeof b));
         printf("  static energy per core-tick  %s\n", si(d->static_energy_per_core_tick_j, "J", b, sizeof b));
+    } else if (c->kind == NESIM_CHIP_GPU) {
+        for (int i = 0; i < NESIM_CHIP_DTYPES; i++)
+            if (c->gpu.has[i])
+                printf("  %-5s ridge point          %.1f operations per byte (at the assumed utilisation)\n",
+                       nesim_chip_dtype_name(i),
+                       c->gpu.peak_ops[i] * c->gpu.util_compute / (c->gpu.bandwidth * c->gpu.util_memory));
     } else {
         for (int i = 0; i < NESIM_CHIP_DTYPES; i++)
             if (c->dense.has[i])

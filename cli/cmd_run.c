@@ -43,6 +43,8 @@ static const char help[] =
     "  --chip NAME|PATH     chip profile to map and price the run on (default loihi;\n"
     "                       `nesim chips` lists them; `none` skips mapping and energy)\n"
     "  --dense NAME|PATH    dense baseline profile (default dense-45nm)\n"
+    "  --gpu NAME[,NAME]    layer models: GPU boards to set beside the chip (a100-sxm,\n"
+    "                       metax-c550): the ANN's time and energy per inference, by roofline\n"
     "  --trace FILE.db      record the run into a trace database (see nesim trace)\n"
     "  --record LEVEL       what the trace keeps: none, activity or spikes (default spikes)\n"
     "  --seed N             seed for synthetic inputs and network draws (default: the spec's)\n"
@@ -132,6 +134,8 @@ static int parse(int argc, char **argv, nesim_run_opts *o, int *json, int *quiet
             dst = &o->chip;
         else if (!strcmp(a, "--dense"))
             dst = &o->dense;
+        else if (!strcmp(a, "--gpu"))
+            dst = &o->gpu;
         if (dst) {
             if (!v)
                 return nesim_fail(err, NESIM_EINVAL, "%s: expected a %s", a,

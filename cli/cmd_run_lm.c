@@ -37,6 +37,8 @@ static const char help[] =
     "  --chip NAME|PATH     neuromorphic profile for the spiking share (default loihi;\n"
     "                       none: no energy)\n"
     "  --dense NAME|PATH    dense profile for graded work and the ANN (default dense-45nm)\n"
+    "  --gpu NAME[,NAME]    GPU boards to set beside it (a100-sxm, metax-c550): the ANN's time\n"
+    "                       and energy per token on each, by its roofline (bf16)\n"
     "  --trace DB.db        record the run in a trace (samples are tokens; layer 0 is the\n"
     "                       token stream): nesim trace, nesim serve and nesim replay\n"
     "                       --from-layer read it\n"
@@ -120,6 +122,7 @@ static int parse(int argc, char **argv, nesim_lm_job_opts *o, double **ks, int *
                                : !strcmp(a, "--eval-text") ? &o->eval_text
                                : !strcmp(a, "--chip")      ? &o->chip
                                : !strcmp(a, "--dense")     ? &o->dense
+                               : !strcmp(a, "--gpu")       ? &o->gpu
                                : !strcmp(a, "--trace")     ? &o->trace
                                                            : NULL;
             if (dst) {

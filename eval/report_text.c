@@ -102,6 +102,12 @@ static void print_chip(const json_t *r, FILE *out, int layers)
     size_t nt = json_object_size(terms), t = 0;
     json_object_foreach((json_t *)terms, k, v)
         fprintf(out, "%s %.3g%s", k, json_number_value(v), ++t < nt ? ", " : " J\n");
+    size_t gi;
+    json_t *gv;
+    json_array_foreach(json_object_get(r, "gpu_baselines"), gi, gv)
+        fprintf(out, "  GPU %-11s  ANN %.4g J per %s, %.4g us (%s, batch 1, %s-bound; utilisation assumed %.0f %% / %.0f %%)\n",
+                js(gv, "profile"), rnum(gv, "energy_j"), js(gv, "per"), rnum(gv, "time_s") * 1e6, js(gv, "dtype"),
+                js(gv, "bound"), 100 * rnum(gv, "utilisation_compute"), 100 * rnum(gv, "utilisation_memory"));
     const json_t *db = json_object_get(en, "dense_baselines");
     if (!db)
         return;

@@ -1,6 +1,7 @@
 /* lm.c — the language-model job: prompt, generation, perplexity, energy.
  * See lm.h. */
 #include "jobs/lm.h"
+#include "eval/roofline.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -94,6 +95,42 @@ static json_t *totals_json(const nesim_lm_totals *t, const prices *p)
         json_object_set_new(j, "ann_fp16_j", json_real(ann_j(p, t)));
     }
     return j;
+}
+
+/* The ANN on GPU boards, per token, by the roofline in bf16: every
+ * projection weight is one MAC per token and two bytes; each attention MAC
+ * reads one cached key or value (two bytes). The prompt is one batch (its
+ * weights read once for all its tokens); generation is batch 1 (every token
+ * reads every weight). */
+static int gpu_baselines(const char *list, const nesim_lm_totals *pre, const nesim_lm_totals *dec, json_t *rep,
+                         nesim_error *err)
+{
+    nesim_chip **g;
+    size_t ng;
+    int rc = nesim_gpu_list_load(list, &g, &ng, err);
+    if (rc)
+        return rc;
+    json_t *arr = json_array();
+    for (size_t i = 0; i < ng && !rc; i++) {
+        json_t *o = json_object();
+        const nesim_lm_totals *ph[2] = {pre, dec};
+        const char *names[2] = {"prefill", "decode"};
+        for (int k = 0; k < 2 && !rc; k++) {
+            double nt = (double)ph[k]->tokens;
+            if (nt <= 0)
+                continue;
+            double w = (double)ph[k]->equiv_macs / nt, a = (double)ph[k]->attn_macs / nt;
+            double bytes = 2 * a + 2 * w / (k == 0 ? nt : 1);
+            nesim_roofline r;
+            if (!(rc = nesim_roofline_of(g[i], "bf16", w + a, bytes, "token", &r, err)))
+                json_object_set_new(o, names[k], nesim_roofline_json(&r));
+        }
+        json_object_set_new(o, "profile", json_string(g[i]->name));
+        json_array_append_new(arr, o);
+    }
+    json_object_set_new(rep, "gpu_baselines", arr);
+    nesim_gpu_list_free(g, ng);
+    return rc;
 }
 
 static void diff(nesim_lm_totals *d, const nesim_lm_totals *a, const nesim_lm_totals *b)
@@ -412,6 +449,8 @@ int nesim_lm_job(const nesim_lm_job_opts *o, json_t **report, nesim_error *err)
         rc = nesim_fail(err, NESIM_EINVAL, "--trace records one sequence: give --prompt or --tokens, not --eval-text");
     if (!rc)
         rc = load_prices(o, &pr, rep, err);
+    if (!rc && o->gpu) /* named boards must exist before the run */
+        rc = nesim_gpu_list_check(o->gpu, err);
     const int have_input = o->prompt || o->tokens || o->ids;
     if (!rc && o->prompt)
         rc = nesim_lm_encode(m, o->prompt, &ids, &n, err);
@@ -525,6 +564,8 @@ int nesim_lm_job(const nesim_lm_job_opts *o, json_t **report, nesim_error *err)
             diff(&d, nesim_lm_run_totals(r), &pre);
             json_object_set_new(rep, "prefill", totals_json(&pre, &pr));
             json_object_set_new(rep, "decode", totals_json(&d, &pr));
+            if (o->gpu)
+                rc = gpu_baselines(o->gpu, &pre, &d, rep, err);
             const size_t ngen = played > prefill ? played - prefill : 0;
             if (m->token) {
                 size_t len = 0;
@@ -670,6 +711,21 @@ void nesim_lm_report_print(const json_t *rep, FILE *out)
                          "graded projections) at %s's graded prices, ANN on %s fp16; routing not priced\n",
                     json_string_value(json_object_get(rep, "chip")), json_string_value(json_object_get(rep, "graded_on")),
                     json_string_value(json_object_get(rep, "dense")));
+        size_t gi;
+        json_t *gv;
+        json_array_foreach(json_object_get(rep, "gpu_baselines"), gi, gv) {
+            fprintf(out, "ANN on %-11s", json_string_value(json_object_get(gv, "profile")));
+            for (int p = 0; p < 2; p++) {
+                const json_t *rf = json_object_get(gv, ph[p]);
+                if (rf)
+                    fprintf(out, "  %s %.3g J/tok, %.3g us/tok (%s-bound)", ph[p], num(rf, "energy_j"),
+                            num(rf, "time_s") * 1e6, json_string_value(json_object_get(rf, "bound")));
+            }
+            fprintf(out, "\n");
+        }
+        if (json_array_size(json_object_get(rep, "gpu_baselines")))
+            fprintf(out, "GPU: bf16 roofline, board power x time; prompt as one batch, generation batch 1; "
+                         "utilisation as each profile assumes (nesim chips NAME)\n");
     }
     const json_t *ev = json_object_get(rep, "eval");
     if (ev) {

@@ -40,6 +40,7 @@ typedef struct nesim_lm_job_opts {
     nesim_coding coding;      /* ... with this coding */
     double k;                 /* ... and threshold divisor (default 3) */
     const char *chip, *dense; /* profiles (NULL: loihi, dense-45nm; chip "none": no energy) */
+    const char *gpu;          /* GPU profiles to compare with, comma-separated (eval/roofline.h), or NULL */
     void (*progress)(void *user, double done);
     void *user;
     /* A spec in memory (a replay's), used instead of reading `spec`, which

@@ -20,6 +20,7 @@
 #include "sim/infer.h"
 #include "sim/network.h"
 #include "eval/chiptime.h"
+#include "eval/roofline.h"
 #include "traces/record.h"
 
 static double now_s(void)
@@ -217,6 +218,39 @@ static size_t batch_rows(size_t w, size_t ow, size_t rows)
     return b < rows ? b : rows;
 }
 
+/* The ANN of a layer model on GPU boards, per inference at batch 1, by the
+ * roofline in bf16: its dense MACs, and its weights and activations (two
+ * bytes each) moved once. */
+static int layer_gpu_baselines(const char *list, const nesim_cost *c, json_t *report, nesim_error *err)
+{
+    double macs = 0, weights = 0, acts = 0, samples = 0;
+    for (size_t i = 0; i < c->n; i++) {
+        const nesim_energy_input *x = &c->layer[i].in;
+        samples = x->samples > samples ? x->samples : samples;
+        macs += x->dense_macs;
+        weights += x->weights;
+        acts += x->in_values + x->out_values; /* over all samples */
+    }
+    if (samples <= 0)
+        return NESIM_OK;
+    macs /= samples;
+    double bytes = 2 * weights + 2 * acts / samples;
+    nesim_chip **g;
+    size_t ng;
+    int rc = nesim_gpu_list_load(list, &g, &ng, err);
+    if (rc)
+        return rc;
+    json_t *arr = json_array();
+    for (size_t i = 0; i < ng && !rc; i++) {
+        nesim_roofline r;
+        if (!(rc = nesim_roofline_of(g[i], "bf16", macs, bytes, "inference", &r, err)))
+            json_array_append_new(arr, nesim_roofline_json(&r));
+    }
+    json_object_set_new(report, "gpu_baselines", arr);
+    nesim_gpu_list_free(g, ng);
+    return rc;
+}
+
 static int run_layers(const nesim_run_opts *o, const nesim_spec *spec, json_t **report, nesim_error *err)
 {
     nesim_infer *m = NULL;
@@ -244,6 +278,8 @@ static int run_layers(const nesim_run_opts *o, const nesim_spec *spec, json_t **
         rc = nesim_fail(err, NESIM_ENOMEM, "out of memory for a batch of %zu samples", B);
     if (!rc)
         rc = load_chips(o, &chip, &dense, err);
+    if (!rc && o->gpu) /* named boards must exist before the run */
+        rc = nesim_gpu_list_check(o->gpu, err);
     uint64_t seed = o->has_seed ? o->seed : spec->seed;
     if (!rc && o->trace) {
         nesim_record_opts ro = {.path = o->trace, .level = o->record, .spec = spec,
@@ -317,6 +353,8 @@ static int run_layers(const nesim_run_opts *o, const nesim_spec *spec, json_t **
                                .spike_checksum = ck.sum};
         if (!(r = nesim_report_layers(spec, &rep, costp, &ex)))
             rc = nesim_fail(err, NESIM_ENOMEM, "out of memory building the report");
+        else if (o->gpu && costp)
+            rc = layer_gpu_baselines(o->gpu, costp, r, err);
     }
     if (rec) {
         double tc = now_s();

@@ -29,6 +29,7 @@ typedef struct nesim_run_opts {
     /* both */
     const char *chip;              /* profile name or path; NULL or "none": no chip */
     const char *dense;             /* dense baseline profile; NULL: dense-45nm */
+    const char *gpu;               /* layer models: GPU profiles to set beside, comma-separated, or NULL */
     const char *trace;             /* trace database, or NULL */
     nesim_trace_level record;
     int has_seed;

@@ -56,7 +56,7 @@ typedef struct pctx {
 
 /* ---- names ------------------------------------------------------------- */
 
-static const char *const kinds[] = {"neuromorphic", "dense", NULL}; /* enum order */
+static const char *const kinds[] = {"neuromorphic", "dense", "gpu", NULL}; /* enum order */
 static const char *const dtypes[] = {"int8", "int16", "int32", "fp16", "bf16", "fp32", NULL};
 
 static const char *const neuro_keys[] = {
@@ -67,6 +67,10 @@ static const char *const neuro_keys[] = {
 static const char *const dense_keys[] = {"nesim_chip", "name", "kind", "description", "references",
                                          "process_nm", "word_bits", "arith", "sram_read",
                                          "dram_access", NULL};
+static const char *const gpu_keys[] = {"nesim_chip", "name", "kind", "description", "references", "process_nm",
+                                       "peak_ops", "memory_bandwidth", "memory_bytes", "board_power",
+                                       "utilisation", NULL};
+static const char *const util_keys[] = {"compute", "memory", NULL};
 static const char *const energy_keys[] = {"synaptic_op", "neuron_update_active", "neuron_update_idle",
                                           "spike_out", "spike_within_core", "hop_ew", "hop_ns",
                                           "hop_chip", NULL};
@@ -84,7 +88,7 @@ static const char *const dram_keys[] = {"min", "max", NULL};
 
 const char *nesim_chip_kind_name(nesim_chip_kind k)
 {
-    return (int)k >= 0 && (int)k < 2 ? kinds[k] : "?";
+    return (int)k >= 0 && (int)k < 3 ? kinds[k] : "?";
 }
 
 int nesim_chip_dtype_index(const char *name) { return name ? find_name(dtypes, name) : -1; }
@@ -355,7 +359,8 @@ static int parse_header(pctx *c, const json_t *root, const char *expect_name)
         return bad(c, "kind", "unknown kind '%s' (expected %s)", show(json_string_value(k), sh),
                    list_names(kinds, list, sizeof list));
     ch->kind = (nesim_chip_kind)kind;
-    if ((rc = check_keys(c, root, "", kind == NESIM_CHIP_DENSE ? dense_keys : neuro_keys)))
+    if ((rc = check_keys(c, root, "", kind == NESIM_CHIP_DENSE ? dense_keys : kind == NESIM_CHIP_GPU ? gpu_keys
+                                                                                                  : neuro_keys)))
         return rc;
 
     const json_t *ver = json_object_get(root, "nesim_chip");
@@ -556,6 +561,43 @@ static int parse_neuromorphic(pctx *c, const json_t *root)
     return NESIM_OK;
 }
 
+static int parse_gpu(pctx *c, const json_t *root)
+{
+    nesim_chip_gpu *g = &c->chip->gpu;
+    char path[PATHN];
+    const json_t *o;
+    int rc;
+    if ((rc = qreal(c, root, "", "process_nm", "nm", Q_POS, MAX_PROCESS_NM, &g->process_nm)))
+        return rc;
+    o = json_object_get(root, "peak_ops");
+    if (!o)
+        return missing(c, "", "peak_ops");
+    if (!json_is_object(o))
+        return bad(c, "peak_ops", "expected an object of quantities by dtype, got %s", jtype(o));
+    const char *key;
+    const json_t *x;
+    json_object_foreach((json_t *)o, key, x) {
+        int d = nesim_chip_dtype_index(key);
+        char sh[SHOWN], list[120];
+        if (d < 0)
+            return bad(c, "peak_ops", "unknown dtype '%s' (expected %s)", show(key, sh),
+                       list_names(dtypes, list, sizeof list));
+        if ((rc = qreal(c, o, "peak_ops", key, "ops/s", Q_POS, 1e19, &g->peak_ops[d])))
+            return rc;
+        g->has[d] = 1;
+    }
+    if (!g->has[nesim_chip_dtype_index("bf16")])
+        return bad(c, "peak_ops", "bf16 is required (the dtype language models run in)");
+    if ((rc = qreal(c, root, "", "memory_bandwidth", "B/s", Q_POS, 1e15, &g->bandwidth)) ||
+        (rc = qreal(c, root, "", "memory_bytes", "B", Q_POS, 1e15, &g->memory_bytes)) ||
+        (rc = qreal(c, root, "", "board_power", "W", Q_POS, 1e5, &g->power_w)) ||
+        (rc = get_object(c, root, "", "utilisation", util_keys, &o, path)) ||
+        (rc = qreal(c, o, "utilisation", "compute", "fraction", Q_POS, 1, &g->util_compute)) ||
+        (rc = qreal(c, o, "utilisation", "memory", "fraction", Q_POS, 1, &g->util_memory)))
+        return rc;
+    return NESIM_OK;
+}
+
 static int parse_dense(pctx *c, const json_t *root)
 {
     nesim_chip_dense *dn = &c->chip->dense;
@@ -650,7 +692,9 @@ int nesim_chip_parse(const char *text, size_t len, const char *name_for_errors, 
     else if (!json_is_object(root))
         rc = bad(&c, NULL, "expected a JSON object at the top level, got %s", jtype(root));
     else if (!(rc = parse_header(&c, root, expect_name)))
-        rc = ch->kind == NESIM_CHIP_DENSE ? parse_dense(&c, root) : parse_neuromorphic(&c, root);
+        rc = ch->kind == NESIM_CHIP_DENSE ? parse_dense(&c, root)
+             : ch->kind == NESIM_CHIP_GPU ? parse_gpu(&c, root)
+                                          : parse_neuromorphic(&c, root);
     json_decref(root);
     if (rc) {
         nesim_chip_free(ch);

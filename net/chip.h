@@ -4,7 +4,10 @@
  *   "neuromorphic"  per-event energies, core capacities, mesh shape (Loihi-,
  *                   TrueNorth-like): what nesim maps spiking layers onto;
  *   "dense"         a digital baseline: arithmetic energy per operation and
- *                   dtype, memory access energy by memory size (Horowitz).
+ *                   dtype, memory access energy by memory size (Horowitz);
+ *   "gpu"           a board: peak operations per second by dtype, memory
+ *                   bandwidth and size, board power and the utilisation
+ *                   assumed (a roofline: eval/roofline.h).
  * Every number in a profile carries its provenance: a "source" (which must
  * begin with the key of one of the profile's "references") or an
  * "assumption" saying why the value was chosen.
@@ -40,7 +43,7 @@
 
 #define NESIM_CHIP_FORMAT 1 /* the "nesim_chip" version this build reads */
 
-typedef enum nesim_chip_kind { NESIM_CHIP_NEUROMORPHIC = 0, NESIM_CHIP_DENSE = 1 } nesim_chip_kind;
+typedef enum nesim_chip_kind { NESIM_CHIP_NEUROMORPHIC = 0, NESIM_CHIP_DENSE = 1, NESIM_CHIP_GPU = 2 } nesim_chip_kind;
 
 /* "neuromorphic" / "dense"; "?" for an out-of-range value. */
 const char *nesim_chip_kind_name(nesim_chip_kind k);
@@ -140,6 +143,17 @@ typedef struct nesim_chip_dense {
     double dram_min_j, dram_max_j;          /* J per word access, min <= max */
 } nesim_chip_dense;
 
+/* A GPU-class board (kind "gpu"). A multiply-accumulate is two operations. */
+typedef struct nesim_chip_gpu {
+    double process_nm;
+    int has[NESIM_CHIP_DTYPES];             /* dtype has a peak? (bf16 always does) */
+    double peak_ops[NESIM_CHIP_DTYPES];     /* operations per second, dense */
+    double bandwidth;                       /* memory bandwidth, B/s */
+    double memory_bytes;                    /* on-board memory, B */
+    double power_w;                         /* board power while busy, W */
+    double util_compute, util_memory;       /* shares of peak assumed achievable, (0, 1] */
+} nesim_chip_gpu;
+
 /* Provenance of one number in the file, in file order. */
 typedef struct nesim_chip_value {
     char *path;       /* "energy.synaptic_op", "sram_read[1].energy", ... */
@@ -165,6 +179,7 @@ typedef struct nesim_chip {
     nesim_chip_params p;   /* kind == NESIM_CHIP_NEUROMORPHIC (zero otherwise) */
     nesim_chip_derived d;
     nesim_chip_dense dense; /* kind == NESIM_CHIP_DENSE (zero otherwise) */
+    nesim_chip_gpu gpu;     /* kind == NESIM_CHIP_GPU (zero otherwise) */
     size_t n_values;
     nesim_chip_value *values;
 } nesim_chip;

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "eval/roofline.h"
 #include "net/chip.h"
 
 #define CHIPS_DIR "chips"
@@ -304,7 +305,7 @@ static void test_name_and_path_lookup(void **st)
     c = (nesim_chip *)1;
     assert_int_equal(nesim_chip_load("loihy", CHIPS_DIR, &c, &err), NESIM_EINVAL);
     assert_null(c);
-    assert_string_equal(err.msg, "unknown chip 'loihy' (chips in chips: dense-45nm, loihi, loihi-sanafe, truenorth)");
+    assert_string_equal(err.msg, "unknown chip 'loihy' (chips in chips: a100-sxm, dense-45nm, loihi, loihi-sanafe, metax-c550, truenorth)");
     assert_int_equal(nesim_chip_load("loihi", "/nonexistent/dir", &c, &err), NESIM_EINVAL);
     assert_non_null(strstr(err.msg, "unknown chip 'loihi': /nonexistent/dir: cannot read the chips directory"));
     assert_int_equal(nesim_chip_load("lo ihi", CHIPS_DIR, &c, &err), NESIM_EINVAL);
@@ -447,7 +448,7 @@ static void test_exact_messages(void **st)
                  "x.json: process_nm.source: 'Kx' does not begin with a reference key ('K')");
     /* Control bytes and quotes in user strings stay on one line. */
     expect_parse("{\"kind\": \"ana\\nlog'\"}",
-                 "x.json: kind: unknown kind 'ana\\x0alog\\x27' (expected neuromorphic, dense)");
+                 "x.json: kind: unknown kind 'ana\\x0alog\\x27' (expected neuromorphic, dense, gpu)");
     expect_parse("{\"kind\": \"dense\",\n\"kind\": \"dense\"}", "x.json:2:6: duplicate object key near '\"kind\"'");
     /* A buffer without a name for errors. */
     nesim_chip *c;
@@ -538,11 +539,75 @@ static void test_malformed_profiles(void **st)
     assert_true(n_files >= 40);
 }
 
+/* GPU boards: the roofline by hand on A100's datasheet numbers, and bad profiles. */
+static void test_gpu_roofline(void **st)
+{
+    nesim_error err = {0};
+    nesim_chip *a = load_ok("a100-sxm");
+    assert_int_equal(a->kind, NESIM_CHIP_GPU);
+    assert_string_equal(nesim_chip_kind_name(a->kind), "gpu");
+    assert_true(a->gpu.peak_ops[nesim_chip_dtype_index("bf16")] == 312e12);
+    assert_true(a->gpu.bandwidth == 2.039e12 && a->gpu.power_w == 400);
+    nesim_roofline r;
+    /* 1e9 MACs over 1 MB: 2e9 / (312e12 x 0.5) = 12.82 us of compute, 1e6 / (2.039e12 x 0.8) = 0.61 us of memory */
+    assert_ok(nesim_roofline_of(a, "bf16", 1e9, 1e6, "token", &r, &err), &err);
+    assert_close(r.compute_s, 2e9 / (312e12 * 0.5), 1e-12, 0);
+    assert_close(r.memory_s, 1e6 / (2.039e12 * 0.8), 1e-12, 0);
+    assert_false(r.memory_bound);
+    assert_close(r.time_s, r.compute_s, 0, 0);
+    assert_close(r.energy_j, 400 * 2e9 / (312e12 * 0.5), 1e-12, 0);
+    /* batch-1 decoding: two bytes per MAC, far below the ridge: memory-bound */
+    assert_ok(nesim_roofline_of(a, "bf16", 1e6, 2e6, "token", &r, &err), &err);
+    assert_true(r.memory_bound);
+    assert_close(r.energy_j, 400 * 2e6 / (2.039e12 * 0.8), 1e-12, 0);
+    nesim_chip *m = load_ok("metax-c550");
+    assert_int_equal(nesim_roofline_of(m, "fp32", 1, 1, "x", &r, &err), NESIM_EINVAL);
+    assert_non_null(strstr(err.msg, "metax-c550 has no peak for fp32"));
+    assert_non_null(nesim_chip_find(m, "peak_ops.bf16")->assumption); /* not published: said so */
+    assert_non_null(nesim_chip_find(m, "memory_bytes")->source);
+    nesim_chip *d = load_ok("dense-45nm");
+    assert_int_equal(nesim_roofline_of(d, "bf16", 1, 1, "x", &r, &err), NESIM_EINVAL);
+    assert_non_null(strstr(err.msg, "not a GPU"));
+    assert_int_equal(nesim_roofline_of(a, "bf16", -1, 1, "x", &r, &err), NESIM_EINVAL);
+    nesim_chip **list;
+    size_t n;
+    assert_ok(nesim_gpu_list_load("a100-sxm,metax-c550", &list, &n, &err), &err);
+    assert_int_equal(n, 2);
+    for (size_t i = 0; i < n; i++)
+        nesim_chip_free(list[i]);
+    free(list);
+    assert_int_equal(nesim_gpu_list_load("a100-sxm,loihi", &list, &n, &err), NESIM_EINVAL);
+    assert_non_null(strstr(err.msg, "--gpu loihi: a neuromorphic profile, not a GPU"));
+    /* a profile without bf16, or with a utilisation above 1, names the key */
+    char *text = read_all("chips/a100-sxm.json");
+    json_error_t je;
+    json_t *j = json_loads(text, 0, &je);
+    json_object_del(json_object_get(j, "peak_ops"), "bf16");
+    char *t2 = json_dumps(j, 0);
+    nesim_chip *c = NULL;
+    assert_int_equal(nesim_chip_parse(t2, strlen(t2), "g.json", "a100-sxm", &c, &err), NESIM_EINVAL);
+    assert_string_equal(err.msg, "g.json: peak_ops: bf16 is required (the dtype language models run in)");
+    free(t2);
+    json_decref(j);
+    j = json_loads(text, 0, &je);
+    json_object_set_new(json_object_get(json_object_get(j, "utilisation"), "memory"), "value", json_real(1.5));
+    t2 = json_dumps(j, 0);
+    assert_int_equal(nesim_chip_parse(t2, strlen(t2), "g.json", "a100-sxm", &c, &err), NESIM_EINVAL);
+    assert_non_null(strstr(err.msg, "g.json: utilisation.memory.value: 1.5 fraction is implausible"));
+    free(t2);
+    json_decref(j);
+    free(text);
+    nesim_chip_free(a);
+    nesim_chip_free(m);
+    nesim_chip_free(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_builtin_profiles_load_and_cite),
         cmocka_unit_test(test_loihi_numbers_are_the_published_ones),
+        cmocka_unit_test(test_gpu_roofline),
         cmocka_unit_test(test_truenorth_numbers),
         cmocka_unit_test(test_dense_baseline),
         cmocka_unit_test(test_name_and_path_lookup),

@@ -146,6 +146,31 @@ static void test_run_timing(void **st)
     bad("run examples/ring/model.json --timing simple --chip none", "--timing needs a chip (--chip)");
 }
 
+/* --gpu: the ANN beside the chip on GPU boards, per token and per inference */
+static void test_run_gpu(void **st)
+{
+    assert_int_equal(run("run examples/tiny-lm --prompt 'To be' --generate 3 --gpu a100-sxm,metax-c550 --json --quiet",
+                         out, sizeof out, err, sizeof err), 0);
+    json_error_t je;
+    json_t *j = json_loads(out, 0, &je), *g = json_object_get(j, "gpu_baselines");
+    assert_int_equal(json_array_size(g), 2);
+    const json_t *dec = json_object_get(j, "decode");
+    double tok = (double)json_integer_value(json_object_get(dec, "tokens"));
+    double ann = (double)json_integer_value(json_object_get(dec, "ann_macs")) / tok;
+    const json_t *r = json_object_get(json_array_get(g, 0), "decode");
+    /* batch 1: every weight and every cached key/value read, two bytes each */
+    assert_close(json_real_value(json_object_get(r, "bytes")), 2 * ann, 1e-12, 0);
+    assert_close(json_real_value(json_object_get(r, "macs")), ann, 1e-12, 0);
+    assert_string_equal(json_string_value(json_object_get(r, "bound")), "memory");
+    assert_close(json_real_value(json_object_get(r, "time_s")), 2 * ann / (2.039e12 * 0.8), 1e-12, 0);
+    json_decref(j);
+    assert_int_equal(run("run examples/digits/model.json --input examples/digits/test_inputs.npy --samples 20 "
+                         "--gpu a100-sxm", out, sizeof out, err, sizeof err), 0);
+    assert_non_null(strstr(out, "GPU a100-sxm"));
+    bad("run examples/digits/model.json --random-input 2 --gpu loihi", "--gpu loihi: a neuromorphic profile, not a GPU");
+    bad("run examples/tiny-lm --prompt x --gpu nope", "unknown chip 'nope'");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -154,6 +179,7 @@ int main(void)
         cmocka_unit_test(test_help),
         cmocka_unit_test(test_bad_arguments),
         cmocka_unit_test(test_run_timing),
+        cmocka_unit_test(test_run_gpu),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
