@@ -241,6 +241,30 @@ void serve_api_activity(serve_call *c)
         json_array_append_new(layers, o);
     }
     json_object_set_new(root, "layers", layers);
+    /* a timed run: the chip time elapsed at each bin edge (nb + 1 values), so
+     * the activity can be read against chip time as well as ticks */
+    double *chip = NULL;
+    int64_t nchip = 0;
+    if (nesim_trace_chip_steps_get(c->t, c->id, &chip, &nchip, &err)) {
+        json_decref(root);
+        serve_call_failure(c, &err);
+        goto out;
+    }
+    if (nchip > to) {
+        json_t *edges = json_array();
+        double acc = 0;
+        int64_t k = 0;
+        for (int64_t t = 0; t <= to + 1 && k <= nb; t++) {
+            if (t == from + k * bin_ticks || t == to + 1) {
+                json_array_append_new(edges, json_real(acc));
+                k++;
+            }
+            if (t <= to)
+                acc += chip[t];
+        }
+        json_object_set_new(root, "chip_s", edges);
+    }
+    free(chip);
     serve_call_json(c, 200, root);
 out:
     free(spk);

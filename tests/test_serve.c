@@ -133,6 +133,10 @@ static int64_t write_act(nesim_trace *t)
         assert_int_equal(nesim_trace_activity(t, 0, tick, 3, 30), 0);
         assert_int_equal(nesim_trace_spike(t, 0, tick % 50, tick, 1), 0); /* not stored at this level */
     }
+    double chip[100]; /* timed: tick k took (1 + k % 4) us of chip time */
+    for (int k = 0; k < 100; k++)
+        chip[k] = 1e-6 * (1 + k % 4);
+    assert_int_equal(nesim_trace_chip_steps(t, chip, 100), 0);
     assert_ok(nesim_trace_set_extent(t, -1, 100), &err);
     assert_ok(nesim_trace_end_run(t, NESIM_TRACE_COMPLETE, &err), &err);
     return run;
@@ -627,6 +631,31 @@ static void test_activity(void **state)
     j = get_json(200, "/api/runs/%lld/activity?bins=10", (long long)run_act);
     assert_int_equal(bins_sum(j, 0, "spikes", 10), 300);
     assert_int_equal(bins_sum(j, 0, "sops", 10), 3000);
+    /* its chip time at the 11 bin edges: 10 ticks of 1, 2, 3, 4, ... us per bin */
+    json_t *edges = json_object_get(j, "chip_s");
+    assert_int_equal(json_array_size(edges), 11);
+    double acc = 0;
+    for (int k = 0; k <= 10; k++) {
+        assert_close(json_real_value(json_array_get(edges, (size_t)k)), acc, 1e-12, 1e-18);
+        for (int t = 10 * k; t < 10 * k + 10; t++)
+            acc += 1e-6 * (1 + t % 4);
+    }
+    json_decref(j);
+    j = get_json(200, "/api/runs/%lld/activity?from=35&to=41&bins=2", (long long)run_act); /* bins of 4: 35..38, 39..41 */
+    edges = json_object_get(j, "chip_s");
+    assert_int_equal(json_array_size(edges), 3);
+    double at35 = 0, at39, at42;
+    for (int t = 0; t < 35; t++)
+        at35 += 1e-6 * (1 + t % 4);
+    at39 = at35 + 1e-6 * (4 + 1 + 2 + 3);
+    at42 = at39 + 1e-6 * (4 + 1 + 2);
+    assert_close(json_real_value(json_array_get(edges, 0)), at35, 1e-12, 0);
+    assert_close(json_real_value(json_array_get(edges, 1)), at39, 1e-12, 0);
+    assert_close(json_real_value(json_array_get(edges, 2)), at42, 1e-12, 0);
+    json_decref(j);
+    /* an untimed run has no chip time */
+    j = get_json(200, "/api/runs/%lld/activity?bins=3", (long long)run_main);
+    assert_null(json_object_get(j, "chip_s"));
     json_decref(j);
     nesim_trace_layers_free(L, n);
 }

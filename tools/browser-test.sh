@@ -87,6 +87,9 @@ else
   # a second run, a replay of the first (parent_run 1), so the list has more than one run
   "$NESIM" replay "$DB" --run 1 --from-layer fc2 --chip truenorth --trace "$DB" > "$TMP/replay.log" 2>&1 ||
     echo "# note: nesim replay failed; the database holds one run"
+  # a third, a network timed on the chip (chip time per tick): the activity's chip-time axis
+  "$NESIM" run examples/ring/model.json --seconds 0.3 --timing simple --trace "$DB" --quiet > "$TMP/ring.log" 2>&1 ||
+    echo "# note: the timed network run failed; the database has no timed run"
   "$NESIM" serve "$DB" --port 0 > "$TMP/serve.out" 2> "$OUT/serve.log" &
   SERVER_PID=$!
 fi

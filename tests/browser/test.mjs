@@ -262,6 +262,22 @@ async function main() {
     assert(fs.statSync(shot).size > 10000, 'screenshot suspiciously small');
   });
 
+  await check('a timed run: the activity chart reads against chip time too', async () => {
+    const runs = (await getJSON(page, 'api/runs')).body.runs || [];
+    const timed = runs.find((x) => x.kind === 'network' && x.status === 'complete' && x.spec_file && /ring/.test(x.spec_file));
+    if (!timed) { console.log('  # skipped: no timed network run in this database'); return; }
+    await page.click(`#runs [data-run-id="${timed.id}"]`);
+    await page.waitForSelector(`body[data-run="${timed.id}"]`);
+    await page.waitForSelector('#activity[data-state="ready"]');
+    const a = await getJSON(page, `api/runs/${timed.id}/activity?bins=10`);
+    assert(Array.isArray(a.body.chip_s) && a.body.chip_s.length === a.body.bins + 1, 'no chip_s bin edges: ' + JSON.stringify(a.body).slice(0, 200));
+    assert(a.body.chip_s[0] === 0 && a.body.chip_s[a.body.bins] > 0, 'chip_s does not run from 0: ' + a.body.chip_s);
+    await page.waitForSelector('#activity[data-chip="yes"]');
+    await page.click(`#runs [data-run-id="${runId}"]`); // back: an untimed run has no chip-time axis
+    await page.waitForSelector(`body[data-run="${runId}"]`);
+    await page.waitForSelector('#activity[data-chip="no"]');
+  });
+
   await check('no console errors, page errors or failed requests', async () => {
     assert(problems.length === 0, problems.slice(0, 8).join('\n'));
   });
