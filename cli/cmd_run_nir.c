@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "eval/chiptime.h"
 #include "jobs/nir.h"
 
 static const char help[] =
@@ -30,6 +31,9 @@ static const char help[] =
     "  --chip NAME|FILE      map the graph on this chip profile and price the run\n"
     "                        (default loihi; none: neither): cores, routes, energy by\n"
     "                        term, chip time, beside the graph stepped densely in fp16\n"
+    "  --timing simple|detailed  chip time of every step on the chip (a profile with\n"
+    "                        latencies: loihi, loihi-sanafe): per step, per inference\n"
+    "  --timing-steps FILE   with --timing: every step's chip time, f64 .npy\n"
     "  --trace DB            record the run in a trace database (SQLite): a layer per\n"
     "                        spiking node, its spikes and SOPs per step; then nesim\n"
     "                        trace, nesim serve, and nesim trace export --format\n"
@@ -81,6 +85,14 @@ static int parse(int argc, char **argv, nesim_nir_job_opts *o, int *json, int *q
             o->input = argv[++i];
         else if (!strcmp(a, "--chip"))
             o->chip = argv[++i];
+        else if (!strcmp(a, "--timing-steps"))
+            o->timing_steps = argv[++i];
+        else if (!strcmp(a, "--timing")) {
+            int t = nesim_timing_parse(argv[++i]);
+            if (t < 0)
+                return nesim_fail(err, NESIM_EINVAL, "--timing: expected simple, detailed or none (got '%s')", argv[i]);
+            o->timing = t;
+        }
         else if (!strcmp(a, "--trace"))
             o->trace = argv[++i];
         else if (!strcmp(a, "--record")) {
@@ -193,6 +205,25 @@ void cli_print_nir(const json_t *r)
                json_string_value(json_object_get(e, "dense_profile")), fp,
                cli_grouped((uint64_t)json_integer_value(json_object_get(r, "dense_macs")), b1, sizeof b1),
                tot > 0 ? fp / tot : 0);
+    }
+    const json_t *ct = json_object_get(r, "chip_time");
+    if (ct) {
+        const json_t *bl = json_object_get(ct, "busiest_link");
+        printf("chip time (%s): %.4g us per inference, %.4g inferences per chip-second; %.4g us per step on "
+               "average, %.4g at most (step %lld, core %lld, bound by its %s)",
+               json_string_value(json_object_get(ct, "model")),
+               1e6 * json_real_value(json_object_get(ct, "per_inference_s")),
+               json_real_value(json_object_get(ct, "inferences_per_s")),
+               1e6 * json_real_value(json_object_get(ct, "mean_step_s")),
+               1e6 * json_real_value(json_object_get(ct, "max_step_s")),
+               (long long)json_integer_value(json_object_get(ct, "max_step")),
+               (long long)json_integer_value(json_object_get(ct, "critical_core")),
+               json_string_value(json_object_get(ct, "bound")));
+        if (bl)
+            printf("; busiest link (%lld, %lld) %s, %.3g us", (long long)json_integer_value(json_object_get(bl, "x")),
+                   (long long)json_integer_value(json_object_get(bl, "y")), json_string_value(json_object_get(bl, "dir")),
+                   1e6 * json_real_value(json_object_get(bl, "busy_s")));
+        printf("\n");
     }
     printf("spike checksum: %s\n", json_string_value(json_object_get(r, "spike_checksum")));
     json_t *tr = json_object_get(r, "trace");

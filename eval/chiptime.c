@@ -1,6 +1,7 @@
 /* chiptime.c — chip time of a mapped network, step by step (chiptime.h). */
 #include "eval/chiptime.h"
 
+#include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,7 +65,8 @@ typedef struct dmsg {
 } dmsg;
 
 struct nesim_chiptime {
-    const nesim_net *net;
+    nesim_ct_graph G;
+    uint32_t *first;      /* per group: its first neuron (n_groups + 1) */
     nesim_timing model;
     nesim_chip_latency L;
     nesim_chip_caps caps;
@@ -121,6 +123,7 @@ void nesim_chiptime_free(nesim_chiptime *ct)
 {
     if (!ct)
         return;
+    free(ct->first);
     free(ct->core_of), free(ct->slot), free(ct->drift), free(ct->source), free(ct->prefix);
     free(ct->msg_row), free(ct->msg_core), free(ct->msg_work), free(ct->base);
     free(ct->touched_at), free(ct->counted_at);
@@ -147,9 +150,9 @@ void nesim_chiptime_free(nesim_chiptime *ct)
 
 /* ---- building ---- */
 
-static double syn_latency(const nesim_chip_latency *L, enum nesim_conn_kind k)
+static double syn_latency(const nesim_chip_latency *L, int syn)
 {
-    return k == NESIM_ALL_TO_ALL || k == NESIM_ONE_TO_ONE ? L->syn_dense : L->syn_sparse;
+    return syn == NESIM_CT_DENSE ? L->syn_dense : syn == NESIM_CT_CONV ? L->syn_conv : L->syn_sparse;
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -158,38 +161,49 @@ static int cmp_u64(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* Messages of pre neuron i of projection j: one per destination core (targets
- * ascending, so cores ascending); calls emit for each, returns how many. */
-static size_t proj_messages(nesim_chiptime *ct, const nesim_net *net, const nesim_mapping *map, int j, uint32_t i,
-                            uint64_t *row_fill, uint32_t g)
+/* Messages of pre neuron i of edge e: one per destination core (targets
+ * ascending, so cores ascending); with row_fill, written at g's row. Returns
+ * how many. */
+static size_t edge_messages(nesim_chiptime *ct, const nesim_mapping *map, int e, uint32_t i, uint64_t *row_fill,
+                            uint32_t g)
 {
-    const nesim_proj_spec *ps = nesim_projection_spec(net, j);
-    size_t f = nesim_projection_targets(net, j, i, ct->tg, ct->tg_cap);
-    const nesim_map_place *post = &map->place[ps->post];
-    double lat = syn_latency(&ct->L, ps->kind);
+    int pre, post, syn;
+    int64_t delay;
+    ct->G.edge(ct->G.user, e, &pre, &post, &syn, &delay);
+    size_t f = ct->G.targets(ct->G.user, e, i, ct->tg, ct->tg_cap);
+    const nesim_map_place *P = &map->place[post];
+    double lat = syn_latency(&ct->L, syn);
     size_t m = 0;
     for (size_t k = 0; k < f;) {
-        uint64_t core = post->first_core + ct->tg[k] / post->per_core;
-        size_t e = k + 1;
-        while (e < f && post->first_core + ct->tg[e] / post->per_core == core)
-            e++;
+        uint64_t core = P->first_core + ct->tg[k] / P->per_core;
+        size_t e2 = k + 1;
+        while (e2 < f && P->first_core + ct->tg[e2] / P->per_core == core)
+            e2++;
         if (row_fill) {
             uint64_t at = row_fill[g]++;
             ct->msg_core[at] = (uint32_t)core;
-            ct->msg_work[at] = ct->L.message_in + (double)(e - k) * lat;
+            ct->msg_work[at] = ct->L.message_in + (double)(e2 - k) * lat;
         }
         m++;
-        k = e;
+        k = e2;
     }
     return m;
 }
 
-static int build(nesim_chiptime *ct, const nesim_mapping *map, const nesim_net *net, nesim_error *err)
+static int build(nesim_chiptime *ct, const nesim_mapping *map, nesim_error *err)
 {
-    int np = nesim_population_count(net), nj = nesim_projection_count(net);
+    const nesim_ct_graph *G = &ct->G;
+    int np = G->n_groups, nj = G->n_edges;
+    if ((size_t)np != map->n_groups)
+        return nesim_fail(err, NESIM_EINTERNAL, "chip time: %d groups, the mapping has %zu", np, map->n_groups);
+    if (!(ct->first = malloc(((size_t)np + 1) * sizeof *ct->first)))
+        return nesim_fail(err, NESIM_ENOMEM, "chip time: out of memory");
     uint32_t N = 0;
-    for (int p = 0; p < np; p++)
-        N += nesim_population_size(net, p);
+    for (int p = 0; p < np; p++) {
+        ct->first[p] = N;
+        N += G->size(G->user, p);
+    }
+    ct->first[np] = N;
     ct->N = N;
     ct->n_pops = np;
     ct->n_cores = map->cores;
@@ -219,17 +233,17 @@ static int build(nesim_chiptime *ct, const nesim_mapping *map, const nesim_net *
     size_t tg_cap = 1;
     for (int p = 0; p < np; p++) {
         const nesim_map_place *P = &map->place[p];
-        uint32_t first = nesim_population_first(net, p), n = nesim_population_size(net, p);
+        uint32_t first = ct->first[p], n = ct->first[p + 1] - first;
         if (n > tg_cap)
             tg_cap = n;
         for (uint32_t i = 0; i < n; i++) {
             uint32_t g = first + i;
-            const nesim_dyn *d = nesim_neuron_dyn(net, g);
             uint64_t c = P->first_core + i / P->per_core;
+            int kind = G->kind(G->user, p, i);
             ct->core_of[g] = (uint32_t)c;
             ct->slot[g] = count[c]++;
-            ct->source[g] = d->model->is_source != 0;
-            ct->drift[g] = !ct->source[g] && d->model->drifts && d->model->drifts(d);
+            ct->source[g] = kind == NESIM_CT_SOURCE;
+            ct->drift[g] = kind == NESIM_CT_DRIFT;
             double own = ct->source[g] ? 0 : ct->L.neuron_access + (ct->drift[g] ? ct->L.neuron_update : 0);
             ct->prefix[g] = ct->base[c];
             ct->base[c] += own;
@@ -262,10 +276,12 @@ static int build(nesim_chiptime *ct, const nesim_mapping *map, const nesim_net *
             memcpy(fill, ct->msg_row, n1 * sizeof *fill);
         }
         for (int j = 0; j < nj; j++) {
-            const nesim_proj_spec *ps = nesim_projection_spec(net, j);
-            uint32_t first = nesim_population_first(net, ps->pre);
-            for (uint32_t i = 0; i < nesim_population_size(net, ps->pre); i++) {
-                size_t m = proj_messages(ct, net, map, j, i, fill, first + i);
+            int pre, post, syn;
+            int64_t delay;
+            G->edge(G->user, j, &pre, &post, &syn, &delay);
+            uint32_t first = ct->first[pre];
+            for (uint32_t i = 0; i < ct->first[pre + 1] - first; i++) {
+                size_t m = edge_messages(ct, map, j, i, fill, first + i);
                 if (pass == 0)
                     ct->msg_row[first + i + 1] += m;
             }
@@ -278,8 +294,8 @@ static int build(nesim_chiptime *ct, const nesim_mapping *map, const nesim_net *
     if (!passive)
         return nesim_fail(err, NESIM_ENOMEM, "chip time: out of memory");
     for (int p = 0; p < np; p++)
-        for (uint32_t i = 0, f = nesim_population_first(net, p); i < nesim_population_size(net, p); i++)
-            passive[p] |= !ct->source[f + i] && !ct->drift[f + i];
+        for (uint32_t g = ct->first[p]; g < ct->first[p + 1]; g++)
+            passive[p] |= !ct->source[g] && !ct->drift[g];
     for (int p = 0; p < np; p++) {
         int k = 0;
         if (!(ct->out_proj[p] = malloc((size_t)(nj + 1) * sizeof **ct->out_proj))) {
@@ -287,12 +303,14 @@ static int build(nesim_chiptime *ct, const nesim_mapping *map, const nesim_net *
             return nesim_fail(err, NESIM_ENOMEM, "chip time: out of memory");
         }
         for (int j = 0; j < nj; j++) {
-            const nesim_proj_spec *ps = nesim_projection_spec(net, j);
-            if (ps->pre != p || !passive[ps->post])
+            int pre, post, syn;
+            int64_t delay;
+            G->edge(G->user, j, &pre, &post, &syn, &delay);
+            if (pre != p || !passive[post])
                 continue;
             ct->out_proj[p][k++] = j;
-            if (ps->delay > max_delay)
-                max_delay = ps->delay;
+            if (delay > max_delay)
+                max_delay = delay;
         }
         ct->out_proj[p][k] = -1;
     }
@@ -348,8 +366,8 @@ static int build(nesim_chiptime *ct, const nesim_mapping *map, const nesim_net *
     return NESIM_OK;
 }
 
-int nesim_chiptime_new(const nesim_chip *chip, const nesim_chip_caps *caps, const nesim_mapping *map,
-                       const nesim_net *net, nesim_timing model, nesim_chiptime **out, nesim_error *err)
+int nesim_chiptime_new_graph(const nesim_chip *chip, const nesim_chip_caps *caps, const nesim_mapping *map,
+                             const nesim_ct_graph *g, nesim_timing model, nesim_chiptime **out, nesim_error *err)
 {
     *out = NULL;
     if (chip->kind != NESIM_CHIP_NEUROMORPHIC || !chip->p.has_latency)
@@ -363,9 +381,9 @@ int nesim_chiptime_new(const nesim_chip *chip, const nesim_chip_caps *caps, cons
     ct->model = model;
     ct->L = chip->p.latency;
     ct->caps = *caps;
-    ct->net = net;
+    ct->G = *g;
     ct->open_step = -1;
-    int rc = build(ct, map, net, err);
+    int rc = build(ct, map, err);
     if (rc) {
         nesim_chiptime_free(ct);
         return rc;
@@ -375,6 +393,39 @@ int nesim_chiptime_new(const nesim_chip *chip, const nesim_chip_caps *caps, cons
     ct->r.max_step = -1;
     *out = ct;
     return NESIM_OK;
+}
+
+/* ---- a recurrent network as a graph ---- */
+
+static uint32_t net_size(void *u, int p) { return nesim_population_size(u, p); }
+
+static int net_kind(void *u, int p, uint32_t i)
+{
+    const nesim_dyn *d = nesim_neuron_dyn(u, nesim_population_first(u, p) + i);
+    if (d->model->is_source)
+        return NESIM_CT_SOURCE;
+    return d->model->drifts && d->model->drifts(d) ? NESIM_CT_DRIFT : NESIM_CT_PASSIVE;
+}
+
+static void net_edge(void *u, int e, int *pre, int *post, int *syn, int64_t *delay)
+{
+    const nesim_proj_spec *ps = nesim_projection_spec(u, e);
+    *pre = ps->pre, *post = ps->post, *delay = ps->delay;
+    *syn = ps->kind == NESIM_ALL_TO_ALL || ps->kind == NESIM_ONE_TO_ONE ? NESIM_CT_DENSE : NESIM_CT_SPARSE;
+}
+
+static size_t net_targets(void *u, int e, uint32_t i, uint32_t *out, size_t cap)
+{
+    return nesim_projection_targets(u, e, i, out, cap);
+}
+
+int nesim_chiptime_new(const nesim_chip *chip, const nesim_chip_caps *caps, const nesim_mapping *map,
+                       const nesim_net *net, nesim_timing model, nesim_chiptime **out, nesim_error *err)
+{
+    nesim_ct_graph g = {.user = (void *)net, .n_groups = nesim_population_count(net),
+                        .n_edges = nesim_projection_count(net), .size = net_size, .kind = net_kind,
+                        .edge = net_edge, .targets = net_targets};
+    return nesim_chiptime_new_graph(chip, caps, map, &g, model, out, err);
 }
 
 /* ---- one step ---- */
@@ -390,13 +441,23 @@ static void mark_active(nesim_chiptime *ct, uint64_t c)
 /* Passive targets of g's spike at step s get input at s + delay. */
 static int mark_targets(nesim_chiptime *ct, uint32_t g, int64_t s)
 {
-    int p = nesim_population_of(ct->net, g);
-    uint32_t i = g - nesim_population_first(ct->net, p);
+    int lo = 0, hi = ct->n_pops; /* the group holding g: first[lo] <= g < first[lo + 1] */
+    while (hi - lo > 1) {
+        int mid = (lo + hi) / 2;
+        if (ct->first[mid] <= g)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    int p = lo;
+    uint32_t i = g - ct->first[p];
     for (const int *j = ct->out_proj[p]; *j >= 0; j++) {
-        const nesim_proj_spec *ps = nesim_projection_spec(ct->net, *j);
-        uint32_t first = nesim_population_first(ct->net, ps->post);
-        size_t f = nesim_projection_targets(ct->net, *j, i, ct->tg, ct->tg_cap);
-        int64_t s2 = s + ps->delay;
+        int pre, post, syn;
+        int64_t delay;
+        ct->G.edge(ct->G.user, *j, &pre, &post, &syn, &delay);
+        uint32_t first = ct->first[post];
+        size_t f = ct->G.targets(ct->G.user, *j, i, ct->tg, ct->tg_cap);
+        int64_t s2 = s + delay;
         u32v *ring = &ct->ring[s2 % ct->ring_n];
         for (size_t k = 0; k < f; k++) {
             uint32_t h = first + ct->tg[k];
@@ -706,8 +767,11 @@ static int close_step(nesim_chiptime *ct, int64_t s, nesim_error *err)
     const nesim_chip_latency *L = &ct->L;
     const uint32_t *fired = ct->fired.v;
     size_t nf = ct->fired.n;
-    /* passive neurons given input now */
+    /* passive neurons given input now (by this step's spikes too, over edges of delay 0) */
     if (ct->any_passive) {
+        for (size_t k = 0; k < nf; k++)
+            if (mark_targets(ct, fired[k], s))
+                return nesim_fail(err, NESIM_ENOMEM, "chip time: out of memory");
         u32v *ring = &ct->ring[s % ct->ring_n];
         for (size_t k = 0; k < ring->n; k++) {
             uint32_t h = ring->v[k];
@@ -721,9 +785,6 @@ static int close_step(nesim_chiptime *ct, int64_t s, nesim_error *err)
                 return nesim_fail(err, NESIM_ENOMEM, "chip time: out of memory");
         }
         ring->n = 0;
-        for (size_t k = 0; k < nf; k++)
-            if (mark_targets(ct, fired[k], s))
-                return nesim_fail(err, NESIM_ENOMEM, "chip time: out of memory");
     }
     for (size_t k = 0; k < nf; k++)
         ct->r.messages += ct->msg_row[fired[k] + 1] - ct->msg_row[fired[k]];
@@ -826,3 +887,37 @@ int nesim_chiptime_finish(nesim_chiptime *ct, int64_t steps, nesim_chiptime_resu
     *r = ct->r;
     return NESIM_OK;
 }
+
+/* The chip-time section of a report: per step, per run, throughput and the
+ * energy-delay product. */
+json_t *nesim_chiptime_json(const nesim_chiptime_result *c, nesim_timing model, double energy_j)
+{
+    static const char *const bounds[] = {"neuron pass", "receiving", "network"};
+    json_t *o = json_object();
+    json_object_set_new(o, "model", json_string(nesim_timing_name(model)));
+    json_object_set_new(o, "steps", json_integer(c->steps));
+    json_object_set_new(o, "total_s", json_real(c->total_s));
+    json_object_set_new(o, "mean_step_s", json_real(c->mean_s));
+    json_object_set_new(o, "max_step_s", json_real(c->max_s));
+    json_object_set_new(o, "max_step", json_integer(c->max_step));
+    json_object_set_new(o, "critical_core", json_integer((json_int_t)c->critical_core));
+    json_object_set_new(o, "bound", json_string(bounds[c->bound]));
+    if (c->link_dir) {
+        json_t *l = json_object();
+        json_object_set_new(l, "x", json_integer((json_int_t)c->link_x));
+        json_object_set_new(l, "y", json_integer((json_int_t)c->link_y));
+        json_object_set_new(l, "dir", json_string(c->link_dir));
+        json_object_set_new(l, "busy_s", json_real(c->link_busy_s));
+        json_object_set_new(o, "busiest_link", l);
+    }
+    json_object_set_new(o, "sync_s", json_real(c->sync_s));
+    json_object_set_new(o, "routers", json_integer((json_int_t)c->routers));
+    json_object_set_new(o, "messages", json_integer((json_int_t)c->messages));
+    if (model == NESIM_TIMING_DETAILED)
+        json_object_set_new(o, "queued_s", json_real(c->blocked_s));
+    json_object_set_new(o, "steps_per_s", json_real(c->total_s > 0 ? (double)c->steps / c->total_s : 0));
+    if (energy_j >= 0)
+        json_object_set_new(o, "energy_delay_js", json_real(energy_j * c->total_s));
+    return o;
+}
+

@@ -34,6 +34,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "base/error.h"
 #include "net/chip.h"
 #include "net/map.h"
@@ -71,9 +73,32 @@ typedef struct nesim_chiptime_result {
     const double *step_s;      /* per step, owned by the nesim_chiptime */
 } nesim_chiptime_result;
 
-/* Prepares the timing of net as mapped by map on chip (which must have a
- * latency section: NESIM_EINVAL naming the chip otherwise). map's groups are
- * net's populations, in order (nesim_cost_network's mapping). */
+/* What the timing reads of a mapped model (it keeps a copy of this struct
+ * and calls it while it runs: user must outlive the nesim_chiptime). Neurons
+ * are numbered group by group in group order; groups are the mapping's. */
+enum { NESIM_CT_PASSIVE = 0, NESIM_CT_DRIFT = 1, NESIM_CT_SOURCE = 2 }; /* how a neuron's state moves */
+enum { NESIM_CT_DENSE = 0, NESIM_CT_SPARSE = 1, NESIM_CT_CONV = 2 };    /* how an edge's synapses are stored */
+typedef struct nesim_ct_graph {
+    void *user;
+    int n_groups, n_edges;
+    uint32_t (*size)(void *user, int group);
+    /* passive: updated in the steps input reaches it; drift: every step
+     * (leak, drive, bias); source: makes spikes, no neuron work */
+    int (*kind)(void *user, int group, uint32_t i);
+    /* edge e joins group pre to post; input crosses it in `delay` steps (0:
+     * the same step, as a NIR graph's wiring) */
+    void (*edge)(void *user, int e, int *pre, int *post, int *syn, int64_t *delay);
+    /* the targets (indices in post, ascending) of pre neuron i, up to cap */
+    size_t (*targets)(void *user, int e, uint32_t i, uint32_t *out, size_t cap);
+} nesim_ct_graph;
+
+/* Prepares the timing of graph g as mapped by map on chip (which must have
+ * a latency section: NESIM_EINVAL naming the chip otherwise). */
+int nesim_chiptime_new_graph(const nesim_chip *chip, const nesim_chip_caps *caps, const nesim_mapping *map,
+                             const nesim_ct_graph *g, nesim_timing model, nesim_chiptime **out, nesim_error *err);
+
+/* The same for a recurrent network (its populations are the groups, its
+ * projections the edges: nesim_cost_network's mapping); net must outlive it. */
 int nesim_chiptime_new(const nesim_chip *chip, const nesim_chip_caps *caps, const nesim_mapping *map,
                        const nesim_net *net, nesim_timing model, nesim_chiptime **out, nesim_error *err);
 void nesim_chiptime_free(nesim_chiptime *ct);
@@ -86,5 +111,10 @@ int nesim_chiptime_step(nesim_chiptime *ct, int64_t t, const uint32_t *ids, size
 /* Closes steps up to `steps` and fills *r (valid until the next call or the
  * free). */
 int nesim_chiptime_finish(nesim_chiptime *ct, int64_t steps, nesim_chiptime_result *r, nesim_error *err);
+
+/* The chip-time section of a report (new reference): per step and in all,
+ * the slowest step and what bound it, throughput and, with energy_j >= 0,
+ * the energy-delay product. */
+json_t *nesim_chiptime_json(const nesim_chiptime_result *r, nesim_timing model, double energy_j);
 
 #endif

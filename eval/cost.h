@@ -12,6 +12,7 @@
 #ifndef NESIM_COST_H
 #define NESIM_COST_H
 
+#include "eval/chiptime.h"
 #include "eval/energy.h"
 #include "net/chip.h"
 #include "net/map.h"
@@ -76,5 +77,20 @@ int nesim_cost_network_map(const nesim_chip *chip, const nesim_chip *dense, cons
 int nesim_cost_nir(const nesim_chip *chip, const nesim_chip *dense, const nesim_nir_graph *g,
                    const nesim_nir_net *net, int64_t ticks, double tick_s, size_t samples, nesim_cost *out,
                    int **group_node, nesim_error *err);
+/* The same with the run's chip time (eval/chiptime.h; <= 0: none): static
+ * energy over it instead of ticks x the profile's tick. */
+int nesim_cost_nir_timed(const nesim_chip *chip, const nesim_chip *dense, const nesim_nir_graph *g,
+                         const nesim_nir_net *net, int64_t ticks, double tick_s, size_t samples, double chip_seconds,
+                         nesim_cost *out, int **group_node, nesim_error *err);
+
+/* A NIR graph as chip time reads it (eval/chiptime.h): the groups of
+ * nesim_cost_nir's mapping (group_node), edges between groups that wiring
+ * joins (crossed in the same step), neurons with a leak, or fed by a
+ * wiring node with a bias, drifting; the Input a source. nesim_cost_nir_ct
+ * fills *view (valid while *out lives; g and net must outlive both). */
+typedef struct nesim_nir_ct nesim_nir_ct;
+int nesim_cost_nir_ct(const nesim_nir_graph *g, const nesim_nir_net *net, const int *group_node, int n_groups,
+                      nesim_nir_ct **out, nesim_ct_graph *view, nesim_error *err);
+void nesim_cost_nir_ct_free(nesim_nir_ct *c);
 
 #endif

@@ -3,6 +3,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "eval/chiptime.h"
 #include "eval/cost.h"
 
 typedef struct reach_ctx {
@@ -44,6 +45,13 @@ int nesim_cost_nir(const nesim_chip *chip, const nesim_chip *dense, const nesim_
                    const nesim_nir_net *net, int64_t ticks, double tick_s, size_t samples, nesim_cost *out,
                    int **group_node, nesim_error *err)
 {
+    return nesim_cost_nir_timed(chip, dense, g, net, ticks, tick_s, samples, -1, out, group_node, err);
+}
+
+int nesim_cost_nir_timed(const nesim_chip *chip, const nesim_chip *dense, const nesim_nir_graph *g,
+                         const nesim_nir_net *net, int64_t ticks, double tick_s, size_t samples, double chip_seconds,
+                         nesim_cost *out, int **group_node, nesim_error *err)
+{
     memset(out, 0, sizeof *out);
     *group_node = NULL;
     nesim_energy_params ep;
@@ -51,6 +59,8 @@ int nesim_cost_nir(const nesim_chip *chip, const nesim_chip *dense, const nesim_
     int rc = nesim_cost_params(chip, dense, &out->caps, &ep, &dp, err);
     if (rc)
         return rc;
+    if (chip_seconds > 0 && ticks > 0)
+        ep.step_s = chip_seconds / (double)ticks; /* static energy over the chip's own time */
     out->chip = chip->name;
     out->dense = dense->name;
     int n = g->n_nodes, ng = 0, ne = 0;
@@ -189,4 +199,110 @@ done:
     if (rc)
         nesim_cost_free(out);
     return rc;
+}
+
+/* ---- the graph as chip time reads it ---- */
+
+struct nesim_nir_ct {
+    const nesim_nir_graph *g;
+    const nesim_nir_net *net;
+    int ng, ne;
+    int *node_of;      /* per group */
+    int *kind;         /* per group: NESIM_CT_* */
+    int (*edges)[3];   /* pre, post, synapse storage */
+};
+
+void nesim_cost_nir_ct_free(nesim_nir_ct *c)
+{
+    if (!c)
+        return;
+    free(c->node_of);
+    free(c->kind);
+    free(c->edges);
+    free(c);
+}
+
+static uint32_t ct_size(void *u, int a)
+{
+    nesim_nir_ct *c = u;
+    return (uint32_t)nesim_nir_node_size(c->net, c->node_of[a]);
+}
+
+static int ct_kind(void *u, int a, uint32_t i)
+{
+    return ((nesim_nir_ct *)u)->kind[a];
+}
+
+static void ct_edge(void *u, int e, int *pre, int *post, int *syn, int64_t *delay)
+{
+    nesim_nir_ct *c = u;
+    *pre = c->edges[e][0], *post = c->edges[e][1], *syn = c->edges[e][2], *delay = 0;
+}
+
+static size_t ct_targets(void *u, int e, uint32_t i, uint32_t *out, size_t cap)
+{
+    nesim_nir_ct *c = u;
+    return nesim_nir_reach(c->net, c->node_of[c->edges[e][0]], i, c->node_of[c->edges[e][1]], out, cap);
+}
+
+static int has_nonzero(const nesim_nir_param *p)
+{
+    for (size_t k = 0; p && !p->str && k < p->count; k++)
+        if (p->v[k] != 0)
+            return 1;
+    return 0;
+}
+
+int nesim_cost_nir_ct(const nesim_nir_graph *g, const nesim_nir_net *net, const int *group_node, int n_groups,
+                      nesim_nir_ct **out, nesim_ct_graph *view, nesim_error *err)
+{
+    *out = NULL;
+    int n = g->n_nodes;
+    nesim_nir_ct *c = calloc(1, sizeof *c);
+    int *gid = malloc((size_t)n * sizeof *gid), *queue = malloc(((size_t)n + 1) * sizeof *queue);
+    uint8_t *mark = malloc((size_t)n + 1);
+    if (!c || !gid || !queue || !mark || !(c->node_of = malloc((size_t)(n_groups + 1) * sizeof *c->node_of)) ||
+        !(c->kind = calloc((size_t)(n_groups + 1), sizeof *c->kind)) ||
+        !(c->edges = malloc(((size_t)n_groups * (size_t)n_groups + 1) * sizeof *c->edges))) {
+        free(gid), free(queue), free(mark);
+        nesim_cost_nir_ct_free(c);
+        return nesim_fail(err, NESIM_ENOMEM, "out of memory");
+    }
+    c->g = g, c->net = net, c->ng = n_groups;
+    for (int i = 0; i < n; i++)
+        gid[i] = -1;
+    for (int a = 0; a < n_groups; a++) {
+        c->node_of[a] = group_node[a];
+        gid[group_node[a]] = a;
+        switch (g->nodes[group_node[a]].type) {
+        case NESIM_NIR_INPUT: c->kind[a] = NESIM_CT_SOURCE; break;
+        case NESIM_NIR_LIF: case NESIM_NIR_CUBALIF: case NESIM_NIR_LI: case NESIM_NIR_CUBALI:
+            c->kind[a] = NESIM_CT_DRIFT; /* a leak moves the state every step */
+            break;
+        default: c->kind[a] = NESIM_CT_PASSIVE; break;
+        }
+    }
+    for (int i = 0; i < n; i++) { /* a bias is input every step */
+        const nesim_nir_node *nd = &g->nodes[i];
+        int d = nesim_nir_feeds(net, i);
+        if (d >= 0 && gid[d] >= 0 && c->kind[gid[d]] == NESIM_CT_PASSIVE && has_nonzero(nesim_nir_param_get(nd, "bias")))
+            c->kind[gid[d]] = NESIM_CT_DRIFT;
+    }
+    for (int a = 0; a < n_groups; a++)
+        for (int b = 0; b < n_groups; b++) {
+            if (!wired(g, net, c->node_of[a], c->node_of[b], mark, queue))
+                continue;
+            int syn = NESIM_CT_DENSE;
+            for (int i = 0; i < n; i++)
+                if ((g->nodes[i].type == NESIM_NIR_CONV1D || g->nodes[i].type == NESIM_NIR_CONV2D) &&
+                    nesim_nir_feeds(net, i) == c->node_of[b])
+                    syn = NESIM_CT_CONV;
+            c->edges[c->ne][0] = a, c->edges[c->ne][1] = b, c->edges[c->ne][2] = syn;
+            c->ne++;
+        }
+    free(gid), free(queue), free(mark);
+    *view = (nesim_ct_graph){.user = c, .n_groups = n_groups, .n_edges = c->ne, .size = ct_size, .kind = ct_kind,
+                             .edge = ct_edge, .targets = ct_targets};
+    *out = c;
+    return NESIM_OK;
 }

@@ -1,6 +1,8 @@
 /* nir.c — a NIR graph run on input frames, reported as JSON. */
 #include "jobs/nir.h"
 
+#include "eval/chiptime.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -265,7 +267,8 @@ static int rec_end(nir_rec *r, int rc, const json_t *rep, const char *checksum, 
  * beside the same graph stepped densely (every MAC of every step in fp16 on
  * dense-45nm). */
 static int price(const nesim_nir_job_opts *o, json_t *rep, const nesim_nir_graph *g, const nesim_nir_net *net,
-                 const nesim_nir_counts *t, uint64_t macs, size_t samples, size_t steps, nesim_error *err)
+                 const nesim_nir_counts *t, uint64_t macs, size_t samples, size_t steps, double chip_s,
+                 nesim_error *err)
 {
     if (o->chip && !strcmp(o->chip, "none"))
         return NESIM_OK;
@@ -285,7 +288,8 @@ static int price(const nesim_nir_job_opts *o, json_t *rep, const nesim_nir_graph
         rc = nesim_chip_dense_op(dense, "fp16", NESIM_OP_ADD, &add16, err);
     double tick_s = o->run.dt > 0 ? o->run.dt : 1;
     if (!rc)
-        rc = nesim_cost_nir(chip, dense, g, net, (int64_t)(samples * steps), tick_s, samples, &cost, &gnode, err);
+        rc = nesim_cost_nir_timed(chip, dense, g, net, (int64_t)(samples * steps), tick_s, samples, chip_s, &cost,
+                                  &gnode, err);
     if (!rc) {
         const nesim_chip_params *p = &chip->p;
         double bias = (double)t->bias_ops * (p->has_graded ? p->graded_elem_j : add16);
@@ -451,6 +455,105 @@ static int rp_sample(rp_src *r, size_t s, nesim_error *err)
     return rc;
 }
 
+/* Chip time of the run (--timing): the mapping nesim_cost_nir makes, timed
+ * step by step from each sample's spikes and input events. */
+typedef struct nir_timer {
+    nesim_chiptime *ct;
+    nesim_nir_ct *view_of;
+    int *gnode, ng;
+    uint32_t *first;    /* per group: its first neuron in the timing's numbering */
+    size_t *cur;        /* per group: cursor in the sample's spike list */
+    uint32_t *ids;
+    size_t cap_ids;
+    nesim_chiptime_result r;
+} nir_timer;
+
+static void timer_free(nir_timer *t)
+{
+    nesim_chiptime_free(t->ct);
+    nesim_cost_nir_ct_free(t->view_of);
+    free(t->gnode), free(t->first), free(t->cur), free(t->ids);
+    memset(t, 0, sizeof *t);
+}
+
+static int timer_open(nir_timer *t, const nesim_nir_job_opts *o, const nesim_nir_graph *g, const nesim_nir_net *net,
+                      nesim_error *err)
+{
+    memset(t, 0, sizeof *t);
+    if (o->chip && !strcmp(o->chip, "none"))
+        return nesim_fail(err, NESIM_EINVAL, "--timing needs a chip (--chip)");
+    nesim_chip *chip = NULL, *dense = NULL;
+    nesim_cost pre;
+    memset(&pre, 0, sizeof pre);
+    int rc = nesim_chip_load(o->chip ? o->chip : "loihi", NULL, &chip, err);
+    if (!rc && (chip->kind != NESIM_CHIP_NEUROMORPHIC || !chip->p.has_latency))
+        rc = nesim_fail(err, NESIM_EINVAL, "--timing: chip %s has no latency section: it cannot time a run "
+                        "(profiles with one: loihi, loihi-sanafe)", chip->name);
+    if (!rc)
+        rc = nesim_chip_load("dense-45nm", NULL, &dense, err);
+    /* before the run the counters are zero: this is the mapping alone */
+    if (!rc)
+        rc = nesim_cost_nir(chip, dense, g, net, 0, o->run.dt > 0 ? o->run.dt : 1, 0, &pre, &t->gnode, err);
+    nesim_ct_graph view;
+    if (!rc) {
+        t->ng = (int)pre.n;
+        rc = nesim_cost_nir_ct(g, net, t->gnode, t->ng, &t->view_of, &view, err);
+    }
+    if (!rc)
+        rc = nesim_chiptime_new_graph(chip, &pre.caps, &pre.map, &view, (nesim_timing)o->timing, &t->ct, err);
+    if (!rc && (!(t->first = calloc((size_t)t->ng + 1, sizeof *t->first)) ||
+                !(t->cur = calloc((size_t)t->ng + 1, sizeof *t->cur))))
+        rc = nesim_fail(err, NESIM_ENOMEM, "out of memory");
+    for (int a = 0; !rc && a < t->ng; a++)
+        t->first[a + 1] = t->first[a] + (uint32_t)nesim_nir_node_size(net, t->gnode[a]);
+    if (pre.layer)
+        nesim_cost_free(&pre);
+    nesim_chip_free(chip);
+    nesim_chip_free(dense);
+    if (rc)
+        timer_free(t);
+    return rc;
+}
+
+/* Feeds one finished sample's steps: the Input group's nonzero frame values
+ * and every spiking group's spikes, as events of step base + step. */
+static int timer_sample(nir_timer *t, const nesim_nir_graph *g, const nesim_nir_net *net, const double *frames,
+                        size_t steps, int64_t base, nesim_error *err)
+{
+    size_t nin = nesim_nir_input_size(net);
+    for (int a = 0; a < t->ng; a++)
+        t->cur[a] = 0;
+    for (size_t st = 0; st < steps; st++) {
+        size_t n = 0;
+        for (int a = 0; a < t->ng; a++) {
+            int node = t->gnode[a];
+            size_t need = n + nesim_nir_node_size(net, node);
+            if (need > t->cap_ids) {
+                uint32_t *ni = realloc(t->ids, need * sizeof *ni);
+                if (!ni)
+                    return nesim_fail(err, NESIM_ENOMEM, "out of memory");
+                t->ids = ni, t->cap_ids = need;
+            }
+            if (g->nodes[node].type == NESIM_NIR_INPUT) {
+                for (size_t k = 0; k < nin; k++)
+                    if (frames[st * nin + k] != 0)
+                        t->ids[n++] = t->first[a] + (uint32_t)k;
+                continue;
+            }
+            size_t ns;
+            const nesim_nir_spike *sp = nesim_nir_spikes(net, node, &ns);
+            while (t->cur[a] < ns && sp[t->cur[a]].step < (int64_t)st)
+                t->cur[a]++;
+            for (; t->cur[a] < ns && sp[t->cur[a]].step == (int64_t)st; t->cur[a]++)
+                t->ids[n++] = t->first[a] + sp[t->cur[a]].idx;
+        }
+        int rc = nesim_chiptime_step(t->ct, base + (int64_t)st, t->ids, n, err);
+        if (rc)
+            return rc;
+    }
+    return NESIM_OK;
+}
+
 int nesim_nir_job(const nesim_nir_job_opts *o, json_t **report, nesim_error *err)
 {
     *report = NULL;
@@ -464,6 +567,8 @@ int nesim_nir_job(const nesim_nir_job_opts *o, json_t **report, nesim_error *err
     memset(&rec, 0, sizeof rec);
     rp_src rp;
     memset(&rp, 0, sizeof rp);
+    nir_timer tm;
+    memset(&tm, 0, sizeof tm);
     nesim_nir_job_opts oo = *o; /* a replay takes its run options from the trace */
     int rc = o->replay_db ? rp_open(&rp, &oo, &g, err) : nesim_nir_job_load(o->model, o->strict, &g, err);
     if (rc) {
@@ -504,6 +609,12 @@ int nesim_nir_job(const nesim_nir_job_opts *o, json_t **report, nesim_error *err
         }
         fputs("sample,step,node,index\n", csv);
     }
+    if (o->timing_steps && !o->timing) {
+        rc = nesim_fail(err, NESIM_EINVAL, "--timing-steps needs --timing");
+        goto done;
+    }
+    if (o->timing && (rc = timer_open(&tm, o, &g, net, err)))
+        goto done;
     if (o->trace) {
         if ((rc = rec_begin(&rec, o, &g, net, err)))
             goto done;
@@ -530,6 +641,9 @@ int nesim_nir_job(const nesim_nir_job_opts *o, json_t **report, nesim_error *err
                              (rc = nesim_nir_set_replay(net, rp.node, rp.sp, rp.n_sp, err))))
             goto done;
         if ((rc = nesim_nir_run_sample(net, frames + (o->replay_db ? 0 : s * steps * nin), steps, err)))
+            goto done;
+        if (tm.ct && (rc = timer_sample(&tm, &g, net, frames + (o->replay_db ? 0 : s * steps * nin), steps,
+                                        (int64_t)(s * steps), err)))
             goto done;
         if (rec.t) {
             nesim_trace_sample(rec.t, (int64_t)s, (int64_t)(s * steps), (int64_t)((s + 1) * steps - 1));
@@ -637,8 +751,29 @@ int nesim_nir_job(const nesim_nir_job_opts *o, json_t **report, nesim_error *err
     json_object_set_new(rep, "spikes_per_neuron_step", json_real(slots > 0 ? (double)tot.spikes / slots : 0));
     json_object_set_new(rep, "spike_checksum", json_string(hx));
     json_object_set_new(rep, "dense_macs", json_integer((json_int_t)macs));
-    if ((rc = price(o, rep, &g, net, &tot, macs, samples, steps, err)))
+    if (tm.ct) {
+        if ((rc = nesim_chiptime_finish(tm.ct, (int64_t)(samples * steps), &tm.r, err)))
+            goto done;
+        if (o->timing_steps) {
+            int64_t shape[1] = {tm.r.steps};
+            if ((rc = nesim_npy_write(o->timing_steps, NESIM_F64, 1, shape, tm.r.step_s, err)))
+                goto done;
+        }
+    }
+    if ((rc = price(o, rep, &g, net, &tot, macs, samples, steps, tm.ct ? tm.r.total_s : -1, err)))
         goto done;
+    if (tm.ct) {
+        const json_t *en = json_object_get(rep, "energy");
+        json_t *ctj = nesim_chiptime_json(&tm.r, (nesim_timing)o->timing,
+                                          en ? json_real_value(json_object_get(en, "total_j")) : -1);
+        json_object_set_new(ctj, "per_inference_s", json_real(samples ? tm.r.total_s / (double)samples : 0));
+        json_object_set_new(ctj, "inferences_per_s", json_real(tm.r.total_s > 0 ? (double)samples / tm.r.total_s : 0));
+        json_object_set_new(rep, "chip_time", ctj);
+        if (rec.t && nesim_trace_chip_steps(rec.t, tm.r.step_s, tm.r.steps)) {
+            rc = nesim_fail(err, NESIM_EIO, "%s: storing the chip time failed", o->trace);
+            goto done;
+        }
+    }
     if (rec.t) {
         int64_t run = rec.run;
         if ((rc = rec_end(&rec, NESIM_OK, rep, hx, samples, steps, err)))
@@ -654,6 +789,7 @@ done:
     if (rec.t) /* a failure after the run began: the trace says so */
         rc = rec_end(&rec, rc ? rc : NESIM_EIO, NULL, "", 0, 0, err);
     rec_free(&rec);
+    timer_free(&tm);
     rp_close(&rp);
     if (csv)
         fclose(csv);

@@ -29,6 +29,8 @@ typedef struct nesim_nir_job_opts {
     size_t max_samples;     /* 0: all */
     const char *spikes_out; /* write every spike as CSV (sample,step,node,index) here, or NULL */
     const char *chip;       /* profile for the energy (NULL: loihi; "none": no energy) */
+    int timing;             /* nesim_timing (eval/chiptime.h): chip time per step on the chip */
+    const char *timing_steps; /* with timing: each step's chip time, f64 [samples x steps] .npy */
     /* Record the run in this trace (traces/store.h): one layer per spiking
      * node (its spikes, and as its SOPs those of the Linear/Conv/Pool nodes
      * that feed it), ticks = sample x steps + step of dt seconds, one sample

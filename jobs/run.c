@@ -406,39 +406,6 @@ static int on_net_spike(void *ctx, int64_t t, uint32_t id, int pop)
     return ns->rec ? nesim_record_net_spike(ns->rec, t, id, pop) : 0;
 }
 
-/* The chip-time section of a report: per step, per run, throughput and the
- * energy-delay product. */
-static json_t *chiptime_json(const nesim_chiptime_result *c, nesim_timing model, double energy_j)
-{
-    static const char *const bounds[] = {"neuron pass", "receiving", "network"};
-    json_t *o = json_object();
-    json_object_set_new(o, "model", json_string(nesim_timing_name(model)));
-    json_object_set_new(o, "steps", json_integer(c->steps));
-    json_object_set_new(o, "total_s", json_real(c->total_s));
-    json_object_set_new(o, "mean_step_s", json_real(c->mean_s));
-    json_object_set_new(o, "max_step_s", json_real(c->max_s));
-    json_object_set_new(o, "max_step", json_integer(c->max_step));
-    json_object_set_new(o, "critical_core", json_integer((json_int_t)c->critical_core));
-    json_object_set_new(o, "bound", json_string(bounds[c->bound]));
-    if (c->link_dir) {
-        json_t *l = json_object();
-        json_object_set_new(l, "x", json_integer((json_int_t)c->link_x));
-        json_object_set_new(l, "y", json_integer((json_int_t)c->link_y));
-        json_object_set_new(l, "dir", json_string(c->link_dir));
-        json_object_set_new(l, "busy_s", json_real(c->link_busy_s));
-        json_object_set_new(o, "busiest_link", l);
-    }
-    json_object_set_new(o, "sync_s", json_real(c->sync_s));
-    json_object_set_new(o, "routers", json_integer((json_int_t)c->routers));
-    json_object_set_new(o, "messages", json_integer((json_int_t)c->messages));
-    if (model == NESIM_TIMING_DETAILED)
-        json_object_set_new(o, "queued_s", json_real(c->blocked_s));
-    json_object_set_new(o, "steps_per_s", json_real(c->total_s > 0 ? (double)c->steps / c->total_s : 0));
-    if (energy_j >= 0)
-        json_object_set_new(o, "energy_delay_js", json_real(energy_j * c->total_s));
-    return o;
-}
-
 static int run_network(const nesim_run_opts *o, const nesim_spec *spec, json_t **report, nesim_error *err)
 {
     double seconds = o->seconds > 0 ? o->seconds : 1;
@@ -514,7 +481,7 @@ static int run_network(const nesim_run_opts *o, const nesim_spec *spec, json_t *
         if (!(r = nesim_report_network(spec, net, &ns.isi, total, costp, &ex)))
             rc = nesim_fail(err, NESIM_ENOMEM, "out of memory building the report");
         else if (ns.ct)
-            json_object_set_new(r, "chip_time", chiptime_json(&ctr, (nesim_timing)o->timing,
+            json_object_set_new(r, "chip_time", nesim_chiptime_json(&ctr, (nesim_timing)o->timing,
                                                               costp ? costp->energy.total : -1));
     }
     if (ns.rec) {

@@ -40,6 +40,8 @@
 #include "eval/chiptime.h"
 #include "eval/cost.h"
 #include "net/chip.h"
+#include "net/nir.h"
+#include "sim/nir_run.h"
 
 static const double ns = 1e-9;
 
@@ -211,6 +213,82 @@ static void test_profiles_and_errors(void **st)
     json_decref(j);
 }
 
+/* A NIR graph timed step by step: in(2) -> Linear [[0.6, 0.3], [0.2, 0.9]] ->
+ * IF(2, threshold 1) -> out, frames [1, 0], [1, 0], [0, 0], on loihi (its
+ * latencies: access 6, update 3.7, spike out 30, message out 5.1, message in
+ * 16, dense synaptic op 3.8 ns; sync 0.6 us for one router). Both groups
+ * share core 0; input neuron 0 reaches both IF neurons (one message, two
+ * synapses: 16 + 2 x 3.8 = 23.6 ns to receive); wiring is crossed in the
+ * same step, so the IF neurons it reaches are updated in that step. IF 0
+ * fires at step 1 (0.6, then 1.2 > 1). By hand:
+ *   simple:   step 0 max(2 x 6 + 5.1 + 2 x 3.7, 23.6) + 600 = 624.5 ns;
+ *             step 1 624.5 + 30 (IF 0's spike) = 654.5; step 2 2 x 6 + 600 = 612.
+ *   detailed: step 0: the message leaves at 5.1 ns, received 5.1 .. 28.7 ->
+ *             628.7; step 1: the pass ends at 54.5 > 28.7 -> 654.5; step 2: 612. */
+static void test_nir_graph_timed(void **st)
+{
+    const char *text =
+        "{\"nesim_nir\": 1, \"nodes\": {\"in\": {\"type\": \"Input\", \"shape\": {\"shape\": [1], \"data\": [2]}},"
+        " \"w\": {\"type\": \"Linear\", \"weight\": {\"shape\": [2, 2], \"data\": [0.6, 0.3, 0.2, 0.9]}},"
+        " \"n\": {\"type\": \"IF\", \"r\": {\"shape\": [2], \"data\": [1, 1]}, \"v_threshold\": {\"shape\": [2], \"data\": [1, 1]}},"
+        " \"out\": {\"type\": \"Output\", \"shape\": {\"shape\": [1], \"data\": [2]}}},"
+        " \"edges\": [[\"in\", \"w\"], [\"w\", \"n\"], [\"n\", \"out\"]]}";
+    const double frames[6] = {1, 0, 1, 0, 0, 0};
+    const double want[2][3] = {{624.5, 654.5, 612}, {628.7, 654.5, 612}};
+    for (int model = 0; model < 2; model++) {
+        nesim_error err = {0};
+        json_error_t je;
+        json_t *root = json_loads(text, 0, &je);
+        assert_non_null(root);
+        nesim_nir_graph g;
+        assert_ok(nesim_nir_from_json(root, "test", &g, &err), &err);
+        json_decref(root);
+        nesim_nir_opts o = {.dt = 1, .disc = NESIM_NIR_EULER};
+        nesim_nir_net *net;
+        assert_ok(nesim_nir_net_new(&g, &o, "test", &net, &err), &err);
+        nesim_chip *chip, *dense;
+        assert_ok(nesim_chip_load("loihi", "chips", &chip, &err), &err);
+        assert_ok(nesim_chip_load("dense-45nm", "chips", &dense, &err), &err);
+        nesim_cost pre;
+        int *gnode;
+        assert_ok(nesim_cost_nir(chip, dense, &g, net, 0, 1, 0, &pre, &gnode, &err), &err);
+        assert_int_equal(pre.map.cores, 1);
+        nesim_nir_ct *view_of;
+        nesim_ct_graph view;
+        assert_ok(nesim_cost_nir_ct(&g, net, gnode, (int)pre.n, &view_of, &view, &err), &err);
+        assert_int_equal(view.n_groups, 2);
+        assert_int_equal(view.n_edges, 1);
+        nesim_chiptime *ct;
+        assert_ok(nesim_chiptime_new_graph(chip, &pre.caps, &pre.map, &view, model ? NESIM_TIMING_DETAILED
+                                                                                    : NESIM_TIMING_SIMPLE, &ct, &err),
+                  &err);
+        nesim_cost_free(&pre);
+        assert_ok(nesim_nir_run_sample(net, frames, 3, &err), &err);
+        size_t nsp;
+        const nesim_nir_spike *sp = nesim_nir_spikes(net, nesim_nir_node_find(&g, "n"), &nsp);
+        assert_int_equal(nsp, 1);
+        assert_int_equal(sp[0].step, 1);
+        assert_int_equal(sp[0].idx, 0);
+        /* neurons numbered group by group: in 0, 1; n 2, 3 */
+        uint32_t s0[1] = {0}, s1[2] = {0, 2};
+        assert_ok(nesim_chiptime_step(ct, 0, s0, 1, &err), &err);
+        assert_ok(nesim_chiptime_step(ct, 1, s1, 2, &err), &err);
+        nesim_chiptime_result r;
+        assert_ok(nesim_chiptime_finish(ct, 3, &r, &err), &err);
+        for (int k = 0; k < 3; k++)
+            if (fabs(r.step_s[k] - want[model][k] * ns) > 1e-6 * ns)
+                fail_msg("%s step %d: %.6g ns, by hand %.6g ns", model ? "detailed" : "simple", k, r.step_s[k] / ns,
+                         want[model][k]);
+        nesim_chiptime_free(ct);
+        nesim_cost_nir_ct_free(view_of);
+        free(gnode);
+        nesim_chip_free(chip);
+        nesim_chip_free(dense);
+        nesim_nir_net_free(net);
+        nesim_nir_free(&g);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -218,6 +296,7 @@ int main(void)
         cmocka_unit_test(test_detailed_model),
         cmocka_unit_test(test_full_buffers_hold_messages_back),
         cmocka_unit_test(test_profiles_and_errors),
+        cmocka_unit_test(test_nir_graph_timed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -17,6 +17,7 @@
 #include "net/chip.h"
 #include "net/nir.h"
 #include "net/tensor.h"
+#include "eval/chiptime.h"
 #include "sim/nir_run.h"
 #include "traces/store.h"
 
@@ -936,6 +937,60 @@ static void test_conv1d_against_numpy(void **st)
     against_numpy(model, fr, 1e-4, 1, 1);
 }
 
+/* --timing on a NIR graph: every step of every sample timed, per inference;
+ * static energy over chip time; the steps stored in the trace and written
+ * to .npy are the same numbers; a chip without latencies is refused. */
+static void test_timing(void **st)
+{
+    int64_t sh[1] = {12};
+    const char *fr = frames_file("braille_t.npy", 2, 40, 1, sh, 0.25, 9);
+    const char *db = test_tmp("nir_t.db"), *npy = test_tmp("nir_t.npy");
+    remove(db);
+    nesim_nir_job_opts o;
+    nesim_nir_job_opts_init(&o);
+    o.model = nir_file("braille_noDelay_bias_zero.nir");
+    o.input = fr;
+    o.run.dt = 1e-4;
+    o.timing = NESIM_TIMING_DETAILED;
+    o.timing_steps = npy;
+    o.trace = db;
+    json_t *rep = NULL;
+    nesim_error err = {0};
+    assert_ok(nesim_nir_job(&o, &rep, &err), &err);
+    json_t *ct = json_object_get(rep, "chip_time");
+    assert_non_null(ct);
+    assert_int_equal(json_integer_value(json_object_get(ct, "steps")), 80);
+    double total = json_real_value(json_object_get(ct, "total_s"));
+    assert_close(json_real_value(json_object_get(ct, "per_inference_s")) * 2, total, 1e-12, 0);
+    assert_close(json_real_value(json_object_get(json_object_get(rep, "energy"), "chip_time_s")), total, 1e-12, 0);
+    assert_true(total > 80 * 0.6e-6); /* at least the sync of every step */
+    nesim_tensor t;
+    assert_ok(nesim_npy_load(npy, &t, &err), &err);
+    assert_int_equal(t.count, 80);
+    nesim_trace *tr = NULL;
+    assert_ok(nesim_trace_open(db, NESIM_TRACE_READ, &tr, &err), &err);
+    double *steps;
+    int64_t n;
+    assert_ok(nesim_trace_chip_steps_get(tr, json_integer_value(json_object_get(json_object_get(rep, "trace"), "run")),
+                                         &steps, &n, &err), &err);
+    assert_int_equal(n, 80);
+    double sum = 0;
+    for (int64_t k = 0; k < n; k++) {
+        assert_true(steps[k] == nesim_tensor_get(&t, (size_t)k));
+        sum += steps[k];
+    }
+    assert_close(sum, total, 1e-12, 0);
+    free(steps);
+    nesim_trace_close(tr);
+    nesim_tensor_release(&t);
+    json_decref(rep);
+    o.chip = "truenorth";
+    o.trace = NULL;
+    o.timing_steps = NULL;
+    assert_int_equal(nesim_nir_job(&o, &rep, &err), NESIM_EINVAL);
+    assert_non_null(strstr(err.msg, "chip truenorth has no latency section"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -955,6 +1010,7 @@ int main(void)
         cmocka_unit_test(test_malformed_files),
         cmocka_unit_test(test_damaged_hdf5_isolated),
         cmocka_unit_test(test_trace_and_exports),
+        cmocka_unit_test(test_timing),
         cmocka_unit_test(test_replay),
         cmocka_unit_test(test_conv1d_against_numpy),
     };
