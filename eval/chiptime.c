@@ -101,7 +101,7 @@ struct nesim_chiptime {
     uint8_t *active;
     u32v active_cores;
     /* detailed */
-    uint32_t box_x, box_y;
+    uint32_t box_x;        /* routers per row of the region routes stay in */
     double *busy_until, *busy_sum, *core_free;
     uint32_t *occ;
     uint8_t *lused;
@@ -349,7 +349,7 @@ static int build(nesim_chiptime *ct, const nesim_mapping *map, nesim_error *err)
         if (bx * by > (1u << 26))
             return nesim_fail(err, NESIM_EINVAL, "chip time: the mapping spans %llu x %llu routers, too many for the "
                               "detailed model", (unsigned long long)bx, (unsigned long long)by);
-        ct->box_x = (uint32_t)bx, ct->box_y = (uint32_t)by;
+        ct->box_x = (uint32_t)bx;
         size_t nl = (size_t)bx * by * 4;
         ct->busy_until = calloc(nl, sizeof *ct->busy_until);
         ct->busy_sum = calloc(nl, sizeof *ct->busy_sum);

@@ -204,9 +204,8 @@ done:
 /* ---- the graph as chip time reads it ---- */
 
 struct nesim_nir_ct {
-    const nesim_nir_graph *g;
     const nesim_nir_net *net;
-    int ng, ne;
+    int ne;
     int *node_of;      /* per group */
     int *kind;         /* per group: NESIM_CT_* */
     int (*edges)[3];   /* pre, post, synapse storage */
@@ -268,7 +267,7 @@ int nesim_cost_nir_ct(const nesim_nir_graph *g, const nesim_nir_net *net, const 
         nesim_cost_nir_ct_free(c);
         return nesim_fail(err, NESIM_ENOMEM, "out of memory");
     }
-    c->g = g, c->net = net, c->ng = n_groups;
+    c->net = net;
     for (int i = 0; i < n; i++)
         gid[i] = -1;
     for (int a = 0; a < n_groups; a++) {
