@@ -520,6 +520,8 @@ static const char *param_names(const nesim_model *m, const nesim_rule *r, char *
 }
 
 static int parse_array(pctx *c, const json_t *v, const char *path, int matrix, nesim_spec_array *a);
+static int array_view(const nesim_spec_array *a, const char *what, int ndim, nesim_tensor *t, const double **v,
+                      size_t *n, size_t *rows, size_t *cols, nesim_error *err);
 
 /* A per-neuron parameter: n values, inline or from a 1-D .npy file (read now,
  * so that lengths and values are checked with the spec's path). */
@@ -531,15 +533,10 @@ static int parse_param_array(pctx *c, const json_t *v, const char *path, uint32_
     if (a->file) {
         nesim_tensor t;
         nesim_error e = {0};
-        if ((rc = nesim_npy_load(a->file, &t, &e)))
+        const double *inline_v; /* NULL: the values are t's */
+        size_t rows, cols;
+        if ((rc = array_view(a, NULL, 1, &t, &inline_v, &a->n, &rows, &cols, &e)))
             return rc == NESIM_ENOMEM ? oom(c) : bad(c, path, "%s", e.msg);
-        if (t.ndim != 1 || t.dtype == NESIM_BOOL) {
-            int nd = t.ndim;
-            const char *dt = nesim_dtype_name(t.dtype);
-            nesim_tensor_release(&t);
-            return bad(c, path, "%s must be a 1-D numeric array (it is %d-D %s)", a->file, nd, dt);
-        }
-        a->n = t.count;
         if (!(a->v = malloc((a->n ? a->n : 1) * sizeof *a->v))) {
             nesim_tensor_release(&t);
             return oom(c);
@@ -1167,7 +1164,8 @@ void nesim_spec_free(nesim_spec *s)
 
 
 /* The values of a spec array: inline, or read from its .npy file (binary,
- * O(elements)); *t (when a file) is released by the caller. ndim 1 or 2. */
+ * O(elements)); *t (when a file) is released by the caller. ndim 1 or 2.
+ * Messages start with `what: ` (what NULL: with the file's name alone). */
 static int array_view(const nesim_spec_array *a, const char *what, int ndim, nesim_tensor *t, const double **v,
                       size_t *n, size_t *rows, size_t *cols, nesim_error *err)
 {
@@ -1179,13 +1177,13 @@ static int array_view(const nesim_spec_array *a, const char *what, int ndim, nes
     }
     int rc = nesim_npy_load(a->file, t, err);
     if (rc)
-        return nesim_context(err, "%s: ", what);
+        return what ? nesim_context(err, "%s: ", what) : rc;
     if (t->ndim != ndim || t->dtype == NESIM_BOOL) {
         int nd = t->ndim;
         const char *dt = nesim_dtype_name(t->dtype);
         nesim_tensor_release(t);
-        return nesim_fail(err, NESIM_EINVAL, "%s: %s must be a %d-D numeric array (it is %d-D %s)", what, a->file,
-                          ndim, nd, dt);
+        return nesim_fail(err, NESIM_EINVAL, "%s%s%s must be a %d-D numeric array (it is %d-D %s)", what ? what : "",
+                          what ? ": " : "", a->file, ndim, nd, dt);
     }
     *n = t->count;
     *rows = ndim == 2 ? (size_t)t->shape[0] : 0;

@@ -577,10 +577,9 @@ static nesim_spike *run_spec_text(const char *projs, const char *dir, size_t *n)
     return sp;
 }
 
-static void explicit_refused(const char *projs, const char *dir, const char *needle)
+/* A spec (as "x.json") that parsing or building refuses with one line holding needle. */
+static void refused(const char *text, const char *dir, const char *needle)
 {
-    char text[65536];
-    snprintf(text, sizeof text, POPS2, projs);
     nesim_error err = {0};
     nesim_spec *s = NULL;
     int rc = nesim_spec_parse(text, strlen(text), "x.json", dir, &s, &err);
@@ -592,6 +591,13 @@ static void explicit_refused(const char *projs, const char *dir, const char *nee
     nesim_spec_free(s);
     if (rc != NESIM_EINVAL || !strstr(err.msg, needle) || strchr(err.msg, '\n'))
         fail_msg("rc %d, '%s' (wanted '%s')", rc, err.msg, needle);
+}
+
+static void explicit_refused(const char *projs, const char *dir, const char *needle)
+{
+    char text[65536];
+    snprintf(text, sizeof text, POPS2, projs);
+    refused(text, dir, needle);
 }
 
 static void test_explicit_projections(void **st)
@@ -736,20 +742,6 @@ static size_t closed_form(int lif, double v0, double el, double rate, double dv,
     return n;
 }
 
-static void per_neuron_refused(const char *text, const char *dir, const char *needle)
-{
-    nesim_error err = {0};
-    nesim_spec *s = NULL;
-    int rc = nesim_spec_parse(text, strlen(text), "x.json", dir, &s, &err);
-    nesim_net *net = NULL;
-    if (!rc) {
-        rc = build_net(s, 3, &net, &err);
-        nesim_net_free(net);
-    }
-    nesim_spec_free(s);
-    if (rc != NESIM_EINVAL || !strstr(err.msg, needle) || strchr(err.msg, '\n'))
-        fail_msg("rc %d, '%s' (wanted '%s')", rc, err.msg, needle);
-}
 
 static void test_per_neuron_parameters(void **st)
 {
@@ -818,7 +810,7 @@ static void test_per_neuron_parameters(void **st)
         free(first);
         nesim_net_free(nv);
         nesim_spec_free(sv);
-        per_neuron_refused("{\"nesim\": 1, \"tick\": 1e-3, \"populations\": [{\"name\": \"p\", \"model\": \"if\", "
+        refused("{\"nesim\": 1, \"tick\": 1e-3, \"populations\": [{\"name\": \"p\", \"model\": \"if\", "
                            "\"n\": 3, \"params\": {\"v_thresh\": 1}, \"v_init\": {\"values\": [0.5]}}]}", d,
                            "x.json: populations[0].v_init.values: 1 values for a population of 3 neurons");
     }
@@ -826,13 +818,13 @@ static void test_per_neuron_parameters(void **st)
     char text[4096];
     snprintf(text, sizeof text, "{\"nesim\": 1, \"tick\": 1e-4, \"populations\": [{\"name\": \"p\", \"model\": \"lif\", "
              "\"n\": 3, \"params\": {\"tau_m\": %s, \"v_thresh\": -0.05}}]}", "[0.02, 0.01]");
-    per_neuron_refused(text, d, "x.json: populations[0].params.tau_m: 2 values for a population of 3 neurons");
+    refused(text, d, "x.json: populations[0].params.tau_m: 2 values for a population of 3 neurons");
     snprintf(text, sizeof text, "{\"nesim\": 1, \"tick\": 1e-4, \"populations\": [{\"name\": \"p\", \"model\": \"lif\", "
              "\"n\": 3, \"params\": {\"tau_m\": %s, \"v_thresh\": -0.05, \"v_reset\": -0.06}}]}", "[0.02, 0.01, -0.01]");
-    per_neuron_refused(text, d, "x.json: populations[0]: population 'p' (lif): neuron 2: tau_m must be > 0 (got -0.01)");
+    refused(text, d, "x.json: populations[0]: population 'p' (lif): neuron 2: tau_m must be > 0 (got -0.01)");
     snprintf(text, sizeof text, "{\"nesim\": 1, \"tick\": 1e-4, \"populations\": [{\"name\": \"p\", \"model\": \"lif\", "
              "\"n\": 3, \"params\": {\"tau_m\": %s, \"v_thresh\": -0.05}}]}", "[0.02, \"x\", 0.01]");
-    per_neuron_refused(text, d, "x.json: populations[0].params.tau_m[1]: expected a number, got string");
+    refused(text, d, "x.json: populations[0].params.tau_m[1]: expected a number, got string");
     double bad[3] = {0.02, NAN, 0.01};
     int64_t s3[1] = {3}, s2[2] = {3, 1};
     snprintf(path, sizeof path, "%s/nan.npy", d);
@@ -841,19 +833,19 @@ static void test_per_neuron_parameters(void **st)
     assert_ok(nesim_npy_write(path, NESIM_F64, 2, s2, bad, &err), &err);
     snprintf(text, sizeof text, "{\"nesim\": 1, \"tick\": 1e-4, \"populations\": [{\"name\": \"p\", \"model\": \"lif\", "
              "\"n\": 3, \"params\": {\"tau_m\": %s, \"v_thresh\": -0.05}}]}", "{\"file\": \"nan.npy\"}");
-    per_neuron_refused(text, d, "x.json: populations[0].params.tau_m[1]: nan is not a finite value");
+    refused(text, d, "x.json: populations[0].params.tau_m[1]: nan is not a finite value");
     snprintf(text, sizeof text, "{\"nesim\": 1, \"tick\": 1e-4, \"populations\": [{\"name\": \"p\", \"model\": \"lif\", "
              "\"n\": 3, \"params\": {\"tau_m\": %s, \"v_thresh\": -0.05}}]}", "{\"file\": \"two_d.npy\"}");
-    per_neuron_refused(text, d, "must be a 1-D numeric array (it is 2-D f64)");
+    refused(text, d, "must be a 1-D numeric array (it is 2-D f64)");
     snprintf(text, sizeof text, "{\"nesim\": 1, \"tick\": 1e-4, \"populations\": [{\"name\": \"p\", \"model\": \"lif\", "
              "\"n\": 3, \"params\": {\"tau_m\": %s, \"v_thresh\": -0.05}}]}", "{\"file\": \"missing.npy\"}");
-    per_neuron_refused(text, d, "x.json: populations[0].params.tau_m: ");
+    refused(text, d, "x.json: populations[0].params.tau_m: ");
     snprintf(text, sizeof text, "{\"nesim\": 1, \"tick\": 1e-4, \"populations\": [{\"name\": \"p\", \"model\": \"lif\", "
              "\"n\": 3, \"params\": {\"tau_m\": 0.02, \"v_thresh\": -0.05, \"gain\": %s}}]}", "[1, 2, 3]");
-    per_neuron_refused(text, d, "unknown key 'gain'");
+    refused(text, d, "unknown key 'gain'");
     snprintf(text, sizeof text, "{\"nesim\": 1, \"tick\": 1e-4, \"populations\": [{\"name\": \"p\", \"model\": \"lif\", "
              "\"n\": 3, \"params\": {\"tau_m\": 0.02, \"v_thresh\": 0.01, \"reset_subtract\": %s}}]}", "[0, 1, 2]");
-    per_neuron_refused(text, d, "neuron 2: reset_subtract is true or false (1 or 0; got 2)");
+    refused(text, d, "neuron 2: reset_subtract is true or false (1 or 0; got 2)");
 }
 
 int main(void)
