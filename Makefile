@@ -13,7 +13,7 @@ endif
 
 .DEFAULT_GOAL := all
 CC      ?= cc
-PKGS    := gsl sqlite3 libevent jansson hdf5
+PKGS    := gsl sqlite3 libevent jansson hdf5 yaml-0.1
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS)) -lm -lpthread
 CMOCKA_CFLAGS := $(shell pkg-config --cflags cmocka)

@@ -20,11 +20,18 @@ static const char help[] =
     "       nesim run MODEL.nir [options]        (a NIR graph: see\n"
     "                                          nesim run MODEL.nir --help)\n"
     "\n"
+    "       nesim run NET.yaml|NET.net --chip ARCH.yaml [options]\n"
+    "                                         (a SANA-FE network on a SANA-FE architecture)\n"
+    "\n"
     "Runs a model spec (JSON; see README). A model with layers plays each input\n"
     "sample through its coded layers, event by event, and prints per-layer spikes,\n"
     "synaptic operations (SOPs) and spike-count statistics; a model with\n"
     "populations runs its recurrent network and prints firing statistics. Both\n"
     "are mapped and priced on a chip, with NeuroBench's metrics beside nesim's.\n"
+    "SANA-FE's own files run unchanged: its network YAML or netlist as the model\n"
+    "(groups become loihi populations, its mapping each neuron's core; a step is\n"
+    "1 ms of virtual time) and its architecture YAML as --chip; the report then\n"
+    "ends with SANA-FE's run summary.\n"
     "\n"
     "options (layer models):\n"
     "  --input X.npy        input samples [samples, features...] (any numeric dtype)\n"
@@ -35,6 +42,7 @@ static const char help[] =
     "  (samples stream through in batches: inputs and outputs are never all in memory)\n"
     "options (recurrent models):\n"
     "  --seconds S          virtual time to simulate (default 1)\n"
+    "  --steps N            or N time steps (ticks)\n"
     "  --timing MODEL       chip time per step on the chip: simple (slowest core's neuron pass\n"
     "                       or receiving, plus sync) or detailed (messages through the mesh,\n"
     "                       link by link, with finite buffers); needs a profile with latencies\n"
@@ -96,6 +104,14 @@ static int parse(int argc, char **argv, nesim_run_opts *o, int *json, int *quiet
         if (!strcmp(a, "--seconds")) {
             if (!(rc = cli_double(a, v, &o->seconds, err)) && !(o->seconds > 0 && o->seconds < 1e7))
                 rc = nesim_fail(err, NESIM_EINVAL, "--seconds: must be in (0, 1e7)");
+            i++;
+            continue;
+        }
+        if (!strcmp(a, "--steps")) {
+            uint64_t n;
+            if (!(rc = cli_u64(a, v, &n, err)) && !(n >= 1 && n < (1ull << 40)))
+                rc = nesim_fail(err, NESIM_EINVAL, "--steps: must be in [1, 2^40)");
+            o->steps = (int64_t)n;
             i++;
             continue;
         }

@@ -73,6 +73,8 @@ struct nesim_chiptime {
     uint32_t N;
     uint64_t n_cores;
     uint32_t *core_of, *slot;
+    uint32_t *tcount;     /* given placements: synapses per destination core of one neuron (n_cores) */
+    uint64_t *tcores;     /* and the cores it reaches */
     uint8_t *drift, *source;
     double *prefix;       /* per neuron: static neuron-pass time of the lower slots on its core */
     uint64_t *msg_row;    /* CSR per neuron: its messages */
@@ -134,6 +136,8 @@ void nesim_chiptime_free(nesim_chiptime *ct)
         free(ct->out_proj[p]);
     free(ct->out_proj);
     free(ct->tg);
+    free(ct->tcount);
+    free(ct->tcores);
     free(ct->fired.v);
     free(ct->gen), free(ct->recv), free(ct->touched_n), free(ct->active), free(ct->active_cores.v);
     free(ct->busy_until), free(ct->busy_sum), free(ct->core_free), free(ct->occ), free(ct->lused), free(ct->qhead), free(ct->qtail);
@@ -174,6 +178,27 @@ static size_t edge_messages(nesim_chiptime *ct, const nesim_mapping *map, int e,
     const nesim_map_place *P = &map->place[post];
     double lat = syn_latency(&ct->L, syn);
     size_t m = 0;
+    if (P->core) {
+        /* a given placement: the targets' cores in any order, messages by ascending core */
+        size_t nt = 0;
+        for (size_t k = 0; k < f; k++) {
+            uint64_t c = P->core[ct->tg[k]];
+            if (!ct->tcount[c]++)
+                ct->tcores[nt++] = c;
+        }
+        if (nt > 1)
+            qsort(ct->tcores, nt, sizeof *ct->tcores, cmp_u64);
+        for (size_t k = 0; k < nt; k++) {
+            uint64_t c = ct->tcores[k];
+            if (row_fill) {
+                uint64_t at = row_fill[g]++;
+                ct->msg_core[at] = (uint32_t)c;
+                ct->msg_work[at] = ct->L.message_in + (double)ct->tcount[c] * lat;
+            }
+            ct->tcount[c] = 0;
+        }
+        return nt;
+    }
     for (size_t k = 0; k < f;) {
         uint64_t core = P->first_core + ct->tg[k] / P->per_core;
         size_t e2 = k + 1;
@@ -238,7 +263,7 @@ static int build(nesim_chiptime *ct, const nesim_mapping *map, nesim_error *err)
             tg_cap = n;
         for (uint32_t i = 0; i < n; i++) {
             uint32_t g = first + i;
-            uint64_t c = P->first_core + i / P->per_core;
+            uint64_t c = nesim_map_core(P, i);
             int kind = G->kind(G->user, p, i);
             ct->core_of[g] = (uint32_t)c;
             ct->slot[g] = count[c]++;
@@ -256,6 +281,10 @@ static int build(nesim_chiptime *ct, const nesim_mapping *map, nesim_error *err)
         if (ct->base[c] > ct->base_max)
             ct->base_max = ct->base[c], ct->base_core = c;
     ct->tg_cap = tg_cap;
+    for (int p = 0; p < np && !ct->tcount; p++)
+        if (map->place[p].core && (!(ct->tcount = calloc(c1, sizeof *ct->tcount)) ||
+                                   !(ct->tcores = malloc(c1 * sizeof *ct->tcores))))
+            return nesim_fail(err, NESIM_ENOMEM, "chip time: out of memory");
     if (!(ct->tg = malloc(tg_cap * sizeof *ct->tg)))
         return nesim_fail(err, NESIM_ENOMEM, "chip time: out of memory");
     /* messages per neuron: count, then fill */
@@ -411,7 +440,8 @@ static void net_edge(void *u, int e, int *pre, int *post, int *syn, int64_t *del
 {
     const nesim_proj_spec *ps = nesim_projection_spec(u, e);
     *pre = ps->pre, *post = ps->post, *delay = ps->delay;
-    *syn = ps->kind == NESIM_ALL_TO_ALL || ps->kind == NESIM_ONE_TO_ONE ? NESIM_CT_DENSE : NESIM_CT_SPARSE;
+    enum nesim_syn_storage st = nesim_storage_of(ps);
+    *syn = st == NESIM_STORE_DENSE ? NESIM_CT_DENSE : st == NESIM_STORE_CONV ? NESIM_CT_CONV : NESIM_CT_SPARSE;
 }
 
 static size_t net_targets(void *u, int e, uint32_t i, uint32_t *out, size_t cap)

@@ -242,7 +242,7 @@ static int map_network(const nesim_net *net, nesim_cost *out, nesim_error *err)
         for (uint32_t i = 0; i < nesim_population_size(net, p); i++)
             mx = fan[p][i] > mx ? fan[p][i] : mx;
         g[p] = (nesim_map_group){.name = nesim_population_name(net, p), .neurons = nesim_population_size(net, p),
-                                 .fan_in = mx, .weight_bits = 32};
+                                 .fan_in = mx, .weight_bits = 32, .cores = nesim_net_graph(net)->pops[p].cores};
     }
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -323,13 +323,22 @@ int nesim_cost_network_timed(const nesim_chip *chip, const nesim_chip *dense, co
         out->layer[p].compartments = out->map.place[p].compartments;
         out->layer[p].weight_bits_stored = out->map.place[p].weight_bits;
     }
-    /* routing: into the post population, from each source neuron's spikes */
+    /* routing: into the post population, from each source neuron's spikes;
+     * and the synaptic ops each projection receives, priced by its storage */
+    double *st_ops = calloc((size_t)(np ? np : 1) * 3, sizeof *st_ops);
+    if (!st_ops) {
+        rc = nesim_fail(err, NESIM_ENOMEM, "out of memory");
+        goto done;
+    }
     for (int j = 0; j < nj; j++) {
         const nesim_proj_spec *ps = nesim_projection_spec(net, j);
         nesim_energy_input *x = &ein[ps->post];
         uint32_t first = nesim_population_first(net, ps->pre);
+        int st = (int)nesim_storage_of(ps) - NESIM_STORE_DENSE;
         for (uint32_t i = 0; i < nesim_population_size(net, ps->pre); i++) {
             double s = (double)spikes[first + i];
+            if (s > 0)
+                st_ops[3 * ps->post + st] += s * (double)nesim_projection_targets(net, j, i, NULL, 0);
             x->spikes_in += s;
             x->deliveries += s * out->map.dest_cores[j][i];
             x->hops_ew += s * (double)out->map.hops_ew[j][i];
@@ -340,6 +349,14 @@ int nesim_cost_network_timed(const nesim_chip *chip, const nesim_chip *dense, co
         x->weights += (double)syn;
         x->dense_macs += (double)syn * (double)ticks; /* a clock-driven simulator's synaptic work */
     }
+    /* the engine counted each population's ops; their mix by storage sets the price of one */
+    const double *eby = chip->p.energy.syn_by_storage;
+    for (int p = 0; p < np; p++) {
+        double n3 = st_ops[3 * p] + st_ops[3 * p + 1] + st_ops[3 * p + 2];
+        if (n3 > 0)
+            ein[p].sop_j = (st_ops[3 * p] * eby[0] + st_ops[3 * p + 1] * eby[1] + st_ops[3 * p + 2] * eby[2]) / n3;
+    }
+    free(st_ops);
     nesim_energy_compute(&ep, &dp, ein, (size_t)np, (double)ticks, nesim_tick_seconds(net), (double)out->map.cores,
                          eout, &out->energy);
     for (int p = 0; p < np; p++) {

@@ -29,7 +29,7 @@ void nesim_energy_compute(const nesim_energy_params *p, const nesim_dense_params
         nesim_energy_layer *o = &out[i];
         memset(o, 0, sizeof *o);
         double idle = x->neurons * ticks - x->membrane_updates;
-        o->term[NESIM_E_SYNAPTIC] = x->sops * p->sop;
+        o->term[NESIM_E_SYNAPTIC] = x->sops * (x->sop_j > 0 ? x->sop_j : p->sop);
         o->term[NESIM_E_UPDATE] = x->membrane_updates * p->update_active;
         o->term[NESIM_E_IDLE] = (idle > 0 ? idle : 0) * p->update_idle;
         o->term[NESIM_E_SPIKE_OUT] = x->spikes_out * p->spike_out;

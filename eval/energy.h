@@ -46,6 +46,9 @@ enum { NESIM_E_SYNAPTIC, NESIM_E_UPDATE, NESIM_E_IDLE, NESIM_E_SPIKE_OUT, NESIM_
 /* What one layer (or population) did in a run, as the energy model needs it. */
 typedef struct nesim_energy_input {
     double sops, membrane_updates, neurons, spikes_in, spikes_out;
+    double sop_j;             /* J per synaptic op when the layer's synapses are priced by how
+                                 they are stored (net/chip.h syn_by_storage); 0: the profile's
+                                 synaptic_op */
     double deliveries;        /* spikes x destination cores, into this layer */
     double hops_ew, hops_ns;  /* of the spikes into this layer */
     double hops_chip;         /* their chip-boundary crossings */

@@ -97,7 +97,7 @@ static void add_cost(json_t *rep, const nesim_cost *c, double samples, int layer
     }
     json_object_set_new(en, "dense_baselines", db);
     json_object_set_new(rep, "energy", en);
-    num(cu, "cores", (double)c->map.cores);
+    num(cu, "cores", (double)c->map.cores_used);
     num(cu, "chips", (double)c->map.chips);
     num(cu, "max_hops", (double)c->map.max_hops);
     double crossings = 0;

@@ -217,6 +217,28 @@ static void print_chip_time(const json_t *r, FILE *out)
     fprintf(out, "\n");
 }
 
+/* A SANA-FE network's run summary, as SANA-FE prints its own (YAML). */
+static void print_sanafe(const json_t *r, FILE *out)
+{
+    const json_t *s = json_object_get(r, "sanafe_summary"), *e = json_object_get(s, "energy");
+    if (!s)
+        return;
+    fprintf(out, "\n  SANA-FE run summary (nesim's run in SANA-FE's terms)\n");
+    static const char *const ints[] = {"timesteps_executed", "total_spikes", "total_messages_sent",
+                                       "total_neurons_updated", "total_neurons_fired", NULL};
+    for (int i = 0; ints[i]; i++) {
+        const json_t *x = json_object_get(s, ints[i]);
+        if (json_is_integer(x))
+            fprintf(out, "  %s: %lld\n", ints[i], (long long)json_integer_value(x));
+        else
+            fprintf(out, "  %s: ~  (needs --timing)\n", ints[i]);
+    }
+    fprintf(out, "  sim_time: %e\n  energy:\n", rnum(s, "sim_time"));
+    static const char *const parts[] = {"synapse", "dendrite", "soma", "network", "total", NULL};
+    for (int i = 0; parts[i]; i++)
+        fprintf(out, "    %s: %e\n", parts[i], rnum(e, parts[i]));
+}
+
 static void print_network(const json_t *r, FILE *out)
 {
     char b1[32], b2[32];
@@ -239,6 +261,7 @@ static void print_network(const json_t *r, FILE *out)
     print_chip(r, out, 0);
     print_chip_time(r, out);
     print_neurobench(r, out);
+    print_sanafe(r, out);
     if (isfinite(rnum(r, "wall_s")))
         fprintf(out, "\n  wall time        %8.3f s\n", rnum(r, "wall_s"));
     if (isfinite(rnum(r, "peak_rss_mib")))

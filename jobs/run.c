@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "base/mem.h"
+#include "net/sanafe.h"
 #include "base/rng.h"
 #include "eval/cost.h"
 #include "eval/report.h"
@@ -406,12 +407,52 @@ static int on_net_spike(void *ctx, int64_t t, uint32_t id, int pop)
     return ns->rec ? nesim_record_net_spike(ns->rec, t, id, pop) : 0;
 }
 
+static double jnum(const json_t *o, const char *a, const char *b)
+{
+    const json_t *x = json_object_get(o, a);
+    if (b)
+        x = json_object_get(x, b);
+    return json_number_value(x);
+}
+
+/* SANA-FE's run summary, in its terms, from the report (a SANA-FE network
+ * run): its "total_spikes" are synaptic events; its soma energy is nesim's
+ * updates, idle neurons and spikes out; its network energy the messages and
+ * their hops. */
+static int add_sanafe_summary(json_t *r)
+{
+    const json_t *t = json_object_get(r, "totals"), *e = json_object_get(r, "energy"),
+                 *ct = json_object_get(r, "chip_time"), *terms = json_object_get(e, "terms");
+    json_t *s = json_object(), *en = json_object();
+    double soma = jnum(terms, "update", NULL) + jnum(terms, "idle", NULL) + jnum(terms, "spike_out", NULL);
+    double net = jnum(terms, "delivery", NULL) + jnum(terms, "routing", NULL);
+    if (!s || !en || json_object_set_new(s, "timesteps_executed", json_integer((json_int_t)jnum(t, "virtual_ticks", NULL))) ||
+        json_object_set_new(s, "total_spikes", json_integer((json_int_t)jnum(t, "sops", NULL))) ||
+        json_object_set_new(s, "total_messages_sent", ct ? json_integer((json_int_t)jnum(ct, "messages", NULL)) : json_null()) ||
+        json_object_set_new(s, "total_neurons_updated",
+                            json_integer((json_int_t)jnum(r, "neurobench", "membrane_updates"))) ||
+        json_object_set_new(s, "total_neurons_fired", json_integer((json_int_t)jnum(t, "spikes", NULL))) ||
+        json_object_set_new(s, "sim_time", json_real(ct ? jnum(ct, "total_s", NULL) : jnum(e, "duration_s", NULL))) ||
+        json_object_set_new(en, "synapse", json_real(jnum(terms, "synaptic", NULL))) ||
+        json_object_set_new(en, "dendrite", json_real(0)) || json_object_set_new(en, "soma", json_real(soma)) ||
+        json_object_set_new(en, "network", json_real(net)) ||
+        json_object_set_new(en, "total", json_real(jnum(e, "total_j", NULL))) || json_object_set(s, "energy", en) ||
+        json_object_set(r, "sanafe_summary", s)) {
+        json_decref(s), json_decref(en);
+        return -1;
+    }
+    json_decref(s), json_decref(en);
+    return 0;
+}
+
 static int run_network(const nesim_run_opts *o, const nesim_spec *spec, json_t **report, nesim_error *err)
 {
     double seconds = o->seconds > 0 ? o->seconds : 1;
-    int64_t total;
-    int rc = nesim_ticks_of(seconds, spec->tick, "--seconds", &total, err);
-    if (rc)
+    int64_t total = o->steps;
+    int rc = NESIM_OK;
+    if (o->steps > 0 && o->seconds > 0)
+        return nesim_fail(err, NESIM_EINVAL, "give --seconds or --steps, not both");
+    if (o->steps <= 0 && (rc = nesim_ticks_of(seconds, spec->tick, "--seconds", &total, err)))
         return rc;
     nesim_graph *g;
     uint64_t seed = o->has_seed ? o->seed : spec->seed;
@@ -498,6 +539,8 @@ static int run_network(const nesim_run_opts *o, const nesim_spec *spec, json_t *
     }
     if (!rc && close_s >= 0)
         json_object_set_new(r, "trace_close_s", json_real(close_s));
+    if (!rc && nesim_sanafe_file_kind(spec->file) && chip && add_sanafe_summary(r))
+        rc = nesim_fail(err, NESIM_ENOMEM, "out of memory");
     if (rc)
         json_decref(r);
     else
@@ -543,11 +586,35 @@ static int check_memory(const nesim_run_opts *o, const nesim_spec *spec, nesim_e
                       o->max_memory ? "" : " (--max-memory SIZE runs it anyway)");
 }
 
+/* A SANA-FE network (net/sanafe.h): its mapping is translated onto the chip
+ * the run uses, and a SANA-FE architecture names its units. */
+static int load_sanafe_net(const nesim_run_opts *o, nesim_spec **spec, nesim_error *err)
+{
+    nesim_sanafe_arch *arch = NULL;
+    nesim_chip *chip = NULL;
+    nesim_sanafe_layout lay = {0}, *layp = NULL;
+    int rc = NESIM_OK;
+    if (use_chip(o)) {
+        if (nesim_sanafe_file_kind(o->chip) == 1)
+            rc = nesim_sanafe_arch_load(o->chip, &arch, err);
+        if (!rc && !(rc = nesim_chip_load(o->chip, NULL, &chip, err)) && chip->kind == NESIM_CHIP_NEUROMORPHIC) {
+            lay = (nesim_sanafe_layout){chip->p.mesh_x, chip->p.mesh_y, chip->p.cores_per_router,
+                                        chip->p.cores_per_chip};
+            layp = &lay;
+        }
+    }
+    if (!rc)
+        rc = nesim_sanafe_net_load(o->spec, arch, layp, spec, err);
+    nesim_chip_free(chip);
+    nesim_sanafe_arch_free(arch);
+    return rc;
+}
+
 int nesim_run_spec(const nesim_run_opts *o, json_t **report, nesim_error *err)
 {
     *report = NULL;
     nesim_spec *spec = NULL;
-    int rc = nesim_spec_load(o->spec, &spec, err);
+    int rc = nesim_sanafe_file_kind(o->spec) ? load_sanafe_net(o, &spec, err) : nesim_spec_load(o->spec, &spec, err);
     if (rc)
         return rc;
     if ((rc = check_memory(o, spec, err))) {
@@ -555,8 +622,9 @@ int nesim_run_spec(const nesim_run_opts *o, json_t **report, nesim_error *err)
         return rc;
     }
     if (spec->n_layers) {
-        if (o->seconds > 0)
-            rc = nesim_fail(err, NESIM_EINVAL, "--seconds: %s is a layer model (its samples set its time)", spec->file);
+        if (o->seconds > 0 || o->steps > 0)
+            rc = nesim_fail(err, NESIM_EINVAL, "%s: %s is a layer model (its samples set its time)",
+                            o->steps > 0 ? "--steps" : "--seconds", spec->file);
         else
             rc = run_layers(o, spec, report, err);
     } else {

@@ -15,7 +15,8 @@
 #include "traces/store.h"
 
 typedef struct nesim_run_opts {
-    const char *spec;              /* the spec's path */
+    const char *spec;              /* the spec's path: JSON, or a SANA-FE network (.yaml, .yml, .net:
+                                      net/sanafe.h; with a SANA-FE architecture as the chip) */
     /* layer models */
     const char *input;             /* .npy [samples, features...], any numeric dtype */
     uint64_t random_n;             /* or this many synthetic samples (Student t, nu = 3) */
@@ -24,6 +25,7 @@ typedef struct nesim_run_opts {
     const char *labels;            /* integer labels [samples]: accuracy */
     /* networks */
     double seconds;                /* > 0; 0: one second */
+    int64_t steps;                 /* networks: > 0 runs this many ticks instead of seconds */
     int timing;                    /* nesim_timing (eval/chiptime.h): chip time per step on the chip */
     const char *timing_steps;      /* with timing: write each step's chip time (s), f64 [steps] .npy */
     /* both */

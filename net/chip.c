@@ -12,6 +12,7 @@
  * function (quantity) checks that shape for every field, so the rules are
  * the same everywhere. */
 #include "net/chip.h"
+#include "net/sanafe.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -73,7 +74,9 @@ static const char *const gpu_keys[] = {"nesim_chip", "name", "kind", "descriptio
 static const char *const util_keys[] = {"compute", "memory", NULL};
 static const char *const energy_keys[] = {"synaptic_op", "neuron_update_active", "neuron_update_idle",
                                           "spike_out", "spike_within_core", "hop_ew", "hop_ns",
-                                          "hop_chip", NULL};
+                                          "hop_chip", "synaptic_op_dense", "synaptic_op_sparse",
+                                          "synaptic_op_conv", NULL};
+enum { ENERGY_REQUIRED = 8 }; /* the synaptic_op_<storage> keys that follow are optional */
 static const char *const graded_keys[] = {"mac", "element_op", NULL};
 static const char *const latency_keys[] = {"synaptic_op_dense", "synaptic_op_sparse", "synaptic_op_conv",
                                            "neuron_access", "neuron_update", "spike_out", "message_out",
@@ -491,9 +494,17 @@ static int parse_neuromorphic(pctx *c, const json_t *root)
                    &p->energy.neuron_update_idle, &p->energy.spike_out,
                    &p->energy.spike_within_core,  &p->energy.hop_ew,
                    &p->energy.hop_ns,             &p->energy.hop_chip};
-    for (size_t i = 0; energy_keys[i]; i++)
+    for (size_t i = 0; i < ENERGY_REQUIRED; i++)
         if ((rc = qreal(c, o, "energy", energy_keys[i], "J", Q_NONNEG, MAX_EVENT_J, e[i])))
             return rc;
+    /* a synaptic operation by how the synapses are stored (net/graph.h); absent: synaptic_op */
+    for (int k = 0; k < 3; k++) {
+        double *to = &p->energy.syn_by_storage[k];
+        *to = p->energy.synaptic_op;
+        if (json_object_get(o, energy_keys[ENERGY_REQUIRED + k]) &&
+            (rc = qreal(c, o, "energy", energy_keys[ENERGY_REQUIRED + k], "J", Q_NONNEG, MAX_EVENT_J, to)))
+            return rc;
+    }
 
     /* optional: graded (non-spike) work done on the chip itself */
     if (json_object_get(root, "graded")) {
@@ -867,11 +878,29 @@ static char *join_path(const char *dir, const char *stem)
     return p;
 }
 
+/* A SANA-FE architecture file: its profile document, checked as any other. */
+static int load_sanafe(const char *path, nesim_chip **out, nesim_error *err)
+{
+    nesim_sanafe_arch *a;
+    int rc = nesim_sanafe_arch_load(path, &a, err);
+    if (rc)
+        return rc;
+    char *text = json_dumps(a->chip, JSON_COMPACT);
+    nesim_sanafe_arch_free(a);
+    if (!text)
+        return nesim_fail(err, NESIM_ENOMEM, "%s: out of memory", path);
+    rc = nesim_chip_parse(text, strlen(text), path, NULL, out, err);
+    free(text);
+    return rc;
+}
+
 int nesim_chip_load(const char *name_or_path, const char *chips_dir, nesim_chip **out, nesim_error *err)
 {
     *out = NULL;
     if (!name_or_path || !name_or_path[0])
         return nesim_fail(err, NESIM_EINVAL, "chip: empty name (give a chip name or a path to a .json file)");
+    if (nesim_sanafe_file_kind(name_or_path) == 1)
+        return load_sanafe(name_or_path, out, err);
     if (strchr(name_or_path, '/') || ends_with_json(name_or_path))
         return load_path(name_or_path, out, err);
 

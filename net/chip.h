@@ -58,6 +58,9 @@ typedef struct nesim_chip_energy {
     double hop_ew;               /* one east-west router hop */
     double hop_ns;               /* one north-south router hop */
     double hop_chip;             /* extra energy per chip-boundary crossing (on top of mesh hops) */
+    /* one synaptic operation by how the synapses are stored: dense, sparse,
+     * conv ([synaptic_op_dense|_sparse|_conv], optional; synaptic_op when absent) */
+    double syn_by_storage[3];
 } nesim_chip_energy;
 
 /* How long events take on a neuromorphic chip, seconds per event (the
@@ -191,8 +194,9 @@ typedef struct nesim_chip {
  * the environment's. */
 const char *nesim_chip_default_dir(void);
 
-/* Loads a profile. `name_or_path` is a path if it contains '/' or ends in
- * ".json"; otherwise it is a chip name looked up as chips_dir/NAME.json
+/* Loads a profile. `name_or_path` ending in ".yaml" or ".yml" is a SANA-FE
+ * architecture file (net/sanafe.h); otherwise it is a path if it contains
+ * '/' or ends in ".json"; otherwise it is a chip name looked up as chips_dir/NAME.json
  * (chips_dir NULL: nesim_chip_default_dir()). An unknown name fails with
  * NESIM_EINVAL listing the profiles that exist. *out is NULL on failure. */
 int nesim_chip_load(const char *name_or_path, const char *chips_dir, nesim_chip **out,

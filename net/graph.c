@@ -47,6 +47,8 @@ static void pop_clear(nesim_graph_pop *p)
         nesim_dyn_free(&p->dyn);
     p->cdyn = NULL;
     p->cls = NULL;
+    free(p->cores);
+    p->cores = NULL;
 }
 
 /* The population's constants, one set per class of equal per-neuron values. */
@@ -189,6 +191,14 @@ int nesim_graph_add_population(nesim_graph *g, const nesim_pop_spec *spec, int *
         }
         memcpy(v, in->values, (size_t)spec->n * sizeof *v);
         p->v_init.values = v;
+    }
+    if (spec->cores) {
+        if (!(p->cores = malloc((size_t)spec->n * sizeof *p->cores))) {
+            pop_clear(p);
+            free(p->name);
+            return nesim_fail(err, NESIM_ENOMEM, "out of memory");
+        }
+        memcpy(p->cores, spec->cores, (size_t)spec->n * sizeof *p->cores);
     }
     g->n_total += spec->n;
     if (id)
@@ -471,6 +481,8 @@ int nesim_graph_connect(nesim_graph *g, const nesim_proj_spec *s, int *id, nesim
                           pre->n, post->n);
     if (s->kind > NESIM_EXPLICIT)
         return nesim_fail(err, NESIM_EINVAL, "projection %s -> %s: unknown connection rule", a, b);
+    if ((unsigned)s->storage > NESIM_STORE_CONV)
+        return nesim_fail(err, NESIM_EINVAL, "projection %s -> %s: unknown synapse storage", a, b);
     if (post->dyn.model->is_source)
         return nesim_fail(err, NESIM_EINVAL, "projection %s -> %s: '%s' is a spike source and takes no input", a, b,
                           b);
@@ -551,4 +563,30 @@ size_t nesim_graph_targets(const nesim_graph *g, int j, uint32_t i, uint32_t *ou
             }
     }
     return n;
+}
+
+const char *nesim_storage_name(enum nesim_syn_storage s)
+{
+    switch (s) {
+    case NESIM_STORE_AUTO: return "auto";
+    case NESIM_STORE_DENSE: return "dense";
+    case NESIM_STORE_SPARSE: return "sparse";
+    case NESIM_STORE_CONV: return "conv";
+    }
+    return "?";
+}
+
+int nesim_storage_parse(const char *name)
+{
+    for (int s = NESIM_STORE_AUTO; s <= NESIM_STORE_CONV; s++)
+        if (!strcmp(name, nesim_storage_name((enum nesim_syn_storage)s)))
+            return s;
+    return -1;
+}
+
+enum nesim_syn_storage nesim_storage_of(const nesim_proj_spec *ps)
+{
+    if (ps->storage != NESIM_STORE_AUTO)
+        return ps->storage;
+    return ps->kind == NESIM_ALL_TO_ALL || ps->kind == NESIM_ONE_TO_ONE ? NESIM_STORE_DENSE : NESIM_STORE_SPARSE;
 }

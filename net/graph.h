@@ -50,9 +50,17 @@ typedef struct nesim_pop_spec {
     const nesim_param_array *arrays;
     size_t n_arrays;
     nesim_init_dist v_init;      /* initial membrane potential */
+    /* Where the neurons sit on a chip: neuron j on core cores[j] (global
+     * core numbers, net/map.h; copied), or NULL: the mapper places them. */
+    const uint32_t *cores;
 } nesim_pop_spec;
 
 enum nesim_conn_kind { NESIM_ALL_TO_ALL = 0, NESIM_ONE_TO_ONE, NESIM_FIXED_PROB, NESIM_EXPLICIT };
+
+/* How a chip stores a projection's synapses, which sets the time (and, on
+ * profiles that price them apart, the energy) of one synaptic operation:
+ * AUTO is dense for all_to_all and one_to_one, sparse otherwise. */
+enum nesim_syn_storage { NESIM_STORE_AUTO = 0, NESIM_STORE_DENSE, NESIM_STORE_SPARSE, NESIM_STORE_CONV };
 
 typedef struct nesim_proj_spec {
     int pre, post;               /* population ids */
@@ -61,6 +69,7 @@ typedef struct nesim_proj_spec {
     double weight;               /* volts (a jump, or a current increment) */
     int64_t delay;               /* ticks, >= 1 */
     int no_autapses;             /* pre == post: skip i -> i */
+    enum nesim_syn_storage storage;
     /* NESIM_EXPLICIT (borrowed, read during connect only): n_syn synapses
      * pre_idx[k] -> post_idx[k] of weight w[k] and delay delays[k] ticks
      * (delays NULL: `delay` for all; weight is unused). Synapses repeating a
@@ -85,6 +94,7 @@ typedef struct nesim_graph_pop {
     nesim_init_dist v_init;
     int *out;                    /* projections leaving this population, in id order */
     int n_out;
+    uint32_t *cores;             /* placement given with the population, or NULL */
 } nesim_graph_pop;
 
 typedef struct nesim_graph_proj {
@@ -134,5 +144,10 @@ size_t nesim_graph_targets(const nesim_graph *g, int j, uint32_t i, uint32_t *ou
 
 /* Names as written in specs; "?" outside the enum. */
 const char *nesim_conn_rule_name(enum nesim_conn_kind k);
+/* "auto", "dense", "sparse", "conv"; parse: -1 for other names. */
+const char *nesim_storage_name(enum nesim_syn_storage s);
+int nesim_storage_parse(const char *name);
+/* The storage a projection's synapses get (AUTO resolved by its rule). */
+enum nesim_syn_storage nesim_storage_of(const nesim_proj_spec *ps);
 
 #endif

@@ -37,6 +37,8 @@ void nesim_map_free(nesim_mapping *m)
     free(m->dest_cores);
     free(m->hops_ew);
     free(m->hops_ns);
+    for (size_t i = 0; m->place && i < m->n_groups; i++)
+        free(m->place[i].core);
     free(m->place);
     free(m->syn_bytes_core_max);
     memset(m, 0, sizeof *m);
@@ -79,6 +81,72 @@ static int add_routes(routes *rt, uint64_t src, const nesim_map_place *post, con
     return 0;
 }
 
+/* A group whose cores are given: checks them and records the window they
+ * span. Slots count compartments as automatic placement does (one per
+ * neuron: a given placement does not split fan-ins). */
+static int place_given(const nesim_chip_caps *caps, const nesim_map_group *G, nesim_map_place *P, double *syn_max,
+                       uint32_t **given, uint64_t *given_cap, nesim_error *err)
+{
+    uint64_t max_cores = caps->chip_mesh_x && caps->chip_mesh_y
+                             ? caps->chip_mesh_x * caps->chip_mesh_y * caps->cores_per_chip
+                             : UINT64_MAX;
+    if (caps->fan_in_max && G->fan_in > caps->fan_in_max)
+        return nesim_fail(err, NESIM_EINVAL, "%s: fan-in of %llu synapses per neuron exceeds the chip's limit of %llu",
+                          G->name, (unsigned long long)G->fan_in, (unsigned long long)caps->fan_in_max);
+    uint64_t lo = UINT64_MAX, hi = 0;
+    for (uint64_t i = 0; i < G->neurons; i++) {
+        uint64_t c = G->cores[i];
+        if (c >= max_cores)
+            return nesim_fail(err, NESIM_EINVAL, "%s: neuron %llu is placed on core %llu; the system has %llu cores",
+                              G->name, (unsigned long long)i, (unsigned long long)c, (unsigned long long)max_cores);
+        if (c >= *given_cap) {
+            uint64_t nc = *given_cap ? *given_cap : 64;
+            while (nc <= c)
+                nc *= 2;
+            uint32_t *v = realloc(*given, nc * sizeof *v);
+            if (!v)
+                return nesim_fail(err, NESIM_ENOMEM, "mapping: out of memory");
+            memset(v + *given_cap, 0, (nc - *given_cap) * sizeof *v);
+            *given = v, *given_cap = nc;
+        }
+        if (++(*given)[c] > caps->neurons_per_core)
+            return nesim_fail(err, NESIM_EINVAL, "%s: neuron %llu is placed on core %llu, which already holds %llu neurons (the chip's limit)",
+                              G->name, (unsigned long long)i, (unsigned long long)c,
+                              (unsigned long long)caps->neurons_per_core);
+        lo = c < lo ? c : lo;
+        hi = c > hi ? c : hi;
+    }
+    double bits = caps->weight_bits_max > 0 && G->weight_bits > caps->weight_bits_max ? caps->weight_bits_max : G->weight_bits;
+    P->compartments = 1;
+    P->weight_bits = bits;
+    P->per_core = 1;
+    if (!G->neurons)
+        return NESIM_OK;
+    P->first_core = lo;
+    P->n_cores = hi - lo + 1;
+    if (!(P->core = malloc(G->neurons * sizeof *P->core)))
+        return nesim_fail(err, NESIM_ENOMEM, "mapping: out of memory");
+    memcpy(P->core, G->cores, G->neurons * sizeof *P->core);
+    /* cores this group is the first to use; its fullest core's synapses */
+    uint32_t *cnt = calloc(P->n_cores, sizeof *cnt);
+    if (!cnt)
+        return nesim_fail(err, NESIM_ENOMEM, "mapping: out of memory");
+    uint64_t full = 0;
+    for (uint64_t i = 0; i < G->neurons; i++) {
+        uint32_t k = ++cnt[G->cores[i] - lo];
+        full = k > full ? k : full;
+    }
+    for (uint64_t d = 0; d < P->n_cores; d++)
+        P->owned_cores += cnt[d] && (*given)[lo + d] == cnt[d];
+    free(cnt);
+    double bytes = (double)full * (double)G->fan_in * bits / 8.0;
+    if (bytes > caps->synapse_bytes_per_core)
+        return nesim_fail(err, NESIM_EINVAL, "%s: %llu neurons on one core need %.0f bytes of synapses; a core holds %.0f",
+                          G->name, (unsigned long long)full, bytes, caps->synapse_bytes_per_core);
+    *syn_max = bytes;
+    return NESIM_OK;
+}
+
 int nesim_map(const nesim_chip_caps *caps, const nesim_map_group *g, size_t n_groups,
               const nesim_map_edge *e, size_t n_edges, nesim_mapping *m, nesim_error *err)
 {
@@ -104,11 +172,32 @@ int nesim_map(const nesim_chip_caps *caps, const nesim_map_group *g, size_t n_gr
     int have_open = 0;
     uint64_t open_core = 0, open_slots = 0;
     double open_bytes = 0;
+    for (size_t i = 1; i < n_groups; i++)
+        if (!g[i].cores != !g[0].cores) {
+            const char *with = g[i].cores ? g[i].name : g[0].name, *without = g[i].cores ? g[0].name : g[i].name;
+            nesim_map_free(m);
+            return nesim_fail(err, NESIM_EINVAL, "%s has its cores given but %s does not: give every group's placement or none",
+                              with, without);
+        }
+    uint32_t *given = NULL; /* neuron slots taken on each core by given placements */
+    uint64_t given_cap = 0;
     for (size_t i = 0; i < n_groups; i++) {
         const nesim_map_group *G = &g[i];
+        if (G->cores) {
+            int rc = place_given(caps, G, &m->place[i], &m->syn_bytes_core_max[i], &given, &given_cap, err);
+            if (rc) {
+                free(given);
+                nesim_map_free(m);
+                return rc;
+            }
+            if (G->neurons && m->place[i].first_core + m->place[i].n_cores > core)
+                core = m->place[i].first_core + m->place[i].n_cores;
+            continue;
+        }
         uint64_t comp = 1, fan = G->fan_in;
         if (caps->fan_in_max && G->fan_in > caps->fan_in_max) {
             if (!caps->split_fan_in) {
+                free(given);
                 nesim_map_free(m);
                 return nesim_fail(err, NESIM_EINVAL, "%s: fan-in of %llu synapses per neuron exceeds the chip's limit of %llu",
                                   G->name, (unsigned long long)G->fan_in, (unsigned long long)caps->fan_in_max);
@@ -120,6 +209,7 @@ int nesim_map(const nesim_chip_caps *caps, const nesim_map_group *g, size_t n_gr
         double per_neuron = (double)fan * bits / 8.0; /* per compartment */
         uint64_t by_mem = per_neuron > 0 ? (uint64_t)floor(caps->synapse_bytes_per_core / per_neuron) : UINT64_MAX;
         if (by_mem == 0) {
+            free(given);
             nesim_map_free(m);
             return nesim_fail(err, NESIM_EINVAL,
                               "%s: one neuron's %llu synapses at %g bits need %.0f bytes; a core holds %.0f bytes of synapses",
@@ -128,12 +218,14 @@ int nesim_map(const nesim_chip_caps *caps, const nesim_map_group *g, size_t n_gr
         /* compartments of one neuron stay together on a core */
         uint64_t slots = caps->neurons_per_core / comp;
         if (slots == 0) {
+            free(given);
             nesim_map_free(m);
             return nesim_fail(err, NESIM_EINVAL, "%s: a neuron needs %llu compartments; a core has %llu",
                               G->name, (unsigned long long)comp, (unsigned long long)caps->neurons_per_core);
         }
         uint64_t per = slots < by_mem / comp ? slots : by_mem / comp;
         if (per == 0) {
+            free(given);
             nesim_map_free(m);
             return nesim_fail(err, NESIM_EINVAL, "%s: one neuron's %llu compartments do not fit a core's synapse memory",
                               G->name, (unsigned long long)comp);
@@ -167,7 +259,10 @@ int nesim_map(const nesim_chip_caps *caps, const nesim_map_group *g, size_t n_gr
             open_bytes = (double)last * per_neuron;
         }
     }
+    free(given);
     m->cores = core;
+    for (size_t i = 0; i < n_groups; i++)
+        m->cores_used += m->place[i].owned_cores;
     m->chips = (core + caps->cores_per_chip - 1) / caps->cores_per_chip;
     if (caps->chip_mesh_x && caps->chip_mesh_y && m->chips > caps->chip_mesh_x * caps->chip_mesh_y) {
         unsigned long long need = m->chips;
@@ -204,7 +299,7 @@ int nesim_map(const nesim_chip_caps *caps, const nesim_map_group *g, size_t n_gr
         if (!useen)
             goto oom;
         for (uint64_t i = 0; i < npre; i++) {
-            uint64_t sc = pre->first_core + i / pre->per_core, sx, sy, scx, scy;
+            uint64_t sc = nesim_map_core(pre, i), sx, sy, scx, scy;
             nesim_map_core_xy(caps, sc, &sx, &sy);
             nesim_map_chip_xy(caps, sc, &scx, &scy);
             if (E->dense && sc == last_core) {
@@ -218,7 +313,7 @@ int nesim_map(const nesim_chip_caps *caps, const nesim_map_group *g, size_t n_gr
             } else {
                 size_t f = E->targets(E->user, i, tg, tg_cap);
                 for (size_t k = 0; k < f && k < tg_cap; k++)
-                    seen[tg[k] / post->per_core] = 1;
+                    seen[nesim_map_core(post, tg[k]) - post->first_core] = 1;
             }
             ew = ns = nd = xc = 0;
             for (uint64_t d = 0; d < post->n_cores; d++) {

@@ -53,6 +53,13 @@ typedef struct nesim_map_group {
     uint64_t neurons;
     uint64_t fan_in;          /* synapses per neuron (largest) */
     double weight_bits;       /* per stored synapse */
+    /* Placement given by the model (a SANA-FE mapping, a spec's "cores"):
+     * neuron i on core cores[i], or NULL: placed as above. Either every
+     * group's cores are given or none are. Given cores are checked against
+     * the chip (a core's neuron slots over all groups, its synapse memory,
+     * the system's cores); the mapping's cores are then 0 .. the highest
+     * given, of which the groups own those they use. */
+    const uint32_t *cores;
 } nesim_map_group;
 
 /* An edge pre -> post. Dense: every pre neuron reaches every post neuron.
@@ -67,6 +74,9 @@ typedef struct nesim_map_edge {
 
 typedef struct nesim_map_place {
     uint64_t first_core, n_cores, per_core; /* neuron i is on core first_core + i / per_core */
+    uint32_t *core;          /* given placement (a copy): neuron i on core[i], all within
+                                [first_core, first_core + n_cores); per_core unused. NULL:
+                                the formula above. Read it with nesim_map_core. */
     uint64_t owned_cores;    /* cores this group opened (0 when it shares another's: caps.pack);
                                 the groups' owned cores sum to the mapping's cores */
     uint64_t compartments;   /* per neuron: 1, or more when its fan-in was split */
@@ -76,7 +86,8 @@ typedef struct nesim_map_place {
 typedef struct nesim_mapping {
     size_t n_groups, n_edges;
     nesim_map_place *place;    /* per group */
-    uint64_t cores, chips;
+    uint64_t cores, chips;     /* cores numbered 0 .. cores - 1; chips holding them */
+    uint64_t cores_used;       /* cores holding neurons (= cores unless placements are given) */
     uint64_t max_hops;         /* longest single route used */
     uint64_t routes;           /* routing-table entries (source core, destination core) */
     /* per edge, per pre neuron: destination cores and hops of one spike */
@@ -85,6 +96,12 @@ typedef struct nesim_mapping {
     uint64_t **hops_chip;      /* chip-boundary crossings of one spike */
     double *syn_bytes_core_max; /* per group: synapse memory used on its fullest core */
 } nesim_mapping;
+
+/* The core holding neuron i of a placed group. */
+static inline uint64_t nesim_map_core(const nesim_map_place *P, uint64_t i)
+{
+    return P->core ? P->core[i] : P->first_core + i / P->per_core;
+}
 
 /* Places groups and routes edges. Fills *m (free with nesim_map_free). */
 int nesim_map(const nesim_chip_caps *caps, const nesim_map_group *g, size_t n_groups,

@@ -642,7 +642,7 @@ static int parse_v_init(pctx *c, const json_t *v, const char *path, nesim_spec_p
 
 static int parse_pop(pctx *c, const json_t *v, const char *path, double tick, nesim_spec_pop *P)
 {
-    static const char *const keys[] = {"name", "model", "threshold", "n", "params", "v_init", NULL};
+    static const char *const keys[] = {"name", "model", "threshold", "n", "params", "v_init", "cores", NULL};
     char p[PATHN];
     int rc;
     json_t *x;
@@ -705,6 +705,25 @@ static int parse_pop(pctx *c, const json_t *v, const char *path, double tick, ne
     P->v_init = (nesim_init_dist){.kind = NESIM_INIT_REST, .a = 0, .b = 0};
     if ((x = json_object_get(v, "v_init")) && (rc = parse_v_init(c, x, sub(p, path, "v_init"), P)))
         return rc;
+    if ((x = json_object_get(v, "cores"))) {
+        nesim_spec_array a = {0};
+        sub(p, path, "cores");
+        rc = parse_param_array(c, x, p, P->n, &a);
+        if (!rc && !(P->cores = malloc((size_t)P->n * sizeof *P->cores)))
+            rc = oom(c);
+        for (uint32_t j = 0; !rc && j < P->n; j++) {
+            if (!(a.v[j] >= 0 && a.v[j] <= (double)UINT32_MAX && a.v[j] == floor(a.v[j]))) {
+                char q[PATHN];
+                rc = bad(c, idx(q, p, j), "a core is a whole number >= 0 (got %g)", a.v[j]);
+            } else {
+                P->cores[j] = (uint32_t)a.v[j];
+            }
+        }
+        free(a.file);
+        free(a.v);
+        if (rc)
+            return rc;
+    }
     return NESIM_OK;
 }
 
@@ -839,7 +858,8 @@ static int check_inline(pctx *c, const char *path, const nesim_spec *s, const ne
 static int parse_proj(pctx *c, const json_t *v, const char *path, const nesim_spec *s, nesim_spec_proj *J)
 {
     static const char *const keys[] = {"pre", "post", "rule", "p", "weight", "delay", "delay_s",
-                                       "autapses", "matrix", "synapses", NULL};
+                                       "autapses", "matrix", "synapses", "storage", NULL};
+    static const char *const storages[] = {"auto", "dense", "sparse", "conv", NULL}; /* enum order */
     char p[PATHN];
     int rc, r;
     json_t *x;
@@ -862,6 +882,12 @@ static int parse_proj(pctx *c, const json_t *v, const char *path, const nesim_sp
     if ((rc = want_enum(c, x, sub(p, path, "rule"), "connection rule", rules, &r)))
         return rc;
     J->rule = (enum nesim_conn_kind)r;
+    if ((x = json_object_get(v, "storage"))) {
+        int st;
+        if ((rc = want_enum(c, x, sub(p, path, "storage"), "synapse storage", storages, &st)))
+            return rc;
+        J->storage = (enum nesim_syn_storage)st;
+    }
     if (J->rule != NESIM_EXPLICIT && (json_object_get(v, "matrix") || json_object_get(v, "synapses")))
         return bad(c, path, "'matrix' and 'synapses' are for rule explicit");
     if (J->rule == NESIM_EXPLICIT && (rc = parse_explicit(c, v, path, J)))
@@ -1144,6 +1170,7 @@ void nesim_spec_free(nesim_spec *s)
         free(s->pops[i].array_names);
         free(s->pops[i].arrays);
         free(s->pops[i].v_values.file), free(s->pops[i].v_values.v);
+        free(s->pops[i].cores);
     }
     for (size_t i = 0; i < s->n_projs; i++) {
         nesim_spec_proj *J = &s->projs[i];
@@ -1302,7 +1329,7 @@ int nesim_spec_build_graph(const nesim_spec *s, uint64_t seed, nesim_graph **out
             pa[k] = (nesim_param_array){P->array_names[k], P->arrays[k].v};
         nesim_pop_spec ps = {.name = P->name, .model = P->model, .threshold = P->threshold, .n = P->n,
                              .params = P->params, .n_params = P->n_params, .arrays = pa,
-                             .n_arrays = P->n_arrays, .v_init = P->v_init};
+                             .n_arrays = P->n_arrays, .v_init = P->v_init, .cores = P->cores};
         if ((rc = nesim_graph_add_population(g, &ps, &ids[i], err)))
             nesim_context(err, "%s: populations[%zu]: ", s->file, i);
         free(pa);
@@ -1310,7 +1337,8 @@ int nesim_spec_build_graph(const nesim_spec *s, uint64_t seed, nesim_graph **out
     for (size_t i = 0; !rc && i < s->n_projs; i++) {
         const nesim_spec_proj *J = &s->projs[i];
         nesim_proj_spec ps = {.pre = ids[J->pre], .post = ids[J->post], .kind = J->rule, .p = J->p,
-                              .weight = J->weight, .delay = J->delay, .no_autapses = !J->autapses};
+                              .weight = J->weight, .delay = J->delay, .no_autapses = !J->autapses,
+                              .storage = J->storage};
         syn_lists sl = {0};
         if (J->rule == NESIM_EXPLICIT && !(rc = explicit_lists(s, J, &sl, err)))
             ps.pre_idx = sl.pre, ps.post_idx = sl.post, ps.w = sl.w, ps.delays = sl.delay, ps.n_syn = sl.n;

@@ -116,7 +116,10 @@
  *   "v_init": {"const": v} | {"uniform": [lo, hi]} (lo <= hi)
  *             | {"normal": [mean, sd]} (sd >= 0) | {"values": ARRAY} (n
  *             values, one per neuron); default: each neuron at its own
- *             v_rest (v_reset for a model without v_rest).
+ *             v_rest (v_reset for a model without v_rest),
+ *   "cores": ARRAY (optional): n whole numbers >= 0, the chip core of each
+ *             neuron (net/map.h's numbering); given for every population
+ *             or for none; default: the mapper places them.
  *
  * proj — a projection, connectivity drawn at build time:
  *   "pre", "post": population names (required); post must not be a source
@@ -128,7 +131,11 @@
  *            of ticks (to 1e-9 relative); at most one; default 1 tick;
  *            at most 2^31 - 1 ticks,
  *   "autapses": true/false (default true, as Brian2's connect(p=...));
- *            only matters when pre == post.
+ *            only matters when pre == post,
+ *   "storage": "dense" | "sparse" | "conv" (optional): how a chip stores
+ *            the synapses, which sets a synaptic operation's latency and,
+ *            on profiles that price them apart, its energy; default dense
+ *            for all_to_all and one_to_one, sparse otherwise.
  *   one_to_one needs pre and post of the same size.
  *   "rule": "explicit" lists the synapses instead (no p, weight or autapses):
  *     "matrix": ARRAY, a dense weight matrix [post, pre] (any float dtype;
@@ -235,6 +242,7 @@ typedef struct nesim_spec_pop {
     size_t n_arrays;
     nesim_init_dist v_init;           /* values: into v_values */
     struct nesim_spec_array v_values;
+    uint32_t *cores;                  /* "cores": neuron j on core cores[j], or NULL */
 } nesim_spec_pop;
 
 enum { NESIM_SYN_PRE, NESIM_SYN_POST, NESIM_SYN_WEIGHT, NESIM_SYN_DELAY, NESIM_SYN_LISTS };
@@ -246,6 +254,7 @@ typedef struct nesim_spec_proj {
     double weight;
     int64_t delay;                    /* ticks */
     int autapses;
+    enum nesim_syn_storage storage;   /* "storage" (NESIM_STORE_AUTO when absent) */
     /* explicit: a matrix, or the synapse lists (delay optional) */
     int has_matrix;
     nesim_spec_array matrix;

@@ -9,7 +9,9 @@
  *
  * The map v -> trunc(leak v) + bias is monotone in v, so left alone v moves
  * monotonically after one step: a prediction steps forward until v crosses,
- * stops rising (then it never will) or reaches the bound it was given.
+ * stops rising (then it never will) or reaches the bound it was given —
+ * unless the orbit's upper bound (lh_pred) is below threshold: then it
+ * never fires, known in O(1).
  * Steps are exact and cost one multiply each; a neuron whose state changes
  * every step costs a step of work per step, as on the chip.
  *
@@ -87,6 +89,24 @@ static inline int64_t lh_pred(const nesim_dyn *d, const double *s, int64_t t, in
     const double th = d->v_thresh;
     double v = s[0], vmax = -INFINITY;
     int64_t k = t;
+    /* A bound on the whole orbit, so that a neuron that cannot reach
+     * threshold costs O(1), not a step per tick (a negative v under a leak
+     * climbs to 0 by one quantum a step): truncation moves v toward zero, so
+     * f(v) <= max(leak v, 0) + bias, and every later v is at most
+     * max(v, U) with U = bias / (1 - leak) for bias > 0 (a leak), 0 for
+     * bias <= 0. */
+    {
+        double leak = d->c[C_LEAK], bias = d->c[C_BIAS], U;
+        if (bias <= 0)
+            U = 0;
+        else
+            U = leak < 1 ? bias / (1 - leak) : INFINITY;
+        double top = fmax(v, U);
+        if (top * (1 + 1e-12) + 1e-12 < th) {
+            *margin = th - top;
+            return NESIM_NEVER;
+        }
+    }
     /* up to lo, and through refractoriness, step by step */
     int64_t start = lo > ref ? lo : ref;
     if (start < t)

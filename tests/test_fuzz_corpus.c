@@ -46,6 +46,8 @@ static void test_http_corpus(void **st) { replay("fuzz_http", "fuzz/corpus/http"
 static void test_trace_corpus(void **st) { replay("fuzz_trace", "fuzz/corpus/trace", 8); }
 /* NIR graphs (issue 13): the paper's files and every malformed one */
 static void test_nir_corpus(void **st) { replay("fuzz_nir", "tests/malformed/nir examples/nir fuzz/corpus/nir", 25); }
+/* SANA-FE architecture, network YAML and netlist (issue 14) */
+static void test_sanafe_corpus(void **st) { replay("fuzz_sanafe", "fuzz/corpus/sanafe", 6); }
 
 int main(void)
 {
@@ -58,6 +60,7 @@ int main(void)
         cmocka_unit_test(test_http_corpus),
         cmocka_unit_test(test_trace_corpus),
         cmocka_unit_test(test_nir_corpus),
+        cmocka_unit_test(test_sanafe_corpus),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
