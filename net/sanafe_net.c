@@ -1097,6 +1097,63 @@ static int spec_array(nesim_spec_array *a, const double *v, size_t n)
     return 0;
 }
 
+/* Group G as population P; tmp holds G->n values. */
+static int build_pop(nctx *c, const group *G, nesim_spec_pop *P, double *tmp)
+{
+    if (!(P->name = strdup(G->name)) || !(P->model = strdup("loihi")) ||
+        !(P->params = calloc(N_ATTR + 1, sizeof *P->params)) ||
+        !(P->array_names = calloc(N_ATTR, sizeof *P->array_names)) ||
+        !(P->arrays = calloc(N_ATTR, sizeof *P->arrays)))
+        return oom(c);
+    P->n = G->n;
+    for (int k = 0; k < A_POT; k++) {
+        int varies = 0;
+        for (uint32_t j = 0; j < G->n; j++) {
+            tmp[j] = G->na[j].v[k];
+            varies |= tmp[j] != tmp[0];
+        }
+        if (!varies) {
+            if (!(P->params[P->n_params].name = strdup(param_of[k])))
+                return oom(c);
+            P->params[P->n_params++].value = tmp[0];
+        } else {
+            if (!(P->array_names[P->n_arrays] = strdup(param_of[k])) ||
+                spec_array(&P->arrays[P->n_arrays], tmp, G->n))
+                return oom(c);
+            P->n_arrays++;
+        }
+    }
+    if (!(P->params[P->n_params].name = strdup("quantum")))
+        return oom(c);
+    P->params[P->n_params++].value = 1.0 / 64;
+    /* SANA-FE's first step adds the bias to the (quantized) initial potential: nesim's tick 0 */
+    for (uint32_t j = 0; j < G->n; j++)
+        tmp[j] = trunc(G->na[j].v[A_POT] * 64.0) / 64.0 + G->na[j].v[A_BIAS];
+    if (spec_array(&P->v_values, tmp, G->n))
+        return oom(c);
+    P->v_init = (nesim_init_dist){.kind = NESIM_INIT_VALUES, .values = P->v_values.v};
+    /* somas: leaky_integrate_fire (checked as read); the core's default unit is the first */
+    if (c->arch && !c->arch->n_soma)
+        return at(c, G->line, G->col, "group '%s': the architecture has no soma unit", G->name);
+    if (c->arch && strcmp(c->arch->soma_model[0], "leaky_integrate_fire"))
+        for (uint32_t j = 0; j < G->n; j++)
+            if (G->na[j].soma < 0)
+                return at(c, G->line, G->col, "group '%s': neuron %u has no soma_hw_name and the core's first "
+                                              "soma unit '%s' is not leaky_integrate_fire",
+                          G->name, j, c->arch->soma_name[0]);
+    if (c->mapped) {
+        if (!(P->cores = malloc(G->n * sizeof *P->cores)))
+            return oom(c);
+        for (uint32_t j = 0; j < G->n; j++) {
+            if (!G->na[j].has_core)
+                return at(c, G->line, G->col, "group '%s': neuron %u is not mapped to a core (map every neuron "
+                                              "or none)", G->name, j);
+            P->cores[j] = G->na[j].core;
+        }
+    }
+    return NESIM_OK;
+}
+
 static int build_spec(nctx *c, const char *name, nesim_spec **out)
 {
     nesim_spec *s = calloc(1, sizeof *s);
@@ -1112,63 +1169,13 @@ static int build_spec(nctx *c, const char *name, nesim_spec **out)
     if (!(s->pops = calloc(c->ng, sizeof *s->pops)))
         return oom(c);
     s->n_pops = c->ng;
-    double *tmp = NULL;
     for (size_t gi = 0; gi < c->ng; gi++) {
-        group *G = &c->g[gi];
-        nesim_spec_pop *P = &s->pops[gi];
-        if (!(P->name = strdup(G->name)) || !(P->model = strdup("loihi")) ||
-            !(P->params = calloc(N_ATTR + 1, sizeof *P->params)) ||
-            !(P->array_names = calloc(N_ATTR, sizeof *P->array_names)) ||
-            !(P->arrays = calloc(N_ATTR, sizeof *P->arrays)) || !(tmp = realloc(tmp, G->n * sizeof *tmp)))
-            return oom(c);
-        P->n = G->n;
-        for (int k = 0; k < A_POT; k++) {
-            int varies = 0;
-            for (uint32_t j = 0; j < G->n; j++) {
-                tmp[j] = G->na[j].v[k];
-                varies |= tmp[j] != tmp[0];
-            }
-            if (!varies) {
-                if (!(P->params[P->n_params].name = strdup(param_of[k])))
-                    return oom(c);
-                P->params[P->n_params++].value = tmp[0];
-            } else {
-                if (!(P->array_names[P->n_arrays] = strdup(param_of[k])) ||
-                    spec_array(&P->arrays[P->n_arrays], tmp, G->n))
-                    return oom(c);
-                P->n_arrays++;
-            }
-        }
-        if (!(P->params[P->n_params].name = strdup("quantum")))
-            return oom(c);
-        P->params[P->n_params++].value = 1.0 / 64;
-        /* SANA-FE's first step adds the bias to the (quantized) initial potential: nesim's tick 0 */
-        for (uint32_t j = 0; j < G->n; j++)
-            tmp[j] = trunc(G->na[j].v[A_POT] * 64.0) / 64.0 + G->na[j].v[A_BIAS];
-        if (spec_array(&P->v_values, tmp, G->n))
-            return oom(c);
-        P->v_init = (nesim_init_dist){.kind = NESIM_INIT_VALUES, .values = P->v_values.v};
-        /* somas: leaky_integrate_fire (checked as read); the core's default unit is the first */
-        if (c->arch && !c->arch->n_soma)
-            return at(c, G->line, G->col, "group '%s': the architecture has no soma unit", G->name);
-        if (c->arch && strcmp(c->arch->soma_model[0], "leaky_integrate_fire"))
-            for (uint32_t j = 0; j < G->n; j++)
-                if (G->na[j].soma < 0)
-                    return at(c, G->line, G->col, "group '%s': neuron %u has no soma_hw_name and the core's first "
-                                                  "soma unit '%s' is not leaky_integrate_fire",
-                              G->name, j, c->arch->soma_name[0]);
-        if (c->mapped) {
-            if (!(P->cores = malloc(G->n * sizeof *P->cores)))
-                return oom(c);
-            for (uint32_t j = 0; j < G->n; j++) {
-                if (!G->na[j].has_core)
-                    return at(c, G->line, G->col, "group '%s': neuron %u is not mapped to a core (map every neuron "
-                                                  "or none)", G->name, j);
-                P->cores[j] = G->na[j].core;
-            }
-        }
+        double *tmp = malloc(c->g[gi].n * sizeof *tmp);
+        int rc = tmp ? build_pop(c, &c->g[gi], &s->pops[gi], tmp) : oom(c);
+        free(tmp);
+        if (rc)
+            return rc;
     }
-    free(tmp);
     /* projections: explicit lists of delay 1, stored as the post group's synapse unit says */
     if (c->np && !(s->projs = calloc(c->np, sizeof *s->projs)))
         return oom(c);
