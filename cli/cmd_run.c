@@ -45,7 +45,9 @@ static const char help[] =
     "  --steps N            or N time steps (ticks)\n"
     "  --timing MODEL       chip time per step on the chip: simple (slowest core's neuron pass\n"
     "                       or receiving, plus sync) or detailed (messages through the mesh,\n"
-    "                       link by link, with finite buffers); needs a profile with latencies\n"
+    "                       link by link, with finite buffers); needs a profile with latencies;\n"
+    "                       async for an asynchronous chip (speck): every event when it arrives,\n"
+    "                       chip time the time elapsed\n"
     "  --timing-steps F.npy with --timing: write each step's chip time, f64 seconds [steps]\n"
     "common:\n"
     "  --chip NAME|PATH     chip profile to map and price the run on (default loihi;\n"
@@ -118,7 +120,7 @@ static int parse(int argc, char **argv, nesim_run_opts *o, int *json, int *quiet
         if (!strcmp(a, "--timing")) {
             int t = nesim_timing_parse(v);
             if (t < 0)
-                return nesim_fail(err, NESIM_EINVAL, "--timing: expected simple, detailed or none (got '%s')",
+                return nesim_fail(err, NESIM_EINVAL, "--timing: expected simple, detailed, async or none (got '%s')",
                                   v ? v : "nothing");
             o->timing = t;
             i++;

@@ -31,9 +31,12 @@ static const char help[] =
     "  --chip NAME|FILE      map the graph on this chip profile and price the run\n"
     "                        (default loihi; none: neither): cores, routes, energy by\n"
     "                        term, chip time, beside the graph stepped densely in fp16\n"
-    "  --timing simple|detailed  chip time of every step on the chip (a profile with\n"
+    "  --timing simple|detailed|async  chip time of every step on the chip (async: an\n"
+    "                        asynchronous chip such as speck; a profile with\n"
     "                        latencies: loihi, loihi-sanafe): per step, per inference\n"
     "  --timing-steps FILE   with --timing: every step's chip time, f64 .npy\n"
+    "  --input-dt SECONDS    --timing async: real time between two steps' input events\n"
+    "                        (default --dt; N-MNIST's 300 ms in 30 steps: 0.01)\n"
     "  --trace DB            record the run in a trace database (SQLite): a layer per\n"
     "                        spiking node, its spikes and SOPs per step; then nesim\n"
     "                        trace, nesim serve, and nesim trace export --format\n"
@@ -90,7 +93,7 @@ static int parse(int argc, char **argv, nesim_nir_job_opts *o, int *json, int *q
         else if (!strcmp(a, "--timing")) {
             int t = nesim_timing_parse(argv[++i]);
             if (t < 0)
-                return nesim_fail(err, NESIM_EINVAL, "--timing: expected simple, detailed or none (got '%s')", argv[i]);
+                return nesim_fail(err, NESIM_EINVAL, "--timing: expected simple, detailed, async or none (got '%s')", argv[i]);
             o->timing = t;
         }
         else if (!strcmp(a, "--trace"))
@@ -104,7 +107,13 @@ static int parse(int argc, char **argv, nesim_nir_job_opts *o, int *json, int *q
             o->spikes_out = argv[++i];
         else if (!strcmp(a, "--output") && output)
             *output = argv[++i];
-        else if (!strcmp(a, "--dt")) {
+        else if (!strcmp(a, "--input-dt")) {
+            int rc = cli_double("--input-dt", argv[++i], &o->input_dt, err);
+            if (rc)
+                return rc;
+            if (!(o->input_dt > 0))
+                return nesim_fail(err, NESIM_EINVAL, "--input-dt must be > 0 seconds");
+        } else if (!strcmp(a, "--dt")) {
             int rc = cli_double("--dt", argv[++i], &o->run.dt, err);
             if (rc)
                 return rc;
@@ -207,6 +216,17 @@ void cli_print_nir(const json_t *r)
                tot > 0 ? fp / tot : 0);
     }
     const json_t *ct = json_object_get(r, "chip_time");
+    if (ct && !strcmp(json_string_value(json_object_get(ct, "model")), "async")) {
+        printf("chip time (async): %.4g us per inference (the input's own duration and the events it leaves "
+               "in flight), %.4g inferences per chip-second; an event's latency from its step's input to its last "
+               "effect %.4g us on average, %.4g at most (step %lld)\n",
+               1e6 * json_real_value(json_object_get(ct, "per_inference_s")),
+               json_real_value(json_object_get(ct, "inferences_per_s")),
+               1e6 * json_real_value(json_object_get(ct, "mean_step_s")),
+               1e6 * json_real_value(json_object_get(ct, "max_step_s")),
+               (long long)json_integer_value(json_object_get(ct, "max_step")));
+        ct = NULL;
+    }
     if (ct) {
         const json_t *bl = json_object_get(ct, "busiest_link");
         printf("chip time (%s): %.4g us per inference, %.4g inferences per chip-second; %.4g us per step on "

@@ -8,7 +8,9 @@
 
 const char *nesim_timing_name(nesim_timing t)
 {
-    return t == NESIM_TIMING_SIMPLE ? "simple" : t == NESIM_TIMING_DETAILED ? "detailed" : "none";
+    return t == NESIM_TIMING_SIMPLE ? "simple" : t == NESIM_TIMING_DETAILED ? "detailed"
+           : t == NESIM_TIMING_ASYNC    ? "async"
+                                        : "none";
 }
 
 int nesim_timing_parse(const char *name)
@@ -17,6 +19,8 @@ int nesim_timing_parse(const char *name)
         return -1;
     if (strcmp(name, "simple") == 0)
         return NESIM_TIMING_SIMPLE;
+    if (strcmp(name, "async") == 0)
+        return NESIM_TIMING_ASYNC;
     if (strcmp(name, "detailed") == 0)
         return NESIM_TIMING_DETAILED;
     if (strcmp(name, "none") == 0)
@@ -64,6 +68,18 @@ typedef struct dmsg {
     int32_t next;      /* next in a link's queue */
 } dmsg;
 
+/* async: a message on its way to a group */
+typedef struct amsg {
+    double arrive, work;
+    uint32_t core, src;   /* destination core; source neuron (global) */
+    int32_t edge;
+    uint64_t seq;
+} amsg;
+typedef struct amsgv {
+    amsg *v;
+    size_t n, cap;
+} amsgv;
+
 struct nesim_chiptime {
     nesim_ct_graph G;
     uint32_t *first;      /* per group: its first neuron (n_groups + 1) */
@@ -80,6 +96,7 @@ struct nesim_chiptime {
     uint64_t *msg_row;    /* CSR per neuron: its messages */
     uint32_t *msg_core;
     double *msg_work;
+    int32_t *msg_edge;    /* the edge each message crosses */
     double *base;         /* per core: the static neuron pass (access, drifting updates) */
     double base_max;
     uint64_t base_core;
@@ -115,6 +132,12 @@ struct nesim_chiptime {
     size_t n_heap, cap_heap;
     uint64_t seq;
     u32v *core_touched;   /* detailed: per core, slots of passive neurons updated this step */
+    /* async */
+    double input_dt;
+    double *last_done;    /* per neuron: when the last message that reached it was done */
+    double *afree;        /* per core: when it is free */
+    double done_max;      /* the last event so far */
+    struct amsgv *pending; /* per group: messages on their way to it */
     /* results */
     double *step_s;
     size_t cap_steps;
@@ -136,6 +159,12 @@ void nesim_chiptime_free(nesim_chiptime *ct)
         free(ct->out_proj[p]);
     free(ct->out_proj);
     free(ct->tg);
+    free(ct->msg_edge);
+    free(ct->last_done);
+    free(ct->afree);
+    for (int p = 0; ct->pending && p < ct->n_pops; p++)
+        free(ct->pending[p].v);
+    free(ct->pending);
     free(ct->tcount);
     free(ct->tcores);
     free(ct->fired.v);
@@ -194,6 +223,7 @@ static size_t edge_messages(nesim_chiptime *ct, const nesim_mapping *map, int e,
                 uint64_t at = row_fill[g]++;
                 ct->msg_core[at] = (uint32_t)c;
                 ct->msg_work[at] = ct->L.message_in + (double)ct->tcount[c] * lat;
+                ct->msg_edge[at] = e;
             }
             ct->tcount[c] = 0;
         }
@@ -208,6 +238,7 @@ static size_t edge_messages(nesim_chiptime *ct, const nesim_mapping *map, int e,
             uint64_t at = row_fill[g]++;
             ct->msg_core[at] = (uint32_t)core;
             ct->msg_work[at] = ct->L.message_in + (double)(e2 - k) * lat;
+            ct->msg_edge[at] = e;
         }
         m++;
         k = e2;
@@ -296,8 +327,9 @@ static int build(nesim_chiptime *ct, const nesim_mapping *map, nesim_error *err)
             uint64_t total = ct->msg_row[N];
             ct->msg_core = malloc((total ? total : 1) * sizeof *ct->msg_core);
             ct->msg_work = malloc((total ? total : 1) * sizeof *ct->msg_work);
+            ct->msg_edge = malloc((total ? total : 1) * sizeof *ct->msg_edge);
             fill = malloc(n1 * sizeof *fill);
-            if (!ct->msg_core || !ct->msg_work || !fill) {
+            if (!ct->msg_core || !ct->msg_work || !ct->msg_edge || !fill) {
                 free(fill);
                 return nesim_fail(err, NESIM_ENOMEM, "chip time: out of memory for %llu messages",
                                   (unsigned long long)total);
@@ -374,6 +406,14 @@ static int build(nesim_chiptime *ct, const nesim_mapping *map, nesim_error *err)
     for (size_t k = 0; k < ct->L.n_sync; k++)
         if (ct->L.sync_routers[k] <= ct->routers)
             ct->sync = ct->L.sync_s[k];
+    if (ct->model == NESIM_TIMING_ASYNC) {
+        ct->sync = 0; /* no barrier */
+        ct->last_done = calloc(n1, sizeof *ct->last_done);
+        ct->afree = calloc(c1, sizeof *ct->afree);
+        ct->pending = calloc((size_t)(np ? np : 1), sizeof *ct->pending);
+        if (!ct->last_done || !ct->afree || !ct->pending)
+            return nesim_fail(err, NESIM_ENOMEM, "chip time: out of memory");
+    }
     if (ct->model == NESIM_TIMING_DETAILED) {
         if (bx * by > (1u << 26))
             return nesim_fail(err, NESIM_EINVAL, "chip time: the mapping spans %llu x %llu routers, too many for the "
@@ -402,8 +442,14 @@ int nesim_chiptime_new_graph(const nesim_chip *chip, const nesim_chip_caps *caps
     if (chip->kind != NESIM_CHIP_NEUROMORPHIC || !chip->p.has_latency)
         return nesim_fail(err, NESIM_EINVAL, "chip %s has no latency section: it cannot time a run (profiles with "
                           "one: loihi, loihi-sanafe)", chip->name);
-    if (model != NESIM_TIMING_SIMPLE && model != NESIM_TIMING_DETAILED)
-        return nesim_fail(err, NESIM_EINVAL, "timing model must be simple or detailed");
+    if (model != NESIM_TIMING_SIMPLE && model != NESIM_TIMING_DETAILED && model != NESIM_TIMING_ASYNC)
+        return nesim_fail(err, NESIM_EINVAL, "timing model must be simple, detailed or async");
+    if (chip->p.asynchronous && model != NESIM_TIMING_ASYNC)
+        return nesim_fail(err, NESIM_EINVAL, "chip %s is asynchronous (no time step): time it with --timing async",
+                          chip->name);
+    if (!chip->p.asynchronous && model == NESIM_TIMING_ASYNC)
+        return nesim_fail(err, NESIM_EINVAL, "chip %s is time-stepped: time it with --timing simple or detailed",
+                          chip->name);
     nesim_chiptime *ct = calloc(1, sizeof *ct);
     if (!ct)
         return nesim_fail(err, NESIM_ENOMEM, "out of memory");
@@ -412,6 +458,7 @@ int nesim_chiptime_new_graph(const nesim_chip *chip, const nesim_chip_caps *caps
     ct->caps = *caps;
     ct->G = *g;
     ct->open_step = -1;
+    ct->input_dt = chip->p.tick_s;
     int rc = build(ct, map, err);
     if (rc) {
         nesim_chiptime_free(ct);
@@ -791,6 +838,95 @@ static int record_step(nesim_chiptime *ct, int64_t s, double t, uint64_t crit, n
     return 0;
 }
 
+static int cmp_amsg(const void *a, const void *b)
+{
+    const amsg *x = a, *y = b;
+    if (x->arrive != y->arrive)
+        return x->arrive < y->arrive ? -1 : 1;
+    return (x->seq > y->seq) - (x->seq < y->seq);
+}
+
+static double hop_time(const nesim_chiptime *ct, uint64_t from, uint64_t to)
+{
+    uint64_t sx, sy, dx, dy, scx, scy, dcx, dcy;
+    nesim_map_core_xy(&ct->caps, from, &sx, &sy);
+    nesim_map_core_xy(&ct->caps, to, &dx, &dy);
+    nesim_map_chip_xy(&ct->caps, from, &scx, &scy);
+    nesim_map_chip_xy(&ct->caps, to, &dcx, &dcy);
+    uint64_t hx = sx > dx ? sx - dx : dx - sx, hy = sy > dy ? sy - dy : dy - sy;
+    uint64_t hc = (scx > dcx ? scx - dcx : dcx - scx) + (scy > dcy ? scy - dcy : dcy - scy);
+    return (double)hx * ct->L.hop_ew + (double)hy * ct->L.hop_ns + (double)hc * ct->L.hop_chip;
+}
+
+/* async: the messages waiting for group p, in arrival order, each on its
+ * core in turn; the neurons they reach learn when they were done. */
+static int drain_group(nesim_chiptime *ct, int p, double *step_done)
+{
+    amsgv *q = &ct->pending[p];
+    if (q->n > 1)
+        qsort(q->v, q->n, sizeof *q->v, cmp_amsg);
+    uint32_t first = ct->first[p];
+    for (size_t k = 0; k < q->n; k++) {
+        const amsg *m = &q->v[k];
+        double start = m->arrive > ct->afree[m->core] ? m->arrive : ct->afree[m->core];
+        double done = start + m->work;
+        ct->afree[m->core] = done;
+        if (done > *step_done)
+            *step_done = done;
+        int pre, post, syn;
+        int64_t delay;
+        ct->G.edge(ct->G.user, m->edge, &pre, &post, &syn, &delay);
+        size_t f = ct->G.targets(ct->G.user, m->edge, m->src - ct->first[pre], ct->tg, ct->tg_cap);
+        for (size_t i = 0; i < f && i < ct->tg_cap; i++) {
+            uint32_t j = first + ct->tg[i];
+            if (ct->core_of[j] == m->core && done > ct->last_done[j])
+                ct->last_done[j] = done;
+        }
+    }
+    q->n = 0;
+    return 0;
+}
+
+static int async_step(nesim_chiptime *ct, int64_t s, uint32_t *fired, size_t nf, double *out)
+{
+    const nesim_chip_latency *L = &ct->L;
+    double t_in = (double)s * ct->input_dt, step_done = t_in;
+    if (nf > 1)
+        qsort(fired, nf, sizeof *fired, cmp_u32);
+    size_t k = 0;
+    for (int p = 0; p < ct->n_pops; p++) {
+        if (ct->pending[p].n && drain_group(ct, p, &step_done))
+            return -1;
+        for (; k < nf && fired[k] < ct->first[p + 1]; k++) {
+            uint32_t g = fired[k];
+            double ready = (ct->last_done[g] > t_in ? ct->last_done[g] : t_in) + (ct->source[g] ? 0 : L->spike_out);
+            if (ready > step_done)
+                step_done = ready;
+            for (uint64_t m = ct->msg_row[g]; m < ct->msg_row[g + 1]; m++) {
+                int pre, post, syn;
+                int64_t delay;
+                ct->G.edge(ct->G.user, ct->msg_edge[m], &pre, &post, &syn, &delay);
+                amsgv *q = &ct->pending[post];
+                if (q->n == q->cap) {
+                    size_t nc = q->cap ? 2 * q->cap : 64;
+                    amsg *v = realloc(q->v, nc * sizeof *v);
+                    if (!v)
+                        return -1;
+                    q->v = v, q->cap = nc;
+                }
+                q->v[q->n++] = (amsg){.arrive = ready + L->message_out + hop_time(ct, ct->core_of[g], ct->msg_core[m]),
+                                      .work = ct->msg_work[m], .core = ct->msg_core[m], .src = g,
+                                      .edge = ct->msg_edge[m], .seq = ct->seq++};
+            }
+        }
+    }
+    /* messages to groups earlier in the order (recurrent wiring) wait for the next step's turn */
+    if (step_done > ct->done_max)
+        ct->done_max = step_done;
+    *out = step_done - t_in;
+    return 0;
+}
+
 /* Prices step s from its spikes (ct->fired) and the input reaching it. */
 static int close_step(nesim_chiptime *ct, int64_t s, nesim_error *err)
 {
@@ -821,7 +957,11 @@ static int close_step(nesim_chiptime *ct, int64_t s, nesim_error *err)
     double t;
     uint64_t crit = ct->base_core;
     nesim_ct_bound bound = NESIM_CT_GEN;
-    if (!nf && !ct->active_cores.n) {
+    if (ct->model == NESIM_TIMING_ASYNC) {
+        if (async_step(ct, s, ct->fired.v, nf, &t))
+            return nesim_fail(err, NESIM_ENOMEM, "chip time: out of memory");
+        bound = NESIM_CT_NET;
+    } else if (!nf && !ct->active_cores.n) {
         t = ct->base_max; /* a silent step: the neuron pass alone */
     } else if (ct->model == NESIM_TIMING_SIMPLE) {
         for (size_t k = 0; k < nf; k++) {
@@ -906,6 +1046,12 @@ int nesim_chiptime_step(nesim_chiptime *ct, int64_t t, const uint32_t *ids, size
     return NESIM_OK;
 }
 
+void nesim_chiptime_set_input_dt(nesim_chiptime *ct, double seconds)
+{
+    if (seconds > 0)
+        ct->input_dt = seconds;
+}
+
 int nesim_chiptime_finish(nesim_chiptime *ct, int64_t steps, nesim_chiptime_result *r, nesim_error *err)
 {
     int rc = close_until(ct, steps, err);
@@ -913,6 +1059,11 @@ int nesim_chiptime_finish(nesim_chiptime *ct, int64_t steps, nesim_chiptime_resu
         return rc;
     ct->r.steps = ct->next_step;
     ct->r.mean_s = ct->r.steps ? ct->r.total_s / (double)ct->r.steps : 0;
+    if (ct->model == NESIM_TIMING_ASYNC) { /* chip time is the time elapsed, not a sum of steps */
+        double window = (double)ct->next_step * ct->input_dt;
+        ct->r.elapsed_s = ct->done_max > window ? ct->done_max : window;
+        ct->r.total_s = ct->r.elapsed_s;
+    }
     ct->r.step_s = ct->step_s;
     *r = ct->r;
     return NESIM_OK;
@@ -930,6 +1081,8 @@ json_t *nesim_chiptime_json(const nesim_chiptime_result *c, nesim_timing model, 
     json_object_set_new(o, "mean_step_s", json_real(c->mean_s));
     json_object_set_new(o, "max_step_s", json_real(c->max_s));
     json_object_set_new(o, "max_step", json_integer(c->max_step));
+    if (model == NESIM_TIMING_ASYNC) /* steps are latencies; chip time is the time elapsed */
+        json_object_set_new(o, "elapsed_s", json_real(c->elapsed_s));
     json_object_set_new(o, "critical_core", json_integer((json_int_t)c->critical_core));
     json_object_set_new(o, "bound", json_string(bounds[c->bound]));
     if (c->link_dir) {

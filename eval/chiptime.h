@@ -23,6 +23,23 @@
  *             route (semi-analytical); here every link and buffer is a
  *             resource in a discrete-event simulation.
  *
+ * An asynchronous chip (Speck; a profile with "clocking": "asynchronous")
+ * has no step and no barrier; its model is
+ *
+ *   async     every event is processed when it arrives. A step's input
+ *             events arrive at s x input_dt (real time: the run's tick);
+ *             a core takes the messages that reach it one at a time in
+ *             arrival order (message_in + one synaptic op per synapse met),
+ *             a neuron fires when the last message that reached it is done
+ *             (or at its step's start) plus spike_out, and its messages
+ *             leave after message_out and cross the mesh hop by hop. Groups
+ *             are taken in order within a step, so wiring within a step
+ *             (a NIR graph's) chains events through the layers. A step's
+ *             time is its latency: from its input's arrival to the last
+ *             event it caused; the run's chip time is the time elapsed from
+ *             the first input to the last event (at least the input's own
+ *             duration), over which resting power is paid.
+ *
  * A neuron is updated in a step when its state can change: every step for a
  * model that drifts (leak or drive: neurons/neuron.h drifts()), otherwise in
  * the steps it receives input. A step costs one step of work whether or not
@@ -41,9 +58,14 @@
 #include "net/map.h"
 #include "sim/network.h"
 
-typedef enum nesim_timing { NESIM_TIMING_NONE = 0, NESIM_TIMING_SIMPLE, NESIM_TIMING_DETAILED } nesim_timing;
+typedef enum nesim_timing {
+    NESIM_TIMING_NONE = 0,
+    NESIM_TIMING_SIMPLE,
+    NESIM_TIMING_DETAILED,
+    NESIM_TIMING_ASYNC
+} nesim_timing;
 
-/* "simple" / "detailed" / "none"; parse returns -1 for other names. */
+/* "simple" / "detailed" / "async" / "none"; parse returns -1 for other names. */
 const char *nesim_timing_name(nesim_timing t);
 int nesim_timing_parse(const char *name);
 
@@ -70,7 +92,8 @@ typedef struct nesim_chiptime_result {
     uint64_t routers;          /* routers in use (the sync table's key) */
     uint64_t messages;         /* spike messages over the run */
     double blocked_s;          /* detailed: time messages waited for a full buffer, summed */
-    const double *step_s;      /* per step, owned by the nesim_chiptime */
+    const double *step_s;      /* per step, owned by the nesim_chiptime (async: its latency) */
+    double elapsed_s;          /* async: first input to last event (total_s is this) */
 } nesim_chiptime_result;
 
 /* What the timing reads of a mapped model (it keeps a copy of this struct
@@ -107,6 +130,10 @@ void nesim_chiptime_free(nesim_chiptime *ct);
  * order; steps not given have no spikes. NESIM_ENOMEM, or NESIM_EINVAL for a
  * step before the last one given. */
 int nesim_chiptime_step(nesim_chiptime *ct, int64_t t, const uint32_t *ids, size_t n, nesim_error *err);
+
+/* async: the real time between two steps' input events (default: the chip
+ * profile's tick). */
+void nesim_chiptime_set_input_dt(nesim_chiptime *ct, double seconds);
 
 /* Closes steps up to `steps` and fills *r (valid until the next call or the
  * free). */

@@ -200,7 +200,7 @@ static int population_drifts(const nesim_net *net, int p)
 
 /* Groups and edges of a network, and its mapping: out->caps, out->map,
  * out->map_seconds. */
-static int map_network(const nesim_net *net, nesim_cost *out, nesim_error *err)
+static int map_network(const nesim_net *net, int asynchronous, nesim_cost *out, nesim_error *err)
 {
     int rc = NESIM_OK;
     int np = nesim_population_count(net), nj = nesim_projection_count(net);
@@ -247,6 +247,8 @@ static int map_network(const nesim_net *net, nesim_cost *out, nesim_error *err)
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     out->caps.pack = 1; /* populations of any size share cores as their neurons allow */
+    if (asynchronous) /* an asynchronous chip's cores are layers (Speck): one group, its own cores */
+        out->caps.pack = 0;
     if ((rc = nesim_map(&out->caps, g, (size_t)np, e, (size_t)nj, &out->map, err)))
         goto done;
     clock_gettime(CLOCK_MONOTONIC, &t1);
@@ -270,7 +272,7 @@ int nesim_cost_network_map(const nesim_chip *chip, const nesim_chip *dense, cons
     nesim_dense_params dp;
     int rc = nesim_cost_params(chip, dense, &out->caps, &ep, &dp, err);
     if (!rc)
-        rc = map_network(net, out, err);
+        rc = map_network(net, chip->p.asynchronous, out, err);
     if (rc)
         nesim_cost_free(out);
     return rc;
@@ -305,7 +307,7 @@ int nesim_cost_network_timed(const nesim_chip *chip, const nesim_chip *dense, co
         goto done;
     }
     out->n = (size_t)np;
-    if ((rc = map_network(net, out, err)))
+    if ((rc = map_network(net, chip->p.asynchronous, out, err)))
         goto done;
     for (int p = 0; p < np; p++) {
         const nesim_counters *k = nesim_population_counters(net, p);

@@ -121,6 +121,8 @@ int nesim_cost_nir_timed(const nesim_chip *chip, const nesim_chip *dense, const 
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     out->caps.pack = 1;
+    if (chip->p.asynchronous) /* an asynchronous chip's cores are layers (Speck): one group, its own cores */
+        out->caps.pack = 0;
     if ((rc = nesim_map(&out->caps, grp, (size_t)ng, edge, (size_t)ne, &out->map, err)))
         goto done;
     clock_gettime(CLOCK_MONOTONIC, &t1);

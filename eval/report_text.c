@@ -198,6 +198,15 @@ static void print_chip_time(const json_t *r, FILE *out)
     if (!c)
         return;
     const char *model = json_string_value(json_object_get(c, "model")); /* a trace keeps numbers only */
+    if (model && !strcmp(model, "async")) {
+        fprintf(out, "\n  chip time (async)  %.4g s elapsed for %.0f steps of input; latency from a step's input to its "
+                     "last event %.4g us on average, %.4g us at most (step %.0f)\n",
+                rnum(c, "total_s"), rnum(c, "steps"), rnum(c, "mean_step_s") * 1e6, rnum(c, "max_step_s") * 1e6,
+                rnum(c, "max_step"));
+        if (isfinite(rnum(c, "energy_delay_js")))
+            fprintf(out, "                  energy-delay product %.4g J s\n", rnum(c, "energy_delay_js"));
+        return;
+    }
     fprintf(out, "\n  chip time%s%s%s  %.4g s for %.0f steps: %.4g us per step on average, %.4g us at most (step %.0f)\n",
             model ? " (" : "", model ? model : "", model ? ")" : "", rnum(c, "total_s"), rnum(c, "steps"),
             rnum(c, "mean_step_s") * 1e6, rnum(c, "max_step_s") * 1e6, rnum(c, "max_step"));

@@ -501,6 +501,8 @@ static int timer_open(nir_timer *t, const nesim_nir_job_opts *o, const nesim_nir
     }
     if (!rc)
         rc = nesim_chiptime_new_graph(chip, &pre.caps, &pre.map, &view, (nesim_timing)o->timing, &t->ct, err);
+    if (!rc) /* async: input events arrive in real time, one step per dt */
+        nesim_chiptime_set_input_dt(t->ct, o->input_dt > 0 ? o->input_dt : o->run.dt > 0 ? o->run.dt : 1);
     if (!rc && (!(t->first = calloc((size_t)t->ng + 1, sizeof *t->first)) ||
                 !(t->cur = calloc((size_t)t->ng + 1, sizeof *t->cur))))
         rc = nesim_fail(err, NESIM_ENOMEM, "out of memory");

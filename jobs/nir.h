@@ -30,6 +30,7 @@ typedef struct nesim_nir_job_opts {
     const char *spikes_out; /* write every spike as CSV (sample,step,node,index) here, or NULL */
     const char *chip;       /* profile for the energy (NULL: loihi; "none": no energy) */
     int timing;             /* nesim_timing (eval/chiptime.h): chip time per step on the chip */
+    double input_dt;        /* async timing: real time between steps' input events (0: run.dt) */
     const char *timing_steps; /* with timing: each step's chip time, f64 [samples x steps] .npy */
     /* Record the run in this trace (traces/store.h): one layer per spiking
      * node (its spikes, and as its SOPs those of the Linear/Conv/Pool nodes

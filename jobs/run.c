@@ -478,6 +478,8 @@ static int run_network(const nesim_run_opts *o, const nesim_spec *spec, json_t *
                             "(profiles with one: loihi, loihi-sanafe)", chip->name);
         else if (!(rc = nesim_cost_network_map(chip, dense, net, &pre, err))) {
             rc = nesim_chiptime_new(chip, &pre.caps, &pre.map, net, (nesim_timing)o->timing, &ns.ct, err);
+            if (!rc) /* async: a step's events arrive one tick apart in real time */
+                nesim_chiptime_set_input_dt(ns.ct, spec->tick);
             nesim_cost_free(&pre);
         }
         if (rc)

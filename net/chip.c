@@ -64,7 +64,7 @@ static const char *const neuro_keys[] = {
     "nesim_chip", "name", "kind", "description", "references", "process_nm", "tick", "energy",
     "static_power_per_chip", "static_power_per_core", "neurons_per_core",
     "synapse_memory_bytes_per_core", "weight_bits_max", "fan_in_max", "fan_out_max",
-    "cores_per_chip", "cores_per_router", "mesh", "chip_mesh", "graded", "latency", NULL};
+    "cores_per_chip", "cores_per_router", "mesh", "chip_mesh", "graded", "latency", "clocking", NULL};
 static const char *const dense_keys[] = {"nesim_chip", "name", "kind", "description", "references",
                                          "process_nm", "word_bits", "arith", "sram_read",
                                          "dram_access", NULL};
@@ -517,6 +517,16 @@ static int parse_neuromorphic(pctx *c, const json_t *root)
 
     if (json_object_get(root, "latency") && (rc = parse_latency(c, root)))
         return rc;
+    const json_t *clk = json_object_get(root, "clocking");
+    if (clk) {
+        static const char *const clockings[] = {"time-stepped", "asynchronous", NULL};
+        int k = json_is_string(clk) ? find_name(clockings, json_string_value(clk)) : -1;
+        if (k < 0)
+            return bad(c, "clocking", "expected \"time-stepped\" or \"asynchronous\"");
+        p->asynchronous = k == 1;
+        if (p->asynchronous && !p->has_latency)
+            return bad(c, "clocking", "an asynchronous chip needs a latency section (its events' pipeline latencies)");
+    }
 
     int per_chip = json_object_get(root, "static_power_per_chip") != NULL;
     int per_core = json_object_get(root, "static_power_per_core") != NULL;

@@ -94,6 +94,8 @@ typedef struct nesim_chip_params {
     double graded_mac_j, graded_elem_j;
     nesim_chip_energy energy;               /* [energy.*] J */
     int has_latency;                        /* [latency.*] s, optional */
+    int asynchronous;                       /* [clocking] "asynchronous" (no global step; Speck)
+                                               or "time-stepped" (the default) */
     nesim_chip_latency latency;
     double static_power_w;                  /* [static_power_per_chip|_per_core] W, as given */
     int static_power_per_core;              /* 1: the file gave it per core; 0: per chip */

@@ -305,7 +305,7 @@ static void test_name_and_path_lookup(void **st)
     c = (nesim_chip *)1;
     assert_int_equal(nesim_chip_load("loihy", CHIPS_DIR, &c, &err), NESIM_EINVAL);
     assert_null(c);
-    assert_string_equal(err.msg, "unknown chip 'loihy' (chips in chips: a100-sxm, dense-45nm, loihi, loihi-sanafe, metax-c550, truenorth)");
+    assert_string_equal(err.msg, "unknown chip 'loihy' (chips in chips: a100-sxm, dense-45nm, loihi, loihi-sanafe, metax-c550, speck, truenorth)");
     assert_int_equal(nesim_chip_load("loihi", "/nonexistent/dir", &c, &err), NESIM_EINVAL);
     assert_non_null(strstr(err.msg, "unknown chip 'loihi': /nonexistent/dir: cannot read the chips directory"));
     assert_int_equal(nesim_chip_load("lo ihi", CHIPS_DIR, &c, &err), NESIM_EINVAL);

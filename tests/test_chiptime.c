@@ -45,6 +45,8 @@
 
 static const double ns = 1e-9;
 
+static int make_async; /* small_chip: an asynchronous chip */
+
 static nesim_chip *small_chip(uint32_t buffer)
 {
     json_error_t je;
@@ -73,6 +75,8 @@ static nesim_chip *small_chip(uint32_t buffer)
         json_object_set_new(sync, keys[i], q);
     }
     json_object_set_new(L, "sync", sync);
+    if (make_async)
+        json_object_set_new(j, "clocking", json_string("asynchronous"));
 #undef SETV
     char *text = json_dumps(j, 0);
     json_decref(j);
@@ -289,6 +293,91 @@ static void test_nir_graph_timed(void **st)
     }
 }
 
+/* ---- an asynchronous chip: a chain of three neurons, two input events ----
+ *
+ * An input neuron (core 0) drives neuron 1 (core 1), which drives neuron 2
+ * (core 2), one synapse each, wired within the step; cores on routers (0,0),
+ * (1,0), (2,0). The same latencies (ns): message out 3, one hop 20, message
+ * in 50 + one sparse synaptic op 7, spike out 10. Input events arrive 30 ns
+ * apart (steps 0 and 1), and all three neurons fire in both steps.
+ *   step 0, input at 0: core 1 gets the message at 3 + 20 = 23, is done at
+ *     23 + 57 = 80; neuron 1 fires at 90, its message reaches core 2 at 113,
+ *     done at 170; neuron 2 fires at 180: latency 180.
+ *   step 1, input at 30: its message reaches core 1 at 53, but core 1 is busy
+ *     until 80: done at 137; neuron 1 fires at 147, core 2 gets it at 170 (free
+ *     since 170), done at 227; neuron 2 fires at 237: latency 237 - 30 = 207.
+ *   elapsed: max(2 x 30, 237) = 237 ns. */
+typedef struct chain {
+    int dummy;
+} chain;
+static uint32_t ch_size(void *u, int g) { return 1; }
+static int ch_kind(void *u, int g, uint32_t i) { return g == 0 ? NESIM_CT_SOURCE : NESIM_CT_PASSIVE; }
+static void ch_edge(void *u, int e, int *pre, int *post, int *syn, int64_t *delay)
+{
+    *pre = e, *post = e + 1, *syn = NESIM_CT_SPARSE, *delay = 0;
+}
+static size_t ch_targets(void *u, int e, uint32_t i, uint32_t *out, size_t cap)
+{
+    if (cap)
+        out[0] = 0;
+    return 1;
+}
+static size_t ch_map_targets(void *u, uint64_t i, uint32_t *out, size_t cap)
+{
+    if (cap)
+        out[0] = 0;
+    return 1;
+}
+
+static void test_async_two_event_chain(void **st)
+{
+    nesim_error err = {0};
+    make_async = 1;
+    nesim_chip *chip = small_chip(16);
+    make_async = 0;
+    assert_true(chip->p.asynchronous);
+    nesim_chip_caps caps = {.neurons_per_core = 4, .synapse_bytes_per_core = 1e6, .cores_per_chip = 3,
+                            .cores_per_router = 1, .mesh_x = 3, .mesh_y = 1, .chip_mesh_x = 1, .chip_mesh_y = 1,
+                            .weight_bits_max = 8};
+    nesim_map_group g[3] = {{.name = "in", .neurons = 1, .weight_bits = 8},
+                            {.name = "a", .neurons = 1, .fan_in = 1, .weight_bits = 8},
+                            {.name = "b", .neurons = 1, .fan_in = 1, .weight_bits = 8}};
+    nesim_map_edge e[2] = {{.pre = 0, .post = 1, .targets = ch_map_targets}, {.pre = 1, .post = 2, .targets = ch_map_targets}};
+    nesim_mapping map;
+    assert_ok(nesim_map(&caps, g, 3, e, 2, &map, &err), &err);
+    assert_int_equal(map.cores, 3);
+    chain c = {0};
+    nesim_ct_graph view = {.user = &c, .n_groups = 3, .n_edges = 2, .size = ch_size, .kind = ch_kind,
+                           .edge = ch_edge, .targets = ch_targets};
+    nesim_chiptime *ct;
+    /* a time-stepped model on an asynchronous chip is refused, and the other way round */
+    assert_int_equal(nesim_chiptime_new_graph(chip, &caps, &map, &view, NESIM_TIMING_SIMPLE, &ct, &err), NESIM_EINVAL);
+    assert_non_null(strstr(err.msg, "is asynchronous"));
+    assert_ok(nesim_chiptime_new_graph(chip, &caps, &map, &view, NESIM_TIMING_ASYNC, &ct, &err), &err);
+    nesim_chiptime_set_input_dt(ct, 30 * ns);
+    uint32_t all[3] = {2, 0, 1};
+    assert_ok(nesim_chiptime_step(ct, 0, all, 3, &err), &err);
+    assert_ok(nesim_chiptime_step(ct, 1, all, 3, &err), &err);
+    nesim_chiptime_result r;
+    assert_ok(nesim_chiptime_finish(ct, 2, &r, &err), &err);
+    assert_close(r.step_s[0], 180 * ns, 1e-12, 0);
+    assert_close(r.step_s[1], 207 * ns, 1e-12, 0);
+    assert_close(r.elapsed_s, 237 * ns, 1e-12, 0);
+    assert_close(r.total_s, 237 * ns, 1e-12, 0);
+    assert_int_equal(r.max_step, 1);
+    json_t *j = nesim_chiptime_json(&r, NESIM_TIMING_ASYNC, -1);
+    assert_string_equal(json_string_value(json_object_get(j, "model")), "async");
+    json_decref(j);
+    nesim_chiptime_free(ct);
+    /* and a time-stepped chip refuses async */
+    nesim_chip *sync_chip = small_chip(16);
+    assert_int_equal(nesim_chiptime_new_graph(sync_chip, &caps, &map, &view, NESIM_TIMING_ASYNC, &ct, &err), NESIM_EINVAL);
+    assert_non_null(strstr(err.msg, "is time-stepped"));
+    nesim_chip_free(sync_chip);
+    nesim_map_free(&map);
+    nesim_chip_free(chip);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -297,6 +386,7 @@ int main(void)
         cmocka_unit_test(test_full_buffers_hold_messages_back),
         cmocka_unit_test(test_profiles_and_errors),
         cmocka_unit_test(test_nir_graph_timed),
+        cmocka_unit_test(test_async_two_event_chain),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
