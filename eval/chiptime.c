@@ -90,8 +90,12 @@ struct nesim_chiptime {
     uint64_t n_cores;
     uint32_t *core_of, *slot;
     uint32_t *tcount;     /* given placements: synapses per destination core of one neuron (n_cores) */
+    uint32_t *tcount_d;   /* dense edges: the same, from the placement (n_cores) */
+    uint64_t *tcores_d;
     uint64_t *tcores;     /* and the cores it reaches */
     uint8_t *drift, *source;
+    uint8_t *relay;       /* per neuron: a source whose spikes cost a spike out */
+    int64_t *dense_at;    /* per group: the last step a dense edge gave all its neurons input (-1) */
     double *prefix;       /* per neuron: static neuron-pass time of the lower slots on its core */
     uint64_t *msg_row;    /* CSR per neuron: its messages */
     uint32_t *msg_core;
@@ -136,6 +140,7 @@ struct nesim_chiptime {
     double input_dt;
     double *last_done;    /* per neuron: when the last message that reached it was done */
     double *afree;        /* per core: when it is free */
+    double *dense_done;   /* per core: when the last dense message (every neuron on it) was done */
     double done_max;      /* the last event so far */
     struct amsgv *pending; /* per group: messages on their way to it */
     /* results */
@@ -160,12 +165,17 @@ void nesim_chiptime_free(nesim_chiptime *ct)
     free(ct->out_proj);
     free(ct->tg);
     free(ct->msg_edge);
+    free(ct->relay);
+    free(ct->dense_at);
     free(ct->last_done);
     free(ct->afree);
+    free(ct->dense_done);
     for (int p = 0; ct->pending && p < ct->n_pops; p++)
         free(ct->pending[p].v);
     free(ct->pending);
     free(ct->tcount);
+    free(ct->tcount_d);
+    free(ct->tcores_d);
     free(ct->tcores);
     free(ct->fired.v);
     free(ct->gen), free(ct->recv), free(ct->touched_n), free(ct->active), free(ct->active_cores.v);
@@ -207,6 +217,38 @@ static size_t edge_messages(nesim_chiptime *ct, const nesim_mapping *map, int e,
     const nesim_map_place *P = &map->place[post];
     double lat = syn_latency(&ct->L, syn);
     size_t m = 0;
+    if (ct->G.dense && ct->G.dense(ct->G.user, e)) {
+        /* every neuron of post: one message per core it occupies, with that core's count */
+        uint32_t n = ct->first[post + 1] - ct->first[post];
+        size_t nt = 0;
+        for (uint32_t k = 0; k < n;) {
+            uint64_t c = nesim_map_core(P, k);
+            uint32_t k2 = k + 1;
+            if (!P->core) { /* the formula's cores hold runs of per_core neurons */
+                k2 = (uint32_t)((c - P->first_core + 1) * P->per_core);
+                k2 = k2 > n ? n : k2;
+                ct->tcount_d[c] += k2 - k;
+            } else {
+                ct->tcount_d[c]++;
+            }
+            if (ct->tcount_d[c] == (P->core ? 1u : k2 - k))
+                ct->tcores_d[nt++] = c;
+            k = k2;
+        }
+        if (nt > 1)
+            qsort(ct->tcores_d, nt, sizeof *ct->tcores_d, cmp_u64);
+        for (size_t k = 0; k < nt; k++) {
+            uint64_t c = ct->tcores_d[k];
+            if (row_fill) {
+                uint64_t at = row_fill[g]++;
+                ct->msg_core[at] = (uint32_t)c;
+                ct->msg_work[at] = ct->L.message_in + (double)ct->tcount_d[c] * lat;
+                ct->msg_edge[at] = e;
+            }
+            ct->tcount_d[c] = 0;
+        }
+        return nt;
+    }
     if (P->core) {
         /* a given placement: the targets' cores in any order, messages by ascending core */
         size_t nt = 0;
@@ -268,6 +310,7 @@ static int build(nesim_chiptime *ct, const nesim_mapping *map, nesim_error *err)
     ct->slot = malloc(n1 * sizeof *ct->slot);
     ct->drift = calloc(n1, 1);
     ct->source = calloc(n1, 1);
+    ct->relay = calloc(n1, 1);
     ct->prefix = malloc(n1 * sizeof *ct->prefix);
     ct->msg_row = calloc(n1 + 1, sizeof *ct->msg_row);
     ct->base = calloc(c1, sizeof *ct->base);
@@ -280,7 +323,7 @@ static int build(nesim_chiptime *ct, const nesim_mapping *map, nesim_error *err)
     ct->active_cores.v = malloc(c1 * sizeof *ct->active_cores.v); /* room for every core: pushes cannot fail */
     ct->active_cores.cap = c1;
     uint32_t *count = calloc(c1, sizeof *count);
-    if (!ct->core_of || !ct->slot || !ct->drift || !ct->source || !ct->prefix || !ct->msg_row || !ct->base ||
+    if (!ct->core_of || !ct->slot || !ct->drift || !ct->source || !ct->relay || !ct->prefix || !ct->msg_row || !ct->base ||
         !ct->gen || !ct->recv || !ct->touched_n || !ct->active || !ct->core_free || !ct->out_proj || !ct->active_cores.v || !count) {
         free(count);
         return nesim_fail(err, NESIM_ENOMEM, "chip time: out of memory for %u neurons", N);
@@ -298,7 +341,8 @@ static int build(nesim_chiptime *ct, const nesim_mapping *map, nesim_error *err)
             int kind = G->kind(G->user, p, i);
             ct->core_of[g] = (uint32_t)c;
             ct->slot[g] = count[c]++;
-            ct->source[g] = kind == NESIM_CT_SOURCE;
+            ct->source[g] = kind == NESIM_CT_SOURCE || kind == NESIM_CT_RELAY;
+            ct->relay[g] = kind == NESIM_CT_RELAY;
             ct->drift[g] = kind == NESIM_CT_DRIFT;
             double own = ct->source[g] ? 0 : ct->L.neuron_access + (ct->drift[g] ? ct->L.neuron_update : 0);
             ct->prefix[g] = ct->base[c];
@@ -312,6 +356,11 @@ static int build(nesim_chiptime *ct, const nesim_mapping *map, nesim_error *err)
         if (ct->base[c] > ct->base_max)
             ct->base_max = ct->base[c], ct->base_core = c;
     ct->tg_cap = tg_cap;
+    if (!(ct->tcount_d = calloc(c1, sizeof *ct->tcount_d)) || !(ct->tcores_d = malloc(c1 * sizeof *ct->tcores_d)) ||
+        !(ct->dense_at = malloc((size_t)(np ? np : 1) * sizeof *ct->dense_at)))
+        return nesim_fail(err, NESIM_ENOMEM, "chip time: out of memory");
+    for (int p = 0; p < np; p++)
+        ct->dense_at[p] = -1;
     for (int p = 0; p < np && !ct->tcount; p++)
         if (map->place[p].core && (!(ct->tcount = calloc(c1, sizeof *ct->tcount)) ||
                                    !(ct->tcores = malloc(c1 * sizeof *ct->tcores))))
@@ -410,8 +459,9 @@ static int build(nesim_chiptime *ct, const nesim_mapping *map, nesim_error *err)
         ct->sync = 0; /* no barrier */
         ct->last_done = calloc(n1, sizeof *ct->last_done);
         ct->afree = calloc(c1, sizeof *ct->afree);
+        ct->dense_done = calloc(c1, sizeof *ct->dense_done);
         ct->pending = calloc((size_t)(np ? np : 1), sizeof *ct->pending);
-        if (!ct->last_done || !ct->afree || !ct->pending)
+        if (!ct->last_done || !ct->afree || !ct->dense_done || !ct->pending)
             return nesim_fail(err, NESIM_ENOMEM, "chip time: out of memory");
     }
     if (ct->model == NESIM_TIMING_DETAILED) {
@@ -533,11 +583,16 @@ static int mark_targets(nesim_chiptime *ct, uint32_t g, int64_t s)
         int64_t delay;
         ct->G.edge(ct->G.user, *j, &pre, &post, &syn, &delay);
         uint32_t first = ct->first[post];
-        size_t f = ct->G.targets(ct->G.user, *j, i, ct->tg, ct->tg_cap);
         int64_t s2 = s + delay;
         u32v *ring = &ct->ring[s2 % ct->ring_n];
+        int dense = ct->G.dense && ct->G.dense(ct->G.user, *j);
+        if (dense && ct->dense_at[post] == s2)
+            continue; /* the whole group is marked for that step already */
+        size_t f = dense ? ct->first[post + 1] - first : ct->G.targets(ct->G.user, *j, i, ct->tg, ct->tg_cap);
+        if (dense)
+            ct->dense_at[post] = s2;
         for (size_t k = 0; k < f; k++) {
-            uint32_t h = first + ct->tg[k];
+            uint32_t h = first + (dense ? (uint32_t)k : ct->tg[k]);
             if (ct->touched_at[h] != s2 && !ct->drift[h]) {
                 ct->touched_at[h] = s2;
                 if (u32v_push(ring, h))
@@ -767,13 +822,15 @@ static int detailed_step(nesim_chiptime *ct, const uint32_t *fired, size_t nf, d
             double t = ct->prefix[g] + extra + (double)below * L->neuron_update;
             if (!ct->source[g])
                 t += L->neuron_access + (ct->drift[g] || self ? L->neuron_update : 0) + L->spike_out;
+            else if (ct->relay[g])
+                t += L->spike_out;
             uint64_t x, y;
             nesim_map_core_xy(&ct->caps, c, &x, &y);
             for (uint64_t m = ct->msg_row[g]; m < ct->msg_row[g + 1] && !rc; m++) {
                 t += L->message_out;
                 rc = add_msg(ct, t, (uint32_t)x, (uint32_t)y, ct->msg_core[m], ct->msg_work[m]);
             }
-            extra += (ct->source[g] ? 0 : L->spike_out) +
+            extra += (ct->source[g] && !ct->relay[g] ? 0 : L->spike_out) +
                      (double)(ct->msg_row[g + 1] - ct->msg_row[g]) * L->message_out;
         }
         double end = ct->base[c] + (double)T->n * L->neuron_update + extra;
@@ -876,6 +933,11 @@ static int drain_group(nesim_chiptime *ct, int p, double *step_done)
         int pre, post, syn;
         int64_t delay;
         ct->G.edge(ct->G.user, m->edge, &pre, &post, &syn, &delay);
+        if (ct->G.dense && ct->G.dense(ct->G.user, m->edge)) { /* every neuron on the core */
+            if (done > ct->dense_done[m->core])
+                ct->dense_done[m->core] = done;
+            continue;
+        }
         size_t f = ct->G.targets(ct->G.user, m->edge, m->src - ct->first[pre], ct->tg, ct->tg_cap);
         for (size_t i = 0; i < f && i < ct->tg_cap; i++) {
             uint32_t j = first + ct->tg[i];
@@ -899,7 +961,10 @@ static int async_step(nesim_chiptime *ct, int64_t s, uint32_t *fired, size_t nf,
             return -1;
         for (; k < nf && fired[k] < ct->first[p + 1]; k++) {
             uint32_t g = fired[k];
-            double ready = (ct->last_done[g] > t_in ? ct->last_done[g] : t_in) + (ct->source[g] ? 0 : L->spike_out);
+            double last = ct->last_done[g] > ct->dense_done[ct->core_of[g]] ? ct->last_done[g]
+                                                                             : ct->dense_done[ct->core_of[g]];
+            double ready = (last > t_in ? last : t_in) +
+                           (ct->source[g] && !ct->relay[g] ? 0 : L->spike_out);
             if (ready > step_done)
                 step_done = ready;
             for (uint64_t m = ct->msg_row[g]; m < ct->msg_row[g + 1]; m++) {
@@ -967,7 +1032,7 @@ static int close_step(nesim_chiptime *ct, int64_t s, nesim_error *err)
         for (size_t k = 0; k < nf; k++) {
             uint32_t g = fired[k], c = ct->core_of[g];
             uint64_t nm = ct->msg_row[g + 1] - ct->msg_row[g];
-            ct->gen[c] += (ct->source[g] ? 0 : L->spike_out) + (double)nm * L->message_out;
+            ct->gen[c] += (ct->source[g] && !ct->relay[g] ? 0 : L->spike_out) + (double)nm * L->message_out;
             mark_active(ct, c);
             for (uint64_t m = ct->msg_row[g]; m < ct->msg_row[g + 1]; m++) {
                 ct->recv[ct->msg_core[m]] += ct->msg_work[m];

@@ -99,7 +99,10 @@ typedef struct nesim_chiptime_result {
 /* What the timing reads of a mapped model (it keeps a copy of this struct
  * and calls it while it runs: user must outlive the nesim_chiptime). Neurons
  * are numbered group by group in group order; groups are the mapping's. */
-enum { NESIM_CT_PASSIVE = 0, NESIM_CT_DRIFT = 1, NESIM_CT_SOURCE = 2 }; /* how a neuron's state moves */
+/* how a neuron's state moves; a relay is a source whose spikes are another
+ * group's neurons firing (a coded layer's input coder on the cores of the
+ * layer it reads): no neuron pass of its own, but a spike out */
+enum { NESIM_CT_PASSIVE = 0, NESIM_CT_DRIFT = 1, NESIM_CT_SOURCE = 2, NESIM_CT_RELAY = 3 };
 enum { NESIM_CT_DENSE = 0, NESIM_CT_SPARSE = 1, NESIM_CT_CONV = 2 };    /* how an edge's synapses are stored */
 typedef struct nesim_ct_graph {
     void *user;
@@ -113,6 +116,9 @@ typedef struct nesim_ct_graph {
     void (*edge)(void *user, int e, int *pre, int *post, int *syn, int64_t *delay);
     /* the targets (indices in post, ascending) of pre neuron i, up to cap */
     size_t (*targets)(void *user, int e, uint32_t i, uint32_t *out, size_t cap);
+    /* optional: edge e is dense (every pre neuron reaches every post neuron),
+     * so its messages follow from the placement, never from a target list */
+    int (*dense)(void *user, int e);
 } nesim_ct_graph;
 
 /* Prepares the timing of graph g as mapped by map on chip (which must have

@@ -55,41 +55,23 @@ void nesim_cost_free(nesim_cost *c)
     c->layer = NULL;
 }
 
-int nesim_cost_layers(const nesim_chip *chip, const nesim_chip *dense, const nesim_infer *m,
-                      const nesim_infer_report *r, double model_tick_s, nesim_cost *out,
-                      nesim_error *err)
+/* The groups and edges of a layer model's mapping, from its loaded layers
+ * (the same before a run as after): group 0 the model input, group 1 + i
+ * layer i's outputs (non-coded layers hold no neurons: their values travel
+ * with their source's); each coded layer an edge from the group holding
+ * its input. Returns the edges. */
+static size_t layer_groups(const nesim_infer *m, nesim_map_group *g, nesim_map_edge *e, long *group_of, int *edge_of)
 {
-    memset(out, 0, sizeof *out);
-    nesim_energy_params ep;
-    nesim_dense_params dp;
-    int rc = nesim_cost_params(chip, dense, &out->caps, &ep, &dp, err);
-    if (rc)
-        return rc;
-    out->chip = chip->name;
-    out->dense = dense->name;
-    size_t n = r->n_layers;
-    /* group 0: the model input; group 1 + i: layer i's outputs (non-coded
-     * layers hold no neurons: their values travel with their source's) */
-    nesim_map_group *g = calloc(n + 1, sizeof *g);
-    nesim_map_edge *e = calloc(n ? n : 1, sizeof *e);
-    long *group_of = calloc(n + 1, sizeof *group_of); /* neuron group holding layer i's output */
-    int *edge_of = calloc(n ? n : 1, sizeof *edge_of);
-    out->layer = calloc(n ? n : 1, sizeof *out->layer);
-    if (!g || !e || !group_of || !edge_of || !out->layer) {
-        rc = nesim_fail(err, NESIM_ENOMEM, "out of memory");
-        goto done;
-    }
-    out->n = n;
+    const nesim_layers *G = nesim_infer_graph(m);
+    size_t n = nesim_infer_layers(m), ne = 0;
     g[0] = (nesim_map_group){.name = "input", .neurons = nesim_infer_input_size(m)};
-    size_t ne = 0;
     for (size_t i = 0; i < n; i++) {
-        const nesim_layer_report *L = &r->layers[i];
-        const nesim_layer *d = L->def;
-        long src = L->src < 0 ? 0 : group_of[L->src];
+        const nesim_layer *d = nesim_layers_get(G, i);
+        long src = d->src < 0 ? 0 : group_of[d->src];
         int coded = d->coded;
         /* a neuron's fan-in: its row (linear) or kernel (conv2d) */
-        g[i + 1] = (nesim_map_group){.name = L->name, .neurons = coded ? L->out : 0,
-                                     .fan_in = coded ? (uint64_t)(d->dense_macs / (L->out ? (double)L->out : 1) + 0.5) : 0,
+        g[i + 1] = (nesim_map_group){.name = d->sl->name, .neurons = coded ? d->out : 0,
+                                     .fan_in = coded ? (uint64_t)(d->dense_macs / (d->out ? (double)d->out : 1) + 0.5) : 0,
                                      .weight_bits = d->weight_bits};
         group_of[i] = coded ? (long)i + 1 : src;
         edge_of[i] = -1;
@@ -100,6 +82,66 @@ int nesim_cost_layers(const nesim_chip *chip, const nesim_chip *dense, const nes
             edge_of[i] = (int)ne++;
         }
     }
+    return ne;
+}
+
+int nesim_cost_layers_map(const nesim_chip *chip, const nesim_chip *dense, const nesim_infer *m, nesim_cost *out,
+                          nesim_error *err)
+{
+    memset(out, 0, sizeof *out);
+    nesim_energy_params ep;
+    nesim_dense_params dp;
+    int rc = nesim_cost_params(chip, dense, &out->caps, &ep, &dp, err);
+    if (rc)
+        return rc;
+    size_t n = nesim_infer_layers(m);
+    nesim_map_group *g = calloc(n + 1, sizeof *g);
+    nesim_map_edge *e = calloc(n ? n : 1, sizeof *e);
+    long *group_of = calloc(n + 1, sizeof *group_of);
+    int *edge_of = calloc(n ? n : 1, sizeof *edge_of);
+    if (!g || !e || !group_of || !edge_of)
+        rc = nesim_fail(err, NESIM_ENOMEM, "out of memory");
+    if (!rc) {
+        size_t ne = layer_groups(m, g, e, group_of, edge_of);
+        rc = nesim_map(&out->caps, g, n + 1, e, ne, &out->map, err);
+    }
+    free(g), free(e), free(group_of), free(edge_of);
+    return rc;
+}
+
+int nesim_cost_layers(const nesim_chip *chip, const nesim_chip *dense, const nesim_infer *m,
+                      const nesim_infer_report *r, double model_tick_s, nesim_cost *out,
+                      nesim_error *err)
+{
+    return nesim_cost_layers_timed(chip, dense, m, r, model_tick_s, -1, out, err);
+}
+
+int nesim_cost_layers_timed(const nesim_chip *chip, const nesim_chip *dense, const nesim_infer *m,
+                            const nesim_infer_report *r, double model_tick_s, double chip_seconds, nesim_cost *out,
+                            nesim_error *err)
+{
+    memset(out, 0, sizeof *out);
+    nesim_energy_params ep;
+    nesim_dense_params dp;
+    int rc = nesim_cost_params(chip, dense, &out->caps, &ep, &dp, err);
+    if (rc)
+        return rc;
+    if (chip_seconds > 0 && r->ticks > 0)
+        ep.step_s = chip_seconds / (double)r->ticks; /* static energy over the chip's own time */
+    out->chip = chip->name;
+    out->dense = dense->name;
+    size_t n = r->n_layers;
+    nesim_map_group *g = calloc(n + 1, sizeof *g);
+    nesim_map_edge *e = calloc(n ? n : 1, sizeof *e);
+    long *group_of = calloc(n + 1, sizeof *group_of); /* neuron group holding layer i's output */
+    int *edge_of = calloc(n ? n : 1, sizeof *edge_of);
+    out->layer = calloc(n ? n : 1, sizeof *out->layer);
+    if (!g || !e || !group_of || !edge_of || !out->layer) {
+        rc = nesim_fail(err, NESIM_ENOMEM, "out of memory");
+        goto done;
+    }
+    out->n = n;
+    size_t ne = layer_groups(m, g, e, group_of, edge_of);
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     if ((rc = nesim_map(&out->caps, g, n + 1, e, ne, &out->map, err)))
@@ -371,4 +413,138 @@ done:
     if (rc)
         nesim_cost_free(out);
     return rc;
+}
+
+/* ---- a layer model as chip time reads it ---- */
+
+struct nesim_layers_ct {
+    const nesim_infer *m;
+    size_t n;             /* layers */
+    int ng, ne;           /* the view's groups (mapping groups, then one coder per coded layer) and edges */
+    uint32_t *size;
+    int *kind;
+    int *edge_layer;      /* per edge: its layer */
+    int *coder_of;        /* per layer: its coder's view group, or -1 */
+    uint32_t *first;      /* per view group: its first neuron */
+    nesim_mapping tm;     /* the places the timing reads */
+    uint32_t **cores;     /* per coder: its channels' cores (owned) */
+};
+
+static uint32_t lv_size(void *u, int g) { return ((nesim_layers_ct *)u)->size[g]; }
+static int lv_kind(void *u, int g, uint32_t i) { return ((nesim_layers_ct *)u)->kind[g]; }
+static const nesim_layer *lv_layer(const nesim_layers_ct *v, int e)
+{
+    return nesim_layers_get(nesim_infer_graph(v->m), (size_t)v->edge_layer[e]);
+}
+static void lv_edge(void *u, int e, int *pre, int *post, int *syn, int64_t *delay)
+{
+    nesim_layers_ct *v = u;
+    int i = v->edge_layer[e];
+    *pre = v->coder_of[i], *post = i + 1, *delay = 0;
+    *syn = lv_layer(v, e)->sl->type == NESIM_LAYER_LINEAR ? NESIM_CT_DENSE : NESIM_CT_CONV;
+}
+static size_t lv_targets(void *u, int e, uint32_t i, uint32_t *out, size_t cap)
+{
+    return nesim_layer_targets(lv_layer(u, e), i, out, cap);
+}
+static int lv_dense(void *u, int e) { return lv_layer(u, e)->sl->type == NESIM_LAYER_LINEAR; }
+
+void nesim_layers_ct_free(nesim_layers_ct *v)
+{
+    if (!v)
+        return;
+    for (int k = 0; v->cores && k < v->ng; k++)
+        free(v->cores[k]);
+    free(v->cores);
+    free(v->tm.place);
+    free(v->size), free(v->kind), free(v->edge_layer), free(v->coder_of), free(v->first);
+    free(v);
+}
+
+int nesim_cost_layers_ct(const nesim_infer *m, const nesim_mapping *map, nesim_layers_ct **out, nesim_ct_graph *view,
+                         const nesim_mapping **tmap, nesim_error *err)
+{
+    *out = NULL;
+    const nesim_layers *G = nesim_infer_graph(m);
+    size_t n = nesim_infer_layers(m), coded = 0;
+    for (size_t i = 0; i < n; i++)
+        coded += nesim_layers_get(G, i)->coded && !nesim_layers_get(G, i)->sl->graded;
+    if (map->n_groups != n + 1)
+        return nesim_fail(err, NESIM_EINTERNAL, "chip time: the mapping has %zu groups, the model %zu layers",
+                          map->n_groups, n);
+    nesim_layers_ct *v = calloc(1, sizeof *v);
+    int ng = (int)(n + 1 + coded);
+    if (!v || !(v->size = calloc((size_t)ng, sizeof *v->size)) || !(v->kind = calloc((size_t)ng, sizeof *v->kind)) ||
+        !(v->edge_layer = calloc(coded ? coded : 1, sizeof *v->edge_layer)) ||
+        !(v->coder_of = malloc((n ? n : 1) * sizeof *v->coder_of)) ||
+        !(v->first = calloc((size_t)ng + 1, sizeof *v->first)) || !(v->cores = calloc((size_t)ng, sizeof *v->cores)) ||
+        !(v->tm.place = calloc((size_t)ng, sizeof *v->tm.place))) {
+        nesim_layers_ct_free(v);
+        return nesim_fail(err, NESIM_ENOMEM, "out of memory");
+    }
+    v->m = m, v->n = n, v->ng = ng;
+    v->tm.n_groups = (size_t)ng;
+    v->tm.cores = map->cores;
+    long *group_of = malloc((n + 1) * sizeof *group_of);
+    if (!group_of) {
+        nesim_layers_ct_free(v);
+        return nesim_fail(err, NESIM_ENOMEM, "out of memory");
+    }
+    v->size[0] = (uint32_t)nesim_infer_input_size(m);
+    v->kind[0] = NESIM_CT_SOURCE;
+    v->tm.place[0] = map->place[0];
+    int k = (int)n + 1;
+    for (size_t i = 0; i < n; i++) {
+        const nesim_layer *d = nesim_layers_get(G, i);
+        long src = d->src < 0 ? 0 : group_of[d->src];
+        group_of[i] = d->coded ? (long)i + 1 : src;
+        v->size[i + 1] = d->coded ? (uint32_t)d->out : 0;
+        v->kind[i + 1] = NESIM_CT_PASSIVE;
+        v->tm.place[i + 1] = map->place[i + 1]; /* its core array stays the mapping's */
+        v->coder_of[i] = -1;
+        if (!d->coded || d->sl->graded)
+            continue; /* graded input: no spikes, no coder */
+        /* the coder: channel c on the core of the neuron holding input value c */
+        const nesim_map_place *P = &map->place[src];
+        uint64_t npre = src == 0 ? nesim_infer_input_size(m) : nesim_layers_get(G, (size_t)src - 1)->out;
+        uint32_t *cores = malloc((d->in ? d->in : 1) * sizeof *cores);
+        if (!cores) {
+            free(group_of);
+            nesim_layers_ct_free(v);
+            return nesim_fail(err, NESIM_ENOMEM, "out of memory");
+        }
+        uint64_t lo = UINT64_MAX, hi = 0;
+        for (size_t c = 0; c < d->in; c++) {
+            uint64_t at = d->in == npre || !npre ? c : (uint64_t)((double)c * (double)npre / (double)d->in);
+            uint64_t core = npre ? nesim_map_core(P, at < npre ? at : npre - 1) : 0;
+            cores[c] = (uint32_t)core;
+            lo = core < lo ? core : lo;
+            hi = core > hi ? core : hi;
+        }
+        v->cores[k] = cores;
+        v->size[k] = (uint32_t)d->in;
+        v->kind[k] = src == 0 ? NESIM_CT_SOURCE : NESIM_CT_RELAY;
+        v->tm.place[k] = (nesim_map_place){.first_core = d->in ? lo : 0, .n_cores = d->in ? hi - lo + 1 : 0,
+                                           .per_core = 1, .core = cores, .compartments = 1};
+        v->coder_of[i] = k;
+        v->edge_layer[v->ne++] = (int)i;
+        k++;
+    }
+    free(group_of);
+    v->ng = k;
+    v->tm.n_groups = (size_t)k;
+    for (int p = 0; p < k; p++)
+        v->first[p + 1] = v->first[p] + v->size[p];
+    *view = (nesim_ct_graph){.user = v, .n_groups = k, .n_edges = v->ne, .size = lv_size, .kind = lv_kind,
+                             .edge = lv_edge, .targets = lv_targets, .dense = lv_dense};
+    *tmap = &v->tm;
+    *out = v;
+    return NESIM_OK;
+}
+
+uint32_t nesim_layers_ct_neuron(const nesim_layers_ct *v, size_t layer, uint32_t channel)
+{
+    if (layer >= v->n || v->coder_of[layer] < 0 || channel >= v->size[v->coder_of[layer]])
+        return UINT32_MAX;
+    return v->first[v->coder_of[layer]] + channel;
 }

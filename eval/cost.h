@@ -49,6 +49,30 @@ int nesim_cost_layers(const nesim_chip *chip, const nesim_chip *dense, const nes
                       const nesim_infer_report *r, double model_tick_s, nesim_cost *out,
                       nesim_error *err);
 void nesim_cost_free(nesim_cost *c);
+/* Only the mapping of nesim_cost_layers (out->caps, out->map), from the
+ * loaded layers before a run (the same placement), e.g. to time the run. */
+int nesim_cost_layers_map(const nesim_chip *chip, const nesim_chip *dense, const nesim_infer *m, nesim_cost *out,
+                          nesim_error *err);
+/* The same as nesim_cost_layers with the run's chip time (<= 0: none):
+ * static energy over it instead of ticks x the profile's tick. */
+int nesim_cost_layers_timed(const nesim_chip *chip, const nesim_chip *dense, const nesim_infer *m,
+                            const nesim_infer_report *r, double model_tick_s, double chip_seconds, nesim_cost *out,
+                            nesim_error *err);
+
+/* A layer model as chip time reads it (eval/chiptime.h), on the mapping of
+ * nesim_cost_layers_map: its groups, plus one relay group per coded layer —
+ * the layer's input coder, whose channel c sits on the core of the neuron
+ * holding input value c (the model input's coder is a source: its spikes
+ * come from off the chip) — with one edge from it to the layer's outputs
+ * (dense for linear, conv for conv2d), crossed in the step. A spike of
+ * coded layer i's input channel c is neuron nesim_layers_ct_neuron(v, i, c)
+ * (UINT32_MAX: the layer codes nothing). *tmap is the mapping the timing
+ * reads; m and map must outlive *out. */
+typedef struct nesim_layers_ct nesim_layers_ct;
+int nesim_cost_layers_ct(const nesim_infer *m, const nesim_mapping *map, nesim_layers_ct **out, nesim_ct_graph *view,
+                         const nesim_mapping **tmap, nesim_error *err);
+uint32_t nesim_layers_ct_neuron(const nesim_layers_ct *v, size_t layer, uint32_t channel);
+void nesim_layers_ct_free(nesim_layers_ct *v);
 
 /* Maps and prices a recurrent network after a run of `ticks` ticks:
  * populations are groups (fan-in: the most synapses any neuron receives;

@@ -134,6 +134,8 @@ static void print_neurobench(const json_t *r, FILE *out)
             rnum(nb, "effective_acs"), rnum(nb, "effective_macs"), rnum(nb, "dense"), rnum(nb, "membrane_updates"));
 }
 
+static void print_chip_time(const json_t *r, FILE *out);
+
 static void print_layers(const json_t *r, FILE *out)
 {
     char b1[32], b2[32], b3[32];
@@ -184,6 +186,7 @@ static void print_layers(const json_t *r, FILE *out)
         fprintf(out, "  accuracy         spiking %.2f %%, ANN %.2f %% (same class on %.1f %% of samples)\n",
                 100 * rnum(r, "accuracy.spiking"), 100 * rnum(r, "accuracy.ann"), 100 * rnum(r, "accuracy.agreement"));
     print_chip(r, out, 1);
+    print_chip_time(r, out);
     print_neurobench(r, out);
     double wall = rnum(r, "wall_s");
     if (isfinite(wall))
@@ -220,6 +223,9 @@ static void print_chip_time(const json_t *r, FILE *out)
     if (l)
         fprintf(out, "                  busiest link in that step: leaving router (%.0f, %.0f) %s, busy %.4g us\n",
                 rnum(l, "x"), rnum(l, "y"), js(l, "dir"), rnum(l, "busy_s") * 1e6);
+    if (isfinite(rnum(c, "per_inference_s")))
+        fprintf(out, "                  %.4g us per inference, %.4g inferences per chip-second\n",
+                rnum(c, "per_inference_s") * 1e6, rnum(c, "inferences_per_s"));
     fprintf(out, "                  %.4g steps per chip-second", rnum(c, "steps") / rnum(c, "total_s"));
     if (isfinite(rnum(c, "energy_delay_js")))
         fprintf(out, ", energy-delay product %.4g J s", rnum(c, "energy_delay_js"));

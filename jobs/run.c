@@ -195,6 +195,87 @@ static void sum_code(void *user, size_t layer, size_t sample, int64_t t0, int64_
         k->next.code(k->next.user, layer, sample, t0, steps, vth);
 }
 
+/* Chip time of a layer run: a sample's spikes are gathered (layers report
+ * theirs one after the other, branches from the same tick), then handed to
+ * the timing step by step in tick order. Chains to the trace's observers. */
+typedef struct time_sink {
+    nesim_infer_sink next;
+    nesim_layers_ct *view;
+    nesim_chiptime *ct;
+    uint64_t *buf;        /* tick << 32 | neuron */
+    size_t n, cap;
+    uint32_t *ids;
+    size_t ids_cap;
+    int failed;
+    nesim_error err;
+} time_sink;
+
+static void time_spike(void *user, size_t layer, uint32_t channel, int64_t tick, int sign)
+{
+    time_sink *k = user;
+    uint32_t id = nesim_layers_ct_neuron(k->view, layer, channel);
+    if (!k->failed && id != UINT32_MAX) {
+        if (k->n == k->cap) {
+            size_t nc = k->cap ? 2 * k->cap : 4096;
+            uint64_t *b = realloc(k->buf, nc * sizeof *b);
+            if (!b)
+                k->failed = nesim_fail(&k->err, NESIM_ENOMEM, "chip time: out of memory");
+            else
+                k->buf = b, k->cap = nc;
+        }
+        if (!k->failed)
+            k->buf[k->n++] = (uint64_t)tick << 32 | id;
+    }
+    if (k->next.spike)
+        k->next.spike(k->next.user, layer, channel, tick, sign);
+}
+static void time_activity(void *user, size_t layer, int64_t tick, int64_t events, int64_t sops)
+{
+    time_sink *k = user;
+    if (k->next.activity)
+        k->next.activity(k->next.user, layer, tick, events, sops);
+}
+static int cmp_u64v(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+static void time_sample(void *user, size_t sample, int64_t first, int64_t end)
+{
+    time_sink *k = user;
+    if (!k->failed && k->n) {
+        qsort(k->buf, k->n, sizeof *k->buf, cmp_u64v);
+        for (size_t a = 0; a < k->n && !k->failed;) {
+            int64_t t = (int64_t)(k->buf[a] >> 32);
+            size_t b = a;
+            while (b < k->n && (int64_t)(k->buf[b] >> 32) == t)
+                b++;
+            if (b - a > k->ids_cap) {
+                uint32_t *v = realloc(k->ids, (b - a) * sizeof *v);
+                if (!v) {
+                    k->failed = nesim_fail(&k->err, NESIM_ENOMEM, "chip time: out of memory");
+                    break;
+                }
+                k->ids = v, k->ids_cap = b - a;
+            }
+            for (size_t q = a; q < b; q++)
+                k->ids[q - a] = (uint32_t)k->buf[q];
+            if (nesim_chiptime_step(k->ct, t, k->ids, b - a, &k->err))
+                k->failed = 1;
+            a = b;
+        }
+    }
+    k->n = 0;
+    if (k->next.sample)
+        k->next.sample(k->next.user, sample, first, end);
+}
+static void time_code(void *user, size_t layer, size_t sample, int64_t t0, int64_t steps, double vth)
+{
+    time_sink *k = user;
+    if (k->next.code)
+        k->next.code(k->next.user, layer, sample, t0, steps, vth);
+}
+
 typedef struct progress_ctx {
     const nesim_run_opts *o;
     nesim_recorder *rec;
@@ -288,9 +369,32 @@ static int run_layers(const nesim_run_opts *o, const nesim_spec *spec, json_t **
                                 .seed = seed};
         rc = nesim_record_begin(&ro, m, NULL, &rec, err);
     }
+    /* chip time: mapped before the run, fed as the run goes */
+    time_sink tk = {0};
+    nesim_cost pre;
+    int have_pre = 0;
+    if (!rc && o->timing_steps && !o->timing)
+        rc = nesim_fail(err, NESIM_EINVAL, "--timing-steps needs --timing");
+    if (!rc && o->timing) {
+        nesim_ct_graph view;
+        const nesim_mapping *tmap;
+        if (!chip)
+            rc = nesim_fail(err, NESIM_EINVAL, "--timing needs a chip (--chip)");
+        else if (!(rc = nesim_cost_layers_map(chip, dense, m, &pre, err))) {
+            have_pre = 1;
+            if (!(rc = nesim_cost_layers_ct(m, &pre.map, &tk.view, &view, &tmap, err)) &&
+                !(rc = nesim_chiptime_new_graph(chip, &pre.caps, tmap, &view, (nesim_timing)o->timing, &tk.ct, err)))
+                nesim_chiptime_set_input_dt(tk.ct, spec->tick);
+        }
+    }
     sum_sink ck = {.o = o};
     if (rec)
-        ck.next = nesim_record_infer_sink(rec);
+        tk.next = nesim_record_infer_sink(rec);
+    if (tk.ct)
+        ck.next = (nesim_infer_sink){.spike = time_spike, .activity = time_activity, .sample = time_sample,
+                                     .code = time_code, .user = &tk};
+    else
+        ck.next = tk.next;
     nesim_infer_sink cks = {.spike = sum_spike, .activity = sum_activity, .sample = sum_sample, .code = sum_code,
                             .user = &ck};
     nesim_infer_set_sink(m, &cks);
@@ -345,7 +449,20 @@ static int run_layers(const nesim_run_opts *o, const nesim_spec *spec, json_t **
             nesim_npy_writer_abort(out);
         out = NULL;
     }
-    if (!rc && chip && !(rc = nesim_cost_layers(chip, dense, m, &rep, spec->tick, &cost, err)))
+    nesim_chiptime_result ctr = {0};
+    if (!rc && tk.failed)
+        rc = tk.err.code ? tk.err.code : NESIM_ENOMEM, *err = tk.err;
+    else if (!rc && tk.ct)
+        rc = nesim_chiptime_finish(tk.ct, rep.ticks, &ctr, err);
+    if (!rc && tk.ct && rec && nesim_record_chip_steps(rec, ctr.step_s, ctr.steps))
+        rc = nesim_fail(err, NESIM_EIO, "%s: storing the chip time of %lld steps failed", o->trace,
+                        (long long)ctr.steps);
+    if (!rc && tk.ct && o->timing_steps) {
+        int64_t shape[1] = {ctr.steps};
+        rc = nesim_npy_write(o->timing_steps, NESIM_F64, 1, shape, ctr.step_s, err);
+    }
+    if (!rc && chip &&
+        !(rc = nesim_cost_layers_timed(chip, dense, m, &rep, spec->tick, tk.ct ? ctr.total_s : -1, &cost, err)))
         costp = &cost;
     json_t *r = NULL;
     if (!rc) {
@@ -356,6 +473,13 @@ static int run_layers(const nesim_run_opts *o, const nesim_spec *spec, json_t **
             rc = nesim_fail(err, NESIM_ENOMEM, "out of memory building the report");
         else if (o->gpu && costp)
             rc = layer_gpu_baselines(o->gpu, costp, r, err);
+        if (!rc && tk.ct) {
+            json_t *cj = nesim_chiptime_json(&ctr, (nesim_timing)o->timing, costp ? costp->energy.total : -1);
+            double per = rep.samples > 0 ? ctr.total_s / (double)rep.samples : 0;
+            json_object_set_new(cj, "per_inference_s", json_real(per));
+            json_object_set_new(cj, "inferences_per_s", json_real(per > 0 ? 1 / per : 0));
+            json_object_set_new(r, "chip_time", cj);
+        }
     }
     if (rec) {
         double tc = now_s();
@@ -378,6 +502,11 @@ static int run_layers(const nesim_run_opts *o, const nesim_spec *spec, json_t **
         rc = out_rc, *err = out_err;
     if (costp)
         nesim_cost_free(costp);
+    nesim_chiptime_free(tk.ct);
+    nesim_layers_ct_free(tk.view);
+    free(tk.buf), free(tk.ids);
+    if (have_pre)
+        nesim_cost_free(&pre);
     nesim_chip_free(chip);
     nesim_chip_free(dense);
     free(x), free(y), free(ya), free(lab);

@@ -41,6 +41,9 @@
 #include "eval/cost.h"
 #include "net/chip.h"
 #include "net/nir.h"
+#include "net/tensor.h"
+#include "jobs/run.h"
+#include "sim/infer.h"
 #include "sim/nir_run.h"
 
 static const double ns = 1e-9;
@@ -378,6 +381,91 @@ static void test_async_two_event_chain(void **st)
     nesim_chip_free(chip);
 }
 
+/* ---- a layer model: one dense layer, its input coder on the input's core ----
+ *
+ * Input (2 values) on core 0 at (0,0), the layer's 3 outputs on core 1 at
+ * (1,0); the coder of the layer's input sits with the input, a source (its
+ * spikes come from off the chip: no neuron pass, no spike out). Routers in
+ * use: 2, so sync 100 ns. Core 1's pass: 3 accesses = 3 ns.
+ *   a step with one input spike: core 0 sends one message (3), core 1
+ *     updates its 3 neurons (3 + 3 x 2 = 9) and receives one message of 3
+ *     dense synapses (50 + 3 x 4 = 62)  ->  62 + 100 = 162 (simple).
+ *   both channels: core 1 receives two: 124  ->  224.
+ *   silent: core 1's pass, 3  ->  103.
+ *   detailed, one spike: the message leaves at 3, crosses (0,0)E in 20,
+ *     core 1 takes it 23-85  ->  185. */
+static void test_layer_model_timed(void **st)
+{
+    nesim_error err = {0};
+    float w[6] = {1, 2, 3, 4, 5, 6};
+    int64_t shape[2] = {3, 2};
+    assert_ok(nesim_npy_write(test_tmp("lw.npy"), NESIM_F32, 2, shape, w, &err), &err);
+    char text[600];
+    snprintf(text, sizeof text,
+             "{\"nesim\": 1, \"tick\": 1e-3, \"input\": {\"shape\": [2]}, \"layers\": [{\"type\": \"linear\", "
+             "\"weight\": {\"file\": \"%s\"}, \"coding\": \"binary\", \"threshold\": 0.5}]}", test_tmp("lw.npy"));
+    nesim_spec *spec;
+    assert_ok(nesim_spec_parse(text, strlen(text), "layer.json", NULL, &spec, &err), &err);
+    nesim_infer *m;
+    assert_ok(nesim_infer_open(spec, &m, &err), &err);
+    nesim_chip *chip = small_chip(16), *dense = NULL;
+    assert_ok(nesim_chip_load("dense-45nm", "chips", &dense, &err), &err);
+    for (int model = NESIM_TIMING_SIMPLE; model <= NESIM_TIMING_DETAILED; model++) {
+        nesim_cost pre;
+        assert_ok(nesim_cost_layers_map(chip, dense, m, &pre, &err), &err);
+        assert_int_equal(pre.map.cores, 2);
+        nesim_layers_ct *v;
+        nesim_ct_graph view;
+        const nesim_mapping *tmap;
+        assert_ok(nesim_cost_layers_ct(m, &pre.map, &v, &view, &tmap, &err), &err);
+        assert_int_equal(view.n_groups, 3); /* input, the layer's outputs, its coder */
+        nesim_chiptime *ct;
+        assert_ok(nesim_chiptime_new_graph(chip, &pre.caps, tmap, &view, (nesim_timing)model, &ct, &err), &err);
+        uint32_t c0 = nesim_layers_ct_neuron(v, 0, 0), c1 = nesim_layers_ct_neuron(v, 0, 1);
+        assert_int_equal(c0, 2 + 3);
+        assert_int_equal(nesim_layers_ct_neuron(v, 0, 2), UINT32_MAX);
+        uint32_t one[1] = {c0}, both[2] = {c1, c0};
+        assert_ok(nesim_chiptime_step(ct, 0, one, 1, &err), &err);
+        assert_ok(nesim_chiptime_step(ct, 1, both, 2, &err), &err);
+        nesim_chiptime_result r;
+        assert_ok(nesim_chiptime_finish(ct, 3, &r, &err), &err);
+        if (model == NESIM_TIMING_SIMPLE) {
+            assert_close(r.step_s[0], 162 * ns, 1e-12, 0);
+            assert_close(r.step_s[1], 224 * ns, 1e-12, 0);
+            assert_close(r.step_s[2], 103 * ns, 1e-12, 0);
+        } else {
+            assert_close(r.step_s[0], 185 * ns, 1e-12, 0);
+        }
+        nesim_chiptime_free(ct);
+        nesim_layers_ct_free(v);
+        nesim_cost_free(&pre);
+    }
+    nesim_chip_free(chip);
+    nesim_chip_free(dense);
+    nesim_infer_close(m);
+    nesim_spec_free(spec);
+
+    /* a whole layer run timed: steps add up, per inference is the total over samples, and
+     * static energy is paid over chip time */
+    nesim_run_opts o = {.spec = "examples/digits/model.json", .input = "examples/digits/test_inputs.npy", .samples = 20,
+                        .chip = "loihi", .timing = NESIM_TIMING_SIMPLE, .timing_steps = test_tmp("lsteps.npy")};
+    json_t *rep;
+    assert_ok(nesim_run_spec(&o, &rep, &err), &err);
+    const json_t *cj = json_object_get(rep, "chip_time");
+    assert_non_null(cj);
+    nesim_tensor t;
+    assert_ok(nesim_npy_load(test_tmp("lsteps.npy"), &t, &err), &err);
+    double sum = 0;
+    for (size_t k = 0; k < (size_t)t.shape[0]; k++)
+        sum += nesim_tensor_get(&t, k);
+    assert_close(sum, json_real_value(json_object_get(cj, "total_s")), 1e-9, 0);
+    assert_close(json_real_value(json_object_get(cj, "per_inference_s")) * 20, sum, 1e-9, 0);
+    assert_int_equal(json_integer_value(json_object_get(cj, "steps")),
+                     (json_int_t)json_number_value(json_object_get(json_object_get(rep, "totals"), "virtual_ticks")));
+    nesim_tensor_release(&t);
+    json_decref(rep);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -387,6 +475,7 @@ int main(void)
         cmocka_unit_test(test_profiles_and_errors),
         cmocka_unit_test(test_nir_graph_timed),
         cmocka_unit_test(test_async_two_event_chain),
+        cmocka_unit_test(test_layer_model_timed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -372,6 +372,28 @@ static void test_populations_parse_and_build(void **st)
 
 /* ---- errors ------------------------------------------------------------- */
 
+/* placement and synapse storage given in a spec */
+static void test_cores_and_storage(void **st)
+{
+    const char *ok = "{\"nesim\": 1, \"tick\": 1e-3, \"populations\": [{\"name\": \"a\", \"model\": \"if\", \"n\": 3, "
+                     "\"params\": {\"v_thresh\": 1}, \"cores\": [0, 2, 2]}], \"projections\": [{\"pre\": \"a\", "
+                     "\"post\": \"a\", \"rule\": \"all_to_all\", \"weight\": 0.1, \"storage\": \"conv\"}]}";
+    nesim_spec *s = parse_ok(ok, NULL);
+    assert_true(s->pops[0].cores[1] == 2);
+    assert_int_equal(s->projs[0].storage, NESIM_STORE_CONV);
+    nesim_spec_free(s);
+    nesim_error err = {0};
+    const char *bad = "{\"nesim\": 1, \"tick\": 1e-3, \"populations\": [{\"name\": \"a\", \"model\": \"if\", \"n\": 2, "
+                      "\"params\": {\"v_thresh\": 1}, \"cores\": [0, 1.5]}]}";
+    assert_int_equal(nesim_spec_parse(bad, strlen(bad), "model.json", NULL, &s, &err), NESIM_EINVAL);
+    assert_string_equal(err.msg, "model.json: populations[0].cores[1]: a core is a whole number >= 0 (got 1.5)");
+    const char *bad2 = "{\"nesim\": 1, \"tick\": 1e-3, \"populations\": [{\"name\": \"a\", \"model\": \"if\", \"n\": 2, "
+                       "\"params\": {\"v_thresh\": 1}}], \"projections\": [{\"pre\": \"a\", \"post\": \"a\", "
+                       "\"rule\": \"all_to_all\", \"weight\": 0.1, \"storage\": \"csr\"}]}";
+    assert_int_equal(nesim_spec_parse(bad2, strlen(bad2), "model.json", NULL, &s, &err), NESIM_EINVAL);
+    assert_non_null(strstr(err.msg, "model.json: projections[0].storage: unknown synapse storage 'csr'"));
+}
+
 static void test_exact_messages(void **st)
 {
     (void)st;
@@ -388,7 +410,7 @@ static void test_exact_messages(void **st)
     assert_string_equal(
         parse_msg("{\"nesim\": 1, \"tick\": 1e-4, \"populations\": [{\"name\": \"e\", \"model\": \"lif\","
                   " \"n\": 4, \"parms\": {}}]}"),
-        "model.json: populations[0]: unknown key 'parms' (expected name, model, threshold, n, params, v_init)");
+        "model.json: populations[0]: unknown key 'parms' (expected name, model, threshold, n, params, v_init, cores)");
     /* a parameter the model does not take, named with the model's own list */
     assert_string_equal(
         parse_msg("{\"nesim\": 1, \"tick\": 1e-4, \"populations\": [{\"name\": \"e\", \"model\": \"lif\","
@@ -856,6 +878,7 @@ int main(void)
         cmocka_unit_test(test_layers_parse),
         cmocka_unit_test(test_populations_parse_and_build),
         cmocka_unit_test(test_exact_messages),
+        cmocka_unit_test(test_cores_and_storage),
         cmocka_unit_test(test_parse_edges),
         cmocka_unit_test(test_load_files),
         cmocka_unit_test(test_malformed_specs),
