@@ -68,6 +68,16 @@ typedef struct dmsg {
     int32_t next;      /* next in a link's queue */
 } dmsg;
 
+/* A run of messages of one neuron: its own row, or a dense edge's shared list. */
+typedef struct mspan mspan;
+struct mspan {
+    const uint32_t *core;
+    const double *work;
+    const int32_t *edge; /* NULL: all cross edge `e` */
+    int32_t e;
+    size_t n;
+};
+
 /* async: a message on its way to a group */
 typedef struct amsg {
     double arrive, work;
@@ -101,6 +111,15 @@ struct nesim_chiptime {
     uint32_t *msg_core;
     double *msg_work;
     int32_t *msg_edge;    /* the edge each message crosses */
+    /* dense edges: one message list per edge, the same for every pre neuron
+     * (so a dense layer costs its destination cores, not pre x cores) */
+    uint32_t **dl_core;   /* per edge (NULL: not dense) */
+    double **dl_work;
+    size_t *dl_n;
+    int **dense_out;      /* per group: its dense out edges, -1 ended */
+    uint32_t *group_n;    /* per neuron: its group */
+    size_t max_spans;
+    struct mspan *spans;  /* scratch: max_spans */
     double *base;         /* per core: the static neuron pass (access, drifting updates) */
     double base_max;
     uint64_t base_core;
@@ -165,6 +184,14 @@ void nesim_chiptime_free(nesim_chiptime *ct)
     free(ct->out_proj);
     free(ct->tg);
     free(ct->msg_edge);
+    for (int e = 0; ct->dl_core && e < ct->G.n_edges; e++)
+        free(ct->dl_core[e]), free(ct->dl_work[e]);
+    free(ct->dl_core), free(ct->dl_work), free(ct->dl_n);
+    for (int p = 0; ct->dense_out && p < ct->n_pops; p++)
+        free(ct->dense_out[p]);
+    free(ct->dense_out);
+    free(ct->group_n);
+    free(ct->spans);
     free(ct->relay);
     free(ct->dense_at);
     free(ct->last_done);
@@ -389,6 +416,8 @@ static int build(nesim_chiptime *ct, const nesim_mapping *map, nesim_error *err)
             int pre, post, syn;
             int64_t delay;
             G->edge(G->user, j, &pre, &post, &syn, &delay);
+            if (G->dense && G->dense(G->user, j))
+                continue; /* its one shared list, below */
             uint32_t first = ct->first[pre];
             for (uint32_t i = 0; i < ct->first[pre + 1] - first; i++) {
                 size_t m = edge_messages(ct, map, j, i, fill, first + i);
@@ -397,6 +426,59 @@ static int build(nesim_chiptime *ct, const nesim_mapping *map, nesim_error *err)
             }
         }
         free(fill);
+    }
+    /* dense edges: one list each; groups: their dense out edges; neurons: their group */
+    if (!(ct->dl_core = calloc((size_t)(nj ? nj : 1), sizeof *ct->dl_core)) ||
+        !(ct->dl_work = calloc((size_t)(nj ? nj : 1), sizeof *ct->dl_work)) ||
+        !(ct->dl_n = calloc((size_t)(nj ? nj : 1), sizeof *ct->dl_n)) ||
+        !(ct->dense_out = calloc((size_t)(np ? np : 1), sizeof *ct->dense_out)) ||
+        !(ct->group_n = malloc(n1 * sizeof *ct->group_n)))
+        return nesim_fail(err, NESIM_ENOMEM, "chip time: out of memory");
+    for (int p = 0; p < np; p++)
+        for (uint32_t g = ct->first[p]; g < ct->first[p + 1]; g++)
+            ct->group_n[g] = (uint32_t)p;
+    for (int p = 0; p < np; p++) {
+        int k = 0;
+        if (!(ct->dense_out[p] = malloc((size_t)(nj + 1) * sizeof **ct->dense_out)))
+            return nesim_fail(err, NESIM_ENOMEM, "chip time: out of memory");
+        for (int j = 0; j < nj; j++) {
+            int pre, post, syn;
+            int64_t delay;
+            G->edge(G->user, j, &pre, &post, &syn, &delay);
+            if (pre == p && G->dense && G->dense(G->user, j))
+                ct->dense_out[p][k++] = j;
+        }
+        ct->dense_out[p][k] = -1;
+        if ((size_t)k + 1 > ct->max_spans)
+            ct->max_spans = (size_t)k + 1;
+    }
+    if (!ct->max_spans)
+        ct->max_spans = 1;
+    if (!(ct->spans = malloc(ct->max_spans * sizeof *ct->spans)))
+        return nesim_fail(err, NESIM_ENOMEM, "chip time: out of memory");
+    for (int j = 0; j < nj; j++) {
+        int pre, post, syn;
+        int64_t delay;
+        G->edge(G->user, j, &pre, &post, &syn, &delay);
+        if (!G->dense || !G->dense(G->user, j))
+            continue;
+        size_t cap = map->place[post].n_cores ? map->place[post].n_cores : 1;
+        uint64_t row = 0;
+        uint32_t *oc = ct->msg_core;
+        double *ow = ct->msg_work;
+        int32_t *oe = ct->msg_edge;
+        /* edge_messages writes at msg arrays: point them at the edge's own list for the call */
+        ct->dl_core[j] = malloc(cap * sizeof **ct->dl_core);
+        ct->dl_work[j] = malloc(cap * sizeof **ct->dl_work);
+        int32_t *edges = malloc(cap * sizeof *edges);
+        if (!ct->dl_core[j] || !ct->dl_work[j] || !edges) {
+            free(edges);
+            return nesim_fail(err, NESIM_ENOMEM, "chip time: out of memory");
+        }
+        ct->msg_core = ct->dl_core[j], ct->msg_work = ct->dl_work[j], ct->msg_edge = edges;
+        ct->dl_n[j] = edge_messages(ct, map, j, 0, &row, 0);
+        ct->msg_core = oc, ct->msg_work = ow, ct->msg_edge = oe;
+        free(edges);
     }
     /* projections into passive populations: their targets are updated when input arrives */
     int64_t max_delay = 0;
@@ -556,6 +638,27 @@ int nesim_chiptime_new(const nesim_chip *chip, const nesim_chip_caps *caps, cons
 }
 
 /* ---- one step ---- */
+
+/* The messages of neuron g: its own row, then its group's dense edges' lists. */
+static size_t msg_spans(const nesim_chiptime *ct, uint32_t g, mspan *out)
+{
+    size_t k = 0;
+    uint64_t a = ct->msg_row[g], b = ct->msg_row[g + 1];
+    if (b > a)
+        out[k++] = (mspan){ct->msg_core + a, ct->msg_work + a, ct->msg_edge + a, -1, (size_t)(b - a)};
+    for (const int *j = ct->dense_out[ct->group_n[g]]; *j >= 0; j++)
+        if (ct->dl_n[*j])
+            out[k++] = (mspan){ct->dl_core[*j], ct->dl_work[*j], NULL, *j, ct->dl_n[*j]};
+    return k;
+}
+
+static uint64_t msg_count(const nesim_chiptime *ct, uint32_t g)
+{
+    uint64_t n = ct->msg_row[g + 1] - ct->msg_row[g];
+    for (const int *j = ct->dense_out[ct->group_n[g]]; *j >= 0; j++)
+        n += ct->dl_n[*j];
+    return n;
+}
 
 static void mark_active(nesim_chiptime *ct, uint64_t c)
 {
@@ -826,12 +929,14 @@ static int detailed_step(nesim_chiptime *ct, const uint32_t *fired, size_t nf, d
                 t += L->spike_out;
             uint64_t x, y;
             nesim_map_core_xy(&ct->caps, c, &x, &y);
-            for (uint64_t m = ct->msg_row[g]; m < ct->msg_row[g + 1] && !rc; m++) {
-                t += L->message_out;
-                rc = add_msg(ct, t, (uint32_t)x, (uint32_t)y, ct->msg_core[m], ct->msg_work[m]);
-            }
-            extra += (ct->source[g] && !ct->relay[g] ? 0 : L->spike_out) +
-                     (double)(ct->msg_row[g + 1] - ct->msg_row[g]) * L->message_out;
+            mspan *sp = ct->spans;
+            size_t ns = msg_spans(ct, g, sp);
+            for (size_t q = 0; q < ns && !rc; q++)
+                for (size_t m = 0; m < sp[q].n && !rc; m++) {
+                    t += L->message_out;
+                    rc = add_msg(ct, t, (uint32_t)x, (uint32_t)y, sp[q].core[m], sp[q].work[m]);
+                }
+            extra += (ct->source[g] && !ct->relay[g] ? 0 : L->spike_out) + (double)msg_count(ct, g) * L->message_out;
         }
         double end = ct->base[c] + (double)T->n * L->neuron_update + extra;
         if (end > gen_max)
@@ -967,22 +1072,26 @@ static int async_step(nesim_chiptime *ct, int64_t s, uint32_t *fired, size_t nf,
                            (ct->source[g] && !ct->relay[g] ? 0 : L->spike_out);
             if (ready > step_done)
                 step_done = ready;
-            for (uint64_t m = ct->msg_row[g]; m < ct->msg_row[g + 1]; m++) {
-                int pre, post, syn;
-                int64_t delay;
-                ct->G.edge(ct->G.user, ct->msg_edge[m], &pre, &post, &syn, &delay);
-                amsgv *q = &ct->pending[post];
-                if (q->n == q->cap) {
-                    size_t nc = q->cap ? 2 * q->cap : 64;
-                    amsg *v = realloc(q->v, nc * sizeof *v);
-                    if (!v)
-                        return -1;
-                    q->v = v, q->cap = nc;
+            mspan *sp = ct->spans;
+            size_t ns = msg_spans(ct, g, sp);
+            for (size_t sq = 0; sq < ns; sq++)
+                for (size_t m = 0; m < sp[sq].n; m++) {
+                    int32_t edge = sp[sq].edge ? sp[sq].edge[m] : sp[sq].e;
+                    int pre, post, syn;
+                    int64_t delay;
+                    ct->G.edge(ct->G.user, edge, &pre, &post, &syn, &delay);
+                    amsgv *q = &ct->pending[post];
+                    if (q->n == q->cap) {
+                        size_t nc = q->cap ? 2 * q->cap : 64;
+                        amsg *v = realloc(q->v, nc * sizeof *v);
+                        if (!v)
+                            return -1;
+                        q->v = v, q->cap = nc;
+                    }
+                    q->v[q->n++] = (amsg){.arrive = ready + L->message_out + hop_time(ct, ct->core_of[g], sp[sq].core[m]),
+                                          .work = sp[sq].work[m], .core = sp[sq].core[m], .src = g, .edge = edge,
+                                          .seq = ct->seq++};
                 }
-                q->v[q->n++] = (amsg){.arrive = ready + L->message_out + hop_time(ct, ct->core_of[g], ct->msg_core[m]),
-                                      .work = ct->msg_work[m], .core = ct->msg_core[m], .src = g,
-                                      .edge = ct->msg_edge[m], .seq = ct->seq++};
-            }
         }
     }
     /* messages to groups earlier in the order (recurrent wiring) wait for the next step's turn */
@@ -1018,7 +1127,7 @@ static int close_step(nesim_chiptime *ct, int64_t s, nesim_error *err)
         ring->n = 0;
     }
     for (size_t k = 0; k < nf; k++)
-        ct->r.messages += ct->msg_row[fired[k] + 1] - ct->msg_row[fired[k]];
+        ct->r.messages += msg_count(ct, fired[k]);
     double t;
     uint64_t crit = ct->base_core;
     nesim_ct_bound bound = NESIM_CT_GEN;
@@ -1031,13 +1140,16 @@ static int close_step(nesim_chiptime *ct, int64_t s, nesim_error *err)
     } else if (ct->model == NESIM_TIMING_SIMPLE) {
         for (size_t k = 0; k < nf; k++) {
             uint32_t g = fired[k], c = ct->core_of[g];
-            uint64_t nm = ct->msg_row[g + 1] - ct->msg_row[g];
+            uint64_t nm = msg_count(ct, g);
             ct->gen[c] += (ct->source[g] && !ct->relay[g] ? 0 : L->spike_out) + (double)nm * L->message_out;
             mark_active(ct, c);
-            for (uint64_t m = ct->msg_row[g]; m < ct->msg_row[g + 1]; m++) {
-                ct->recv[ct->msg_core[m]] += ct->msg_work[m];
-                mark_active(ct, ct->msg_core[m]);
-            }
+            mspan *sp = ct->spans;
+            size_t ns = msg_spans(ct, g, sp);
+            for (size_t q = 0; q < ns; q++)
+                for (size_t m = 0; m < sp[q].n; m++) {
+                    ct->recv[sp[q].core[m]] += sp[q].work[m];
+                    mark_active(ct, sp[q].core[m]);
+                }
         }
         t = ct->base_max;
         for (size_t a = 0; a < ct->active_cores.n; a++) {

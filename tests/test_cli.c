@@ -141,9 +141,39 @@ static void test_run_timing(void **st)
     assert_int_equal(run(args, out, sizeof out, err, sizeof err), 0);
     assert_non_null(strstr(out, "chip time (simple)"));
     assert_non_null(strstr(out, "steps per chip-second"));
-    bad("run examples/ring/model.json --timing fast", "--timing: expected simple, detailed or none (got 'fast')");
+    bad("run examples/ring/model.json --timing fast", "--timing: expected simple, detailed, async or none (got 'fast')");
     bad("run examples/ring/model.json --timing simple --chip truenorth", "chip truenorth has no latency section");
     bad("run examples/ring/model.json --timing simple --chip none", "--timing needs a chip (--chip)");
+    /* an asynchronous chip takes --timing async, a time-stepped one does not */
+    bad("run examples/ring/model.json --timing simple --chip speck", "chip speck is asynchronous");
+    bad("run examples/ring/model.json --timing async --chip loihi", "chip loihi is time-stepped");
+    snprintf(args, sizeof args, "run examples/ring/model.json --seconds 0.05 --chip speck --timing async");
+    assert_int_equal(run(args, out, sizeof out, err, sizeof err), 0);
+    assert_non_null(strstr(out, "chip time (async)"));
+    /* layer models are timed too */
+    assert_int_equal(run("run examples/digits/model.json --input examples/digits/test_inputs.npy --samples 5 "
+                         "--timing simple", out, sizeof out, err, sizeof err), 0);
+    assert_non_null(strstr(out, "us per inference"));
+}
+
+/* SANA-FE's files from the command line: a run, its summary, and a bad file */
+static void test_run_sanafe(void **st)
+{
+    char args[600];
+    assert_int_equal(run("run examples/sanafe/net.yaml --chip examples/sanafe/loihi.yaml --steps 100 --timing simple",
+                         out, sizeof out, err, sizeof err), 0);
+    assert_non_null(strstr(out, "SANA-FE run summary"));
+    assert_non_null(strstr(out, "timesteps_executed: 100"));
+    snprintf(args, sizeof args, "%s/bad_arch.yaml", test_tmpdir());
+    FILE *f = fopen(args, "w");
+    assert_non_null(f);
+    fputs("architecture:\n  name: x\n  attributes: {width: 1, height: 1, topology: torus}\n", f);
+    fclose(f);
+    char cmd[800];
+    snprintf(cmd, sizeof cmd, "run examples/sanafe/net.yaml --chip %s --steps 10", args);
+    bad(cmd, "bad_arch.yaml:3:47: topology: nesim models a mesh (got torus)");
+    bad("run examples/sanafe/net.yaml --chip examples/sanafe/loihi.yaml --steps 10 --seconds 1",
+        "give --seconds or --steps, not both");
 }
 
 /* --gpu: the ANN beside the chip on GPU boards, per token and per inference */
@@ -179,6 +209,7 @@ int main(void)
         cmocka_unit_test(test_help),
         cmocka_unit_test(test_bad_arguments),
         cmocka_unit_test(test_run_timing),
+        cmocka_unit_test(test_run_sanafe),
         cmocka_unit_test(test_run_gpu),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
