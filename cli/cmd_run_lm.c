@@ -5,8 +5,9 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "jobs/nir.h"
+#include "eval/chiptime.h"
 #include "jobs/lm.h"
+#include "jobs/nir.h"
 #include "net/lm.h"
 
 static const char help[] =
@@ -39,6 +40,9 @@ static const char help[] =
     "  --dense NAME|PATH    dense profile for graded work and the ANN (default dense-45nm)\n"
     "  --gpu NAME[,NAME]    GPU boards to set beside it (a100-sxm, metax-c550): the ANN's time\n"
     "                       and energy per token on each, by its roofline (bf16)\n"
+    "  --timing MODEL       chip time per token on --chip: simple, detailed (or async on an\n"
+    "                       asynchronous chip); the spiked projections mapped on the chip,\n"
+    "                       every input spike timed at its tick (graded work takes none)\n"
     "  --trace DB.db        record the run in a trace (samples are tokens; layer 0 is the\n"
     "                       token stream): nesim trace, nesim serve and nesim replay\n"
     "                       --from-layer read it\n"
@@ -103,6 +107,14 @@ static int parse(int argc, char **argv, nesim_lm_job_opts *o, double **ks, int *
             rc = nesim_coding_parse(v, &o->coding, err), i++;
             if (rc)
                 rc = nesim_fail(err, NESIM_EINVAL, "--coding: '%s' is not a coding (see --help)", v ? v : "");
+        } else if (!strcmp(a, "--timing")) {
+            int t = nesim_timing_parse(v);
+            if (t < 0)
+                rc = nesim_fail(err, NESIM_EINVAL, "--timing: expected simple, detailed, async or none (got '%s')",
+                                v ? v : "nothing");
+            else
+                o->timing = t;
+            i++;
         } else if (!strcmp(a, "--record")) {
             rc = nesim_trace_level_parse(v ? v : "", &o->record, err), i++;
         } else if (!strcmp(a, "--spiked")) {

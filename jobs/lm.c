@@ -1,6 +1,7 @@
 /* lm.c — the language-model job: prompt, generation, perplexity, energy.
  * See lm.h. */
 #include "jobs/lm.h"
+#include "eval/lmtime.h"
 #include "eval/roofline.h"
 
 #include <math.h>
@@ -427,6 +428,7 @@ int nesim_lm_job(const nesim_lm_job_opts *o, json_t **report, nesim_error *err)
     char *sdir = NULL;
     nesim_lm_graph *g = NULL;
     nesim_lm_recorder *rec = NULL;
+    nesim_lm_timer *tm = NULL;
     char *spec_text = NULL;
     nesim_lm_job_opts oo = *o; /* o with the spec's folder and codings */
     const char *label = o->spec ? o->spec : "spec";
@@ -521,6 +523,19 @@ int nesim_lm_job(const nesim_lm_job_opts *o, json_t **report, nesim_error *err)
                 nesim_lm_run_set_sink(r, &sk);
             }
         }
+        if (!rc && o->timing) { /* the spiked projections on the chip, timed token by token */
+            nesim_chip *chip = NULL;
+            if (o->chip && !strcmp(o->chip, "none"))
+                rc = nesim_fail(err, NESIM_EINVAL, "--timing needs a chip (--chip)");
+            else if (!(rc = nesim_chip_load(o->chip ? o->chip : "loihi", NULL, &chip, err)))
+                rc = nesim_lm_timer_new(chip, g, r, (nesim_timing)o->timing, &tm, err);
+            nesim_chip_free(chip);
+            if (!rc) {
+                nesim_lm_sink rs = rec ? nesim_lm_record_sink(rec) : (nesim_lm_sink){0};
+                nesim_lm_sink ts = nesim_lm_timer_sink(tm, rec ? &rs : NULL);
+                nesim_lm_run_set_sink(r, &ts);
+            }
+        }
         json_t *toks = json_array();
         json_object_set_new(rep, "per_token", toks);
         if (!rc && !(gen = malloc((n + o->generate + 1) * sizeof *gen)))
@@ -558,6 +573,37 @@ int nesim_lm_job(const nesim_lm_job_opts *o, json_t **report, nesim_error *err)
                 break; /* the run is marked interrupted; the CLI then dies of the signal */
             if (o->progress)
                 o->progress(o->user, (double)(i + 1) / (double)total * (o->eval_text ? 0.2 : 1.0));
+        }
+        if (!rc && tm) {
+            nesim_chiptime_result cr;
+            if (!(rc = nesim_lm_timer_finish(tm, nesim_lm_run_tick(r), &cr, err))) {
+                json_t *cj = nesim_chiptime_json(&cr, (nesim_timing)o->timing, -1);
+                double ph_s[2] = {0, 0};
+                size_t ph_n[2] = {0, 0};
+                size_t ti;
+                json_t *tv;
+                json_array_foreach(toks, ti, tv) {
+                    double s = nesim_lm_timer_token_s(tm, ti);
+                    json_object_set_new(tv, "chip_s", json_real(s));
+                    ph_s[ti >= prefill] += s;
+                    ph_n[ti >= prefill]++;
+                }
+                uint64_t cores, chips;
+                nesim_lm_timer_usage(tm, &cores, &chips);
+                json_object_set_new(cj, "cores", json_integer((json_int_t)cores));
+                json_object_set_new(cj, "chips", json_integer((json_int_t)chips));
+                for (int k = 0; k < 2; k++)
+                    if (ph_n[k]) {
+                        json_t *pj = json_object();
+                        json_object_set_new(pj, "tokens", json_integer((json_int_t)ph_n[k]));
+                        json_object_set_new(pj, "per_token_s", json_real(ph_s[k] / (double)ph_n[k]));
+                        json_object_set_new(pj, "tokens_per_s", json_real(ph_s[k] > 0 ? (double)ph_n[k] / ph_s[k] : 0));
+                        json_object_set_new(cj, k ? "decode" : "prefill", pj);
+                    }
+                json_object_set_new(cj, "note", json_string("the spiked projections only: graded work (norms, "
+                                                            "attention, graded projections) takes no chip time here"));
+                json_object_set_new(rep, "chip_time", cj);
+            }
         }
         if (!rc) {
             json_object_set_new(rep, "total", totals_json(nesim_lm_run_totals(r), &pr));
@@ -637,6 +683,7 @@ int nesim_lm_job(const nesim_lm_job_opts *o, json_t **report, nesim_error *err)
         rc = eval(o, m, g, rep, lg, err);
     if (w)
         nesim_npy_writer_abort(w);
+    nesim_lm_timer_free(tm);
     nesim_lm_run_free(r);
     nesim_lm_close(m);
     free(ids);
@@ -726,6 +773,19 @@ void nesim_lm_report_print(const json_t *rep, FILE *out)
         if (json_array_size(json_object_get(rep, "gpu_baselines")))
             fprintf(out, "GPU: bf16 roofline, board power x time; prompt as one batch, generation batch 1; "
                          "utilisation as each profile assumes (nesim chips NAME)\n");
+        const json_t *ct = json_object_get(rep, "chip_time");
+        if (ct) {
+            fprintf(out, "chip time (%s) on %s, %lld cores on %lld chips:", json_string_value(json_object_get(ct, "model")),
+                    json_string_value(json_object_get(rep, "chip")), (long long)num(ct, "cores"),
+                    (long long)num(ct, "chips"));
+            for (int p = 0; p < 2; p++) {
+                const json_t *pj = json_object_get(ct, ph[p]);
+                if (pj)
+                    fprintf(out, "  %s %.4g us/tok (%.4g tok per chip-second)", ph[p], num(pj, "per_token_s") * 1e6,
+                            num(pj, "tokens_per_s"));
+            }
+            fprintf(out, "\n  (%s)\n", json_string_value(json_object_get(ct, "note")));
+        }
     }
     const json_t *ev = json_object_get(rep, "eval");
     if (ev) {

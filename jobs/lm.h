@@ -41,6 +41,8 @@ typedef struct nesim_lm_job_opts {
     double k;                 /* ... and threshold divisor (default 3) */
     const char *chip, *dense; /* profiles (NULL: loihi, dense-45nm; chip "none": no energy) */
     const char *gpu;          /* GPU profiles to compare with, comma-separated (eval/roofline.h), or NULL */
+    int timing;               /* nesim_timing: chip time per token of the spiked projections
+                                 (eval/lmtime.h), with --prompt / --tokens */
     void (*progress)(void *user, double done);
     void *user;
     /* A spec in memory (a replay's), used instead of reading `spec`, which

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "eval/chiptime.h"
 #include "jobs/lm.h"
 #include "net/chip.h"
 #include "net/lm.h"
@@ -377,6 +378,39 @@ static void test_graded_share_priced_on_the_chip(void **st)
         fail_msg("%s", err.msg);
 }
 
+/* chip time per token: every tick of the run is a token's, the tokens' chip
+ * times add up to the run's, and a graph with nothing spiked is refused */
+static void test_chip_time_per_token(void **st)
+{
+    nesim_lm_job_opts o;
+    nesim_lm_job_opts_init(&o);
+    o.dir = DIR;
+    o.tokens = REF "tokens.npy";
+    o.generate = 2;
+    o.timing = NESIM_TIMING_SIMPLE;
+    nesim_error err = {0};
+    json_t *rep;
+    assert_ok(nesim_lm_job(&o, &rep, &err), &err);
+    const json_t *ct = json_object_get(rep, "chip_time");
+    assert_non_null(ct);
+    double total = json_real_value(json_object_get(ct, "total_s")), sum = 0;
+    size_t i;
+    json_t *tv;
+    json_array_foreach(json_object_get(rep, "per_token"), i, tv) {
+        double s = json_real_value(json_object_get(tv, "chip_s"));
+        assert_true(s > 0);
+        sum += s;
+    }
+    assert_close(sum, total, 1e-12, 0);
+    const json_t *dec = json_object_get(ct, "decode");
+    assert_int_equal(json_integer_value(json_object_get(dec, "tokens")), 2);
+    assert_true(json_integer_value(json_object_get(ct, "cores")) > 0);
+    json_decref(rep);
+    o.set = NESIM_LM_SET_NONE;
+    assert_int_equal(nesim_lm_job(&o, &rep, &err), NESIM_EINVAL);
+    assert_non_null(strstr(err.msg, "no projection is spiked"));
+}
+
 static int run_cli(const char *args, const char *out)
 {
     char cmd[4096];
@@ -591,6 +625,7 @@ int main(void)
         cmocka_unit_test(test_importer_refuses_bad_checkpoints),
         cmocka_unit_test(test_int8_checkpoint),
         cmocka_unit_test(test_graded_share_priced_on_the_chip),
+        cmocka_unit_test(test_chip_time_per_token),
         cmocka_unit_test(test_cli_generates_and_refuses),
         cmocka_unit_test(test_eval_text_per_k),
         cmocka_unit_test(test_spec_round_trip_and_edits),

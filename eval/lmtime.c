@@ -1,0 +1,273 @@
+/* lmtime.c — a language model's spiked projections on a chip, timed token
+ * by token (eval/lmtime.h). */
+#include "eval/lmtime.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "eval/cost.h"
+#include "net/map.h"
+
+struct nesim_lm_timer {
+    const nesim_lm_graph *g;
+    size_t n_proj;
+    int *coder_of;        /* per projection: its coder group, or -1 (graded) */
+    int ng, ne;
+    uint32_t *size, *first;
+    int *edge_proj;       /* per edge: its projection */
+    nesim_cost map;       /* caps and mapping */
+    nesim_chiptime *ct;
+    nesim_lm_sink next;
+    uint64_t *buf;        /* the token's spikes: tick << 32 | neuron */
+    size_t n, cap;
+    uint32_t *ids;
+    size_t ids_cap;
+    int64_t *tok_first, *tok_end; /* per token: its ticks */
+    size_t n_tok, cap_tok;
+    const double *step_s;
+    int64_t steps;
+    int failed;
+    nesim_error err;
+};
+
+static uint32_t lt_size(void *u, int g) { return ((nesim_lm_timer *)u)->size[g]; }
+static int lt_kind(void *u, int g, uint32_t i) { return g % 2 == 0 ? NESIM_CT_SOURCE : NESIM_CT_PASSIVE; }
+static void lt_edge(void *u, int e, int *pre, int *post, int *syn, int64_t *delay)
+{
+    *pre = 2 * e, *post = 2 * e + 1, *syn = NESIM_CT_DENSE, *delay = 0;
+}
+static size_t lt_targets(void *u, int e, uint32_t i, uint32_t *out, size_t cap)
+{
+    const nesim_lm_timer *t = u;
+    uint32_t n = t->size[2 * e + 1];
+    for (uint32_t k = 0; k < n && k < cap; k++)
+        out[k] = k;
+    return n;
+}
+static int lt_dense(void *u, int e) { return 1; }
+static size_t map_targets(void *u, uint64_t i, uint32_t *out, size_t cap) { return 0; } /* dense: not called */
+
+void nesim_lm_timer_free(nesim_lm_timer *t)
+{
+    if (!t)
+        return;
+    nesim_chiptime_free(t->ct);
+    if (t->map.map.place)
+        nesim_map_free(&t->map.map);
+    free(t->coder_of), free(t->size), free(t->first), free(t->edge_proj);
+    free(t->buf), free(t->ids), free(t->tok_first), free(t->tok_end);
+    free(t);
+}
+
+static double weight_bits(const nesim_tensor *w)
+{
+    switch (w->dtype) {
+    case NESIM_I8:
+        return 8;
+    case NESIM_F16:
+    case NESIM_BF16:
+        return 16;
+    case NESIM_F64:
+        return 64;
+    default:
+        return 32;
+    }
+}
+
+int nesim_lm_timer_new(const nesim_chip *chip, const nesim_lm_graph *g, const nesim_lm_run *r, nesim_timing model,
+                       nesim_lm_timer **out, nesim_error *err)
+{
+    *out = NULL;
+    if (chip->kind != NESIM_CHIP_NEUROMORPHIC)
+        return nesim_fail(err, NESIM_EINVAL, "--timing: %s is not a neuromorphic chip", chip->name);
+    nesim_lm_timer *t = calloc(1, sizeof *t);
+    size_t np = g->n_proj;
+    if (!t || !(t->coder_of = malloc((np ? np : 1) * sizeof *t->coder_of)) ||
+        !(t->size = calloc(2 * (np ? np : 1), sizeof *t->size)) ||
+        !(t->first = calloc(2 * np + 1, sizeof *t->first)) ||
+        !(t->edge_proj = calloc(np ? np : 1, sizeof *t->edge_proj))) {
+        nesim_lm_timer_free(t);
+        return nesim_fail(err, NESIM_ENOMEM, "out of memory");
+    }
+    t->g = g, t->n_proj = np;
+    nesim_map_group *grp = calloc(2 * (np ? np : 1), sizeof *grp);
+    nesim_map_edge *edge = calloc(np ? np : 1, sizeof *edge);
+    char **names = calloc(2 * (np ? np : 1), sizeof *names);
+    int rc = grp && edge && names ? NESIM_OK : nesim_fail(err, NESIM_ENOMEM, "out of memory");
+    for (size_t p = 0; !rc && p < np; p++) {
+        const nesim_lm_node *nd = &g->node[g->proj_node[p]];
+        t->coder_of[p] = -1;
+        if (!nesim_lm_proj_coding(r, p)->spiked)
+            continue; /* graded: beside the chip */
+        int e = t->ne++;
+        size_t in = (size_t)nd->w.shape[1], o = (size_t)nd->w.shape[0];
+        size_t L = strlen(nd->name) + 4;
+        if (!(names[2 * e] = malloc(L))) {
+            rc = nesim_fail(err, NESIM_ENOMEM, "out of memory");
+            break;
+        }
+        snprintf(names[2 * e], L, "%s.in", nd->name);
+        grp[2 * e] = (nesim_map_group){.name = names[2 * e], .neurons = in};
+        grp[2 * e + 1] = (nesim_map_group){.name = nd->name, .neurons = o, .fan_in = in, .weight_bits = weight_bits(&nd->w)};
+        edge[e] = (nesim_map_edge){.pre = 2 * e, .post = 2 * e + 1, .dense = 1, .targets = map_targets};
+        t->size[2 * e] = (uint32_t)in, t->size[2 * e + 1] = (uint32_t)o;
+        t->coder_of[p] = 2 * e;
+        t->edge_proj[e] = (int)p;
+    }
+    t->ng = 2 * t->ne;
+    if (!rc && !t->ne)
+        rc = nesim_fail(err, NESIM_EINVAL, "--timing: no projection is spiked, so nothing runs on the chip");
+    if (!rc) {
+        /* capacities only: the dense profile is not needed to map */
+        const nesim_chip_params *P = &chip->p;
+        t->map.caps = (nesim_chip_caps){.neurons_per_core = P->neurons_per_core,
+                                        .synapse_bytes_per_core = (double)P->synapse_memory_bytes_per_core,
+                                        .fan_in_max = P->fan_in_max, .fan_out_max = P->fan_out_max,
+                                        .cores_per_chip = P->cores_per_chip, .cores_per_router = P->cores_per_router,
+                                        .mesh_x = P->mesh_x, .mesh_y = P->mesh_y, .chip_mesh_x = P->chip_mesh_x,
+                                        .chip_mesh_y = P->chip_mesh_y, .weight_bits_max = P->weight_bits_max,
+                                        .split_fan_in = 1};
+        rc = nesim_map(&t->map.caps, grp, (size_t)t->ng, edge, (size_t)t->ne, &t->map.map, err);
+    }
+    for (int k = 0; names && k < t->ng; k++)
+        free(names[k]);
+    free(names), free(grp), free(edge);
+    for (int k = 0; !rc && k < t->ng; k++)
+        t->first[k + 1] = t->first[k] + t->size[k];
+    if (!rc) {
+        nesim_ct_graph view = {.user = t, .n_groups = t->ng, .n_edges = t->ne, .size = lt_size, .kind = lt_kind,
+                               .edge = lt_edge, .targets = lt_targets, .dense = lt_dense};
+        rc = nesim_chiptime_new_graph(chip, &t->map.caps, &t->map.map, &view, model, &t->ct, err);
+    }
+    if (rc) {
+        nesim_lm_timer_free(t);
+        return rc;
+    }
+    *out = t;
+    return NESIM_OK;
+}
+
+static void lt_spike(void *user, size_t proj, uint32_t channel, int64_t tick, int sign)
+{
+    nesim_lm_timer *t = user;
+    if (!t->failed && proj < t->n_proj && t->coder_of[proj] >= 0 && channel < t->size[t->coder_of[proj]]) {
+        if (t->n == t->cap) {
+            size_t nc = t->cap ? 2 * t->cap : 4096;
+            uint64_t *b = realloc(t->buf, nc * sizeof *b);
+            if (!b)
+                t->failed = nesim_fail(&t->err, NESIM_ENOMEM, "chip time: out of memory");
+            else
+                t->buf = b, t->cap = nc;
+        }
+        if (!t->failed)
+            t->buf[t->n++] = (uint64_t)tick << 32 | (t->first[t->coder_of[proj]] + channel);
+    }
+    if (t->next.spike)
+        t->next.spike(t->next.user, proj, channel, tick, sign);
+}
+
+static void lt_activity(void *user, size_t proj, int64_t tick, int64_t events, int64_t sops)
+{
+    nesim_lm_timer *t = user;
+    if (t->next.activity)
+        t->next.activity(t->next.user, proj, tick, events, sops);
+}
+
+static void lt_code(void *user, size_t proj, size_t token, int64_t t0, int64_t steps, double vth)
+{
+    nesim_lm_timer *t = user;
+    if (t->next.code)
+        t->next.code(t->next.user, proj, token, t0, steps, vth);
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* A token is done: its spikes to the timing, in tick order. */
+static void lt_token(void *user, size_t token, int64_t first, int64_t end)
+{
+    nesim_lm_timer *t = user;
+    if (!t->failed) {
+        if (t->n > 1)
+            qsort(t->buf, t->n, sizeof *t->buf, cmp_u64);
+        for (size_t a = 0; a < t->n && !t->failed;) {
+            int64_t tick = (int64_t)(t->buf[a] >> 32);
+            size_t b = a;
+            while (b < t->n && (int64_t)(t->buf[b] >> 32) == tick)
+                b++;
+            if (b - a > t->ids_cap) {
+                uint32_t *v = realloc(t->ids, (b - a) * sizeof *v);
+                if (!v) {
+                    t->failed = nesim_fail(&t->err, NESIM_ENOMEM, "chip time: out of memory");
+                    break;
+                }
+                t->ids = v, t->ids_cap = b - a;
+            }
+            for (size_t q = a; q < b; q++)
+                t->ids[q - a] = (uint32_t)t->buf[q];
+            if (nesim_chiptime_step(t->ct, tick, t->ids, b - a, &t->err))
+                t->failed = 1;
+            a = b;
+        }
+        if (!t->failed && token >= t->cap_tok) {
+            size_t nc = t->cap_tok ? 2 * t->cap_tok : 64;
+            while (nc <= token)
+                nc *= 2;
+            int64_t *f = realloc(t->tok_first, nc * sizeof *f), *e = f ? realloc(t->tok_end, nc * sizeof *e) : NULL;
+            if (f)
+                t->tok_first = f;
+            if (e)
+                t->tok_end = e;
+            if (!f || !e)
+                t->failed = nesim_fail(&t->err, NESIM_ENOMEM, "chip time: out of memory");
+            else
+                t->cap_tok = nc;
+        }
+        if (!t->failed) {
+            t->tok_first[token] = first, t->tok_end[token] = end;
+            if (token + 1 > t->n_tok)
+                t->n_tok = token + 1;
+        }
+    }
+    t->n = 0;
+    if (t->next.token)
+        t->next.token(t->next.user, token, first, end);
+}
+
+nesim_lm_sink nesim_lm_timer_sink(nesim_lm_timer *t, const nesim_lm_sink *next)
+{
+    if (next)
+        t->next = *next;
+    return (nesim_lm_sink){.spike = lt_spike, .activity = lt_activity, .code = lt_code, .token = lt_token, .user = t};
+}
+
+int nesim_lm_timer_finish(nesim_lm_timer *t, int64_t ticks, nesim_chiptime_result *res, nesim_error *err)
+{
+    if (t->failed) {
+        *err = t->err;
+        return t->err.code ? t->err.code : NESIM_ENOMEM;
+    }
+    int rc = nesim_chiptime_finish(t->ct, ticks, res, err);
+    if (!rc)
+        t->step_s = res->step_s, t->steps = res->steps;
+    return rc;
+}
+
+double nesim_lm_timer_token_s(const nesim_lm_timer *t, size_t token)
+{
+    if (!t->step_s || token >= t->n_tok)
+        return 0;
+    double s = 0;
+    for (int64_t k = t->tok_first[token]; k < t->tok_end[token] && k < t->steps; k++)
+        s += t->step_s[k];
+    return s;
+}
+
+void nesim_lm_timer_usage(const nesim_lm_timer *t, uint64_t *cores, uint64_t *chips)
+{
+    *cores = t->map.map.cores_used;
+    *chips = t->map.map.chips;
+}
