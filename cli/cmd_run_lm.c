@@ -40,6 +40,10 @@ static const char help[] =
     "  --dense NAME|PATH    dense profile for graded work and the ANN (default dense-45nm)\n"
     "  --gpu NAME[,NAME]    GPU boards to set beside it (a100-sxm, metax-c550): the ANN's time\n"
     "                       and energy per token on each, by its roofline (bf16)\n"
+    "  --steps-over WHAT    row (default): each token's spike trains as long as its own\n"
+    "                       largest count needs; tensor: as long as the whole prompt's\n"
+    "                       (SpikingBrain's T over batch x sequence; generated tokens are\n"
+    "                       each their own tensor): the same counts, later spikes\n"
     "  --timing MODEL       chip time per token on --chip: simple, detailed (or async on an\n"
     "                       asynchronous chip); the spiked projections mapped on the chip,\n"
     "                       every input spike timed at its tick (graded work takes none)\n"
@@ -107,6 +111,14 @@ static int parse(int argc, char **argv, nesim_lm_job_opts *o, double **ks, int *
             rc = nesim_coding_parse(v, &o->coding, err), i++;
             if (rc)
                 rc = nesim_fail(err, NESIM_EINVAL, "--coding: '%s' is not a coding (see --help)", v ? v : "");
+        } else if (!strcmp(a, "--steps-over")) {
+            if (v && !strcmp(v, "row"))
+                o->steps_tensor = 0;
+            else if (v && !strcmp(v, "tensor"))
+                o->steps_tensor = 1;
+            else
+                rc = nesim_fail(err, NESIM_EINVAL, "--steps-over: expected row or tensor");
+            i++;
         } else if (!strcmp(a, "--timing")) {
             int t = nesim_timing_parse(v);
             if (t < 0)

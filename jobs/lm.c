@@ -414,6 +414,54 @@ static json_t *spiked_kinds(const nesim_lm_graph *g)
     return a;
 }
 
+/* SpikingBrain's steps over a whole tensor: the prompt played once to learn
+ * each projection's largest T over its tokens (values and counts do not
+ * depend on T), then r plays it with those T. The report gets both virtual
+ * times. */
+typedef struct tsteps {
+    int64_t *max;
+} tsteps;
+static void ts_code(void *user, size_t proj, size_t token, int64_t t0, int64_t steps, double vth)
+{
+    tsteps *t = user;
+    if (steps > t->max[proj])
+        t->max[proj] = steps;
+}
+static int tensor_steps(const nesim_lm_graph *g, const int32_t *ids, size_t prefill, float *lg, nesim_lm_run *r,
+                        json_t *rep, nesim_error *err)
+{
+    nesim_lm_run *r0 = NULL;
+    tsteps t = {calloc(g->n_proj + 1, sizeof(int64_t))};
+    int rc = t.max ? nesim_lm_run_new(g, NULL, &r0, err) : nesim_fail(err, NESIM_ENOMEM, "out of memory");
+    if (!rc) {
+        nesim_lm_sink sk = {.code = ts_code, .user = &t};
+        nesim_lm_run_set_sink(r0, &sk);
+    }
+    for (size_t i = 0; !rc && i < prefill; i++)
+        rc = nesim_lm_step(r0, ids[i], lg, err);
+    json_t *so = json_object();
+    json_object_set_new(so, "prefill", json_string("tensor"));
+    json_object_set_new(so, "decode", json_string("row (each generated token is its own tensor)"));
+    if (!rc)
+        json_object_set_new(so, "prefill_ticks_row", json_integer(nesim_lm_run_tick(r0)));
+    json_t *ta = json_array();
+    for (size_t p = 0; !rc && p < g->n_proj; p++) {
+        const nesim_lm_proj_opts *po = nesim_lm_proj_coding(r, p);
+        if (!po->spiked || !nesim_coding_is_bitwise(po->coding))
+            continue;
+        rc = nesim_lm_run_set_min_steps(r, p, t.max[p], err);
+        json_t *pj = json_object();
+        json_object_set_new(pj, "name", json_string(g->node[g->proj_node[p]].name));
+        json_object_set_new(pj, "steps", json_integer(t.max[p]));
+        json_array_append_new(ta, pj);
+    }
+    json_object_set_new(so, "tensor_steps", ta);
+    json_object_set_new(rep, "steps_over", so);
+    nesim_lm_run_free(r0);
+    free(t.max);
+    return rc;
+}
+
 int nesim_lm_job(const nesim_lm_job_opts *o, json_t **report, nesim_error *err)
 {
     *report = NULL;
@@ -536,6 +584,8 @@ int nesim_lm_job(const nesim_lm_job_opts *o, json_t **report, nesim_error *err)
                 nesim_lm_run_set_sink(r, &ts);
             }
         }
+        if (!rc && o->steps_tensor && prefill > 1)
+            rc = tensor_steps(g, ids, prefill, lg, r, rep, err);
         json_t *toks = json_array();
         json_object_set_new(rep, "per_token", toks);
         if (!rc && !(gen = malloc((n + o->generate + 1) * sizeof *gen)))
@@ -551,8 +601,15 @@ int nesim_lm_job(const nesim_lm_job_opts *o, json_t **report, nesim_error *err)
                 break;
             if ((rc = nesim_lm_step(r, tok, lg, err)))
                 break;
-            if (i + 1 == prefill)
+            if (i + 1 == prefill) {
                 pre = *nesim_lm_run_totals(r);
+                for (size_t p = 0; o->steps_tensor && p < g->n_proj && !rc; p++) /* generated tokens: their own T */
+                    if (nesim_lm_proj_coding(r, p)->spiked && nesim_coding_is_bitwise(nesim_lm_proj_coding(r, p)->coding))
+                        rc = nesim_lm_run_set_min_steps(r, p, 0, err);
+                if (o->steps_tensor)
+                    json_object_set_new(json_object_get(rep, "steps_over"), "prefill_ticks_tensor",
+                                        json_integer(nesim_lm_run_tick(r)));
+            }
             if (w && (rc = nesim_npy_writer_append(w, lg, m->cfg.vocab * sizeof *lg, err)))
                 break;
             diff(&d, nesim_lm_run_totals(r), &before);
@@ -773,6 +830,11 @@ void nesim_lm_report_print(const json_t *rep, FILE *out)
         if (json_array_size(json_object_get(rep, "gpu_baselines")))
             fprintf(out, "GPU: bf16 roofline, board power x time; prompt as one batch, generation batch 1; "
                          "utilisation as each profile assumes (nesim chips NAME)\n");
+        const json_t *so = json_object_get(rep, "steps_over");
+        if (so && json_object_get(so, "prefill_ticks_tensor"))
+            fprintf(out, "steps over the whole prompt (SpikingBrain's T per tensor): the prompt takes %lld virtual "
+                         "ticks, %lld with each token's own T; same counts, same outputs\n",
+                    (long long)num(so, "prefill_ticks_tensor"), (long long)num(so, "prefill_ticks_row"));
         const json_t *ct = json_object_get(rep, "chip_time");
         if (ct) {
             fprintf(out, "chip time (%s) on %s, %lld cores on %lld chips:", json_string_value(json_object_get(ct, "model")),

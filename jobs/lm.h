@@ -41,6 +41,9 @@ typedef struct nesim_lm_job_opts {
     double k;                 /* ... and threshold divisor (default 3) */
     const char *chip, *dense; /* profiles (NULL: loihi, dense-45nm; chip "none": no energy) */
     const char *gpu;          /* GPU profiles to compare with, comma-separated (eval/roofline.h), or NULL */
+    int steps_tensor;         /* 1: a projection's T over the whole prompt (SpikingBrain's
+                                 dynamic_spikes over batch x sequence; generated tokens are
+                                 each their own tensor); 0: each token its own T */
     int timing;               /* nesim_timing: chip time per token of the spiked projections
                                  (eval/lmtime.h), with --prompt / --tokens */
     void (*progress)(void *user, double done);

@@ -68,6 +68,10 @@ int nesim_code_check(const char *kind, const char *name, const nesim_coded_opts 
                           name, o->k);
     if (o->t0 < 0)
         return nesim_fail(err, NESIM_EINVAL, "%s '%s': t0 = %lld is negative", kind, name, (long long)o->t0);
+    if (o->min_steps < 0 || o->min_steps > NESIM_CODING_BITS_MAX ||
+        (o->min_steps > 0 && !nesim_coding_is_bitwise(o->coding)))
+        return nesim_fail(err, NESIM_EINVAL, "%s '%s': min_steps %lld (a bitwise coding's, 0 .. %d)", kind, name,
+                          (long long)o->min_steps, NESIM_CODING_BITS_MAX);
     if (o->step_events_len && !o->step_events)
         return nesim_fail(err, NESIM_EINVAL, "%s '%s': step_events_len %zu without a step_events array", kind,
                           name, o->step_events_len);
@@ -101,6 +105,8 @@ int nesim_code_row(const char *kind, const char *name, const nesim_coded_opts *o
             M = mag64(r);
     }
     int64_t T = nesim_coding_steps(o->coding, M);
+    if (T >= 0 && T < o->min_steps) /* the tensor's T: leading zero bits */
+        T = o->min_steps;
     if (T < 0 || (nesim_coding_is_bitwise(o->coding) && T > NESIM_CODING_BITS_MAX))
         return nesim_fail(err, NESIM_EINTERNAL, "%s '%s': no step count for max count %lld", kind, name, (long long)M);
     st->samples = 1;

@@ -25,6 +25,11 @@ typedef struct nesim_coded_opts {
     double k;            /* adaptive threshold divisor (> 0, finite); default 3 */
     double vth;          /* > 0: fixed threshold, used as given; 0: adaptive */
     int64_t t0;          /* tick of step 0 of the first sample (>= 0) */
+    /* Bitwise codings: play at least this many steps (0 .. NESIM_CODING_BITS_MAX;
+     * 0: the row's own T). SpikingBrain takes T over the whole tensor a
+     * projection is given (batch x sequence), so a row with small counts plays
+     * leading zero bits: the same counts and outputs, later spikes. */
+    int64_t min_steps;
     /* Optional per-tick activity: step_events[j] receives the number of
      * events at tick t0 + j for j < min(step_events_len, total steps); other
      * entries are left alone. */

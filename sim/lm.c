@@ -26,6 +26,7 @@ struct nesim_lm_run {
     float *xf, *yf;            /* a projection's input and output */
     nesim_coded_stats *st;     /* [n_proj] */
     nesim_lm_proj_opts *po;    /* [n_proj] */
+    int64_t *min_steps;        /* [n_proj]: a whole tensor's T (0: each token's own) */
     nesim_lm_totals tot;
     int64_t tick;              /* virtual time: where the next token starts */
     nesim_lm_sink sink;
@@ -80,7 +81,8 @@ int nesim_lm_run_new(const nesim_lm_graph *g, const nesim_lm_proj_opts *po, nesi
     r->yf = malloc(wide * sizeof *r->yf);
     r->st = calloc(g->n_proj + 1, sizeof *r->st);
     r->po = calloc(g->n_proj + 1, sizeof *r->po);
-    int rc = !r->rt || !r->q || !r->k || !r->sc || !r->xf || !r->yf || !r->st || !r->po
+    r->min_steps = calloc(g->n_proj + 1, sizeof *r->min_steps);
+    int rc = !r->rt || !r->q || !r->k || !r->sc || !r->xf || !r->yf || !r->st || !r->po || !r->min_steps
                  ? nesim_fail(err, NESIM_ENOMEM, "out of memory")
                  : NESIM_OK;
     for (size_t i = 0; !rc && i < g->n; i++) {
@@ -129,6 +131,7 @@ void nesim_lm_run_free(nesim_lm_run *r)
         free(t->out), free(t->norm_w), free(t->inv_freq), free(t->kc), free(t->vc);
     }
     free(r->rt), free(r->q), free(r->k), free(r->sc), free(r->xf), free(r->yf), free(r->st), free(r->po);
+    free(r->min_steps);
     free(r->exp_counts), free(r->exp_vth), free(r->exp_u);
     free(r);
 }
@@ -139,6 +142,18 @@ int64_t nesim_lm_run_tick(const nesim_lm_run *r) { return r->tick; }
 const nesim_lm_totals *nesim_lm_run_totals(const nesim_lm_run *r) { return &r->tot; }
 const nesim_coded_stats *nesim_lm_proj_stats(const nesim_lm_run *r, size_t proj) { return &r->st[proj]; }
 const nesim_lm_proj_opts *nesim_lm_proj_coding(const nesim_lm_run *r, size_t proj) { return &r->po[proj]; }
+
+int nesim_lm_run_set_min_steps(nesim_lm_run *r, size_t proj, int64_t steps, nesim_error *err)
+{
+    if (proj >= r->g->n_proj)
+        return nesim_fail(err, NESIM_EINVAL, "projection %zu: the graph has %zu", proj, r->g->n_proj);
+    if (steps < 0 || steps > NESIM_CODING_BITS_MAX ||
+        (steps > 0 && (!r->po[proj].spiked || !nesim_coding_is_bitwise(r->po[proj].coding))))
+        return nesim_fail(err, NESIM_EINVAL, "projection %zu: %lld steps (a spiked bitwise projection's, 0 .. %d)", proj,
+                          (long long)steps, NESIM_CODING_BITS_MAX);
+    r->min_steps[proj] = steps;
+    return NESIM_OK;
+}
 
 void nesim_lm_run_set_sink(nesim_lm_run *r, const nesim_lm_sink *sink)
 {
@@ -213,6 +228,7 @@ static int project(nesim_lm_run *r, const nesim_coded_linear *L, size_t proj, co
         o.coding = r->po[proj].coding;
         o.k = r->po[proj].k;
         o.t0 = t0;
+        o.min_steps = r->min_steps[proj];
         pctx c = {r, proj, L->out};
         if (r->sink.activity)
             o.on_step = on_step, o.user = &c;

@@ -81,6 +81,11 @@ typedef struct nesim_lm_sink {
 /* Installs (or with NULL removes) the observers. */
 void nesim_lm_run_set_sink(nesim_lm_run *r, const nesim_lm_sink *sink);
 
+/* From now on, spiked projection proj plays at least `steps` steps per
+ * token (sim/coding.h min_steps; 0: each token its own T): SpikingBrain's T
+ * over a whole prompt. A graded or non-bitwise projection takes only 0. */
+int nesim_lm_run_set_min_steps(nesim_lm_run *r, size_t proj, int64_t steps, nesim_error *err);
+
 /* A replay's check: from now on, spiked projection `proj` must code the
  * token numbered t (t < tokens) into exactly counts[t * in ..] (played
  * counts, in = its input size) under exactly threshold vth[t]; the first

@@ -590,6 +590,45 @@ static void test_ties_identity(void **state)
     }
 }
 
+/* A whole tensor's T (min_steps, SpikingBrain's dynamic_spikes over batch x
+ * sequence): the same row at T = 7 instead of its own 4 plays the same
+ * counts and outputs, its spikes 3 steps later (leading zero bits, most
+ * significant first); a non-bitwise coding or T over 63 is refused. */
+static void test_min_steps_pads_leading_zeros(void **state)
+{
+    const float x[4] = {0.5f, 1.5f, -2.5f, 7.5f};
+    float w[16] = {0};
+    for (int i = 0; i < 4; i++)
+        w[i * 5] = 1.0f;
+    nesim_tensor wt = view(NESIM_F32, 2, 4, 4, w);
+    nesim_coded_linear L;
+    nesim_error err = {0};
+    assert_ok(nesim_coded_linear_init(&L, "eye", &wt, NULL, 0, NULL, 0, 0, &err), &err);
+    nesim_coded_opts o;
+    nesim_coded_opts_init(&o); /* bitwise-bidirectional: N = {0, 2, -2, 8}, T = 4, spikes at steps 0 and 2 */
+    float y0[4], y1[4];
+    nesim_coded_stats a, b;
+    assert_ok(nesim_coded_linear_forward(&L, &o, x, y0, &a, &err), &err);
+    o.min_steps = 7;
+    assert_ok(nesim_coded_linear_forward(&L, &o, x, y1, &b, &err), &err);
+    assert_memory_equal(y0, y1, sizeof y0);
+    assert_int_equal(a.steps, 4);
+    assert_int_equal(b.steps, 7);
+    assert_int_equal(b.spikes, a.spikes);
+    assert_int_equal(b.sops, a.sops);
+    assert_int_equal(b.first_tick, a.first_tick + 3);
+    assert_int_equal(b.last_tick, a.last_tick + 3);
+    o.min_steps = 2; /* below the row's own T: the row's own */
+    assert_ok(nesim_coded_linear_forward(&L, &o, x, y1, &b, &err), &err);
+    assert_int_equal(b.steps, 4);
+    o.min_steps = 64;
+    assert_int_equal(nesim_coded_linear_forward(&L, &o, x, y1, &b, &err), NESIM_EINVAL);
+    o.min_steps = 5;
+    o.coding = NESIM_CODE_TERNARY;
+    assert_int_equal(nesim_coded_linear_forward(&L, &o, x, y1, &b, &err), NESIM_EINVAL);
+    assert_non_null(strstr(err.msg, "min_steps"));
+}
+
 /* Binary coding of negative inputs: clipped and counted, and the output is
  * the dense product of the clipped counts — not of the raw ones. */
 static void test_binary_clipping(void **state)
@@ -802,7 +841,8 @@ int main(void)
 {
     nesim_init();
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_ties_identity), cmocka_unit_test(test_random_layers),
+        cmocka_unit_test(test_ties_identity),
+        cmocka_unit_test(test_min_steps_pads_leading_zeros), cmocka_unit_test(test_random_layers),
         cmocka_unit_test(test_wide_rows),     cmocka_unit_test(test_binary_clipping),
         cmocka_unit_test(test_batch),         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_bad_layers),

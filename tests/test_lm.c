@@ -411,6 +411,114 @@ static void test_chip_time_per_token(void **st)
     assert_non_null(strstr(err.msg, "no projection is spiked"));
 }
 
+/* SpikingBrain's T over the whole prompt: each spiked projection plays the
+ * largest T any prompt token needs, every prompt token at that T, with the
+ * same counts and logits as each token at its own T */
+typedef struct steps_seen {
+    int64_t *per; /* [proj * n + token] */
+    size_t n;
+} steps_seen;
+static void seen_code(void *user, size_t proj, size_t token, int64_t t0, int64_t steps, double vth)
+{
+    steps_seen *s = user;
+    if (token < s->n)
+        s->per[proj * s->n + token] = steps;
+}
+
+static void test_steps_over_tensor(void **st)
+{
+    nesim_lm_job_opts o;
+    nesim_lm_job_opts_init(&o);
+    o.dir = DIR;
+    o.tokens = REF "tokens.npy";
+    o.output = test_tmp("row.npy");
+    nesim_error err = {0};
+    json_t *row, *ten;
+    assert_ok(nesim_lm_job(&o, &row, &err), &err);
+    o.steps_tensor = 1;
+    o.output = test_tmp("ten.npy");
+    assert_ok(nesim_lm_job(&o, &ten, &err), &err);
+    /* the same logits, counts and SOPs */
+    nesim_tensor a, b;
+    assert_ok(nesim_npy_load(test_tmp("row.npy"), &a, &err), &err);
+    assert_ok(nesim_npy_load(test_tmp("ten.npy"), &b, &err), &err);
+    assert_int_equal(a.count, b.count);
+    assert_memory_equal(a.data, b.data, a.count * sizeof(float));
+    nesim_tensor_release(&a);
+    nesim_tensor_release(&b);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(row, "total"), "sops")),
+                     json_integer_value(json_object_get(json_object_get(ten, "total"), "sops")));
+    /* each projection's tensor T is the largest of its tokens' own T */
+    nesim_lm_model *m;
+    nesim_lm_graph *g;
+    assert_ok(nesim_lm_open(DIR, &m, &err), &err);
+    assert_ok(nesim_lm_graph_from_model(m, NESIM_LM_SET_RELEASED, NESIM_CODE_BITWISE_BIDIR, 3, &g, &err), &err);
+    nesim_tensor tk;
+    assert_ok(nesim_npy_load(REF "tokens.npy", &tk, &err), &err);
+    size_t n = tk.count;
+    steps_seen ss = {calloc(g->n_proj * n, sizeof(int64_t)), n};
+    nesim_lm_run *r;
+    assert_ok(nesim_lm_run_new(g, NULL, &r, &err), &err);
+    nesim_lm_sink sk = {.code = seen_code, .user = &ss};
+    nesim_lm_run_set_sink(r, &sk);
+    float *lg = malloc(m->cfg.vocab * sizeof *lg);
+    for (size_t i = 0; i < n; i++)
+        assert_ok(nesim_lm_step(r, (int32_t)nesim_tensor_get(&tk, i), lg, &err), &err);
+    int64_t row_ticks = nesim_lm_run_tick(r);
+    nesim_lm_run_free(r);
+    const json_t *so = json_object_get(ten, "steps_over");
+    assert_int_equal(json_integer_value(json_object_get(so, "prefill_ticks_row")), row_ticks);
+    size_t i;
+    json_t *pj;
+    int checked = 0;
+    json_array_foreach(json_object_get(so, "tensor_steps"), i, pj) {
+        const char *name = json_string_value(json_object_get(pj, "name"));
+        for (size_t p = 0; p < g->n_proj; p++) {
+            if (strcmp(g->node[g->proj_node[p]].name, name))
+                continue;
+            int64_t mx = 0;
+            for (size_t t = 0; t < n; t++)
+                mx = ss.per[p * n + t] > mx ? ss.per[p * n + t] : mx;
+            assert_int_equal(json_integer_value(json_object_get(pj, "steps")), mx);
+            checked++;
+        }
+    }
+    assert_true(checked > 0);
+    /* played at those T, every prompt token takes them: more virtual time */
+    memset(ss.per, 0, g->n_proj * n * sizeof(int64_t));
+    assert_ok(nesim_lm_run_new(g, NULL, &r, &err), &err);
+    json_array_foreach(json_object_get(so, "tensor_steps"), i, pj)
+        for (size_t p = 0; p < g->n_proj; p++)
+            if (!strcmp(g->node[g->proj_node[p]].name, json_string_value(json_object_get(pj, "name"))))
+                assert_ok(nesim_lm_run_set_min_steps(r, p, json_integer_value(json_object_get(pj, "steps")), &err),
+                          &err);
+    nesim_lm_run_set_sink(r, &sk);
+    for (size_t t = 0; t < n; t++)
+        assert_ok(nesim_lm_step(r, (int32_t)nesim_tensor_get(&tk, t), lg, &err), &err);
+    json_array_foreach(json_object_get(so, "tensor_steps"), i, pj)
+        for (size_t p = 0; p < g->n_proj; p++)
+            if (!strcmp(g->node[g->proj_node[p]].name, json_string_value(json_object_get(pj, "name"))))
+                for (size_t t = 0; t < n; t++)
+                    assert_int_equal(ss.per[p * n + t], json_integer_value(json_object_get(pj, "steps")));
+    assert_true(nesim_lm_run_tick(r) > row_ticks);
+    assert_int_equal(nesim_lm_run_tick(r), json_integer_value(json_object_get(so, "prefill_ticks_tensor")));
+    /* a graded projection takes no min steps */
+    size_t graded = g->n_proj;
+    for (size_t p = 0; p < g->n_proj; p++)
+        if (!nesim_lm_proj_coding(r, p)->spiked)
+            graded = p;
+    if (graded < g->n_proj)
+        assert_int_equal(nesim_lm_run_set_min_steps(r, graded, 4, &err), NESIM_EINVAL);
+    nesim_lm_run_free(r);
+    free(lg);
+    free(ss.per);
+    nesim_tensor_release(&tk);
+    nesim_lm_graph_free(g);
+    nesim_lm_close(m);
+    json_decref(row);
+    json_decref(ten);
+}
+
 static int run_cli(const char *args, const char *out)
 {
     char cmd[4096];
@@ -626,6 +734,7 @@ int main(void)
         cmocka_unit_test(test_int8_checkpoint),
         cmocka_unit_test(test_graded_share_priced_on_the_chip),
         cmocka_unit_test(test_chip_time_per_token),
+        cmocka_unit_test(test_steps_over_tensor),
         cmocka_unit_test(test_cli_generates_and_refuses),
         cmocka_unit_test(test_eval_text_per_k),
         cmocka_unit_test(test_spec_round_trip_and_edits),
