@@ -10,7 +10,7 @@
 #include "net/jsonmsg.h"
 
 static const char *const type_names[] = {"embedding", "rmsnorm", "linear", "attention", "add",
-                                         "mul",       "silu",    "relu",   NULL};
+                                         "mul",       "silu",    "relu",   "gla",  NULL};
 
 const char *nesim_lm_node_type_name(nesim_lm_node_type t)
 {
@@ -79,7 +79,7 @@ static int add_node(builder *b, nesim_lm_node_type t, const char *name, nesim_lm
     }
     nesim_lm_node *n = &b->g->node[b->g->n++];
     n->type = t;
-    n->in[0] = n->in[1] = n->in[2] = -1;
+    n->in[0] = n->in[1] = n->in[2] = n->in[3] = -1;
     if (!(n->name = strdup(name)))
         return nesim_fail(b->err, NESIM_ENOMEM, "out of memory");
     *out = n;
@@ -286,6 +286,20 @@ json_t *nesim_lm_graph_nodes_json(const nesim_lm_graph *g)
             json_object_set_new(o, "rope_theta", json_real(n->rope_theta));
             json_object_set_new(o, "window", json_integer((json_int_t)n->window));
             break;
+        case NESIM_LMN_GLA:
+            json_object_set_new(o, "q", json_string(g->node[n->in[0]].name));
+            json_object_set_new(o, "k", json_string(g->node[n->in[1]].name));
+            json_object_set_new(o, "v", json_string(g->node[n->in[2]].name));
+            json_object_set_new(o, "gk", json_string(g->node[n->in[3]].name));
+            json_object_set_new(o, "heads", json_integer((json_int_t)n->heads));
+            json_object_set_new(o, "kv_heads", json_integer((json_int_t)n->kv_heads));
+            json_object_set_new(o, "head_dim", json_integer((json_int_t)n->head_dim));
+            json_object_set_new(o, "gate_norm", json_real(n->gate_norm));
+            if (n->has_norm) {
+                json_object_set_new(o, "norm", json_string(n->wname));
+                json_object_set_new(o, "eps", json_real(n->eps));
+            }
+            break;
         case NESIM_LMN_ADD:
         case NESIM_LMN_MUL:
             json_object_set_new(o, "inputs", json_pack("[ss]", g->node[n->in[0]].name, g->node[n->in[1]].name));
@@ -320,7 +334,7 @@ static int bad(const rd *r, const char *field, const char *fmt, ...)
                       field ? field : "", msg);
 }
 
-static const char *const node_keys[NESIM_LMN_TYPES][10] = {
+static const char *const node_keys[NESIM_LMN_TYPES][13] = {
     [NESIM_LMN_EMBEDDING] = {"name", "type", "weight", NULL},
     [NESIM_LMN_RMSNORM] = {"name", "type", "input", "weight", "eps", NULL},
     [NESIM_LMN_LINEAR] = {"name", "type", "input", "weight", "bias", "shape", "coding", "k", NULL},
@@ -329,6 +343,8 @@ static const char *const node_keys[NESIM_LMN_TYPES][10] = {
     [NESIM_LMN_MUL] = {"name", "type", "inputs", NULL},
     [NESIM_LMN_SILU] = {"name", "type", "input", NULL},
     [NESIM_LMN_RELU] = {"name", "type", "input", NULL},
+    [NESIM_LMN_GLA] = {"name", "type", "q", "k", "v", "gk", "heads", "kv_heads", "head_dim", "gate_norm", "norm", "eps",
+                       NULL},
 };
 
 /* The earlier node named by field `key` (a string). */
@@ -417,7 +433,7 @@ static int read_node(const rd *r, builder *b, const json_t *o, nesim_lm_node_typ
     json_t *v;
     json_object_foreach((json_t *)o, key, v) {
         int known = 0;
-        for (int k = 0; k < 10 && node_keys[type][k]; k++)
+        for (int k = 0; k < 13 && node_keys[type][k]; k++)
             known |= !strcmp(key, node_keys[type][k]);
         if (!known) {
             char shown[NESIM_JSON_SHOWN];
@@ -496,6 +512,39 @@ static int read_node(const rd *r, builder *b, const json_t *o, nesim_lm_node_typ
                 return bad(r, qkv[j], "'%s' gives %zu values; %s needs %zu", b->g->node[n->in[j]].name,
                            b->g->node[n->in[j]].dim, qkv[j], want[j]);
         n->dim = want[0];
+        return NESIM_OK;
+    }
+    case NESIM_LMN_GLA: {
+        if ((rc = input_of(r, b, o, "q", NULL, &n->in[0])) || (rc = input_of(r, b, o, "k", NULL, &n->in[1])) ||
+            (rc = input_of(r, b, o, "v", NULL, &n->in[2])) || (rc = input_of(r, b, o, "gk", NULL, &n->in[3])) ||
+            (rc = pos_int(r, o, "heads", 65536, &n->heads, 0)) ||
+            (rc = pos_int(r, o, "kv_heads", 65536, &n->kv_heads, 0)) ||
+            (rc = pos_int(r, o, "head_dim", 4096, &n->head_dim, 0)))
+            return rc;
+        if (n->heads % n->kv_heads)
+            return bad(r, "kv_heads", "must divide heads (%zu by %zu)", n->heads, n->kv_heads);
+        n->gate_norm = 16;
+        if (json_object_get(o, "gate_norm") && (rc = pos_real(r, o, "gate_norm", &n->gate_norm)))
+            return rc;
+        const size_t want[4] = {n->heads * n->head_dim, n->kv_heads * n->head_dim, n->kv_heads * n->head_dim,
+                                n->kv_heads * n->head_dim};
+        static const char *const qkvg[4] = {"q", "k", "v", "gk"};
+        for (int j = 0; j < 4; j++)
+            if (b->g->node[n->in[j]].dim != want[j])
+                return bad(r, qkvg[j], "'%s' gives %zu values; %s needs %zu", b->g->node[n->in[j]].name,
+                           b->g->node[n->in[j]].dim, qkvg[j], want[j]);
+        n->dim = want[0];
+        const char *wn2 = json_string_value(json_object_get(o, "norm"));
+        if (json_object_get(o, "norm") && !wn2)
+            return bad(r, "norm", "must name a tensor of the checkpoint");
+        if (wn2) {
+            if ((rc = set_str(&n->wname, wn2, r->err)) || (rc = pos_real(r, o, "eps", &n->eps)) ||
+                (rc = tensor_of(r, m, n, "weight", 1, n->head_dim, 0, 0)))
+                return rc;
+            n->has_norm = 1;
+        } else if (json_object_get(o, "eps")) {
+            return bad(r, "eps", "only with a norm");
+        }
         return NESIM_OK;
     }
     case NESIM_LMN_ADD:

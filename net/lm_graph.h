@@ -17,7 +17,16 @@
  *              Face's rotate_half, base rope_theta) on q and k, grouped-query
  *              (heads / kv_heads query heads share a KV head);
  *   add, mul   elementwise a + b, a x b of two inputs of one size;
- *   silu, relu elementwise x / (1 + exp(-x)), max(x, 0).
+ *   silu, relu elementwise x / (1 + exp(-x)), max(x, 0);
+ *   gla        gated linear attention (SpikingBrain-7B's even layers, as
+ *              flash-linear-attention's recurrence): inputs q [heads *
+ *              head_dim], k, v and gk [kv_heads * head_dim]; per KV head g a
+ *              state S_g [head_dim x head_dim] carried across tokens,
+ *              S_g = diag(alpha_g) S_g + k_g^T v_g with alpha =
+ *              sigmoid(gk)^(1 / gate_norm) (exp of logsigmoid / gate_norm);
+ *              head h reads o_h = (q_h / sqrt(head_dim)) S_g, g = h / (heads
+ *              / kv_heads); with a "norm" weight [head_dim] each o_h is
+ *              RMS-normalised (eps) and scaled by it.
  * Everything but a linear node's input and output runs in double.
  *
  * Nodes are in an order in which every input comes before its user (a
@@ -46,6 +55,7 @@ typedef enum {
     NESIM_LMN_MUL,
     NESIM_LMN_SILU,
     NESIM_LMN_RELU,
+    NESIM_LMN_GLA,
     NESIM_LMN_TYPES
 } nesim_lm_node_type;
 
@@ -62,7 +72,7 @@ typedef struct nesim_lm_proj_opts {
 typedef struct nesim_lm_node {
     nesim_lm_node_type type;
     char *name;
-    int in[3];                 /* input nodes (attention: q, k, v; add, mul: a, b); -1 unused */
+    int in[4];                 /* input nodes (attention: q, k, v; gla: q, k, v, gk; add, mul: a, b); -1 unused */
     size_t dim;                /* output size */
     /* embedding, rmsnorm, linear: views into the checkpoint */
     char *wname, *bname;       /* tensor names; bname NULL without a bias */
@@ -72,6 +82,8 @@ typedef struct nesim_lm_node {
     double eps;                /* rmsnorm */
     size_t heads, kv_heads, head_dim, window; /* attention */
     double rope_theta;
+    double gate_norm;          /* gla: alpha = sigmoid(gk)^(1 / gate_norm) */
+    int has_norm;              /* gla: o_h RMS-normalised with weight w [head_dim] */
     nesim_lm_proj_opts po;     /* linear */
     size_t proj;               /* linear: its number among the projections */
 } nesim_lm_node;

@@ -16,6 +16,7 @@ typedef struct nrt {
     double *norm_w;            /* rmsnorm: weight as double */
     double *inv_freq;          /* attention: [head_dim / 2] */
     double *kc, *vc;           /* attention: [cap][kv_heads * head_dim] */
+    double *S;                 /* gla: the state [kv_heads][head_dim][head_dim], across tokens */
 } nrt;
 
 struct nesim_lm_run {
@@ -107,6 +108,12 @@ int nesim_lm_run_new(const nesim_lm_graph *g, const nesim_lm_proj_opts *po, nesi
                 rc = nesim_fail(err, NESIM_ENOMEM, "out of memory");
             for (size_t j = 0; !rc && j < n->dim; j++)
                 t->norm_w[j] = nesim_tensor_get(&n->w, j);
+        } else if (n->type == NESIM_LMN_GLA) {
+            if (!(t->S = calloc(n->kv_heads * n->head_dim * n->head_dim, sizeof *t->S)) ||
+                (n->has_norm && !(t->norm_w = malloc(n->head_dim * sizeof *t->norm_w))))
+                rc = nesim_fail(err, NESIM_ENOMEM, "out of memory (%s's state)", n->name);
+            for (size_t j = 0; !rc && n->has_norm && j < n->head_dim; j++)
+                t->norm_w[j] = nesim_tensor_get(&n->w, j);
         } else if (n->type == NESIM_LMN_ATTENTION) {
             if (!(t->inv_freq = malloc(n->head_dim / 2 * sizeof *t->inv_freq)))
                 rc = nesim_fail(err, NESIM_ENOMEM, "out of memory");
@@ -128,7 +135,7 @@ void nesim_lm_run_free(nesim_lm_run *r)
         return;
     for (size_t i = 0; r->rt && i < r->g->n; i++) {
         nrt *t = &r->rt[i];
-        free(t->out), free(t->norm_w), free(t->inv_freq), free(t->kc), free(t->vc);
+        free(t->out), free(t->norm_w), free(t->inv_freq), free(t->kc), free(t->vc), free(t->S);
     }
     free(r->rt), free(r->q), free(r->k), free(r->sc), free(r->xf), free(r->yf), free(r->st), free(r->po);
     free(r->min_steps);
@@ -136,7 +143,14 @@ void nesim_lm_run_free(nesim_lm_run *r)
     free(r);
 }
 
-void nesim_lm_run_reset(nesim_lm_run *r) { r->pos = 0; }
+void nesim_lm_run_reset(nesim_lm_run *r)
+{
+    r->pos = 0;
+    for (size_t i = 0; i < r->g->n; i++) /* a new sequence: recurrent states start at zero */
+        if (r->rt[i].S)
+            memset(r->rt[i].S, 0,
+                   r->g->node[i].kv_heads * r->g->node[i].head_dim * r->g->node[i].head_dim * sizeof(double));
+}
 size_t nesim_lm_run_pos(const nesim_lm_run *r) { return r->pos; }
 int64_t nesim_lm_run_tick(const nesim_lm_run *r) { return r->tick; }
 const nesim_lm_totals *nesim_lm_run_totals(const nesim_lm_run *r) { return &r->tot; }
@@ -368,6 +382,52 @@ static void attention(nesim_lm_run *r, const nesim_lm_node *n, nrt *t, size_t p)
     r->tot.elem_ops += 4 * (int64_t)(nh * cnt);
 }
 
+/* Gated linear attention, one token: each KV head's state decays by alpha
+ * along the key dimension and takes k^T v; each query head reads it. */
+static void gla(nesim_lm_run *r, const nesim_lm_node *n, nrt *t)
+{
+    const size_t nh = n->heads, nkv = n->kv_heads, hd = n->head_dim, per = nh / nkv;
+    const double *q = r->rt[n->in[0]].out, *k = r->rt[n->in[1]].out, *v = r->rt[n->in[2]].out,
+                 *gk = r->rt[n->in[3]].out;
+    const double scale = 1.0 / sqrt((double)hd);
+    for (size_t g = 0; g < nkv; g++) {
+        double *S = t->S + g * hd * hd;
+        for (size_t i = 0; i < hd; i++) {
+            const double a = gk[g * hd + i];
+            /* log sigmoid(a) = -log(1 + exp(-a)), stably */
+            const double ls = a >= 0 ? -log1p(exp(-a)) : a - log1p(exp(a));
+            const double alpha = exp(ls / n->gate_norm), ki = k[g * hd + i];
+            double *row = S + i * hd;
+            for (size_t j = 0; j < hd; j++)
+                row[j] = alpha * row[j] + ki * v[g * hd + j];
+        }
+    }
+    for (size_t h = 0; h < nh; h++) {
+        const double *S = t->S + (h / per) * hd * hd, *qh = q + h * hd;
+        double *oh = t->out + h * hd;
+        memset(oh, 0, hd * sizeof *oh);
+        for (size_t i = 0; i < hd; i++) {
+            const double qi = qh[i] * scale;
+            const double *row = S + i * hd;
+            for (size_t j = 0; j < hd; j++)
+                oh[j] += qi * row[j];
+        }
+        if (n->has_norm) {
+            double ss = 0;
+            for (size_t j = 0; j < hd; j++)
+                ss += oh[j] * oh[j];
+            const double s = 1.0 / sqrt(ss / (double)hd + n->eps);
+            for (size_t j = 0; j < hd; j++)
+                oh[j] = oh[j] * s * t->norm_w[j];
+        }
+    }
+    /* graded work: the state's outer products and the read-out are MACs; the
+     * decay a multiply per state element, the gate 4 operations per element,
+     * the norm 4 per output */
+    r->tot.attn_macs += (int64_t)(nkv * hd * hd + nh * hd * hd);
+    r->tot.elem_ops += (int64_t)(nkv * hd * hd + 4 * nkv * hd + (n->has_norm ? 4 * nh * hd : 0));
+}
+
 int nesim_lm_step(nesim_lm_run *r, int32_t token, float *logits, nesim_error *err)
 {
     const nesim_lm_graph *g = r->g;
@@ -391,7 +451,7 @@ int nesim_lm_step(nesim_lm_run *r, int32_t token, float *logits, nesim_error *er
         const double *a = n->in[0] >= 0 ? r->rt[n->in[0]].out : NULL;
         const double *b = n->in[1] >= 0 ? r->rt[n->in[1]].out : NULL;
         t->ready = first;
-        for (int j = 0; j < 3; j++)
+        for (int j = 0; j < 4; j++)
             if (n->in[j] >= 0 && r->rt[n->in[j]].ready > t->ready)
                 t->ready = r->rt[n->in[j]].ready;
         switch (n->type) {
@@ -415,6 +475,9 @@ int nesim_lm_step(nesim_lm_run *r, int32_t token, float *logits, nesim_error *er
             break;
         case NESIM_LMN_ATTENTION:
             attention(r, n, t, p);
+            break;
+        case NESIM_LMN_GLA:
+            gla(r, n, t);
             break;
         case NESIM_LMN_ADD:
             for (size_t j = 0; j < d; j++)

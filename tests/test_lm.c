@@ -519,6 +519,96 @@ static void test_steps_over_tensor(void **st)
     json_decref(ten);
 }
 
+/* Gated linear attention on real weights (examples/tiny-lm/gla.py: the
+ * tiny model's attention swapped for GLA at the spec level) against the
+ * fla recurrence written out in PyTorch float64: spiked, graded, and with
+ * the per-head output norm; then a spec with a bad gate refused. */
+static void gla_compare(const char *spec_path, int graded, const char *ref_file, double rel, int all_gla)
+{
+    nesim_error err = {0};
+    json_error_t je;
+    json_t *spec = json_load_file(spec_path, 0, &je);
+    assert_non_null(spec);
+    if (graded) { /* the ANN: every projection graded */
+        size_t i;
+        json_t *n;
+        json_array_foreach(json_object_get(spec, "nodes"), i, n)
+            if (!strcmp(json_string_value(json_object_get(n, "type")), "linear")) {
+                json_object_set_new(n, "coding", json_string("none"));
+                json_object_del(n, "k");
+            }
+    }
+    nesim_lm_model *m;
+    nesim_lm_graph *g;
+    assert_ok(nesim_lm_open(DIR, &m, &err), &err);
+    assert_ok(nesim_lm_graph_from_json(m, spec, spec_path, &g, &err), &err);
+    /* the spec writer gives back what it read */
+    json_t *again = nesim_lm_spec_json(g, DIR);
+    nesim_lm_graph *g2;
+    assert_ok(nesim_lm_graph_from_json(m, again, "again", &g2, &err), &err);
+    assert_int_equal(g2->n, g->n);
+    json_decref(again);
+    nesim_lm_graph_free(g2);
+    nesim_lm_run *r;
+    assert_ok(nesim_lm_run_new(g, NULL, &r, &err), &err);
+    nesim_tensor toks, ref;
+    assert_ok(nesim_npy_load(REF "tokens.npy", &toks, &err), &err);
+    assert_ok(nesim_npy_load(ref_file, &ref, &err), &err);
+    size_t V = m->cfg.vocab, T = toks.count;
+    assert_int_equal(ref.count, T * V);
+    float *lg = malloc(V * sizeof *lg);
+    double worst = 0;
+    int64_t macs0 = 0;
+    for (size_t t = 0; t < T; t++) {
+        assert_ok(nesim_lm_step(r, (int32_t)nesim_tensor_get(&toks, t), lg, &err), &err);
+        double mx = 0, d = 0;
+        for (size_t v = 0; v < V; v++) {
+            double b = nesim_tensor_get(&ref, t * V + v);
+            mx = fmax(mx, fabs(b));
+            d = fmax(d, fabs((double)lg[v] - b));
+        }
+        worst = fmax(worst, d / mx);
+        if (t == 0)
+            macs0 = nesim_lm_run_totals(r)->attn_macs;
+    }
+    printf("  %s: worst row max|diff| / max|ref| = %.3g\n", ref_file, worst);
+    assert_true(worst <= rel);
+    /* GLA's graded work does not grow with the position (no cache): every token's MACs are the first's */
+    if (all_gla)
+        assert_int_equal(nesim_lm_run_totals(r)->attn_macs, macs0 * (int64_t)T);
+    free(lg);
+    nesim_tensor_release(&toks);
+    nesim_tensor_release(&ref);
+    nesim_lm_run_free(r);
+    nesim_lm_graph_free(g);
+    nesim_lm_close(m);
+    json_decref(spec);
+}
+
+static void test_gla_equals_pytorch(void **st)
+{
+    gla_compare("examples/tiny-lm/gla.json", 0, REF "gla_spk.npy", 1e-4, 1);
+    gla_compare("examples/tiny-lm/gla.json", 1, REF "gla_ann.npy", 1e-4, 1);
+    gla_compare("examples/tiny-lm/gla_norm.json", 1, REF "gla_norm_ann.npy", 1e-4, 0);
+    /* a gate of the wrong size, named in the message */
+    nesim_error err = {0};
+    json_error_t je;
+    json_t *spec = json_load_file("examples/tiny-lm/gla.json", 0, &je);
+    size_t i;
+    json_t *n;
+    json_array_foreach(json_object_get(spec, "nodes"), i, n)
+        if (!strcmp(json_string_value(json_object_get(n, "type")), "gla"))
+            json_object_set_new(n, "gk", json_string("layers.0.q_proj"));
+    nesim_lm_model *m;
+    nesim_lm_graph *g;
+    assert_ok(nesim_lm_open(DIR, &m, &err), &err);
+    assert_int_equal(nesim_lm_graph_from_json(m, spec, "gla.json", &g, &err), NESIM_EINVAL);
+    if (!strstr(err.msg, "gk: 'layers.0.q_proj' gives 128 values; gk needs 64"))
+        fail_msg("%s", err.msg);
+    nesim_lm_close(m);
+    json_decref(spec);
+}
+
 static int run_cli(const char *args, const char *out)
 {
     char cmd[4096];
@@ -735,6 +825,7 @@ int main(void)
         cmocka_unit_test(test_graded_share_priced_on_the_chip),
         cmocka_unit_test(test_chip_time_per_token),
         cmocka_unit_test(test_steps_over_tensor),
+        cmocka_unit_test(test_gla_equals_pytorch),
         cmocka_unit_test(test_cli_generates_and_refuses),
         cmocka_unit_test(test_eval_text_per_k),
         cmocka_unit_test(test_spec_round_trip_and_edits),

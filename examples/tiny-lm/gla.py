@@ -1,0 +1,171 @@
+#!/usr/bin/python3
+"""gla.py — the tiny language model with its attention swapped for gated
+linear attention (SpikingBrain-7B's GLA layers; a spec-level change, no
+training), and its PyTorch oracle.
+
+Writes examples/tiny-lm/gla.json and gla_norm.json (nesim language-model
+specs over the tiny checkpoint) and reference/gla_ann.npy, gla_spk.npy,
+gla_norm_ann.npy: logits for reference/tokens.npy computed here, token by
+token in float64 with nesim's rounding points (every projection's input and
+output rounded to float32; spiked: SpikingBrain's per-row counts), by a small
+interpreter of the spec whose GLA node is flash-linear-attention's recurrence
+written out in plain torch:
+
+    alpha = sigmoid(gk) ** (1 / gate_norm)         (exp(logsigmoid(gk) / gate_norm))
+    S_g   = diag(alpha_g) S_g + k_g^T v_g          per KV head g, across tokens
+    o_h   = (q_h / sqrt(head_dim)) S_{h // (heads / kv_heads)}
+    o_h   = RMSNorm(o_h) * norm                    (when the node has a norm)
+
+gla.json: every layer's attention becomes GLA with q = ReLU(q_proj), k =
+ReLU(k_proj), v = v_proj and the gate gk from the next layer's k_proj weight
+(the tiny model has no gate: any [kv_dim, hidden] matrix will do);
+gla_norm.json: layer 0 only, as one head of 128 with the output norm
+(model.norm.weight), to exercise the norm.
+
+    /usr/bin/python3 examples/tiny-lm/gla.py"""
+import json
+import math
+import os
+import subprocess
+import sys
+
+import numpy as np
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+from model import read_safetensors, rope_tables, rotate_half  # noqa: E402
+
+
+def f32(x):
+    return x.to(torch.float32).to(torch.float64)
+
+
+def base_spec():
+    out = subprocess.run([os.path.join(ROOT, "build/rel/nesim"), "spec", os.path.join(ROOT, "examples/tiny-lm")],
+                         check=True, capture_output=True, text=True).stdout
+    s = json.loads(out)
+    s["checkpoint"] = "examples/tiny-lm"
+    return s
+
+
+def swap(spec, layers, one_head):
+    nodes, out = spec["nodes"], []
+    n_layers = sum(1 for n in nodes if n["type"] == "attention")
+    for n in nodes:
+        if n["type"] != "attention" or int(n["name"].split(".")[1]) not in layers:
+            out.append(n)
+            continue
+        L = int(n["name"].split(".")[1])
+        p = f"layers.{L}"
+        norm_in = f"{p}.input_layernorm"
+        # q, k and v are the layer's projections (already in out); relu nodes follow them
+        if one_head:  # 1 head of 128: k from o_proj's weight, gk from the next layer's q_proj
+            out.append({"name": f"{p}.k_gla", "type": "linear", "input": norm_in,
+                        "weight": f"model.layers.{L}.self_attn.o_proj.weight", "coding": "bitwise-bidirectional",
+                        "k": 3.0})
+            out.append({"name": f"{p}.v_gla", "type": "linear", "input": norm_in,
+                        "weight": f"model.layers.{(L + 2) % n_layers}.self_attn.q_proj.weight",
+                        "coding": "bitwise-bidirectional", "k": 3.0})
+            out.append({"name": f"{p}.gk_proj", "type": "linear", "input": norm_in,
+                        "weight": f"model.layers.{(L + 1) % n_layers}.self_attn.q_proj.weight",
+                        "coding": "bitwise-bidirectional", "k": 3.0})
+            kn, vn = f"{p}.k_gla", f"{p}.v_gla"
+        else:
+            out.append({"name": f"{p}.gk_proj", "type": "linear", "input": norm_in,
+                        "weight": f"model.layers.{(L + 1) % n_layers}.self_attn.k_proj.weight",
+                        "coding": "bitwise-bidirectional", "k": 3.0})
+            kn, vn = f"{p}.k_proj", f"{p}.v_proj"
+        out.append({"name": f"{p}.q_relu", "type": "relu", "input": f"{p}.q_proj"})
+        out.append({"name": f"{p}.k_relu", "type": "relu", "input": kn})
+        g = {"name": n["name"], "type": "gla", "q": f"{p}.q_relu", "k": f"{p}.k_relu", "v": vn,
+             "gk": f"{p}.gk_proj", "gate_norm": 16.0}
+        if one_head:
+            g.update({"heads": 1, "kv_heads": 1, "head_dim": 128, "norm": "model.norm.weight", "eps": 1e-5})
+        else:
+            g.update({"heads": n["heads"], "kv_heads": n["kv_heads"], "head_dim": n["head_dim"]})
+        out.append(g)
+    spec["nodes"] = out
+    return spec
+
+
+def run(spec, W, ids, spiked, k=3.0):
+    """The spec's graph, token by token, float64 with nesim's rounding points."""
+    nodes = spec["nodes"]
+    cache, state = {}, {}
+    logits = []
+    for pos, tok in enumerate(ids):
+        val = {}
+        for n in nodes:
+            t = n["type"]
+            if t == "embedding":
+                y = W[n["weight"]][tok]
+            elif t == "rmsnorm":
+                x = val[n["input"]]
+                y = x * (1.0 / torch.sqrt(x.pow(2).mean() + n["eps"])) * W[n["weight"]]
+            elif t == "linear":
+                x = f32(val[n["input"]])
+                if spiked and n["coding"] != "none":
+                    vth = (x.abs().mean() / n.get("k", k)).clamp(1e-5, 1e4)
+                    x = torch.round(x / vth) * vth
+                y = f32(x @ W[n["weight"]].T)
+            elif t == "attention":
+                nh, nkv, hd = n["heads"], n["kv_heads"], n["head_dim"]
+                cos, sin = rope_tables(hd, torch.tensor([pos]), n["rope_theta"], torch.float64)
+                q = val[n["q"]].view(nh, hd)
+                kk = val[n["k"]].view(nkv, hd)
+                q = q * cos + rotate_half(q) * sin
+                kk = kk * cos + rotate_half(kk) * sin
+                K, V = cache.setdefault(n["name"], ([], []))
+                K.append(kk)
+                V.append(val[n["v"]].view(nkv, hd))
+                Ks, Vs = torch.stack(K, 1), torch.stack(V, 1)  # [nkv, pos + 1, hd]
+                Ks, Vs = Ks.repeat_interleave(nh // nkv, 0), Vs.repeat_interleave(nh // nkv, 0)
+                a = torch.softmax((q[:, None, :] @ Ks.transpose(1, 2))[:, 0, :] / hd ** 0.5, -1)
+                y = (a[:, None, :] @ Vs)[:, 0, :].reshape(-1)
+            elif t == "gla":
+                nh, nkv, hd = n["heads"], n["kv_heads"], n["head_dim"]
+                q = val[n["q"]].view(nh, hd) / math.sqrt(hd)
+                kk, v = val[n["k"]].view(nkv, hd), val[n["v"]].view(nkv, hd)
+                alpha = torch.exp(torch.nn.functional.logsigmoid(val[n["gk"]].view(nkv, hd)) / n["gate_norm"])
+                S = state.get(n["name"], torch.zeros(nkv, hd, hd, dtype=torch.float64))
+                S = alpha[:, :, None] * S + kk[:, :, None] * v[:, None, :]
+                state[n["name"]] = S
+                o = torch.stack([q[h] @ S[h // (nh // nkv)] for h in range(nh)])
+                if "norm" in n:
+                    o = o * (1.0 / torch.sqrt(o.pow(2).mean(-1, keepdim=True) + n["eps"])) * W[n["norm"]]
+                y = o.reshape(-1)
+            elif t == "add":
+                y = val[n["inputs"][0]] + val[n["inputs"][1]]
+            elif t == "mul":
+                y = val[n["inputs"][0]] * val[n["inputs"][1]]
+            elif t == "silu":
+                x = val[n["input"]]
+                y = x / (1.0 + torch.exp(-x))
+            elif t == "relu":
+                y = torch.clamp(val[n["input"]], min=0)
+            else:
+                raise ValueError(t)
+            val[n["name"]] = y
+        logits.append(val[spec["output"]].to(torch.float32))
+    return torch.stack(logits).numpy()
+
+
+def main():
+    W = {n: torch.from_numpy(a).to(torch.float64) for n, a in
+         read_safetensors(os.path.join(HERE, "model.safetensors")).items()}
+    ids = [int(i) for i in np.load(os.path.join(HERE, "reference", "tokens.npy"))]
+    a = swap(base_spec(), set(range(4)), False)
+    b = swap(base_spec(), {0}, True)
+    for name, s in (("gla", a), ("gla_norm", b)):
+        with open(os.path.join(HERE, name + ".json"), "w") as f:
+            json.dump(s, f, indent=1)
+    with torch.no_grad():
+        np.save(os.path.join(HERE, "reference", "gla_ann.npy"), run(a, W, ids, False))
+        np.save(os.path.join(HERE, "reference", "gla_spk.npy"), run(a, W, ids, True))
+        np.save(os.path.join(HERE, "reference", "gla_norm_ann.npy"), run(b, W, ids, False))
+
+
+if __name__ == "__main__":
+    main()
