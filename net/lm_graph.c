@@ -285,6 +285,10 @@ json_t *nesim_lm_graph_nodes_json(const nesim_lm_graph *g)
             json_object_set_new(o, "head_dim", json_integer((json_int_t)n->head_dim));
             json_object_set_new(o, "rope_theta", json_real(n->rope_theta));
             json_object_set_new(o, "window", json_integer((json_int_t)n->window));
+            if (n->kv_int8)
+                json_object_set_new(o, "kv_quant", json_string("int8"));
+            if (n->q_k > 0)
+                json_object_set_new(o, "q_k", json_real(n->q_k));
             break;
         case NESIM_LMN_GLA:
             json_object_set_new(o, "q", json_string(g->node[n->in[0]].name));
@@ -338,7 +342,8 @@ static const char *const node_keys[NESIM_LMN_TYPES][13] = {
     [NESIM_LMN_EMBEDDING] = {"name", "type", "weight", NULL},
     [NESIM_LMN_RMSNORM] = {"name", "type", "input", "weight", "eps", NULL},
     [NESIM_LMN_LINEAR] = {"name", "type", "input", "weight", "bias", "shape", "coding", "k", NULL},
-    [NESIM_LMN_ATTENTION] = {"name", "type", "q", "k", "v", "heads", "kv_heads", "head_dim", "rope_theta", "window"},
+    [NESIM_LMN_ATTENTION] = {"name", "type", "q", "k", "v", "heads", "kv_heads", "head_dim", "rope_theta", "window",
+                             "kv_quant", "q_k", NULL},
     [NESIM_LMN_ADD] = {"name", "type", "inputs", NULL},
     [NESIM_LMN_MUL] = {"name", "type", "inputs", NULL},
     [NESIM_LMN_SILU] = {"name", "type", "input", NULL},
@@ -505,6 +510,13 @@ static int read_node(const rd *r, builder *b, const json_t *o, nesim_lm_node_typ
             return bad(r, "kv_heads", "must divide heads (%zu by %zu)", n->heads, n->kv_heads);
         if (n->head_dim % 2)
             return bad(r, "head_dim", "must be even for RoPE (got %zu)", n->head_dim);
+        const json_t *kq = json_object_get(o, "kv_quant");
+        if (kq && !(json_is_string(kq) && (!strcmp(json_string_value(kq), "int8") ||
+                                           !strcmp(json_string_value(kq), "none"))))
+            return bad(r, "kv_quant", "must be int8 or none");
+        n->kv_int8 = kq && !strcmp(json_string_value(kq), "int8");
+        if (json_object_get(o, "q_k") && (rc = pos_real(r, o, "q_k", &n->q_k)))
+            return rc;
         const size_t want[3] = {n->heads * n->head_dim, n->kv_heads * n->head_dim, n->kv_heads * n->head_dim};
         static const char *const qkv[3] = {"q", "k", "v"};
         for (int j = 0; j < 3; j++)

@@ -15,7 +15,15 @@
  *              v [kv_heads * head_dim] over the positions so far (a KV cache;
  *              window > 0: the last `window` positions), RoPE (Hugging
  *              Face's rotate_half, base rope_theta) on q and k, grouped-query
- *              (heads / kv_heads query heads share a KV head);
+ *              (heads / kv_heads query heads share a KV head); optionally as
+ *              SpikingBrain's W8ASpike plays it: "kv_quant": "int8" caches K
+ *              (after RoPE) and V fake-quantized per token and KV head
+ *              (scale = clamp(max|x| / 127, 1e-5, 1e4), round half to even,
+ *              clamp to [-128, 127]), and "q_k": k spike-codes the rotated
+ *              query per token and head (V_th = clamp(mean|q_h| / k, 1e-5,
+ *              1e4), q_h = round(q_h / V_th) V_th). The order (RoPE, then
+ *              quantization) is an assumption: the released
+ *              window_attention.py was not at hand to confirm it;
  *   add, mul   elementwise a + b, a x b of two inputs of one size;
  *   silu, relu elementwise x / (1 + exp(-x)), max(x, 0);
  *   gla        gated linear attention (SpikingBrain-7B's even layers, as
@@ -83,6 +91,8 @@ typedef struct nesim_lm_node {
     size_t heads, kv_heads, head_dim, window; /* attention */
     double rope_theta;
     double gate_norm;          /* gla: alpha = sigmoid(gk)^(1 / gate_norm) */
+    int kv_int8;               /* attention: K and V cached fake-quantized to int8 per token and KV head */
+    double q_k;                /* attention: > 0 spike-codes the query with this k; 0: graded */
     int has_norm;              /* gla: o_h RMS-normalised with weight w [head_dim] */
     nesim_lm_proj_opts po;     /* linear */
     size_t proj;               /* linear: its number among the projections */

@@ -340,6 +340,33 @@ static void rope(const double *inv_freq, size_t pos, double *x, size_t heads, si
     }
 }
 
+/* W8ASpike's int8 fake quantization of one token's head: x -> round(x / s) s
+ * with s = clamp(max|x| / 127, 1e-5, 1e4), the integer clamped to [-128, 127]. */
+void nesim_lm_int8_fake_quant(double *x, size_t n)
+{
+    double mx = 0;
+    for (size_t i = 0; i < n; i++)
+        mx = fmax(mx, fabs(x[i]));
+    double s = mx / 127.0;
+    s = s < 1e-5 ? 1e-5 : s > 1e4 ? 1e4 : s;
+    for (size_t i = 0; i < n; i++) {
+        double q = nearbyint(x[i] / s);
+        x[i] = (q > 127 ? 127 : q < -128 ? -128 : q) * s;
+    }
+}
+
+/* A spike-coded query head: its values become counts times V_th. */
+static void code_query(double *x, size_t n, double k)
+{
+    double m = 0;
+    for (size_t i = 0; i < n; i++)
+        m += fabs(x[i]);
+    double vth = m / (double)n / k;
+    vth = vth < 1e-5 ? 1e-5 : vth > 1e4 ? 1e4 : vth;
+    for (size_t i = 0; i < n; i++)
+        x[i] = nearbyint(x[i] / vth) * vth;
+}
+
 /* Causal attention at position p: q, k, v from the node's inputs. */
 static void attention(nesim_lm_run *r, const nesim_lm_node *n, nrt *t, size_t p)
 {
@@ -352,6 +379,18 @@ static void attention(nesim_lm_run *r, const nesim_lm_node *n, nrt *t, size_t p)
     r->tot.elem_ops += 3 * (int64_t)(Q + KV);
     memcpy(t->kc + p * KV, r->k, KV * sizeof(double));
     memcpy(t->vc + p * KV, vi, KV * sizeof(double));
+    if (n->kv_int8) { /* the cache holds int8 values: per token and KV head */
+        for (size_t g = 0; g < nkv; g++) {
+            nesim_lm_int8_fake_quant(t->kc + p * KV + g * hd, hd);
+            nesim_lm_int8_fake_quant(t->vc + p * KV + g * hd, hd);
+        }
+        r->tot.elem_ops += 3 * 2 * (int64_t)KV;
+    }
+    if (n->q_k > 0) { /* the query spike-coded per head */
+        for (size_t h = 0; h < nh; h++)
+            code_query(r->q + h * hd, hd, n->q_k);
+        r->tot.elem_ops += 3 * (int64_t)Q;
+    }
     const size_t lo = n->window && p + 1 > n->window ? p + 1 - n->window : 0, cnt = p + 1 - lo;
     const double scale = 1.0 / sqrt((double)hd);
     for (size_t h = 0; h < nh; h++) {

@@ -78,6 +78,11 @@ typedef struct nesim_lm_sink {
     void *user;
 } nesim_lm_sink;
 
+/* W8ASpike's int8 fake quantization of one token's KV head, in place:
+ * x -> round(x / s) s, s = clamp(max|x| / 127, 1e-5, 1e4), integers clamped
+ * to [-128, 127] (round half to even). */
+void nesim_lm_int8_fake_quant(double *x, size_t n);
+
 /* Installs (or with NULL removes) the observers. */
 void nesim_lm_run_set_sink(nesim_lm_run *r, const nesim_lm_sink *sink);
 

@@ -609,6 +609,71 @@ static void test_gla_equals_pytorch(void **st)
     json_decref(spec);
 }
 
+/* W8ASpike's int8 K/V fake quantization, by hand */
+static void test_int8_kv_fake_quant(void **st)
+{
+    double a[4] = {127, -3.5, 2.5, 0.4}; /* max 127: scale 1; -3.5 and 2.5 round half to even */
+    nesim_lm_int8_fake_quant(a, 4);
+    assert_true(a[0] == 127 && a[1] == -4 && a[2] == 2 && a[3] == 0);
+    double b[2] = {1e-7, -2e-7}; /* scale clamped up to 1e-5: both round to 0 */
+    nesim_lm_int8_fake_quant(b, 2);
+    assert_true(b[0] == 0 && b[1] == 0);
+    double c[2] = {2e6, -3e6}; /* scale clamped down to 1e4: 200 and -300 clamp to 127 and -128 */
+    nesim_lm_int8_fake_quant(c, 2);
+    assert_true(c[0] == 127e4 && c[1] == -128e4);
+}
+
+/* A sliding window's edge: a one-layer model with window 8 (the tiny model's
+ * positions stop at 256; SpikingBrain's window is 4096): position p reads
+ * tokens p - 7 .. p, so changing token p - 8 leaves p's logits alone and
+ * changing token p - 7 does not; with int8 K/V and a spike-coded query too */
+static void window_logits(const json_t *spec, const int32_t *ids, size_t n, float *out)
+{
+    nesim_error err = {0};
+    nesim_lm_model *m;
+    nesim_lm_graph *g;
+    nesim_lm_run *r;
+    assert_ok(nesim_lm_open(DIR, &m, &err), &err);
+    assert_ok(nesim_lm_graph_from_json(m, spec, "window", &g, &err), &err);
+    assert_ok(nesim_lm_run_new(g, NULL, &r, &err), &err);
+    for (size_t i = 0; i < n; i++)
+        assert_ok(nesim_lm_step(r, ids[i], out, &err), &err);
+    nesim_lm_run_free(r);
+    nesim_lm_graph_free(g);
+    nesim_lm_close(m);
+}
+
+static void test_window_edge(void **st)
+{
+    char cmd[4096];
+    const char *spec_path = test_tmp("window.json");
+    /* layer 0 only (the rest dropped), window 8 */
+    snprintf(cmd, sizeof cmd,
+             "%s spec " DIR " | /usr/bin/python3 -c 'import json,sys; s=json.load(sys.stdin); "
+             "keep=[n for n in s[\"nodes\"] if not n[\"name\"].startswith((\"layers.1\",\"layers.2\",\"layers.3\"))]; "
+             "[n.update(window=8, kv_quant=\"int8\", q_k=3.0) for n in keep if n[\"type\"]==\"attention\"]; "
+             "[n.update(input=\"layers.0.mlp_add\") for n in keep if n[\"name\"]==\"norm\"]; "
+             "s[\"nodes\"]=keep; json.dump(s, open(sys.argv[1],\"w\"))' %s",
+             bin(), spec_path);
+    assert_int_equal(system(cmd), 0);
+    json_error_t je;
+    json_t *spec = json_load_file(spec_path, 0, &je);
+    assert_non_null(spec);
+    enum { N = 40, P = 30 };
+    int32_t a[N], b[N], c[N];
+    for (int i = 0; i < N; i++)
+        a[i] = b[i] = c[i] = 10 + i % 50;
+    b[P - 8] = 77; /* outside p's window */
+    c[P - 7] = 77; /* inside */
+    float la[96], lb[96], lc[96];
+    window_logits(spec, a, P + 1, la);
+    window_logits(spec, b, P + 1, lb);
+    window_logits(spec, c, P + 1, lc);
+    assert_memory_equal(la, lb, sizeof la);
+    assert_memory_not_equal(la, lc, sizeof la);
+    json_decref(spec);
+}
+
 static int run_cli(const char *args, const char *out)
 {
     char cmd[4096];
@@ -826,6 +891,8 @@ int main(void)
         cmocka_unit_test(test_chip_time_per_token),
         cmocka_unit_test(test_steps_over_tensor),
         cmocka_unit_test(test_gla_equals_pytorch),
+        cmocka_unit_test(test_int8_kv_fake_quant),
+        cmocka_unit_test(test_window_edge),
         cmocka_unit_test(test_cli_generates_and_refuses),
         cmocka_unit_test(test_eval_text_per_k),
         cmocka_unit_test(test_spec_round_trip_and_edits),
