@@ -23,6 +23,8 @@ struct nesim_lm_timer {
     uint32_t *ids;
     size_t ids_cap;
     int64_t *tok_first, *tok_end; /* per token: its ticks */
+    int64_t *win;         /* each spiked projection's windows: projection, first tick, steps */
+    size_t n_win, cap_win;
     size_t n_tok, cap_tok;
     const double *step_s;
     int64_t steps;
@@ -55,7 +57,7 @@ void nesim_lm_timer_free(nesim_lm_timer *t)
     if (t->map.map.place)
         nesim_map_free(&t->map.map);
     free(t->coder_of), free(t->size), free(t->first), free(t->edge_proj);
-    free(t->buf), free(t->ids), free(t->tok_first), free(t->tok_end);
+    free(t->buf), free(t->ids), free(t->tok_first), free(t->tok_end), free(t->win);
     free(t);
 }
 
@@ -176,6 +178,18 @@ static void lt_activity(void *user, size_t proj, int64_t tick, int64_t events, i
 static void lt_code(void *user, size_t proj, size_t token, int64_t t0, int64_t steps, double vth)
 {
     nesim_lm_timer *t = user;
+    if (!t->failed && t->n_win == t->cap_win) {
+        size_t nc = t->cap_win ? 2 * t->cap_win : 256;
+        int64_t *w = realloc(t->win, 3 * nc * sizeof *w);
+        if (!w)
+            t->failed = nesim_fail(&t->err, NESIM_ENOMEM, "chip time: out of memory");
+        else
+            t->win = w, t->cap_win = nc;
+    }
+    if (!t->failed) {
+        t->win[3 * t->n_win] = (int64_t)proj, t->win[3 * t->n_win + 1] = t0, t->win[3 * t->n_win + 2] = steps;
+        t->n_win++;
+    }
     if (t->next.code)
         t->next.code(t->next.user, proj, token, t0, steps, vth);
 }
@@ -263,6 +277,20 @@ double nesim_lm_timer_token_s(const nesim_lm_timer *t, size_t token)
     double s = 0;
     for (int64_t k = t->tok_first[token]; k < t->tok_end[token] && k < t->steps; k++)
         s += t->step_s[k];
+    return s;
+}
+
+double nesim_lm_timer_proj_s(const nesim_lm_timer *t, size_t proj)
+{
+    if (!t->step_s)
+        return 0;
+    double s = 0;
+    for (size_t w = 0; w < t->n_win; w++) {
+        if ((size_t)t->win[3 * w] != proj)
+            continue;
+        for (int64_t k = t->win[3 * w + 1], e = k + t->win[3 * w + 2]; k < e && k < t->steps; k++)
+            s += k >= 0 ? t->step_s[k] : 0;
+    }
     return s;
 }
 

@@ -35,6 +35,9 @@ nesim_lm_sink nesim_lm_timer_sink(nesim_lm_timer *t, const nesim_lm_sink *next);
 int nesim_lm_timer_finish(nesim_lm_timer *t, int64_t ticks, nesim_chiptime_result *res, nesim_error *err);
 /* After finish: token k's chip time (its ticks' steps), or 0. */
 double nesim_lm_timer_token_s(const nesim_lm_timer *t, size_t token);
+/* After finish: the chip time while projection proj plays (its ticks'
+ * steps over all tokens; projections that play together share them). */
+double nesim_lm_timer_proj_s(const nesim_lm_timer *t, size_t proj);
 /* Cores and chips the mapping uses. */
 void nesim_lm_timer_usage(const nesim_lm_timer *t, uint64_t *cores, uint64_t *chips);
 void nesim_lm_timer_free(nesim_lm_timer *t);

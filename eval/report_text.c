@@ -226,6 +226,16 @@ static void print_chip_time(const json_t *r, FILE *out)
     if (isfinite(rnum(c, "per_inference_s")))
         fprintf(out, "                  %.4g us per inference, %.4g inferences per chip-second\n",
                 rnum(c, "per_inference_s") * 1e6, rnum(c, "inferences_per_s"));
+    const json_t *pl = json_object_get(c, "per_layer");
+    if (json_array_size(pl)) {
+        fprintf(out, "                  while each layer plays:");
+        size_t i;
+        const json_t *v;
+        json_array_foreach(pl, i, v)
+            fprintf(out, "%s %s %.3g us (%.0f %%)", i ? "," : "", js(v, "name"), rnum(v, "chip_s") * 1e6,
+                    100 * rnum(v, "share"));
+        fprintf(out, "\n");
+    }
     fprintf(out, "                  %.4g steps per chip-second", rnum(c, "steps") / rnum(c, "total_s"));
     if (isfinite(rnum(c, "energy_delay_js")))
         fprintf(out, ", energy-delay product %.4g J s", rnum(c, "energy_delay_js"));

@@ -657,6 +657,16 @@ int nesim_lm_job(const nesim_lm_job_opts *o, json_t **report, nesim_error *err)
                         json_object_set_new(pj, "tokens_per_s", json_real(ph_s[k] > 0 ? (double)ph_n[k] / ph_s[k] : 0));
                         json_object_set_new(cj, k ? "decode" : "prefill", pj);
                     }
+                json_t *pp = json_array();
+                for (size_t q = 0; q < g->n_proj; q++) {
+                    if (!nesim_lm_proj_coding(r, q)->spiked)
+                        continue;
+                    json_t *pj = json_object();
+                    json_object_set_new(pj, "name", json_string(g->node[g->proj_node[q]].name));
+                    json_object_set_new(pj, "chip_s", json_real(nesim_lm_timer_proj_s(tm, q)));
+                    json_array_append_new(pp, pj);
+                }
+                json_object_set_new(cj, "per_projection", pp);
                 json_object_set_new(cj, "note", json_string("the spiked projections only: graded work (norms, "
                                                             "attention, graded projections) takes no chip time here"));
                 json_object_set_new(rep, "chip_time", cj);

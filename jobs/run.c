@@ -206,6 +206,8 @@ typedef struct time_sink {
     size_t n, cap;
     uint32_t *ids;
     size_t ids_cap;
+    int64_t *win;         /* each coded layer's windows: layer, first tick, steps */
+    size_t n_win, cap_win;
     int failed;
     nesim_error err;
 } time_sink;
@@ -272,8 +274,56 @@ static void time_sample(void *user, size_t sample, int64_t first, int64_t end)
 static void time_code(void *user, size_t layer, size_t sample, int64_t t0, int64_t steps, double vth)
 {
     time_sink *k = user;
+    if (!k->failed && k->n_win == k->cap_win) {
+        size_t nc = k->cap_win ? 2 * k->cap_win : 256;
+        int64_t *w = realloc(k->win, 3 * nc * sizeof *w);
+        if (!w)
+            k->failed = nesim_fail(&k->err, NESIM_ENOMEM, "chip time: out of memory");
+        else
+            k->win = w, k->cap_win = nc;
+    }
+    if (!k->failed) {
+        k->win[3 * k->n_win] = (int64_t)layer, k->win[3 * k->n_win + 1] = t0, k->win[3 * k->n_win + 2] = steps;
+        k->n_win++;
+    }
     if (k->next.code)
         k->next.code(k->next.user, layer, sample, t0, steps, vth);
+}
+
+/* Chip time while each coded layer plays (its ticks' steps, over all
+ * samples): layers that play together (branches) share their steps. */
+static json_t *layer_chip_time(const time_sink *k, const nesim_chiptime_result *c, const nesim_infer *m)
+{
+    size_t n = nesim_infer_layers(m);
+    double *prefix = malloc(((size_t)c->steps + 1) * sizeof *prefix), *per = calloc(n ? n : 1, sizeof *per);
+    json_t *a = json_array();
+    if (!prefix || !per || !a) {
+        free(prefix), free(per), json_decref(a);
+        return NULL;
+    }
+    prefix[0] = 0;
+    for (int64_t t = 0; t < c->steps; t++)
+        prefix[t + 1] = prefix[t] + c->step_s[t];
+    for (size_t w = 0; w < k->n_win; w++) {
+        int64_t l = k->win[3 * w], t0 = k->win[3 * w + 1], t1 = t0 + k->win[3 * w + 2];
+        t0 = t0 < 0 ? 0 : t0 > c->steps ? c->steps : t0;
+        t1 = t1 < t0 ? t0 : t1 > c->steps ? c->steps : t1;
+        if ((size_t)l < n)
+            per[l] += prefix[t1] - prefix[t0];
+    }
+    const nesim_layers *G = nesim_infer_graph(m);
+    for (size_t l = 0; l < n; l++) {
+        const nesim_layer *d = nesim_layers_get(G, l);
+        if (!d->coded || d->sl->graded)
+            continue;
+        json_t *o = json_object();
+        json_object_set_new(o, "name", json_string(d->sl->name));
+        json_object_set_new(o, "chip_s", json_real(per[l]));
+        json_object_set_new(o, "share", json_real(c->total_s > 0 ? per[l] / c->total_s : 0));
+        json_array_append_new(a, o);
+    }
+    free(prefix), free(per);
+    return a;
 }
 
 typedef struct progress_ctx {
@@ -478,6 +528,9 @@ static int run_layers(const nesim_run_opts *o, const nesim_spec *spec, json_t **
             double per = rep.samples > 0 ? ctr.total_s / (double)rep.samples : 0;
             json_object_set_new(cj, "per_inference_s", json_real(per));
             json_object_set_new(cj, "inferences_per_s", json_real(per > 0 ? 1 / per : 0));
+            json_t *pl = layer_chip_time(&tk, &ctr, m);
+            if (pl)
+                json_object_set_new(cj, "per_layer", pl);
             json_object_set_new(r, "chip_time", cj);
         }
     }
@@ -504,7 +557,7 @@ static int run_layers(const nesim_run_opts *o, const nesim_spec *spec, json_t **
         nesim_cost_free(costp);
     nesim_chiptime_free(tk.ct);
     nesim_layers_ct_free(tk.view);
-    free(tk.buf), free(tk.ids);
+    free(tk.buf), free(tk.ids), free(tk.win);
     if (have_pre)
         nesim_cost_free(&pre);
     nesim_chip_free(chip);

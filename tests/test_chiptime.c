@@ -462,6 +462,17 @@ static void test_layer_model_timed(void **st)
     assert_close(json_real_value(json_object_get(cj, "per_inference_s")) * 20, sum, 1e-9, 0);
     assert_int_equal(json_integer_value(json_object_get(cj, "steps")),
                      (json_int_t)json_number_value(json_object_get(json_object_get(rep, "totals"), "virtual_ticks")));
+    /* the digits' layers play one after the other: their times add up to the whole */
+    const json_t *pl = json_object_get(cj, "per_layer");
+    assert_int_equal(json_array_size(pl), 3);
+    double lsum = 0;
+    size_t li;
+    const json_t *lv;
+    json_array_foreach(pl, li, lv) {
+        assert_true(json_real_value(json_object_get(lv, "chip_s")) > 0);
+        lsum += json_real_value(json_object_get(lv, "chip_s"));
+    }
+    assert_close(lsum, sum, 1e-9, 0);
     nesim_tensor_release(&t);
     json_decref(rep);
 }

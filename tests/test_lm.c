@@ -404,6 +404,13 @@ static void test_chip_time_per_token(void **st)
     assert_close(sum, total, 1e-12, 0);
     const json_t *dec = json_object_get(ct, "decode");
     assert_int_equal(json_integer_value(json_object_get(dec, "tokens")), 2);
+    /* each spiked projection's playing time: positive, and no more than the run's */
+    const json_t *pp = json_object_get(ct, "per_projection");
+    assert_true(json_array_size(pp) == 4 * 6);
+    json_array_foreach(pp, i, tv) {
+        double s = json_real_value(json_object_get(tv, "chip_s"));
+        assert_true(s > 0 && s <= total);
+    }
     assert_true(json_integer_value(json_object_get(ct, "cores")) > 0);
     json_decref(rep);
     o.set = NESIM_LM_SET_NONE;
