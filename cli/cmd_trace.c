@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli/cli.h"
 #include "traces/store.h"
@@ -198,11 +199,14 @@ static int render_to(const opts *o, int (*fn)(nesim_trace *, int64_t, int, const
     FILE *f = to_stdout ? stdout : fopen(o->out, "w");
     if (!f)
         return nesim_fail(err, NESIM_EINVAL, "%s: cannot write: %s", o->out, strerror(errno));
+    /* only a regular file is ours to remove: -o /dev/null (a device, a pipe) stays */
+    struct stat st;
+    int regular = !to_stdout && fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode);
     int rc = fn(t, run, layer, o, f, err);
     if (!to_stdout) {
         if (fclose(f) && !rc)
             rc = nesim_fail(err, NESIM_EIO, "%s: write failed", o->out);
-        if (rc)
+        if (rc && regular)
             remove(o->out);
     }
     return rc;

@@ -414,6 +414,47 @@ static json_t *spiked_kinds(const nesim_lm_graph *g)
     return a;
 }
 
+/* Mixtures of experts: which experts each moe node routed this token to,
+ * and the share of the model's weights the token used (every weight but
+ * those of the experts not routed). Returns 1 when the graph has one. */
+static int moe_params(const nesim_lm_graph *g, const nesim_lm_run *r, json_t *tj, double *active_sum)
+{
+    double total = 0, idle = 0;
+    int any = 0;
+    json_t *ex = NULL;
+    for (size_t i = 0; i < g->n; i++) {
+        const nesim_lm_node *n = &g->node[i];
+        if (n->type == NESIM_LMN_LINEAR || n->type == NESIM_LMN_EMBEDDING || n->type == NESIM_LMN_MOE)
+            total += (double)n->w.count;
+        if (n->type != NESIM_LMN_MOE)
+            continue;
+        any = 1;
+        size_t k;
+        const int32_t *sel = nesim_lm_run_routes(r, i, &k);
+        json_t *a = json_array();
+        for (size_t q = 0; q < k; q++)
+            json_array_append_new(a, json_integer(sel[q]));
+        if (!ex)
+            ex = json_object();
+        json_object_set_new(ex, n->name, a);
+        for (size_t e = 0; e < n->n_experts; e++) {
+            int routed = 0;
+            for (size_t q = 0; q < k; q++)
+                routed |= (size_t)sel[q] == e;
+            if (!routed) /* shared weights between experts count once per expert here: the graph may repeat names */
+                for (int j = 0; j < 3; j++)
+                    idle += (double)g->node[n->experts[3 * e + j]].w.count;
+        }
+    }
+    if (!any)
+        return 0;
+    double share = total > 0 ? (total - idle) / total : 0;
+    json_object_set_new(tj, "experts", ex);
+    json_object_set_new(tj, "active_param_share", json_real(share));
+    *active_sum += share;
+    return 1;
+}
+
 /* SpikingBrain's steps over a whole tensor: the prompt played once to learn
  * each projection's largest T over its tokens (values and counts do not
  * depend on T), then r plays it with those T. The report gets both virtual
@@ -592,6 +633,8 @@ int nesim_lm_job(const nesim_lm_job_opts *o, json_t **report, nesim_error *err)
             rc = nesim_fail(err, NESIM_ENOMEM, "out of memory");
         nesim_lm_totals before, d, pre;
         memset(&pre, 0, sizeof pre);
+        double active_sum = 0;
+        size_t n_moe_tok = 0;
         size_t total = n + o->generate, played = 0;
         int32_t next = 0;
         for (size_t i = 0; i < total && !rc; i++) {
@@ -624,6 +667,8 @@ int nesim_lm_job(const nesim_lm_job_opts *o, json_t **report, nesim_error *err)
             if (tx)
                 json_object_set_new(tj, "text", json_string(tx));
             json_object_set_new(tj, "phase", json_string(i < prefill ? "prefill" : "decode"));
+            if (moe_params(g, r, tj, &active_sum))
+                n_moe_tok++;
             json_array_append_new(toks, tj);
             played = i + 1;
             if (rec && nesim_lm_record_interrupted(rec))
@@ -672,6 +717,8 @@ int nesim_lm_job(const nesim_lm_job_opts *o, json_t **report, nesim_error *err)
                 json_object_set_new(rep, "chip_time", cj);
             }
         }
+        if (!rc && n_moe_tok)
+            json_object_set_new(rep, "active_param_share", json_real(active_sum / (double)n_moe_tok));
         if (!rc) {
             json_object_set_new(rep, "total", totals_json(nesim_lm_run_totals(r), &pr));
             diff(&d, nesim_lm_run_totals(r), &pre);

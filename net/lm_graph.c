@@ -10,7 +10,7 @@
 #include "net/jsonmsg.h"
 
 static const char *const type_names[] = {"embedding", "rmsnorm", "linear", "attention", "add",
-                                         "mul",       "silu",    "relu",   "gla",  NULL};
+                                         "mul",       "silu",    "relu",   "gla",  "moe", NULL};
 
 const char *nesim_lm_node_type_name(nesim_lm_node_type t)
 {
@@ -25,6 +25,7 @@ void nesim_lm_graph_free(nesim_lm_graph *g)
         free(g->node[i].name);
         free(g->node[i].wname);
         free(g->node[i].bname);
+        free(g->node[i].experts);
         nesim_tensor_release(&g->node[i].scale); /* a converted copy; a view releases nothing */
     }
     free(g->node);
@@ -275,6 +276,8 @@ json_t *nesim_lm_graph_nodes_json(const nesim_lm_graph *g)
             json_object_set_new(o, "coding", json_string(n->po.spiked ? nesim_coding_name(n->po.coding) : "none"));
             if (n->po.spiked)
                 json_object_set_new(o, "k", json_real(n->po.k));
+            if (n->routed)
+                json_object_set_new(o, "routed", json_true());
             break;
         case NESIM_LMN_ATTENTION:
             json_object_set_new(o, "q", json_string(g->node[n->in[0]].name));
@@ -290,6 +293,23 @@ json_t *nesim_lm_graph_nodes_json(const nesim_lm_graph *g)
             if (n->q_k > 0)
                 json_object_set_new(o, "q_k", json_real(n->q_k));
             break;
+        case NESIM_LMN_MOE: {
+            json_object_set_new(o, "input", json_string(g->node[n->in[0]].name));
+            json_object_set_new(o, "router", json_string(n->wname));
+            json_object_set_new(o, "act", json_string(n->act_sigmoid ? "sigmoid" : "softmax"));
+            json_object_set_new(o, "top_k", json_integer((json_int_t)n->top_k));
+            json_object_set_new(o, "renormalize", json_boolean(n->renormalize));
+            json_t *ex = json_array();
+            for (size_t e = 0; e < n->n_experts; e++)
+                json_array_append_new(ex, json_pack("[sss]", g->node[n->experts[3 * e]].name,
+                                                    g->node[n->experts[3 * e + 1]].name,
+                                                    g->node[n->experts[3 * e + 2]].name));
+            json_object_set_new(o, "experts", ex);
+            if (n->shared[0] >= 0)
+                json_object_set_new(o, "shared", json_pack("[sss]", g->node[n->shared[0]].name,
+                                                           g->node[n->shared[1]].name, g->node[n->shared[2]].name));
+            break;
+        }
         case NESIM_LMN_GLA:
             json_object_set_new(o, "q", json_string(g->node[n->in[0]].name));
             json_object_set_new(o, "k", json_string(g->node[n->in[1]].name));
@@ -341,7 +361,7 @@ static int bad(const rd *r, const char *field, const char *fmt, ...)
 static const char *const node_keys[NESIM_LMN_TYPES][13] = {
     [NESIM_LMN_EMBEDDING] = {"name", "type", "weight", NULL},
     [NESIM_LMN_RMSNORM] = {"name", "type", "input", "weight", "eps", NULL},
-    [NESIM_LMN_LINEAR] = {"name", "type", "input", "weight", "bias", "shape", "coding", "k", NULL},
+    [NESIM_LMN_LINEAR] = {"name", "type", "input", "weight", "bias", "shape", "coding", "k", "routed", NULL},
     [NESIM_LMN_ATTENTION] = {"name", "type", "q", "k", "v", "heads", "kv_heads", "head_dim", "rope_theta", "window",
                              "kv_quant", "q_k", NULL},
     [NESIM_LMN_ADD] = {"name", "type", "inputs", NULL},
@@ -350,6 +370,7 @@ static const char *const node_keys[NESIM_LMN_TYPES][13] = {
     [NESIM_LMN_RELU] = {"name", "type", "input", NULL},
     [NESIM_LMN_GLA] = {"name", "type", "q", "k", "v", "gk", "heads", "kv_heads", "head_dim", "gate_norm", "norm", "eps",
                        NULL},
+    [NESIM_LMN_MOE] = {"name", "type", "input", "router", "act", "top_k", "renormalize", "experts", "shared", NULL},
 };
 
 /* The earlier node named by field `key` (a string). */
@@ -430,6 +451,72 @@ static int tensor_of(const rd *r, const nesim_lm_model *m, nesim_lm_node *n, con
     return NESIM_OK;
 }
 
+/* One expert: three routed linear nodes, gate and up from the moe's input,
+ * down back to its size. */
+static int read_expert(const rd *r, builder *b, const json_t *a, const char *field, size_t in, int out[3])
+{
+    if (!json_is_array(a) || json_array_size(a) != 3)
+        return bad(r, field, "an expert is [gate, up, down]: three routed linear nodes");
+    for (int j = 0; j < 3; j++) {
+        int rc = input_of(r, b, NULL, field, json_array_get(a, (size_t)j), &out[j]);
+        if (rc)
+            return rc;
+        const nesim_lm_node *x = &b->g->node[out[j]];
+        if (x->type != NESIM_LMN_LINEAR || !x->routed)
+            return bad(r, field, "'%s' is not a linear node marked \"routed\"", x->name);
+    }
+    const nesim_lm_node *g = &b->g->node[out[0]], *u = &b->g->node[out[1]], *d = &b->g->node[out[2]];
+    if ((size_t)g->w.shape[1] != in || (size_t)u->w.shape[1] != in || g->dim != u->dim ||
+        (size_t)d->w.shape[1] != g->dim || d->dim != in)
+        return bad(r, field, "gate and up must map %zu to one size and down back to %zu ('%s' %lld -> %lld, '%s' "
+                             "%lld -> %lld, '%s' %lld -> %lld)",
+                   in, in, g->name, (long long)g->w.shape[1], (long long)g->dim, u->name, (long long)u->w.shape[1],
+                   (long long)u->dim, d->name, (long long)d->w.shape[1], (long long)d->dim);
+    return NESIM_OK;
+}
+
+static int read_moe(const rd *r, builder *b, const json_t *o, nesim_lm_node *n)
+{
+    const nesim_lm_model *m = b->g->m;
+    int rc;
+    if ((rc = input_of(r, b, o, "input", NULL, &n->in[0])))
+        return rc;
+    const size_t in = b->g->node[n->in[0]].dim;
+    n->dim = in;
+    const char *rn = json_string_value(json_object_get(o, "router"));
+    if (!rn)
+        return bad(r, "router", "must name a tensor of the checkpoint ([experts, %zu])", in);
+    if ((rc = set_str(&n->wname, rn, r->err)) || (rc = tensor_of(r, m, n, "weight", 2, 0, in, 0)))
+        return rc;
+    const json_t *ex = json_object_get(o, "experts");
+    if (!json_is_array(ex) || json_array_size(ex) < 1 || json_array_size(ex) > 65536)
+        return bad(r, "experts", "must list 1 to 65536 experts");
+    n->n_experts = json_array_size(ex);
+    if ((size_t)n->w.shape[0] != n->n_experts)
+        return bad(r, "router", "tensor '%s' scores %lld experts; the node lists %zu", rn, (long long)n->w.shape[0],
+                   n->n_experts);
+    if ((rc = pos_int(r, o, "top_k", n->n_experts, &n->top_k, 0)))
+        return rc;
+    const char *act = json_string_value(json_object_get(o, "act"));
+    if (!act || (strcmp(act, "softmax") && strcmp(act, "sigmoid")))
+        return bad(r, "act", "must be softmax or sigmoid");
+    n->act_sigmoid = !strcmp(act, "sigmoid");
+    const json_t *rz = json_object_get(o, "renormalize");
+    if (rz && !json_is_boolean(rz))
+        return bad(r, "renormalize", "must be true or false");
+    n->renormalize = rz && json_is_true(rz);
+    if (!(n->experts = malloc(3 * n->n_experts * sizeof *n->experts)))
+        return nesim_fail(r->err, NESIM_ENOMEM, "out of memory");
+    for (size_t e = 0; e < n->n_experts; e++)
+        if ((rc = read_expert(r, b, json_array_get(ex, e), "experts", in, n->experts + 3 * e)))
+            return rc;
+    n->shared[0] = n->shared[1] = n->shared[2] = -1;
+    const json_t *sh = json_object_get(o, "shared");
+    if (sh && (rc = read_expert(r, b, sh, "shared", in, n->shared)))
+        return rc;
+    return NESIM_OK;
+}
+
 static int read_node(const rd *r, builder *b, const json_t *o, nesim_lm_node_type type, nesim_lm_node *n)
 {
     const nesim_lm_model *m = b->g->m;
@@ -496,6 +583,10 @@ static int read_node(const rd *r, builder *b, const json_t *o, nesim_lm_node_typ
             return bad(r, "k", "must be a number in (0, 1e6)");
         if (kv)
             n->po.k = json_number_value(kv);
+        json_t *ro = json_object_get(o, "routed");
+        if (ro && !json_is_boolean(ro))
+            return bad(r, "routed", "must be true or false");
+        n->routed = ro && json_is_true(ro);
         return NESIM_OK;
     }
     case NESIM_LMN_ATTENTION: {
@@ -559,6 +650,8 @@ static int read_node(const rd *r, builder *b, const json_t *o, nesim_lm_node_typ
         }
         return NESIM_OK;
     }
+    case NESIM_LMN_MOE:
+        return read_moe(r, b, o, n);
     case NESIM_LMN_ADD:
     case NESIM_LMN_MUL: {
         json_t *a = json_object_get(o, "inputs");
@@ -630,6 +723,14 @@ int nesim_lm_graph_from_json(const nesim_lm_model *m, const json_t *spec, const 
         if (t == NESIM_LMN_EMBEDDING)
             embed = (int)i;
         if ((rc = read_node(&r, &b, o, (nesim_lm_node_type)t, n)))
+            break;
+        for (int j = 0; j < 4 && !(n->type == NESIM_LMN_LINEAR && n->routed); j++)
+            if (n->in[j] >= 0 && b.g->node[n->in[j]].type == NESIM_LMN_LINEAR && b.g->node[n->in[j]].routed) {
+                rc = bad(&r, NULL, "reads '%s', a routed expert projection: only its moe node runs it",
+                         b.g->node[n->in[j]].name);
+                break;
+            }
+        if (rc)
             break;
     }
     const char *on = json_string_value(json_object_get(spec, "output"));

@@ -34,7 +34,18 @@
  *              sigmoid(gk)^(1 / gate_norm) (exp of logsigmoid / gate_norm);
  *              head h reads o_h = (q_h / sqrt(head_dim)) S_g, g = h / (heads
  *              / kv_heads); with a "norm" weight [head_dim] each o_h is
- *              RMS-normalised (eps) and scaled by it.
+ *              RMS-normalised (eps) and scaled by it;
+ *   moe        a mixture of experts over its input x: router weight [E, in]
+ *              (graded), probabilities by softmax or sigmoid ("act"), the
+ *              top_k largest (ties: the lower index), their weights
+ *              renormalised to sum 1 when "renormalize"; each expert is a
+ *              SwiGLU MLP of three linear nodes marked "routed" (gate, up:
+ *              from x; down: from silu(gate) x up), run only when routed,
+ *              so only routed experts spike, count SOPs and take time;
+ *              "shared" (optional) is an expert that always runs with
+ *              weight 1. Output: the weighted sum of the experts' outputs.
+ * A linear node marked "routed" is run by the moe node that names it, never
+ * in node order; its "input" only states its input's size.
  * Everything but a linear node's input and output runs in double.
  *
  * Nodes are in an order in which every input comes before its user (a
@@ -64,6 +75,7 @@ typedef enum {
     NESIM_LMN_SILU,
     NESIM_LMN_RELU,
     NESIM_LMN_GLA,
+    NESIM_LMN_MOE,
     NESIM_LMN_TYPES
 } nesim_lm_node_type;
 
@@ -94,6 +106,12 @@ typedef struct nesim_lm_node {
     int kv_int8;               /* attention: K and V cached fake-quantized to int8 per token and KV head */
     double q_k;                /* attention: > 0 spike-codes the query with this k; 0: graded */
     int has_norm;              /* gla: o_h RMS-normalised with weight w [head_dim] */
+    int routed;                /* linear: run by a moe node, not in node order */
+    int *experts;              /* moe: [n_experts][3] node indices (gate, up, down) */
+    size_t n_experts, top_k;
+    int shared[3];             /* moe: the shared expert's nodes, or -1 */
+    int act_sigmoid;           /* moe: router probabilities by sigmoid (else softmax) */
+    int renormalize;           /* moe: top-k weights divided by their sum */
     nesim_lm_proj_opts po;     /* linear */
     size_t proj;               /* linear: its number among the projections */
 } nesim_lm_node;

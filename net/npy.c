@@ -11,6 +11,7 @@
 #include "net/tensor_io.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -371,12 +372,19 @@ int nesim_npy_writer_open(const char *path, nesim_dtype dtype, int ndim, const i
     }
     snprintf(w->tmp, n, "%s.tmp.XXXXXX", path);
     w->want = nbytes;
-    if ((w->fd = mkstemp(w->tmp)) < 0) {
+    if (nesim_tio_special(path)) { /* a device or a pipe: written in place, never renamed over */
+        free(w->tmp);
+        w->tmp = NULL;
+        w->fd = open(path, O_WRONLY);
+    } else {
+        w->fd = mkstemp(w->tmp);
+    }
+    if (w->fd < 0) {
         rc = nesim_fail(err, NESIM_EIO, "%s: cannot create temp file: %s", path, strerror(errno));
         free(w->tmp), free(w->path), free(w);
         return rc;
     }
-    if (fchmod(w->fd, 0644) != 0 || write(w->fd, pre, sizeof pre) != (ssize_t)sizeof pre ||
+    if ((w->tmp && fchmod(w->fd, 0644) != 0) || write(w->fd, pre, sizeof pre) != (ssize_t)sizeof pre ||
         write(w->fd, hdr, hlen) != (ssize_t)hlen) {
         rc = nesim_fail(err, NESIM_EIO, "%s: cannot write: %s", path, strerror(errno));
         nesim_npy_writer_abort(w);
@@ -410,9 +418,9 @@ int nesim_npy_writer_close(nesim_npy_writer *w, nesim_error *err)
     int rc = NESIM_OK;
     if (w->have != w->want)
         rc = nesim_fail(err, NESIM_EINTERNAL, "%s: %zu of %zu data bytes written", w->path, w->have, w->want);
-    else if (fsync(w->fd) != 0 || close(w->fd) != 0)
+    else if ((w->tmp && fsync(w->fd) != 0) || close(w->fd) != 0)
         rc = nesim_fail(err, NESIM_EIO, "%s: cannot write: %s", w->path, strerror(errno));
-    else if (rename(w->tmp, w->path) != 0)
+    else if (w->tmp && rename(w->tmp, w->path) != 0)
         rc = nesim_fail(err, NESIM_EIO, "%s: cannot rename into place: %s", w->path, strerror(errno));
     else
         w->fd = -1;
@@ -430,6 +438,7 @@ void nesim_npy_writer_abort(nesim_npy_writer *w)
         return;
     if (w->fd >= 0)
         close(w->fd);
-    unlink(w->tmp);
+    if (w->tmp)
+        unlink(w->tmp);
     free(w->tmp), free(w->path), free(w);
 }

@@ -20,8 +20,14 @@ void nesim_tio_unmap(void *base, size_t len);
 bool nesim_tio_shape_size(const int64_t *shape, int ndim, size_t itemsize, size_t *count,
                           size_t *nbytes);
 
+/* 1 when path exists and is neither a regular file nor a directory (a
+ * device such as /dev/null, a pipe): an output there is written in place —
+ * a temp file renamed over it would replace the device. */
+int nesim_tio_special(const char *path);
+
 /* Writes the concatenation of nparts buffers to path via a temp file in the
- * same directory, fsync and rename, so readers never see a partial file. */
+ * same directory, fsync and rename, so readers never see a partial file (a
+ * special file, nesim_tio_special, is written in place). */
 int nesim_tio_write_atomic(const char *path, int nparts, const void *const parts[],
                            const size_t lens[], nesim_error *err);
 

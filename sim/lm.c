@@ -17,6 +17,9 @@ typedef struct nrt {
     double *inv_freq;          /* attention: [head_dim / 2] */
     double *kc, *vc;           /* attention: [cap][kv_heads * head_dim] */
     double *S;                 /* gla: the state [kv_heads][head_dim][head_dim], across tokens */
+    double *h, *z;             /* moe: an expert's hidden vector; router scores [n_experts] */
+    int32_t *sel;              /* moe: this token's experts [top_k], by rank */
+    double *wsel;              /* moe: and their weights */
 } nrt;
 
 struct nesim_lm_run {
@@ -108,6 +111,15 @@ int nesim_lm_run_new(const nesim_lm_graph *g, const nesim_lm_proj_opts *po, nesi
                 rc = nesim_fail(err, NESIM_ENOMEM, "out of memory");
             for (size_t j = 0; !rc && j < n->dim; j++)
                 t->norm_w[j] = nesim_tensor_get(&n->w, j);
+        } else if (n->type == NESIM_LMN_MOE) {
+            size_t inter = 1;
+            for (size_t e = 0; e < n->n_experts; e++)
+                inter = g->node[n->experts[3 * e]].dim > inter ? g->node[n->experts[3 * e]].dim : inter;
+            if (n->shared[0] >= 0 && g->node[n->shared[0]].dim > inter)
+                inter = g->node[n->shared[0]].dim;
+            if (!(t->h = malloc(inter * sizeof *t->h)) || !(t->z = malloc(n->n_experts * sizeof *t->z)) ||
+                !(t->sel = malloc(n->top_k * sizeof *t->sel)) || !(t->wsel = malloc(n->top_k * sizeof *t->wsel)))
+                rc = nesim_fail(err, NESIM_ENOMEM, "out of memory");
         } else if (n->type == NESIM_LMN_GLA) {
             if (!(t->S = calloc(n->kv_heads * n->head_dim * n->head_dim, sizeof *t->S)) ||
                 (n->has_norm && !(t->norm_w = malloc(n->head_dim * sizeof *t->norm_w))))
@@ -136,6 +148,7 @@ void nesim_lm_run_free(nesim_lm_run *r)
     for (size_t i = 0; r->rt && i < r->g->n; i++) {
         nrt *t = &r->rt[i];
         free(t->out), free(t->norm_w), free(t->inv_freq), free(t->kc), free(t->vc), free(t->S);
+        free(t->h), free(t->z), free(t->sel), free(t->wsel);
     }
     free(r->rt), free(r->q), free(r->k), free(r->sc), free(r->xf), free(r->yf), free(r->st), free(r->po);
     free(r->min_steps);
@@ -467,6 +480,107 @@ static void gla(nesim_lm_run *r, const nesim_lm_node *n, nrt *t)
     r->tot.elem_ops += (int64_t)(nkv * hd * hd + 4 * nkv * hd + (n->has_norm ? 4 * nh * hd : 0));
 }
 
+void nesim_lm_topk(const double *z, size_t n, size_t k, int32_t *sel)
+{
+    for (size_t q = 0; q < k; q++) {
+        size_t best = n;
+        for (size_t e = 0; e < n; e++) {
+            int taken = 0;
+            for (size_t j = 0; j < q; j++)
+                taken |= (size_t)sel[j] == e;
+            if (!taken && (best == n || z[e] > z[best] || (isnan(z[best]) && !isnan(z[e]))))
+                best = e;
+        }
+        sel[q] = (int32_t)best;
+    }
+}
+
+/* One expert (three routed linear nodes) on x from tick t0: out = down(silu(gate x) up x). */
+static int expert(nesim_lm_run *r, const int *e3, const double *x, double *h, int64_t t0, int64_t *t_end,
+                  nesim_error *err)
+{
+    const nesim_lm_graph *g = r->g;
+    nrt *G = &r->rt[e3[0]], *U = &r->rt[e3[1]], *D = &r->rt[e3[2]];
+    const nesim_lm_node *gn = &g->node[e3[0]], *un = &g->node[e3[1]], *dn = &g->node[e3[2]];
+    int64_t tg, tu, td;
+    int rc;
+    if ((rc = project(r, &G->lin, gn->proj, x, G->out, t0, &tg, err)) ||
+        (rc = project(r, &U->lin, un->proj, x, U->out, t0, &tu, err)))
+        return rc;
+    for (size_t j = 0; j < gn->dim; j++)
+        h[j] = G->out[j] / (1.0 + exp(-G->out[j])) * U->out[j];
+    r->tot.elem_ops += 5 * (int64_t)gn->dim;
+    if ((rc = project(r, &D->lin, dn->proj, h, D->out, tg > tu ? tg : tu, &td, err)))
+        return rc;
+    G->ready = tg, U->ready = tu, D->ready = td;
+    *t_end = td;
+    return NESIM_OK;
+}
+
+/* A mixture of experts: the router picks top_k experts; only they run. */
+static int moe(nesim_lm_run *r, const nesim_lm_node *n, nrt *t, const double *x, nesim_error *err)
+{
+    const size_t E = n->n_experts, in = n->dim;
+    for (size_t e = 0; e < E; e++) {
+        double z = 0;
+        for (size_t j = 0; j < in; j++)
+            z += nesim_tensor_get(&n->w, e * in + j) * x[j];
+        t->z[e] = z;
+    }
+    r->tot.dense_macs += (int64_t)(E * in);
+    if (n->act_sigmoid) {
+        for (size_t e = 0; e < E; e++)
+            t->z[e] = 1.0 / (1.0 + exp(-t->z[e]));
+    } else {
+        double mx = -INFINITY, sum = 0;
+        for (size_t e = 0; e < E; e++)
+            mx = t->z[e] > mx ? t->z[e] : mx;
+        for (size_t e = 0; e < E; e++)
+            sum += (t->z[e] = exp(t->z[e] - mx));
+        for (size_t e = 0; e < E; e++)
+            t->z[e] /= sum;
+    }
+    r->tot.elem_ops += 4 * (int64_t)E;
+    nesim_lm_topk(t->z, E, n->top_k, t->sel);
+    double wsum = 0;
+    for (size_t k = 0; k < n->top_k; k++)
+        wsum += (t->wsel[k] = t->z[t->sel[k]]);
+    if (n->renormalize && wsum > 0)
+        for (size_t k = 0; k < n->top_k; k++)
+            t->wsel[k] /= wsum;
+    memset(t->out, 0, in * sizeof *t->out);
+    const int64_t t0 = t->ready;
+    int64_t end = t0, te;
+    int rc;
+    for (size_t k = 0; k < n->top_k; k++) {
+        const int *e3 = n->experts + 3 * t->sel[k];
+        if ((rc = expert(r, e3, x, t->h, t0, &te, err)))
+            return rc;
+        const double *d = r->rt[e3[2]].out;
+        for (size_t j = 0; j < in; j++)
+            t->out[j] += t->wsel[k] * d[j];
+        end = te > end ? te : end;
+    }
+    if (n->shared[0] >= 0) {
+        if ((rc = expert(r, n->shared, x, t->h, t0, &te, err)))
+            return rc;
+        const double *d = r->rt[n->shared[2]].out;
+        for (size_t j = 0; j < in; j++)
+            t->out[j] += d[j];
+        end = te > end ? te : end;
+    }
+    r->tot.elem_ops += 2 * (int64_t)(in * (n->top_k + (n->shared[0] >= 0)));
+    t->ready = end;
+    return NESIM_OK;
+}
+
+const int32_t *nesim_lm_run_routes(const nesim_lm_run *r, size_t node, size_t *k)
+{
+    const nesim_lm_node *n = &r->g->node[node];
+    *k = n->type == NESIM_LMN_MOE ? n->top_k : 0;
+    return n->type == NESIM_LMN_MOE ? r->rt[node].sel : NULL;
+}
+
 int nesim_lm_step(nesim_lm_run *r, int32_t token, float *logits, nesim_error *err)
 {
     const nesim_lm_graph *g = r->g;
@@ -509,7 +623,13 @@ int nesim_lm_step(nesim_lm_run *r, int32_t token, float *logits, nesim_error *er
             break;
         }
         case NESIM_LMN_LINEAR:
+            if (n->routed)
+                break; /* its moe node runs it */
             if ((rc = project(r, &t->lin, n->proj, a, out, t->ready, &t->ready, err)))
+                return rc;
+            break;
+        case NESIM_LMN_MOE:
+            if ((rc = moe(r, n, t, a, err)))
                 return rc;
             break;
         case NESIM_LMN_ATTENTION:

@@ -83,6 +83,14 @@ typedef struct nesim_lm_sink {
  * to [-128, 127] (round half to even). */
 void nesim_lm_int8_fake_quant(double *x, size_t n);
 
+/* The k largest of z[0..n) by rank into sel (ties: the lower index first;
+ * a NaN never wins). k <= n. */
+void nesim_lm_topk(const double *z, size_t n, size_t k, int32_t *sel);
+
+/* The experts moe node `node` routed the last token to (by rank), *k of
+ * them; NULL (and 0) for another node. Valid until the next step. */
+const int32_t *nesim_lm_run_routes(const nesim_lm_run *r, size_t node, size_t *k);
+
 /* Installs (or with NULL removes) the observers. */
 void nesim_lm_run_set_sink(nesim_lm_run *r, const nesim_lm_sink *sink);
 

@@ -6,6 +6,7 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 /* Runs `$NESIM args`, capturing stdout and stderr; returns the exit status. */
@@ -156,6 +157,34 @@ static void test_run_timing(void **st)
     assert_non_null(strstr(out, "us per inference"));
 }
 
+/* Outputs to a device are written in place: a temp file renamed over
+ * /dev/null (or a failed render's clean-up) would replace the device */
+static int dev_null_ok(void)
+{
+    struct stat st;
+    return stat("/dev/null", &st) == 0 && S_ISCHR(st.st_mode);
+}
+
+static void test_outputs_to_devices(void **st)
+{
+    assert_true(dev_null_ok());
+    char args[800];
+    snprintf(args, sizeof args, "run examples/ring/model.json --seconds 0.05 --chip loihi --timing simple "
+                                "--timing-steps /dev/null --trace %s/dn.db --quiet", test_tmpdir());
+    assert_int_equal(run(args, out, sizeof out, err, sizeof err), 0);
+    assert_true(dev_null_ok());
+    assert_int_equal(run("run examples/digits/model.json --input examples/digits/test_inputs.npy --samples 3 "
+                         "--output /dev/null --quiet", out, sizeof out, err, sizeof err), 0);
+    assert_true(dev_null_ok());
+    snprintf(args, sizeof args, "trace export %s/dn.db --format csv -o /dev/null", test_tmpdir());
+    assert_int_equal(run(args, out, sizeof out, err, sizeof err), 0);
+    assert_true(dev_null_ok());
+    /* a render that fails (no such run) removes a partial file, never the device */
+    snprintf(args, sizeof args, "trace activity %s/dn.db --run 9 -o /dev/null", test_tmpdir());
+    assert_int_equal(run(args, out, sizeof out, err, sizeof err), 2);
+    assert_true(dev_null_ok());
+}
+
 /* SANA-FE's files from the command line: a run, its summary, and a bad file */
 static void test_run_sanafe(void **st)
 {
@@ -210,6 +239,7 @@ int main(void)
         cmocka_unit_test(test_bad_arguments),
         cmocka_unit_test(test_run_timing),
         cmocka_unit_test(test_run_sanafe),
+        cmocka_unit_test(test_outputs_to_devices),
         cmocka_unit_test(test_run_gpu),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

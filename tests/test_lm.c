@@ -681,6 +681,91 @@ static void test_window_edge(void **st)
     json_decref(spec);
 }
 
+/* Mixture of experts (examples/tiny-lm/gla.py's moe.json: every MLP as 64
+ * experts, top-2 softmax renormalised, plus a shared expert) against the
+ * PyTorch oracle: the same logits, the same routes token by token, and the
+ * spikes of routed experts only; top-1 sigmoid graded; ties in the top-k */
+static void test_moe_equals_pytorch(void **st)
+{
+    nesim_lm_job_opts o;
+    nesim_lm_job_opts_init(&o);
+    o.spec = "examples/tiny-lm/moe.json";
+    o.tokens = REF "tokens.npy";
+    o.output = test_tmp("moe.npy");
+    o.timing = NESIM_TIMING_SIMPLE; /* every expert mapped, routed ones timed */
+    nesim_error err = {0};
+    json_t *rep;
+    assert_ok(nesim_lm_job(&o, &rep, &err), &err);
+    nesim_tensor a, b, routes, spikes;
+    assert_ok(nesim_npy_load(test_tmp("moe.npy"), &a, &err), &err);
+    assert_ok(nesim_npy_load(REF "moe_spk.npy", &b, &err), &err);
+    assert_int_equal(a.count, b.count);
+    double worst = 0;
+    for (size_t i = 0; i < a.count; i++)
+        worst = fmax(worst, fabs(nesim_tensor_get(&a, i) - nesim_tensor_get(&b, i)));
+    assert_true(worst <= 1e-4);
+    assert_ok(nesim_npy_load(REF "moe_spikes.npy", &spikes, &err), &err);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(rep, "total"), "spikes")),
+                     (int64_t)nesim_tensor_get(&spikes, 0));
+    assert_ok(nesim_npy_load(REF "moe_routes.npy", &routes, &err), &err);
+    size_t i;
+    json_t *tj;
+    json_array_foreach(json_object_get(rep, "per_token"), i, tj) {
+        const json_t *ex = json_object_get(tj, "experts");
+        for (int L = 0; L < 4; L++) {
+            char nm[32];
+            snprintf(nm, sizeof nm, "layers.%d.moe", L);
+            const json_t *sel = json_object_get(ex, nm);
+            assert_int_equal(json_array_size(sel), 2);
+            for (size_t q = 0; q < 2; q++)
+                assert_int_equal(json_integer_value(json_array_get(sel, q)),
+                                 (int64_t)nesim_tensor_get(&routes, i * 8 + (size_t)L * 2 + q));
+        }
+        double share = json_real_value(json_object_get(tj, "active_param_share"));
+        assert_true(share > 0 && share < 0.2);
+    }
+    assert_true(json_integer_value(json_object_get(json_object_get(rep, "chip_time"), "cores")) > 0);
+    nesim_tensor_release(&a), nesim_tensor_release(&b), nesim_tensor_release(&routes), nesim_tensor_release(&spikes);
+    json_decref(rep);
+
+    /* top-1, sigmoid, not renormalised, graded */
+    json_error_t je;
+    json_t *spec = json_load_file("examples/tiny-lm/moe_top1.json", 0, &je);
+    assert_non_null(spec);
+    json_t *n;
+    json_array_foreach(json_object_get(spec, "nodes"), i, n)
+        if (!strcmp(json_string_value(json_object_get(n, "type")), "linear")) {
+            json_object_set_new(n, "coding", json_string("none"));
+            json_object_del(n, "k");
+        }
+    const char *path = test_tmp("moe_top1_ann.json");
+    assert_int_equal(json_dump_file(spec, path, 0), 0);
+    json_decref(spec);
+    nesim_lm_job_opts_init(&o);
+    o.spec = path;
+    o.tokens = REF "tokens.npy";
+    o.output = test_tmp("moe1.npy");
+    assert_ok(nesim_lm_job(&o, &rep, &err), &err);
+    assert_ok(nesim_npy_load(test_tmp("moe1.npy"), &a, &err), &err);
+    assert_ok(nesim_npy_load(REF "moe_top1_ann.npy", &b, &err), &err);
+    worst = 0;
+    for (size_t k = 0; k < a.count; k++)
+        worst = fmax(worst, fabs(nesim_tensor_get(&a, k) - nesim_tensor_get(&b, k)));
+    assert_true(worst <= 1e-4);
+    nesim_tensor_release(&a), nesim_tensor_release(&b);
+    json_decref(rep);
+
+    /* the top-k: ties go to the lower index, a uniform router to the first, a NaN never wins */
+    int32_t sel[3];
+    const double tie[4] = {1, 3, 3, 2}, flat[4] = {0.25, 0.25, 0.25, 0.25}, nan_[3] = {NAN, 1, 0.5};
+    nesim_lm_topk(tie, 4, 3, sel);
+    assert_true(sel[0] == 1 && sel[1] == 2 && sel[2] == 3);
+    nesim_lm_topk(flat, 4, 2, sel);
+    assert_true(sel[0] == 0 && sel[1] == 1);
+    nesim_lm_topk(nan_, 3, 2, sel);
+    assert_true(sel[0] == 1 && sel[1] == 2);
+}
+
 static int run_cli(const char *args, const char *out)
 {
     char cmd[4096];
@@ -900,6 +985,7 @@ int main(void)
         cmocka_unit_test(test_gla_equals_pytorch),
         cmocka_unit_test(test_int8_kv_fake_quant),
         cmocka_unit_test(test_window_edge),
+        cmocka_unit_test(test_moe_equals_pytorch),
         cmocka_unit_test(test_cli_generates_and_refuses),
         cmocka_unit_test(test_eval_text_per_k),
         cmocka_unit_test(test_spec_round_trip_and_edits),

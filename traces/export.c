@@ -18,6 +18,7 @@
 #include "traces/store_internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -130,18 +131,23 @@ int nesim_trace_export(nesim_trace *t, int64_t run, nesim_trace_format fmt, cons
     if (!tmp)
         return nesim_fail(err, NESIM_ENOMEM, "out of memory");
     snprintf(tmp, len + 16, "%s.tmp-XXXXXX", path);
-    int fd = mkstemp(tmp);
+    /* a device or a pipe (-o /dev/null) is written in place: a temp file renamed over it would replace it */
+    struct stat pst;
+    int special = stat(path, &pst) == 0 && !S_ISREG(pst.st_mode) && !S_ISDIR(pst.st_mode);
+    int fd = special ? open(path, O_WRONLY) : mkstemp(tmp);
     if (fd < 0) {
         rc = nesim_fail(err, NESIM_EINVAL, "%s: cannot create: %s", path, strerror(errno));
         free(tmp);
         return rc;
     }
     /* mkstemp makes the file 0600; an export is an ordinary output file */
-    fchmod(fd, 0644);
+    if (!special)
+        fchmod(fd, 0644);
     FILE *f = fdopen(fd, "wb");
     if (!f) {
         close(fd);
-        unlink(tmp);
+        if (!special)
+            unlink(tmp);
         free(tmp);
         return nesim_fail(err, NESIM_EIO, "%s: %s", path, strerror(errno));
     }
@@ -154,9 +160,9 @@ int nesim_trace_export(nesim_trace *t, int64_t run, nesim_trace_format fmt, cons
         sqlite3_exec(t->db, "COMMIT", NULL, NULL, NULL);
     if (fclose(f) && !rc)
         rc = nesim_fail(err, NESIM_EIO, "%s: write failed: %s", path, strerror(errno));
-    if (!rc && rename(tmp, path))
+    if (!rc && !special && rename(tmp, path))
         rc = nesim_fail(err, NESIM_EIO, "%s: cannot rename into place: %s", path, strerror(errno));
-    if (rc)
+    if (rc && !special)
         unlink(tmp);
     free(tmp);
     return rc;

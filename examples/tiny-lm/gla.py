@@ -3,6 +3,11 @@
 linear attention (SpikingBrain-7B's GLA layers; a spec-level change, no
 training), and its PyTorch oracle.
 
+Also writes moe.json and moe_top1.json (every layer's MLP as a mixture of
+64 experts, top-2 softmax renormalised and top-1 sigmoid) with their
+logits, routes and spike count (moe_spk.npy, moe_routes.npy,
+moe_spikes.npy, moe_top1_ann.npy).
+
 Writes examples/tiny-lm/gla.json and gla_norm.json (nesim language-model
 specs over the tiny checkpoint) and reference/gla_ann.npy, gla_spk.npy,
 gla_norm_ann.npy: logits for reference/tokens.npy computed here, token by
@@ -90,26 +95,97 @@ def swap(spec, layers, one_head):
     return spec
 
 
-def run(spec, W, ids, spiked, k=3.0):
+def moe_spec(spec, n_experts=64, top_k=2, act="softmax", renormalize=True):
+    """Every layer's MLP as a mixture of experts: the router is the layer's
+    k_proj weight [64, 128] (any [experts, hidden] matrix will do), expert e
+    the MLP weights of layer e % 4, the layer's own MLP the shared expert."""
+    nodes, out = spec["nodes"], []
+    by = {n["name"]: n for n in nodes}
+    n_layers = sum(1 for n in nodes if n["type"] == "attention")
+    for n in nodes:
+        nm = n["name"]
+        if nm.endswith((".gate_proj", ".up_proj", ".act", ".gated", ".down_proj")):
+            continue  # replaced below
+        if nm.endswith(".mlp_add"):
+            L = int(nm.split(".")[1])
+            p = f"layers.{L}"
+            x = f"{p}.post_attention_layernorm"
+
+            def expert(tag, src):
+                names = []
+                for kind in ("gate_proj", "up_proj", "down_proj"):
+                    base = by[f"layers.{src}.{kind}"]
+                    e = {"name": f"{p}.{tag}.{kind}", "type": "linear",
+                         "input": x if kind != "down_proj" else f"{p}.{tag}.gate_proj",
+                         "weight": base["weight"], "coding": base["coding"], "routed": True}
+                    if "k" in base:
+                        e["k"] = base["k"]
+                    out.append(e)
+                    names.append(e["name"])
+                return names
+            experts = [expert(f"e{e}", e % n_layers) for e in range(n_experts)]
+            shared = expert("shared", L)
+            out.append({"name": f"{p}.moe", "type": "moe", "input": x,
+                        "router": f"model.layers.{L}.self_attn.k_proj.weight", "act": act, "top_k": top_k,
+                        "renormalize": renormalize, "experts": experts, "shared": shared})
+            n = dict(n)
+            n["inputs"] = [n["inputs"][0], f"{p}.moe"]
+        out.append(n)
+    spec["nodes"] = out
+    return spec
+
+
+def run(spec, W, ids, spiked, k=3.0, routes=None, spikes=None):
     """The spec's graph, token by token, float64 with nesim's rounding points."""
     nodes = spec["nodes"]
+    byname = {n["name"]: n for n in nodes}
     cache, state = {}, {}
     logits = []
+
+    def linear(n, x):
+        x = f32(x)
+        if spiked and n["coding"] != "none":
+            vth = (x.abs().mean() / n.get("k", k)).clamp(1e-5, 1e4)
+            cnt = torch.round(x / vth)
+            if spikes is not None:  # bitwise-bidirectional: popcount of |count|
+                c = cnt.abs().to(torch.int64)
+                while bool((c > 0).any()):
+                    spikes[0] += int((c & 1).sum())
+                    c = c >> 1
+            x = cnt * vth
+        return f32(x @ W[n["weight"]].T)
+
     for pos, tok in enumerate(ids):
         val = {}
         for n in nodes:
             t = n["type"]
+            if t == "linear" and n.get("routed"):
+                continue
             if t == "embedding":
                 y = W[n["weight"]][tok]
             elif t == "rmsnorm":
                 x = val[n["input"]]
                 y = x * (1.0 / torch.sqrt(x.pow(2).mean() + n["eps"])) * W[n["weight"]]
             elif t == "linear":
-                x = f32(val[n["input"]])
-                if spiked and n["coding"] != "none":
-                    vth = (x.abs().mean() / n.get("k", k)).clamp(1e-5, 1e4)
-                    x = torch.round(x / vth) * vth
-                y = f32(x @ W[n["weight"]].T)
+                y = linear(n, val[n["input"]])
+            elif t == "moe":
+                x = val[n["input"]]
+                z = W[n["router"]] @ x
+                p = torch.sigmoid(z) if n["act"] == "sigmoid" else torch.softmax(z, -1)
+                order = sorted(range(len(p)), key=lambda e: (-float(p[e]), e))[:n["top_k"]]
+                w = p[order]
+                if n["renormalize"]:
+                    w = w / w.sum()
+                if routes is not None:
+                    routes.append((n["name"], order))
+
+                def expert(names):
+                    g = linear(byname[names[0]], x)
+                    u = linear(byname[names[1]], x)
+                    return linear(byname[names[2]], g / (1.0 + torch.exp(-g)) * u)
+                y = sum(w[i] * expert(n["experts"][e]) for i, e in enumerate(order))
+                if "shared" in n:
+                    y = y + expert(n["shared"])
             elif t == "attention":
                 nh, nkv, hd = n["heads"], n["kv_heads"], n["head_dim"]
                 cos, sin = rope_tables(hd, torch.tensor([pos]), n["rope_theta"], torch.float64)
@@ -158,13 +234,21 @@ def main():
     ids = [int(i) for i in np.load(os.path.join(HERE, "reference", "tokens.npy"))]
     a = swap(base_spec(), set(range(4)), False)
     b = swap(base_spec(), {0}, True)
-    for name, s in (("gla", a), ("gla_norm", b)):
+    c = moe_spec(base_spec())
+    d = moe_spec(base_spec(), top_k=1, act="sigmoid", renormalize=False)
+    for name, s in (("gla", a), ("gla_norm", b), ("moe", c), ("moe_top1", d)):
         with open(os.path.join(HERE, name + ".json"), "w") as f:
             json.dump(s, f, indent=1)
     with torch.no_grad():
         np.save(os.path.join(HERE, "reference", "gla_ann.npy"), run(a, W, ids, False))
         np.save(os.path.join(HERE, "reference", "gla_spk.npy"), run(a, W, ids, True))
         np.save(os.path.join(HERE, "reference", "gla_norm_ann.npy"), run(b, W, ids, False))
+        routes, spikes = [], [0]
+        np.save(os.path.join(HERE, "reference", "moe_spk.npy"), run(c, W, ids, True, routes=routes, spikes=spikes))
+        np.save(os.path.join(HERE, "reference", "moe_routes.npy"),
+                np.array([r for _, r in routes], dtype=np.int32).reshape(len(ids), -1))
+        np.save(os.path.join(HERE, "reference", "moe_spikes.npy"), np.array(spikes, dtype=np.int64))
+        np.save(os.path.join(HERE, "reference", "moe_top1_ann.npy"), run(d, W, ids, False))
 
 
 if __name__ == "__main__":
