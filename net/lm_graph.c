@@ -10,7 +10,7 @@
 #include "net/jsonmsg.h"
 
 static const char *const type_names[] = {"embedding", "rmsnorm", "linear", "attention", "add",
-                                         "mul",       "silu",    "relu",   "gla",  "moe", NULL};
+                                         "mul",       "silu",    "relu",   "gla",  "moe", "sigmoid", NULL};
 
 const char *nesim_lm_node_type_name(nesim_lm_node_type t)
 {
@@ -314,7 +314,10 @@ json_t *nesim_lm_graph_nodes_json(const nesim_lm_graph *g)
             json_object_set_new(o, "q", json_string(g->node[n->in[0]].name));
             json_object_set_new(o, "k", json_string(g->node[n->in[1]].name));
             json_object_set_new(o, "v", json_string(g->node[n->in[2]].name));
-            json_object_set_new(o, "gk", json_string(g->node[n->in[3]].name));
+            if (n->key_gate)
+                json_object_set_new(o, "gate", json_string("key"));
+            else
+                json_object_set_new(o, "gk", json_string(g->node[n->in[3]].name));
             json_object_set_new(o, "heads", json_integer((json_int_t)n->heads));
             json_object_set_new(o, "kv_heads", json_integer((json_int_t)n->kv_heads));
             json_object_set_new(o, "head_dim", json_integer((json_int_t)n->head_dim));
@@ -358,7 +361,7 @@ static int bad(const rd *r, const char *field, const char *fmt, ...)
                       field ? field : "", msg);
 }
 
-static const char *const node_keys[NESIM_LMN_TYPES][13] = {
+static const char *const node_keys[NESIM_LMN_TYPES][14] = {
     [NESIM_LMN_EMBEDDING] = {"name", "type", "weight", NULL},
     [NESIM_LMN_RMSNORM] = {"name", "type", "input", "weight", "eps", NULL},
     [NESIM_LMN_LINEAR] = {"name", "type", "input", "weight", "bias", "shape", "coding", "k", "routed", NULL},
@@ -368,9 +371,10 @@ static const char *const node_keys[NESIM_LMN_TYPES][13] = {
     [NESIM_LMN_MUL] = {"name", "type", "inputs", NULL},
     [NESIM_LMN_SILU] = {"name", "type", "input", NULL},
     [NESIM_LMN_RELU] = {"name", "type", "input", NULL},
-    [NESIM_LMN_GLA] = {"name", "type", "q", "k", "v", "gk", "heads", "kv_heads", "head_dim", "gate_norm", "norm", "eps",
-                       NULL},
+    [NESIM_LMN_GLA] = {"name", "type", "q", "k", "v", "gk", "gate", "heads", "kv_heads", "head_dim", "gate_norm", "norm",
+                       "eps", NULL},
     [NESIM_LMN_MOE] = {"name", "type", "input", "router", "act", "top_k", "renormalize", "experts", "shared", NULL},
+    [NESIM_LMN_SIGMOID] = {"name", "type", "input", NULL},
 };
 
 /* The earlier node named by field `key` (a string). */
@@ -525,7 +529,7 @@ static int read_node(const rd *r, builder *b, const json_t *o, nesim_lm_node_typ
     json_t *v;
     json_object_foreach((json_t *)o, key, v) {
         int known = 0;
-        for (int k = 0; k < 13 && node_keys[type][k]; k++)
+        for (int k = 0; k < 14 && node_keys[type][k]; k++)
             known |= !strcmp(key, node_keys[type][k]);
         if (!known) {
             char shown[NESIM_JSON_SHOWN];
@@ -618,8 +622,15 @@ static int read_node(const rd *r, builder *b, const json_t *o, nesim_lm_node_typ
         return NESIM_OK;
     }
     case NESIM_LMN_GLA: {
+        const json_t *gt = json_object_get(o, "gate");
+        if (gt && !(json_is_string(gt) && (!strcmp(json_string_value(gt), "gk") || !strcmp(json_string_value(gt), "key"))))
+            return bad(r, "gate", "must be gk (a gate input) or key (alpha = 1 - k)");
+        n->key_gate = gt && !strcmp(json_string_value(gt), "key");
+        if (n->key_gate && json_object_get(o, "gk"))
+            return bad(r, "gk", "a key-tied gate takes no gk");
         if ((rc = input_of(r, b, o, "q", NULL, &n->in[0])) || (rc = input_of(r, b, o, "k", NULL, &n->in[1])) ||
-            (rc = input_of(r, b, o, "v", NULL, &n->in[2])) || (rc = input_of(r, b, o, "gk", NULL, &n->in[3])) ||
+            (rc = input_of(r, b, o, "v", NULL, &n->in[2])) ||
+            (!n->key_gate && (rc = input_of(r, b, o, "gk", NULL, &n->in[3]))) ||
             (rc = pos_int(r, o, "heads", 65536, &n->heads, 0)) ||
             (rc = pos_int(r, o, "kv_heads", 65536, &n->kv_heads, 0)) ||
             (rc = pos_int(r, o, "head_dim", 4096, &n->head_dim, 0)))
@@ -632,7 +643,7 @@ static int read_node(const rd *r, builder *b, const json_t *o, nesim_lm_node_typ
         const size_t want[4] = {n->heads * n->head_dim, n->kv_heads * n->head_dim, n->kv_heads * n->head_dim,
                                 n->kv_heads * n->head_dim};
         static const char *const qkvg[4] = {"q", "k", "v", "gk"};
-        for (int j = 0; j < 4; j++)
+        for (int j = 0; j < (n->key_gate ? 3 : 4); j++)
             if (b->g->node[n->in[j]].dim != want[j])
                 return bad(r, qkvg[j], "'%s' gives %zu values; %s needs %zu", b->g->node[n->in[j]].name,
                            b->g->node[n->in[j]].dim, qkvg[j], want[j]);

@@ -25,13 +25,16 @@
  *              quantization) is an assumption: the released
  *              window_attention.py was not at hand to confirm it;
  *   add, mul   elementwise a + b, a x b of two inputs of one size;
- *   silu, relu elementwise x / (1 + exp(-x)), max(x, 0);
+ *   silu, relu, sigmoid  elementwise x / (1 + exp(-x)), max(x, 0), 1 / (1 + exp(-x));
  *   gla        gated linear attention (SpikingBrain-7B's even layers, as
  *              flash-linear-attention's recurrence): inputs q [heads *
  *              head_dim], k, v and gk [kv_heads * head_dim]; per KV head g a
  *              state S_g [head_dim x head_dim] carried across tokens,
  *              S_g = diag(alpha_g) S_g + k_g^T v_g with alpha =
- *              sigmoid(gk)^(1 / gate_norm) (exp of logsigmoid / gate_norm);
+ *              sigmoid(gk)^(1 / gate_norm) (exp of logsigmoid / gate_norm),
+ *              or with "gate": "key" (SpikingBrain-76B's key-tied gate, no
+ *              gk input) alpha = 1 - k, k then in [0, 1] (a sigmoid feature
+ *              map);
  *              head h reads o_h = (q_h / sqrt(head_dim)) S_g, g = h / (heads
  *              / kv_heads); with a "norm" weight [head_dim] each o_h is
  *              RMS-normalised (eps) and scaled by it;
@@ -76,6 +79,7 @@ typedef enum {
     NESIM_LMN_RELU,
     NESIM_LMN_GLA,
     NESIM_LMN_MOE,
+    NESIM_LMN_SIGMOID,
     NESIM_LMN_TYPES
 } nesim_lm_node_type;
 
@@ -106,6 +110,7 @@ typedef struct nesim_lm_node {
     int kv_int8;               /* attention: K and V cached fake-quantized to int8 per token and KV head */
     double q_k;                /* attention: > 0 spike-codes the query with this k; 0: graded */
     int has_norm;              /* gla: o_h RMS-normalised with weight w [head_dim] */
+    int key_gate;              /* gla: alpha = 1 - k (no gk input) */
     int routed;                /* linear: run by a moe node, not in node order */
     int *experts;              /* moe: [n_experts][3] node indices (gate, up, down) */
     size_t n_experts, top_k;

@@ -440,15 +440,21 @@ static void gla(nesim_lm_run *r, const nesim_lm_node *n, nrt *t)
 {
     const size_t nh = n->heads, nkv = n->kv_heads, hd = n->head_dim, per = nh / nkv;
     const double *q = r->rt[n->in[0]].out, *k = r->rt[n->in[1]].out, *v = r->rt[n->in[2]].out,
-                 *gk = r->rt[n->in[3]].out;
+                 *gk = n->key_gate ? NULL : r->rt[n->in[3]].out;
     const double scale = 1.0 / sqrt((double)hd);
     for (size_t g = 0; g < nkv; g++) {
         double *S = t->S + g * hd * hd;
         for (size_t i = 0; i < hd; i++) {
-            const double a = gk[g * hd + i];
-            /* log sigmoid(a) = -log(1 + exp(-a)), stably */
-            const double ls = a >= 0 ? -log1p(exp(-a)) : a - log1p(exp(a));
-            const double alpha = exp(ls / n->gate_norm), ki = k[g * hd + i];
+            const double ki = k[g * hd + i];
+            double alpha;
+            if (n->key_gate) {
+                alpha = 1.0 - ki; /* the key-tied gate */
+            } else {
+                const double a = gk[g * hd + i];
+                /* log sigmoid(a) = -log(1 + exp(-a)), stably */
+                const double ls = a >= 0 ? -log1p(exp(-a)) : a - log1p(exp(a));
+                alpha = exp(ls / n->gate_norm);
+            }
             double *row = S + i * hd;
             for (size_t j = 0; j < hd; j++)
                 row[j] = alpha * row[j] + ki * v[g * hd + j];
@@ -657,6 +663,11 @@ int nesim_lm_step(nesim_lm_run *r, int32_t token, float *logits, nesim_error *er
             for (size_t j = 0; j < d; j++)
                 out[j] = a[j] > 0 ? a[j] : 0;
             tot->elem_ops += (int64_t)d;
+            break;
+        case NESIM_LMN_SIGMOID:
+            for (size_t j = 0; j < d; j++)
+                out[j] = 1.0 / (1.0 + exp(-a[j]));
+            tot->elem_ops += 4 * (int64_t)d;
             break;
         default:
             return nesim_fail(err, NESIM_EINTERNAL, "%s: unknown node type %d", n->name, (int)n->type);

@@ -597,6 +597,9 @@ static void test_gla_equals_pytorch(void **st)
     gla_compare("examples/tiny-lm/gla.json", 0, REF "gla_spk.npy", 1e-4, 1);
     gla_compare("examples/tiny-lm/gla.json", 1, REF "gla_ann.npy", 1e-4, 1);
     gla_compare("examples/tiny-lm/gla_norm.json", 1, REF "gla_norm_ann.npy", 1e-4, 0);
+    /* SpikingBrain-76B's parallel hybrid layer: softmax attention beside a sigmoid-feature linear
+     * attention with the key-tied gate, each normalised, summed (spiked) */
+    gla_compare("examples/tiny-lm/hybrid.json", 0, REF "hybrid_spk.npy", 1e-4, 0);
     /* a gate of the wrong size, named in the message */
     nesim_error err = {0};
     json_error_t je;
@@ -611,6 +614,15 @@ static void test_gla_equals_pytorch(void **st)
     assert_ok(nesim_lm_open(DIR, &m, &err), &err);
     assert_int_equal(nesim_lm_graph_from_json(m, spec, "gla.json", &g, &err), NESIM_EINVAL);
     if (!strstr(err.msg, "gk: 'layers.0.q_proj' gives 128 values; gk needs 64"))
+        fail_msg("%s", err.msg);
+    /* a key-tied gate takes no gk */
+    json_array_foreach(json_object_get(spec, "nodes"), i, n)
+        if (!strcmp(json_string_value(json_object_get(n, "type")), "gla")) {
+            json_object_set_new(n, "gk", json_string("layers.0.k_proj"));
+            json_object_set_new(n, "gate", json_string("key"));
+        }
+    assert_int_equal(nesim_lm_graph_from_json(m, spec, "gla.json", &g, &err), NESIM_EINVAL);
+    if (!strstr(err.msg, "gk: a key-tied gate takes no gk"))
         fail_msg("%s", err.msg);
     nesim_lm_close(m);
     json_decref(spec);

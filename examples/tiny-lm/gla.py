@@ -3,7 +3,10 @@
 linear attention (SpikingBrain-7B's GLA layers; a spec-level change, no
 training), and its PyTorch oracle.
 
-Also writes moe.json and moe_top1.json (every layer's MLP as a mixture of
+Also writes hybrid.json (SpikingBrain-76B's parallel hybrid layer: softmax
+attention beside a linear attention with a sigmoid feature map and the
+key-tied gate, each normalised, summed; reference/hybrid_spk.npy) and
+moe.json and moe_top1.json (every layer's MLP as a mixture of
 64 experts, top-2 softmax renormalised and top-1 sigmoid) with their
 logits, routes and spike count (moe_spk.npy, moe_routes.npy,
 moe_spikes.npy, moe_top1_ann.npy).
@@ -135,6 +138,36 @@ def moe_spec(spec, n_experts=64, top_k=2, act="softmax", renormalize=True):
     return spec
 
 
+def hybrid_spec(spec):
+    """SpikingBrain-76B's parallel hybrid layer at the spec level: softmax
+    attention and a linear attention with a sigmoid feature map and the
+    key-tied gate (alpha = 1 - k) side by side on the same q, k, v, each
+    RMS-normalised (the layer's two norm weights stand in), summed into
+    o_proj. (Its 128 sink tokens are not modelled.)"""
+    nodes, out = spec["nodes"], []
+    for n in nodes:
+        if n["type"] != "attention":
+            if n["name"].endswith(".o_proj"):
+                n = dict(n)
+                n["input"] = n["input"] + "_hybrid"
+            out.append(n)
+            continue
+        L = int(n["name"].split(".")[1])
+        p = f"layers.{L}"
+        out.append(n)  # the softmax branch, as it was
+        out.append({"name": f"{p}.q_sig", "type": "sigmoid", "input": f"{p}.q_proj"})
+        out.append({"name": f"{p}.k_sig", "type": "sigmoid", "input": f"{p}.k_proj"})
+        out.append({"name": f"{p}.lin", "type": "gla", "q": f"{p}.q_sig", "k": f"{p}.k_sig", "v": f"{p}.v_proj",
+                    "gate": "key", "heads": n["heads"], "kv_heads": n["kv_heads"], "head_dim": n["head_dim"]})
+        out.append({"name": f"{p}.lin_norm", "type": "rmsnorm", "input": f"{p}.lin",
+                    "weight": f"model.layers.{L}.input_layernorm.weight", "eps": 1e-5})
+        out.append({"name": f"{p}.attn_norm", "type": "rmsnorm", "input": n["name"],
+                    "weight": f"model.layers.{L}.post_attention_layernorm.weight", "eps": 1e-5})
+        out.append({"name": n["name"] + "_hybrid", "type": "add", "inputs": [f"{p}.lin_norm", f"{p}.attn_norm"]})
+    spec["nodes"] = out
+    return spec
+
+
 def run(spec, W, ids, spiked, k=3.0, routes=None, spikes=None):
     """The spec's graph, token by token, float64 with nesim's rounding points."""
     nodes = spec["nodes"]
@@ -204,7 +237,10 @@ def run(spec, W, ids, spiked, k=3.0, routes=None, spikes=None):
                 nh, nkv, hd = n["heads"], n["kv_heads"], n["head_dim"]
                 q = val[n["q"]].view(nh, hd) / math.sqrt(hd)
                 kk, v = val[n["k"]].view(nkv, hd), val[n["v"]].view(nkv, hd)
-                alpha = torch.exp(torch.nn.functional.logsigmoid(val[n["gk"]].view(nkv, hd)) / n["gate_norm"])
+                if n.get("gate") == "key":
+                    alpha = 1.0 - kk
+                else:
+                    alpha = torch.exp(torch.nn.functional.logsigmoid(val[n["gk"]].view(nkv, hd)) / n["gate_norm"])
                 S = state.get(n["name"], torch.zeros(nkv, hd, hd, dtype=torch.float64))
                 S = alpha[:, :, None] * S + kk[:, :, None] * v[:, None, :]
                 state[n["name"]] = S
@@ -221,6 +257,8 @@ def run(spec, W, ids, spiked, k=3.0, routes=None, spikes=None):
                 y = x / (1.0 + torch.exp(-x))
             elif t == "relu":
                 y = torch.clamp(val[n["input"]], min=0)
+            elif t == "sigmoid":
+                y = 1.0 / (1.0 + torch.exp(-val[n["input"]]))
             else:
                 raise ValueError(t)
             val[n["name"]] = y
@@ -236,7 +274,8 @@ def main():
     b = swap(base_spec(), {0}, True)
     c = moe_spec(base_spec())
     d = moe_spec(base_spec(), top_k=1, act="sigmoid", renormalize=False)
-    for name, s in (("gla", a), ("gla_norm", b), ("moe", c), ("moe_top1", d)):
+    h = hybrid_spec(base_spec())
+    for name, s in (("gla", a), ("gla_norm", b), ("moe", c), ("moe_top1", d), ("hybrid", h)):
         with open(os.path.join(HERE, name + ".json"), "w") as f:
             json.dump(s, f, indent=1)
     with torch.no_grad():
@@ -249,6 +288,7 @@ def main():
                 np.array([r for _, r in routes], dtype=np.int32).reshape(len(ids), -1))
         np.save(os.path.join(HERE, "reference", "moe_spikes.npy"), np.array(spikes, dtype=np.int64))
         np.save(os.path.join(HERE, "reference", "moe_top1_ann.npy"), run(d, W, ids, False))
+        np.save(os.path.join(HERE, "reference", "hybrid_spk.npy"), run(h, W, ids, True))
 
 
 if __name__ == "__main__":
