@@ -46,6 +46,12 @@ typedef struct projb {
     int line, col;
 } projb;
 
+/* What one file may ask for: SANA-FE's largest examples are tens of
+ * thousands of neurons and a few million synapses; these bounds keep a
+ * hostile file (a group of 10^9 neurons in one line) from exhausting memory
+ * before anything is checked. */
+enum { MAX_NEURONS = 1 << 24, MAX_SYNAPSES = 1 << 26 };
+
 typedef struct nctx {
     const char *file;
     nesim_error *err;
@@ -56,6 +62,7 @@ typedef struct nctx {
     projb *p;
     size_t np, pcap;
     int mapped;        /* some neuron has a core */
+    uint64_t neurons, synapses;
 } nctx;
 
 static int at(const nctx *c, int line, int col, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
@@ -310,6 +317,9 @@ static void attr_default(nattr *a)
 static int add_group(nctx *c, const char *name, uint32_t n, int line, int col, int *id)
 {
     char sh[NESIM_JSON_SHOWN];
+    if ((c->neurons += n) > MAX_NEURONS)
+        return at(c, line, col, "group '%s': more than %d neurons in all (nesim reads SANA-FE networks up to that)",
+                  show(name, sh), MAX_NEURONS);
     if (!name[0] || strchr(name, '.') || strstr(name, "->") || strlen(name) >= 64)
         return at(c, line, col, "group name '%s': must be non-empty, under 64 bytes, without '.' or '->'",
                   show(name, sh));
@@ -432,6 +442,9 @@ static int add_proj(nctx *c, int pre, int post, int neuron_edges, int line, int 
 
 static int add_syn(nctx *c, projb *P, double pre, double post, double w)
 {
+    if (++c->synapses > MAX_SYNAPSES)
+        return at(c, P->line, P->col, "more than %d synapses in all (nesim reads SANA-FE networks up to that)",
+                  MAX_SYNAPSES);
     if (P->n == P->cap) {
         size_t cap = P->cap ? 2 * P->cap : 64;
         for (int k = 0; k < 3; k++) {
@@ -626,6 +639,11 @@ static int hyperedge(nctx *c, int pre, int post, const nesim_ynode *desc, const 
     double *wv = NULL;
     if (!strcmp(t->text, "dense")) {
         size_t n = (size_t)A->n * B->n;
+        if (n > MAX_SYNAPSES - c->synapses) {
+            rc = AT(c, desc, "dense: %u x %u synapses: more than %d in all (nesim reads SANA-FE networks up to that)",
+                    A->n, B->n, MAX_SYNAPSES);
+            goto done;
+        }
         if ((rc = known_edge_keys(c, e, k_dense)) || (rc = values(c, w, "weight", n, &wv)) || (rc = no_delay(c, e, n)))
             goto done;
         for (uint32_t s = 0; s < A->n && !rc; s++)
@@ -676,10 +694,20 @@ static int hyperedge(nctx *c, int pre, int post, const nesim_ynode *desc, const 
                     (long long)C, (long long)H, (long long)W, (long long)K, (long long)OH, (long long)OW, A->n, B->n);
             goto done;
         }
-        size_t nf = (size_t)(KH * KW * C * K), ns = (size_t)(K * OH * OW * C * KH * KW);
+        double nfd = (double)KH * (double)KW * (double)C * (double)K;
+        if (nfd > MAX_SYNAPSES) {
+            rc = AT(c, desc, "conv2d: %.0f filter weights: more than %d", nfd, MAX_SYNAPSES);
+            goto done;
+        }
+        size_t nf = (size_t)nfd;
+        double ns = (double)K * (double)OH * (double)OW * (double)C * (double)KH * (double)KW;
+        if (ns > (double)(MAX_SYNAPSES - c->synapses)) {
+            rc = AT(c, desc, "conv2d: %.0f synapses: more than %d in all (nesim reads SANA-FE networks up to that)", ns,
+                    MAX_SYNAPSES);
+            goto done;
+        }
         if ((rc = values(c, w, "weight", nf, &wv)) || (rc = no_delay(c, e, nf)))
             goto done;
-        (void)ns;
         /* outputs channels first; filter laid out [y][x][in][out]; no padding */
         for (int64_t co = 0; co < K && !rc; co++)
             for (int64_t y = 0; y < OH && !rc; y++)

@@ -279,6 +279,11 @@ static void test_malformed(void **st)
         {2, "g 2 threshold\n", "bad.net:1:5: 'threshold' is not key=value"},
         {2, "x 1\n", "bad.net:1:1: 'x': a line is g (group), n (neuron), e (edge) or & (mapping)"},
         {2, "g 1\ne 0.0->0.0 weight=1 delay=2\n", "bad.net:2:27: delay: dendritic delays are not supported"},
+        /* hostile sizes are refused before anything is allocated for them */
+        {2, "g 422222222 threshold=1\n", "bad.net:1:1: group '0': more than 16777216 neurons in all"},
+        {1, "network:\n  groups:\n    - {name: a, neurons: [0..4999]}\n    - {name: b, neurons: [0..19999]}\n"
+            "  edges:\n    - a -> b: {type: dense, weight: 1}\n",
+         "bad.yaml:6:7: dense: 5000 x 20000 synapses: more than 67108864 in all"},
     };
     nesim_sanafe_layout lay = {2, 2, 2, 8};
     int failed = 0;
