@@ -690,7 +690,8 @@ static int parse_pop(pctx *c, const json_t *v, const char *path, double tick, ne
     nesim_param *all = malloc((P->n_params + P->n_arrays + 1) * sizeof *all);
     if (!all)
         return oom(c);
-    memcpy(all, P->params, P->n_params * sizeof *all);
+    if (P->n_params) /* no "params": nothing to copy (and P->params is NULL) */
+        memcpy(all, P->params, P->n_params * sizeof *all);
     /* per-neuron values: the first neuron's here (names, required ones);
      * every neuron's when the graph is built, naming the neuron */
     for (size_t k = 0; k < P->n_arrays; k++)

@@ -375,6 +375,16 @@ static void test_populations_parse_and_build(void **st)
 /* placement and synapse storage given in a spec */
 static void test_cores_and_storage(void **st)
 {
+    /* a population without "params" (found by fuzz_spec: the parameter check copied from a NULL
+     * list, undefined behaviour UBSan stops on): its required threshold is missing, one line */
+    {
+        const char *np = "{\"nesim\": 1, \"tick\": 1e-4, \"populations\": [{\"name\": \"exc\", \"model\": \"lif\", \"n\": 3}]}";
+        nesim_spec *sp = NULL;
+        nesim_error e0 = {0};
+        assert_int_equal(nesim_spec_parse(np, strlen(np), "model.json", NULL, &sp, &e0), NESIM_EINVAL);
+        assert_non_null(strstr(e0.msg, "model.json: populations[0].params"));
+        assert_null(strchr(e0.msg, '\n'));
+    }
     const char *ok = "{\"nesim\": 1, \"tick\": 1e-3, \"populations\": [{\"name\": \"a\", \"model\": \"if\", \"n\": 3, "
                      "\"params\": {\"v_thresh\": 1}, \"cores\": [0, 2, 2]}], \"projections\": [{\"pre\": \"a\", "
                      "\"post\": \"a\", \"rule\": \"all_to_all\", \"weight\": 0.1, \"storage\": \"conv\"}]}";
