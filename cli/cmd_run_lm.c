@@ -34,7 +34,8 @@ static const char help[] =
     "  --coding NAME        binary, ternary, bitwise, bitwise-bidirectional (default),\n"
     "                       bitwise-twos-complement\n"
     "  --spiked SET         released (q,k,v,o,gate,up; default), all (also down_proj and\n"
-    "                       lm_head) or none (the ANN)\n"
+    "                       lm_head) or none (the ANN); on a spec, all and none override\n"
+    "                       every node's coding (released keeps them)\n"
     "  --chip NAME|PATH     neuromorphic profile for the spiking share (default loihi;\n"
     "                       none: no energy)\n"
     "  --dense NAME|PATH    dense profile for graded work and the ANN (default dense-45nm)\n"
@@ -130,6 +131,7 @@ static int parse(int argc, char **argv, nesim_lm_job_opts *o, double **ks, int *
         } else if (!strcmp(a, "--record")) {
             rc = nesim_trace_level_parse(v ? v : "", &o->record, err), i++;
         } else if (!strcmp(a, "--spiked")) {
+            o->set_given = 1;
             if (v && !strcmp(v, "released"))
                 o->set = NESIM_LM_SET_RELEASED;
             else if (v && !strcmp(v, "all"))

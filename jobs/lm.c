@@ -396,12 +396,12 @@ static int eval(const nesim_lm_job_opts *o, const nesim_lm_model *m, const nesim
 
 /* The short names of the spiked projections ("q_proj", ...: what follows
  * the last dot of their node names), each once, in graph order. */
-static json_t *spiked_kinds(const nesim_lm_graph *g)
+static json_t *spiked_kinds(const nesim_lm_graph *g, const nesim_lm_proj_opts *po)
 {
     json_t *a = json_array();
     for (size_t p = 0; p < g->n_proj; p++) {
         const nesim_lm_node *n = &g->node[g->proj_node[p]];
-        if (!n->po.spiked)
+        if (!(po ? po[p].spiked : n->po.spiked))
             continue;
         const char *dot = strrchr(n->name, '.'), *kind = dot ? dot + 1 : n->name;
         int seen = 0;
@@ -468,12 +468,12 @@ static void ts_code(void *user, size_t proj, size_t token, int64_t t0, int64_t s
     if (steps > t->max[proj])
         t->max[proj] = steps;
 }
-static int tensor_steps(const nesim_lm_graph *g, const int32_t *ids, size_t prefill, float *lg, nesim_lm_run *r,
-                        json_t *rep, nesim_error *err)
+static int tensor_steps(const nesim_lm_graph *g, const nesim_lm_proj_opts *po, const int32_t *ids, size_t prefill,
+                        float *lg, nesim_lm_run *r, json_t *rep, nesim_error *err)
 {
     nesim_lm_run *r0 = NULL;
     tsteps t = {calloc(g->n_proj + 1, sizeof(int64_t))};
-    int rc = t.max ? nesim_lm_run_new(g, NULL, &r0, err) : nesim_fail(err, NESIM_ENOMEM, "out of memory");
+    int rc = t.max ? nesim_lm_run_new(g, po, &r0, err) : nesim_fail(err, NESIM_ENOMEM, "out of memory");
     if (!rc) {
         nesim_lm_sink sk = {.code = ts_code, .user = &t};
         nesim_lm_run_set_sink(r0, &sk);
@@ -487,8 +487,8 @@ static int tensor_steps(const nesim_lm_graph *g, const int32_t *ids, size_t pref
         json_object_set_new(so, "prefill_ticks_row", json_integer(nesim_lm_run_tick(r0)));
     json_t *ta = json_array();
     for (size_t p = 0; !rc && p < g->n_proj; p++) {
-        const nesim_lm_proj_opts *po = nesim_lm_proj_coding(r, p);
-        if (!po->spiked || !nesim_coding_is_bitwise(po->coding))
+        const nesim_lm_proj_opts *pc = nesim_lm_proj_coding(r, p);
+        if (!pc->spiked || !nesim_coding_is_bitwise(pc->coding))
             continue;
         rc = nesim_lm_run_set_min_steps(r, p, t.max[p], err);
         json_t *pj = json_object();
@@ -536,6 +536,19 @@ int nesim_lm_job(const nesim_lm_job_opts *o, json_t **report, nesim_error *err)
         rc = nesim_lm_graph_from_json(m, sroot, label, &g, err);
     else if (!rc)
         rc = nesim_lm_graph_from_model(m, o->set, o->coding, o->k, &g, err);
+    /* --spiked on a spec: every projection spiked, or none (a checkpoint's graph took it already) */
+    nesim_lm_proj_opts *po_over = NULL;
+    if (!rc && sroot && o->set_given && o->set != NESIM_LM_SET_RELEASED) {
+        if (!(po_over = calloc(g->n_proj + 1, sizeof *po_over)))
+            rc = nesim_fail(err, NESIM_ENOMEM, "out of memory");
+        for (size_t q = 0; !rc && q < g->n_proj; q++) {
+            const nesim_lm_node *pn = &g->node[g->proj_node[q]];
+            po_over[q] = pn->po;
+            po_over[q].spiked = o->set == NESIM_LM_SET_ALL;
+            if (o->set == NESIM_LM_SET_ALL && !pn->po.spiked)
+                po_over[q].coding = o->coding, po_over[q].k = o->k;
+        }
+    }
     if (!rc && o->trace && o->eval_text)
         rc = nesim_fail(err, NESIM_EINVAL, "--trace records one sequence: give --prompt or --tokens, not --eval-text");
     if (!rc)
@@ -585,11 +598,11 @@ int nesim_lm_job(const nesim_lm_job_opts *o, json_t **report, nesim_error *err)
         json_object_set_new(rep, "k", json_real(o->k));
         if (o->spec)
             json_object_set_new(rep, "spec", json_string(o->spec));
-        json_object_set_new(rep, "spiked", spiked_kinds(g));
+        json_object_set_new(rep, "spiked", spiked_kinds(g, po_over));
         json_object_set_new(rep, "nodes", json_integer((json_int_t)g->n));
     }
     if (!rc && n) {
-        rc = nesim_lm_run_new(g, NULL, &r, err);
+        rc = nesim_lm_run_new(g, po_over, &r, err);
         if (!rc && o->expect_proj >= 0 && o->expect_counts)
             rc = nesim_lm_run_expect(r, (size_t)o->expect_proj, o->expect_counts, o->expect_vth, o->expect_tokens,
                                      err);
@@ -626,7 +639,7 @@ int nesim_lm_job(const nesim_lm_job_opts *o, json_t **report, nesim_error *err)
             }
         }
         if (!rc && o->steps_tensor && prefill > 1)
-            rc = tensor_steps(g, ids, prefill, lg, r, rep, err);
+            rc = tensor_steps(g, po_over, ids, prefill, lg, r, rep, err);
         json_t *toks = json_array();
         json_object_set_new(rep, "per_token", toks);
         if (!rc && !(gen = malloc((n + o->generate + 1) * sizeof *gen)))
@@ -805,6 +818,7 @@ int nesim_lm_job(const nesim_lm_job_opts *o, json_t **report, nesim_error *err)
     free(lg);
     nesim_lm_graph_free(g);
     free(spec_text);
+    free(po_over);
     free(sdir);
     json_decref(sroot);
     if (rc) {

@@ -37,6 +37,8 @@ typedef struct nesim_lm_job_opts {
     size_t nks;
     size_t eval_max;          /* tokens of eval text to use (0: up to max_pos) */
     nesim_lm_spiked_set set;  /* the checkpoint's graph: which projections are spiked */
+    int set_given;            /* a spec too: ALL spikes every projection (the report's "all linear
+                                 layers"), NONE none (the ANN), RELEASED keeps the spec's codings */
     nesim_coding coding;      /* ... with this coding */
     double k;                 /* ... and threshold divisor (default 3) */
     const char *chip, *dense; /* profiles (NULL: loihi, dense-45nm; chip "none": no energy) */

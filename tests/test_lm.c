@@ -778,6 +778,39 @@ static void test_moe_equals_pytorch(void **st)
     assert_true(sel[0] == 1 && sel[1] == 2);
 }
 
+/* --spiked on a spec: none gives the graded model (its oracle, bit for bit),
+ * all spikes every projection (down_proj and lm_head too: more SOPs) */
+static void test_spiked_switch_on_specs(void **st)
+{
+    nesim_lm_job_opts o;
+    nesim_lm_job_opts_init(&o);
+    o.spec = "examples/tiny-lm/gla.json";
+    o.tokens = REF "tokens.npy";
+    o.output = test_tmp("sw_none.npy");
+    o.set = NESIM_LM_SET_NONE;
+    o.set_given = 1;
+    nesim_error err = {0};
+    json_t *none, *all, *rel;
+    assert_ok(nesim_lm_job(&o, &none, &err), &err);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(none, "total"), "spikes")), 0);
+    nesim_tensor a, b;
+    assert_ok(nesim_npy_load(test_tmp("sw_none.npy"), &a, &err), &err);
+    assert_ok(nesim_npy_load(REF "gla_ann.npy", &b, &err), &err);
+    assert_int_equal(a.count, b.count);
+    assert_memory_equal(a.data, b.data, a.count * sizeof(float));
+    nesim_tensor_release(&a), nesim_tensor_release(&b);
+    o.output = NULL;
+    o.set = NESIM_LM_SET_ALL;
+    assert_ok(nesim_lm_job(&o, &all, &err), &err);
+    o.set_given = 0;
+    assert_ok(nesim_lm_job(&o, &rel, &err), &err);
+    int64_t sa = json_integer_value(json_object_get(json_object_get(all, "total"), "sops")),
+            sr = json_integer_value(json_object_get(json_object_get(rel, "total"), "sops"));
+    assert_true(sa > sr && sr > 0);
+    assert_int_equal(json_array_size(json_object_get(all, "spiked")), json_array_size(json_object_get(rel, "spiked")) + 2);
+    json_decref(none), json_decref(all), json_decref(rel);
+}
+
 static int run_cli(const char *args, const char *out)
 {
     char cmd[4096];
@@ -998,6 +1031,7 @@ int main(void)
         cmocka_unit_test(test_int8_kv_fake_quant),
         cmocka_unit_test(test_window_edge),
         cmocka_unit_test(test_moe_equals_pytorch),
+        cmocka_unit_test(test_spiked_switch_on_specs),
         cmocka_unit_test(test_cli_generates_and_refuses),
         cmocka_unit_test(test_eval_text_per_k),
         cmocka_unit_test(test_spec_round_trip_and_edits),
