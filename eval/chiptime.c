@@ -99,9 +99,7 @@ struct nesim_chiptime {
     uint32_t N;
     uint64_t n_cores;
     uint32_t *core_of, *slot;
-    uint32_t *tcount;     /* given placements: synapses per destination core of one neuron (n_cores) */
-    uint32_t *tcount_d;   /* dense edges: the same, from the placement (n_cores) */
-    uint64_t *tcores_d;
+    uint32_t *tcount;     /* scratch: synapses per destination core of one neuron (n_cores) */
     uint64_t *tcores;     /* and the cores it reaches */
     uint8_t *drift, *source;
     uint8_t *relay;       /* per neuron: a source whose spikes cost a spike out */
@@ -201,8 +199,6 @@ void nesim_chiptime_free(nesim_chiptime *ct)
         free(ct->pending[p].v);
     free(ct->pending);
     free(ct->tcount);
-    free(ct->tcount_d);
-    free(ct->tcores_d);
     free(ct->tcores);
     free(ct->fired.v);
     free(ct->gen), free(ct->recv), free(ct->touched_n), free(ct->active), free(ct->active_cores.v);
@@ -231,88 +227,40 @@ static int cmp_u64(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* Messages of pre neuron i of edge e: one per destination core (targets
- * ascending, so cores ascending); with row_fill, written at g's row. Returns
- * how many. */
+/* Messages of pre neuron i of edge e: one per destination core, by
+ * ascending core, each doing message_in and one synaptic op per synapse it
+ * meets there. A dense edge reaches every post neuron (no target list is
+ * asked for); a given placement may scatter targets over cores in any
+ * order. With row_fill, written at g's row. Returns how many. */
 static size_t edge_messages(nesim_chiptime *ct, const nesim_mapping *map, int e, uint32_t i, uint64_t *row_fill,
                             uint32_t g)
 {
     int pre, post, syn;
     int64_t delay;
     ct->G.edge(ct->G.user, e, &pre, &post, &syn, &delay);
-    size_t f = ct->G.targets(ct->G.user, e, i, ct->tg, ct->tg_cap);
     const nesim_map_place *P = &map->place[post];
-    double lat = syn_latency(&ct->L, syn);
-    size_t m = 0;
-    if (ct->G.dense && ct->G.dense(ct->G.user, e)) {
-        /* every neuron of post: one message per core it occupies, with that core's count */
-        uint32_t n = ct->first[post + 1] - ct->first[post];
-        size_t nt = 0;
-        for (uint32_t k = 0; k < n;) {
-            uint64_t c = nesim_map_core(P, k);
-            uint32_t k2 = k + 1;
-            if (!P->core) { /* the formula's cores hold runs of per_core neurons */
-                k2 = (uint32_t)((c - P->first_core + 1) * P->per_core);
-                k2 = k2 > n ? n : k2;
-                ct->tcount_d[c] += k2 - k;
-            } else {
-                ct->tcount_d[c]++;
-            }
-            if (ct->tcount_d[c] == (P->core ? 1u : k2 - k))
-                ct->tcores_d[nt++] = c;
-            k = k2;
-        }
-        if (nt > 1)
-            qsort(ct->tcores_d, nt, sizeof *ct->tcores_d, cmp_u64);
-        for (size_t k = 0; k < nt; k++) {
-            uint64_t c = ct->tcores_d[k];
-            if (row_fill) {
-                uint64_t at = row_fill[g]++;
-                ct->msg_core[at] = (uint32_t)c;
-                ct->msg_work[at] = ct->L.message_in + (double)ct->tcount_d[c] * lat;
-                ct->msg_edge[at] = e;
-            }
-            ct->tcount_d[c] = 0;
-        }
-        return nt;
+    const double lat = syn_latency(&ct->L, syn);
+    const int dense = ct->G.dense && ct->G.dense(ct->G.user, e);
+    const size_t f = dense ? ct->first[post + 1] - ct->first[post] : ct->G.targets(ct->G.user, e, i, ct->tg, ct->tg_cap);
+    size_t nt = 0;
+    for (size_t k = 0; k < f; k++) {
+        uint64_t c = nesim_map_core(P, dense ? k : ct->tg[k]);
+        if (!ct->tcount[c]++)
+            ct->tcores[nt++] = c;
     }
-    if (P->core) {
-        /* a given placement: the targets' cores in any order, messages by ascending core */
-        size_t nt = 0;
-        for (size_t k = 0; k < f; k++) {
-            uint64_t c = P->core[ct->tg[k]];
-            if (!ct->tcount[c]++)
-                ct->tcores[nt++] = c;
-        }
-        if (nt > 1)
-            qsort(ct->tcores, nt, sizeof *ct->tcores, cmp_u64);
-        for (size_t k = 0; k < nt; k++) {
-            uint64_t c = ct->tcores[k];
-            if (row_fill) {
-                uint64_t at = row_fill[g]++;
-                ct->msg_core[at] = (uint32_t)c;
-                ct->msg_work[at] = ct->L.message_in + (double)ct->tcount[c] * lat;
-                ct->msg_edge[at] = e;
-            }
-            ct->tcount[c] = 0;
-        }
-        return nt;
-    }
-    for (size_t k = 0; k < f;) {
-        uint64_t core = P->first_core + ct->tg[k] / P->per_core;
-        size_t e2 = k + 1;
-        while (e2 < f && P->first_core + ct->tg[e2] / P->per_core == core)
-            e2++;
+    if (nt > 1)
+        qsort(ct->tcores, nt, sizeof *ct->tcores, cmp_u64);
+    for (size_t k = 0; k < nt; k++) {
+        uint64_t c = ct->tcores[k];
         if (row_fill) {
             uint64_t at = row_fill[g]++;
-            ct->msg_core[at] = (uint32_t)core;
-            ct->msg_work[at] = ct->L.message_in + (double)(e2 - k) * lat;
+            ct->msg_core[at] = (uint32_t)c;
+            ct->msg_work[at] = ct->L.message_in + (double)ct->tcount[c] * lat;
             ct->msg_edge[at] = e;
         }
-        m++;
-        k = e2;
+        ct->tcount[c] = 0;
     }
-    return m;
+    return nt;
 }
 
 static int build(nesim_chiptime *ct, const nesim_mapping *map, nesim_error *err)
@@ -383,15 +331,11 @@ static int build(nesim_chiptime *ct, const nesim_mapping *map, nesim_error *err)
         if (ct->base[c] > ct->base_max)
             ct->base_max = ct->base[c], ct->base_core = c;
     ct->tg_cap = tg_cap;
-    if (!(ct->tcount_d = calloc(c1, sizeof *ct->tcount_d)) || !(ct->tcores_d = malloc(c1 * sizeof *ct->tcores_d)) ||
+    if (!(ct->tcount = calloc(c1, sizeof *ct->tcount)) || !(ct->tcores = malloc(c1 * sizeof *ct->tcores)) ||
         !(ct->dense_at = malloc((size_t)(np ? np : 1) * sizeof *ct->dense_at)))
         return nesim_fail(err, NESIM_ENOMEM, "chip time: out of memory");
     for (int p = 0; p < np; p++)
         ct->dense_at[p] = -1;
-    for (int p = 0; p < np && !ct->tcount; p++)
-        if (map->place[p].core && (!(ct->tcount = calloc(c1, sizeof *ct->tcount)) ||
-                                   !(ct->tcores = malloc(c1 * sizeof *ct->tcores))))
-            return nesim_fail(err, NESIM_ENOMEM, "chip time: out of memory");
     if (!(ct->tg = malloc(tg_cap * sizeof *ct->tg)))
         return nesim_fail(err, NESIM_ENOMEM, "chip time: out of memory");
     /* messages per neuron: count, then fill */
