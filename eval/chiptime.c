@@ -1190,6 +1190,83 @@ int nesim_chiptime_finish(nesim_chiptime *ct, int64_t steps, nesim_chiptime_resu
     return NESIM_OK;
 }
 
+double nesim_chiptime_span_s(const nesim_chiptime_result *r, int64_t t0, int64_t t1)
+{
+    double s = 0;
+    for (int64_t k = t0 < 0 ? 0 : t0; k < t1 && k < r->steps; k++)
+        s += r->step_s[k];
+    return s;
+}
+
+int nesim_ct_feed_spike(nesim_ct_feed *f, int64_t tick, uint32_t id, nesim_error *err)
+{
+    if (f->n == f->cap) {
+        size_t nc = f->cap ? 2 * f->cap : 4096;
+        uint64_t *b = realloc(f->buf, nc * sizeof *b);
+        if (!b)
+            return nesim_fail(err, NESIM_ENOMEM, "chip time: out of memory");
+        f->buf = b, f->cap = nc;
+    }
+    f->buf[f->n++] = (uint64_t)tick << 32 | id;
+    return NESIM_OK;
+}
+
+int nesim_ct_feed_flush(nesim_ct_feed *f, nesim_chiptime *ct, nesim_error *err)
+{
+    if (f->n > 1)
+        qsort(f->buf, f->n, sizeof *f->buf, cmp_u64);
+    int rc = NESIM_OK;
+    for (size_t a = 0; a < f->n && !rc;) {
+        int64_t t = (int64_t)(f->buf[a] >> 32);
+        size_t b = a;
+        while (b < f->n && (int64_t)(f->buf[b] >> 32) == t)
+            b++;
+        if (b - a > f->ids_cap) {
+            uint32_t *v = realloc(f->ids, (b - a) * sizeof *v);
+            if (!v) {
+                rc = nesim_fail(err, NESIM_ENOMEM, "chip time: out of memory");
+                break;
+            }
+            f->ids = v, f->ids_cap = b - a;
+        }
+        for (size_t q = a; q < b; q++)
+            f->ids[q - a] = (uint32_t)f->buf[q];
+        rc = nesim_chiptime_step(ct, t, f->ids, b - a, err);
+        a = b;
+    }
+    f->n = 0;
+    return rc;
+}
+
+int nesim_ct_feed_window(nesim_ct_feed *f, int64_t key, int64_t t0, int64_t steps, nesim_error *err)
+{
+    if (f->n_win == f->cap_win) {
+        size_t nc = f->cap_win ? 2 * f->cap_win : 256;
+        int64_t *w = realloc(f->win, 3 * nc * sizeof *w);
+        if (!w)
+            return nesim_fail(err, NESIM_ENOMEM, "chip time: out of memory");
+        f->win = w, f->cap_win = nc;
+    }
+    f->win[3 * f->n_win] = key, f->win[3 * f->n_win + 1] = t0, f->win[3 * f->n_win + 2] = steps;
+    f->n_win++;
+    return NESIM_OK;
+}
+
+double nesim_ct_feed_window_s(const nesim_ct_feed *f, const nesim_chiptime_result *r, int64_t key)
+{
+    double s = 0;
+    for (size_t w = 0; w < f->n_win; w++)
+        if (f->win[3 * w] == key)
+            s += nesim_chiptime_span_s(r, f->win[3 * w + 1], f->win[3 * w + 1] + f->win[3 * w + 2]);
+    return s;
+}
+
+void nesim_ct_feed_free(nesim_ct_feed *f)
+{
+    free(f->buf), free(f->ids), free(f->win);
+    memset(f, 0, sizeof *f);
+}
+
 /* The chip-time section of a report: per step, per run, throughput and the
  * energy-delay product. */
 json_t *nesim_chiptime_json(const nesim_chiptime_result *c, nesim_timing model, double energy_j)

@@ -145,6 +145,29 @@ void nesim_chiptime_set_input_dt(nesim_chiptime *ct, double seconds);
  * free). */
 int nesim_chiptime_finish(nesim_chiptime *ct, int64_t steps, nesim_chiptime_result *r, nesim_error *err);
 
+/* Chip time of steps [t0, t1) of a finished timing (clipped to its steps). */
+double nesim_chiptime_span_s(const nesim_chiptime_result *r, int64_t t0, int64_t t1);
+
+/* Spikes that arrive out of tick order — a layer model's or a language
+ * model's layers report theirs one after the other, branches from the same
+ * tick — gathered, then handed to the timing in tick order by flush; and the
+ * tick windows parts of the model play in, by key, to price after finish.
+ * Zero-initialise; free with nesim_ct_feed_free. */
+typedef struct nesim_ct_feed {
+    uint64_t *buf;        /* tick << 32 | neuron */
+    size_t n, cap;
+    uint32_t *ids;
+    size_t ids_cap;
+    int64_t *win;         /* key, first tick, steps */
+    size_t n_win, cap_win;
+} nesim_ct_feed;
+int nesim_ct_feed_spike(nesim_ct_feed *f, int64_t tick, uint32_t id, nesim_error *err);
+int nesim_ct_feed_flush(nesim_ct_feed *f, nesim_chiptime *ct, nesim_error *err);
+int nesim_ct_feed_window(nesim_ct_feed *f, int64_t key, int64_t t0, int64_t steps, nesim_error *err);
+/* The chip time of key's windows (those of one key may overlap: each counts). */
+double nesim_ct_feed_window_s(const nesim_ct_feed *f, const nesim_chiptime_result *r, int64_t key);
+void nesim_ct_feed_free(nesim_ct_feed *f);
+
 /* The chip-time section of a report (new reference): per step and in all,
  * the slowest step and what bound it, throughput and, with energy_j >= 0,
  * the energy-delay product. */

@@ -18,16 +18,11 @@ struct nesim_lm_timer {
     nesim_cost map;       /* caps and mapping */
     nesim_chiptime *ct;
     nesim_lm_sink next;
-    uint64_t *buf;        /* the token's spikes: tick << 32 | neuron */
-    size_t n, cap;
-    uint32_t *ids;
-    size_t ids_cap;
+    nesim_ct_feed feed;   /* the token's spikes; each spiked projection's windows, keyed by projection */
     int64_t *tok_first, *tok_end; /* per token: its ticks */
-    int64_t *win;         /* each spiked projection's windows: projection, first tick, steps */
-    size_t n_win, cap_win;
     size_t n_tok, cap_tok;
-    const double *step_s;
-    int64_t steps;
+    nesim_chiptime_result res; /* after finish */
+    int finished;
     int failed;
     nesim_error err;
 };
@@ -57,7 +52,8 @@ void nesim_lm_timer_free(nesim_lm_timer *t)
     if (t->map.map.place)
         nesim_map_free(&t->map.map);
     free(t->coder_of), free(t->size), free(t->first), free(t->edge_proj);
-    free(t->buf), free(t->ids), free(t->tok_first), free(t->tok_end), free(t->win);
+    nesim_ct_feed_free(&t->feed);
+    free(t->tok_first), free(t->tok_end);
     free(t);
 }
 
@@ -152,18 +148,9 @@ int nesim_lm_timer_new(const nesim_chip *chip, const nesim_lm_graph *g, const ne
 static void lt_spike(void *user, size_t proj, uint32_t channel, int64_t tick, int sign)
 {
     nesim_lm_timer *t = user;
-    if (!t->failed && proj < t->n_proj && t->coder_of[proj] >= 0 && channel < t->size[t->coder_of[proj]]) {
-        if (t->n == t->cap) {
-            size_t nc = t->cap ? 2 * t->cap : 4096;
-            uint64_t *b = realloc(t->buf, nc * sizeof *b);
-            if (!b)
-                t->failed = nesim_fail(&t->err, NESIM_ENOMEM, "chip time: out of memory");
-            else
-                t->buf = b, t->cap = nc;
-        }
-        if (!t->failed)
-            t->buf[t->n++] = (uint64_t)tick << 32 | (t->first[t->coder_of[proj]] + channel);
-    }
+    if (!t->failed && proj < t->n_proj && t->coder_of[proj] >= 0 && channel < t->size[t->coder_of[proj]] &&
+        nesim_ct_feed_spike(&t->feed, tick, t->first[t->coder_of[proj]] + channel, &t->err))
+        t->failed = 1;
     if (t->next.spike)
         t->next.spike(t->next.user, proj, channel, tick, sign);
 }
@@ -178,55 +165,22 @@ static void lt_activity(void *user, size_t proj, int64_t tick, int64_t events, i
 static void lt_code(void *user, size_t proj, size_t token, int64_t t0, int64_t steps, double vth)
 {
     nesim_lm_timer *t = user;
-    if (!t->failed && t->n_win == t->cap_win) {
-        size_t nc = t->cap_win ? 2 * t->cap_win : 256;
-        int64_t *w = realloc(t->win, 3 * nc * sizeof *w);
-        if (!w)
-            t->failed = nesim_fail(&t->err, NESIM_ENOMEM, "chip time: out of memory");
-        else
-            t->win = w, t->cap_win = nc;
-    }
-    if (!t->failed) {
-        t->win[3 * t->n_win] = (int64_t)proj, t->win[3 * t->n_win + 1] = t0, t->win[3 * t->n_win + 2] = steps;
-        t->n_win++;
-    }
+    if (!t->failed && nesim_ct_feed_window(&t->feed, (int64_t)proj, t0, steps, &t->err))
+        t->failed = 1;
     if (t->next.code)
         t->next.code(t->next.user, proj, token, t0, steps, vth);
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return (x > y) - (x < y);
 }
 
 /* A token is done: its spikes to the timing, in tick order. */
 static void lt_token(void *user, size_t token, int64_t first, int64_t end)
 {
     nesim_lm_timer *t = user;
+    if (t->failed)
+        t->feed.n = 0;
+    else if (nesim_ct_feed_flush(&t->feed, t->ct, &t->err))
+        t->failed = 1;
     if (!t->failed) {
-        if (t->n > 1)
-            qsort(t->buf, t->n, sizeof *t->buf, cmp_u64);
-        for (size_t a = 0; a < t->n && !t->failed;) {
-            int64_t tick = (int64_t)(t->buf[a] >> 32);
-            size_t b = a;
-            while (b < t->n && (int64_t)(t->buf[b] >> 32) == tick)
-                b++;
-            if (b - a > t->ids_cap) {
-                uint32_t *v = realloc(t->ids, (b - a) * sizeof *v);
-                if (!v) {
-                    t->failed = nesim_fail(&t->err, NESIM_ENOMEM, "chip time: out of memory");
-                    break;
-                }
-                t->ids = v, t->ids_cap = b - a;
-            }
-            for (size_t q = a; q < b; q++)
-                t->ids[q - a] = (uint32_t)t->buf[q];
-            if (nesim_chiptime_step(t->ct, tick, t->ids, b - a, &t->err))
-                t->failed = 1;
-            a = b;
-        }
-        if (!t->failed && token >= t->cap_tok) {
+        if (token >= t->cap_tok) {
             size_t nc = t->cap_tok ? 2 * t->cap_tok : 64;
             while (nc <= token)
                 nc *= 2;
@@ -246,7 +200,6 @@ static void lt_token(void *user, size_t token, int64_t first, int64_t end)
                 t->n_tok = token + 1;
         }
     }
-    t->n = 0;
     if (t->next.token)
         t->next.token(t->next.user, token, first, end);
 }
@@ -266,32 +219,20 @@ int nesim_lm_timer_finish(nesim_lm_timer *t, int64_t ticks, nesim_chiptime_resul
     }
     int rc = nesim_chiptime_finish(t->ct, ticks, res, err);
     if (!rc)
-        t->step_s = res->step_s, t->steps = res->steps;
+        t->res = *res, t->finished = 1;
     return rc;
 }
 
 double nesim_lm_timer_token_s(const nesim_lm_timer *t, size_t token)
 {
-    if (!t->step_s || token >= t->n_tok)
+    if (!t->finished || token >= t->n_tok)
         return 0;
-    double s = 0;
-    for (int64_t k = t->tok_first[token]; k < t->tok_end[token] && k < t->steps; k++)
-        s += t->step_s[k];
-    return s;
+    return nesim_chiptime_span_s(&t->res, t->tok_first[token], t->tok_end[token]);
 }
 
 double nesim_lm_timer_proj_s(const nesim_lm_timer *t, size_t proj)
 {
-    if (!t->step_s)
-        return 0;
-    double s = 0;
-    for (size_t w = 0; w < t->n_win; w++) {
-        if ((size_t)t->win[3 * w] != proj)
-            continue;
-        for (int64_t k = t->win[3 * w + 1], e = k + t->win[3 * w + 2]; k < e && k < t->steps; k++)
-            s += k >= 0 ? t->step_s[k] : 0;
-    }
-    return s;
+    return t->finished ? nesim_ct_feed_window_s(&t->feed, &t->res, (int64_t)proj) : 0;
 }
 
 void nesim_lm_timer_usage(const nesim_lm_timer *t, uint64_t *cores, uint64_t *chips)

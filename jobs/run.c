@@ -202,12 +202,7 @@ typedef struct time_sink {
     nesim_infer_sink next;
     nesim_layers_ct *view;
     nesim_chiptime *ct;
-    uint64_t *buf;        /* tick << 32 | neuron */
-    size_t n, cap;
-    uint32_t *ids;
-    size_t ids_cap;
-    int64_t *win;         /* each coded layer's windows: layer, first tick, steps */
-    size_t n_win, cap_win;
+    nesim_ct_feed feed;   /* the sample's spikes; each coded layer's windows, keyed by layer */
     int failed;
     nesim_error err;
 } time_sink;
@@ -216,18 +211,8 @@ static void time_spike(void *user, size_t layer, uint32_t channel, int64_t tick,
 {
     time_sink *k = user;
     uint32_t id = nesim_layers_ct_neuron(k->view, layer, channel);
-    if (!k->failed && id != UINT32_MAX) {
-        if (k->n == k->cap) {
-            size_t nc = k->cap ? 2 * k->cap : 4096;
-            uint64_t *b = realloc(k->buf, nc * sizeof *b);
-            if (!b)
-                k->failed = nesim_fail(&k->err, NESIM_ENOMEM, "chip time: out of memory");
-            else
-                k->buf = b, k->cap = nc;
-        }
-        if (!k->failed)
-            k->buf[k->n++] = (uint64_t)tick << 32 | id;
-    }
+    if (!k->failed && id != UINT32_MAX && nesim_ct_feed_spike(&k->feed, tick, id, &k->err))
+        k->failed = 1;
     if (k->next.spike)
         k->next.spike(k->next.user, layer, channel, tick, sign);
 }
@@ -237,55 +222,21 @@ static void time_activity(void *user, size_t layer, int64_t tick, int64_t events
     if (k->next.activity)
         k->next.activity(k->next.user, layer, tick, events, sops);
 }
-static int cmp_u64v(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return (x > y) - (x < y);
-}
 static void time_sample(void *user, size_t sample, int64_t first, int64_t end)
 {
     time_sink *k = user;
-    if (!k->failed && k->n) {
-        qsort(k->buf, k->n, sizeof *k->buf, cmp_u64v);
-        for (size_t a = 0; a < k->n && !k->failed;) {
-            int64_t t = (int64_t)(k->buf[a] >> 32);
-            size_t b = a;
-            while (b < k->n && (int64_t)(k->buf[b] >> 32) == t)
-                b++;
-            if (b - a > k->ids_cap) {
-                uint32_t *v = realloc(k->ids, (b - a) * sizeof *v);
-                if (!v) {
-                    k->failed = nesim_fail(&k->err, NESIM_ENOMEM, "chip time: out of memory");
-                    break;
-                }
-                k->ids = v, k->ids_cap = b - a;
-            }
-            for (size_t q = a; q < b; q++)
-                k->ids[q - a] = (uint32_t)k->buf[q];
-            if (nesim_chiptime_step(k->ct, t, k->ids, b - a, &k->err))
-                k->failed = 1;
-            a = b;
-        }
-    }
-    k->n = 0;
+    if (k->failed)
+        k->feed.n = 0;
+    else if (nesim_ct_feed_flush(&k->feed, k->ct, &k->err))
+        k->failed = 1;
     if (k->next.sample)
         k->next.sample(k->next.user, sample, first, end);
 }
 static void time_code(void *user, size_t layer, size_t sample, int64_t t0, int64_t steps, double vth)
 {
     time_sink *k = user;
-    if (!k->failed && k->n_win == k->cap_win) {
-        size_t nc = k->cap_win ? 2 * k->cap_win : 256;
-        int64_t *w = realloc(k->win, 3 * nc * sizeof *w);
-        if (!w)
-            k->failed = nesim_fail(&k->err, NESIM_ENOMEM, "chip time: out of memory");
-        else
-            k->win = w, k->cap_win = nc;
-    }
-    if (!k->failed) {
-        k->win[3 * k->n_win] = (int64_t)layer, k->win[3 * k->n_win + 1] = t0, k->win[3 * k->n_win + 2] = steps;
-        k->n_win++;
-    }
+    if (!k->failed && nesim_ct_feed_window(&k->feed, (int64_t)layer, t0, steps, &k->err))
+        k->failed = 1;
     if (k->next.code)
         k->next.code(k->next.user, layer, sample, t0, steps, vth);
 }
@@ -294,35 +245,19 @@ static void time_code(void *user, size_t layer, size_t sample, int64_t t0, int64
  * samples): layers that play together (branches) share their steps. */
 static json_t *layer_chip_time(const time_sink *k, const nesim_chiptime_result *c, const nesim_infer *m)
 {
-    size_t n = nesim_infer_layers(m);
-    double *prefix = malloc(((size_t)c->steps + 1) * sizeof *prefix), *per = calloc(n ? n : 1, sizeof *per);
-    json_t *a = json_array();
-    if (!prefix || !per || !a) {
-        free(prefix), free(per), json_decref(a);
-        return NULL;
-    }
-    prefix[0] = 0;
-    for (int64_t t = 0; t < c->steps; t++)
-        prefix[t + 1] = prefix[t] + c->step_s[t];
-    for (size_t w = 0; w < k->n_win; w++) {
-        int64_t l = k->win[3 * w], t0 = k->win[3 * w + 1], t1 = t0 + k->win[3 * w + 2];
-        t0 = t0 < 0 ? 0 : t0 > c->steps ? c->steps : t0;
-        t1 = t1 < t0 ? t0 : t1 > c->steps ? c->steps : t1;
-        if ((size_t)l < n)
-            per[l] += prefix[t1] - prefix[t0];
-    }
     const nesim_layers *G = nesim_infer_graph(m);
-    for (size_t l = 0; l < n; l++) {
+    json_t *a = json_array();
+    for (size_t l = 0; a && l < nesim_infer_layers(m); l++) {
         const nesim_layer *d = nesim_layers_get(G, l);
         if (!d->coded || d->sl->graded)
             continue;
+        double s = nesim_ct_feed_window_s(&k->feed, c, (int64_t)l);
         json_t *o = json_object();
         json_object_set_new(o, "name", json_string(d->sl->name));
-        json_object_set_new(o, "chip_s", json_real(per[l]));
-        json_object_set_new(o, "share", json_real(c->total_s > 0 ? per[l] / c->total_s : 0));
+        json_object_set_new(o, "chip_s", json_real(s));
+        json_object_set_new(o, "share", json_real(c->total_s > 0 ? s / c->total_s : 0));
         json_array_append_new(a, o);
     }
-    free(prefix), free(per);
     return a;
 }
 
@@ -557,7 +492,7 @@ static int run_layers(const nesim_run_opts *o, const nesim_spec *spec, json_t **
         nesim_cost_free(costp);
     nesim_chiptime_free(tk.ct);
     nesim_layers_ct_free(tk.view);
-    free(tk.buf), free(tk.ids), free(tk.win);
+    nesim_ct_feed_free(&tk.feed);
     if (have_pre)
         nesim_cost_free(&pre);
     nesim_chip_free(chip);
