@@ -43,6 +43,20 @@ int nesim_cost_params(const nesim_chip *chip, const nesim_chip *dense, nesim_chi
     return NESIM_OK;
 }
 
+int nesim_cost_begin(const nesim_chip *chip, const nesim_chip *dense, int64_t ticks, double chip_seconds,
+                     nesim_cost *out, nesim_energy_params *ep, nesim_dense_params *dp, nesim_error *err)
+{
+    memset(out, 0, sizeof *out);
+    int rc = nesim_cost_params(chip, dense, &out->caps, ep, dp, err);
+    if (rc)
+        return rc;
+    if (chip_seconds > 0 && ticks > 0)
+        ep->step_s = chip_seconds / (double)ticks; /* static energy over the chip's own time */
+    out->chip = chip->name;
+    out->dense = dense->name;
+    return NESIM_OK;
+}
+
 static size_t layer_targets(void *user, uint64_t i, uint32_t *out, size_t cap)
 {
     return nesim_layer_targets(user, i, out, cap);
@@ -88,10 +102,9 @@ static size_t layer_groups(const nesim_infer *m, nesim_map_group *g, nesim_map_e
 int nesim_cost_layers_map(const nesim_chip *chip, const nesim_chip *dense, const nesim_infer *m, nesim_cost *out,
                           nesim_error *err)
 {
-    memset(out, 0, sizeof *out);
     nesim_energy_params ep;
     nesim_dense_params dp;
-    int rc = nesim_cost_params(chip, dense, &out->caps, &ep, &dp, err);
+    int rc = nesim_cost_begin(chip, dense, 0, -1, out, &ep, &dp, err);
     if (rc)
         return rc;
     size_t n = nesim_infer_layers(m);
@@ -120,16 +133,11 @@ int nesim_cost_layers_timed(const nesim_chip *chip, const nesim_chip *dense, con
                             const nesim_infer_report *r, double model_tick_s, double chip_seconds, nesim_cost *out,
                             nesim_error *err)
 {
-    memset(out, 0, sizeof *out);
     nesim_energy_params ep;
     nesim_dense_params dp;
-    int rc = nesim_cost_params(chip, dense, &out->caps, &ep, &dp, err);
+    int rc = nesim_cost_begin(chip, dense, r->ticks, chip_seconds, out, &ep, &dp, err);
     if (rc)
         return rc;
-    if (chip_seconds > 0 && r->ticks > 0)
-        ep.step_s = chip_seconds / (double)r->ticks; /* static energy over the chip's own time */
-    out->chip = chip->name;
-    out->dense = dense->name;
     size_t n = r->n_layers;
     nesim_map_group *g = calloc(n + 1, sizeof *g);
     nesim_map_edge *e = calloc(n ? n : 1, sizeof *e);
@@ -309,10 +317,9 @@ done:
 int nesim_cost_network_map(const nesim_chip *chip, const nesim_chip *dense, const nesim_net *net, nesim_cost *out,
                            nesim_error *err)
 {
-    memset(out, 0, sizeof *out);
     nesim_energy_params ep;
     nesim_dense_params dp;
-    int rc = nesim_cost_params(chip, dense, &out->caps, &ep, &dp, err);
+    int rc = nesim_cost_begin(chip, dense, 0, -1, out, &ep, &dp, err);
     if (!rc)
         rc = map_network(net, chip->p.asynchronous, out, err);
     if (rc)
@@ -330,16 +337,11 @@ int nesim_cost_network_timed(const nesim_chip *chip, const nesim_chip *dense, co
                              const uint64_t *spikes, int64_t ticks, double chip_seconds, nesim_cost *out,
                              nesim_error *err)
 {
-    memset(out, 0, sizeof *out);
     nesim_energy_params ep;
     nesim_dense_params dp;
-    int rc = nesim_cost_params(chip, dense, &out->caps, &ep, &dp, err);
+    int rc = nesim_cost_begin(chip, dense, ticks, chip_seconds, out, &ep, &dp, err);
     if (rc)
         return rc;
-    if (chip_seconds > 0 && ticks > 0)
-        ep.step_s = chip_seconds / (double)ticks; /* static energy over the chip's own time */
-    out->chip = chip->name;
-    out->dense = dense->name;
     int np = nesim_population_count(net), nj = nesim_projection_count(net);
     nesim_energy_input *ein = calloc((size_t)(np ? np : 1), sizeof *ein);
     nesim_energy_layer *eout = calloc((size_t)(np ? np : 1), sizeof *eout);

@@ -44,6 +44,13 @@ typedef struct nesim_cost {
 int nesim_cost_params(const nesim_chip *chip, const nesim_chip *dense, nesim_chip_caps *caps,
                       nesim_energy_params *ep, nesim_dense_params *dp, nesim_error *err);
 
+/* What every pricing starts with: *out zeroed with the profiles' names,
+ * capacities and prices filled (nesim_cost_params), and, for a run timed on
+ * the chip (chip_seconds > 0 over ticks > 0), static energy priced per
+ * chip-time step instead of the profile's tick. */
+int nesim_cost_begin(const nesim_chip *chip, const nesim_chip *dense, int64_t ticks, double chip_seconds,
+                     nesim_cost *out, nesim_energy_params *ep, nesim_dense_params *dp, nesim_error *err);
+
 /* Maps and prices a finished layer run. Free with nesim_cost_free. */
 int nesim_cost_layers(const nesim_chip *chip, const nesim_chip *dense, const nesim_infer *m,
                       const nesim_infer_report *r, double model_tick_s, nesim_cost *out,

@@ -52,17 +52,12 @@ int nesim_cost_nir_timed(const nesim_chip *chip, const nesim_chip *dense, const 
                          const nesim_nir_net *net, int64_t ticks, double tick_s, size_t samples, double chip_seconds,
                          nesim_cost *out, int **group_node, nesim_error *err)
 {
-    memset(out, 0, sizeof *out);
     *group_node = NULL;
     nesim_energy_params ep;
     nesim_dense_params dp;
-    int rc = nesim_cost_params(chip, dense, &out->caps, &ep, &dp, err);
+    int rc = nesim_cost_begin(chip, dense, ticks, chip_seconds, out, &ep, &dp, err);
     if (rc)
         return rc;
-    if (chip_seconds > 0 && ticks > 0)
-        ep.step_s = chip_seconds / (double)ticks; /* static energy over the chip's own time */
-    out->chip = chip->name;
-    out->dense = dense->name;
     int n = g->n_nodes, ng = 0, ne = 0;
     int *gid = malloc((size_t)n * sizeof *gid), *node_of = malloc((size_t)n * sizeof *node_of);
     int *queue = malloc(((size_t)n + 1) * sizeof *queue);
