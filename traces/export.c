@@ -15,6 +15,7 @@
  * the whole array in memory and has no int64 dtype, while ticks need 64 bits
  * and a run may hold more spikes than fit comfortably in memory.
  */
+#include "net/tensor_io.h"
 #include "traces/store_internal.h"
 
 #include <errno.h>
@@ -132,8 +133,7 @@ int nesim_trace_export(nesim_trace *t, int64_t run, nesim_trace_format fmt, cons
         return nesim_fail(err, NESIM_ENOMEM, "out of memory");
     snprintf(tmp, len + 16, "%s.tmp-XXXXXX", path);
     /* a device or a pipe (-o /dev/null) is written in place: a temp file renamed over it would replace it */
-    struct stat pst;
-    int special = stat(path, &pst) == 0 && !S_ISREG(pst.st_mode) && !S_ISDIR(pst.st_mode);
+    int special = nesim_tio_special(path);
     int fd = special ? open(path, O_WRONLY) : mkstemp(tmp);
     if (fd < 0) {
         rc = nesim_fail(err, NESIM_EINVAL, "%s: cannot create: %s", path, strerror(errno));

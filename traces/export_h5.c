@@ -23,9 +23,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
+#include "net/tensor_io.h"
 #include "traces/store_internal.h"
 
 typedef struct spk {
@@ -231,8 +231,7 @@ int trace_export_h5(nesim_trace *t, int64_t run, nesim_trace_format fmt, const c
         S[0] = (nesim_trace_sample_row){0, 0, vt > 0 ? vt - 1 : NESIM_TRACE_TICK_LIMIT - 1};
         ns = 1;
     }
-    struct stat pst; /* HDF5 needs a file it can seek in; a device renamed over would be replaced */
-    if (stat(path, &pst) == 0 && !S_ISREG(pst.st_mode)) {
+    if (nesim_tio_special(path)) { /* HDF5 needs a file it can seek in; a device renamed over would be replaced */
         free(S);
         nesim_trace_layers_free(L, nl);
         return nesim_fail(err, NESIM_EINVAL, "%s: not a regular file (an HDF5 export needs one)", path);
