@@ -78,10 +78,13 @@ for m in model model_loihi; do
    "$NESIM" trace export $m.db --format csv -o $m.csv)
 done
 
-/usr/bin/python3 - "$STEPS" <<'PY'
+/usr/bin/python3 - "$STEPS" "$ROOT/bench/sanafe" <<'PY'
 import csv, json, sys
 import numpy as np
 steps = int(sys.argv[1])
+sys.dont_write_bytecode = True  # nothing written into the checkout
+sys.path.insert(0, sys.argv[2])
+from compare import summary, print_wall
 sf = {(int(r["timestep"]), int(r["neuron"].split(".")[1])) for r in csv.DictReader(open("sf_spikes.csv"))}
 # nesim's tick k is SANA-FE's step k + 1 (make_net.py: each neuron starts at its bias)
 ns = {(int(r["tick"]) + 1, int(r["neuron"])) for r in csv.DictReader(open("ns_spikes.csv"))}
@@ -96,21 +99,6 @@ for m, name in (("model", "if (exact arithmetic)"), ("model_loihi", "loihi (Loih
     print(f"biases off the 1/64 grid, nesim {name}: {len(nu)} spikes, SANA-FE {len(sfu)}: " +
           ("identical" if not diff else f"differ from step {min(t for t, _ in diff)}"))
 
-def summary(path):
-    out, sec = {}, None
-    for line in open(path):
-        line = line.rstrip()
-        if line.startswith("energy:"):
-            sec = "energy"; continue
-        if line.startswith("wall_time:"):
-            sec = None
-        if ":" in line:
-            k, v = [x.strip() for x in line.split(":", 1)]
-            try:
-                out[(sec + "." if sec and line.startswith(" ") else "") + k] = float(v)
-            except ValueError:
-                pass
-    return out
 s = summary("sf_simple.txt")
 r = json.load(open("ns_simple.json"))
 t = r["energy"]["terms"]
@@ -131,15 +119,7 @@ for model in ("simple", "detailed"):
     if abs(b.sum() - total) <= 1e-5 * total and len(b) == len(a):
         line += f"; per step max |diff| {100 * np.abs((a - b) / b).max():.3f} %"
     print(line)
-def fig(label):
-    rows = [l.split() for l in open("t_" + label)]
-    w = sorted(float(x[0]) for x in rows)
-    m = max(int(x[1]) for x in rows)
-    return w[0], w[(len(w) - 1) // 2], m / 1024, len(w)
-for model in ("simple", "detailed"):
-    a, b = fig("ns_" + model), fig("sf_" + model)
-    print(f"  wall, {model:8s}: nesim min {a[0]:.3f} s median {a[1]:.3f} s ({a[3]} runs, peak {a[2]:.0f} MiB);"
-          f" SANA-FE min {b[0]:.2f} s median {b[1]:.2f} s ({b[3]} runs, peak {b[2]:.0f} MiB); {b[0] / a[0]:.0f}x by min")
+print_wall()
 PY
 
 # SANA-FE's own DVS gesture example, read by nesim unchanged (net/sanafe.h):
@@ -162,9 +142,12 @@ timeit ns_simple "$N" "$NESIM" run "$SANAFE_DVS" --chip "$SANAFE_ARCH" --steps "
 timeit ns_detailed "$N" "$NESIM" run "$SANAFE_DVS" --chip "$SANAFE_ARCH" --steps "$STEPS" --timing detailed --quiet --json
 timeit sf_simple "$NS" "$SANAFE" -t simple -o "$D/dvs/out" "$SANAFE_ARCH" "$SANAFE_DVS" "$STEPS"
 timeit sf_detailed "$NS" "$SANAFE" -t detailed -o "$D/dvs/out" "$SANAFE_ARCH" "$SANAFE_DVS" "$STEPS"
-/usr/bin/python3 - "$STEPS" <<'PY'
+/usr/bin/python3 - "$STEPS" "$ROOT/bench/sanafe" <<'PY'
 import csv, json, sys
 steps = int(sys.argv[1])
+sys.dont_write_bytecode = True  # nothing written into the checkout
+sys.path.insert(0, sys.argv[2])
+from compare import summary, print_wall
 sf = set()
 for r in csv.DictReader(open("sf_spikes.csv")):
     g, i = r["neuron"].split(".")
@@ -173,21 +156,6 @@ ns = {(r["layer"], int(r["neuron"]), int(r["tick"]) + 1) for r in csv.DictReader
 print(f"\nSANA-FE's DVS gesture example (snn/dvs.yaml, 18,678 neurons, 3.56 M synapses), {steps} steps, read by both")
 print(f"spikes: nesim {len(ns)}, SANA-FE {len(sf)}: " + ("identical" if ns == sf else
       f"DIFFER ({len(ns - sf)} only in nesim, {len(sf - ns)} only in SANA-FE)"))
-def summary(path):
-    out, sec = {}, None
-    for line in open(path):
-        line = line.rstrip()
-        if line.startswith("energy:"):
-            sec = "energy"; continue
-        if line.startswith("wall_time:"):
-            sec = None
-        if ":" in line:
-            k, v = [x.strip() for x in line.split(":", 1)]
-            try:
-                out[(sec + "." if sec and line.startswith(" ") else "") + k] = float(v)
-            except ValueError:
-                pass
-    return out
 for model in ("simple", "detailed"):
     s = summary(f"sf_{model}.txt")
     n = json.load(open(f"ns_{model}.json"))["sanafe_summary"]
@@ -200,14 +168,7 @@ for model in ("simple", "detailed"):
            [(f"energy {k}", n["energy"][k], s[f"energy.{k}"]) for k in ("synapse", "soma", "network", "total")]
     for name, a, b in rows:
         print(f"  {'':8s}{name:24s} {a:14.6e} {b:14.6e} {100 * (a - b) / b if b else 0:8.3f} %")
-def fig(label):
-    rows = [l.split() for l in open("t_" + label)]
-    w = sorted(float(x[0]) for x in rows)
-    return w[0], w[(len(w) - 1) // 2], max(int(x[1]) for x in rows) / 1024, len(w)
-for model in ("simple", "detailed"):
-    a, b = fig("ns_" + model), fig("sf_" + model)
-    print(f"  wall, {model:8s}: nesim min {a[0]:.3f} s median {a[1]:.3f} s ({a[3]} runs, peak {a[2]:.0f} MiB);"
-          f" SANA-FE min {b[0]:.2f} s median {b[1]:.2f} s ({b[3]} runs, peak {b[2]:.0f} MiB); {b[0] / a[0]:.0f}x by min")
+print_wall()
 print("  (total_neurons_updated: nesim updates a leaking neuron every step; SANA-FE only one with a non-zero"
       " potential, input or bias — the soma energy and most of the chip-time difference)")
 PY
