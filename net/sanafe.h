@@ -51,6 +51,13 @@
  * .yml), 2 netlist (.net), 0 neither. */
 int nesim_sanafe_file_kind(const char *path);
 
+/* How nesim stores the synapses a SANA-FE synapse unit serves, by the
+ * unit's name: NESIM_STORE_DENSE when it contains "dense", NESIM_STORE_CONV
+ * when "conv", NESIM_STORE_SPARSE otherwise. The one rule both the
+ * architecture reader (which unit prices which storage) and the network
+ * reader (how a projection is stored) follow. */
+enum nesim_syn_storage nesim_sanafe_unit_storage(const char *unit_name);
+
 typedef struct nesim_sanafe_arch {
     char *file;
     json_t *chip;             /* the chip profile document (chips/README.md format) */

@@ -201,6 +201,14 @@ static int unit_num(const actx *c, const unit *u, const char *key, double *v)
 
 static char *dupn(const nesim_ynode *n) { return strdup(n->text); }
 
+enum nesim_syn_storage nesim_sanafe_unit_storage(const char *unit_name)
+{
+    return strstr(unit_name, "dense") ? NESIM_STORE_DENSE : strstr(unit_name, "conv") ? NESIM_STORE_CONV : NESIM_STORE_SPARSE;
+}
+
+/* index of a storage in the per-storage tables below: 0 dense, 1 sparse, 2 conv */
+static int storage_slot(const char *unit_name) { return (int)nesim_sanafe_unit_storage(unit_name) - NESIM_STORE_DENSE; }
+
 static int arch_build(actx *c, const nesim_ynode *root)
 {
     nesim_sanafe_arch *A = c->a;
@@ -379,7 +387,7 @@ static int arch_build(actx *c, const nesim_ynode *root)
     const char *syn_from[3] = {NULL, NULL, NULL};
     for (size_t i = 0; i < nsyn; i++) {
         const char *nm = usyn[i].name->text;
-        int k = strstr(nm, "dense") ? 0 : strstr(nm, "conv") ? 2 : 1;
+        int k = storage_slot(nm);
         double e, l;
         if ((rc = unit_num(c, &usyn[i], "energy_process_spike", &e)) ||
             (rc = unit_num(c, &usyn[i], "latency_process_spike", &l)))
@@ -394,8 +402,7 @@ static int arch_build(actx *c, const nesim_ynode *root)
     }
     for (int k = 0; k < 3; k++) /* a storage no unit names costs what the core's default unit does */
         if (!syn_from[k]) {
-            const char *nm = usyn[0].name->text;
-            int d = strstr(nm, "dense") ? 0 : strstr(nm, "conv") ? 2 : 1;
+            int d = storage_slot(usyn[0].name->text);
             syn_e[k] = syn_e[d], syn_l[k] = syn_l[d], syn_from[k] = syn_from[d];
         }
     double e_acc, l_acc, e_upd, l_upd, e_spk, l_spk, e_in, l_in, e_out, l_out;

@@ -157,12 +157,6 @@ static int find_group(const nctx *c, const char *name)
     return -1;
 }
 
-/* storage of a synapse unit, by its name */
-static int storage_of_unit(const char *name)
-{
-    return strstr(name, "dense") ? NESIM_STORE_DENSE : strstr(name, "conv") ? NESIM_STORE_CONV : NESIM_STORE_SPARSE;
-}
-
 /* ---- attributes ---- */
 
 static int apply(nctx *c, nattr *a, const nesim_ynode *k, const nesim_ynode *v, int soma_only);
@@ -230,7 +224,7 @@ static int syn_unit(nctx *c, const nesim_ynode *v, int *out)
         if (i == c->arch->n_syn)
             return AT(c, v, "synapse_hw_name: '%s' is not a synapse unit of %s", show(v->text, sh), c->arch->file);
     }
-    *out = storage_of_unit(v->text);
+    *out = nesim_sanafe_unit_storage(v->text);
     return NESIM_OK;
 }
 
@@ -1219,7 +1213,7 @@ static int build_spec(nctx *c, const char *name, nesim_spec **out)
                 return at(c, post->line, post->col, "group '%s': its neurons name different synapse units; nesim "
                                                     "stores a group's synapses one way", post->name);
         if (st < 0)
-            st = c->arch && c->arch->n_syn ? storage_of_unit(c->arch->syn_name[0]) : NESIM_STORE_SPARSE;
+            st = c->arch && c->arch->n_syn ? nesim_sanafe_unit_storage(c->arch->syn_name[0]) : NESIM_STORE_SPARSE;
         J->pre = B->pre, J->post = B->post, J->rule = NESIM_EXPLICIT, J->delay = 1, J->autapses = 1;
         J->storage = (enum nesim_syn_storage)st;
         for (int k = 0; k < 3; k++) {
