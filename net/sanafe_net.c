@@ -927,6 +927,35 @@ static void shift_nodes(nesim_ynode *n, int line, int col)
         shift_nodes(n->item[i], line, col);
 }
 
+/* One key=value token of a netlist line at *pp (blanks skipped), copied
+ * into key and val and described by kn and vn with their columns; *pp moves
+ * past it. Returns NESIM_OK with *got 0 at the end of the line. */
+#define KV_KEY 80
+#define KV_VAL 200
+static int next_kv(nctx *c, const char **pp, const char *line_start, int line, char key[KV_KEY], char val[KV_VAL],
+                   nesim_ynode *kn, nesim_ynode *vn, int *got)
+{
+    const char *p = *pp;
+    while (*p == ' ' || *p == '\t')
+        p++;
+    *got = 0;
+    *pp = p;
+    if (!*p)
+        return NESIM_OK;
+    const char *end = p + strcspn(p, " \t"), *eq = memchr(p, '=', (size_t)(end - p));
+    int tcol = (int)(p - line_start) + 1;
+    if (!eq || eq == p || eq - p >= KV_KEY || end - eq > KV_VAL)
+        return at(c, line, tcol, "'%.*s' is not key=value", (int)(end - p < 60 ? end - p : 60), p);
+    snprintf(key, KV_KEY, "%.*s", (int)(eq - p), p);
+    snprintf(val, KV_VAL, "%.*s", (int)(end - eq - 1), eq + 1);
+    *kn = (nesim_ynode){.kind = NESIM_Y_SCALAR, .line = line, .col = tcol, .text = key, .len = strlen(key), .plain = 1};
+    *vn = (nesim_ynode){.kind = NESIM_Y_SCALAR, .line = line, .col = tcol + (int)(eq - p) + 1, .text = val,
+                        .len = strlen(val), .plain = 1};
+    *pp = end;
+    *got = 1;
+    return NESIM_OK;
+}
+
 /* The attributes after a line's required field: key=value tokens, or a
  * YAML flow mapping or list; applied with fn. */
 typedef int (*attr_fn)(nctx *c, void *u, const nesim_ynode *k, const nesim_ynode *v);
@@ -960,25 +989,14 @@ static int line_attrs(nctx *c, const char *rest, const char *line_start, int lin
         nesim_yaml_free(y);
         return rc;
     }
-    for (const char *p = rest; *p;) {
-        while (*p == ' ' || *p == '\t')
-            p++;
-        if (!*p)
-            break;
-        const char *end = p + strcspn(p, " \t"), *eq = memchr(p, '=', (size_t)(end - p));
-        int tcol = (int)(p - line_start) + 1;
-        if (!eq || eq == p)
-            return at(c, line, tcol, "'%.*s' is not key=value", (int)(end - p < 60 ? end - p : 60), p);
-        char key[80], val[200];
-        snprintf(key, sizeof key, "%.*s", (int)(eq - p), p);
-        snprintf(val, sizeof val, "%.*s", (int)(end - eq - 1), eq + 1);
-        nesim_ynode kn = {.kind = NESIM_Y_SCALAR, .line = line, .col = tcol, .text = key, .len = strlen(key), .plain = 1};
-        nesim_ynode vn = {.kind = NESIM_Y_SCALAR, .line = line, .col = tcol + (int)(eq - p) + 1, .text = val,
-                          .len = strlen(val), .plain = 1};
-        int rc = fn(c, u, &kn, &vn);
-        if (rc)
+    for (const char *p = rest;;) {
+        char key[KV_KEY], val[KV_VAL];
+        nesim_ynode kn, vn;
+        int got, rc = next_kv(c, &p, line_start, line, key, val, &kn, &vn, &got);
+        if (!rc && got)
+            rc = fn(c, u, &kn, &vn);
+        if (rc || !got)
             return rc;
-        p = end;
     }
     return NESIM_OK;
 }
@@ -1055,34 +1073,26 @@ static int netlist(nctx *c, const char *text, size_t len)
         } else if (kind == 'e') {
             nesim_ynode desc = {.kind = NESIM_Y_SCALAR, .line = line, .col = fcol, .text = field, .len = strlen(field)};
             /* key=value attributes, kept here while the edge is read */
-            char keys[24][80], vals[24][200];
+            char keys[24][KV_KEY], vals[24][KV_VAL];
             nesim_ynode kn[24], vn[24];
             eattrs e = {.n = 0};
-            for (const char *p2 = rest; !rc;) {
-                while (*p2 == ' ' || *p2 == '\t')
-                    p2++;
-                if (!*p2)
+            for (const char *p2 = rest;;) {
+                int k = e.n, got;
+                if (k == 24) {
+                    p2 += strspn(p2, " \t");
+                    if (*p2)
+                        rc = at(c, line, (int)(p2 - ln) + 1, "e: too many attributes");
                     break;
-                const char *end = p2 + strcspn(p2, " \t"), *eq = memchr(p2, '=', (size_t)(end - p2));
-                int tcol = (int)(p2 - ln) + 1, k = e.n;
-                if (!eq || eq == p2 || eq - p2 >= 80 || end - eq > 200)
-                    rc = at(c, line, tcol, "'%.*s' is not key=value", (int)(end - p2 < 60 ? end - p2 : 60), p2);
-                else if (k == 24)
-                    rc = at(c, line, tcol, "e: too many attributes");
-                if (rc)
+                }
+                if ((rc = next_kv(c, &p2, ln, line, keys[k], vals[k], &kn[k], &vn[k], &got)) || !got)
                     break;
-                snprintf(keys[k], sizeof keys[k], "%.*s", (int)(eq - p2), p2);
-                snprintf(vals[k], sizeof vals[k], "%.*s", (int)(end - eq - 1), eq + 1);
-                kn[k] = (nesim_ynode){.kind = NESIM_Y_SCALAR, .line = line, .col = tcol, .text = keys[k],
-                                      .len = strlen(keys[k]), .plain = 1};
-                vn[k] = (nesim_ynode){.kind = NESIM_Y_SCALAR, .line = line, .col = tcol + (int)(eq - p2) + 1,
-                                      .text = vals[k], .len = strlen(vals[k]), .plain = 1};
                 for (int q = 0; q < k && !rc; q++)
                     if (!strcmp(keys[q], keys[k]))
-                        rc = at(c, line, tcol, "edge attribute '%s' is given twice", keys[k]);
+                        rc = at(c, line, kn[k].col, "edge attribute '%s' is given twice", keys[k]);
+                if (rc)
+                    break;
                 e.k[k] = &kn[k], e.v[k] = &vn[k];
                 e.n++;
-                p2 = end;
             }
             if (rc)
                 break;

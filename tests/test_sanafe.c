@@ -242,6 +242,8 @@ static void test_conv2d_expansion(void **st)
     nesim_spec_free(s);
 }
 
+#define ZEROS50 "00000000000000000000000000000000000000000000000000"
+
 typedef struct bad {
     int kind; /* 0 arch, 1 YAML network, 2 netlist */
     const char *text, *want;
@@ -277,6 +279,12 @@ static void test_malformed(void **st)
          "bad.yaml:5:31: edge: unknown attribute 'colour' here"},
         {2, "g 2 threshold=1\nn 0.5 bias=1\n", "bad.net:2:3: group '0' has 2 neurons (no neuron 5)"},
         {2, "g 2 threshold\n", "bad.net:1:5: 'threshold' is not key=value"},
+        /* a value longer than a token holds is refused, not cut short (1.000...0e9 read as 1) */
+        {2, "g 1 threshold=1." ZEROS50 ZEROS50 ZEROS50 ZEROS50 "e9\n", "bad.net:1:5: 'threshold=1.000"},
+        {2, "g 2\ne 0.0->0.1 weight=1 weight=2\n", "bad.net:2:21: edge attribute 'weight' is given twice"},
+        {2, "g 2\ne 0.0->0.1 a=1 b=1 c=1 d=1 e=1 f=1 g=1 h=1 i=1 j=1 k=1 l=1 m=1 n=1 o=1 p=1 q=1 r=1 s=1 t=1 u=1 "
+            "v=1 w=1 x=1 y=1\n",
+         "bad.net:2:108: e: too many attributes"},
         {2, "x 1\n", "bad.net:1:1: 'x': a line is g (group), n (neuron), e (edge) or & (mapping)"},
         {2, "g 1\ne 0.0->0.0 weight=1 delay=2\n", "bad.net:2:27: delay: dendritic delays are not supported"},
         /* hostile sizes are refused before anything is allocated for them */
