@@ -714,9 +714,12 @@ static int load_sanafe_net(const nesim_run_opts *o, nesim_spec **spec, nesim_err
     nesim_sanafe_layout lay = {0}, *layp = NULL;
     int rc = NESIM_OK;
     if (use_chip(o)) {
-        if (nesim_sanafe_file_kind(o->chip) == 1)
-            rc = nesim_sanafe_arch_load(o->chip, &arch, err);
-        if (!rc && !(rc = nesim_chip_load(o->chip, NULL, &chip, err)) && chip->kind == NESIM_CHIP_NEUROMORPHIC) {
+        if (nesim_sanafe_file_kind(o->chip) == 1) { /* its unit names too: read it once */
+            if (!(rc = nesim_sanafe_arch_load(o->chip, &arch, err)))
+                rc = nesim_chip_from_sanafe(arch, &chip, err);
+        } else
+            rc = nesim_chip_load(o->chip, NULL, &chip, err);
+        if (!rc && chip->kind == NESIM_CHIP_NEUROMORPHIC) {
             lay = (nesim_sanafe_layout){chip->p.mesh_x, chip->p.mesh_y, chip->p.cores_per_router,
                                         chip->p.cores_per_chip};
             layp = &lay;

@@ -888,19 +888,25 @@ static char *join_path(const char *dir, const char *stem)
     return p;
 }
 
+int nesim_chip_from_sanafe(const nesim_sanafe_arch *a, nesim_chip **out, nesim_error *err)
+{
+    *out = NULL;
+    char *text = json_dumps(a->chip, JSON_COMPACT);
+    if (!text)
+        return nesim_fail(err, NESIM_ENOMEM, "%s: out of memory", a->file);
+    int rc = nesim_chip_parse(text, strlen(text), a->file, NULL, out, err);
+    free(text);
+    return rc;
+}
+
 /* A SANA-FE architecture file: its profile document, checked as any other. */
 static int load_sanafe(const char *path, nesim_chip **out, nesim_error *err)
 {
     nesim_sanafe_arch *a;
     int rc = nesim_sanafe_arch_load(path, &a, err);
-    if (rc)
-        return rc;
-    char *text = json_dumps(a->chip, JSON_COMPACT);
+    if (!rc)
+        rc = nesim_chip_from_sanafe(a, out, err);
     nesim_sanafe_arch_free(a);
-    if (!text)
-        return nesim_fail(err, NESIM_ENOMEM, "%s: out of memory", path);
-    rc = nesim_chip_parse(text, strlen(text), path, NULL, out, err);
-    free(text);
     return rc;
 }
 

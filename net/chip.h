@@ -209,6 +209,12 @@ int nesim_chip_load(const char *name_or_path, const char *chips_dir, nesim_chip 
 int nesim_chip_parse(const char *text, size_t len, const char *name_for_errors,
                      const char *expect_name, nesim_chip **out, nesim_error *err);
 
+/* The profile of a SANA-FE architecture already read (net/sanafe.h),
+ * checked as any other; what nesim_chip_load does for a .yaml path, for a
+ * caller that also needs the architecture's unit names. */
+struct nesim_sanafe_arch;
+int nesim_chip_from_sanafe(const struct nesim_sanafe_arch *a, nesim_chip **out, nesim_error *err);
+
 void nesim_chip_free(nesim_chip *c);
 
 /* One *.json file of a chips directory. */
