@@ -29,11 +29,14 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "base/par.h"
 #include "sim/coded.h"
 
 #define IN 3584
 #define OUT 18944
 #define GROUP 128
+#define BATCH 16 /* tokens of the batched runs */
+#define REPS 5   /* repetitions of each batched run: min and median */
 
 static double now(void)
 {
@@ -114,6 +117,73 @@ static void print_row(const row_t *r)
            r->samples, r->steps, r->events, r->sops, ps * 1e3, r->sops / ps, r->err_s, r->err_d);
 }
 
+static int cmp_d(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* A batch of BATCH tokens (bitwise-bidirectional) three ways, REPS times
+ * each: one token per call on one thread (the unbatched kernel), one call on
+ * one thread, one call on every core. The outputs must be the same bits. */
+static void batched(const nesim_coded_linear *Lf, const nesim_coded_linear *Lq, const float *X, float *Y,
+                    int quick)
+{
+    const int cores = nesim_par_cores(), reps = quick ? 3 : REPS;
+    float *Y1 = xmalloc(BATCH * OUT * sizeof *Y1);
+    nesim_error err = {0};
+    printf("\nbatch of %d tokens, bitwise-bidirectional, %d repetitions (min / median s per batch; "
+           "SOP/s at the min); %d cores\n", BATCH, reps, cores);
+    printf("%-5s %-28s %9s %9s %10s %s\n", "w", "run", "min s", "median s", "SOP/s", "same bits");
+    for (int q = 0; q < 2; q++) {
+        nesim_coded_linear Lt = *(q ? Lq : Lf);
+        const nesim_coded_linear *L = &Lt;
+        unsigned char *tl = NULL;
+        double tt = now();
+        if (nesim_coded_tiles_new(L, cores, &tl, &err))
+            die("tiles", &err);
+        printf("%-5s tiles made in %.3f s\n", q ? "i8" : "f32", now() - tt);
+        for (int way = 0; way < 4; way++) {
+            Lt.tiles = way == 3 ? tl : NULL;
+            nesim_coded_opts o;
+            nesim_coded_opts_init(&o);
+            o.threads = way >= 2 ? cores : 1;
+            double t[REPS];
+            int64_t sops = 0;
+            for (int r = 0; r < reps; r++) {
+                double t0 = now();
+                nesim_coded_stats st;
+                if (way == 0) {
+                    sops = 0;
+                    for (size_t s = 0; s < BATCH; s++) {
+                        if (nesim_coded_linear_forward(L, &o, X + s * IN, Y1 + s * OUT, &st, &err))
+                            die("forward", &err);
+                        sops += st.sops;
+                    }
+                } else {
+                    if (nesim_coded_linear_batch(L, &o, X, BATCH, Y, &st, NULL, &err))
+                        die("batch", &err);
+                    sops = st.sops;
+                }
+                t[r] = now() - t0;
+            }
+            qsort(t, (size_t)reps, sizeof *t, cmp_d);
+            char what[64];
+            snprintf(what, sizeof what, "%s, %d thread%s", way == 0 ? "token by token" : way == 3 ? "tiled layer" : "one batch call",
+                     o.threads, o.threads > 1 ? "s" : "");
+            const char *same = way == 0 ? "-" : memcmp(Y, Y1, BATCH * OUT * sizeof *Y) ? "NO" : "yes";
+            printf("%-5s %-28s %9.3f %9.3f %10.3g %s\n", q ? "i8" : "f32", what, t[0], t[(reps - 1) / 2],
+                   (double)sops / t[0], same);
+            if (*same == 'N') {
+                fprintf(stderr, "coded_linear: batched output differs from token by token\n");
+                exit(1);
+            }
+        }
+        free(tl);
+    }
+    free(Y1);
+}
+
 int main(int argc, char **argv)
 {
     int quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
@@ -139,8 +209,8 @@ int main(int argc, char **argv)
             for (size_t j = 0; j < GROUP; j++)
                 Q[o * IN + g * GROUP + j] = (int8_t)lrintf(w[j] / sc);
         }
-    float *X = xmalloc(samples * IN * sizeof *X);
-    for (size_t k = 0; k < samples * IN; k++)
+    float *X = xmalloc(BATCH * IN * sizeof *X); /* BATCH >= samples */
+    for (size_t k = 0; k < BATCH * IN; k++)
         X[k] = (float)gsl_ran_laplace(rng, 1.0);
     gsl_rng_free(rng);
 
@@ -165,7 +235,7 @@ int main(int argc, char **argv)
     Lq.nnz_in = nzq;
     double rss_weights = peak_rss_mib();
 
-    float *Y = xmalloc(samples * OUT * sizeof *Y);
+    float *Y = xmalloc(BATCH * OUT * sizeof *Y);
     double *U = xmalloc(samples * IN * sizeof *U);
     double *Rs = xmalloc(OUT * sizeof *Rs), *Rd = xmalloc(OUT * sizeof *Rd);
     float *Wdq = NULL; /* dequantised int8 weights, made after the coded runs */
@@ -296,6 +366,7 @@ int main(int argc, char **argv)
            rss_end);
     printf("err = max_o |y_o - ref_o| / max_o |ref_o| (max over samples for sgemv; sample 0 for "
            "f64)\n");
+    batched(&Lf, &Lq, X, Y, quick);
     free(nzf);
     free(nzq);
     free(W);

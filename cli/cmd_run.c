@@ -39,6 +39,8 @@ static const char help[] =
     "  --samples N          use only the first N samples\n"
     "  --output Y.npy       write the last layer's readout, f32 [samples, outputs]\n"
     "  --labels L.npy       integer labels [samples]: print spiking and ANN accuracy\n"
+    "  --threads N          threads per coded layer (default: every core); the results\n"
+    "                       are the same bits for any N\n"
     "  (samples stream through in batches: inputs and outputs are never all in memory)\n"
     "options (recurrent models):\n"
     "  --seconds S          virtual time to simulate (default 1)\n"
@@ -124,6 +126,14 @@ static int parse(int argc, char **argv, nesim_run_opts *o, int *json, int *quiet
                 return nesim_fail(err, NESIM_EINVAL, "--timing: expected simple, detailed, async or none (got '%s')",
                                   v ? v : "nothing");
             o->timing = t;
+            i++;
+            continue;
+        }
+        if (!strcmp(a, "--threads")) {
+            uint64_t n;
+            if (!(rc = cli_u64(a, v, &n, err)) && !(n >= 1 && n <= 256))
+                rc = nesim_fail(err, NESIM_EINVAL, "--threads: must be in 1..256");
+            o->threads = (int)n;
             i++;
             continue;
         }

@@ -45,6 +45,8 @@ static const char help[] =
     "                       largest count needs; tensor: as long as the whole prompt's\n"
     "                       (SpikingBrain's T over batch x sequence; generated tokens are\n"
     "                       each their own tensor): the same counts, later spikes\n"
+    "  --threads N          threads per spiked projection (default: every core); the\n"
+    "                       results are the same bits for any N\n"
     "  --timing MODEL       chip time per token on --chip: simple, detailed (or async on an\n"
     "                       asynchronous chip); the spiked projections mapped on the chip,\n"
     "                       every input spike timed at its tick (graded work takes none)\n"
@@ -119,6 +121,12 @@ static int parse(int argc, char **argv, nesim_lm_job_opts *o, double **ks, int *
                 o->steps_tensor = 1;
             else
                 rc = nesim_fail(err, NESIM_EINVAL, "--steps-over: expected row or tensor");
+            i++;
+        } else if (!strcmp(a, "--threads")) {
+            uint64_t n;
+            if (!(rc = cli_u64(a, v, &n, err)) && !(n >= 1 && n <= 256))
+                rc = nesim_fail(err, NESIM_EINVAL, "--threads: must be in 1..256");
+            o->threads = (int)n;
             i++;
         } else if (!strcmp(a, "--timing")) {
             int t = nesim_timing_parse(v);

@@ -1,6 +1,8 @@
 /* lm.c — the language-model job: prompt, generation, perplexity, energy.
  * See lm.h. */
 #include "jobs/lm.h"
+
+#include "base/par.h"
 #include "eval/lmtime.h"
 #include "eval/roofline.h"
 
@@ -305,13 +307,17 @@ static int spec_dir(const char *path, json_t **root, char **dir, nesim_error *er
 
 /* Perplexity of ids[0..n) (next-token NLL over n - 1 predictions), the
  * projections played as po says. */
-static int perplexity(const nesim_lm_graph *g, const nesim_lm_proj_opts *po, const int32_t *ids, size_t n, float *lg,
+/* --threads: 0 is every core. */
+static int threads_of(const nesim_lm_job_opts *o) { return o->threads > 0 ? o->threads : nesim_par_cores(); }
+
+static int perplexity(const nesim_lm_graph *g, const nesim_lm_proj_opts *po, int threads, const int32_t *ids, size_t n, float *lg,
                       double *ppl, nesim_lm_totals *tot, nesim_error *err)
 {
     nesim_lm_run *r;
     int rc = nesim_lm_run_new(g, po, &r, err);
     if (rc)
         return rc;
+    nesim_lm_run_set_threads(r, threads);
     double s = 0;
     for (size_t i = 0; i + 1 < n && !rc; i++)
         if (!(rc = nesim_lm_step(r, ids[i], lg, err)))
@@ -360,7 +366,7 @@ static int eval(const nesim_lm_job_opts *o, const nesim_lm_model *m, const nesim
         po[j] = g->node[g->proj_node[j]].po, po[j].spiked = 0;
     double ppl;
     nesim_lm_totals t;
-    rc = perplexity(g, po, ids, n, lg, &ppl, &t, err);
+    rc = perplexity(g, po, threads_of(o), ids, n, lg, &ppl, &t, err);
     json_object_set_new(ev, "ann_ppl", json_real(ppl));
     json_t *rows = json_array();
     json_object_set_new(ev, "spiking", rows);
@@ -373,7 +379,7 @@ static int eval(const nesim_lm_job_opts *o, const nesim_lm_model *m, const nesim
             if (o->ks)
                 po[j].k = k;
         }
-        if (!(rc = perplexity(g, po, ids, n, lg, &ppl, &t, err))) {
+        if (!(rc = perplexity(g, po, threads_of(o), ids, n, lg, &ppl, &t, err))) {
             json_t *row = json_object();
             json_object_set_new(row, "k", json_real(k));
             json_object_set_new(row, "ppl", json_real(ppl));
@@ -468,13 +474,14 @@ static void ts_code(void *user, size_t proj, size_t token, int64_t t0, int64_t s
     if (steps > t->max[proj])
         t->max[proj] = steps;
 }
-static int tensor_steps(const nesim_lm_graph *g, const nesim_lm_proj_opts *po, const int32_t *ids, size_t prefill,
-                        float *lg, nesim_lm_run *r, json_t *rep, nesim_error *err)
+static int tensor_steps(const nesim_lm_graph *g, const nesim_lm_proj_opts *po, int threads, const int32_t *ids,
+                        size_t prefill, float *lg, nesim_lm_run *r, json_t *rep, nesim_error *err)
 {
     nesim_lm_run *r0 = NULL;
     tsteps t = {calloc(g->n_proj + 1, sizeof(int64_t))};
     int rc = t.max ? nesim_lm_run_new(g, po, &r0, err) : nesim_fail(err, NESIM_ENOMEM, "out of memory");
     if (!rc) {
+        nesim_lm_run_set_threads(r0, threads);
         nesim_lm_sink sk = {.code = ts_code, .user = &t};
         nesim_lm_run_set_sink(r0, &sk);
     }
@@ -603,6 +610,8 @@ int nesim_lm_job(const nesim_lm_job_opts *o, json_t **report, nesim_error *err)
     }
     if (!rc && n) {
         rc = nesim_lm_run_new(g, po_over, &r, err);
+        if (!rc)
+            nesim_lm_run_set_threads(r, threads_of(o));
         if (!rc && o->expect_proj >= 0 && o->expect_counts)
             rc = nesim_lm_run_expect(r, (size_t)o->expect_proj, o->expect_counts, o->expect_vth, o->expect_tokens,
                                      err);
@@ -639,7 +648,7 @@ int nesim_lm_job(const nesim_lm_job_opts *o, json_t **report, nesim_error *err)
             }
         }
         if (!rc && o->steps_tensor && prefill > 1)
-            rc = tensor_steps(g, po_over, ids, prefill, lg, r, rep, err);
+            rc = tensor_steps(g, po_over, threads_of(o), ids, prefill, lg, r, rep, err);
         json_t *toks = json_array();
         json_object_set_new(rep, "per_token", toks);
         if (!rc && !(gen = malloc((n + o->generate + 1) * sizeof *gen)))

@@ -46,6 +46,7 @@ typedef struct nesim_lm_job_opts {
     int steps_tensor;         /* 1: a projection's T over the whole prompt (SpikingBrain's
                                  dynamic_spikes over batch x sequence; generated tokens are
                                  each their own tensor); 0: each token its own T */
+    int threads;              /* threads per spiked projection (0: every core) */
     int timing;               /* nesim_timing: chip time per token of the spiked projections
                                  (eval/lmtime.h), with --prompt / --tokens */
     void (*progress)(void *user, double done);

@@ -1,6 +1,8 @@
 /* run.c — a model spec run end to end (see run.h). */
 #include "jobs/run.h"
 
+#include "base/par.h"
+
 #include <gsl/gsl_randist.h>
 #include <math.h>
 #include <stdlib.h>
@@ -335,6 +337,7 @@ static int run_layers(const nesim_run_opts *o, const nesim_spec *spec, json_t **
         rc = nesim_infer_open(spec, &m, err);
     if (rc)
         return rc;
+    nesim_infer_set_threads(m, o->threads > 0 ? o->threads : nesim_par_cores());
     size_t w = nesim_infer_input_size(m), ow = nesim_infer_output_size(m);
     rc = source_open(&src, o, spec, w, err);
     size_t rows = src.rows, B = rc ? 1 : batch_rows(w, ow, rows);

@@ -36,6 +36,7 @@ typedef struct nesim_run_opts {
     nesim_trace_level record;
     int has_seed;
     uint64_t seed;                 /* else the spec's */
+    int threads;                   /* layer models: threads per coded layer (0: every core) */
     uint64_t max_memory;           /* refuse a run estimated above this many bytes
                                       (net/estimate.h); 0: the memory available now */
     /* Optional: progress in [0, 1]; called often, cheap to ignore. */

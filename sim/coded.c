@@ -307,7 +307,7 @@ int nesim_coded_play(const nesim_coded_linear *L, nesim_coded_work *w, nesim_cod
     int rc = build_plan(L, c, T, events, w, &plan, err);
     if (rc)
         return rc;
-    nesim_coded_rows(L, &plan, vth, w->bias, y);
+    nesim_coded_rows(L, NULL, &plan, 1, &vth, w->bias, y, 1);
     return NESIM_OK;
 }
 
@@ -387,10 +387,12 @@ static int64_t membrane_updates(const nesim_coded_linear *L, nesim_coded_work *w
     return ups;
 }
 
-/* Codes and plays one sample starting at tick0; fills *st. */
-static int run_sample(const nesim_coded_linear *L, const nesim_coded_opts *o, const float *x,
-                      float *y, size_t sample, int64_t tick0, nesim_coded_work *w, nesim_coded_stats *st,
-                      nesim_error *err)
+/* Codes one sample starting at tick0 and lays out its events as *plan (in
+ * w); fills *st and calls the observers. The plan is played by the caller,
+ * with the rest of its batch. */
+static int prepare_sample(const nesim_coded_linear *L, const nesim_coded_opts *o, const float *x, size_t sample,
+                          int64_t tick0, nesim_coded_work *w, nesim_coded_plan *plan, double *vth_out,
+                          nesim_coded_stats *st, nesim_error *err)
 {
     const nesim_coding c = o->coding;
     const char *nm = lname(L);
@@ -416,8 +418,9 @@ static int run_sample(const nesim_coded_linear *L, const nesim_coded_opts *o, co
         return nesim_fail(err, NESIM_EINVAL,
                           "coded linear '%s': sample %zu: %lld events are too many to play", nm,
                           sample, (long long)events);
-    if ((rc = nesim_coded_play(L, w, c, T, (size_t)events, vth, y, err)))
+    if ((rc = build_plan(L, c, T, (size_t)events, w, plan, err)))
         return rc;
+    *vth_out = vth;
     st->spikes = events;
     st->sops = sops;
     st->updates = membrane_updates(L, w, c, T);
@@ -462,21 +465,45 @@ int nesim_coded_linear_batch(const nesim_coded_linear *L, const nesim_coded_opts
     nesim_coded_stats tot;
     nesim_coded_stats_init(&tot);
     tot.t_end = o->t0;
-    nesim_coded_work w;
-    if ((rc = nesim_coded_work_init(&w, L, err)))
-        return rc;
+    const size_t nb = samples < NESIM_CODED_BATCH ? (samples ? samples : 1) : NESIM_CODED_BATCH;
+    nesim_coded_work w[NESIM_CODED_BATCH];
+    nesim_coded_plan plans[NESIM_CODED_BATCH];
+    double vth[NESIM_CODED_BATCH];
+    nesim_coded_stats one[NESIM_CODED_BATCH];
+    size_t nw = 0;
+    for (; nw < nb && !rc; nw++)
+        rc = nesim_coded_work_init(&w[nw], L, err);
+    /* A call with a batch to play tiles the weight for itself unless the
+     * layer brings tiles: one pass over the matrix, then every sample reads
+     * the tiles from cache. Without the memory, the row kernel does. */
+    const unsigned char *tl = L->tiles;
+    unsigned char *own = NULL;
+    if (!rc && !tl && samples >= NESIM_CODED_TILE_MIN) {
+        nesim_error e2 = {0};
+        if (nesim_coded_tiles_new(L, o->threads, &own, &e2) == NESIM_OK)
+            tl = own;
+    }
     int64_t tick = o->t0;
-    for (size_t s = 0; s < samples; s++) {
-        nesim_coded_stats one;
-        rc = run_sample(L, o, x + s * L->in, y + s * L->out, s, tick, &w, &one, err);
+    for (size_t b0 = 0; b0 < samples && !rc; b0 += nb) {
+        const size_t m = samples - b0 < nb ? samples - b0 : nb;
+        size_t k = 0;
+        for (; k < m && !rc; k++) {
+            rc = prepare_sample(L, o, x + (b0 + k) * L->in, b0 + k, tick, &w[k], &plans[k], &vth[k], &one[k], err);
+            if (!rc)
+                tick = one[k].t_end;
+        }
         if (rc)
             break;
-        tick = one.t_end;
-        nesim_coded_stats_add(&tot, &one);
-        if (per_sample)
-            per_sample[s] = one;
+        nesim_coded_rows(L, tl, plans, m, vth, w[0].bias, y + b0 * L->out, o->threads);
+        for (k = 0; k < m; k++) {
+            nesim_coded_stats_add(&tot, &one[k]);
+            if (per_sample)
+                per_sample[b0 + k] = one[k];
+        }
     }
-    work_free(&w);
+    for (size_t k = 0; k < nw; k++)
+        work_free(&w[k]);
+    free(own);
     if (rc)
         return rc;
     nesim_coded_stats_finish(&tot);

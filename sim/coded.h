@@ -75,6 +75,11 @@ typedef struct nesim_coded_linear {
      * before the final rounding to float. The language-model engine sets it:
      * a count round(x / V_th) downstream must not flip on summation order. */
     int exact_sums;
+    /* Optional (NULL: none), borrowed, set after init: the weight as tiles
+     * (nesim_coded_tiles_new), so every call plays through them — a layer
+     * called many times with one sample, such as a language model's, pays
+     * for the layout once. */
+    const unsigned char *tiles;
 } nesim_coded_linear;
 
 /* Validates and fills *L. weight must be 2-D [out, in] with in, out >= 1 and
@@ -87,6 +92,14 @@ typedef struct nesim_coded_linear {
 int nesim_coded_linear_init(nesim_coded_linear *L, const char *name, const nesim_tensor *weight,
                             const nesim_tensor *scales, size_t group, const nesim_tensor *bias,
                             size_t expect_in, size_t expect_out, nesim_error *err);
+
+/* The weight of L as tiles of R = 64 / element-size rows, input-major: tile
+ * t holds rows t R .. t R + R - 1 (missing rows zero), input i's weights to
+ * them in the 64 bytes at t * in * 64 + 64 i. An event then reads one cache
+ * line for R rows. *tiles (64-byte aligned, as large as the weight rounded up
+ * to whole tiles) is the caller's, to free(); NESIM_ENOMEM without memory. Made
+ * on `threads` threads. */
+int nesim_coded_tiles_new(const nesim_coded_linear *L, int threads, unsigned char **tiles, nesim_error *err);
 
 /* One sample: x[0..in) -> y[0..out). st may be NULL. */
 int nesim_coded_linear_forward(const nesim_coded_linear *L, const nesim_coded_opts *o,

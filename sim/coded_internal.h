@@ -31,6 +31,10 @@
  * (8 KiB of f32) stay in L1 while every step of the chunk is played. */
 #define NESIM_CODED_CHUNK_FLOAT 512u
 #define NESIM_CODED_CHUNK_INT 2048u
+/* Samples a batch call codes before playing them through the weight
+ * together, and the fewest for which it tiles the weight itself. */
+#define NESIM_CODED_BATCH 16
+#define NESIM_CODED_TILE_MIN 4
 
 typedef struct nesim_coded_seg {
     double wt;    /* step weight */
@@ -46,9 +50,12 @@ typedef struct nesim_coded_plan {
     size_t nseg;
 } nesim_coded_plan;
 
-/* y[o] = vth * acc_o + (bias ? bias[o] : 0) for every row o of L. */
-void nesim_coded_rows(const nesim_coded_linear *L, const nesim_coded_plan *p, double vth,
-                      const double *bias, float *y);
+/* For every sample s < n and row o of L: y[s * out + o] = vth[s] * acc_o of
+ * plans[s] + (bias ? bias[o] : 0). tiles: NULL (the row kernel) or L's
+ * weight as tiles (nesim_coded_tiles_new). Rows are split over `threads`
+ * threads (small calls take one); the result is the same for any count. */
+void nesim_coded_rows(const nesim_coded_linear *L, const unsigned char *tiles, const nesim_coded_plan *plans,
+                      size_t n, const double *vth, const double *bias, float *y, int threads);
 
 /* The scratch of one layer's calls: allocated once, reused sample after
  * sample (stream.c keeps one per layer for a whole sample). */

@@ -11,6 +11,7 @@ void nesim_coded_opts_init(nesim_coded_opts *o)
     memset(o, 0, sizeof *o);
     o->coding = NESIM_CODE_BITWISE_BIDIR;
     o->k = 3.0;
+    o->threads = 1;
 }
 
 void nesim_coded_stats_init(nesim_coded_stats *st)

@@ -43,6 +43,10 @@ typedef struct nesim_coded_opts {
     /* Optional: every input spike, in tick order (channels ascending within a tick). */
     void (*on_spike)(void *user, uint32_t channel, int64_t tick, int sign);
     void *spike_user;
+    /* Threads to play the events through the weight (>= 1; default 1):
+     * output rows are split between them, and the result is the same bits
+     * for any count. */
+    int threads;
 } nesim_coded_opts;
 
 /* Bitwise-bidirectional (the released model's coding), k = 3, adaptive

@@ -72,6 +72,12 @@ static int setup_kernels(lrt *l, nesim_error *err)
     return NESIM_OK;
 }
 
+void nesim_infer_set_threads(nesim_infer *m, int threads)
+{
+    for (size_t i = 0; i < m->n; i++)
+        m->L[i].opts.threads = threads > 0 ? threads : 1;
+}
+
 int nesim_infer_open(const nesim_spec *spec, nesim_infer **out, nesim_error *err)
 {
     *out = NULL;

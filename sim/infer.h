@@ -52,6 +52,9 @@ typedef struct nesim_infer_report {
 
 int nesim_infer_open(const nesim_spec *spec, nesim_infer **out, nesim_error *err);
 void nesim_infer_close(nesim_infer *m);
+/* Threads each coded linear layer plays its events on (default 1; the
+ * results are the same bits for any count). */
+void nesim_infer_set_threads(nesim_infer *m, int threads);
 
 /* The loaded layers (valid while m is). */
 const nesim_layers *nesim_infer_graph(const nesim_infer *m);

@@ -33,6 +33,7 @@ struct nesim_lm_run {
     int64_t *min_steps;        /* [n_proj]: a whole tensor's T (0: each token's own) */
     nesim_lm_totals tot;
     int64_t tick;              /* virtual time: where the next token starts */
+    int threads;               /* per projection (nesim_lm_run_set_threads) */
     nesim_lm_sink sink;
     /* replay's check (nesim_lm_run_expect) */
     size_t exp_proj, exp_tokens;
@@ -140,6 +141,8 @@ int nesim_lm_run_new(const nesim_lm_graph *g, const nesim_lm_proj_opts *po, nesi
     *out = r;
     return NESIM_OK;
 }
+
+void nesim_lm_run_set_threads(nesim_lm_run *r, int threads) { r->threads = threads > 0 ? threads : 1; }
 
 void nesim_lm_run_free(nesim_lm_run *r)
 {
@@ -256,6 +259,7 @@ static int project(nesim_lm_run *r, const nesim_coded_linear *L, size_t proj, co
         o.k = r->po[proj].k;
         o.t0 = t0;
         o.min_steps = r->min_steps[proj];
+        o.threads = r->threads;
         pctx c = {r, proj, L->out};
         if (r->sink.activity)
             o.on_step = on_step, o.user = &c;

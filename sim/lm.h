@@ -45,6 +45,9 @@ typedef struct nesim_lm_run nesim_lm_run;
  * projection's coding instead, [g->n_proj], copied. */
 int nesim_lm_run_new(const nesim_lm_graph *g, const nesim_lm_proj_opts *po, nesim_lm_run **out, nesim_error *err);
 void nesim_lm_run_free(nesim_lm_run *r);
+/* Threads each spiked projection plays its events on (default 1; the
+ * results are the same bits for any count). */
+void nesim_lm_run_set_threads(nesim_lm_run *r, int threads);
 /* Forgets every position (a new sequence); totals and virtual time go on. */
 void nesim_lm_run_reset(nesim_lm_run *r);
 /* Positions played since the last reset. */

@@ -740,6 +740,73 @@ static void test_batch(void **state)
     gsl_rng_free(r);
 }
 
+/* The batched kernel (tiles of 64 / element-size rows, made by the call or
+ * by the layer) and any thread count give the bits of the row kernel run
+ * one sample at a time: every dtype, exact and float sums, row counts that
+ * leave a partial tile, more samples than one batch holds, and a layer
+ * large enough (> 2^21 SOPs) that the threads really split it. */
+static void test_batch_tiles_threads_same_bits(void **state)
+{
+    (void)state;
+    gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(r, 77);
+    static const size_t shapes[][2] = {{96, 1}, {96, 17}, {300, 70}, {130, 129}, {512, 1000}};
+    enum { S = 20 };
+    for (int wk = 0; wk < NW; wk++)
+        for (size_t sh = 0; sh < sizeof shapes / sizeof *shapes; sh++)
+            for (int exact = 0; exact < 2; exact++) {
+                const size_t in = shapes[sh][0], out = shapes[sh][1];
+                if (exact && sh != 2)
+                    continue;
+                layer ly;
+                make_layer(&ly, r, (wkind)wk, in, out, sh % 2 == 0, 0);
+                ly.L.exact_sums = exact;
+                float *x = malloc(S * in * sizeof *x), *y0 = malloc(S * out * sizeof *y0),
+                      *y1 = malloc(S * out * sizeof *y1);
+                assert_non_null(x);
+                assert_non_null(y0);
+                assert_non_null(y1);
+                for (int q = 0; q < S; q++)
+                    make_input(r, q == 3 ? P_ZERO : q % 3 ? P_GAUSS : P_SPARSE, x + q * in, in);
+                nesim_coded_opts o;
+                nesim_coded_opts_init(&o);
+                nesim_error err = {0};
+                nesim_coded_stats one[S], per[S], tot;
+                for (int q = 0; q < S; q++) {
+                    o.t0 = q ? one[q - 1].t_end : 0;
+                    assert_ok(nesim_coded_linear_forward(&ly.L, &o, x + q * in, y0 + q * out, &one[q], &err), &err);
+                }
+                o.t0 = 0;
+                unsigned char *tl = NULL;
+                assert_ok(nesim_coded_tiles_new(&ly.L, 2, &tl, &err), &err);
+                for (int th = 1; th <= 3; th++)
+                    for (int tiled = 0; tiled < 2; tiled++) {
+                        ly.L.tiles = tiled ? tl : NULL;
+                        o.threads = th;
+                        memset(y1, 0xff, S * out * sizeof *y1);
+                        assert_ok(nesim_coded_linear_batch(&ly.L, &o, x, S, y1, &tot, per, &err), &err);
+                        if (memcmp(y0, y1, S * out * sizeof *y0))
+                            fail_msg("%s [%zu, %zu] exact %d, %d threads, tiles %d: not the same bits",
+                                     wname[wk], out, in, exact, th, tiled);
+                        for (int q = 0; q < S; q++) {
+                            assert_int_equal(per[q].sops, one[q].sops);
+                            assert_int_equal(per[q].updates, one[q].updates);
+                            assert_int_equal(per[q].t_end, one[q].t_end);
+                        }
+                        /* one sample at a time on threads, too */
+                        assert_ok(nesim_coded_linear_forward(&ly.L, &o, x + in, y1, NULL, &err), &err);
+                        assert_memory_equal(y1, y0 + out, out * sizeof *y1);
+                    }
+                ly.L.tiles = NULL;
+                free(tl);
+                free(x);
+                free(y0);
+                free(y1);
+                free_layer(&ly);
+            }
+    gsl_rng_free(r);
+}
+
 static void test_bad_input(void **state)
 {
     float w[6 * 7] = {0};
@@ -844,7 +911,7 @@ int main(void)
         cmocka_unit_test(test_ties_identity),
         cmocka_unit_test(test_min_steps_pads_leading_zeros), cmocka_unit_test(test_random_layers),
         cmocka_unit_test(test_wide_rows),     cmocka_unit_test(test_binary_clipping),
-        cmocka_unit_test(test_batch),         cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_batch),         cmocka_unit_test(test_batch_tiles_threads_same_bits),         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_bad_layers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
