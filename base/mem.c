@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <string.h>
 
 /* The first unsigned number in a file ("max" and unreadable: 0). */
@@ -82,4 +83,17 @@ const char *nesim_mem_format(double bytes, char *buf, size_t n)
         bytes /= 1024, u++;
     snprintf(buf, n, u && bytes < 10 ? "%.1f %s" : "%.0f %s", bytes, unit[u]);
     return buf;
+}
+
+void *nesim_alloc_big(size_t bytes)
+{
+    const size_t huge = (size_t)2 << 20;
+    void *mem = NULL;
+    if (posix_memalign(&mem, bytes >= huge ? huge : 64, bytes ? bytes : 1))
+        return NULL;
+#ifdef MADV_HUGEPAGE
+    if (bytes >= huge)
+        (void)madvise(mem, bytes / huge * huge, MADV_HUGEPAGE);
+#endif
+    return mem;
 }

@@ -1,14 +1,6 @@
 /* rng.c — seeded GSL streams (see rng.h). */
 #include "base/rng.h"
 
-uint64_t nesim_mix64(uint64_t x)
-{
-    x += 0x9e3779b97f4a7c15ull;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-    return x ^ (x >> 31);
-}
-
 gsl_rng *nesim_rng_new(uint64_t seed, uint64_t stream)
 {
     gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);

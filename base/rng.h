@@ -10,7 +10,14 @@
 /* A new mt19937 generator for (seed, stream); NULL when out of memory. */
 gsl_rng *nesim_rng_new(uint64_t seed, uint64_t stream);
 
-/* splitmix64 finaliser: a well-mixed 64-bit function of x. */
-uint64_t nesim_mix64(uint64_t x);
+/* splitmix64 finaliser: a well-mixed 64-bit function of x (inline: the
+ * synthetic weights call it once per value). */
+static inline uint64_t nesim_mix64(uint64_t x)
+{
+    x += 0x9e3779b97f4a7c15ull;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
 
 #endif

@@ -33,6 +33,38 @@ static double now_s(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* Wall seconds of a run's phases, for the report's "phases_s": load (the
+ * spec, tensor files, the network graph), synthesis (synthetic weights),
+ * setup (chips, trace, the chip-time mapping), run, cost (mapping and
+ * pricing after the run), report; first_event is what comes before the run. */
+typedef struct phases {
+    double start, mark;
+    double load, synthesis, setup, run, cost, report;
+} phases;
+
+/* Seconds since the last mark (and marks now). */
+static double lap(phases *p)
+{
+    double t = now_s(), d = t - p->mark;
+    p->mark = t;
+    return d;
+}
+
+static void add_phases(json_t *r, phases *p)
+{
+    p->report += lap(p);
+    json_t *j = json_object();
+    json_object_set_new(j, "load", json_real(p->load));
+    json_object_set_new(j, "synthesis", json_real(p->synthesis));
+    json_object_set_new(j, "setup", json_real(p->setup));
+    json_object_set_new(j, "first_event", json_real(p->load + p->synthesis + p->setup));
+    json_object_set_new(j, "run", json_real(p->run));
+    json_object_set_new(j, "cost", json_real(p->cost));
+    json_object_set_new(j, "report", json_real(p->report));
+    json_object_set_new(j, "total", json_real(p->mark - p->start));
+    json_object_set_new(r, "phases_s", j);
+}
+
 static double peak_rss_mib(void)
 {
     struct rusage ru;
@@ -320,7 +352,7 @@ static int layer_gpu_baselines(const char *list, const nesim_cost *c, json_t *re
     return rc;
 }
 
-static int run_layers(const nesim_run_opts *o, const nesim_spec *spec, json_t **report, nesim_error *err)
+static int run_layers(const nesim_run_opts *o, const nesim_spec *spec, phases *ph, json_t **report, nesim_error *err)
 {
     nesim_infer *m = NULL;
     float *x = NULL, *y = NULL, *ya = NULL;
@@ -337,6 +369,8 @@ static int run_layers(const nesim_run_opts *o, const nesim_spec *spec, json_t **
         rc = nesim_infer_open(spec, &m, err);
     if (rc)
         return rc;
+    ph->synthesis = nesim_layers_synth_s(nesim_infer_graph(m));
+    ph->load += lap(ph) - ph->synthesis;
     nesim_infer_set_threads(m, o->threads > 0 ? o->threads : nesim_par_cores());
     size_t w = nesim_infer_input_size(m), ow = nesim_infer_output_size(m);
     rc = source_open(&src, o, spec, w, err);
@@ -393,6 +427,7 @@ static int run_layers(const nesim_run_opts *o, const nesim_spec *spec, json_t **
     nesim_error out_err = {0};
     if (!rc)
         nesim_infer_begin(m, rows, 0);
+    ph->setup += lap(ph);
     for (size_t done = 0; !rc && done < rows;) {
         size_t n = rows - done < B ? rows - done : B;
         if ((rc = source_read(&src, x, n, err)))
@@ -424,6 +459,7 @@ static int run_layers(const nesim_run_opts *o, const nesim_spec *spec, json_t **
     if (!rc)
         rc = nesim_infer_finish(m, &rep, err);
     nesim_infer_set_sink(m, NULL);
+    ph->run += lap(ph);
     int interrupted = nesim_record_interrupted(rec);
     if (lab && rows) {
         snn /= (double)rows, ann /= (double)rows, agree /= (double)rows;
@@ -452,6 +488,7 @@ static int run_layers(const nesim_run_opts *o, const nesim_spec *spec, json_t **
     if (!rc && chip &&
         !(rc = nesim_cost_layers_timed(chip, dense, m, &rep, spec->tick, tk.ct ? ctr.total_s : -1, &cost, err)))
         costp = &cost;
+    ph->cost += lap(ph);
     json_t *r = NULL;
     if (!rc) {
         nesim_run_extras ex = {.wall_s = wall, .peak_rss_mib = peak_rss_mib(), .has_accuracy = lab != NULL,
@@ -471,6 +508,8 @@ static int run_layers(const nesim_run_opts *o, const nesim_spec *spec, json_t **
                 json_object_set_new(cj, "per_layer", pl);
             json_object_set_new(r, "chip_time", cj);
         }
+        if (!rc)
+            add_phases(r, ph);
     }
     if (rec) {
         double tc = now_s();
@@ -565,7 +604,7 @@ static int add_sanafe_summary(json_t *r)
     return 0;
 }
 
-static int run_network(const nesim_run_opts *o, const nesim_spec *spec, json_t **report, nesim_error *err)
+static int run_network(const nesim_run_opts *o, const nesim_spec *spec, phases *ph, json_t **report, nesim_error *err)
 {
     double seconds = o->seconds > 0 ? o->seconds : 1;
     int64_t total = o->steps;
@@ -581,6 +620,7 @@ static int run_network(const nesim_run_opts *o, const nesim_spec *spec, json_t *
     nesim_net *net = nesim_net_from_graph(g, err);
     if (!net)
         return err->code;
+    ph->load += lap(ph);
     net_sink ns = {.checksum = NESIM_SPIKE_CHECKSUM_INIT};
     nesim_chip *chip = NULL, *dense = NULL;
     nesim_cost cost, *costp = NULL;
@@ -612,6 +652,7 @@ static int run_network(const nesim_run_opts *o, const nesim_spec *spec, json_t *
             goto done;
     }
     nesim_set_sink(net, on_net_spike, &ns);
+    ph->setup += lap(ph);
     double t0 = now_s();
     int64_t chunk = o->progress ? (total + 99) / 100 : total;
     for (int64_t done = 0; done < total && !rc; done += chunk) {
@@ -620,6 +661,7 @@ static int run_network(const nesim_run_opts *o, const nesim_spec *spec, json_t *
             o->progress(o->user, (double)(done + chunk < total ? done + chunk : total) / (double)total);
     }
     double wall = now_s() - t0;
+    ph->run += lap(ph);
     int interrupted = nesim_record_interrupted(ns.rec);
     int sink_stop = rc == NESIM_EIO && ns.rec; /* the recorder stopped the run: its error explains why */
     nesim_chiptime_result ctr = {0};
@@ -637,6 +679,7 @@ static int run_network(const nesim_run_opts *o, const nesim_spec *spec, json_t *
     if (!rc && chip &&
         !(rc = nesim_cost_network_timed(chip, dense, net, ns.isi.count, total, ns.ct ? ctr.total_s : -1, &cost, err)))
         costp = &cost;
+    ph->cost += lap(ph);
     json_t *r = NULL;
     if (!rc) {
         nesim_run_extras ex = {.wall_s = wall, .peak_rss_mib = peak_rss_mib(), .has_checksum = 1,
@@ -646,6 +689,8 @@ static int run_network(const nesim_run_opts *o, const nesim_spec *spec, json_t *
         else if (ns.ct)
             json_object_set_new(r, "chip_time", nesim_chiptime_json(&ctr, (nesim_timing)o->timing,
                                                               costp ? costp->energy.total : -1));
+        if (r)
+            add_phases(r, ph);
     }
     if (ns.rec) {
         double tc = now_s();
@@ -739,6 +784,8 @@ int nesim_run_spec(const nesim_run_opts *o, json_t **report, nesim_error *err)
 {
     *report = NULL;
     nesim_spec *spec = NULL;
+    phases ph = {0};
+    ph.start = ph.mark = now_s();
     int rc = nesim_sanafe_file_kind(o->spec) ? load_sanafe_net(o, &spec, err) : nesim_spec_load(o->spec, &spec, err);
     if (rc)
         return rc;
@@ -746,19 +793,20 @@ int nesim_run_spec(const nesim_run_opts *o, json_t **report, nesim_error *err)
         nesim_spec_free(spec);
         return rc;
     }
+    ph.load += lap(&ph);
     if (spec->n_layers) {
         if (o->seconds > 0 || o->steps > 0)
             rc = nesim_fail(err, NESIM_EINVAL, "%s: %s is a layer model (its samples set its time)",
                             o->steps > 0 ? "--steps" : "--seconds", spec->file);
         else
-            rc = run_layers(o, spec, report, err);
+            rc = run_layers(o, spec, &ph, report, err);
     } else {
         const char *bad = o->input ? "--input" : o->random_n ? "--random-input" : o->samples ? "--samples"
                           : o->output ? "--output" : o->labels ? "--labels" : NULL;
         if (bad)
             rc = nesim_fail(err, NESIM_EINVAL, "%s: %s is a network (give --seconds S, not samples)", bad, spec->file);
         else
-            rc = run_network(o, spec, report, err);
+            rc = run_network(o, spec, &ph, report, err);
     }
     nesim_spec_free(spec);
     return rc;

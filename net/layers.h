@@ -50,6 +50,8 @@ int nesim_layers_open(const nesim_spec *spec, nesim_layers **out, nesim_error *e
 void nesim_layers_close(nesim_layers *g);
 
 size_t nesim_layers_count(const nesim_layers *g);
+/* Wall seconds the open spent making synthetic tensors. */
+double nesim_layers_synth_s(const nesim_layers *g);
 const nesim_layer *nesim_layers_get(const nesim_layers *g, size_t i);
 const nesim_spec *nesim_layers_spec(const nesim_layers *g);
 size_t nesim_layers_input_size(const nesim_layers *g);  /* values per sample */

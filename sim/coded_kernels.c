@@ -34,8 +34,8 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
+#include "base/mem.h"
 #include "base/par.h"
 #include "sim/loads.h"
 
@@ -414,15 +414,8 @@ int nesim_coded_tiles_new(const nesim_coded_linear *L, int threads, unsigned cha
     const size_t nt = (L->out + R - 1) / R;
     if (nt > SIZE_MAX / 64 / in)
         return nesim_fail(err, NESIM_ENOMEM, "coded linear '%s': tiles too large", L->name);
-    /* Huge pages where the kernel gives them on request: a 7B model's tiles
-     * are gigabytes, and 4 KiB pages cost a fault each on first touch. */
-    const size_t bytes = nt * in * 64, huge = (size_t)2 << 20;
-    void *mem = NULL;
-    unsigned char *T = posix_memalign(&mem, bytes >= huge ? huge : 64, bytes) ? NULL : mem;
-#ifdef MADV_HUGEPAGE
-    if (T && bytes >= huge)
-        (void)madvise(T, bytes / huge * huge, MADV_HUGEPAGE);
-#endif
+    /* huge pages: a 7B model's tiles are gigabytes */
+    unsigned char *T = nesim_alloc_big(nt * in * 64);
     if (!T)
         return nesim_fail(err, NESIM_ENOMEM, "coded linear '%s': out of memory for %zu MiB of weight tiles",
                           L->name, nt * in * 64 >> 20);
