@@ -3,9 +3,14 @@
  * Large examples (a SpikingBrain-7B-shaped layer: 233 M weights) ship as a
  * spec line, not as files: {"synthetic": {"dist": "normal", "std": 0.02,
  * "seed": 7, "shape": [out, in], "quantize": "int8", "group": 128}}.
- * Values come from GSL's mt19937 (pinned) seeded by nesim_rng_new(seed, 0),
- * drawn in row-major order: normal by the ziggurat method, uniform, or a
- * constant. Quantised to int8 per group of `group` elements along the last
+ * Value n (flat row-major index) is a function of (seed, n) alone: the
+ * top 53 bits of splitmix64 at position n of the seed's stream give a
+ * uniform u in (0, 1); normal values are mean + std * inverse-CDF(u) (a
+ * table of GSL's gsl_cdf_ugaussian_Pinv, linear between 8193 points over
+ * [0.0025, 0.9975], within 1e-4 sigma; GSL's function itself in the tails),
+ * uniform ones lo + (hi - lo) u; or a constant. Being counter-based, the
+ * values are made on every core and do not depend on how many there are;
+ * any group can be made on its own. Quantised to int8 per group of `group` elements along the last
  * axis (symmetric: scale = max|w| / 127, q = round-half-even(w / scale)),
  * the way SpikingBrain's released INT8 weights are laid out. */
 #ifndef NESIM_SYNTH_H
