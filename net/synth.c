@@ -223,6 +223,12 @@ static void synth_part(void *ctx, int k, int n)
 int nesim_synth_generate(const nesim_spec_tensor *st, const char *what, nesim_tensor *t, void **buf,
                          nesim_tensor *scales, void **scales_buf, nesim_error *err)
 {
+    return nesim_synth_generate_on(st, what, 0, t, buf, scales, scales_buf, err);
+}
+
+int nesim_synth_generate_on(const nesim_spec_tensor *st, const char *what, int scalar, nesim_tensor *t, void **buf,
+                            nesim_tensor *scales, void **scales_buf, nesim_error *err)
+{
     memset(t, 0, sizeof *t);
     memset(scales, 0, sizeof *scales);
     *buf = *scales_buf = NULL;
@@ -257,7 +263,7 @@ int nesim_synth_generate(const nesim_spec_tensor *st, const char *what, nesim_te
     for (size_t k = 0; k <= ICDF_N; k++)
         icdf[k] = gsl_cdf_ugaussian_Pinv(ICDF_LO + (1 - 2 * ICDF_LO) * (double)k / ICDF_N);
     synth_job j = {st, nesim_mix64(st->seed ^ 0x73796e7468ull /* "synth" */), count, group, count / group, q8,
-                   *buf, sc, icdf, have_512()};
+                   *buf, sc, icdf, !scalar && have_512()};
     /* the values do not depend on the split: every core helps */
     int threads = nesim_par_cores();
     if (count < ((size_t)1 << 20))
