@@ -36,7 +36,8 @@ static double now_s(void)
 /* Wall seconds of a run's phases, for the report's "phases_s": load (the
  * spec, tensor files, the network graph), synthesis (synthetic weights),
  * setup (chips, trace, the chip-time mapping), run, cost (mapping and
- * pricing after the run), report; first_event is what comes before the run. */
+ * pricing after the run), report; first_event is what comes before the run.
+ * synthesis appears only when the run made synthetic tensors. */
 typedef struct phases {
     double start, mark;
     double load, synthesis, setup, run, cost, report;
@@ -55,7 +56,8 @@ static void add_phases(json_t *r, phases *p)
     p->report += lap(p);
     json_t *j = json_object();
     json_object_set_new(j, "load", json_real(p->load));
-    json_object_set_new(j, "synthesis", json_real(p->synthesis));
+    if (p->synthesis > 0) /* only when synthetic tensors were made (a trace keeps 0.0 as 0) */
+        json_object_set_new(j, "synthesis", json_real(p->synthesis));
     json_object_set_new(j, "setup", json_real(p->setup));
     json_object_set_new(j, "first_event", json_real(p->load + p->synthesis + p->setup));
     json_object_set_new(j, "run", json_real(p->run));

@@ -83,29 +83,42 @@ static inline double *nesim_point_state(const nesim_pop *p, uint32_t j)
         nesim_rule_init(nesim_pop_dyn(p, j), s + p->dyn.rule_off);                                \
         PFX##_k_predict(p, j, 0, NESIM_NEVER);                                                    \
     }                                                                                             \
+    static inline __attribute__((always_inline)) uint64_t PFX##_k_one(nesim_pop *p, uint32_t j, double w,   \
+                                                                     double kick, int64_t t, int keep) \
+    {                                                                                             \
+        const nesim_dyn *d = nesim_pop_dyn(p, j);                                                 \
+        nesim_nrec *r = &p->rec[j];                                                               \
+        double *st = nesim_point_state(p, j);                                                     \
+        uint64_t up = 0;                                                                          \
+        if (r->ts != t) {                                                                         \
+            NESIM_POINT_ADVANCE(ADV, d, st, r->ts, t, r->ref_until);                              \
+            r->ts = t;                                                                            \
+            up = 1;                                                                               \
+        }                                                                                         \
+        int refr = t < r->ref_until;                                                              \
+        INP(d, st, w, refr);                                                                      \
+        if (kick > 0 && (!refr || keep)) {                                                        \
+            r->budget -= kick;                                                                    \
+            if (r->budget < 0)                                                                    \
+                nesim_pop_mark(p, r, j);                                                          \
+        }                                                                                         \
+        return up;                                                                                \
+    }                                                                                             \
     static uint64_t PFX##_k_deliver(nesim_pop *p, const nesim_fan *f, double w, double kick,      \
                                     int64_t t)                                                    \
     {                                                                                             \
         const int keep = p->dyn.model->integrates_while_refractory;                               \
-        nesim_nrec *rec = p->rec;                                                                 \
         uint64_t ups = 0;                                                                         \
-        NESIM_FAN_EACH(f, j, {                                                                    \
-            const nesim_dyn *d = nesim_pop_dyn(p, j);                                             \
-            nesim_nrec *r = &rec[j];                                                              \
-            double *st = nesim_point_state(p, j);                                                 \
-            if (r->ts != t) {                                                                     \
-                NESIM_POINT_ADVANCE(ADV, d, st, r->ts, t, r->ref_until);                          \
-                r->ts = t;                                                                        \
-                ups++;                                                                            \
-            }                                                                                     \
-            int refr = t < r->ref_until;                                                          \
-            INP(d, st, w, refr);                                                                  \
-            if (kick > 0 && (!refr || keep)) {                                                    \
-                r->budget -= kick;                                                                \
-                if (r->budget < 0)                                                                \
-                    nesim_pop_mark(p, r, j);                                                      \
-            }                                                                                     \
-        });                                                                                       \
+        NESIM_FAN_EACH(f, j, { ups += PFX##_k_one(p, j, w, kick, t, keep); });                    \
+        return ups;                                                                               \
+    }                                                                                             \
+    static uint64_t PFX##_k_deliver_w(nesim_pop *p, const uint32_t *col, const double *wv,        \
+                                      uint32_t cnt, double kick, int64_t t)                       \
+    {                                                                                             \
+        const int keep = p->dyn.model->integrates_while_refractory;                               \
+        uint64_t ups = 0;                                                                         \
+        for (uint32_t k = 0; k < cnt; k++)                                                        \
+            ups += PFX##_k_one(p, col[k], wv[k], kick, t, keep);                                  \
         return ups;                                                                               \
     }                                                                                             \
     static void PFX##_k_test(nesim_pop *p, int64_t t)                                             \
@@ -153,7 +166,8 @@ static inline double *nesim_point_state(const nesim_pop *p, uint32_t j)
     }                                                                                             \
     static const nesim_pop_ops PFX##_point_ops = {                                                \
         .name = #PFX "/point", .uses_state = 1, .init = PFX##_k_init,                             \
-        .deliver = PFX##_k_deliver, .test = PFX##_k_test, .reset = PFX##_k_reset,                 \
+        .deliver = PFX##_k_deliver, .deliver_w = PFX##_k_deliver_w, .test = PFX##_k_test,         \
+        .reset = PFX##_k_reset,                                                                   \
         .state = PFX##_k_state};
 
 #endif

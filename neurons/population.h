@@ -123,6 +123,10 @@ typedef struct nesim_pop_ops {
     /* Weight w (kick = model->kick(w)) to every target of f at tick t;
      * returns the targets touched for the first time this tick (updates). */
     uint64_t (*deliver)(nesim_pop *p, const nesim_fan *f, double w, double kick, int64_t t);
+    /* Optional: the same for targets col[k] each with its own weight wv[k],
+     * k < cnt, in that order (an explicit projection's row in one call);
+     * without it the engine calls deliver once per run of equal weights. */
+    uint64_t (*deliver_w)(nesim_pop *p, const uint32_t *col, const double *wv, uint32_t cnt, double kick, int64_t t);
     void (*test)(nesim_pop *p, int64_t t);
     void (*reset)(nesim_pop *p, uint32_t j, int64_t t);
     /* Neuron j's n_state values advanced to tick now (read-out, no side effects). */

@@ -309,9 +309,16 @@ static void deliver(nesim_net *net, const nesim_ev *e, int64_t t)
     uint32_t i = e->id - pre->first;
     nesim_fan f = {.col = NULL, .skip = UINT32_MAX};
     if (pj->s.kind == NESIM_EXPLICIT) {
-        /* per-synapse weights: one delivery per run of equal weights, targets ascending */
+        /* per-synapse weights: the whole row in one call where the kernels
+         * take a weight per target, else one call per run of equal weights;
+         * targets ascending either way */
         uint64_t ups = 0, cnt = 0;
-        for (uint64_t k = pj->row[i], end = pj->row[i + 1]; k < end;) {
+        if (post->ops->deliver_w) {
+            uint64_t k = pj->row[i], end = pj->row[i + 1];
+            ups = post->ops->deliver_w(&post->k, pj->col + k, pj->w + k, (uint32_t)(end - k), net->kick[e->aux], t);
+            cnt = end - k;
+        }
+        for (uint64_t k = post->ops->deliver_w ? pj->row[i + 1] : pj->row[i], end = pj->row[i + 1]; k < end;) {
             uint64_t r = k + 1;
             while (r < end && pj->w[r] == pj->w[k])
                 r++;
