@@ -939,7 +939,8 @@ int nesim_trace_sync(nesim_trace *t)
     b->synced = true;
     /* half full is enough to commit here: a consistent point may not come
      * again before the batch must be handed over mid-tick */
-    if (b->n_spikes >= b->cap_spikes / 2 || b->n_act >= w->act_soft_cap / 2 || rare_full(b))
+    /* (a run without spikes has a spike batch of one entry: never "half full") */
+    if ((b->cap_spikes > 1 && b->n_spikes >= b->cap_spikes / 2) || b->n_act >= w->act_soft_cap / 2 || rare_full(b))
         return handoff(w);
     return writer_status(w);
 }
