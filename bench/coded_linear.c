@@ -134,7 +134,7 @@ static void batched(const nesim_coded_linear *Lf, const nesim_coded_linear *Lq, 
     nesim_error err = {0};
     printf("\nbatch of %d tokens, bitwise-bidirectional, %d repetitions (min / median s per batch; "
            "SOP/s at the min); %d cores\n", BATCH, reps, cores);
-    printf("%-5s %-28s %9s %9s %10s %s\n", "w", "run", "min s", "median s", "SOP/s", "same bits");
+    printf("%-5s %-32s %9s %9s %10s %s\n", "w", "run", "min s", "median s", "SOP/s", "same bits");
     for (int q = 0; q < 2; q++) {
         nesim_coded_linear Lt = *(q ? Lq : Lf);
         const nesim_coded_linear *L = &Lt;
@@ -143,8 +143,8 @@ static void batched(const nesim_coded_linear *Lf, const nesim_coded_linear *Lq, 
         if (nesim_coded_tiles_new(L, cores, &tl, &err))
             die("tiles", &err);
         printf("%-5s tiles made in %.3f s\n", q ? "i8" : "f32", now() - tt);
-        for (int way = 0; way < 4; way++) {
-            Lt.tiles = way == 3 ? tl : NULL;
+        for (int way = 0; way < 5; way++) {
+            Lt.tiles = way >= 3 ? tl : NULL;
             nesim_coded_opts o;
             nesim_coded_opts_init(&o);
             o.threads = way >= 2 ? cores : 1;
@@ -153,7 +153,7 @@ static void batched(const nesim_coded_linear *Lf, const nesim_coded_linear *Lq, 
             for (int r = 0; r < reps; r++) {
                 double t0 = now();
                 nesim_coded_stats st;
-                if (way == 0) {
+                if (way == 0 || way == 4) {
                     sops = 0;
                     for (size_t s = 0; s < BATCH; s++) {
                         if (nesim_coded_linear_forward(L, &o, X + s * IN, Y1 + s * OUT, &st, &err))
@@ -169,10 +169,10 @@ static void batched(const nesim_coded_linear *Lf, const nesim_coded_linear *Lq, 
             }
             qsort(t, (size_t)reps, sizeof *t, cmp_d);
             char what[64];
-            snprintf(what, sizeof what, "%s, %d thread%s", way == 0 ? "token by token" : way == 3 ? "tiled layer" : "one batch call",
+            snprintf(what, sizeof what, "%s, %d thread%s", way == 0 ? "token by token" : way == 3 ? "tiled layer" : way == 4 ? "tiled, token by token" : "one batch call",
                      o.threads, o.threads > 1 ? "s" : "");
             const char *same = way == 0 ? "-" : memcmp(Y, Y1, BATCH * OUT * sizeof *Y) ? "NO" : "yes";
-            printf("%-5s %-28s %9.3f %9.3f %10.3g %s\n", q ? "i8" : "f32", what, t[0], t[(reps - 1) / 2],
+            printf("%-5s %-32s %9.3f %9.3f %10.3g %s\n", q ? "i8" : "f32", what, t[0], t[(reps - 1) / 2],
                    (double)sops / t[0], same);
             if (*same == 'N') {
                 fprintf(stderr, "coded_linear: batched output differs from token by token\n");
