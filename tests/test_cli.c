@@ -230,6 +230,57 @@ static void test_run_gpu(void **st)
     bad("run examples/tiny-lm --prompt x --gpu nope", "unknown chip 'nope'");
 }
 
+/* --threads: refused outside 1..256 with one line; any count gives the same
+ * report numbers and readout, for a layer model and a language model (the
+ * 3584 -> 18944 layer is large enough that two threads really split it), and
+ * --json reports the phases of the run. */
+static void test_run_threads(void **st)
+{
+    bad("run examples/digits/model.json --random-input 2 --threads 0", "--threads: must be in 1..256");
+    bad("run examples/tiny-lm --prompt x --threads 999", "--threads: must be in 1..256");
+    const char *d = test_tmpdir();
+    char cmd[768];
+    json_t *rep[2] = {NULL, NULL};
+    for (int k = 0; k < 2; k++) {
+        snprintf(cmd, sizeof cmd,
+                 "run examples/spikingbrain-7b-layer/model.json --random-input 2 --threads %d --chip none --json "
+                 "--quiet --output %s/y%d.npy",
+                 k + 1, d, k);
+        assert_int_equal(run(cmd, out, sizeof out, err, sizeof err), 0);
+        json_error_t je;
+        rep[k] = json_loads(out, 0, &je);
+        assert_non_null(rep[k]);
+        const json_t *ph = json_object_get(rep[k], "phases_s");
+        assert_true(json_real_value(json_object_get(ph, "synthesis")) > 0);
+        assert_true(json_real_value(json_object_get(ph, "first_event")) >=
+                    json_real_value(json_object_get(ph, "synthesis")));
+        assert_true(json_real_value(json_object_get(ph, "total")) >= json_real_value(json_object_get(ph, "run")));
+    }
+    assert_string_equal(json_string_value(json_object_get(rep[0], "spike_checksum")),
+                        json_string_value(json_object_get(rep[1], "spike_checksum")));
+    assert_true(json_equal(json_object_get(rep[0], "totals"), json_object_get(rep[1], "totals")));
+    json_decref(rep[0]);
+    json_decref(rep[1]);
+    snprintf(cmd, sizeof cmd, "cmp -s %s/y0.npy %s/y1.npy", d, d);
+    assert_int_equal(system(cmd), 0);
+    char lo[2][1 << 12];
+    for (int k = 0; k < 2; k++) {
+        snprintf(cmd, sizeof cmd, "run examples/tiny-lm --prompt 'To be' --generate 4 --threads %d --json --quiet", k + 1);
+        assert_int_equal(run(cmd, out, sizeof out, err, sizeof err), 0);
+        json_error_t je;
+        json_t *j = json_loads(out, 0, &je);
+        assert_non_null(j);
+        char *txt = json_dumps(json_object_get(j, "generated"), JSON_ENCODE_ANY);
+        assert_non_null(txt);
+        snprintf(lo[k], sizeof lo[k], "%s %lld", txt,
+                 (long long)json_integer_value(json_object_get(json_object_get(j, "total"), "spikes")));
+        assert_true(json_integer_value(json_object_get(json_object_get(j, "total"), "spikes")) > 0);
+        free(txt);
+        json_decref(j);
+    }
+    assert_string_equal(lo[0], lo[1]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -238,6 +289,7 @@ int main(void)
         cmocka_unit_test(test_help),
         cmocka_unit_test(test_bad_arguments),
         cmocka_unit_test(test_run_timing),
+        cmocka_unit_test(test_run_threads),
         cmocka_unit_test(test_run_sanafe),
         cmocka_unit_test(test_outputs_to_devices),
         cmocka_unit_test(test_run_gpu),
