@@ -473,16 +473,6 @@ int nesim_coded_linear_batch(const nesim_coded_linear *L, const nesim_coded_opts
     size_t nw = 0;
     for (; nw < nb && !rc; nw++)
         rc = nesim_coded_work_init(&w[nw], L, err);
-    /* A call with a batch to play tiles the weight for itself unless the
-     * layer brings tiles: one pass over the matrix, then every sample reads
-     * the tiles from cache. Without the memory, the row kernel does. */
-    const unsigned char *tl = L->tiles;
-    unsigned char *own = NULL;
-    if (!rc && !tl && samples >= NESIM_CODED_TILE_MIN) {
-        nesim_error e2 = {0};
-        if (nesim_coded_tiles_new(L, o->threads, &own, &e2) == NESIM_OK)
-            tl = own;
-    }
     int64_t tick = o->t0;
     for (size_t b0 = 0; b0 < samples && !rc; b0 += nb) {
         const size_t m = samples - b0 < nb ? samples - b0 : nb;
@@ -494,7 +484,9 @@ int nesim_coded_linear_batch(const nesim_coded_linear *L, const nesim_coded_opts
         }
         if (rc)
             break;
-        nesim_coded_rows(L, tl, plans, m, vth, w[0].bias, y + b0 * L->out, o->threads);
+        /* a batch plays through tiles: the layer's, or each made just before
+         * it is played (one pass over the rows for the whole batch) */
+        nesim_coded_rows(L, L->tiles, plans, m, vth, w[0].bias, y + b0 * L->out, o->threads);
         for (k = 0; k < m; k++) {
             nesim_coded_stats_add(&tot, &one[k]);
             if (per_sample)
@@ -503,7 +495,6 @@ int nesim_coded_linear_batch(const nesim_coded_linear *L, const nesim_coded_opts
     }
     for (size_t k = 0; k < nw; k++)
         work_free(&w[k]);
-    free(own);
     if (rc)
         return rc;
     nesim_coded_stats_finish(&tot);

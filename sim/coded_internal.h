@@ -32,7 +32,8 @@
 #define NESIM_CODED_CHUNK_FLOAT 512u
 #define NESIM_CODED_CHUNK_INT 2048u
 /* Samples a batch call codes before playing them through the weight
- * together, and the fewest for which it tiles the weight itself. */
+ * together, and the fewest that play through tiles made as they are played
+ * (fewer take the row kernel unless the layer has tiles). */
 #define NESIM_CODED_BATCH 16
 #define NESIM_CODED_TILE_MIN 4
 
@@ -51,9 +52,11 @@ typedef struct nesim_coded_plan {
 } nesim_coded_plan;
 
 /* For every sample s < n and row o of L: y[s * out + o] = vth[s] * acc_o of
- * plans[s] + (bias ? bias[o] : 0). tiles: NULL (the row kernel) or L's
- * weight as tiles (nesim_coded_tiles_new). Rows are split over `threads`
- * threads (small calls take one); the result is the same for any count. */
+ * plans[s] + (bias ? bias[o] : 0). tiles: L's weight as tiles
+ * (nesim_coded_tiles_new), or NULL: then n >= NESIM_CODED_TILE_MIN samples
+ * play through tiles each thread makes as it goes, fewer through the rows.
+ * Rows are split over `threads` threads (small calls take one); the result
+ * is the same bits for any path and count. */
 void nesim_coded_rows(const nesim_coded_linear *L, const unsigned char *tiles, const nesim_coded_plan *plans,
                       size_t n, const double *vth, const double *bias, float *y, int threads);
 

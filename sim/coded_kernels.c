@@ -255,16 +255,56 @@ static void rows(const nesim_coded_linear *L, const nesim_coded_plan *p, double 
     }
 }
 
+/* Tile t of W into D (in x 64 bytes): each input's R weights gathered from
+ * R rows, missing rows zero. The element size is a constant in each
+ * instantiation, so every copy is one move; blocks of 64 inputs keep the R
+ * source lines and the 64 destination lines in L1. */
+#define TILE_FILL(NAME, ESZ)                                                                    \
+    static void NAME(const unsigned char *W, size_t in, size_t out, size_t t, unsigned char *D)   \
+    {                                                                                           \
+        enum { R = 64 / (ESZ) };                                                                \
+        const size_t o0 = t * R, nr = out - o0 < R ? out - o0 : R;                              \
+        if (nr < R)                                                                             \
+            memset(D, 0, in * 64);                                                              \
+        for (size_t i0 = 0; i0 < in; i0 += 64) {                                                \
+            const size_t i1 = i0 + 64 < in ? i0 + 64 : in;                                      \
+            for (size_t r = 0; r < nr; r++) {                                                   \
+                const unsigned char *src = W + ((o0 + r) * in) * (ESZ);                         \
+                for (size_t i = i0; i < i1; i++)                                                \
+                    memcpy(D + i * 64 + r * (ESZ), src + i * (ESZ), (ESZ));                     \
+            }                                                                                   \
+        }                                                                                       \
+    }
+TILE_FILL(fill1, 1)
+TILE_FILL(fill2, 2)
+TILE_FILL(fill4, 4)
+TILE_FILL(fill8, 8)
+
+static void fill_tile(const nesim_coded_linear *L, size_t t, unsigned char *D)
+{
+    const unsigned char *W = L->weight.data;
+    switch (nesim_dtype_size(L->weight.dtype)) {
+    case 1: fill1(W, L->in, L->out, t, D); break;
+    case 2: fill2(W, L->in, L->out, t, D); break;
+    case 4: fill4(W, L->in, L->out, t, D); break;
+    default: fill8(W, L->in, L->out, t, D); break;
+    }
+}
+
 /* Tiles [t_lo, t_hi) for every sample: a tile's rows take each sample's
- * segments in plan order, as rows() does. */
-static void tiles(const nesim_coded_linear *L, const unsigned char *TL, const nesim_coded_plan *plans, size_t n,
-                  const double *vth, const double *bias, float *y, size_t t_lo, size_t t_hi, size_t esz,
-                  tseg_fn seg)
+ * segments in plan order, as rows() does. Without the layer's tiles (TL
+ * NULL) each tile is made in `scratch` just before it is played: one pass
+ * over the rows for the whole batch, and the tile is hot when it is read. */
+static void tiles(const nesim_coded_linear *L, const unsigned char *TL, unsigned char *scratch,
+                  const nesim_coded_plan *plans, size_t n, const double *vth, const double *bias, float *y,
+                  size_t t_lo, size_t t_hi, size_t esz, tseg_fn seg)
 {
     const unsigned char *S = L->has_scales ? L->scales.data : NULL;
     const size_t R = 64 / esz, ng = L->in / L->group, out = L->out;
     for (size_t t = t_lo; t < t_hi; t++) {
-        const unsigned char *T = TL + t * L->in * 64;
+        const unsigned char *T = TL ? TL + t * L->in * 64 : scratch;
+        if (!TL)
+            fill_tile(L, t, scratch);
         const size_t o0 = t * R, nr = out - o0 < R ? out - o0 : R;
         for (size_t s = 0; s < n; s++) {
             const nesim_coded_plan *p = plans + s;
@@ -312,6 +352,7 @@ size_t nesim_coded_tile_rows(nesim_dtype dt)
 
 typedef struct job {
     const nesim_coded_linear *L;
+    int tiled;                   /* play through tiles (the layer's, or made as played) */
     const unsigned char *tiles;
     const nesim_coded_plan *plans;
     size_t n;
@@ -325,13 +366,21 @@ static void run_part(void *ctx, int k, int n)
     const job *j = ctx;
     const nesim_coded_linear *L = j->L;
     size_t lo, hi;
-    if (j->tiles) {
+    if (j->tiled) {
         size_t R = 64 / j->k.esz;
         nesim_par_split((L->out + R - 1) / R, 1, k, n, &lo, &hi);
-        tiles(L, j->tiles, j->plans, j->n, j->vth, j->bias, j->y, lo, hi, j->k.esz, j->k.tseg);
-        return;
+        unsigned char *scratch = j->tiles || lo == hi ? NULL : aligned_alloc(64, L->in * 64);
+        if (j->tiles || scratch) {
+            tiles(L, j->tiles, scratch, j->plans, j->n, j->vth, j->bias, j->y, lo, hi, j->k.esz, j->k.tseg);
+            free(scratch);
+            return;
+        }
+        /* no memory for one tile: the row kernel, on the same rows, gives the same bits */
+        lo *= R;
+        hi = hi * R < L->out ? hi * R : L->out;
+    } else {
+        nesim_par_split(L->out, 4, k, n, &lo, &hi);
     }
-    nesim_par_split(L->out, 4, k, n, &lo, &hi);
     for (size_t s = 0; s < j->n; s++)
         rows(L, j->plans + s, j->vth[s], j->bias, j->y + s * L->out, lo, hi, j->k.esz, j->k.seg4, j->k.seg1);
 }
@@ -342,49 +391,20 @@ static void run_part(void *ctx, int k, int n)
 void nesim_coded_rows(const nesim_coded_linear *L, const unsigned char *tl, const nesim_coded_plan *plans,
                       size_t n, const double *vth, const double *bias, float *y, int threads)
 {
-    job j = {L, tl, plans, n, vth, bias, y, pick(L)};
+    job j = {L, tl != NULL || n >= NESIM_CODED_TILE_MIN, tl, plans, n, vth, bias, y, pick(L)};
     if (!j.k.esz)
         return;
     size_t events = 0;
     for (size_t s = 0; s < n; s++)
         for (size_t k = 0; k < plans[s].nseg; k++)
             events += (size_t)plans[s].seg[k].np + plans[s].seg[k].nn;
-    size_t units = tl ? (L->out + 64 / j.k.esz - 1) / (64 / j.k.esz) : (L->out + 3) / 4;
+    size_t units = j.tiled ? (L->out + 64 / j.k.esz - 1) / (64 / j.k.esz) : (L->out + 3) / 4;
     if (threads > 1 && events * L->out < PAR_MIN_SOPS)
         threads = 1;
     if ((size_t)threads > units)
         threads = (int)units;
     nesim_par_run(threads, run_part, &j);
 }
-
-/* Tiles [t_lo, t_hi) of W: each input's R weights gathered from R rows. The
- * element size is a constant in each instantiation, so every copy is one
- * move; blocks of 64 inputs keep the R source lines and the 64 destination
- * lines in L1. */
-#define TILE_FILL(NAME, ESZ)                                                                    \
-    static void NAME(const unsigned char *W, size_t in, size_t out, unsigned char *T, size_t t_lo, \
-                     size_t t_hi)                                                               \
-    {                                                                                           \
-        enum { R = 64 / (ESZ) };                                                                \
-        for (size_t t = t_lo; t < t_hi; t++) {                                                  \
-            unsigned char *D = T + t * in * 64;                                                 \
-            const size_t o0 = t * R, nr = out - o0 < R ? out - o0 : R;                          \
-            if (nr < R)                                                                         \
-                memset(D, 0, in * 64);                                                          \
-            for (size_t i0 = 0; i0 < in; i0 += 64) {                                            \
-                const size_t i1 = i0 + 64 < in ? i0 + 64 : in;                                  \
-                for (size_t r = 0; r < nr; r++) {                                               \
-                    const unsigned char *src = W + ((o0 + r) * in) * (ESZ);                     \
-                    for (size_t i = i0; i < i1; i++)                                            \
-                        memcpy(D + i * 64 + r * (ESZ), src + i * (ESZ), (ESZ));                 \
-                }                                                                               \
-            }                                                                                   \
-        }                                                                                       \
-    }
-TILE_FILL(fill1, 1)
-TILE_FILL(fill2, 2)
-TILE_FILL(fill4, 4)
-TILE_FILL(fill8, 8)
 
 typedef struct fill_job {
     const nesim_coded_linear *L;
@@ -395,16 +415,10 @@ typedef struct fill_job {
 static void fill_part(void *ctx, int k, int n)
 {
     const fill_job *j = ctx;
-    const nesim_coded_linear *L = j->L;
     size_t lo, hi;
     nesim_par_split(j->nt, 1, k, n, &lo, &hi);
-    const unsigned char *W = L->weight.data;
-    switch (nesim_dtype_size(L->weight.dtype)) {
-    case 1: fill1(W, L->in, L->out, j->T, lo, hi); break;
-    case 2: fill2(W, L->in, L->out, j->T, lo, hi); break;
-    case 4: fill4(W, L->in, L->out, j->T, lo, hi); break;
-    default: fill8(W, L->in, L->out, j->T, lo, hi); break;
-    }
+    for (size_t t = lo; t < hi; t++)
+        fill_tile(j->L, t, j->T + t * j->L->in * 64);
 }
 
 int nesim_coded_tiles_new(const nesim_coded_linear *L, int threads, unsigned char **out, nesim_error *err)
