@@ -2,7 +2,8 @@
 # The chip architect's report: the SpikingBrain-7B-shaped decoder layer, and a
 # 28-layer stack of it, mapped on the Loihi-like profile — cores, chips,
 # mapping time, peak memory, energy per token — and the same layers as dense
-# MACs. BENCH_QUICK=1 runs the stack with 4 layers instead of 28.
+# MACs; then the stack's speed on a 16-token prompt. BENCH_QUICK=1 runs the
+# stack with 4 layers instead of 28.
 set -e
 cd "$(dirname "$0")/.."
 NESIM=build/rel/nesim
@@ -43,4 +44,15 @@ echo "SpikingBrain-7B shapes (hidden 3584, intermediate 18944, int8 group 128) o
 printf '%-24s %7s %5s %5s %8s %9s %12s %10s %8s %9s %9s %9s %7s\n' model cores chips hops map_s rss_MiB \
   SOPs/token mJ/token pJ/SOP fp16_mJ fp16mem_mJ int8mem_mJ wall_s
 row "1 layer (heavy-tailed x)" "$($NESIM run examples/spikingbrain-7b-layer/model.json --random-input 4 --json --quiet)"
-row "$layers-layer stack" "$($NESIM run "$tmp/stack.json" --random-input 2 --json --quiet)"
+stack=$($NESIM run "$tmp/stack.json" --random-input 16 --json --quiet)
+row "$layers-layer stack" "$stack"
+# issue 15's goal: a 16-token prompt through the 28-layer stack in <= 2 s per
+# token, peak memory <= 8 GB, synthetic weights in <= 10 s
+/usr/bin/env python3 - "$stack" <<'PY'
+import json, sys
+d = json.loads(sys.argv[1])
+p = d["phases_s"]
+print(f"stack, 16 tokens layer by layer on every core: {d['wall_s'] / d['samples']:.2f} s per token "
+      f"({d['totals']['sops'] / d['wall_s']:.3g} SOP/s), synthesis {p.get('synthesis', 0):.1f} s, "
+      f"first event {p['first_event']:.1f} s, peak {d['peak_rss_mib'] / 1024:.2f} GiB, end to end {p['total']:.1f} s")
+PY

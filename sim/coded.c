@@ -450,9 +450,12 @@ static int prepare_sample(const nesim_coded_linear *L, const nesim_coded_opts *o
     return NESIM_OK;
 }
 
-int nesim_coded_linear_batch(const nesim_coded_linear *L, const nesim_coded_opts *o,
-                             const float *x, size_t samples, float *y, nesim_coded_stats *total,
-                             nesim_coded_stats *per_sample, nesim_error *err)
+/* The batch loop. counts (may be NULL) receives each sample's played
+ * counts; with `apart` every sample is coded from tick o->t0 (its place in
+ * virtual time is the caller's) instead of where the previous one ended. */
+static int batch_run(const nesim_coded_linear *L, const nesim_coded_opts *o, const float *x, size_t samples,
+                     float *y, nesim_coded_stats *total, nesim_coded_stats *per_sample, int64_t *counts, int apart,
+                     nesim_error *err)
 {
     if (!L || !L->weight.data)
         return nesim_fail(err, NESIM_EINVAL, "coded linear: layer not initialised");
@@ -479,8 +482,10 @@ int nesim_coded_linear_batch(const nesim_coded_linear *L, const nesim_coded_opts
         size_t k = 0;
         for (; k < m && !rc; k++) {
             rc = prepare_sample(L, o, x + (b0 + k) * L->in, b0 + k, tick, &w[k], &plans[k], &vth[k], &one[k], err);
-            if (!rc)
+            if (!rc && !apart)
                 tick = one[k].t_end;
+            if (!rc && counts)
+                memcpy(counts + (b0 + k) * L->in, w[k].rep, L->in * sizeof *counts);
         }
         if (rc)
             break;
@@ -500,6 +505,62 @@ int nesim_coded_linear_batch(const nesim_coded_linear *L, const nesim_coded_opts
     nesim_coded_stats_finish(&tot);
     if (total)
         *total = tot;
+    return NESIM_OK;
+}
+
+int nesim_coded_linear_batch(const nesim_coded_linear *L, const nesim_coded_opts *o,
+                             const float *x, size_t samples, float *y, nesim_coded_stats *total,
+                             nesim_coded_stats *per_sample, nesim_error *err)
+{
+    return batch_run(L, o, x, samples, y, total, per_sample, NULL, 0, err);
+}
+
+int nesim_coded_linear_batch_counts(const nesim_coded_linear *L, const nesim_coded_opts *o, const float *x,
+                                    size_t samples, float *y, nesim_coded_stats *per_sample, int64_t *counts,
+                                    nesim_error *err)
+{
+    if (!o || !counts)
+        return nesim_fail(err, NESIM_EINVAL, "coded linear '%s': no options or counts", lname(L));
+    nesim_coded_opts q = *o; /* the observers wait for nesim_coded_observe */
+    q.on_step = NULL;
+    q.on_spike = NULL;
+    q.step_events = NULL;
+    q.step_events_len = 0;
+    q.chan_spikes = NULL;
+    return batch_run(L, &q, x, samples, y, NULL, per_sample, counts, 1, err);
+}
+
+int nesim_coded_observe(const nesim_coded_linear *L, const nesim_coded_opts *o, const int64_t *rep, int64_t T,
+                        int64_t t0, size_t sample, nesim_error *err)
+{
+    int64_t events;
+    int rc = nesim_code_emit("coded linear", lname(L), o, rep, L->in, T, t0, sample, &events, err);
+    if (rc || !(o->on_step || o->step_events_len))
+        return rc;
+    /* what report_steps reads, as prepare_sample and build_plan leave it */
+    nesim_coded_work w;
+    memset(&w, 0, sizeof w);
+    w.mags = malloc((L->in ? L->in : 1) * sizeof *w.mags);
+    w.step_ev = calloc(T > 0 ? (size_t)T : 1, sizeof *w.step_ev);
+    if (!w.mags || !w.step_ev) {
+        free(w.mags);
+        free(w.step_ev);
+        return nesim_fail(err, NESIM_ENOMEM, "coded linear '%s': out of memory", lname(L));
+    }
+    size_t nmags = 0;
+    for (size_t i = 0; i < L->in; i++)
+        if (rep[i])
+            w.mags[nmags++] = mag64(rep[i]);
+    if (nesim_coding_is_bitwise(o->coding)) {
+        for (int64_t t = 0; t < T; t++)
+            for (size_t i = 0; i < L->in; i++)
+                w.step_ev[t] += rep[i] && nesim_coding_spike(o->coding, rep[i], T, t) != 0;
+    } else {
+        qsort(w.mags, nmags, sizeof *w.mags, cmp_i64);
+    }
+    report_steps(o, &w, o->coding, T, nmags, t0);
+    free(w.mags);
+    free(w.step_ev);
     return NESIM_OK;
 }
 

@@ -101,6 +101,25 @@ int nesim_coded_linear_init(nesim_coded_linear *L, const char *name, const nesim
  * on `threads` threads. */
 int nesim_coded_tiles_new(const nesim_coded_linear *L, int threads, unsigned char **tiles, nesim_error *err);
 
+/* For a caller that learns where a sample lands in virtual time only after
+ * a whole batch was played (a model run layer by layer over a batch of
+ * samples): nesim_coded_linear_batch with every sample coded from tick o->t0
+ * on its own, none of o's observers (on_spike, on_step, step_events,
+ * chan_spikes) called, and counts[s * in + i] receiving sample s's played
+ * counts (int64 [samples, in], the caller's). per_sample (may be NULL) as in
+ * nesim_coded_linear_batch, every sample relative to o->t0. The outputs are
+ * those of nesim_coded_linear_batch, bit for bit. */
+int nesim_coded_linear_batch_counts(const nesim_coded_linear *L, const nesim_coded_opts *o, const float *x,
+                                    size_t samples, float *y, nesim_coded_stats *per_sample, int64_t *counts,
+                                    nesim_error *err);
+
+/* The observer calls of o for one sample with played counts rep[0..in) and
+ * T steps starting at tick t0 — the same calls, in the same order, that
+ * nesim_coded_linear_batch makes for it (spikes, per-channel counts, then
+ * per-step events). `sample` names it in messages. */
+int nesim_coded_observe(const nesim_coded_linear *L, const nesim_coded_opts *o, const int64_t *rep, int64_t T,
+                        int64_t t0, size_t sample, nesim_error *err);
+
 /* One sample: x[0..in) -> y[0..out). st may be NULL. */
 int nesim_coded_linear_forward(const nesim_coded_linear *L, const nesim_coded_opts *o,
                                const float *x, float *y, nesim_coded_stats *st,

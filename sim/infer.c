@@ -50,6 +50,7 @@ struct nesim_infer {
     int64_t run_tick;          /* the tick the next sample may start at */
     size_t run_sample, run_total;
     int run_dense;
+    size_t batch;              /* samples played layer by layer together (nesim_infer_set_batch) */
 };
 
 static int setup_kernels(lrt *l, nesim_error *err)
@@ -71,6 +72,12 @@ static int setup_kernels(lrt *l, nesim_error *err)
                                  d->in_dim[2], d->sh, d->sw, d->ph, d->pw, err);
     return NESIM_OK;
 }
+
+/* Samples a layer-major pass plays together: a coded linear layer's batch
+ * (sim/coded.c plays up to 16 samples through one pass over its weight). */
+#define INFER_BATCH 16
+
+void nesim_infer_set_batch(nesim_infer *m, size_t samples) { m->batch = samples; }
 
 void nesim_infer_set_threads(nesim_infer *m, int threads)
 {
@@ -100,6 +107,7 @@ int nesim_infer_open(const nesim_spec *spec, nesim_infer **out, nesim_error *err
     }
     m->g = g;
     m->n = n;
+    m->batch = INFER_BATCH;
     for (size_t i = 0; i < n; i++) {
         lrt *l = &m->L[i];
         l->def = nesim_layers_get(g, i);
@@ -348,8 +356,169 @@ void nesim_infer_begin(nesim_infer *m, size_t total, int dense)
     }
 }
 
+/* ---- layer by layer over a batch ---- */
+
+/* A run can play a batch of samples layer by layer when every layer is a
+ * spiking linear layer or a plain one (no conv2d, graded layer, chain or
+ * replay start) and it is not the dense ANN path. */
+static int layer_major(const nesim_infer *m)
+{
+    if (m->run_dense || m->start || m->start_x || m->batch < 2)
+        return 0;
+    for (size_t i = 0; i < m->n; i++) {
+        const nesim_layer *d = m->L[i].def;
+        if (d->in_seg || d->seg > 1 || d->sl->type == NESIM_LAYER_CONV2D)
+            return 0;
+        if (d->sl->type == NESIM_LAYER_LINEAR && (!d->coded || d->sl->graded))
+            return 0;
+    }
+    return 1;
+}
+
+typedef struct lm_scratch {
+    float **out;               /* per layer: [B, out] */
+    int64_t **counts;          /* per linear layer: [B, in] */
+    nesim_coded_stats **st;    /* per linear layer: [B] */
+} lm_scratch;
+
+static void lm_scratch_free(lm_scratch *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (b->out)
+            free(b->out[i]);
+        if (b->counts)
+            free(b->counts[i]);
+        if (b->st)
+            free(b->st[i]);
+    }
+    free(b->out);
+    free(b->counts);
+    free(b->st);
+}
+
+static int lm_scratch_new(const nesim_infer *m, size_t B, lm_scratch *b)
+{
+    memset(b, 0, sizeof *b);
+    if (!(b->out = calloc(m->n, sizeof *b->out)) || !(b->counts = calloc(m->n, sizeof *b->counts)) ||
+        !(b->st = calloc(m->n, sizeof *b->st)))
+        return -1;
+    for (size_t i = 0; i < m->n; i++) {
+        const nesim_layer *d = m->L[i].def;
+        if (!(b->out[i] = malloc(B * (d->out ? d->out : 1) * sizeof(float))))
+            return -1;
+        if (d->sl->type == NESIM_LAYER_LINEAR &&
+            (!(b->counts[i] = malloc(B * (d->in ? d->in : 1) * sizeof(int64_t))) ||
+             !(b->st[i] = malloc(B * sizeof(nesim_coded_stats)))))
+            return -1;
+    }
+    return 0;
+}
+
+/* Samples [k0, k0 + B) of x, layer by layer: each coded linear layer plays
+ * the batch through one pass over its weight (pass 1, no observers, every
+ * sample from tick 0); then, sample by sample in order, each layer's spikes
+ * are placed in virtual time and the observers hear exactly what the
+ * sample-by-sample loop would have told them (pass 2). Returns 1 without
+ * having changed anything when pass 1 fails (the caller plays the batch
+ * sample by sample and reports the failure where it happens). */
+static int feed_batch(nesim_infer *m, lm_scratch *b, const float *x, size_t k0, size_t B, float *y,
+                      nesim_infer_progress progress, void *user, nesim_error *err)
+{
+    const size_t in_size = nesim_infer_input_size(m), out_size = nesim_infer_output_size(m);
+    for (size_t i = 0; i < m->n; i++) {
+        lrt *l = &m->L[i];
+        const nesim_layer *d = l->def;
+        const float *src = d->src < 0 ? x + k0 * in_size : b->out[d->src];
+        const size_t src_w = d->src < 0 ? in_size : m->L[d->src].def->out;
+        if (d->sl->type == NESIM_LAYER_LINEAR) {
+            nesim_coded_opts o = l->opts;
+            o.t0 = 0;
+            nesim_error e2 = {0};
+            if (src_w != d->in ||
+                nesim_coded_linear_batch_counts(&l->lin, &o, src, B, b->out[i], b->st[i], b->counts[i], &e2))
+                return 1;
+        } else {
+            for (size_t k = 0; k < B; k++)
+                plain_layer(d, src + k * src_w, b->out[i] + k * d->out);
+        }
+        for (size_t k = 0; k < B; k++)
+            relu_if(d, b->out[i] + k * d->out);
+    }
+    int64_t tick = m->run_tick;
+    for (size_t k = 0; k < B; k++) {
+        const size_t s = m->run_sample + k0 + k;
+        const int64_t ready = tick;
+        for (size_t i = 0; i < m->n; i++) {
+            lrt *l = &m->L[i];
+            const nesim_layer *d = l->def;
+            int64_t start = d->src < 0 ? ready : m->done[d->src];
+            l->opts.t0 = start;
+            m->done[i] = start;
+            if (d->sl->type != NESIM_LAYER_LINEAR)
+                continue;
+            nesim_coded_stats st = b->st[i][k]; /* relative to tick 0: moved to start */
+            if (st.first_tick >= 0) {
+                st.first_tick += start;
+                st.last_tick += start;
+            }
+            st.t_end += start;
+            int rc = nesim_coded_observe(&l->lin, &l->opts, b->counts[i] + k * d->in, st.steps, start, k0 + k, err);
+            if (rc)
+                return nesim_context(err, "sample %zu: ", s), -1;
+            nesim_coded_stats_add(&m->rep[i].st, &st);
+            if (m->sink.code)
+                m->sink.code(m->sink.user, i, s, start, st.steps, st.vth);
+            m->done[i] = st.t_end;
+            if (st.t_end > tick)
+                tick = st.t_end;
+        }
+        if (y)
+            memcpy(y + (k0 + k) * out_size, b->out[m->n - 1] + k * out_size, out_size * sizeof *y);
+        m->run_tick = tick;
+        if (m->sink.sample)
+            m->sink.sample(m->sink.user, s, ready, tick);
+        if (progress && progress(user, (int64_t)s + 1, (int64_t)m->run_total))
+            return nesim_fail(err, NESIM_EIO, "stopped after %zu samples", s + 1), -1;
+    }
+    return 0;
+}
+
+static int feed_samples(nesim_infer *m, const float *x, size_t samples, float *y, nesim_infer_progress progress,
+                        void *user, nesim_error *err);
+
 int nesim_infer_feed(nesim_infer *m, const float *x, size_t samples, float *y, nesim_infer_progress progress,
                      void *user, nesim_error *err)
+{
+    if (!layer_major(m) || samples < 2)
+        return feed_samples(m, x, samples, y, progress, user, err);
+    const size_t in_size = nesim_infer_input_size(m), out_size = nesim_infer_output_size(m);
+    const size_t B = samples < m->batch ? samples : m->batch;
+    lm_scratch b;
+    if (lm_scratch_new(m, B, &b)) { /* no memory for a batch: sample by sample */
+        lm_scratch_free(&b, m->n);
+        return feed_samples(m, x, samples, y, progress, user, err);
+    }
+    int rc = NESIM_OK;
+    const size_t first = m->run_sample;
+    for (size_t k0 = 0; k0 < samples && !rc; k0 += B) {
+        const size_t n = samples - k0 < B ? samples - k0 : B;
+        int r = feed_batch(m, &b, x, k0, n, y, progress, user, err);
+        if (r > 0) { /* pass 1 failed: this batch sample by sample, which says where */
+            m->run_sample = first + k0;
+            rc = feed_samples(m, x + k0 * in_size, n, y ? y + k0 * out_size : NULL, progress, user, err);
+            m->run_sample = first;
+        } else if (r < 0) {
+            rc = err->code ? err->code : NESIM_EINTERNAL;
+        }
+    }
+    lm_scratch_free(&b, m->n);
+    if (!rc)
+        m->run_sample = first + samples;
+    return rc;
+}
+
+static int feed_samples(nesim_infer *m, const float *x, size_t samples, float *y, nesim_infer_progress progress,
+                        void *user, nesim_error *err)
 {
     const size_t in_size = nesim_infer_input_size(m), out_size = nesim_infer_output_size(m);
     const int dense = m->run_dense;

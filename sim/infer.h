@@ -55,6 +55,11 @@ void nesim_infer_close(nesim_infer *m);
 /* Threads each coded linear layer plays its events on (default 1; the
  * results are the same bits for any count). */
 void nesim_infer_set_threads(nesim_infer *m, int threads);
+/* Samples a run may play together, layer by layer (default 16; 0 or 1:
+ * sample by sample). Every layer spiking linear or plain is required; the
+ * outputs, counters, virtual times and observer calls are those of the
+ * sample-by-sample loop, bit for bit and in the same order. */
+void nesim_infer_set_batch(nesim_infer *m, size_t samples);
 
 /* The loaded layers (valid while m is). */
 const nesim_layers *nesim_infer_graph(const nesim_infer *m);

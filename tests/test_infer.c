@@ -3,6 +3,7 @@
 #include "tests/support/check.h"
 
 #include <gsl/gsl_rng.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -312,6 +313,117 @@ static void test_digits_end_to_end(void **st)
 
 /* ---- SpikingBrain-style int8 weights with group scales, from .safetensors */
 
+/* Every observer call, as text, in order: the batch path must say exactly
+ * what the sample-by-sample loop says. */
+typedef struct calls {
+    char *buf;
+    size_t n, cap;
+} calls;
+
+static void say(calls *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void say(calls *c, const char *fmt, ...)
+{
+    char line[160];
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    if (c->n + (size_t)k + 1 > c->cap) {
+        c->cap = (c->cap ? c->cap * 2 : 1 << 16) + (size_t)k;
+        c->buf = realloc(c->buf, c->cap);
+        assert_non_null(c->buf);
+    }
+    memcpy(c->buf + c->n, line, (size_t)k + 1);
+    c->n += (size_t)k;
+}
+
+static void c_spike(void *u, size_t l, uint32_t ch, int64_t t, int sg) { say(u, "s %zu %u %lld %d\n", l, ch, (long long)t, sg); }
+static void c_act(void *u, size_t l, int64_t t, int64_t e, int64_t so)
+{
+    say(u, "a %zu %lld %lld %lld\n", l, (long long)t, (long long)e, (long long)so);
+}
+static void c_sample(void *u, size_t s, int64_t a, int64_t b) { say(u, "S %zu %lld %lld\n", s, (long long)a, (long long)b); }
+static void c_code(void *u, size_t l, size_t s, int64_t t0, int64_t T, double v)
+{
+    say(u, "c %zu %zu %lld %lld %a\n", l, s, (long long)t0, (long long)T, v);
+}
+
+/* Layer by layer over batches (and the fall-back to sample by sample when a
+ * batch fails) against sample by sample: outputs, every counter and every
+ * observer call the same, in the same order — both digits models (three
+ * layers; bitwise and binary codings), feeds of odd sizes, and a NaN in
+ * sample 11 reported where the sample-by-sample loop reports it. (A model
+ * reading an earlier layer, the 7B layer example's down_proj, is pinned by
+ * tests/pinned/checksums.txt, which runs two samples through this path.) */
+static void test_batch_equals_samples(void **st)
+{
+    const char *specs[] = {"examples/digits/model.json", "examples/digits/model-if.json"};
+    nesim_tensor xt;
+    load("examples/digits/test_inputs.npy", &xt);
+    const size_t S = 37;
+    for (int f = 0; f < 2; f++) {
+        nesim_error err = {0};
+        nesim_spec *spec;
+        assert_ok(nesim_spec_load(specs[f], &spec, &err), &err);
+        nesim_infer *m;
+        assert_ok(nesim_infer_open(spec, &m, &err), &err);
+        float *y[2];
+        calls c[2] = {{0}};
+        nesim_infer_report rep[2];
+        nesim_coded_stats lst[2][3];
+        uint64_t ch0[2];
+        for (int way = 0; way < 2; way++) {
+            y[way] = malloc(S * 10 * sizeof(float));
+            nesim_infer_set_batch(m, way ? 16 : 1);
+            nesim_infer_sink sk = {c_spike, c_act, c_sample, c_code, &c[way]};
+            nesim_infer_set_sink(m, &sk);
+            nesim_infer_begin(m, S, 0);
+            /* feeds of 5, 20 and 12 samples: batches of 5, 16 + 4, 12 */
+            const size_t parts[3] = {5, 20, 12};
+            for (size_t p = 0, k = 0; p < 3; k += parts[p], p++)
+                assert_ok(nesim_infer_feed(m, (const float *)xt.data + k * 64, parts[p], y[way] + k * 10, NULL, NULL,
+                                           &err),
+                          &err);
+            assert_ok(nesim_infer_finish(m, &rep[way], &err), &err);
+            for (int l = 0; l < 3; l++)
+                lst[way][l] = rep[way].layers[l].st;
+            ch0[way] = rep[way].layers[1].chan_spikes[3];
+            assert_true(rep[way].spikes > 0);
+        }
+        assert_memory_equal(y[0], y[1], S * 10 * sizeof(float));
+        assert_int_equal(rep[0].ticks, rep[1].ticks);
+        assert_int_equal(rep[0].spikes, rep[1].spikes);
+        assert_int_equal(rep[0].sops, rep[1].sops);
+        assert_int_equal(ch0[0], ch0[1]);
+        for (int l = 0; l < 3; l++)
+            assert_memory_equal(&lst[0][l], &lst[1][l], sizeof lst[0][l]);
+        assert_int_equal(c[0].n, c[1].n);
+        assert_true(c[0].n > 1000);
+        assert_memory_equal(c[0].buf, c[1].buf, c[0].n);
+        /* a bad sample: the same message either way */
+        float *bad = malloc(S * 64 * sizeof *bad);
+        memcpy(bad, xt.data, S * 64 * sizeof *bad);
+        bad[11 * 64 + 5] = NAN;
+        char msg[2][600];
+        for (int way = 0; way < 2; way++) {
+            nesim_infer_set_batch(m, way ? 16 : 1);
+            nesim_infer_set_sink(m, NULL);
+            nesim_infer_begin(m, S, 0);
+            nesim_error e2 = {0};
+            assert_int_equal(nesim_infer_feed(m, bad, S, y[way], NULL, NULL, &e2), NESIM_EINVAL);
+            snprintf(msg[way], sizeof msg[way], "%s", e2.msg);
+        }
+        assert_string_equal(msg[0], msg[1]);
+        assert_non_null(strstr(msg[0], "sample 11"));
+        free(bad);
+        for (int way = 0; way < 2; way++)
+            free(y[way]), free(c[way].buf);
+        nesim_infer_close(m);
+        nesim_spec_free(spec);
+    }
+    nesim_tensor_release(&xt);
+}
+
 static void test_safetensors_int8_groups(void **st)
 {
     nesim_error err = {0};
@@ -459,7 +571,7 @@ int main(void)
         cmocka_unit_test(test_conv2d_matches_direct),
         cmocka_unit_test(test_pool_matches_direct),
         cmocka_unit_test(test_stream_overlapping_if_layers),
-        cmocka_unit_test(test_digits_end_to_end),
+        cmocka_unit_test(test_digits_end_to_end), cmocka_unit_test(test_batch_equals_samples),
         cmocka_unit_test(test_safetensors_int8_groups),
         cmocka_unit_test(test_bad_models),
         cmocka_unit_test(test_cli_run),
