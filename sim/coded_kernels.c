@@ -79,15 +79,21 @@
         return (double)c0;                                                                      \
     }
 
-SEG(seg_f32, 4, float, ld_f32)
-SEG(seg_f64, 8, double, ld_f64)
-SEG(seg_f16, 2, float, ld_f16)
-SEG(seg_bf16, 2, float, ld_bf16)
-SEG(seg_i8, 1, int32_t, ld_i8)
-/* exact_sums: float weights summed in double (the language-model oracles) */
-SEG(seg_f32_d, 4, double, ld_f32)
-SEG(seg_f16_d, 2, double, ld_f16)
-SEG(seg_bf16_d, 2, double, ld_bf16)
+/* Every (suffix, element size, sum type, load) the kernels come in; the _d
+ * ones are exact_sums: float weights summed in double (the language-model
+ * oracles). */
+#define KERNEL_TYPES(X)                                                                         \
+    X(f32, 4, float, ld_f32)                                                                    \
+    X(f64, 8, double, ld_f64)                                                                   \
+    X(f16, 2, float, ld_f16)                                                                    \
+    X(bf16, 2, float, ld_bf16)                                                                  \
+    X(i8, 1, int32_t, ld_i8)                                                                    \
+    X(f32_d, 4, double, ld_f32)                                                                 \
+    X(f16_d, 2, double, ld_f16)                                                                 \
+    X(bf16_d, 2, double, ld_bf16)
+
+#define SEG_OF(SFX, ESZ, ACC, LOAD) SEG(seg_##SFX, ESZ, ACC, LOAD)
+KERNEL_TYPES(SEG_OF)
 
 typedef void (*seg4_fn)(const unsigned char *, size_t, const uint32_t *, const uint32_t *,
                         const uint32_t *, double *);
@@ -130,14 +136,8 @@ static inline double scale_at(const unsigned char *S, size_t ng, size_t o, uint3
             c[r] = (double)acc[r];                                                              \
     }
 
-TSEG(tseg_f32, 4, float, ld_f32)
-TSEG(tseg_f64, 8, double, ld_f64)
-TSEG(tseg_f16, 2, float, ld_f16)
-TSEG(tseg_bf16, 2, float, ld_bf16)
-TSEG(tseg_i8, 1, int32_t, ld_i8)
-TSEG(tseg_f32_d, 4, double, ld_f32)
-TSEG(tseg_f16_d, 2, double, ld_f16)
-TSEG(tseg_bf16_d, 2, double, ld_bf16)
+#define TSEG_OF(SFX, ESZ, ACC, LOAD) TSEG(tseg_##SFX, ESZ, ACC, LOAD)
+KERNEL_TYPES(TSEG_OF)
 
 typedef void (*tseg_fn)(const unsigned char *, const uint32_t *, const uint32_t *, const uint32_t *,
                         double *);

@@ -356,6 +356,18 @@ void nesim_infer_begin(nesim_infer *m, size_t total, int dense)
     }
 }
 
+/* Coded layer i has played sample s from tick `start` (st): counted, told to
+ * the code observer, its output ready at st->t_end; returns the run's tick. */
+static int64_t layer_done(nesim_infer *m, size_t i, size_t s, int64_t start, const nesim_coded_stats *st,
+                          int64_t tick)
+{
+    nesim_coded_stats_add(&m->rep[i].st, st);
+    if (m->sink.code)
+        m->sink.code(m->sink.user, i, s, start, st->steps, st->vth);
+    m->done[i] = st->t_end;
+    return st->t_end > tick ? st->t_end : tick;
+}
+
 /* ---- layer by layer over a batch ---- */
 
 /* A run can play a batch of samples layer by layer when every layer is a
@@ -465,12 +477,7 @@ static int feed_batch(nesim_infer *m, lm_scratch *b, const float *x, size_t k0, 
             int rc = nesim_coded_observe(&l->lin, &l->opts, b->counts[i] + k * d->in, st.steps, start, k0 + k, err);
             if (rc)
                 return nesim_context(err, "sample %zu: ", s), -1;
-            nesim_coded_stats_add(&m->rep[i].st, &st);
-            if (m->sink.code)
-                m->sink.code(m->sink.user, i, s, start, st.steps, st.vth);
-            m->done[i] = st.t_end;
-            if (st.t_end > tick)
-                tick = st.t_end;
+            tick = layer_done(m, i, s, start, &st, tick);
         }
         if (y)
             memcpy(y + (k0 + k) * out_size, b->out[m->n - 1] + k * out_size, out_size * sizeof *y);
@@ -559,14 +566,8 @@ static int feed_samples(nesim_infer *m, const float *x, size_t samples, float *y
             }
             if (rc)
                 return nesim_context(err, "sample %zu: ", s);
-            if (d->coded && !dense && !d->sl->graded) {
-                nesim_coded_stats_add(&m->rep[i].st, &st);
-                if (m->sink.code)
-                    m->sink.code(m->sink.user, i, s, start, st.steps, st.vth);
-                m->done[i] = st.t_end;
-                if (st.t_end > tick)
-                    tick = st.t_end;
-            }
+            if (d->coded && !dense && !d->sl->graded)
+                tick = layer_done(m, i, s, start, &st, tick);
             relu_if(d, nx);
         }
         if (y)
