@@ -194,10 +194,8 @@ static int load_chips(const nesim_run_opts *o, nesim_chip **chip, nesim_chip **d
  * in: the sum of a mixed FNV-1a hash of each spike's (layer, channel, tick,
  * sign). Chains to the trace's observers. */
 typedef struct sum_sink {
-    nesim_infer_sink next;
+    nesim_infer_sink next; /* first: the fwd_ hooks read it through user */
     uint64_t sum;
-    const nesim_run_opts *o;
-    int64_t total;
 } sum_sink;
 
 static void sum_spike(void *user, size_t layer, uint32_t channel, int64_t tick, int sign)
@@ -212,30 +210,33 @@ static void sum_spike(void *user, size_t layer, uint32_t channel, int64_t tick, 
     if (k->next.spike)
         k->next.spike(k->next.user, layer, channel, tick, sign);
 }
-static void sum_activity(void *user, size_t layer, int64_t tick, int64_t events, int64_t sops)
+
+/* Hooks an observer does not use pass the call on to the next one: user is
+ * a sink whose first member is that next observer (sum_sink, time_sink). */
+static void fwd_activity(void *user, size_t layer, int64_t tick, int64_t events, int64_t sops)
 {
-    sum_sink *k = user;
-    if (k->next.activity)
-        k->next.activity(k->next.user, layer, tick, events, sops);
+    const nesim_infer_sink *next = user;
+    if (next->activity)
+        next->activity(next->user, layer, tick, events, sops);
 }
-static void sum_sample(void *user, size_t sample, int64_t first, int64_t end)
+static void fwd_sample(void *user, size_t sample, int64_t first, int64_t end)
 {
-    sum_sink *k = user;
-    if (k->next.sample)
-        k->next.sample(k->next.user, sample, first, end);
+    const nesim_infer_sink *next = user;
+    if (next->sample)
+        next->sample(next->user, sample, first, end);
 }
-static void sum_code(void *user, size_t layer, size_t sample, int64_t t0, int64_t steps, double vth)
+static void fwd_code(void *user, size_t layer, size_t sample, int64_t t0, int64_t steps, double vth)
 {
-    sum_sink *k = user;
-    if (k->next.code)
-        k->next.code(k->next.user, layer, sample, t0, steps, vth);
+    const nesim_infer_sink *next = user;
+    if (next->code)
+        next->code(next->user, layer, sample, t0, steps, vth);
 }
 
 /* Chip time of a layer run: a sample's spikes are gathered (layers report
  * theirs one after the other, branches from the same tick), then handed to
  * the timing step by step in tick order. Chains to the trace's observers. */
 typedef struct time_sink {
-    nesim_infer_sink next;
+    nesim_infer_sink next; /* first: the fwd_ hooks read it through user */
     nesim_layers_ct *view;
     nesim_chiptime *ct;
     nesim_ct_feed feed;   /* the sample's spikes; each coded layer's windows, keyed by layer */
@@ -251,12 +252,6 @@ static void time_spike(void *user, size_t layer, uint32_t channel, int64_t tick,
         k->failed = 1;
     if (k->next.spike)
         k->next.spike(k->next.user, layer, channel, tick, sign);
-}
-static void time_activity(void *user, size_t layer, int64_t tick, int64_t events, int64_t sops)
-{
-    time_sink *k = user;
-    if (k->next.activity)
-        k->next.activity(k->next.user, layer, tick, events, sops);
 }
 static void time_sample(void *user, size_t sample, int64_t first, int64_t end)
 {
@@ -411,15 +406,15 @@ static int run_layers(const nesim_run_opts *o, const nesim_spec *spec, phases *p
                 nesim_chiptime_set_input_dt(tk.ct, spec->tick);
         }
     }
-    sum_sink ck = {.o = o};
+    sum_sink ck = {0};
     if (rec)
         tk.next = nesim_record_infer_sink(rec);
     if (tk.ct)
-        ck.next = (nesim_infer_sink){.spike = time_spike, .activity = time_activity, .sample = time_sample,
+        ck.next = (nesim_infer_sink){.spike = time_spike, .activity = fwd_activity, .sample = time_sample,
                                      .code = time_code, .user = &tk};
     else
         ck.next = tk.next;
-    nesim_infer_sink cks = {.spike = sum_spike, .activity = sum_activity, .sample = sum_sample, .code = sum_code,
+    nesim_infer_sink cks = {.spike = sum_spike, .activity = fwd_activity, .sample = fwd_sample, .code = fwd_code,
                             .user = &ck};
     nesim_infer_set_sink(m, &cks);
     progress_ctx pc = {o, rec};

@@ -387,13 +387,13 @@ static int layer_major(const nesim_infer *m)
     return 1;
 }
 
-typedef struct lm_scratch {
+typedef struct batch_scratch {
     float **out;               /* per layer: [B, out] */
     int64_t **counts;          /* per linear layer: [B, in] */
     nesim_coded_stats **st;    /* per linear layer: [B] */
-} lm_scratch;
+} batch_scratch;
 
-static void lm_scratch_free(lm_scratch *b, size_t n)
+static void batch_scratch_free(batch_scratch *b, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         if (b->out)
@@ -408,7 +408,7 @@ static void lm_scratch_free(lm_scratch *b, size_t n)
     free(b->st);
 }
 
-static int lm_scratch_new(const nesim_infer *m, size_t B, lm_scratch *b)
+static int batch_scratch_new(const nesim_infer *m, size_t B, batch_scratch *b)
 {
     memset(b, 0, sizeof *b);
     if (!(b->out = calloc(m->n, sizeof *b->out)) || !(b->counts = calloc(m->n, sizeof *b->counts)) ||
@@ -433,7 +433,7 @@ static int lm_scratch_new(const nesim_infer *m, size_t B, lm_scratch *b)
  * sample-by-sample loop would have told them (pass 2). Returns 1 without
  * having changed anything when pass 1 fails (the caller plays the batch
  * sample by sample and reports the failure where it happens). */
-static int feed_batch(nesim_infer *m, lm_scratch *b, const float *x, size_t k0, size_t B, float *y,
+static int feed_batch(nesim_infer *m, batch_scratch *b, const float *x, size_t k0, size_t B, float *y,
                       nesim_infer_progress progress, void *user, nesim_error *err)
 {
     const size_t in_size = nesim_infer_input_size(m), out_size = nesim_infer_output_size(m);
@@ -500,9 +500,9 @@ int nesim_infer_feed(nesim_infer *m, const float *x, size_t samples, float *y, n
         return feed_samples(m, x, samples, y, progress, user, err);
     const size_t in_size = nesim_infer_input_size(m), out_size = nesim_infer_output_size(m);
     const size_t B = samples < m->batch ? samples : m->batch;
-    lm_scratch b;
-    if (lm_scratch_new(m, B, &b)) { /* no memory for a batch: sample by sample */
-        lm_scratch_free(&b, m->n);
+    batch_scratch b;
+    if (batch_scratch_new(m, B, &b)) { /* no memory for a batch: sample by sample */
+        batch_scratch_free(&b, m->n);
         return feed_samples(m, x, samples, y, progress, user, err);
     }
     int rc = NESIM_OK;
@@ -518,7 +518,7 @@ int nesim_infer_feed(nesim_infer *m, const float *x, size_t samples, float *y, n
             rc = err->code ? err->code : NESIM_EINTERNAL;
         }
     }
-    lm_scratch_free(&b, m->n);
+    batch_scratch_free(&b, m->n);
     if (!rc)
         m->run_sample = first + samples;
     return rc;
