@@ -24,7 +24,7 @@
 typedef struct synth_job {
     const nesim_spec_tensor *st;
     uint64_t key;
-    size_t count, group, ngroups;
+    size_t group, ngroups;
     int q8;
     void *out;
     float *scales;
@@ -64,6 +64,26 @@ static void values_scalar(const synth_job *j, uint64_t n0, double *out, size_t m
 {
     for (size_t i = 0; i < m; i++)
         out[i] = value_at(j, n0 + i);
+}
+
+/* max |v[i]|, i < m (values finite: no fmax call) */
+static double absmax_scalar(const double *v, size_t m)
+{
+    double r = 0;
+    for (size_t i = 0; i < m; i++)
+        r = fabs(v[i]) > r ? fabs(v[i]) : r;
+    return r;
+}
+
+/* q[i] = clamp(round-half-even(v[i] / s), -127, 127) without a libm call:
+ * |v / s| <= 127 here, and adding 1.5 * 2^52 leaves no fraction bits
+ * (default rounding mode). */
+static void quantise_scalar(const double *v, size_t m, float s, int8_t *q)
+{
+    for (size_t i = 0; i < m; i++) {
+        double x = (v[i] / s + 0x1.8p52) - 0x1.8p52;
+        q[i] = (int8_t)(x > 127 ? 127 : x < -127 ? -127 : x);
+    }
 }
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -113,10 +133,8 @@ __attribute__((target("avx512f,avx512dq"))) static double absmax_512(const doubl
     size_t i = 0;
     for (; i + 8 <= m; i += 8)
         mx = _mm512_max_pd(mx, _mm512_abs_pd(_mm512_loadu_pd(v + i)));
-    double r = _mm512_reduce_max_pd(mx);
-    for (; i < m; i++)
-        r = fabs(v[i]) > r ? fabs(v[i]) : r;
-    return r;
+    double r = _mm512_reduce_max_pd(mx), t = absmax_scalar(v + i, m - i);
+    return t > r ? t : r;
 }
 
 /* q[i] = clamp(round-half-even(v[i] / s), -127, 127), as the scalar loop */
@@ -130,28 +148,13 @@ __attribute__((target("avx512f,avx512dq"))) static void quantise_512(const doubl
         x = _mm512_min_pd(_mm512_max_pd(x, lo), hi);
         _mm_storel_epi64((__m128i *)(q + i), _mm512_cvtepi64_epi8(_mm512_cvttpd_epi64(x)));
     }
-    for (; i < m; i++) {
-        double x = (v[i] / s + 0x1.8p52) - 0x1.8p52;
-        q[i] = (int8_t)(x > 127 ? 127 : x < -127 ? -127 : x);
-    }
+    quantise_scalar(v + i, m - i, s, q + i);
 }
 
 static int have_512(void) { return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq"); }
-#else
-static double absmax_512(const double *v, size_t m)
-{
-    double r = 0;
-    for (size_t i = 0; i < m; i++)
-        r = fabs(v[i]) > r ? fabs(v[i]) : r;
-    return r;
-}
-static void quantise_512(const double *v, size_t m, float s, int8_t *q)
-{
-    for (size_t i = 0; i < m; i++) {
-        double x = (v[i] / s + 0x1.8p52) - 0x1.8p52;
-        q[i] = (int8_t)(x > 127 ? 127 : x < -127 ? -127 : x);
-    }
-}
+#else /* never called: have_512() is 0 */
+static double absmax_512(const double *v, size_t m) { return absmax_scalar(v, m); }
+static void quantise_512(const double *v, size_t m, float s, int8_t *q) { quantise_scalar(v, m, s, q); }
 static void normals_512(const synth_job *j, uint64_t n0, double *out, size_t m) { values_scalar(j, n0, out, m); }
 static int have_512(void) { return 0; }
 #endif
@@ -190,15 +193,8 @@ static void synth_part(void *ctx, int k, int n)
         for (size_t c = 0; c < j->group; c += CHUNK) {
             size_t m = j->group - c < CHUNK ? j->group - c : CHUNK;
             values(j, base + c, tmp, m);
-            if (j->fast) {
-                double a = absmax_512(tmp, m);
-                mx = a > mx ? a : mx;
-            } else {
-                for (size_t r = 0; r < m; r++) {
-                    double a = fabs(tmp[r]);
-                    mx = a > mx ? a : mx; /* finite values: no fmax call */
-                }
-            }
+            double a = j->fast ? absmax_512(tmp, m) : absmax_scalar(tmp, m);
+            mx = a > mx ? a : mx;
         }
         float s = mx > 0 ? (float)(mx / 127.0) : 1.0f;
         j->scales[g] = s;
@@ -206,16 +202,7 @@ static void synth_part(void *ctx, int k, int n)
             size_t m = j->group - c < CHUNK ? j->group - c : CHUNK;
             if (j->group > CHUNK)
                 values(j, base + c, tmp, m);
-            if (j->fast) {
-                quantise_512(tmp, m, s, q + base + c);
-                continue;
-            }
-            for (size_t r = 0; r < m; r++) {
-                /* round half to even without a libm call: |w / s| <= 127 here, and
-                 * adding 1.5 * 2^52 leaves no fraction bits (default rounding mode) */
-                double v = (tmp[r] / s + 0x1.8p52) - 0x1.8p52;
-                q[base + c + r] = (int8_t)(v > 127 ? 127 : v < -127 ? -127 : v);
-            }
+            (j->fast ? quantise_512 : quantise_scalar)(tmp, m, s, q + base + c);
         }
     }
 }
@@ -262,7 +249,7 @@ int nesim_synth_generate_on(const nesim_spec_tensor *st, const char *what, int s
     }
     for (size_t k = 0; k <= ICDF_N; k++)
         icdf[k] = gsl_cdf_ugaussian_Pinv(ICDF_LO + (1 - 2 * ICDF_LO) * (double)k / ICDF_N);
-    synth_job j = {st, nesim_mix64(st->seed ^ 0x73796e7468ull /* "synth" */), count, group, count / group, q8,
+    synth_job j = {st, nesim_mix64(st->seed ^ 0x73796e7468ull /* "synth" */), group, count / group, q8,
                    *buf, sc, icdf, !scalar && have_512()};
     /* the values do not depend on the split: every core helps */
     int threads = nesim_par_cores();

@@ -344,12 +344,6 @@ static kern pick(const nesim_coded_linear *L)
     }
 }
 
-size_t nesim_coded_tile_rows(nesim_dtype dt)
-{
-    size_t e = nesim_dtype_size(dt);
-    return e ? 64 / e : 0;
-}
-
 typedef struct job {
     const nesim_coded_linear *L;
     int tiled;                   /* play through tiles (the layer's, or made as played) */
