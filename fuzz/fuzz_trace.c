@@ -95,8 +95,8 @@ static const struct {
 } tables[] = {
     {"runs", {"status", "samples", "virtual_ticks", "tick_s", "parent_run", "spec_text", "weights", "spike_checksum"}},
     {"layers", {"idx", "neurons", "fan_in", "spikes", "sops", "first_tick", "last_tick", "name"}},
-    {"activity", {"layer", "tick", "spikes", "sops", "run", NULL}},
-    {"spike_groups", {"layer", "tick", "part", "n", "neurons", "run", NULL}},
+    {"activity_blocks", {"layer", "tick", "spikes", "sops", "span", "per_tick", "run", NULL}},
+    {"spike_groups", {"layer", "tick", "part", "n", "neurons", "span", "run", NULL}},
     {"samples", {"sample", "first_tick", "last_tick", "run", NULL}},
     {"codes", {"layer", "sample", "t0", "steps", "vth", "run", NULL}},
     {"metrics", {"layer", "name", "value", "run", NULL}},

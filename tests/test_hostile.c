@@ -524,7 +524,12 @@ static void test_crafted_databases(void **st)
         {"codes.db", "UPDATE codes SET steps = 1000000000 WHERE run = 1", REPLAY},
         {"ticks.db", "UPDATE runs SET virtual_ticks = -7 WHERE id = 1", SHOW | REPLAY | DIFF},
         {"neurons0.db", "UPDATE layers SET neurons = 0 WHERE run = 1", ALL},
-        {"activity.db", "UPDATE activity SET spikes = -5 WHERE run = 1", ACTIVITY},
+        {"activity.db", "UPDATE activity_blocks SET spikes = -5 WHERE run = 1", ACTIVITY},
+        {"span.db", "UPDATE spike_groups SET span = 1000 WHERE run = 1 AND layer = 1", REPLAY | DIFF | RASTER | SPIKES},
+        {"offset.db", "UPDATE spike_groups SET neurons = '[' || (span * 4096) || ']' WHERE run = 1 AND layer = 1",
+         REPLAY | DIFF | RASTER | SPIKES},
+        {"per-tick.db", "UPDATE activity_blocks SET per_tick = '[[1,1,2],[1,1,2]]', span = 2 WHERE run = 1", ACTIVITY},
+        {"act-sum.db", "UPDATE activity_blocks SET spikes = spikes + 1 WHERE run = 1 AND per_tick IS NOT NULL", ACTIVITY},
         {"sample-ticks.db", "UPDATE samples SET first_tick = last_tick + 1 WHERE run = 1", RASTER},
     };
     char args[2048];
@@ -568,8 +573,10 @@ static void test_corrupted_corpus(void **st)
         {"runs", "samples"}, {"runs", "virtual_ticks"}, {"runs", "tick_s"}, {"runs", "parent_run"},
         {"runs", "spec_text"}, {"layers", "idx"}, {"layers", "neurons"}, {"layers", "fan_in"},
         {"layers", "spikes"}, {"layers", "first_tick"}, {"layers", "last_tick"}, {"layers", "name"},
-        {"activity", "tick"}, {"activity", "spikes"}, {"activity", "layer"}, {"spike_groups", "neurons"},
-        {"spike_groups", "tick"}, {"spike_groups", "layer"}, {"spike_groups", "n"}, {"samples", "first_tick"},
+        {"activity_blocks", "tick"}, {"activity_blocks", "spikes"}, {"activity_blocks", "layer"},
+        {"activity_blocks", "span"}, {"activity_blocks", "per_tick"}, {"spike_groups", "neurons"},
+        {"spike_groups", "tick"}, {"spike_groups", "layer"}, {"spike_groups", "n"}, {"spike_groups", "span"},
+        {"samples", "first_tick"},
         {"samples", "last_tick"}, {"codes", "steps"}, {"codes", "vth"}, {"codes", "t0"}, {"codes", "sample"},
         {"metrics", "layer"}, {"metrics", "value"}, {"energy", "joules"}, {"energy", "layer"},
     };
@@ -589,7 +596,7 @@ static void test_corrupted_corpus(void **st)
         snprintf(sql, sizeof sql,
                  "UPDATE OR IGNORE %s SET %s = %s WHERE rowid IN (SELECT rowid FROM %s LIMIT 1 OFFSET %llu)", table,
                  col, val, table, (unsigned long long)((x >> 8) % 7));
-        if (!strcmp(table, "layers") || !strcmp(table, "activity") || !strcmp(table, "spike_groups") ||
+        if (!strcmp(table, "layers") || !strcmp(table, "activity_blocks") || !strcmp(table, "spike_groups") ||
             !strcmp(table, "samples") || !strcmp(table, "codes"))
             snprintf(sql, sizeof sql, "UPDATE OR IGNORE %s SET %s = %s WHERE run = %llu", table, col, val,
                      (unsigned long long)((x >> 8) % 3 + 1));
@@ -638,13 +645,13 @@ static void assert_consistent(const char *db)
     sqlite3 *h;
     assert_int_equal(sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
     sqlite3_stmt *q;
-    /* both directions, each walking one table's key into the other's */
+    /* both directions: the views, one row per (run, layer, tick) each */
     assert_int_equal(sqlite3_prepare_v2(h,
-                                        "SELECT (SELECT count(*) FROM (SELECT run, layer, tick, sum(n) AS n FROM spike_groups"
-                                        " GROUP BY run, layer, tick) s LEFT JOIN activity a USING (run, layer, tick)"
-                                        " WHERE a.spikes IS NOT s.n) + (SELECT count(*) FROM activity a WHERE a.spikes > 0"
-                                        " AND NOT EXISTS (SELECT 1 FROM spike_groups g WHERE g.run = a.run AND"
-                                        " g.layer = a.layer AND g.tick = a.tick))",
+                                        "SELECT (SELECT count(*) FROM (SELECT run, layer, tick, count(*) FROM spikes"
+                                        " GROUP BY run, layer, tick EXCEPT SELECT run, layer, tick, spikes FROM activity))"
+                                        " + (SELECT count(*) FROM (SELECT run, layer, tick, spikes FROM activity"
+                                        " WHERE spikes > 0 EXCEPT SELECT run, layer, tick, count(*) FROM spikes"
+                                        " GROUP BY run, layer, tick))",
                                         -1, &q, NULL),
                      SQLITE_OK);
     assert_int_equal(sqlite3_step(q), SQLITE_ROW);

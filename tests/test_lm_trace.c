@@ -71,7 +71,7 @@ static void assert_same_file(const char *a, const char *b)
     free(x), free(y);
 }
 
-/* Rows of run a's spike trains of layers lo..hi missing from run b, or b's
+/* Spikes of run a's trains of layers lo..hi missing from run b, or b's
  * from a, with ticks counted from their token's first tick (a replay's
  * tokens may start at other ticks when later layers take more steps). */
 static int64_t trains_differ(const char *db, int a, int b, int lo, int hi)
@@ -79,7 +79,7 @@ static int64_t trains_differ(const char *db, int a, int b, int lo, int hi)
     char sql[4096], rows[2][512];
     for (int k = 0; k < 2; k++)
         snprintf(rows[k], sizeof rows[k],
-                 "SELECT g.layer, s.sample, g.tick - s.first_tick, g.part, g.n, g.neurons FROM spike_groups g JOIN "
+                 "SELECT g.layer, s.sample, g.tick - s.first_tick, g.neuron, g.sign FROM spikes g JOIN "
                  "samples s ON s.run = g.run AND g.tick BETWEEN s.first_tick AND s.last_tick WHERE g.run = %d AND "
                  "g.layer BETWEEN %d AND %d", k ? b : a, lo, hi);
     snprintf(sql, sizeof sql, "SELECT (SELECT count(*) FROM (%s EXCEPT %s)) + (SELECT count(*) FROM (%s EXCEPT %s))",
@@ -150,7 +150,7 @@ static void test_trace_holds_the_run(void **st)
         assert_int_equal(q1(db, sql), p % NESIM_LM_NPROJ == NESIM_LM_DOWN ? 0 : 96);
     }
     /* activity and spikes agree tick by tick */
-    assert_int_equal(q1(db, "SELECT count(*) FROM (SELECT layer, tick, sum(n) AS n FROM spike_groups WHERE run = 1 "
+    assert_int_equal(q1(db, "SELECT count(*) FROM (SELECT layer, tick, count(*) AS n FROM spikes WHERE run = 1 "
                             "GROUP BY layer, tick) s LEFT JOIN activity a ON a.run = 1 AND a.layer = s.layer AND "
                             "a.tick = s.tick WHERE a.spikes IS NOT s.n"),
                      0);

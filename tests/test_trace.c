@@ -705,12 +705,17 @@ static void test_bad_databases(void **state)
     remove_db(v2);
     assert_ok(nesim_trace_open(v2, NESIM_TRACE_WRITE, &t, &err), &err);
     write_syn(t, NESIM_TRACE_NONE, 0, 1, -1, NULL);
-    assert_int_equal(sqlite3_exec(nesim_trace_sqlite(t), "PRAGMA user_version = 5", NULL, NULL, NULL), SQLITE_OK);
+    char sql_v[64], want_v[64], reads_v[64], range_v[64];
+    snprintf(sql_v, sizeof sql_v, "PRAGMA user_version = %d", NESIM_TRACE_SCHEMA_VERSION + 1);
+    snprintf(want_v, sizeof want_v, "schema version %d", NESIM_TRACE_SCHEMA_VERSION + 1);
+    snprintf(reads_v, sizeof reads_v, "reads version %d", NESIM_TRACE_SCHEMA_VERSION);
+    snprintf(range_v, sizeof range_v, "versions 1 to %d", NESIM_TRACE_SCHEMA_VERSION);
+    assert_int_equal(sqlite3_exec(nesim_trace_sqlite(t), sql_v, NULL, NULL, NULL), SQLITE_OK);
     nesim_trace_close(t);
-    expect_err(nesim_trace_open(v2, NESIM_TRACE_READ, &t, &err), NESIM_EINVAL, &err, v2, "schema version 5");
-    assert_non_null(strstr(err.msg, "reads version 4"));
+    expect_err(nesim_trace_open(v2, NESIM_TRACE_READ, &t, &err), NESIM_EINVAL, &err, v2, want_v);
+    assert_non_null(strstr(err.msg, reads_v));
     int from;
-    expect_err(nesim_trace_upgrade(v2, &from, &err), NESIM_EINVAL, &err, v2, "versions 1 to 4");
+    expect_err(nesim_trace_upgrade(v2, &from, &err), NESIM_EINVAL, &err, v2, range_v);
 
     /* an empty database is not a trace to read */
     const char *empty = path_in_tmp("empty.db");
@@ -1053,6 +1058,142 @@ static void test_export(void **state)
     nesim_trace_close(t);
 }
 
+/* Schema 5: sparse traffic (a few spikes per layer and tick) is stored in
+ * rows of many ticks, and every reader sees exactly the spikes and counts
+ * that went in: the iterators over windows cut anywhere inside a row, the
+ * counts, the spikes and activity views, and spikes handed over across small
+ * batches and out of order. */
+static void test_sparse_rows(void **state)
+{
+    nesim_error err = {0};
+    const char *path = path_in_tmp("sparse.db");
+    remove_db(path);
+    nesim_trace *t;
+    assert_ok(nesim_trace_open(path, NESIM_TRACE_WRITE, &t, &err), &err);
+    /* batches of 1024 spikes, handed over at 512 (every ~70 ticks): a row
+     * ends at a hand-over, so rows span tens of ticks and many batches */
+    nesim_trace_run_info info = {.kind = NESIM_TRACE_NETWORK, .record = NESIM_TRACE_SPIKES, .tick_s = 1e-4,
+                                 .batch_spikes = 1024};
+    int64_t run;
+    assert_ok(nesim_trace_begin_run(t, &info, &run, &err), &err);
+    const int64_t N[2] = {3200, 7};
+    for (int l = 0; l < 2; l++) {
+        nesim_trace_layer_info li = {.name = l ? "p1" : "p0", .neurons = N[l]};
+        assert_ok(nesim_trace_add_layer(t, &li, NULL, &err), &err);
+    }
+    enum { TICKS = 3000, MAXS = 40000 };
+    static spk want[MAXS];
+    static int64_t act_s[2][TICKS], act_o[2][TICKS];
+    size_t n = 0;
+    uint64_t x = 99;
+    for (int64_t tick = 0; tick < TICKS; tick++) {
+        for (int l = 0; l < 2; l++) {
+            x = x * 6364136223846793005ull + 1442695040888963407ull;
+            int k = (int)(x >> 61); /* 0..7 spikes, some ticks silent */
+            int64_t base = (int64_t)((x >> 20) % (uint64_t)N[l]);
+            for (int i = 0; i < k && n < MAXS; i++) {
+                x = x * 6364136223846793005ull + 1442695040888963407ull;
+                int64_t nr = (base + i * (l ? 1 : 457)) % N[l]; /* distinct within the tick */
+                int sign = (x >> 40) & 1 ? 1 : -1;
+                assert_int_equal(nesim_trace_spike(t, l, nr, tick, sign), 0);
+                want[n++] = (spk){l, nr, tick, sign};
+                act_s[l][tick]++;
+            }
+            if (act_s[l][tick]) {
+                act_o[l][tick] = 5 * act_s[l][tick];
+                assert_int_equal(nesim_trace_activity(t, l, tick, act_s[l][tick], act_o[l][tick]), 0);
+            }
+        }
+        assert_int_equal(nesim_trace_sync(t), 0);
+    }
+    /* a late spike of an early tick (out of order, in a later batch), of a
+     * neuron silent in that tick */
+    int64_t late = 0;
+    for (bool clash = true; clash; late++) {
+        clash = false;
+        for (size_t i = 0; i < n; i++)
+            clash |= want[i].layer == 0 && want[i].tick == 5 && want[i].neuron == late;
+        if (!clash)
+            break;
+    }
+    assert_int_equal(nesim_trace_spike(t, 0, late, 5, 1), 0);
+    want[n++] = (spk){0, late, 5, 1};
+    assert_ok(nesim_trace_end_run(t, NESIM_TRACE_COMPLETE, &err), &err);
+    qsort(want, n, sizeof *want, cmp_spk);
+
+    /* rows of many ticks: far fewer rows than (layer, tick) pairs with spikes */
+    int64_t rows = query_i64(t, "SELECT count(*) FROM spike_groups"), multi = query_i64(t,
+                             "SELECT count(*) FROM spike_groups WHERE span > 1");
+    assert_true(rows > 0 && rows * 10 < 2 * TICKS);
+    assert_true(multi > 0);
+    assert_int_equal(query_i64(t, "SELECT max(span) FROM spike_groups") <= 256, 1);
+    assert_true(query_i64(t, "SELECT count(*) FROM activity_blocks") * 10 < 2 * TICKS);
+    /* the views: one row per spike, per (layer, tick) */
+    assert_int_equal(query_i64(t, "SELECT count(*) FROM spikes"), (int64_t)n);
+    int64_t sum_ticks = 0, sum_neur = 0, sum_sign = 0;
+    for (size_t i = 0; i < n; i++)
+        sum_ticks += want[i].tick, sum_neur += want[i].neuron * (want[i].layer + 1), sum_sign += want[i].sign;
+    assert_int_equal(query_i64(t, "SELECT sum(tick) FROM spikes"), sum_ticks);
+    assert_int_equal(query_i64(t, "SELECT sum(neuron * (layer + 1)) FROM spikes"), sum_neur);
+    assert_int_equal(query_i64(t, "SELECT sum(sign) FROM spikes"), sum_sign);
+    int64_t act_rows = 0, act_sum = 0, act_wsum = 0;
+    for (int l = 0; l < 2; l++)
+        for (int64_t k = 0; k < TICKS; k++)
+            if (act_s[l][k])
+                act_rows++, act_sum += act_s[l][k], act_wsum += k * act_o[l][k] * (l + 1);
+    assert_int_equal(query_i64(t, "SELECT count(*) FROM activity"), act_rows);
+    assert_int_equal(query_i64(t, "SELECT sum(spikes) FROM activity"), act_sum);
+    assert_int_equal(query_i64(t, "SELECT sum(tick * sops * (layer + 1)) FROM activity"), act_wsum);
+
+    /* windows cut inside rows, for one layer and for all */
+    const int64_t win[][2] = {{0, TICKS}, {1, 1}, {5, 5}, {37, 300}, {255, 257}, {1000, 2999}, {2999, 5000}, {3001, 4000}};
+    for (size_t w = 0; w < sizeof win / sizeof *win; w++)
+        for (int layer = -1; layer < 2; layer++) {
+            nesim_trace_spike_iter *it;
+            assert_ok(nesim_trace_spikes_open(t, run, layer, win[w][0], win[w][1], &it, &err), &err);
+            size_t k = 0;
+            nesim_trace_spike_rec s;
+            bool got;
+            for (size_t i = 0; i < n; i++) {
+                const spk *e = &want[i];
+                if ((layer >= 0 && e->layer != layer) || e->tick < win[w][0] || e->tick > win[w][1])
+                    continue;
+                assert_int_equal(nesim_trace_spikes_next(it, &s, &got, &err), 0);
+                assert_true(got);
+                if (s.layer != e->layer || s.tick != e->tick || s.neuron != e->neuron || s.sign != e->sign)
+                    fail_msg("window %lld..%lld layer %d: spike %zu: got (%d,%lld,%lld,%d), want (%d,%lld,%lld,%d)",
+                             (long long)win[w][0], (long long)win[w][1], layer, k, s.layer, (long long)s.tick,
+                             (long long)s.neuron, s.sign, e->layer, (long long)e->tick, (long long)e->neuron, e->sign);
+                k++;
+            }
+            assert_int_equal(nesim_trace_spikes_next(it, &s, &got, &err), 0);
+            assert_false(got);
+            nesim_trace_spikes_close(it);
+            int64_t cnt;
+            assert_ok(nesim_trace_spike_count(t, run, layer, win[w][0], win[w][1], &cnt, &err), &err);
+            assert_int_equal(cnt, (int64_t)k);
+
+            nesim_trace_activity_iter *ai;
+            assert_ok(nesim_trace_activity_open(t, run, layer, win[w][0], win[w][1], &ai, &err), &err);
+            nesim_trace_activity_rec a;
+            for (int l = layer < 0 ? 0 : layer; l <= (layer < 0 ? 1 : layer); l++)
+                for (int64_t k2 = win[w][0]; k2 <= win[w][1] && k2 < TICKS; k2++) {
+                    if (!act_s[l][k2])
+                        continue;
+                    assert_int_equal(nesim_trace_activity_next(ai, &a, &got, &err), 0);
+                    assert_true(got);
+                    assert_int_equal(a.layer, l);
+                    assert_int_equal(a.tick, k2);
+                    assert_int_equal(a.spikes, act_s[l][k2]);
+                    assert_int_equal(a.sops, act_o[l][k2]);
+                }
+            assert_int_equal(nesim_trace_activity_next(ai, &a, &got, &err), 0);
+            assert_false(got);
+            nesim_trace_activity_close(ai);
+        }
+    nesim_trace_close(t);
+}
+
 /* Activity may come once per event or once per tick, in any order: it adds up. */
 static void test_activity_merge(void **state)
 {
@@ -1192,6 +1333,7 @@ int main(void)
         cmocka_unit_test(test_renderers),      cmocka_unit_test(test_export),
         cmocka_unit_test(test_chip_steps),
         cmocka_unit_test(test_activity_merge), cmocka_unit_test(test_upgrade_v1_fixture),
+        cmocka_unit_test(test_sparse_rows),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -222,7 +222,7 @@ static void sigkill_once(int round)
     sqlite3_stmt *q;
     assert_int_equal(sqlite3_prepare_v2(nesim_trace_sqlite(t),
                                         "SELECT count(*) FROM activity a FULL JOIN"
-                                        " (SELECT layer, tick, sum(n) AS n FROM spike_groups GROUP BY layer, tick) s"
+                                        " (SELECT layer, tick, count(*) AS n FROM spikes GROUP BY layer, tick) s"
                                         " USING (layer, tick) WHERE a.spikes IS NOT s.n OR a.sops IS NOT 3 * s.n",
                                         -1, &q, NULL),
                      SQLITE_OK);

@@ -240,46 +240,63 @@ void nesim_trace_layers_free(nesim_trace_layer *layers, size_t n)
  * exist, else from the stored spikes (SOPs then unknown). */
 static int rebuild_totals(nesim_trace *t, int64_t run, nesim_trace_layer *L, nesim_error *err)
 {
-    static const char *const q[2] = {
-        "SELECT count(*), total(spikes), total(sops),"
-        " min(CASE WHEN spikes > 0 THEN tick END), max(CASE WHEN spikes > 0 THEN tick END)"
-        " FROM activity WHERE run = ?1 AND layer = ?2",
-        "SELECT count(*), total(n), -1, min(tick), max(tick)"
-        " FROM spike_groups WHERE run = ?1 AND layer = ?2"};
     L->spikes = L->sops = L->first_tick = L->last_tick = -1;
-    for (int k = 0; k < 2; k++) {
-        sqlite3_stmt *st;
-        int rc = trace_prepare(t, q[k], &st, err);
-        if (rc)
-            return rc;
-        sqlite3_bind_int64(st, 1, run);
-        sqlite3_bind_int(st, 2, L->idx);
-        if (sqlite3_step(st) != SQLITE_ROW) {
-            rc = trace_sqlite_fail(t, err, "rebuilding layer totals");
-            sqlite3_finalize(st);
-            return rc;
-        }
-        bool found = sqlite3_column_int64(st, 0) > 0;
-        if (found) {
-            /* total(): a double that cannot overflow, checked below like any count */
-            double sp = sqlite3_column_double(st, 1), so = sqlite3_column_double(st, 2);
-            L->spikes = sp >= 0 && sp < 0x1p62 ? (int64_t)sp : -2;
-            L->sops = so >= -1 && so < 0x1p62 ? (int64_t)so : -2;
-            L->first_tick = sqlite3_column_type(st, 3) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 3);
-            L->last_tick = sqlite3_column_type(st, 4) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 4);
-        }
-        sqlite3_finalize(st);
-        if (found && (!tick_ok(L->spikes) || (k == 0 && !tick_ok(L->sops)) || L->sops < -1 ||
-                      (L->first_tick != -1 && !tick_ok(L->first_tick)) || (L->last_tick != -1 && !tick_ok(L->last_tick))))
-            return bad_row(t, err, k ? "spike_groups" : "activity", run, "layer %d: counts or ticks out of range",
-                           L->idx);
-        if (found)
+    nesim_trace_activity_iter *it;
+    int rc = nesim_trace_activity_open(t, run, L->idx, 0, NESIM_TRACE_TICK_MAX, &it, err);
+    if (rc)
+        return rc;
+    nesim_trace_activity_rec a;
+    bool got, any = false;
+    int64_t sp = 0, so = 0;
+    while (!(rc = nesim_trace_activity_next(it, &a, &got, err)) && got) {
+        any = true;
+        if (a.spikes >= NESIM_TRACE_TICK_LIMIT - sp || a.sops >= NESIM_TRACE_TICK_LIMIT - so) {
+            rc = bad_row(t, err, "activity_blocks", run, "layer %d: counts out of range", L->idx);
             break;
+        }
+        sp += a.spikes, so += a.sops;
+        if (a.spikes > 0) {
+            if (L->first_tick < 0)
+                L->first_tick = a.tick;
+            L->last_tick = a.tick;
+        }
     }
+    nesim_trace_activity_close(it);
+    if (rc || any) {
+        L->spikes = sp, L->sops = so;
+        return rc;
+    }
+    sqlite3_stmt *st;
+    if ((rc = trace_prepare(t,
+                            "SELECT count(*), total(n), min(tick), max(tick + span - 1)"
+                            " FROM spike_groups WHERE run = ?1 AND layer = ?2",
+                            &st, err)))
+        return rc;
+    sqlite3_bind_int64(st, 1, run);
+    sqlite3_bind_int(st, 2, L->idx);
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        rc = trace_sqlite_fail(t, err, "rebuilding layer totals");
+        sqlite3_finalize(st);
+        return rc;
+    }
+    bool found = sqlite3_column_int64(st, 0) > 0;
+    if (found) {
+        /* total(): a double that cannot overflow, checked below like any count */
+        double s = sqlite3_column_double(st, 1);
+        L->spikes = s >= 0 && s < 0x1p62 ? (int64_t)s : -2;
+        L->first_tick = sqlite3_column_type(st, 2) == SQLITE_INTEGER ? sqlite3_column_int64(st, 2) : -2;
+        L->last_tick = sqlite3_column_type(st, 3) == SQLITE_INTEGER ? sqlite3_column_int64(st, 3) : -2;
+    }
+    sqlite3_finalize(st);
+    if (found && (!tick_ok(L->spikes) || !tick_ok(L->first_tick) || !tick_ok(L->last_tick)))
+        return bad_row(t, err, "spike_groups", run, "layer %d: counts or ticks out of range", L->idx);
     return NESIM_OK;
 }
 
-int nesim_trace_layers(nesim_trace *t, int64_t run, nesim_trace_layer **layers, size_t *n, nesim_error *err)
+/* The run's layers, checked; totals a killed run never wrote are rebuilt
+ * only if asked (rebuilding reads activity, whose readers need the layers). */
+static int read_layers(nesim_trace *t, int64_t run, bool rebuild, nesim_trace_layer **layers, size_t *n,
+                       nesim_error *err)
 {
     *layers = NULL;
     *n = 0;
@@ -348,7 +365,7 @@ int nesim_trace_layers(nesim_trace *t, int64_t run, nesim_trace_layer **layers, 
             if (!strcmp((*layers)[k].name, L->name))
                 rc = bad_row(t, err, "layers", run, "idx %d: name '%.40s' repeated", L->idx, L->name);
     }
-    for (size_t i = 0; !rc && i < *n; i++)
+    for (size_t i = 0; rebuild && !rc && i < *n; i++)
         if (!(*layers)[i].totals_final)
             rc = rebuild_totals(t, run, &(*layers)[i], err);
     if (rc) {
@@ -357,6 +374,11 @@ int nesim_trace_layers(nesim_trace *t, int64_t run, nesim_trace_layer **layers, 
         *n = 0;
     }
     return rc;
+}
+
+int nesim_trace_layers(nesim_trace *t, int64_t run, nesim_trace_layer **layers, size_t *n, nesim_error *err)
+{
+    return read_layers(t, run, true, layers, n, err);
 }
 
 const char *nesim_trace_layer_list(const nesim_trace_layer *L, size_t n, char *buf, size_t cap)
@@ -419,7 +441,7 @@ static int layer_count(nesim_trace *t, int64_t run, int *n, nesim_error *err)
 {
     nesim_trace_layer *L;
     size_t k;
-    int rc = nesim_trace_layers(t, run, &L, &k, err);
+    int rc = read_layers(t, run, false, &L, &k, err);
     if (!rc)
         nesim_trace_layers_free(L, k);
     *n = (int)k;
@@ -432,7 +454,7 @@ static int layer_neurons(nesim_trace *t, int64_t run, int64_t **neurons, int *n,
     nesim_trace_layer *L;
     size_t k;
     *neurons = NULL;
-    int rc = nesim_trace_layers(t, run, &L, &k, err);
+    int rc = read_layers(t, run, false, &L, &k, err);
     if (rc)
         return rc;
     *neurons = malloc((k ? k : 1) * sizeof **neurons);
@@ -640,24 +662,45 @@ int nesim_trace_totals_get(nesim_trace *t, int64_t run, nesim_trace_totals *tot,
 
 /* ------------------------------------------------------------- spikes */
 
+/* Rows of spike_groups and activity_blocks cover ticks [tick, tick + span):
+ * a window [from, to] reads the rows starting in [from - TRACE_MAX_SPAN + 1,
+ * to], ordered by (layer, tick, part) along the primary key. Rows of a layer
+ * start in ascending order, so once a row starting at s is read, the items
+ * already decoded with tick < s are final (no later row reaches back): they
+ * are sorted (usually already in order) and handed out, the rest wait. */
+
+typedef struct spike_item {
+    int64_t tick, neuron;
+    int sign;
+} spike_item;
+
 struct nesim_trace_spike_iter {
     nesim_trace *t;
-    int64_t run;
+    int64_t run, from, to;
     int64_t *neurons; /* per layer: neuron indices must stay below */
     int n_layers;
     sqlite3_stmt *st;
-    bool row_ready; /* st sits on a row not yet consumed */
-    bool done;
-    trace_ns *buf;  /* the current (layer, tick) group */
-    size_t n, cap, pos;
+    bool row_ready; /* st sits on a row of the next layer, not yet consumed */
+    bool eof;       /* no more rows */
+    spike_item *buf; /* the current layer's decoded items: [pos, ready) final and sorted */
+    size_t n, cap, pos, ready;
+    bool sorted;    /* buf[pos..n) is in (tick, neuron) order */
     int layer;
-    int64_t tick;
+    trace_ns *dec;  /* one row's elements */
+    size_t n_dec, cap_dec;
 };
 
-static int cmp_ns(const void *a, const void *b)
+static int cmp_spike_item(const void *a, const void *b)
 {
-    const trace_ns *x = a, *y = b;
+    const spike_item *x = a, *y = b;
+    if (x->tick != y->tick)
+        return x->tick < y->tick ? -1 : 1;
     return (x->neuron > y->neuron) - (x->neuron < y->neuron);
+}
+
+static bool item_before(const spike_item *x, const spike_item *y)
+{
+    return x->tick < y->tick || (x->tick == y->tick && x->neuron < y->neuron);
 }
 
 static int clamp_window(int64_t *from, int64_t *to)
@@ -666,6 +709,9 @@ static int clamp_window(int64_t *from, int64_t *to)
         *from = 0;
     return *to >= *from;
 }
+
+/* The first tick a row may start at and still reach into a window from `from`. */
+static int64_t reach_back(int64_t from) { return from > TRACE_MAX_SPAN - 1 ? from - (TRACE_MAX_SPAN - 1) : 0; }
 
 int nesim_trace_spikes_open(nesim_trace *t, int64_t run, int layer, int64_t from, int64_t to,
                             nesim_trace_spike_iter **it, nesim_error *err)
@@ -679,14 +725,16 @@ int nesim_trace_spikes_open(nesim_trace *t, int64_t run, int layer, int64_t from
         return nesim_fail(err, NESIM_ENOMEM, "out of memory");
     x->t = t;
     x->run = run;
+    x->layer = -1;
+    x->sorted = true;
     if ((rc = layer_neurons(t, run, &x->neurons, &x->n_layers, err))) {
         free(x);
         return rc;
     }
     /* ORDER BY follows the primary key (run, layer, tick, part): no sorting */
-    const char *sql = layer >= 0 ? "SELECT layer, tick, neurons FROM spike_groups"
+    const char *sql = layer >= 0 ? "SELECT layer, tick, span, neurons FROM spike_groups"
                                    " WHERE run = ?1 AND layer = ?2 AND tick BETWEEN ?3 AND ?4 ORDER BY tick, part"
-                                 : "SELECT layer, tick, neurons FROM spike_groups"
+                                 : "SELECT layer, tick, span, neurons FROM spike_groups"
                                    " WHERE run = ?1 AND tick BETWEEN ?3 AND ?4 ORDER BY layer, tick, part";
     if ((rc = trace_prepare(t, sql, &x->st, err))) {
         free(x->neurons);
@@ -694,85 +742,131 @@ int nesim_trace_spikes_open(nesim_trace *t, int64_t run, int layer, int64_t from
         return rc;
     }
     if (!clamp_window(&from, &to))
-        x->done = true;
+        x->eof = true;
+    x->from = from;
+    x->to = to;
     sqlite3_bind_int64(x->st, 1, run);
     sqlite3_bind_int(x->st, 2, layer);
-    sqlite3_bind_int64(x->st, 3, from);
+    sqlite3_bind_int64(x->st, 3, reach_back(from));
     sqlite3_bind_int64(x->st, 4, to);
     *it = x;
     return NESIM_OK;
 }
 
-static int decode_row(nesim_trace_spike_iter *x, nesim_error *err)
+/* Checks a row's place and span; the elements' stride is the layer's size. */
+static int row_extent(nesim_trace *t, int64_t run, const char *table, int n_layers, int layer, int64_t tick,
+                      int64_t span, nesim_error *err)
 {
-    const char *txt = (const char *)sqlite3_column_text(x->st, 2);
-    int len = sqlite3_column_bytes(x->st, 2);
-    size_t before = x->n;
-    if (x->layer < 0 || x->layer >= x->n_layers || !tick_ok(x->tick))
-        return bad_row(x->t, err, "spike_groups", x->run, "layer %d of %d, tick %lld: out of range", x->layer,
-                       x->n_layers, (long long)x->tick);
-    int rc = trace_decode_group(txt ? txt : "", txt ? (size_t)len : 0, &x->buf, &x->n, &x->cap, err);
-    if (rc)
-        return nesim_context(err, "%s: layer %d, tick %lld: ", x->t->path, x->layer, (long long)x->tick);
-    for (size_t i = before; i < x->n; i++)
-        if (x->buf[i].neuron >= x->neurons[x->layer])
-            return bad_row(x->t, err, "spike_groups", x->run, "layer %d, tick %lld: neuron %lld beyond its %lld neurons",
-                           x->layer, (long long)x->tick, (long long)x->buf[i].neuron, (long long)x->neurons[x->layer]);
+    if (layer < 0 || layer >= n_layers || !tick_ok(tick) || span < 1 || span > TRACE_MAX_SPAN ||
+        !tick_ok(tick + span - 1))
+        return bad_row(t, err, table, run, "layer %d of %d, tick %lld, span %lld: out of range", layer, n_layers,
+                       (long long)tick, (long long)span);
     return NESIM_OK;
+}
+
+/* Decodes the row st sits on (columns layer, tick, span, neurons) into
+ * (tick, neuron, sign) with tick in [from, to]; calls put for each. */
+static int decode_spike_row(nesim_trace *t, int64_t run, sqlite3_stmt *st, const int64_t *neurons, int n_layers,
+                            trace_ns **dec, size_t *n_dec, size_t *cap_dec, int64_t from, int64_t to,
+                            int (*put)(void *, int64_t, int64_t, int), void *ctx, nesim_error *err)
+{
+    int layer = sqlite3_column_int(st, 0);
+    int64_t tick = sqlite3_column_int64(st, 1), span = sqlite3_column_int64(st, 2);
+    int rc = row_extent(t, run, "spike_groups", n_layers, layer, tick, span, err);
+    if (rc)
+        return rc;
+    const char *txt = (const char *)sqlite3_column_text(st, 3);
+    int len = sqlite3_column_bytes(st, 3);
+    *n_dec = 0;
+    if ((rc = trace_decode_group(txt ? txt : "", txt ? (size_t)len : 0, dec, n_dec, cap_dec, err)))
+        return nesim_context(err, "%s: layer %d, tick %lld: ", t->path, layer, (long long)tick);
+    int64_t N = neurons[layer];
+    for (size_t i = 0; i < *n_dec; i++) {
+        int64_t u = (*dec)[i].neuron, dt = u / N;
+        if (dt >= span)
+            return bad_row(t, err, "spike_groups", run,
+                           "layer %d, tick %lld: element %lld lies past the row's %lld ticks of %lld neurons", layer,
+                           (long long)tick, (long long)u, (long long)span, (long long)N);
+        int64_t tk = tick + dt;
+        if (tk >= from && tk <= to && (rc = put(ctx, tk, u - dt * N, (*dec)[i].sign)))
+            return rc;
+    }
+    return NESIM_OK;
+}
+
+static int put_item(void *ctx, int64_t tick, int64_t neuron, int sign)
+{
+    nesim_trace_spike_iter *x = ctx;
+    if (x->n == x->cap) {
+        size_t nc = x->cap ? 2 * x->cap : 1024;
+        spike_item *nb = realloc(x->buf, nc * sizeof *nb);
+        if (!nb)
+            return NESIM_ENOMEM;
+        x->buf = nb;
+        x->cap = nc;
+    }
+    spike_item it = {tick, neuron, sign};
+    if (x->n > x->pos && x->sorted && item_before(&it, &x->buf[x->n - 1]))
+        x->sorted = false;
+    x->buf[x->n++] = it;
+    return NESIM_OK;
+}
+
+static void sort_pending(nesim_trace_spike_iter *x)
+{
+    if (!x->sorted)
+        qsort(x->buf + x->pos, x->n - x->pos, sizeof *x->buf, cmp_spike_item);
+    x->sorted = true;
 }
 
 int nesim_trace_spikes_next(nesim_trace_spike_iter *x, nesim_trace_spike_rec *s, bool *got, nesim_error *err)
 {
     *got = false;
-    while (x->pos == x->n) {
-        if (x->done)
-            return NESIM_OK;
-        x->n = x->pos = 0;
-        int rc;
-        if (x->row_ready) {
-            x->row_ready = false;
-        } else if ((rc = sqlite3_step(x->st)) != SQLITE_ROW) {
-            x->done = true;
+    while (x->pos == x->ready) {
+        if (x->pos) { /* drop what was handed out */
+            memmove(x->buf, x->buf + x->pos, (x->n - x->pos) * sizeof *x->buf);
+            x->n -= x->pos;
+            x->ready = x->pos = 0;
+        }
+        if (x->eof) {
+            if (!x->n)
+                return NESIM_OK;
+            sort_pending(x);
+            x->ready = x->n;
+            continue;
+        }
+        int rc = SQLITE_ROW;
+        if (!x->row_ready && (rc = sqlite3_step(x->st)) != SQLITE_ROW) {
+            x->eof = true;
             if (rc != SQLITE_DONE)
                 return trace_sqlite_fail(x->t, err, "reading spikes");
-            return NESIM_OK;
+            continue;
         }
-        x->layer = sqlite3_column_int(x->st, 0);
-        x->tick = sqlite3_column_int64(x->st, 1);
-        if ((rc = decode_row(x, err)))
-            return rc;
-        int parts = 1;
-        for (;;) { /* merge the further parts of this (layer, tick) */
-            int s2 = sqlite3_step(x->st);
-            if (s2 == SQLITE_DONE) {
-                x->done = true;
-                break;
-            }
-            if (s2 != SQLITE_ROW)
-                return trace_sqlite_fail(x->t, err, "reading spikes");
-            if (sqlite3_column_int(x->st, 0) != x->layer || sqlite3_column_int64(x->st, 1) != x->tick) {
-                x->row_ready = true;
-                break;
-            }
-            if ((rc = decode_row(x, err)))
-                return rc;
-            parts++;
+        x->row_ready = false;
+        int layer = sqlite3_column_int(x->st, 0);
+        int64_t start = sqlite3_column_int64(x->st, 1);
+        if (x->n && layer != x->layer) { /* the layer is complete: hand it out, keep the row */
+            x->row_ready = true;
+            sort_pending(x);
+            x->ready = x->n;
+            continue;
         }
-        if (parts > 1) {
-            /* parts of one batch are consecutive in order; parts from
-             * different batches may interleave */
-            bool sorted = true;
-            for (size_t i = 1; i < x->n && sorted; i++)
-                sorted = x->buf[i - 1].neuron <= x->buf[i].neuron;
-            if (!sorted)
-                qsort(x->buf, x->n, sizeof *x->buf, cmp_ns);
+        x->layer = layer;
+        sort_pending(x);
+        while (x->ready < x->n && x->buf[x->ready].tick < start)
+            x->ready++;
+        if ((rc = decode_spike_row(x->t, x->run, x->st, x->neurons, x->n_layers, &x->dec, &x->n_dec, &x->cap_dec,
+                                   x->from, x->to, put_item, x, err))) {
+            x->eof = true;
+            x->n = x->pos = x->ready = 0;
+            return rc == NESIM_ENOMEM ? nesim_fail(err, rc, "out of memory") : rc;
         }
     }
+    const spike_item *it = &x->buf[x->pos++];
     s->layer = x->layer;
-    s->tick = x->tick;
-    s->neuron = x->buf[x->pos].neuron;
-    s->sign = x->buf[x->pos].sign;
-    x->pos++;
+    s->tick = it->tick;
+    s->neuron = it->neuron;
+    s->sign = it->sign;
     *got = true;
     return NESIM_OK;
 }
@@ -783,8 +877,16 @@ void nesim_trace_spikes_close(nesim_trace_spike_iter *x)
         return;
     sqlite3_finalize(x->st);
     free(x->buf);
+    free(x->dec);
     free(x->neurons);
     free(x);
+}
+
+static int count_one(void *ctx, int64_t tick, int64_t neuron, int sign)
+{
+    (void)tick, (void)neuron, (void)sign;
+    ++*(int64_t *)ctx;
+    return NESIM_OK;
 }
 
 int nesim_trace_spike_count(nesim_trace *t, int64_t run, int layer, int64_t from, int64_t to, int64_t *n,
@@ -794,37 +896,77 @@ int nesim_trace_spike_count(nesim_trace *t, int64_t run, int layer, int64_t from
     int rc = trace_check_run(t, run, err);
     if (rc || !clamp_window(&from, &to))
         return rc;
-    sqlite3_stmt *st;
-    const char *sql = layer >= 0 ? "SELECT total(n), min(n) FROM spike_groups"
-                                   " WHERE run = ?1 AND layer = ?2 AND tick BETWEEN ?3 AND ?4"
-                                 : "SELECT total(n), min(n) FROM spike_groups WHERE run = ?1 AND tick BETWEEN ?3 AND ?4";
-    if ((rc = trace_prepare(t, sql, &st, err)))
+    int64_t *neurons = NULL;
+    int n_layers = 0;
+    if ((rc = layer_neurons(t, run, &neurons, &n_layers, err)))
         return rc;
-    sqlite3_bind_int64(st, 1, run);
-    sqlite3_bind_int(st, 2, layer);
-    sqlite3_bind_int64(st, 3, from);
-    sqlite3_bind_int64(st, 4, to);
-    if (sqlite3_step(st) == SQLITE_ROW) {
-        double total = sqlite3_column_double(st, 0);
-        if (!(total >= 0 && total < 0x1p62) || sqlite3_column_int64(st, 1) < 0)
-            rc = bad_row(t, err, "spike_groups", run, "column n: counts out of range (total %g)", total);
-        else
-            *n = (int64_t)total;
-    } else {
-        rc = trace_sqlite_fail(t, err, "counting spikes");
+    /* rows wholly inside the window count by their n; the rows at its edges
+     * (starting before it, or running past its end) are decoded */
+    static const char *const q[3][2] = {
+        {"SELECT total(n), min(n) FROM spike_groups WHERE run = ?1 AND tick BETWEEN ?3 AND ?4"
+         " AND tick + span - 1 <= ?4",
+         "SELECT total(n), min(n) FROM spike_groups WHERE run = ?1 AND layer = ?2 AND tick BETWEEN ?3 AND ?4"
+         " AND tick + span - 1 <= ?4"},
+        {"SELECT layer, tick, span, neurons FROM spike_groups WHERE run = ?1 AND tick BETWEEN ?5 AND ?3 - 1",
+         "SELECT layer, tick, span, neurons FROM spike_groups WHERE run = ?1 AND layer = ?2"
+         " AND tick BETWEEN ?5 AND ?3 - 1"},
+        {"SELECT layer, tick, span, neurons FROM spike_groups WHERE run = ?1 AND tick BETWEEN ?6 AND ?4"
+         " AND tick + span - 1 > ?4",
+         "SELECT layer, tick, span, neurons FROM spike_groups WHERE run = ?1 AND layer = ?2"
+         " AND tick BETWEEN ?6 AND ?4 AND tick + span - 1 > ?4"}};
+    trace_ns *dec = NULL;
+    size_t n_dec = 0, cap_dec = 0;
+    int64_t tail = reach_back(to) > from ? reach_back(to) : from; /* rows that may run past the window */
+    for (int k = 0; k < 3 && !rc; k++) {
+        sqlite3_stmt *st;
+        if ((rc = trace_prepare(t, q[k][layer >= 0], &st, err)))
+            break;
+        sqlite3_bind_int64(st, 1, run);
+        sqlite3_bind_int(st, 2, layer);
+        sqlite3_bind_int64(st, 3, from);
+        sqlite3_bind_int64(st, 4, to);
+        sqlite3_bind_int64(st, 5, reach_back(from));
+        sqlite3_bind_int64(st, 6, tail);
+        int s;
+        if (k == 0) {
+            if ((s = sqlite3_step(st)) == SQLITE_ROW) {
+                double total = sqlite3_column_double(st, 0);
+                if (!(total >= 0 && total < 0x1p62) || sqlite3_column_int64(st, 1) < 0)
+                    rc = bad_row(t, err, "spike_groups", run, "column n: counts out of range (total %g)", total);
+                else
+                    *n = (int64_t)total;
+            } else {
+                rc = trace_sqlite_fail(t, err, "counting spikes");
+            }
+        } else {
+            while (!rc && (s = sqlite3_step(st)) == SQLITE_ROW)
+                rc = decode_spike_row(t, run, st, neurons, n_layers, &dec, &n_dec, &cap_dec, from, to, count_one, n,
+                                      err);
+            if (!rc && s != SQLITE_DONE)
+                rc = trace_sqlite_fail(t, err, "counting spikes");
+        }
+        sqlite3_finalize(st);
     }
-    sqlite3_finalize(st);
+    free(dec);
+    free(neurons);
     return rc;
 }
 
 /* ----------------------------------------------------------- activity */
 
+typedef struct act_item {
+    int64_t tick, spikes, sops;
+} act_item;
+
 struct nesim_trace_activity_iter {
     nesim_trace *t;
-    int64_t run;
+    int64_t run, from, to;
     int n_layers;
     sqlite3_stmt *st;
-    bool done;
+    bool row_ready, eof, sorted;
+    act_item *buf; /* as in the spike iterator; equal ticks add up when handed out */
+    size_t n, cap, pos, ready;
+    int layer;
 };
 
 int nesim_trace_activity_open(nesim_trace *t, int64_t run, int layer, int64_t from, int64_t to,
@@ -839,52 +981,184 @@ int nesim_trace_activity_open(nesim_trace *t, int64_t run, int layer, int64_t fr
         return nesim_fail(err, NESIM_ENOMEM, "out of memory");
     x->t = t;
     x->run = run;
+    x->layer = -1;
+    x->sorted = true;
     if ((rc = layer_count(t, run, &x->n_layers, err))) {
         free(x);
         return rc;
     }
-    const char *sql = layer >= 0 ? "SELECT layer, tick, spikes, sops FROM activity"
-                                   " WHERE run = ?1 AND layer = ?2 AND tick BETWEEN ?3 AND ?4 ORDER BY tick"
-                                 : "SELECT layer, tick, spikes, sops FROM activity"
-                                   " WHERE run = ?1 AND tick BETWEEN ?3 AND ?4 ORDER BY layer, tick";
+    const char *sql = layer >= 0 ? "SELECT layer, tick, span, spikes, sops, per_tick FROM activity_blocks"
+                                   " WHERE run = ?1 AND layer = ?2 AND tick BETWEEN ?3 AND ?4 ORDER BY tick, part"
+                                 : "SELECT layer, tick, span, spikes, sops, per_tick FROM activity_blocks"
+                                   " WHERE run = ?1 AND tick BETWEEN ?3 AND ?4 ORDER BY layer, tick, part";
     if ((rc = trace_prepare(t, sql, &x->st, err))) {
         free(x);
         return rc;
     }
     if (!clamp_window(&from, &to))
-        x->done = true;
+        x->eof = true;
+    x->from = from;
+    x->to = to;
     sqlite3_bind_int64(x->st, 1, run);
     sqlite3_bind_int(x->st, 2, layer);
-    sqlite3_bind_int64(x->st, 3, from);
+    sqlite3_bind_int64(x->st, 3, reach_back(from));
     sqlite3_bind_int64(x->st, 4, to);
     *it = x;
     return NESIM_OK;
+}
+
+static int put_act(nesim_trace_activity_iter *x, int64_t tick, int64_t spikes, int64_t sops)
+{
+    if (tick < x->from || tick > x->to)
+        return NESIM_OK;
+    if (x->n == x->cap) {
+        size_t nc = x->cap ? 2 * x->cap : 256;
+        act_item *nb = realloc(x->buf, nc * sizeof *nb);
+        if (!nb)
+            return NESIM_ENOMEM;
+        x->buf = nb;
+        x->cap = nc;
+    }
+    if (x->n > x->pos && tick < x->buf[x->n - 1].tick)
+        x->sorted = false;
+    x->buf[x->n++] = (act_item){tick, spikes, sops};
+    return NESIM_OK;
+}
+
+/* One non-negative decimal integer below 2^62 at *p. */
+static bool parse_count(const char **p, const char *end, int64_t *v)
+{
+    const char *s = *p;
+    int64_t x = 0;
+    if (s == end || *s < '0' || *s > '9')
+        return false;
+    while (s < end && *s >= '0' && *s <= '9') {
+        if (x > (NESIM_TRACE_TICK_LIMIT - 10) / 10)
+            return false;
+        x = x * 10 + (*s++ - '0');
+    }
+    *p = s;
+    *v = x;
+    return true;
+}
+
+/* Decodes the activity row st sits on (layer, tick, span, spikes, sops,
+ * per_tick): its ticks must lie in the span, ascend, and add up to the
+ * row's totals. */
+static int decode_act_row(nesim_trace_activity_iter *x)
+{
+    sqlite3_stmt *st = x->st;
+    int64_t tick = sqlite3_column_int64(st, 1), span = sqlite3_column_int64(st, 2);
+    int64_t spikes = sqlite3_column_int64(st, 3), sops = sqlite3_column_int64(st, 4);
+    if (!tick_ok(spikes) || !tick_ok(sops))
+        return -1;
+    if (sqlite3_column_type(st, 5) == SQLITE_NULL)
+        return span == 1 ? put_act(x, tick, spikes, sops) : -1;
+    const char *p = (const char *)sqlite3_column_text(st, 5), *end = p + sqlite3_column_bytes(st, 5);
+    int64_t sum_s = 0, sum_o = 0, prev = -1;
+    if (!p || p == end || *p++ != '[')
+        return -1;
+    for (;;) {
+        int64_t dt, s, o;
+        if (p == end || *p++ != '[' || !parse_count(&p, end, &dt) || p == end || *p++ != ',' ||
+            !parse_count(&p, end, &s) || p == end || *p++ != ',' || !parse_count(&p, end, &o) || p == end ||
+            *p++ != ']' || dt <= prev || dt >= span)
+            return -1;
+        prev = dt;
+        sum_s += s, sum_o += o; /* each < 2^62, at most 256 of them: no overflow */
+        int rc = put_act(x, tick + dt, s, o);
+        if (rc)
+            return rc;
+        if (p < end && *p == ',') {
+            p++;
+            continue;
+        }
+        if (p + 1 == end && *p == ']')
+            break;
+        return -1;
+    }
+    return sum_s == spikes && sum_o == sops ? NESIM_OK : -1;
+}
+
+static int cmp_act_item(const void *a, const void *b)
+{
+    const act_item *x = a, *y = b;
+    return (x->tick > y->tick) - (x->tick < y->tick);
+}
+
+static void act_sort_pending(nesim_trace_activity_iter *x)
+{
+    if (!x->sorted)
+        qsort(x->buf + x->pos, x->n - x->pos, sizeof *x->buf, cmp_act_item);
+    x->sorted = true;
 }
 
 int nesim_trace_activity_next(nesim_trace_activity_iter *x, nesim_trace_activity_rec *a, bool *got,
                               nesim_error *err)
 {
     *got = false;
-    if (x->done)
-        return NESIM_OK;
-    int s = sqlite3_step(x->st);
-    if (s == SQLITE_DONE) {
-        x->done = true;
-        return NESIM_OK;
+    while (x->pos == x->ready) {
+        if (x->pos) {
+            memmove(x->buf, x->buf + x->pos, (x->n - x->pos) * sizeof *x->buf);
+            x->n -= x->pos;
+            x->ready = x->pos = 0;
+        }
+        if (x->eof) {
+            if (!x->n)
+                return NESIM_OK;
+            act_sort_pending(x);
+            x->ready = x->n;
+            continue;
+        }
+        int rc = SQLITE_ROW;
+        if (!x->row_ready && (rc = sqlite3_step(x->st)) != SQLITE_ROW) {
+            x->eof = true;
+            if (rc != SQLITE_DONE)
+                return trace_sqlite_fail(x->t, err, "reading activity");
+            continue;
+        }
+        x->row_ready = false;
+        int layer = sqlite3_column_int(x->st, 0);
+        int64_t start = sqlite3_column_int64(x->st, 1), span = sqlite3_column_int64(x->st, 2);
+        if (x->n && layer != x->layer) {
+            x->row_ready = true;
+            act_sort_pending(x);
+            x->ready = x->n;
+            continue;
+        }
+        if ((rc = row_extent(x->t, x->run, "activity_blocks", x->n_layers, layer, start, span, err)))
+            goto bad;
+        x->layer = layer;
+        act_sort_pending(x);
+        while (x->ready < x->n && x->buf[x->ready].tick < start)
+            x->ready++;
+        if ((rc = decode_act_row(x))) {
+            rc = rc == NESIM_ENOMEM ? nesim_fail(err, rc, "out of memory")
+                                    : bad_row(x->t, err, "activity_blocks", x->run,
+                                              "layer %d, tick %lld: counts or per_tick out of range or inconsistent",
+                                              layer, (long long)start);
+            goto bad;
+        }
+        continue;
+    bad:
+        x->eof = true;
+        x->n = x->pos = x->ready = 0;
+        return rc;
     }
-    if (s != SQLITE_ROW) {
-        x->done = true;
-        return trace_sqlite_fail(x->t, err, "reading activity");
+    /* the same tick in two rows (reported in two batches) adds up */
+    act_item it = x->buf[x->pos++];
+    while (x->pos < x->ready && x->buf[x->pos].tick == it.tick) {
+        it.spikes += x->buf[x->pos].spikes;
+        it.sops += x->buf[x->pos].sops;
+        x->pos++;
+        if (!tick_ok(it.spikes) || !tick_ok(it.sops))
+            return bad_row(x->t, err, "activity_blocks", x->run, "layer %d, tick %lld: counts out of range", x->layer,
+                           (long long)it.tick);
     }
-    a->layer = sqlite3_column_int(x->st, 0);
-    a->tick = sqlite3_column_int64(x->st, 1);
-    a->spikes = sqlite3_column_int64(x->st, 2);
-    a->sops = sqlite3_column_int64(x->st, 3);
-    if (a->layer < 0 || a->layer >= x->n_layers || !tick_ok(a->tick) || !tick_ok(a->spikes) || !tick_ok(a->sops)) {
-        x->done = true;
-        return bad_row(x->t, err, "activity", x->run, "layer %d of %d, tick %lld: spikes %lld, sops %lld out of range",
-                       a->layer, x->n_layers, (long long)a->tick, (long long)a->spikes, (long long)a->sops);
-    }
+    a->layer = x->layer;
+    a->tick = it.tick;
+    a->spikes = it.spikes;
+    a->sops = it.sops;
     *got = true;
     return NESIM_OK;
 }
@@ -894,6 +1168,7 @@ void nesim_trace_activity_close(nesim_trace_activity_iter *x)
     if (!x)
         return;
     sqlite3_finalize(x->st);
+    free(x->buf);
     free(x);
 }
 

@@ -15,7 +15,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
-/* The schema, version 4. Kept in step with the comment in store.h and with
+/* The schema, version 5. Kept in step with the comment in store.h and with
  * traces/SCHEMA.md; a change to it needs a new NESIM_TRACE_SCHEMA_VERSION
  * and a step in upgrade.c. */
 static const char schema_sql[] =
@@ -35,18 +35,15 @@ static const char schema_sql[] =
     " neurons INTEGER NOT NULL, fan_in INTEGER NOT NULL DEFAULT 0,"
     " spikes INTEGER, sops INTEGER, first_tick INTEGER, last_tick INTEGER,"
     " PRIMARY KEY (run, idx)) WITHOUT ROWID;\n"
-    "CREATE TABLE activity ("
-    " run INTEGER NOT NULL, layer INTEGER NOT NULL, tick INTEGER NOT NULL,"
-    " spikes INTEGER NOT NULL, sops INTEGER NOT NULL,"
-    " PRIMARY KEY (run, layer, tick)) WITHOUT ROWID;\n"
+    "CREATE TABLE activity_blocks ("
+    " run INTEGER NOT NULL, layer INTEGER NOT NULL, tick INTEGER NOT NULL, part INTEGER NOT NULL,"
+    " span INTEGER NOT NULL, spikes INTEGER NOT NULL, sops INTEGER NOT NULL, per_tick TEXT,"
+    " PRIMARY KEY (run, layer, tick, part)) WITHOUT ROWID;\n"
     "CREATE TABLE spike_groups ("
     " run INTEGER NOT NULL, layer INTEGER NOT NULL, tick INTEGER NOT NULL,"
-    " part INTEGER NOT NULL, n INTEGER NOT NULL, neurons TEXT NOT NULL,"
+    " part INTEGER NOT NULL, n INTEGER NOT NULL, neurons TEXT NOT NULL, span INTEGER NOT NULL DEFAULT 1,"
     " PRIMARY KEY (run, layer, tick, part)) WITHOUT ROWID;\n"
-    "CREATE VIEW spikes (run, layer, neuron, tick, sign) AS"
-    " SELECT g.run, g.layer, CASE WHEN j.value < 0 THEN -1 - j.value ELSE j.value END, g.tick,"
-    " CASE WHEN j.value < 0 THEN -1 ELSE 1 END"
-    " FROM spike_groups AS g, json_each(g.neurons) AS j;\n"
+    TRACE_VIEWS_SQL
     "CREATE TABLE samples ("
     " run INTEGER NOT NULL, sample INTEGER NOT NULL,"
     " first_tick INTEGER NOT NULL, last_tick INTEGER NOT NULL,"
@@ -283,8 +280,10 @@ static int exec(nesim_trace *t, const char *sql, const char *what, nesim_error *
 
 static int create_schema(nesim_trace *t, nesim_error *err)
 {
-    /* WAL is a property of the file; it must be set outside a transaction. */
-    int rc = exec(t, "PRAGMA journal_mode = WAL", "setting WAL mode", err);
+    /* WAL is a property of the file; it must be set outside a transaction.
+     * The page size (before the first write): 16 KiB pages hold rows of a
+     * few thousand bytes without overflow pages (writer.c's CHUNK). */
+    int rc = exec(t, "PRAGMA page_size = 16384; PRAGMA journal_mode = WAL", "setting WAL mode", err);
     if (!rc)
         rc = exec(t, "BEGIN IMMEDIATE", "creating the schema", err);
     if (rc)

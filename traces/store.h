@@ -3,7 +3,7 @@
  * export, diff of two runs). One database file holds many runs.
  *
  * Guarantees:
- * - Schema version 4 (PRAGMA user_version = 4, PRAGMA application_id =
+ * - Schema version 5 (PRAGMA user_version = 5, PRAGMA application_id =
  *   0x4E53494D "NSIM"), documented table by table in traces/SCHEMA.md (the
  *   one description; schema_sql in store.c is the other side of it). Opening
  *   a file that is not SQLite, an SQLite file that is not a nesim trace, or a
@@ -37,10 +37,13 @@
  *
  * Why spike_groups and a view rather than one table row per spike: a row per
  * spike costs 15-17 bytes and caps the writer near 1.1-1.5 M spikes/s
- * (measured; B-tree work per row), while a row per (layer, tick) costs ~6
- * bytes per spike in dense layers and stores >10 M spikes/s; the view keeps
- * `SELECT tick, neuron FROM spikes WHERE run = 1 AND layer = 0` working
- * from Python's sqlite3 with no nesim code.
+ * (measured; B-tree work per row), while a row of one layer over up to 256
+ * ticks (cut at ~3.6 KB of text) costs ~7 bytes per spike in dense layers
+ * and stores ~23 M spikes/s there, ~12 M/s in a sparse network with a few
+ * spikes per tick; activity is stored the same way (activity_blocks). The
+ * views keep `SELECT tick, neuron FROM spikes WHERE run = 1 AND layer = 0`
+ * and `SELECT tick, spikes FROM activity ...` working from Python's sqlite3
+ * with no nesim code.
  *
  * Recording a run (what `nesim run --trace` does):
  *
@@ -77,7 +80,7 @@
 
 #include "base/error.h"
 
-#define NESIM_TRACE_SCHEMA_VERSION 4
+#define NESIM_TRACE_SCHEMA_VERSION 5
 #define NESIM_TRACE_APPLICATION_ID 0x4E53494D /* "NSIM" */
 
 /* Every tick stored in a trace lies below this (2^62, like virtual time

@@ -112,6 +112,29 @@ int trace_check_run(nesim_trace *t, int64_t run, nesim_error *err);
 /* nesim_trace_export for the HDF5 formats (export_h5.c). */
 int trace_export_h5(nesim_trace *t, int64_t run, nesim_trace_format fmt, const char *path, nesim_error *err);
 
+/* A row of spike_groups or activity_blocks covers at most this many ticks,
+ * so a reader of a tick window looks back this far for rows reaching in. */
+#define TRACE_MAX_SPAN 256
+
+/* The views over the streamed tables (schema version 5; also created by
+ * the upgrade from version 4): one row per spike, one per (layer, tick)
+ * (counts of a tick stored in two rows, reported in two batches, add up). */
+#define TRACE_VIEWS_SQL                                                                                     \
+    "CREATE VIEW spikes (run, layer, neuron, tick, sign) AS"                                                \
+    " SELECT e.run, e.layer, e.u % L.neurons, e.tick + e.u / L.neurons, e.sign FROM"                        \
+    " (SELECT g.run AS run, g.layer AS layer, g.tick AS tick,"                                              \
+    " CASE WHEN j.value < 0 THEN -1 - j.value ELSE j.value END AS u,"                                       \
+    " CASE WHEN j.value < 0 THEN -1 ELSE 1 END AS sign"                                                     \
+    " FROM spike_groups AS g, json_each(g.neurons) AS j) AS e"                                              \
+    " JOIN layers AS L ON L.run = e.run AND L.idx = e.layer;\n"                                             \
+    "CREATE VIEW activity (run, layer, tick, spikes, sops) AS"                                              \
+    " SELECT run, layer, tick, sum(spikes), sum(sops) FROM"                                                 \
+    " (SELECT run, layer, tick, spikes, sops FROM activity_blocks WHERE per_tick IS NULL"                   \
+    " UNION ALL SELECT b.run, b.layer, b.tick + json_extract(j.value, '$[0]'),"                             \
+    " json_extract(j.value, '$[1]'), json_extract(j.value, '$[2]')"                                         \
+    " FROM activity_blocks AS b, json_each(b.per_tick) AS j WHERE b.per_tick IS NOT NULL)"                  \
+    " GROUP BY run, layer, tick;\n"
+
 typedef struct trace_ns {
     int64_t neuron;
     int sign;

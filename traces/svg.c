@@ -245,7 +245,7 @@ static int source_rows(nesim_trace *t, int64_t run, const char *table, int64_t *
                        nesim_error *err)
 {
     char sql[160];
-    snprintf(sql, sizeof sql, "SELECT count(*), coalesce(max(tick), -1) FROM %s WHERE run = ?1", table);
+    snprintf(sql, sizeof sql, "SELECT count(*), coalesce(max(tick + span - 1), -1) FROM %s WHERE run = ?1", table);
     sqlite3_stmt *st;
     int rc = trace_prepare(t, sql, &st, err);
     if (rc)
@@ -270,11 +270,10 @@ int nesim_trace_activity_svg(nesim_trace *t, int64_t run, int64_t from, int64_t 
     nesim_trace_layer *layers = NULL;
     size_t nl = 0;
     double *bins = NULL;
-    sqlite3_stmt *st = NULL;
     int64_t rows = 0, max_tick = -1;
     bool from_spikes = false;
     if ((rc = nesim_trace_layers(t, run, &layers, &nl, err)) ||
-        (rc = source_rows(t, run, "activity", &rows, &max_tick, err)))
+        (rc = source_rows(t, run, "activity_blocks", &rows, &max_tick, err)))
         goto done;
     if (!rows) { /* activity not recorded but spikes were: count them instead */
         if ((rc = source_rows(t, run, "spike_groups", &rows, &max_tick, err)))
@@ -298,37 +297,30 @@ int nesim_trace_activity_svg(nesim_trace *t, int64_t run, int64_t from, int64_t 
         rc = nesim_fail(err, NESIM_ENOMEM, "out of memory");
         goto done;
     }
-    if ((rc = trace_prepare(t,
-                            from_spikes ? "SELECT tick, total(n) FROM spike_groups WHERE run = ?1 AND layer = ?2"
-                                          " AND tick BETWEEN ?3 AND ?4 GROUP BY tick"
-                                        : "SELECT tick, spikes FROM activity WHERE run = ?1 AND layer = ?2"
-                                          " AND tick BETWEEN ?3 AND ?4",
-                            &st, err)))
-        goto done;
     double ymax = 0;
     for (size_t l = 0; l < nl; l++) {
         double *b = bins + l * nb;
-        sqlite3_bind_int64(st, 1, run);
-        sqlite3_bind_int(st, 2, layers[l].idx);
-        sqlite3_bind_int64(st, 3, from);
-        sqlite3_bind_int64(st, 4, to);
-        int s;
-        while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-            double v = sqlite3_column_double(st, 1);
-            int64_t tk = sqlite3_column_int64(st, 0);
-            if (!(v >= 0 && v < 0x1p62)) {
-                sqlite3_reset(st);
-                rc = trace_bad_row(t, err, from_spikes ? "spike_groups" : "activity", run,
-                                   "layer %d, tick %lld: %g spikes", layers[l].idx, (long long)tk, v);
+        /* spikes per tick: from the activity rows, or counted from the spikes */
+        bool got;
+        if (from_spikes) {
+            nesim_trace_spike_iter *it;
+            nesim_trace_spike_rec s;
+            if ((rc = nesim_trace_spikes_open(t, run, layers[l].idx, from, to, &it, err)))
                 goto done;
-            }
-            b[(tk - from) / bw] += v;
+            while (!(rc = nesim_trace_spikes_next(it, &s, &got, err)) && got)
+                b[(s.tick - from) / bw] += 1;
+            nesim_trace_spikes_close(it);
+        } else {
+            nesim_trace_activity_iter *it;
+            nesim_trace_activity_rec a;
+            if ((rc = nesim_trace_activity_open(t, run, layers[l].idx, from, to, &it, err)))
+                goto done;
+            while (!(rc = nesim_trace_activity_next(it, &a, &got, err)) && got)
+                b[(a.tick - from) / bw] += (double)a.spikes;
+            nesim_trace_activity_close(it);
         }
-        sqlite3_reset(st);
-        if (s != SQLITE_DONE) {
-            rc = trace_sqlite_fail(t, err, "reading activity");
+        if (rc)
             goto done;
-        }
         for (size_t k = 0; k < nb; k++) {
             /* compare the room left, never lo + bw: a crafted window may end at INT64_MAX */
             int64_t lo = from + (int64_t)k * bw, hi = to - lo < bw ? to : lo + bw - 1;
@@ -378,7 +370,6 @@ int nesim_trace_activity_svg(nesim_trace *t, int64_t run, int64_t from, int64_t 
     fputs("</g>\n", out);
     rc = finish(out, err);
 done:
-    sqlite3_finalize(st);
     free(bins);
     nesim_trace_layers_free(layers, nl);
     nesim_trace_run_clear(&r);

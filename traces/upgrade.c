@@ -6,7 +6,8 @@
  * vth@S, t0@S and steps@S to the codes table.
  * Version 2 -> 3: runs gain writer_pid, writer_host and heartbeat_at (a
  * 'running' run of an upgraded file has none, so readers call it abandoned:
- * its writer, an older nesim, cannot be running while the file upgrades). */
+ * its writer, an older nesim, cannot be running while the file upgrades).
+ * Version 3 -> 4: chip_steps. Version 4 -> 5: rows of several ticks. */
 #include "traces/store_internal.h"
 
 #include <string.h>
@@ -46,6 +47,22 @@ static const char v3_to_v4[] =
     " PRIMARY KEY (run, tick)) WITHOUT ROWID;\n"
     "PRAGMA user_version = 4;\n";
 
+/* Version 5: rows of several ticks. spike_groups gains span (old rows: one
+ * tick, so their elements need no change); activity becomes the view over
+ * activity_blocks (old rows: blocks of one tick); the spikes view reads the
+ * tick offset out of each element. */
+static const char v4_to_v5[] =
+    "ALTER TABLE spike_groups ADD COLUMN span INTEGER NOT NULL DEFAULT 1;\n"
+    "CREATE TABLE activity_blocks ("
+    " run INTEGER NOT NULL, layer INTEGER NOT NULL, tick INTEGER NOT NULL, part INTEGER NOT NULL,"
+    " span INTEGER NOT NULL, spikes INTEGER NOT NULL, sops INTEGER NOT NULL, per_tick TEXT,"
+    " PRIMARY KEY (run, layer, tick, part)) WITHOUT ROWID;\n"
+    "INSERT INTO activity_blocks (run, layer, tick, part, span, spikes, sops, per_tick)"
+    " SELECT run, layer, tick, 0, 1, spikes, sops, NULL FROM activity;\n"
+    "DROP TABLE activity;\n"
+    "DROP VIEW spikes;\n" TRACE_VIEWS_SQL
+    "PRAGMA user_version = 5;\n";
+
 int nesim_trace_upgrade(const char *path, int *from, nesim_error *err)
 {
     sqlite3 *db = NULL;
@@ -81,6 +98,8 @@ int nesim_trace_upgrade(const char *path, int *from, nesim_error *err)
         rc = nesim_fail(err, NESIM_EINTERNAL, "%s: upgrading from version 2: %s", path, sqlite3_errmsg(db));
     if (!rc && ver <= 3 && sqlite3_exec(db, v3_to_v4, NULL, NULL, NULL) != SQLITE_OK)
         rc = nesim_fail(err, NESIM_EINTERNAL, "%s: upgrading from version 3: %s", path, sqlite3_errmsg(db));
+    if (!rc && ver <= 4 && sqlite3_exec(db, v4_to_v5, NULL, NULL, NULL) != SQLITE_OK)
+        rc = nesim_fail(err, NESIM_EINTERNAL, "%s: upgrading from version 4: %s", path, sqlite3_errmsg(db));
     if (!rc && sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
         rc = nesim_fail(err, NESIM_EIO, "%s: committing the upgrade: %s", path, sqlite3_errmsg(db));
     if (rc)

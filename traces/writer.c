@@ -40,14 +40,31 @@
 #define MAX_BATCH_SPIKES ((size_t)1 << 26)
 #define MAX_LAYERS 65535       /* trace_spike.layer is 16 bits */
 #define RARE_SOFT_CAP 65536    /* samples + metrics + energy per batch before a hand-over */
-/* Text bytes per spike_groups row before it is cut: with the key columns the
- * record stays under SQLite's ~1000-byte local payload limit for index
- * b-trees on 4 KiB pages, so no row spills into overflow pages (measured:
- * 1.8 KB rows cost 13 bytes/spike, 900-byte rows 6). */
-#define CHUNK 880
+/* Text bytes per spike_groups or activity_blocks row before it is cut: with
+ * the key columns the record stays under SQLite's ~4000-byte local payload
+ * limit for index b-trees on the 16 KiB pages traces are created with
+ * (store.c), so no row spills into overflow pages. Measured
+ * (bench/trace_write): 880-byte rows on 4 KiB pages store 17 M spikes/s
+ * dense and 7.9 M sparse; 3600-byte rows on 16 KiB pages 23 M and 12 M. */
+#define CHUNK 3600
 #define ROWS_PER_INSERT 64     /* rows per multi-row INSERT: fewer statement executions */
 #define NBATCH 3
 #define HEARTBEAT_S 5          /* seconds between heartbeats of a quiet run */
+
+/* A row of spike_groups or activity_blocks waiting for its INSERT. */
+typedef struct trace_row {
+    int layer;
+    int64_t tick, part, span, n, sops; /* n: spikes (the row's, or the block's total) */
+    size_t off, len;                   /* its text in the arena; len 0: NULL */
+} trace_row;
+
+/* The writer's view of a layer: its size (the stride of a row's elements)
+ * and, per table (spike_groups, activity_blocks), the start tick of its
+ * latest row and the next part for that tick. */
+typedef struct trace_wl {
+    int64_t neurons;
+    int64_t last_tick[2], next_part[2];
+} trace_wl;
 
 struct trace_writer {
     nesim_trace *t;
@@ -83,7 +100,7 @@ struct trace_writer {
     _Atomic int64_t st_batches, st_spikes, st_rows;
 
     /* ---- writer side ---- */
-    sqlite3_stmt *st_layer, *st_group1, *st_groupN, *st_maxpart, *st_act, *st_actN, *st_sample, *st_metric,
+    sqlite3_stmt *st_layer, *st_group1, *st_groupN, *st_maxpart, *st_actmaxpart, *st_act, *st_actN, *st_sample, *st_metric,
         *st_energy, *st_totals, *st_end, *st_code, *st_beat, *st_chip;
     double *chip_s;           /* producer side: chip time per tick, written with the final batch */
     int64_t n_chip;
@@ -92,16 +109,14 @@ struct trace_writer {
     trace_spike *scratch;
     size_t *counts;
     size_t cap_counts;
-    int64_t *wl_last_tick, *wl_next_part; /* per layer: the last tick written and its next part */
+    trace_act *ascratch;
+    size_t cap_ascratch;
+    trace_wl *wl;             /* per layer: neurons and where its rows stand */
     int cap_wl;
     char *arena;
     size_t arena_len;
-    struct {
-        int layer;
-        int64_t tick, part, n;
-        size_t off, len;
-    } rows[ROWS_PER_INSERT];
-    int n_rows;
+    trace_row rows[ROWS_PER_INSERT];
+    int n_rows, row_kind;
 };
 
 static const char *const status_sql[] = {"running", "complete", "failed", "interrupted"};
@@ -241,34 +256,38 @@ static size_t fmt_i64(char *p, int64_t v)
     return k;
 }
 
+/* Rows waiting in w->rows are all of one table (kind): spike_groups rows
+ * bind (run, layer, tick, part, span, n, neurons), activity_blocks rows
+ * (run, layer, tick, part, span, spikes, sops, per_tick). */
+enum { ROW_SPIKES, ROW_ACT };
+
 static int flush_rows(trace_writer *w)
 {
-    int i = 0;
-    if (w->n_rows == ROWS_PER_INSERT) {
-        for (int r = 0; r < ROWS_PER_INSERT; r++) {
-            int b = 6 * r;
-            sqlite3_bind_int64(w->st_groupN, b + 1, w->run);
-            sqlite3_bind_int(w->st_groupN, b + 2, w->rows[r].layer);
-            sqlite3_bind_int64(w->st_groupN, b + 3, w->rows[r].tick);
-            sqlite3_bind_int64(w->st_groupN, b + 4, w->rows[r].part);
-            sqlite3_bind_int64(w->st_groupN, b + 5, w->rows[r].n);
-            sqlite3_bind_text(w->st_groupN, b + 6, w->arena + w->rows[r].off, (int)w->rows[r].len, SQLITE_STATIC);
-        }
-        if (step_done(w, w->st_groupN, "storing spikes"))
-            return -1;
-        i = ROWS_PER_INSERT;
-    }
+    int kind = w->row_kind, nb = kind == ROW_SPIKES ? 7 : 8, i = 0;
+    sqlite3_stmt *multi = kind == ROW_SPIKES ? w->st_groupN : w->st_actN;
+    sqlite3_stmt *one = kind == ROW_SPIKES ? w->st_group1 : w->st_act;
+    const char *what = kind == ROW_SPIKES ? "storing spikes" : "storing activity";
     for (; i < w->n_rows; i++) {
-        sqlite3_bind_int64(w->st_group1, 1, w->run);
-        sqlite3_bind_int(w->st_group1, 2, w->rows[i].layer);
-        sqlite3_bind_int64(w->st_group1, 3, w->rows[i].tick);
-        sqlite3_bind_int64(w->st_group1, 4, w->rows[i].part);
-        sqlite3_bind_int64(w->st_group1, 5, w->rows[i].n);
-        sqlite3_bind_text(w->st_group1, 6, w->arena + w->rows[i].off, (int)w->rows[i].len, SQLITE_STATIC);
-        if (step_done(w, w->st_group1, "storing spikes"))
+        sqlite3_stmt *st = w->n_rows == ROWS_PER_INSERT ? multi : one;
+        int b = st == multi ? nb * i : 0;
+        const trace_row *r = &w->rows[i];
+        sqlite3_bind_int64(st, b + 1, w->run);
+        sqlite3_bind_int(st, b + 2, r->layer);
+        sqlite3_bind_int64(st, b + 3, r->tick);
+        sqlite3_bind_int64(st, b + 4, r->part);
+        sqlite3_bind_int64(st, b + 5, r->span);
+        sqlite3_bind_int64(st, b + 6, r->n);
+        if (kind == ROW_ACT)
+            sqlite3_bind_int64(st, b + 7, r->sops);
+        if (r->len)
+            sqlite3_bind_text(st, b + nb, w->arena + r->off, (int)r->len, SQLITE_STATIC);
+        else
+            sqlite3_bind_null(st, b + nb);
+        if ((st == one || i == ROWS_PER_INSERT - 1) && step_done(w, st, what))
             return -1;
     }
-    atomic_fetch_add(&w->st_rows, w->n_rows);
+    if (kind == ROW_SPIKES)
+        atomic_fetch_add(&w->st_rows, w->n_rows);
     w->n_rows = 0;
     w->arena_len = 0;
     return 0;
@@ -281,33 +300,31 @@ static int grow_wl(trace_writer *w, int layers)
     int nc = w->cap_wl ? w->cap_wl : 16;
     while (nc < layers)
         nc *= 2;
-    int64_t *a = realloc(w->wl_last_tick, (size_t)nc * sizeof *a);
-    if (a)
-        w->wl_last_tick = a;
-    int64_t *b = realloc(w->wl_next_part, (size_t)nc * sizeof *b);
-    if (b)
-        w->wl_next_part = b;
-    if (!a || !b)
+    trace_wl *a = realloc(w->wl, (size_t)nc * sizeof *a);
+    if (!a)
         return -1;
+    w->wl = a;
     for (int i = w->cap_wl; i < nc; i++)
-        w->wl_last_tick[i] = -1, w->wl_next_part[i] = 0;
+        w->wl[i] = (trace_wl){.neurons = 0, .last_tick = {-1, -1}, .next_part = {0, 0}};
     w->cap_wl = nc;
     return 0;
 }
 
-/* The first part number for a new group of (layer, tick). Groups of one
- * batch are unique, so a group can only collide with rows of earlier
- * batches: the same tick continued across a batch boundary (the usual case,
- * known without a query) or an out-of-order tick (asked of the database). */
-static int64_t first_part(trace_writer *w, int layer, int64_t tick)
+/* The first part number for a new row of (layer, tick) in a table. Rows of
+ * one batch start at distinct (tick, part), so a row can only collide with
+ * rows of earlier batches: a tick continued across a batch boundary (the
+ * usual case, known without a query) or an out-of-order tick (asked of the
+ * database). */
+static int64_t first_part(trace_writer *w, int kind, int layer, int64_t tick)
 {
-    if (tick > w->wl_last_tick[layer])
+    trace_wl *L = &w->wl[layer];
+    if (tick > L->last_tick[kind])
         return 0;
-    if (tick == w->wl_last_tick[layer])
-        return w->wl_next_part[layer];
+    if (tick == L->last_tick[kind])
+        return L->next_part[kind];
     if (w->n_rows && flush_rows(w))
         return -1;
-    sqlite3_stmt *st = w->st_maxpart;
+    sqlite3_stmt *st = kind == ROW_SPIKES ? w->st_maxpart : w->st_actmaxpart;
     sqlite3_bind_int64(st, 1, w->run);
     sqlite3_bind_int(st, 2, layer);
     sqlite3_bind_int64(st, 3, tick);
@@ -315,42 +332,59 @@ static int64_t first_part(trace_writer *w, int layer, int64_t tick)
     if (sqlite3_step(st) == SQLITE_ROW)
         part = sqlite3_column_int64(st, 0);
     else
-        wfail(w, "reading spike parts");
+        wfail(w, kind == ROW_SPIKES ? "reading spike parts" : "reading activity parts");
     sqlite3_reset(st);
     return part;
 }
 
-static int emit_group(trace_writer *w, int layer, int64_t tick, const trace_spike *s, size_t n)
+/* Appends one row to w->rows: its text is what was formatted at w->arena +
+ * w->arena_len, len bytes (0: NULL); part from row_room. */
+static void add_row(trace_writer *w, int kind, int layer, int64_t tick, int64_t part, int64_t span, int64_t n,
+                    int64_t sops, size_t len)
 {
-    int64_t part = first_part(w, layer, tick);
-    if (part < 0)
+    trace_wl *L = &w->wl[layer];
+    if (tick >= L->last_tick[kind]) {
+        L->last_tick[kind] = tick;
+        L->next_part[kind] = part + 1;
+    }
+    w->rows[w->n_rows++] = (trace_row){.layer = layer, .tick = tick, .part = part, .span = span, .n = n,
+                                       .sops = sops, .off = w->arena_len, .len = len};
+    w->arena_len += len;
+}
+
+/* Makes room for one more row of (layer, tick) (flushing the waiting rows
+ * when the buffer is full) and returns its part, or -1 on failure. Call it
+ * before formatting the row's text: finding the part may flush the arena. */
+static int64_t row_room(trace_writer *w, int kind, int layer, int64_t tick)
+{
+    if (w->n_rows && (w->n_rows == ROWS_PER_INSERT || w->row_kind != kind) && flush_rows(w))
         return -1;
-    int64_t parts = 0;
-    for (size_t i = 0; i < n;) {
-        if (w->n_rows == ROWS_PER_INSERT && flush_rows(w))
+    w->row_kind = kind;
+    return first_part(w, kind, layer, tick);
+}
+
+/* Writes one layer's spikes, ordered by (tick, neuron), as rows of at most
+ * TRACE_MAX_SPAN ticks and about CHUNK bytes: element v of a row starting at
+ * tick t0 is u = (tick - t0) * neurons + neuron, or -1 - u for sign -1. */
+static int emit_spikes(trace_writer *w, int layer, const trace_spike *s, size_t m)
+{
+    int64_t N = w->wl[layer].neurons;
+    for (size_t i = 0; i < m;) {
+        int64_t t0 = s[i].tick, cnt = 0, last = t0, part = row_room(w, ROW_SPIKES, layer, t0);
+        if (part < 0)
             return -1;
         char *start = w->arena + w->arena_len, *p = start;
-        int64_t cnt = 0;
         *p++ = '[';
-        while (i < n && p - start < CHUNK) {
+        while (i < m && p - start < CHUNK && s[i].tick - t0 < TRACE_MAX_SPAN) {
             if (cnt)
                 *p++ = ',';
-            p += fmt_i64(p, s[i].sign > 0 ? (int64_t)s[i].neuron : -1 - (int64_t)s[i].neuron);
+            int64_t u = (s[i].tick - t0) * N + (int64_t)s[i].neuron;
+            p += fmt_i64(p, s[i].sign > 0 ? u : -1 - u);
+            last = s[i].tick;
             cnt++, i++;
         }
         *p++ = ']';
-        w->rows[w->n_rows].layer = layer;
-        w->rows[w->n_rows].tick = tick;
-        w->rows[w->n_rows].part = part + parts++;
-        w->rows[w->n_rows].n = cnt;
-        w->rows[w->n_rows].off = w->arena_len;
-        w->rows[w->n_rows].len = (size_t)(p - start);
-        w->arena_len += (size_t)(p - start);
-        w->n_rows++;
-    }
-    if (tick >= w->wl_last_tick[layer]) {
-        w->wl_last_tick[layer] = tick;
-        w->wl_next_part[layer] = part + parts;
+        add_row(w, ROW_SPIKES, layer, t0, part, last - t0 + 1, cnt, 0, (size_t)(p - start));
     }
     return 0;
 }
@@ -387,7 +421,7 @@ static void sort_by_neuron(trace_spike *s, size_t n)
 /* Groups the batch's spikes by layer (a stable counting sort: O(n)), then
  * orders each layer by (tick, neuron) — usually already true or true up to
  * the order within a tick, which is checked first so sorted input costs one
- * pass — and writes one row per (layer, tick) group. */
+ * pass — and writes the layer's rows. */
 static int write_spikes(trace_writer *w, trace_batch *b)
 {
     size_t n = b->n_spikes;
@@ -397,7 +431,7 @@ static int write_spikes(trace_writer *w, trace_batch *b)
     for (size_t i = 0; i < n; i++)
         if (b->spikes[i].layer > maxl)
             maxl = b->spikes[i].layer;
-    if (grow((void **)&w->counts, &w->cap_counts, (size_t)maxl + 2, sizeof *w->counts) || grow_wl(w, maxl + 1)) {
+    if (grow((void **)&w->counts, &w->cap_counts, (size_t)maxl + 2, sizeof *w->counts)) {
         wfail_msg(w, NESIM_ENOMEM, "out of memory");
         return -1;
     }
@@ -428,21 +462,109 @@ static int write_spikes(trace_writer *w, trace_batch *b)
         }
         if (!ticks_sorted)
             qsort(s, m, sizeof *s, cmp_tick_neuron);
-        for (size_t a = 0; a < m;) {
-            size_t c = a + 1;
-            while (c < m && s[c].tick == s[a].tick)
-                c++;
-            if (ticks_sorted && !all_sorted)
+        else if (!all_sorted)
+            for (size_t a = 0; a < m;) {
+                size_t c = a + 1;
+                while (c < m && s[c].tick == s[a].tick)
+                    c++;
                 sort_by_neuron(s + a, c - a);
-            if (emit_group(w, l, s[a].tick, s + a, c - a))
-                return -1;
-            a = c;
-        }
+                a = c;
+            }
+        if (emit_spikes(w, l, s, m))
+            return -1;
     }
     if (w->n_rows && flush_rows(w))
         return -1;
     atomic_fetch_add(&w->st_spikes, (int64_t)n);
     return 0;
+}
+
+static int cmp_act_tick(const void *a, const void *b)
+{
+    const trace_act *x = a, *y = b;
+    return (x->tick > y->tick) - (x->tick < y->tick);
+}
+
+/* Writes one layer's activity, ordered by tick with each tick once, as rows
+ * of at most TRACE_MAX_SPAN ticks: a row of one tick holds its counts; a
+ * longer one its totals, and per_tick = [[dt, spikes, sops], ...]. */
+static int emit_act(trace_writer *w, int layer, const trace_act *a, size_t m)
+{
+    for (size_t i = 0; i < m;) {
+        int64_t t0 = a[i].tick, spikes = 0, sops = 0, last = t0, part = row_room(w, ROW_ACT, layer, t0);
+        if (part < 0)
+            return -1;
+        char *start = w->arena + w->arena_len, *p = start;
+        size_t first = i;
+        *p++ = '[';
+        while (i < m && p - start < CHUNK && a[i].tick - t0 < TRACE_MAX_SPAN) {
+            if (i > first)
+                *p++ = ',';
+            *p++ = '[';
+            p += fmt_i64(p, a[i].tick - t0);
+            *p++ = ',';
+            p += fmt_i64(p, a[i].spikes);
+            *p++ = ',';
+            p += fmt_i64(p, a[i].sops);
+            *p++ = ']';
+            spikes += a[i].spikes, sops += a[i].sops, last = a[i].tick;
+            i++;
+        }
+        *p++ = ']';
+        size_t len = i - first > 1 ? (size_t)(p - start) : 0;
+        add_row(w, ROW_ACT, layer, t0, part, last - t0 + 1, spikes, sops, len);
+    }
+    return 0;
+}
+
+/* The batch's activity, grouped by layer like spikes; within a layer sorted
+ * by tick and one entry per tick (counts of a tick reported twice add up). */
+static int write_act(trace_writer *w, trace_batch *b)
+{
+    size_t n = b->n_act;
+    if (!n)
+        return 0;
+    int maxl = 0;
+    for (size_t i = 0; i < n; i++)
+        if (b->act[i].layer > maxl)
+            maxl = b->act[i].layer;
+    if (grow((void **)&w->counts, &w->cap_counts, (size_t)maxl + 2, sizeof *w->counts) ||
+        grow((void **)&w->ascratch, &w->cap_ascratch, n, sizeof *w->ascratch)) {
+        wfail_msg(w, NESIM_ENOMEM, "out of memory");
+        return -1;
+    }
+    memset(w->counts, 0, ((size_t)maxl + 2) * sizeof *w->counts);
+    for (size_t i = 0; i < n; i++)
+        w->counts[b->act[i].layer + 1]++;
+    for (int l = 0; l <= maxl; l++)
+        w->counts[l + 1] += w->counts[l];
+    for (size_t i = 0; i < n; i++)
+        w->ascratch[w->counts[b->act[i].layer]++] = b->act[i];
+    size_t seg = 0;
+    for (int l = 0; l <= maxl; l++) {
+        size_t end = w->counts[l];
+        trace_act *a = w->ascratch + seg;
+        size_t m = end - seg;
+        seg = end;
+        if (!m)
+            continue;
+        bool sorted = true;
+        for (size_t i = 1; i < m && sorted; i++)
+            sorted = a[i].tick > a[i - 1].tick;
+        if (!sorted) {
+            qsort(a, m, sizeof *a, cmp_act_tick);
+            size_t k = 0;
+            for (size_t i = 1; i < m; i++)
+                if (a[i].tick == a[k].tick)
+                    a[k].spikes += a[i].spikes, a[k].sops += a[i].sops;
+                else
+                    a[++k] = a[i];
+            m = k + 1;
+        }
+        if (emit_act(w, l, a, m))
+            return -1;
+    }
+    return w->n_rows ? flush_rows(w) : 0;
 }
 
 static void bind_text_or_null(sqlite3_stmt *st, int i, const char *s)
@@ -540,24 +662,16 @@ static int write_batch(trace_writer *w, trace_batch *b)
         sqlite3_bind_int64(w->st_layer, 7, L->fan_in);
         if (step_done(w, w->st_layer, "storing a layer"))
             goto fail;
+        if (grow_wl(w, L->idx + 1)) {
+            wfail_msg(w, NESIM_ENOMEM, "out of memory");
+            goto fail;
+        }
+        w->wl[L->idx].neurons = L->neurons;
     }
     if (write_spikes(w, b))
         goto fail;
-    for (size_t i = 0; i < b->n_act;) {
-        /* ROWS_PER_INSERT rows per statement while there are that many */
-        bool multi = b->n_act - i >= ROWS_PER_INSERT;
-        sqlite3_stmt *st = multi ? w->st_actN : w->st_act;
-        for (int r = 0; r < (multi ? ROWS_PER_INSERT : 1); r++, i++) {
-            const trace_act *a = &b->act[i];
-            sqlite3_bind_int64(st, 5 * r + 1, w->run);
-            sqlite3_bind_int(st, 5 * r + 2, a->layer);
-            sqlite3_bind_int64(st, 5 * r + 3, a->tick);
-            sqlite3_bind_int64(st, 5 * r + 4, a->spikes);
-            sqlite3_bind_int64(st, 5 * r + 5, a->sops);
-        }
-        if (step_done(w, st, "storing activity"))
-            goto fail;
-    }
+    if (write_act(w, b))
+        goto fail;
     for (size_t i = 0; i < b->n_samples; i++) {
         const nesim_trace_sample_row *s = &b->samples[i];
         sqlite3_bind_int64(w->st_sample, 1, w->run);
@@ -676,8 +790,11 @@ static int push_act(trace_writer *w, int layer, const trace_pending_act *p)
     return NESIM_OK;
 }
 
-/* Moves every layer's pending activity into the filling batch, so a batch
- * carries the activity of everything appended before its hand-over. */
+/* Moves every layer's pending activity (its latest tick's counts) into the
+ * filling batch. Done only where a batch is committed (a sync point, a
+ * flush, the end): a batch handed over mid-tick is committed together with
+ * the later batch that ends consistently, so the tick's counts may travel
+ * with that one, and a (layer, tick) is then stored once, not in pieces. */
 static int flush_pending(trace_writer *w)
 {
     for (int l = 0; l < w->n_layers; l++)
@@ -704,7 +821,7 @@ static void enqueue(trace_writer *w, trace_batch *b)
 /* Hands the filling batch to the writer and takes a free one. */
 static int handoff(trace_writer *w)
 {
-    if (flush_pending(w))
+    if (w->fill->synced && flush_pending(w))
         return w->pcode;
     pthread_mutex_lock(&w->mu);
     if (w->pending >= 2) {
@@ -1039,7 +1156,7 @@ static void writer_free(trace_writer *w)
         w->free_list = b->next;
         batch_free(b);
     }
-    sqlite3_stmt *sts[] = {w->st_layer,  w->st_group1, w->st_groupN, w->st_maxpart, w->st_act, w->st_actN,
+    sqlite3_stmt *sts[] = {w->st_layer,  w->st_group1, w->st_groupN, w->st_maxpart, w->st_actmaxpart, w->st_act, w->st_actN,
                            w->st_sample, w->st_metric, w->st_energy, w->st_totals,  w->st_end, w->st_code, w->st_beat,
                            w->st_chip};
     for (size_t i = 0; i < sizeof sts / sizeof *sts; i++)
@@ -1053,8 +1170,8 @@ static void writer_free(trace_writer *w)
     free(w->pend);
     free(w->scratch);
     free(w->counts);
-    free(w->wl_last_tick);
-    free(w->wl_next_part);
+    free(w->wl);
+    free(w->ascratch);
     free(w->chip_s);
     free(w->arena);
     pthread_mutex_destroy(&w->mu);
@@ -1099,33 +1216,33 @@ static char *weights_json(const nesim_trace_run_info *info)
 static int prepare_all(nesim_trace *t, trace_writer *w, nesim_error *err)
 {
     /* multi-row statements: one statement execution per ROWS_PER_INSERT rows */
-    char *multi = malloc(128 + ROWS_PER_INSERT * 16), *multi_act = malloc(256 + ROWS_PER_INSERT * 16);
+    char *multi = malloc(128 + ROWS_PER_INSERT * 20), *multi_act = malloc(128 + ROWS_PER_INSERT * 20);
     if (!multi || !multi_act) {
         free(multi);
         free(multi_act);
         return nesim_fail(err, NESIM_ENOMEM, "out of memory");
     }
-    strcpy(multi, "INSERT INTO spike_groups (run, layer, tick, part, n, neurons) VALUES (?,?,?,?,?,?)");
-    strcpy(multi_act, "INSERT INTO activity (run, layer, tick, spikes, sops) VALUES (?,?,?,?,?)");
+    static const char group1[] = "INSERT INTO spike_groups (run, layer, tick, part, span, n, neurons) VALUES (?,?,?,?,?,?,?)";
+    static const char act1[] =
+        "INSERT INTO activity_blocks (run, layer, tick, part, span, spikes, sops, per_tick) VALUES (?,?,?,?,?,?,?,?)";
+    strcpy(multi, group1);
+    strcpy(multi_act, act1);
     for (int i = 1; i < ROWS_PER_INSERT; i++) {
-        strcat(multi, ",(?,?,?,?,?,?)");
-        strcat(multi_act, ",(?,?,?,?,?)");
+        strcat(multi, ",(?,?,?,?,?,?,?)");
+        strcat(multi_act, ",(?,?,?,?,?,?,?,?)");
     }
-    /* rows of one statement may share a key: the upsert adds them up in order */
-    strcat(multi_act, " ON CONFLICT (run, layer, tick) DO UPDATE SET spikes = spikes + excluded.spikes,"
-                      " sops = sops + excluded.sops");
     struct {
         sqlite3_stmt **st;
         const char *sql;
     } q[] = {
         {&w->st_layer, "INSERT INTO layers (run, idx, name, type, coding, neurons, fan_in) VALUES (?,?,?,?,?,?,?)"},
-        {&w->st_group1, "INSERT INTO spike_groups (run, layer, tick, part, n, neurons) VALUES (?,?,?,?,?,?)"},
+        {&w->st_group1, group1},
         {&w->st_groupN, multi},
         {&w->st_maxpart, "SELECT coalesce(max(part) + 1, 0) FROM spike_groups WHERE run = ?1 AND layer = ?2 AND tick = ?3"},
-        {&w->st_act, "INSERT INTO activity (run, layer, tick, spikes, sops) VALUES (?1, ?2, ?3, ?4, ?5)"
-                     " ON CONFLICT (run, layer, tick) DO UPDATE SET spikes = spikes + excluded.spikes,"
-                     " sops = sops + excluded.sops"},
+        {&w->st_act, act1},
         {&w->st_actN, multi_act},
+        {&w->st_actmaxpart,
+         "SELECT coalesce(max(part) + 1, 0) FROM activity_blocks WHERE run = ?1 AND layer = ?2 AND tick = ?3"},
         {&w->st_sample, "INSERT INTO samples (run, sample, first_tick, last_tick) VALUES (?1, ?2, ?3, ?4)"
                         " ON CONFLICT (run, sample) DO UPDATE SET first_tick = min(first_tick, excluded.first_tick),"
                         " last_tick = max(last_tick, excluded.last_tick)"},
@@ -1156,7 +1273,7 @@ static int next_run_id(nesim_trace *t, int64_t *id, nesim_error *err)
     static const char sql[] =
         "SELECT max(m) FROM (SELECT max(id) m FROM runs WHERE id <= 9223372036854775807"
         " UNION ALL SELECT max(run) FROM layers WHERE run <= 9223372036854775807"
-        " UNION ALL SELECT max(run) FROM activity WHERE run <= 9223372036854775807"
+        " UNION ALL SELECT max(run) FROM activity_blocks WHERE run <= 9223372036854775807"
         " UNION ALL SELECT max(run) FROM spike_groups WHERE run <= 9223372036854775807"
         " UNION ALL SELECT max(run) FROM samples WHERE run <= 9223372036854775807"
         " UNION ALL SELECT max(run) FROM codes WHERE run <= 9223372036854775807"
@@ -1315,7 +1432,7 @@ int nesim_trace_begin_run(nesim_trace *t, const nesim_trace_run_info *info, int6
         b->next = w->free_list;
         w->free_list = b;
     }
-    w->arena = malloc(ROWS_PER_INSERT * (CHUNK + 32));
+    w->arena = malloc(ROWS_PER_INSERT * (CHUNK + 64)); /* a row stops after the element that passes CHUNK */
     if (spikes)
         w->scratch = malloc(bs * sizeof *w->scratch);
     int nfree = 0;
