@@ -21,6 +21,7 @@ struct nesim_layers {
     char **stf_path;
     size_t n_stf;
     double synth_s;           /* wall seconds spent making synthetic tensors */
+    unsigned char *pending;   /* per layer: synthetic tensors described, not yet made (lazy opens) */
 };
 
 static double mono_s(void)
@@ -205,13 +206,26 @@ static int setup_layer(nesim_layers *g, nesim_layer *l, nesim_error *err)
     case NESIM_LAYER_LINEAR:
     case NESIM_LAYER_CONV2D: {
         l->coded = 1;
-        if ((rc = load_tensor(g, &sl->weight, &l->w, &g->own[i][0], &l->s, &g->own[i][1], &g->buf[i][0],
-                              &g->buf[i][1], err)))
-            return rc;
-        if (sl->bias.kind != NESIM_TSRC_NONE &&
-            (rc = load_tensor(g, &sl->bias, &l->b, &g->own[i][2], NULL, NULL, &g->buf[i][2], &g->buf[i][3], err)))
-            return rc;
-        if ((rc = check_finite(&l->w, "weight", &sl->weight, 0, err)) ||
+        if (g->pending && sl->type == NESIM_LAYER_LINEAR && sl->weight.kind == NESIM_TSRC_SYNTHETIC &&
+            (sl->bias.kind == NESIM_TSRC_NONE || sl->bias.kind == NESIM_TSRC_SYNTHETIC)) {
+            /* made when the layer first runs (nesim_layers_ready): shapes now */
+            nesim_tensor unused;
+            if ((rc = nesim_synth_describe(&sl->weight, "synthetic tensor", &l->w, &l->s, err)) ||
+                (sl->bias.kind != NESIM_TSRC_NONE &&
+                 (rc = nesim_synth_describe(&sl->bias, "synthetic tensor", &l->b, &unused, err))))
+                return rc;
+            g->pending[i] = 1;
+        } else {
+            if ((rc = load_tensor(g, &sl->weight, &l->w, &g->own[i][0], &l->s, &g->own[i][1], &g->buf[i][0],
+                                  &g->buf[i][1], err)))
+                return rc;
+            if (sl->bias.kind != NESIM_TSRC_NONE &&
+                (rc = load_tensor(g, &sl->bias, &l->b, &g->own[i][2], NULL, NULL, &g->buf[i][2], &g->buf[i][3], err)))
+                return rc;
+        }
+        if (g->pending && g->pending[i]) {
+            /* synthetic values are finite by construction */
+        } else if ((rc = check_finite(&l->w, "weight", &sl->weight, 0, err)) ||
             (l->s.data && (rc = check_finite(&l->s, "scales", &sl->weight, 1, err))) ||
             (l->b.data && (rc = check_finite(&l->b, "bias", &sl->bias, 0, err))))
             return rc;
@@ -250,13 +264,13 @@ static int setup_layer(nesim_layers *g, nesim_layer *l, nesim_error *err)
             l->out_dim[2] = (l->in_dim[2] + 2 * l->pw - l->kw) / l->sw + 1;
             l->dense_macs = (double)prod(l->out_dim, 3) * (double)(l->in_dim[0] * l->kh * l->kw);
         }
-        if (l->b.data && (l->b.ndim != 1 || (size_t)l->b.shape[0] != l->out_dim[0]))
+        if (l->b.ndim && (l->b.ndim != 1 || (size_t)l->b.shape[0] != l->out_dim[0]))
             return nesim_fail(err, NESIM_EINVAL, "bias must have shape [%zu]", l->out_dim[0]);
         l->out = prod(l->out_dim, l->out_nd);
         l->weights = (double)l->w.count;
         l->weight_bytes = (double)(l->w.nbytes + l->s.nbytes + l->b.nbytes);
         l->weight_bits = 8.0 * (double)nesim_dtype_size(l->w.dtype);
-        return count_weights(l, err);
+        return g->pending && g->pending[i] ? NESIM_OK : count_weights(l, err);
     }
     case NESIM_LAYER_FLATTEN:
         l->out_nd = 1;
@@ -300,7 +314,7 @@ static void find_chains(nesim_layers *g)
     }
 }
 
-int nesim_layers_open(const nesim_spec *spec, nesim_layers **out, nesim_error *err)
+static int layers_open(const nesim_spec *spec, int lazy, nesim_layers **out, nesim_error *err)
 {
     *out = NULL;
     if (!spec->n_layers || spec->input_ndim < 1)
@@ -310,7 +324,7 @@ int nesim_layers_open(const nesim_spec *spec, nesim_layers **out, nesim_error *e
     nesim_layers *g = calloc(1, sizeof *g);
     size_t n = spec->n_layers;
     if (!g || !(g->L = calloc(n, sizeof *g->L)) || !(g->own = calloc(n, sizeof *g->own)) ||
-        !(g->buf = calloc(n, sizeof *g->buf))) {
+        !(g->buf = calloc(n, sizeof *g->buf)) || (lazy && !(g->pending = calloc(n, 1)))) {
         nesim_layers_close(g);
         return nesim_fail(err, NESIM_ENOMEM, "out of memory");
     }
@@ -343,6 +357,38 @@ int nesim_layers_open(const nesim_spec *spec, nesim_layers **out, nesim_error *e
     return NESIM_OK;
 }
 
+int nesim_layers_open(const nesim_spec *spec, nesim_layers **out, nesim_error *err)
+{
+    return layers_open(spec, 0, out, err);
+}
+
+int nesim_layers_open_lazy(const nesim_spec *spec, nesim_layers **out, nesim_error *err)
+{
+    return layers_open(spec, 1, out, err);
+}
+
+int nesim_layers_is_ready(const nesim_layers *g, size_t i) { return !g->pending || i >= g->n || !g->pending[i]; }
+
+int nesim_layers_ready(nesim_layers *g, size_t i, nesim_error *err)
+{
+    if (!g->pending || i >= g->n || !g->pending[i])
+        return NESIM_OK;
+    nesim_layer *l = &g->L[i];
+    const nesim_spec_layer *sl = l->sl;
+    int rc = load_tensor(g, &sl->weight, &l->w, &g->own[i][0], &l->s, &g->own[i][1], &g->buf[i][0], &g->buf[i][1],
+                         err);
+    if (!rc && sl->bias.kind != NESIM_TSRC_NONE)
+        rc = load_tensor(g, &sl->bias, &l->b, &g->own[i][2], NULL, NULL, &g->buf[i][2], &g->buf[i][3], err);
+    double t0 = mono_s();
+    if (!rc)
+        rc = count_weights(l, err);
+    g->synth_s += mono_s() - t0; /* part of making the layer: not of the run */
+    if (rc)
+        return nesim_context(err, "%s: layers[%zu] (%s): ", g->spec->file, i, sl->name);
+    g->pending[i] = 0;
+    return NESIM_OK;
+}
+
 void nesim_layers_close(nesim_layers *g)
 {
     if (!g)
@@ -365,6 +411,7 @@ void nesim_layers_close(nesim_layers *g)
     free(g->stf_path);
     free(g->own);
     free(g->buf);
+    free(g->pending);
     free(g->L);
     free(g);
 }

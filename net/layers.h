@@ -47,10 +47,22 @@ typedef struct nesim_layers nesim_layers;
 /* Loads the layers of spec (which must outlive the result). Messages name
  * "FILE: layers[i] (NAME): ...". */
 int nesim_layers_open(const nesim_spec *spec, nesim_layers **out, nesim_error *err);
+/* The same, but a linear layer whose weight (and bias) is synthetic only
+ * has its shapes until nesim_layers_ready(g, i) makes it: a run makes each
+ * layer's weights when the layer first plays, so the first event comes
+ * after one layer's synthesis, not all of them. Until then the layer's w,
+ * s and b have data NULL and its nnz_in is NULL. */
+int nesim_layers_open_lazy(const nesim_spec *spec, nesim_layers **out, nesim_error *err);
+/* Makes layer i's pending synthetic tensors and counts its weights; a no-op
+ * for a layer that has them. Not thread-safe. */
+int nesim_layers_ready(nesim_layers *g, size_t i, nesim_error *err);
+/* Whether layer i has its tensors (always, after nesim_layers_open). */
+int nesim_layers_is_ready(const nesim_layers *g, size_t i);
 void nesim_layers_close(nesim_layers *g);
 
 size_t nesim_layers_count(const nesim_layers *g);
-/* Wall seconds the open spent making synthetic tensors. */
+/* Wall seconds spent making synthetic tensors (by the open, and by
+ * nesim_layers_ready with the counting of their weights). */
 double nesim_layers_synth_s(const nesim_layers *g);
 const nesim_layer *nesim_layers_get(const nesim_layers *g, size_t i);
 const nesim_spec *nesim_layers_spec(const nesim_layers *g);

@@ -213,12 +213,11 @@ int nesim_synth_generate(const nesim_spec_tensor *st, const char *what, nesim_te
     return nesim_synth_generate_on(st, what, 0, t, buf, scales, scales_buf, err);
 }
 
-int nesim_synth_generate_on(const nesim_spec_tensor *st, const char *what, int scalar, nesim_tensor *t, void **buf,
-                            nesim_tensor *scales, void **scales_buf, nesim_error *err)
+int nesim_synth_describe(const nesim_spec_tensor *st, const char *what, nesim_tensor *t, nesim_tensor *scales,
+                         nesim_error *err)
 {
     memset(t, 0, sizeof *t);
     memset(scales, 0, sizeof *scales);
-    *buf = *scales_buf = NULL;
     if (st->kind != NESIM_TSRC_SYNTHETIC || st->ndim < 1 || st->ndim > 8)
         return nesim_fail(err, NESIM_EINVAL, "%s: not a synthetic tensor", what);
     size_t count = 1;
@@ -232,11 +231,33 @@ int nesim_synth_generate_on(const nesim_spec_tensor *st, const char *what, int s
     t->count = count;
     size_t last = (size_t)st->shape[st->ndim - 1], rows = count / last;
     size_t group = st->group > 0 ? (size_t)st->group : last;
+    if (st->quantize == NESIM_QUANT_INT8) {
+        if (last % group)
+            return nesim_fail(err, NESIM_EINVAL, "%s: group %zu does not divide %zu", what, group, last);
+        t->dtype = NESIM_I8;
+        scales->dtype = NESIM_F32;
+        scales->ndim = 2;
+        scales->shape[0] = (int64_t)rows;
+        scales->shape[1] = (int64_t)(last / group);
+        scales->count = rows * (last / group);
+        scales->nbytes = scales->count * sizeof(float);
+    } else {
+        t->dtype = NESIM_F32;
+    }
+    t->nbytes = count * nesim_dtype_size(t->dtype);
+    return NESIM_OK;
+}
+
+int nesim_synth_generate_on(const nesim_spec_tensor *st, const char *what, int scalar, nesim_tensor *t, void **buf,
+                            nesim_tensor *scales, void **scales_buf, nesim_error *err)
+{
+    *buf = *scales_buf = NULL;
+    int rc = nesim_synth_describe(st, what, t, scales, err);
+    if (rc)
+        return rc;
+    size_t count = t->count, last = (size_t)st->shape[st->ndim - 1], rows = count / last;
     int q8 = st->quantize == NESIM_QUANT_INT8;
-    if (q8 && last % group)
-        return nesim_fail(err, NESIM_EINVAL, "%s: group %zu does not divide %zu", what, group, last);
-    if (!q8)
-        group = last; /* float values split by rows */
+    size_t group = q8 && st->group > 0 ? (size_t)st->group : last; /* float values split by rows */
     double *icdf = malloc((ICDF_N + 1) * sizeof *icdf);
     *buf = nesim_alloc_big(count * (q8 ? 1 : sizeof(float)));
     float *sc = q8 ? malloc(rows * (last / group) * sizeof(float)) : NULL;
@@ -257,20 +278,10 @@ int nesim_synth_generate_on(const nesim_spec_tensor *st, const char *what, int s
         threads = 1;
     nesim_par_run(threads, synth_part, &j);
     free(icdf);
-    if (!q8) {
-        t->dtype = NESIM_F32;
-    } else {
-        t->dtype = NESIM_I8;
-        scales->dtype = NESIM_F32;
-        scales->ndim = 2;
-        scales->shape[0] = (int64_t)rows;
-        scales->shape[1] = (int64_t)(last / group);
-        scales->count = rows * (last / group);
-        scales->nbytes = scales->count * sizeof(float);
+    if (q8) {
         scales->data = sc;
         *scales_buf = sc;
     }
-    t->nbytes = count * nesim_dtype_size(t->dtype);
     t->data = *buf;
     return NESIM_OK;
 }

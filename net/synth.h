@@ -25,6 +25,11 @@
 int nesim_synth_generate(const nesim_spec_tensor *st, const char *what, nesim_tensor *t, void **buf,
                          nesim_tensor *scales, void **scales_buf, nesim_error *err);
 
+/* What nesim_synth_generate would make, without making it: shape, dtype,
+ * count and nbytes of *t and *scales (data NULL); the same errors. */
+int nesim_synth_describe(const nesim_spec_tensor *st, const char *what, nesim_tensor *t, nesim_tensor *scales,
+                         nesim_error *err);
+
 /* The same, on the scalar path when `scalar` (else the vector one where the
  * CPU has it): the tests' check that both give the same bits. */
 int nesim_synth_generate_on(const nesim_spec_tensor *st, const char *what, int scalar, nesim_tensor *t, void **buf,

@@ -25,6 +25,7 @@ typedef struct lrt {
     nesim_coded_linear lin;
     nesim_conv2d conv;
     nesim_coded_opts opts;
+    int ready;                 /* its tensors are made and its kernels set up (layer_ready) */
 } lrt;
 
 struct nesim_infer {
@@ -51,16 +52,23 @@ struct nesim_infer {
     size_t run_sample, run_total;
     int run_dense;
     size_t batch;              /* samples played layer by layer together (nesim_infer_set_batch) */
+    double synth_first_s;      /* synthesis seconds before the first coded layer could play */
+    int started;               /* a coded layer has been made ready */
 };
+
+static void setup_opts(lrt *l)
+{
+    const nesim_spec_layer *sl = l->def->sl;
+    nesim_coded_opts_init(&l->opts);
+    l->opts.coding = sl->coding;
+    l->opts.k = sl->k > 0 ? sl->k : 3;
+    l->opts.vth = sl->adaptive ? 0 : sl->threshold;
+}
 
 static int setup_kernels(lrt *l, nesim_error *err)
 {
     const nesim_layer *d = l->def;
     const nesim_spec_layer *sl = d->sl;
-    nesim_coded_opts_init(&l->opts);
-    l->opts.coding = sl->coding;
-    l->opts.k = sl->k > 0 ? sl->k : 3;
-    l->opts.vth = sl->adaptive ? 0 : sl->threshold;
     if (sl->type == NESIM_LAYER_LINEAR) {
         int rc = nesim_coded_linear_init(&l->lin, sl->name, &d->w, d->s.data ? &d->s : NULL, d->group,
                                          d->b.data ? &d->b : NULL, d->in, 0, err);
@@ -89,7 +97,7 @@ int nesim_infer_open(const nesim_spec *spec, nesim_infer **out, nesim_error *err
 {
     *out = NULL;
     nesim_layers *g;
-    int rc = nesim_layers_open(spec, &g, err);
+    int rc = nesim_layers_open_lazy(spec, &g, err);
     if (rc)
         return rc;
     size_t n = nesim_layers_count(g);
@@ -112,7 +120,11 @@ int nesim_infer_open(const nesim_spec *spec, nesim_infer **out, nesim_error *err
         lrt *l = &m->L[i];
         l->def = nesim_layers_get(g, i);
         m->ctx[i] = (lctx){m, i};
-        rc = setup_kernels(l, err);
+        setup_opts(l);
+        /* a layer with synthetic weights still to make gets its kernels when
+         * it first plays (layer_ready); the others now */
+        if (nesim_layers_is_ready(g, i) && !(rc = setup_kernels(l, err)))
+            l->ready = 1;
         if (!rc && (!(m->out[i] = malloc((l->def->out ? l->def->out : 1) * sizeof(float))) ||
                     !(m->rep[i].chan_spikes = calloc(l->def->in ? l->def->in : 1, sizeof(uint64_t)))))
             rc = nesim_fail(err, NESIM_ENOMEM, "out of memory");
@@ -147,6 +159,40 @@ void nesim_infer_close(nesim_infer *m)
     free(m->rep);
     nesim_layers_close(m->g);
     free(m);
+}
+
+/* Makes layer i's synthetic tensors (if still to be made) and sets up its
+ * kernels, once: right before the layer first plays. */
+static int layer_ready(nesim_infer *m, size_t i, nesim_error *err)
+{
+    lrt *l = &m->L[i];
+    if (!l->ready) {
+        int rc = nesim_layers_ready(m->g, i, err);
+        if (!rc && (rc = setup_kernels(l, err)))
+            nesim_context(err, "%s: layers[%zu] (%s): ", nesim_layers_spec(m->g)->file, i, l->def->sl->name);
+        if (rc)
+            return rc;
+        l->ready = 1;
+    }
+    if (!m->started && l->def->coded) {
+        m->started = 1;
+        m->synth_first_s = nesim_layers_synth_s(m->g);
+    }
+    return NESIM_OK;
+}
+
+static int all_ready(nesim_infer *m, nesim_error *err)
+{
+    int rc = NESIM_OK;
+    for (size_t i = 0; i < m->n && !rc; i++)
+        rc = layer_ready(m, i, err);
+    return rc;
+}
+
+double nesim_infer_synth_s(const nesim_infer *m) { return nesim_layers_synth_s(m->g); }
+double nesim_infer_synth_first_s(const nesim_infer *m)
+{
+    return m->started ? m->synth_first_s : nesim_layers_synth_s(m->g);
 }
 
 const nesim_layers *nesim_infer_graph(const nesim_infer *m) { return m->g; }
@@ -275,6 +321,9 @@ static int run_chain(nesim_infer *m, size_t i, const float *cur, int64_t start, 
 {
     size_t n = m->L[i].def->seg;
     for (size_t k = 0; k < n; k++) {
+        int rc = layer_ready(m, i + k, err);
+        if (rc)
+            return rc;
         lrt *l = &m->L[i + k];
         m->S[k].L = &l->lin;
         m->S[k].in = l->opts;
@@ -320,7 +369,9 @@ int nesim_infer_dense(nesim_infer *m, const float *x, size_t samples, float *y, 
         for (size_t i = 0; i < m->n; i++) {
             const nesim_layer *d = m->L[i].def;
             const float *cur = d->src < 0 ? in : m->out[d->src];
-            int rc = NESIM_OK;
+            int rc = layer_ready(m, i, err);
+            if (rc)
+                return rc;
             if (d->coded)
                 rc = dense_layer(&m->L[i], cur, m->out[i], err);
             else
@@ -438,6 +489,8 @@ static int feed_batch(nesim_infer *m, batch_scratch *b, const float *x, size_t k
 {
     const size_t in_size = nesim_infer_input_size(m), out_size = nesim_infer_output_size(m);
     for (size_t i = 0; i < m->n; i++) {
+        if (layer_ready(m, i, err))
+            return -1;
         lrt *l = &m->L[i];
         const nesim_layer *d = l->def;
         const float *src = d->src < 0 ? x + k0 * in_size : b->out[d->src];
@@ -544,7 +597,9 @@ static int feed_samples(nesim_infer *m, const float *x, size_t samples, float *y
             if (i == m->start && m->start_vth)
                 l->opts.vth = m->start_vth[s];
             float *nx = m->out[i];
-            int rc = NESIM_OK;
+            int rc = layer_ready(m, i, err);
+            if (rc)
+                return rc;
             l->opts.t0 = start;
             m->done[i] = start;
             if (d->in_seg && !dense)
@@ -586,6 +641,11 @@ int nesim_infer_finish(nesim_infer *m, nesim_infer_report *rep, nesim_error *err
 {
     const int64_t tick = m->run_tick;
     memset(rep, 0, sizeof *rep);
+    /* the report counts every layer's weights, played or not (a replay
+     * from a later layer, a run of no samples) */
+    int rc0 = all_ready(m, err);
+    if (rc0)
+        return rc0;
     rep->n_layers = m->n;
     rep->layers = m->rep;
     rep->samples = (int64_t)m->run_sample;

@@ -63,6 +63,11 @@ void nesim_infer_set_batch(nesim_infer *m, size_t samples);
 
 /* The loaded layers (valid while m is). */
 const nesim_layers *nesim_infer_graph(const nesim_infer *m);
+/* Wall seconds spent making synthetic weights so far (layers are made as
+ * they first play: nesim_layers_open_lazy), and those spent before the first
+ * coded layer could play (what delays the first event). */
+double nesim_infer_synth_s(const nesim_infer *m);
+double nesim_infer_synth_first_s(const nesim_infer *m);
 size_t nesim_infer_input_size(const nesim_infer *m);   /* values per sample */
 size_t nesim_infer_output_size(const nesim_infer *m);
 size_t nesim_infer_layers(const nesim_infer *m);

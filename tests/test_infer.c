@@ -3,11 +3,13 @@
 #include "tests/support/check.h"
 
 #include <gsl/gsl_rng.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 
+#include "net/layers.h"
 #include "net/spec.h"
 #include "net/tensor.h"
 #include "sim/conv.h"
@@ -529,6 +531,78 @@ static void test_bad_models(void **st)
     expect_open_error(js, "flatten");
 }
 
+/* Synthetic weights are made when their layer first plays (a layer model's
+ * first event does not wait for every layer's synthesis), and are then the
+ * very tensors an eager open makes: same bits, same weight counts, same
+ * outputs. A layer that never plays before the end is made for the report. */
+static void test_lazy_synthesis(void **st)
+{
+    static const char js[] =
+        "{\"nesim\":1,\"tick\":1e-3,\"seed\":3,\"input\":{\"shape\":[256]},\"layers\":["
+        "{\"name\":\"a\",\"type\":\"linear\",\"activation\":\"relu\",\"coding\":\"bitwise-bidirectional\","
+        "\"weight\":{\"synthetic\":{\"dist\":\"normal\",\"std\":0.05,\"seed\":7,\"shape\":[384,256],"
+        "\"quantize\":\"int8\",\"group\":128}},"
+        "\"bias\":{\"synthetic\":{\"dist\":\"normal\",\"std\":0.1,\"seed\":8,\"shape\":[384]}}},"
+        "{\"name\":\"b\",\"type\":\"linear\",\"coding\":\"bitwise-bidirectional\","
+        "\"weight\":{\"synthetic\":{\"dist\":\"normal\",\"std\":0.05,\"seed\":9,\"shape\":[64,384]}}}]}";
+    nesim_error err = {0};
+    nesim_spec *spec;
+    assert_ok(nesim_spec_parse(js, strlen(js), "lazy.json", ".", &spec, &err), &err);
+    nesim_layers *eager, *lazy;
+    assert_ok(nesim_layers_open(spec, &eager, &err), &err);
+    assert_ok(nesim_layers_open_lazy(spec, &lazy, &err), &err);
+    for (size_t i = 0; i < 2; i++) {
+        const nesim_layer *e = nesim_layers_get(eager, i), *l = nesim_layers_get(lazy, i);
+        assert_true(nesim_layers_is_ready(eager, i));
+        assert_false(nesim_layers_is_ready(lazy, i));
+        /* shapes and sizes are known before the values */
+        assert_null(l->w.data);
+        assert_null(l->nnz_in);
+        assert_int_equal(l->w.count, e->w.count);
+        assert_int_equal(l->w.dtype, e->w.dtype);
+        assert_int_equal(l->out, e->out);
+        assert_true(l->weight_bytes == e->weight_bytes);
+        assert_ok(nesim_layers_ready(lazy, i, &err), &err);
+        assert_true(nesim_layers_is_ready(lazy, i));
+        assert_memory_equal(l->w.data, e->w.data, e->w.nbytes);
+        assert_int_equal(l->s.nbytes, e->s.nbytes);
+        if (e->s.nbytes)
+            assert_memory_equal(l->s.data, e->s.data, e->s.nbytes);
+        assert_int_equal(l->b.nbytes, e->b.nbytes);
+        if (e->b.nbytes)
+            assert_memory_equal(l->b.data, e->b.data, e->b.nbytes);
+        assert_memory_equal(l->nnz_in, e->nnz_in, e->in * sizeof *e->nnz_in);
+        assert_true(l->zero_weights == e->zero_weights);
+    }
+    assert_true(nesim_layers_synth_s(lazy) > 0);
+    nesim_layers_close(eager);
+    nesim_layers_close(lazy);
+
+    /* a run makes layer b only when b plays, and ends with both made */
+    nesim_infer *m;
+    assert_ok(nesim_infer_open(spec, &m, &err), &err);
+    assert_false(nesim_layers_is_ready(nesim_infer_graph(m), 0));
+    assert_false(nesim_layers_is_ready(nesim_infer_graph(m), 1));
+    float x[2 * 256], y[2 * 64], y2[2 * 64];
+    for (size_t i = 0; i < 2 * 256; i++)
+        x[i] = (float)sin(0.37 * (double)i);
+    nesim_infer_report rep;
+    assert_ok(nesim_infer_run(m, x, 2, y, 0, &rep, NULL, NULL, &err), &err);
+    assert_true(nesim_layers_is_ready(nesim_infer_graph(m), 1));
+    assert_true(nesim_infer_synth_first_s(m) <= nesim_infer_synth_s(m));
+    double zeros = rep.layers[1].def->zero_weights;
+    nesim_infer_close(m);
+    /* the same outputs and counts with the layers made up front */
+    assert_ok(nesim_infer_open(spec, &m, &err), &err);
+    for (size_t i = 0; i < 2; i++)
+        assert_ok(nesim_layers_ready((nesim_layers *)nesim_infer_graph(m), i, &err), &err);
+    assert_ok(nesim_infer_run(m, x, 2, y2, 0, &rep, NULL, NULL, &err), &err);
+    assert_memory_equal(y, y2, sizeof y);
+    assert_true(rep.layers[1].def->zero_weights == zeros);
+    nesim_infer_close(m);
+    nesim_spec_free(spec);
+}
+
 /* ---- nesim run, as a user meets it -------------------------------------- */
 
 static int sh(const char *cmd)
@@ -573,7 +647,7 @@ int main(void)
         cmocka_unit_test(test_stream_overlapping_if_layers),
         cmocka_unit_test(test_digits_end_to_end), cmocka_unit_test(test_batch_equals_samples),
         cmocka_unit_test(test_safetensors_int8_groups),
-        cmocka_unit_test(test_bad_models),
+        cmocka_unit_test(test_bad_models),     cmocka_unit_test(test_lazy_synthesis),
         cmocka_unit_test(test_cli_run),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
