@@ -539,6 +539,29 @@ int nesim_lm_job(const nesim_lm_job_opts *o, json_t **report, nesim_error *err)
     o = &oo;
     if (!rc)
         rc = nesim_lm_open(o->dir, &m, err);
+    /* the input is checked before the graph is built: a synthetic
+     * checkpoint makes its tensors then, which may take a while */
+    const int have_input = o->prompt || o->tokens || o->ids;
+    if (!rc && o->prompt)
+        rc = nesim_lm_encode(m, o->prompt, &ids, &n, err);
+    else if (!rc && o->tokens)
+        rc = read_tokens(o->tokens, &ids, &n, err);
+    else if (!rc && o->ids) {
+        if (!(ids = malloc((o->n_ids ? o->n_ids : 1) * sizeof *ids)))
+            rc = nesim_fail(err, NESIM_ENOMEM, "out of memory");
+        else
+            memcpy(ids, o->ids, o->n_ids * sizeof *ids), n = o->n_ids;
+    }
+    const size_t prefill = o->ids ? (o->prefill < n ? o->prefill : n) : n;
+    if (!rc && have_input && n + o->generate > m->cfg.max_pos)
+        rc = nesim_fail(err, NESIM_EINVAL, "%zu prompt + %zu generated tokens exceed the position limit %zu",
+                        n, o->generate, m->cfg.max_pos);
+    if (!rc && !have_input && !o->eval_text)
+        rc = nesim_fail(err, NESIM_EINVAL, "%s: give --prompt TEXT, --tokens IDS.npy or --eval-text FILE", o->dir);
+    for (size_t i = 0; !rc && i < n; i++)
+        if (ids[i] < 0 || (size_t)ids[i] >= m->cfg.vocab)
+            rc = nesim_fail(err, NESIM_EINVAL, "%s: token %zu: id %d is not below vocab_size %zu",
+                            o->tokens ? o->tokens : "prompt", i, ids[i], m->cfg.vocab);
     if (!rc && sroot)
         rc = nesim_lm_graph_from_json(m, sroot, label, &g, err);
     else if (!rc)
@@ -562,27 +585,6 @@ int nesim_lm_job(const nesim_lm_job_opts *o, json_t **report, nesim_error *err)
         rc = load_prices(o, &pr, rep, err);
     if (!rc && o->gpu) /* named boards must exist before the run */
         rc = nesim_gpu_list_check(o->gpu, err);
-    const int have_input = o->prompt || o->tokens || o->ids;
-    if (!rc && o->prompt)
-        rc = nesim_lm_encode(m, o->prompt, &ids, &n, err);
-    else if (!rc && o->tokens)
-        rc = read_tokens(o->tokens, &ids, &n, err);
-    else if (!rc && o->ids) {
-        if (!(ids = malloc((o->n_ids ? o->n_ids : 1) * sizeof *ids)))
-            rc = nesim_fail(err, NESIM_ENOMEM, "out of memory");
-        else
-            memcpy(ids, o->ids, o->n_ids * sizeof *ids), n = o->n_ids;
-    }
-    const size_t prefill = o->ids ? (o->prefill < n ? o->prefill : n) : n;
-    if (!rc && have_input && n + o->generate > m->cfg.max_pos)
-        rc = nesim_fail(err, NESIM_EINVAL, "%zu prompt + %zu generated tokens exceed the position limit %zu",
-                        n, o->generate, m->cfg.max_pos);
-    if (!rc && !have_input && !o->eval_text)
-        rc = nesim_fail(err, NESIM_EINVAL, "%s: give --prompt TEXT, --tokens IDS.npy or --eval-text FILE", o->dir);
-    for (size_t i = 0; !rc && i < n; i++)
-        if (ids[i] < 0 || (size_t)ids[i] >= m->cfg.vocab)
-            rc = nesim_fail(err, NESIM_EINVAL, "%s: token %zu: id %d is not below vocab_size %zu",
-                            o->tokens ? o->tokens : "prompt", i, ids[i], m->cfg.vocab);
     if (!rc && !(lg = malloc(m->cfg.vocab * sizeof *lg)))
         rc = nesim_fail(err, NESIM_ENOMEM, "out of memory");
     if (!rc && o->output && n) {
@@ -742,6 +744,30 @@ int nesim_lm_job(const nesim_lm_job_opts *o, json_t **report, nesim_error *err)
         if (!rc && n_moe_tok)
             json_object_set_new(rep, "active_param_share", json_real(active_sum / (double)n_moe_tok));
         if (!rc) {
+            /* by layer kind: each node's share of the totals, summed by the block it is in */
+            nesim_lm_kind *kind = malloc(g->n * sizeof *kind);
+            if (kind) {
+                nesim_lm_totals by[NESIM_LMK_KINDS];
+                int seen[NESIM_LMK_KINDS] = {0};
+                memset(by, 0, sizeof by);
+                nesim_lm_graph_kinds(g, kind);
+                for (size_t i = 0; i < g->n; i++) {
+                    const nesim_lm_totals *nt = nesim_lm_node_totals(r, i);
+                    nesim_lm_totals *b = &by[kind[i]];
+                    seen[kind[i]] = 1;
+                    b->tokens = nt->tokens > b->tokens ? nt->tokens : b->tokens;
+                    b->spikes += nt->spikes, b->sops += nt->sops, b->updates += nt->updates;
+                    b->spiked_inputs += nt->spiked_inputs, b->silent_inputs += nt->silent_inputs;
+                    b->small_inputs += nt->small_inputs, b->slots += nt->slots, b->dense_macs += nt->dense_macs;
+                    b->attn_macs += nt->attn_macs, b->elem_ops += nt->elem_ops, b->equiv_macs += nt->equiv_macs;
+                }
+                json_t *bk = json_object();
+                for (int k = 0; k < NESIM_LMK_KINDS; k++)
+                    if (seen[k])
+                        json_object_set_new(bk, nesim_lm_kind_name((nesim_lm_kind)k), totals_json(&by[k], &pr));
+                json_object_set_new(rep, "by_kind", bk);
+                free(kind);
+            }
             json_object_set_new(rep, "total", totals_json(nesim_lm_run_totals(r), &pr));
             diff(&d, nesim_lm_run_totals(r), &pre);
             json_object_set_new(rep, "prefill", totals_json(&pre, &pr));
@@ -889,6 +915,31 @@ void nesim_lm_report_print(const json_t *rep, FILE *out)
                 fprintf(out, " %10.3g J %10.3g J %7.1f%% %10.3g J", num(t, "spiking_j") / nt, num(t, "graded_j") / nt,
                         100 * num(t, "graded_share"), num(t, "ann_fp16_j") / nt);
             fprintf(out, "\n");
+        }
+        const json_t *bk = json_object_get(rep, "by_kind");
+        if (json_object_size(bk)) {
+            fprintf(out, "\n%-10s %11s %13s %9s %12s", "by kind", "spikes/tok", "SOPs/tok", "N = 0", "graded/tok");
+            if (en)
+                fprintf(out, " %12s %12s %7s", "spiking J", "graded J", "share");
+            fprintf(out, "\n");
+            double all = en ? num(tot, "spiking_j") + num(tot, "graded_j") : 0;
+            const char *kn;
+            json_t *kt;
+            json_object_foreach((json_t *)bk, kn, kt) {
+                double nt = num(kt, "tokens") > 0 ? num(kt, "tokens") : 1;
+                fprintf(out, "%-10s %11.0f %13.0f %9.3f %12.4g", kn, num(kt, "spikes") / nt, num(kt, "sops") / nt,
+                        num(kt, "sparsity"),
+                        (num(kt, "dense_macs") + num(kt, "attention_macs") + num(kt, "element_ops")) / nt);
+                if (en)
+                    fprintf(out, " %10.3g J %10.3g J %6.1f%%", num(kt, "spiking_j") / nt, num(kt, "graded_j") / nt,
+                            all > 0 ? 100 * (num(kt, "spiking_j") + num(kt, "graded_j")) / all : 0);
+                fprintf(out, "\n");
+            }
+            double ci = num(tot, "coded_inputs");
+            if (ci > 0)
+                fprintf(out, "spiked inputs: %.2f spikes per channel, %.1f %% silent, %.1f %% of counts |N| <= 7 "
+                             "(SpikingBrain-7B reports 1.13, 18.4 %%, 94.1 %%)\n",
+                        num(tot, "spikes") / ci, 100 * num(tot, "sparsity"), 100 * num(tot, "share_counts_le7"));
         }
         if (en)
             fprintf(out, "energy: spiking share on %s (SOPs, membrane updates), graded share (norms, attention, "

@@ -8,17 +8,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fnmatch.h>
 #include <sys/stat.h>
+#include <time.h>
 
+#include "base/rng.h"
 #include "net/jsonmsg.h"
+#include "net/spec.h"
+#include "net/synth.h"
 
-static const char *const arch_names[] = {"LlamaForCausalLM", "Qwen2ForCausalLM", "MistralForCausalLM", NULL};
+static const char *const arch_names[] = {"LlamaForCausalLM", "Qwen2ForCausalLM", "MistralForCausalLM",
+                                         "GLAswaForCausalLM", NULL};
 static const char *const proj_names[] = {"q_proj", "k_proj", "v_proj", "o_proj",
                                          "gate_proj", "up_proj", "down_proj", "lm_head"};
 
 const char *nesim_lm_arch_name(nesim_lm_arch a)
 {
-    return (unsigned)a < 3 ? arch_names[a] : "?";
+    return (unsigned)a <= NESIM_LM_GLA_SWA ? arch_names[a] : "?";
 }
 
 const char *nesim_lm_proj_name(int kind)
@@ -131,6 +137,29 @@ static int parse_config(const char *path, json_t *root, nesim_lm_config *cfg, ne
     json_t *rs = json_object_get(root, "rope_scaling");
     if (rs && !json_is_null(rs))
         return nesim_json_bad(&c, "rope_scaling", "is not supported (only plain RoPE)");
+    if (cfg->arch == NESIM_LM_GLA_SWA) {
+        /* SpikingBrain-7B: Qwen2's biases, a 4K window on the softmax layers */
+        cfg->qkv_bias = 1;
+        if ((rc = get_real(&c, root, "gla_gate_norm", 16.0, &cfg->gate_norm)))
+            return rc;
+        if ((rc = get_size(&c, root, "sliding_window", 4096, big, &cfg->window)))
+            return rc;
+        json_t *al = json_object_get(root, "attn_layers");
+        if (!json_is_array(al))
+            return nesim_json_bad(&c, "attn_layers", "must list the sliding-window attention layers (the rest are GLA)");
+        if (!(cfg->swa = calloc(cfg->layers ? cfg->layers : 1, 1)))
+            return nesim_fail(err, NESIM_ENOMEM, "out of memory");
+        size_t i;
+        json_t *v;
+        json_array_foreach(al, i, v) {
+            json_int_t x = json_is_integer(v) ? json_integer_value(v) : -1;
+            if (x < 0 || (size_t)x >= cfg->layers || cfg->swa[x])
+                return nesim_json_bad(&c, "attn_layers", "entry %zu: must be a layer index below %zu, each once", i,
+                                      cfg->layers);
+            cfg->swa[x] = 1;
+        }
+        return NESIM_OK;
+    }
     if (cfg->arch == NESIM_LM_QWEN2)
         cfg->qkv_bias = 1;
     else if ((rc = get_bool(&c, root, "attention_bias", &cfg->qkv_bias)))
@@ -144,6 +173,165 @@ static int parse_config(const char *path, json_t *root, nesim_lm_config *cfg, ne
     return NESIM_OK;
 }
 
+/* ---------------------------------------------------- synthetic weights */
+
+/* A checkpoint folder may hold synthetic.json instead of safetensors files:
+ * {"seed": S, "tensors": [{"match": GLOB, "synthetic": {...}}, ...]}. A
+ * tensor is made by the first rule whose glob (fnmatch) matches its name,
+ * the first time it is asked for, and kept; its seed is the rule's mixed
+ * with S and the name, so every tensor has its own values. An int8 rule's
+ * scales answer to "<name>_scale". */
+typedef struct syn_rule {
+    char *match;
+    nesim_spec_tensor st;
+} syn_rule;
+
+typedef struct syn_made {
+    char *name;
+    nesim_tensor t, s;
+    void *buf, *sbuf;
+} syn_made;
+
+struct nesim_lm_synth {
+    char *path;
+    uint64_t seed;
+    syn_rule *rule;
+    size_t n_rule;
+    syn_made *made;
+    size_t n_made, cap_made;
+    double seconds; /* spent making tensors */
+};
+
+static void synth_free(nesim_lm_synth *s)
+{
+    if (!s)
+        return;
+    for (size_t i = 0; i < s->n_rule; i++)
+        free(s->rule[i].match);
+    for (size_t i = 0; i < s->n_made; i++) {
+        free(s->made[i].name);
+        free(s->made[i].buf);
+        free(s->made[i].sbuf);
+    }
+    free(s->rule);
+    free(s->made);
+    free(s->path);
+    free(s);
+}
+
+static int load_synth(const char *path, nesim_lm_synth **out, nesim_error *err)
+{
+    json_t *root;
+    *out = NULL;
+    int rc = load_json(path, 1u << 20, "synthetic weights", &root, err);
+    if (rc)
+        return rc;
+    nesim_jctx c = {path, err};
+    nesim_lm_synth *s = calloc(1, sizeof *s);
+    json_t *a = json_object_get(root, "tensors"), *seed = json_object_get(root, "seed");
+    if (!s || !(s->path = strdup(path)))
+        rc = nesim_fail(err, NESIM_ENOMEM, "out of memory");
+    else if (seed && !(json_is_integer(seed) && json_integer_value(seed) >= 0))
+        rc = nesim_json_bad(&c, "seed", "must be an integer >= 0");
+    else if (!json_is_array(a) || !json_array_size(a) || json_array_size(a) > 100000)
+        rc = nesim_json_bad(&c, "tensors", "must be a non-empty array of {\"match\": GLOB, \"synthetic\": {...}}");
+    else if (!(s->rule = calloc(json_array_size(a), sizeof *s->rule)))
+        rc = nesim_fail(err, NESIM_ENOMEM, "out of memory");
+    if (!rc && seed)
+        s->seed = (uint64_t)json_integer_value(seed);
+    size_t i;
+    json_t *o;
+    json_array_foreach(a, i, o) {
+        if (rc)
+            break;
+        char where[64];
+        snprintf(where, sizeof where, "tensors[%zu]", i);
+        const char *mt = json_string_value(json_object_get(o, "match"));
+        json_t *sy = json_object_get(o, "synthetic");
+        if (!json_is_object(o) || !mt || !mt[0] || !sy || json_object_size(o) != 2) {
+            rc = nesim_json_bad(&c, where, "must be {\"match\": GLOB, \"synthetic\": {...}}");
+            break;
+        }
+        char sp[80];
+        snprintf(sp, sizeof sp, "%s.synthetic", where);
+        if ((rc = nesim_spec_parse_synthetic(sy, path, sp, &s->rule[i].st, err)))
+            break;
+        if (!(s->rule[i].match = strdup(mt)))
+            rc = nesim_fail(err, NESIM_ENOMEM, "out of memory");
+        s->n_rule = i + 1;
+    }
+    json_decref(root);
+    if (rc) {
+        synth_free(s);
+        return rc;
+    }
+    *out = s;
+    return NESIM_OK;
+}
+
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Tensor `name` of a synthetic checkpoint: 1 found (*t a view of the kept
+ * tensor), 0 no rule makes it, < 0 failed (err filled). */
+static int synth_get(nesim_lm_synth *s, const char *name, nesim_tensor *t, nesim_error *err)
+{
+    if (!s)
+        return 0;
+    size_t len = strlen(name);
+    int want_scale = len > 6 && !strcmp(name + len - 6, "_scale");
+    char base[512];
+    snprintf(base, sizeof base, "%.*s", want_scale ? (int)(len - 6) : (int)len, name);
+    for (size_t i = 0; i < s->n_made; i++)
+        if (!strcmp(s->made[i].name, base)) {
+            if (want_scale && !s->made[i].s.data)
+                return 0;
+            *t = want_scale ? s->made[i].s : s->made[i].t;
+            return 1;
+        }
+    const syn_rule *r = NULL;
+    for (size_t i = 0; i < s->n_rule && !r; i++)
+        if (!fnmatch(s->rule[i].match, base, 0))
+            r = &s->rule[i];
+    if (!r || (want_scale && r->st.quantize != NESIM_QUANT_INT8))
+        return 0;
+    if (s->n_made == s->cap_made) {
+        size_t nc = s->cap_made ? 2 * s->cap_made : 64;
+        syn_made *nm = realloc(s->made, nc * sizeof *nm);
+        if (!nm)
+            return nesim_fail(err, NESIM_ENOMEM, "out of memory"), -1;
+        s->made = nm;
+        s->cap_made = nc;
+    }
+    syn_made *mk = &s->made[s->n_made];
+    memset(mk, 0, sizeof *mk);
+    nesim_spec_tensor st = r->st;
+    uint64_t h = 1469598103934665603ull; /* FNV-1a of the name: each tensor its own stream */
+    for (const char *p = base; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ull;
+    st.seed = nesim_mix64(r->st.seed ^ nesim_mix64(s->seed ^ h));
+    char what[600];
+    snprintf(what, sizeof what, "%s: tensor '%s'", s->path, base);
+    double t0 = mono_s();
+    int rc = nesim_synth_generate(&st, what, &mk->t, &mk->buf, &mk->s, &mk->sbuf, err);
+    s->seconds += mono_s() - t0;
+    if (rc)
+        return -1;
+    if (!(mk->name = strdup(base))) {
+        free(mk->buf), free(mk->sbuf);
+        return nesim_fail(err, NESIM_ENOMEM, "out of memory"), -1;
+    }
+    s->n_made++;
+    *t = want_scale ? mk->s : mk->t;
+    return 1;
+}
+
+double nesim_lm_synth_seconds(const nesim_lm_model *m) { return m->syn ? m->syn->seconds : 0; }
+
 /* ------------------------------------------------------------ weights */
 
 typedef struct lookup {
@@ -154,6 +342,7 @@ typedef struct lookup {
     char **files;
     size_t n;
     int allow_i8; /* the tensor being looked up may be int8 (a projection) */
+    nesim_lm_synth *syn; /* a synthetic checkpoint's rules, or NULL */
 } lookup;
 
 static int shard_for(lookup *L, const char *file, nesim_safetensors **out, const char *tensor, nesim_error *err)
@@ -198,7 +387,13 @@ static int get_t(lookup *L, const char *name, size_t d0, size_t d1, nesim_tensor
 {
     nesim_safetensors *st;
     int rc;
-    if (L->weight_map) {
+    if (L->syn) {
+        if ((rc = synth_get(L->syn, name, t, err)) < 0)
+            return err->code;
+        if (!rc)
+            return nesim_fail(err, NESIM_EINVAL, "%s: no rule makes tensor '%s' (expected shape [%zu%s%.0zu])",
+                              L->syn->path, name, d0, d1 ? ", " : "", d1);
+    } else if (L->weight_map) {
         json_t *f = json_object_get(L->weight_map, name);
         if (!f)
             return nesim_fail(err, NESIM_EINVAL, "%s: weight_map: tensor '%s' is missing (expected shape [%zu%s%.0zu])",
@@ -210,7 +405,7 @@ static int get_t(lookup *L, const char *name, size_t d0, size_t d1, nesim_tensor
     } else {
         st = L->st[0];
     }
-    if ((rc = nesim_safetensors_get(st, name, t, err))) {
+    if (!L->syn && (rc = nesim_safetensors_get(st, name, t, err))) {
         size_t m = strlen(err->msg);
         snprintf(err->msg + m, sizeof err->msg - m, " (expected shape [%zu%s%.0zu])", d0, d1 ? ", " : "", d1);
         return rc;
@@ -223,7 +418,9 @@ static int get_t(lookup *L, const char *name, size_t d0, size_t d1, nesim_tensor
         for (int i = 0; i < t->ndim && m < sizeof got - 24; i++)
             m += (size_t)snprintf(got + m, sizeof got - m, "%s%lld", i ? ", " : "", (long long)t->shape[i]);
         return nesim_fail(err, NESIM_EINVAL, "%s/%s: tensor '%s' has shape [%s], expected [%zu%s%.0zu]", L->dir,
-                          L->weight_map ? json_string_value(json_object_get(L->weight_map, name)) : "model.safetensors",
+                          L->syn             ? "synthetic.json"
+                          : L->weight_map    ? json_string_value(json_object_get(L->weight_map, name))
+                                             : "model.safetensors",
                           name, got, d0, d1 ? ", " : "", d1);
     }
     if (t->dtype != NESIM_F32 && t->dtype != NESIM_F16 && t->dtype != NESIM_BF16 && t->dtype != NESIM_F64 &&
@@ -269,6 +466,9 @@ int nesim_lm_scale_view(const nesim_tensor *t, const char *what, size_t out, siz
 
 int nesim_lm_tensor(const nesim_lm_model *m, const char *name, nesim_tensor *t, nesim_error *err)
 {
+    int got = synth_get(m->syn, name, t, err);
+    if (got)
+        return got > 0 ? NESIM_OK : err->code;
     for (size_t i = 0; i < m->nshards; i++) {
         nesim_error e;
         if (!nesim_safetensors_get(m->shards[i], name, t, &e))
@@ -285,7 +485,15 @@ static int get_scale(lookup *L, const char *name, size_t out, size_t in, nesim_t
     snprintf(sn, sizeof sn, "%s_scale", name);
     nesim_tensor t;
     int rc;
-    nesim_safetensors *st = L->st[0];
+    if (L->syn) {
+        if ((rc = synth_get(L->syn, sn, &t, err)) < 0)
+            return err->code;
+        if (!rc)
+            return nesim_fail(err, NESIM_EINVAL, "%s: tensor '%s' is I8 but no rule makes '%s'", L->syn->path, name, sn);
+        snprintf(what, sizeof what, "%s: tensor '%s'", L->syn->path, sn);
+        return nesim_lm_scale_view(&t, what, out, in, sc, group, err);
+    }
+    nesim_safetensors *st = L->st ? L->st[0] : NULL;
     if (L->weight_map) {
         json_t *f = json_object_get(L->weight_map, sn);
         if (!json_is_string(f))
@@ -401,7 +609,8 @@ int nesim_lm_open(const char *dir, nesim_lm_model **out, nesim_error *err)
         free(m);
         return nesim_fail(err, NESIM_ENOMEM, "out of memory");
     }
-    lookup L = {dir, NULL, ipath, NULL, NULL, 0, 0};
+    lookup L = {dir, NULL, ipath, NULL, NULL, 0, 0, NULL};
+    char spath[4096];
     json_t *cfg = NULL, *index = NULL;
     snprintf(path, sizeof path, "%s/config.json", dir);
     int rc = load_json(path, 1u << 20, "model config", &cfg, err);
@@ -412,20 +621,40 @@ int nesim_lm_open(const char *dir, nesim_lm_model **out, nesim_error *err)
     if (!rc) {
         snprintf(ipath, sizeof ipath, "%s/model.safetensors.index.json", dir);
         snprintf(path, sizeof path, "%s/model.safetensors", dir);
-        if (stat(ipath, &sb) == 0) {
+        snprintf(spath, sizeof spath, "%s/synthetic.json", dir);
+        if (stat(ipath, &sb) && stat(path, &sb) && stat(spath, &sb) == 0) {
+            rc = load_synth(spath, &m->syn, err);
+            L.syn = m->syn;
+        } else if (stat(ipath, &sb) == 0) {
             rc = load_json(ipath, (size_t)64 << 20, "safetensors index", &index, err);
             if (!rc && !json_is_object(L.weight_map = json_object_get(index, "weight_map")))
                 rc = nesim_fail(err, NESIM_EINVAL, "%s: weight_map: required object missing", ipath);
         } else if (stat(path, &sb)) {
-            rc = nesim_fail(err, NESIM_EINVAL, "%s: no model.safetensors or model.safetensors.index.json", dir);
+            rc = nesim_fail(err, NESIM_EINVAL, "%s: no model.safetensors, model.safetensors.index.json or synthetic.json",
+                            dir);
         } else {
             nesim_safetensors *one;
             L.index_path = path;
             rc = shard_for(&L, "model.safetensors", &one, "model.safetensors", err);
         }
     }
-    if (!rc)
+    if (!rc && m->cfg.arch != NESIM_LM_GLA_SWA)
         rc = load_weights(m, &L, err);
+    /* the hybrid's tensors are looked up by name as its graph is built
+     * (lm_graph.c): every shard of an index is opened now */
+    if (!rc && m->cfg.arch == NESIM_LM_GLA_SWA && L.weight_map) {
+        const char *key;
+        json_t *f;
+        json_object_foreach(L.weight_map, key, f) {
+            nesim_safetensors *one;
+            if (!json_is_string(f)) {
+                rc = nesim_fail(err, NESIM_EINVAL, "%s: weight_map.%s: must be a file name", ipath, key);
+                break;
+            }
+            if ((rc = shard_for(&L, json_string_value(f), &one, key, err)))
+                break;
+        }
+    }
     if (!rc) {
         snprintf(path, sizeof path, "%s/vocab.json", dir);
         if (stat(path, &sb) == 0)
@@ -462,6 +691,8 @@ void nesim_lm_close(nesim_lm_model *m)
         for (int k = 0; k < NESIM_LM_NPROJ; k++)
             nesim_tensor_release(&m->layer[l].scale[k]); /* a converted copy; views release nothing */
     free(m->layer);
+    free(m->cfg.swa);
+    synth_free(m->syn);
     free(m->dir);
     free(m);
 }

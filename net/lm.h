@@ -3,10 +3,19 @@
  * A checkpoint folder holds config.json and either model.safetensors or a
  * sharded model.safetensors.index.json (its "weight_map" names the shard of
  * every tensor), plus, optionally, vocab.json ({"token": id, ...}) which lets
- * text be turned into token ids and back.
+ * text be turned into token ids and back. Instead of safetensors it may hold
+ * synthetic.json: rules {"match": GLOB, "synthetic": {...}} (a layer spec's
+ * synthetic tensor) that make each tensor from a seed when it is first asked
+ * for — a model at true shape without its weights on disk.
  *
  * Supported architectures (config "architectures"[0]): LlamaForCausalLM,
- * Qwen2ForCausalLM (q/k/v biases), MistralForCausalLM (sliding window).
+ * Qwen2ForCausalLM (q/k/v biases), MistralForCausalLM (sliding window),
+ * GLAswaForCausalLM (SpikingBrain-7B: "attn_layers" lists the layers of
+ * sliding-window softmax attention, every other layer is gated linear
+ * attention with a gk_proj and a per-head norm; "gla_gate_norm", default 16;
+ * q/k/v (and gk) biases; its graph is in net/lm_graph.h, and the tensor
+ * names it assumes are listed there — the released modeling file was not
+ * at hand).
  * Read from config.json: hidden_size, intermediate_size, num_hidden_layers,
  * num_attention_heads, num_key_value_heads (default: heads), head_dim
  * (default hidden / heads), vocab_size, max_position_embeddings,
@@ -38,7 +47,7 @@
 #include "base/error.h"
 #include "net/tensor.h"
 
-typedef enum { NESIM_LM_LLAMA, NESIM_LM_QWEN2, NESIM_LM_MISTRAL } nesim_lm_arch;
+typedef enum { NESIM_LM_LLAMA, NESIM_LM_QWEN2, NESIM_LM_MISTRAL, NESIM_LM_GLA_SWA } nesim_lm_arch;
 
 /* The Hugging Face class name of an architecture. */
 const char *nesim_lm_arch_name(nesim_lm_arch a);
@@ -50,6 +59,10 @@ typedef struct nesim_lm_config {
     double eps, rope_theta;
     int tied;         /* lm_head is the embedding */
     int qkv_bias;     /* q, k and v projections carry biases */
+    /* GLAswaForCausalLM (SpikingBrain-7B): which layers are sliding-window
+     * softmax attention (attn_layers), the rest gated linear attention */
+    unsigned char *swa;  /* [layers]: 1 for an attn_layers entry; NULL for the other architectures */
+    double gate_norm;    /* GLA: alpha = sigmoid(gk)^(1 / gate_norm) (default 16) */
 } nesim_lm_config;
 
 /* The projections of one decoder layer, in the order they run. */
@@ -79,10 +92,16 @@ typedef struct nesim_lm_model {
     char **token;            /* [cfg.vocab] token texts from vocab.json, or NULL */
     size_t max_token_len;
     char **shard_files;      /* [nshards] the safetensors files' names in dir */
+    struct nesim_lm_synth *syn; /* synthetic.json: tensors made when first asked for (lm.c) */
     /* private */
     nesim_safetensors **shards;
     size_t nshards;
 } nesim_lm_model;
+
+typedef struct nesim_lm_synth nesim_lm_synth;
+
+/* Wall seconds spent making a synthetic checkpoint's tensors so far. */
+double nesim_lm_synth_seconds(const nesim_lm_model *m);
 
 /* Nonzero if dir is a folder with a config.json (a checkpoint, not a spec). */
 int nesim_lm_is_checkpoint(const char *dir);

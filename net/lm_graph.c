@@ -116,11 +116,145 @@ static int finish(builder *b)
 static const char *const tensor_kind[NESIM_LM_NPROJ] = {"self_attn", "self_attn", "self_attn", "self_attn",
                                                         "mlp",       "mlp",       "mlp"};
 
+/* ---- SpikingBrain-7B's hybrid (GLAswaForCausalLM) ---------------------- */
+
+static json_t *j_linear(const char *name, const char *input, const char *tensor, int bias, size_t out, size_t in,
+                        int spiked, nesim_coding coding, double k)
+{
+    char w[200], b[200];
+    snprintf(w, sizeof w, "%s.weight", tensor);
+    snprintf(b, sizeof b, "%s.bias", tensor);
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:[I,I], s:s}", "name", name, "type", "linear", "input", input,
+                          "weight", w, "shape", (json_int_t)out, (json_int_t)in, "coding",
+                          spiked ? nesim_coding_name(coding) : "none");
+    if (o && bias)
+        json_object_set_new(o, "bias", json_string(b));
+    if (o && spiked)
+        json_object_set_new(o, "k", json_real(k));
+    return o;
+}
+
+/* The hybrid's nodes as a spec would write them, read back by
+ * nesim_lm_graph_from_json (so they are checked like any spec). Per layer l
+ * (tensor prefix model.layers.l): input_layernorm; then either sliding-window
+ * attention (self_attn.{q,k,v,o}_proj, q/k/v biased; K and V int8 and the
+ * query spike-coded with k = 3, as W8ASpike) or gated linear attention
+ * (self_attn.{q,k,v,gk,o}_proj, q/k/v/gk biased; q and k through ReLU;
+ * alpha = sigmoid(gk)^(1 / gla_gate_norm); each head's read-out
+ * RMS-normalised by self_attn.g_norm.weight [head_dim]); the residual add;
+ * post_attention_layernorm; the SwiGLU MLP (mlp.{gate,up,down}_proj); the
+ * add. Spiked as released: every attention projection, gate and up; down_proj
+ * and lm_head graded. The tensor names are this reading of the technical
+ * report (the released modeling file was not at hand): an assumption. */
+static json_t *gla_swa_nodes(const nesim_lm_config *c, nesim_lm_spiked_set set, nesim_coding coding, double k)
+{
+    const int all = set == NESIM_LM_SET_ALL, none = set == NESIM_LM_SET_NONE;
+    const int sp = !none; /* the released set's spiked projections */
+    const size_t H = c->hidden, Q = c->heads * c->head_dim, KV = c->kv_heads * c->head_dim, I = c->inter;
+    json_t *a = json_array();
+    char name[160], in[160], t[200], h[160] = "embed", q[160], kk[160], v[160], g[160];
+    json_array_append_new(a, json_pack("{s:s, s:s, s:s}", "name", "embed", "type", "embedding", "weight",
+                                       "model.embed_tokens.weight"));
+    for (size_t l = 0; a && l < c->layers; l++) {
+        snprintf(in, sizeof in, "layers.%zu.input_layernorm", l);
+        snprintf(t, sizeof t, "model.%s.weight", in);
+        json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:s, s:f}", "name", in, "type", "rmsnorm", "input", h,
+                                           "weight", t, "eps", c->eps));
+        const char *proj[] = {"q_proj", "k_proj", "v_proj", "gk_proj"};
+        const size_t outs[] = {Q, KV, KV, KV};
+        int gla = !c->swa[l];
+        for (int p = 0; p < 3 + gla; p++) {
+            snprintf(name, sizeof name, "layers.%zu.%s", l, proj[p]);
+            snprintf(t, sizeof t, "model.layers.%zu.self_attn.%s", l, proj[p]);
+            json_array_append_new(a, j_linear(name, in, t, 1, outs[p], H, sp, coding, k));
+        }
+        snprintf(q, sizeof q, "layers.%zu.q_proj", l);
+        snprintf(kk, sizeof kk, "layers.%zu.k_proj", l);
+        snprintf(v, sizeof v, "layers.%zu.v_proj", l);
+        snprintf(g, sizeof g, "layers.%zu.gk_proj", l);
+        snprintf(name, sizeof name, "layers.%zu.attn", l);
+        if (gla) {
+            char qr[160], kr[160];
+            snprintf(qr, sizeof qr, "layers.%zu.q_relu", l);
+            snprintf(kr, sizeof kr, "layers.%zu.k_relu", l);
+            json_array_append_new(a, json_pack("{s:s, s:s, s:s}", "name", qr, "type", "relu", "input", q));
+            json_array_append_new(a, json_pack("{s:s, s:s, s:s}", "name", kr, "type", "relu", "input", kk));
+            snprintf(t, sizeof t, "model.layers.%zu.self_attn.g_norm.weight", l);
+            json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:f, s:s, s:f}", "name",
+                                               name, "type", "gla", "q", qr, "k", kr, "v", v, "gk", g, "heads",
+                                               (json_int_t)c->heads, "kv_heads", (json_int_t)c->kv_heads, "head_dim",
+                                               (json_int_t)c->head_dim, "gate_norm", c->gate_norm, "norm", t, "eps",
+                                               c->eps));
+        } else {
+            json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:f, s:I}", "name", name, "type",
+                                  "attention", "q", q, "k", kk, "v", v, "heads", (json_int_t)c->heads, "kv_heads",
+                                  (json_int_t)c->kv_heads, "head_dim", (json_int_t)c->head_dim, "rope_theta",
+                                  c->rope_theta, "window", (json_int_t)c->window);
+            if (o && !none) { /* W8ASpike: int8 K/V, the query spiked with k = 3 */
+                json_object_set_new(o, "kv_quant", json_string("int8"));
+                json_object_set_new(o, "q_k", json_real(3));
+            }
+            json_array_append_new(a, o);
+        }
+        char o_[160];
+        snprintf(o_, sizeof o_, "layers.%zu.o_proj", l);
+        snprintf(t, sizeof t, "model.layers.%zu.self_attn.o_proj", l);
+        json_array_append_new(a, j_linear(o_, name, t, 0, H, Q, sp, coding, k));
+        snprintf(name, sizeof name, "layers.%zu.attn_add", l);
+        json_array_append_new(a, json_pack("{s:s, s:s, s:[s,s]}", "name", name, "type", "add", "inputs", h, o_));
+        snprintf(h, sizeof h, "%s", name);
+        snprintf(in, sizeof in, "layers.%zu.post_attention_layernorm", l);
+        snprintf(t, sizeof t, "model.%s.weight", in);
+        json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:s, s:f}", "name", in, "type", "rmsnorm", "input", h,
+                                           "weight", t, "eps", c->eps));
+        char gp[160], up[160], act[160], gated[160], dn[160];
+        snprintf(gp, sizeof gp, "layers.%zu.gate_proj", l);
+        snprintf(up, sizeof up, "layers.%zu.up_proj", l);
+        snprintf(t, sizeof t, "model.layers.%zu.mlp.gate_proj", l);
+        json_array_append_new(a, j_linear(gp, in, t, 0, I, H, sp, coding, k));
+        snprintf(t, sizeof t, "model.layers.%zu.mlp.up_proj", l);
+        json_array_append_new(a, j_linear(up, in, t, 0, I, H, sp, coding, k));
+        snprintf(act, sizeof act, "layers.%zu.act", l);
+        json_array_append_new(a, json_pack("{s:s, s:s, s:s}", "name", act, "type", "silu", "input", gp));
+        snprintf(gated, sizeof gated, "layers.%zu.gated", l);
+        json_array_append_new(a, json_pack("{s:s, s:s, s:[s,s]}", "name", gated, "type", "mul", "inputs", act, up));
+        snprintf(dn, sizeof dn, "layers.%zu.down_proj", l);
+        snprintf(t, sizeof t, "model.layers.%zu.mlp.down_proj", l);
+        json_array_append_new(a, j_linear(dn, gated, t, 0, H, I, all, coding, k));
+        snprintf(name, sizeof name, "layers.%zu.mlp_add", l);
+        json_array_append_new(a, json_pack("{s:s, s:s, s:[s,s]}", "name", name, "type", "add", "inputs", h, dn));
+        snprintf(h, sizeof h, "%s", name);
+    }
+    json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:s, s:f}", "name", "norm", "type", "rmsnorm", "input", h,
+                                       "weight", "model.norm.weight", "eps", c->eps));
+    json_array_append_new(a, j_linear("lm_head", "norm", c->tied ? "model.embed_tokens" : "lm_head", 0, c->vocab, H,
+                                      all, coding, k));
+    /* a node json_pack could not make (no memory) leaves the array short */
+    size_t want = 3;
+    for (size_t l = 0; l < c->layers; l++)
+        want += c->swa[l] ? 14 : 17;
+    if (a && json_array_size(a) != want) {
+        json_decref(a);
+        return NULL;
+    }
+    return a ? json_pack("{s:o, s:s}", "nodes", a, "output", "lm_head") : NULL;
+}
+
 int nesim_lm_graph_from_model(const nesim_lm_model *m, nesim_lm_spiked_set set, nesim_coding coding, double k,
                               nesim_lm_graph **out, nesim_error *err)
 {
     *out = NULL;
     const nesim_lm_config *c = &m->cfg;
+    if (c->arch == NESIM_LM_GLA_SWA) {
+        json_t *spec = gla_swa_nodes(c, set, coding, k);
+        if (!spec)
+            return nesim_fail(err, NESIM_ENOMEM, "out of memory");
+        char label[4200];
+        snprintf(label, sizeof label, "%s (GLAswaForCausalLM)", m->dir);
+        int rc = nesim_lm_graph_from_json(m, spec, label, out, err);
+        json_decref(spec);
+        return rc;
+    }
     builder b;
     int rc = builder_new(&b, m, 16 * c->layers + 4, err);
     if (rc)
@@ -764,4 +898,64 @@ int nesim_lm_graph_from_json(const nesim_lm_model *m, const json_t *spec, const 
     }
     *out = b.g;
     return NESIM_OK;
+}
+
+const char *nesim_lm_kind_name(nesim_lm_kind k)
+{
+    static const char *const names[] = {"gla", "swa", "attention", "mlp", "moe", "embedding", "head", "other"};
+    return (unsigned)k < NESIM_LMK_KINDS ? names[k] : "?";
+}
+
+static int elementwise(nesim_lm_node_type t)
+{
+    return t == NESIM_LMN_RELU || t == NESIM_LMN_SIGMOID || t == NESIM_LMN_SILU || t == NESIM_LMN_MUL;
+}
+
+void nesim_lm_graph_kinds(const nesim_lm_graph *g, nesim_lm_kind *kind)
+{
+    for (size_t i = 0; i < g->n; i++)
+        kind[i] = NESIM_LMK_OTHER;
+    /* the attention blocks: the mixing node, what feeds it (projections and
+     * their feature maps, back to the norm) and what reads it (its output
+     * projection, and a norm of its output in a parallel hybrid) */
+    for (size_t i = 0; i < g->n; i++) {
+        const nesim_lm_node *n = &g->node[i];
+        nesim_lm_kind k = n->type == NESIM_LMN_GLA         ? NESIM_LMK_GLA
+                          : n->type == NESIM_LMN_ATTENTION ? (n->window ? NESIM_LMK_SWA : NESIM_LMK_ATTENTION)
+                          : n->type == NESIM_LMN_MOE       ? NESIM_LMK_MOE
+                                                           : NESIM_LMK_OTHER;
+        if (k == NESIM_LMK_OTHER)
+            continue;
+        kind[i] = k;
+        for (int j = 0; j < 4; j++) { /* feeders: stop at a norm or anything shared */
+            int x = n->in[j];
+            while (x >= 0 && k != NESIM_LMK_MOE &&
+                   (g->node[x].type == NESIM_LMN_LINEAR || elementwise(g->node[x].type))) {
+                kind[x] = k;
+                x = g->node[x].type == NESIM_LMN_LINEAR ? -1 : g->node[x].in[0];
+            }
+        }
+        if (k == NESIM_LMK_MOE) {
+            for (size_t e = 0; e < 3 * n->n_experts; e++)
+                kind[n->experts[e]] = k;
+            for (int e = 0; e < 3; e++)
+                if (n->shared[e] >= 0)
+                    kind[n->shared[e]] = k;
+        }
+    }
+    for (size_t i = 0; i < g->n; i++) { /* readers of a mixing node */
+        const nesim_lm_node *n = &g->node[i];
+        if (kind[i] == NESIM_LMK_OTHER && n->in[0] >= 0 &&
+            (n->type == NESIM_LMN_LINEAR || n->type == NESIM_LMN_RMSNORM) &&
+            (g->node[n->in[0]].type == NESIM_LMN_GLA || g->node[n->in[0]].type == NESIM_LMN_ATTENTION))
+            kind[i] = kind[n->in[0]];
+    }
+    kind[g->embed] = NESIM_LMK_EMBEDDING;
+    kind[g->output] = NESIM_LMK_HEAD;
+    if (g->node[g->output].in[0] >= 0 && g->node[g->node[g->output].in[0]].type == NESIM_LMN_RMSNORM)
+        kind[g->node[g->output].in[0]] = NESIM_LMK_HEAD;
+    /* the rest of the projections and their products: the dense MLPs */
+    for (size_t i = 0; i < g->n; i++)
+        if (kind[i] == NESIM_LMK_OTHER && (g->node[i].type == NESIM_LMN_LINEAR || elementwise(g->node[i].type)))
+            kind[i] = NESIM_LMK_MLP;
 }

@@ -160,6 +160,31 @@ json_t *nesim_lm_graph_nodes_json(const nesim_lm_graph *g);
 
 void nesim_lm_graph_free(nesim_lm_graph *g);
 
+/* What a node belongs to, for reports by layer kind: the gated linear
+ * attention, sliding-window or full softmax attention, mixture-of-experts
+ * or dense MLP block it is part of, the embedding, the head (final norm and
+ * lm_head), or other (the residual adds and the norms before blocks). */
+typedef enum {
+    NESIM_LMK_GLA,
+    NESIM_LMK_SWA,
+    NESIM_LMK_ATTENTION,
+    NESIM_LMK_MLP,
+    NESIM_LMK_MOE,
+    NESIM_LMK_EMBEDDING,
+    NESIM_LMK_HEAD,
+    NESIM_LMK_OTHER,
+    NESIM_LMK_KINDS
+} nesim_lm_kind;
+
+/* "gla", "swa", "attention", "mlp", "moe", "embedding", "head", "other". */
+const char *nesim_lm_kind_name(nesim_lm_kind k);
+/* kind[i] for every node of g (caller's array of g->n): a gla or attention
+ * node and the projections (with their elementwise feature maps) that feed
+ * it or read it; a moe node with its router and experts; the linear and
+ * elementwise nodes between a norm and the residual add that are not
+ * attention: mlp. */
+void nesim_lm_graph_kinds(const nesim_lm_graph *g, nesim_lm_kind *kind);
+
 /* The node called name, or -1. */
 int nesim_lm_graph_find(const nesim_lm_graph *g, const char *name);
 

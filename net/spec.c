@@ -307,6 +307,14 @@ static int parse_synthetic(pctx *c, const json_t *v, const char *path, nesim_spe
     return NESIM_OK;
 }
 
+int nesim_spec_parse_synthetic(const json_t *v, const char *file, const char *path, nesim_spec_tensor *t,
+                               nesim_error *err)
+{
+    pctx c = {{file, err}, NULL};
+    memset(t, 0, sizeof *t);
+    return parse_synthetic(&c, v, path, t);
+}
+
 static int parse_tensor(pctx *c, const json_t *v, const char *path, nesim_spec_tensor *t)
 {
     static const char *const keys[] = {"file", "tensor", "scales", "group", "synthetic", NULL};

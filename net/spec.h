@@ -154,6 +154,7 @@
 #ifndef NESIM_NET_SPEC_H
 #define NESIM_NET_SPEC_H
 
+#include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -293,6 +294,11 @@ int nesim_spec_parse(const char *text, size_t len, const char *name_for_errors,
                      const char *base_dir, nesim_spec **out, nesim_error *err);
 
 void nesim_spec_free(nesim_spec *s);
+
+/* One "synthetic" object ({"dist": ..., "shape": [...], ...}, as a layer's
+ * weight takes it) into *t; messages name "FILE: PATH". */
+int nesim_spec_parse_synthetic(const json_t *v, const char *file, const char *path, nesim_spec_tensor *t,
+                               nesim_error *err);
 
 /* Creates a graph with tick s->tick and the given seed (pass s->seed to use
  * the file's), adds the populations in file order (ids 0, 1, ...) and then

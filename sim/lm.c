@@ -32,6 +32,7 @@ struct nesim_lm_run {
     nesim_lm_proj_opts *po;    /* [n_proj] */
     int64_t *min_steps;        /* [n_proj]: a whole tensor's T (0: each token's own) */
     nesim_lm_totals tot;
+    nesim_lm_totals *node_tot; /* [g->n]: the part of tot each node did (a moe node: its experts too) */
     int64_t tick;              /* virtual time: where the next token starts */
     int threads;               /* per projection (nesim_lm_run_set_threads) */
     nesim_lm_sink sink;
@@ -87,7 +88,9 @@ int nesim_lm_run_new(const nesim_lm_graph *g, const nesim_lm_proj_opts *po, nesi
     r->st = calloc(g->n_proj + 1, sizeof *r->st);
     r->po = calloc(g->n_proj + 1, sizeof *r->po);
     r->min_steps = calloc(g->n_proj + 1, sizeof *r->min_steps);
-    int rc = !r->rt || !r->q || !r->k || !r->sc || !r->xf || !r->yf || !r->st || !r->po || !r->min_steps
+    r->node_tot = calloc(g->n, sizeof *r->node_tot);
+    int rc = !r->rt || !r->q || !r->k || !r->sc || !r->xf || !r->yf || !r->st || !r->po || !r->min_steps ||
+                     !r->node_tot
                  ? nesim_fail(err, NESIM_ENOMEM, "out of memory")
                  : NESIM_OK;
     for (size_t i = 0; !rc && i < g->n; i++) {
@@ -155,6 +158,7 @@ void nesim_lm_run_free(nesim_lm_run *r)
     }
     free(r->rt), free(r->q), free(r->k), free(r->sc), free(r->xf), free(r->yf), free(r->st), free(r->po);
     free(r->min_steps);
+    free(r->node_tot);
     free(r->exp_counts), free(r->exp_vth), free(r->exp_u);
     free(r);
 }
@@ -170,6 +174,7 @@ void nesim_lm_run_reset(nesim_lm_run *r)
 size_t nesim_lm_run_pos(const nesim_lm_run *r) { return r->pos; }
 int64_t nesim_lm_run_tick(const nesim_lm_run *r) { return r->tick; }
 const nesim_lm_totals *nesim_lm_run_totals(const nesim_lm_run *r) { return &r->tot; }
+const nesim_lm_totals *nesim_lm_node_totals(const nesim_lm_run *r, size_t node) { return &r->node_tot[node]; }
 const nesim_coded_stats *nesim_lm_proj_stats(const nesim_lm_run *r, size_t proj) { return &r->st[proj]; }
 const nesim_lm_proj_opts *nesim_lm_proj_coding(const nesim_lm_run *r, size_t proj) { return &r->po[proj]; }
 
@@ -613,6 +618,7 @@ int nesim_lm_step(nesim_lm_run *r, int32_t token, float *logits, nesim_error *er
         const size_t d = n->dim;
         const double *a = n->in[0] >= 0 ? r->rt[n->in[0]].out : NULL;
         const double *b = n->in[1] >= 0 ? r->rt[n->in[1]].out : NULL;
+        const nesim_lm_totals before = *tot;
         t->ready = first;
         for (int j = 0; j < 4; j++)
             if (n->in[j] >= 0 && r->rt[n->in[j]].ready > t->ready)
@@ -676,6 +682,19 @@ int nesim_lm_step(nesim_lm_run *r, int32_t token, float *logits, nesim_error *er
         default:
             return nesim_fail(err, NESIM_EINTERNAL, "%s: unknown node type %d", n->name, (int)n->type);
         }
+        nesim_lm_totals *nt = &r->node_tot[i];
+        nt->spikes += tot->spikes - before.spikes;
+        nt->sops += tot->sops - before.sops;
+        nt->updates += tot->updates - before.updates;
+        nt->spiked_inputs += tot->spiked_inputs - before.spiked_inputs;
+        nt->silent_inputs += tot->silent_inputs - before.silent_inputs;
+        nt->small_inputs += tot->small_inputs - before.small_inputs;
+        nt->slots += tot->slots - before.slots;
+        nt->dense_macs += tot->dense_macs - before.dense_macs;
+        nt->attn_macs += tot->attn_macs - before.attn_macs;
+        nt->elem_ops += tot->elem_ops - before.elem_ops;
+        nt->equiv_macs += tot->equiv_macs - before.equiv_macs;
+        nt->tokens++;
     }
     const nrt *o = &r->rt[g->output];
     for (size_t j = 0; j < g->vocab; j++)

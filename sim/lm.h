@@ -111,6 +111,9 @@ int nesim_lm_run_expect(nesim_lm_run *r, size_t proj, const int64_t *counts, con
                         nesim_error *err);
 
 const nesim_lm_totals *nesim_lm_run_totals(const nesim_lm_run *r);
+/* The part of the totals node `node` of the graph did (a moe node: with
+ * the experts it ran); over all nodes they add up to the run's totals. */
+const nesim_lm_totals *nesim_lm_node_totals(const nesim_lm_run *r, size_t node);
 /* Statistics of projection proj, summed over the tokens played; spike
  * figures are zero for a graded projection. */
 const nesim_coded_stats *nesim_lm_proj_stats(const nesim_lm_run *r, size_t proj);

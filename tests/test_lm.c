@@ -149,7 +149,7 @@ static void test_importer_refuses_bad_checkpoints(void **st)
 {
     expect_open_fails(variant("arch", "c[\"architectures\"]=[\"GPT2LMHeadModel\"]"),
                       "'GPT2LMHeadModel' is not supported (supported: LlamaForCausalLM, Qwen2ForCausalLM, "
-                      "MistralForCausalLM)");
+                      "MistralForCausalLM, GLAswaForCausalLM)");
     /* a wider hidden size: the embedding no longer fits, named with the expected shape */
     expect_open_fails(variant("shape", "c[\"hidden_size\"]=160; c[\"head_dim\"]=40"),
                       "tensor 'model.embed_tokens.weight' has shape [96, 128], expected [96, 160]");
@@ -933,6 +933,157 @@ static json_t *node_named(json_t *spec, const char *name)
     return NULL;
 }
 
+/* SpikingBrain-7B's hybrid (GLAswaForCausalLM) from a synthetic checkpoint
+ * (tests/fixtures/gla-swa-tiny: config.json + synthetic.json, 4 layers,
+ * attn_layers [1, 3]): tensors made from their rules when first asked for
+ * (each its own values, int8 with scales, consts), the graph as the released
+ * code plays it (GLA layers with gk_proj, ReLU'd q and k, the head norm;
+ * SWA layers with the window, int8 K/V and the spiked query; biases on
+ * q/k/v/gk only; down_proj and lm_head graded), every node's share of the
+ * totals summed by layer kind adding up to the totals, the spec round trip,
+ * and the importer's refusals. */
+#define GS "tests/fixtures/gla-swa-tiny"
+static void test_gla_swa_synthetic(void **st)
+{
+    nesim_error err = {0};
+    nesim_lm_model *m;
+    assert_ok(nesim_lm_open(GS, &m, &err), &err);
+    assert_int_equal(m->cfg.arch, NESIM_LM_GLA_SWA);
+    assert_string_equal(nesim_lm_arch_name(m->cfg.arch), "GLAswaForCausalLM");
+    assert_true(!m->cfg.swa[0] && m->cfg.swa[1] && !m->cfg.swa[2] && m->cfg.swa[3]);
+    nesim_tensor a, a2, b, s, one;
+    assert_ok(nesim_lm_tensor(m, "model.layers.0.self_attn.q_proj.weight", &a, &err), &err);
+    assert_int_equal(a.dtype, NESIM_I8);
+    assert_int_equal(a.shape[0], 64);
+    assert_int_equal(a.shape[1], 64);
+    assert_ok(nesim_lm_tensor(m, "model.layers.0.self_attn.q_proj.weight", &a2, &err), &err);
+    assert_ptr_equal(a.data, a2.data); /* made once, kept */
+    assert_ok(nesim_lm_tensor(m, "model.layers.2.self_attn.q_proj.weight", &b, &err), &err);
+    assert_memory_not_equal(a.data, b.data, 64 * 64); /* each tensor its own stream */
+    assert_ok(nesim_lm_tensor(m, "model.layers.0.self_attn.q_proj.weight_scale", &s, &err), &err);
+    assert_int_equal(s.dtype, NESIM_F32);
+    assert_int_equal(s.shape[1], 2); /* groups of 32 */
+    int big = 0; /* each group's largest weight is +-127 */
+    for (size_t r = 0; r < 64; r++)
+        for (size_t g = 0; g < 2; g++) {
+            int mx = 0;
+            for (size_t c = 0; c < 32; c++) {
+                int v = ((const int8_t *)a.data)[r * 64 + g * 32 + c];
+                mx = abs(v) > mx ? abs(v) : mx;
+            }
+            big += mx == 127;
+        }
+    assert_int_equal(big, 128);
+    assert_ok(nesim_lm_tensor(m, "model.layers.3.self_attn.g_norm.weight", &one, &err), &err);
+    for (size_t i = 0; i < 16; i++)
+        assert_true(nesim_tensor_get(&one, i) == 1.0);
+    assert_int_equal(nesim_lm_tensor(m, "model.layers.0.self_attn.nope.weight", &a2, &err), NESIM_EINVAL);
+    assert_non_null(strstr(err.msg, "nope"));
+
+    nesim_lm_graph *g;
+    assert_ok(nesim_lm_graph_from_model(m, NESIM_LM_SET_RELEASED, NESIM_CODE_BITWISE_BIDIR, 3, &g, &err), &err);
+    assert_int_equal(g->n, 3 + 2 * 17 + 2 * 14);
+    const nesim_lm_node *gl = &g->node[nesim_lm_graph_find(g, "layers.0.attn")];
+    const nesim_lm_node *sw = &g->node[nesim_lm_graph_find(g, "layers.1.attn")];
+    assert_int_equal(gl->type, NESIM_LMN_GLA);
+    assert_true(gl->has_norm && gl->gate_norm == 16 && gl->heads == 4 && gl->kv_heads == 2 && gl->head_dim == 16);
+    assert_int_equal(g->node[gl->in[0]].type, NESIM_LMN_RELU); /* q = ReLU(W_q x + b_q) */
+    assert_int_equal(g->node[gl->in[1]].type, NESIM_LMN_RELU);
+    assert_string_equal(g->node[gl->in[3]].name, "layers.0.gk_proj");
+    assert_int_equal(sw->type, NESIM_LMN_ATTENTION);
+    assert_true(sw->window == 8 && sw->kv_int8 && sw->q_k == 3);
+    assert_int_equal(nesim_lm_graph_find(g, "layers.1.gk_proj"), -1);
+    static const char *const biased[] = {"layers.0.q_proj", "layers.0.k_proj", "layers.0.v_proj", "layers.0.gk_proj",
+                                         "layers.1.q_proj", "layers.1.v_proj"};
+    static const char *const plain[] = {"layers.0.o_proj", "layers.1.o_proj", "layers.2.gate_proj", "layers.2.down_proj",
+                                        "lm_head"};
+    for (size_t i = 0; i < 6; i++)
+        assert_true(g->node[nesim_lm_graph_find(g, biased[i])].has_b);
+    for (size_t i = 0; i < 5; i++)
+        assert_false(g->node[nesim_lm_graph_find(g, plain[i])].has_b);
+    assert_int_equal(nesim_lm_graph_find(g, "layers.3.gk_proj"), -1); /* layer 3 is SWA */
+    assert_true(g->node[nesim_lm_graph_find(g, "layers.2.gk_proj")].po.spiked);
+    assert_true(g->node[nesim_lm_graph_find(g, "layers.1.up_proj")].po.spiked);
+    assert_false(g->node[nesim_lm_graph_find(g, "layers.1.down_proj")].po.spiked);
+    assert_false(g->node[nesim_lm_graph_find(g, "lm_head")].po.spiked);
+    nesim_lm_kind *kind = malloc(g->n * sizeof *kind);
+    assert_non_null(kind);
+    nesim_lm_graph_kinds(g, kind);
+    static const struct { const char *node; nesim_lm_kind k; } kinds[] = {
+        {"layers.0.q_proj", NESIM_LMK_GLA},    {"layers.0.k_relu", NESIM_LMK_GLA},
+        {"layers.0.o_proj", NESIM_LMK_GLA},    {"layers.1.q_proj", NESIM_LMK_SWA},
+        {"layers.1.o_proj", NESIM_LMK_SWA},    {"layers.1.gate_proj", NESIM_LMK_MLP},
+        {"layers.1.gated", NESIM_LMK_MLP},     {"layers.3.down_proj", NESIM_LMK_MLP},
+        {"embed", NESIM_LMK_EMBEDDING},        {"lm_head", NESIM_LMK_HEAD},
+        {"norm", NESIM_LMK_HEAD},              {"layers.2.input_layernorm", NESIM_LMK_OTHER},
+        {"layers.2.attn_add", NESIM_LMK_OTHER}};
+    for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++)
+        if (kind[nesim_lm_graph_find(g, kinds[i].node)] != kinds[i].k)
+            fail_msg("%s: kind %s, want %s", kinds[i].node, nesim_lm_kind_name(kind[nesim_lm_graph_find(g, kinds[i].node)]),
+                     nesim_lm_kind_name(kinds[i].k));
+    free(kind);
+    nesim_lm_graph_free(g);
+    nesim_lm_close(m);
+
+    /* a run: the kinds' shares add up to the totals */
+    static const int32_t ids[] = {3, 14, 15, 92, 65, 35, 89, 79, 32, 38, 46, 26};
+    nesim_lm_job_opts o;
+    nesim_lm_job_opts_init(&o);
+    o.dir = GS;
+    o.ids = ids, o.n_ids = 12, o.prefill = 12;
+    json_t *rep;
+    assert_ok(nesim_lm_job(&o, &rep, &err), &err);
+    const json_t *tot = json_object_get(rep, "total"), *bk = json_object_get(rep, "by_kind");
+    assert_non_null(json_object_get(bk, "gla"));
+    assert_non_null(json_object_get(bk, "swa"));
+    assert_true(json_integer_value(json_object_get(json_object_get(bk, "gla"), "sops")) > 0);
+    static const char *const fields[] = {"spikes", "sops", "membrane_updates", "dense_macs", "attention_macs",
+                                         "element_ops", "ann_macs", "coded_inputs"};
+    for (size_t f = 0; f < 8; f++) {
+        json_int_t sum = 0;
+        const char *kn;
+        json_t *kt;
+        json_object_foreach((json_t *)bk, kn, kt) sum += json_integer_value(json_object_get(kt, fields[f]));
+        if (sum != json_integer_value(json_object_get(tot, fields[f])))
+            fail_msg("%s: kinds sum to %lld, total %lld", fields[f], (long long)sum,
+                     (long long)json_integer_value(json_object_get(tot, fields[f])));
+    }
+    /* the spec of the checkpoint runs the same model */
+    json_t *spec;
+    assert_ok(nesim_lm_spec_build(GS, NESIM_LM_SET_RELEASED, NESIM_CODE_BITWISE_BIDIR, 3.0, &spec, &err), &err);
+    nesim_lm_job_opts os = o;
+    os.dir = NULL;
+    os.spec = "gla-swa spec";
+    os.spec_json = spec;
+    json_t *rep2;
+    assert_ok(nesim_lm_job(&os, &rep2, &err), &err);
+    assert_true(json_equal(json_object_get(rep, "projections"), json_object_get(rep2, "projections")));
+    json_decref(rep2);
+    json_decref(spec);
+    json_decref(rep);
+
+    /* refusals: one line naming the file and the field */
+    char dir[600], cmd[2400];
+    snprintf(dir, sizeof dir, "%s/gs-bad", test_tmpdir());
+    snprintf(cmd, sizeof cmd, "rm -rf %s && cp -r " GS " %s && sed -i 's/\"attn_layers\": \\[1, 3\\]/\"attn_layers\": [1, 9]/' %s/config.json",
+             dir, dir, dir);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(nesim_lm_open(dir, &m, &err), NESIM_EINVAL);
+    assert_non_null(strstr(err.msg, "attn_layers"));
+    assert_null(strchr(err.msg, '\n'));
+    snprintf(cmd, sizeof cmd, "rm -rf %s && cp -r " GS " %s && sed -i 's/\"match\"/\"glob\"/' %s/synthetic.json", dir,
+             dir, dir);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(nesim_lm_open(dir, &m, &err), NESIM_EINVAL);
+    assert_non_null(strstr(err.msg, "synthetic.json"));
+    assert_non_null(strstr(err.msg, "tensors[0]"));
+    snprintf(cmd, sizeof cmd, "rm -rf %s && cp -r " GS " %s && sed -i 's/\"std\": 0.1, \"shape\": \\[64, 64\\]/\"std\": -1, \"shape\": [64, 64]/' %s/synthetic.json", dir,
+             dir, dir);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(nesim_lm_open(dir, &m, &err), NESIM_EINVAL);
+    assert_non_null(strstr(err.msg, "std"));
+}
+
 static void test_spec_round_trip_and_edits(void **st)
 {
     nesim_error err = {0};
@@ -1021,6 +1172,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ann_equals_pytorch),
+        cmocka_unit_test(test_gla_swa_synthetic),
         cmocka_unit_test(test_spiking_equals_pytorch_and_counts_exact),
         cmocka_unit_test(test_importer_refuses_bad_checkpoints),
         cmocka_unit_test(test_int8_checkpoint),
