@@ -649,6 +649,25 @@ int nesim_lm_job(const nesim_lm_job_opts *o, json_t **report, nesim_error *err)
                 nesim_lm_run_set_sink(r, &ts);
             }
         }
+        /* what it takes to hold the spiked projections on the chip (graded work runs beside it):
+         * the --timing mapping, or the same mapping made for this alone */
+        if (!rc && !(o->chip && !strcmp(o->chip, "none"))) {
+            nesim_chip *chip = NULL;
+            nesim_lm_timer *ut = tm;
+            nesim_error e2 = {0};
+            if (!ut && !nesim_chip_load(o->chip ? o->chip : "loihi", NULL, &chip, &e2) &&
+                chip->kind == NESIM_CHIP_NEUROMORPHIC && nesim_lm_timer_new(chip, g, r, NESIM_TIMING_SIMPLE, &ut, &e2))
+                ut = NULL; /* nothing spiked: nothing to hold */
+            if (ut) {
+                uint64_t cores, chips;
+                nesim_lm_timer_usage(ut, &cores, &chips);
+                json_object_set_new(rep, "chip_usage", json_pack("{s:I, s:I, s:s}", "cores", (json_int_t)cores, "chips",
+                                                                 (json_int_t)chips, "holds", "the spiked projections"));
+            }
+            if (ut != tm)
+                nesim_lm_timer_free(ut);
+            nesim_chip_free(chip);
+        }
         if (!rc && o->steps_tensor && prefill > 1)
             rc = tensor_steps(g, po_over, threads_of(o), ids, prefill, lg, r, rep, err);
         json_t *toks = json_array();
@@ -916,6 +935,11 @@ void nesim_lm_report_print(const json_t *rep, FILE *out)
                         100 * num(t, "graded_share"), num(t, "ann_fp16_j") / nt);
             fprintf(out, "\n");
         }
+        const json_t *cu = json_object_get(rep, "chip_usage");
+        if (cu)
+            fprintf(out, "chip: the spiked projections' weights and neurons take %lld cores on %lld chips of %s\n",
+                    (long long)num(cu, "cores"), (long long)num(cu, "chips"),
+                    json_string_value(json_object_get(rep, "chip")));
         const json_t *bk = json_object_get(rep, "by_kind");
         if (json_object_size(bk)) {
             fprintf(out, "\n%-10s %11s %13s %9s %12s", "by kind", "spikes/tok", "SOPs/tok", "N = 0", "graded/tok");

@@ -412,7 +412,21 @@ static void test_chip_time_per_token(void **st)
         assert_true(s > 0 && s <= total);
     }
     assert_true(json_integer_value(json_object_get(ct, "cores")) > 0);
+    /* the cores to hold the model: the timing's mapping, and the same without --timing */
+    const json_int_t cores = json_integer_value(json_object_get(json_object_get(rep, "chip_usage"), "cores"));
+    assert_int_equal(cores, json_integer_value(json_object_get(ct, "cores")));
     json_decref(rep);
+    o.timing = NESIM_TIMING_NONE;
+    assert_ok(nesim_lm_job(&o, &rep, &err), &err);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(rep, "chip_usage"), "cores")), cores);
+    assert_null(json_object_get(rep, "chip_time"));
+    json_decref(rep);
+    o.chip = "none"; /* no chip: nothing to hold */
+    assert_ok(nesim_lm_job(&o, &rep, &err), &err);
+    assert_null(json_object_get(rep, "chip_usage"));
+    json_decref(rep);
+    o.chip = NULL;
+    o.timing = NESIM_TIMING_SIMPLE;
     o.set = NESIM_LM_SET_NONE;
     assert_int_equal(nesim_lm_job(&o, &rep, &err), NESIM_EINVAL);
     assert_non_null(strstr(err.msg, "no projection is spiked"));
