@@ -640,9 +640,9 @@ int nesim_lm_open(const char *dir, nesim_lm_model **out, nesim_error *err)
     }
     if (!rc && m->cfg.arch != NESIM_LM_GLA_SWA)
         rc = load_weights(m, &L, err);
-    /* the hybrid's tensors are looked up by name as its graph is built
-     * (lm_graph.c): every shard of an index is opened now */
-    if (!rc && m->cfg.arch == NESIM_LM_GLA_SWA && L.weight_map) {
+    /* a spec's graph looks tensors up by name (the hybrid's always; any
+     * graph's extra tensors, as sinks): every shard of an index is opened */
+    if (!rc && L.weight_map) {
         const char *key;
         json_t *f;
         json_object_foreach(L.weight_map, key, f) {

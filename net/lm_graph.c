@@ -25,6 +25,8 @@ void nesim_lm_graph_free(nesim_lm_graph *g)
         free(g->node[i].name);
         free(g->node[i].wname);
         free(g->node[i].bname);
+        free(g->node[i].sink_kname);
+        free(g->node[i].sink_vname);
         free(g->node[i].experts);
         nesim_tensor_release(&g->node[i].scale); /* a converted copy; a view releases nothing */
     }
@@ -426,6 +428,8 @@ json_t *nesim_lm_graph_nodes_json(const nesim_lm_graph *g)
                 json_object_set_new(o, "kv_quant", json_string("int8"));
             if (n->q_k > 0)
                 json_object_set_new(o, "q_k", json_real(n->q_k));
+            if (n->n_sinks)
+                json_object_set_new(o, "sinks", json_pack("{s:s, s:s}", "k", n->sink_kname, "v", n->sink_vname));
             break;
         case NESIM_LMN_MOE: {
             json_object_set_new(o, "input", json_string(g->node[n->in[0]].name));
@@ -500,7 +504,7 @@ static const char *const node_keys[NESIM_LMN_TYPES][14] = {
     [NESIM_LMN_RMSNORM] = {"name", "type", "input", "weight", "eps", NULL},
     [NESIM_LMN_LINEAR] = {"name", "type", "input", "weight", "bias", "shape", "coding", "k", "routed", NULL},
     [NESIM_LMN_ATTENTION] = {"name", "type", "q", "k", "v", "heads", "kv_heads", "head_dim", "rope_theta", "window",
-                             "kv_quant", "q_k", NULL},
+                             "kv_quant", "q_k", "sinks", NULL},
     [NESIM_LMN_ADD] = {"name", "type", "inputs", NULL},
     [NESIM_LMN_MUL] = {"name", "type", "inputs", NULL},
     [NESIM_LMN_SILU] = {"name", "type", "input", NULL},
@@ -753,6 +757,28 @@ static int read_node(const rd *r, builder *b, const json_t *o, nesim_lm_node_typ
                 return bad(r, qkv[j], "'%s' gives %zu values; %s needs %zu", b->g->node[n->in[j]].name,
                            b->g->node[n->in[j]].dim, qkv[j], want[j]);
         n->dim = want[0];
+        const json_t *sk = json_object_get(o, "sinks");
+        if (sk) { /* learned sink keys and values, each [S, kv_heads * head_dim] */
+            const char *kn = json_string_value(json_object_get(sk, "k")), *vn = json_string_value(json_object_get(sk, "v"));
+            if (!json_is_object(sk) || json_object_size(sk) != 2 || !kn || !vn)
+                return bad(r, "sinks", "must be {\"k\": TENSOR, \"v\": TENSOR}");
+            if ((rc = set_str(&n->sink_kname, kn, r->err)) || (rc = set_str(&n->sink_vname, vn, r->err)))
+                return rc;
+            nesim_tensor *ts[2] = {&n->sink_k, &n->sink_v};
+            const char *names[2] = {kn, vn};
+            for (int j = 0; j < 2; j++) {
+                nesim_error e;
+                if (nesim_lm_tensor(b->g->m, names[j], ts[j], &e))
+                    return bad(r, "sinks", "%s", e.msg);
+                if (ts[j]->ndim != 2 || ts[j]->shape[0] < 1 || ts[j]->shape[0] > 65536 ||
+                    (size_t)ts[j]->shape[1] != want[1] || ts[j]->shape[0] != ts[0]->shape[0] ||
+                    (ts[j]->dtype != NESIM_F32 && ts[j]->dtype != NESIM_F16 && ts[j]->dtype != NESIM_BF16 &&
+                     ts[j]->dtype != NESIM_F64))
+                    return bad(r, "sinks", "tensor '%s' must be float [S, %zu] (S up to 65536, the same for k and v)",
+                               names[j], want[1]);
+            }
+            n->n_sinks = (size_t)n->sink_k.shape[0];
+        }
         return NESIM_OK;
     }
     case NESIM_LMN_GLA: {

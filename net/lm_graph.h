@@ -24,6 +24,11 @@
  *              1e4), q_h = round(q_h / V_th) V_th). The order (RoPE, then
  *              quantization) is an assumption: the released
  *              window_attention.py was not at hand to confirm it;
+ *              "sinks": {"k": TENSOR, "v": TENSOR} ([S, kv_heads *
+ *              head_dim] each) adds S learned key/value pairs that every
+ *              query attends to besides its window (SpikingBrain-76B's
+ *              sink tokens; as stored: no RoPE, no int8 — an assumption,
+ *              the 76B's code is not released);
  *   add, mul   elementwise a + b, a x b of two inputs of one size;
  *   silu, relu, sigmoid  elementwise x / (1 + exp(-x)), max(x, 0), 1 / (1 + exp(-x));
  *   gla        gated linear attention (SpikingBrain-7B's even layers, as
@@ -109,6 +114,9 @@ typedef struct nesim_lm_node {
     double gate_norm;          /* gla: alpha = sigmoid(gk)^(1 / gate_norm) */
     int kv_int8;               /* attention: K and V cached fake-quantized to int8 per token and KV head */
     double q_k;                /* attention: > 0 spike-codes the query with this k; 0: graded */
+    char *sink_kname, *sink_vname; /* attention: learned sink keys and values [n_sinks, kv_heads * head_dim] */
+    nesim_tensor sink_k, sink_v;
+    size_t n_sinks;            /* 0: none */
     int has_norm;              /* gla: o_h RMS-normalised with weight w [head_dim] */
     int key_gate;              /* gla: alpha = 1 - k (no gk input) */
     int routed;                /* linear: run by a moe node, not in node order */

@@ -16,6 +16,7 @@ typedef struct nrt {
     double *norm_w;            /* rmsnorm: weight as double */
     double *inv_freq;          /* attention: [head_dim / 2] */
     double *kc, *vc;           /* attention: [cap][kv_heads * head_dim] */
+    double *sk, *sv;           /* attention: sink keys and values [n_sinks][kv_heads * head_dim] */
     double *S;                 /* gla: the state [kv_heads][head_dim][head_dim], across tokens */
     double *h, *z;             /* moe: an expert's hidden vector; router scores [n_experts] */
     int32_t *sel;              /* moe: this token's experts [top_k], by rank */
@@ -68,7 +69,7 @@ int nesim_lm_run_new(const nesim_lm_graph *g, const nesim_lm_proj_opts *po, nesi
     if (!r)
         return nesim_fail(err, NESIM_ENOMEM, "out of memory");
     r->g = g;
-    size_t wide = 1, qmax = 1, kvmax = 1;
+    size_t wide = 1, qmax = 1, kvmax = 1, sinks = 0;
     for (size_t i = 0; i < g->n; i++) {
         const nesim_lm_node *n = &g->node[i];
         wide = n->dim > wide ? n->dim : wide;
@@ -77,12 +78,13 @@ int nesim_lm_run_new(const nesim_lm_graph *g, const nesim_lm_proj_opts *po, nesi
         if (n->type == NESIM_LMN_ATTENTION) {
             qmax = n->dim > qmax ? n->dim : qmax;
             kvmax = n->kv_heads * n->head_dim > kvmax ? n->kv_heads * n->head_dim : kvmax;
+            sinks = n->n_sinks > sinks ? n->n_sinks : sinks;
         }
     }
     r->rt = calloc(g->n, sizeof *r->rt);
     r->q = malloc(qmax * sizeof *r->q);
     r->k = malloc(kvmax * sizeof *r->k);
-    r->sc = malloc((g->max_pos + 1) * sizeof *r->sc);
+    r->sc = malloc((g->max_pos + 1 + sinks) * sizeof *r->sc);
     r->xf = malloc(wide * sizeof *r->xf);
     r->yf = malloc(wide * sizeof *r->yf);
     r->st = calloc(g->n_proj + 1, sizeof *r->st);
@@ -135,6 +137,13 @@ int nesim_lm_run_new(const nesim_lm_graph *g, const nesim_lm_proj_opts *po, nesi
                 rc = nesim_fail(err, NESIM_ENOMEM, "out of memory");
             for (size_t j = 0; !rc && j < n->head_dim / 2; j++)
                 t->inv_freq[j] = 1.0 / pow(n->rope_theta, (double)(2 * j) / (double)n->head_dim);
+            const size_t ns = n->n_sinks * n->kv_heads * n->head_dim;
+            if (!rc && ns && (!(t->sk = malloc(ns * sizeof *t->sk)) || !(t->sv = malloc(ns * sizeof *t->sv))))
+                rc = nesim_fail(err, NESIM_ENOMEM, "out of memory");
+            for (size_t j = 0; !rc && j < ns; j++) {
+                t->sk[j] = nesim_tensor_get(&n->sink_k, j);
+                t->sv[j] = nesim_tensor_get(&n->sink_v, j);
+            }
         }
     }
     if (rc) {
@@ -154,6 +163,7 @@ void nesim_lm_run_free(nesim_lm_run *r)
     for (size_t i = 0; r->rt && i < r->g->n; i++) {
         nrt *t = &r->rt[i];
         free(t->out), free(t->norm_w), free(t->inv_freq), free(t->kc), free(t->vc), free(t->S);
+        free(t->sk), free(t->sv);
         free(t->h), free(t->z), free(t->sel), free(t->wsel);
     }
     free(r->rt), free(r->q), free(r->k), free(r->sc), free(r->xf), free(r->yf), free(r->st), free(r->po);
@@ -413,14 +423,15 @@ static void attention(nesim_lm_run *r, const nesim_lm_node *n, nrt *t, size_t p)
             code_query(r->q + h * hd, hd, n->q_k);
         r->tot.elem_ops += 3 * (int64_t)Q;
     }
-    const size_t lo = n->window && p + 1 > n->window ? p + 1 - n->window : 0, cnt = p + 1 - lo;
+    /* the sinks first (always visible), then the window's positions */
+    const size_t lo = n->window && p + 1 > n->window ? p + 1 - n->window : 0, ns = n->n_sinks, cnt = ns + p + 1 - lo;
     const double scale = 1.0 / sqrt((double)hd);
     for (size_t h = 0; h < nh; h++) {
         const size_t g = h / (nh / nkv);
         const double *qh = r->q + h * hd;
         double mx = -INFINITY;
         for (size_t j = 0; j < cnt; j++) {
-            const double *kj = t->kc + (lo + j) * KV + g * hd;
+            const double *kj = j < ns ? t->sk + j * KV + g * hd : t->kc + (lo + j - ns) * KV + g * hd;
             double s = 0;
             for (size_t d = 0; d < hd; d++)
                 s += qh[d] * kj[d];
@@ -434,7 +445,8 @@ static void attention(nesim_lm_run *r, const nesim_lm_node *n, nrt *t, size_t p)
         double *oh = t->out + h * hd;
         memset(oh, 0, hd * sizeof *oh);
         for (size_t j = 0; j < cnt; j++) {
-            const double a = r->sc[j] / z, *vj = t->vc + (lo + j) * KV + g * hd;
+            const double a = r->sc[j] / z,
+                         *vj = j < ns ? t->sv + j * KV + g * hd : t->vc + (lo + j - ns) * KV + g * hd;
             for (size_t d = 0; d < hd; d++)
                 oh[d] += a * vj[d];
         }

@@ -544,6 +544,8 @@ static void test_steps_over_tensor(void **st)
  * tiny model's attention swapped for GLA at the spec level) against the
  * fla recurrence written out in PyTorch float64: spiked, graded, and with
  * the per-head output norm; then a spec with a bad gate refused. */
+static json_t *node_named(json_t *spec, const char *name);
+
 static void gla_compare(const char *spec_path, int graded, const char *ref_file, double rel, int all_gla)
 {
     nesim_error err = {0};
@@ -561,10 +563,11 @@ static void gla_compare(const char *spec_path, int graded, const char *ref_file,
     }
     nesim_lm_model *m;
     nesim_lm_graph *g;
-    assert_ok(nesim_lm_open(DIR, &m, &err), &err);
+    const char *ck = json_string_value(json_object_get(spec, "checkpoint"));
+    assert_ok(nesim_lm_open(ck ? ck : DIR, &m, &err), &err);
     assert_ok(nesim_lm_graph_from_json(m, spec, spec_path, &g, &err), &err);
     /* the spec writer gives back what it read */
-    json_t *again = nesim_lm_spec_json(g, DIR);
+    json_t *again = nesim_lm_spec_json(g, ck ? ck : DIR);
     nesim_lm_graph *g2;
     assert_ok(nesim_lm_graph_from_json(m, again, "again", &g2, &err), &err);
     assert_int_equal(g2->n, g->n);
@@ -614,6 +617,35 @@ static void test_gla_equals_pytorch(void **st)
     /* SpikingBrain-76B's parallel hybrid layer: softmax attention beside a sigmoid-feature linear
      * attention with the key-tied gate, each normalised, summed (spiked) */
     gla_compare("examples/tiny-lm/hybrid.json", 0, REF "hybrid_spk.npy", 1e-4, 0);
+    /* ... with its sink tokens: 4 learned keys and values per layer that every query sees
+     * (examples/tiny-lm/sinks.py writes them and the oracle), which change the logits */
+    gla_compare("examples/tiny-lm/hybrid_sinks.json", 0, REF "hybrid_sinks_spk.npy", 1e-4, 0);
+    {
+        nesim_error e0 = {0};
+        nesim_tensor a, b;
+        assert_ok(nesim_npy_load(REF "hybrid_spk.npy", &a, &e0), &e0);
+        assert_ok(nesim_npy_load(REF "hybrid_sinks_spk.npy", &b, &e0), &e0);
+        double d = 0;
+        for (size_t i = 0; i < a.count; i++)
+            d = fmax(d, fabs(nesim_tensor_get(&a, i) - nesim_tensor_get(&b, i)));
+        assert_true(d > 1e-3);
+        nesim_tensor_release(&a);
+        nesim_tensor_release(&b);
+        /* sinks of the wrong width are named */
+        json_error_t je0;
+        json_t *sp = json_load_file("examples/tiny-lm/hybrid_sinks.json", 0, &je0);
+        assert_non_null(sp);
+        json_object_set_new(json_object_get(node_named(sp, "layers.1.attn"), "sinks"), "v",
+                            json_string("model.layers.1.self_attn.k_proj.weight"));
+        nesim_lm_model *m0;
+        nesim_lm_graph *g0;
+        assert_ok(nesim_lm_open("examples/tiny-lm/sinks", &m0, &e0), &e0);
+        assert_int_equal(nesim_lm_graph_from_json(m0, sp, "sp", &g0, &e0), NESIM_EINVAL);
+        assert_non_null(strstr(e0.msg, "layers.1.attn"));
+        assert_non_null(strstr(e0.msg, "sinks"));
+        nesim_lm_close(m0);
+        json_decref(sp);
+    }
     /* a gate of the wrong size, named in the message */
     nesim_error err = {0};
     json_error_t je;

@@ -143,7 +143,7 @@ def hybrid_spec(spec):
     attention and a linear attention with a sigmoid feature map and the
     key-tied gate (alpha = 1 - k) side by side on the same q, k, v, each
     RMS-normalised (the layer's two norm weights stand in), summed into
-    o_proj. (Its 128 sink tokens are not modelled.)"""
+    o_proj. (Its sink tokens: sinks.py.)"""
     nodes, out = spec["nodes"], []
     for n in nodes:
         if n["type"] != "attention":
@@ -230,6 +230,10 @@ def run(spec, W, ids, spiked, k=3.0, routes=None, spikes=None):
                 K.append(kk)
                 V.append(val[n["v"]].view(nkv, hd))
                 Ks, Vs = torch.stack(K, 1), torch.stack(V, 1)  # [nkv, pos + 1, hd]
+                if "sinks" in n:  # learned keys and values before every position, as stored
+                    sk = W[n["sinks"]["k"]].view(-1, nkv, hd).transpose(0, 1)
+                    sv = W[n["sinks"]["v"]].view(-1, nkv, hd).transpose(0, 1)
+                    Ks, Vs = torch.cat([sk, Ks], 1), torch.cat([sv, Vs], 1)
                 Ks, Vs = Ks.repeat_interleave(nh // nkv, 0), Vs.repeat_interleave(nh // nkv, 0)
                 a = torch.softmax((q[:, None, :] @ Ks.transpose(1, 2))[:, 0, :] / hd ** 0.5, -1)
                 y = (a[:, None, :] @ Vs)[:, 0, :].reshape(-1)
