@@ -787,6 +787,13 @@ int nesim_lm_job(const nesim_lm_job_opts *o, json_t **report, nesim_error *err)
                 json_object_set_new(rep, "by_kind", bk);
                 free(kind);
             }
+            nesim_lm_lazy_stats lz;
+            nesim_lm_lazy_stats_get(m, &lz);
+            if (lz.made) /* weights made as they ran (synthetic "lazy" rules: routed experts) */
+                json_object_set_new(rep, "lazy_weights",
+                                    json_pack("{s:I, s:I, s:I, s:I}", "made", (json_int_t)lz.made, "hits",
+                                              (json_int_t)lz.hits, "evicted", (json_int_t)lz.evicted, "peak_bytes",
+                                              (json_int_t)lz.peak_bytes));
             json_object_set_new(rep, "total", totals_json(nesim_lm_run_totals(r), &pr));
             diff(&d, nesim_lm_run_totals(r), &pre);
             json_object_set_new(rep, "prefill", totals_json(&pre, &pr));
@@ -935,6 +942,11 @@ void nesim_lm_report_print(const json_t *rep, FILE *out)
                         100 * num(t, "graded_share"), num(t, "ann_fp16_j") / nt);
             fprintf(out, "\n");
         }
+        const json_t *lw = json_object_get(rep, "lazy_weights");
+        if (lw)
+            fprintf(out, "weights made as they ran: %lld tensors made, %lld found kept, %lld dropped; at most %.1f MB held\n",
+                    (long long)num(lw, "made"), (long long)num(lw, "hits"), (long long)num(lw, "evicted"),
+                    num(lw, "peak_bytes") / 1e6);
         const json_t *cu = json_object_get(rep, "chip_usage");
         if (cu)
             fprintf(out, "chip: the spiked projections' weights and neurons take %lld cores on %lld chips of %s\n",

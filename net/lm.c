@@ -184,12 +184,16 @@ static int parse_config(const char *path, json_t *root, nesim_lm_config *cfg, ne
 typedef struct syn_rule {
     char *match;
     nesim_spec_tensor st;
+    int lazy; /* made only by nesim_lm_tensor_make, kept within the budget */
 } syn_rule;
 
 typedef struct syn_made {
     char *name;
     nesim_tensor t, s;
     void *buf, *sbuf;
+    int lazy;
+    uint64_t used;  /* lazy: when last asked for (a counter) */
+    size_t bytes;
 } syn_made;
 
 struct nesim_lm_synth {
@@ -200,6 +204,9 @@ struct nesim_lm_synth {
     syn_made *made;
     size_t n_made, cap_made;
     double seconds; /* spent making tensors */
+    size_t budget, lazy_bytes; /* lazy tensors: bytes allowed, held */
+    uint64_t clock;
+    nesim_lm_lazy_stats lz;
 };
 
 static void synth_free(nesim_lm_synth *s)
@@ -233,12 +240,21 @@ static int load_synth(const char *path, nesim_lm_synth **out, nesim_error *err)
         rc = nesim_fail(err, NESIM_ENOMEM, "out of memory");
     else if (seed && !(json_is_integer(seed) && json_integer_value(seed) >= 0))
         rc = nesim_json_bad(&c, "seed", "must be an integer >= 0");
+    else if (json_object_get(root, "lazy_budget_mb") &&
+             !(json_is_integer(json_object_get(root, "lazy_budget_mb")) &&
+               json_integer_value(json_object_get(root, "lazy_budget_mb")) >= 1 &&
+               json_integer_value(json_object_get(root, "lazy_budget_mb")) <= (1 << 24)))
+        rc = nesim_json_bad(&c, "lazy_budget_mb", "must be an integer in 1 .. 16777216 (MiB)");
     else if (!json_is_array(a) || !json_array_size(a) || json_array_size(a) > 100000)
         rc = nesim_json_bad(&c, "tensors", "must be a non-empty array of {\"match\": GLOB, \"synthetic\": {...}}");
     else if (!(s->rule = calloc(json_array_size(a), sizeof *s->rule)))
         rc = nesim_fail(err, NESIM_ENOMEM, "out of memory");
     if (!rc && seed)
         s->seed = (uint64_t)json_integer_value(seed);
+    if (!rc) {
+        json_t *lb = json_object_get(root, "lazy_budget_mb");
+        s->budget = (size_t)(lb ? json_integer_value(lb) : 4096) << 20;
+    }
     size_t i;
     json_t *o;
     json_array_foreach(a, i, o) {
@@ -247,11 +263,13 @@ static int load_synth(const char *path, nesim_lm_synth **out, nesim_error *err)
         char where[64];
         snprintf(where, sizeof where, "tensors[%zu]", i);
         const char *mt = json_string_value(json_object_get(o, "match"));
-        json_t *sy = json_object_get(o, "synthetic");
-        if (!json_is_object(o) || !mt || !mt[0] || !sy || json_object_size(o) != 2) {
-            rc = nesim_json_bad(&c, where, "must be {\"match\": GLOB, \"synthetic\": {...}}");
+        json_t *sy = json_object_get(o, "synthetic"), *lz = json_object_get(o, "lazy");
+        if (!json_is_object(o) || !mt || !mt[0] || !sy || (lz && !json_is_boolean(lz)) ||
+            json_object_size(o) != 2u + (lz != NULL)) {
+            rc = nesim_json_bad(&c, where, "must be {\"match\": GLOB, \"synthetic\": {...}[, \"lazy\": true]}");
             break;
         }
+        s->rule[i].lazy = lz && json_is_true(lz);
         char sp[80];
         snprintf(sp, sizeof sp, "%s.synthetic", where);
         if ((rc = nesim_spec_parse_synthetic(sy, path, sp, &s->rule[i].st, err)))
@@ -276,6 +294,8 @@ static double mono_s(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+static int synth_make(nesim_lm_synth *s, const syn_rule *r, const char *base, nesim_tensor *t, nesim_error *err);
+
 /* Tensor `name` of a synthetic checkpoint: 1 found (*t a view of the kept
  * tensor), 0 no rule makes it, < 0 failed (err filled). */
 static int synth_get(nesim_lm_synth *s, const char *name, nesim_tensor *t, nesim_error *err)
@@ -299,6 +319,26 @@ static int synth_get(nesim_lm_synth *s, const char *name, nesim_tensor *t, nesim
             r = &s->rule[i];
     if (!r || (want_scale && r->st.quantize != NESIM_QUANT_INT8))
         return 0;
+    if (r->lazy) { /* shapes only: nesim_lm_tensor_make makes it when it is used */
+        nesim_tensor dt, ds;
+        char what[600];
+        snprintf(what, sizeof what, "%s: tensor '%s'", s->path, base);
+        if (nesim_synth_describe(&r->st, what, &dt, &ds, err))
+            return -1;
+        *t = want_scale ? ds : dt;
+        return 1;
+    }
+    nesim_tensor got;
+    if (synth_make(s, r, base, &got, err) < 0)
+        return -1;
+    syn_made *mk = &s->made[s->n_made - 1];
+    *t = want_scale ? mk->s : mk->t;
+    return 1;
+}
+
+/* Makes tensor `base` by rule r into a new entry of s->made (its last). */
+static int synth_make(nesim_lm_synth *s, const syn_rule *r, const char *base, nesim_tensor *t, nesim_error *err)
+{
     if (s->n_made == s->cap_made) {
         size_t nc = s->cap_made ? 2 * s->cap_made : 64;
         syn_made *nm = realloc(s->made, nc * sizeof *nm);
@@ -326,11 +366,71 @@ static int synth_get(nesim_lm_synth *s, const char *name, nesim_tensor *t, nesim
         return nesim_fail(err, NESIM_ENOMEM, "out of memory"), -1;
     }
     s->n_made++;
-    *t = want_scale ? mk->s : mk->t;
+    *t = mk->t;
     return 1;
 }
 
 double nesim_lm_synth_seconds(const nesim_lm_model *m) { return m->syn ? m->syn->seconds : 0; }
+
+void nesim_lm_lazy_stats_get(const nesim_lm_model *m, nesim_lm_lazy_stats *st)
+{
+    if (m->syn)
+        *st = m->syn->lz;
+    else
+        memset(st, 0, sizeof *st);
+}
+
+int nesim_lm_tensor_make(const nesim_lm_model *m, const char *name, nesim_tensor *w, nesim_tensor *scale,
+                         nesim_error *err)
+{
+    nesim_lm_synth *s = m->syn;
+    const syn_rule *r = NULL;
+    for (size_t i = 0; s && i < s->n_rule && !r; i++)
+        if (!fnmatch(s->rule[i].match, name, 0))
+            r = &s->rule[i];
+    if (!r || !r->lazy)
+        return nesim_fail(err, NESIM_EINVAL, "%s: tensor '%s' is not made lazily", m->dir, name);
+    s->clock++;
+    for (size_t i = 0; i < s->n_made; i++)
+        if (!strcmp(s->made[i].name, name)) {
+            s->made[i].used = s->clock;
+            s->lz.hits++;
+            *w = s->made[i].t, *scale = s->made[i].s;
+            return NESIM_OK;
+        }
+    nesim_tensor dt, ds;
+    char what[600];
+    snprintf(what, sizeof what, "%s: tensor '%s'", s->path, name);
+    if (nesim_synth_describe(&r->st, what, &dt, &ds, err))
+        return err->code;
+    size_t need = dt.nbytes + ds.nbytes;
+    /* make room: the lazy tensors asked for longest ago go first */
+    while (s->lazy_bytes + need > s->budget) {
+        size_t victim = SIZE_MAX;
+        for (size_t i = 0; i < s->n_made; i++)
+            if (s->made[i].lazy && (victim == SIZE_MAX || s->made[i].used < s->made[victim].used))
+                victim = i;
+        if (victim == SIZE_MAX)
+            break; /* one tensor larger than the budget: held alone */
+        syn_made *v = &s->made[victim];
+        s->lazy_bytes -= v->bytes;
+        free(v->name), free(v->buf), free(v->sbuf);
+        s->made[victim] = s->made[--s->n_made];
+        s->lz.evicted++;
+    }
+    nesim_tensor got;
+    int rc = synth_make(s, r, name, &got, err);
+    if (rc < 0)
+        return err->code;
+    syn_made *mk = &s->made[s->n_made - 1];
+    mk->lazy = 1, mk->used = s->clock, mk->bytes = need;
+    s->lazy_bytes += need;
+    s->lz.made++;
+    if (s->lazy_bytes > s->lz.peak_bytes)
+        s->lz.peak_bytes = s->lazy_bytes;
+    *w = mk->t, *scale = mk->s;
+    return NESIM_OK;
+}
 
 /* ------------------------------------------------------------ weights */
 

@@ -103,6 +103,21 @@ typedef struct nesim_lm_synth nesim_lm_synth;
 /* Wall seconds spent making a synthetic checkpoint's tensors so far. */
 double nesim_lm_synth_seconds(const nesim_lm_model *m);
 
+/* A synthetic rule marked "lazy": true makes its tensors only when they are
+ * used, and keeps them within "lazy_budget_mb" of synthetic.json (default
+ * 4096), dropping the one used longest ago: a model larger than memory (the
+ * 76B's routed experts) runs, each expert made when it is routed to.
+ * nesim_lm_tensor gives such a tensor's shapes with data NULL;
+ * nesim_lm_tensor_make makes (or finds) it and its scales (*scale zeroed
+ * when not int8). The views stay valid until the next make. */
+typedef struct nesim_lm_lazy_stats {
+    uint64_t made, hits, evicted; /* tensors made, found kept, dropped */
+    size_t peak_bytes;            /* most lazy bytes held at once */
+} nesim_lm_lazy_stats;
+int nesim_lm_tensor_make(const nesim_lm_model *m, const char *name, nesim_tensor *w, nesim_tensor *scale,
+                         nesim_error *err);
+void nesim_lm_lazy_stats_get(const nesim_lm_model *m, nesim_lm_lazy_stats *st);
+
 /* Nonzero if dir is a folder with a config.json (a checkpoint, not a spec). */
 int nesim_lm_is_checkpoint(const char *dir);
 

@@ -561,6 +561,10 @@ static int tensor_of(const rd *r, const nesim_lm_model *m, nesim_lm_node *n, con
     nesim_error e;
     if (nesim_lm_tensor(m, name, t, &e))
         return bad(r, key, "%s", e.msg);
+    if (!t->data && !(linear && key[0] == 'w'))
+        return bad(r, key, "tensor '%s' is made lazily; only a projection's weight may be", name);
+    if (linear && key[0] == 'w')
+        n->lazy = !t->data;
     int ok = t->ndim == ndim && (d0 == 0 || (size_t)t->shape[0] == d0) &&
              (ndim < 2 || d1 == 0 || (size_t)t->shape[1] == d1);
     if (!ok) {
@@ -770,6 +774,8 @@ static int read_node(const rd *r, builder *b, const json_t *o, nesim_lm_node_typ
                 nesim_error e;
                 if (nesim_lm_tensor(b->g->m, names[j], ts[j], &e))
                     return bad(r, "sinks", "%s", e.msg);
+                if (!ts[j]->data)
+                    return bad(r, "sinks", "tensor '%s' is made lazily; only a projection's weight may be", names[j]);
                 if (ts[j]->ndim != 2 || ts[j]->shape[0] < 1 || ts[j]->shape[0] > 65536 ||
                     (size_t)ts[j]->shape[1] != want[1] || ts[j]->shape[0] != ts[0]->shape[0] ||
                     (ts[j]->dtype != NESIM_F32 && ts[j]->dtype != NESIM_F16 && ts[j]->dtype != NESIM_BF16 &&

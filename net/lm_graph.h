@@ -120,6 +120,7 @@ typedef struct nesim_lm_node {
     int has_norm;              /* gla: o_h RMS-normalised with weight w [head_dim] */
     int key_gate;              /* gla: alpha = 1 - k (no gk input) */
     int routed;                /* linear: run by a moe node, not in node order */
+    int lazy;                  /* linear: its weight is made when it runs (nesim_lm_tensor_make) */
     int *experts;              /* moe: [n_experts][3] node indices (gate, up, down) */
     size_t n_experts, top_k;
     int shared[3];             /* moe: the shared expert's nodes, or -1 */

@@ -103,9 +103,10 @@ int nesim_lm_run_new(const nesim_lm_graph *g, const nesim_lm_proj_opts *po, nesi
             break;
         }
         if (n->type == NESIM_LMN_LINEAR) {
-            /* coded layers borrow their name: the node's */
-            rc = nesim_coded_linear_init(&t->lin, n->name, &n->w, n->has_scale ? &n->scale : NULL, n->group,
-                                         n->has_b ? &n->b : NULL, 0, 0, err);
+            /* coded layers borrow their name: the node's; a lazy weight's when it runs */
+            if (!n->lazy)
+                rc = nesim_coded_linear_init(&t->lin, n->name, &n->w, n->has_scale ? &n->scale : NULL, n->group,
+                                             n->has_b ? &n->b : NULL, 0, 0, err);
             t->lin.exact_sums = 1;
             r->po[n->proj] = po ? po[n->proj] : n->po;
             nesim_coded_stats_init(&r->st[n->proj]);
@@ -523,6 +524,22 @@ void nesim_lm_topk(const double *z, size_t n, size_t k, int32_t *sel)
 }
 
 /* One expert (three routed linear nodes) on x from tick t0: out = down(silu(gate x) up x). */
+/* A lazy projection's weight, made (or found) and its kernel set on it,
+ * right before it runs: the views stay valid until the next make. */
+static int lazy_ready(nesim_lm_run *r, size_t i, nesim_error *err)
+{
+    const nesim_lm_node *n = &r->g->node[i];
+    if (!n->lazy)
+        return NESIM_OK;
+    nesim_tensor w, sc;
+    int rc = nesim_lm_tensor_make(r->g->m, n->wname, &w, &sc, err);
+    if (!rc)
+        rc = nesim_coded_linear_init(&r->rt[i].lin, n->name, &w, n->has_scale ? &sc : NULL, n->group,
+                                     n->has_b ? &n->b : NULL, 0, 0, err);
+    r->rt[i].lin.exact_sums = 1;
+    return rc;
+}
+
 static int expert(nesim_lm_run *r, const int *e3, const double *x, double *h, int64_t t0, int64_t *t_end,
                   nesim_error *err)
 {
@@ -531,13 +548,14 @@ static int expert(nesim_lm_run *r, const int *e3, const double *x, double *h, in
     const nesim_lm_node *gn = &g->node[e3[0]], *un = &g->node[e3[1]], *dn = &g->node[e3[2]];
     int64_t tg, tu, td;
     int rc;
-    if ((rc = project(r, &G->lin, gn->proj, x, G->out, t0, &tg, err)) ||
-        (rc = project(r, &U->lin, un->proj, x, U->out, t0, &tu, err)))
+    if ((rc = lazy_ready(r, (size_t)e3[0], err)) || (rc = project(r, &G->lin, gn->proj, x, G->out, t0, &tg, err)) ||
+        (rc = lazy_ready(r, (size_t)e3[1], err)) || (rc = project(r, &U->lin, un->proj, x, U->out, t0, &tu, err)))
         return rc;
     for (size_t j = 0; j < gn->dim; j++)
         h[j] = G->out[j] / (1.0 + exp(-G->out[j])) * U->out[j];
     r->tot.elem_ops += 5 * (int64_t)gn->dim;
-    if ((rc = project(r, &D->lin, dn->proj, h, D->out, tg > tu ? tg : tu, &td, err)))
+    if ((rc = lazy_ready(r, (size_t)e3[2], err)) ||
+        (rc = project(r, &D->lin, dn->proj, h, D->out, tg > tu ? tg : tu, &td, err)))
         return rc;
     G->ready = tg, U->ready = tu, D->ready = td;
     *t_end = td;
@@ -653,7 +671,7 @@ int nesim_lm_step(nesim_lm_run *r, int32_t token, float *logits, nesim_error *er
         case NESIM_LMN_LINEAR:
             if (n->routed)
                 break; /* its moe node runs it */
-            if ((rc = project(r, &t->lin, n->proj, a, out, t->ready, &t->ready, err)))
+            if ((rc = lazy_ready(r, i, err)) || (rc = project(r, &t->lin, n->proj, a, out, t->ready, &t->ready, err)))
                 return rc;
             break;
         case NESIM_LMN_MOE:

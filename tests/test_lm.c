@@ -1130,6 +1130,56 @@ static void test_gla_swa_synthetic(void **st)
     assert_non_null(strstr(err.msg, "std"));
 }
 
+/* Weights made as they run (synthetic "lazy" rules, the 76B's routed
+ * experts): a mixture of four experts whose weights are made when routed to
+ * and dropped beyond a 1 MB budget gives the same logits, spikes and counts
+ * as the same checkpoint with every weight made up front; the report says
+ * how many were made, found and dropped, and the budget held. */
+static void test_lazy_experts(void **st)
+{
+    nesim_error err = {0};
+    char dir[600], cmd[2000], spec_path[700], ya[700], yb[700];
+    snprintf(dir, sizeof dir, "%s/moe-eager", test_tmpdir());
+    snprintf(cmd, sizeof cmd, "rm -rf %s && cp -r tests/fixtures/moe-lazy %s && sed -i 's/\"lazy\": true,//' %s/synthetic.json",
+             dir, dir, dir);
+    assert_int_equal(system(cmd), 0);
+    snprintf(spec_path, sizeof spec_path, "%s/moe.json", dir);
+    snprintf(cmd, sizeof cmd, "sed -i 's#\"checkpoint\": \"tests/fixtures/moe-lazy\"#\"checkpoint\": \"%s\"#' %s", dir,
+             spec_path);
+    assert_int_equal(system(cmd), 0);
+    snprintf(ya, sizeof ya, "%s/lazy.npy", test_tmpdir());
+    snprintf(yb, sizeof yb, "%s/eager.npy", test_tmpdir());
+    static const int32_t ids[] = {3, 14, 15, 92, 65, 35, 89, 79, 32, 38, 46, 26, 5, 7, 11, 13};
+    json_t *rep[2];
+    for (int k = 0; k < 2; k++) {
+        nesim_lm_job_opts o;
+        nesim_lm_job_opts_init(&o);
+        o.spec = k ? spec_path : "tests/fixtures/moe-lazy/moe.json";
+        o.ids = ids, o.n_ids = 16, o.prefill = 16;
+        o.chip = "none";
+        o.output = k ? yb : ya;
+        assert_ok(nesim_lm_job(&o, &rep[k], &err), &err);
+    }
+    snprintf(cmd, sizeof cmd, "cmp -s %s %s", ya, yb);
+    assert_int_equal(system(cmd), 0);
+    assert_true(json_equal(json_object_get(rep[0], "projections"), json_object_get(rep[1], "projections")));
+    assert_true(json_equal(json_object_get(rep[0], "total"), json_object_get(rep[1], "total")));
+    const json_t *lw = json_object_get(rep[0], "lazy_weights");
+    assert_non_null(lw);
+    assert_null(json_object_get(rep[1], "lazy_weights"));
+    json_int_t made = json_integer_value(json_object_get(lw, "made")), hits = json_integer_value(json_object_get(lw, "hits")),
+               evicted = json_integer_value(json_object_get(lw, "evicted")),
+               peak = json_integer_value(json_object_get(lw, "peak_bytes"));
+    /* 16 tokens x (one routed + the shared expert) x 3 weights asked for */
+    assert_int_equal(made + hits, 16 * 2 * 3);
+    assert_true(evicted > 0);
+    assert_int_equal(made - evicted <= 15 ? 1 : 0, 1);
+    const json_int_t one = 2048 * 64 + 2048 * 2 * 4; /* an int8 [2048, 64] weight and its scales */
+    assert_true(peak <= (1 << 20) + one);
+    json_decref(rep[0]);
+    json_decref(rep[1]);
+}
+
 static void test_spec_round_trip_and_edits(void **st)
 {
     nesim_error err = {0};
@@ -1219,6 +1269,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ann_equals_pytorch),
         cmocka_unit_test(test_gla_swa_synthetic),
+        cmocka_unit_test(test_lazy_experts),
         cmocka_unit_test(test_spiking_equals_pytorch_and_counts_exact),
         cmocka_unit_test(test_importer_refuses_bad_checkpoints),
         cmocka_unit_test(test_int8_checkpoint),
