@@ -934,7 +934,8 @@ int nesim_lm_graph_from_json(const nesim_lm_model *m, const json_t *spec, const 
 
 const char *nesim_lm_kind_name(nesim_lm_kind k)
 {
-    static const char *const names[] = {"gla", "swa", "attention", "mlp", "moe", "embedding", "head", "other"};
+    static const char *const names[] = {"gla",       "swa",   "attention", "hybrid", "mlp", "moe", "embedding",
+                                        "head",      "other"};
     return (unsigned)k < NESIM_LMK_KINDS ? names[k] : "?";
 }
 
@@ -943,13 +944,26 @@ static int elementwise(nesim_lm_node_type t)
     return t == NESIM_LMN_RELU || t == NESIM_LMN_SIGMOID || t == NESIM_LMN_SILU || t == NESIM_LMN_MUL;
 }
 
+static int attention_kind(nesim_lm_kind k)
+{
+    return k == NESIM_LMK_GLA || k == NESIM_LMK_SWA || k == NESIM_LMK_ATTENTION || k == NESIM_LMK_HYBRID;
+}
+
+/* A node that two attention kinds claim is the hybrid's. */
+static void claim(nesim_lm_kind *kind, int i, nesim_lm_kind k)
+{
+    if (kind[i] == NESIM_LMK_OTHER || kind[i] == k)
+        kind[i] = k;
+    else if (attention_kind(kind[i]) && attention_kind(k))
+        kind[i] = NESIM_LMK_HYBRID;
+}
+
 void nesim_lm_graph_kinds(const nesim_lm_graph *g, nesim_lm_kind *kind)
 {
     for (size_t i = 0; i < g->n; i++)
         kind[i] = NESIM_LMK_OTHER;
-    /* the attention blocks: the mixing node, what feeds it (projections and
-     * their feature maps, back to the norm) and what reads it (its output
-     * projection, and a norm of its output in a parallel hybrid) */
+    /* the mixing nodes and what feeds them: projections and their feature
+     * maps, back to the norm */
     for (size_t i = 0; i < g->n; i++) {
         const nesim_lm_node *n = &g->node[i];
         nesim_lm_kind k = n->type == NESIM_LMN_GLA         ? NESIM_LMK_GLA
@@ -959,28 +973,39 @@ void nesim_lm_graph_kinds(const nesim_lm_graph *g, nesim_lm_kind *kind)
         if (k == NESIM_LMK_OTHER)
             continue;
         kind[i] = k;
-        for (int j = 0; j < 4; j++) { /* feeders: stop at a norm or anything shared */
-            int x = n->in[j];
-            while (x >= 0 && k != NESIM_LMK_MOE &&
-                   (g->node[x].type == NESIM_LMN_LINEAR || elementwise(g->node[x].type))) {
-                kind[x] = k;
-                x = g->node[x].type == NESIM_LMN_LINEAR ? -1 : g->node[x].in[0];
-            }
-        }
         if (k == NESIM_LMK_MOE) {
             for (size_t e = 0; e < 3 * n->n_experts; e++)
                 kind[n->experts[e]] = k;
             for (int e = 0; e < 3; e++)
                 if (n->shared[e] >= 0)
                     kind[n->shared[e]] = k;
+            continue;
+        }
+        for (int j = 0; j < 4; j++) {
+            int x = n->in[j];
+            while (x >= 0 && (g->node[x].type == NESIM_LMN_LINEAR || elementwise(g->node[x].type))) {
+                claim(kind, x, k);
+                x = g->node[x].type == NESIM_LMN_LINEAR ? -1 : g->node[x].in[0];
+            }
         }
     }
-    for (size_t i = 0; i < g->n; i++) { /* readers of a mixing node */
+    /* what reads only attention outputs (their norms, their sum, the output
+     * projection), in node order so chains follow */
+    for (size_t i = 0; i < g->n; i++) {
         const nesim_lm_node *n = &g->node[i];
-        if (kind[i] == NESIM_LMK_OTHER && n->in[0] >= 0 &&
-            (n->type == NESIM_LMN_LINEAR || n->type == NESIM_LMN_RMSNORM) &&
-            (g->node[n->in[0]].type == NESIM_LMN_GLA || g->node[n->in[0]].type == NESIM_LMN_ATTENTION))
-            kind[i] = kind[n->in[0]];
+        if (kind[i] != NESIM_LMK_OTHER || n->in[0] < 0 ||
+            !(n->type == NESIM_LMN_LINEAR || n->type == NESIM_LMN_RMSNORM || n->type == NESIM_LMN_ADD))
+            continue;
+        int all = 1;
+        nesim_lm_kind k = kind[n->in[0]];
+        for (int j = 0; j < 4 && all; j++)
+            if (n->in[j] >= 0) {
+                all = attention_kind(kind[n->in[j]]);
+                if (all && kind[n->in[j]] != k)
+                    k = NESIM_LMK_HYBRID;
+            }
+        if (all)
+            kind[i] = k;
     }
     kind[g->embed] = NESIM_LMK_EMBEDDING;
     kind[g->output] = NESIM_LMK_HEAD;

@@ -172,11 +172,14 @@ void nesim_lm_graph_free(nesim_lm_graph *g);
 /* What a node belongs to, for reports by layer kind: the gated linear
  * attention, sliding-window or full softmax attention, mixture-of-experts
  * or dense MLP block it is part of, the embedding, the head (final norm and
- * lm_head), or other (the residual adds and the norms before blocks). */
+ * lm_head), or other (the residual adds and the norms before blocks).
+ * Projections (and norms, sums) shared by a linear and a softmax attention
+ * running side by side are "hybrid". */
 typedef enum {
     NESIM_LMK_GLA,
     NESIM_LMK_SWA,
     NESIM_LMK_ATTENTION,
+    NESIM_LMK_HYBRID,   /* shared by linear and softmax attention side by side (the 76B's layers) */
     NESIM_LMK_MLP,
     NESIM_LMK_MOE,
     NESIM_LMK_EMBEDDING,
@@ -185,7 +188,7 @@ typedef enum {
     NESIM_LMK_KINDS
 } nesim_lm_kind;
 
-/* "gla", "swa", "attention", "mlp", "moe", "embedding", "head", "other". */
+/* "gla", "swa", "attention", "hybrid", "mlp", "moe", "embedding", "head", "other". */
 const char *nesim_lm_kind_name(nesim_lm_kind k);
 /* kind[i] for every node of g (caller's array of g->n): a gla or attention
  * node and the projections (with their elementwise feature maps) that feed

@@ -1180,6 +1180,42 @@ static void test_lazy_experts(void **st)
     json_decref(rep[1]);
 }
 
+/* The 76B's parallel hybrid (examples/tiny-lm/hybrid.json): q, k, v, their
+ * norms, their sum and o_proj serve both attentions, so their work is the
+ * hybrid's; the linear attention's feature maps are GLA's, the softmax node
+ * full attention's. */
+static void test_kinds_of_the_hybrid(void **st)
+{
+    nesim_error err = {0};
+    json_error_t je;
+    json_t *spec = json_load_file("examples/tiny-lm/hybrid.json", 0, &je);
+    assert_non_null(spec);
+    nesim_lm_model *m;
+    nesim_lm_graph *g;
+    assert_ok(nesim_lm_open(DIR, &m, &err), &err);
+    assert_ok(nesim_lm_graph_from_json(m, spec, "hybrid.json", &g, &err), &err);
+    nesim_lm_kind *kind = malloc(g->n * sizeof *kind);
+    assert_non_null(kind);
+    nesim_lm_graph_kinds(g, kind);
+    static const struct { const char *node; nesim_lm_kind k; } want[] = {
+        {"layers.0.q_proj", NESIM_LMK_HYBRID},   {"layers.0.v_proj", NESIM_LMK_HYBRID},
+        {"layers.0.o_proj", NESIM_LMK_HYBRID},   {"layers.0.attn_hybrid", NESIM_LMK_HYBRID},
+        {"layers.0.lin_norm", NESIM_LMK_GLA},    {"layers.0.q_sig", NESIM_LMK_GLA},
+        {"layers.0.lin", NESIM_LMK_GLA},         {"layers.0.attn", NESIM_LMK_ATTENTION},
+        {"layers.0.attn_norm", NESIM_LMK_ATTENTION}, {"layers.0.gate_proj", NESIM_LMK_MLP},
+        {"layers.0.attn_add", NESIM_LMK_OTHER}};
+    for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
+        int x = nesim_lm_graph_find(g, want[i].node);
+        assert_true(x >= 0);
+        if (kind[x] != want[i].k)
+            fail_msg("%s: kind %s, want %s", want[i].node, nesim_lm_kind_name(kind[x]), nesim_lm_kind_name(want[i].k));
+    }
+    free(kind);
+    nesim_lm_graph_free(g);
+    nesim_lm_close(m);
+    json_decref(spec);
+}
+
 static void test_spec_round_trip_and_edits(void **st)
 {
     nesim_error err = {0};
@@ -1270,6 +1306,7 @@ int main(void)
         cmocka_unit_test(test_ann_equals_pytorch),
         cmocka_unit_test(test_gla_swa_synthetic),
         cmocka_unit_test(test_lazy_experts),
+        cmocka_unit_test(test_kinds_of_the_hybrid),
         cmocka_unit_test(test_spiking_equals_pytorch_and_counts_exact),
         cmocka_unit_test(test_importer_refuses_bad_checkpoints),
         cmocka_unit_test(test_int8_checkpoint),
