@@ -539,6 +539,10 @@ int nesim_lm_job(const nesim_lm_job_opts *o, json_t **report, nesim_error *err)
     o = &oo;
     if (!rc)
         rc = nesim_lm_open(o->dir, &m, err);
+    /* steps over the whole prompt by default where the model's own code does
+     * so (SpikingBrain-7B's checkpoints); a spec or other model: each token */
+    if (!rc && oo.steps_tensor < 0)
+        oo.steps_tensor = m->cfg.arch == NESIM_LM_GLA_SWA && !sroot;
     /* the input is checked before the graph is built: a synthetic
      * checkpoint makes its tensors then, which may take a while */
     const int have_input = o->prompt || o->tokens || o->ids;
@@ -896,6 +900,7 @@ void nesim_lm_job_opts_init(nesim_lm_job_opts *o)
     o->set = NESIM_LM_SET_RELEASED;
     o->coding = NESIM_CODE_BITWISE_BIDIR;
     o->k = 3;
+    o->steps_tensor = -1;
     o->record = NESIM_TRACE_SPIKES;
     o->expect_proj = -1;
 }

@@ -45,7 +45,8 @@ typedef struct nesim_lm_job_opts {
     const char *gpu;          /* GPU profiles to compare with, comma-separated (eval/roofline.h), or NULL */
     int steps_tensor;         /* 1: a projection's T over the whole prompt (SpikingBrain's
                                  dynamic_spikes over batch x sequence; generated tokens are
-                                 each their own tensor); 0: each token its own T */
+                                 each their own tensor); 0: each token its own T; -1 (the
+                                 default): 1 for a GLAswaForCausalLM checkpoint, else 0 */
     int threads;              /* threads per spiked projection (0: every core) */
     int timing;               /* nesim_timing: chip time per token of the spiked projections
                                  (eval/lmtime.h), with --prompt / --tokens */

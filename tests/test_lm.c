@@ -1079,6 +1079,22 @@ static void test_gla_swa_synthetic(void **st)
     o.ids = ids, o.n_ids = 12, o.prefill = 12;
     json_t *rep;
     assert_ok(nesim_lm_job(&o, &rep, &err), &err);
+    /* SpikingBrain's T over the whole prompt is this model's default */
+    const json_t *so = json_object_get(rep, "steps_over");
+    assert_non_null(json_object_get(so, "prefill_ticks_tensor"));
+    assert_true(json_integer_value(json_object_get(so, "prefill_ticks_tensor")) >=
+                json_integer_value(json_object_get(so, "prefill_ticks_row")));
+    {
+        nesim_lm_job_opts orow = o;
+        orow.steps_tensor = 0;
+        json_t *rrow;
+        assert_ok(nesim_lm_job(&orow, &rrow, &err), &err);
+        assert_null(json_object_get(rrow, "steps_over"));
+        /* the same counts and outputs either way */
+        assert_true(json_equal(json_object_get(json_object_get(rrow, "total"), "sops"),
+                               json_object_get(json_object_get(rep, "total"), "sops")));
+        json_decref(rrow);
+    }
     const json_t *tot = json_object_get(rep, "total"), *bk = json_object_get(rep, "by_kind");
     assert_non_null(json_object_get(bk, "gla"));
     assert_non_null(json_object_get(bk, "swa"));
@@ -1101,6 +1117,7 @@ static void test_gla_swa_synthetic(void **st)
     os.dir = NULL;
     os.spec = "gla-swa spec";
     os.spec_json = spec;
+    os.steps_tensor = 1; /* a spec plays each token's own T unless told */
     json_t *rep2;
     assert_ok(nesim_lm_job(&os, &rep2, &err), &err);
     assert_true(json_equal(json_object_get(rep, "projections"), json_object_get(rep2, "projections")));
