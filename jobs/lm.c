@@ -136,6 +136,25 @@ static int gpu_baselines(const char *list, const nesim_lm_totals *pre, const nes
     return rc;
 }
 
+/* The run's totals so far summed by layer kind (each node's share, by the
+ * block it is in); seen[k]: the graph has nodes of kind k. */
+static void kind_totals(const nesim_lm_graph *g, const nesim_lm_run *r, const nesim_lm_kind *kind,
+                        nesim_lm_totals by[NESIM_LMK_KINDS], int seen[NESIM_LMK_KINDS])
+{
+    memset(by, 0, NESIM_LMK_KINDS * sizeof *by);
+    memset(seen, 0, NESIM_LMK_KINDS * sizeof *seen);
+    for (size_t i = 0; i < g->n; i++) {
+        const nesim_lm_totals *nt = nesim_lm_node_totals(r, i);
+        nesim_lm_totals *b = &by[kind[i]];
+        seen[kind[i]] = 1;
+        b->tokens = nt->tokens > b->tokens ? nt->tokens : b->tokens;
+        b->spikes += nt->spikes, b->sops += nt->sops, b->updates += nt->updates;
+        b->spiked_inputs += nt->spiked_inputs, b->silent_inputs += nt->silent_inputs;
+        b->small_inputs += nt->small_inputs, b->slots += nt->slots, b->dense_macs += nt->dense_macs;
+        b->attn_macs += nt->attn_macs, b->elem_ops += nt->elem_ops, b->equiv_macs += nt->equiv_macs;
+    }
+}
+
 static void diff(nesim_lm_totals *d, const nesim_lm_totals *a, const nesim_lm_totals *b)
 {
     d->tokens = a->tokens - b->tokens;
@@ -679,6 +698,14 @@ int nesim_lm_job(const nesim_lm_job_opts *o, json_t **report, nesim_error *err)
         if (!rc && !(gen = malloc((n + o->generate + 1) * sizeof *gen)))
             rc = nesim_fail(err, NESIM_ENOMEM, "out of memory");
         nesim_lm_totals before, d, pre;
+        /* every node's layer kind, for the per-token and whole-run breakdowns */
+        nesim_lm_kind *kind = !rc ? malloc(g->n * sizeof *kind) : NULL;
+        nesim_lm_totals kprev[NESIM_LMK_KINDS], know[NESIM_LMK_KINDS];
+        int kseen[NESIM_LMK_KINDS];
+        if (kind) {
+            nesim_lm_graph_kinds(g, kind);
+            kind_totals(g, r, kind, kprev, kseen);
+        }
         memset(&pre, 0, sizeof pre);
         double active_sum = 0;
         size_t n_moe_tok = 0;
@@ -716,6 +743,26 @@ int nesim_lm_job(const nesim_lm_job_opts *o, json_t **report, nesim_error *err)
             json_object_set_new(tj, "phase", json_string(i < prefill ? "prefill" : "decode"));
             if (moe_params(g, r, tj, &active_sum))
                 n_moe_tok++;
+            if (kind) { /* this token's work by layer kind */
+                kind_totals(g, r, kind, know, kseen);
+                json_t *tk = json_object();
+                for (int k = 0; k < NESIM_LMK_KINDS; k++) {
+                    nesim_lm_totals dk;
+                    diff(&dk, &know[k], &kprev[k]);
+                    if (!kseen[k])
+                        continue;
+                    json_t *o1 = json_pack("{s:I, s:I, s:I}", "spikes", (json_int_t)dk.spikes, "sops",
+                                           (json_int_t)dk.sops, "graded_ops",
+                                           (json_int_t)(dk.dense_macs + dk.attn_macs + dk.elem_ops));
+                    if (pr.on) {
+                        json_object_set_new(o1, "spiking_j", json_real(spiking_j(&pr, &dk)));
+                        json_object_set_new(o1, "graded_j", json_real(graded_j(&pr, &dk)));
+                    }
+                    json_object_set_new(tk, nesim_lm_kind_name((nesim_lm_kind)k), o1);
+                }
+                json_object_set_new(tj, "by_kind", tk);
+                memcpy(kprev, know, sizeof kprev);
+            }
             json_array_append_new(toks, tj);
             played = i + 1;
             if (rec && nesim_lm_record_interrupted(rec))
@@ -768,28 +815,15 @@ int nesim_lm_job(const nesim_lm_job_opts *o, json_t **report, nesim_error *err)
             json_object_set_new(rep, "active_param_share", json_real(active_sum / (double)n_moe_tok));
         if (!rc) {
             /* by layer kind: each node's share of the totals, summed by the block it is in */
-            nesim_lm_kind *kind = malloc(g->n * sizeof *kind);
             if (kind) {
                 nesim_lm_totals by[NESIM_LMK_KINDS];
-                int seen[NESIM_LMK_KINDS] = {0};
-                memset(by, 0, sizeof by);
-                nesim_lm_graph_kinds(g, kind);
-                for (size_t i = 0; i < g->n; i++) {
-                    const nesim_lm_totals *nt = nesim_lm_node_totals(r, i);
-                    nesim_lm_totals *b = &by[kind[i]];
-                    seen[kind[i]] = 1;
-                    b->tokens = nt->tokens > b->tokens ? nt->tokens : b->tokens;
-                    b->spikes += nt->spikes, b->sops += nt->sops, b->updates += nt->updates;
-                    b->spiked_inputs += nt->spiked_inputs, b->silent_inputs += nt->silent_inputs;
-                    b->small_inputs += nt->small_inputs, b->slots += nt->slots, b->dense_macs += nt->dense_macs;
-                    b->attn_macs += nt->attn_macs, b->elem_ops += nt->elem_ops, b->equiv_macs += nt->equiv_macs;
-                }
+                int seen[NESIM_LMK_KINDS];
+                kind_totals(g, r, kind, by, seen);
                 json_t *bk = json_object();
                 for (int k = 0; k < NESIM_LMK_KINDS; k++)
                     if (seen[k])
                         json_object_set_new(bk, nesim_lm_kind_name((nesim_lm_kind)k), totals_json(&by[k], &pr));
                 json_object_set_new(rep, "by_kind", bk);
-                free(kind);
             }
             nesim_lm_lazy_stats lz;
             nesim_lm_lazy_stats_get(m, &lz);
@@ -851,6 +885,7 @@ int nesim_lm_job(const nesim_lm_job_opts *o, json_t **report, nesim_error *err)
             }
             json_object_set_new(rep, "projections", lj);
         }
+        free(kind);
         if (rec) {
             int64_t id = nesim_lm_record_run_id(rec);
             nesim_error e2 = {0};

@@ -1110,6 +1110,25 @@ static void test_gla_swa_synthetic(void **st)
             fail_msg("%s: kinds sum to %lld, total %lld", fields[f], (long long)sum,
                      (long long)json_integer_value(json_object_get(tot, fields[f])));
     }
+    /* each token's work by kind adds up to the run's */
+    for (size_t f = 0; f < 2; f++) {
+        const char *field = f ? "graded_ops" : "sops";
+        const char *kn;
+        json_t *kt;
+        json_object_foreach((json_t *)bk, kn, kt) {
+            json_int_t want = f ? json_integer_value(json_object_get(kt, "dense_macs")) +
+                                      json_integer_value(json_object_get(kt, "attention_macs")) +
+                                      json_integer_value(json_object_get(kt, "element_ops"))
+                                : json_integer_value(json_object_get(kt, "sops"));
+            json_int_t sum = 0;
+            size_t ti;
+            json_t *tv;
+            json_array_foreach(json_object_get(rep, "per_token"), ti, tv)
+                sum += json_integer_value(json_object_get(json_object_get(json_object_get(tv, "by_kind"), kn), field));
+            if (sum != want)
+                fail_msg("%s %s: tokens sum to %lld, run %lld", kn, field, (long long)sum, (long long)want);
+        }
+    }
     /* the spec of the checkpoint runs the same model */
     json_t *spec;
     assert_ok(nesim_lm_spec_build(GS, NESIM_LM_SET_RELEASED, NESIM_CODE_BITWISE_BIDIR, 3.0, &spec, &err), &err);
