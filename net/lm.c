@@ -296,6 +296,15 @@ static double mono_s(void)
 
 static int synth_make(nesim_lm_synth *s, const syn_rule *r, const char *base, nesim_tensor *t, nesim_error *err);
 
+/* The first rule whose glob matches name, or NULL. */
+static const syn_rule *find_rule(const nesim_lm_synth *s, const char *name)
+{
+    for (size_t i = 0; s && i < s->n_rule; i++)
+        if (!fnmatch(s->rule[i].match, name, 0))
+            return &s->rule[i];
+    return NULL;
+}
+
 /* Tensor `name` of a synthetic checkpoint: 1 found (*t a view of the kept
  * tensor), 0 no rule makes it, < 0 failed (err filled). */
 static int synth_get(nesim_lm_synth *s, const char *name, nesim_tensor *t, nesim_error *err)
@@ -313,10 +322,7 @@ static int synth_get(nesim_lm_synth *s, const char *name, nesim_tensor *t, nesim
             *t = want_scale ? s->made[i].s : s->made[i].t;
             return 1;
         }
-    const syn_rule *r = NULL;
-    for (size_t i = 0; i < s->n_rule && !r; i++)
-        if (!fnmatch(s->rule[i].match, base, 0))
-            r = &s->rule[i];
+    const syn_rule *r = find_rule(s, base);
     if (!r || (want_scale && r->st.quantize != NESIM_QUANT_INT8))
         return 0;
     if (r->lazy) { /* shapes only: nesim_lm_tensor_make makes it when it is used */
@@ -384,10 +390,7 @@ int nesim_lm_tensor_make(const nesim_lm_model *m, const char *name, nesim_tensor
                          nesim_error *err)
 {
     nesim_lm_synth *s = m->syn;
-    const syn_rule *r = NULL;
-    for (size_t i = 0; s && i < s->n_rule && !r; i++)
-        if (!fnmatch(s->rule[i].match, name, 0))
-            r = &s->rule[i];
+    const syn_rule *r = find_rule(s, name);
     if (!r || !r->lazy)
         return nesim_fail(err, NESIM_EINVAL, "%s: tensor '%s' is not made lazily", m->dir, name);
     s->clock++;

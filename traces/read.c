@@ -660,47 +660,117 @@ int nesim_trace_totals_get(nesim_trace *t, int64_t run, nesim_trace_totals *tot,
     return rc;
 }
 
-/* ------------------------------------------------------------- spikes */
+/* ------------------------------------------------ rows of several ticks */
 
 /* Rows of spike_groups and activity_blocks cover ticks [tick, tick + span):
  * a window [from, to] reads the rows starting in [from - TRACE_MAX_SPAN + 1,
  * to], ordered by (layer, tick, part) along the primary key. Rows of a layer
  * start in ascending order, so once a row starting at s is read, the items
  * already decoded with tick < s are final (no later row reaches back): they
- * are sorted (usually already in order) and handed out, the rest wait. */
-
-typedef struct spike_item {
-    int64_t tick, neuron;
-    int sign;
-} spike_item;
-
-struct nesim_trace_spike_iter {
-    nesim_trace *t;
-    int64_t run, from, to;
-    int64_t *neurons; /* per layer: neuron indices must stay below */
-    int n_layers;
+ * are sorted (usually already in order) and handed out, the rest wait.
+ * row_merge is that bookkeeping, for items of any type that begin with
+ * their int64_t tick; the iterators below give it their row decoder. */
+typedef struct row_merge {
     sqlite3_stmt *st;
-    bool row_ready; /* st sits on a row of the next layer, not yet consumed */
-    bool eof;       /* no more rows */
-    spike_item *buf; /* the current layer's decoded items: [pos, ready) final and sorted */
-    size_t n, cap, pos, ready;
-    bool sorted;    /* buf[pos..n) is in (tick, neuron) order */
+    bool row_ready;       /* st sits on a row of the next layer, not yet consumed */
+    bool eof;             /* no more rows */
+    bool sorted;          /* items [pos, n) are in cmp order */
+    unsigned char *buf;   /* the current layer's decoded items: [pos, ready) final and sorted */
+    size_t esz, n, cap, pos, ready;
     int layer;
-    trace_ns *dec;  /* one row's elements */
-    size_t n_dec, cap_dec;
-};
+    int (*cmp)(const void *, const void *);
+} row_merge;
 
-static int cmp_spike_item(const void *a, const void *b)
+static void rm_init(row_merge *m, size_t esz, int (*cmp)(const void *, const void *))
 {
-    const spike_item *x = a, *y = b;
-    if (x->tick != y->tick)
-        return x->tick < y->tick ? -1 : 1;
-    return (x->neuron > y->neuron) - (x->neuron < y->neuron);
+    memset(m, 0, sizeof *m);
+    m->esz = esz, m->cmp = cmp, m->layer = -1, m->sorted = true;
 }
 
-static bool item_before(const spike_item *x, const spike_item *y)
+static int64_t rm_tick(const row_merge *m, size_t i)
 {
-    return x->tick < y->tick || (x->tick == y->tick && x->neuron < y->neuron);
+    int64_t t;
+    memcpy(&t, m->buf + i * m->esz, sizeof t);
+    return t;
+}
+
+/* Appends one decoded item (NESIM_ENOMEM when it cannot). */
+static int rm_add(row_merge *m, const void *item)
+{
+    if (m->n == m->cap) {
+        size_t nc = m->cap ? 2 * m->cap : 256;
+        unsigned char *nb = realloc(m->buf, nc * m->esz);
+        if (!nb)
+            return NESIM_ENOMEM;
+        m->buf = nb;
+        m->cap = nc;
+    }
+    if (m->n > m->pos && m->sorted && m->cmp(item, m->buf + (m->n - 1) * m->esz) < 0)
+        m->sorted = false;
+    memcpy(m->buf + m->n++ * m->esz, item, m->esz);
+    return NESIM_OK;
+}
+
+static void rm_sort(row_merge *m)
+{
+    if (!m->sorted)
+        qsort(m->buf + m->pos * m->esz, m->n - m->pos, m->esz, m->cmp);
+    m->sorted = true;
+}
+
+/* Reads rows until items [pos, ready) are final, or none are left (then
+ * pos == ready). decode(ctx, err) appends the items of the row st sits on;
+ * its failure ends the iteration and is returned. `what` names the reading
+ * in SQLite failures. */
+static int rm_fill(row_merge *m, nesim_trace *t, const char *what, int (*decode)(void *ctx, nesim_error *err),
+                   void *ctx, nesim_error *err)
+{
+    while (m->pos == m->ready) {
+        if (m->pos) { /* drop what was handed out */
+            memmove(m->buf, m->buf + m->pos * m->esz, (m->n - m->pos) * m->esz);
+            m->n -= m->pos;
+            m->ready = m->pos = 0;
+        }
+        if (m->eof) {
+            if (!m->n)
+                return NESIM_OK;
+            rm_sort(m);
+            m->ready = m->n;
+            continue;
+        }
+        int rc = SQLITE_ROW;
+        if (!m->row_ready && (rc = sqlite3_step(m->st)) != SQLITE_ROW) {
+            m->eof = true;
+            if (rc != SQLITE_DONE)
+                return trace_sqlite_fail(t, err, what);
+            continue;
+        }
+        m->row_ready = false;
+        int layer = sqlite3_column_int(m->st, 0);
+        int64_t start = sqlite3_column_int64(m->st, 1);
+        if (m->n && layer != m->layer) { /* the layer is complete: hand it out, keep the row */
+            m->row_ready = true;
+            rm_sort(m);
+            m->ready = m->n;
+            continue;
+        }
+        m->layer = layer;
+        rm_sort(m);
+        while (m->ready < m->n && rm_tick(m, m->ready) < start)
+            m->ready++;
+        if ((rc = decode(ctx, err))) {
+            m->eof = true;
+            m->n = m->pos = m->ready = 0;
+            return rc;
+        }
+    }
+    return NESIM_OK;
+}
+
+static void rm_free(row_merge *m)
+{
+    sqlite3_finalize(m->st);
+    free(m->buf);
 }
 
 static int clamp_window(int64_t *from, int64_t *to)
@@ -712,6 +782,31 @@ static int clamp_window(int64_t *from, int64_t *to)
 
 /* The first tick a row may start at and still reach into a window from `from`. */
 static int64_t reach_back(int64_t from) { return from > TRACE_MAX_SPAN - 1 ? from - (TRACE_MAX_SPAN - 1) : 0; }
+
+/* ------------------------------------------------------------- spikes */
+
+typedef struct spike_item {
+    int64_t tick, neuron; /* tick first: row_merge reads it */
+    int sign;
+} spike_item;
+
+struct nesim_trace_spike_iter {
+    nesim_trace *t;
+    int64_t run, from, to;
+    int64_t *neurons; /* per layer: neuron indices must stay below */
+    int n_layers;
+    row_merge m;      /* items in (tick, neuron) order */
+    trace_ns *dec;    /* one row's elements */
+    size_t n_dec, cap_dec;
+};
+
+static int cmp_spike_item(const void *a, const void *b)
+{
+    const spike_item *x = a, *y = b;
+    if (x->tick != y->tick)
+        return x->tick < y->tick ? -1 : 1;
+    return (x->neuron > y->neuron) - (x->neuron < y->neuron);
+}
 
 int nesim_trace_spikes_open(nesim_trace *t, int64_t run, int layer, int64_t from, int64_t to,
                             nesim_trace_spike_iter **it, nesim_error *err)
@@ -725,8 +820,7 @@ int nesim_trace_spikes_open(nesim_trace *t, int64_t run, int layer, int64_t from
         return nesim_fail(err, NESIM_ENOMEM, "out of memory");
     x->t = t;
     x->run = run;
-    x->layer = -1;
-    x->sorted = true;
+    rm_init(&x->m, sizeof(spike_item), cmp_spike_item);
     if ((rc = layer_neurons(t, run, &x->neurons, &x->n_layers, err))) {
         free(x);
         return rc;
@@ -736,19 +830,19 @@ int nesim_trace_spikes_open(nesim_trace *t, int64_t run, int layer, int64_t from
                                    " WHERE run = ?1 AND layer = ?2 AND tick BETWEEN ?3 AND ?4 ORDER BY tick, part"
                                  : "SELECT layer, tick, span, neurons FROM spike_groups"
                                    " WHERE run = ?1 AND tick BETWEEN ?3 AND ?4 ORDER BY layer, tick, part";
-    if ((rc = trace_prepare(t, sql, &x->st, err))) {
+    if ((rc = trace_prepare(t, sql, &x->m.st, err))) {
         free(x->neurons);
         free(x);
         return rc;
     }
     if (!clamp_window(&from, &to))
-        x->eof = true;
+        x->m.eof = true;
     x->from = from;
     x->to = to;
-    sqlite3_bind_int64(x->st, 1, run);
-    sqlite3_bind_int(x->st, 2, layer);
-    sqlite3_bind_int64(x->st, 3, reach_back(from));
-    sqlite3_bind_int64(x->st, 4, to);
+    sqlite3_bind_int64(x->m.st, 1, run);
+    sqlite3_bind_int(x->m.st, 2, layer);
+    sqlite3_bind_int64(x->m.st, 3, reach_back(from));
+    sqlite3_bind_int64(x->m.st, 4, to);
     *it = x;
     return NESIM_OK;
 }
@@ -797,73 +891,26 @@ static int decode_spike_row(nesim_trace *t, int64_t run, sqlite3_stmt *st, const
 static int put_item(void *ctx, int64_t tick, int64_t neuron, int sign)
 {
     nesim_trace_spike_iter *x = ctx;
-    if (x->n == x->cap) {
-        size_t nc = x->cap ? 2 * x->cap : 1024;
-        spike_item *nb = realloc(x->buf, nc * sizeof *nb);
-        if (!nb)
-            return NESIM_ENOMEM;
-        x->buf = nb;
-        x->cap = nc;
-    }
     spike_item it = {tick, neuron, sign};
-    if (x->n > x->pos && x->sorted && item_before(&it, &x->buf[x->n - 1]))
-        x->sorted = false;
-    x->buf[x->n++] = it;
-    return NESIM_OK;
+    return rm_add(&x->m, &it);
 }
 
-static void sort_pending(nesim_trace_spike_iter *x)
+static int decode_spike_items(void *ctx, nesim_error *err)
 {
-    if (!x->sorted)
-        qsort(x->buf + x->pos, x->n - x->pos, sizeof *x->buf, cmp_spike_item);
-    x->sorted = true;
+    nesim_trace_spike_iter *x = ctx;
+    int rc = decode_spike_row(x->t, x->run, x->m.st, x->neurons, x->n_layers, &x->dec, &x->n_dec, &x->cap_dec,
+                              x->from, x->to, put_item, x, err);
+    return rc == NESIM_ENOMEM ? nesim_fail(err, rc, "out of memory") : rc;
 }
 
 int nesim_trace_spikes_next(nesim_trace_spike_iter *x, nesim_trace_spike_rec *s, bool *got, nesim_error *err)
 {
     *got = false;
-    while (x->pos == x->ready) {
-        if (x->pos) { /* drop what was handed out */
-            memmove(x->buf, x->buf + x->pos, (x->n - x->pos) * sizeof *x->buf);
-            x->n -= x->pos;
-            x->ready = x->pos = 0;
-        }
-        if (x->eof) {
-            if (!x->n)
-                return NESIM_OK;
-            sort_pending(x);
-            x->ready = x->n;
-            continue;
-        }
-        int rc = SQLITE_ROW;
-        if (!x->row_ready && (rc = sqlite3_step(x->st)) != SQLITE_ROW) {
-            x->eof = true;
-            if (rc != SQLITE_DONE)
-                return trace_sqlite_fail(x->t, err, "reading spikes");
-            continue;
-        }
-        x->row_ready = false;
-        int layer = sqlite3_column_int(x->st, 0);
-        int64_t start = sqlite3_column_int64(x->st, 1);
-        if (x->n && layer != x->layer) { /* the layer is complete: hand it out, keep the row */
-            x->row_ready = true;
-            sort_pending(x);
-            x->ready = x->n;
-            continue;
-        }
-        x->layer = layer;
-        sort_pending(x);
-        while (x->ready < x->n && x->buf[x->ready].tick < start)
-            x->ready++;
-        if ((rc = decode_spike_row(x->t, x->run, x->st, x->neurons, x->n_layers, &x->dec, &x->n_dec, &x->cap_dec,
-                                   x->from, x->to, put_item, x, err))) {
-            x->eof = true;
-            x->n = x->pos = x->ready = 0;
-            return rc == NESIM_ENOMEM ? nesim_fail(err, rc, "out of memory") : rc;
-        }
-    }
-    const spike_item *it = &x->buf[x->pos++];
-    s->layer = x->layer;
+    int rc = rm_fill(&x->m, x->t, "reading spikes", decode_spike_items, x, err);
+    if (rc || x->m.pos == x->m.ready)
+        return rc;
+    const spike_item *it = (const spike_item *)(void *)(x->m.buf + x->m.pos++ * x->m.esz);
+    s->layer = x->m.layer;
     s->tick = it->tick;
     s->neuron = it->neuron;
     s->sign = it->sign;
@@ -875,8 +922,7 @@ void nesim_trace_spikes_close(nesim_trace_spike_iter *x)
 {
     if (!x)
         return;
-    sqlite3_finalize(x->st);
-    free(x->buf);
+    rm_free(&x->m);
     free(x->dec);
     free(x->neurons);
     free(x);
@@ -955,19 +1001,21 @@ int nesim_trace_spike_count(nesim_trace *t, int64_t run, int layer, int64_t from
 /* ----------------------------------------------------------- activity */
 
 typedef struct act_item {
-    int64_t tick, spikes, sops;
+    int64_t tick, spikes, sops; /* tick first: row_merge reads it */
 } act_item;
 
 struct nesim_trace_activity_iter {
     nesim_trace *t;
     int64_t run, from, to;
     int n_layers;
-    sqlite3_stmt *st;
-    bool row_ready, eof, sorted;
-    act_item *buf; /* as in the spike iterator; equal ticks add up when handed out */
-    size_t n, cap, pos, ready;
-    int layer;
+    row_merge m; /* items by tick; equal ticks add up when handed out */
 };
+
+static int cmp_act_item(const void *a, const void *b)
+{
+    const act_item *x = a, *y = b;
+    return (x->tick > y->tick) - (x->tick < y->tick);
+}
 
 int nesim_trace_activity_open(nesim_trace *t, int64_t run, int layer, int64_t from, int64_t to,
                               nesim_trace_activity_iter **it, nesim_error *err)
@@ -981,8 +1029,7 @@ int nesim_trace_activity_open(nesim_trace *t, int64_t run, int layer, int64_t fr
         return nesim_fail(err, NESIM_ENOMEM, "out of memory");
     x->t = t;
     x->run = run;
-    x->layer = -1;
-    x->sorted = true;
+    rm_init(&x->m, sizeof(act_item), cmp_act_item);
     if ((rc = layer_count(t, run, &x->n_layers, err))) {
         free(x);
         return rc;
@@ -991,18 +1038,18 @@ int nesim_trace_activity_open(nesim_trace *t, int64_t run, int layer, int64_t fr
                                    " WHERE run = ?1 AND layer = ?2 AND tick BETWEEN ?3 AND ?4 ORDER BY tick, part"
                                  : "SELECT layer, tick, span, spikes, sops, per_tick FROM activity_blocks"
                                    " WHERE run = ?1 AND tick BETWEEN ?3 AND ?4 ORDER BY layer, tick, part";
-    if ((rc = trace_prepare(t, sql, &x->st, err))) {
+    if ((rc = trace_prepare(t, sql, &x->m.st, err))) {
         free(x);
         return rc;
     }
     if (!clamp_window(&from, &to))
-        x->eof = true;
+        x->m.eof = true;
     x->from = from;
     x->to = to;
-    sqlite3_bind_int64(x->st, 1, run);
-    sqlite3_bind_int(x->st, 2, layer);
-    sqlite3_bind_int64(x->st, 3, reach_back(from));
-    sqlite3_bind_int64(x->st, 4, to);
+    sqlite3_bind_int64(x->m.st, 1, run);
+    sqlite3_bind_int(x->m.st, 2, layer);
+    sqlite3_bind_int64(x->m.st, 3, reach_back(from));
+    sqlite3_bind_int64(x->m.st, 4, to);
     *it = x;
     return NESIM_OK;
 }
@@ -1011,18 +1058,8 @@ static int put_act(nesim_trace_activity_iter *x, int64_t tick, int64_t spikes, i
 {
     if (tick < x->from || tick > x->to)
         return NESIM_OK;
-    if (x->n == x->cap) {
-        size_t nc = x->cap ? 2 * x->cap : 256;
-        act_item *nb = realloc(x->buf, nc * sizeof *nb);
-        if (!nb)
-            return NESIM_ENOMEM;
-        x->buf = nb;
-        x->cap = nc;
-    }
-    if (x->n > x->pos && tick < x->buf[x->n - 1].tick)
-        x->sorted = false;
-    x->buf[x->n++] = (act_item){tick, spikes, sops};
-    return NESIM_OK;
+    act_item it = {tick, spikes, sops};
+    return rm_add(&x->m, &it);
 }
 
 /* One non-negative decimal integer below 2^62 at *p. */
@@ -1047,7 +1084,7 @@ static bool parse_count(const char **p, const char *end, int64_t *v)
  * row's totals. */
 static int decode_act_row(nesim_trace_activity_iter *x)
 {
-    sqlite3_stmt *st = x->st;
+    sqlite3_stmt *st = x->m.st;
     int64_t tick = sqlite3_column_int64(st, 1), span = sqlite3_column_int64(st, 2);
     int64_t spikes = sqlite3_column_int64(st, 3), sops = sqlite3_column_int64(st, 4);
     if (!tick_ok(spikes) || !tick_ok(sops))
@@ -1080,82 +1117,39 @@ static int decode_act_row(nesim_trace_activity_iter *x)
     return sum_s == spikes && sum_o == sops ? NESIM_OK : -1;
 }
 
-static int cmp_act_item(const void *a, const void *b)
+static int decode_act_items(void *ctx, nesim_error *err)
 {
-    const act_item *x = a, *y = b;
-    return (x->tick > y->tick) - (x->tick < y->tick);
-}
-
-static void act_sort_pending(nesim_trace_activity_iter *x)
-{
-    if (!x->sorted)
-        qsort(x->buf + x->pos, x->n - x->pos, sizeof *x->buf, cmp_act_item);
-    x->sorted = true;
+    nesim_trace_activity_iter *x = ctx;
+    int layer = sqlite3_column_int(x->m.st, 0);
+    int64_t start = sqlite3_column_int64(x->m.st, 1), span = sqlite3_column_int64(x->m.st, 2);
+    int rc = row_extent(x->t, x->run, "activity_blocks", x->n_layers, layer, start, span, err);
+    if (!rc && (rc = decode_act_row(x)))
+        rc = rc == NESIM_ENOMEM ? nesim_fail(err, rc, "out of memory")
+                                : bad_row(x->t, err, "activity_blocks", x->run,
+                                          "layer %d, tick %lld: counts or per_tick out of range or inconsistent", layer,
+                                          (long long)start);
+    return rc;
 }
 
 int nesim_trace_activity_next(nesim_trace_activity_iter *x, nesim_trace_activity_rec *a, bool *got,
                               nesim_error *err)
 {
     *got = false;
-    while (x->pos == x->ready) {
-        if (x->pos) {
-            memmove(x->buf, x->buf + x->pos, (x->n - x->pos) * sizeof *x->buf);
-            x->n -= x->pos;
-            x->ready = x->pos = 0;
-        }
-        if (x->eof) {
-            if (!x->n)
-                return NESIM_OK;
-            act_sort_pending(x);
-            x->ready = x->n;
-            continue;
-        }
-        int rc = SQLITE_ROW;
-        if (!x->row_ready && (rc = sqlite3_step(x->st)) != SQLITE_ROW) {
-            x->eof = true;
-            if (rc != SQLITE_DONE)
-                return trace_sqlite_fail(x->t, err, "reading activity");
-            continue;
-        }
-        x->row_ready = false;
-        int layer = sqlite3_column_int(x->st, 0);
-        int64_t start = sqlite3_column_int64(x->st, 1), span = sqlite3_column_int64(x->st, 2);
-        if (x->n && layer != x->layer) {
-            x->row_ready = true;
-            act_sort_pending(x);
-            x->ready = x->n;
-            continue;
-        }
-        if ((rc = row_extent(x->t, x->run, "activity_blocks", x->n_layers, layer, start, span, err)))
-            goto bad;
-        x->layer = layer;
-        act_sort_pending(x);
-        while (x->ready < x->n && x->buf[x->ready].tick < start)
-            x->ready++;
-        if ((rc = decode_act_row(x))) {
-            rc = rc == NESIM_ENOMEM ? nesim_fail(err, rc, "out of memory")
-                                    : bad_row(x->t, err, "activity_blocks", x->run,
-                                              "layer %d, tick %lld: counts or per_tick out of range or inconsistent",
-                                              layer, (long long)start);
-            goto bad;
-        }
-        continue;
-    bad:
-        x->eof = true;
-        x->n = x->pos = x->ready = 0;
+    int rc = rm_fill(&x->m, x->t, "reading activity", decode_act_items, x, err);
+    if (rc || x->m.pos == x->m.ready)
         return rc;
-    }
     /* the same tick in two rows (reported in two batches) adds up */
-    act_item it = x->buf[x->pos++];
-    while (x->pos < x->ready && x->buf[x->pos].tick == it.tick) {
-        it.spikes += x->buf[x->pos].spikes;
-        it.sops += x->buf[x->pos].sops;
-        x->pos++;
+    act_item it, nx;
+    memcpy(&it, x->m.buf + x->m.pos++ * x->m.esz, sizeof it);
+    while (x->m.pos < x->m.ready && rm_tick(&x->m, x->m.pos) == it.tick) {
+        memcpy(&nx, x->m.buf + x->m.pos++ * x->m.esz, sizeof nx);
+        it.spikes += nx.spikes;
+        it.sops += nx.sops;
         if (!tick_ok(it.spikes) || !tick_ok(it.sops))
-            return bad_row(x->t, err, "activity_blocks", x->run, "layer %d, tick %lld: counts out of range", x->layer,
-                           (long long)it.tick);
+            return bad_row(x->t, err, "activity_blocks", x->run, "layer %d, tick %lld: counts out of range",
+                           x->m.layer, (long long)it.tick);
     }
-    a->layer = x->layer;
+    a->layer = x->m.layer;
     a->tick = it.tick;
     a->spikes = it.spikes;
     a->sops = it.sops;
@@ -1167,8 +1161,7 @@ void nesim_trace_activity_close(nesim_trace_activity_iter *x)
 {
     if (!x)
         return;
-    sqlite3_finalize(x->st);
-    free(x->buf);
+    rm_free(&x->m);
     free(x);
 }
 

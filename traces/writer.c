@@ -256,6 +256,31 @@ static size_t fmt_i64(char *p, int64_t v)
     return k;
 }
 
+/* The largest .layer of items src[0 .. n) into maxl (0 when none). */
+#define MAX_LAYER(src, n, maxl)                                                                   \
+    do {                                                                                          \
+        (maxl) = 0;                                                                               \
+        for (size_t i_ = 0; i_ < (n); i_++)                                                       \
+            if ((src)[i_].layer > (maxl))                                                         \
+                (maxl) = (src)[i_].layer;                                                         \
+    } while (0)
+
+/* Copies items src[0 .. n) into dst grouped by .layer, each layer's in
+ * their order (a stable counting sort: O(n)); afterwards w->counts[l] is the
+ * end of layer l in dst, for l <= maxl (w->counts holds maxl + 2). A macro:
+ * spikes and activity entries are different types, copied by assignment. */
+#define GROUP_BY_LAYER(w, src, n, dst, maxl)                                                      \
+    do {                                                                                          \
+        memset((w)->counts, 0, ((size_t)(maxl) + 2) * sizeof *(w)->counts);                       \
+        for (size_t i_ = 0; i_ < (n); i_++)                                                       \
+            (w)->counts[(src)[i_].layer + 1]++;                                                   \
+        for (int l_ = 0; l_ <= (maxl); l_++)                                                      \
+            (w)->counts[l_ + 1] += (w)->counts[l_];                                               \
+        /* counts[l] is now the start of layer l; advance copies as we scatter */                 \
+        for (size_t i_ = 0; i_ < (n); i_++)                                                       \
+            (dst)[(w)->counts[(src)[i_].layer]++] = (src)[i_];                                    \
+    } while (0)
+
 /* Rows waiting in w->rows are all of one table (kind): spike_groups rows
  * bind (run, layer, tick, part, span, n, neurons), activity_blocks rows
  * (run, layer, tick, part, span, spikes, sops, per_tick). */
@@ -427,22 +452,13 @@ static int write_spikes(trace_writer *w, trace_batch *b)
     size_t n = b->n_spikes;
     if (!n)
         return 0;
-    int maxl = 0;
-    for (size_t i = 0; i < n; i++)
-        if (b->spikes[i].layer > maxl)
-            maxl = b->spikes[i].layer;
+    int maxl;
+    MAX_LAYER(b->spikes, n, maxl);
     if (grow((void **)&w->counts, &w->cap_counts, (size_t)maxl + 2, sizeof *w->counts)) {
         wfail_msg(w, NESIM_ENOMEM, "out of memory");
         return -1;
     }
-    memset(w->counts, 0, ((size_t)maxl + 2) * sizeof *w->counts);
-    for (size_t i = 0; i < n; i++)
-        w->counts[b->spikes[i].layer + 1]++;
-    for (int l = 0; l <= maxl; l++)
-        w->counts[l + 1] += w->counts[l];
-    /* counts[l] is now the start of layer l; advance copies as we scatter */
-    for (size_t i = 0; i < n; i++)
-        w->scratch[w->counts[b->spikes[i].layer]++] = b->spikes[i];
+    GROUP_BY_LAYER(w, b->spikes, n, w->scratch, maxl);
     size_t seg = 0;
     for (int l = 0; l <= maxl; l++) {
         size_t end = w->counts[l]; /* after scattering: end of layer l */
@@ -524,22 +540,14 @@ static int write_act(trace_writer *w, trace_batch *b)
     size_t n = b->n_act;
     if (!n)
         return 0;
-    int maxl = 0;
-    for (size_t i = 0; i < n; i++)
-        if (b->act[i].layer > maxl)
-            maxl = b->act[i].layer;
+    int maxl;
+    MAX_LAYER(b->act, n, maxl);
     if (grow((void **)&w->counts, &w->cap_counts, (size_t)maxl + 2, sizeof *w->counts) ||
         grow((void **)&w->ascratch, &w->cap_ascratch, n, sizeof *w->ascratch)) {
         wfail_msg(w, NESIM_ENOMEM, "out of memory");
         return -1;
     }
-    memset(w->counts, 0, ((size_t)maxl + 2) * sizeof *w->counts);
-    for (size_t i = 0; i < n; i++)
-        w->counts[b->act[i].layer + 1]++;
-    for (int l = 0; l <= maxl; l++)
-        w->counts[l + 1] += w->counts[l];
-    for (size_t i = 0; i < n; i++)
-        w->ascratch[w->counts[b->act[i].layer]++] = b->act[i];
+    GROUP_BY_LAYER(w, b->act, n, w->ascratch, maxl);
     size_t seg = 0;
     for (int l = 0; l <= maxl; l++) {
         size_t end = w->counts[l];
