@@ -19,11 +19,19 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS)) -lm -lpthread
 CMOCKA_CFLAGS := $(shell pkg-config --cflags cmocka)
 CMOCKA_LIBS   := $(shell pkg-config --libs cmocka)
 
+# Open MPI, when its compiler wrapper is there (tools/deps.sh installs it):
+# `mpirun -np K nesim run ...` then splits a run over K ranks (base/comm.h).
+MPICC := $(shell command -v mpicc 2>/dev/null)
+ifneq ($(MPICC),)
+PKG_CFLAGS += -DNESIM_MPI $(shell mpicc --showme:compile)
+PKG_LIBS   += $(shell mpicc --showme:link)
+endif
+
 WARN    := -std=c11 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
 DEFS    := -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -I. -DNESIM_CHIPS_DIR=\"$(CURDIR)/chips\"
-REL_CFLAGS := $(WARN) $(DEFS) -O2 -g $(PKG_CFLAGS)
+REL_CFLAGS := $(WARN) $(DEFS) -DNESIM_BUILD=\"release\" -O2 -g $(PKG_CFLAGS)
 SAN_FLAGS  := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
-SAN_CFLAGS := $(WARN) $(DEFS) -O1 -g $(SAN_FLAGS) $(PKG_CFLAGS)
+SAN_CFLAGS := $(WARN) $(DEFS) -DNESIM_BUILD=\"sanitizer\" -O1 -g $(SAN_FLAGS) $(PKG_CFLAGS)
 
 LIB_SRC   := $(sort $(wildcard base/*.c neurons/*.c net/*.c sim/*.c eval/*.c traces/*.c serve/*.c jobs/*.c))
 CLI_SRC   := $(sort $(wildcard cli/*.c))

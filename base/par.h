@@ -22,4 +22,10 @@ int nesim_par_cores(void);
  * takes the remainder): *lo .. *hi. */
 void nesim_par_split(size_t total, size_t align, int k, int n, size_t *lo, size_t *hi);
 
+/* When K ranks split a weight's rows, rank r takes rows
+ * nesim_par_split(out, NESIM_RANK_ROWS, r, K): whole blocks of 64 (a multiple
+ * of every tile's height, so a tile never straddles two ranks). Every module
+ * that splits rows uses this, so a rank holds exactly the rows it runs. */
+#define NESIM_RANK_ROWS 64
+
 #endif

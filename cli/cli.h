@@ -36,6 +36,14 @@ void cli_reraise_stop(void);
 /* Nonzero when progress should be drawn (stderr is a terminal, not quiet). */
 int cli_progress_on(int quiet);
 
+/* Under mpirun: joins the ranks (base/comm.h; a stop signal ends a wait);
+ * otherwise *comm is NULL (one rank). */
+struct nesim_comm;
+int cli_comm_open(double timeout_s, struct nesim_comm **comm, nesim_error *err);
+/* Finalises MPI, or aborts every rank after a failure another rank may not
+ * know of (nesim_comm_close; status: the exit status). NULL: no-op. */
+void cli_comm_close(struct nesim_comm *comm, int status);
+
 int cmd_example(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 /* `nesim run CHECKPOINT_DIR`: cmd_run hands a checkpoint folder here. */

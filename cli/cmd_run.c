@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "base/comm.h"
 #include "eval/chiptime.h"
 #include "jobs/nir.h"
 #include "base/mem.h"
@@ -65,13 +66,22 @@ static const char help[] =
     "                       the memory available now); larger values run bigger models\n"
     "  --json               print the report as one JSON object instead of the tables\n"
     "  --quiet              no progress on stderr\n"
+    "  --mpi-timeout S      under mpirun: end the run when the other ranks give no answer\n"
+    "                       for S seconds (a rank died or hangs; default 300)\n"
+    "\n"
+    "Under mpirun -np K (nesim version says whether MPI is built in) the run is split\n"
+    "over K ranks: a network's neurons in K blocks per population, spikes exchanged\n"
+    "every min-delay ticks. Rank 0 prints the report and writes the trace; spikes,\n"
+    "counters, energy and the trace are the same bytes for any K.\n"
     "\n"
     "SIGINT, SIGTERM or SIGHUP during a traced run: the current batch is kept, the run\n"
     "is marked interrupted, and nesim exits by the signal.\n";
 
-static int parse(int argc, char **argv, nesim_run_opts *o, int *json, int *quiet, nesim_error *err)
+static int parse(int argc, char **argv, nesim_run_opts *o, int *json, int *quiet, double *mpi_timeout,
+                 nesim_error *err)
 {
     memset(o, 0, sizeof *o);
+    *mpi_timeout = 300;
     o->chip = "loihi";
     o->dense = "dense-45nm";
     o->record = NESIM_TRACE_SPIKES;
@@ -137,6 +147,12 @@ static int parse(int argc, char **argv, nesim_run_opts *o, int *json, int *quiet
             i++;
             continue;
         }
+        if (!strcmp(a, "--mpi-timeout")) {
+            if (!(rc = cli_double(a, v, mpi_timeout, err)) && !(*mpi_timeout > 0 && *mpi_timeout <= 1e6))
+                rc = nesim_fail(err, NESIM_EINVAL, "--mpi-timeout: must be in (0, 1e6] seconds");
+            i++;
+            continue;
+        }
         if (!strcmp(a, "--max-memory")) {
             rc = nesim_mem_parse(a, v, &o->max_memory, err), i++;
             if (!rc && !o->max_memory)
@@ -199,12 +215,18 @@ int cmd_run(int argc, char **argv)
     nesim_error err = {0};
     nesim_run_opts o;
     int json, quiet;
-    int rc = parse(argc, argv, &o, &json, &quiet, &err);
+    double mpi_timeout;
+    int rc = parse(argc, argv, &o, &json, &quiet, &mpi_timeout, &err);
     if (rc < 0) {
         fputs(help, stdout);
         return CLI_OK;
     }
-    int show = !rc && cli_progress_on(quiet);
+    nesim_comm *comm = NULL;
+    if (!rc && (rc = cli_comm_open(mpi_timeout, &comm, &err)) && nesim_comm_rank(comm) != 0)
+        err.msg[0] = 0; /* rank 0 says it */
+    int rank = nesim_comm_rank(comm);
+    o.comm = comm;
+    int show = !rc && rank == 0 && cli_progress_on(quiet);
     if (show)
         o.progress = show_progress;
     json_t *report = NULL;
@@ -212,15 +234,16 @@ int cmd_run(int argc, char **argv)
         rc = nesim_run_spec(&o, &report, &err);
     if (show)
         fputs("\r\033[K", stderr);
-    if (report) { /* also when a late output failed: the run's results stand */
+    if (report && rank == 0) { /* also when a late output failed: the run's results stand */
         nesim_error e2 = {0};
         int prc = json ? nesim_report_write_json(report, stdout, &e2) : nesim_report_print(report, stdout, &e2);
         if (prc && !rc)
             rc = prc, err = e2;
     }
     json_decref(report);
-    if (rc)
+    if (rc && (rank == 0 || nesim_comm_broken(comm))) /* the ranks agreed on one message: rank 0 says it */
         fprintf(stderr, "nesim run: %s\n", err.msg);
+    cli_comm_close(comm, rc ? cli_status(rc) : 0);
     cli_reraise_stop();
     return cli_status(rc);
 }

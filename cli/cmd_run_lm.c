@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "base/comm.h"
 #include "eval/chiptime.h"
 #include "jobs/lm.h"
 #include "jobs/nir.h"
@@ -58,7 +59,12 @@ static const char help[] =
     "                       --from-layer read it\n"
     "  --record LEVEL       none, activity or spikes (default; replay needs spikes)\n"
     "  --json               the report as one JSON object\n"
-    "  --quiet              no progress on stderr\n";
+    "  --quiet              no progress on stderr\n"
+    "  --mpi-timeout S      under mpirun -np K: end the run when the other ranks give no\n"
+    "                       answer for S seconds (default 300). Under mpirun every spiked\n"
+    "                       projection's output rows are split over the K ranks (blocks of\n"
+    "                       64 rows); rank 0 prints the report and writes the trace and\n"
+    "                       --output; the results are the same bits for any K\n";
 
 static int parse_ks(const char *v, double **ks, size_t *n, nesim_error *err)
 {
@@ -89,7 +95,8 @@ static int parse_ks(const char *v, double **ks, size_t *n, nesim_error *err)
     return NESIM_OK;
 }
 
-static int parse(int argc, char **argv, nesim_lm_job_opts *o, double **ks, int *json, int *quiet, nesim_error *err)
+static int parse(int argc, char **argv, nesim_lm_job_opts *o, double **ks, int *json, int *quiet,
+                 double *mpi_timeout, nesim_error *err)
 {
     nesim_lm_job_opts_init(o);
     *json = *quiet = 0;
@@ -103,6 +110,11 @@ static int parse(int argc, char **argv, nesim_lm_job_opts *o, double **ks, int *
             *json = 1;
         else if (!strcmp(a, "--quiet"))
             *quiet = 1;
+        else if (!strcmp(a, "--mpi-timeout")) {
+            if (!(rc = cli_double(a, v, mpi_timeout, err)) && !(*mpi_timeout > 0 && *mpi_timeout <= 1e6))
+                rc = nesim_fail(err, NESIM_EINVAL, "--mpi-timeout: must be in (0, 1e6] seconds");
+            i++;
+        }
         else if (!strcmp(a, "--generate") || !strcmp(a, "--eval-tokens")) {
             if (!(rc = cli_u64(a, v, &u, err)) && u > 1000000)
                 rc = nesim_fail(err, NESIM_EINVAL, "%s: must be at most 1000000", a);
@@ -193,13 +205,19 @@ int cmd_run_lm(int argc, char **argv)
     nesim_lm_job_opts o;
     double *ks = NULL;
     int json, quiet;
-    int rc = parse(argc, argv, &o, &ks, &json, &quiet, &err);
+    double mpi_timeout = 300;
+    int rc = parse(argc, argv, &o, &ks, &json, &quiet, &mpi_timeout, &err);
     if (rc < 0) {
         free(ks);
         fputs(help, stdout);
         return CLI_OK;
     }
-    int show = !rc && cli_progress_on(quiet);
+    nesim_comm *comm = NULL;
+    if (!rc && (rc = cli_comm_open(mpi_timeout, &comm, &err)) && nesim_comm_rank(comm) != 0)
+        err.msg[0] = 0; /* rank 0 says it */
+    int rank = nesim_comm_rank(comm);
+    o.comm = comm;
+    int show = !rc && rank == 0 && cli_progress_on(quiet);
     if (show)
         o.progress = show_progress;
     json_t *report = NULL;
@@ -207,7 +225,7 @@ int cmd_run_lm(int argc, char **argv)
         rc = nesim_lm_job(&o, &report, &err);
     if (show)
         fputs("\r\033[K", stderr);
-    if (report) {
+    if (report && rank == 0) {
         if (json) {
             json_dumpf(report, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(17));
             fputc('\n', stdout);
@@ -217,8 +235,9 @@ int cmd_run_lm(int argc, char **argv)
     }
     json_decref(report);
     free(ks);
-    if (rc)
+    if (rc && (rank == 0 || nesim_comm_broken(comm)))
         fprintf(stderr, "nesim run: %s\n", err.msg);
+    cli_comm_close(comm, rc ? cli_status(rc) : 0);
     cli_reraise_stop(); /* a recording stopped by a signal: die of it, as a shell expects */
     return cli_status(rc);
 }
@@ -243,7 +262,8 @@ int cmd_spec(int argc, char **argv)
     nesim_lm_job_opts o;
     double *ks = NULL;
     int json, quiet;
-    int rc = parse(argc, argv, &o, &ks, &json, &quiet, &err);
+    double mpi_timeout = 300;
+    int rc = parse(argc, argv, &o, &ks, &json, &quiet, &mpi_timeout, &err);
     free(ks);
     if (rc < 0) {
         fputs(spec_help, stdout);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "base/comm.h"
 #include "eval/chiptime.h"
 #include "jobs/nir.h"
 
@@ -48,7 +49,9 @@ static const char help[] =
     "  --strict              refuse edges that name no node (by default an edge end\n"
     "                        that begins exactly one node's name is taken as it, and said)\n"
     "  --json                print the report as JSON\n"
-    "  --quiet               no progress on stderr\n";
+    "  --quiet               no progress on stderr\n"
+    "\n"
+    "Under mpirun a NIR graph is not split: rank 0 runs it whole, the other ranks end.\n";
 
 static const char spec_help[] =
     "usage: nesim spec MODEL.nir [--output FILE] [--strict]\n"
@@ -261,6 +264,18 @@ int cmd_run_nir(int argc, char **argv)
     if (rc < 0) {
         fputs(help, stdout);
         return CLI_OK;
+    }
+    if (nesim_comm_launched()) { /* not split over ranks: rank 0 runs the graph whole */
+        nesim_comm *comm = NULL;
+        int crc = cli_comm_open(0, &comm, &err), rank = nesim_comm_rank(comm);
+        cli_comm_close(comm, 0);
+        if (crc) {
+            if (rank == 0)
+                fprintf(stderr, "nesim run: %s\n", err.msg);
+            return cli_status(crc);
+        }
+        if (rank != 0)
+            return CLI_OK;
     }
     int prog = !rc && cli_progress_on(quiet);
     if (prog) {

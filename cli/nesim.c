@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/comm.h"
 #include "cli/cli.h"
 
 static const char usage[] =
@@ -45,7 +46,9 @@ int main(int argc, char **argv)
     if (strcmp(argv[1], "serve") == 0)
         return cmd_serve(argc - 1, argv + 1);
     if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
+        const char *mpi = nesim_comm_library();
         printf("nesim %s\n", nesim_version());
+        printf("mpi: %s\n", mpi ? mpi : "not built in (no mpicc at build time): runs on one process");
         return CLI_OK;
     }
     fprintf(stderr, "nesim: unknown command '%s' (see nesim --help)\n", argv[1]);

@@ -3,6 +3,7 @@
 
 #include <jansson.h>
 
+#include "base/comm.h"
 #include "traces/store.h"
 
 #include <errno.h>
@@ -117,4 +118,21 @@ int cli_write_json(const json_t *j, const char *path, size_t flags, nesim_error 
     json_dumpf(j, stdout, flags);
     fputc('\n', stdout);
     return NESIM_OK;
+}
+
+static int stop_requested(void *ctx) { return nesim_trace_stop_signal() != 0; }
+
+int cli_comm_open(double timeout_s, nesim_comm **comm, nesim_error *err)
+{
+    *comm = NULL;
+    if (!nesim_comm_launched())
+        return NESIM_OK;
+    int rc = nesim_comm_open(NULL, NULL, timeout_s, comm, err);
+    nesim_comm_set_stop(*comm, stop_requested, NULL);
+    return rc;
+}
+
+void cli_comm_close(nesim_comm *comm, int status)
+{
+    nesim_comm_close(comm, status);
 }

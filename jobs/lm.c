@@ -329,14 +329,22 @@ static int spec_dir(const char *path, json_t **root, char **dir, nesim_error *er
 /* --threads: 0 is every core. */
 static int threads_of(const nesim_lm_job_opts *o) { return o->threads > 0 ? o->threads : nesim_par_cores(); }
 
-static int perplexity(const nesim_lm_graph *g, const nesim_lm_proj_opts *po, int threads, const int32_t *ids, size_t n, float *lg,
+/* Threads and ranks of a run (--threads; mpirun). */
+static void share_work(nesim_lm_run *r, const nesim_lm_job_opts *o)
+{
+    nesim_lm_run_set_threads(r, threads_of(o));
+    nesim_lm_run_set_comm(r, nesim_comm_size(o->comm) > 1 ? o->comm : NULL);
+}
+
+static int perplexity(const nesim_lm_graph *g, const nesim_lm_proj_opts *po, const nesim_lm_job_opts *o,
+                      const int32_t *ids, size_t n, float *lg,
                       double *ppl, nesim_lm_totals *tot, nesim_error *err)
 {
     nesim_lm_run *r;
     int rc = nesim_lm_run_new(g, po, &r, err);
     if (rc)
         return rc;
-    nesim_lm_run_set_threads(r, threads);
+    share_work(r, o);
     double s = 0;
     for (size_t i = 0; i + 1 < n && !rc; i++)
         if (!(rc = nesim_lm_step(r, ids[i], lg, err)))
@@ -385,7 +393,7 @@ static int eval(const nesim_lm_job_opts *o, const nesim_lm_model *m, const nesim
         po[j] = g->node[g->proj_node[j]].po, po[j].spiked = 0;
     double ppl;
     nesim_lm_totals t;
-    rc = perplexity(g, po, threads_of(o), ids, n, lg, &ppl, &t, err);
+    rc = perplexity(g, po, o, ids, n, lg, &ppl, &t, err);
     json_object_set_new(ev, "ann_ppl", json_real(ppl));
     json_t *rows = json_array();
     json_object_set_new(ev, "spiking", rows);
@@ -398,7 +406,7 @@ static int eval(const nesim_lm_job_opts *o, const nesim_lm_model *m, const nesim
             if (o->ks)
                 po[j].k = k;
         }
-        if (!(rc = perplexity(g, po, threads_of(o), ids, n, lg, &ppl, &t, err))) {
+        if (!(rc = perplexity(g, po, o, ids, n, lg, &ppl, &t, err))) {
             json_t *row = json_object();
             json_object_set_new(row, "k", json_real(k));
             json_object_set_new(row, "ppl", json_real(ppl));
@@ -493,14 +501,15 @@ static void ts_code(void *user, size_t proj, size_t token, int64_t t0, int64_t s
     if (steps > t->max[proj])
         t->max[proj] = steps;
 }
-static int tensor_steps(const nesim_lm_graph *g, const nesim_lm_proj_opts *po, int threads, const int32_t *ids,
+static int tensor_steps(const nesim_lm_graph *g, const nesim_lm_proj_opts *po, const nesim_lm_job_opts *o,
+                        const int32_t *ids,
                         size_t prefill, float *lg, nesim_lm_run *r, json_t *rep, nesim_error *err)
 {
     nesim_lm_run *r0 = NULL;
     tsteps t = {calloc(g->n_proj + 1, sizeof(int64_t))};
     int rc = t.max ? nesim_lm_run_new(g, po, &r0, err) : nesim_fail(err, NESIM_ENOMEM, "out of memory");
     if (!rc) {
-        nesim_lm_run_set_threads(r0, threads);
+        share_work(r0, o);
         nesim_lm_sink sk = {.code = ts_code, .user = &t};
         nesim_lm_run_set_sink(r0, &sk);
     }
@@ -557,7 +566,7 @@ int nesim_lm_job(const nesim_lm_job_opts *o, json_t **report, nesim_error *err)
     }
     o = &oo;
     if (!rc)
-        rc = nesim_lm_open(o->dir, &m, err);
+        rc = nesim_lm_open_ranks(o->dir, nesim_comm_rank(o->comm), nesim_comm_size(o->comm), &m, err);
     /* steps over the whole prompt by default where the model's own code does
      * so (SpikingBrain-7B's checkpoints); a spec or other model: each token */
     if (!rc && oo.steps_tensor < 0)
@@ -610,7 +619,8 @@ int nesim_lm_job(const nesim_lm_job_opts *o, json_t **report, nesim_error *err)
         rc = nesim_gpu_list_check(o->gpu, err);
     if (!rc && !(lg = malloc(m->cfg.vocab * sizeof *lg)))
         rc = nesim_fail(err, NESIM_ENOMEM, "out of memory");
-    if (!rc && o->output && n) {
+    const int rank0 = nesim_comm_rank(o->comm) == 0; /* writes the trace and the files */
+    if (!rc && o->output && n && rank0) {
         int64_t shape[2] = {(int64_t)(n + o->generate), (int64_t)m->cfg.vocab};
         rc = nesim_npy_writer_open(o->output, NESIM_F32, 2, shape, &w, err);
     }
@@ -636,11 +646,11 @@ int nesim_lm_job(const nesim_lm_job_opts *o, json_t **report, nesim_error *err)
     if (!rc && n) {
         rc = nesim_lm_run_new(g, po_over, &r, err);
         if (!rc)
-            nesim_lm_run_set_threads(r, threads_of(o));
+            share_work(r, o);
         if (!rc && o->expect_proj >= 0 && o->expect_counts)
             rc = nesim_lm_run_expect(r, (size_t)o->expect_proj, o->expect_counts, o->expect_vth, o->expect_tokens,
                                      err);
-        if (!rc && o->trace) {
+        if (!rc && o->trace && rank0) {
             json_t *sj = nesim_lm_spec_json(g, o->dir);
             if (!sj || !(spec_text = json_dumps(sj, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17))))
                 rc = nesim_fail(err, NESIM_ENOMEM, "out of memory");
@@ -659,6 +669,7 @@ int nesim_lm_job(const nesim_lm_job_opts *o, json_t **report, nesim_error *err)
                 nesim_lm_run_set_sink(r, &sk);
             }
         }
+        rc = nesim_comm_agree(o->comm, rc, err); /* rank 0 alone may have failed */
         if (!rc && o->timing) { /* the spiked projections on the chip, timed token by token */
             nesim_chip *chip = NULL;
             if (o->chip && !strcmp(o->chip, "none"))
@@ -692,7 +703,7 @@ int nesim_lm_job(const nesim_lm_job_opts *o, json_t **report, nesim_error *err)
             nesim_chip_free(chip);
         }
         if (!rc && o->steps_tensor && prefill > 1)
-            rc = tensor_steps(g, po_over, threads_of(o), ids, prefill, lg, r, rep, err);
+            rc = tensor_steps(g, po_over, o, ids, prefill, lg, r, rep, err);
         json_t *toks = json_array();
         json_object_set_new(rep, "per_token", toks);
         if (!rc && !(gen = malloc((n + o->generate + 1) * sizeof *gen)))

@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "base/comm.h"
 #include "base/error.h"
 #include "net/lm_graph.h"
 #include "sim/lm.h"
@@ -65,6 +66,10 @@ typedef struct nesim_lm_job_opts {
      * {"file", "run"}. */
     const char *trace;
     nesim_trace_level record;
+    /* Optional: ranks splitting every spiked projection's rows (mpirun;
+     * base/comm.h). Every rank runs the same call; rank 0 alone writes the
+     * trace and --output. NULL: this process alone. */
+    nesim_comm *comm;
     int64_t parent_run;       /* replays: the run replayed */
     const char *note;
     /* A replay's check (nesim_lm_run_expect): projection expect_proj >= 0

@@ -353,6 +353,39 @@ static int layer_gpu_baselines(const char *list, const nesim_cost *c, json_t *re
     return rc;
 }
 
+/* How the run was split (a simulation detail: results are the same for any
+ * number of ranks): the ranks' traffic, summed over them, and rank 0's wait. */
+static int add_mpi(json_t *r, nesim_comm *comm, const nesim_net *net, nesim_error *err)
+{
+    nesim_net_traffic t = {0};
+    if (net)
+        t = nesim_net_traffic_of(net);
+    else /* layers: the rows each rank computed, exchanged after every coded layer */
+        t.bytes = nesim_comm_statistics(comm).bytes_sent;
+    nesim_comm_stats cs = nesim_comm_statistics(comm);
+    uint64_t v[3] = {t.spikes, t.bytes, cs.collectives};
+    int rc = nesim_comm_sum_u64(comm, v, 3, "the traffic summary", err);
+    if (rc)
+        return rc;
+    json_t *m = json_object();
+    json_object_set_new(m, "ranks", json_integer(nesim_comm_size(comm)));
+    json_object_set_new(m, "split", json_string(net ? "neurons: each population in contiguous blocks, one per rank "
+                                                      "(spike sources whole on one rank)"
+                                                    : "rows: each coded linear layer's outputs in blocks of 64 rows, "
+                                                      "one block range per rank; the rest whole on every rank"));
+    if (net) {
+        json_object_set_new(m, "exchanges", json_integer((json_int_t)t.epochs));
+        json_object_set_new(m, "spikes_exchanged", json_integer((json_int_t)v[0]));
+    }
+    json_object_set_new(m, "bytes_sent", json_integer((json_int_t)v[1]));
+    if (net)
+        json_object_set_new(m, "bytes_per_spike", json_integer((json_int_t)sizeof(uint32_t[2])));
+    json_object_set_new(m, "collectives", json_integer((json_int_t)(v[2] / (uint64_t)nesim_comm_size(comm))));
+    json_object_set_new(m, "rank0_wait_s", json_real(cs.wait_s));
+    json_object_set_new(r, "mpi", m);
+    return NESIM_OK;
+}
+
 static int run_layers(const nesim_run_opts *o, const nesim_spec *spec, phases *ph, json_t **report, nesim_error *err)
 {
     nesim_infer *m = NULL;
@@ -373,6 +406,8 @@ static int run_layers(const nesim_run_opts *o, const nesim_spec *spec, phases *p
     double synth_open = nesim_infer_synth_s(m); /* synthetic weights made by the open (none: made as played) */
     ph->load += lap(ph) - synth_open;
     nesim_infer_set_threads(m, o->threads > 0 ? o->threads : nesim_par_cores());
+    nesim_infer_set_comm(m, nesim_comm_size(o->comm) > 1 ? o->comm : NULL);
+    const int rank0 = nesim_comm_rank(o->comm) == 0; /* writes the trace and the files */
     size_t w = nesim_infer_input_size(m), ow = nesim_infer_output_size(m);
     rc = source_open(&src, o, spec, w, err);
     size_t rows = src.rows, B = rc ? 1 : batch_rows(w, ow, rows);
@@ -386,12 +421,13 @@ static int run_layers(const nesim_run_opts *o, const nesim_spec *spec, phases *p
     if (!rc && o->gpu) /* named boards must exist before the run */
         rc = nesim_gpu_list_check(o->gpu, err);
     uint64_t seed = o->has_seed ? o->seed : spec->seed;
-    if (!rc && o->trace) {
+    if (!rc && o->trace && rank0) {
         nesim_record_opts ro = {.path = o->trace, .level = o->record, .spec = spec,
                                 .chip = use_chip(o) ? chip->name : NULL, .dense = use_chip(o) ? dense->name : NULL,
                                 .seed = seed};
         rc = nesim_record_begin(&ro, m, NULL, &rec, err);
     }
+    rc = nesim_comm_agree(o->comm, rc, err); /* rank 0 alone may have failed */
     /* chip time: mapped before the run, fed as the run goes */
     time_sink tk = {0};
     nesim_cost pre;
@@ -447,7 +483,7 @@ static int run_layers(const nesim_run_opts *o, const nesim_spec *spec, phases *p
         /* the readout goes out as it comes: written to a temp file, renamed at
          * the end. A failure to write it (a full disk) does not stop the run:
          * its results are still reported and recorded. */
-        if (!rc && o->output && !out && !out_rc) {
+        if (!rc && o->output && rank0 && !out && !out_rc) {
             int64_t shape[2] = {(int64_t)rows, (int64_t)ow};
             out_rc = nesim_npy_writer_open(o->output, NESIM_F32, 2, shape, &out, &out_err);
         }
@@ -484,7 +520,7 @@ static int run_layers(const nesim_run_opts *o, const nesim_spec *spec, phases *p
     if (!rc && tk.ct && rec && nesim_record_chip_steps(rec, ctr.step_s, ctr.steps))
         rc = nesim_fail(err, NESIM_EIO, "%s: storing the chip time of %lld steps failed", o->trace,
                         (long long)ctr.steps);
-    if (!rc && tk.ct && o->timing_steps) {
+    if (!rc && tk.ct && o->timing_steps && rank0) {
         int64_t shape[1] = {ctr.steps};
         rc = nesim_npy_write(o->timing_steps, NESIM_F64, 1, shape, ctr.step_s, err);
     }
@@ -499,6 +535,8 @@ static int run_layers(const nesim_run_opts *o, const nesim_spec *spec, phases *p
                                .spike_checksum = ck.sum};
         if (!(r = nesim_report_layers(spec, &rep, costp, &ex)))
             rc = nesim_fail(err, NESIM_ENOMEM, "out of memory building the report");
+        else if (nesim_comm_size(o->comm) > 1)
+            rc = add_mpi(r, o->comm, NULL, err);
         else if (o->gpu && costp)
             rc = layer_gpu_baselines(o->gpu, costp, r, err);
         if (!rc && tk.ct) {
@@ -623,6 +661,10 @@ static int run_network(const nesim_run_opts *o, const nesim_spec *spec, phases *
     nesim_net *net = nesim_net_from_graph(g, err);
     if (!net)
         return err->code;
+    if (nesim_comm_size(o->comm) > 1 && (rc = nesim_net_set_comm(net, o->comm, err))) {
+        nesim_net_free(net);
+        return rc;
+    }
     ph->load += lap(ph);
     net_sink ns = {.checksum = NESIM_SPIKE_CHECKSUM_INIT};
     nesim_chip *chip = NULL, *dense = NULL;
@@ -648,12 +690,13 @@ static int run_network(const nesim_run_opts *o, const nesim_spec *spec, phases *
         if (rc)
             goto done;
     }
-    if (o->trace) {
+    if (o->trace && nesim_comm_rank(o->comm) == 0) { /* the other ranks send rank 0 their spikes anyway */
         nesim_record_opts ro = {.path = o->trace, .level = o->record, .spec = spec,
                                 .chip = chip ? chip->name : NULL, .dense = chip ? dense->name : NULL, .seed = seed};
-        if ((rc = nesim_record_begin(&ro, NULL, net, &ns.rec, err)))
-            goto done;
+        rc = nesim_record_begin(&ro, NULL, net, &ns.rec, err);
     }
+    if ((rc = nesim_comm_agree(o->comm, rc, err))) /* rank 0 alone may have failed */
+        goto done;
     nesim_set_sink(net, on_net_spike, &ns);
     ph->setup += lap(ph);
     double t0 = now_s();
@@ -675,7 +718,7 @@ static int run_network(const nesim_run_opts *o, const nesim_spec *spec, phases *
     if (!rc && ns.ct && ns.rec && nesim_record_chip_steps(ns.rec, ctr.step_s, ctr.steps))
         rc = nesim_fail(err, NESIM_EIO, "%s: storing the chip time of %lld steps failed", o->trace,
                         (long long)ctr.steps);
-    if (!rc && ns.ct && o->timing_steps) {
+    if (!rc && ns.ct && o->timing_steps && nesim_comm_rank(o->comm) == 0) {
         int64_t shape[1] = {ctr.steps};
         rc = nesim_npy_write(o->timing_steps, NESIM_F64, 1, shape, ctr.step_s, err);
     }
@@ -694,6 +737,8 @@ static int run_network(const nesim_run_opts *o, const nesim_spec *spec, phases *
                                                               costp ? costp->energy.total : -1));
         if (r)
             add_phases(r, ph);
+        if (r && nesim_comm_size(o->comm) > 1 && add_mpi(r, o->comm, net, err))
+            rc = err->code;
     }
     if (ns.rec) {
         double tc = now_s();

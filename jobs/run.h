@@ -11,6 +11,7 @@
 #include <jansson.h>
 #include <stdint.h>
 
+#include "base/comm.h"
 #include "base/error.h"
 #include "traces/store.h"
 
@@ -42,6 +43,10 @@ typedef struct nesim_run_opts {
     /* Optional: progress in [0, 1]; called often, cheap to ignore. */
     void (*progress)(void *user, double done);
     void *user;
+    /* Optional: the ranks to split the run over (base/comm.h; mpirun). Every
+     * rank runs the same call; rank 0 alone writes the trace, and every rank
+     * returns the same report. NULL: this process alone. */
+    nesim_comm *comm;
 } nesim_run_opts;
 
 /* Runs o->spec; *report (the caller json_decref()s it) is the run's report,

@@ -10,6 +10,8 @@
 #include <string.h>
 #include <fnmatch.h>
 #include <sys/stat.h>
+
+#include "base/par.h"
 #include <time.h>
 
 #include "base/rng.h"
@@ -207,6 +209,7 @@ struct nesim_lm_synth {
     size_t budget, lazy_bytes; /* lazy tensors: bytes allowed, held */
     uint64_t clock;
     nesim_lm_lazy_stats lz;
+    int rank, ranks;    /* projection weights: only rank's rows are made (nesim_lm_open_ranks) */
 };
 
 static void synth_free(nesim_lm_synth *s)
@@ -363,7 +366,16 @@ static int synth_make(nesim_lm_synth *s, const syn_rule *r, const char *base, ne
     char what[600];
     snprintf(what, sizeof what, "%s: tensor '%s'", s->path, base);
     double t0 = mono_s();
-    int rc = nesim_synth_generate(&st, what, &mk->t, &mk->buf, &mk->s, &mk->sbuf, err);
+    int rc;
+    size_t len = strlen(base);
+    if (s->ranks > 1 && st.ndim == 2 && /* a projection's weight: each rank multiplies by its rows only */
+        ((len > 12 && !strcmp(base + len - 12, "_proj.weight")) || !strcmp(base, "lm_head.weight"))) {
+        size_t lo, hi;
+        nesim_par_split((size_t)st.shape[0], NESIM_RANK_ROWS, s->rank, s->ranks, &lo, &hi);
+        rc = nesim_synth_generate_rows(&st, what, lo, hi, &mk->t, &mk->buf, &mk->s, &mk->sbuf, err);
+    } else {
+        rc = nesim_synth_generate(&st, what, &mk->t, &mk->buf, &mk->s, &mk->sbuf, err);
+    }
     s->seconds += mono_s() - t0;
     if (rc)
         return -1;
@@ -702,6 +714,11 @@ static int load_vocab(nesim_lm_model *m, const char *path, nesim_error *err)
 
 int nesim_lm_open(const char *dir, nesim_lm_model **out, nesim_error *err)
 {
+    return nesim_lm_open_ranks(dir, 0, 1, out, err);
+}
+
+int nesim_lm_open_ranks(const char *dir, int rank, int ranks, nesim_lm_model **out, nesim_error *err)
+{
     *out = NULL;
     char path[4096], ipath[4096];
     struct stat sb;
@@ -727,6 +744,8 @@ int nesim_lm_open(const char *dir, nesim_lm_model **out, nesim_error *err)
         snprintf(spath, sizeof spath, "%s/synthetic.json", dir);
         if (stat(ipath, &sb) && stat(path, &sb) && stat(spath, &sb) == 0) {
             rc = load_synth(spath, &m->syn, err);
+            if (!rc)
+                m->syn->rank = rank, m->syn->ranks = ranks;
             L.syn = m->syn;
         } else if (stat(ipath, &sb) == 0) {
             rc = load_json(ipath, (size_t)64 << 20, "safetensors index", &index, err);

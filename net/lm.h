@@ -123,6 +123,14 @@ int nesim_lm_is_checkpoint(const char *dir);
 
 /* Reads the checkpoint folder at dir. *out is freed by nesim_lm_close. */
 int nesim_lm_open(const char *dir, nesim_lm_model **out, nesim_error *err);
+/* The same, as rank `rank` of `ranks` splitting the model's projections by
+ * rows (mpirun; sim/lm.h nesim_lm_run_set_comm): a synthetic checkpoint
+ * makes only this rank's rows of each projection weight (names ending in
+ * _proj.weight, and an untied lm_head.weight), in blocks of
+ * NESIM_RANK_ROWS rows (base/par.h), the split the projections run with. The rest is made whole. A
+ * checkpoint on disk is mapped whole (the pages a rank never reads are never
+ * read in). */
+int nesim_lm_open_ranks(const char *dir, int rank, int ranks, nesim_lm_model **out, nesim_error *err);
 void nesim_lm_close(nesim_lm_model *m);
 
 /* The tensor called name in the checkpoint's loaded files (a view), or

@@ -25,6 +25,7 @@ typedef struct synth_job {
     const nesim_spec_tensor *st;
     uint64_t key;
     size_t group, ngroups;
+    size_t g0;          /* the first group made (a row range: the groups of those rows) */
     int q8;
     void *out;
     float *scales;
@@ -174,6 +175,7 @@ static void synth_part(void *ctx, int k, int n)
     const synth_job *j = ctx;
     size_t lo, hi;
     nesim_par_split(j->ngroups, 1, k, n, &lo, &hi);
+    lo += j->g0, hi += j->g0;
     double tmp[CHUNK];
     if (!j->q8) {
         float *f = j->out;
@@ -248,8 +250,23 @@ int nesim_synth_describe(const nesim_spec_tensor *st, const char *what, nesim_te
     return NESIM_OK;
 }
 
+static int generate(const nesim_spec_tensor *st, const char *what, int scalar, size_t row_lo, size_t row_hi,
+                    nesim_tensor *t, void **buf, nesim_tensor *scales, void **scales_buf, nesim_error *err);
+
 int nesim_synth_generate_on(const nesim_spec_tensor *st, const char *what, int scalar, nesim_tensor *t, void **buf,
                             nesim_tensor *scales, void **scales_buf, nesim_error *err)
+{
+    return generate(st, what, scalar, 0, SIZE_MAX, t, buf, scales, scales_buf, err);
+}
+
+int nesim_synth_generate_rows(const nesim_spec_tensor *st, const char *what, size_t row_lo, size_t row_hi,
+                              nesim_tensor *t, void **buf, nesim_tensor *scales, void **scales_buf, nesim_error *err)
+{
+    return generate(st, what, 0, row_lo, row_hi, t, buf, scales, scales_buf, err);
+}
+
+static int generate(const nesim_spec_tensor *st, const char *what, int scalar, size_t row_lo, size_t row_hi,
+                    nesim_tensor *t, void **buf, nesim_tensor *scales, void **scales_buf, nesim_error *err)
 {
     *buf = *scales_buf = NULL;
     int rc = nesim_synth_describe(st, what, t, scales, err);
@@ -258,9 +275,15 @@ int nesim_synth_generate_on(const nesim_spec_tensor *st, const char *what, int s
     size_t count = t->count, last = (size_t)st->shape[st->ndim - 1], rows = count / last;
     int q8 = st->quantize == NESIM_QUANT_INT8;
     size_t group = q8 && st->group > 0 ? (size_t)st->group : last; /* float values split by rows */
+    if (row_hi > rows)
+        row_hi = rows;
+    if (row_lo > row_hi)
+        row_lo = row_hi;
     double *icdf = malloc((ICDF_N + 1) * sizeof *icdf);
     *buf = nesim_alloc_big(count * (q8 ? 1 : sizeof(float)));
-    float *sc = q8 ? malloc(rows * (last / group) * sizeof(float)) : NULL;
+    /* rows outside the range are never read: left untouched, so their pages
+     * are never made resident (the scales, small, are zeroed) */
+    float *sc = q8 ? calloc(rows * (last / group), sizeof(float)) : NULL;
     if (!icdf || !*buf || (q8 && !sc)) {
         free(icdf);
         free(*buf);
@@ -270,11 +293,12 @@ int nesim_synth_generate_on(const nesim_spec_tensor *st, const char *what, int s
     }
     for (size_t k = 0; k <= ICDF_N; k++)
         icdf[k] = gsl_cdf_ugaussian_Pinv(ICDF_LO + (1 - 2 * ICDF_LO) * (double)k / ICDF_N);
-    synth_job j = {st, nesim_mix64(st->seed ^ 0x73796e7468ull /* "synth" */), group, count / group, q8,
-                   *buf, sc, icdf, !scalar && have_512()};
+    const size_t gpr = last / group; /* groups per row */
+    synth_job j = {st, nesim_mix64(st->seed ^ 0x73796e7468ull /* "synth" */), group, (row_hi - row_lo) * gpr,
+                   row_lo * gpr, q8, *buf, sc, icdf, !scalar && have_512()};
     /* the values do not depend on the split: every core helps */
     int threads = nesim_par_cores();
-    if (count < ((size_t)1 << 20))
+    if ((row_hi - row_lo) * last < ((size_t)1 << 20))
         threads = 1;
     nesim_par_run(threads, synth_part, &j);
     free(icdf);

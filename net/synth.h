@@ -25,6 +25,13 @@
 int nesim_synth_generate(const nesim_spec_tensor *st, const char *what, nesim_tensor *t, void **buf,
                          nesim_tensor *scales, void **scales_buf, nesim_error *err);
 
+/* The same tensor with only rows [row_lo, row_hi) of its first axis made
+ * (each row's values are those of the whole tensor; a rank's share of a
+ * weight): the buffers are whole, the other rows never touched and not to
+ * be read (their scales are 0). */
+int nesim_synth_generate_rows(const nesim_spec_tensor *st, const char *what, size_t row_lo, size_t row_hi,
+                              nesim_tensor *t, void **buf, nesim_tensor *scales, void **scales_buf, nesim_error *err);
+
 /* What nesim_synth_generate would make, without making it: shape, dtype,
  * count and nbytes of *t and *scales (data NULL); the same errors. */
 int nesim_synth_describe(const nesim_spec_tensor *st, const char *what, nesim_tensor *t, nesim_tensor *scales,

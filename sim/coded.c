@@ -307,8 +307,7 @@ int nesim_coded_play(const nesim_coded_linear *L, nesim_coded_work *w, nesim_cod
     int rc = build_plan(L, c, T, events, w, &plan, err);
     if (rc)
         return rc;
-    nesim_coded_rows(L, NULL, &plan, 1, &vth, w->bias, y, 1);
-    return NESIM_OK;
+    return nesim_coded_rows(L, NULL, &plan, 1, &vth, w->bias, y, 1, NULL, err);
 }
 
 /* Events at step t of a binary/ternary train: the inputs with |played N| > t. */
@@ -346,16 +345,21 @@ static inline int is_nonzero(const unsigned char *e, size_t esz, int fl)
 
 int64_t nesim_coded_reached(const nesim_coded_linear *L, const uint32_t *hit, size_t nh)
 {
+    return nesim_coded_reached_rows(L, hit, nh, 0, L->out);
+}
+
+int64_t nesim_coded_reached_rows(const nesim_coded_linear *L, const uint32_t *hit, size_t nh, size_t lo, size_t hi)
+{
     if (!nh)
         return 0;
     for (size_t k = 0; L->nnz_in && k < nh; k++)
         if (L->nnz_in[hit[k]] == L->out)
-            return (int64_t)L->out; /* one event reaches them all */
+            return (int64_t)(hi - lo); /* one event reaches them all */
     const size_t esz = nesim_dtype_size(L->weight.dtype), ng = L->in / L->group;
     const int fl = L->weight.dtype != NESIM_I8;
     const unsigned char *base = L->weight.data;
     int64_t n = 0;
-    for (size_t o = 0; o < L->out; o++) {
+    for (size_t o = lo; o < hi; o++) {
         const unsigned char *row = base + o * L->in * esz;
         for (size_t k = 0; k < nh; k++) {
             const unsigned char *e = row + (size_t)hit[k] * esz;
@@ -374,15 +378,16 @@ int64_t nesim_coded_reached(const nesim_coded_linear *L, const uint32_t *hit, si
 /* NeuroBench's membrane updates of one sample: every output neuron at the
  * first step, then at each later step the neurons that one of the step's
  * events reaches through a nonzero weight. */
-static int64_t membrane_updates(const nesim_coded_linear *L, nesim_coded_work *w, nesim_coding c, int64_t T)
+static int64_t membrane_updates(const nesim_coded_linear *L, nesim_coded_work *w, nesim_coding c, int64_t T,
+                                size_t lo, size_t hi)
 {
-    int64_t ups = (int64_t)L->out;
+    int64_t ups = (int64_t)(hi - lo);
     for (int64_t t = 1; t < T; t++) {
         size_t nh = 0;
         for (size_t k = 0; k < w->nnz; k++)
             if (nesim_coding_spike(c, w->rep[w->nz[k]], T, t))
                 w->hit[nh++] = w->nz[k];
-        ups += nesim_coded_reached(L, w->hit, nh);
+        ups += nesim_coded_reached_rows(L, w->hit, nh, lo, hi);
     }
     return ups;
 }
@@ -423,7 +428,11 @@ static int prepare_sample(const nesim_coded_linear *L, const nesim_coded_opts *o
     *vth_out = vth;
     st->spikes = events;
     st->sops = sops;
-    st->updates = membrane_updates(L, w, c, T);
+    /* several ranks: this rank's rows only (the weight's other rows may not
+     * be on this rank); batch_run sums them over the ranks */
+    size_t lo = 0, hi = L->out;
+    nesim_coded_rank_rows(L, o->comm, nesim_comm_rank(o->comm), &lo, &hi);
+    st->updates = membrane_updates(L, w, c, T, lo, hi);
     nesim_coded_stats_finish(st);
     if (events > 0) {
         if (nesim_coding_is_bitwise(c)) {
@@ -487,11 +496,20 @@ static int batch_run(const nesim_coded_linear *L, const nesim_coded_opts *o, con
             if (!rc && counts)
                 memcpy(counts + (b0 + k) * L->in, w[k].rep, L->in * sizeof *counts);
         }
+        if (!rc && nesim_comm_size(o->comm) > 1) { /* each rank counted its rows' updates */
+            uint64_t ups[NESIM_CODED_BATCH];
+            for (k = 0; k < m; k++)
+                ups[k] = (uint64_t)one[k].updates;
+            if (!(rc = nesim_comm_sum_u64(o->comm, ups, m, "the sum of a layer's membrane updates", err)))
+                for (k = 0; k < m; k++)
+                    one[k].updates = (int64_t)ups[k];
+        }
         if (rc)
             break;
         /* a batch plays through tiles: the layer's, or each made just before
          * it is played (one pass over the rows for the whole batch) */
-        nesim_coded_rows(L, L->tiles, plans, m, vth, w[0].bias, y + b0 * L->out, o->threads);
+        if ((rc = nesim_coded_rows(L, L->tiles, plans, m, vth, w[0].bias, y + b0 * L->out, o->threads, o->comm, err)))
+            break;
         for (k = 0; k < m; k++) {
             nesim_coded_stats_add(&tot, &one[k]);
             if (per_sample)

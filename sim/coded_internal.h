@@ -57,8 +57,15 @@ typedef struct nesim_coded_plan {
  * play through tiles each thread makes as it goes, fewer through the rows.
  * Rows are split over `threads` threads (small calls take one); the result
  * is the same bits for any path and count. */
-void nesim_coded_rows(const nesim_coded_linear *L, const unsigned char *tiles, const nesim_coded_plan *plans,
-                      size_t n, const double *vth, const double *bias, float *y, int threads);
+int nesim_coded_rows(const nesim_coded_linear *L, const unsigned char *tiles, const nesim_coded_plan *plans, size_t n,
+                     const double *vth, const double *bias, float *y, int threads, nesim_comm *comm,
+                     nesim_error *err);
+/* With comm of K > 1 ranks, nesim_coded_rows computes only this rank's rows
+ * (rank r's: [*lo, *hi) here, blocks of 64 rows: nesim_par_split(out, 64,
+ * r, K), the split every row-split weight uses) and gathers the others'
+ * from them (NESIM_EIO when the exchange fails): every rank ends with all of
+ * y, the same bits as one rank. One rank (comm NULL): all rows. */
+void nesim_coded_rank_rows(const nesim_coded_linear *L, const nesim_comm *comm, int r, size_t *lo, size_t *hi);
 
 /* The scratch of one layer's calls: allocated once, reused sample after
  * sample (stream.c keeps one per layer for a whole sample). */
@@ -87,6 +94,8 @@ void nesim_coded_work_free(nesim_coded_work *w);
  * hit[0..nh): a row stops at its first such input, so this costs about one
  * read per row. */
 int64_t nesim_coded_reached(const nesim_coded_linear *L, const uint32_t *hit, size_t nh);
+/* The same over rows [lo, hi) only (a rank's rows). */
+int64_t nesim_coded_reached_rows(const nesim_coded_linear *L, const uint32_t *hit, size_t nh, size_t lo, size_t hi);
 
 int nesim_coded_play(const nesim_coded_linear *L, nesim_coded_work *w, nesim_coding c, int64_t T, size_t events,
                      double vth, float *y, nesim_error *err);

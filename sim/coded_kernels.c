@@ -346,6 +346,7 @@ static kern pick(const nesim_coded_linear *L)
 
 typedef struct job {
     const nesim_coded_linear *L;
+    size_t r_lo, r_hi;           /* the rows this rank computes (all with one rank) */
     int tiled;                   /* play through tiles (the layer's, or made as played) */
     const unsigned char *tiles;
     const nesim_coded_plan *plans;
@@ -361,8 +362,9 @@ static void run_part(void *ctx, int k, int n)
     const nesim_coded_linear *L = j->L;
     size_t lo, hi;
     if (j->tiled) {
-        size_t R = 64 / j->k.esz;
-        nesim_par_split((L->out + R - 1) / R, 1, k, n, &lo, &hi);
+        size_t R = 64 / j->k.esz, t0 = j->r_lo / R; /* r_lo is a multiple of R */
+        nesim_par_split((j->r_hi - j->r_lo + R - 1) / R, 1, k, n, &lo, &hi);
+        lo += t0, hi += t0;
         unsigned char *scratch = j->tiles || lo == hi ? NULL : aligned_alloc(64, L->in * 64);
         if (j->tiles || scratch) {
             tiles(L, j->tiles, scratch, j->plans, j->n, j->vth, j->bias, j->y, lo, hi, j->k.esz, j->k.tseg);
@@ -373,7 +375,8 @@ static void run_part(void *ctx, int k, int n)
         lo *= R;
         hi = hi * R < L->out ? hi * R : L->out;
     } else {
-        nesim_par_split(L->out, 4, k, n, &lo, &hi);
+        nesim_par_split(j->r_hi - j->r_lo, 4, k, n, &lo, &hi);
+        lo += j->r_lo, hi += j->r_lo;
     }
     for (size_t s = 0; s < j->n; s++)
         rows(L, j->plans + s, j->vth[s], j->bias, j->y + s * L->out, lo, hi, j->k.esz, j->k.seg4, j->k.seg1);
@@ -382,22 +385,68 @@ static void run_part(void *ctx, int k, int n)
 /* Below this many SOPs a call runs on one thread: starting one costs ~20 us. */
 #define PAR_MIN_SOPS ((size_t)1 << 21)
 
-void nesim_coded_rows(const nesim_coded_linear *L, const unsigned char *tl, const nesim_coded_plan *plans,
-                      size_t n, const double *vth, const double *bias, float *y, int threads)
+/* Several ranks: rank r's rows of the layer (base/par.h). */
+void nesim_coded_rank_rows(const nesim_coded_linear *L, const nesim_comm *comm, int r, size_t *lo, size_t *hi)
 {
-    job j = {L, tl != NULL || n >= NESIM_CODED_TILE_MIN, tl, plans, n, vth, bias, y, pick(L)};
+    nesim_par_split(L->out, NESIM_RANK_ROWS, r, nesim_comm_size(comm), lo, hi);
+}
+
+/* Every rank's rows of y [n x out] to every rank: each packs its column
+ * block, one Allgatherv, each unpacks the others'. */
+static int gather_rows(const nesim_coded_linear *L, nesim_comm *comm, size_t n, float *y, nesim_error *err)
+{
+    int K = nesim_comm_size(comm), me = nesim_comm_rank(comm);
+    size_t lo, hi, *bytes = malloc((size_t)K * sizeof *bytes);
+    if (!bytes)
+        return nesim_fail(err, NESIM_ENOMEM, "out of memory");
+    for (int r = 0; r < K; r++) {
+        nesim_coded_rank_rows(L, comm, r, &lo, &hi);
+        bytes[r] = n * (hi - lo) * sizeof(float);
+    }
+    nesim_coded_rank_rows(L, comm, me, &lo, &hi);
+    float *mine = malloc(bytes[me] ? bytes[me] : 1);
+    int rc = mine ? NESIM_OK : nesim_fail(err, NESIM_ENOMEM, "out of memory");
+    for (size_t s = 0; !rc && s < n; s++)
+        memcpy(mine + s * (hi - lo), y + s * L->out + lo, (hi - lo) * sizeof *y);
+    const void *all;
+    if (!rc && !(rc = nesim_comm_allgatherv(comm, mine, bytes, &all, "the exchange of a layer's rows", err))) {
+        const float *src = all;
+        for (int r = 0; r < K; r++) {
+            nesim_coded_rank_rows(L, comm, r, &lo, &hi);
+            for (size_t s = 0; s < n; s++, src += hi - lo)
+                if (r != me)
+                    memcpy(y + s * L->out + lo, src, (hi - lo) * sizeof *y);
+        }
+    }
+    free(mine);
+    free(bytes);
+    if (rc)
+        nesim_context(err, "coded linear '%s': ", L->name);
+    return rc;
+}
+
+int nesim_coded_rows(const nesim_coded_linear *L, const unsigned char *tl, const nesim_coded_plan *plans, size_t n,
+                     const double *vth, const double *bias, float *y, int threads, nesim_comm *comm,
+                     nesim_error *err)
+{
+    job j = {L, 0, L->out, tl != NULL || n >= NESIM_CODED_TILE_MIN, tl, plans, n, vth, bias, y, pick(L)};
     if (!j.k.esz)
-        return;
-    size_t events = 0;
+        return NESIM_OK;
+    int split = nesim_comm_size(comm) > 1;
+    if (split)
+        nesim_coded_rank_rows(L, comm, nesim_comm_rank(comm), &j.r_lo, &j.r_hi);
+    size_t events = 0, rows = j.r_hi - j.r_lo;
     for (size_t s = 0; s < n; s++)
         for (size_t k = 0; k < plans[s].nseg; k++)
             events += (size_t)plans[s].seg[k].np + plans[s].seg[k].nn;
-    size_t units = j.tiled ? (L->out + 64 / j.k.esz - 1) / (64 / j.k.esz) : (L->out + 3) / 4;
-    if (threads > 1 && events * L->out < PAR_MIN_SOPS)
+    size_t units = j.tiled ? (rows + 64 / j.k.esz - 1) / (64 / j.k.esz) : (rows + 3) / 4;
+    if (threads > 1 && events * rows < PAR_MIN_SOPS)
         threads = 1;
     if ((size_t)threads > units)
-        threads = (int)units;
-    nesim_par_run(threads, run_part, &j);
+        threads = (int)(units ? units : 1);
+    if (rows)
+        nesim_par_run(threads, run_part, &j);
+    return split ? gather_rows(L, comm, n, y, err) : NESIM_OK;
 }
 
 typedef struct fill_job {

@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/comm.h"
 #include "base/error.h"
 #include "neurons/coder.h"
 
@@ -47,6 +48,10 @@ typedef struct nesim_coded_opts {
      * output rows are split between them, and the result is the same bits
      * for any count. */
     int threads;
+    /* Optional: ranks to split the output rows over (base/comm.h): each
+     * computes its block of rows and they exchange them, the same bits for
+     * any count. NULL: this process computes every row. */
+    nesim_comm *comm;
 } nesim_coded_opts;
 
 /* Bitwise-bidirectional (the released model's coding), k = 3, adaptive

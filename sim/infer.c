@@ -93,6 +93,12 @@ void nesim_infer_set_threads(nesim_infer *m, int threads)
         m->L[i].opts.threads = threads > 0 ? threads : 1;
 }
 
+void nesim_infer_set_comm(nesim_infer *m, nesim_comm *comm)
+{
+    for (size_t i = 0; i < m->n; i++)
+        m->L[i].opts.comm = comm;
+}
+
 int nesim_infer_open(const nesim_spec *spec, nesim_infer **out, nesim_error *err)
 {
     *out = NULL;

@@ -55,6 +55,10 @@ void nesim_infer_close(nesim_infer *m);
 /* Threads each coded linear layer plays its events on (default 1; the
  * results are the same bits for any count). */
 void nesim_infer_set_threads(nesim_infer *m, int threads);
+/* Splits each coded linear layer's output rows over comm's ranks (every rank
+ * runs the same calls and ends with the same bits; sim/coding.h). Other
+ * layers run whole on every rank. NULL: this process alone. */
+void nesim_infer_set_comm(nesim_infer *m, nesim_comm *comm);
 /* Samples a run may play together, layer by layer (default 16; 0 or 1:
  * sample by sample). Every layer spiking linear or plain is required; the
  * outputs, counters, virtual times and observer calls are those of the

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/par.h"
 #include "sim/loads.h"
 
 /* Per node at run time. */
@@ -36,6 +37,7 @@ struct nesim_lm_run {
     nesim_lm_totals *node_tot; /* [g->n]: the part of tot each node did (a moe node: its experts too) */
     int64_t tick;              /* virtual time: where the next token starts */
     int threads;               /* per projection (nesim_lm_run_set_threads) */
+    nesim_comm *comm;          /* ranks splitting each spiked projection's rows, or NULL */
     nesim_lm_sink sink;
     /* replay's check (nesim_lm_run_expect) */
     size_t exp_proj, exp_tokens;
@@ -156,6 +158,7 @@ int nesim_lm_run_new(const nesim_lm_graph *g, const nesim_lm_proj_opts *po, nesi
 }
 
 void nesim_lm_run_set_threads(nesim_lm_run *r, int threads) { r->threads = threads > 0 ? threads : 1; }
+void nesim_lm_run_set_comm(nesim_lm_run *r, nesim_comm *comm) { r->comm = comm; }
 
 void nesim_lm_run_free(nesim_lm_run *r)
 {
@@ -257,6 +260,88 @@ static int check_expected(const nesim_lm_run *r, const nesim_coded_linear *L, si
     return NESIM_OK;
 }
 
+/* Rows [lo, hi) of a graded projection: y[o] = float(sum_i W[o, i] x[i] in
+ * double, in i order) + bias: each row whole, so any split gives the same
+ * bits. */
+static void graded_rows(const nesim_coded_linear *L, const float *xf, double *y, size_t lo, size_t hi)
+{
+    const size_t in = L->in;
+    const unsigned char *W = L->weight.data;
+    const size_t esz = nesim_dtype_size(L->weight.dtype);
+    for (size_t o = lo; o < hi; o++) {
+        const unsigned char *row = W + o * in * esz;
+        double s = 0;
+        switch (L->weight.dtype) { /* one loop per dtype: the loads inline */
+        case NESIM_F32: for (size_t i = 0; i < in; i++) s += (double)ld_f32(row + 4 * i) * (double)xf[i]; break;
+        case NESIM_BF16: for (size_t i = 0; i < in; i++) s += (double)ld_bf16(row + 2 * i) * (double)xf[i]; break;
+        case NESIM_F16: for (size_t i = 0; i < in; i++) s += (double)ld_f16(row + 2 * i) * (double)xf[i]; break;
+        case NESIM_I8: { /* w = q x scale, formed in double (exact), as a float64 checkpoint of w would hold it */
+            const size_t g = L->has_scales ? L->group : in, G = in / g;
+            for (size_t i = 0; i < in; i++) {
+                double sc = L->has_scales ? (double)ld_f32((const unsigned char *)L->scales.data + 4 * (o * G + i / g)) : 1.0;
+                s += (double)(int8_t)row[i] * sc * (double)xf[i];
+            }
+            break;
+        }
+        default: for (size_t i = 0; i < in; i++) s += nesim_ld(L->weight.dtype, row, i) * (double)xf[i]; break;
+        }
+        if (L->has_bias)
+            s += nesim_tensor_get(&L->bias, o);
+        y[o] = (double)(float)s;
+    }
+}
+
+typedef struct graded_job {
+    const nesim_coded_linear *L;
+    const float *xf;
+    double *y;
+    size_t lo, hi;
+} graded_job;
+
+static void graded_part(void *ctx, int k, int n)
+{
+    const graded_job *j = ctx;
+    size_t a, b;
+    nesim_par_split(j->hi - j->lo, 4, k, n, &a, &b);
+    graded_rows(j->L, j->xf, j->y, j->lo + a, j->lo + b);
+}
+
+/* Below this many multiply-adds a graded projection takes one thread. */
+#define GRADED_PAR_MIN ((size_t)1 << 20)
+
+/* A graded projection, y = W x (+ b), rows split over the ranks (blocks of
+ * 64, then gathered) and over the threads: the same bits for any split. */
+static int graded(nesim_lm_run *r, const nesim_coded_linear *L, double *y, nesim_error *err)
+{
+    const int K = nesim_comm_size(r->comm);
+    graded_job j = {L, r->xf, y, 0, L->out};
+    if (K > 1)
+        nesim_par_split(L->out, NESIM_RANK_ROWS, nesim_comm_rank(r->comm), K, &j.lo, &j.hi);
+    int threads = L->in * (j.hi - j.lo) < GRADED_PAR_MIN ? 1 : r->threads;
+    if (threads > 1)
+        nesim_par_run(threads, graded_part, &j);
+    else
+        graded_rows(L, r->xf, y, j.lo, j.hi);
+    if (K == 1)
+        return NESIM_OK;
+    size_t *bytes = malloc((size_t)K * sizeof *bytes);
+    if (!bytes)
+        return nesim_fail(err, NESIM_ENOMEM, "out of memory");
+    for (int k = 0; k < K; k++) {
+        size_t a, b;
+        nesim_par_split(L->out, NESIM_RANK_ROWS, k, K, &a, &b);
+        bytes[k] = (b - a) * sizeof *y;
+    }
+    const void *all;
+    int rc = nesim_comm_allgatherv(r->comm, y + j.lo, bytes, &all, "the exchange of a projection's rows", err);
+    free(bytes);
+    if (rc)
+        return nesim_context(err, "projection '%s': ", L->name);
+    if (all != (const void *)y) /* blocks in rank order: y itself */
+        memcpy(y, all, L->out * sizeof *y);
+    return NESIM_OK;
+}
+
 /* A projection: y = L(float(x)), spiked (coded, event by event, from tick
  * t0) or graded (dense in double); *t_end: the tick after its last step. */
 static int project(nesim_lm_run *r, const nesim_coded_linear *L, size_t proj, const double *x, double *y, int64_t t0,
@@ -276,6 +361,7 @@ static int project(nesim_lm_run *r, const nesim_coded_linear *L, size_t proj, co
         o.t0 = t0;
         o.min_steps = r->min_steps[proj];
         o.threads = r->threads;
+        o.comm = r->comm;
         pctx c = {r, proj, L->out};
         if (r->sink.activity)
             o.on_step = on_step, o.user = &c;
@@ -303,30 +389,9 @@ static int project(nesim_lm_run *r, const nesim_coded_linear *L, size_t proj, co
             y[o2] = r->yf[o2];
         return NESIM_OK;
     }
-    const unsigned char *W = L->weight.data;
-    const size_t esz = nesim_dtype_size(L->weight.dtype);
-    const float *xf = r->xf;
-    for (size_t o = 0; o < L->out; o++) {
-        const unsigned char *row = W + o * in * esz;
-        double s = 0;
-        switch (L->weight.dtype) { /* one loop per dtype: the loads inline */
-        case NESIM_F32: for (size_t i = 0; i < in; i++) s += (double)ld_f32(row + 4 * i) * (double)xf[i]; break;
-        case NESIM_BF16: for (size_t i = 0; i < in; i++) s += (double)ld_bf16(row + 2 * i) * (double)xf[i]; break;
-        case NESIM_F16: for (size_t i = 0; i < in; i++) s += (double)ld_f16(row + 2 * i) * (double)xf[i]; break;
-        case NESIM_I8: { /* w = q x scale, formed in double (exact), as a float64 checkpoint of w would hold it */
-            const size_t g = L->has_scales ? L->group : in, G = in / g;
-            for (size_t i = 0; i < in; i++) {
-                double sc = L->has_scales ? (double)ld_f32((const unsigned char *)L->scales.data + 4 * (o * G + i / g)) : 1.0;
-                s += (double)(int8_t)row[i] * sc * (double)xf[i];
-            }
-            break;
-        }
-        default: for (size_t i = 0; i < in; i++) s += nesim_ld(L->weight.dtype, row, i) * (double)xf[i]; break;
-        }
-        if (L->has_bias)
-            s += nesim_tensor_get(&L->bias, o);
-        y[o] = (double)(float)s;
-    }
+    int rc = graded(r, L, y, err);
+    if (rc)
+        return rc;
     acc->samples++;
     r->tot.dense_macs += (int64_t)(in * L->out);
     return NESIM_OK;

@@ -48,6 +48,10 @@ void nesim_lm_run_free(nesim_lm_run *r);
 /* Threads each spiked projection plays its events on (default 1; the
  * results are the same bits for any count). */
 void nesim_lm_run_set_threads(nesim_lm_run *r, int threads);
+/* Splits every spiked projection's output rows over comm's ranks (the same
+ * bits on every rank; sim/coding.h); the rest (graded projections,
+ * attention, norms) runs whole on every rank. NULL: this process alone. */
+void nesim_lm_run_set_comm(nesim_lm_run *r, nesim_comm *comm);
 /* Forgets every position (a new sequence); totals and virtual time go on. */
 void nesim_lm_run_reset(nesim_lm_run *r);
 /* Positions played since the last reset. */

@@ -17,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/comm.h"
+#include "base/par.h"
 #include "base/rng.h"
 #include "neurons/crossing.h"
 #include "sim/queue.h"
@@ -39,7 +41,22 @@ typedef struct rpop {
     const nesim_pop_ops *ops;
     int record;
     int active;             /* in this tick's list of populations to test */
+    uint32_t lo, hi;        /* the neurons this rank simulates (all with one rank) */
+    nesim_counters sum;     /* k.c summed over the ranks (several ranks) */
 } rpop;
+
+/* A projection's rows restricted to the targets this rank simulates (CSR:
+ * row offsets, targets ascending, and an explicit projection's weights). */
+typedef struct local_rows {
+    uint64_t *row;
+    uint32_t *col;
+    double *w;
+} local_rows;
+
+/* A spike as ranks exchange it: its tick's offset in the epoch, its neuron. */
+typedef struct wire_spike {
+    uint32_t dt, id;
+} wire_spike;
 
 struct nesim_net {
     nesim_graph *g;
@@ -61,6 +78,16 @@ struct nesim_net {
     double depth_wsum;
     int64_t depth_t, t0;
     uint64_t depth_last;
+    /* several ranks (nesim_net_set_comm) */
+    nesim_comm *comm;
+    int rank, ranks;
+    int64_t min_delay;      /* ticks: the epoch between two exchanges */
+    wire_spike *out;        /* this rank's spikes of the epoch, canonical order */
+    size_t n_out, cap_out;
+    local_rows *local;      /* per projection with rows: its rows on this rank */
+    nesim_spike *merged;    /* every rank's, merged into canonical order */
+    size_t cap_merged;
+    nesim_net_traffic traffic;
 };
 
 nesim_net *nesim_net_from_graph(nesim_graph *g, nesim_error *err)
@@ -109,6 +136,11 @@ void nesim_net_free(nesim_net *net)
     nesim_scratch_free(net->io.ws);
     free(net->act);
     free(net->spikes);
+    free(net->out);
+    free(net->merged);
+    for (int j = 0; net->local && j < net->g->n_projs; j++)
+        free(net->local[j].row), free(net->local[j].col), free(net->local[j].w);
+    free(net->local);
     if (net->started)
         nesim_queue_free(&net->q);
     nesim_graph_free(net->g);
@@ -157,7 +189,51 @@ void nesim_set_sink(nesim_net *net, nesim_spike_sink sink, void *ctx)
     net->sink_ctx = ctx;
 }
 
+int nesim_net_set_comm(nesim_net *net, nesim_comm *comm, nesim_error *err)
+{
+    if (net->started)
+        return nesim_fail(err, NESIM_ESTATE, "ranks: the network is already running");
+    net->comm = comm;
+    net->rank = nesim_comm_rank(comm);
+    net->ranks = nesim_comm_size(comm);
+    return NESIM_OK;
+}
+
+/* The block of population p rank `net->rank` simulates. */
+static void share(const nesim_net *net, int p, uint32_t *lo, uint32_t *hi)
+{
+    uint32_t n = net->g->pops[p].n;
+    int K = net->ranks > 1 ? net->ranks : 1;
+    if (net->g->pops[p].dyn.model->is_source) { /* one stream: whole on one rank */
+        int own = p % K == net->rank;
+        *lo = 0, *hi = own ? n : 0;
+        return;
+    }
+    size_t a, b;
+    nesim_par_split(n, 1, K > 1 ? net->rank : 0, K, &a, &b);
+    *lo = (uint32_t)a, *hi = (uint32_t)b;
+}
+
+void nesim_population_owned(const nesim_net *net, int p, uint32_t *lo, uint32_t *hi)
+{
+    if (net->started)
+        *lo = net->pops[p].lo, *hi = net->pops[p].hi;
+    else
+        share(net, p, lo, hi);
+}
+
+nesim_net_traffic nesim_net_traffic_of(const nesim_net *net) { return net->traffic; }
+
 /* ---- the run loop ------------------------------------------------------- */
+
+/* Does this rank simulate neuron g (global id)? */
+static inline int owns(const nesim_net *net, uint32_t g)
+{
+    const rpop *p = &net->pops[net->pop_of[g]];
+    uint32_t j = g - p->k.first;
+    return j >= p->lo && j < p->hi;
+}
+
 
 /* Queues the predictions the kernels made. */
 static int drain(nesim_net *net, nesim_error *err)
@@ -182,14 +258,73 @@ static inline void activate(nesim_net *net, rpop *p)
     }
 }
 
+/* The first k in [a, b) with col[k] >= v (col ascending there). */
+static uint64_t lower_bound(const uint32_t *col, uint64_t a, uint64_t b, uint32_t v)
+{
+    while (a < b) {
+        uint64_t m = a + (b - a) / 2;
+        if (col[m] < v)
+            a = m + 1;
+        else
+            b = m;
+    }
+    return a;
+}
+
+/* Several ranks: each projection's rows cut down to this rank's targets
+ * (rows are ascending, so each keeps one slice), built once so a delivery
+ * reads only what this rank needs. */
+static int local_rows_build(nesim_net *net, nesim_error *err)
+{
+    const nesim_graph *g = net->g;
+    if (!(net->local = calloc((size_t)g->n_projs + 1, sizeof *net->local)))
+        return nesim_fail(err, NESIM_ENOMEM, "out of memory");
+    for (int j = 0; j < g->n_projs; j++) {
+        const nesim_graph_proj *pj = &g->projs[j];
+        if (!pj->row)
+            continue;
+        local_rows *L = &net->local[j];
+        uint32_t n_pre = g->pops[pj->s.pre].n, lo = net->pops[pj->s.post].lo, hi = net->pops[pj->s.post].hi;
+        if (!(L->row = malloc(((size_t)n_pre + 1) * sizeof *L->row)))
+            return nesim_fail(err, NESIM_ENOMEM, "out of memory");
+        uint64_t nnz = 0;
+        for (uint32_t i = 0; i < n_pre; i++) {
+            uint64_t a = pj->row[i], b = pj->row[i + 1];
+            uint64_t r0 = lower_bound(pj->col, a, b, lo), r1 = lower_bound(pj->col, r0, b, hi);
+            L->row[i] = nnz;
+            nnz += r1 - r0;
+        }
+        L->row[n_pre] = nnz;
+        L->col = malloc((nnz ? nnz : 1) * sizeof *L->col);
+        if (pj->w)
+            L->w = malloc((nnz ? nnz : 1) * sizeof *L->w);
+        if (!L->col || (pj->w && !L->w))
+            return nesim_fail(err, NESIM_ENOMEM, "out of memory for this rank's %llu synapses", (unsigned long long)nnz);
+        for (uint32_t i = 0; i < n_pre; i++) {
+            uint64_t a = pj->row[i], b = pj->row[i + 1], r0 = lower_bound(pj->col, a, b, lo);
+            uint64_t n = L->row[i + 1] - L->row[i];
+            memcpy(L->col + L->row[i], pj->col + r0, n * sizeof *L->col);
+            if (pj->w)
+                memcpy(L->w + L->row[i], pj->w + r0, n * sizeof *L->w);
+        }
+    }
+    return NESIM_OK;
+}
+
 static int start(nesim_net *net, nesim_error *err)
 {
     nesim_graph *g = net->g;
     uint32_t N = g->n_total;
     int64_t max_delay = 1;
-    for (int j = 0; j < g->n_projs; j++)
+    net->min_delay = INT64_MAX;
+    for (int j = 0; j < g->n_projs; j++) {
         if (g->projs[j].s.delay > max_delay)
             max_delay = g->projs[j].s.delay;
+        if (g->projs[j].s.delay < net->min_delay)
+            net->min_delay = g->projs[j].s.delay;
+    }
+    if (net->min_delay < 1)
+        net->min_delay = 1;
     uint32_t ring = 8192;
     if (max_delay + 1 > ring && max_delay < (1 << 20))
         ring = (uint32_t)max_delay + 1;
@@ -205,6 +340,7 @@ static int start(nesim_net *net, nesim_error *err)
         p->k.first = g->pops[i].first;
         p->k.io = &net->io;
         p->ops = p->k.dyn.model->ops(&p->k.dyn);
+        share(net, i, &p->lo, &p->hi);
         if (g->pops[i].cls) {
             uint32_t nc = g->pops[i].n_cls;
             if (!(p->cdyn = malloc(nc * sizeof *p->cdyn)))
@@ -244,6 +380,8 @@ static int start(nesim_net *net, nesim_error *err)
     for (int i = 0; i < g->n_pops; i++)
         for (uint32_t c = 0; net->pops[i].cdyn && c < g->pops[i].n_cls; c++)
             net->pops[i].cdyn[c].slack = net->pops[i].k.dyn.slack;
+    if (net->ranks > 1 && (rc = local_rows_build(net, err)))
+        return rc;
     size_t n = N ? N : 1;
     net->rec = aligned_alloc(64, n * sizeof *net->rec);
     net->pop_of = malloc(n * sizeof *net->pop_of);
@@ -290,7 +428,8 @@ static int start(nesim_net *net, nesim_error *err)
             }
             }
             net->pop_of[p->k.first + j] = i;
-            p->ops->init(&p->k, j, v0);
+            if (j >= p->lo && j < p->hi) /* every rank draws every v0: the same stream */
+                p->ops->init(&p->k, j, v0);
         }
         gsl_rng_free(r);
         if ((rc = drain(net, err)))
@@ -308,50 +447,68 @@ static void deliver(nesim_net *net, const nesim_ev *e, int64_t t)
     rpop *post = &net->pops[pj->s.post];
     uint32_t i = e->id - pre->first;
     nesim_fan f = {.col = NULL, .skip = UINT32_MAX};
+    /* the targets this rank simulates: all, or a slice of an ascending row */
+    uint32_t lo = post->lo, hi = post->hi;
+    int split = net->ranks > 1;
+    if (!split || owns(net, e->id))
+        post->k.c.events++;
+    uint64_t r0 = 0, r1 = 0;
+    const uint32_t *col = pj->col;
+    const double *wv = pj->w;
+    if (pj->row) {
+        const uint64_t *row = pj->row;
+        if (split) {
+            const local_rows *L = &net->local[e->aux];
+            row = L->row, col = L->col, wv = L->w;
+        }
+        r0 = row[i], r1 = row[i + 1];
+    }
     if (pj->s.kind == NESIM_EXPLICIT) {
         /* per-synapse weights: the whole row in one call where the kernels
          * take a weight per target, else one call per run of equal weights;
          * targets ascending either way */
         uint64_t ups = 0, cnt = 0;
         if (post->ops->deliver_w) {
-            uint64_t k = pj->row[i], end = pj->row[i + 1];
-            ups = post->ops->deliver_w(&post->k, pj->col + k, pj->w + k, (uint32_t)(end - k), net->kick[e->aux], t);
-            cnt = end - k;
+            ups = post->ops->deliver_w(&post->k, col + r0, wv + r0, (uint32_t)(r1 - r0), net->kick[e->aux], t);
+            cnt = r1 - r0;
         }
-        for (uint64_t k = post->ops->deliver_w ? pj->row[i + 1] : pj->row[i], end = pj->row[i + 1]; k < end;) {
+        for (uint64_t k = post->ops->deliver_w ? r1 : r0, end = r1; k < end;) {
             uint64_t r = k + 1;
-            while (r < end && pj->w[r] == pj->w[k])
+            while (r < end && wv[r] == wv[k])
                 r++;
-            nesim_fan run = {.col = pj->col + k, .cnt = (uint32_t)(r - k), .skip = UINT32_MAX};
-            ups += post->ops->deliver(&post->k, &run, pj->w[k], net->kick[e->aux], t);
+            nesim_fan run = {.col = col + k, .cnt = (uint32_t)(r - k), .skip = UINT32_MAX};
+            ups += post->ops->deliver(&post->k, &run, wv[k], net->kick[e->aux], t);
             cnt += r - k;
             k = r;
         }
         post->k.c.sops += cnt;
         post->k.c.updates += ups;
-        post->k.c.events++;
         activate(net, post);
         return;
     }
     if (pj->s.kind == NESIM_FIXED_PROB) {
-        f.col = pj->col + pj->row[i];
-        f.cnt = (uint32_t)(pj->row[i + 1] - pj->row[i]);
+        f.col = col + r0;
+        f.cnt = (uint32_t)(r1 - r0);
     } else if (pj->s.kind == NESIM_ALL_TO_ALL) {
-        f.hi = post->k.n;
-        f.cnt = f.hi;
-        if (pj->s.pre == pj->s.post && pj->s.no_autapses) {
+        f.lo = split ? lo : 0;
+        f.hi = split ? hi : post->k.n;
+        f.cnt = f.hi - f.lo;
+        if (pj->s.pre == pj->s.post && pj->s.no_autapses && i >= f.lo && i < f.hi) {
             f.skip = i;
             f.cnt--;
         }
     } else {
+        if (split && !(i >= lo && i < hi))
+            return; /* its one target is another rank's */
         f.lo = i;
         f.hi = i + 1;
         f.cnt = 1;
     }
+    if (split && f.cnt == 0)
+        return;
     uint64_t ups = post->ops->deliver(&post->k, &f, pj->s.weight, net->kick[e->aux], t);
     post->k.c.sops += f.cnt;
     post->k.c.updates += ups;
-    post->k.c.events++;
     activate(net, post);
 }
 
@@ -369,10 +526,11 @@ static int cmp_u32(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static int emit(nesim_net *net, rpop *p, int pi, uint32_t g, int64_t t, nesim_error *err)
+/* A spike in canonical order: kept if its population is recorded, and
+ * handed to the sink. */
+static int publish(nesim_net *net, int pi, uint32_t g, int64_t t, nesim_error *err)
 {
-    p->k.c.spikes++;
-    if (p->record) {
+    if (net->pops[pi].record) {
         if (net->n_spikes == net->cap_spikes) {
             size_t cap = net->cap_spikes ? net->cap_spikes * 2 : 4096;
             nesim_spike *s = realloc(net->spikes, cap * sizeof *s);
@@ -385,6 +543,12 @@ static int emit(nesim_net *net, rpop *p, int pi, uint32_t g, int64_t t, nesim_er
     }
     if (net->sink && net->sink(net->sink_ctx, t, g, pi))
         return nesim_fail(err, NESIM_EIO, "spike sink stopped the run at tick %lld", (long long)t);
+    return NESIM_OK;
+}
+
+/* Queues the deliveries of neuron g's spike at tick t. */
+static int send(nesim_net *net, int pi, uint32_t g, int64_t t, nesim_error *err)
+{
     const nesim_graph_pop *gp = &net->g->pops[pi];
     for (int k = 0; k < gp->n_out; k++) {
         const nesim_graph_proj *pj = &net->g->projs[gp->out[k]];
@@ -395,7 +559,27 @@ static int emit(nesim_net *net, rpop *p, int pi, uint32_t g, int64_t t, nesim_er
     return NESIM_OK;
 }
 
-static int step(nesim_net *net, int64_t t, nesim_error *err)
+static int emit(nesim_net *net, rpop *p, int pi, uint32_t g, int64_t t, int64_t epoch0, nesim_error *err)
+{
+    p->k.c.spikes++;
+    if (net->ranks > 1) { /* published after the exchange, with the other ranks' */
+        if (net->n_out == net->cap_out) {
+            size_t cap = net->cap_out ? net->cap_out * 2 : 4096;
+            wire_spike *o = realloc(net->out, cap * sizeof *o);
+            if (!o)
+                return nesim_fail(err, NESIM_ENOMEM, "out of memory buffering spikes");
+            net->out = o, net->cap_out = cap;
+        }
+        net->out[net->n_out++] = (wire_spike){(uint32_t)(t - epoch0), g};
+    } else {
+        int rc = publish(net, pi, g, t, err);
+        if (rc)
+            return rc;
+    }
+    return send(net, pi, g, t, err);
+}
+
+static int step(nesim_net *net, int64_t t, int64_t epoch0, nesim_error *err)
 {
     nesim_ev *dv, *pv;
     size_t nd, np;
@@ -437,7 +621,7 @@ static int step(nesim_net *net, int64_t t, nesim_error *err)
         for (size_t k = 0; k < net->io.n_fire; k++) {
             uint32_t j = net->io.fire[k];
             p->ops->reset(&p->k, j, t);
-            if ((rc = drain(net, err)) || (rc = emit(net, p, pi, p->k.first + j, t, err)))
+            if ((rc = drain(net, err)) || (rc = emit(net, p, pi, p->k.first + j, t, epoch0, err)))
                 return rc;
         }
     }
@@ -447,6 +631,152 @@ static int step(nesim_net *net, int64_t t, nesim_error *err)
     net->depth_t = t;
     net->depth_last = net->q.size;
     return NESIM_OK;
+}
+
+/* ---- several ranks: epochs and exchanges ---- */
+
+/* What each rank sends after an epoch, in one fixed-size Allgather: its
+ * status, its next event and its first WIRE_INLINE spikes (most epochs of a
+ * recurrent network have fewer per rank, so one collective per epoch); the
+ * rest follow in an Allgatherv. */
+enum { WIRE_INLINE = 30 };
+typedef struct wire_head {
+    int64_t spikes; /* this rank's spikes of the epoch */
+    int64_t next;   /* its next event (its own spikes' deliveries included) */
+    int64_t failed; /* its status: nonzero ends the run on every rank */
+    wire_spike first[WIRE_INLINE];
+} wire_head;
+
+static int cmp_spike(const void *a, const void *b)
+{
+    const nesim_spike *x = a, *y = b;
+    if (x->t != y->t)
+        return x->t < y->t ? -1 : 1;
+    return (x->id > y->id) - (x->id < y->id);
+}
+
+/* Queues the other ranks' spikes and publishes everyone's in canonical
+ * order (every rank publishes the same list). rest: the spikes past the
+ * inline ones, rank by rank. */
+static int take_spikes(nesim_net *net, const wire_head *h, const wire_spike *rest, int64_t epoch0, nesim_error *err)
+{
+    size_t total = 0;
+    for (int r = 0; r < net->ranks; r++)
+        total += (size_t)h[r].spikes;
+    if (total > net->cap_merged) {
+        nesim_spike *m = realloc(net->merged, total * sizeof *m);
+        if (!m)
+            return nesim_fail(err, NESIM_ENOMEM, "out of memory merging %zu spikes", total);
+        net->merged = m, net->cap_merged = total;
+    }
+    size_t k = 0;
+    for (int r = 0; r < net->ranks; r++)
+        for (int64_t i = 0; i < h[r].spikes; i++, k++) {
+            const wire_spike *w = i < WIRE_INLINE ? &h[r].first[i] : rest++;
+            net->merged[k] = (nesim_spike){epoch0 + w->dt, w->id, (uint32_t)net->pop_of[w->id]};
+        }
+    if (net->ranks > 1)
+        qsort(net->merged, total, sizeof *net->merged, cmp_spike);
+    int rc = NESIM_OK;
+    for (size_t i = 0; i < total && !rc; i++) {
+        const nesim_spike *sp = &net->merged[i];
+        if (!owns(net, sp->id))
+            rc = send(net, (int)sp->pop, sp->id, sp->t, err);
+        if (!rc)
+            rc = publish(net, (int)sp->pop, sp->id, sp->t, err);
+    }
+    return rc;
+}
+
+/* Runs [now, end) on several ranks. Each pass: exchange the last epoch's
+ * spikes and every rank's next event and status; stop if one failed or
+ * nothing is left before end; else run the epoch that starts at the
+ * earliest next event and is min-delay long (shorter at end). */
+static int run_ranks(nesim_net *net, int64_t end, nesim_error *err)
+{
+    int K = net->ranks, rc = NESIM_OK;
+    wire_head *h = malloc((size_t)K * sizeof *h), mine;
+    size_t *bytes = malloc((size_t)K * sizeof *bytes);
+    if (!h || !bytes) {
+        free(h), free(bytes);
+        return nesim_fail(err, NESIM_ENOMEM, "out of memory");
+    }
+    int64_t epoch0 = 0;
+    for (;;) {
+        size_t n_in = net->n_out < WIRE_INLINE ? net->n_out : WIRE_INLINE;
+        mine.spikes = (int64_t)net->n_out, mine.next = nesim_queue_peek_tick(&net->q), mine.failed = rc;
+        memset(mine.first, 0, sizeof mine.first); /* defined bytes on the wire */
+        if (n_in)
+            memcpy(mine.first, net->out, n_in * sizeof *net->out);
+        int crc = nesim_comm_allgather(net->comm, &mine, sizeof mine, h, "the spike exchange", err);
+        if (crc) {
+            rc = crc;
+            break;
+        }
+        net->traffic.bytes += sizeof mine;
+        int failed = 0;
+        int64_t next = INT64_MAX, n = 0, over = 0;
+        for (int r = 0; r < K; r++) {
+            failed |= h[r].failed != 0;
+            if (h[r].next < next)
+                next = h[r].next;
+            n += h[r].spikes;
+            over |= h[r].spikes > WIRE_INLINE;
+        }
+        if (failed) { /* every rank ends with the first failing rank's message */
+            rc = nesim_comm_agree(net->comm, rc, err);
+            break;
+        }
+        if (n) {
+            const void *rest = NULL;
+            if (over) {
+                for (int r = 0; r < K; r++)
+                    bytes[r] = h[r].spikes > WIRE_INLINE ? (size_t)(h[r].spikes - WIRE_INLINE) * sizeof(wire_spike) : 0;
+                if ((rc = nesim_comm_allgatherv(net->comm, net->out + n_in, bytes, &rest, "the spike exchange", err)))
+                    break;
+                net->traffic.bytes += bytes[net->rank];
+            }
+            net->traffic.epochs++;
+            net->traffic.spikes += net->n_out;
+            net->n_out = 0;
+            if ((rc = take_spikes(net, h, rest, epoch0, err)))
+                continue; /* told to every rank at the next exchange */
+        }
+        if (next >= end)
+            break;
+        epoch0 = next;
+        int64_t len = net->min_delay < (1ll << 31) ? net->min_delay : (1ll << 31);
+        int64_t stop = end - epoch0 > len ? epoch0 + len : end;
+        for (;;) {
+            int64_t t = nesim_queue_peek_tick(&net->q);
+            if (t >= stop || (rc = step(net, t, epoch0, err)))
+                break;
+        }
+    }
+    free(h), free(bytes);
+    return rc;
+}
+
+/* Sums the ranks' counters into sum (nesim_population_counters reads them). */
+static int sum_counters(nesim_net *net, nesim_error *err)
+{
+    int n = net->g->n_pops;
+    uint64_t *v = malloc((size_t)n * 5 * sizeof *v);
+    if (!v)
+        return nesim_fail(err, NESIM_ENOMEM, "out of memory");
+    for (int p = 0; p < n; p++) {
+        const nesim_counters *c = &net->pops[p].k.c;
+        uint64_t *o = v + 5 * p;
+        o[0] = c->spikes, o[1] = c->sops, o[2] = c->updates, o[3] = c->events, o[4] = c->predictions;
+    }
+    int rc = nesim_comm_sum_u64(net->comm, v, (size_t)n * 5, "the counters' sum", err);
+    for (int p = 0; !rc && p < n; p++) {
+        const uint64_t *o = v + 5 * p;
+        net->pops[p].sum = (nesim_counters){.spikes = o[0], .sops = o[1], .updates = o[2], .events = o[3],
+                                            .predictions = o[4]};
+    }
+    free(v);
+    return rc;
 }
 
 int nesim_run(nesim_net *net, int64_t n_ticks, nesim_error *err)
@@ -466,13 +796,20 @@ int nesim_run(nesim_net *net, int64_t n_ticks, nesim_error *err)
         return nesim_fail(err, NESIM_EINVAL, "run: %lld ticks from tick %lld overflow virtual time",
                           (long long)n_ticks, (long long)net->q.now);
     int64_t end = net->q.now + n_ticks;
-    for (;;) {
-        int64_t t = nesim_queue_peek_tick(&net->q);
-        if (t >= end)
-            break;
-        if ((rc = step(net, t, err))) {
+    if (net->ranks > 1) {
+        if ((rc = run_ranks(net, end, err)) || (rc = sum_counters(net, err))) {
             net->broken = 1;
             return rc;
+        }
+    } else {
+        for (;;) {
+            int64_t t = nesim_queue_peek_tick(&net->q);
+            if (t >= end)
+                break;
+            if ((rc = step(net, t, 0, err))) {
+                net->broken = 1;
+                return rc;
+            }
         }
     }
     net->depth_wsum += (double)net->depth_last * (double)(end - net->depth_t);
@@ -491,7 +828,10 @@ int nesim_population_count(const nesim_net *net) { return net->g->n_pops; }
 const char *nesim_population_name(const nesim_net *net, int p) { return net->g->pops[p].name; }
 uint32_t nesim_population_size(const nesim_net *net, int p) { return net->g->pops[p].n; }
 uint32_t nesim_population_first(const nesim_net *net, int p) { return net->g->pops[p].first; }
-const nesim_counters *nesim_population_counters(const nesim_net *net, int p) { return &net->pops[p].k.c; }
+const nesim_counters *nesim_population_counters(const nesim_net *net, int p)
+{
+    return net->ranks > 1 ? &net->pops[p].sum : &net->pops[p].k.c;
+}
 uint64_t nesim_projection_synapses(const nesim_net *net, int j) { return net->g->projs[j].n_syn; }
 nesim_queue_stats nesim_queue_statistics(const nesim_net *net) { return net->qs; }
 int nesim_projection_count(const nesim_net *net) { return net->g->n_projs; }
@@ -548,6 +888,8 @@ int nesim_neuron_state(nesim_net *net, uint32_t g, double *state, int max, nesim
     if (!net->started)
         return nesim_fail(err, NESIM_ESTATE, "neuron state: the network has not run yet");
     rpop *p = &net->pops[pi];
+    if (!owns(net, g))
+        return nesim_fail(err, NESIM_EINVAL, "neuron %u: simulated by another rank", g);
     double tmp[NESIM_STATE_MAX] = {0};
     p->ops->state(&p->k, g - p->k.first, net->q.now, tmp);
     int n = p->k.dyn.n_state < max ? p->k.dyn.n_state : max;

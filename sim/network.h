@@ -26,6 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/comm.h"
 #include "base/error.h"
 #include "net/graph.h"
 #include "neurons/population.h"
@@ -59,6 +60,37 @@ void nesim_net_free(nesim_net *net);
  * before the first run (NESIM_ESTATE afterwards). */
 int nesim_add_population(nesim_net *net, const nesim_pop_spec *spec, int *id, nesim_error *err);
 int nesim_connect(nesim_net *net, const nesim_proj_spec *spec, int *id, nesim_error *err);
+
+/* ---- several ranks (mpirun) ----
+ * With a communicator of K > 1 ranks (base/comm.h) every rank holds the whole
+ * graph (built from the same seed, so the same connectivity) but simulates
+ * only its share of the neurons: each population split in K contiguous
+ * blocks (nesim_par_split: rank r the r-th), except spike sources (Poisson),
+ * which draw from one stream per population and so run whole on rank
+ * (population index mod K). Ranks run epochs of min-delay ticks on their own;
+ * a spike fired in an epoch cannot arrive before the next one, so after each
+ * epoch the ranks exchange the epoch's spikes (8 bytes each, an Allgatherv),
+ * every rank queues them like its own, and each delivers only to the targets
+ * it simulates. Silent stretches cost no exchange: each exchange also agrees
+ * on the next tick anything happens. The sink and the recorded spikes see
+ * every rank's spikes, in canonical order, after each exchange; counters are
+ * summed over the ranks at the end of each nesim_run. Spikes, counters and
+ * everything computed from them are the same bytes for any K (the queue
+ * statistics are this rank's own queue). */
+
+/* Splits the network over comm's ranks, before the first run (NESIM_ESTATE
+ * afterwards). Every rank must make the same calls with the same graph. The
+ * communicator stays the caller's. */
+int nesim_net_set_comm(nesim_net *net, nesim_comm *comm, nesim_error *err);
+/* The neurons of population pop this rank simulates: local indices [*lo, *hi). */
+void nesim_population_owned(const nesim_net *net, int pop, uint32_t *lo, uint32_t *hi);
+
+typedef struct nesim_net_traffic {
+    uint64_t epochs;    /* exchanges: one per epoch in which anything happened */
+    uint64_t spikes;    /* spikes this rank sent */
+    uint64_t bytes;     /* bytes this rank sent (spikes and per-epoch headers) */
+} nesim_net_traffic;
+nesim_net_traffic nesim_net_traffic_of(const nesim_net *net);
 
 /* The structure being run (valid while the network is). */
 const nesim_graph *nesim_net_graph(const nesim_net *net);

@@ -63,7 +63,8 @@ static void test_api_example_builds_and_runs(void **st)
     fclose(f);
     snprintf(cmd, sizeof cmd,
              "cc -std=c11 -Wall -Wextra -Werror -D_POSIX_C_SOURCE=200809L -I. %s build/rel/libnesim.a "
-             "$(pkg-config --libs gsl sqlite3 libevent jansson) -lm -lpthread -o %s && %s > %s",
+             "$(pkg-config --libs gsl sqlite3 libevent jansson) $(mpicc --showme:link 2>/dev/null) -lm -lpthread "
+             "-o %s && %s > %s",
              src, exe, exe, out);
     assert_int_equal(sh(cmd), 0);
     char *got = slurp(out);

@@ -13,6 +13,8 @@ need_pc jansson libjansson-dev
 need_pc cmocka libcmocka-dev
 need_pc hdf5 libhdf5-dev                         # NIR graphs (net/nir.c)
 need_pc yaml-0.1 libyaml-dev                      # SANA-FE architecture and network files (net/sanafe.c)
+command -v mpicc >/dev/null 2>&1 || missing="$missing libopenmpi-dev"   # scale-out (base/comm.c)
+command -v mpirun >/dev/null 2>&1 || missing="$missing openmpi-bin"
 command -v cc >/dev/null 2>&1 || missing="$missing gcc"
 [ -x /usr/bin/time ] || missing="$missing time"       # peak memory in tests/test_hostile.c
 [ -x /usr/bin/python3 ] || missing="$missing python3" # tests/test_lm.c edits checkpoint configs

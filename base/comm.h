@@ -1,0 +1,100 @@
+/* comm.h — the ranks of one run: Open MPI when nesim was started by mpirun,
+ * a single rank otherwise.
+ *
+ * nesim scales out by running the same binary on K ranks (mpirun -np K) that
+ * all build the same model, each computes its share, and they exchange
+ * results with MPI collectives. This module is the only one that speaks MPI:
+ * everything above it sees a communicator with a rank, a size and a handful
+ * of collectives on plain bytes. Built without MPI (no mpicc at build time)
+ * or started without mpirun, the communicator has one rank and every
+ * collective is a local copy, so the rest of nesim runs exactly as before.
+ *
+ * Every collective is bounded in time: it is posted non-blocking and polled
+ * until it completes, the deadline passes (a rank died or hangs) or the
+ * caller's stop check says stop (SIGTERM from mpirun when another rank
+ * failed). Then it fails with NESIM_EIO and a message saying which collective
+ * waited how long; the caller ends its run (marking a trace incomplete) and
+ * main calls nesim_comm_close(c, 1), which takes the other ranks down. */
+#ifndef NESIM_COMM_H
+#define NESIM_COMM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/error.h"
+
+typedef struct nesim_comm nesim_comm;
+
+/* Polled while a collective waits: nonzero means stop waiting (a signal). */
+typedef int (*nesim_comm_stop_fn)(void *ctx);
+
+/* The MPI library nesim was built with ("Open MPI v4.1.4, ..."), or NULL
+ * when it was built without MPI. */
+const char *nesim_comm_library(void);
+
+/* Nonzero when this process was started by an MPI launcher (mpirun sets
+ * OMPI_COMM_WORLD_SIZE or PMIX_RANK): only then is MPI initialised, so a
+ * plain `nesim run` never pays for it. */
+int nesim_comm_launched(void);
+
+/* Opens the communicator of this process: MPI_COMM_WORLD when launched by
+ * mpirun (initialising MPI; NESIM_EINVAL when nesim was built without MPI),
+ * else one rank. Every rank checks that all ranks run the same nesim build
+ * (version and build flavour): a mismatch is NESIM_EINVAL naming both.
+ * timeout_s bounds every collective (<= 0: 300 s). *out is the caller's,
+ * freed by nesim_comm_close (also when this fails after MPI started). */
+int nesim_comm_open(int *argc, char ***argv, double timeout_s, nesim_comm **out, nesim_error *err);
+
+/* Ends MPI: MPI_Finalize after a good run, after a failure every rank
+ * agreed on (nesim_comm_agree) and after one before any exchange (the same
+ * input fails alike on every rank); after any other failure (failed: the
+ * exit status, > 0) or a broken exchange, MPI_Abort, which ends every rank
+ * so none waits forever for this one. Frees c; NULL is a no-op. */
+void nesim_comm_close(nesim_comm *c, int failed);
+
+/* This rank (0 .. size-1) and the number of ranks; NULL counts as rank 0 of 1. */
+int nesim_comm_rank(const nesim_comm *c);
+int nesim_comm_size(const nesim_comm *c);
+
+/* The check polled while a collective waits (NULL: none). */
+void nesim_comm_set_stop(nesim_comm *c, nesim_comm_stop_fn fn, void *ctx);
+
+/* Every rank's `bytes` bytes from `mine`, rank by rank into all (size *
+ * bytes). `what` names the exchange in a timeout message. */
+int nesim_comm_allgather(nesim_comm *c, const void *mine, size_t bytes, void *all, const char *what,
+                         nesim_error *err);
+
+/* Every rank's own number of bytes, known to all beforehand (counts[r] of
+ * rank r: gather them first with nesim_comm_allgather), concatenated rank by
+ * rank into a buffer the communicator owns (*all, valid until the next call;
+ * with one rank, *all is mine). */
+int nesim_comm_allgatherv(nesim_comm *c, const void *mine, const size_t *counts, const void **all, const char *what,
+                          nesim_error *err);
+
+/* In place: v[i] = the sum over ranks of v[i] (exact: integers). */
+int nesim_comm_sum_u64(nesim_comm *c, uint64_t *v, size_t n, const char *what, nesim_error *err);
+
+/* In place: *v = the smallest *v over ranks. */
+int nesim_comm_min_i64(nesim_comm *c, int64_t *v, const char *what, nesim_error *err);
+
+/* Makes a status every rank's: each rank gives its own (rc, and err when rc
+ * is not NESIM_OK); all return the status of the lowest failing rank, with
+ * its message (prefixed "rank r: " unless r is 0), or NESIM_OK when none
+ * failed. Call it where ranks may fail alone (rank 0 opening a trace) before
+ * the next exchange, so a failure on one rank ends all cleanly. */
+int nesim_comm_agree(nesim_comm *c, int rc, nesim_error *err);
+
+/* Nonzero once a collective failed (timed out, stopped, MPI error): the ranks
+ * are out of step, and the run must end with nesim_comm_close(c, 1). */
+int nesim_comm_broken(const nesim_comm *c);
+
+/* Traffic so far on this rank: collectives called and bytes this rank sent
+ * (its own contribution to each; what it receives is what the others sent). */
+typedef struct nesim_comm_stats {
+    uint64_t collectives;
+    uint64_t bytes_sent;
+    double wait_s; /* wall time spent inside collectives */
+} nesim_comm_stats;
+nesim_comm_stats nesim_comm_statistics(const nesim_comm *c);
+
+#endif

@@ -1,0 +1,383 @@
+/* test_mpi.c — one run over K ranks (mpirun -np K nesim run ...) is the same
+ * run as without mpirun: the same report (spikes, counters, energy, its
+ * checksum over every spike) and the same trace, for K = 1, 2, 3, and on
+ * every path the engine splits differently (block-split populations, a
+ * Poisson source whole on one rank, fixed-probability, explicit, all-to-all
+ * and one-to-one projections, min delay above one tick, coded layers split
+ * by rows, a language model). And failures end every rank: a mismatched
+ * build, a setup error on rank 0 alone, a rank that dies, a rank that hangs.
+ *
+ * Oversubscribed on purpose (3 ranks on this 2-core machine). The sanitizer
+ * build runs under mpirun with leak detection off: Open MPI's own start-up
+ * allocations are never freed (the single-process tests keep it on). */
+#include "tests/support/check.h"
+
+#include <jansson.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *bin(void) { return getenv("NESIM") ? getenv("NESIM") : "build/rel/nesim"; }
+
+static char out[1 << 22], errb[1 << 14];
+
+/* Runs the shell command cmd, capturing stdout and stderr; returns the exit
+ * status (128 + signal when killed). */
+static int sh(const char *cmd)
+{
+    char full[4096], ef[512];
+    snprintf(ef, sizeof ef, "%s/mpi_stderr.txt", test_tmpdir());
+    snprintf(full, sizeof full, "(%s) 2>%s", cmd, ef);
+    FILE *p = popen(full, "r");
+    assert_non_null(p);
+    size_t k = fread(out, 1, sizeof out - 1, p);
+    out[k] = 0;
+    int st = pclose(p);
+    FILE *e = fopen(ef, "r");
+    assert_non_null(e);
+    k = fread(errb, 1, sizeof errb - 1, e);
+    errb[k] = 0;
+    fclose(e);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* `nesim run ARGS` on k ranks (k = 0: without mpirun). */
+static int run_k(int k, const char *args)
+{
+    char cmd[3072];
+    if (k == 0)
+        snprintf(cmd, sizeof cmd, "%s run %s", bin(), args);
+    else
+        snprintf(cmd, sizeof cmd, "mpirun --oversubscribe -np %d %s run %s", k, bin(), args);
+    return sh(cmd);
+}
+
+static json_t *parse_out(void)
+{
+    json_error_t je;
+    json_t *j = json_loads(out, 0, &je);
+    if (!j)
+        fail_msg("not JSON (%s): %.400s / stderr: %.2000s", je.text, out, errb);
+    return j;
+}
+
+/* The report without what measures the machine rather than the model: wall
+ * times, memory, phases, the mapper's own time, the ranks' traffic and the
+ * event queue's depth (each rank's queue holds its share). */
+static void strip(json_t *r)
+{
+    const char *top[] = {"wall_s", "peak_rss_mib", "phases_s", "mpi", "trace_close_s"};
+    for (size_t i = 0; i < sizeof top / sizeof *top; i++)
+        json_object_del(r, top[i]);
+    json_object_del(json_object_get(r, "chip_usage"), "map_s");
+    json_object_del(json_object_get(r, "totals"), "queue_max");
+    json_object_del(json_object_get(r, "totals"), "queue_mean");
+}
+
+/* The report of `args` without mpirun equals the report on 1, 2 and 3
+ * ranks; returns the plain report (the caller frees it). */
+static json_t *same_for_every_k(const char *args)
+{
+    int st = run_k(0, args);
+    if (st)
+        fail_msg("nesim run %s: exit %d: %s", args, st, errb);
+    json_t *ref = parse_out();
+    json_t *plain = json_deep_copy(ref);
+    strip(ref);
+    for (int k = 1; k <= 3; k++) {
+        st = run_k(k, args);
+        if (st)
+            fail_msg("mpirun -np %d nesim run %s: exit %d: %s", k, args, st, errb);
+        json_t *r = parse_out();
+        json_t *mpi = json_object_get(r, "mpi");
+        if (k > 1 && json_is_object(json_object_get(plain, "totals"))) /* layer and network reports say how */
+            assert_int_equal(json_integer_value(json_object_get(mpi, "ranks")), k);
+        strip(r);
+        if (!json_equal(ref, r)) {
+            char *a = json_dumps(ref, JSON_SORT_KEYS | JSON_COMPACT), *b = json_dumps(r, JSON_SORT_KEYS | JSON_COMPACT);
+            size_t d = 0;
+            while (a[d] && a[d] == b[d])
+                d++;
+            fail_msg("K = %d differs from one process at byte %zu:\n  one: %.300s\n  K:   %.300s", k, d,
+                     a + (d > 100 ? d - 100 : 0), b + (d > 100 ? d - 100 : 0));
+        }
+        json_decref(r);
+    }
+    json_decref(ref);
+    return plain;
+}
+
+static void test_version_says_mpi(void **st)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "%s version", bin());
+    assert_int_equal(sh(cmd), 0);
+    assert_non_null(strstr(out, "mpi: Open MPI"));
+}
+
+static void test_cuba_same_for_every_k(void **st)
+{
+    json_t *r = same_for_every_k("examples/cuba/model.json --seconds 0.5 --json --quiet");
+    assert_true(json_integer_value(json_object_get(json_object_get(r, "totals"), "spikes")) > 1000);
+    json_decref(r);
+}
+
+static void test_b4_same_for_every_k(void **st)
+{
+    json_t *r = same_for_every_k("examples/b4/model.json --seconds 0.3 --json --quiet --chip loihi");
+    assert_true(json_integer_value(json_object_get(json_object_get(r, "totals"), "spikes")) > 1000);
+    json_decref(r);
+}
+
+/* explicit projections with per-synapse delays, and a Poisson source (one
+ * stream: whole on one rank) */
+static void test_ring_same_for_every_k(void **st)
+{
+    json_t *r = same_for_every_k("examples/ring/model.json --seconds 1 --json --quiet");
+    assert_true(json_integer_value(json_object_get(json_object_get(r, "totals"), "spikes")) > 100);
+    json_decref(r);
+}
+
+/* all-to-all without autapses, one-to-one, a Poisson drive, and a min delay
+ * of 3 ticks: epochs of 3 ticks between exchanges */
+static void test_rules_and_long_delays(void **st)
+{
+    const char *spec = test_tmp("rules.json");
+    FILE *f = fopen(spec, "w");
+    assert_non_null(f);
+    fputs("{\"nesim\": 1, \"name\": \"rules\", \"tick\": 1e-4, \"seed\": 7,\n"
+          " \"populations\": [\n"
+          "  {\"name\": \"drive\", \"model\": \"poisson\", \"n\": 50, \"params\": {\"rate_hz\": 40}},\n"
+          "  {\"name\": \"a\", \"model\": \"lif\", \"n\": 37,\n"
+          "   \"params\": {\"tau_m\": 0.02, \"v_rest\": -0.065, \"v_thresh\": -0.05, \"v_reset\": -0.065, \"t_ref\": 0.002},\n"
+          "   \"v_init\": {\"uniform\": [-0.065, -0.051]}},\n"
+          "  {\"name\": \"b\", \"model\": \"lif\", \"n\": 37,\n"
+          "   \"params\": {\"tau_m\": 0.02, \"v_rest\": -0.065, \"v_thresh\": -0.05, \"v_reset\": -0.065, \"t_ref\": 0.002},\n"
+          "   \"v_init\": {\"normal\": [-0.06, 0.003]}}],\n"
+          " \"projections\": [\n"
+          "  {\"pre\": \"drive\", \"post\": \"a\", \"rule\": \"fixed_prob\", \"p\": 0.3, \"weight\": 0.004, \"delay\": 3},\n"
+          "  {\"pre\": \"a\", \"post\": \"a\", \"rule\": \"all_to_all\", \"weight\": -0.0005, \"delay\": 5, \"autapses\": false},\n"
+          "  {\"pre\": \"a\", \"post\": \"b\", \"rule\": \"one_to_one\", \"weight\": 0.02, \"delay\": 3},\n"
+          "  {\"pre\": \"b\", \"post\": \"a\", \"rule\": \"all_to_all\", \"weight\": 0.0008, \"delay\": 4}]}\n",
+          f);
+    fclose(f);
+    char args[1024];
+    snprintf(args, sizeof args, "%s --seconds 2 --json --quiet", spec);
+    json_t *r = same_for_every_k(args);
+    json_t *L = json_object_get(r, "layers");
+    for (size_t i = 0; i < json_array_size(L); i++) /* every population fires: every path ran */
+        assert_true(json_number_value(json_object_get(json_array_get(L, i), "spikes")) > 10);
+    json_decref(r);
+}
+
+/* coded layers: rows split over the ranks, blocks of 64 */
+static void test_digits_same_for_every_k(void **st)
+{
+    json_t *r = same_for_every_k("examples/digits/model.json --input examples/digits/test_inputs.npy "
+                                 "--labels examples/digits/test_labels.npy --samples 300 --json --quiet");
+    assert_true(json_number_value(json_object_get(r, "accuracy_spiking")) > 0.8 ||
+                json_is_object(json_object_get(r, "accuracy")));
+    json_decref(r);
+}
+
+static void test_tiny_lm_same_for_every_k(void **st)
+{
+    json_t *r = same_for_every_k("examples/tiny-lm --prompt 'The meaning of life' --generate 6 --json --quiet");
+    assert_true(json_string_length(json_object_get(r, "generated_text")) > 0);
+    json_decref(r);
+}
+
+/* a synthetic mixture of experts whose experts are made lazily: each rank
+ * makes only its rows of every projection weight (2048-row experts: every
+ * rank holds some) */
+static void test_lazy_experts_same_for_every_k(void **st)
+{
+    const char *ids = test_tmp("ids.npy");
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd,
+             "/usr/bin/python3 -c \"import numpy as np; np.save('%s', np.array([3, 14, 15, 9, 26, 5], np.int32))\"",
+             ids);
+    assert_int_equal(system(cmd), 0);
+    char args[1024];
+    snprintf(args, sizeof args, "tests/fixtures/moe-lazy/moe.json --tokens %s --generate 3 --json --quiet", ids);
+    json_t *r = same_for_every_k(args);
+    assert_non_null(json_object_get(r, "per_token"));
+    json_decref(r);
+}
+
+/* Every row of a table, in key order, as one string. */
+static char *table_text(const char *db, const char *sql)
+{
+    sqlite3 *h;
+    assert_int_equal(sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    sqlite3_stmt *s;
+    if (sqlite3_prepare_v2(h, sql, -1, &s, NULL) != SQLITE_OK)
+        fail_msg("%s: %s", sql, sqlite3_errmsg(h));
+    size_t cap = 1 << 16, n = 0;
+    char *t = malloc(cap);
+    assert_non_null(t);
+    t[0] = 0;
+    while (sqlite3_step(s) == SQLITE_ROW)
+        for (int c = 0; c < sqlite3_column_count(s); c++) {
+            const char *v = (const char *)sqlite3_column_text(s, c);
+            size_t l = v ? strlen(v) : 4;
+            while (n + l + 2 > cap)
+                assert_non_null(t = realloc(t, cap *= 2));
+            memcpy(t + n, v ? v : "NULL", l);
+            n += l;
+            t[n++] = c + 1 < sqlite3_column_count(s) ? '|' : '\n';
+            t[n] = 0;
+        }
+    sqlite3_finalize(s);
+    sqlite3_close(h);
+    return t;
+}
+
+static void test_trace_same_for_every_k(void **st)
+{
+    const char *one = test_tmp("one.db"), *three = test_tmp("three.db");
+    unlink(one), unlink(three);
+    char args[1024];
+    snprintf(args, sizeof args, "examples/cuba/model.json --seconds 0.3 --trace %s --quiet --json", one);
+    assert_int_equal(run_k(0, args), 0);
+    snprintf(args, sizeof args, "examples/cuba/model.json --seconds 0.3 --trace %s --quiet --json", three);
+    if (run_k(3, args))
+        fail_msg("%s", errb);
+    const char *q[] = {"SELECT * FROM spike_groups ORDER BY 1, 2, 3, 4",
+                       "SELECT * FROM activity_blocks ORDER BY 1, 2, 3",
+                       "SELECT status, virtual_ticks, spike_checksum, samples FROM runs", "SELECT count(*) FROM spikes"};
+    for (size_t i = 0; i < sizeof q / sizeof *q; i++) {
+        char *a = table_text(one, q[i]), *b = table_text(three, q[i]);
+        if (strcmp(a, b))
+            fail_msg("%s differs between one process and 3 ranks", q[i]);
+        if (i == 0)
+            assert_true(strlen(a) > 1000);
+        if (i == 2)
+            assert_non_null(strstr(a, "complete"));
+        free(a), free(b);
+    }
+}
+
+/* rank 0 alone fails (its trace cannot be created): every rank ends at once
+ * with rank 0's one line and exit 2, without MPI's abort */
+static void test_rank0_setup_failure(void **st)
+{
+    assert_int_equal(run_k(2, "examples/cuba/model.json --trace /nonexistent/dir/x.db --quiet"), 2);
+    assert_non_null(strstr(errb, "nesim run: "));
+    assert_non_null(strstr(errb, "/nonexistent/dir/x.db"));
+    assert_null(strstr(errb, "MPI_ABORT"));
+    assert_null(strstr(errb, "rank 1")); /* said once, by rank 0 */
+}
+
+/* a rank of another build (here: the release build beside the sanitizer
+ * one) is refused before anything runs */
+static void test_mismatched_build(void **st)
+{
+    const char *other = strstr(bin(), "build/san/") ? "build/rel/nesim" : "build/san/nesim";
+    struct stat sb;
+    if (stat(other, &sb) != 0)
+        skip(); /* make test builds both */
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd,
+             "mpirun --oversubscribe -np 1 %s run examples/cuba/model.json --quiet : -np 1 %s run "
+             "examples/cuba/model.json --quiet",
+             bin(), other);
+    assert_int_equal(sh(cmd), 2);
+    assert_non_null(strstr(errb, "every rank must run the same build"));
+    assert_non_null(strstr(errb, "rank 1 runs nesim"));
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* The status of the trace's run ("complete", "failed", "interrupted",
+ * "running" for one killed mid-way). */
+static char *run_status(const char *db)
+{
+    char *t = table_text(db, "SELECT status FROM runs");
+    t[strcspn(t, "\n")] = 0;
+    return t;
+}
+
+/* a rank that hangs (stopped): rank 0 gives up after --mpi-timeout, says so,
+ * marks its trace failed, and MPI's abort ends the stopped rank */
+static void test_rank_hangs(void **st)
+{
+    const char *db = test_tmp("hang.db");
+    unlink(db);
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd,
+             "mpirun --oversubscribe -np 2 sh -c 'if [ \"$OMPI_COMM_WORLD_RANK\" = 1 ]; then "
+             "%s run examples/cuba/model.json --seconds 100 --quiet --chip none --mpi-timeout 3 & p=$!; sleep 2; "
+             "kill -STOP $p; wait $p; else exec %s run examples/cuba/model.json --seconds 100 --quiet --chip none "
+             "--mpi-timeout 3 --trace %s; fi'",
+             bin(), bin(), db);
+    double t0 = now_s();
+    int status = sh(cmd);
+    double took = now_s() - t0;
+    assert_int_not_equal(status, 0);
+    assert_true(took < 60);
+    if (!strstr(errb, "no answer from the other ranks for"))
+        fail_msg("stderr: %s", errb);
+    char *s = run_status(db);
+    assert_string_equal(s, "failed");
+    free(s);
+    print_message("  rank 0 said: %s", errb);
+}
+
+/* a rank that dies: mpirun ends the others; no rank waits forever and the
+ * trace is not passed off as complete */
+static void test_rank_dies(void **st)
+{
+    const char *db = test_tmp("dies.db");
+    unlink(db);
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd,
+             "mpirun --oversubscribe -np 2 sh -c 'if [ \"$OMPI_COMM_WORLD_RANK\" = 1 ]; then "
+             "%s run examples/cuba/model.json --seconds 100 --quiet --chip none & p=$!; sleep 2; kill -9 $p; exit 9; "
+             "else exec %s run examples/cuba/model.json --seconds 100 --quiet --chip none --trace %s; fi'",
+             bin(), bin(), db);
+    double t0 = now_s();
+    int status = sh(cmd);
+    double took = now_s() - t0;
+    assert_int_not_equal(status, 0);
+    assert_true(took < 60);
+    struct stat sb;
+    if (stat(db, &sb) == 0) { /* rank 0 may have been ended before its first commit */
+        char *s = run_status(db);
+        assert_string_not_equal(s, "complete");
+        print_message("  trace status after the death: %s\n", s);
+        free(s);
+    }
+}
+
+int main(void)
+{
+    if (system("command -v mpirun >/dev/null 2>&1") != 0) {
+        fprintf(stderr, "test_mpi: mpirun not found (tools/deps.sh installs openmpi-bin)\n");
+        return 1;
+    }
+    /* root in CI containers; Open MPI's leaks are its own (see the top) */
+    setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
+    setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
+    setenv("OMPI_MCA_btl_vader_single_copy_mechanism", "none", 1); /* no ptrace in containers */
+    setenv("ASAN_OPTIONS", "detect_leaks=0", 1);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_version_says_mpi),    cmocka_unit_test(test_cuba_same_for_every_k),
+        cmocka_unit_test(test_b4_same_for_every_k), cmocka_unit_test(test_ring_same_for_every_k),
+        cmocka_unit_test(test_rules_and_long_delays), cmocka_unit_test(test_digits_same_for_every_k),
+        cmocka_unit_test(test_tiny_lm_same_for_every_k), cmocka_unit_test(test_lazy_experts_same_for_every_k),
+        cmocka_unit_test(test_trace_same_for_every_k),
+        cmocka_unit_test(test_rank0_setup_failure), cmocka_unit_test(test_mismatched_build),
+        cmocka_unit_test(test_rank_hangs),          cmocka_unit_test(test_rank_dies),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
