@@ -725,7 +725,11 @@ int nesim_lm_job(const nesim_lm_job_opts *o, json_t **report, nesim_error *err)
         for (size_t i = 0; i < total && !rc; i++) {
             int32_t tok = i < n ? ids[i] : next;
             before = *nesim_lm_run_totals(r);
-            if (rec && (rc = nesim_lm_record_token(rec, i, tok, nesim_lm_run_tick(r))))
+            if (rec)
+                rc = nesim_lm_record_token(rec, i, tok, nesim_lm_run_tick(r));
+            /* rank 0 alone records: its failure ends every rank before the
+             * token's exchanges (nothing, with one rank) */
+            if ((rc = nesim_comm_agree(o->comm, rc, err)))
                 break;
             if ((rc = nesim_lm_step(r, tok, lg, err)))
                 break;
@@ -738,8 +742,8 @@ int nesim_lm_job(const nesim_lm_job_opts *o, json_t **report, nesim_error *err)
                     json_object_set_new(json_object_get(rep, "steps_over"), "prefill_ticks_tensor",
                                         json_integer(nesim_lm_run_tick(r)));
             }
-            if (w && (rc = nesim_npy_writer_append(w, lg, m->cfg.vocab * sizeof *lg, err)))
-                break;
+            if (w) /* a failure ends the loop after this token's agreement */
+                rc = nesim_npy_writer_append(w, lg, m->cfg.vocab * sizeof *lg, err);
             diff(&d, nesim_lm_run_totals(r), &before);
             next = argmax(lg, m->cfg.vocab);
             if (i >= prefill)
@@ -776,10 +780,38 @@ int nesim_lm_job(const nesim_lm_job_opts *o, json_t **report, nesim_error *err)
             }
             json_array_append_new(toks, tj);
             played = i + 1;
-            if (rec && nesim_lm_record_interrupted(rec))
+            int stop = !rc && rec && nesim_lm_record_interrupted(rec);
+            if (nesim_comm_size(o->comm) > 1) { /* rank 0's failure or stop signal ends every rank */
+                nesim_error e2 = {0};
+                if (stop)
+                    nesim_fail(&e2, NESIM_EIO, "interrupted by a signal");
+                else if (rc)
+                    e2 = *err;
+                int arc = nesim_comm_agree(o->comm, stop ? NESIM_EIO : rc, &e2);
+                if (arc && !stop)
+                    rc = arc, *err = e2;
+            }
+            if (stop)
                 break; /* the run is marked interrupted; the CLI then dies of the signal */
             if (o->progress)
                 o->progress(o->user, (double)(i + 1) / (double)total * (o->eval_text ? 0.2 : 1.0));
+        }
+        if (!rc && nesim_comm_size(o->comm) > 1) { /* how the run was split: a simulation detail */
+            nesim_comm_stats cs = nesim_comm_statistics(o->comm);
+            uint64_t v[1] = {cs.bytes_sent};
+            if (!(rc = nesim_comm_sum_u64(o->comm, v, 1, "the traffic summary", err))) {
+                json_t *mj = json_object();
+                json_object_set_new(mj, "ranks", json_integer(nesim_comm_size(o->comm)));
+                json_object_set_new(mj, "split", json_string("rows: every projection's outputs (spiked and graded) "
+                                                             "in blocks of 64 rows, one block range per rank, "
+                                                             "gathered after each; the rest whole on every rank"));
+                json_object_set_new(mj, "bytes_sent", json_integer((json_int_t)v[0]));
+                json_object_set_new(mj, "bytes_per_token",
+                                    json_real(played ? (double)v[0] / (double)played : 0));
+                json_object_set_new(mj, "collectives", json_integer((json_int_t)cs.collectives));
+                json_object_set_new(mj, "rank0_wait_s", json_real(cs.wait_s));
+                json_object_set_new(rep, "mpi", mj);
+            }
         }
         if (!rc && tm) {
             nesim_chiptime_result cr;

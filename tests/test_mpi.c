@@ -271,6 +271,15 @@ static void test_rank0_setup_failure(void **st)
     assert_non_null(strstr(errb, "/nonexistent/dir/x.db"));
     assert_null(strstr(errb, "MPI_ABORT"));
     assert_null(strstr(errb, "rank 1")); /* said once, by rank 0 */
+    /* the same for a language model, and for layers */
+    assert_int_equal(run_k(2, "examples/tiny-lm --prompt 'The meaning' --generate 2 --trace /nonexistent/dir/y.db "
+                              "--quiet"),
+                     2);
+    assert_non_null(strstr(errb, "/nonexistent/dir/y.db"));
+    assert_null(strstr(errb, "MPI_ABORT"));
+    assert_int_equal(run_k(3, "examples/digits/model.json --random-input 4 --trace /nonexistent/dir/z.db --quiet"), 2);
+    assert_non_null(strstr(errb, "/nonexistent/dir/z.db"));
+    assert_null(strstr(errb, "MPI_ABORT"));
 }
 
 /* a rank of another build (here: the release build beside the sanitizer

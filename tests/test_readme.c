@@ -2,8 +2,8 @@
  * - the C API example compiles against libnesim.a and runs;
  * - "Adding a neuron model": the file shown is neurons/linleak.c byte for
  *   byte, and the registry line shown is in neurons/registry.c;
- * - every `build/rel/nesim ...` command of its sh blocks exits 0 (paths
- *   under /tmp/ moved into the test's scratch directory).
+ * - every `build/rel/nesim ...` and `mpirun ...` command of its sh blocks
+ *   exits 0 (paths under /tmp/ moved into the test's scratch directory).
  * Run from the repository root after `make` (make test builds both). */
 #include "tests/support/check.h"
 
@@ -108,7 +108,7 @@ static void test_every_command_runs(void **st)
         while (p < end) {
             const char *nl = memchr(p, '\n', (size_t)(end - p) + 1);
             size_t n = (size_t)(nl - p);
-            if (n > 16 && strncmp(p, "build/rel/nesim ", 16) == 0) {
+            if ((n > 16 && strncmp(p, "build/rel/nesim ", 16) == 0) || (n > 7 && strncmp(p, "mpirun ", 7) == 0)) {
                 char cmd[4096] = "";
                 size_t k = 0;
                 for (;;) { /* join continuation lines, drop comments */
@@ -156,6 +156,9 @@ static void test_every_command_runs(void **st)
 
 int main(void)
 {
+    /* the scale-out examples: Open MPI refuses root unless told (CI runs as root) */
+    setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
+    setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_api_example_builds_and_runs),
         cmocka_unit_test(test_model_section_is_the_shipped_model),
