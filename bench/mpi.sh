@@ -1,7 +1,7 @@
 #!/bin/sh
 # bench/mpi.sh — scale-out with Open MPI on this machine (2 cores): strong
 # scaling 1 -> 2 ranks (CUBA with 20 000 neurons; the SpikingBrain-7B-shaped
-# layer batch; two decoder layers at 7B width), weak scaling 1 -> 2 ranks
+# layer batch, 128 samples; two decoder layers at 7B width), weak scaling 1 -> 2 ranks
 # (CUBA, 10 000 neurons per rank at the same in-degree), bytes exchanged per
 # spike and per step, and a traced run on 2 ranks against the untraced one.
 #
@@ -107,16 +107,17 @@ pairs "weak: one CUBA of 10000 per rank, ${SECONDS_CUBA} s" 1 2 \
   "$D/cuba10k.json --seconds $SECONDS_CUBA --chip none" "$D/cuba10k-x2.json --seconds $SECONDS_CUBA --chip none"
 echo "  (weak scaling: 'speed-up' is the efficiency T(1 rank, N)/T(2 ranks, 2N); 1.00 is perfect)"
 
-SAMPLES=${BENCH_QUICK:+8}
-SAMPLES=${SAMPLES:-32}
+SAMPLES=${BENCH_QUICK:+16}
+SAMPLES=${SAMPLES:-128}
 pairs "strong: 7B layer batch, $SAMPLES samples" 1 2 \
   "examples/spikingbrain-7b-layer/model.json --random-input $SAMPLES --threads 1 --chip none" \
   "examples/spikingbrain-7b-layer/model.json --random-input $SAMPLES --threads 1 --chip none"
 /usr/bin/python3 - "$D/b.json" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1])); m = r["mpi"]
-print("  exchange on 2 ranks: %d bytes sent (each coded layer's rows, f32), %d collectives; synthesis %.2f s per rank"
-      " (every rank makes the layer's weights)" % (m["bytes_sent"], m["collectives"], r["phases_s"].get("synthesis", 0)))
+print("  exchange on 2 ranks: %d bytes sent (per sample and coded layer its played counts and statistics, and its"
+      " outputs), %d collectives; synthesis %.2f s per rank (every rank makes the layer's weights)"
+      % (m["bytes_sent"], m["collectives"], r["phases_s"].get("synthesis", 0)))
 PY
 
 # two decoder layers at 7B width, int8 (bench/lm7b.sh's checkpoint)

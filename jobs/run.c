@@ -371,8 +371,10 @@ static int add_mpi(json_t *r, nesim_comm *comm, const nesim_net *net, nesim_erro
     json_object_set_new(m, "ranks", json_integer(nesim_comm_size(comm)));
     json_object_set_new(m, "split", json_string(net ? "neurons: each population in contiguous blocks, one per rank "
                                                       "(spike sources whole on one rank)"
-                                                    : "rows: each coded linear layer's outputs in blocks of 64 rows, "
-                                                      "one block range per rank; the rest whole on every rank"));
+                                                    : "samples: a batch played layer by layer is split by samples "
+                                                      "(each rank plays its block through every layer; counts, "
+                                                      "stats and outputs are exchanged), other runs by rows of "
+                                                      "each coded linear layer (blocks of 64)"));
     if (net) {
         json_object_set_new(m, "exchanges", json_integer((json_int_t)t.epochs));
         json_object_set_new(m, "spikes_exchanged", json_integer((json_int_t)v[0]));

@@ -6,10 +6,12 @@
  * statistics come from the kernels themselves (sim/coding.h), once. */
 #include "sim/infer.h"
 
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/par.h"
 #include "sim/conv.h"
 #include "sim/stream.h"
 
@@ -54,6 +56,7 @@ struct nesim_infer {
     size_t batch;              /* samples played layer by layer together (nesim_infer_set_batch) */
     double synth_first_s;      /* synthesis seconds before the first coded layer could play */
     int started;               /* a coded layer has been made ready */
+    nesim_comm *comm;          /* ranks (nesim_infer_set_comm), or NULL */
 };
 
 static void setup_opts(lrt *l)
@@ -95,8 +98,9 @@ void nesim_infer_set_threads(nesim_infer *m, int threads)
 
 void nesim_infer_set_comm(nesim_infer *m, nesim_comm *comm)
 {
+    m->comm = nesim_comm_size(comm) > 1 ? comm : NULL;
     for (size_t i = 0; i < m->n; i++)
-        m->L[i].opts.comm = comm;
+        m->L[i].opts.comm = m->comm;
 }
 
 int nesim_infer_open(const nesim_spec *spec, nesim_infer **out, nesim_error *err)
@@ -483,6 +487,44 @@ static int batch_scratch_new(const nesim_infer *m, size_t B, batch_scratch *b)
     return 0;
 }
 
+/* Several ranks, after pass 1 of a batch of B samples (rank r played the
+ * samples nesim_par_split(B, 1, r, K)): every rank's counts and stats of
+ * every linear layer, and the last layer's outputs, to every rank. */
+static int exchange_batch(nesim_infer *m, batch_scratch *b, size_t B, nesim_error *err)
+{
+    const int K = nesim_comm_size(m->comm), me = nesim_comm_rank(m->comm);
+    size_t *bytes = malloc((size_t)K * sizeof *bytes), lo, hi;
+    if (!bytes)
+        return nesim_fail(err, NESIM_ENOMEM, "out of memory");
+    int rc = NESIM_OK;
+    for (size_t i = 0; i < m->n && !rc; i++) {
+        const nesim_layer *d = m->L[i].def;
+        const int lin = d->sl->type == NESIM_LAYER_LINEAR, last = i + 1 == m->n;
+        /* what pass 2 reads: counts and stats of linear layers, the last outputs */
+        for (int part = 0; part < 3 && !rc; part++) {
+            size_t w = part == 0 ? (lin ? d->in * sizeof(int64_t) : 0)
+                     : part == 1 ? (lin ? sizeof(nesim_coded_stats) : 0)
+                                 : (last ? d->out * sizeof(float) : 0);
+            if (!w)
+                continue;
+            unsigned char *base = part == 0 ? (unsigned char *)b->counts[i]
+                                : part == 1 ? (unsigned char *)b->st[i]
+                                            : (unsigned char *)b->out[i];
+            for (int r = 0; r < K; r++) {
+                nesim_par_split(B, 1, r, K, &lo, &hi);
+                bytes[r] = (hi - lo) * w;
+            }
+            nesim_par_split(B, 1, me, K, &lo, &hi);
+            const void *all;
+            if (!(rc = nesim_comm_allgatherv(m->comm, base + lo * w, bytes, &all, "the exchange of a batch's samples",
+                                             err)))
+                memcpy(base, all, B * w); /* blocks in rank order: samples in order */
+        }
+    }
+    free(bytes);
+    return rc;
+}
+
 /* Samples [k0, k0 + B) of x, layer by layer: each coded linear layer plays
  * the batch through one pass over its weight (pass 1, no observers, every
  * sample from tick 0); then, sample by sample in order, each layer's spikes
@@ -494,7 +536,13 @@ static int feed_batch(nesim_infer *m, batch_scratch *b, const float *x, size_t k
                       nesim_infer_progress progress, void *user, nesim_error *err)
 {
     const size_t in_size = nesim_infer_input_size(m), out_size = nesim_infer_output_size(m);
-    for (size_t i = 0; i < m->n; i++) {
+    /* several ranks: each plays its block of the batch's samples through
+     * every layer (its whole rows: a sample is computed as with one rank) */
+    size_t a = 0, e = B;
+    if (m->comm)
+        nesim_par_split(B, 1, nesim_comm_rank(m->comm), nesim_comm_size(m->comm), &a, &e);
+    int failed = 0;
+    for (size_t i = 0; i < m->n && !failed; i++) {
         if (layer_ready(m, i, err))
             return -1;
         lrt *l = &m->L[i];
@@ -504,16 +552,27 @@ static int feed_batch(nesim_infer *m, batch_scratch *b, const float *x, size_t k
         if (d->sl->type == NESIM_LAYER_LINEAR) {
             nesim_coded_opts o = l->opts;
             o.t0 = 0;
+            o.comm = NULL;
             nesim_error e2 = {0};
             if (src_w != d->in ||
-                nesim_coded_linear_batch_counts(&l->lin, &o, src, B, b->out[i], b->st[i], b->counts[i], &e2))
-                return 1;
+                (e > a && nesim_coded_linear_batch_counts(&l->lin, &o, src + a * src_w, e - a, b->out[i] + a * d->out,
+                                                          b->st[i] + a, b->counts[i] + a * d->in, &e2)))
+                failed = 1;
         } else {
-            for (size_t k = 0; k < B; k++)
+            for (size_t k = a; k < e; k++)
                 plain_layer(d, src + k * src_w, b->out[i] + k * d->out);
         }
-        for (size_t k = 0; k < B; k++)
+        for (size_t k = a; !failed && k < e; k++)
             relu_if(d, b->out[i] + k * d->out);
+    }
+    if (m->comm) { /* every rank falls back if one failed; else each gets every sample's counts and stats */
+        nesim_error e3 = {0};
+        if (nesim_comm_agree(m->comm, failed ? NESIM_EINVAL : NESIM_OK, &e3))
+            return nesim_comm_broken(m->comm) ? (*err = e3, -1) : 1;
+        if (exchange_batch(m, b, B, err))
+            return -1;
+    } else if (failed) {
+        return 1;
     }
     int64_t tick = m->run_tick;
     for (size_t k = 0; k < B; k++) {
@@ -558,7 +617,10 @@ int nesim_infer_feed(nesim_infer *m, const float *x, size_t samples, float *y, n
     if (!layer_major(m) || samples < 2)
         return feed_samples(m, x, samples, y, progress, user, err);
     const size_t in_size = nesim_infer_input_size(m), out_size = nesim_infer_output_size(m);
-    const size_t B = samples < m->batch ? samples : m->batch;
+    /* several ranks split a batch by samples: each plays a whole batch of
+     * its own per pass over a weight */
+    const size_t per = m->batch * (size_t)nesim_comm_size(m->comm);
+    const size_t B = samples < per ? samples : per;
     batch_scratch b;
     if (batch_scratch_new(m, B, &b)) { /* no memory for a batch: sample by sample */
         batch_scratch_free(&b, m->n);

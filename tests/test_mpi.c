@@ -174,13 +174,22 @@ static void test_rules_and_long_delays(void **st)
     json_decref(r);
 }
 
-/* coded layers: rows split over the ranks, blocks of 64 */
+/* a layer model's batches: split by samples */
 static void test_digits_same_for_every_k(void **st)
 {
     json_t *r = same_for_every_k("examples/digits/model.json --input examples/digits/test_inputs.npy "
                                  "--labels examples/digits/test_labels.npy --samples 300 --json --quiet");
     assert_true(json_number_value(json_object_get(r, "accuracy_spiking")) > 0.8 ||
                 json_is_object(json_object_get(r, "accuracy")));
+    json_decref(r);
+}
+
+/* one sample is not a batch: each coded linear layer split by rows (blocks
+ * of 64: with 3 ranks one has none of a 128-row layer) */
+static void test_digits_rows_same_for_every_k(void **st)
+{
+    json_t *r = same_for_every_k("examples/digits/model.json --input examples/digits/test_inputs.npy "
+                                 "--samples 1 --json --quiet");
     json_decref(r);
 }
 
@@ -237,29 +246,41 @@ static char *table_text(const char *db, const char *sql)
     return t;
 }
 
-static void test_trace_same_for_every_k(void **st)
+/* The trace of `args` (a run writing --trace DB) without mpirun and on 3
+ * ranks: the same spike rows, activity rows and run summary. */
+static void same_trace(const char *args, const char *name)
 {
-    const char *one = test_tmp("one.db"), *three = test_tmp("three.db");
+    char one[512], three[600], a[2048];
+    snprintf(one, sizeof one, "%s", test_tmp(name));
+    snprintf(three, sizeof three, "%s.3", one);
     unlink(one), unlink(three);
-    char args[1024];
-    snprintf(args, sizeof args, "examples/cuba/model.json --seconds 0.3 --trace %s --quiet --json", one);
-    assert_int_equal(run_k(0, args), 0);
-    snprintf(args, sizeof args, "examples/cuba/model.json --seconds 0.3 --trace %s --quiet --json", three);
-    if (run_k(3, args))
-        fail_msg("%s", errb);
+    snprintf(a, sizeof a, "%s --trace %s --quiet --json", args, one);
+    if (run_k(0, a))
+        fail_msg("%s: %s", a, errb);
+    snprintf(a, sizeof a, "%s --trace %s --quiet --json", args, three);
+    if (run_k(3, a))
+        fail_msg("%s: %s", a, errb);
     const char *q[] = {"SELECT * FROM spike_groups ORDER BY 1, 2, 3, 4",
                        "SELECT * FROM activity_blocks ORDER BY 1, 2, 3",
-                       "SELECT status, virtual_ticks, spike_checksum, samples FROM runs", "SELECT count(*) FROM spikes"};
+                       "SELECT status, virtual_ticks, spike_checksum, samples FROM runs",
+                       "SELECT count(*) FROM spikes"};
     for (size_t i = 0; i < sizeof q / sizeof *q; i++) {
-        char *a = table_text(one, q[i]), *b = table_text(three, q[i]);
-        if (strcmp(a, b))
-            fail_msg("%s differs between one process and 3 ranks", q[i]);
+        char *x = table_text(one, q[i]), *y = table_text(three, q[i]);
+        if (strcmp(x, y))
+            fail_msg("%s: %s differs between one process and 3 ranks", args, q[i]);
         if (i == 0)
-            assert_true(strlen(a) > 1000);
+            assert_true(strlen(x) > 1000);
         if (i == 2)
-            assert_non_null(strstr(a, "complete"));
-        free(a), free(b);
+            assert_non_null(strstr(x, "complete"));
+        free(x), free(y);
     }
+}
+
+static void test_trace_same_for_every_k(void **st)
+{
+    same_trace("examples/cuba/model.json --seconds 0.3", "cuba.db");
+    same_trace("examples/digits/model.json --input examples/digits/test_inputs.npy --samples 40", "digits.db");
+    same_trace("examples/tiny-lm --prompt 'The meaning of life' --generate 3", "lm.db");
 }
 
 /* rank 0 alone fails (its trace cannot be created): every rank ends at once
@@ -383,6 +404,7 @@ int main(void)
         cmocka_unit_test(test_version_says_mpi),    cmocka_unit_test(test_cuba_same_for_every_k),
         cmocka_unit_test(test_b4_same_for_every_k), cmocka_unit_test(test_ring_same_for_every_k),
         cmocka_unit_test(test_rules_and_long_delays), cmocka_unit_test(test_digits_same_for_every_k),
+        cmocka_unit_test(test_digits_rows_same_for_every_k),
         cmocka_unit_test(test_tiny_lm_same_for_every_k), cmocka_unit_test(test_lazy_experts_same_for_every_k),
         cmocka_unit_test(test_trace_same_for_every_k),
         cmocka_unit_test(test_rank0_setup_failure), cmocka_unit_test(test_mismatched_build),
