@@ -115,6 +115,9 @@ static int parse_config(const char *path, json_t *root, nesim_lm_config *cfg, ne
     cfg->arch = (nesim_lm_arch)ai;
     const size_t big = (size_t)1 << 30;
     int rc;
+    /* flash-linear-attention's configs (SpikingBrain-7B's) say norm_eps */
+    const char *eps_key =
+        json_object_get(root, "rms_norm_eps") || !json_object_get(root, "norm_eps") ? "rms_norm_eps" : "norm_eps";
     if ((rc = get_size(&c, root, "hidden_size", 0, big, &cfg->hidden)) ||
         (rc = get_size(&c, root, "intermediate_size", 0, big, &cfg->inter)) ||
         (rc = get_size(&c, root, "num_hidden_layers", 0, 100000, &cfg->layers)) ||
@@ -124,7 +127,7 @@ static int parse_config(const char *path, json_t *root, nesim_lm_config *cfg, ne
                        &cfg->head_dim)) ||
         (rc = get_size(&c, root, "vocab_size", 0, big, &cfg->vocab)) ||
         (rc = get_size(&c, root, "max_position_embeddings", 0, big, &cfg->max_pos)) ||
-        (rc = get_real(&c, root, "rms_norm_eps", 0, &cfg->eps)) ||
+        (rc = get_real(&c, root, eps_key, 0, &cfg->eps)) ||
         (rc = get_real(&c, root, "rope_theta", 10000.0, &cfg->rope_theta)) ||
         (rc = get_bool(&c, root, "tie_word_embeddings", &cfg->tied)))
         return rc;
@@ -134,8 +137,9 @@ static int parse_config(const char *path, json_t *root, nesim_lm_config *cfg, ne
     if (cfg->head_dim % 2)
         return nesim_json_bad(&c, "head_dim", "must be even for RoPE (got %zu)", cfg->head_dim);
     json_t *act = json_object_get(root, "hidden_act");
-    if (act && !(json_is_string(act) && !strcmp(json_string_value(act), "silu")))
-        return nesim_json_bad(&c, "hidden_act", "only \"silu\" (SwiGLU) is supported");
+    if (act && !(json_is_string(act) &&
+                 (!strcmp(json_string_value(act), "silu") || !strcmp(json_string_value(act), "swish"))))
+        return nesim_json_bad(&c, "hidden_act", "only \"silu\" (or its other name \"swish\": SwiGLU) is supported");
     json_t *rs = json_object_get(root, "rope_scaling");
     if (rs && !json_is_null(rs))
         return nesim_json_bad(&c, "rope_scaling", "is not supported (only plain RoPE)");

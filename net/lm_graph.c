@@ -29,6 +29,8 @@ void nesim_lm_graph_free(nesim_lm_graph *g)
         free(g->node[i].sink_vname);
         free(g->node[i].experts);
         nesim_tensor_release(&g->node[i].scale); /* a converted copy; a view releases nothing */
+        if (g->node[i].w_owned)
+            nesim_tensor_release(&g->node[i].w);
     }
     free(g->node);
     free(g->proj_node);
@@ -137,17 +139,19 @@ static json_t *j_linear(const char *name, const char *input, const char *tensor,
 }
 
 /* The hybrid's nodes as a spec would write them, read back by
- * nesim_lm_graph_from_json (so they are checked like any spec). Per layer l
- * (tensor prefix model.layers.l): input_layernorm; then either sliding-window
- * attention (self_attn.{q,k,v,o}_proj, q/k/v biased; K and V int8 and the
- * query spike-coded with k = 3, as W8ASpike) or gated linear attention
- * (self_attn.{q,k,v,gk,o}_proj, q/k/v/gk biased; q and k through ReLU;
- * alpha = sigmoid(gk)^(1 / gla_gate_norm); each head's read-out
- * RMS-normalised by self_attn.g_norm.weight [head_dim]); the residual add;
- * post_attention_layernorm; the SwiGLU MLP (mlp.{gate,up,down}_proj); the
- * add. Spiked as released: every attention projection, gate and up; down_proj
- * and lm_head graded. The tensor names are this reading of the technical
- * report (the released modeling file was not at hand): an assumption. */
+ * nesim_lm_graph_from_json (so they are checked like any spec). The tensor
+ * names are the released model's (BICLab/SpikingBrain-7B, W8ASpike/
+ * modeling_gla_swa.py and gla_attention.py: flash-linear-attention's
+ * layout): model.embeddings; per layer l (prefix model.layers.l) attn_norm;
+ * then either sliding-window attention (attn.{q,k,v,o}_proj, q/k/v biased; K
+ * and V int8 and the query spike-coded with k = 3, as W8ASpike) or gated
+ * linear attention (attn.{q,k,v,gk,o}_proj, q/k/v/gk biased; q and k through
+ * ReLU; alpha = sigmoid(gk)^(1 / gla_gate_norm); each head's read-out
+ * RMS-normalised by attn.g_norm.weight [head_dim]); the residual add;
+ * mlp_norm; the SwiGLU MLP (mlp.{gate,up,down}_proj); the add; model.norm and
+ * lm_head. Spiked as released: every attention projection, gate and up;
+ * down_proj and lm_head graded. (The graph's node names keep nesim's:
+ * input_layernorm, post_attention_layernorm.) */
 static json_t *gla_swa_nodes(const nesim_lm_config *c, nesim_lm_spiked_set set, nesim_coding coding, double k)
 {
     const int all = set == NESIM_LM_SET_ALL, none = set == NESIM_LM_SET_NONE;
@@ -156,10 +160,10 @@ static json_t *gla_swa_nodes(const nesim_lm_config *c, nesim_lm_spiked_set set, 
     json_t *a = json_array();
     char name[160], in[160], t[200], h[160] = "embed", q[160], kk[160], v[160], g[160];
     json_array_append_new(a, json_pack("{s:s, s:s, s:s}", "name", "embed", "type", "embedding", "weight",
-                                       "model.embed_tokens.weight"));
+                                       "model.embeddings.weight"));
     for (size_t l = 0; a && l < c->layers; l++) {
         snprintf(in, sizeof in, "layers.%zu.input_layernorm", l);
-        snprintf(t, sizeof t, "model.%s.weight", in);
+        snprintf(t, sizeof t, "model.layers.%zu.attn_norm.weight", l);
         json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:s, s:f}", "name", in, "type", "rmsnorm", "input", h,
                                            "weight", t, "eps", c->eps));
         const char *proj[] = {"q_proj", "k_proj", "v_proj", "gk_proj"};
@@ -167,7 +171,7 @@ static json_t *gla_swa_nodes(const nesim_lm_config *c, nesim_lm_spiked_set set, 
         int gla = !c->swa[l];
         for (int p = 0; p < 3 + gla; p++) {
             snprintf(name, sizeof name, "layers.%zu.%s", l, proj[p]);
-            snprintf(t, sizeof t, "model.layers.%zu.self_attn.%s", l, proj[p]);
+            snprintf(t, sizeof t, "model.layers.%zu.attn.%s", l, proj[p]);
             json_array_append_new(a, j_linear(name, in, t, 1, outs[p], H, sp, coding, k));
         }
         snprintf(q, sizeof q, "layers.%zu.q_proj", l);
@@ -181,7 +185,7 @@ static json_t *gla_swa_nodes(const nesim_lm_config *c, nesim_lm_spiked_set set, 
             snprintf(kr, sizeof kr, "layers.%zu.k_relu", l);
             json_array_append_new(a, json_pack("{s:s, s:s, s:s}", "name", qr, "type", "relu", "input", q));
             json_array_append_new(a, json_pack("{s:s, s:s, s:s}", "name", kr, "type", "relu", "input", kk));
-            snprintf(t, sizeof t, "model.layers.%zu.self_attn.g_norm.weight", l);
+            snprintf(t, sizeof t, "model.layers.%zu.attn.g_norm.weight", l);
             json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:f, s:s, s:f}", "name",
                                                name, "type", "gla", "q", qr, "k", kr, "v", v, "gk", g, "heads",
                                                (json_int_t)c->heads, "kv_heads", (json_int_t)c->kv_heads, "head_dim",
@@ -200,13 +204,13 @@ static json_t *gla_swa_nodes(const nesim_lm_config *c, nesim_lm_spiked_set set, 
         }
         char o_[160];
         snprintf(o_, sizeof o_, "layers.%zu.o_proj", l);
-        snprintf(t, sizeof t, "model.layers.%zu.self_attn.o_proj", l);
+        snprintf(t, sizeof t, "model.layers.%zu.attn.o_proj", l);
         json_array_append_new(a, j_linear(o_, name, t, 0, H, Q, sp, coding, k));
         snprintf(name, sizeof name, "layers.%zu.attn_add", l);
         json_array_append_new(a, json_pack("{s:s, s:s, s:[s,s]}", "name", name, "type", "add", "inputs", h, o_));
         snprintf(h, sizeof h, "%s", name);
         snprintf(in, sizeof in, "layers.%zu.post_attention_layernorm", l);
-        snprintf(t, sizeof t, "model.%s.weight", in);
+        snprintf(t, sizeof t, "model.layers.%zu.mlp_norm.weight", l);
         json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:s, s:f}", "name", in, "type", "rmsnorm", "input", h,
                                            "weight", t, "eps", c->eps));
         char gp[160], up[160], act[160], gated[160], dn[160];
@@ -229,7 +233,7 @@ static json_t *gla_swa_nodes(const nesim_lm_config *c, nesim_lm_spiked_set set, 
     }
     json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:s, s:f}", "name", "norm", "type", "rmsnorm", "input", h,
                                        "weight", "model.norm.weight", "eps", c->eps));
-    json_array_append_new(a, j_linear("lm_head", "norm", c->tied ? "model.embed_tokens" : "lm_head", 0, c->vocab, H,
+    json_array_append_new(a, j_linear("lm_head", "norm", c->tied ? "model.embeddings" : "lm_head", 0, c->vocab, H,
                                       all, coding, k));
     /* a node json_pack could not make (no memory) leaves the array short */
     size_t want = 3;
@@ -551,8 +555,83 @@ static int pos_real(const rd *r, const json_t *o, const char *key, double *out)
     return NESIM_OK;
 }
 
+/* Rounds a float to bfloat16 (to nearest, ties to even), as PyTorch stores
+ * the result of a bf16 operation computed in float. */
+static float round_bf16(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    if ((u & 0x7f800000u) == 0x7f800000u) /* inf, nan: as is */
+        return f;
+    u = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+/* SpikingBrain's W8ASpike checkpoints keep each QuantLinear's weight in
+ * bf16 with a buffer "<module>.weight_quantizer.scales" ([out, in / group,
+ * 1], or [out, 1]), and use (weight / scales).round() * scales in the
+ * weight's dtype (quant_linear.py's Quantizer). When that buffer is there,
+ * the node's weight becomes that product, computed as PyTorch does on the
+ * CPU (each operation in float, its result rounded to the weight's dtype;
+ * round half to even): a heap copy the node owns. */
+static int fake_quant(const rd *r, const nesim_lm_model *m, nesim_lm_node *n, const char *key, const char *name)
+{
+    size_t len = strlen(name);
+    if (len < 7 || strcmp(name + len - 7, ".weight"))
+        return NESIM_OK;
+    char sn[320];
+    snprintf(sn, sizeof sn, "%.*s.weight_quantizer.scales", (int)(len - 7), name);
+    nesim_tensor sc;
+    nesim_error e;
+    if (nesim_lm_tensor(m, sn, &sc, &e) || !sc.data)
+        return NESIM_OK; /* no quantizer: the weight as stored */
+    const nesim_tensor *w = &n->w;
+    const size_t out = (size_t)w->shape[0], in = (size_t)w->shape[1];
+    size_t G = sc.ndim >= 2 ? (size_t)sc.shape[1] : 1;
+    if (sc.ndim < 2 || sc.ndim > 3 || (size_t)sc.shape[0] != out || !G || in % G || sc.count != out * G ||
+        (w->dtype != NESIM_BF16 && w->dtype != NESIM_F32))
+        return bad(r, key, "tensor '%s' must be [%zu, G, 1] or [%zu, 1] with G dividing %zu, for a BF16 or F32 "
+                           "weight (got %d dimensions, %zu values; weight %s)",
+                   sn, out, out, in, sc.ndim, sc.count, nesim_dtype_name(w->dtype));
+    const size_t g = in / G, esz = nesim_dtype_size(w->dtype);
+    unsigned char *q = malloc(w->count * esz);
+    if (!q)
+        return bad(r, key, "out of memory for the quantised copy of '%s'", name);
+    const int bf = w->dtype == NESIM_BF16;
+    for (size_t o = 0; o < out; o++)
+        for (size_t i = 0; i < in; i++) {
+            float x = (float)nesim_tensor_get(w, o * in + i), s = (float)nesim_tensor_get(&sc, o * G + i / g);
+            float d = x / s;
+            if (bf)
+                d = round_bf16(d);
+            float v = nearbyintf(d) * s; /* the default rounding mode: half to even */
+            if (bf) {
+                uint32_t u;
+                v = round_bf16(v);
+                memcpy(&u, &v, sizeof u);
+                uint16_t h = (uint16_t)(u >> 16);
+                memcpy(q + (o * in + i) * 2, &h, 2);
+            } else {
+                memcpy(q + (o * in + i) * 4, &v, 4);
+            }
+            if (!isfinite(v)) {
+                free(q);
+                return bad(r, key, "tensor '%s': row %zu, column %zu: scale %g gives %g", name, o, i, (double)s,
+                           (double)v);
+            }
+        }
+    nesim_tensor c = *w;
+    c.map_base = NULL, c.map_len = 0;
+    c.data = c.heap = q;
+    n->w = c;
+    n->w_owned = 1;
+    return NESIM_OK;
+}
+
 /* A float tensor of ndim dimensions [d0, d1] (0: any size), or for a
- * linear weight also I8 with "<name>_scale". */
+ * linear weight also I8 with "<name>_scale"; a linear weight with a
+ * W8ASpike quantizer's scales is quantised as the released code does. */
 static int tensor_of(const rd *r, const nesim_lm_model *m, nesim_lm_node *n, const char *key, int ndim, size_t d0,
                      size_t d1, int linear)
 {
@@ -594,6 +673,8 @@ static int tensor_of(const rd *r, const nesim_lm_model *m, nesim_lm_node *n, con
     if (t->dtype != NESIM_F32 && t->dtype != NESIM_F16 && t->dtype != NESIM_BF16 && t->dtype != NESIM_F64)
         return bad(r, key, "tensor '%s' is %s; expected F32, F16, BF16 or F64%s", name, nesim_dtype_name(t->dtype),
                    linear ? " (or I8 with a _scale)" : "");
+    if (linear && key[0] == 'w' && t->data)
+        return fake_quant(r, m, n, key, name);
     return NESIM_OK;
 }
 

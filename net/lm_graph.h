@@ -108,6 +108,7 @@ typedef struct nesim_lm_node {
     nesim_tensor w, b, scale;  /* scale: I8 weights, F32 [out, in / group] */
     size_t group;
     int has_b, has_scale;
+    int w_owned;               /* w is a heap copy (a W8ASpike weight, quantised at load) */
     double eps;                /* rmsnorm */
     size_t heads, kv_heads, head_dim, window; /* attention */
     double rope_theta;

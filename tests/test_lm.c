@@ -988,6 +988,44 @@ static json_t *node_named(json_t *spec, const char *name)
  * q/k/v/gk only; down_proj and lm_head graded), every node's share of the
  * totals summed by layer kind adding up to the totals, the spec round trip,
  * and the importer's refusals. */
+/* A checkpoint laid out as SpikingBrain-7B's W8ASpike release
+ * (tests/fixtures/w8aspike/make.py, with PyTorch): its tensor names resolve,
+ * and each projection's bf16 weight with its "weight_quantizer.scales" is
+ * quantised exactly as the released Quantizer.forward does — equal, bit for
+ * bit, to PyTorch's own (weight / scales).round() * scales in bf16. */
+#define W8 "tests/fixtures/w8aspike/"
+static void test_w8aspike_checkpoint(void **st)
+{
+    nesim_error err = {0};
+    nesim_lm_model *m;
+    nesim_lm_graph *g;
+    assert_ok(nesim_lm_open(W8, &m, &err), &err);
+    assert_ok(nesim_lm_graph_from_model(m, NESIM_LM_SET_RELEASED, NESIM_CODE_BITWISE_BIDIR, 3.0, &g, &err), &err);
+    const char *node[] = {"layers.0.gk_proj", "layers.1.down_proj"};
+    const char *want[] = {W8 "expected_l0_gk_proj.npy", W8 "expected_l1_down_proj.npy"};
+    const char *raw[] = {"model.layers.0.attn.gk_proj.weight", "model.layers.1.mlp.down_proj.weight"};
+    for (int k = 0; k < 2; k++) {
+        int i = nesim_lm_graph_find(g, node[k]);
+        assert_true(i >= 0);
+        const nesim_tensor *w = &g->node[i].w;
+        nesim_tensor ref, stored;
+        assert_ok(nesim_npy_load(want[k], &ref, &err), &err);
+        assert_ok(nesim_lm_tensor(m, raw[k], &stored, &err), &err);
+        assert_int_equal(w->count, ref.count);
+        size_t moved = 0;
+        for (size_t j = 0; j < w->count; j++) {
+            if (nesim_tensor_get(w, j) != nesim_tensor_get(&ref, j))
+                fail_msg("%s, element %zu: %.9g, PyTorch %.9g", node[k], j, nesim_tensor_get(w, j),
+                         nesim_tensor_get(&ref, j));
+            moved += nesim_tensor_get(&stored, j) != nesim_tensor_get(&ref, j);
+        }
+        assert_true(moved > w->count / 2); /* the quantiser changed most weights: the test can fail */
+        nesim_tensor_release(&ref);
+    }
+    nesim_lm_graph_free(g);
+    nesim_lm_close(m);
+}
+
 #define GS "tests/fixtures/gla-swa-tiny"
 static void test_gla_swa_synthetic(void **st)
 {
@@ -998,15 +1036,15 @@ static void test_gla_swa_synthetic(void **st)
     assert_string_equal(nesim_lm_arch_name(m->cfg.arch), "GLAswaForCausalLM");
     assert_true(!m->cfg.swa[0] && m->cfg.swa[1] && !m->cfg.swa[2] && m->cfg.swa[3]);
     nesim_tensor a, a2, b, s, one;
-    assert_ok(nesim_lm_tensor(m, "model.layers.0.self_attn.q_proj.weight", &a, &err), &err);
+    assert_ok(nesim_lm_tensor(m, "model.layers.0.attn.q_proj.weight", &a, &err), &err);
     assert_int_equal(a.dtype, NESIM_I8);
     assert_int_equal(a.shape[0], 64);
     assert_int_equal(a.shape[1], 64);
-    assert_ok(nesim_lm_tensor(m, "model.layers.0.self_attn.q_proj.weight", &a2, &err), &err);
+    assert_ok(nesim_lm_tensor(m, "model.layers.0.attn.q_proj.weight", &a2, &err), &err);
     assert_ptr_equal(a.data, a2.data); /* made once, kept */
-    assert_ok(nesim_lm_tensor(m, "model.layers.2.self_attn.q_proj.weight", &b, &err), &err);
+    assert_ok(nesim_lm_tensor(m, "model.layers.2.attn.q_proj.weight", &b, &err), &err);
     assert_memory_not_equal(a.data, b.data, 64 * 64); /* each tensor its own stream */
-    assert_ok(nesim_lm_tensor(m, "model.layers.0.self_attn.q_proj.weight_scale", &s, &err), &err);
+    assert_ok(nesim_lm_tensor(m, "model.layers.0.attn.q_proj.weight_scale", &s, &err), &err);
     assert_int_equal(s.dtype, NESIM_F32);
     assert_int_equal(s.shape[1], 2); /* groups of 32 */
     int big = 0; /* each group's largest weight is +-127 */
@@ -1020,10 +1058,10 @@ static void test_gla_swa_synthetic(void **st)
             big += mx == 127;
         }
     assert_int_equal(big, 128);
-    assert_ok(nesim_lm_tensor(m, "model.layers.3.self_attn.g_norm.weight", &one, &err), &err);
+    assert_ok(nesim_lm_tensor(m, "model.layers.3.attn.g_norm.weight", &one, &err), &err);
     for (size_t i = 0; i < 16; i++)
         assert_true(nesim_tensor_get(&one, i) == 1.0);
-    assert_int_equal(nesim_lm_tensor(m, "model.layers.0.self_attn.nope.weight", &a2, &err), NESIM_EINVAL);
+    assert_int_equal(nesim_lm_tensor(m, "model.layers.0.attn.nope.weight", &a2, &err), NESIM_EINVAL);
     assert_non_null(strstr(err.msg, "nope"));
 
     nesim_lm_graph *g;
@@ -1341,6 +1379,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ann_equals_pytorch),
         cmocka_unit_test(test_gla_swa_synthetic),
+        cmocka_unit_test(test_w8aspike_checkpoint),
         cmocka_unit_test(test_lazy_experts),
         cmocka_unit_test(test_kinds_of_the_hybrid),
         cmocka_unit_test(test_spiking_equals_pytorch_and_counts_exact),
