@@ -53,6 +53,14 @@ int nesim_comm_launched(void)
     return getenv("OMPI_COMM_WORLD_SIZE") != NULL || getenv("PMIX_RANK") != NULL;
 }
 
+int nesim_comm_launch_rank(void)
+{
+    const char *r = getenv("OMPI_COMM_WORLD_RANK");
+    if (!r)
+        r = getenv("PMIX_RANK");
+    return r ? atoi(r) : 0;
+}
+
 int nesim_comm_rank(const nesim_comm *c) { return c ? c->rank : 0; }
 int nesim_comm_size(const nesim_comm *c) { return c ? c->size : 1; }
 

@@ -37,6 +37,11 @@ const char *nesim_comm_library(void);
  * plain `nesim run` never pays for it. */
 int nesim_comm_launched(void);
 
+/* This process's rank as the launcher's environment gives it (0 when not
+ * launched by mpirun), without initialising MPI: commands that are not
+ * split over ranks run on rank 0 alone. */
+int nesim_comm_launch_rank(void);
+
 /* Opens the communicator of this process: MPI_COMM_WORLD when launched by
  * mpirun (initialising MPI; NESIM_EINVAL when nesim was built without MPI),
  * else one rank. Every rank checks that all ranks run the same nesim build

@@ -33,6 +33,11 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "run") == 0)
         return cmd_run(argc - 1, argv + 1);
+    /* under mpirun only `run` is split over the ranks; every other command
+     * runs once, on rank 0 (K servers on one port, K replays into one trace
+     * would only collide) */
+    if (nesim_comm_launched() && nesim_comm_launch_rank() != 0)
+        return CLI_OK;
     if (strcmp(argv[1], "chips") == 0)
         return cmd_chips(argc - 1, argv + 1);
     if (!strcmp(argv[1], "spec"))

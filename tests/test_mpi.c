@@ -119,6 +119,17 @@ static void test_version_says_mpi(void **st)
     assert_non_null(strstr(out, "mpi: Open MPI"));
 }
 
+/* only `run` is split; any other command runs once, on rank 0 */
+static void test_other_commands_run_once(void **st)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "mpirun --oversubscribe -np 3 %s example b4 --neurons 400 --seconds 0.1", bin());
+    assert_int_equal(sh(cmd), 0);
+    const char *p = strstr(out, "mean rate");
+    assert_non_null(p);
+    assert_null(strstr(p + 1, "mean rate"));
+}
+
 static void test_cuba_same_for_every_k(void **st)
 {
     json_t *r = same_for_every_k("examples/cuba/model.json --seconds 0.5 --json --quiet");
@@ -401,7 +412,8 @@ int main(void)
     setenv("OMPI_MCA_btl_vader_single_copy_mechanism", "none", 1); /* no ptrace in containers */
     setenv("ASAN_OPTIONS", "detect_leaks=0", 1);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_version_says_mpi),    cmocka_unit_test(test_cuba_same_for_every_k),
+        cmocka_unit_test(test_version_says_mpi),    cmocka_unit_test(test_other_commands_run_once),
+        cmocka_unit_test(test_cuba_same_for_every_k),
         cmocka_unit_test(test_b4_same_for_every_k), cmocka_unit_test(test_ring_same_for_every_k),
         cmocka_unit_test(test_rules_and_long_delays), cmocka_unit_test(test_digits_same_for_every_k),
         cmocka_unit_test(test_digits_rows_same_for_every_k),
