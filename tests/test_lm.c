@@ -1024,6 +1024,23 @@ static void test_w8aspike_checkpoint(void **st)
     }
     nesim_lm_graph_free(g);
     nesim_lm_close(m);
+    /* a quantiser's scales of the wrong shape: refused, naming the tensor */
+    char d[400], cmd[4096];
+    snprintf(d, sizeof d, "%s/w8bad", test_tmpdir());
+    snprintf(cmd, sizeof cmd,
+             "rm -rf %s && cp -r " W8 " %s && /usr/bin/python3 -c \"import json,struct,sys; p='%s/model.safetensors'; "
+             "b=open(p,'rb').read(); n=struct.unpack('<Q',b[:8])[0]; h=json.loads(b[8:8+n]); "
+             "h['model.layers.0.attn.gk_proj.weight_quantizer.scales']['shape']=[32,1,2]; "
+             "j=json.dumps(h).encode(); j+=b' '*(n-len(j)); assert len(j)==n; "
+             "open(p,'wb').write(b[:8]+j+b[8+n:])\"",
+             d, d, d);
+    assert_int_equal(system(cmd), 0);
+    assert_ok(nesim_lm_open(d, &m, &err), &err);
+    assert_int_equal(nesim_lm_graph_from_model(m, NESIM_LM_SET_RELEASED, NESIM_CODE_BITWISE_BIDIR, 3.0, &g, &err),
+                     NESIM_EINVAL);
+    if (!strstr(err.msg, "model.layers.0.attn.gk_proj.weight_quantizer.scales") || strchr(err.msg, '\n'))
+        fail_msg("message: %s", err.msg);
+    nesim_lm_close(m);
 }
 
 #define GS "tests/fixtures/gla-swa-tiny"
