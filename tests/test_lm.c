@@ -989,10 +989,12 @@ static json_t *node_named(json_t *spec, const char *name)
  * totals summed by layer kind adding up to the totals, the spec round trip,
  * and the importer's refusals. */
 /* A checkpoint laid out as SpikingBrain-7B's W8ASpike release
- * (tests/fixtures/w8aspike/make.py, with PyTorch): its tensor names resolve,
- * and each projection's bf16 weight with its "weight_quantizer.scales" is
- * quantised exactly as the released Quantizer.forward does — equal, bit for
- * bit, to PyTorch's own (weight / scales).round() * scales in bf16. */
+ * (tests/fixtures/w8aspike/make.py, with PyTorch: a GLA layer and a W8ASpike
+ * sliding-window layer): its tensor names resolve; each projection's bf16
+ * weight with its "weight_quantizer.scales" is quantised exactly as the
+ * released Quantizer.forward does — equal, bit for bit, to PyTorch's own
+ * (weight / scales).round() * scales in bf16; and the whole model's logits
+ * equal the PyTorch oracle's bit for bit, spiked and graded. */
 #define W8 "tests/fixtures/w8aspike/"
 static void test_w8aspike_checkpoint(void **st)
 {
@@ -1024,6 +1026,35 @@ static void test_w8aspike_checkpoint(void **st)
     }
     nesim_lm_graph_free(g);
     nesim_lm_close(m);
+    /* the whole model against PyTorch (tests/fixtures/w8aspike/make.py runs
+     * examples/tiny-lm/gla.py's interpreter of the graph over the weights as
+     * the release quantises them): spiked as released and graded, each
+     * token's logits bit for bit */
+    for (int spk = 0; spk < 2; spk++) {
+        played p;
+        nesim_tensor ids, ref;
+        assert_ok(nesim_lm_open(W8, &p.m, &err), &err);
+        assert_ok(nesim_lm_graph_from_model(p.m, spk ? NESIM_LM_SET_RELEASED : NESIM_LM_SET_NONE,
+                                            NESIM_CODE_BITWISE_BIDIR, 3.0, &p.g, &err),
+                  &err);
+        assert_ok(nesim_lm_run_new(p.g, NULL, &p.r, &err), &err);
+        assert_ok(nesim_npy_load(W8 "ids.npy", &ids, &err), &err);
+        assert_ok(nesim_npy_load(spk ? W8 "expected_spk.npy" : W8 "expected_ann.npy", &ref, &err), &err);
+        const size_t V = p.m->cfg.vocab;
+        assert_int_equal(ref.count, ids.count * V);
+        float lg[128];
+        assert_true(V <= 128);
+        for (size_t t = 0; t < ids.count; t++) {
+            assert_ok(nesim_lm_step(p.r, (int32_t)nesim_tensor_get(&ids, t), lg, &err), &err);
+            for (size_t v = 0; v < V; v++)
+                if ((double)lg[v] != nesim_tensor_get(&ref, t * V + v))
+                    fail_msg("%s: token %zu, logit %zu: %.9g, PyTorch %.9g", spk ? "spiked" : "graded", t, v,
+                             (double)lg[v], nesim_tensor_get(&ref, t * V + v));
+        }
+        nesim_tensor_release(&ids);
+        nesim_tensor_release(&ref);
+        played_free(&p);
+    }
     /* a quantiser's scales of the wrong shape: refused, naming the tensor */
     char d[400], cmd[4096];
     snprintf(d, sizeof d, "%s/w8bad", test_tmpdir());

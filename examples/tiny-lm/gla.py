@@ -186,7 +186,10 @@ def run(spec, W, ids, spiked, k=3.0, routes=None, spikes=None):
                     spikes[0] += int((c & 1).sum())
                     c = c >> 1
             x = cnt * vth
-        return f32(x @ W[n["weight"]].T)
+        y = x @ W[n["weight"]].T
+        if "bias" in n:
+            y = y + W[n["bias"]]
+        return f32(y)
 
     for pos, tok in enumerate(ids):
         val = {}
@@ -226,10 +229,22 @@ def run(spec, W, ids, spiked, k=3.0, routes=None, spikes=None):
                 kk = val[n["k"]].view(nkv, hd)
                 q = q * cos + rotate_half(q) * sin
                 kk = kk * cos + rotate_half(kk) * sin
+                vv = val[n["v"]].view(nkv, hd)
+                if n.get("kv_quant") == "int8":  # W8ASpike: per token and KV head, s = clamp(max|x| / 127)
+                    def q8(x):
+                        sc = (x.abs().amax(-1, keepdim=True) / 127.0).clamp(1e-5, 1e4)
+                        return torch.round(x / sc).clamp(-128, 127) * sc
+                    kk, vv = q8(kk), q8(vv)
+                if n.get("q_k"):  # the query spike-coded per head
+                    vq = (q.abs().mean(-1, keepdim=True) / n["q_k"]).clamp(1e-5, 1e4)
+                    q = torch.round(q / vq) * vq
                 K, V = cache.setdefault(n["name"], ([], []))
                 K.append(kk)
-                V.append(val[n["v"]].view(nkv, hd))
+                V.append(vv)
+                win = n.get("window", 0)
                 Ks, Vs = torch.stack(K, 1), torch.stack(V, 1)  # [nkv, pos + 1, hd]
+                if win and Ks.shape[1] > win:  # the window: the last `win` positions, this one included
+                    Ks, Vs = Ks[:, -win:], Vs[:, -win:]
                 if "sinks" in n:  # learned keys and values before every position, as stored
                     sk = W[n["sinks"]["k"]].view(-1, nkv, hd).transpose(0, 1)
                     sv = W[n["sinks"]["v"]].view(-1, nkv, hd).transpose(0, 1)
