@@ -15,6 +15,7 @@
 #include "net/jsonmsg.h"
 #include "net/lm.h"
 #include "net/tensor.h"
+#include "sim/network.h"
 #include "traces/record_lm.h"
 
 typedef struct prices {
@@ -904,11 +905,14 @@ int nesim_lm_job(const nesim_lm_job_opts *o, json_t **report, nesim_error *err)
             json_object_set_new(rep, "generated", ga);
             if (o->prompt)
                 json_object_set_new(rep, "prompt", json_string(o->prompt));
-            /* per projection */
+            /* per projection; their spike counts (graph order) in one
+             * checksum, a cheap regression pin (tests/pinned/checksums.txt) */
             json_t *lj = json_array();
+            uint64_t ck = NESIM_SPIKE_CHECKSUM_INIT;
             for (size_t p = 0; p < g->n_proj; p++) {
                 const nesim_lm_node *nd = &g->node[g->proj_node[p]];
                 const nesim_coded_stats *st = nesim_lm_proj_stats(r, p);
+                ck = nesim_spike_checksum_add(ck, st->spikes, (uint32_t)p);
                 json_t *pj = json_object();
                 json_object_set_new(pj, "name", json_string(nd->name));
                 json_object_set_new(pj, "spiked", json_boolean(nesim_lm_proj_coding(r, p)->spiked));
@@ -927,6 +931,9 @@ int nesim_lm_job(const nesim_lm_job_opts *o, json_t **report, nesim_error *err)
                 json_array_append_new(lj, pj);
             }
             json_object_set_new(rep, "projections", lj);
+            char hex[24];
+            snprintf(hex, sizeof hex, "%016llx", (unsigned long long)ck);
+            json_object_set_new(rep, "spike_checksum", json_string(hex));
         }
         free(kind);
         if (rec) {
