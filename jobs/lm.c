@@ -97,6 +97,14 @@ static json_t *totals_json(const nesim_lm_totals *t, const prices *p)
         json_object_set_new(j, "graded_j", json_real(g));
         json_object_set_new(j, "graded_share", json_real(s + g > 0 ? g / (s + g) : 0));
         json_object_set_new(j, "ann_fp16_j", json_real(ann_j(p, t)));
+        /* the same energy by term: spiking = synaptic + update, graded =
+         * multiply-adds (graded projections, attention) + element-wise ops */
+        json_t *terms = json_object();
+        json_object_set_new(terms, "synaptic_j", json_real((double)t->sops * p->sop));
+        json_object_set_new(terms, "update_j", json_real((double)t->updates * p->update));
+        json_object_set_new(terms, "graded_mac_j", json_real((double)(t->dense_macs + t->attn_macs) * p->gmac));
+        json_object_set_new(terms, "graded_elementwise_j", json_real((double)t->elem_ops * p->gelem));
+        json_object_set_new(j, "energy_terms", terms);
     }
     return j;
 }

@@ -1215,6 +1215,26 @@ static void test_gla_swa_synthetic(void **st)
                 fail_msg("%s %s: tokens sum to %lld, run %lld", kn, field, (long long)sum, (long long)want);
         }
     }
+    /* each token's energy by term adds up to its spiking and graded energy */
+    {
+        size_t ti;
+        json_t *tv;
+        int priced = 0;
+        json_array_foreach(json_object_get(rep, "per_token"), ti, tv) {
+            const json_t *et = json_object_get(tv, "energy_terms");
+            if (!et)
+                continue;
+            priced++;
+            double sp = json_real_value(json_object_get(et, "synaptic_j")) +
+                        json_real_value(json_object_get(et, "update_j")),
+                   gr = json_real_value(json_object_get(et, "graded_mac_j")) +
+                        json_real_value(json_object_get(et, "graded_elementwise_j"));
+            assert_true(json_real_value(json_object_get(et, "synaptic_j")) > 0);
+            assert_close(sp, json_real_value(json_object_get(tv, "spiking_j")), 1e-12, 0);
+            assert_close(gr, json_real_value(json_object_get(tv, "graded_j")), 1e-12, 0);
+        }
+        assert_true(priced > 0);
+    }
     /* the spec of the checkpoint runs the same model */
     json_t *spec;
     assert_ok(nesim_lm_spec_build(GS, NESIM_LM_SET_RELEASED, NESIM_CODE_BITWISE_BIDIR, 3.0, &spec, &err), &err);
