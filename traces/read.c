@@ -783,6 +783,19 @@ static int clamp_window(int64_t *from, int64_t *to)
 /* The first tick a row may start at and still reach into a window from `from`. */
 static int64_t reach_back(int64_t from) { return from > TRACE_MAX_SPAN - 1 ? from - (TRACE_MAX_SPAN - 1) : 0; }
 
+/* Binds a row reader's query (?1 run, ?2 layer, ?3..?4 the ticks whose rows
+ * can reach into [from, to]) after clamping the window; an empty window
+ * reads nothing. */
+static void bind_window(row_merge *m, int64_t run, int layer, int64_t *from, int64_t *to)
+{
+    if (!clamp_window(from, to))
+        m->eof = true;
+    sqlite3_bind_int64(m->st, 1, run);
+    sqlite3_bind_int(m->st, 2, layer);
+    sqlite3_bind_int64(m->st, 3, reach_back(*from));
+    sqlite3_bind_int64(m->st, 4, *to);
+}
+
 /* ------------------------------------------------------------- spikes */
 
 typedef struct spike_item {
@@ -835,14 +848,9 @@ int nesim_trace_spikes_open(nesim_trace *t, int64_t run, int layer, int64_t from
         free(x);
         return rc;
     }
-    if (!clamp_window(&from, &to))
-        x->m.eof = true;
+    bind_window(&x->m, run, layer, &from, &to);
     x->from = from;
     x->to = to;
-    sqlite3_bind_int64(x->m.st, 1, run);
-    sqlite3_bind_int(x->m.st, 2, layer);
-    sqlite3_bind_int64(x->m.st, 3, reach_back(from));
-    sqlite3_bind_int64(x->m.st, 4, to);
     *it = x;
     return NESIM_OK;
 }
@@ -1042,14 +1050,9 @@ int nesim_trace_activity_open(nesim_trace *t, int64_t run, int layer, int64_t fr
         free(x);
         return rc;
     }
-    if (!clamp_window(&from, &to))
-        x->m.eof = true;
+    bind_window(&x->m, run, layer, &from, &to);
     x->from = from;
     x->to = to;
-    sqlite3_bind_int64(x->m.st, 1, run);
-    sqlite3_bind_int(x->m.st, 2, layer);
-    sqlite3_bind_int64(x->m.st, 3, reach_back(from));
-    sqlite3_bind_int64(x->m.st, 4, to);
     *it = x;
     return NESIM_OK;
 }
