@@ -40,6 +40,9 @@ int cli_progress_on(int quiet);
  * otherwise *comm is NULL (one rank). */
 struct nesim_comm;
 int cli_comm_open(double timeout_s, struct nesim_comm **comm, nesim_error *err);
+/* Whether this rank prints a failure: rank 0 (the ranks agreed on one
+ * message), or any rank whose exchange broke (its own message). */
+int cli_comm_says(const struct nesim_comm *comm);
 /* Finalises MPI, or aborts every rank after a failure another rank may not
  * know of (nesim_comm_close; status: the exit status). NULL: no-op. */
 void cli_comm_close(struct nesim_comm *comm, int status);

@@ -224,8 +224,8 @@ int cmd_run(int argc, char **argv)
         return CLI_OK;
     }
     nesim_comm *comm = NULL;
-    if (!rc && (rc = cli_comm_open(mpi_timeout, &comm, &err)) && nesim_comm_rank(comm) != 0)
-        err.msg[0] = 0; /* rank 0 says it */
+    if (!rc)
+        rc = cli_comm_open(mpi_timeout, &comm, &err);
     int rank = nesim_comm_rank(comm);
     o.comm = comm;
     int show = !rc && rank == 0 && cli_progress_on(quiet);
@@ -243,7 +243,7 @@ int cmd_run(int argc, char **argv)
             rc = prc, err = e2;
     }
     json_decref(report);
-    if (rc && (rank == 0 || nesim_comm_broken(comm))) /* the ranks agreed on one message: rank 0 says it */
+    if (rc && cli_comm_says(comm)) /* the ranks agreed on one message: rank 0 says it */
         fprintf(stderr, "nesim run: %s\n", err.msg);
     cli_comm_close(comm, rc ? cli_status(rc) : 0);
     cli_reraise_stop();

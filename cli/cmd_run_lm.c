@@ -213,8 +213,8 @@ int cmd_run_lm(int argc, char **argv)
         return CLI_OK;
     }
     nesim_comm *comm = NULL;
-    if (!rc && (rc = cli_comm_open(mpi_timeout, &comm, &err)) && nesim_comm_rank(comm) != 0)
-        err.msg[0] = 0; /* rank 0 says it */
+    if (!rc)
+        rc = cli_comm_open(mpi_timeout, &comm, &err);
     int rank = nesim_comm_rank(comm);
     o.comm = comm;
     int show = !rc && rank == 0 && cli_progress_on(quiet);
@@ -235,7 +235,7 @@ int cmd_run_lm(int argc, char **argv)
     }
     json_decref(report);
     free(ks);
-    if (rc && (rank == 0 || nesim_comm_broken(comm)))
+    if (rc && cli_comm_says(comm))
         fprintf(stderr, "nesim run: %s\n", err.msg);
     cli_comm_close(comm, rc ? cli_status(rc) : 0);
     cli_reraise_stop(); /* a recording stopped by a signal: die of it, as a shell expects */

@@ -132,6 +132,11 @@ int cli_comm_open(double timeout_s, nesim_comm **comm, nesim_error *err)
     return rc;
 }
 
+int cli_comm_says(const nesim_comm *comm)
+{
+    return nesim_comm_rank(comm) == 0 || nesim_comm_broken(comm);
+}
+
 void cli_comm_close(nesim_comm *comm, int status)
 {
     nesim_comm_close(comm, status);
