@@ -199,8 +199,7 @@ int nesim_net_set_comm(nesim_net *net, nesim_comm *comm, nesim_error *err)
     return NESIM_OK;
 }
 
-/* The block of population p rank `net->rank` simulates. */
-static void share(const nesim_net *net, int p, uint32_t *lo, uint32_t *hi)
+void nesim_population_owned(const nesim_net *net, int p, uint32_t *lo, uint32_t *hi)
 {
     uint32_t n = net->g->pops[p].n;
     int K = net->ranks > 1 ? net->ranks : 1;
@@ -212,14 +211,6 @@ static void share(const nesim_net *net, int p, uint32_t *lo, uint32_t *hi)
     size_t a, b;
     nesim_par_split(n, 1, K > 1 ? net->rank : 0, K, &a, &b);
     *lo = (uint32_t)a, *hi = (uint32_t)b;
-}
-
-void nesim_population_owned(const nesim_net *net, int p, uint32_t *lo, uint32_t *hi)
-{
-    if (net->started)
-        *lo = net->pops[p].lo, *hi = net->pops[p].hi;
-    else
-        share(net, p, lo, hi);
 }
 
 nesim_net_traffic nesim_net_traffic_of(const nesim_net *net) { return net->traffic; }
@@ -340,7 +331,7 @@ static int start(nesim_net *net, nesim_error *err)
         p->k.first = g->pops[i].first;
         p->k.io = &net->io;
         p->ops = p->k.dyn.model->ops(&p->k.dyn);
-        share(net, i, &p->lo, &p->hi);
+        nesim_population_owned(net, i, &p->lo, &p->hi);
         if (g->pops[i].cls) {
             uint32_t nc = g->pops[i].n_cls;
             if (!(p->cdyn = malloc(nc * sizeof *p->cdyn)))
