@@ -9,7 +9,9 @@
 #include "base/comm.h"
 
 #include <limits.h>
+#include <pthread.h>
 #include <sched.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +39,7 @@ struct nesim_comm {
     unsigned char *buf; /* allgatherv's receive buffer */
     size_t cap;
     nesim_comm_stats st;
+    struct nesim_comm_group *grp; /* a thread of a group (below), or NULL */
 };
 
 int nesim_comm_broken(const nesim_comm *c) { return c && c->broken; }
@@ -165,7 +168,7 @@ int nesim_comm_open(int *argc, char ***argv, double timeout_s, nesim_comm **out,
 
 void nesim_comm_close(nesim_comm *c, int failed)
 {
-    if (!c)
+    if (!c || c->grp) /* a group's member: nesim_comm_group_free */
         return;
     if (c->mpi) {
         /* a failure the ranks agreed on, or one before any exchange (the
@@ -179,7 +182,7 @@ void nesim_comm_close(nesim_comm *c, int failed)
     free(c);
 }
 
-int nesim_comm_allgather(nesim_comm *c, const void *mine, size_t bytes, void *all, const char *what,
+static int mpi_allgather(nesim_comm *c, const void *mine, size_t bytes, void *all, const char *what,
                          nesim_error *err)
 {
     if (!c || c->size == 1) {
@@ -195,7 +198,7 @@ int nesim_comm_allgather(nesim_comm *c, const void *mine, size_t bytes, void *al
     return wait_for(c, &r, what, err);
 }
 
-int nesim_comm_allgatherv(nesim_comm *c, const void *mine, const size_t *counts, const void **all, const char *what,
+static int mpi_allgatherv(nesim_comm *c, const void *mine, const size_t *counts, const void **all, const char *what,
                           nesim_error *err)
 {
     if (!c || c->size == 1) {
@@ -235,7 +238,7 @@ int nesim_comm_allgatherv(nesim_comm *c, const void *mine, const size_t *counts,
     return rc;
 }
 
-int nesim_comm_sum_u64(nesim_comm *c, uint64_t *v, size_t n, const char *what, nesim_error *err)
+static int mpi_sum_u64(nesim_comm *c, uint64_t *v, size_t n, const char *what, nesim_error *err)
 {
     if (!c || c->size == 1 || n == 0)
         return NESIM_OK;
@@ -248,7 +251,7 @@ int nesim_comm_sum_u64(nesim_comm *c, uint64_t *v, size_t n, const char *what, n
     return wait_for(c, &r, what, err);
 }
 
-int nesim_comm_min_i64(nesim_comm *c, int64_t *v, const char *what, nesim_error *err)
+static int mpi_min_i64(nesim_comm *c, int64_t *v, const char *what, nesim_error *err)
 {
     if (!c || c->size == 1)
         return NESIM_OK;
@@ -257,6 +260,388 @@ int nesim_comm_min_i64(nesim_comm *c, int64_t *v, const char *what, nesim_error 
     if (MPI_Iallreduce(MPI_IN_PLACE, v, 1, MPI_INT64_T, MPI_MIN, MPI_COMM_WORLD, &r) != MPI_SUCCESS)
         return c->broken = 1, nesim_fail(err, NESIM_EIO, "rank %d: MPI failed to start %s", c->rank, what);
     return wait_for(c, &r, what, err);
+}
+
+#else /* built without MPI: one rank, or the threads of a group */
+
+const char *nesim_comm_library(void) { return NULL; }
+
+int nesim_comm_open(int *argc, char ***argv, double timeout_s, nesim_comm **out, nesim_error *err)
+{
+    nesim_comm *c = calloc(1, sizeof *c);
+    *out = c;
+    if (!c)
+        return nesim_fail(err, NESIM_ENOMEM, "out of memory");
+    c->size = 1;
+    c->timeout_s = timeout_s > 0 ? timeout_s : 300;
+    if (nesim_comm_launched()) {
+        char fp[PRINT_LEN];
+        fingerprint(fp);
+        return nesim_fail(err, NESIM_EINVAL, "started by mpirun, but %s was built without MPI (install libopenmpi-dev "
+                          "and rebuild)", fp);
+    }
+    return NESIM_OK;
+}
+
+void nesim_comm_close(nesim_comm *c, int failed)
+{
+    if (c && !c->grp)
+        free(c->buf), free(c);
+}
+
+/* Never reached: without MPI a communicator of several ranks is a group's. */
+static int no_mpi(const char *what, nesim_error *err)
+{
+    return nesim_fail(err, NESIM_ESTATE, "%s: several ranks without MPI", what);
+}
+static int mpi_allgather(nesim_comm *c, const void *mine, size_t bytes, void *all, const char *what, nesim_error *err)
+{
+    return no_mpi(what, err);
+}
+static int mpi_allgatherv(nesim_comm *c, const void *mine, const size_t *counts, const void **all, const char *what,
+                          nesim_error *err)
+{
+    return no_mpi(what, err);
+}
+static int mpi_sum_u64(nesim_comm *c, uint64_t *v, size_t n, const char *what, nesim_error *err)
+{
+    return no_mpi(what, err);
+}
+static int mpi_min_i64(nesim_comm *c, int64_t *v, const char *what, nesim_error *err) { return no_mpi(what, err); }
+
+#endif
+
+/* ---- a group: the ranks are threads of this process ----------------------
+ *
+ * Collectives go through shared memory: each member copies its contribution
+ * into its slot, all meet at a barrier, and each reads what it needs. One
+ * barrier per collective: slots alternate between two sets, and a member
+ * writes set n % 2 again only in collective n + 2, after the barrier of
+ * n + 1, which every member reaches only once done reading n. The barrier
+ * spins briefly,
+ * then yields its core (members may outnumber free cores), and watches the
+ * deadline, the stop check and the group's failure flag: a member that ends
+ * with a failure the others do not know of (nesim_comm_group_leave) makes
+ * every wait end at once with its message. */
+
+typedef struct grp_slot {
+    unsigned char *p;              /* written by its member only */
+    size_t cap;
+} grp_slot;
+
+/* A member's communicator, padded so members' counters share no cache line. */
+typedef struct grp_member {
+    nesim_comm c;
+    int parity;                    /* the slot set of its next collective */
+    unsigned char pad[64];
+} grp_member;
+
+struct nesim_comm_group {
+    int size;
+    grp_member *member;            /* [size] */
+    grp_slot *slot[2];             /* [size] each: the alternating sets */
+    unsigned char pad0[64];        /* the barrier's words on lines of their own */
+    _Atomic unsigned arrived, round;
+    _Atomic int failed, sleepers;
+    unsigned char pad1[64];
+    pthread_mutex_t mu;            /* guards why, and the sleep on cv */
+    pthread_cond_t cv;
+    nesim_error why;               /* the first failure a member left with */
+};
+
+static int grp_failed(nesim_comm *c, const char *what, nesim_error *err)
+{
+    nesim_comm_group *g = c->grp;
+    c->broken = 1;
+    pthread_mutex_lock(&g->mu);
+    *err = g->why;
+    pthread_mutex_unlock(&g->mu);
+    if (!err->code)
+        nesim_fail(err, NESIM_EIO, "thread %d: another thread of the run failed during %s", c->rank, what);
+    return err->code;
+}
+
+static inline void spin_pause(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+/* How long a member spins before it sleeps: most waits of a split run
+ * (one member a little behind in an epoch) end within it. It spins on the
+ * CPU's pause only briefly, then yields: when members outnumber the free
+ * cores (or the scheduler put two on one), the one waited for runs at once.
+ * Measured on the 4,096-neuron network (1,000 exchanges): yielding after
+ * 64 pauses beat pausing for 50 us then sleeping, on 2 threads (0.43 vs
+ * 0.47 s) and on 3 threads on 2 cores (0.55 vs 0.72 s). */
+#define GRP_SPIN_S 1e-3
+
+/* Wakes the sleepers after the round moved on or a member failed. */
+static void grp_wake(nesim_comm_group *g)
+{
+    if (atomic_load(&g->sleepers)) {
+        pthread_mutex_lock(&g->mu);
+        pthread_cond_broadcast(&g->cv);
+        pthread_mutex_unlock(&g->mu);
+    }
+}
+
+static int grp_barrier(nesim_comm *c, const char *what, nesim_error *err)
+{
+    nesim_comm_group *g = c->grp;
+    if (atomic_load(&g->failed))
+        return grp_failed(c, what, err);
+    unsigned round = atomic_load(&g->round);
+    if (atomic_fetch_add(&g->arrived, 1) + 1 == (unsigned)g->size) {
+        atomic_store(&g->arrived, 0);
+        atomic_fetch_add(&g->round, 1);
+        grp_wake(g);
+        return NESIM_OK;
+    }
+    double t0 = mono_s();
+    for (unsigned spins = 1; atomic_load_explicit(&g->round, memory_order_acquire) == round; spins++) {
+        if (spins > 64)
+            sched_yield();
+        else
+            spin_pause();
+        if ((spins & 63) == 0 && mono_s() - t0 > GRP_SPIN_S)
+            break;
+    }
+    /* Sleep in slices, checking the stop signal and the deadline. A
+     * sleeper counts itself before it checks the round under the lock, and
+     * the last arrival moves the round before it reads the count: one of the
+     * two sees the other, so no wake-up is lost. */
+    while (atomic_load(&g->round) == round) {
+        if (atomic_load(&g->failed))
+            return grp_failed(c, what, err);
+        double now = mono_s();
+        if (c->stop && c->stop(c->stop_ctx))
+            return c->broken = 1, nesim_fail(err, NESIM_EIO, "thread %d: stopped by a signal while waiting in %s",
+                                             c->rank, what);
+        if (now - t0 > c->timeout_s)
+            return c->broken = 1, nesim_fail(err, NESIM_EIO, "thread %d: no answer from the other threads for "
+                                             "%.0f s in %s: ending the run", c->rank, now - t0, what);
+        atomic_fetch_add(&g->sleepers, 1);
+        pthread_mutex_lock(&g->mu);
+        if (atomic_load(&g->round) == round && !atomic_load(&g->failed)) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += 20 * 1000 * 1000;
+            if (ts.tv_nsec >= 1000000000L)
+                ts.tv_sec++, ts.tv_nsec -= 1000000000L;
+            pthread_cond_timedwait(&g->cv, &g->mu, &ts);
+        }
+        pthread_mutex_unlock(&g->mu);
+        atomic_fetch_sub(&g->sleepers, 1);
+    }
+    return NESIM_OK;
+}
+
+static grp_member *grp_me(nesim_comm *c) { return (grp_member *)c; }
+
+/* Copies mine into this member's slot of the next set and waits for every
+ * member's; *set is that set (valid until this member's collective after
+ * the next). */
+static int grp_post(nesim_comm *c, const void *mine, size_t bytes, const grp_slot **set, const char *what,
+                    nesim_error *err)
+{
+    nesim_comm_group *g = c->grp;
+    grp_member *m = grp_me(c);
+    grp_slot *mys = &g->slot[m->parity][c->rank];
+    int rc = NESIM_OK;
+    if (bytes > mys->cap) { /* a member that cannot post still meets the others, then fails */
+        size_t cap = bytes > 2 * mys->cap ? bytes : 2 * mys->cap;
+        unsigned char *p = realloc(mys->p, cap);
+        if (p)
+            mys->p = p, mys->cap = cap;
+        else
+            rc = nesim_fail(err, NESIM_ENOMEM, "thread %d: out of memory posting %s (%zu bytes)", c->rank, what, bytes);
+    }
+    if (rc) {
+        nesim_comm_group_leave(c, rc, err);
+        return rc;
+    }
+    if (bytes)
+        memcpy(mys->p, mine, bytes);
+    c->st.collectives++;
+    c->st.bytes_sent += bytes;
+    *set = g->slot[m->parity];
+    m->parity ^= 1;
+    double t0 = mono_s();
+    rc = grp_barrier(c, what, err);
+    c->st.wait_s += mono_s() - t0;
+    return rc;
+}
+
+static int grp_allgather(nesim_comm *c, const void *mine, size_t bytes, void *all, const char *what, nesim_error *err)
+{
+    const grp_slot *set;
+    int rc = grp_post(c, mine, bytes, &set, what, err);
+    for (int r = 0; !rc && r < c->size; r++)
+        memcpy((unsigned char *)all + (size_t)r * bytes, set[r].p, bytes);
+    return rc;
+}
+
+static int grp_allgatherv(nesim_comm *c, const void *mine, const size_t *counts, const void **all, const char *what,
+                          nesim_error *err)
+{
+    size_t total = 0;
+    for (int r = 0; r < c->size; r++)
+        total += counts[r];
+    int rc = NESIM_OK;
+    if (total > c->cap) {
+        size_t cap = total > 2 * c->cap ? total : 2 * c->cap;
+        unsigned char *b = realloc(c->buf, cap);
+        if (b)
+            c->buf = b, c->cap = cap;
+        else
+            rc = nesim_fail(err, NESIM_ENOMEM, "thread %d: out of memory receiving %s (%zu bytes)", c->rank, what, total);
+    }
+    if (rc) {
+        nesim_comm_group_leave(c, rc, err);
+        return rc;
+    }
+    const grp_slot *set;
+    if ((rc = grp_post(c, mine, counts[c->rank], &set, what, err)))
+        return rc;
+    for (int r = 0, off = 0; r < c->size; off += (int)counts[r], r++)
+        if (counts[r])
+            memcpy(c->buf + off, set[r].p, counts[r]);
+    *all = c->buf;
+    return NESIM_OK;
+}
+
+static int grp_sum_u64(nesim_comm *c, uint64_t *v, size_t n, const char *what, nesim_error *err)
+{
+    const grp_slot *set;
+    int rc = grp_post(c, v, n * sizeof *v, &set, what, err);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t sum = 0, x;
+        for (int r = 0; r < c->size; r++) {
+            memcpy(&x, set[r].p + i * sizeof x, sizeof x);
+            sum += x;
+        }
+        v[i] = sum;
+    }
+    return NESIM_OK;
+}
+
+static int grp_min_i64(nesim_comm *c, int64_t *v, const char *what, nesim_error *err)
+{
+    const grp_slot *set;
+    int rc = grp_post(c, v, sizeof *v, &set, what, err);
+    for (int r = 0; !rc && r < c->size; r++) {
+        int64_t x;
+        memcpy(&x, set[r].p, sizeof x);
+        if (x < *v)
+            *v = x;
+    }
+    return rc;
+}
+
+int nesim_comm_group_new(int size, const nesim_comm *like, nesim_comm_group **out, nesim_error *err)
+{
+    *out = NULL;
+    if (size < 1)
+        return nesim_fail(err, NESIM_EINVAL, "a group needs at least one thread (%d)", size);
+    nesim_comm_group *g = calloc(1, sizeof *g);
+    if (!g || !(g->member = calloc((size_t)size, sizeof *g->member)) ||
+        !(g->slot[0] = calloc((size_t)size, sizeof *g->slot[0])) ||
+        !(g->slot[1] = calloc((size_t)size, sizeof *g->slot[1]))) {
+        if (g)
+            free(g->member), free(g->slot[0]);
+        free(g);
+        return nesim_fail(err, NESIM_ENOMEM, "out of memory");
+    }
+    g->size = size;
+    pthread_mutex_init(&g->mu, NULL);
+    pthread_cond_init(&g->cv, NULL);
+    atomic_init(&g->sleepers, 0);
+    atomic_init(&g->arrived, 0);
+    atomic_init(&g->round, 0);
+    atomic_init(&g->failed, 0);
+    for (int r = 0; r < size; r++) {
+        nesim_comm *c = &g->member[r].c;
+        c->rank = r, c->size = size, c->grp = g;
+        c->timeout_s = like && like->timeout_s > 0 ? like->timeout_s : 300;
+        if (like)
+            c->stop = like->stop, c->stop_ctx = like->stop_ctx;
+    }
+    *out = g;
+    return NESIM_OK;
+}
+
+nesim_comm *nesim_comm_group_member(nesim_comm_group *g, int rank) { return &g->member[rank].c; }
+
+int nesim_comm_is_group(const nesim_comm *c) { return c && c->grp; }
+
+void nesim_comm_group_leave(nesim_comm *c, int rc, const nesim_error *err)
+{
+    if (!c || !c->grp || !rc || c->agreed)
+        return;
+    nesim_comm_group *g = c->grp;
+    pthread_mutex_lock(&g->mu);
+    if (!g->why.code) {
+        g->why = *err;
+        g->why.code = rc;
+        if (c->rank != 0)
+            nesim_context(&g->why, "thread %d: ", c->rank);
+    }
+    pthread_mutex_unlock(&g->mu);
+    atomic_store(&g->failed, 1);
+    grp_wake(g);
+}
+
+void nesim_comm_group_free(nesim_comm_group *g)
+{
+    if (!g)
+        return;
+    for (int r = 0; r < g->size; r++)
+        free(g->member[r].c.buf), free(g->slot[0][r].p), free(g->slot[1][r].p);
+    pthread_mutex_destroy(&g->mu);
+    pthread_cond_destroy(&g->cv);
+    free(g->slot[0]), free(g->slot[1]);
+    free(g->member);
+    free(g);
+}
+
+/* ---- the collectives: one rank, a group, or MPI -------------------------- */
+
+int nesim_comm_allgather(nesim_comm *c, const void *mine, size_t bytes, void *all, const char *what,
+                         nesim_error *err)
+{
+    if (!c || c->size == 1) {
+        memcpy(all, mine, bytes);
+        return NESIM_OK;
+    }
+    return c->grp ? grp_allgather(c, mine, bytes, all, what, err) : mpi_allgather(c, mine, bytes, all, what, err);
+}
+
+int nesim_comm_allgatherv(nesim_comm *c, const void *mine, const size_t *counts, const void **all, const char *what,
+                          nesim_error *err)
+{
+    if (!c || c->size == 1) {
+        *all = mine;
+        return NESIM_OK;
+    }
+    return c->grp ? grp_allgatherv(c, mine, counts, all, what, err) : mpi_allgatherv(c, mine, counts, all, what, err);
+}
+
+int nesim_comm_sum_u64(nesim_comm *c, uint64_t *v, size_t n, const char *what, nesim_error *err)
+{
+    if (!c || c->size == 1 || n == 0)
+        return NESIM_OK;
+    return c->grp ? grp_sum_u64(c, v, n, what, err) : mpi_sum_u64(c, v, n, what, err);
+}
+
+int nesim_comm_min_i64(nesim_comm *c, int64_t *v, const char *what, nesim_error *err)
+{
+    if (!c || c->size == 1)
+        return NESIM_OK;
+    return c->grp ? grp_min_i64(c, v, what, err) : mpi_min_i64(c, v, what, err);
 }
 
 int nesim_comm_agree(nesim_comm *c, int rc, nesim_error *err)
@@ -274,7 +659,7 @@ int nesim_comm_agree(nesim_comm *c, int rc, nesim_error *err)
         if (all[r].code) {
             *err = all[r];
             if (r != 0)
-                nesim_context(err, "rank %d: ", r);
+                nesim_context(err, c->grp ? "thread %d: " : "rank %d: ", r);
             grc = all[r].code;
             c->agreed = 1;
             break;
@@ -282,50 +667,3 @@ int nesim_comm_agree(nesim_comm *c, int rc, nesim_error *err)
     free(all);
     return grc;
 }
-
-#else /* built without MPI: one rank */
-
-const char *nesim_comm_library(void) { return NULL; }
-
-int nesim_comm_open(int *argc, char ***argv, double timeout_s, nesim_comm **out, nesim_error *err)
-{
-    nesim_comm *c = calloc(1, sizeof *c);
-    *out = c;
-    if (!c)
-        return nesim_fail(err, NESIM_ENOMEM, "out of memory");
-    c->size = 1;
-    c->timeout_s = timeout_s;
-    if (nesim_comm_launched()) {
-        char fp[PRINT_LEN];
-        fingerprint(fp);
-        return nesim_fail(err, NESIM_EINVAL, "started by mpirun, but %s was built without MPI (install libopenmpi-dev "
-                          "and rebuild)", fp);
-    }
-    return NESIM_OK;
-}
-
-void nesim_comm_close(nesim_comm *c, int failed)
-{
-    if (c)
-        free(c->buf), free(c);
-}
-
-int nesim_comm_allgather(nesim_comm *c, const void *mine, size_t bytes, void *all, const char *what,
-                         nesim_error *err)
-{
-    memcpy(all, mine, bytes);
-    return NESIM_OK;
-}
-
-int nesim_comm_allgatherv(nesim_comm *c, const void *mine, const size_t *counts, const void **all, const char *what,
-                          nesim_error *err)
-{
-    *all = mine;
-    return NESIM_OK;
-}
-
-int nesim_comm_sum_u64(nesim_comm *c, uint64_t *v, size_t n, const char *what, nesim_error *err) { return NESIM_OK; }
-int nesim_comm_agree(nesim_comm *c, int rc, nesim_error *err) { return rc; }
-int nesim_comm_min_i64(nesim_comm *c, int64_t *v, const char *what, nesim_error *err) { return NESIM_OK; }
-
-#endif

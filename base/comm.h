@@ -93,6 +93,33 @@ int nesim_comm_agree(nesim_comm *c, int rc, nesim_error *err);
  * are out of step, and the run must end with nesim_comm_close(c, 1). */
 int nesim_comm_broken(const nesim_comm *c);
 
+/* ---- a group: K ranks that are threads of this process ------------------
+ *
+ * The same split as mpirun's, on the cores of one machine: each thread runs
+ * what a rank runs, with its member of the group as the communicator, and
+ * the collectives go through shared memory. Same collectives, same
+ * canonical order, so the same results as one rank, bit for bit. */
+typedef struct nesim_comm_group nesim_comm_group;
+
+/* A group of `size` members (rank 0 .. size-1). Each member's bound on a
+ * wait and stop check are `like`'s (NULL: 300 s, none). *out is the
+ * caller's: nesim_comm_group_free, after every thread using it ended. */
+int nesim_comm_group_new(int size, const nesim_comm *like, nesim_comm_group **out, nesim_error *err);
+
+/* Member `rank`'s communicator, owned by the group (nesim_comm_close on it
+ * does nothing). One thread uses one member. */
+nesim_comm *nesim_comm_group_member(nesim_comm_group *g, int rank);
+
+/* Nonzero when c is a group's member (threads), not MPI or a lone rank. */
+int nesim_comm_is_group(const nesim_comm *c);
+
+/* A member's thread ends with rc (err its message): a failure the members
+ * did not agree on (nesim_comm_agree) ends every other member's next or
+ * current wait at once, with this message, instead of at the timeout. */
+void nesim_comm_group_leave(nesim_comm *c, int rc, const nesim_error *err);
+
+void nesim_comm_group_free(nesim_comm_group *g);
+
 /* Traffic so far on this rank: collectives called and bytes this rank sent
  * (its own contribution to each; what it receives is what the others sent). */
 typedef struct nesim_comm_stats {

@@ -91,7 +91,7 @@ PY
 }
 
 pairs "strong: CUBA 20000 neurons, ${SECONDS_CUBA} s" 1 2 \
-  "$D/cuba20k.json --seconds $SECONDS_CUBA --chip none" "$D/cuba20k.json --seconds $SECONDS_CUBA --chip none"
+  "$D/cuba20k.json --seconds $SECONDS_CUBA --chip none --threads 1" "$D/cuba20k.json --seconds $SECONDS_CUBA --chip none --threads 1"
 /usr/bin/python3 - "$D/b.json" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1])); m = r["mpi"]; t = r["totals"]
@@ -104,7 +104,7 @@ print("  exchange on 2 ranks: %d spikes in %d exchanges (of %d ticks); %d bytes 
 PY
 
 pairs "weak: one CUBA of 10000 per rank, ${SECONDS_CUBA} s" 1 2 \
-  "$D/cuba10k.json --seconds $SECONDS_CUBA --chip none" "$D/cuba10k-x2.json --seconds $SECONDS_CUBA --chip none"
+  "$D/cuba10k.json --seconds $SECONDS_CUBA --chip none --threads 1" "$D/cuba10k-x2.json --seconds $SECONDS_CUBA --chip none --threads 1"
 echo "  (weak scaling: 'speed-up' is the efficiency T(1 rank, N)/T(2 ranks, 2N); 1.00 is perfect)"
 
 SAMPLES=${BENCH_QUICK:+16}

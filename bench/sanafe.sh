@@ -12,7 +12,8 @@
 #
 # Prints: whether the spike lists are identical; energy per term and chip
 # time (simple and detailed) side by side; wall time end to end (load, run,
-# report; min and median of N runs) and peak memory of each.
+# report; min and median of N runs) and peak memory of each, nesim on one
+# thread and on two (--threads 2) for the random network.
 #
 # SANA-FE is found as $SANAFE (its `sim` binary) with $SANAFE_ARCH (its
 # arch/loihi.yaml), by default ../peers/sanafe-build/sim and
@@ -66,6 +67,9 @@ timeit() { # label runs command...
 }
 timeit ns_simple "$N" "$NESIM" run model.json --seconds "$STEPS" --chip loihi-sanafe --timing simple --quiet --json
 timeit ns_detailed "$N" "$NESIM" run model.json --seconds "$STEPS" --chip loihi-sanafe --timing detailed --quiet --json
+# the same split over two threads (the same spikes and report: tests/test_threads.c)
+timeit ns2_simple "$N" "$NESIM" run model.json --seconds "$STEPS" --chip loihi-sanafe --timing simple --threads 2 --quiet --json
+timeit ns2_detailed "$N" "$NESIM" run model.json --seconds "$STEPS" --chip loihi-sanafe --timing detailed --threads 2 --quiet --json
 timeit sf_simple "$NS" "$SANAFE" -t simple -n -o "$D/out" "$SANAFE_ARCH" net.net "$STEPS"
 timeit sf_detailed "$NS" "$SANAFE" -t detailed -n -o "$D/out" "$SANAFE_ARCH" net.net "$STEPS"
 

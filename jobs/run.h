@@ -37,7 +37,9 @@ typedef struct nesim_run_opts {
     nesim_trace_level record;
     int has_seed;
     uint64_t seed;                 /* else the spec's */
-    int threads;                   /* layer models: threads per coded layer (0: every core) */
+    int threads;                   /* layer models: threads per coded layer (0: every core);
+                                      networks: threads the neurons are split over
+                                      (nesim_run_network_threads; 0: decided by its size) */
     uint64_t max_memory;           /* refuse a run estimated above this many bytes
                                       (net/estimate.h); 0: the memory available now */
     /* Optional: progress in [0, 1]; called often, cheap to ignore. */
@@ -58,5 +60,13 @@ typedef struct nesim_run_opts {
  * fails after a good run, the run is still reported (*report set) and
  * recorded complete, and the failure is returned. */
 int nesim_run_spec(const nesim_run_opts *o, json_t **report, nesim_error *err);
+
+/* The threads a network spec runs on with these options: o->threads when
+ * given, else every core for a network of 2 million synapses or more, else
+ * one (each thread holds a copy of the graph: no more threads than the
+ * memory estimate allows); 1 under mpirun (one thread per rank) and for a
+ * layer model. Results are the same for any count, bit for bit. */
+struct nesim_spec;
+int nesim_run_network_threads(const nesim_run_opts *o, const struct nesim_spec *spec);
 
 #endif

@@ -85,6 +85,13 @@ void nesim_spec_estimate(const nesim_spec *s, size_t samples, nesim_estimate *e)
             syn = (double)a->n * (double)b->n * J->p;
         else if (J->rule == NESIM_EXPLICIT)
             syn = explicit_synapses(J);
+        else if (J->rule == NESIM_ALL_TO_ALL)
+            syn = (double)a->n * (double)b->n;
+        else
+            syn = (double)a->n;
+        e->synapses += syn;
+        if (J->rule != NESIM_FIXED_PROB && J->rule != NESIM_EXPLICIT)
+            syn = 0; /* computed, never stored */
         add(e, nesim_estimate_network(0, 0, syn, (double)a->n), "projection %s -> %s: %.4g synapses", a->name, b->name, syn);
     }
     for (size_t i = 0; i < s->n_layers; i++) {

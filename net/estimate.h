@@ -21,6 +21,7 @@ typedef struct nesim_estimate {
     double bytes;          /* the whole run */
     double largest_bytes;  /* its largest item */
     char largest[160];     /* what that item is ("projection exc -> exc: 1e+10 synapses") */
+    double synapses;       /* a network's synapses, expected (fixed probability) or stored */
 } nesim_estimate;
 
 /* Fills *e for a run of `samples` input samples (layer models; 0 for a

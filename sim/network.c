@@ -660,14 +660,40 @@ static int take_spikes(nesim_net *net, const wire_head *h, const wire_spike *res
             return nesim_fail(err, NESIM_ENOMEM, "out of memory merging %zu spikes", total);
         net->merged = m, net->cap_merged = total;
     }
-    size_t k = 0;
-    for (int r = 0; r < net->ranks; r++)
-        for (int64_t i = 0; i < h[r].spikes; i++, k++) {
-            const wire_spike *w = i < WIRE_INLINE ? &h[r].first[i] : rest++;
-            net->merged[k] = (nesim_spike){epoch0 + w->dt, w->id, (uint32_t)net->pop_of[w->id]};
+    /* each rank's spikes come in canonical order: merge them (rank r's
+     * next is at i[r] of h[r].spikes; its spikes past the inline ones at
+     * rest[off[r] ..]) */
+    enum { MERGE_MAX = 16 };
+    int K = net->ranks;
+    if (K <= MERGE_MAX) {
+        int64_t i[MERGE_MAX] = {0};
+        size_t off[MERGE_MAX];
+        for (int r = 0, o = 0; r < K; r++) {
+            off[r] = (size_t)o;
+            o += h[r].spikes > WIRE_INLINE ? (int)(h[r].spikes - WIRE_INLINE) : 0;
         }
-    if (net->ranks > 1)
+        for (size_t k = 0; k < total; k++) {
+            const wire_spike *best = NULL;
+            int br = -1;
+            for (int r = 0; r < K; r++) {
+                if (i[r] >= h[r].spikes)
+                    continue;
+                const wire_spike *w = i[r] < WIRE_INLINE ? &h[r].first[i[r]] : &rest[off[r] + (size_t)(i[r] - WIRE_INLINE)];
+                if (!best || w->dt < best->dt || (w->dt == best->dt && w->id < best->id))
+                    best = w, br = r;
+            }
+            i[br]++;
+            net->merged[k] = (nesim_spike){epoch0 + best->dt, best->id, (uint32_t)net->pop_of[best->id]};
+        }
+    } else {
+        size_t k = 0;
+        for (int r = 0; r < K; r++)
+            for (int64_t j = 0; j < h[r].spikes; j++, k++) {
+                const wire_spike *w = j < WIRE_INLINE ? &h[r].first[j] : rest++;
+                net->merged[k] = (nesim_spike){epoch0 + w->dt, w->id, (uint32_t)net->pop_of[w->id]};
+            }
         qsort(net->merged, total, sizeof *net->merged, cmp_spike);
+    }
     int rc = NESIM_OK;
     for (size_t i = 0; i < total && !rc; i++) {
         const nesim_spike *sp = &net->merged[i];

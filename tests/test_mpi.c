@@ -65,19 +65,6 @@ static json_t *parse_out(void)
     return j;
 }
 
-/* The report without what measures the machine rather than the model: wall
- * times, memory, phases, the mapper's own time, the ranks' traffic and the
- * event queue's depth (each rank's queue holds its share). */
-static void strip(json_t *r)
-{
-    const char *top[] = {"wall_s", "peak_rss_mib", "phases_s", "mpi", "trace_close_s"};
-    for (size_t i = 0; i < sizeof top / sizeof *top; i++)
-        json_object_del(r, top[i]);
-    json_object_del(json_object_get(r, "chip_usage"), "map_s");
-    json_object_del(json_object_get(r, "totals"), "queue_max");
-    json_object_del(json_object_get(r, "totals"), "queue_mean");
-}
-
 /* The report of `args` without mpirun equals the report on 1, 2 and 3
  * ranks; returns the plain report (the caller frees it). */
 static json_t *same_for_every_k(const char *args)
@@ -87,7 +74,7 @@ static json_t *same_for_every_k(const char *args)
         fail_msg("nesim run %s: exit %d: %s", args, st, errb);
     json_t *ref = parse_out();
     json_t *plain = json_deep_copy(ref);
-    strip(ref);
+    test_strip_machine(ref);
     for (int k = 1; k <= 3; k++) {
         st = run_k(k, args);
         if (st)
@@ -96,15 +83,10 @@ static json_t *same_for_every_k(const char *args)
         json_t *mpi = json_object_get(r, "mpi");
         if (k > 1 && json_is_object(json_object_get(plain, "totals"))) /* layer and network reports say how */
             assert_int_equal(json_integer_value(json_object_get(mpi, "ranks")), k);
-        strip(r);
-        if (!json_equal(ref, r)) {
-            char *a = json_dumps(ref, JSON_SORT_KEYS | JSON_COMPACT), *b = json_dumps(r, JSON_SORT_KEYS | JSON_COMPACT);
-            size_t d = 0;
-            while (a[d] && a[d] == b[d])
-                d++;
-            fail_msg("K = %d differs from one process at byte %zu:\n  one: %.300s\n  K:   %.300s", k, d,
-                     a + (d > 100 ? d - 100 : 0), b + (d > 100 ? d - 100 : 0));
-        }
+        test_strip_machine(r);
+        char what[3200];
+        snprintf(what, sizeof what, "mpirun -np %d nesim run %s", k, args);
+        test_assert_same_report(ref, r, what);
         json_decref(r);
     }
     json_decref(ref);
@@ -157,25 +139,7 @@ static void test_ring_same_for_every_k(void **st)
  * of 3 ticks: epochs of 3 ticks between exchanges */
 static void test_rules_and_long_delays(void **st)
 {
-    const char *spec = test_tmp("rules.json");
-    FILE *f = fopen(spec, "w");
-    assert_non_null(f);
-    fputs("{\"nesim\": 1, \"name\": \"rules\", \"tick\": 1e-4, \"seed\": 7,\n"
-          " \"populations\": [\n"
-          "  {\"name\": \"drive\", \"model\": \"poisson\", \"n\": 50, \"params\": {\"rate_hz\": 40}},\n"
-          "  {\"name\": \"a\", \"model\": \"lif\", \"n\": 37,\n"
-          "   \"params\": {\"tau_m\": 0.02, \"v_rest\": -0.065, \"v_thresh\": -0.05, \"v_reset\": -0.065, \"t_ref\": 0.002},\n"
-          "   \"v_init\": {\"uniform\": [-0.065, -0.051]}},\n"
-          "  {\"name\": \"b\", \"model\": \"lif\", \"n\": 37,\n"
-          "   \"params\": {\"tau_m\": 0.02, \"v_rest\": -0.065, \"v_thresh\": -0.05, \"v_reset\": -0.065, \"t_ref\": 0.002},\n"
-          "   \"v_init\": {\"normal\": [-0.06, 0.003]}}],\n"
-          " \"projections\": [\n"
-          "  {\"pre\": \"drive\", \"post\": \"a\", \"rule\": \"fixed_prob\", \"p\": 0.3, \"weight\": 0.004, \"delay\": 3},\n"
-          "  {\"pre\": \"a\", \"post\": \"a\", \"rule\": \"all_to_all\", \"weight\": -0.0005, \"delay\": 5, \"autapses\": false},\n"
-          "  {\"pre\": \"a\", \"post\": \"b\", \"rule\": \"one_to_one\", \"weight\": 0.02, \"delay\": 3},\n"
-          "  {\"pre\": \"b\", \"post\": \"a\", \"rule\": \"all_to_all\", \"weight\": 0.0008, \"delay\": 4}]}\n",
-          f);
-    fclose(f);
+    const char *spec = "tests/fixtures/rules-delays.json";
     char args[1024];
     snprintf(args, sizeof args, "%s --seconds 2 --json --quiet", spec);
     json_t *r = same_for_every_k(args);
@@ -229,34 +193,6 @@ static void test_lazy_experts_same_for_every_k(void **st)
     json_decref(r);
 }
 
-/* Every row of a table, in key order, as one string. */
-static char *table_text(const char *db, const char *sql)
-{
-    sqlite3 *h;
-    assert_int_equal(sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    sqlite3_stmt *s;
-    if (sqlite3_prepare_v2(h, sql, -1, &s, NULL) != SQLITE_OK)
-        fail_msg("%s: %s", sql, sqlite3_errmsg(h));
-    size_t cap = 1 << 16, n = 0;
-    char *t = malloc(cap);
-    assert_non_null(t);
-    t[0] = 0;
-    while (sqlite3_step(s) == SQLITE_ROW)
-        for (int c = 0; c < sqlite3_column_count(s); c++) {
-            const char *v = (const char *)sqlite3_column_text(s, c);
-            size_t l = v ? strlen(v) : 4;
-            while (n + l + 2 > cap)
-                assert_non_null(t = realloc(t, cap *= 2));
-            memcpy(t + n, v ? v : "NULL", l);
-            n += l;
-            t[n++] = c + 1 < sqlite3_column_count(s) ? '|' : '\n';
-            t[n] = 0;
-        }
-    sqlite3_finalize(s);
-    sqlite3_close(h);
-    return t;
-}
-
 /* The trace of `args` (a run writing --trace DB) without mpirun and on 3
  * ranks: the same spike rows, activity rows and run summary. */
 static void same_trace(const char *args, const char *name)
@@ -276,7 +212,7 @@ static void same_trace(const char *args, const char *name)
                        "SELECT status, virtual_ticks, spike_checksum, samples FROM runs",
                        "SELECT count(*) FROM spikes"};
     for (size_t i = 0; i < sizeof q / sizeof *q; i++) {
-        char *x = table_text(one, q[i]), *y = table_text(three, q[i]);
+        char *x = test_table_text(one, q[i]), *y = test_table_text(three, q[i]);
         if (strcmp(x, y))
             fail_msg("%s: %s differs between one process and 3 ranks", args, q[i]);
         if (i == 0)
@@ -353,7 +289,7 @@ static void ends_in_failure(const char *cmd)
  * "running" for one killed mid-way). */
 static char *run_status(const char *db)
 {
-    char *t = table_text(db, "SELECT status FROM runs");
+    char *t = test_table_text(db, "SELECT status FROM runs");
     t[strcspn(t, "\n")] = 0;
     return t;
 }

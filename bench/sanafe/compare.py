@@ -31,8 +31,15 @@ def fig(label):
 
 
 def print_wall():
-    """One line per timing model: nesim's and SANA-FE's wall time and peak memory."""
+    """One line per timing model: nesim's and SANA-FE's wall time and peak
+    memory; and nesim on two threads where it was timed (t_ns2_<model>)."""
+    import os
     for model in ("simple", "detailed"):
         a, b = fig("ns_" + model), fig("sf_" + model)
         print(f"  wall, {model:8s}: nesim min {a[0]:.3f} s median {a[1]:.3f} s ({a[3]} runs, peak {a[2]:.0f} MiB);"
-              f" SANA-FE min {b[0]:.2f} s median {b[1]:.2f} s ({b[3]} runs, peak {b[2]:.0f} MiB); {b[0] / a[0]:.0f}x by min")
+              f" SANA-FE min {b[0]:.2f} s median {b[1]:.2f} s ({b[3]} runs, peak {b[2]:.0f} MiB);"
+              f" {b[0] / a[0]:.0f}x by min, {b[1] / a[1]:.0f}x by median")
+        if os.path.exists("t_ns2_" + model):
+            c = fig("ns2_" + model)
+            print(f"  {'':16s}nesim --threads 2: min {c[0]:.3f} s median {c[1]:.3f} s ({c[3]} runs, peak {c[2]:.0f} MiB);"
+                  f" {b[0] / c[0]:.0f}x by min, {b[1] / c[1]:.0f}x by median")

@@ -1,6 +1,7 @@
 /* check.c — test helpers. */
 #include "tests/support/check.h"
 
+#include <jansson.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,4 +43,53 @@ bool test_spikes_on_disk(const char *db)
     }
     sqlite3_close(h);
     return yes;
+}
+
+char *test_table_text(const char *db, const char *sql)
+{
+    sqlite3 *h;
+    assert_int_equal(sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    sqlite3_stmt *s;
+    if (sqlite3_prepare_v2(h, sql, -1, &s, NULL) != SQLITE_OK)
+        fail_msg("%s: %s", sql, sqlite3_errmsg(h));
+    size_t cap = 1 << 16, n = 0;
+    char *t = malloc(cap);
+    assert_non_null(t);
+    t[0] = 0;
+    while (sqlite3_step(s) == SQLITE_ROW)
+        for (int c = 0; c < sqlite3_column_count(s); c++) {
+            const char *v = (const char *)sqlite3_column_text(s, c);
+            size_t l = v ? strlen(v) : 4;
+            while (n + l + 2 > cap)
+                assert_non_null(t = realloc(t, cap *= 2));
+            memcpy(t + n, v ? v : "NULL", l);
+            n += l;
+            t[n++] = c + 1 < sqlite3_column_count(s) ? '|' : '\n';
+            t[n] = 0;
+        }
+    sqlite3_finalize(s);
+    sqlite3_close(h);
+    return t;
+}
+
+void test_strip_machine(json_t *r)
+{
+    const char *top[] = {"wall_s", "peak_rss_mib", "phases_s", "mpi", "threads", "trace_close_s"};
+    for (size_t i = 0; i < sizeof top / sizeof *top; i++)
+        json_object_del(r, top[i]);
+    json_object_del(json_object_get(r, "chip_usage"), "map_s");
+    json_object_del(json_object_get(r, "totals"), "queue_max");
+    json_object_del(json_object_get(r, "totals"), "queue_mean");
+}
+
+void test_assert_same_report(json_t *ref, json_t *r, const char *what)
+{
+    if (json_equal(ref, r))
+        return;
+    char *a = json_dumps(ref, JSON_SORT_KEYS | JSON_COMPACT), *b = json_dumps(r, JSON_SORT_KEYS | JSON_COMPACT);
+    size_t d = 0;
+    while (a[d] && a[d] == b[d])
+        d++;
+    fail_msg("%s differs from one process at byte %zu:\n  one: %.300s\n  it:  %.300s", what, d,
+             a + (d > 100 ? d - 100 : 0), b + (d > 100 ? d - 100 : 0));
 }

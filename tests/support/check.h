@@ -41,4 +41,20 @@ const char *test_tmp(const char *name);
    file is "not yet"): tests that interrupt a run wait for this, not a fixed time. */
 bool test_spikes_on_disk(const char *db);
 
+/* Every row sql returns from the database at db (opened read-only), columns
+ * joined by '|', rows by '\n', NULL as "NULL": one string the caller frees.
+ * Fails the test when the database or the query cannot be read. */
+char *test_table_text(const char *db, const char *sql);
+
+/* Reports of one run split differently (ranks, threads) are compared without
+ * what measures the machine or the split: wall times, memory, phases, the
+ * mapper's own time, the "mpi" and "threads" sections and the event queue's
+ * depth (each rank's queue holds its share). In place. */
+typedef struct json_t json_t;
+void test_strip_machine(json_t *r);
+
+/* Fails, showing where the two first differ, unless the reports are equal;
+ * `what` names the run that gave r. */
+void test_assert_same_report(json_t *ref, json_t *r, const char *what);
+
 #endif
