@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/par.h"
 #include "sim/coded_internal.h"
 #include "sim/loads.h"
 
@@ -392,76 +393,133 @@ static int64_t membrane_updates(const nesim_coded_linear *L, nesim_coded_work *w
     return ups;
 }
 
-/* Codes one sample starting at tick0 and lays out its events as *plan (in
- * w); fills *st and calls the observers. The plan is played by the caller,
- * with the rest of its batch. */
-static int prepare_sample(const nesim_coded_linear *L, const nesim_coded_opts *o, const float *x, size_t sample,
-                          int64_t tick0, nesim_coded_work *w, nesim_coded_plan *plan, double *vth_out,
-                          nesim_coded_stats *st, nesim_error *err)
+/* One sample of a batch between its two phases. */
+typedef struct sample_job {
+    const float *x;
+    size_t sample;
+    nesim_coded_work *w;
+    nesim_coded_plan plan;
+    double vth;
+    int64_t T, events, first, last; /* first, last: steps with events, from the sample's start (-1: none) */
+    size_t nmags;
+    nesim_coded_stats st;
+    int rc_row, rc_plan;            /* coding the row; laying out and counting (after the row's checks) */
+    nesim_error err_row, err_plan;
+} sample_job;
+
+/* The part of a sample that depends on nothing but its input (phase one,
+ * on any thread): its counts, T and threshold, its events laid out as a
+ * plan, its membrane updates, its steps with events. Failures are kept, to
+ * be told in sample order by finish_sample. */
+static void code_sample(const nesim_coded_linear *L, const nesim_coded_opts *o, sample_job *J)
 {
     const nesim_coding c = o->coding;
     const char *nm = lname(L);
-    double vth;
-    int64_t T, events;
-    int rc = nesim_code_row("coded linear", nm, o, x, L->in, sample, w->rep, &vth, &T, st, err);
-    if (rc)
-        return rc;
-    if (T > INT64_MAX - tick0)
-        return nesim_fail(err, NESIM_EINVAL,
-                          "coded linear '%s': sample %zu: virtual time overflows (%lld steps "
-                          "from tick %lld)",
-                          nm, sample, (long long)T, (long long)tick0);
-    if ((rc = nesim_code_emit("coded linear", nm, o, w->rep, L->in, T, tick0, sample, &events, err)))
-        return rc;
+    nesim_coded_work *w = J->w;
+    J->first = J->last = -1;
+    if ((J->rc_row = nesim_code_row("coded linear", nm, o, J->x, L->in, J->sample, w->rep, &J->vth, &J->T, &J->st,
+                                    &J->err_row)))
+        return;
+    const int64_t T = J->T;
+    int64_t events = 0, sops;
+    for (size_t i = 0; i < L->in; i++)
+        if (w->rep[i] && __builtin_add_overflow(events, nesim_coding_spikes(c, w->rep[i], T), &events)) {
+            J->rc_plan = nesim_fail(&J->err_plan, NESIM_EINVAL, "coded linear '%s': sample %zu: the spike count overflows",
+                                    nm, J->sample);
+            return;
+        }
+    J->events = events;
     size_t nmags = 0;
     for (size_t i = 0; i < L->in; i++)
         if (w->rep[i])
             w->mags[nmags++] = mag64(w->rep[i]);
-    int64_t sops;
-    if ((uint64_t)events > SIZE_MAX / sizeof(uint32_t) ||
-        __builtin_mul_overflow(events, (int64_t)L->out, &sops))
-        return nesim_fail(err, NESIM_EINVAL,
-                          "coded linear '%s': sample %zu: %lld events are too many to play", nm,
-                          sample, (long long)events);
-    if ((rc = build_plan(L, c, T, (size_t)events, w, plan, err)))
-        return rc;
-    *vth_out = vth;
-    st->spikes = events;
-    st->sops = sops;
+    J->nmags = nmags;
+    if ((uint64_t)events > SIZE_MAX / sizeof(uint32_t) || __builtin_mul_overflow(events, (int64_t)L->out, &sops)) {
+        J->rc_plan = nesim_fail(&J->err_plan, NESIM_EINVAL, "coded linear '%s': sample %zu: %lld events are too many to play",
+                                nm, J->sample, (long long)events);
+        return;
+    }
+    if ((J->rc_plan = build_plan(L, c, T, (size_t)events, w, &J->plan, &J->err_plan)))
+        return;
+    J->st.spikes = events;
+    J->st.sops = sops;
     /* several ranks: this rank's rows only (the weight's other rows may not
      * be on this rank); batch_run sums them over the ranks */
     size_t lo = 0, hi = L->out;
     nesim_coded_rank_rows(L, o->comm, nesim_comm_rank(o->comm), &lo, &hi);
-    st->updates = membrane_updates(L, w, c, T, lo, hi);
-    nesim_coded_stats_finish(st);
+    J->st.updates = membrane_updates(L, w, c, T, lo, hi);
+    nesim_coded_stats_finish(&J->st);
     if (events > 0) {
         if (nesim_coding_is_bitwise(c)) {
-            int64_t f = -1, l = -1;
             for (int64_t t = 0; t < T; t++)
                 if (w->step_ev[t]) {
-                    if (f < 0)
-                        f = t;
-                    l = t;
+                    if (J->first < 0)
+                        J->first = t;
+                    J->last = t;
                 }
-            st->first_tick = tick0 + f;
-            st->last_tick = tick0 + l;
         } else { /* every one of the M steps carries the inputs with |N| = M */
-            st->first_tick = tick0;
-            st->last_tick = tick0 + T - 1;
+            J->first = 0;
+            J->last = T - 1;
         }
     }
-    st->t_end = tick0 + T;
-    if (o->on_step || o->step_events_len) {
-        if (!nesim_coding_is_bitwise(c))
-            qsort(w->mags, nmags, sizeof *w->mags, cmp_i64);
-        report_steps(o, w, c, T, nmags, tick0);
+    if ((o->on_step || o->step_events_len) && !nesim_coding_is_bitwise(c))
+        qsort(w->mags, nmags, sizeof *w->mags, cmp_i64);
+}
+
+/* The part that places a sample in virtual time from tick0 and tells the
+ * observers (phase two, in sample order on the calling thread): its
+ * failures first, in the order one sample alone meets them. */
+static int finish_sample(const nesim_coded_linear *L, const nesim_coded_opts *o, sample_job *J, int64_t tick0,
+                         nesim_error *err)
+{
+    const char *nm = lname(L);
+    if (J->rc_row)
+        return *err = J->err_row, J->rc_row;
+    if (J->T > INT64_MAX - tick0)
+        return nesim_fail(err, NESIM_EINVAL,
+                          "coded linear '%s': sample %zu: virtual time overflows (%lld steps "
+                          "from tick %lld)",
+                          nm, J->sample, (long long)J->T, (long long)tick0);
+    int64_t events;
+    int rc = nesim_code_emit("coded linear", nm, o, J->w->rep, L->in, J->T, tick0, J->sample, &events, err);
+    if (rc)
+        return rc;
+    if (J->rc_plan)
+        return *err = J->err_plan, J->rc_plan;
+    if (events != J->events)
+        return nesim_fail(err, NESIM_EINTERNAL, "coded linear '%s': sample %zu: emitted %lld events, laid out %lld", nm,
+                          J->sample, (long long)events, (long long)J->events);
+    if (J->first >= 0) {
+        J->st.first_tick = tick0 + J->first;
+        J->st.last_tick = tick0 + J->last;
     }
+    J->st.t_end = tick0 + J->T;
+    if (o->on_step || o->step_events_len)
+        report_steps(o, J->w, o->coding, J->T, J->nmags, tick0);
     return NESIM_OK;
+}
+
+typedef struct code_batch {
+    const nesim_coded_linear *L;
+    const nesim_coded_opts *o;
+    sample_job *jobs;
+    size_t m;
+} code_batch;
+
+/* Thread k of n codes samples k, k + n, ...: which thread codes a sample
+ * changes nothing in it. */
+static void code_part(void *ctx, int k, int n)
+{
+    const code_batch *B = ctx;
+    for (size_t j = (size_t)k; j < B->m; j += (size_t)n)
+        code_sample(B->L, B->o, &B->jobs[j]);
 }
 
 /* The batch loop. counts (may be NULL) receives each sample's played
  * counts; with `apart` every sample is coded from tick o->t0 (its place in
- * virtual time is the caller's) instead of where the previous one ended. */
+ * virtual time is the caller's) instead of where the previous one ended.
+ * A batch's samples are coded on every thread, then placed in time and told
+ * to the observers in order, then played together through the weight. */
 static int batch_run(const nesim_coded_linear *L, const nesim_coded_opts *o, const float *x, size_t samples,
                      float *y, nesim_coded_stats *total, nesim_coded_stats *per_sample, int64_t *counts, int apart,
                      nesim_error *err)
@@ -479,30 +537,37 @@ static int batch_run(const nesim_coded_linear *L, const nesim_coded_opts *o, con
     tot.t_end = o->t0;
     const size_t nb = samples < NESIM_CODED_BATCH ? (samples ? samples : 1) : NESIM_CODED_BATCH;
     nesim_coded_work w[NESIM_CODED_BATCH];
+    sample_job jobs[NESIM_CODED_BATCH];
     nesim_coded_plan plans[NESIM_CODED_BATCH];
     double vth[NESIM_CODED_BATCH];
-    nesim_coded_stats one[NESIM_CODED_BATCH];
     size_t nw = 0;
     for (; nw < nb && !rc; nw++)
         rc = nesim_coded_work_init(&w[nw], L, err);
     int64_t tick = o->t0;
     for (size_t b0 = 0; b0 < samples && !rc; b0 += nb) {
         const size_t m = samples - b0 < nb ? samples - b0 : nb;
+        for (size_t k = 0; k < m; k++)
+            jobs[k] = (sample_job){.x = x + (b0 + k) * L->in, .sample = b0 + k, .w = &w[k]};
+        code_batch B = {L, o, jobs, m};
+        int nt = o->threads > 0 ? o->threads : 1;
+        nesim_par_run(nt < (int)m ? nt : (int)m, code_part, &B);
         size_t k = 0;
         for (; k < m && !rc; k++) {
-            rc = prepare_sample(L, o, x + (b0 + k) * L->in, b0 + k, tick, &w[k], &plans[k], &vth[k], &one[k], err);
+            rc = finish_sample(L, o, &jobs[k], apart ? o->t0 : tick, err);
             if (!rc && !apart)
-                tick = one[k].t_end;
+                tick = jobs[k].st.t_end;
             if (!rc && counts)
                 memcpy(counts + (b0 + k) * L->in, w[k].rep, L->in * sizeof *counts);
+            plans[k] = jobs[k].plan;
+            vth[k] = jobs[k].vth;
         }
         if (!rc && nesim_comm_size(o->comm) > 1) { /* each rank counted its rows' updates */
             uint64_t ups[NESIM_CODED_BATCH];
             for (k = 0; k < m; k++)
-                ups[k] = (uint64_t)one[k].updates;
+                ups[k] = (uint64_t)jobs[k].st.updates;
             if (!(rc = nesim_comm_sum_u64(o->comm, ups, m, "the sum of a layer's membrane updates", err)))
                 for (k = 0; k < m; k++)
-                    one[k].updates = (int64_t)ups[k];
+                    jobs[k].st.updates = (int64_t)ups[k];
         }
         if (rc)
             break;
@@ -511,9 +576,9 @@ static int batch_run(const nesim_coded_linear *L, const nesim_coded_opts *o, con
         if ((rc = nesim_coded_rows(L, L->tiles, plans, m, vth, w[0].bias, y + b0 * L->out, o->threads, o->comm, err)))
             break;
         for (k = 0; k < m; k++) {
-            nesim_coded_stats_add(&tot, &one[k]);
+            nesim_coded_stats_add(&tot, &jobs[k].st);
             if (per_sample)
-                per_sample[b0 + k] = one[k];
+                per_sample[b0 + k] = jobs[k].st;
         }
     }
     for (size_t k = 0; k < nw; k++)
@@ -555,7 +620,7 @@ int nesim_coded_observe(const nesim_coded_linear *L, const nesim_coded_opts *o, 
     int rc = nesim_code_emit("coded linear", lname(L), o, rep, L->in, T, t0, sample, &events, err);
     if (rc || !(o->on_step || o->step_events_len))
         return rc;
-    /* what report_steps reads, as prepare_sample and build_plan leave it */
+    /* what report_steps reads, as code_sample and build_plan leave it */
     nesim_coded_work w;
     memset(&w, 0, sizeof w);
     w.mags = malloc((L->in ? L->in : 1) * sizeof *w.mags);

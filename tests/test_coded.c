@@ -740,11 +740,28 @@ static void test_batch(void **state)
     gsl_rng_free(r);
 }
 
+/* The observers' calls in order, as one running hash (order matters). */
+typedef struct seen {
+    uint64_t h;
+    uint64_t n;
+} seen;
+
+static void seen_mix(seen *s, uint64_t a, uint64_t b)
+{
+    s->h = (s->h ^ a) * 1099511628211ull;
+    s->h = (s->h ^ b) * 1099511628211ull;
+    s->n++;
+}
+static void seen_spike(void *u, uint32_t ch, int64_t tick, int sign) { seen_mix(u, (uint64_t)ch << 8 | (uint8_t)sign, (uint64_t)tick); }
+static void seen_step(void *u, int64_t tick, int64_t events) { seen_mix(u, (uint64_t)tick | 1ull << 63, (uint64_t)events); }
+
 /* The batched kernel (tiles of 64 / element-size rows, made by the call or
  * by the layer) and any thread count give the bits of the row kernel run
  * one sample at a time: every dtype, exact and float sums, row counts that
  * leave a partial tile, more samples than one batch holds, and a layer
- * large enough (> 2^21 SOPs) that the threads really split it. */
+ * large enough (> 2^21 SOPs) that the threads really split it. The samples
+ * of a batch are coded on every thread, yet the observers hear every spike
+ * and step in the order one sample at a time gives. */
 static void test_batch_tiles_threads_same_bits(void **state)
 {
     (void)state;
@@ -772,11 +789,14 @@ static void test_batch_tiles_threads_same_bits(void **state)
                 nesim_coded_opts_init(&o);
                 nesim_error err = {0};
                 nesim_coded_stats one[S], per[S], tot;
+                seen s0 = {1469598103934665603ull, 0}, s1;
+                o.on_spike = seen_spike, o.spike_user = &s0, o.on_step = seen_step, o.user = &s0;
                 for (int q = 0; q < S; q++) {
                     o.t0 = q ? one[q - 1].t_end : 0;
                     assert_ok(nesim_coded_linear_forward(&ly.L, &o, x + q * in, y0 + q * out, &one[q], &err), &err);
                 }
                 o.t0 = 0;
+                assert_true(s0.n > (uint64_t)S);
                 unsigned char *tl = NULL;
                 assert_ok(nesim_coded_tiles_new(&ly.L, 2, &tl, &err), &err);
                 for (int th = 1; th <= 3; th++)
@@ -784,7 +804,12 @@ static void test_batch_tiles_threads_same_bits(void **state)
                         ly.L.tiles = tiled ? tl : NULL;
                         o.threads = th;
                         memset(y1, 0xff, S * out * sizeof *y1);
+                        s1 = (seen){1469598103934665603ull, 0};
+                        o.spike_user = o.user = &s1;
                         assert_ok(nesim_coded_linear_batch(&ly.L, &o, x, S, y1, &tot, per, &err), &err);
+                        assert_int_equal(s1.n, s0.n);
+                        assert_true(s1.h == s0.h);
+                        o.on_spike = NULL, o.on_step = NULL;
                         if (memcmp(y0, y1, S * out * sizeof *y0))
                             fail_msg("%s [%zu, %zu] exact %d, %d threads, tiles %d: not the same bits",
                                      wname[wk], out, in, exact, th, tiled);
@@ -796,6 +821,7 @@ static void test_batch_tiles_threads_same_bits(void **state)
                         /* one sample at a time on threads, too */
                         assert_ok(nesim_coded_linear_forward(&ly.L, &o, x + in, y1, NULL, &err), &err);
                         assert_memory_equal(y1, y0 + out, out * sizeof *y1);
+                        o.on_spike = seen_spike, o.on_step = seen_step;
                     }
                 ly.L.tiles = NULL;
                 free(tl);
