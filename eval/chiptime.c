@@ -49,7 +49,8 @@ static int u32v_push(u32v *a, uint32_t x)
 
 /* ---- the detailed model's events ---- */
 
-enum { EV_ARRIVE, EV_TRY, EV_RELEASE };
+/* EV_FIRST: a message enters the mesh at its sender (then as EV_ARRIVE). */
+enum { EV_ARRIVE, EV_TRY, EV_RELEASE, EV_FIRST };
 
 typedef struct ev {
     double t;
@@ -66,6 +67,8 @@ typedef struct dmsg {
     double work;       /* receive time at the destination core */
     int32_t prev;      /* link whose buffer holds it, -1 none */
     int32_t next;      /* next in a link's queue */
+    double t0;         /* when its sender sends it */
+    uint64_t seq;      /* its place among events of the same time */
 } dmsg;
 
 /* A run of messages of one neuron: its own row, or a dense edge's shared list. */
@@ -652,7 +655,14 @@ static int mark_targets(nesim_chiptime *ct, uint32_t g, int64_t s)
 
 /* ---- the detailed model ---- */
 
+static int heap_push_seq(nesim_chiptime *ct, double t, uint64_t seq, int kind, uint32_t a);
+
 static int heap_push(nesim_chiptime *ct, double t, int kind, uint32_t a)
+{
+    return heap_push_seq(ct, t, ct->seq++, kind, a);
+}
+
+static int heap_push_seq(nesim_chiptime *ct, double t, uint64_t seq, int kind, uint32_t a)
 {
     if (ct->n_heap == ct->cap_heap) {
         size_t nc = ct->cap_heap ? 2 * ct->cap_heap : 256;
@@ -661,7 +671,7 @@ static int heap_push(nesim_chiptime *ct, double t, int kind, uint32_t a)
             return -1;
         ct->heap = nh, ct->cap_heap = nc;
     }
-    ev e = {t, ct->seq++, kind, a};
+    ev e = {t, seq, kind, a};
     size_t i = ct->n_heap++;
     while (i > 0) {
         size_t up = (i - 1) / 2;
@@ -728,8 +738,8 @@ static int add_msg(nesim_chiptime *ct, double t, uint32_t sx, uint32_t sy, uint3
     nesim_map_core_xy(&ct->caps, core, &dx, &dy);
     uint32_t m = (uint32_t)ct->n_msgs++;
     ct->msgs[m] = (dmsg){.x = sx, .y = sy, .dx = (uint32_t)dx, .dy = (uint32_t)dy, .core = core, .work = work,
-                         .prev = -1, .next = -1};
-    return heap_push(ct, t, EV_ARRIVE, m);
+                         .prev = -1, .next = -1, .t0 = t, .seq = ct->seq++};
+    return 0; /* it enters the heap in simulate_mesh */
 }
 
 static int use_link(nesim_chiptime *ct, uint32_t l)
@@ -776,8 +786,24 @@ static int try_link(nesim_chiptime *ct, uint32_t l, double now)
 static int simulate_mesh(nesim_chiptime *ct, double *last, uint64_t *core_last, int *net_bound)
 {
     *last = 0;
+    /* The messages come as runs sorted by (send time, seq) (a core sends in
+     * slot order, each message after the last): only each run's next one
+     * waits in the heap, so the heap holds runs and messages in flight, not
+     * every message of the step; the order of events is the same as with
+     * all of them in it (each run's next is its smallest). */
+    for (size_t m = 0; m < ct->n_msgs; m++)
+        if ((m == 0 || ct->msgs[m].t0 < ct->msgs[m - 1].t0) &&
+            heap_push_seq(ct, ct->msgs[m].t0, ct->msgs[m].seq, EV_FIRST, (uint32_t)m))
+            return -1;
     while (ct->n_heap) {
         ev e = heap_pop(ct);
+        if (e.kind == EV_FIRST) {
+            size_t n = (size_t)e.a + 1;
+            if (n < ct->n_msgs && !(ct->msgs[n].t0 < ct->msgs[n - 1].t0) &&
+                heap_push_seq(ct, ct->msgs[n].t0, ct->msgs[n].seq, EV_FIRST, (uint32_t)n))
+                return -1;
+            e.kind = EV_ARRIVE;
+        }
         if (e.kind == EV_TRY) {
             if (try_link(ct, e.a, e.t))
                 return -1;
