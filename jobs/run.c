@@ -650,22 +650,40 @@ static int add_sanafe_summary(json_t *r)
     return 0;
 }
 
-static int run_network(const nesim_run_opts *o, const nesim_spec *spec, phases *ph, json_t **report, nesim_error *err)
+/* The network's ticks from --seconds or --steps. */
+static int network_ticks(const nesim_run_opts *o, const nesim_spec *spec, int64_t *total, nesim_error *err)
 {
     double seconds = o->seconds > 0 ? o->seconds : 1;
-    int64_t total = o->steps;
-    int rc = NESIM_OK;
+    *total = o->steps;
     if (o->steps > 0 && o->seconds > 0)
         return nesim_fail(err, NESIM_EINVAL, "give --seconds or --steps, not both");
-    if (o->steps <= 0 && (rc = nesim_ticks_of(seconds, spec->tick, "--seconds", &total, err)))
+    if (o->steps <= 0)
+        return nesim_ticks_of(seconds, spec->tick, "--seconds", total, err);
+    return NESIM_OK;
+}
+
+/* Runs the network of spec: its own graph, or `shared` (built by the caller
+ * from the same spec and seed, read by every thread of a split run). */
+static int run_network(const nesim_run_opts *o, const nesim_spec *spec, const nesim_graph *shared, phases *ph,
+                       json_t **report, nesim_error *err)
+{
+    int64_t total;
+    int rc = network_ticks(o, spec, &total, err);
+    if (rc)
         return rc;
-    nesim_graph *g;
     uint64_t seed = o->has_seed ? o->seed : spec->seed;
-    if ((rc = nesim_spec_build_graph(spec, seed, &g, err)))
-        return rc;
-    nesim_net *net = nesim_net_from_graph(g, err);
+    nesim_net *net;
+    if (shared) {
+        net = nesim_net_sharing(shared, err);
+    } else {
+        nesim_graph *own;
+        if ((rc = nesim_spec_build_graph(spec, seed, &own, err)))
+            return rc;
+        net = nesim_net_from_graph(own, err);
+    }
     if (!net)
         return err->code;
+    const nesim_graph *g = nesim_net_graph(net);
     if (nesim_comm_size(o->comm) > 1 && (rc = nesim_net_set_comm(net, o->comm, err))) {
         nesim_net_free(net);
         return rc;
@@ -781,9 +799,9 @@ done:
 /* ---- a network on several threads ----------------------------------------
  *
  * The split mpirun makes, inside one process: thread r is rank r of a group
- * (base/comm.h), builds the same graph, simulates its block of every
- * population and exchanges spikes with the others every min-delay ticks
- * (sim/network.h). Results are the same as on one thread, bit for bit; only
+ * (base/comm.h), runs the one graph built for all of them with state of its
+ * own, simulates its block of every population and exchanges spikes with the
+ * others every min-delay ticks (sim/network.h). Results are the same as on one thread, bit for bit; only
  * thread 0 writes the trace and reports progress, and its report is the
  * run's. */
 
@@ -799,6 +817,7 @@ done:
 typedef struct net_thread {
     nesim_run_opts o;
     const nesim_spec *spec;
+    const nesim_graph *g;
     json_t *report;
     nesim_error err;
     int rc;
@@ -810,14 +829,16 @@ static void *net_thread_main(void *arg)
     net_thread *t = arg;
     phases ph = {0};
     ph.start = ph.mark = now_s();
-    t->rc = run_network(&t->o, t->spec, &ph, &t->report, &t->err);
+    t->rc = run_network(&t->o, t->spec, t->g, &ph, &t->report, &t->err);
     nesim_comm_group_leave(t->o.comm, t->rc, &t->err);
     return NULL;
 }
 
 /* The threads a network runs on: --threads, else every core for one of at
- * least NET_THREADS_MIN_SYNAPSES synapses; one per rank under mpirun. Every
- * thread holds its own copy of the graph, so no more than memory holds. */
+ * least NET_THREADS_MIN_SYNAPSES synapses; one per rank under mpirun. The
+ * threads share one graph; each holds its own state and a copy of its slice
+ * of the rows, so a split run needs about twice one thread's memory: one
+ * thread when that is more than there is. */
 int nesim_run_network_threads(const nesim_run_opts *o, const nesim_spec *spec)
 {
     if (nesim_comm_size(o->comm) > 1 || spec->n_layers)
@@ -826,8 +847,8 @@ int nesim_run_network_threads(const nesim_run_opts *o, const nesim_spec *spec)
     nesim_spec_estimate(spec, 0, &e);
     int k = o->threads > 0 ? o->threads : e.synapses >= NET_THREADS_MIN_SYNAPSES ? nesim_par_cores() : 1;
     uint64_t avail = o->max_memory ? o->max_memory : nesim_mem_available();
-    while (k > 1 && avail && e.bytes * k > (double)avail)
-        k--;
+    if (k > 1 && avail && 2 * e.bytes > (double)avail)
+        k = 1;
     return k;
 }
 
@@ -836,32 +857,42 @@ static int run_network_split(const nesim_run_opts *o, const nesim_spec *spec, ph
 {
     int K = nesim_run_network_threads(o, spec);
     if (K <= 1)
-        return run_network(o, spec, ph, report, err);
-    nesim_comm_group *g;
+        return run_network(o, spec, NULL, ph, report, err);
+    /* one graph, built here, read by every thread (each has its own state) */
+    int64_t total;
+    nesim_graph *g = NULL;
+    int rc = network_ticks(o, spec, &total, err);
+    if (!rc)
+        rc = nesim_spec_build_graph(spec, o->has_seed ? o->seed : spec->seed, &g, err);
+    if (rc)
+        return rc;
+    nesim_comm_group *grp;
     net_thread *t = calloc((size_t)K, sizeof *t);
-    int rc = t ? nesim_comm_group_new(K, o->comm, &g, err) : nesim_fail(err, NESIM_ENOMEM, "out of memory");
+    rc = t ? nesim_comm_group_new(K, o->comm, &grp, err) : nesim_fail(err, NESIM_ENOMEM, "out of memory");
     if (rc) {
         free(t);
+        nesim_graph_free(g);
         return rc;
     }
     int started = 1;
     for (; started < K; started++) {
         net_thread *w = &t[started];
         w->o = *o;
-        w->o.comm = nesim_comm_group_member(g, started);
+        w->o.comm = nesim_comm_group_member(grp, started);
         w->o.progress = NULL; /* thread 0 reports it */
         w->spec = spec;
+        w->g = g;
         if (pthread_create(&w->th, NULL, net_thread_main, w))
             break;
     }
-    nesim_comm *c0 = nesim_comm_group_member(g, 0);
+    nesim_comm *c0 = nesim_comm_group_member(grp, 0);
     if (started < K) { /* the started ones end at their first exchange; then one thread runs it */
         nesim_error e = {0};
         nesim_comm_group_leave(c0, nesim_fail(&e, NESIM_ENOMEM, "could not start thread %d", started), &e);
     } else {
         nesim_run_opts o0 = *o;
         o0.comm = c0;
-        rc = run_network(&o0, spec, ph, report, err);
+        rc = run_network(&o0, spec, g, ph, report, err);
         nesim_comm_group_leave(c0, rc, err);
     }
     for (int r = 1; r < started; r++) {
@@ -869,8 +900,11 @@ static int run_network_split(const nesim_run_opts *o, const nesim_spec *spec, ph
         json_decref(t[r].report);
     }
     free(t);
-    nesim_comm_group_free(g);
-    return started < K ? run_network(o, spec, ph, report, err) : rc;
+    nesim_comm_group_free(grp);
+    if (started < K)
+        rc = run_network(o, spec, g, ph, report, err);
+    nesim_graph_free(g);
+    return rc;
 }
 
 /* Refuses a run whose estimate exceeds the memory it may use, before

@@ -63,9 +63,10 @@ int nesim_run_spec(const nesim_run_opts *o, json_t **report, nesim_error *err);
 
 /* The threads a network spec runs on with these options: o->threads when
  * given, else every core for a network of 2 million synapses or more, else
- * one (each thread holds a copy of the graph: no more threads than the
- * memory estimate allows); 1 under mpirun (one thread per rank) and for a
- * layer model. Results are the same for any count, bit for bit. */
+ * one; one when the memory estimate says a split run (about twice one
+ * thread's memory: the shared graph and the threads' slices of its rows)
+ * does not fit; 1 under mpirun (one thread per rank) and for a layer model.
+ * Results are the same for any count, bit for bit. */
 struct nesim_spec;
 int nesim_run_network_threads(const nesim_run_opts *o, const struct nesim_spec *spec);
 

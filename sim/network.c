@@ -60,6 +60,7 @@ typedef struct wire_spike {
 
 struct nesim_net {
     nesim_graph *g;
+    int shares_g;           /* g is the caller's (nesim_net_sharing): read, never changed or freed */
     int started, broken;
     rpop *pops;             /* parallel to g->pops */
     int cap_pops;
@@ -107,6 +108,21 @@ nesim_net *nesim_net_from_graph(nesim_graph *g, nesim_error *err)
     return net;
 }
 
+nesim_net *nesim_net_sharing(const nesim_graph *g, nesim_error *err)
+{
+    nesim_init();
+    nesim_net *net = calloc(1, sizeof *net);
+    if (!net || (g->n_pops && !(net->pops = calloc((size_t)g->n_pops, sizeof *net->pops)))) {
+        free(net);
+        nesim_fail(err, NESIM_ENOMEM, "out of memory");
+        return NULL;
+    }
+    net->g = (nesim_graph *)g; /* only read: shares_g keeps the mutators and the free away */
+    net->shares_g = 1;
+    net->cap_pops = g->n_pops;
+    return net;
+}
+
 nesim_net *nesim_net_new(double tick_s, uint64_t seed, nesim_error *err)
 {
     nesim_graph *g = nesim_graph_new(tick_s, seed, err);
@@ -143,15 +159,16 @@ void nesim_net_free(nesim_net *net)
     free(net->local);
     if (net->started)
         nesim_queue_free(&net->q);
-    nesim_graph_free(net->g);
+    if (!net->shares_g)
+        nesim_graph_free(net->g);
     free(net);
 }
 
 int nesim_add_population(nesim_net *net, const nesim_pop_spec *spec, int *id, nesim_error *err)
 {
-    if (net->started)
-        return nesim_fail(err, NESIM_ESTATE, "population '%.64s': network already running",
-                          spec->name ? spec->name : "");
+    if (net->started || net->shares_g)
+        return nesim_fail(err, NESIM_ESTATE, "population '%.64s': network %s",
+                          spec->name ? spec->name : "", net->started ? "already running" : "shares its graph");
     if (net->g->n_pops == net->cap_pops) {
         int cap = net->cap_pops ? 2 * net->cap_pops : 8;
         rpop *np = realloc(net->pops, (size_t)cap * sizeof *np);
@@ -168,8 +185,8 @@ int nesim_add_population(nesim_net *net, const nesim_pop_spec *spec, int *id, ne
 
 int nesim_connect(nesim_net *net, const nesim_proj_spec *spec, int *id, nesim_error *err)
 {
-    if (net->started)
-        return nesim_fail(err, NESIM_ESTATE, "projection: network already running");
+    if (net->started || net->shares_g)
+        return nesim_fail(err, NESIM_ESTATE, "projection: network %s", net->started ? "already running" : "shares its graph");
     return nesim_graph_connect(net->g, spec, id, err);
 }
 
@@ -304,7 +321,7 @@ static int local_rows_build(nesim_net *net, nesim_error *err)
 
 static int start(nesim_net *net, nesim_error *err)
 {
-    nesim_graph *g = net->g;
+    const nesim_graph *g = net->g;
     uint32_t N = g->n_total;
     int64_t max_delay = 1;
     net->min_delay = INT64_MAX;

@@ -54,6 +54,11 @@ typedef int (*nesim_spike_sink)(void *ctx, int64_t t, uint32_t id, int pop);
 nesim_net *nesim_net_new(double tick_s, uint64_t seed, nesim_error *err);
 /* Creates a network that runs graph g (taking ownership of it, also on failure). */
 nesim_net *nesim_net_from_graph(nesim_graph *g, nesim_error *err);
+/* Creates a network that runs graph g, which stays the caller's and must
+ * outlive it: several networks (the threads of a split run, each simulating
+ * its share with state of its own) read one graph. Its populations and
+ * projections cannot be added to. */
+nesim_net *nesim_net_sharing(const nesim_graph *g, nesim_error *err);
 void nesim_net_free(nesim_net *net);
 
 /* nesim_graph_add_population / nesim_graph_connect on the network's graph,

@@ -20,6 +20,7 @@
 #include "jobs/run.h"
 #include "net/estimate.h"
 #include "net/spec.h"
+#include "sim/network.h"
 
 static double mono(void)
 {
@@ -368,6 +369,45 @@ static void test_thread0_fails(void **st)
     assert_null(strstr(err.msg, "thread 1"));
 }
 
+static int count_spike(void *ctx, int64_t t, uint32_t id, int pop)
+{
+    uint64_t *h = ctx;
+    *h = nesim_spike_checksum_add(*h, t, id);
+    return 0;
+}
+
+/* Networks reading one graph (the threads of a split run): each runs as a
+ * network owning its graph does, the graph is neither changed nor freed by
+ * them, and adding to it through one is refused. */
+static void test_shared_graph(void **st)
+{
+    nesim_spec *spec;
+    nesim_error err = {0};
+    assert_ok(nesim_spec_load("examples/cuba/model.json", &spec, &err), &err);
+    nesim_graph *g, *own;
+    assert_ok(nesim_spec_build_graph(spec, spec->seed, &g, &err), &err);
+    assert_ok(nesim_spec_build_graph(spec, spec->seed, &own, &err), &err);
+    nesim_net *a = nesim_net_sharing(g, &err), *b = nesim_net_sharing(g, &err), *c = nesim_net_from_graph(own, &err);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_non_null(c);
+    uint64_t h[3] = {NESIM_SPIKE_CHECKSUM_INIT, NESIM_SPIKE_CHECKSUM_INIT, NESIM_SPIKE_CHECKSUM_INIT};
+    nesim_net *n[3] = {a, b, c};
+    for (int i = 0; i < 3; i++) {
+        nesim_set_sink(n[i], count_spike, &h[i]);
+        assert_ok(nesim_run(n[i], 2000, &err), &err);
+    }
+    assert_true(h[0] == h[2] && h[1] == h[2] && h[2] != NESIM_SPIKE_CHECKSUM_INIT);
+    int id;
+    nesim_pop_spec ps = {.name = "more", .model = "lif", .n = 3};
+    assert_int_equal(nesim_add_population(a, &ps, &id, &err), NESIM_ESTATE);
+    for (int i = 0; i < 3; i++)
+        nesim_net_free(n[i]);
+    assert_int_equal(g->n_pops, 2); /* still whole: freed below, once (ASan checks) */
+    nesim_graph_free(g);
+    nesim_spec_free(spec);
+}
+
 /* the default: one thread for a small network, every core for a large one,
  * fewer when memory is short; --threads decides */
 static void test_default_threads(void **st)
@@ -407,7 +447,7 @@ int main(void)
         cmocka_unit_test(test_cuba_and_b4),        cmocka_unit_test(test_ring),
         cmocka_unit_test(test_rules_and_long_delays), cmocka_unit_test(test_explicit_per_neuron),
         cmocka_unit_test(test_trace_same),         cmocka_unit_test(test_thread0_fails),
-        cmocka_unit_test(test_default_threads),
+        cmocka_unit_test(test_shared_graph),       cmocka_unit_test(test_default_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
