@@ -806,12 +806,12 @@ done:
  * run's. */
 
 /* A network is split over threads by default only when it has this many
- * synapses: an exchange every min-delay ticks costs a few microseconds, and
- * a network whose epochs carry a few hundred synaptic events (CUBA or
- * Benchmark 4 at 4,000 neurons and a 0.1 ms tick) runs faster on one
- * thread; at 20,000 neurons CUBA runs 1.7-1.9x faster on two. Synapses are
- * the proxy the spec gives before the run (activity is not known yet):
- * --threads decides for any network. */
+ * synapses: an exchange every min-delay ticks costs a few microseconds, so
+ * the gain depends on the work between exchanges. Measured (bench/threads.sh):
+ * Benchmark 4 at 4,000 neurons and a 0.1 ms tick gains nothing (0.96x),
+ * CUBA of that size 1.4x, CUBA at 20,000 neurons 1.7x. Synapses are the
+ * proxy the spec gives before the run (activity is not known yet), kept
+ * conservative: --threads decides for any network. */
 #define NET_THREADS_MIN_SYNAPSES 2e6
 
 typedef struct net_thread {
