@@ -51,6 +51,20 @@ static __attribute__((unused)) double mono_s(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* Grows *buf to hold `need` bytes (doubling); 0, or -1 when out of memory
+ * (*buf and *cap unchanged). */
+static int grow(unsigned char **buf, size_t *cap, size_t need)
+{
+    if (need <= *cap)
+        return 0;
+    size_t nc = need > 2 * *cap ? need : 2 * *cap;
+    unsigned char *b = realloc(*buf, nc);
+    if (!b)
+        return -1;
+    *buf = b, *cap = nc;
+    return 0;
+}
+
 int nesim_comm_launched(void)
 {
     return getenv("OMPI_COMM_WORLD_SIZE") != NULL || getenv("PMIX_RANK") != NULL;
@@ -216,14 +230,8 @@ static int mpi_allgatherv(nesim_comm *c, const void *mine, const size_t *counts,
     for (int r = 0, off = 0; r < n; off += cnt[r], r++)
         cnt[r] = (int)counts[r], cnt[n + r] = off;
     int rc = NESIM_OK;
-    if (total > c->cap) {
-        size_t cap = total > 2 * c->cap ? total : 2 * c->cap;
-        unsigned char *b = realloc(c->buf, cap);
-        if (!b)
-            rc = (c->broken = 1, nesim_fail(err, NESIM_ENOMEM, "out of memory receiving %s (%zu bytes)", what, total));
-        else
-            c->buf = b, c->cap = cap;
-    }
+    if (grow(&c->buf, &c->cap, total))
+        rc = (c->broken = 1, nesim_fail(err, NESIM_ENOMEM, "out of memory receiving %s (%zu bytes)", what, total));
     MPI_Request r;
     if (!rc) {
         c->st.bytes_sent += counts[c->rank];
@@ -449,16 +457,9 @@ static int grp_post(nesim_comm *c, const void *mine, size_t bytes, const grp_slo
     nesim_comm_group *g = c->grp;
     grp_member *m = grp_me(c);
     grp_slot *mys = &g->slot[m->parity][c->rank];
-    int rc = NESIM_OK;
-    if (bytes > mys->cap) { /* a member that cannot post still meets the others, then fails */
-        size_t cap = bytes > 2 * mys->cap ? bytes : 2 * mys->cap;
-        unsigned char *p = realloc(mys->p, cap);
-        if (p)
-            mys->p = p, mys->cap = cap;
-        else
-            rc = nesim_fail(err, NESIM_ENOMEM, "thread %d: out of memory posting %s (%zu bytes)", c->rank, what, bytes);
-    }
-    if (rc) {
+    int rc;
+    if (grow(&mys->p, &mys->cap, bytes)) { /* it leaves: the others' waits end with this line */
+        rc = nesim_fail(err, NESIM_ENOMEM, "thread %d: out of memory posting %s (%zu bytes)", c->rank, what, bytes);
         nesim_comm_group_leave(c, rc, err);
         return rc;
     }
@@ -489,16 +490,9 @@ static int grp_allgatherv(nesim_comm *c, const void *mine, const size_t *counts,
     size_t total = 0;
     for (int r = 0; r < c->size; r++)
         total += counts[r];
-    int rc = NESIM_OK;
-    if (total > c->cap) {
-        size_t cap = total > 2 * c->cap ? total : 2 * c->cap;
-        unsigned char *b = realloc(c->buf, cap);
-        if (b)
-            c->buf = b, c->cap = cap;
-        else
-            rc = nesim_fail(err, NESIM_ENOMEM, "thread %d: out of memory receiving %s (%zu bytes)", c->rank, what, total);
-    }
-    if (rc) {
+    int rc;
+    if (grow(&c->buf, &c->cap, total)) {
+        rc = nesim_fail(err, NESIM_ENOMEM, "thread %d: out of memory receiving %s (%zu bytes)", c->rank, what, total);
         nesim_comm_group_leave(c, rc, err);
         return rc;
     }

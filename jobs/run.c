@@ -858,7 +858,8 @@ static int run_network_split(const nesim_run_opts *o, const nesim_spec *spec, ph
     int K = nesim_run_network_threads(o, spec);
     if (K <= 1)
         return run_network(o, spec, NULL, ph, report, err);
-    /* one graph, built here, read by every thread (each has its own state) */
+    /* one graph, built here, read by every thread (each has its own state);
+     * a bad --seconds or --steps is refused before it is built, as with one */
     int64_t total;
     nesim_graph *g = NULL;
     int rc = network_ticks(o, spec, &total, err);

@@ -91,36 +91,35 @@ struct nesim_net {
     nesim_net_traffic traffic;
 };
 
-nesim_net *nesim_net_from_graph(nesim_graph *g, nesim_error *err)
+/* A network over g (shared: the caller's, only read); NULL when out of memory. */
+static nesim_net *net_over(nesim_graph *g, int shared, nesim_error *err)
 {
     nesim_init();
-    if (!g)
-        return NULL;
     nesim_net *net = calloc(1, sizeof *net);
     if (!net || (g->n_pops && !(net->pops = calloc((size_t)g->n_pops, sizeof *net->pops)))) {
         free(net);
-        nesim_graph_free(g);
         nesim_fail(err, NESIM_ENOMEM, "out of memory");
         return NULL;
     }
     net->g = g;
+    net->shares_g = shared;
     net->cap_pops = g->n_pops;
+    return net;
+}
+
+nesim_net *nesim_net_from_graph(nesim_graph *g, nesim_error *err)
+{
+    if (!g)
+        return NULL;
+    nesim_net *net = net_over(g, 0, err);
+    if (!net)
+        nesim_graph_free(g);
     return net;
 }
 
 nesim_net *nesim_net_sharing(const nesim_graph *g, nesim_error *err)
 {
-    nesim_init();
-    nesim_net *net = calloc(1, sizeof *net);
-    if (!net || (g->n_pops && !(net->pops = calloc((size_t)g->n_pops, sizeof *net->pops)))) {
-        free(net);
-        nesim_fail(err, NESIM_ENOMEM, "out of memory");
-        return NULL;
-    }
-    net->g = (nesim_graph *)g; /* only read: shares_g keeps the mutators and the free away */
-    net->shares_g = 1;
-    net->cap_pops = g->n_pops;
-    return net;
+    return net_over((nesim_graph *)g, 1, err); /* only read: shares_g keeps the mutators and the free away */
 }
 
 nesim_net *nesim_net_new(double tick_s, uint64_t seed, nesim_error *err)

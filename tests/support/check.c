@@ -93,3 +93,20 @@ void test_assert_same_report(json_t *ref, json_t *r, const char *what)
     fail_msg("%s differs from one process at byte %zu:\n  one: %.300s\n  it:  %.300s", what, d,
              a + (d > 100 ? d - 100 : 0), b + (d > 100 ? d - 100 : 0));
 }
+
+void test_assert_same_trace(const char *a, const char *b, const char *what)
+{
+    const char *q[] = {"SELECT * FROM spike_groups ORDER BY 1, 2, 3, 4", "SELECT * FROM activity_blocks ORDER BY 1, 2, 3",
+                       "SELECT status, virtual_ticks, spike_checksum, samples FROM runs",
+                       "SELECT count(*) FROM spikes"};
+    for (size_t i = 0; i < sizeof q / sizeof *q; i++) {
+        char *x = test_table_text(a, q[i]), *y = test_table_text(b, q[i]);
+        if (strcmp(x, y))
+            fail_msg("%s: %s differs", what, q[i]);
+        if (i == 0)
+            assert_true(strlen(x) > 1000);
+        if (i == 2)
+            assert_non_null(strstr(x, "complete"));
+        free(x), free(y);
+    }
+}

@@ -46,6 +46,11 @@ bool test_spikes_on_disk(const char *db);
  * Fails the test when the database or the query cannot be read. */
 char *test_table_text(const char *db, const char *sql);
 
+/* The traces at a and b (one run split differently) hold the same spike
+ * rows, activity rows and run summary, with more than a few spikes, marked
+ * complete; fails naming `what` and the table otherwise. */
+void test_assert_same_trace(const char *a, const char *b, const char *what);
+
 /* Reports of one run split differently (ranks, threads) are compared without
  * what measures the machine or the split: wall times, memory, phases, the
  * mapper's own time, the "mpi" and "threads" sections and the event queue's
