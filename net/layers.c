@@ -7,7 +7,14 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/mem.h"
 #include "net/synth.h"
+
+/* A lazy open's layer: tensors made, described only (never made: nothing
+ * counted), or released after making (counted; the weight made again when
+ * asked for). */
+enum { PEND_MADE = 0, PEND_DESCRIBED = 1, PEND_RELEASED = 2 };
+enum { SPARE_MAX = 16 };
 
 struct nesim_layers {
     const nesim_spec *spec;
@@ -21,7 +28,15 @@ struct nesim_layers {
     char **stf_path;
     size_t n_stf;
     double synth_s;           /* wall seconds spent making synthetic tensors */
-    unsigned char *pending;   /* per layer: synthetic tensors described, not yet made (lazy opens) */
+    unsigned char *pending;   /* per layer (lazy opens): a PEND_* state */
+    /* buffers of released weights, reused by the next synthetic weight that
+     * fits: a warm page costs nothing, a fresh one a fault (and on a VM a
+     * trip to the host) */
+    struct spare {
+        void *p;
+        size_t cap;
+    } spare[SPARE_MAX];
+    int n_spare;
 };
 
 static double mono_s(void)
@@ -214,7 +229,7 @@ static int setup_layer(nesim_layers *g, nesim_layer *l, nesim_error *err)
                 (sl->bias.kind != NESIM_TSRC_NONE &&
                  (rc = nesim_synth_describe(&sl->bias, "synthetic tensor", &l->b, &unused, err))))
                 return rc;
-            g->pending[i] = 1;
+            g->pending[i] = PEND_DESCRIBED;
         } else {
             if ((rc = load_tensor(g, &sl->weight, &l->w, &g->own[i][0], &l->s, &g->own[i][1], &g->buf[i][0],
                                   &g->buf[i][1], err)))
@@ -367,26 +382,102 @@ int nesim_layers_open_lazy(const nesim_spec *spec, nesim_layers **out, nesim_err
     return layers_open(spec, 1, out, err);
 }
 
-int nesim_layers_is_ready(const nesim_layers *g, size_t i) { return !g->pending || i >= g->n || !g->pending[i]; }
+int nesim_layers_is_ready(const nesim_layers *g, size_t i)
+{
+    return !g->pending || i >= g->n || g->pending[i] == PEND_MADE;
+}
+
+int nesim_layers_counted(const nesim_layers *g, size_t i)
+{
+    return !g->pending || i >= g->n || g->pending[i] != PEND_DESCRIBED;
+}
+
+/* A buffer of at least `need` bytes: the smallest spare that fits, or new. */
+static void *spare_take(nesim_layers *g, size_t need)
+{
+    int best = -1;
+    for (int k = 0; k < g->n_spare; k++)
+        if (g->spare[k].cap >= need && (best < 0 || g->spare[k].cap < g->spare[best].cap))
+            best = k;
+    if (best < 0)
+        return nesim_alloc_big(need ? need : 1);
+    void *p = g->spare[best].p;
+    g->spare[best] = g->spare[--g->n_spare];
+    return p;
+}
+
+static void spare_put(nesim_layers *g, void *p, size_t cap)
+{
+    if (!p)
+        return;
+    if (g->n_spare == SPARE_MAX) {
+        free(p);
+        return;
+    }
+    g->spare[g->n_spare++] = (struct spare){p, cap};
+}
+
+/* Makes layer i's synthetic weight (and scales) in spare or new buffers. */
+static int make_weight(nesim_layers *g, size_t i, nesim_error *err)
+{
+    nesim_layer *l = &g->L[i];
+    const nesim_spec_tensor *st = &l->sl->weight;
+    int rc = nesim_synth_describe(st, "synthetic tensor", &l->w, &l->s, err);
+    if (rc)
+        return rc;
+    double t0 = mono_s();
+    void *w = spare_take(g, l->w.nbytes), *s = l->s.nbytes ? spare_take(g, l->s.nbytes) : NULL;
+    if (!w || (l->s.nbytes && !s)) {
+        spare_put(g, w, l->w.nbytes);
+        spare_put(g, s, l->s.nbytes);
+        return nesim_fail(err, NESIM_ENOMEM, "synthetic tensor: out of memory for %zu values", l->w.count);
+    }
+    l->w.data = w;
+    l->s.data = s;
+    if ((rc = nesim_synth_fill(st, "synthetic tensor", &l->w, &l->s, err))) {
+        spare_put(g, w, l->w.nbytes);
+        spare_put(g, s, l->s.nbytes);
+        l->w.data = l->s.data = NULL;
+        return rc;
+    }
+    g->buf[i][0] = w;
+    g->buf[i][1] = s;
+    g->synth_s += mono_s() - t0;
+    return NESIM_OK;
+}
 
 int nesim_layers_ready(nesim_layers *g, size_t i, nesim_error *err)
 {
-    if (!g->pending || i >= g->n || !g->pending[i])
+    if (!g->pending || i >= g->n || g->pending[i] == PEND_MADE)
         return NESIM_OK;
     nesim_layer *l = &g->L[i];
     const nesim_spec_layer *sl = l->sl;
-    int rc = load_tensor(g, &sl->weight, &l->w, &g->own[i][0], &l->s, &g->own[i][1], &g->buf[i][0], &g->buf[i][1],
-                         err);
-    if (!rc && sl->bias.kind != NESIM_TSRC_NONE)
-        rc = load_tensor(g, &sl->bias, &l->b, &g->own[i][2], NULL, NULL, &g->buf[i][2], &g->buf[i][3], err);
-    double t0 = mono_s();
-    if (!rc)
-        rc = count_weights(l, err);
-    g->synth_s += mono_s() - t0; /* part of making the layer: not of the run */
+    int rc = make_weight(g, i, err);
+    if (!rc && g->pending[i] == PEND_DESCRIBED) {
+        if (sl->bias.kind != NESIM_TSRC_NONE)
+            rc = load_tensor(g, &sl->bias, &l->b, &g->own[i][2], NULL, NULL, &g->buf[i][2], &g->buf[i][3], err);
+        double t0 = mono_s();
+        if (!rc)
+            rc = count_weights(l, err);
+        g->synth_s += mono_s() - t0; /* part of making the layer: not of the run */
+    }
     if (rc)
         return nesim_context(err, "%s: layers[%zu] (%s): ", g->spec->file, i, sl->name);
-    g->pending[i] = 0;
+    g->pending[i] = PEND_MADE;
     return NESIM_OK;
+}
+
+int nesim_layers_release(nesim_layers *g, size_t i)
+{
+    if (!g->pending || i >= g->n || g->pending[i] != PEND_MADE || !g->buf[i][0])
+        return 0;
+    nesim_layer *l = &g->L[i];
+    spare_put(g, g->buf[i][0], l->w.nbytes);
+    spare_put(g, g->buf[i][1], l->s.nbytes);
+    g->buf[i][0] = g->buf[i][1] = NULL;
+    l->w.data = l->s.data = NULL;
+    g->pending[i] = PEND_RELEASED;
+    return 1;
 }
 
 void nesim_layers_close(nesim_layers *g)
@@ -403,6 +494,8 @@ void nesim_layers_close(nesim_layers *g)
             free(g->buf[i][k]);
         free(l->nnz_in);
     }
+    for (int k = 0; k < g->n_spare; k++)
+        free(g->spare[k].p);
     for (size_t i = 0; i < g->n_stf; i++) {
         nesim_safetensors_close(g->stf[i]);
         free(g->stf_path[i]);

@@ -58,6 +58,16 @@ int nesim_layers_open_lazy(const nesim_spec *spec, nesim_layers **out, nesim_err
 int nesim_layers_ready(nesim_layers *g, size_t i, nesim_error *err);
 /* Whether layer i has its tensors (always, after nesim_layers_open). */
 int nesim_layers_is_ready(const nesim_layers *g, size_t i);
+/* Whether layer i's weights are counted (weights, zero_weights, nnz_in):
+ * made once, released or not. */
+int nesim_layers_counted(const nesim_layers *g, size_t i);
+/* Gives back layer i's synthetic weight (and scales) when a lazy open made
+ * them: the buffers are kept for the next synthetic weight that fits, w and
+ * s get data NULL, the counts stay, and nesim_layers_ready makes the same
+ * values again if the layer is asked for later. Returns 1 when released, 0
+ * when there was nothing to release (tensors from files, not made yet). Any
+ * kernel set up on the old views must be set up again. */
+int nesim_layers_release(nesim_layers *g, size_t i);
 void nesim_layers_close(nesim_layers *g);
 
 size_t nesim_layers_count(const nesim_layers *g);

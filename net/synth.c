@@ -265,13 +265,11 @@ int nesim_synth_generate_rows(const nesim_spec_tensor *st, const char *what, siz
     return generate(st, what, 0, row_lo, row_hi, t, buf, scales, scales_buf, err);
 }
 
-static int generate(const nesim_spec_tensor *st, const char *what, int scalar, size_t row_lo, size_t row_hi,
-                    nesim_tensor *t, void **buf, nesim_tensor *scales, void **scales_buf, nesim_error *err)
+/* Rows [row_lo, row_hi) of the tensor described in t (and scales) into
+ * t->data (and scales->data): every core helps. */
+static int fill(const nesim_spec_tensor *st, const char *what, int scalar, size_t row_lo, size_t row_hi,
+                nesim_tensor *t, nesim_tensor *scales, nesim_error *err)
 {
-    *buf = *scales_buf = NULL;
-    int rc = nesim_synth_describe(st, what, t, scales, err);
-    if (rc)
-        return rc;
     size_t count = t->count, last = (size_t)st->shape[st->ndim - 1], rows = count / last;
     int q8 = st->quantize == NESIM_QUANT_INT8;
     size_t group = q8 && st->group > 0 ? (size_t)st->group : last; /* float values split by rows */
@@ -280,32 +278,58 @@ static int generate(const nesim_spec_tensor *st, const char *what, int scalar, s
     if (row_lo > row_hi)
         row_lo = row_hi;
     double *icdf = malloc((ICDF_N + 1) * sizeof *icdf);
-    *buf = nesim_alloc_big(count * (q8 ? 1 : sizeof(float)));
-    /* rows outside the range are never read: left untouched, so their pages
-     * are never made resident (the scales, small, are zeroed) */
-    float *sc = q8 ? calloc(rows * (last / group), sizeof(float)) : NULL;
-    if (!icdf || !*buf || (q8 && !sc)) {
-        free(icdf);
-        free(*buf);
-        free(sc);
-        *buf = NULL;
-        return nesim_fail(err, NESIM_ENOMEM, "%s: out of memory for %zu synthetic values", what, count);
-    }
+    if (!icdf)
+        return nesim_fail(err, NESIM_ENOMEM, "%s: out of memory", what);
     for (size_t k = 0; k <= ICDF_N; k++)
         icdf[k] = gsl_cdf_ugaussian_Pinv(ICDF_LO + (1 - 2 * ICDF_LO) * (double)k / ICDF_N);
     const size_t gpr = last / group; /* groups per row */
     synth_job j = {st, nesim_mix64(st->seed ^ 0x73796e7468ull /* "synth" */), group, (row_hi - row_lo) * gpr,
-                   row_lo * gpr, q8, *buf, sc, icdf, !scalar && have_512()};
+                   row_lo * gpr, q8, (void *)t->data, q8 ? (float *)scales->data : NULL, icdf, !scalar && have_512()};
     /* the values do not depend on the split: every core helps */
     int threads = nesim_par_cores();
     if ((row_hi - row_lo) * last < ((size_t)1 << 20))
         threads = 1;
     nesim_par_run(threads, synth_part, &j);
     free(icdf);
-    if (q8) {
-        scales->data = sc;
-        *scales_buf = sc;
+    return NESIM_OK;
+}
+
+int nesim_synth_fill(const nesim_spec_tensor *st, const char *what, nesim_tensor *t, nesim_tensor *scales,
+                     nesim_error *err)
+{
+    if (!t->data || (st->quantize == NESIM_QUANT_INT8 && !scales->data))
+        return nesim_fail(err, NESIM_EINTERNAL, "%s: no buffer to fill", what);
+    return fill(st, what, 0, 0, SIZE_MAX, t, scales, err);
+}
+
+static int generate(const nesim_spec_tensor *st, const char *what, int scalar, size_t row_lo, size_t row_hi,
+                    nesim_tensor *t, void **buf, nesim_tensor *scales, void **scales_buf, nesim_error *err)
+{
+    *buf = *scales_buf = NULL;
+    int rc = nesim_synth_describe(st, what, t, scales, err);
+    if (rc)
+        return rc;
+    int q8 = st->quantize == NESIM_QUANT_INT8;
+    *buf = nesim_alloc_big(t->nbytes);
+    /* rows outside the range are never read: left untouched, so their pages
+     * are never made resident (the scales, small, are zeroed) */
+    float *sc = q8 ? calloc(scales->count, sizeof(float)) : NULL;
+    if (!*buf || (q8 && !sc)) {
+        free(*buf);
+        free(sc);
+        *buf = NULL;
+        return nesim_fail(err, NESIM_ENOMEM, "%s: out of memory for %zu synthetic values", what, t->count);
     }
     t->data = *buf;
+    if (q8)
+        scales->data = sc;
+    if ((rc = fill(st, what, scalar, row_lo, row_hi, t, scales, err))) {
+        free(*buf);
+        free(sc);
+        *buf = NULL;
+        t->data = scales->data = NULL;
+        return rc;
+    }
+    *scales_buf = sc;
     return NESIM_OK;
 }

@@ -37,6 +37,13 @@ int nesim_synth_generate_rows(const nesim_spec_tensor *st, const char *what, siz
 int nesim_synth_describe(const nesim_spec_tensor *st, const char *what, nesim_tensor *t, nesim_tensor *scales,
                          nesim_error *err);
 
+/* Makes the tensor nesim_synth_describe described into buffers the caller
+ * owns: t->data (t->nbytes) and, for I8, scales->data (scales->nbytes), every
+ * byte written (a reused buffer needs no clearing). The same values as
+ * nesim_synth_generate. */
+int nesim_synth_fill(const nesim_spec_tensor *st, const char *what, nesim_tensor *t, nesim_tensor *scales,
+                     nesim_error *err);
+
 /* The same, on the scalar path when `scalar` (else the vector one where the
  * CPU has it): the tests' check that both give the same bits. */
 int nesim_synth_generate_on(const nesim_spec_tensor *st, const char *what, int scalar, nesim_tensor *t, void **buf,

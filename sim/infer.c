@@ -191,12 +191,24 @@ static int layer_ready(nesim_infer *m, size_t i, nesim_error *err)
     return NESIM_OK;
 }
 
-static int all_ready(nesim_infer *m, nesim_error *err)
+/* Every layer's weights counted: a layer never made is made now (a
+ * released one keeps its counts). */
+static int all_counted(nesim_infer *m, nesim_error *err)
 {
     int rc = NESIM_OK;
     for (size_t i = 0; i < m->n && !rc; i++)
-        rc = layer_ready(m, i, err);
+        if (!nesim_layers_counted(m->g, i))
+            rc = layer_ready(m, i, err);
     return rc;
+}
+
+/* After the run's last batch passed layer i: its synthetic weight is given
+ * back (the next layer's weight is made in its buffers), so a stack of
+ * layers needs about one layer's weights in memory, not all of them. */
+static void layer_spent(nesim_infer *m, size_t i)
+{
+    if (nesim_layers_release(m->g, i))
+        m->L[i].ready = 0; /* its kernels read the old views: set up again if it plays again */
 }
 
 double nesim_infer_synth_s(const nesim_infer *m) { return nesim_layers_synth_s(m->g); }
@@ -542,6 +554,8 @@ static int feed_batch(nesim_infer *m, batch_scratch *b, const float *x, size_t k
     if (m->comm)
         nesim_par_split(B, 1, nesim_comm_rank(m->comm), nesim_comm_size(m->comm), &a, &e);
     int failed = 0;
+    /* no later batch plays these layers: each can give back its weight */
+    const int last = m->run_sample + k0 + B >= m->run_total;
     for (size_t i = 0; i < m->n && !failed; i++) {
         if (layer_ready(m, i, err))
             return -1;
@@ -564,6 +578,8 @@ static int feed_batch(nesim_infer *m, batch_scratch *b, const float *x, size_t k
         }
         for (size_t k = a; !failed && k < e; k++)
             relu_if(d, b->out[i] + k * d->out);
+        if (!failed && last)
+            layer_spent(m, i);
     }
     if (m->comm) { /* every rank falls back if one failed; else each gets every sample's counts and stats */
         nesim_error e3 = {0};
@@ -711,7 +727,7 @@ int nesim_infer_finish(nesim_infer *m, nesim_infer_report *rep, nesim_error *err
     memset(rep, 0, sizeof *rep);
     /* the report counts every layer's weights, played or not (a replay
      * from a later layer, a run of no samples) */
-    int rc0 = all_ready(m, err);
+    int rc0 = all_counted(m, err);
     if (rc0)
         return rc0;
     rep->n_layers = m->n;

@@ -107,7 +107,10 @@ int nesim_infer_run(nesim_infer *m, const float *x, size_t samples, float *y, in
  * begin (total: the samples that will be fed, for the dense MAC counts),
  * feed any number of times (x: samples * input_size floats, continuing the
  * run's virtual time and sample numbering; y as in nesim_infer_run), then
- * finish. nesim_infer_run is begin + one feed + finish. */
+ * finish. nesim_infer_run is begin + one feed + finish. Once the batch
+ * that completes `total` has passed a layer, the layer's synthetic weight is
+ * given back (nesim_layers_release; made again if it plays again), so a
+ * stack holds about one layer's weights at a time. */
 void nesim_infer_begin(nesim_infer *m, size_t total, int dense);
 int nesim_infer_feed(nesim_infer *m, const float *x, size_t samples, float *y, nesim_infer_progress progress,
                      void *user, nesim_error *err);

@@ -575,10 +575,34 @@ static void test_lazy_synthesis(void **st)
         assert_true(l->zero_weights == e->zero_weights);
     }
     assert_true(nesim_layers_synth_s(lazy) > 0);
+    /* a made weight given back: its counts stay, its buffer holds the next
+     * weight that fits (b's 64 x 384 floats are a's 384 x 256 bytes), and
+     * asked for again it is the same tensor; file or eager tensors stay */
+    const nesim_layer *la = nesim_layers_get(lazy, 0), *lb = nesim_layers_get(lazy, 1);
+    assert_int_equal(la->w.nbytes, lb->w.nbytes);
+    const void *abuf = la->w.data;
+    assert_int_equal(nesim_layers_release(eager, 0), 0);
+    assert_int_equal(nesim_layers_release(lazy, 0), 1);
+    assert_int_equal(nesim_layers_release(lazy, 0), 0);
+    assert_null(la->w.data);
+    assert_null(la->s.data);
+    assert_non_null(la->b.data);
+    assert_non_null(la->nnz_in);
+    assert_false(nesim_layers_is_ready(lazy, 0));
+    assert_true(nesim_layers_counted(lazy, 0));
+    assert_int_equal(nesim_layers_release(lazy, 1), 1);
+    assert_ok(nesim_layers_ready(lazy, 1, &err), &err);
+    assert_ptr_equal(lb->w.data, abuf);
+    assert_memory_equal(lb->w.data, nesim_layers_get(eager, 1)->w.data, lb->w.nbytes);
+    assert_ok(nesim_layers_ready(lazy, 0, &err), &err);
+    assert_true(nesim_layers_is_ready(lazy, 0));
+    assert_memory_equal(la->w.data, nesim_layers_get(eager, 0)->w.data, la->w.nbytes);
+    assert_memory_equal(la->s.data, nesim_layers_get(eager, 0)->s.data, la->s.nbytes);
     nesim_layers_close(eager);
     nesim_layers_close(lazy);
 
-    /* a run makes layer b only when b plays, and ends with both made */
+    /* a run makes layer b only when b plays; after the last batch passed a
+     * layer its weight is given back (counted, not held) */
     nesim_infer *m;
     assert_ok(nesim_infer_open(spec, &m, &err), &err);
     assert_false(nesim_layers_is_ready(nesim_infer_graph(m), 0));
@@ -588,9 +612,25 @@ static void test_lazy_synthesis(void **st)
         x[i] = (float)sin(0.37 * (double)i);
     nesim_infer_report rep;
     assert_ok(nesim_infer_run(m, x, 2, y, 0, &rep, NULL, NULL, &err), &err);
-    assert_true(nesim_layers_is_ready(nesim_infer_graph(m), 1));
+    for (size_t i = 0; i < 2; i++) {
+        assert_false(nesim_layers_is_ready(nesim_infer_graph(m), i));
+        assert_true(nesim_layers_counted(nesim_infer_graph(m), i));
+        assert_null(nesim_layers_get(nesim_infer_graph(m), i)->w.data);
+    }
     assert_true(nesim_infer_synth_first_s(m) <= nesim_infer_synth_s(m));
     double zeros = rep.layers[1].def->zero_weights;
+    /* a second run makes them again: the same outputs */
+    assert_ok(nesim_infer_run(m, x, 2, y2, 0, &rep, NULL, NULL, &err), &err);
+    assert_memory_equal(y, y2, sizeof y);
+    assert_true(rep.layers[1].def->zero_weights == zeros);
+    /* fed in two parts, the weights stay for the second and go after it */
+    nesim_infer_begin(m, 4, 0);
+    assert_ok(nesim_infer_feed(m, x, 2, y2, NULL, NULL, &err), &err);
+    assert_true(nesim_layers_is_ready(nesim_infer_graph(m), 0) && nesim_layers_is_ready(nesim_infer_graph(m), 1));
+    assert_ok(nesim_infer_feed(m, x, 2, y2, NULL, NULL, &err), &err);
+    assert_false(nesim_layers_is_ready(nesim_infer_graph(m), 0) || nesim_layers_is_ready(nesim_infer_graph(m), 1));
+    assert_ok(nesim_infer_finish(m, &rep, &err), &err);
+    assert_memory_equal(y, y2, sizeof y);
     nesim_infer_close(m);
     /* the same outputs and counts with the layers made up front */
     assert_ok(nesim_infer_open(spec, &m, &err), &err);
