@@ -103,10 +103,14 @@ __attribute__((target("avx512f,avx512dq"))) static void normals_512(const synth_
     const __m512d half = _mm512_set1_pd(0.5), ulp = _mm512_set1_pd(0x1p-53), lo = _mm512_set1_pd(ICDF_LO),
                   scale = _mm512_set1_pd(ICDF_N / (1 - 2 * ICDF_LO)), zero = _mm512_setzero_pd(),
                   top = _mm512_set1_pd(ICDF_N), a = _mm512_set1_pd(j->st->a), b = _mm512_set1_pd(j->st->b);
+    /* the counter times the golden gamma, stepped by an addition (mod 2^64:
+     * the same integers as the multiplication) */
+    const __m512i step = _mm512_set1_epi64((long long)(8 * 0x9e3779b97f4a7c15ull));
+    __m512i xn = _mm512_add_epi64(
+        _mm512_add_epi64(key, _mm512_mullo_epi64(_mm512_add_epi64(_mm512_set1_epi64((long long)n0), lane), gam)), gam);
     size_t i = 0;
-    for (; i + 8 <= m; i += 8) {
-        __m512i n = _mm512_add_epi64(_mm512_set1_epi64((long long)(n0 + i)), lane);
-        __m512i x = _mm512_add_epi64(_mm512_add_epi64(key, _mm512_mullo_epi64(n, gam)), gam);
+    for (; i + 8 <= m; i += 8, xn = _mm512_add_epi64(xn, step)) {
+        __m512i x = xn;
         x = _mm512_mullo_epi64(_mm512_xor_si512(x, _mm512_srli_epi64(x, 30)), m1);
         x = _mm512_mullo_epi64(_mm512_xor_si512(x, _mm512_srli_epi64(x, 27)), m2);
         x = _mm512_xor_si512(x, _mm512_srli_epi64(x, 31));
@@ -138,14 +142,25 @@ __attribute__((target("avx512f,avx512dq"))) static double absmax_512(const doubl
     return t > r ? t : r;
 }
 
-/* q[i] = clamp(round-half-even(v[i] / s), -127, 127), as the scalar loop */
+/* q[i] = clamp(round-half-even(v[i] / s), -127, 127), as the scalar loop.
+ * A division costs several multiplications, so each lane first rounds
+ * v * (1 / s), which is within 3 units in the last place of v / s (two
+ * roundings more); the two round to the same integer unless that product
+ * lies within that distance of a half-integer (|v / s| <= 127.5 here, so
+ * 1e-12 covers it with room), and only such lanes are divided. */
 __attribute__((target("avx512f,avx512dq"))) static void quantise_512(const double *v, size_t m, float s, int8_t *q)
 {
     const __m512d sd = _mm512_set1_pd((double)s), magic = _mm512_set1_pd(0x1.8p52), hi = _mm512_set1_pd(127),
-                  lo = _mm512_set1_pd(-127);
+                  lo = _mm512_set1_pd(-127), inv = _mm512_set1_pd(1.0 / (double)s), half = _mm512_set1_pd(0.5),
+                  near = _mm512_set1_pd(1e-12);
     size_t i = 0;
     for (; i + 8 <= m; i += 8) {
-        __m512d x = _mm512_sub_pd(_mm512_add_pd(_mm512_div_pd(_mm512_loadu_pd(v + i), sd), magic), magic);
+        __m512d vi = _mm512_loadu_pd(v + i), y = _mm512_mul_pd(vi, inv);
+        __m512d x = _mm512_sub_pd(_mm512_add_pd(y, magic), magic);
+        __m512d off = _mm512_abs_pd(_mm512_sub_pd(_mm512_abs_pd(_mm512_sub_pd(y, x)), half));
+        __mmask8 tie = _mm512_cmp_pd_mask(off, near, _CMP_LT_OQ);
+        if (tie)
+            x = _mm512_mask_sub_pd(x, tie, _mm512_add_pd(_mm512_div_pd(vi, sd), magic), magic);
         x = _mm512_min_pd(_mm512_max_pd(x, lo), hi);
         _mm_storel_epi64((__m128i *)(q + i), _mm512_cvtepi64_epi8(_mm512_cvttpd_epi64(x)));
     }
@@ -207,6 +222,11 @@ static void synth_part(void *ctx, int k, int n)
             (j->fast ? quantise_512 : quantise_scalar)(tmp, m, s, q + base + c);
         }
     }
+}
+
+void nesim_synth_quantise(const double *v, size_t m, float s, int8_t *q, int scalar)
+{
+    (!scalar && have_512() ? quantise_512 : quantise_scalar)(v, m, s, q);
 }
 
 int nesim_synth_generate(const nesim_spec_tensor *st, const char *what, nesim_tensor *t, void **buf,

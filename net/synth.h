@@ -49,4 +49,10 @@ int nesim_synth_fill(const nesim_spec_tensor *st, const char *what, nesim_tensor
 int nesim_synth_generate_on(const nesim_spec_tensor *st, const char *what, int scalar, nesim_tensor *t, void **buf,
                             nesim_tensor *scales, void **scales_buf, nesim_error *err);
 
+/* One int8 group's quantisation as synthesis does it: q[i] =
+ * clamp(round-half-even(v[i] / s), -127, 127) for |v[i] / s| <= 127.5, on
+ * the scalar path when `scalar`, else the vector one where the CPU has it
+ * (the tests' check that both round every half-integer alike). */
+void nesim_synth_quantise(const double *v, size_t m, float s, int8_t *q, int scalar);
+
 #endif

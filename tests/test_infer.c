@@ -643,6 +643,38 @@ static void test_lazy_synthesis(void **st)
     nesim_spec_free(spec);
 }
 
+/* The weight counts of a layer large enough to be counted on every core
+ * (rows split, int8 bytes 64 at a time) equal a plain count of its bytes:
+ * nonzero weights per input channel, and the zeros. */
+static void test_weight_counts(void **st)
+{
+    static const char js[] =
+        "{\"nesim\":1,\"tick\":1e-3,\"input\":{\"shape\":[2112]},\"layers\":["
+        "{\"name\":\"w\",\"type\":\"linear\",\"coding\":\"bitwise-bidirectional\","
+        "\"weight\":{\"synthetic\":{\"dist\":\"normal\",\"std\":0.05,\"seed\":5,\"shape\":[2050,2112],"
+        "\"quantize\":\"int8\",\"group\":96}}}]}";
+    nesim_error err = {0};
+    nesim_spec *spec;
+    assert_ok(nesim_spec_parse(js, strlen(js), "count.json", ".", &spec, &err), &err);
+    nesim_layers *g;
+    assert_ok(nesim_layers_open(spec, &g, &err), &err);
+    const nesim_layer *l = nesim_layers_get(g, 0);
+    const int8_t *q = l->w.data;
+    uint32_t *ref = calloc(l->in, sizeof *ref);
+    double zeros = 0;
+    for (size_t o = 0; o < l->out; o++)
+        for (size_t i = 0; i < l->in; i++) {
+            ref[i] += q[o * l->in + i] != 0;
+            zeros += q[o * l->in + i] == 0;
+        }
+    assert_true(zeros > 0); /* the count has something to find */
+    assert_memory_equal(l->nnz_in, ref, l->in * sizeof *ref);
+    assert_true(l->zero_weights == zeros);
+    free(ref);
+    nesim_layers_close(g);
+    nesim_spec_free(spec);
+}
+
 /* ---- nesim run, as a user meets it -------------------------------------- */
 
 static int sh(const char *cmd)
@@ -688,6 +720,7 @@ int main(void)
         cmocka_unit_test(test_digits_end_to_end), cmocka_unit_test(test_batch_equals_samples),
         cmocka_unit_test(test_safetensors_int8_groups),
         cmocka_unit_test(test_bad_models),     cmocka_unit_test(test_lazy_synthesis),
+        cmocka_unit_test(test_weight_counts),
         cmocka_unit_test(test_cli_run),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

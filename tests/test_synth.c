@@ -185,6 +185,40 @@ static void test_paths_agree(void **state)
     }
 }
 
+/* Quantisation rounds v / s: the vector path's shortcut (a product with
+ * 1 / s, divided only near a half-integer) must round exactly like the
+ * division at, and one or two units in the last place around, every
+ * half-integer and integer of the range, for scales of many mantissas. */
+static void test_quantise_ties(void **state)
+{
+    (void)state;
+    enum { M = 8 * 1024 };
+    static double v[M];
+    static int8_t qa[M], qb[M];
+    const float scales[] = {1.0f, 0.0001574803f, 3.0e-4f, 7.77e-5f, 1.2345678f, 0.1f, 2.5e-7f};
+    size_t n = 0, differ = 0;
+    for (size_t si = 0; si < sizeof scales / sizeof *scales; si++) {
+        const double s = scales[si];
+        n = 0;
+        for (int k = -255; k <= 255 && n + 10 <= M; k++) {
+            double x = 0.5 * k, c = x * s; /* x * s rounded: v / s near x */
+            double d[5] = {c, nextafter(c, INFINITY), nextafter(c, -INFINITY),
+                           nextafter(nextafter(c, INFINITY), INFINITY), nextafter(nextafter(c, -INFINITY), -INFINITY)};
+            for (int e = 0; e < 5; e++)
+                v[n++] = d[e];
+        }
+        nesim_synth_quantise(v, n, (float)s, qa, 1);
+        nesim_synth_quantise(v, n, (float)s, qb, 0);
+        for (size_t i = 0; i < n; i++) {
+            double x = v[i] / (float)s, r = nearbyint(x); /* the reference: round-half-even of the quotient */
+            r = r > 127 ? 127 : r < -127 ? -127 : r;
+            assert_int_equal(qa[i], (int)r);
+            differ += qb[i] != qa[i];
+        }
+    }
+    assert_int_equal(differ, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -193,6 +227,7 @@ int main(void)
         cmocka_unit_test(test_int8_groups),
         cmocka_unit_test(test_uniform_and_const),
         cmocka_unit_test(test_paths_agree),
+        cmocka_unit_test(test_quantise_ties),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
