@@ -7,6 +7,13 @@
 #include <stdlib.h>
 
 /* Check levels of nesim_expsum_predict: within slack, then within slack / 2. */
+/* Far below threshold the first check is at a level FAR_FRAC of the way up
+ * (or within slack, whichever is further): a neuron far below gets a margin
+ * of that size, so more inputs pass before it must predict again (CUBA,
+ * 4,000 neurons: 3.59 M predictions -> 3.3 M). */
+#ifndef FAR_FRAC
+#define FAR_FRAC 0.35
+#endif
 #ifndef SLACK_LEVELS
 #define SLACK_LEVELS 2
 #endif
@@ -561,6 +568,8 @@ int64_t nesim_expsum_predict(nesim_expsum *f, int64_t from, int64_t top, double 
         if (f0 < -slack) {
             /* far below threshold: answer when f comes within slack (a check) */
             double c0 = f->c0;
+            if (l == 0 && -f0 * FAR_FRAC > slack)
+                slack = -f0 * FAR_FRAC;
             f->c0 = F.c0 = c0 + slack;
             int64_t k = first_at(f, &F, from, top, t, ws, margin);
             f->c0 = c0;

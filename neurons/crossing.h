@@ -31,9 +31,9 @@ int64_t nesim_expsum_first(const nesim_expsum *f, int64_t lo, int64_t hi, nesim_
 
 /* The prediction every leaky model makes: the first s in [from, top] (top < 0:
  * no bound) with f(s) >= 0; with slack > 0, when f(from) < -slack, the first s
- * at which f comes within slack of 0 instead (a check, never later than the
- * crossing), and when f(from) is within slack but below -slack / 2, the first
- * s within slack / 2; -1 when there is none before top. *margin as for
+ * at which f comes within max(slack, 0.35 |f(from)|) of 0 instead (a check,
+ * never later than the crossing), and when f(from) is within slack but below
+ * -slack / 2, the first s within slack / 2; -1 when there is none before top. *margin as for
  * nesim_expsum_first, a lower bound of -f before the answer. f is restored. */
 int64_t nesim_expsum_predict(nesim_expsum *f, int64_t from, int64_t top, double slack,
                              nesim_scratch *ws, double *margin);
