@@ -341,12 +341,21 @@ typedef struct grp_slot {
 typedef struct grp_member {
     nesim_comm c;
     int parity;                    /* the slot set of its next collective */
+    int local;                     /* its index in the group (its rank unless the group spans ranks) */
     unsigned char pad[64];
 } grp_member;
 
 struct nesim_comm_group {
     int size;
     grp_member *member;            /* [size] */
+    /* A group on each of several MPI ranks (ranks x threads): member t of
+     * rank q is rank q * size + t of the run; member 0 (the thread that
+     * called MPI_Init) carries each collective between the ranks, between
+     * two barriers of its group. NULL: the group is the whole run. */
+    nesim_comm *outer;
+    unsigned char *res, *res_in;   /* what member 0 received for all (res), sent for its group (res_in) */
+    size_t res_cap, res_in_cap;
+    const void *res_all;           /* an allgatherv's result (the outer communicator's buffer) */
     grp_slot *slot[2];             /* [size] each: the alternating sets */
     unsigned char pad0[64];        /* the barrier's words on lines of their own */
     _Atomic unsigned arrived, round;
@@ -357,6 +366,20 @@ struct nesim_comm_group {
     nesim_error why;               /* the first failure a member left with */
 };
 
+static grp_member *grp_me(nesim_comm *c) { return (grp_member *)c; }
+
+/* How messages name a member: "thread t", or "rank q thread t" when the
+ * group spans ranks. */
+static const char *grp_who(nesim_comm *c, char buf[48])
+{
+    nesim_comm_group *g = c->grp;
+    if (g->outer)
+        snprintf(buf, 48, "rank %d thread %d", g->outer->rank, grp_me(c)->local);
+    else
+        snprintf(buf, 48, "thread %d", c->rank);
+    return buf;
+}
+
 static int grp_failed(nesim_comm *c, const char *what, nesim_error *err)
 {
     nesim_comm_group *g = c->grp;
@@ -365,7 +388,10 @@ static int grp_failed(nesim_comm *c, const char *what, nesim_error *err)
     *err = g->why;
     pthread_mutex_unlock(&g->mu);
     if (!err->code)
-        nesim_fail(err, NESIM_EIO, "thread %d: another thread of the run failed during %s", c->rank, what);
+    {
+        char w[48];
+        nesim_fail(err, NESIM_EIO, "%s: another thread of the run failed during %s", grp_who(c, w), what);
+    }
     return err->code;
 }
 
@@ -424,12 +450,13 @@ static int grp_barrier(nesim_comm *c, const char *what, nesim_error *err)
         if (atomic_load(&g->failed))
             return grp_failed(c, what, err);
         double now = mono_s();
+        char w[48];
         if (c->stop && c->stop(c->stop_ctx))
-            return c->broken = 1, nesim_fail(err, NESIM_EIO, "thread %d: stopped by a signal while waiting in %s",
-                                             c->rank, what);
+            return c->broken = 1, nesim_fail(err, NESIM_EIO, "%s: stopped by a signal while waiting in %s",
+                                             grp_who(c, w), what);
         if (now - t0 > c->timeout_s)
-            return c->broken = 1, nesim_fail(err, NESIM_EIO, "thread %d: no answer from the other threads for "
-                                             "%.0f s in %s: ending the run", c->rank, now - t0, what);
+            return c->broken = 1, nesim_fail(err, NESIM_EIO, "%s: no answer from the other threads for "
+                                             "%.0f s in %s: ending the run", grp_who(c, w), now - t0, what);
         atomic_fetch_add(&g->sleepers, 1);
         pthread_mutex_lock(&g->mu);
         if (atomic_load(&g->round) == round && !atomic_load(&g->failed)) {
@@ -446,8 +473,6 @@ static int grp_barrier(nesim_comm *c, const char *what, nesim_error *err)
     return NESIM_OK;
 }
 
-static grp_member *grp_me(nesim_comm *c) { return (grp_member *)c; }
-
 /* Copies mine into this member's slot of the next set and waits for every
  * member's; *set is that set (valid until this member's collective after
  * the next). */
@@ -456,10 +481,11 @@ static int grp_post(nesim_comm *c, const void *mine, size_t bytes, const grp_slo
 {
     nesim_comm_group *g = c->grp;
     grp_member *m = grp_me(c);
-    grp_slot *mys = &g->slot[m->parity][c->rank];
+    grp_slot *mys = &g->slot[m->parity][m->local];
     int rc;
     if (grow(&mys->p, &mys->cap, bytes)) { /* it leaves: the others' waits end with this line */
-        rc = nesim_fail(err, NESIM_ENOMEM, "thread %d: out of memory posting %s (%zu bytes)", c->rank, what, bytes);
+        char w[48];
+        rc = nesim_fail(err, NESIM_ENOMEM, "%s: out of memory posting %s (%zu bytes)", grp_who(c, w), what, bytes);
         nesim_comm_group_leave(c, rc, err);
         return rc;
     }
@@ -475,24 +501,119 @@ static int grp_post(nesim_comm *c, const void *mine, size_t bytes, const grp_slo
     return rc;
 }
 
+/* Ranks x threads, after the group's barrier of a collective: member 0
+ * runs `outer` (the collective between the ranks, on what the group
+ * posted) and every member waits for it at a second barrier; a failure of
+ * member 0 ends the others' wait with its message. */
+static int grp_across(nesim_comm *c, int (*outer)(nesim_comm *c, const grp_slot *set, void *ctx, nesim_error *err),
+                      const grp_slot *set, void *ctx, const char *what, nesim_error *err)
+{
+    if (grp_me(c)->local == 0) {
+        int rc = outer(c, set, ctx, err);
+        if (rc) {
+            nesim_comm_group_leave(c, rc, err);
+            c->broken = 1;
+            return rc;
+        }
+    }
+    double t0 = mono_s();
+    int rc = grp_barrier(c, what, err);
+    c->st.wait_s += mono_s() - t0;
+    return rc;
+}
+
+/* The group's contributions set[0 .. size) of n[t] bytes each, one after
+ * another in res_in; 0, or NESIM_ENOMEM. */
+static int grp_concat(nesim_comm_group *g, const grp_slot *set, const size_t *n, size_t *total, nesim_error *err)
+{
+    size_t sum = 0;
+    for (int t = 0; t < g->size; t++)
+        sum += n[t];
+    if (grow(&g->res_in, &g->res_in_cap, sum ? sum : 1))
+        return nesim_fail(err, NESIM_ENOMEM, "out of memory for an exchange between ranks (%zu bytes)", sum);
+    for (int t = 0, off = 0; t < g->size; off += (int)n[t], t++)
+        if (n[t])
+            memcpy(g->res_in + off, set[t].p, n[t]);
+    *total = sum;
+    return NESIM_OK;
+}
+
+typedef struct across_job {
+    size_t bytes;         /* allgather: each member's */
+    const size_t *counts; /* allgatherv: every member's of the run */
+    size_t n;             /* sum: values */
+    const char *what;
+} across_job;
+
+static int outer_allgather(nesim_comm *c, const grp_slot *set, void *ctx, nesim_error *err)
+{
+    nesim_comm_group *g = c->grp;
+    const across_job *j = ctx;
+    size_t *n = malloc((size_t)g->size * sizeof *n), total;
+    if (!n)
+        return nesim_fail(err, NESIM_ENOMEM, "out of memory");
+    for (int t = 0; t < g->size; t++)
+        n[t] = j->bytes;
+    int rc = grp_concat(g, set, n, &total, err);
+    free(n);
+    if (!rc && grow(&g->res, &g->res_cap, total * (size_t)g->outer->size + 1))
+        rc = nesim_fail(err, NESIM_ENOMEM, "out of memory receiving %s", j->what);
+    return rc ? rc : mpi_allgather(g->outer, g->res_in, total, g->res, j->what, err);
+}
+
 static int grp_allgather(nesim_comm *c, const void *mine, size_t bytes, void *all, const char *what, nesim_error *err)
 {
+    nesim_comm_group *g = c->grp;
     const grp_slot *set;
     int rc = grp_post(c, mine, bytes, &set, what, err);
+    if (!rc && g->outer) {
+        across_job j = {.bytes = bytes, .what = what};
+        if (!(rc = grp_across(c, outer_allgather, set, &j, what, err)))
+            memcpy(all, g->res, (size_t)c->size * bytes);
+        return rc;
+    }
     for (int r = 0; !rc && r < c->size; r++)
         memcpy((unsigned char *)all + (size_t)r * bytes, set[r].p, bytes);
+    return rc;
+}
+
+static int outer_allgatherv(nesim_comm *c, const grp_slot *set, void *ctx, nesim_error *err)
+{
+    nesim_comm_group *g = c->grp;
+    const across_job *j = ctx;
+    const int T = g->size, Q = g->outer->size, q = g->outer->rank;
+    size_t *per = calloc((size_t)Q, sizeof *per), total;
+    if (!per)
+        return nesim_fail(err, NESIM_ENOMEM, "out of memory");
+    for (int r = 0; r < Q * T; r++)
+        per[r / T] += j->counts[r];
+    int rc = grp_concat(g, set, j->counts + (size_t)q * (size_t)T, &total, err);
+    if (!rc)
+        rc = mpi_allgatherv(g->outer, g->res_in, per, &g->res_all, j->what, err);
+    free(per);
     return rc;
 }
 
 static int grp_allgatherv(nesim_comm *c, const void *mine, const size_t *counts, const void **all, const char *what,
                           nesim_error *err)
 {
+    nesim_comm_group *g = c->grp;
+    int rc;
+    if (g->outer) {
+        const grp_slot *set;
+        if ((rc = grp_post(c, mine, counts[c->rank], &set, what, err)))
+            return rc;
+        across_job j = {.counts = counts, .what = what};
+        if (!(rc = grp_across(c, outer_allgatherv, set, &j, what, err)))
+            *all = g->res_all;
+        return rc;
+    }
     size_t total = 0;
     for (int r = 0; r < c->size; r++)
         total += counts[r];
-    int rc;
     if (grow(&c->buf, &c->cap, total)) {
-        rc = nesim_fail(err, NESIM_ENOMEM, "thread %d: out of memory receiving %s (%zu bytes)", c->rank, what, total);
+        char w[48];
+        rc = nesim_fail(err, NESIM_ENOMEM, "%s: out of memory receiving %s (%zu bytes)", grp_who(c, w), what, total);
         nesim_comm_group_leave(c, rc, err);
         return rc;
     }
@@ -506,27 +627,74 @@ static int grp_allgatherv(nesim_comm *c, const void *mine, const size_t *counts,
     return NESIM_OK;
 }
 
-static int grp_sum_u64(nesim_comm *c, uint64_t *v, size_t n, const char *what, nesim_error *err)
+/* The group's sum of n values into v. */
+static void local_sum(const nesim_comm_group *g, const grp_slot *set, uint64_t *v, size_t n)
 {
-    const grp_slot *set;
-    int rc = grp_post(c, v, n * sizeof *v, &set, what, err);
-    if (rc)
-        return rc;
     for (size_t i = 0; i < n; i++) {
         uint64_t sum = 0, x;
-        for (int r = 0; r < c->size; r++) {
-            memcpy(&x, set[r].p + i * sizeof x, sizeof x);
+        for (int t = 0; t < g->size; t++) {
+            memcpy(&x, set[t].p + i * sizeof x, sizeof x);
             sum += x;
         }
         v[i] = sum;
     }
+}
+
+static int outer_sum(nesim_comm *c, const grp_slot *set, void *ctx, nesim_error *err)
+{
+    nesim_comm_group *g = c->grp;
+    const across_job *j = ctx;
+    if (grow(&g->res, &g->res_cap, j->n * sizeof(uint64_t)))
+        return nesim_fail(err, NESIM_ENOMEM, "out of memory");
+    local_sum(g, set, (uint64_t *)(void *)g->res, j->n);
+    return mpi_sum_u64(g->outer, (uint64_t *)(void *)g->res, j->n, j->what, err);
+}
+
+static int grp_sum_u64(nesim_comm *c, uint64_t *v, size_t n, const char *what, nesim_error *err)
+{
+    nesim_comm_group *g = c->grp;
+    const grp_slot *set;
+    int rc = grp_post(c, v, n * sizeof *v, &set, what, err);
+    if (rc)
+        return rc;
+    if (g->outer) {
+        across_job j = {.n = n, .what = what};
+        if (!(rc = grp_across(c, outer_sum, set, &j, what, err)))
+            memcpy(v, g->res, n * sizeof *v);
+        return rc;
+    }
+    local_sum(g, set, v, n);
     return NESIM_OK;
+}
+
+static int outer_min(nesim_comm *c, const grp_slot *set, void *ctx, nesim_error *err)
+{
+    nesim_comm_group *g = c->grp;
+    const across_job *j = ctx;
+    int64_t m = INT64_MAX, x;
+    for (int t = 0; t < g->size; t++) {
+        memcpy(&x, set[t].p, sizeof x);
+        if (x < m)
+            m = x;
+    }
+    if (grow(&g->res, &g->res_cap, sizeof m))
+        return nesim_fail(err, NESIM_ENOMEM, "out of memory");
+    int rc = mpi_min_i64(g->outer, &m, j->what, err);
+    memcpy(g->res, &m, sizeof m);
+    return rc;
 }
 
 static int grp_min_i64(nesim_comm *c, int64_t *v, const char *what, nesim_error *err)
 {
+    nesim_comm_group *g = c->grp;
     const grp_slot *set;
     int rc = grp_post(c, v, sizeof *v, &set, what, err);
+    if (!rc && g->outer) {
+        across_job j = {.what = what};
+        if (!(rc = grp_across(c, outer_min, set, &j, what, err)))
+            memcpy(v, g->res, sizeof *v);
+        return rc;
+    }
     for (int r = 0; !rc && r < c->size; r++) {
         int64_t x;
         memcpy(&x, set[r].p, sizeof x);
@@ -557,9 +725,15 @@ int nesim_comm_group_new(int size, const nesim_comm *like, nesim_comm_group **ou
     atomic_init(&g->arrived, 0);
     atomic_init(&g->round, 0);
     atomic_init(&g->failed, 0);
+    /* under mpirun (an MPI communicator of several ranks): a group on each */
+    if (like && !like->grp && like->size > 1)
+        g->outer = (nesim_comm *)like;
     for (int r = 0; r < size; r++) {
         nesim_comm *c = &g->member[r].c;
+        g->member[r].local = r;
         c->rank = r, c->size = size, c->grp = g;
+        if (g->outer)
+            c->rank = g->outer->rank * size + r, c->size = g->outer->size * size;
         c->timeout_s = like && like->timeout_s > 0 ? like->timeout_s : 300;
         if (like)
             c->stop = like->stop, c->stop_ctx = like->stop_ctx;
@@ -572,6 +746,8 @@ nesim_comm *nesim_comm_group_member(nesim_comm_group *g, int rank) { return &g->
 
 int nesim_comm_is_group(const nesim_comm *c) { return c && c->grp; }
 
+int nesim_comm_threads(const nesim_comm *c) { return c && c->grp ? c->grp->size : 1; }
+
 void nesim_comm_group_leave(nesim_comm *c, int rc, const nesim_error *err)
 {
     if (!c || !c->grp || !rc || c->agreed)
@@ -581,8 +757,9 @@ void nesim_comm_group_leave(nesim_comm *c, int rc, const nesim_error *err)
     if (!g->why.code) {
         g->why = *err;
         g->why.code = rc;
+        char w[48];
         if (c->rank != 0)
-            nesim_context(&g->why, "thread %d: ", c->rank);
+            nesim_context(&g->why, "%s: ", grp_who(c, w));
     }
     pthread_mutex_unlock(&g->mu);
     atomic_store(&g->failed, 1);
@@ -595,6 +772,7 @@ void nesim_comm_group_free(nesim_comm_group *g)
         return;
     for (int r = 0; r < g->size; r++)
         free(g->member[r].c.buf), free(g->slot[0][r].p), free(g->slot[1][r].p);
+    free(g->res), free(g->res_in);
     pthread_mutex_destroy(&g->mu);
     pthread_cond_destroy(&g->cv);
     free(g->slot[0]), free(g->slot[1]);
@@ -652,10 +830,14 @@ int nesim_comm_agree(nesim_comm *c, int rc, nesim_error *err)
     for (int r = 0; !grc && r < c->size; r++)
         if (all[r].code) {
             *err = all[r];
-            if (r != 0)
+            if (r != 0 && c->grp && c->grp->outer)
+                nesim_context(err, "rank %d thread %d: ", r / c->grp->size, r % c->grp->size);
+            else if (r != 0)
                 nesim_context(err, c->grp ? "thread %d: " : "rank %d: ", r);
             grc = all[r].code;
             c->agreed = 1;
+            if (c->grp && c->grp->outer && grp_me(c)->local == 0)
+                c->grp->outer->agreed = 1; /* every rank knows: MPI ends without an abort */
             break;
         }
     free(all);

@@ -102,8 +102,13 @@ int nesim_comm_broken(const nesim_comm *c);
 typedef struct nesim_comm_group nesim_comm_group;
 
 /* A group of `size` members (rank 0 .. size-1). Each member's bound on a
- * wait and stop check are `like`'s (NULL: 300 s, none). *out is the
- * caller's: nesim_comm_group_free, after every thread using it ended. */
+ * wait and stop check are `like`'s (NULL: 300 s, none). When `like` is an
+ * MPI communicator of Q > 1 ranks (mpirun), each rank makes a group and the
+ * run has Q * size ranks: member t of rank q is rank q * size + t, and
+ * member 0 (on the thread that opened MPI: only it calls MPI) carries each
+ * collective between the ranks; results are those of Q * size ranks of one
+ * kind. *out is the caller's: nesim_comm_group_free, after every thread
+ * using it ended. */
 int nesim_comm_group_new(int size, const nesim_comm *like, nesim_comm_group **out, nesim_error *err);
 
 /* Member `rank`'s communicator, owned by the group (nesim_comm_close on it
@@ -112,6 +117,9 @@ nesim_comm *nesim_comm_group_member(nesim_comm_group *g, int rank);
 
 /* Nonzero when c is a group's member (threads), not MPI or a lone rank. */
 int nesim_comm_is_group(const nesim_comm *c);
+/* The threads of c's group (its size), 1 when c is no group's member: under
+ * mpirun the run's ranks are nesim_comm_size(c) / this. */
+int nesim_comm_threads(const nesim_comm *c);
 
 /* A member's thread ends with rc (err its message): a failure the members
  * did not agree on (nesim_comm_agree) ends every other member's next or

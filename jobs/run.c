@@ -356,8 +356,9 @@ static int layer_gpu_baselines(const char *list, const nesim_cost *c, json_t *re
 
 /* How the run was split (a simulation detail: results are the same for any
  * number of ranks): the ranks' traffic, summed over them, and rank 0's wait.
- * Under mpirun the section is "mpi"; threads of one process (a group) say
- * "threads", with the same fields. */
+ * Under mpirun the section is "mpi" (with threads_per_rank when each rank
+ * runs a group of threads); threads of one process (a group) say "threads",
+ * with the same fields. */
 static int add_mpi(json_t *r, nesim_comm *comm, const nesim_net *net, nesim_error *err)
 {
     nesim_net_traffic t = {0};
@@ -371,8 +372,13 @@ static int add_mpi(json_t *r, nesim_comm *comm, const nesim_net *net, nesim_erro
     if (rc)
         return rc;
     json_t *m = json_object();
-    json_object_set_new(m, "ranks", json_integer(nesim_comm_size(comm)));
-    json_object_set_new(m, "split", json_string(net ? "neurons: each population in contiguous blocks, one per rank "
+    const int threads = nesim_comm_threads(comm), hybrid = threads > 1 && nesim_comm_size(comm) > threads;
+    json_object_set_new(m, "ranks", json_integer(nesim_comm_size(comm) / (hybrid ? threads : 1)));
+    if (hybrid) /* mpirun's ranks, each a group of threads */
+        json_object_set_new(m, "threads_per_rank", json_integer(threads));
+    json_object_set_new(m, "split", json_string(net ? hybrid ? "neurons: each population in contiguous blocks, one per "
+                                                               "thread of each rank (spike sources whole on one)"
+                                                    : "neurons: each population in contiguous blocks, one per rank "
                                                       "(spike sources whole on one rank)"
                                                     : "samples: a batch played layer by layer is split by samples "
                                                       "(each rank plays its block through every layer; counts, "
@@ -387,7 +393,7 @@ static int add_mpi(json_t *r, nesim_comm *comm, const nesim_net *net, nesim_erro
         json_object_set_new(m, "bytes_per_spike", json_integer((json_int_t)sizeof(uint32_t[2])));
     json_object_set_new(m, "collectives", json_integer((json_int_t)(v[2] / (uint64_t)nesim_comm_size(comm))));
     json_object_set_new(m, "rank0_wait_s", json_real(cs.wait_s));
-    json_object_set_new(r, nesim_comm_is_group(comm) ? "threads" : "mpi", m);
+    json_object_set_new(r, nesim_comm_is_group(comm) && !hybrid ? "threads" : "mpi", m);
     return NESIM_OK;
 }
 
@@ -835,14 +841,18 @@ static void *net_thread_main(void *arg)
 }
 
 /* The threads a network runs on: --threads, else every core for one of at
- * least NET_THREADS_MIN_SYNAPSES synapses; one per rank under mpirun. The
+ * least NET_THREADS_MIN_SYNAPSES synapses; under mpirun --threads per rank
+ * (ranks x threads), else one. The
  * threads share one graph; each holds its own state and a copy of its slice
  * of the rows, so a split run needs about twice one thread's memory: one
  * thread when that is more than there is. */
 int nesim_run_network_threads(const nesim_run_opts *o, const nesim_spec *spec)
 {
-    if (nesim_comm_size(o->comm) > 1 || spec->n_layers)
+    if (spec->n_layers)
         return 1;
+    int ranks = nesim_comm_size(o->comm) > 1;
+    if (ranks && o->threads <= 0)
+        return 1; /* mpirun started as many as wanted */
     nesim_estimate e;
     nesim_spec_estimate(spec, 0, &e);
     int k = o->threads > 0 ? o->threads : e.synapses >= NET_THREADS_MIN_SYNAPSES ? nesim_par_cores() : 1;

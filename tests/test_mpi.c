@@ -65,9 +65,10 @@ static json_t *parse_out(void)
     return j;
 }
 
-/* The report of `args` without mpirun equals the report on 1, 2 and 3
- * ranks; returns the plain report (the caller frees it). */
-static json_t *same_for_every_k(const char *args)
+/* The report of `args` without mpirun equals the report on k0 .. 3 ranks
+ * each given `threads` (--threads T: T > 1 a group of threads per rank;
+ * 0: none); returns the plain report (the caller frees it). */
+static json_t *same_on_ranks(const char *args, int k0, int threads)
 {
     int st = run_k(0, args);
     if (st)
@@ -75,23 +76,29 @@ static json_t *same_for_every_k(const char *args)
     json_t *ref = parse_out();
     json_t *plain = json_deep_copy(ref);
     test_strip_machine(ref);
-    for (int k = 1; k <= 3; k++) {
-        st = run_k(k, args);
+    for (int k = k0; k <= 3; k++) {
+        char a[2100];
+        snprintf(a, sizeof a, threads ? "%s --threads %d" : "%s", args, threads);
+        st = run_k(k, a);
         if (st)
-            fail_msg("mpirun -np %d nesim run %s: exit %d: %s", k, args, st, errb);
+            fail_msg("mpirun -np %d nesim run %s: exit %d: %s", k, a, st, errb);
         json_t *r = parse_out();
         json_t *mpi = json_object_get(r, "mpi");
         if (k > 1 && json_is_object(json_object_get(plain, "totals"))) /* layer and network reports say how */
             assert_int_equal(json_integer_value(json_object_get(mpi, "ranks")), k);
+        if (threads > 1)
+            assert_int_equal(json_integer_value(json_object_get(mpi, "threads_per_rank")), threads);
         test_strip_machine(r);
         char what[3200];
-        snprintf(what, sizeof what, "mpirun -np %d nesim run %s", k, args);
+        snprintf(what, sizeof what, "mpirun -np %d nesim run %s", k, a);
         test_assert_same_report(ref, r, what);
         json_decref(r);
     }
     json_decref(ref);
     return plain;
 }
+
+static json_t *same_for_every_k(const char *args) { return same_on_ranks(args, 1, 0); }
 
 static void test_version_says_mpi(void **st)
 {
@@ -193,23 +200,45 @@ static void test_lazy_experts_same_for_every_k(void **st)
     json_decref(r);
 }
 
-/* The trace of `args` (a run writing --trace DB) without mpirun and on 3
- * ranks: the same spike rows, activity rows and run summary. */
-static void same_trace(const char *args, const char *name)
+/* The trace of `args` (a run writing --trace DB) without mpirun and on k
+ * ranks given `more` arguments: the same spike rows, activity rows and run
+ * summary. */
+static void same_trace_k(const char *args, const char *name, int k, const char *more)
 {
-    char one[512], three[600], a[2048];
+    char one[512], many[600], a[2048];
     snprintf(one, sizeof one, "%s", test_tmp(name));
-    snprintf(three, sizeof three, "%s.3", one);
-    unlink(one), unlink(three);
+    snprintf(many, sizeof many, "%s.%d", one, k);
+    unlink(one), unlink(many);
     snprintf(a, sizeof a, "%s --trace %s --quiet --json", args, one);
     if (run_k(0, a))
         fail_msg("%s: %s", a, errb);
-    snprintf(a, sizeof a, "%s --trace %s --quiet --json", args, three);
-    if (run_k(3, a))
+    snprintf(a, sizeof a, "%s %s --trace %s --quiet --json", args, more, many);
+    if (run_k(k, a))
         fail_msg("%s: %s", a, errb);
     char what[2200];
-    snprintf(what, sizeof what, "%s: one process against 3 ranks", args);
-    test_assert_same_trace(one, three, what);
+    snprintf(what, sizeof what, "%s: one process against %d ranks %s", args, k, more);
+    test_assert_same_trace(one, many, what);
+}
+
+static void same_trace(const char *args, const char *name) { same_trace_k(args, name, 3, ""); }
+
+/* Ranks x threads (and ranks alone on bursts): mpirun -np k with --threads 2 splits a network 2k ways,
+ * each rank a group of threads whose first carries the exchanges between
+ * the ranks; the report and the trace are those of one process. */
+static void test_ranks_times_threads(void **st)
+{
+    json_decref(same_on_ranks("examples/cuba/model.json --seconds 0.5 --json --quiet", 2, 2));
+    json_decref(same_on_ranks("tests/fixtures/rules-delays.json --seconds 1 --json --quiet", 2, 2));
+    /* 400 neurons firing together: epochs of more spikes per rank than the
+     * fixed block holds, so the rest go through the ranks' Allgatherv */
+    json_decref(same_on_ranks("tests/fixtures/bursts.json --seconds 0.2 --json --quiet", 1, 0));
+    json_decref(same_on_ranks("tests/fixtures/bursts.json --seconds 0.2 --json --quiet", 2, 2));
+    same_trace_k("examples/cuba/model.json --seconds 0.3", "cuba-rt.db", 2, "--threads 2");
+    /* rank 0's first thread alone fails (its trace cannot be created): every
+     * thread of every rank ends with its one line, exit 2, no abort */
+    assert_int_equal(run_k(2, "examples/cuba/model.json --threads 2 --trace /nonexistent/dir/x.db --quiet"), 2);
+    assert_non_null(strstr(errb, "/nonexistent/dir/x.db"));
+    assert_null(strstr(errb, "MPI_ABORT"));
 }
 
 static void test_trace_same_for_every_k(void **st)
@@ -287,22 +316,27 @@ static char *run_status(const char *db)
  * marks its trace failed, and MPI's abort ends the stopped rank */
 static void test_rank_hangs(void **st)
 {
-    const char *db = test_tmp("hang.db");
-    unlink(db);
-    char cmd[2048];
-    snprintf(cmd, sizeof cmd,
-             "mpirun --oversubscribe -np 2 sh -c 'if [ \"$OMPI_COMM_WORLD_RANK\" = 1 ]; then "
-             "%s run examples/cuba/model.json --seconds 100 --quiet --chip none --mpi-timeout 3 & p=$!; sleep 2; "
-             "kill -STOP $p; wait $p; else exec %s run examples/cuba/model.json --seconds 100 --quiet --chip none "
-             "--mpi-timeout 3 --trace %s; fi'",
-             bin(), bin(), db);
-    ends_in_failure(cmd);
-    if (!strstr(errb, "no answer from the other ranks for"))
-        fail_msg("stderr: %s", errb);
-    char *s = run_status(db);
-    assert_string_equal(s, "failed");
-    free(s);
-    print_message("  rank 0 said: %s", errb);
+    /* ranks alone, and ranks of two threads each (rank 0's first thread
+     * carries the exchange that times out) */
+    const char *threads[] = {"", "--threads 2"};
+    for (int k = 0; k < 2; k++) {
+        const char *db = test_tmp(k ? "hang2.db" : "hang.db");
+        unlink(db);
+        char cmd[2048];
+        snprintf(cmd, sizeof cmd,
+                 "mpirun --oversubscribe -np 2 sh -c 'if [ \"$OMPI_COMM_WORLD_RANK\" = 1 ]; then "
+                 "%s run examples/cuba/model.json --seconds 100 --quiet --chip none --mpi-timeout 3 %s & p=$!; "
+                 "sleep 2; kill -STOP $p; wait $p; else exec %s run examples/cuba/model.json --seconds 100 --quiet "
+                 "--chip none --mpi-timeout 3 %s --trace %s; fi'",
+                 bin(), threads[k], bin(), threads[k], db);
+        ends_in_failure(cmd);
+        if (!strstr(errb, "no answer from the other ranks for"))
+            fail_msg("%s: stderr: %s", threads[k], errb);
+        char *s = run_status(db);
+        assert_string_equal(s, "failed");
+        free(s);
+        print_message("  rank 0 said: %s", errb);
+    }
 }
 
 /* a rank that dies: mpirun ends the others; no rank waits forever and the
@@ -345,7 +379,7 @@ int main(void)
         cmocka_unit_test(test_rules_and_long_delays), cmocka_unit_test(test_digits_same_for_every_k),
         cmocka_unit_test(test_digits_rows_same_for_every_k),
         cmocka_unit_test(test_tiny_lm_same_for_every_k), cmocka_unit_test(test_lazy_experts_same_for_every_k),
-        cmocka_unit_test(test_trace_same_for_every_k),
+        cmocka_unit_test(test_trace_same_for_every_k), cmocka_unit_test(test_ranks_times_threads),
         cmocka_unit_test(test_rank0_setup_failure), cmocka_unit_test(test_mismatched_build),
         cmocka_unit_test(test_rank_hangs),          cmocka_unit_test(test_rank_dies),
     };
