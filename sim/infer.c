@@ -542,7 +542,8 @@ static int exchange_batch(nesim_infer *m, batch_scratch *b, size_t B, nesim_erro
  * sample from tick 0); then, sample by sample in order, each layer's spikes
  * are placed in virtual time and the observers hear exactly what the
  * sample-by-sample loop would have told them (pass 2). Returns 1 without
- * having changed anything when pass 1 fails (the caller plays the batch
+ * having changed anything when pass 1 fails (weights given back are made
+ * again as asked for; the caller plays the batch
  * sample by sample and reports the failure where it happens). */
 static int feed_batch(nesim_infer *m, batch_scratch *b, const float *x, size_t k0, size_t B, float *y,
                       nesim_infer_progress progress, void *user, nesim_error *err)
