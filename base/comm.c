@@ -387,11 +387,9 @@ static int grp_failed(nesim_comm *c, const char *what, nesim_error *err)
     pthread_mutex_lock(&g->mu);
     *err = g->why;
     pthread_mutex_unlock(&g->mu);
+    char w[48];
     if (!err->code)
-    {
-        char w[48];
         nesim_fail(err, NESIM_EIO, "%s: another thread of the run failed during %s", grp_who(c, w), what);
-    }
     return err->code;
 }
 
@@ -522,18 +520,24 @@ static int grp_across(nesim_comm *c, int (*outer)(nesim_comm *c, const grp_slot 
     return rc;
 }
 
-/* The group's contributions set[0 .. size) of n[t] bytes each, one after
- * another in res_in; 0, or NESIM_ENOMEM. */
-static int grp_concat(nesim_comm_group *g, const grp_slot *set, const size_t *n, size_t *total, nesim_error *err)
+/* The group's contributions set[0 .. size), one after another in res_in:
+ * n[t] bytes of member t, or `each` bytes of every member when n is NULL;
+ * 0, or NESIM_ENOMEM. */
+static int grp_concat(nesim_comm_group *g, const grp_slot *set, const size_t *n, size_t each, size_t *total,
+                      nesim_error *err)
 {
     size_t sum = 0;
     for (int t = 0; t < g->size; t++)
-        sum += n[t];
+        sum += n ? n[t] : each;
     if (grow(&g->res_in, &g->res_in_cap, sum ? sum : 1))
         return nesim_fail(err, NESIM_ENOMEM, "out of memory for an exchange between ranks (%zu bytes)", sum);
-    for (int t = 0, off = 0; t < g->size; off += (int)n[t], t++)
-        if (n[t])
-            memcpy(g->res_in + off, set[t].p, n[t]);
+    size_t off = 0;
+    for (int t = 0; t < g->size; t++) {
+        size_t b = n ? n[t] : each;
+        if (b)
+            memcpy(g->res_in + off, set[t].p, b);
+        off += b;
+    }
     *total = sum;
     return NESIM_OK;
 }
@@ -549,13 +553,8 @@ static int outer_allgather(nesim_comm *c, const grp_slot *set, void *ctx, nesim_
 {
     nesim_comm_group *g = c->grp;
     const across_job *j = ctx;
-    size_t *n = malloc((size_t)g->size * sizeof *n), total;
-    if (!n)
-        return nesim_fail(err, NESIM_ENOMEM, "out of memory");
-    for (int t = 0; t < g->size; t++)
-        n[t] = j->bytes;
-    int rc = grp_concat(g, set, n, &total, err);
-    free(n);
+    size_t total;
+    int rc = grp_concat(g, set, NULL, j->bytes, &total, err);
     if (!rc && grow(&g->res, &g->res_cap, total * (size_t)g->outer->size + 1))
         rc = nesim_fail(err, NESIM_ENOMEM, "out of memory receiving %s", j->what);
     return rc ? rc : mpi_allgather(g->outer, g->res_in, total, g->res, j->what, err);
@@ -587,7 +586,7 @@ static int outer_allgatherv(nesim_comm *c, const grp_slot *set, void *ctx, nesim
         return nesim_fail(err, NESIM_ENOMEM, "out of memory");
     for (int r = 0; r < Q * T; r++)
         per[r / T] += j->counts[r];
-    int rc = grp_concat(g, set, j->counts + (size_t)q * (size_t)T, &total, err);
+    int rc = grp_concat(g, set, j->counts + (size_t)q * (size_t)T, 0, &total, err);
     if (!rc)
         rc = mpi_allgatherv(g->outer, g->res_in, per, &g->res_all, j->what, err);
     free(per);
@@ -667,16 +666,23 @@ static int grp_sum_u64(nesim_comm *c, uint64_t *v, size_t n, const char *what, n
     return NESIM_OK;
 }
 
-static int outer_min(nesim_comm *c, const grp_slot *set, void *ctx, nesim_error *err)
+/* The group's smallest value. */
+static int64_t local_min(const nesim_comm_group *g, const grp_slot *set)
 {
-    nesim_comm_group *g = c->grp;
-    const across_job *j = ctx;
     int64_t m = INT64_MAX, x;
     for (int t = 0; t < g->size; t++) {
         memcpy(&x, set[t].p, sizeof x);
         if (x < m)
             m = x;
     }
+    return m;
+}
+
+static int outer_min(nesim_comm *c, const grp_slot *set, void *ctx, nesim_error *err)
+{
+    nesim_comm_group *g = c->grp;
+    const across_job *j = ctx;
+    int64_t m = local_min(g, set);
     if (grow(&g->res, &g->res_cap, sizeof m))
         return nesim_fail(err, NESIM_ENOMEM, "out of memory");
     int rc = mpi_min_i64(g->outer, &m, j->what, err);
@@ -695,12 +701,8 @@ static int grp_min_i64(nesim_comm *c, int64_t *v, const char *what, nesim_error 
             memcpy(v, g->res, sizeof *v);
         return rc;
     }
-    for (int r = 0; !rc && r < c->size; r++) {
-        int64_t x;
-        memcpy(&x, set[r].p, sizeof x);
-        if (x < *v)
-            *v = x;
-    }
+    if (!rc)
+        *v = local_min(g, set); /* its own among them */
     return rc;
 }
 

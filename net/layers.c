@@ -25,6 +25,7 @@ struct nesim_layers {
     /* what the loads own */
     int (*own)[3];            /* per layer: w, s, b own an .npy mapping */
     void *(*buf)[4];          /* per layer: synthetic data */
+    size_t (*cap)[2];         /* per layer: the bytes buf[0] and buf[1] hold (a spare may be larger than its tensor) */
     nesim_safetensors **stf;
     char **stf_path;
     size_t n_stf;
@@ -399,7 +400,8 @@ static int layers_open(const nesim_spec *spec, int lazy, nesim_layers **out, nes
     nesim_layers *g = calloc(1, sizeof *g);
     size_t n = spec->n_layers;
     if (!g || !(g->L = calloc(n, sizeof *g->L)) || !(g->own = calloc(n, sizeof *g->own)) ||
-        !(g->buf = calloc(n, sizeof *g->buf)) || (lazy && !(g->pending = calloc(n, 1)))) {
+        !(g->buf = calloc(n, sizeof *g->buf)) || !(g->cap = calloc(n, sizeof *g->cap)) ||
+        (lazy && !(g->pending = calloc(n, 1)))) {
         nesim_layers_close(g);
         return nesim_fail(err, NESIM_ENOMEM, "out of memory");
     }
@@ -452,16 +454,20 @@ int nesim_layers_counted(const nesim_layers *g, size_t i)
     return !g->pending || i >= g->n || g->pending[i] != PEND_DESCRIBED;
 }
 
-/* A buffer of at least `need` bytes: the smallest spare that fits, or new. */
-static void *spare_take(nesim_layers *g, size_t need)
+/* A buffer of at least `need` bytes (*cap: what it holds): the smallest
+ * spare that fits, or new. */
+static void *spare_take(nesim_layers *g, size_t need, size_t *cap)
 {
     int best = -1;
     for (int k = 0; k < g->n_spare; k++)
         if (g->spare[k].cap >= need && (best < 0 || g->spare[k].cap < g->spare[best].cap))
             best = k;
-    if (best < 0)
-        return nesim_alloc_big(need ? need : 1);
+    if (best < 0) {
+        *cap = need ? need : 1;
+        return nesim_alloc_big(*cap);
+    }
     void *p = g->spare[best].p;
+    *cap = g->spare[best].cap;
     g->spare[best] = g->spare[--g->n_spare];
     return p;
 }
@@ -477,6 +483,15 @@ static void spare_put(nesim_layers *g, void *p, size_t cap)
     g->spare[g->n_spare++] = (struct spare){p, cap};
 }
 
+/* Layer i's weight and scales buffers to the spares, its views emptied. */
+static void give_back(nesim_layers *g, size_t i)
+{
+    spare_put(g, g->buf[i][0], g->cap[i][0]);
+    spare_put(g, g->buf[i][1], g->cap[i][1]);
+    g->buf[i][0] = g->buf[i][1] = NULL;
+    g->L[i].w.data = g->L[i].s.data = NULL;
+}
+
 /* Makes layer i's synthetic weight (and scales) in spare or new buffers. */
 static int make_weight(nesim_layers *g, size_t i, nesim_error *err)
 {
@@ -486,22 +501,20 @@ static int make_weight(nesim_layers *g, size_t i, nesim_error *err)
     if (rc)
         return rc;
     double t0 = mono_s();
-    void *w = spare_take(g, l->w.nbytes), *s = l->s.nbytes ? spare_take(g, l->s.nbytes) : NULL;
-    if (!w || (l->s.nbytes && !s)) {
-        spare_put(g, w, l->w.nbytes);
-        spare_put(g, s, l->s.nbytes);
-        return nesim_fail(err, NESIM_ENOMEM, "synthetic tensor: out of memory for %zu values", l->w.count);
-    }
-    l->w.data = w;
-    l->s.data = s;
-    if ((rc = nesim_synth_fill(st, "synthetic tensor", &l->w, &l->s, err))) {
-        spare_put(g, w, l->w.nbytes);
-        spare_put(g, s, l->s.nbytes);
-        l->w.data = l->s.data = NULL;
-        return rc;
-    }
+    size_t *cap = g->cap[i];
+    void *w = spare_take(g, l->w.nbytes, &cap[0]), *s = l->s.nbytes ? spare_take(g, l->s.nbytes, &cap[1]) : NULL;
     g->buf[i][0] = w;
     g->buf[i][1] = s;
+    l->w.data = w;
+    l->s.data = s;
+    if (!w || (l->s.nbytes && !s))
+        rc = nesim_fail(err, NESIM_ENOMEM, "synthetic tensor: out of memory for %zu values", l->w.count);
+    else
+        rc = nesim_synth_fill(st, "synthetic tensor", &l->w, &l->s, err);
+    if (rc) {
+        give_back(g, i);
+        return rc;
+    }
     g->synth_s += mono_s() - t0;
     return NESIM_OK;
 }
@@ -531,11 +544,7 @@ int nesim_layers_release(nesim_layers *g, size_t i)
 {
     if (!g->pending || i >= g->n || g->pending[i] != PEND_MADE || !g->buf[i][0])
         return 0;
-    nesim_layer *l = &g->L[i];
-    spare_put(g, g->buf[i][0], l->w.nbytes);
-    spare_put(g, g->buf[i][1], l->s.nbytes);
-    g->buf[i][0] = g->buf[i][1] = NULL;
-    l->w.data = l->s.data = NULL;
+    give_back(g, i);
     g->pending[i] = PEND_RELEASED;
     return 1;
 }
@@ -564,6 +573,7 @@ void nesim_layers_close(nesim_layers *g)
     free(g->stf_path);
     free(g->own);
     free(g->buf);
+    free(g->cap);
     free(g->pending);
     free(g->L);
     free(g);

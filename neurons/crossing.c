@@ -6,7 +6,6 @@
 #include <math.h>
 #include <stdlib.h>
 
-/* Check levels of nesim_expsum_predict: within slack, then within slack / 2. */
 /* Far below threshold the first check is at a level FAR_FRAC of the way up
  * (or within slack, whichever is further): a neuron far below gets a margin
  * of that size, so more inputs pass before it must predict again (CUBA,
@@ -14,6 +13,7 @@
 #ifndef FAR_FRAC
 #define FAR_FRAC 0.35
 #endif
+/* Check levels of nesim_expsum_predict: within slack, then within slack / 2. */
 #ifndef SLACK_LEVELS
 #define SLACK_LEVELS 2
 #endif
@@ -566,7 +566,8 @@ int64_t nesim_expsum_predict(nesim_expsum *f, int64_t from, int64_t top, double 
     double f0 = fx_val(&F, t);
     for (int l = 0; l < SLACK_LEVELS && slack > 0; l++, slack *= 0.5) {
         if (f0 < -slack) {
-            /* far below threshold: answer when f comes within slack (a check) */
+            /* far below threshold: answer when f comes within slack, or
+             * within FAR_FRAC of the distance when that is further (a check) */
             double c0 = f->c0;
             if (l == 0 && -f0 * FAR_FRAC > slack)
                 slack = -f0 * FAR_FRAC;

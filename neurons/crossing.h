@@ -33,8 +33,9 @@ int64_t nesim_expsum_first(const nesim_expsum *f, int64_t lo, int64_t hi, nesim_
  * no bound) with f(s) >= 0; with slack > 0, when f(from) < -slack, the first s
  * at which f comes within max(slack, 0.35 |f(from)|) of 0 instead (a check,
  * never later than the crossing), and when f(from) is within slack but below
- * -slack / 2, the first s within slack / 2; -1 when there is none before top. *margin as for
- * nesim_expsum_first, a lower bound of -f before the answer. f is restored. */
+ * -slack / 2, the first s within slack / 2; -1 when there is none before top.
+ * *margin as for nesim_expsum_first, a lower bound of -f before the answer.
+ * f is restored. */
 int64_t nesim_expsum_predict(nesim_expsum *f, int64_t from, int64_t top, double slack,
                              nesim_scratch *ws, double *margin);
 

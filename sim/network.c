@@ -530,7 +530,6 @@ static int cmp_int(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-
 /* a[0..n) ascending (distinct values below `below`): insertion for a few,
  * else a radix sort by bytes, as many passes as `below` has bytes (a
  * network with hundreds of spikes a tick spent 4 % of its run in qsort). */

@@ -643,6 +643,34 @@ static void test_lazy_synthesis(void **st)
     nesim_spec_free(spec);
 }
 
+/* A spare keeps what its buffer holds, not what its last tensor needed: a
+ * large weight given back, a small one made in it and given back, then the
+ * large one again lands in the same buffer. */
+static void test_spare_keeps_capacity(void **st)
+{
+    static const char js[] =
+        "{\"nesim\":1,\"tick\":1e-3,\"input\":{\"shape\":[256]},\"layers\":["
+        "{\"name\":\"x\",\"type\":\"linear\",\"coding\":\"bitwise-bidirectional\","
+        "\"weight\":{\"synthetic\":{\"dist\":\"normal\",\"std\":0.05,\"seed\":1,\"shape\":[64,256]}}},"
+        "{\"name\":\"y\",\"type\":\"linear\",\"coding\":\"bitwise-bidirectional\","
+        "\"weight\":{\"synthetic\":{\"dist\":\"normal\",\"std\":0.05,\"seed\":2,\"shape\":[32,64]}}}]}";
+    nesim_error err = {0};
+    nesim_spec *spec;
+    assert_ok(nesim_spec_parse(js, strlen(js), "spare.json", ".", &spec, &err), &err);
+    nesim_layers *g;
+    assert_ok(nesim_layers_open_lazy(spec, &g, &err), &err);
+    assert_ok(nesim_layers_ready(g, 0, &err), &err);
+    const void *big = nesim_layers_get(g, 0)->w.data;
+    assert_int_equal(nesim_layers_release(g, 0), 1);
+    assert_ok(nesim_layers_ready(g, 1, &err), &err);
+    assert_ptr_equal(nesim_layers_get(g, 1)->w.data, big);
+    assert_int_equal(nesim_layers_release(g, 1), 1);
+    assert_ok(nesim_layers_ready(g, 0, &err), &err);
+    assert_ptr_equal(nesim_layers_get(g, 0)->w.data, big);
+    nesim_layers_close(g);
+    nesim_spec_free(spec);
+}
+
 /* The weight counts of a layer large enough to be counted on every core
  * (rows split, int8 bytes 64 at a time) equal a plain count of its bytes:
  * nonzero weights per input channel, and the zeros. */
@@ -720,7 +748,7 @@ int main(void)
         cmocka_unit_test(test_digits_end_to_end), cmocka_unit_test(test_batch_equals_samples),
         cmocka_unit_test(test_safetensors_int8_groups),
         cmocka_unit_test(test_bad_models),     cmocka_unit_test(test_lazy_synthesis),
-        cmocka_unit_test(test_weight_counts),
+        cmocka_unit_test(test_weight_counts),    cmocka_unit_test(test_spare_keeps_capacity),
         cmocka_unit_test(test_cli_run),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
