@@ -1,6 +1,8 @@
-/* rng.h — reproducible random streams. All randomness is GSL's mt19937
- * (pinned: reference data must not move when GSL's default changes), one
- * stream per consumer, seeded by mixing the run seed with a stream number. */
+/* rng.h — reproducible random streams. Sequential draws (sources) use GSL's
+ * mt19937 (pinned: reference data must not move when GSL's default changes),
+ * one stream per consumer, seeded by mixing the run seed with a stream
+ * number; keyed draws (connectivity, initial states) use the counter-based
+ * functions below. */
 #ifndef NESIM_RNG_H
 #define NESIM_RNG_H
 
@@ -18,6 +20,34 @@ static inline uint64_t nesim_mix64(uint64_t x)
     x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
     x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
     return x ^ (x >> 31);
+}
+
+/* Counter-based draws: connectivity and initial states are keyed by (seed,
+ * stream, id) — a target neuron, a neuron — so any subset of them (one
+ * rank's, one thread's) is drawn alone and the same as in a whole run.
+ * Streams are NESIM_STREAM(domain, index): a domain per kind of draw, so no
+ * two kinds share a key. */
+enum { NESIM_STREAM_CONN = 1, NESIM_STREAM_INIT = 2 };
+#define NESIM_STREAM(domain, index) (((uint64_t)(domain) << 40) | (uint64_t)(index))
+
+/* The start of id's sequence in stream (a well-mixed function of all three). */
+static inline uint64_t nesim_key(uint64_t seed, uint64_t stream, uint64_t id)
+{
+    return nesim_mix64(nesim_mix64(nesim_mix64(seed) ^ stream) ^ id);
+}
+
+/* The next 64 bits of the splitmix64 sequence at *state (state advances). */
+static inline uint64_t nesim_key_next(uint64_t *state)
+{
+    uint64_t x = nesim_mix64(*state);
+    *state += 0x9e3779b97f4a7c15ull;
+    return x;
+}
+
+/* Uniform in the open interval (0, 1): 53 bits, half a step from either end. */
+static inline double nesim_open01(uint64_t x)
+{
+    return ((double)(x >> 11) + 0.5) * 0x1p-53;
 }
 
 #endif

@@ -7,9 +7,9 @@
 
 #include "base/rng.h"
 
-/* Stream numbers (base/rng.h): projection j draws from STREAM_PROJ + j. The
- * engine's streams (initial states, sources) are numbered in sim/network.c. */
-enum { STREAM_PROJ = 2 };
+/* Projection j's connectivity draws from stream NESIM_STREAM(NESIM_STREAM_CONN,
+ * j) (base/rng.h); the engine's streams (initial states, sources) are
+ * numbered in sim/network.c. */
 
 static const char *const rule_names[] = {"all_to_all", "one_to_one", "fixed_prob", "explicit"};
 
@@ -213,52 +213,75 @@ static int cmp_i64(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* Fixed probability, keyed by target (NEST builds a rank's incoming synapses
+ * the same way): target j's sources are the successes of independent
+ * Bernoulli(p) trials over the pre population, drawn as geometric gaps from
+ * j's own counter-based sequence (seed, projection, j) — the same
+ * distribution as testing every pair, at the cost of the synapses drawn, and
+ * any set of targets drawn alone gives the same synapses. They are drawn
+ * target by target into columns, then turned into rows (targets come out
+ * ascending). */
 static int draw_fixed_prob(nesim_graph *g, nesim_graph_proj *pj, const nesim_graph_pop *pre,
                            const nesim_graph_pop *post, nesim_error *err)
 {
-    gsl_rng *r = nesim_rng_new(g->seed, STREAM_PROJ + (uint64_t)g->n_projs);
+    const uint32_t n_pre = pre->n, n_post = post->n;
+    const double p = pj->s.p, lq = log1p(-p);
+    const int self = pj->s.pre == pj->s.post && pj->s.no_autapses;
+    const uint64_t stream = NESIM_STREAM(NESIM_STREAM_CONN, (uint64_t)g->n_projs);
     size_t cap = 1024;
-    pj->row = malloc((pre->n + 1) * sizeof *pj->row);
-    pj->col = malloc(cap * sizeof *pj->col);
-    if (!r || !pj->row || !pj->col)
-        goto oom;
-    double p = pj->s.p;
     uint64_t n = 0;
-    int self = pj->s.pre == pj->s.post && pj->s.no_autapses;
-    for (uint32_t i = 0; i < pre->n; i++) {
-        pj->row[i] = n;
-        if (p <= 0)
+    uint32_t *src = malloc(cap * sizeof *src);
+    uint64_t *cs = malloc(((size_t)n_post + 1) * sizeof *cs); /* column starts in src */
+    pj->row = calloc((size_t)n_pre + 1, sizeof *pj->row);
+    if (!src || !cs || !pj->row)
+        goto oom;
+    for (uint32_t j = 0; j < n_post; j++) {
+        cs[j] = n;
+        if (!(p > 0))
             continue;
-        /* Geometric gaps between successes of independent Bernoulli(p) trials:
-         * the same distribution as testing every pair, at the cost of the
-         * synapses drawn. */
-        int64_t j = -1;
+        uint64_t st = nesim_key(g->seed, stream, j);
+        int64_t i = -1;
         for (;;) {
-            /* the gap in double: gsl_ran_geometric's unsigned int overflows
-             * for p below ~1e-9 (and is 0 once 1 - p == 1) */
-            double gap = p >= 1 ? 1 : floor(log(gsl_rng_uniform_pos(r)) / log1p(-p)) + 1;
-            if (!(gap < (double)post->n - (double)j))
+            /* the gap in double: an integer gap overflows for p below ~1e-9 */
+            double gap = p >= 1 ? 1 : floor(log(nesim_open01(nesim_key_next(&st))) / lq) + 1;
+            if (!(gap < (double)n_pre - (double)i))
                 break;
-            j += (int64_t)gap;
-            if (self && (uint32_t)j == i)
+            i += (int64_t)gap;
+            if (self && (uint32_t)i == j)
                 continue;
             if (n == cap) {
                 cap *= 2;
-                uint32_t *c = realloc(pj->col, cap * sizeof *c);
+                uint32_t *c = realloc(src, cap * sizeof *c);
                 if (!c)
                     goto oom;
-                pj->col = c;
+                src = c;
             }
-            pj->col[n++] = (uint32_t)j;
+            src[n++] = (uint32_t)i;
+            pj->row[i + 1]++;
         }
     }
-    pj->row[pre->n] = n;
+    cs[n_post] = n;
+    for (uint32_t i = 0; i < n_pre; i++)
+        pj->row[i + 1] += pj->row[i];
+    /* columns to rows: walking targets in order fills each row ascending */
+    pj->col = malloc((n ? n : 1) * sizeof *pj->col);
+    uint64_t *next = malloc(((size_t)n_pre + 1) * sizeof *next);
+    if (!pj->col || !next) {
+        free(next);
+        goto oom;
+    }
+    memcpy(next, pj->row, ((size_t)n_pre + 1) * sizeof *next);
+    for (uint32_t j = 0; j < n_post; j++)
+        for (uint64_t k = cs[j]; k < cs[j + 1]; k++)
+            pj->col[next[src[k]]++] = j;
+    free(next);
+    free(src);
+    free(cs);
     pj->n_syn = n;
-    gsl_rng_free(r);
     return NESIM_OK;
 oom:
-    if (r)
-        gsl_rng_free(r);
+    free(src);
+    free(cs);
     return nesim_fail(err, NESIM_ENOMEM, "out of memory drawing connections");
 }
 

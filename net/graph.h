@@ -3,10 +3,10 @@
  *
  * The graph is what the engine runs (sim/network.h), what the mapper places
  * on a chip (eval/cost.h) and what a trace records; none of them draws
- * connectivity again. Everything random at build time draws from GSL's
- * mt19937, one stream per projection, seeded from the graph seed and the
- * projection's index (base/rng.h): the same seed gives the same synapses,
- * byte for byte.
+ * connectivity again. Connectivity is a counter-based draw keyed by (graph
+ * seed, projection index, target neuron) (base/rng.h): the same seed gives
+ * the same synapses, byte for byte, and any set of targets drawn alone gets
+ * the same synapses as in the whole graph.
  *
  * Connection rules: all_to_all (optionally without i -> i), one_to_one, and
  * fixed_prob (each pair independently with probability p, drawn as geometric

@@ -13,6 +13,7 @@
  * the kernels'. */
 #include "sim/network.h"
 
+#include <gsl/gsl_cdf.h>
 #include <gsl/gsl_randist.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,9 +32,10 @@
 #ifndef SLACK_KICKS_CURRENT
 #define SLACK_KICKS_CURRENT 4.0
 #endif
-/* Run-time streams of population i: STREAM_* + 16 i (net/graph.c numbers the
- * projections' from 2; the two sets never meet for realistic sizes). */
-enum { STREAM_INIT = 0, STREAM_SOURCE = 1 };
+/* Population i's source draws: mt19937 stream STREAM_SOURCE + 16 i (the only
+ * sequential streams left; initial states and connectivity are keyed draws,
+ * base/rng.h, in domains of their own). */
+enum { STREAM_SOURCE = 1 };
 
 typedef struct rpop {
     nesim_pop k;            /* what the kernels see */
@@ -411,23 +413,22 @@ static int start(nesim_net *net, nesim_error *err)
         if (p->ops->uses_state)
             p->k.state = calloc((size_t)p->k.n * (size_t)p->k.dyn.n_state, sizeof(double));
         p->k.cand = malloc((size_t)p->k.n * sizeof *p->k.cand);
-        gsl_rng *r = nesim_rng_new(g->seed, STREAM_INIT + 16 * (uint64_t)i);
         p->k.rng = nesim_rng_new(g->seed, STREAM_SOURCE + 16 * (uint64_t)i);
-        if ((p->ops->uses_state && !p->k.state) || !p->k.cand || !r || !p->k.rng) {
-            if (r)
-                gsl_rng_free(r);
+        if ((p->ops->uses_state && !p->k.state) || !p->k.cand || !p->k.rng)
             return nesim_fail(err, NESIM_ENOMEM, "out of memory for population '%s'", g->pops[i].name);
-        }
-        if (p->ops->start && (rc = p->ops->start(&p->k, err))) {
-            gsl_rng_free(r);
+        if (p->ops->start && (rc = p->ops->start(&p->k, err)))
             return nesim_context(err, "population '%s': ", g->pops[i].name);
-        }
-        for (uint32_t j = 0; j < p->k.n; j++) {
+        const uint64_t stream = NESIM_STREAM(NESIM_STREAM_INIT, (uint64_t)i);
+        for (uint32_t j = 0; j < p->k.n; j++)
+            net->pop_of[p->k.first + j] = i;
+        for (uint32_t j = p->lo; j < p->hi; j++) {
+            /* keyed by (population, neuron): a rank draws its own neurons' */
+            uint64_t key = nesim_key(g->seed, stream, j);
             double v0 = 0;
             switch (in->kind) {
             case NESIM_INIT_CONST: v0 = in->a; break;
-            case NESIM_INIT_UNIFORM: v0 = in->a + (in->b - in->a) * gsl_rng_uniform(r); break;
-            case NESIM_INIT_NORMAL: v0 = in->a + gsl_ran_gaussian(r, in->b); break;
+            case NESIM_INIT_UNIFORM: v0 = in->a + (in->b - in->a) * nesim_open01(nesim_key_next(&key)); break;
+            case NESIM_INIT_NORMAL: v0 = in->a + in->b * gsl_cdf_ugaussian_Pinv(nesim_open01(nesim_key_next(&key))); break;
             case NESIM_INIT_VALUES: v0 = in->values[j]; break;
             case NESIM_INIT_REST: {
                 const nesim_dyn *d = nesim_pop_dyn(&p->k, j);
@@ -437,11 +438,8 @@ static int start(nesim_net *net, nesim_error *err)
                 break;
             }
             }
-            net->pop_of[p->k.first + j] = i;
-            if (j >= p->lo && j < p->hi) /* every rank draws every v0: the same stream */
-                p->ops->init(&p->k, j, v0);
+            p->ops->init(&p->k, j, v0);
         }
-        gsl_rng_free(r);
         if ((rc = drain(net, err)))
             return rc;
     }

@@ -642,6 +642,81 @@ static void test_fixed_prob_extremes(void **st)
     nesim_net_free(net);
 }
 
+/* Connectivity and initial states are keyed draws (base/rng.h): target j's
+ * sources and neuron j's initial v depend on (seed, projection or population,
+ * j) alone, so a network with fewer targets holds exactly the first targets'
+ * synapses of a larger one (what lets a rank draw only its own). The draws
+ * still follow the rule: synapse count, out-degree spread, no autapses. */
+static void test_fixed_prob_keyed(void **st)
+{
+    nesim_error err = {0};
+    const uint32_t n_pre = 300, n_big = 500, n_small = 200;
+    const double p = 0.1;
+    nesim_net *net[2];
+    int A[2], B[2], J[2];
+    for (int k = 0; k < 2; k++) {
+        net[k] = nesim_net_new(DT, 42, &err);
+        assert_ok(add_pop(net[k], "a", "lif", NULL, k ? 400 : n_pre, base(),
+                          (nesim_init_dist){.kind = NESIM_INIT_UNIFORM, .a = -60 * mV, .b = -50 * mV}, &A[k], &err),
+                  &err);
+        assert_ok(add_pop(net[k], "b", "lif", NULL, k ? n_small : n_big, base(),
+                          (nesim_init_dist){.kind = NESIM_INIT_NORMAL, .a = -55 * mV, .b = 2 * mV}, &B[k], &err),
+                  &err);
+        nesim_proj_spec c = {.pre = A[k], .post = B[k], .kind = NESIM_FIXED_PROB, .p = p, .weight = 1e-4, .delay = 1};
+        assert_ok(nesim_connect(net[k], &c, &J[k], &err), &err);
+        nesim_proj_spec self = {.pre = A[k], .post = A[k], .kind = NESIM_FIXED_PROB, .p = 0.5, .weight = 1e-4,
+                                .delay = 1, .no_autapses = 1};
+        assert_ok(nesim_connect(net[k], &self, NULL, &err), &err);
+    }
+    /* the big network's synapses to targets below n_small are the small one's
+     * (its pre population is larger: the extra sources are other synapses) */
+    uint32_t t0[600], t1[600];
+    uint64_t total = 0;
+    double sum2 = 0;
+    for (uint32_t i = 0; i < n_pre; i++) {
+        size_t n0 = nesim_projection_targets(net[0], J[0], i, t0, 600);
+        size_t n1 = nesim_projection_targets(net[1], J[1], i, t1, 600);
+        size_t m = 0;
+        while (m < n0 && t0[m] < n_small)
+            m++;
+        assert_int_equal(m, n1);
+        for (size_t q = 0; q < m; q++)
+            assert_int_equal(t0[q], t1[q]);
+        for (size_t q = 1; q < n0; q++)
+            assert_true(t0[q - 1] < t0[q]);
+        total += n0;
+        sum2 += (double)n0 * (double)n0;
+    }
+    /* 150,000 pairs at p = 0.1: 15,000 +- 116; out-degree variance n p (1 - p) = 45 */
+    assert_true(total > 15000 - 600 && total < 15000 + 600);
+    double mean = (double)total / n_pre, var = sum2 / n_pre - mean * mean;
+    assert_true(var > 45 * 0.7 && var < 45 * 1.3);
+    /* no autapses, and a p = 0.5 row is about half the population */
+    for (uint32_t i = 0; i < n_pre; i++) {
+        size_t n = nesim_projection_targets(net[0], J[0] + 1, i, t0, 600);
+        assert_true(n > 100 && n < 200);
+        for (size_t q = 0; q < n; q++)
+            assert_true(t0[q] != i);
+    }
+    /* initial states: neuron j of a population starts the same in both */
+    for (int k = 0; k < 2; k++)
+        assert_ok(nesim_run(net[k], 0, &err), &err);
+    double v[2][8];
+    for (uint32_t j = 0; j < n_small; j++) {
+        for (int k = 0; k < 2; k++)
+            assert_ok(nesim_neuron_state(net[k], nesim_population_first(net[k], B[k]) + j, v[k], 8, &err), &err);
+        assert_true(v[0][0] == v[1][0]);
+        assert_true(v[0][0] != -55 * mV);
+    }
+    for (uint32_t j = 0; j < n_pre; j++) {
+        for (int k = 0; k < 2; k++)
+            assert_ok(nesim_neuron_state(net[k], nesim_population_first(net[k], A[k]) + j, v[k], 8, &err), &err);
+        assert_true(v[0][0] == v[1][0] && v[0][0] >= -60 * mV && v[0][0] < -50 * mV);
+    }
+    nesim_net_free(net[0]);
+    nesim_net_free(net[1]);
+}
+
 /* ---- bad input through the C API --------------------------------------- */
 
 static void test_bad_input(void **st)
@@ -737,6 +812,7 @@ int main(void)
         cmocka_unit_test(test_poisson_rate_and_drive),
         cmocka_unit_test(test_silence_costs_nothing),
         cmocka_unit_test(test_fixed_prob_extremes),
+        cmocka_unit_test(test_fixed_prob_keyed),
         cmocka_unit_test(test_bad_input),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
