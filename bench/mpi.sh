@@ -10,7 +10,8 @@
 # speed-up is taken pair by pair (a drifting machine moves both); min and
 # median over N pairs. "run" is the simulation phase the report times
 # (phases_s.run: what the ranks split); "whole" is the process from start to
-# exit (model building, which every rank repeats, included).
+# exit (model building included: with --chip none, as here, each rank draws
+# only its own targets' synapses).
 set -e
 cd "$(dirname "$0")/.."
 NESIM=build/rel/nesim

@@ -314,9 +314,19 @@ done:
     return rc;
 }
 
+/* A rank that drew only its targets' synapses (net/graph.h) cannot place
+ * the network: a neuron's messages go wherever its targets are. */
+static int whole_graph_needed(nesim_error *err)
+{
+    return nesim_fail(err, NESIM_EINVAL, "mapping onto a chip needs the whole graph, and this rank drew only its "
+                                         "targets' synapses");
+}
+
 int nesim_cost_network_map(const nesim_chip *chip, const nesim_chip *dense, const nesim_net *net, nesim_cost *out,
                            nesim_error *err)
 {
+    if (nesim_graph_is_part(nesim_net_graph(net)))
+        return whole_graph_needed(err);
     nesim_energy_params ep;
     nesim_dense_params dp;
     int rc = nesim_cost_begin(chip, dense, 0, -1, out, &ep, &dp, err);
@@ -337,6 +347,8 @@ int nesim_cost_network_timed(const nesim_chip *chip, const nesim_chip *dense, co
                              const uint64_t *spikes, int64_t ticks, double chip_seconds, nesim_cost *out,
                              nesim_error *err)
 {
+    if (nesim_graph_is_part(nesim_net_graph(net)))
+        return whole_graph_needed(err);
     nesim_energy_params ep;
     nesim_dense_params dp;
     int rc = nesim_cost_begin(chip, dense, ticks, chip_seconds, out, &ep, &dp, err);

@@ -80,7 +80,7 @@ void nesim_metrics_network(const nesim_net *net, const uint64_t *spikes, const i
         nonzero += (double)pj->n_syn;
         for (uint32_t i = 0; i < pre->n; i++)
             if (spikes[pre->first + i])
-                nb->effective_acs += (double)spikes[pre->first + i] * (double)nesim_graph_targets(g, j, i, NULL, 0);
+                nb->effective_acs += (double)spikes[pre->first + i] * (double)nesim_graph_fanout(g, j, i);
     }
     for (int p = 0; p < g->n_pops; p++) {
         const nesim_graph_pop *P = &g->pops[p];

@@ -264,7 +264,7 @@ json_t *nesim_report_network(const nesim_spec *spec, const nesim_net *net, const
                 if (isi->last[i] > last)
                     last = isi->last[i];
                 for (int k = 0; k < P->n_out; k++)
-                    out += (double)isi->count[i] * (double)nesim_graph_targets(g, P->out[k], i - P->first, NULL, 0);
+                    out += (double)isi->count[i] * (double)nesim_graph_fanout(g, P->out[k], i - P->first);
             }
         json_t *o = nesim_report_layer_new(P->name, P->dyn.model->name, NULL, 0, (double)c->spikes, out,
                                            (double)first, (double)last);

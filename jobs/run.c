@@ -385,6 +385,12 @@ static int add_mpi(json_t *r, nesim_comm *comm, const nesim_net *net, nesim_erro
                                                       "stats and outputs are exchanged), other runs by rows of "
                                                       "each coded linear layer (blocks of 64)"));
     if (net) {
+        const nesim_graph *g = nesim_net_graph(net);
+        json_object_set_new(m, "graph", json_string(nesim_graph_is_part(g)
+                                                        ? "part: each rank drew its own targets' synapses"
+                                                        : "whole: every rank drew every synapse (a chip mapping "
+                                                          "needs them all)"));
+        json_object_set_new(m, "synapses_rank0", json_integer((json_int_t)nesim_graph_synapses_here(g)));
         json_object_set_new(m, "exchanges", json_integer((json_int_t)t.epochs));
         json_object_set_new(m, "spikes_exchanged", json_integer((json_int_t)v[0]));
     }
@@ -668,6 +674,31 @@ static int network_ticks(const nesim_run_opts *o, const nesim_spec *spec, int64_
     return NESIM_OK;
 }
 
+/* The graph of spec for this process, whose ranks' (or threads') neurons
+ * run `threads` to a process. Under mpirun without a chip each process draws
+ * only the synapses of the targets it simulates (NEST's way; keyed draws make
+ * them the whole graph's: net/graph.h) and the ranks sum the counts a report
+ * needs; with a chip every rank draws the whole graph, which the mapping
+ * needs. */
+static int build_graph(const nesim_run_opts *o, const nesim_spec *spec, int threads, nesim_graph **g,
+                       nesim_error *err)
+{
+    uint64_t seed = o->has_seed ? o->seed : spec->seed;
+    const int K = nesim_comm_size(o->comm);
+    if (K <= 1 || use_chip(o) || o->timing)
+        return nesim_spec_build_graph(spec, seed, g, err);
+    nesim_graph_part part = {nesim_comm_rank(o->comm) * threads, threads, K * threads};
+    int rc = nesim_spec_build_graph_part(spec, seed, &part, g, err);
+    /* agreed first: the gather is a collective a failed rank would not join */
+    if (!(rc = nesim_comm_agree(o->comm, rc, err)))
+        rc = nesim_graph_part_gather(*g, o->comm, err);
+    if (rc) {
+        nesim_graph_free(*g);
+        *g = NULL;
+    }
+    return rc;
+}
+
 /* Runs the network of spec: its own graph, or `shared` (built by the caller
  * from the same spec and seed, read by every thread of a split run). */
 static int run_network(const nesim_run_opts *o, const nesim_spec *spec, const nesim_graph *shared, phases *ph,
@@ -683,7 +714,7 @@ static int run_network(const nesim_run_opts *o, const nesim_spec *spec, const ne
         net = nesim_net_sharing(shared, err);
     } else {
         nesim_graph *own;
-        if ((rc = nesim_spec_build_graph(spec, seed, &own, err)))
+        if ((rc = build_graph(o, spec, 1, &own, err)))
             return rc;
         net = nesim_net_from_graph(own, err);
     }
@@ -874,7 +905,7 @@ static int run_network_split(const nesim_run_opts *o, const nesim_spec *spec, ph
     nesim_graph *g = NULL;
     int rc = network_ticks(o, spec, &total, err);
     if (!rc)
-        rc = nesim_spec_build_graph(spec, o->has_seed ? o->seed : spec->seed, &g, err);
+        rc = build_graph(o, spec, K, &g, err);
     if (rc)
         return rc;
     nesim_comm_group *grp;

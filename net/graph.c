@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/par.h"
 #include "base/rng.h"
 
 /* Projection j's connectivity draws from stream NESIM_STREAM(NESIM_STREAM_CONN,
@@ -31,6 +32,7 @@ nesim_graph *nesim_graph_new(double tick_s, uint64_t seed, nesim_error *err)
     }
     g->tick_s = tick_s;
     g->seed = seed;
+    g->part = (nesim_graph_part){0, 1, 1};
     return g;
 }
 
@@ -117,6 +119,7 @@ void nesim_graph_free(nesim_graph *g)
         free(g->projs[j].row);
         free(g->projs[j].col);
         free(g->projs[j].w);
+        free(g->projs[j].fan);
     }
     free(g->pops);
     free(g->projs);
@@ -224,19 +227,26 @@ static int cmp_i64(const void *a, const void *b)
 static int draw_fixed_prob(nesim_graph *g, nesim_graph_proj *pj, const nesim_graph_pop *pre,
                            const nesim_graph_pop *post, nesim_error *err)
 {
-    const uint32_t n_pre = pre->n, n_post = post->n;
+    const uint32_t n_pre = pre->n;
     const double p = pj->s.p, lq = log1p(-p);
+    /* the part's targets: the blocks of members first .. first + count - 1 */
+    size_t lo = 0, hi = post->n, a, b;
+    if (g->part.total > 1) {
+        nesim_par_split(post->n, 1, g->part.first, g->part.total, &lo, &b);
+        nesim_par_split(post->n, 1, g->part.first + g->part.count - 1, g->part.total, &a, &hi);
+    }
+    pj->part_lo = (uint32_t)lo, pj->part_hi = (uint32_t)hi;
     const int self = pj->s.pre == pj->s.post && pj->s.no_autapses;
     const uint64_t stream = NESIM_STREAM(NESIM_STREAM_CONN, (uint64_t)g->n_projs);
     size_t cap = 1024;
     uint64_t n = 0;
     uint32_t *src = malloc(cap * sizeof *src);
-    uint64_t *cs = malloc(((size_t)n_post + 1) * sizeof *cs); /* column starts in src */
+    uint64_t *cs = malloc((hi - lo + 1) * sizeof *cs); /* column starts in src */
     pj->row = calloc((size_t)n_pre + 1, sizeof *pj->row);
     if (!src || !cs || !pj->row)
         goto oom;
-    for (uint32_t j = 0; j < n_post; j++) {
-        cs[j] = n;
+    for (uint32_t j = (uint32_t)lo; j < hi; j++) {
+        cs[j - lo] = n;
         if (!(p > 0))
             continue;
         uint64_t st = nesim_key(g->seed, stream, j);
@@ -260,7 +270,13 @@ static int draw_fixed_prob(nesim_graph *g, nesim_graph_proj *pj, const nesim_gra
             pj->row[i + 1]++;
         }
     }
-    cs[n_post] = n;
+    cs[hi - lo] = n;
+    if (g->part.total > 1) { /* a part: each source's fan-out here, summed over the parts later */
+        if (!(pj->fan = malloc(((size_t)n_pre ? n_pre : 1) * sizeof *pj->fan)))
+            goto oom;
+        for (uint32_t i = 0; i < n_pre; i++)
+            pj->fan[i] = (uint32_t)pj->row[i + 1];
+    }
     for (uint32_t i = 0; i < n_pre; i++)
         pj->row[i + 1] += pj->row[i];
     /* columns to rows: walking targets in order fills each row ascending */
@@ -271,13 +287,13 @@ static int draw_fixed_prob(nesim_graph *g, nesim_graph_proj *pj, const nesim_gra
         goto oom;
     }
     memcpy(next, pj->row, ((size_t)n_pre + 1) * sizeof *next);
-    for (uint32_t j = 0; j < n_post; j++)
-        for (uint64_t k = cs[j]; k < cs[j + 1]; k++)
+    for (uint32_t j = (uint32_t)lo; j < hi; j++)
+        for (uint64_t k = cs[j - lo]; k < cs[j - lo + 1]; k++)
             pj->col[next[src[k]]++] = j;
     free(next);
     free(src);
     free(cs);
-    pj->n_syn = n;
+    pj->n_syn = pj->n_here = n;
     return NESIM_OK;
 oom:
     free(src);
@@ -459,7 +475,7 @@ static int connect_explicit(nesim_graph *g, const nesim_proj_spec *s, int *id, n
             start = end;
         }
         pj.row[pre->n] = out;
-        pj.n_syn = out;
+        pj.n_syn = pj.n_here = out;
         pj.w_min = pj.w_max = 0;
         for (uint64_t k = 0; k < out; k++) {
             if (k == 0 || pj.w[k] < pj.w_min)
@@ -524,6 +540,7 @@ int nesim_graph_connect(nesim_graph *g, const nesim_proj_spec *s, int *id, nesim
         if (rc) {
             free(pj->row);
             free(pj->col);
+            free(pj->fan);
             return rc;
         }
     } else if (s->kind == NESIM_ALL_TO_ALL) {
@@ -537,6 +554,7 @@ int nesim_graph_connect(nesim_graph *g, const nesim_proj_spec *s, int *id, nesim
     if (!o) {
         free(pj->row);
         free(pj->col);
+        free(pj->fan);
         return nesim_fail(err, NESIM_ENOMEM, "out of memory");
     }
     pre->out = o;
@@ -585,6 +603,72 @@ size_t nesim_graph_targets(const nesim_graph *g, int j, uint32_t i, uint32_t *ou
                 n++;
             }
     }
+    return n;
+}
+
+uint64_t nesim_graph_fanout(const nesim_graph *g, int j, uint32_t i)
+{
+    const nesim_graph_proj *pj = &g->projs[j];
+    if (pj->fan)
+        return pj->fan[i];
+    return nesim_graph_targets(g, j, i, NULL, 0);
+}
+
+int nesim_graph_set_part(nesim_graph *g, nesim_graph_part part, nesim_error *err)
+{
+    if (g->n_projs)
+        return nesim_fail(err, NESIM_EINVAL, "graph part: set it before the first projection");
+    if (part.total < 1 || part.count < 1 || part.first < 0 || part.first + part.count > part.total)
+        return nesim_fail(err, NESIM_EINVAL, "graph part: members %d .. %d of %d do not exist", part.first,
+                          part.first + part.count - 1, part.total);
+    g->part = part.count == part.total ? (nesim_graph_part){0, 1, 1} : part;
+    return NESIM_OK;
+}
+
+int nesim_graph_is_part(const nesim_graph *g)
+{
+    return g->part.total > 1;
+}
+
+int nesim_graph_part_gather(nesim_graph *g, nesim_comm *comm, nesim_error *err)
+{
+    /* in slices: a fan-out is 4 bytes, the sum takes 8 */
+    enum { SLICE = 1 << 16 };
+    uint64_t *buf = NULL;
+    int rc = NESIM_OK;
+    for (int j = 0; !rc && j < g->n_projs; j++) {
+        nesim_graph_proj *pj = &g->projs[j];
+        if (pj->s.kind != NESIM_FIXED_PROB)
+            continue;
+        uint64_t n = pj->n_here;
+        if ((rc = nesim_comm_sum_u64(comm, &n, 1, "the graph's synapse counts", err)))
+            break;
+        pj->n_syn = n;
+        if (!pj->fan)
+            continue; /* a whole graph (the same on every member) */
+        if (!buf && !(buf = malloc(SLICE * sizeof *buf))) {
+            rc = nesim_fail(err, NESIM_ENOMEM, "out of memory");
+            break;
+        }
+        uint32_t n_pre = g->pops[pj->s.pre].n;
+        for (uint32_t a = 0; !rc && a < n_pre; a += SLICE) {
+            uint32_t m = n_pre - a < SLICE ? n_pre - a : SLICE;
+            for (uint32_t i = 0; i < m; i++)
+                buf[i] = pj->fan[a + i];
+            if (!(rc = nesim_comm_sum_u64(comm, buf, m, "the graph's fan-outs", err)))
+                for (uint32_t i = 0; i < m; i++)
+                    pj->fan[a + i] = (uint32_t)buf[i];
+        }
+    }
+    free(buf);
+    return rc;
+}
+
+uint64_t nesim_graph_synapses_here(const nesim_graph *g)
+{
+    uint64_t n = 0;
+    for (int j = 0; j < g->n_projs; j++)
+        n += g->projs[j].n_here;
     return n;
 }
 

@@ -22,6 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/comm.h"
 #include "base/error.h"
 #include "net/classes.h"
 #include "neurons/neuron.h"
@@ -103,8 +104,21 @@ typedef struct nesim_graph_proj {
     uint32_t *col;               /* fixed_prob, explicit: targets, ascending per pre neuron */
     double *w;                   /* explicit: the weight of each synapse, parallel to col */
     double w_min, w_max;         /* explicit: its weights' range (s.weight otherwise) */
-    uint64_t n_syn;
+    uint64_t n_syn;              /* the whole projection's (a part graph's: once gathered) */
+    /* fixed_prob: the targets drawn (row and col hold only these: the whole
+     * post population unless the graph is a part), and in a part graph each
+     * pre neuron's whole fan-out (its part's until nesim_graph_part_gather) */
+    uint32_t part_lo, part_hi;
+    uint64_t n_here;             /* synapses held in row / col */
+    uint32_t *fan;
 } nesim_graph_proj;
+
+/* Which part of the targets a graph draws: members first .. first + count - 1
+ * of total, each population split in total blocks as nesim_par_split does
+ * (the split sim/network.c gives ranks). */
+typedef struct nesim_graph_part {
+    int first, count, total;
+} nesim_graph_part;
 
 typedef struct nesim_graph {
     double tick_s;
@@ -114,6 +128,7 @@ typedef struct nesim_graph {
     nesim_graph_proj *projs;
     int n_projs;
     uint32_t n_total;            /* neurons in all populations (< 2^31) */
+    nesim_graph_part part;       /* {0, 1, 1}: the whole graph */
 } nesim_graph;
 
 /* An empty graph. Returns NULL and fills err on a bad tick or no memory. */
@@ -139,8 +154,27 @@ int nesim_graph_connect(nesim_graph *g, const nesim_proj_spec *spec, int *id, ne
 int nesim_graph_population_of(const nesim_graph *g, uint32_t global_id);
 
 /* Copies the targets (local indices in the post population, ascending) of
- * pre neuron i of projection j into out (up to cap); returns the fan-out. */
+ * pre neuron i of projection j into out (up to cap); returns how many there
+ * are — in a part graph only the part's of a fixed_prob projection. */
 size_t nesim_graph_targets(const nesim_graph *g, int j, uint32_t i, uint32_t *out, size_t cap);
+/* Pre neuron i's whole fan-out in projection j (a part graph's: once gathered). */
+uint64_t nesim_graph_fanout(const nesim_graph *g, int j, uint32_t i);
+
+/* Makes g draw only a part of each fixed_prob projection it connects from
+ * now on (NEST's way: a rank builds the synapses of the targets it
+ * simulates); the draws are keyed by target, so the part's synapses are the
+ * whole graph's. Call before connecting; NESIM_EINVAL on a bad part or a
+ * graph that has projections. A part graph cannot be mapped onto a chip
+ * (eval/cost.h refuses it): the mapping needs every target. */
+int nesim_graph_set_part(nesim_graph *g, nesim_graph_part part, nesim_error *err);
+/* Is g a part (some targets not drawn)? */
+int nesim_graph_is_part(const nesim_graph *g);
+/* Makes a part graph's counts whole: sums every fixed_prob projection's
+ * synapse count and fan-outs over the members of comm (each holding one
+ * part, together all of them). A collective: every member calls it. */
+int nesim_graph_part_gather(nesim_graph *g, nesim_comm *comm, nesim_error *err);
+/* The synapses g holds (what the parts split). */
+uint64_t nesim_graph_synapses_here(const nesim_graph *g);
 
 /* Names as written in specs; "?" outside the enum. */
 const char *nesim_conn_rule_name(enum nesim_conn_kind k);

@@ -1319,12 +1319,22 @@ static int explicit_lists(const nesim_spec *s, const nesim_spec_proj *J, syn_lis
 
 int nesim_spec_build_graph(const nesim_spec *s, uint64_t seed, nesim_graph **out, nesim_error *err)
 {
+    return nesim_spec_build_graph_part(s, seed, NULL, out, err);
+}
+
+int nesim_spec_build_graph_part(const nesim_spec *s, uint64_t seed, const nesim_graph_part *part, nesim_graph **out,
+                                nesim_error *err)
+{
     *out = NULL;
     if (!s->n_pops)
         return nesim_fail(err, NESIM_EINVAL, "%s: populations: the spec has none to build", s->file);
     nesim_graph *g = nesim_graph_new(s->tick, seed, err);
     if (!g)
         return nesim_context(err, "%s: tick: ", s->file);
+    if (part && nesim_graph_set_part(g, *part, err)) {
+        nesim_graph_free(g);
+        return err->code;
+    }
     int *ids = malloc(s->n_pops * sizeof *ids);
     int rc = ids ? NESIM_OK : nesim_fail(err, NESIM_ENOMEM, "%s: out of memory", s->file);
     for (size_t i = 0; !rc && i < s->n_pops; i++) {

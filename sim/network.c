@@ -53,6 +53,7 @@ typedef struct local_rows {
     uint64_t *row;
     uint32_t *col;
     double *w;
+    int borrowed;           /* the graph's own rows (a part drawn for exactly this rank) */
 } local_rows;
 
 /* A spike as ranks exchange it: its tick's offset in the epoch, its neuron. */
@@ -158,7 +159,8 @@ void nesim_net_free(nesim_net *net)
     free(net->out);
     free(net->merged);
     for (int j = 0; net->local && j < net->g->n_projs; j++)
-        free(net->local[j].row), free(net->local[j].col), free(net->local[j].w);
+        if (!net->local[j].borrowed)
+            free(net->local[j].row), free(net->local[j].col), free(net->local[j].w);
     free(net->local);
     if (net->started)
         nesim_queue_free(&net->q);
@@ -296,6 +298,14 @@ static int local_rows_build(nesim_net *net, nesim_error *err)
             continue;
         local_rows *L = &net->local[j];
         uint32_t n_pre = g->pops[pj->s.pre].n, lo = net->pops[pj->s.post].lo, hi = net->pops[pj->s.post].hi;
+        if (pj->s.kind == NESIM_FIXED_PROB && (lo < pj->part_lo || hi > pj->part_hi) && lo < hi)
+            return nesim_fail(err, NESIM_EINVAL, "ranks: this rank simulates neurons %u .. %u of '%s', but its graph "
+                              "drew the synapses of %u .. %u only", lo, hi - 1, g->pops[pj->s.post].name,
+                              pj->part_lo, pj->part_hi - 1);
+        if (pj->s.kind == NESIM_FIXED_PROB && lo == pj->part_lo && hi == pj->part_hi) {
+            *L = (local_rows){.row = pj->row, .col = pj->col, .borrowed = 1}; /* already this rank's alone */
+            continue;
+        }
         if (!(L->row = malloc(((size_t)n_pre + 1) * sizeof *L->row)))
             return nesim_fail(err, NESIM_ENOMEM, "out of memory");
         uint64_t nnz = 0;
@@ -391,6 +401,8 @@ static int start(nesim_net *net, nesim_error *err)
     for (int i = 0; i < g->n_pops; i++)
         for (uint32_t c = 0; net->pops[i].cdyn && c < g->pops[i].n_cls; c++)
             net->pops[i].cdyn[c].slack = net->pops[i].k.dyn.slack;
+    if (nesim_graph_is_part(g) && net->ranks <= 1)
+        return nesim_fail(err, NESIM_EINVAL, "the graph holds only a part of its synapses: it runs on ranks only");
     if (net->ranks > 1 && (rc = local_rows_build(net, err)))
         return rc;
     size_t n = N ? N : 1;

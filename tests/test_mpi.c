@@ -241,6 +241,47 @@ static void test_ranks_times_threads(void **st)
     assert_null(strstr(errb, "MPI_ABORT"));
 }
 
+/* The synapse count and rank 0's share from a report's mpi section. */
+static void graph_of(int k, const char *args, double *total, double *here, const char **kind)
+{
+    int st = run_k(k, args);
+    if (st)
+        fail_msg("mpirun -np %d nesim run %s: exit %d: %s", k, args, st, errb);
+    json_t *r = parse_out();
+    json_t *m = json_object_get(r, "mpi");
+    *total = json_number_value(json_object_get(json_object_get(r, "neurobench"), "footprint_bytes")) / 4;
+    *here = json_number_value(json_object_get(m, "synapses_rank0"));
+    const char *g = json_string_value(json_object_get(m, "graph"));
+    *kind = g && !strncmp(g, "part", 4) ? "part" : g && !strncmp(g, "whole", 5) ? "whole" : "?";
+    json_decref(r);
+}
+
+/* Without a chip each rank draws only its own targets' synapses (keyed
+ * draws: the part is the whole graph's) and the ranks sum the counts a
+ * report needs: the report and the trace are one process's, for ranks and
+ * for ranks x threads. With a chip every rank draws the whole graph (the
+ * mapping needs every target). */
+static void test_part_graph(void **st)
+{
+    json_decref(same_for_every_k("examples/cuba/model.json --seconds 0.3 --json --quiet --chip none"));
+    json_decref(same_on_ranks("examples/cuba/model.json --seconds 0.3 --json --quiet --chip none", 2, 2));
+    json_decref(same_for_every_k("tests/fixtures/rules-delays.json --seconds 0.5 --json --quiet --chip none"));
+    same_trace("examples/cuba/model.json --seconds 0.2 --chip none", "cuba-part.db");
+    double total, here;
+    const char *kind;
+    graph_of(2, "examples/cuba/model.json --seconds 0.05 --json --quiet --chip none", &total, &here, &kind);
+    assert_string_equal(kind, "part");
+    assert_true(total > 300000 && here > 0.45 * total && here < 0.55 * total);
+    graph_of(3, "examples/cuba/model.json --seconds 0.05 --json --quiet --chip none", &total, &here, &kind);
+    assert_true(here > 0.28 * total && here < 0.38 * total);
+    graph_of(2, "examples/cuba/model.json --seconds 0.05 --json --quiet --chip none --threads 2", &total, &here, &kind);
+    assert_string_equal(kind, "part"); /* a process holds its two threads' half */
+    assert_true(here > 0.45 * total && here < 0.55 * total);
+    graph_of(2, "examples/cuba/model.json --seconds 0.05 --json --quiet --chip loihi", &total, &here, &kind);
+    assert_string_equal(kind, "whole");
+    assert_true(here == total);
+}
+
 static void test_trace_same_for_every_k(void **st)
 {
     same_trace("examples/cuba/model.json --seconds 0.3", "cuba.db");
@@ -376,7 +417,7 @@ int main(void)
         cmocka_unit_test(test_version_says_mpi),    cmocka_unit_test(test_other_commands_run_once),
         cmocka_unit_test(test_cuba_same_for_every_k),
         cmocka_unit_test(test_b4_same_for_every_k), cmocka_unit_test(test_ring_same_for_every_k),
-        cmocka_unit_test(test_rules_and_long_delays), cmocka_unit_test(test_digits_same_for_every_k),
+        cmocka_unit_test(test_rules_and_long_delays), cmocka_unit_test(test_part_graph), cmocka_unit_test(test_digits_same_for_every_k),
         cmocka_unit_test(test_digits_rows_same_for_every_k),
         cmocka_unit_test(test_tiny_lm_same_for_every_k), cmocka_unit_test(test_lazy_experts_same_for_every_k),
         cmocka_unit_test(test_trace_same_for_every_k), cmocka_unit_test(test_ranks_times_threads),

@@ -717,6 +717,65 @@ static void test_fixed_prob_keyed(void **st)
     nesim_net_free(net[1]);
 }
 
+/* A part graph (net/graph.h: what a rank draws) holds exactly the whole
+ * graph's synapses of its targets, and the parts' fan-outs add up to the
+ * whole's; it refuses to be set late or run without ranks. */
+static void test_graph_parts(void **st)
+{
+    nesim_error err = {0};
+    nesim_graph *g[4];
+    int A = 0, B = 1;
+    for (int k = 0; k < 4; k++) {
+        assert_non_null(g[k] = nesim_graph_new(DT, 9, &err));
+        if (k)
+            assert_ok(nesim_graph_set_part(g[k], (nesim_graph_part){k - 1, 1, 3}, &err), &err);
+        nesim_param q[NESIM_PARAM_MAX];
+        test_bag p = base();
+        nesim_pop_spec a = {.name = "a", .model = "lif", .n = 250, .params = q, .n_params = test_params("lif", NULL, &p, q)};
+        nesim_pop_spec b = a;
+        b.name = "b";
+        b.n = 101;
+        assert_ok(nesim_graph_add_population(g[k], &a, &A, &err), &err);
+        assert_ok(nesim_graph_add_population(g[k], &b, &B, &err), &err);
+        nesim_proj_spec c = {.pre = A, .post = B, .kind = NESIM_FIXED_PROB, .p = 0.2, .weight = 1e-4, .delay = 1};
+        assert_ok(nesim_graph_connect(g[k], &c, NULL, &err), &err);
+    }
+    assert_false(nesim_graph_is_part(g[0]));
+    assert_true(nesim_graph_is_part(g[1]));
+    uint64_t held = 0;
+    uint32_t t[128], u[128];
+    for (int k = 1; k < 4; k++) {
+        const nesim_graph_proj *pj = &g[k]->projs[0];
+        held += nesim_graph_synapses_here(g[k]);
+        for (uint32_t i = 0; i < 250; i++) {
+            size_t n = nesim_graph_targets(g[0], 0, i, t, 128), m = nesim_graph_targets(g[k], 0, i, u, 128), e = 0;
+            for (size_t q = 0; q < n; q++)
+                if (t[q] >= pj->part_lo && t[q] < pj->part_hi) {
+                    assert_true(e < m && u[e] == t[q]);
+                    e++;
+                }
+            assert_int_equal(e, m);
+            assert_int_equal(nesim_graph_fanout(g[k], 0, i), m); /* not gathered: its own part's */
+        }
+    }
+    assert_int_equal(g[1]->projs[0].part_lo, 0);
+    assert_int_equal(g[3]->projs[0].part_hi, 101);
+    assert_int_equal(held, g[0]->projs[0].n_syn);
+    /* late or impossible parts, and a part run without ranks */
+    assert_int_equal(nesim_graph_set_part(g[0], (nesim_graph_part){0, 1, 2}, &err), NESIM_EINVAL);
+    assert_non_null(strstr(err.msg, "before the first projection"));
+    nesim_graph *h = nesim_graph_new(DT, 9, &err);
+    assert_int_equal(nesim_graph_set_part(h, (nesim_graph_part){2, 2, 3}, &err), NESIM_EINVAL);
+    nesim_graph_free(h);
+    for (int k = 0; k < 3; k++)
+        nesim_graph_free(g[k]);
+    nesim_net *net = nesim_net_from_graph(g[3], &err);
+    assert_non_null(net);
+    assert_int_equal(nesim_run(net, 10, &err), NESIM_EINVAL);
+    assert_non_null(strstr(err.msg, "runs on ranks only"));
+    nesim_net_free(net);
+}
+
 /* ---- bad input through the C API --------------------------------------- */
 
 static void test_bad_input(void **st)
@@ -813,6 +872,7 @@ int main(void)
         cmocka_unit_test(test_silence_costs_nothing),
         cmocka_unit_test(test_fixed_prob_extremes),
         cmocka_unit_test(test_fixed_prob_keyed),
+        cmocka_unit_test(test_graph_parts),
         cmocka_unit_test(test_bad_input),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -99,7 +99,7 @@ static int add_populations(nesim_recorder *r, const nesim_net *net, nesim_error 
     for (int j = 0; j < g->n_projs; j++) {
         const nesim_graph_pop *pre = &g->pops[g->projs[j].s.pre];
         for (uint32_t i = 0; i < pre->n; i++)
-            r->fanout[pre->first + i] += nesim_graph_targets(g, j, i, NULL, 0);
+            r->fanout[pre->first + i] += nesim_graph_fanout(g, j, i);
     }
     int rc = NESIM_OK;
     for (int p = 0; !rc && p < r->npop; p++) {
