@@ -12,7 +12,8 @@
  * model runs without a function pointer per synapse.
  *
  * What the kernels do (the engine's contract, population.h):
- * - state: n_state doubles per neuron (p->state), valid at rec.ts; rec.budget
+ * - state: n_state doubles per neuron (rec.x when they fit, else p->state),
+ *   valid at rec.ts; rec.budget
  *   is the margin (volts) an input may still use before the neuron must be
  *   tested; rec.ref_until the end of refractoriness.
  * - deliver: advance each target to t (once per tick: an update), apply the
@@ -31,7 +32,7 @@
 
 static inline double *nesim_point_state(const nesim_pop *p, uint32_t j)
 {
-    return p->state + (size_t)j * (size_t)p->dyn.n_state;
+    return p->state ? p->state + (size_t)j * (size_t)p->dyn.n_state : p->rec[j].x;
 }
 
 /* The membrane's advance with the rule's. */
@@ -40,6 +41,10 @@ static inline double *nesim_point_state(const nesim_pop *p, uint32_t j)
         ADV((d), (s), (from), (to), (ref));                                                       \
         nesim_rule_advance((d), (s) + (d)->rule_off, (from), (to));                               \
     } while (0)
+
+#ifndef NESIM_POINT_AHEAD
+#define NESIM_POINT_AHEAD 16
+#endif
 
 #define NESIM_POINT_MODEL(PFX, ADV, INP, PRED)                                                    \
     static void PFX##_advance(const nesim_dyn *d, double *s, int64_t from, int64_t to,            \
@@ -86,17 +91,16 @@ static inline double *nesim_point_state(const nesim_pop *p, uint32_t j)
     static inline __attribute__((always_inline)) uint64_t PFX##_k_one(nesim_pop *p, uint32_t j, double w,   \
                                                                      double kick, int64_t t, int keep) \
     {                                                                                             \
-        const nesim_dyn *d = nesim_pop_dyn(p, j);                                                 \
         nesim_nrec *r = &p->rec[j];                                                               \
         double *st = nesim_point_state(p, j);                                                     \
         uint64_t up = 0;                                                                          \
-        if (r->ts != t) {                                                                         \
-            NESIM_POINT_ADVANCE(ADV, d, st, r->ts, t, r->ref_until);                              \
+        if (r->ts != t) { /* the constants are read here: once per neuron and tick */            \
+            NESIM_POINT_ADVANCE(ADV, nesim_pop_dyn(p, j), st, r->ts, t, r->ref_until);            \
             r->ts = t;                                                                            \
             up = 1;                                                                               \
         }                                                                                         \
         int refr = t < r->ref_until;                                                              \
-        INP(d, st, w, refr);                                                                      \
+        INP(nesim_pop_dyn(p, j), st, w, refr);                                                    \
         if (kick > 0 && (!refr || keep)) {                                                        \
             r->budget -= kick;                                                                    \
             if (r->budget < 0)                                                                    \
@@ -117,8 +121,12 @@ static inline double *nesim_point_state(const nesim_pop *p, uint32_t j)
     {                                                                                             \
         const int keep = p->dyn.model->integrates_while_refractory;                               \
         uint64_t ups = 0;                                                                         \
-        for (uint32_t k = 0; k < cnt; k++)                                                        \
+        for (uint32_t k = 0; k < cnt; k++) {                                                      \
+            /* the records of a row are scattered: fetch ahead of the branches */                 \
+            if (k + NESIM_POINT_AHEAD < cnt)                                                      \
+                __builtin_prefetch(&p->rec[col[k + NESIM_POINT_AHEAD]], 1);                       \
             ups += PFX##_k_one(p, col[k], wv[k], kick, t, keep);                                  \
+        }                                                                                         \
         return ups;                                                                               \
     }                                                                                             \
     static void PFX##_k_test(nesim_pop *p, int64_t t)                                             \

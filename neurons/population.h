@@ -28,8 +28,11 @@
 
 enum { NESIM_F_CAND = 1, NESIM_F_DUE = 2, NESIM_F_WAKE = 4 };
 
+enum { NESIM_REC_STATE = 3 };
+
 typedef struct nesim_nrec {
-    double x[3];   /* kernel: model coefficients (lif, lif_exp epochs) */
+    double x[NESIM_REC_STATE]; /* kernel: model coefficients (lif, lif_exp epochs), or
+                                * a point model's state when it fits */
     double budget; /* kernel: margin left (volts), or a trip level */
     int64_t pred;  /* predicted tick, NESIM_NEVER if none */
     union {
@@ -75,7 +78,8 @@ typedef struct nesim_pop {
     const uint32_t *cls;
     uint32_t n, first;   /* neurons; global id of the first */
     nesim_nrec *rec;     /* n records */
-    double *state;       /* n * dyn.n_state doubles, when ops->uses_state */
+    double *state;       /* n * dyn.n_state doubles when ops->uses_state and the
+                          * state does not fit a record (NESIM_REC_STATE) */
     uint32_t *cand;      /* local indices to test this tick */
     size_t n_cand;
     nesim_counters c;
@@ -114,7 +118,9 @@ typedef struct nesim_fan {
 
 typedef struct nesim_pop_ops {
     const char *name;   /* "lif/epoch", "if/point", ... (diagnostics) */
-    int uses_state;     /* the engine allocates p->state (zeroed) */
+    int uses_state;     /* the kernels keep n_state doubles per neuron: in
+                         * rec[j].x when n_state <= NESIM_REC_STATE, else in
+                         * p->state (the engine allocates it, zeroed) */
     /* Private data for a run (may be NULL); NESIM_ENOMEM naming the population. */
     int (*start)(nesim_pop *p, nesim_error *err);
     void (*stop)(nesim_pop *p); /* frees p->impl; may be NULL */

@@ -422,11 +422,14 @@ static int start(nesim_net *net, nesim_error *err)
         rpop *p = &net->pops[i];
         const nesim_init_dist *in = &g->pops[i].v_init;
         p->k.rec = net->rec + p->k.first;
-        if (p->ops->uses_state)
+        /* a state that fits lives in the record (zeroed above): one cache
+         * line per neuron touched, not two */
+        const int own_state = p->ops->uses_state && p->k.dyn.n_state > NESIM_REC_STATE;
+        if (own_state)
             p->k.state = calloc((size_t)p->k.n * (size_t)p->k.dyn.n_state, sizeof(double));
         p->k.cand = malloc((size_t)p->k.n * sizeof *p->k.cand);
         p->k.rng = nesim_rng_new(g->seed, STREAM_SOURCE + 16 * (uint64_t)i);
-        if ((p->ops->uses_state && !p->k.state) || !p->k.cand || !p->k.rng)
+        if ((own_state && !p->k.state) || !p->k.cand || !p->k.rng)
             return nesim_fail(err, NESIM_ENOMEM, "out of memory for population '%s'", g->pops[i].name);
         if (p->ops->start && (rc = p->ops->start(&p->k, err)))
             return nesim_context(err, "population '%s': ", g->pops[i].name);
