@@ -702,18 +702,30 @@ static int hyperedge(nctx *c, int pre, int post, const nesim_ynode *desc, const 
         }
         if ((rc = values(c, w, "weight", nf, &wv)) || (rc = no_delay(c, e, nf)))
             goto done;
-        /* outputs channels first; filter laid out [y][x][in][out]; no padding */
-        for (int64_t co = 0; co < K && !rc; co++)
-            for (int64_t y = 0; y < OH && !rc; y++)
-                for (int64_t x = 0; x < OW && !rc; x++)
-                    for (int64_t ci = 0; ci < C && !rc; ci++)
-                        for (int64_t fy = 0; fy < KH && !rc; fy++)
-                            for (int64_t fx = 0; fx < KW && !rc; fx++) {
-                                int64_t src = ci * W * H + (y * SH + fy) * W + (x * SW + fx);
+        /* channels first; filter laid out [y][x][in][out]; no padding. Listed
+         * source by source, each source's outputs ascending (y = (iy - fy) / SH
+         * rises as fy falls): the graph then files them row by row, in order,
+         * instead of scattering every synapse (each (src, dst) pair occurs
+         * once, so the order changes no sum) */
+        for (int64_t ci = 0; ci < C && !rc; ci++)
+            for (int64_t iy = 0; iy < H && !rc; iy++)
+                for (int64_t ix = 0; ix < W && !rc; ix++) {
+                    int64_t src = ci * W * H + iy * W + ix;
+                    for (int64_t co = 0; co < K && !rc; co++)
+                        for (int64_t fy = KH - 1; fy >= 0 && !rc; fy--) {
+                            int64_t dy = iy - fy, y = dy / SH;
+                            if (dy < 0 || dy % SH || y >= OH)
+                                continue;
+                            for (int64_t fx = KW - 1; fx >= 0 && !rc; fx--) {
+                                int64_t dx = ix - fx, x = dx / SW;
+                                if (dx < 0 || dx % SW || x >= OW)
+                                    continue;
                                 int64_t dst = co * OW * OH + y * OW + x;
                                 size_t f = (size_t)(((fy * KW + fx) * C + ci) * K + co);
                                 rc = add_syn(c, P, (double)src, (double)dst, wv[f]);
                             }
+                        }
+                }
     } else {
         rc = AT(c, t, "type: '%s' is not dense, conv2d or sparse", show(t->text, sh));
     }

@@ -213,6 +213,12 @@ static void test_network_runs_as_worked_out(void **st)
     nesim_sanafe_arch_free(a);
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
 /* conv2d: channels first, no padding, filter [y][x][in][out] */
 static void test_conv2d_expansion(void **st)
 {
@@ -239,6 +245,44 @@ static void test_conv2d_expansion(void **st)
     }
     assert_int_equal(found, 4);
     assert_int_equal(J->storage, NESIM_STORE_SPARSE); /* no architecture: sparse */
+    nesim_spec_free(s);
+
+    /* strides, channels and a filter taller than wide: every synapse of the
+     * definition (output by output) and no other, whatever the listing order */
+    enum { C = 2, H = 5, W = 6, K = 3, KH = 3, KW = 2, SH = 2, SW = 3 };
+    enum { OH = (H - KH) / SH + 1, OW = (W - KW) / SW + 1, NF = KH * KW * C * K };
+    char buf[2048];
+    int o = snprintf(buf, sizeof buf,
+                     "network:\n  groups:\n    - {name: in, neurons: [0..%d]}\n    - {name: out, neurons: [0..%d]}\n"
+                     "  edges:\n    - in -> out: {type: conv2d, input_width: %d, input_height: %d, input_channels: %d,\n"
+                     "        kernel_width: %d, kernel_height: %d, kernel_count: %d, stride_width: %d, stride_height: %d,\n"
+                     "        weight: [",
+                     C * H * W - 1, K * OH * OW - 1, W, H, C, KW, KH, K, SW, SH);
+    for (int f = 0; f < NF; f++)
+        o += snprintf(buf + o, sizeof buf - (size_t)o, "%s%d", f ? ", " : "", f + 1);
+    snprintf(buf + o, sizeof buf - (size_t)o, "]}\n");
+    assert_ok(nesim_sanafe_net_parse(buf, strlen(buf), "conv.yaml", 0, NULL, NULL, &s, &err), &err);
+    J = &s->projs[0];
+    /* key = (src * 1000 + dst) * 1000 + w: unique per synapse */
+    double want[K * OH * OW * C * KH * KW], got[K * OH * OW * C * KH * KW];
+    size_t n = 0;
+    for (int co = 0; co < K; co++)
+        for (int y = 0; y < OH; y++)
+            for (int x = 0; x < OW; x++)
+                for (int ci = 0; ci < C; ci++)
+                    for (int fy = 0; fy < KH; fy++)
+                        for (int fx = 0; fx < KW; fx++) {
+                            int src = ci * W * H + (y * SH + fy) * W + (x * SW + fx), dst = co * OW * OH + y * OW + x;
+                            int f = ((fy * KW + fx) * C + ci) * K + co;
+                            want[n++] = ((double)src * 1000 + dst) * 1000 + (f + 1);
+                        }
+    assert_int_equal(J->syn[0].n, n);
+    for (size_t k = 0; k < n; k++)
+        got[k] = (J->syn[0].v[k] * 1000 + J->syn[1].v[k]) * 1000 + J->syn[2].v[k];
+    qsort(want, n, sizeof *want, cmp_double);
+    qsort(got, n, sizeof *got, cmp_double);
+    for (size_t k = 0; k < n; k++)
+        assert_true(want[k] == got[k]);
     nesim_spec_free(s);
 }
 
