@@ -1,8 +1,8 @@
-/* rng.h — reproducible random streams. Sequential draws (sources) use GSL's
- * mt19937 (pinned: reference data must not move when GSL's default changes),
- * one stream per consumer, seeded by mixing the run seed with a stream
- * number; keyed draws (connectivity, initial states) use the counter-based
- * functions below. */
+/* rng.h — reproducible random streams. Everything a network draws is a keyed
+ * draw (the counter-based functions below); sequential streams (a run's
+ * random inputs) use GSL's mt19937 (pinned: reference data must not move
+ * when GSL's default changes), one stream per consumer, seeded by mixing the
+ * run seed with a stream number. */
 #ifndef NESIM_RNG_H
 #define NESIM_RNG_H
 
@@ -22,12 +22,13 @@ static inline uint64_t nesim_mix64(uint64_t x)
     return x ^ (x >> 31);
 }
 
-/* Counter-based draws: connectivity and initial states are keyed by (seed,
- * stream, id) — a target neuron, a neuron — so any subset of them (one
- * rank's, one thread's) is drawn alone and the same as in a whole run.
+/* Counter-based draws: connectivity, initial states and spike sources are
+ * keyed by (seed, stream, id) — a target neuron, a neuron — so any subset of
+ * them (one rank's, one thread's) is drawn alone and the same as in a whole
+ * run.
  * Streams are NESIM_STREAM(domain, index): a domain per kind of draw, so no
  * two kinds share a key. */
-enum { NESIM_STREAM_CONN = 1, NESIM_STREAM_INIT = 2 };
+enum { NESIM_STREAM_CONN = 1, NESIM_STREAM_INIT = 2, NESIM_STREAM_SOURCE = 3 };
 #define NESIM_STREAM(domain, index) (((uint64_t)(domain) << 40) | (uint64_t)(index))
 
 /* The start of id's sequence in stream (a well-mixed function of all three). */

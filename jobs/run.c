@@ -377,9 +377,8 @@ static int add_mpi(json_t *r, nesim_comm *comm, const nesim_net *net, nesim_erro
     if (hybrid) /* mpirun's ranks, each a group of threads */
         json_object_set_new(m, "threads_per_rank", json_integer(threads));
     json_object_set_new(m, "split", json_string(net ? hybrid ? "neurons: each population in contiguous blocks, one per "
-                                                               "thread of each rank (spike sources whole on one)"
-                                                    : "neurons: each population in contiguous blocks, one per rank "
-                                                      "(spike sources whole on one rank)"
+                                                               "thread of each rank"
+                                                    : "neurons: each population in contiguous blocks, one per rank"
                                                     : "samples: a batch played layer by layer is split by samples "
                                                       "(each rank plays its block through every layer; counts, "
                                                       "stats and outputs are exchanged), other runs by rows of "

@@ -1,9 +1,11 @@
 /* poisson.c — a Poisson spike source: each tick it fires with probability
  * p = rate * tick, independently (Brian2's PoissonGroup). The gap to the next
- * spike is drawn from GSL's geometric distribution on the population's own
- * stream, so a source costs one event per spike, not one per tick. */
-#include <gsl/gsl_randist.h>
+ * spike is geometric, drawn from the neuron's own keyed sequence (base/rng.h:
+ * the population's seed and stream, the neuron's index), so a source costs
+ * one event per spike, not one per tick, and any rank can run any of them. */
+#include <math.h>
 
+#include "base/rng.h"
 #include "neurons/model_util.h"
 
 enum { P_RATE_HZ, N_PARAMS };
@@ -28,13 +30,20 @@ static void next_spike(nesim_pop *p, uint32_t j, int64_t after)
 {
     double prob = nesim_pop_dyn(p, j)->c[0];
     nesim_nrec *r = &p->rec[j];
-    if (prob <= 0)
+    if (prob <= 0) {
         nesim_pop_predict(p, r, j, NESIM_NEVER);
-    else
-        nesim_pop_predict(p, r, j, after + (int64_t)gsl_ran_geometric(p->rng, prob));
+        return;
+    }
+    /* trials up to and including the first success: 1 + floor(log u / log(1 - p)) */
+    double gap = prob >= 1 ? 1 : floor(log(nesim_open01(nesim_key_next(&r->draw))) / log1p(-prob)) + 1;
+    nesim_pop_predict(p, r, j, gap < 4e18 - (double)after ? after + (int64_t)gap : NESIM_NEVER);
 }
 
-static void po_init(nesim_pop *p, uint32_t j, double v0) { next_spike(p, j, -1); }
+static void po_init(nesim_pop *p, uint32_t j, double v0)
+{
+    p->rec[j].draw = nesim_key(p->seed, p->stream, j);
+    next_spike(p, j, -1);
+}
 
 static uint64_t po_deliver(nesim_pop *p, const nesim_fan *f, double w, double kick, int64_t t)
 {

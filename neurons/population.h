@@ -20,7 +20,6 @@
 #ifndef NESIM_POPULATION_H
 #define NESIM_POPULATION_H
 
-#include <gsl/gsl_rng.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -39,7 +38,10 @@ typedef struct nesim_nrec {
         int64_t ref_until; /* kernel: first tick out of refractoriness */
         int64_t stamp;     /* kernel: last tick touched */
     };
-    int64_t ts;    /* kernel: tick of the state, or its epoch */
+    union {
+        int64_t ts;    /* kernel: tick of the state, or its epoch */
+        uint64_t draw; /* kernel: a source's position in its keyed sequence */
+    };
     uint32_t gen;  /* generation of the live prediction event */
     uint8_t flags; /* NESIM_F_* (F_WAKE: kernel-defined) */
 } nesim_nrec;
@@ -83,7 +85,7 @@ typedef struct nesim_pop {
     uint32_t *cand;      /* local indices to test this tick */
     size_t n_cand;
     nesim_counters c;
-    gsl_rng *rng;        /* the population's own stream (sources draw from it) */
+    uint64_t seed, stream; /* neuron j's keyed draws: nesim_key(seed, stream, j) (base/rng.h) */
     void *impl;          /* the kernels' private data (ops->start) */
     nesim_kio *io;
 } nesim_pop;

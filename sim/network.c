@@ -14,7 +14,6 @@
 #include "sim/network.h"
 
 #include <gsl/gsl_cdf.h>
-#include <gsl/gsl_randist.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,10 +31,6 @@
 #ifndef SLACK_KICKS_CURRENT
 #define SLACK_KICKS_CURRENT 4.0
 #endif
-/* Population i's source draws: mt19937 stream STREAM_SOURCE + 16 i (the only
- * sequential streams left; initial states and connectivity are keyed draws,
- * base/rng.h, in domains of their own). */
-enum { STREAM_SOURCE = 1 };
 
 typedef struct rpop {
     nesim_pop k;            /* what the kernels see */
@@ -143,8 +138,6 @@ void nesim_net_free(nesim_net *net)
         free(p->k.state);
         free(p->k.cand);
         free(p->cdyn);
-        if (p->k.rng)
-            gsl_rng_free(p->k.rng);
     }
     free(net->pops);
     free(net->kick);
@@ -225,11 +218,6 @@ void nesim_population_owned(const nesim_net *net, int p, uint32_t *lo, uint32_t 
 {
     uint32_t n = net->g->pops[p].n;
     int K = net->ranks > 1 ? net->ranks : 1;
-    if (net->g->pops[p].dyn.model->is_source) { /* one stream: whole on one rank */
-        int own = p % K == net->rank;
-        *lo = 0, *hi = own ? n : 0;
-        return;
-    }
     size_t a, b;
     nesim_par_split(n, 1, K > 1 ? net->rank : 0, K, &a, &b);
     *lo = (uint32_t)a, *hi = (uint32_t)b;
@@ -428,8 +416,9 @@ static int start(nesim_net *net, nesim_error *err)
         if (own_state)
             p->k.state = calloc((size_t)p->k.n * (size_t)p->k.dyn.n_state, sizeof(double));
         p->k.cand = malloc((size_t)p->k.n * sizeof *p->k.cand);
-        p->k.rng = nesim_rng_new(g->seed, STREAM_SOURCE + 16 * (uint64_t)i);
-        if ((own_state && !p->k.state) || !p->k.cand || !p->k.rng)
+        p->k.seed = g->seed;
+        p->k.stream = NESIM_STREAM(NESIM_STREAM_SOURCE, (uint64_t)i);
+        if ((own_state && !p->k.state) || !p->k.cand)
             return nesim_fail(err, NESIM_ENOMEM, "out of memory for population '%s'", g->pops[i].name);
         if (p->ops->start && (rc = p->ops->start(&p->k, err)))
             return nesim_context(err, "population '%s': ", g->pops[i].name);

@@ -68,12 +68,11 @@ int nesim_add_population(nesim_net *net, const nesim_pop_spec *spec, int *id, ne
 int nesim_connect(nesim_net *net, const nesim_proj_spec *spec, int *id, nesim_error *err);
 
 /* ---- several ranks (mpirun) ----
- * With a communicator of K > 1 ranks (base/comm.h) every rank holds the whole
- * graph (built from the same seed, so the same connectivity) but simulates
- * only its share of the neurons: each population split in K contiguous
- * blocks (nesim_par_split: rank r the r-th), except spike sources (Poisson),
- * which draw from one stream per population and so run whole on rank
- * (population index mod K). Ranks run epochs of min-delay ticks on their own;
+ * With a communicator of K > 1 ranks (base/comm.h) every rank holds the graph
+ * (the whole of it, or the part whose targets it simulates: net/graph.h) but
+ * simulates only its share of the neurons: each population split in K
+ * contiguous blocks (nesim_par_split: rank r the r-th), spike sources too
+ * (their draws are keyed by neuron). Ranks run epochs of min-delay ticks on their own;
  * a spike fired in an epoch cannot arrive before the next one, so after each
  * epoch the ranks exchange the epoch's spikes (8 bytes each, an Allgatherv),
  * every rank queues them like its own, and each delivers only to the targets

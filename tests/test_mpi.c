@@ -2,7 +2,7 @@
  * run as without mpirun: the same report (spikes, counters, energy, its
  * checksum over every spike) and the same trace, for K = 1, 2, 3, and on
  * every path the engine splits differently (block-split populations, a
- * Poisson source whole on one rank, fixed-probability, explicit, all-to-all
+ * Poisson source split too, fixed-probability, explicit, all-to-all
  * and one-to-one projections, min delay above one tick, coded layers split
  * by rows, a language model). And failures end every rank: a mismatched
  * build, a setup error on rank 0 alone, a rank that dies, a rank that hangs.
@@ -133,8 +133,8 @@ static void test_b4_same_for_every_k(void **st)
     json_decref(r);
 }
 
-/* explicit projections with per-synapse delays, and a Poisson source (one
- * stream: whole on one rank) */
+/* explicit projections with per-synapse delays, and a Poisson source (its
+ * neurons split over the ranks like any population's) */
 static void test_ring_same_for_every_k(void **st)
 {
     json_t *r = same_for_every_k("examples/ring/model.json --seconds 1 --json --quiet");

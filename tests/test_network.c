@@ -3,6 +3,7 @@
 #include "tests/support/check.h"
 
 #include <gsl/gsl_rng.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -595,6 +596,63 @@ static void test_poisson_rate_and_drive(void **st)
     nesim_net_free(net);
 }
 
+/* A source's spike train is a keyed draw (base/rng.h): neuron j's train is
+ * the same in a population of 300 as in one of 600 (what lets ranks split
+ * sources), and the trains are Bernoulli per tick: intervals geometric
+ * (coefficient of variation sqrt(1 - p)), neurons independent. */
+static void test_poisson_keyed(void **st)
+{
+    nesim_error err = {0};
+    const uint32_t n[2] = {600, 300};
+    nesim_net *net[2];
+    for (int k = 0; k < 2; k++) {
+        net[k] = nesim_net_new(DT, 11, &err);
+        nesim_pop_spec src = {.name = "src", .model = "poisson", .n = n[k], NESIM_PARAMS({"rate_hz", 50})};
+        int S;
+        assert_ok(nesim_add_population(net[k], &src, &S, &err), &err);
+        assert_ok(nesim_record(net[k], S, 1, &err), &err);
+        assert_ok(nesim_run(net[k], 20000, &err), &err); /* 2 s: 100 spikes per neuron */
+    }
+    size_t na, nb;
+    const nesim_spike *a = nesim_spikes(net[0], &na), *b = nesim_spikes(net[1], &nb);
+    /* the big population's spikes of neurons < 300, in order, are the small one's */
+    size_t q = 0;
+    for (size_t i = 0; i < na; i++)
+        if (a[i].id < n[1]) {
+            assert_true(q < nb && a[i].t == b[q].t && a[i].id == b[q].id);
+            q++;
+        }
+    assert_int_equal(q, nb);
+    /* intervals: mean 1 / p ticks (p = 0.005), CV sqrt(1 - p) */
+    int64_t *last = malloc(n[0] * sizeof *last);
+    for (uint32_t j = 0; j < n[0]; j++)
+        last[j] = -1;
+    double s1 = 0, s2 = 0, m = 0, counts0 = 0, counts1 = 0, c01 = 0;
+    for (size_t i = 0; i < na; i++) {
+        uint32_t j = a[i].id;
+        if (last[j] >= 0) {
+            double d = (double)(a[i].t - last[j]);
+            s1 += d, s2 += d * d, m++;
+        }
+        last[j] = a[i].t;
+    }
+    double mean = s1 / m, cv = sqrt(s2 / m - mean * mean) / mean;
+    assert_true(fabs(mean - 200) < 200 * 0.02);       /* 60,000 intervals: sd 0.4 % */
+    assert_true(fabs(cv - sqrt(1 - 0.005)) < 0.02);
+    /* neighbours independent: spike counts of neurons 2i and 2i + 1 uncorrelated */
+    uint32_t *cnt = calloc(n[0], sizeof *cnt);
+    for (size_t i = 0; i < na; i++)
+        cnt[a[i].id]++;
+    for (uint32_t j = 0; j + 1 < n[0]; j += 2)
+        counts0 += cnt[j], counts1 += cnt[j + 1], c01 += (double)cnt[j] * cnt[j + 1];
+    double h = n[0] / 2.0, cov = c01 / h - (counts0 / h) * (counts1 / h);
+    assert_true(fabs(cov) < 100 * 5 / sqrt(h)); /* var 100 per neuron: 5 sd of the mean product */
+    free(cnt);
+    free(last);
+    nesim_net_free(net[0]);
+    nesim_net_free(net[1]);
+}
+
 /* ---- cost follows activity ---------------------------------------------- */
 
 static void test_silence_costs_nothing(void **st)
@@ -869,6 +927,7 @@ int main(void)
         cmocka_unit_test(test_split_runs_identical),
         cmocka_unit_test(test_sops_equal_spikes_times_fanout),
         cmocka_unit_test(test_poisson_rate_and_drive),
+        cmocka_unit_test(test_poisson_keyed),
         cmocka_unit_test(test_silence_costs_nothing),
         cmocka_unit_test(test_fixed_prob_extremes),
         cmocka_unit_test(test_fixed_prob_keyed),
