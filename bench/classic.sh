@@ -18,7 +18,11 @@
 # generation, compilation or synapse creation; repetitions rerun the compiled binary);
 # wall columns are min / median over BENCH_REPS runs, nesim and Brian2 alternating;
 # ratio = Brian2 wall / nesim wall by median (by min in parentheses; > 1: nesim is
-# faster). Jobs run one after another, never in parallel.
+# faster); per event = the median ratio scaled by nesim's synaptic events over
+# Brian2's: the two simulators draw different random networks from seed 1, and a
+# realisation that fires less is less work, so this is the ratio of the work
+# rates (the fair comparison when the rates differ). Jobs run one after
+# another, never in parallel.
 set -u
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root" || exit 1
@@ -59,13 +63,13 @@ field() {
     printf '%s\n' "$2" | sed -n "s/.*\"$1\": *\([-+0-9.eE]*\).*/\1/p"
 }
 
-fmt='%-5s %7s %7s %6s %6s | %13s %10s %7s %7s | %13s %7s | %12s\n'
+fmt='%-5s %7s %7s %6s %6s | %13s %10s %7s %7s | %13s %7s | %12s %9s\n'
 if [ "$brian" = 1 ]; then bdesc="Brian2 $bver (cpp_standalone, 1 thread)"; else bdesc="Brian2 n/a (not importable by $py)"; fi
 echo "classic networks: nesim vs $bdesc, $(date -u '+%Y-%m-%d %H:%M UTC'), $(uname -m), $(nproc 2>/dev/null || echo '?') cpus, $reps runs each"
 [ "$quick" = 1 ] && echo "BENCH_QUICK=1: 1 s virtual per row"
-printf "$fmt" '' '' '' 'virt' 'E_L' 'nesim wall s' 'nesim Msyn' 'nesim' 'nesim' 'Brian2 wall s' 'Brian2' 'Brian2/nesim'
-printf "$fmt" 'net' 'neurons' 'tick ms' 's' 'mV' 'min / median' 'events/s' 'RSS MiB' 'rate Hz' 'min / median' 'rate Hz' 'median (min)'
-printf "$fmt" '-----' '-------' '-------' '------' '------' '-------------' '----------' '-------' '-------' '-------------' '-------' '------------'
+printf "$fmt" '' '' '' 'virt' 'E_L' 'nesim wall s' 'nesim Msyn' 'nesim' 'nesim' 'Brian2 wall s' 'Brian2' 'Brian2/nesim' 'per'
+printf "$fmt" 'net' 'neurons' 'tick ms' 's' 'mV' 'min / median' 'events/s' 'RSS MiB' 'rate Hz' 'min / median' 'rate Hz' 'median (min)' 'event'
+printf "$fmt" '-----' '-------' '-------' '------' '------' '-------------' '----------' '-------' '-------' '-------------' '-------' '------------' '---------'
 
 # minmed FILE — "min median" of the numbers in FILE, one per line
 minmed() {
@@ -83,7 +87,7 @@ while read -r net n tick secs vrest; do
     echo "classic.sh: $net N=$n tick=$tick ${secs}s E_L=$vrest, $reps runs each" >&2
     : >"$nt"
     : >"$bt"
-    nsps=fail nrss=fail nrate=fail brate=n/a bdir_row="$bdir/bench-$net-$n-$tick_ms" bok=0
+    nsps=fail nrss=fail nrate=fail brate=n/a bdir_row="$bdir/bench-$net-$n-$tick_ms" bok=0 nsops=0 bsops=0
     r=1
     while [ "$r" -le "$reps" ]; do
         if nj=$("$nesim" example "$net" --neurons "$n" --seconds "$secs" --tick "$tick" \
@@ -93,6 +97,7 @@ while read -r net n tick secs vrest; do
                 nsps=$(awk -v x="$(field sops_per_s "$nj")" 'BEGIN { printf "%.1f", x / 1e6 }')
                 nrss=$(awk -v x="$(field peak_rss_mib "$nj")" 'BEGIN { printf "%.1f", x }')
                 nrate=$(awk -v x="$(field mean_rate_hz "$nj")" 'BEGIN { printf "%.2f", x }')
+                nsops=$(field sops "$nj")
             fi
         else
             sed 's/^/  nesim: /' "$log" >&2
@@ -105,6 +110,7 @@ while read -r net n tick secs vrest; do
                 --build-dir "$bdir_row" 2>"$log"); then
                 field wall_s "$bj" >>"$bt"
                 brate=$(awk -v x="$(field mean_rate_hz "$bj")" 'BEGIN { printf "%.2f", x }')
+                bsops=$(field sops "$bj")
                 bok=1
             else
                 tail -n 5 "$log" | sed 's/^/  brian2: /' >&2
@@ -122,14 +128,16 @@ while read -r net n tick secs vrest; do
     done
     set -- $(minmed "$nt")
     nmin=$1 nmed=$2
-    bw=n/a ratio=n/a
+    bw=n/a ratio=n/a per=n/a
     if [ "$bok" = 1 ]; then
         set -- $(minmed "$bt")
         bw="$1 / $2"
         ratio=$(awk -v b="$2" -v s="$nmed" -v bm="$1" -v sm="$nmin" \
             'BEGIN { if (s > 0 && sm > 0) printf "%.2f (%.2f)", b / s, bm / sm; else print "n/a" }')
+        per=$(awk -v b="$2" -v s="$nmed" -v ne="${nsops:-0}" -v be="${bsops:-0}" \
+            'BEGIN { if (s > 0 && ne > 0 && be > 0) printf "%.2f", b / s * ne / be; else print "n/a" }')
     fi
-    printf "$fmt" "$net" "$n" "$tick_ms" "$secs" "$vrest" "$nmin / $nmed" "$nsps" "$nrss" "$nrate" "$bw" "$brate" "$ratio"
+    printf "$fmt" "$net" "$n" "$tick_ms" "$secs" "$vrest" "$nmin / $nmed" "$nsps" "$nrss" "$nrate" "$bw" "$brate" "$ratio" "$per"
 done <<ROWS
 $rows
 ROWS
