@@ -2,11 +2,10 @@
  *
  * The network's structure is a graph (net/graph.h: populations of one neuron
  * model each, projections with drawn connectivity); this engine runs it.
- * Virtual time is int64 ticks of tick_s seconds. Initial states are keyed
- * draws of (network seed, population, neuron) (base/rng.h); Poisson sources
- * draw from GSL's mt19937, one stream per population, seeded from the
- * network seed and the population's index: the same seed gives the same
- * spikes, byte for byte.
+ * Virtual time is int64 ticks of tick_s seconds. Initial states and Poisson
+ * spike trains are keyed draws of (network seed, population, neuron)
+ * (base/rng.h): the same seed gives the same spikes, byte for byte, however
+ * the neurons are split over threads or ranks.
  *
  * Order inside one tick t (documented, canonical):
  *   1. deliveries due at t, by (source neuron id, projection id); within a
