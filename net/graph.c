@@ -216,6 +216,30 @@ static int cmp_i64(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* The first k in [a, b) with col[k] >= v (col ascending there). */
+static uint64_t lower_bound(const uint32_t *col, uint64_t a, uint64_t b, uint32_t v)
+{
+    while (a < b) {
+        uint64_t m = a + (b - a) / 2;
+        if (col[m] < v)
+            a = m + 1;
+        else
+            b = m;
+    }
+    return a;
+}
+
+/* The targets of g's part in a population of n (all when g is whole). */
+static void part_range(const nesim_graph *g, uint32_t n, uint32_t *lo, uint32_t *hi)
+{
+    size_t a = 0, b = n, x;
+    if (g->part.total > 1) {
+        nesim_par_split(n, 1, g->part.first, g->part.total, &a, &x);
+        nesim_par_split(n, 1, g->part.first + g->part.count - 1, g->part.total, &x, &b);
+    }
+    *lo = (uint32_t)a, *hi = (uint32_t)b;
+}
+
 /* Fixed probability, keyed by target (NEST builds a rank's incoming synapses
  * the same way): target j's sources are the successes of independent
  * Bernoulli(p) trials over the pre population, drawn as geometric gaps from
@@ -230,12 +254,9 @@ static int draw_fixed_prob(nesim_graph *g, nesim_graph_proj *pj, const nesim_gra
     const uint32_t n_pre = pre->n;
     const double p = pj->s.p, lq = log1p(-p);
     /* the part's targets: the blocks of members first .. first + count - 1 */
-    size_t lo = 0, hi = post->n, a, b;
-    if (g->part.total > 1) {
-        nesim_par_split(post->n, 1, g->part.first, g->part.total, &lo, &b);
-        nesim_par_split(post->n, 1, g->part.first + g->part.count - 1, g->part.total, &a, &hi);
-    }
-    pj->part_lo = (uint32_t)lo, pj->part_hi = (uint32_t)hi;
+    uint32_t lo, hi;
+    part_range(g, post->n, &lo, &hi);
+    pj->part_lo = lo, pj->part_hi = hi;
     const int self = pj->s.pre == pj->s.post && pj->s.no_autapses;
     const uint64_t stream = NESIM_STREAM(NESIM_STREAM_CONN, (uint64_t)g->n_projs);
     size_t cap = 1024;
@@ -348,6 +369,40 @@ static uint64_t sort_row(uint32_t *col, double *w, uint64_t n)
             col[m] = col[k], w[m] = w[k], m++;
     }
     return m;
+}
+
+/* An explicit projection in a part graph keeps only its part's targets (its
+ * rows are built whole: its lists are read whole anyway, and its counts and
+ * fan-outs are then whole without the ranks' sum). */
+static int cut_to_part(const nesim_graph *g, nesim_graph_proj *pj, uint32_t n_pre, uint32_t n_post,
+                       nesim_error *err)
+{
+    uint32_t lo, hi;
+    part_range(g, n_post, &lo, &hi);
+    pj->part_lo = lo, pj->part_hi = hi;
+    if (g->part.total <= 1)
+        return NESIM_OK;
+    if (!(pj->fan = malloc(((size_t)n_pre ? n_pre : 1) * sizeof *pj->fan)))
+        return nesim_fail(err, NESIM_ENOMEM, "out of memory");
+    uint64_t out = 0;
+    for (uint32_t i = 0; i < n_pre; i++) {
+        uint64_t r0 = pj->row[i], r1 = pj->row[i + 1]; /* row[i + 1] is read before it is moved */
+        uint64_t s0 = lower_bound(pj->col, r0, r1, lo), s1 = lower_bound(pj->col, s0, r1, hi);
+        pj->fan[i] = (uint32_t)(r1 - r0);
+        pj->row[i] = out;
+        memmove(pj->col + out, pj->col + s0, (s1 - s0) * sizeof *pj->col);
+        memmove(pj->w + out, pj->w + s0, (s1 - s0) * sizeof *pj->w);
+        out += s1 - s0;
+    }
+    pj->row[n_pre] = out;
+    pj->n_here = out;
+    uint32_t *c = realloc(pj->col, (out ? out : 1) * sizeof *c);
+    if (c)
+        pj->col = c;
+    double *w = realloc(pj->w, (out ? out : 1) * sizeof *w);
+    if (w)
+        pj->w = w;
+    return NESIM_OK;
 }
 
 static int connect_explicit(nesim_graph *g, const nesim_proj_spec *s, int *id, nesim_error *err)
@@ -484,8 +539,8 @@ static int connect_explicit(nesim_graph *g, const nesim_proj_spec *s, int *id, n
                 pj.w_max = pj.w[k];
         }
         int jid = -1;
-        if ((rc = append_proj(g, &pj, &jid, err))) {
-            free(pj.row), free(pj.col), free(pj.w);
+        if ((rc = cut_to_part(g, &pj, pre->n, post->n, err)) || (rc = append_proj(g, &pj, &jid, err))) {
+            free(pj.row), free(pj.col), free(pj.w), free(pj.fan);
             break;
         }
         if (first < 0)

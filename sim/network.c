@@ -286,12 +286,12 @@ static int local_rows_build(nesim_net *net, nesim_error *err)
             continue;
         local_rows *L = &net->local[j];
         uint32_t n_pre = g->pops[pj->s.pre].n, lo = net->pops[pj->s.post].lo, hi = net->pops[pj->s.post].hi;
-        if (pj->s.kind == NESIM_FIXED_PROB && (lo < pj->part_lo || hi > pj->part_hi) && lo < hi)
+        if ((lo < pj->part_lo || hi > pj->part_hi) && lo < hi)
             return nesim_fail(err, NESIM_EINVAL, "ranks: this rank simulates neurons %u .. %u of '%s', but its graph "
                               "drew the synapses of %u .. %u only", lo, hi - 1, g->pops[pj->s.post].name,
                               pj->part_lo, pj->part_hi - 1);
-        if (pj->s.kind == NESIM_FIXED_PROB && lo == pj->part_lo && hi == pj->part_hi) {
-            *L = (local_rows){.row = pj->row, .col = pj->col, .borrowed = 1}; /* already this rank's alone */
+        if (lo == pj->part_lo && hi == pj->part_hi) { /* already this rank's alone */
+            *L = (local_rows){.row = pj->row, .col = pj->col, .w = pj->w, .borrowed = 1};
             continue;
         }
         if (!(L->row = malloc(((size_t)n_pre + 1) * sizeof *L->row)))

@@ -280,6 +280,12 @@ static void test_part_graph(void **st)
     graph_of(2, "examples/cuba/model.json --seconds 0.05 --json --quiet --chip loihi", &total, &here, &kind);
     assert_string_equal(kind, "whole");
     assert_true(here == total);
+    /* explicit synapses (the ring's lists, each with its delay) are cut to the
+     * rank's targets once built: the same report, half held on 2 ranks */
+    json_decref(same_for_every_k("examples/ring/model.json --seconds 0.5 --json --quiet --chip none"));
+    graph_of(2, "examples/ring/model.json --seconds 0.05 --json --quiet --chip none", &total, &here, &kind);
+    assert_string_equal(kind, "part");
+    assert_true(total > 1000 && here > 0.4 * total && here < 0.6 * total);
 }
 
 static void test_trace_same_for_every_k(void **st)

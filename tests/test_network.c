@@ -797,28 +797,50 @@ static void test_graph_parts(void **st)
         assert_ok(nesim_graph_add_population(g[k], &b, &B, &err), &err);
         nesim_proj_spec c = {.pre = A, .post = B, .kind = NESIM_FIXED_PROB, .p = 0.2, .weight = 1e-4, .delay = 1};
         assert_ok(nesim_graph_connect(g[k], &c, NULL, &err), &err);
+        /* explicit lists, two delays (two projections), repeats merged */
+        enum { NE = 3000 };
+        static uint32_t ep[NE], eq[NE];
+        static double ew[NE];
+        static int64_t ed[NE];
+        for (int e = 0; e < NE; e++)
+            ep[e] = (uint32_t)(e * 7919u % 250), eq[e] = (uint32_t)(e * 104729u % 101),
+            ew[e] = 1e-4 * (1 + e % 5), ed[e] = 1 + e % 2;
+        nesim_proj_spec x = {.pre = A, .post = B, .kind = NESIM_EXPLICIT, .delay = 1, .pre_idx = ep, .post_idx = eq,
+                             .w = ew, .delays = ed, .n_syn = NE};
+        assert_ok(nesim_graph_connect(g[k], &x, NULL, &err), &err);
     }
+    assert_int_equal(g[0]->n_projs, 3);
     assert_false(nesim_graph_is_part(g[0]));
     assert_true(nesim_graph_is_part(g[1]));
     uint64_t held = 0;
     uint32_t t[128], u[128];
+    double tw[128], uw[128];
     for (int k = 1; k < 4; k++) {
-        const nesim_graph_proj *pj = &g[k]->projs[0];
         held += nesim_graph_synapses_here(g[k]);
-        for (uint32_t i = 0; i < 250; i++) {
-            size_t n = nesim_graph_targets(g[0], 0, i, t, 128), m = nesim_graph_targets(g[k], 0, i, u, 128), e = 0;
-            for (size_t q = 0; q < n; q++)
-                if (t[q] >= pj->part_lo && t[q] < pj->part_hi) {
-                    assert_true(e < m && u[e] == t[q]);
-                    e++;
-                }
-            assert_int_equal(e, m);
-            assert_int_equal(nesim_graph_fanout(g[k], 0, i), m); /* not gathered: its own part's */
+        for (int j = 0; j < 3; j++) {
+            const nesim_graph_proj *pj = &g[k]->projs[j], *wj = &g[0]->projs[j];
+            assert_int_equal(pj->n_syn, j ? wj->n_syn : pj->n_here); /* explicit: whole counts at once */
+            assert_true(pj->w_min == wj->w_min && pj->w_max == wj->w_max);
+            for (uint32_t i = 0; i < 250; i++) {
+                size_t n = nesim_graph_targets(g[0], j, i, t, 128), m = nesim_graph_targets(g[k], j, i, u, 128), e = 0;
+                for (size_t q = 0; j && q < n; q++)
+                    tw[q] = wj->w[wj->row[i] + q];
+                for (size_t q = 0; j && q < m; q++)
+                    uw[q] = pj->w[pj->row[i] + q];
+                for (size_t q = 0; q < n; q++)
+                    if (t[q] >= pj->part_lo && t[q] < pj->part_hi) {
+                        assert_true(e < m && u[e] == t[q] && (!j || uw[e] == tw[q]));
+                        e++;
+                    }
+                assert_int_equal(e, m);
+                /* fixed_prob: its own part's until gathered; explicit: the whole fan-out */
+                assert_int_equal(nesim_graph_fanout(g[k], j, i), j ? n : m);
+            }
         }
     }
     assert_int_equal(g[1]->projs[0].part_lo, 0);
     assert_int_equal(g[3]->projs[0].part_hi, 101);
-    assert_int_equal(held, g[0]->projs[0].n_syn);
+    assert_int_equal(held, g[0]->projs[0].n_syn + g[0]->projs[1].n_syn + g[0]->projs[2].n_syn);
     /* late or impossible parts, and a part run without ranks */
     assert_int_equal(nesim_graph_set_part(g[0], (nesim_graph_part){0, 1, 2}, &err), NESIM_EINVAL);
     assert_non_null(strstr(err.msg, "before the first projection"));
