@@ -216,8 +216,7 @@ static int cmp_i64(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* The first k in [a, b) with col[k] >= v (col ascending there). */
-static uint64_t lower_bound(const uint32_t *col, uint64_t a, uint64_t b, uint32_t v)
+uint64_t nesim_graph_lower_bound(const uint32_t *col, uint64_t a, uint64_t b, uint32_t v)
 {
     while (a < b) {
         uint64_t m = a + (b - a) / 2;
@@ -387,7 +386,7 @@ static int cut_to_part(const nesim_graph *g, nesim_graph_proj *pj, uint32_t n_pr
     uint64_t out = 0;
     for (uint32_t i = 0; i < n_pre; i++) {
         uint64_t r0 = pj->row[i], r1 = pj->row[i + 1]; /* row[i + 1] is read before it is moved */
-        uint64_t s0 = lower_bound(pj->col, r0, r1, lo), s1 = lower_bound(pj->col, s0, r1, hi);
+        uint64_t s0 = nesim_graph_lower_bound(pj->col, r0, r1, lo), s1 = nesim_graph_lower_bound(pj->col, s0, r1, hi);
         pj->fan[i] = (uint32_t)(r1 - r0);
         pj->row[i] = out;
         memmove(pj->col + out, pj->col + s0, (s1 - s0) * sizeof *pj->col);

@@ -157,6 +157,9 @@ int nesim_graph_population_of(const nesim_graph *g, uint32_t global_id);
  * pre neuron i of projection j into out (up to cap); returns how many there
  * are — in a part graph only the part's of a fixed_prob projection. */
 size_t nesim_graph_targets(const nesim_graph *g, int j, uint32_t i, uint32_t *out, size_t cap);
+/* The first k in [a, b) with col[k] >= v (col ascending there): where a
+ * row's targets from v on begin. */
+uint64_t nesim_graph_lower_bound(const uint32_t *col, uint64_t a, uint64_t b, uint32_t v);
 /* Pre neuron i's whole fan-out in projection j (a part graph's: once gathered). */
 uint64_t nesim_graph_fanout(const nesim_graph *g, int j, uint32_t i);
 

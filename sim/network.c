@@ -259,19 +259,6 @@ static inline void activate(nesim_net *net, rpop *p)
     }
 }
 
-/* The first k in [a, b) with col[k] >= v (col ascending there). */
-static uint64_t lower_bound(const uint32_t *col, uint64_t a, uint64_t b, uint32_t v)
-{
-    while (a < b) {
-        uint64_t m = a + (b - a) / 2;
-        if (col[m] < v)
-            a = m + 1;
-        else
-            b = m;
-    }
-    return a;
-}
-
 /* Several ranks: each projection's rows cut down to this rank's targets
  * (rows are ascending, so each keeps one slice), built once so a delivery
  * reads only what this rank needs. */
@@ -299,7 +286,7 @@ static int local_rows_build(nesim_net *net, nesim_error *err)
         uint64_t nnz = 0;
         for (uint32_t i = 0; i < n_pre; i++) {
             uint64_t a = pj->row[i], b = pj->row[i + 1];
-            uint64_t r0 = lower_bound(pj->col, a, b, lo), r1 = lower_bound(pj->col, r0, b, hi);
+            uint64_t r0 = nesim_graph_lower_bound(pj->col, a, b, lo), r1 = nesim_graph_lower_bound(pj->col, r0, b, hi);
             L->row[i] = nnz;
             nnz += r1 - r0;
         }
@@ -310,7 +297,7 @@ static int local_rows_build(nesim_net *net, nesim_error *err)
         if (!L->col || (pj->w && !L->w))
             return nesim_fail(err, NESIM_ENOMEM, "out of memory for this rank's %llu synapses", (unsigned long long)nnz);
         for (uint32_t i = 0; i < n_pre; i++) {
-            uint64_t a = pj->row[i], b = pj->row[i + 1], r0 = lower_bound(pj->col, a, b, lo);
+            uint64_t a = pj->row[i], b = pj->row[i + 1], r0 = nesim_graph_lower_bound(pj->col, a, b, lo);
             uint64_t n = L->row[i + 1] - L->row[i];
             memcpy(L->col + L->row[i], pj->col + r0, n * sizeof *L->col);
             if (pj->w)
