@@ -7,6 +7,7 @@
 #define NESIM_RNG_H
 
 #include <gsl/gsl_rng.h>
+#include <math.h>
 #include <stdint.h>
 
 /* A new mt19937 generator for (seed, stream); NULL when out of memory. */
@@ -49,6 +50,15 @@ static inline uint64_t nesim_key_next(uint64_t *state)
 static inline double nesim_open01(uint64_t x)
 {
     return ((double)(x >> 11) + 0.5) * 0x1p-53;
+}
+
+/* Independent Bernoulli(p) trials up to and including the first success,
+ * drawn from the sequence at *state (which advances unless p >= 1); lq is
+ * log1p(-p), kept by callers that draw many. A double: an integer would
+ * overflow for p below ~1e-9. */
+static inline double nesim_key_geometric(uint64_t *state, double p, double lq)
+{
+    return p >= 1 ? 1 : floor(log(nesim_open01(nesim_key_next(state))) / lq) + 1;
 }
 
 #endif

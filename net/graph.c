@@ -9,8 +9,8 @@
 #include "base/rng.h"
 
 /* Projection j's connectivity draws from stream NESIM_STREAM(NESIM_STREAM_CONN,
- * j) (base/rng.h); the engine's streams (initial states, sources) are
- * numbered in sim/network.c. */
+ * j) (base/rng.h); the engine's (initial states, sources) are in domains of
+ * their own, numbered by population in sim/network.c. */
 
 static const char *const rule_names[] = {"all_to_all", "one_to_one", "fixed_prob", "explicit"};
 
@@ -272,8 +272,7 @@ static int draw_fixed_prob(nesim_graph *g, nesim_graph_proj *pj, const nesim_gra
         uint64_t st = nesim_key(g->seed, stream, j);
         int64_t i = -1;
         for (;;) {
-            /* the gap in double: an integer gap overflows for p below ~1e-9 */
-            double gap = p >= 1 ? 1 : floor(log(nesim_open01(nesim_key_next(&st))) / lq) + 1;
+            double gap = nesim_key_geometric(&st, p, lq);
             if (!(gap < (double)n_pre - (double)i))
                 break;
             i += (int64_t)gap;

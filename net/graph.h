@@ -104,10 +104,11 @@ typedef struct nesim_graph_proj {
     uint32_t *col;               /* fixed_prob, explicit: targets, ascending per pre neuron */
     double *w;                   /* explicit: the weight of each synapse, parallel to col */
     double w_min, w_max;         /* explicit: its weights' range (s.weight otherwise) */
-    uint64_t n_syn;              /* the whole projection's (a part graph's: once gathered) */
-    /* fixed_prob: the targets drawn (row and col hold only these: the whole
-     * post population unless the graph is a part), and in a part graph each
-     * pre neuron's whole fan-out (its part's until nesim_graph_part_gather) */
+    uint64_t n_syn;              /* the whole projection's (a part graph's fixed_prob: once gathered) */
+    /* fixed_prob, explicit: the targets held (row and col hold only these:
+     * the whole post population unless the graph is a part), and in a part
+     * graph each pre neuron's whole fan-out (a fixed_prob projection's: its
+     * part's until nesim_graph_part_gather) */
     uint32_t part_lo, part_hi;
     uint64_t n_here;             /* synapses held in row / col */
     uint32_t *fan;
@@ -155,7 +156,8 @@ int nesim_graph_population_of(const nesim_graph *g, uint32_t global_id);
 
 /* Copies the targets (local indices in the post population, ascending) of
  * pre neuron i of projection j into out (up to cap); returns how many there
- * are — in a part graph only the part's of a fixed_prob projection. */
+ * are — in a part graph only the part's of a fixed_prob or explicit
+ * projection. */
 size_t nesim_graph_targets(const nesim_graph *g, int j, uint32_t i, uint32_t *out, size_t cap);
 /* The first k in [a, b) with col[k] >= v (col ascending there): where a
  * row's targets from v on begin. */
@@ -163,10 +165,11 @@ uint64_t nesim_graph_lower_bound(const uint32_t *col, uint64_t a, uint64_t b, ui
 /* Pre neuron i's whole fan-out in projection j (a part graph's: once gathered). */
 uint64_t nesim_graph_fanout(const nesim_graph *g, int j, uint32_t i);
 
-/* Makes g draw only a part of each fixed_prob projection it connects from
- * now on (NEST's way: a rank builds the synapses of the targets it
- * simulates); the draws are keyed by target, so the part's synapses are the
- * whole graph's. Call before connecting; NESIM_EINVAL on a bad part or a
+/* Makes g hold only a part of each fixed_prob and explicit projection it
+ * connects from now on (NEST's way: a rank builds the synapses of the
+ * targets it simulates): fixed_prob draws only the part (its draws are keyed
+ * by target, so the part's synapses are the whole graph's), explicit is built
+ * whole from its lists and cut. Call before connecting; NESIM_EINVAL on a bad part or a
  * graph that has projections. A part graph cannot be mapped onto a chip
  * (eval/cost.h refuses it): the mapping needs every target. */
 int nesim_graph_set_part(nesim_graph *g, nesim_graph_part part, nesim_error *err);

@@ -307,8 +307,8 @@ int nesim_spec_parse_synthetic(const json_t *v, const char *file, const char *pa
  * populations is NESIM_EINVAL. The caller frees *out with nesim_graph_free
  * (or hands it to nesim_net_from_graph). */
 int nesim_spec_build_graph(const nesim_spec *s, uint64_t seed, nesim_graph **out, nesim_error *err);
-/* The same, drawing only part (may be NULL: all) of each fixed_prob
- * projection's targets (nesim_graph_set_part). */
+/* The same, holding only part (may be NULL: all) of each fixed_prob and
+ * explicit projection's targets (nesim_graph_set_part). */
 int nesim_spec_build_graph_part(const nesim_spec *s, uint64_t seed, const nesim_graph_part *part, nesim_graph **out,
                                 nesim_error *err);
 

@@ -34,8 +34,7 @@ static void next_spike(nesim_pop *p, uint32_t j, int64_t after)
         nesim_pop_predict(p, r, j, NESIM_NEVER);
         return;
     }
-    /* trials up to and including the first success: 1 + floor(log u / log(1 - p)) */
-    double gap = prob >= 1 ? 1 : floor(log(nesim_open01(nesim_key_next(&r->draw))) / log1p(-prob)) + 1;
+    double gap = nesim_key_geometric(&r->draw, prob, log1p(-prob));
     nesim_pop_predict(p, r, j, gap < 4e18 - (double)after ? after + (int64_t)gap : NESIM_NEVER);
 }
 
