@@ -88,25 +88,28 @@ static inline double *nesim_point_state(const nesim_pop *p, uint32_t j)
         nesim_rule_init(nesim_pop_dyn(p, j), s + p->dyn.rule_off);                                \
         PFX##_k_predict(p, j, 0, NESIM_NEVER);                                                    \
     }                                                                                             \
-    static inline __attribute__((always_inline)) uint64_t PFX##_k_one(nesim_pop *p, uint32_t j, double w,   \
-                                                                     double kick, int64_t t, int keep) \
+    static inline __attribute__((always_inline)) uint64_t PFX##_k_at(nesim_pop *p, nesim_nrec *r, uint32_t j, \
+                                                                    const nesim_dyn *d, double *st, double w,    \
+                                                                    double kick, int64_t t, int keep)   \
     {                                                                                             \
-        nesim_nrec *r = &p->rec[j];                                                               \
-        double *st = nesim_point_state(p, j);                                                     \
         uint64_t up = 0;                                                                          \
         if (r->ts != t) { /* the constants are read here: once per neuron and tick */            \
-            NESIM_POINT_ADVANCE(ADV, nesim_pop_dyn(p, j), st, r->ts, t, r->ref_until);            \
+            NESIM_POINT_ADVANCE(ADV, d, st, r->ts, t, r->ref_until);                              \
             r->ts = t;                                                                            \
             up = 1;                                                                               \
         }                                                                                         \
         int refr = t < r->ref_until;                                                              \
-        INP(nesim_pop_dyn(p, j), st, w, refr);                                                    \
+        INP(d, st, w, refr);                                                                      \
         if (kick > 0 && (!refr || keep)) {                                                        \
             r->budget -= kick;                                                                    \
-            if (r->budget < 0)                                                                    \
-                nesim_pop_mark(p, r, j);                                                          \
+            nesim_pop_mark_if(p, r, j, r->budget < 0);                                            \
         }                                                                                         \
         return up;                                                                                \
+    }                                                                                             \
+    static inline __attribute__((always_inline)) uint64_t PFX##_k_one(nesim_pop *p, uint32_t j, double w,   \
+                                                                     double kick, int64_t t, int keep) \
+    {                                                                                             \
+        return PFX##_k_at(p, &p->rec[j], j, nesim_pop_dyn(p, j), nesim_point_state(p, j), w, kick, t, keep); \
     }                                                                                             \
     static uint64_t PFX##_k_deliver(nesim_pop *p, const nesim_fan *f, double w, double kick,      \
                                     int64_t t)                                                    \
@@ -121,6 +124,17 @@ static inline double *nesim_point_state(const nesim_pop *p, uint32_t j)
     {                                                                                             \
         const int keep = p->dyn.model->integrates_while_refractory;                               \
         uint64_t ups = 0;                                                                         \
+        if (!p->state && !p->cls) { /* the common case: state in the record, one set of constants */ \
+            const nesim_dyn *d = &p->dyn;                                                         \
+            nesim_nrec *rec = p->rec;                                                             \
+            for (uint32_t k = 0; k < cnt; k++) {                                                  \
+                if (k + NESIM_POINT_AHEAD < cnt)                                                  \
+                    __builtin_prefetch(&rec[col[k + NESIM_POINT_AHEAD]], 1);                      \
+                nesim_nrec *r = &rec[col[k]];                                                     \
+                ups += PFX##_k_at(p, r, col[k], d, r->x, wv[k], kick, t, keep);                    \
+            }                                                                                     \
+            return ups;                                                                           \
+        }                                                                                         \
         for (uint32_t k = 0; k < cnt; k++) {                                                      \
             /* the records of a row are scattered: fetch ahead of the branches */                 \
             if (k + NESIM_POINT_AHEAD < cnt)                                                      \

@@ -402,7 +402,7 @@ static int start(nesim_net *net, nesim_error *err)
         const int own_state = p->ops->uses_state && p->k.dyn.n_state > NESIM_REC_STATE;
         if (own_state)
             p->k.state = calloc((size_t)p->k.n * (size_t)p->k.dyn.n_state, sizeof(double));
-        p->k.cand = malloc((size_t)p->k.n * sizeof *p->k.cand);
+        p->k.cand = malloc(((size_t)p->k.n + 1) * sizeof *p->k.cand);
         p->k.seed = g->seed;
         p->k.stream = NESIM_STREAM(NESIM_STREAM_SOURCE, (uint64_t)i);
         if ((own_state && !p->k.state) || !p->k.cand)
