@@ -101,6 +101,7 @@ struct nesim_chiptime {
     nesim_chip_caps caps;
     uint32_t N;
     uint64_t n_cores;
+    struct core_xy { uint32_t x, y, cx, cy; } *xy; /* per core: mesh and chip coordinates (no division per message) */
     uint32_t *core_of, *slot;
     uint32_t *tcount;     /* scratch: synapses per destination core of one neuron (n_cores) */
     uint64_t *tcores;     /* and the cores it reaches */
@@ -174,6 +175,7 @@ void nesim_chiptime_free(nesim_chiptime *ct)
     if (!ct)
         return;
     free(ct->first);
+    free(ct->xy);
     free(ct->core_of), free(ct->slot), free(ct->drift), free(ct->source), free(ct->prefix);
     free(ct->msg_row), free(ct->msg_core), free(ct->msg_work), free(ct->base);
     free(ct->touched_at), free(ct->counted_at);
@@ -469,9 +471,15 @@ static int build(nesim_chiptime *ct, const nesim_mapping *map, nesim_error *err)
     if (!rk)
         return nesim_fail(err, NESIM_ENOMEM, "chip time: out of memory");
     uint64_t bx = 0, by = 0;
+    if (!(ct->xy = malloc(c1 * sizeof *ct->xy))) {
+        free(rk);
+        return nesim_fail(err, NESIM_ENOMEM, "chip time: out of memory");
+    }
     for (uint64_t c = 0; c < ct->n_cores; c++) {
-        uint64_t x, y;
+        uint64_t x, y, cx, cy;
         nesim_map_core_xy(&ct->caps, c, &x, &y);
+        nesim_map_chip_xy(&ct->caps, c, &cx, &cy);
+        ct->xy[c] = (struct core_xy){(uint32_t)x, (uint32_t)y, (uint32_t)cx, (uint32_t)cy};
         rk[c] = y << 32 | x;
         bx = x + 1 > bx ? x + 1 : bx;
         by = y + 1 > by ? y + 1 : by;
@@ -734,10 +742,8 @@ static int add_msg(nesim_chiptime *ct, double t, uint32_t sx, uint32_t sy, uint3
             return -1;
         ct->msgs = nm, ct->cap_msgs = nc;
     }
-    uint64_t dx, dy;
-    nesim_map_core_xy(&ct->caps, core, &dx, &dy);
     uint32_t m = (uint32_t)ct->n_msgs++;
-    ct->msgs[m] = (dmsg){.x = sx, .y = sy, .dx = (uint32_t)dx, .dy = (uint32_t)dy, .core = core, .work = work,
+    ct->msgs[m] = (dmsg){.x = sx, .y = sy, .dx = ct->xy[core].x, .dy = ct->xy[core].y, .core = core, .work = work,
                          .prev = -1, .next = -1, .t0 = t, .seq = ct->seq++};
     return 0; /* it enters the heap in simulate_mesh */
 }
@@ -897,14 +903,13 @@ static int detailed_step(nesim_chiptime *ct, const uint32_t *fired, size_t nf, d
                 t += L->neuron_access + (ct->drift[g] || self ? L->neuron_update : 0) + L->spike_out;
             else if (ct->relay[g])
                 t += L->spike_out;
-            uint64_t x, y;
-            nesim_map_core_xy(&ct->caps, c, &x, &y);
+            uint32_t x = ct->xy[c].x, y = ct->xy[c].y;
             mspan *sp = ct->spans;
             size_t ns = msg_spans(ct, g, sp);
             for (size_t q = 0; q < ns && !rc; q++)
                 for (size_t m = 0; m < sp[q].n && !rc; m++) {
                     t += L->message_out;
-                    rc = add_msg(ct, t, (uint32_t)x, (uint32_t)y, sp[q].core[m], sp[q].work[m]);
+                    rc = add_msg(ct, t, x, y, sp[q].core[m], sp[q].work[m]);
                 }
             extra += (ct->source[g] && !ct->relay[g] ? 0 : L->spike_out) + (double)msg_count(ct, g) * L->message_out;
         }
@@ -980,11 +985,8 @@ static int cmp_amsg(const void *a, const void *b)
 
 static double hop_time(const nesim_chiptime *ct, uint64_t from, uint64_t to)
 {
-    uint64_t sx, sy, dx, dy, scx, scy, dcx, dcy;
-    nesim_map_core_xy(&ct->caps, from, &sx, &sy);
-    nesim_map_core_xy(&ct->caps, to, &dx, &dy);
-    nesim_map_chip_xy(&ct->caps, from, &scx, &scy);
-    nesim_map_chip_xy(&ct->caps, to, &dcx, &dcy);
+    uint64_t sx = ct->xy[from].x, sy = ct->xy[from].y, dx = ct->xy[to].x, dy = ct->xy[to].y;
+    uint64_t scx = ct->xy[from].cx, scy = ct->xy[from].cy, dcx = ct->xy[to].cx, dcy = ct->xy[to].cy;
     uint64_t hx = sx > dx ? sx - dx : dx - sx, hy = sy > dy ? sy - dy : dy - sy;
     uint64_t hc = (scx > dcx ? scx - dcx : dcx - scx) + (scy > dcy ? scy - dcy : dcy - scy);
     return (double)hx * ct->L.hop_ew + (double)hy * ct->L.hop_ns + (double)hc * ct->L.hop_chip;
