@@ -40,6 +40,19 @@ struct nesim_comm {
     size_t cap;
     nesim_comm_stats st;
     struct nesim_comm_group *grp; /* a thread of a group (below), or NULL */
+    /* the split allgather posted and not yet finished (one at a time) */
+    struct {
+        int on;
+        void *all;
+        size_t bytes;
+        const char *what;
+        double t0;
+        unsigned round;           /* group: the barrier round it arrived in */
+        const void *set;          /* group: the slot set it wrote */
+#ifdef NESIM_MPI
+        MPI_Request req;
+#endif
+    } split;
 };
 
 int nesim_comm_broken(const nesim_comm *c) { return c && c->broken; }
@@ -212,6 +225,23 @@ static int mpi_allgather(nesim_comm *c, const void *mine, size_t bytes, void *al
     return wait_for(c, &r, what, err);
 }
 
+static int mpi_allgather_post(nesim_comm *c, const void *mine, size_t bytes, void *all, const char *what,
+                              nesim_error *err)
+{
+    if (bytes > INT_MAX)
+        return too_big(c, bytes, what, err);
+    c->st.bytes_sent += bytes;
+    if (MPI_Iallgather(mine, (int)bytes, MPI_BYTE, all, (int)bytes, MPI_BYTE, MPI_COMM_WORLD, &c->split.req) !=
+        MPI_SUCCESS)
+        return c->broken = 1, nesim_fail(err, NESIM_EIO, "rank %d: MPI failed to start %s", c->rank, what);
+    return NESIM_OK;
+}
+
+static int mpi_allgather_finish(nesim_comm *c, nesim_error *err)
+{
+    return wait_for(c, &c->split.req, c->split.what, err);
+}
+
 static int mpi_allgatherv(nesim_comm *c, const void *mine, const size_t *counts, const void **all, const char *what,
                           nesim_error *err)
 {
@@ -316,6 +346,12 @@ static int mpi_sum_u64(nesim_comm *c, uint64_t *v, size_t n, const char *what, n
     return no_mpi(what, err);
 }
 static int mpi_min_i64(nesim_comm *c, int64_t *v, const char *what, nesim_error *err) { return no_mpi(what, err); }
+static int mpi_allgather_post(nesim_comm *c, const void *mine, size_t bytes, void *all, const char *what,
+                              nesim_error *err)
+{
+    return no_mpi(what, err);
+}
+static int mpi_allgather_finish(nesim_comm *c, nesim_error *err) { return no_mpi(c->split.what, err); }
 
 #endif
 
@@ -419,18 +455,37 @@ static void grp_wake(nesim_comm_group *g)
     }
 }
 
-static int grp_barrier(nesim_comm *c, const char *what, nesim_error *err)
+/* A barrier in two halves: grp_arrive counts this member in and returns the
+ * round it arrived in; grp_await waits until that round is over (every
+ * member arrived). Between the two a member may work: a member arrives at
+ * the next barrier only after awaiting this one, so the count it adds to is
+ * the next round's. */
+static unsigned grp_arrive(nesim_comm_group *g)
 {
-    nesim_comm_group *g = c->grp;
-    if (atomic_load(&g->failed))
-        return grp_failed(c, what, err);
     unsigned round = atomic_load(&g->round);
     if (atomic_fetch_add(&g->arrived, 1) + 1 == (unsigned)g->size) {
         atomic_store(&g->arrived, 0);
         atomic_fetch_add(&g->round, 1);
         grp_wake(g);
-        return NESIM_OK;
     }
+    return round;
+}
+
+static int grp_await(nesim_comm *c, unsigned round, const char *what, nesim_error *err);
+
+static int grp_barrier(nesim_comm *c, const char *what, nesim_error *err)
+{
+    nesim_comm_group *g = c->grp;
+    if (atomic_load(&g->failed))
+        return grp_failed(c, what, err);
+    return grp_await(c, grp_arrive(g), what, err);
+}
+
+static int grp_await(nesim_comm *c, unsigned round, const char *what, nesim_error *err)
+{
+    nesim_comm_group *g = c->grp;
+    if (atomic_load(&g->round) != round)
+        return NESIM_OK;
     double t0 = mono_s();
     for (unsigned spins = 1; atomic_load_explicit(&g->round, memory_order_acquire) == round; spins++) {
         if (spins > 64)
@@ -474,8 +529,24 @@ static int grp_barrier(nesim_comm *c, const char *what, nesim_error *err)
 /* Copies mine into this member's slot of the next set and waits for every
  * member's; *set is that set (valid until this member's collective after
  * the next). */
+static int grp_write(nesim_comm *c, const void *mine, size_t bytes, const grp_slot **set, const char *what,
+                     nesim_error *err);
+
 static int grp_post(nesim_comm *c, const void *mine, size_t bytes, const grp_slot **set, const char *what,
                     nesim_error *err)
+{
+    int rc = grp_write(c, mine, bytes, set, what, err);
+    if (rc)
+        return rc;
+    double t0 = mono_s();
+    rc = grp_barrier(c, what, err);
+    c->st.wait_s += mono_s() - t0;
+    return rc;
+}
+
+/* Copies mine into this member's slot of the next set (*set); no wait. */
+static int grp_write(nesim_comm *c, const void *mine, size_t bytes, const grp_slot **set, const char *what,
+                     nesim_error *err)
 {
     nesim_comm_group *g = c->grp;
     grp_member *m = grp_me(c);
@@ -493,10 +564,7 @@ static int grp_post(nesim_comm *c, const void *mine, size_t bytes, const grp_slo
     c->st.bytes_sent += bytes;
     *set = g->slot[m->parity];
     m->parity ^= 1;
-    double t0 = mono_s();
-    rc = grp_barrier(c, what, err);
-    c->st.wait_s += mono_s() - t0;
-    return rc;
+    return NESIM_OK;
 }
 
 /* Ranks x threads, after the group's barrier of a collective: member 0
@@ -573,6 +641,44 @@ static int grp_allgather(nesim_comm *c, const void *mine, size_t bytes, void *al
     }
     for (int r = 0; !rc && r < c->size; r++)
         memcpy((unsigned char *)all + (size_t)r * bytes, set[r].p, bytes);
+    return rc;
+}
+
+/* The split allgather of a group: the slot written and the member counted
+ * in at the post; the wait, the ranks' exchange (ranks x threads: member 0,
+ * between two barriers, so that part does not overlap) and the copy at the
+ * finish. */
+static int grp_allgather_post(nesim_comm *c, const void *mine, size_t bytes, const char *what, nesim_error *err)
+{
+    nesim_comm_group *g = c->grp;
+    if (atomic_load(&g->failed))
+        return grp_failed(c, what, err);
+    const grp_slot *set;
+    int rc = grp_write(c, mine, bytes, &set, what, err);
+    if (rc)
+        return rc;
+    c->split.set = set;
+    c->split.round = grp_arrive(g);
+    return NESIM_OK;
+}
+
+static int grp_allgather_finish(nesim_comm *c, nesim_error *err)
+{
+    nesim_comm_group *g = c->grp;
+    const grp_slot *set = c->split.set;
+    const char *what = c->split.what;
+    size_t bytes = c->split.bytes;
+    double t0 = mono_s();
+    int rc = grp_await(c, c->split.round, what, err);
+    c->st.wait_s += mono_s() - t0;
+    if (!rc && g->outer) {
+        across_job j = {.bytes = bytes, .what = what};
+        if (!(rc = grp_across(c, outer_allgather, set, &j, what, err)))
+            memcpy(c->split.all, g->res, (size_t)c->size * bytes);
+        return rc;
+    }
+    for (int r = 0; !rc && r < c->size; r++)
+        memcpy((unsigned char *)c->split.all + (size_t)r * bytes, set[r].p, bytes);
     return rc;
 }
 
@@ -792,6 +898,31 @@ int nesim_comm_allgather(nesim_comm *c, const void *mine, size_t bytes, void *al
         return NESIM_OK;
     }
     return c->grp ? grp_allgather(c, mine, bytes, all, what, err) : mpi_allgather(c, mine, bytes, all, what, err);
+}
+
+int nesim_comm_allgather_post(nesim_comm *c, const void *mine, size_t bytes, void *all, const char *what,
+                              nesim_error *err)
+{
+    if (!c || c->size == 1) {
+        memcpy(all, mine, bytes);
+        return NESIM_OK;
+    }
+    if (c->split.on)
+        return nesim_fail(err, NESIM_ESTATE, "rank %d: %s posted while %s is pending", c->rank, what, c->split.what);
+    c->split.all = all, c->split.bytes = bytes, c->split.what = what;
+    int rc = c->grp ? grp_allgather_post(c, mine, bytes, what, err) : mpi_allgather_post(c, mine, bytes, all, what, err);
+    c->split.on = rc == NESIM_OK;
+    return rc;
+}
+
+int nesim_comm_allgather_finish(nesim_comm *c, nesim_error *err)
+{
+    if (!c || c->size == 1)
+        return NESIM_OK;
+    if (!c->split.on)
+        return nesim_fail(err, NESIM_ESTATE, "rank %d: no exchange pending", c->rank);
+    c->split.on = 0;
+    return c->grp ? grp_allgather_finish(c, err) : mpi_allgather_finish(c, err);
 }
 
 int nesim_comm_allgatherv(nesim_comm *c, const void *mine, const size_t *counts, const void **all, const char *what,

@@ -69,6 +69,16 @@ void nesim_comm_set_stop(nesim_comm *c, nesim_comm_stop_fn fn, void *ctx);
 int nesim_comm_allgather(nesim_comm *c, const void *mine, size_t bytes, void *all, const char *what,
                          nesim_error *err);
 
+/* nesim_comm_allgather in two halves, so a rank can work while it travels:
+ * _post starts it (mine and all must stay untouched until _finish returns),
+ * _finish waits for it (bounded like every collective) and fills all. One
+ * at a time per communicator, and no other collective in between. With one
+ * rank, _post copies and _finish does nothing. Ranks x threads: the
+ * threads' part overlaps, the ranks' part runs at _finish. */
+int nesim_comm_allgather_post(nesim_comm *c, const void *mine, size_t bytes, void *all, const char *what,
+                              nesim_error *err);
+int nesim_comm_allgather_finish(nesim_comm *c, nesim_error *err);
+
 /* Every rank's own number of bytes, known to all beforehand (counts[r] of
  * rank r: gather them first with nesim_comm_allgather), concatenated rank by
  * rank into a buffer the communicator owns (*all, valid until the next call;

@@ -75,6 +75,10 @@ static const char help[] =
     "  --quiet              no progress on stderr\n"
     "  --mpi-timeout S      under mpirun: end the run when the other ranks give no answer\n"
     "                       for S seconds (a rank died or hangs; default 300)\n"
+    "  --no-overlap         networks on several ranks or threads: exchange spikes after\n"
+    "                       each epoch and wait (by default, with a min delay of 2 ticks\n"
+    "                       or more, each exchange travels while the next window of\n"
+    "                       min-delay / 2 ticks runs); the same results either way\n"
     "\n"
     "Under mpirun -np K (nesim version says whether MPI is built in) the run is split\n"
     "over K ranks: a network's neurons in K blocks per population (spikes exchanged\n"
@@ -155,6 +159,10 @@ static int parse(int argc, char **argv, nesim_run_opts *o, int *json, int *quiet
                 rc = nesim_fail(err, NESIM_EINVAL, "--threads: must be in 1..256");
             o->threads = (int)n;
             i++;
+            continue;
+        }
+        if (!strcmp(a, "--no-overlap")) {
+            o->no_overlap = 1;
             continue;
         }
         if (!strcmp(a, "--mpi-timeout")) {

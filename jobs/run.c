@@ -390,6 +390,11 @@ static int add_mpi(json_t *r, nesim_comm *comm, const nesim_net *net, nesim_erro
                                                         : "whole: every rank drew every synapse (a chip mapping "
                                                           "needs them all)"));
         json_object_set_new(m, "synapses_rank0", json_integer((json_int_t)nesim_graph_synapses_here(g)));
+        int64_t w = nesim_net_overlap_window(net);
+        json_object_set_new(m, "exchange", json_string(w ? "overlapped: each window's spikes travel while the next "
+                                                           "window runs"
+                                                         : "blocking: after each epoch of min-delay ticks"));
+        json_object_set_new(m, "window_ticks", json_integer((json_int_t)(w ? w : nesim_net_min_delay(net))));
         json_object_set_new(m, "exchanges", json_integer((json_int_t)t.epochs));
         json_object_set_new(m, "spikes_exchanged", json_integer((json_int_t)v[0]));
     }
@@ -720,6 +725,7 @@ static int run_network(const nesim_run_opts *o, const nesim_spec *spec, const ne
     if (!net)
         return err->code;
     const nesim_graph *g = nesim_net_graph(net);
+    nesim_net_set_overlap(net, !o->no_overlap);
     if (nesim_comm_size(o->comm) > 1 && (rc = nesim_net_set_comm(net, o->comm, err))) {
         nesim_net_free(net);
         return rc;

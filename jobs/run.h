@@ -40,6 +40,9 @@ typedef struct nesim_run_opts {
     int threads;                   /* layer models: threads per coded layer (0: every core);
                                       networks: threads the neurons are split over
                                       (nesim_run_network_threads; 0: decided by its size) */
+    int no_overlap;                /* networks on several ranks or threads: the blocking
+                                      exchange even where min delay >= 2 would let each
+                                      exchange overlap the next window (nesim_net_set_overlap) */
     uint64_t max_memory;           /* refuse a run estimated above this many bytes
                                       (net/estimate.h); 0: the memory available now */
     /* Optional: progress in [0, 1]; called often, cheap to ignore. */

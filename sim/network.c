@@ -88,6 +88,7 @@ struct nesim_net {
     nesim_spike *merged;    /* every rank's, merged into canonical order */
     size_t cap_merged;
     nesim_net_traffic traffic;
+    int overlap;            /* min delay >= 2: exchanges overlap the next window (run_ranks_overlap) */
 };
 
 /* A network over g (shared: the caller's, only read); NULL when out of memory. */
@@ -103,6 +104,7 @@ static nesim_net *net_over(nesim_graph *g, int shared, nesim_error *err)
     net->g = g;
     net->shares_g = shared;
     net->cap_pops = g->n_pops;
+    net->overlap = 1;
     return net;
 }
 
@@ -196,6 +198,22 @@ int nesim_record(nesim_net *net, int p, int on, nesim_error *err)
         return nesim_fail(err, NESIM_EINVAL, "record: no population %d", p);
     net->pops[p].record = on;
     return NESIM_OK;
+}
+
+void nesim_net_set_overlap(nesim_net *net, int on) { net->overlap = on != 0; }
+
+int64_t nesim_net_min_delay(const nesim_net *net)
+{
+    int64_t d = INT64_MAX;
+    for (int j = 0; j < net->g->n_projs; j++)
+        d = net->g->projs[j].s.delay < d ? net->g->projs[j].s.delay : d;
+    return d == INT64_MAX || d < 1 ? 1 : d;
+}
+
+int64_t nesim_net_overlap_window(const nesim_net *net)
+{
+    int64_t d = nesim_net_min_delay(net);
+    return net->overlap && net->ranks > 1 && d >= 2 ? (d / 2 < (1ll << 30) ? d / 2 : (1ll << 30)) : 0;
 }
 
 void nesim_set_sink(nesim_net *net, nesim_spike_sink sink, void *ctx)
@@ -680,13 +698,16 @@ static int cmp_spike(const void *a, const void *b)
 }
 
 /* Queues the other ranks' spikes and publishes everyone's in canonical
- * order (every rank publishes the same list). rest: the spikes past the
- * inline ones, rank by rank. */
-static int take_spikes(nesim_net *net, const wire_head *h, const wire_spike *rest, int64_t epoch0, nesim_error *err)
+ * order (every rank publishes the same list). Rank r sent count[r] spikes:
+ * the first (up to n_inline) at inl[r], the rest at rest[off .. ] where
+ * off sums the earlier ranks' rests (one allgatherv, rank by rank). */
+static int take_spikes(nesim_net *net, const int64_t *count, const wire_spike *const *inl, size_t n_inline,
+                       const wire_spike *rest, int64_t epoch0, nesim_error *err)
 {
+    const int64_t ni = (int64_t)n_inline;
     size_t total = 0;
     for (int r = 0; r < net->ranks; r++)
-        total += (size_t)h[r].spikes;
+        total += (size_t)count[r];
     if (total > net->cap_merged) {
         nesim_spike *m = realloc(net->merged, total * sizeof *m);
         if (!m)
@@ -694,8 +715,7 @@ static int take_spikes(nesim_net *net, const wire_head *h, const wire_spike *res
         net->merged = m, net->cap_merged = total;
     }
     /* each rank's spikes come in canonical order: merge them (rank r's
-     * next is at i[r] of h[r].spikes; its spikes past the inline ones at
-     * rest[off[r] ..]) */
+     * next is at i[r] of count[r]) */
     enum { MERGE_MAX = 16 };
     int K = net->ranks;
     if (K <= MERGE_MAX) {
@@ -703,15 +723,15 @@ static int take_spikes(nesim_net *net, const wire_head *h, const wire_spike *res
         size_t off[MERGE_MAX];
         for (int r = 0, o = 0; r < K; r++) {
             off[r] = (size_t)o;
-            o += h[r].spikes > WIRE_INLINE ? (int)(h[r].spikes - WIRE_INLINE) : 0;
+            o += count[r] > ni ? (int)(count[r] - ni) : 0;
         }
         for (size_t k = 0; k < total; k++) {
             const wire_spike *best = NULL;
             int br = -1;
             for (int r = 0; r < K; r++) {
-                if (i[r] >= h[r].spikes)
+                if (i[r] >= count[r])
                     continue;
-                const wire_spike *w = i[r] < WIRE_INLINE ? &h[r].first[i[r]] : &rest[off[r] + (size_t)(i[r] - WIRE_INLINE)];
+                const wire_spike *w = i[r] < ni ? &inl[r][i[r]] : &rest[off[r] + (size_t)(i[r] - ni)];
                 if (!best || w->dt < best->dt || (w->dt == best->dt && w->id < best->id))
                     best = w, br = r;
             }
@@ -721,8 +741,8 @@ static int take_spikes(nesim_net *net, const wire_head *h, const wire_spike *res
     } else {
         size_t k = 0;
         for (int r = 0; r < K; r++)
-            for (int64_t j = 0; j < h[r].spikes; j++, k++) {
-                const wire_spike *w = j < WIRE_INLINE ? &h[r].first[j] : rest++;
+            for (int64_t j = 0; j < count[r]; j++, k++) {
+                const wire_spike *w = j < ni ? &inl[r][j] : rest++;
                 net->merged[k] = (nesim_spike){epoch0 + w->dt, w->id, (uint32_t)net->pop_of[w->id]};
             }
         qsort(net->merged, total, sizeof *net->merged, cmp_spike);
@@ -747,8 +767,10 @@ static int run_ranks(nesim_net *net, int64_t end, nesim_error *err)
     int K = net->ranks, rc = NESIM_OK;
     wire_head *h = malloc((size_t)K * sizeof *h), mine;
     size_t *bytes = malloc((size_t)K * sizeof *bytes);
-    if (!h || !bytes) {
-        free(h), free(bytes);
+    int64_t *cnt = malloc((size_t)K * sizeof *cnt);
+    const wire_spike **in = malloc((size_t)K * sizeof *in);
+    if (!h || !bytes || !cnt || !in) {
+        free(h), free(bytes), free(cnt), free((void *)in);
         return nesim_fail(err, NESIM_ENOMEM, "out of memory");
     }
     int64_t epoch0 = 0;
@@ -789,7 +811,9 @@ static int run_ranks(nesim_net *net, int64_t end, nesim_error *err)
             net->traffic.epochs++;
             net->traffic.spikes += net->n_out;
             net->n_out = 0;
-            if ((rc = take_spikes(net, h, rest, epoch0, err)))
+            for (int r = 0; r < K; r++)
+                cnt[r] = h[r].spikes, in[r] = h[r].first;
+            if ((rc = take_spikes(net, cnt, in, WIRE_INLINE, rest, epoch0, err)))
                 continue; /* told to every rank at the next exchange */
         }
         if (next >= end)
@@ -803,7 +827,203 @@ static int run_ranks(nesim_net *net, int64_t end, nesim_error *err)
                 break;
         }
     }
-    free(h), free(bytes);
+    free(h), free(bytes), free(cnt), free((void *)in);
+    return rc;
+}
+
+/* ---- several ranks, each exchange overlapped with the next window ----
+ *
+ * With a min delay D >= 2 a spike fired at tick s arrives at s + D or later,
+ * so time splits into windows of W = D / 2 ticks whose spikes are needed two
+ * windows later, not one: a rank posts a window's exchange (non-blocking),
+ * runs the next window while it travels, then finishes it, queues the other
+ * ranks' spikes and posts the window it just ran (double buffering: one
+ * window in flight, one being filled). Each rank sends a fixed-size block:
+ * its status, its next event, its spike count and up to `cap` spikes; more
+ * follow in an allgatherv at the finish. cap follows the largest count seen
+ * lately, the same on every rank (all see the same counts). Silent
+ * stretches: when a finished exchange holds no spike and no rank's next
+ * event falls before the end of the window just run, that window was silent
+ * everywhere and nothing is in flight, so the next window starts at the
+ * earliest next event. The spikes are published exchange by exchange in
+ * canonical order, as with the blocking exchange: the same bytes. */
+typedef struct wire_top {
+    int64_t spikes; /* this rank's spikes of the window */
+    int64_t next;   /* its next event after the window (the other ranks' spikes of the window excluded) */
+    int64_t failed; /* its status: nonzero ends the run on every rank */
+} wire_top;
+
+/* Bound on one window's block over all ranks: a burst beyond goes to the allgatherv. */
+enum { OVERLAP_BLOCK_BYTES = 1 << 22 };
+
+typedef struct overlap {
+    size_t cap, cap_max, stride; /* spikes inline per rank; block bytes per rank */
+    uint64_t recent;             /* a decaying maximum of the per-rank count */
+    unsigned char *snd, *rcv;    /* this rank's block, every rank's blocks */
+    size_t snd_cap, rcv_cap;
+    wire_spike *held;            /* the spikes of the window in flight (all of them) */
+    size_t n_held, cap_held;
+    int64_t epoch0;              /* its first tick */
+    size_t *bytes;               /* per rank: the allgatherv's counts */
+    int64_t *cnt;
+    const wire_spike **in;
+} overlap;
+
+static void overlap_free(overlap *o)
+{
+    free(o->snd), free(o->rcv), free(o->held), free(o->bytes), free(o->cnt), free((void *)o->in);
+}
+
+/* Posts the window [epoch0, ...) just run: this rank's spikes move to held
+ * (net->out is then empty for the next window) and its block goes out. */
+static int overlap_post(nesim_net *net, overlap *o, int64_t epoch0, int status, nesim_error *err)
+{
+    const int K = net->ranks;
+    size_t n = net->n_out, ni = n < o->cap ? n : o->cap;
+    o->stride = sizeof(wire_top) + o->cap * sizeof(wire_spike);
+    if (o->stride > o->snd_cap) {
+        free(o->snd);
+        if (!(o->snd = malloc(o->stride)))
+            return o->snd_cap = 0, nesim_fail(err, NESIM_ENOMEM, "out of memory for the spike exchange");
+        o->snd_cap = o->stride;
+    }
+    if (o->stride * (size_t)K > o->rcv_cap) {
+        free(o->rcv);
+        if (!(o->rcv = malloc(o->stride * (size_t)K)))
+            return o->rcv_cap = 0, nesim_fail(err, NESIM_ENOMEM, "out of memory for the spike exchange");
+        o->rcv_cap = o->stride * (size_t)K;
+    }
+    wire_top top = {(int64_t)n, nesim_queue_peek_tick(&net->q), status};
+    memcpy(o->snd, &top, sizeof top);
+    if (ni)
+        memcpy(o->snd + sizeof top, net->out, ni * sizeof *net->out);
+    memset(o->snd + sizeof top + ni * sizeof(wire_spike), 0, (o->cap - ni) * sizeof(wire_spike)); /* defined bytes */
+    wire_spike *w = o->held;
+    size_t wc = o->cap_held;
+    o->held = net->out, o->cap_held = net->cap_out, o->n_held = n;
+    net->out = w, net->cap_out = wc, net->n_out = 0;
+    o->epoch0 = epoch0;
+    net->traffic.epochs++;
+    net->traffic.spikes += n;
+    net->traffic.bytes += o->stride;
+    return nesim_comm_allgather_post(net->comm, o->snd, o->stride, o->rcv, "the spike exchange", err);
+}
+
+/* Finishes the window in flight. *failed: some rank reported a failure
+ * (then nothing was taken; the caller agrees on it). Otherwise the other
+ * ranks' spikes are queued and everyone's published; *jump is the earliest
+ * next event when the window that ended at `stop` was silent everywhere
+ * (else -1). A return other than NESIM_OK with !*failed: the exchange itself
+ * broke, or this rank failed taking (reported at the next post). */
+static int overlap_finish(nesim_net *net, overlap *o, int64_t stop, int *failed, int64_t *jump, nesim_error *err)
+{
+    const int K = net->ranks;
+    *failed = 0, *jump = -1;
+    int rc = nesim_comm_allgather_finish(net->comm, err);
+    if (rc)
+        return rc;
+    int64_t next = INT64_MAX, total = 0, most = 0;
+    int over = 0;
+    for (int r = 0; r < K; r++) {
+        wire_top top;
+        memcpy(&top, o->rcv + (size_t)r * o->stride, sizeof top);
+        *failed |= top.failed != 0;
+        next = top.next < next ? top.next : next;
+        total += top.spikes;
+        most = top.spikes > most ? top.spikes : most;
+        over |= top.spikes > (int64_t)o->cap;
+        o->cnt[r] = top.spikes;
+        o->in[r] = (const wire_spike *)(o->rcv + (size_t)r * o->stride + sizeof top);
+    }
+    if (*failed)
+        return NESIM_OK;
+    if (!total) {
+        if (next >= stop)
+            *jump = next;
+        return NESIM_OK;
+    }
+    const void *rest = NULL;
+    if (over) {
+        for (int r = 0; r < K; r++)
+            o->bytes[r] = o->cnt[r] > (int64_t)o->cap ? (size_t)(o->cnt[r] - (int64_t)o->cap) * sizeof(wire_spike) : 0;
+        size_t own = o->n_held < o->cap ? o->n_held : o->cap;
+        if ((rc = nesim_comm_allgatherv(net->comm, o->held + own, o->bytes, &rest, "the spike exchange", err)))
+            return rc;
+        net->traffic.bytes += o->bytes[net->rank];
+    }
+    /* the next blocks' size, from the counts every rank saw alike */
+    o->recent = (uint64_t)most > o->recent - o->recent / 16 ? (uint64_t)most : o->recent - o->recent / 16;
+    size_t want = WIRE_INLINE;
+    while (want < o->recent + o->recent / 4 && want < o->cap_max)
+        want *= 2;
+    o->cap = want < o->cap_max ? want : o->cap_max;
+    return take_spikes(net, o->cnt, o->in, o->stride == 0 ? 0 : (o->stride - sizeof(wire_top)) / sizeof(wire_spike),
+                       rest, o->epoch0, err);
+}
+
+/* Runs [now, end) on several ranks with min delay >= 2: windows of
+ * min_delay / 2 ticks, each exchange in flight while the next window runs. */
+static int run_ranks_overlap(nesim_net *net, int64_t end, nesim_error *err)
+{
+    const int K = net->ranks;
+    const int64_t W = nesim_net_overlap_window(net);
+    overlap o = {.cap = WIRE_INLINE};
+    o.cap_max = OVERLAP_BLOCK_BYTES / ((size_t)K * sizeof(wire_spike));
+    o.cap_max = o.cap_max < WIRE_INLINE ? WIRE_INLINE : o.cap_max;
+    o.bytes = malloc((size_t)K * sizeof *o.bytes);
+    o.cnt = malloc((size_t)K * sizeof *o.cnt);
+    o.in = malloc((size_t)K * sizeof *o.in);
+    if (!o.bytes || !o.cnt || !o.in) {
+        overlap_free(&o);
+        return nesim_fail(err, NESIM_ENOMEM, "out of memory");
+    }
+    int64_t s = nesim_queue_peek_tick(&net->q);
+    int rc = nesim_comm_min_i64(net->comm, &s, "the first window", err);
+    int pending = 0;
+    while (!rc && s < end) {
+        int64_t stop = end - s > W ? s + W : end;
+        for (;;) {
+            int64_t t = nesim_queue_peek_tick(&net->q);
+            if (t >= stop || (rc = step(net, t, s, err)))
+                break;
+        }
+        int failed = 0;
+        int64_t jump = -1;
+        if (pending) {
+            pending = 0;
+            int frc = overlap_finish(net, &o, stop, &failed, &jump, err);
+            if (failed) {
+                rc = nesim_comm_agree(net->comm, rc, err);
+                break;
+            }
+            if (frc && nesim_comm_broken(net->comm)) {
+                rc = frc;
+                break;
+            }
+            if (!rc)
+                rc = frc; /* a failure to take: reported with this window */
+        }
+        int prc = overlap_post(net, &o, s, rc, err);
+        if (prc) {
+            rc = prc;
+            break;
+        }
+        pending = 1;
+        int64_t ns = jump > stop ? jump : stop;
+        if (rc || ns >= end) { /* the last window (or a failure to report): drain */
+            pending = 0;
+            int frc = overlap_finish(net, &o, ns, &failed, &jump, err);
+            if (failed)
+                rc = nesim_comm_agree(net->comm, rc, err);
+            else if (frc && nesim_comm_broken(net->comm))
+                rc = frc;
+            else /* a failure to take the last window reaches every rank */
+                rc = nesim_comm_agree(net->comm, frc, err);
+            break;
+        }
+        s = ns;
+    }
+    overlap_free(&o);
     return rc;
 }
 
@@ -847,7 +1067,8 @@ int nesim_run(nesim_net *net, int64_t n_ticks, nesim_error *err)
                           (long long)n_ticks, (long long)net->q.now);
     int64_t end = net->q.now + n_ticks;
     if (net->ranks > 1) {
-        if ((rc = run_ranks(net, end, err)) || (rc = sum_counters(net, err))) {
+        if ((rc = nesim_net_overlap_window(net) ? run_ranks_overlap(net, end, err) : run_ranks(net, end, err)) ||
+            (rc = sum_counters(net, err))) {
             net->broken = 1;
             return rc;
         }

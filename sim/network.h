@@ -86,6 +86,16 @@ int nesim_connect(nesim_net *net, const nesim_proj_spec *spec, int *id, nesim_er
  * afterwards). Every rank must make the same calls with the same graph. The
  * communicator stays the caller's. */
 int nesim_net_set_comm(nesim_net *net, nesim_comm *comm, nesim_error *err);
+/* With a min delay of two ticks or more, each exchange travels while the
+ * next window of min_delay / 2 ticks runs (on, the default); off: the
+ * blocking exchange after every epoch of min_delay ticks. The same spikes
+ * and counters either way (a benchmark's and a test's switch). */
+void nesim_net_set_overlap(nesim_net *net, int on);
+/* The network's min delay (ticks, at least 1), and the window of the
+ * overlapped exchange (min_delay / 2) when it is in use, else 0. */
+int64_t nesim_net_min_delay(const nesim_net *net);
+int64_t nesim_net_overlap_window(const nesim_net *net);
+
 /* The neurons of population pop this rank simulates: local indices [*lo, *hi). */
 void nesim_population_owned(const nesim_net *net, int pop, uint32_t *lo, uint32_t *hi);
 

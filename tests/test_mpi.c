@@ -156,6 +156,56 @@ static void test_rules_and_long_delays(void **st)
     json_decref(r);
 }
 
+/* The exchange of a report run on k ranks with `more` arguments: its
+ * mpi section's exchange kind (first word), window and exchange count. */
+static void exchange_of(int k, const char *args, char kind[16], int64_t *window, int64_t *exchanges)
+{
+    int st = run_k(k, args);
+    if (st)
+        fail_msg("mpirun -np %d nesim run %s: exit %d: %s", k, args, st, errb);
+    json_t *r = parse_out();
+    json_t *m = json_object_get(r, "mpi");
+    const char *how = json_string_value(json_object_get(m, "exchange"));
+    snprintf(kind, 16, "%.*s", how ? (int)strcspn(how, ":") : 1, how ? how : "?");
+    *window = json_integer_value(json_object_get(m, "window_ticks"));
+    *exchanges = json_integer_value(json_object_get(m, "exchanges"));
+    json_decref(r);
+}
+
+static void same_trace(const char *args, const char *name);
+
+/* A min delay of 8 ticks: each exchange travels while the next window of 4
+ * ticks runs (double buffering); the report and the trace are one
+ * process's for K = 1, 2, 3, for ranks x threads and with --no-overlap. A
+ * sparse network with a delay of 20: silent stretches skipped. */
+static void test_overlapped_exchange(void **st)
+{
+    const char *a = "tests/fixtures/cuba-delay8.json --seconds 0.5 --json --quiet";
+    json_t *r = same_for_every_k(a);
+    assert_true(json_integer_value(json_object_get(json_object_get(r, "totals"), "spikes")) > 5000);
+    json_decref(r);
+    json_decref(same_on_ranks(a, 2, 2));
+    json_decref(same_for_every_k("tests/fixtures/cuba-delay8.json --seconds 0.5 --json --quiet --no-overlap"));
+    json_decref(same_for_every_k("tests/fixtures/cuba-delay8.json --seconds 0.5 --json --quiet --chip none"));
+    char kind[16];
+    int64_t w, n;
+    exchange_of(2, a, kind, &w, &n);
+    assert_string_equal(kind, "overlapped");
+    assert_int_equal(w, 4);
+    assert_int_equal(n, 1250);
+    char b[512];
+    snprintf(b, sizeof b, "%s --no-overlap", a);
+    exchange_of(3, b, kind, &w, &n);
+    assert_string_equal(kind, "blocking");
+    assert_int_equal(w, 8);
+    exchange_of(2, "examples/cuba/model.json --seconds 0.1 --json --quiet", kind, &w, &n);
+    assert_string_equal(kind, "blocking"); /* min delay 1: nothing to overlap */
+    json_decref(same_for_every_k("tests/fixtures/sparse-delays.json --seconds 5 --json --quiet"));
+    exchange_of(3, "tests/fixtures/sparse-delays.json --seconds 5 --json --quiet", kind, &w, &n);
+    assert_true(n > 20 && n < 400); /* of 500 windows */
+    same_trace("tests/fixtures/cuba-delay8.json --seconds 0.3", "cuba-d8.db");
+}
+
 /* a layer model's batches: split by samples */
 static void test_digits_same_for_every_k(void **st)
 {
@@ -365,17 +415,19 @@ static void test_rank_hangs(void **st)
 {
     /* ranks alone, and ranks of two threads each (rank 0's first thread
      * carries the exchange that times out) */
-    const char *threads[] = {"", "--threads 2"};
-    for (int k = 0; k < 2; k++) {
-        const char *db = test_tmp(k ? "hang2.db" : "hang.db");
+    const char *threads[] = {"", "--threads 2", ""};
+    const char *spec[] = {"examples/cuba/model.json", "examples/cuba/model.json",
+                          "tests/fixtures/cuba-delay8.json"}; /* the last: overlapped exchanges */
+    for (int k = 0; k < 3; k++) {
+        const char *db = test_tmp(k == 0 ? "hang.db" : k == 1 ? "hang2.db" : "hang3.db");
         unlink(db);
         char cmd[2048];
         snprintf(cmd, sizeof cmd,
                  "mpirun --oversubscribe -np 2 sh -c 'if [ \"$OMPI_COMM_WORLD_RANK\" = 1 ]; then "
-                 "%s run examples/cuba/model.json --seconds 100 --quiet --chip none --mpi-timeout 3 %s & p=$!; "
-                 "sleep 2; kill -STOP $p; wait $p; else exec %s run examples/cuba/model.json --seconds 100 --quiet "
+                 "%s run %s --seconds 100 --quiet --chip none --mpi-timeout 3 %s & p=$!; "
+                 "sleep 2; kill -STOP $p; wait $p; else exec %s run %s --seconds 100 --quiet "
                  "--chip none --mpi-timeout 3 %s --trace %s; fi'",
-                 bin(), threads[k], bin(), threads[k], db);
+                 bin(), spec[k], threads[k], bin(), spec[k], threads[k], db);
         ends_in_failure(cmd);
         if (!strstr(errb, "no answer from the other ranks for"))
             fail_msg("%s: stderr: %s", threads[k], errb);
@@ -423,7 +475,8 @@ int main(void)
         cmocka_unit_test(test_version_says_mpi),    cmocka_unit_test(test_other_commands_run_once),
         cmocka_unit_test(test_cuba_same_for_every_k),
         cmocka_unit_test(test_b4_same_for_every_k), cmocka_unit_test(test_ring_same_for_every_k),
-        cmocka_unit_test(test_rules_and_long_delays), cmocka_unit_test(test_part_graph), cmocka_unit_test(test_digits_same_for_every_k),
+        cmocka_unit_test(test_rules_and_long_delays), cmocka_unit_test(test_overlapped_exchange),
+        cmocka_unit_test(test_part_graph), cmocka_unit_test(test_digits_same_for_every_k),
         cmocka_unit_test(test_digits_rows_same_for_every_k),
         cmocka_unit_test(test_tiny_lm_same_for_every_k), cmocka_unit_test(test_lazy_experts_same_for_every_k),
         cmocka_unit_test(test_trace_same_for_every_k), cmocka_unit_test(test_ranks_times_threads),

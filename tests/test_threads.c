@@ -84,6 +84,24 @@ static void *member_main(void *arg)
         if (!m->rc && (s[0] != (uint64_t)(K * (K - 1) / 2) || s[1] != (uint64_t)(K * n) || s[2] != (uint64_t)K << 40 ||
                        lo != 1000 - (K - 1) - n))
             m->rc = nesim_fail(&m->err, NESIM_EINVAL, "sum/min round %d wrong", n);
+        /* the split allgather: posted, work of a length that differs by
+         * member and round (so members finish in every order), finished */
+        memset(mine, r * 7 + n, sizeof mine);
+        memset(all, 0xee, sizeof all);
+        if (!m->rc && (m->rc = nesim_comm_allgather_post(m->c, mine, sizeof mine, all, "test split", &m->err)))
+            break;
+        nesim_error e2 = {0}; /* one at a time: a second post is refused, and changes nothing */
+        if (!m->rc && K > 1 && nesim_comm_allgather_post(m->c, mine, 1, all + 1, "a second", &e2) != NESIM_ESTATE)
+            m->rc = nesim_fail(&m->err, NESIM_EINVAL, "a second split post was not refused");
+        for (volatile int w = 0; w < ((r + n) % 4) * 3000; w++)
+            ;
+        if (!m->rc && (m->rc = nesim_comm_allgather_finish(m->c, &m->err)))
+            break;
+        for (int q = 0; !m->rc && q < K; q++)
+            for (int i = 0; i < 64; i++, m->checked++)
+                if (all[q * 64 + i] != (unsigned char)(q * 7 + n))
+                    m->rc = nesim_fail(&m->err, NESIM_EINVAL, "split allgather round %d: member %d's byte %d wrong",
+                                       n, q, i);
     }
     m->ended = mono();
     return NULL;
@@ -121,8 +139,8 @@ static void test_group_collectives(void **st)
             if (m[r].rc)
                 fail_msg("K = %d, member %d: %s", K, r, m[r].err.msg);
             assert_true(m[r].checked > 300 * (uint64_t)K * 64);
-            /* the traffic counters: 4 collectives a round */
-            assert_int_equal(nesim_comm_statistics(m[r].c).collectives, K > 1 ? 4 * 300 : 0);
+            /* the traffic counters: 5 collectives a round (the split one once) */
+            assert_int_equal(nesim_comm_statistics(m[r].c).collectives, K > 1 ? 5 * 300 : 0);
         }
         free(m);
         nesim_comm_group_free(g);
@@ -293,6 +311,46 @@ static void test_rules_and_long_delays(void **st)
     json_decref(r);
 }
 
+/* A min delay of 8 ticks: each exchange travels while the next window of 4
+ * ticks runs; the same report as one thread, and as the blocking exchange
+ * after every 8 ticks. A sparse network with a delay of 20: its silent
+ * stretches are skipped (fewer exchanges than windows). */
+static void test_overlapped_exchange(void **st)
+{
+    const char *spec = "tests/fixtures/cuba-delay8.json";
+    json_t *ref = same_for_any_threads(spec, 0.5, NULL);
+    assert_true(total(ref, "spikes") > 5000);
+    test_strip_machine(ref);
+    for (int off = 0; off <= 1; off++) {
+        nesim_run_opts o = {.spec = spec, .seconds = 0.5, .chip = "none", .threads = 3, .no_overlap = off,
+                            .record = NESIM_TRACE_SPIKES};
+        nesim_error err = {0};
+        json_t *r = NULL;
+        assert_ok(nesim_run_spec(&o, &r, &err), &err);
+        json_t *t = json_object_get(r, "threads");
+        const char *how = json_string_value(json_object_get(t, "exchange"));
+        assert_non_null(how);
+        assert_int_equal(strncmp(how, off ? "blocking" : "overlapped", off ? 8 : 10), 0);
+        assert_int_equal(json_integer_value(json_object_get(t, "window_ticks")), off ? 8 : 4);
+        /* 5,000 ticks: one exchange per window, all of them busy */
+        assert_int_equal(json_integer_value(json_object_get(t, "exchanges")), off ? 625 : 1250);
+        test_strip_machine(r);
+        test_assert_same_report(ref, r, off ? "blocking exchange on 3 threads" : "overlapped exchange on 3 threads");
+        json_decref(r);
+    }
+    json_decref(ref);
+    ref = same_for_any_threads("tests/fixtures/sparse-delays.json", 5, NULL);
+    assert_true(total(ref, "spikes") > 300);
+    json_decref(ref);
+    json_t *r = run_with("tests/fixtures/sparse-delays.json", 5, NULL, 2, NULL);
+    json_t *t = json_object_get(r, "threads");
+    assert_int_equal(json_integer_value(json_object_get(t, "window_ticks")), 10);
+    int64_t ex = json_integer_value(json_object_get(t, "exchanges"));
+    print_message("  sparse network: %lld exchanges for 500 windows\n", (long long)ex);
+    assert_true(ex > 20 && ex < 400);
+    json_decref(r);
+}
+
 /* SANA-FE's kind of network, small: `if` neurons each with its own drive
  * (a parameter class per neuron), explicit random synapses with per-synapse
  * weights, timed on Loihi step by step */
@@ -433,7 +491,8 @@ int main(void)
         cmocka_unit_test(test_group_collectives),  cmocka_unit_test(test_group_member_fails),
         cmocka_unit_test(test_group_member_never_arrives), cmocka_unit_test(test_group_agree),
         cmocka_unit_test(test_cuba_and_b4),        cmocka_unit_test(test_ring),
-        cmocka_unit_test(test_rules_and_long_delays), cmocka_unit_test(test_explicit_per_neuron),
+        cmocka_unit_test(test_rules_and_long_delays), cmocka_unit_test(test_overlapped_exchange),
+        cmocka_unit_test(test_explicit_per_neuron),
         cmocka_unit_test(test_trace_same),         cmocka_unit_test(test_thread0_fails),
         cmocka_unit_test(test_shared_graph),       cmocka_unit_test(test_default_threads),
     };
