@@ -21,7 +21,7 @@ static const char help[] =
     "  cuba   Brian2's CUBA example (LIF, exponential currents)\n"
     "\n"
     "options:\n"
-    "  --neurons N    network size (default 4000; 80 %% excitatory)\n"
+    "  --neurons N    network size (default 4000; 80 % excitatory)\n"
     "  --seconds S    virtual time to simulate (default 1)\n"
     "  --tick SEC     seconds per tick (default 1e-4)\n"
     "  --seed N       random seed for states, connections (default 1)\n"

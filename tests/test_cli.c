@@ -65,6 +65,14 @@ static void test_help(void **st)
     const char *opts[] = {"--neurons", "--seconds", "--tick", "--seed", "--v-rest", "--json", "--quiet"};
     for (size_t i = 0; i < sizeof opts / sizeof *opts; i++)
         assert_non_null(strstr(out, opts[i]));
+    /* every help text is printed as written: no printf escape left in it */
+    const char *cmds[] = {"--help", "run --help", "spec --help", "chips --help", "example --help",
+                          "trace --help", "replay --help", "serve --help"};
+    for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++) {
+        assert_int_equal(run(cmds[i], out, sizeof out, err, sizeof err), 0);
+        if (strstr(out, "%%"))
+            fail_msg("`nesim %s` prints a literal %%%%", cmds[i]);
+    }
 }
 
 static void bad(const char *args, const char *needle)
