@@ -204,10 +204,10 @@ void nesim_net_set_overlap(nesim_net *net, int on) { net->overlap = on != 0; }
 
 int64_t nesim_net_min_delay(const nesim_net *net)
 {
-    int64_t d = INT64_MAX;
+    int64_t d = INT64_MAX; /* no projection: no spike crosses ranks */
     for (int j = 0; j < net->g->n_projs; j++)
         d = net->g->projs[j].s.delay < d ? net->g->projs[j].s.delay : d;
-    return d == INT64_MAX || d < 1 ? 1 : d;
+    return d < 1 ? 1 : d;
 }
 
 int64_t nesim_net_overlap_window(const nesim_net *net)
@@ -330,15 +330,10 @@ static int start(nesim_net *net, nesim_error *err)
     const nesim_graph *g = net->g;
     uint32_t N = g->n_total;
     int64_t max_delay = 1;
-    net->min_delay = INT64_MAX;
-    for (int j = 0; j < g->n_projs; j++) {
+    for (int j = 0; j < g->n_projs; j++)
         if (g->projs[j].s.delay > max_delay)
             max_delay = g->projs[j].s.delay;
-        if (g->projs[j].s.delay < net->min_delay)
-            net->min_delay = g->projs[j].s.delay;
-    }
-    if (net->min_delay < 1)
-        net->min_delay = 1;
+    net->min_delay = nesim_net_min_delay(net);
     uint32_t ring = 8192;
     if (max_delay + 1 > ring && max_delay < (1 << 20))
         ring = (uint32_t)max_delay + 1;

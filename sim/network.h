@@ -91,8 +91,9 @@ int nesim_net_set_comm(nesim_net *net, nesim_comm *comm, nesim_error *err);
  * blocking exchange after every epoch of min_delay ticks. The same spikes
  * and counters either way (a benchmark's and a test's switch). */
 void nesim_net_set_overlap(nesim_net *net, int on);
-/* The network's min delay (ticks, at least 1), and the window of the
- * overlapped exchange (min_delay / 2) when it is in use, else 0. */
+/* The network's min delay (ticks, at least 1; INT64_MAX without projections),
+ * and the window of the overlapped exchange (min_delay / 2, at most 2^30)
+ * when it is in use, else 0. */
 int64_t nesim_net_min_delay(const nesim_net *net);
 int64_t nesim_net_overlap_window(const nesim_net *net);
 
@@ -100,7 +101,8 @@ int64_t nesim_net_overlap_window(const nesim_net *net);
 void nesim_population_owned(const nesim_net *net, int pop, uint32_t *lo, uint32_t *hi);
 
 typedef struct nesim_net_traffic {
-    uint64_t epochs;    /* exchanges: one per epoch in which anything happened */
+    uint64_t epochs;    /* exchanges: one per epoch in which anything happened (blocking),
+                         * one per window run (overlapped: silent stretches still skipped) */
     uint64_t spikes;    /* spikes this rank sent */
     uint64_t bytes;     /* bytes this rank sent (spikes and per-epoch headers) */
 } nesim_net_traffic;
