@@ -46,7 +46,6 @@ struct nesim_comm {
         void *all;
         size_t bytes;
         const char *what;
-        double t0;
         unsigned round;           /* group: the barrier round it arrived in */
         const void *set;          /* group: the slot set it wrote */
 #ifdef NESIM_MPI
@@ -471,16 +470,6 @@ static unsigned grp_arrive(nesim_comm_group *g)
     return round;
 }
 
-static int grp_await(nesim_comm *c, unsigned round, const char *what, nesim_error *err);
-
-static int grp_barrier(nesim_comm *c, const char *what, nesim_error *err)
-{
-    nesim_comm_group *g = c->grp;
-    if (atomic_load(&g->failed))
-        return grp_failed(c, what, err);
-    return grp_await(c, grp_arrive(g), what, err);
-}
-
 static int grp_await(nesim_comm *c, unsigned round, const char *what, nesim_error *err)
 {
     nesim_comm_group *g = c->grp;
@@ -526,12 +515,20 @@ static int grp_await(nesim_comm *c, unsigned round, const char *what, nesim_erro
     return NESIM_OK;
 }
 
-/* Copies mine into this member's slot of the next set and waits for every
- * member's; *set is that set (valid until this member's collective after
- * the next). */
+static int grp_barrier(nesim_comm *c, const char *what, nesim_error *err)
+{
+    nesim_comm_group *g = c->grp;
+    if (atomic_load(&g->failed))
+        return grp_failed(c, what, err);
+    return grp_await(c, grp_arrive(g), what, err);
+}
+
 static int grp_write(nesim_comm *c, const void *mine, size_t bytes, const grp_slot **set, const char *what,
                      nesim_error *err);
 
+/* Copies mine into this member's slot of the next set and waits for every
+ * member's; *set is that set (valid until this member's collective after
+ * the next). */
 static int grp_post(nesim_comm *c, const void *mine, size_t bytes, const grp_slot **set, const char *what,
                     nesim_error *err)
 {
