@@ -1,6 +1,8 @@
 /* chiptime.c — chip time of a mapped network, step by step (chiptime.h). */
 #include "eval/chiptime.h"
 
+#include "base/comm.h"
+
 #include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
@@ -168,7 +170,32 @@ struct nesim_chiptime {
     double *step_s;
     size_t cap_steps;
     nesim_chiptime_result r;
+    double step_blocked;  /* detailed: this step's waits for full buffers */
+    /* shared (nesim_chiptime_share): this member times the steps s with
+     * s % parts == part and keeps their records until the gather */
+    int part, parts;
+    struct ct_rec *recs;
+    size_t n_recs, cap_recs;
+    /* shared: the spikes of the open block of `parts` steps, held until the
+     * block is complete, so that every member times its step of a block at
+     * the same point of the run (closing them one by one as spikes come
+     * would put each member's step on the others' critical path in turn) */
+    struct ct_pend { int64_t t; uint32_t id; } *pend;
+    size_t n_pend, cap_pend;
 };
+
+/* What a step leaves for the results (before synchronisation): its time,
+ * its critical core and bound, its busiest link (-1: none) and the time its
+ * messages waited for full buffers. Plain data: shared steps travel as bytes. */
+typedef struct ct_rec {
+    int64_t s;
+    double t;
+    uint64_t crit;
+    int32_t bound;
+    int32_t link;
+    double link_busy;
+    double blocked;
+} ct_rec;
 
 void nesim_chiptime_free(nesim_chiptime *ct)
 {
@@ -176,6 +203,8 @@ void nesim_chiptime_free(nesim_chiptime *ct)
         return;
     free(ct->first);
     free(ct->xy);
+    free(ct->recs);
+    free(ct->pend);
     free(ct->core_of), free(ct->slot), free(ct->drift), free(ct->source), free(ct->prefix);
     free(ct->msg_row), free(ct->msg_core), free(ct->msg_work), free(ct->base);
     free(ct->touched_at), free(ct->counted_at);
@@ -766,7 +795,7 @@ static int try_link(nesim_chiptime *ct, uint32_t l, double now)
     ct->qhead[l] = m->next;
     if (ct->qhead[l] < 0)
         ct->qtail[l] = -1;
-    ct->r.blocked_s += now - m->t_req;
+    ct->step_blocked += now - m->t_req;
     uint32_t x = l / 4 % ct->box_x, y = l / 4 / ct->box_x;
     int dir = (int)(l % 4);
     double lat = link_latency(ct, x, y, dir);
@@ -941,8 +970,11 @@ static int detailed_step(nesim_chiptime *ct, const uint32_t *fired, size_t nf, d
     return 0;
 }
 
-static int record_step(nesim_chiptime *ct, int64_t s, double t, uint64_t crit, nesim_ct_bound bound)
+/* Adds step q->s to the results (steps in order: the sums are made in step
+ * order whoever timed the step). */
+static int record_step(nesim_chiptime *ct, const ct_rec *q)
 {
+    int64_t s = q->s;
     if ((size_t)s >= ct->cap_steps) {
         size_t nc = ct->cap_steps ? 2 * ct->cap_steps : 1024;
         while (nc <= (size_t)s)
@@ -952,26 +984,48 @@ static int record_step(nesim_chiptime *ct, int64_t s, double t, uint64_t crit, n
             return -1;
         ct->step_s = n, ct->cap_steps = nc;
     }
-    t += ct->sync;
+    double t = q->t + ct->sync;
     ct->step_s[s] = t;
     ct->r.total_s += t;
+    ct->r.blocked_s += q->blocked;
     if (t > ct->r.max_s || ct->r.max_step < 0) {
         ct->r.max_s = t;
         ct->r.max_step = s;
-        ct->r.critical_core = crit;
-        ct->r.bound = bound;
+        ct->r.critical_core = q->crit;
+        ct->r.bound = (nesim_ct_bound)q->bound;
         ct->r.link_dir = NULL;
         ct->r.link_busy_s = 0;
-        for (size_t k = 0; k < ct->used_links.n; k++) {
-            uint32_t l = ct->used_links.v[k];
-            if (ct->busy_sum[l] > ct->r.link_busy_s) {
-                ct->r.link_busy_s = ct->busy_sum[l];
-                ct->r.link_x = l / 4 % ct->box_x;
-                ct->r.link_y = l / 4 / ct->box_x;
-                ct->r.link_dir = dir_name[l % 4];
-            }
+        if (q->link >= 0) {
+            uint32_t l = (uint32_t)q->link;
+            ct->r.link_busy_s = q->link_busy;
+            ct->r.link_x = l / 4 % ct->box_x;
+            ct->r.link_y = l / 4 / ct->box_x;
+            ct->r.link_dir = dir_name[l % 4];
         }
     }
+    return 0;
+}
+
+/* A step just timed: recorded now, or kept for the gather when shared. */
+static int keep_step(nesim_chiptime *ct, int64_t s, double t, uint64_t crit, nesim_ct_bound bound)
+{
+    ct_rec q = {.s = s, .t = t, .crit = crit, .bound = (int32_t)bound, .link = -1, .blocked = ct->step_blocked};
+    ct->step_blocked = 0;
+    for (size_t k = 0; k < ct->used_links.n; k++) { /* the busiest link, the first of equals */
+        uint32_t l = ct->used_links.v[k];
+        if (ct->busy_sum[l] > q.link_busy)
+            q.link_busy = ct->busy_sum[l], q.link = (int32_t)l;
+    }
+    if (ct->parts <= 1)
+        return record_step(ct, &q);
+    if (ct->n_recs == ct->cap_recs) {
+        size_t nc = ct->cap_recs ? 2 * ct->cap_recs : 1024;
+        ct_rec *n = realloc(ct->recs, nc * sizeof *n);
+        if (!n)
+            return -1;
+        ct->recs = n, ct->cap_recs = nc;
+    }
+    ct->recs[ct->n_recs++] = q;
     return 0;
 }
 
@@ -1103,10 +1157,14 @@ static int close_step(nesim_chiptime *ct, int64_t s, nesim_error *err)
     double t;
     uint64_t crit = ct->base_core;
     nesim_ct_bound bound = NESIM_CT_GEN;
+    int mine = 1;
     if (ct->model == NESIM_TIMING_ASYNC) {
         if (async_step(ct, s, ct->fired.v, nf, &t))
             return nesim_fail(err, NESIM_ENOMEM, "chip time: out of memory");
         bound = NESIM_CT_NET;
+    } else if (ct->parts > 1 && s % ct->parts != ct->part) {
+        mine = 0; /* another member times this step */
+        t = 0;
     } else if (!nf && !ct->active_cores.n) {
         t = ct->base_max; /* a silent step: the neuron pass alone */
     } else if (ct->model == NESIM_TIMING_SIMPLE) {
@@ -1135,7 +1193,7 @@ static int close_step(nesim_chiptime *ct, int64_t s, nesim_error *err)
     } else if (detailed_step(ct, fired, nf, &t, &crit, &bound)) {
         return nesim_fail(err, NESIM_ENOMEM, "chip time: out of memory");
     }
-    int rc = record_step(ct, s, t, crit, bound);
+    int rc = mine ? keep_step(ct, s, t, crit, bound) : 0;
     /* clear what this step touched */
     for (size_t a = 0; a < ct->active_cores.n; a++) {
         uint32_t c = ct->active_cores.v[a];
@@ -1173,7 +1231,52 @@ static int close_until(nesim_chiptime *ct, int64_t upto, nesim_error *err)
     return NESIM_OK;
 }
 
+static int step_now(nesim_chiptime *ct, int64_t t, const uint32_t *ids, size_t n, nesim_error *err);
+
+/* Shared: times the held block (its spikes, then every step of it before cap). */
+static int flush_block(nesim_chiptime *ct, int64_t cap, nesim_error *err)
+{
+    if (!ct->n_pend)
+        return NESIM_OK;
+    int64_t end = (ct->pend[0].t / ct->parts + 1) * ct->parts;
+    int rc = NESIM_OK;
+    for (size_t a = 0; a < ct->n_pend && !rc;) {
+        size_t b = a;
+        while (b < ct->n_pend && ct->pend[b].t == ct->pend[a].t)
+            b++;
+        for (size_t q = a; q < b && !rc; q++)
+            rc = step_now(ct, ct->pend[q].t, &ct->pend[q].id, 1, err);
+        a = b;
+    }
+    ct->n_pend = 0;
+    return rc ? rc : close_until(ct, end < cap ? end : cap, err);
+}
+
 int nesim_chiptime_step(nesim_chiptime *ct, int64_t t, const uint32_t *ids, size_t n, nesim_error *err)
+{
+    if (ct->parts <= 1)
+        return step_now(ct, t, ids, n, err);
+    int64_t last = ct->n_pend ? ct->pend[ct->n_pend - 1].t : -1;
+    if (t < ct->next_step || t < last || t < ct->open_step)
+        return nesim_fail(err, NESIM_EINVAL, "chip time: step %lld after step %lld", (long long)t,
+                          (long long)(last > ct->next_step - 1 ? last : ct->next_step - 1));
+    int rc = NESIM_OK;
+    if (ct->n_pend && t / ct->parts != ct->pend[0].t / ct->parts && (rc = flush_block(ct, INT64_MAX, err)))
+        return rc;
+    for (size_t k = 0; k < n; k++) {
+        if (ct->n_pend == ct->cap_pend) {
+            size_t nc = ct->cap_pend ? 2 * ct->cap_pend : 4096;
+            struct ct_pend *v = realloc(ct->pend, nc * sizeof *v);
+            if (!v)
+                return nesim_fail(err, NESIM_ENOMEM, "chip time: out of memory");
+            ct->pend = v, ct->cap_pend = nc;
+        }
+        ct->pend[ct->n_pend++] = (struct ct_pend){t, ids[k]};
+    }
+    return NESIM_OK;
+}
+
+static int step_now(nesim_chiptime *ct, int64_t t, const uint32_t *ids, size_t n, nesim_error *err)
 {
     if (t < ct->next_step || t < ct->open_step)
         return nesim_fail(err, NESIM_EINVAL, "chip time: step %lld after step %lld", (long long)t,
@@ -1201,10 +1304,67 @@ void nesim_chiptime_set_input_dt(nesim_chiptime *ct, double seconds)
         ct->input_dt = seconds;
 }
 
+void nesim_chiptime_share(nesim_chiptime *ct, int part, int parts)
+{
+    if (ct->model == NESIM_TIMING_ASYNC || parts <= 1 || part < 0 || part >= parts || ct->next_step > 0)
+        return; /* asynchronous time runs across steps: one member keeps it all */
+    ct->part = part, ct->parts = parts;
+}
+
+/* Shared: every member's records, each step in its place, added in step order. */
+static int gather_steps(nesim_chiptime *ct, nesim_comm *comm, nesim_error *err)
+{
+    int K = nesim_comm_size(comm);
+    if (K != ct->parts)
+        return nesim_fail(err, NESIM_EINVAL, "chip time: shared over %d parts but gathered over %d ranks", ct->parts, K);
+    uint64_t mine = ct->n_recs, *n = malloc((size_t)K * sizeof *n);
+    size_t *bytes = malloc((size_t)K * sizeof *bytes);
+    int64_t steps = ct->next_step;
+    ct_rec *all = malloc((size_t)(steps ? steps : 1) * sizeof *all);
+    int rc = !n || !bytes || !all ? nesim_fail(err, NESIM_ENOMEM, "chip time: out of memory") : NESIM_OK;
+    if (!rc)
+        rc = nesim_comm_allgather(comm, &mine, sizeof mine, n, "the chip time's step counts", err);
+    const void *got = NULL;
+    if (!rc) {
+        for (int r = 0; r < K; r++)
+            bytes[r] = (size_t)n[r] * sizeof(ct_rec);
+        rc = nesim_comm_allgatherv(comm, ct->recs, bytes, &got, "the chip time's steps", err);
+    }
+    if (!rc) {
+        for (int64_t s = 0; s < steps; s++)
+            all[s].s = -1;
+        const unsigned char *p = got;
+        for (int r = 0; r < K; r++)
+            for (uint64_t k = 0; k < n[r]; k++, p += sizeof(ct_rec)) {
+                ct_rec q;
+                memcpy(&q, p, sizeof q);
+                if (q.s >= 0 && q.s < steps)
+                    all[q.s] = q;
+            }
+        for (int64_t s = 0; s < steps && !rc; s++)
+            if (all[s].s != s)
+                rc = nesim_fail(err, NESIM_EIO, "chip time: no rank timed step %lld", (long long)s);
+            else if (record_step(ct, &all[s]))
+                rc = nesim_fail(err, NESIM_ENOMEM, "chip time: out of memory");
+    }
+    free(n), free(bytes), free(all);
+    return rc;
+}
+
 int nesim_chiptime_finish(nesim_chiptime *ct, int64_t steps, nesim_chiptime_result *r, nesim_error *err)
 {
-    int rc = close_until(ct, steps, err);
+    return nesim_chiptime_finish_shared(ct, steps, NULL, r, err);
+}
+
+int nesim_chiptime_finish_shared(nesim_chiptime *ct, int64_t steps, nesim_comm *comm, nesim_chiptime_result *r,
+                                 nesim_error *err)
+{
+    int rc = ct->parts > 1 ? flush_block(ct, steps, err) : NESIM_OK;
+    if (!rc)
+        rc = close_until(ct, steps, err);
     if (rc)
+        return rc;
+    if (ct->parts > 1 && (rc = gather_steps(ct, comm, err)))
         return rc;
     ct->r.steps = ct->next_step;
     ct->r.mean_s = ct->r.steps ? ct->r.total_s / (double)ct->r.steps : 0;

@@ -145,6 +145,19 @@ void nesim_chiptime_set_input_dt(nesim_chiptime *ct, double seconds);
  * free). */
 int nesim_chiptime_finish(nesim_chiptime *ct, int64_t steps, nesim_chiptime_result *r, nesim_error *err);
 
+/* Several ranks or threads see every spike of a run: instead of each timing
+ * every step, member `part` of `parts` times the steps s with s % parts ==
+ * part (the simple and detailed models: each step is timed on its own;
+ * asynchronous time, which runs across steps, stays whole: a no-op). Call it
+ * before the first step; then finish with nesim_chiptime_finish_shared on
+ * every member with their communicator (of `parts` ranks): the members' steps
+ * are gathered and every member gets the same results, bit for bit those of
+ * one member timing every step. */
+struct nesim_comm;
+void nesim_chiptime_share(nesim_chiptime *ct, int part, int parts);
+int nesim_chiptime_finish_shared(nesim_chiptime *ct, int64_t steps, struct nesim_comm *comm,
+                                 nesim_chiptime_result *r, nesim_error *err);
+
 /* Chip time of steps [t0, t1) of a finished timing (clipped to its steps). */
 double nesim_chiptime_span_s(const nesim_chiptime_result *r, int64_t t0, int64_t t1);
 

@@ -751,6 +751,8 @@ static int run_network(const nesim_run_opts *o, const nesim_spec *spec, const ne
             rc = nesim_chiptime_new(chip, &pre.caps, &pre.map, net, (nesim_timing)o->timing, &ns.ct, err);
             if (!rc) /* async: a step's events arrive one tick apart in real time */
                 nesim_chiptime_set_input_dt(ns.ct, spec->tick);
+            if (!rc) /* every rank sees every spike: each times its share of the steps */
+                nesim_chiptime_share(ns.ct, nesim_comm_rank(o->comm), nesim_comm_size(o->comm));
             nesim_cost_free(&pre);
         }
         if (rc)
@@ -780,7 +782,7 @@ static int run_network(const nesim_run_opts *o, const nesim_spec *spec, const ne
     if (ns.ct_failed)
         rc = ns.ct_err.code, *err = ns.ct_err;
     else if (!rc && ns.ct)
-        rc = nesim_chiptime_finish(ns.ct, total, &ctr, err);
+        rc = nesim_chiptime_finish_shared(ns.ct, total, o->comm, &ctr, err);
     if (!rc && ns.ct && ns.rec && nesim_record_chip_steps(ns.rec, ctr.step_s, ctr.steps))
         rc = nesim_fail(err, NESIM_EIO, "%s: storing the chip time of %lld steps failed", o->trace,
                         (long long)ctr.steps);

@@ -42,21 +42,6 @@ static void write_file(const char *path, const char *text)
     fclose(f);
 }
 
-static char *read_all(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    assert_non_null(buf);
-    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-    buf[n] = '\0';
-    fclose(f);
-    return buf;
-}
-
 /* ---- provenance: walk the JSON, independent of the loader ---------------- */
 
 static int is_text(const json_t *o, const char *key)
@@ -355,7 +340,7 @@ static void test_copy_to_new_chip(void **st)
     char dir[512], path[600];
     snprintf(dir, sizeof dir, "%s/userchips", test_tmpdir());
     mkdir(dir, 0700);
-    char *text = read_all("chips/loihi.json");
+    char *text = test_read_file("chips/loihi.json", NULL);
     snprintf(path, sizeof path, "%s/mychip.json", dir);
     write_file(path, text);
 
@@ -456,7 +441,7 @@ static void test_exact_messages(void **st)
     assert_int_equal(nesim_chip_parse(NULL, 0, NULL, NULL, &c, &err), NESIM_EINVAL);
     assert_string_equal(err.msg, "<chip>:1:0: '[' or '{' expected near end of file");
     /* Parsing a built-in from memory without a file-name check works. */
-    char *text = read_all("chips/dense-45nm.json");
+    char *text = test_read_file("chips/dense-45nm.json", NULL);
     assert_ok(nesim_chip_parse(text, strlen(text), "mem", NULL, &c, &err), &err);
     assert_string_equal(c->file, "mem");
     nesim_chip_free(c);
@@ -579,7 +564,7 @@ static void test_gpu_roofline(void **st)
     assert_int_equal(nesim_gpu_list_load("a100-sxm,loihi", &list, &n, &err), NESIM_EINVAL);
     assert_non_null(strstr(err.msg, "--gpu loihi: a neuromorphic profile, not a GPU"));
     /* a profile without bf16, or with a utilisation above 1, names the key */
-    char *text = read_all("chips/a100-sxm.json");
+    char *text = test_read_file("chips/a100-sxm.json", NULL);
     json_error_t je;
     json_t *j = json_loads(text, 0, &je);
     json_object_del(json_object_get(j, "peak_ops"), "bf16");

@@ -206,6 +206,26 @@ static void test_overlapped_exchange(void **st)
     same_trace("tests/fixtures/cuba-delay8.json --seconds 0.3", "cuba-d8.db");
 }
 
+/* Chip time on several ranks: each rank times every K-th step and the steps
+ * are gathered, so the chip-time section (both step models) is one
+ * process's, and with ranks x threads too. SANA-FE's own files: its
+ * architecture and a convolutional network. */
+static void test_chip_time_for_every_k(void **st)
+{
+    const char *a[] = {"examples/sanafe/net.yaml --chip examples/sanafe/loihi.yaml --timing simple --steps 200 "
+                       "--json --quiet",
+                       "examples/sanafe/net.yaml --chip examples/sanafe/loihi.yaml --timing detailed --steps 200 "
+                       "--json --quiet"};
+    for (int m = 0; m < 2; m++) {
+        json_t *r = same_for_every_k(a[m]);
+        json_t *ct = json_object_get(r, "chip_time");
+        assert_int_equal(json_integer_value(json_object_get(ct, "steps")), 200);
+        assert_true(json_number_value(json_object_get(ct, "total_s")) > 0);
+        json_decref(r);
+    }
+    json_decref(same_on_ranks(a[1], 2, 2));
+}
+
 /* a layer model's batches: split by samples */
 static void test_digits_same_for_every_k(void **st)
 {
@@ -476,6 +496,7 @@ int main(void)
         cmocka_unit_test(test_cuba_same_for_every_k),
         cmocka_unit_test(test_b4_same_for_every_k), cmocka_unit_test(test_ring_same_for_every_k),
         cmocka_unit_test(test_rules_and_long_delays), cmocka_unit_test(test_overlapped_exchange),
+        cmocka_unit_test(test_chip_time_for_every_k),
         cmocka_unit_test(test_part_graph), cmocka_unit_test(test_digits_same_for_every_k),
         cmocka_unit_test(test_digits_rows_same_for_every_k),
         cmocka_unit_test(test_tiny_lm_same_for_every_k), cmocka_unit_test(test_lazy_experts_same_for_every_k),

@@ -11,21 +11,6 @@
 #include <string.h>
 #include <sys/wait.h>
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        fail_msg("cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    size_t k = fread(s, 1, (size_t)n, f);
-    s[k] = 0;
-    fclose(f);
-    return s;
-}
-
 /* The body of the fenced block right after the marker line, malloc'd. */
 static char *block_after(const char *text, const char *marker)
 {
@@ -52,7 +37,7 @@ static int sh(const char *cmd)
 
 static void test_api_example_builds_and_runs(void **st)
 {
-    char *readme = slurp("README.md");
+    char *readme = test_read_file("README.md", NULL);
     char *code = block_after(readme, "<!-- readme-test: api -->");
     char src[512], exe[512], out[512], cmd[4096];
     snprintf(src, sizeof src, "%s/api.c", test_tmpdir());
@@ -67,7 +52,7 @@ static void test_api_example_builds_and_runs(void **st)
              "-o %s && %s > %s",
              src, exe, exe, out);
     assert_int_equal(sh(cmd), 0);
-    char *got = slurp(out);
+    char *got = test_read_file(out, NULL);
     if (!strstr(got, " spikes, first at tick ") || !strstr(got, "kernels lif/epoch"))
         fail_msg("the API example printed: %s", got);
     assert_true(atol(got) > 1000); /* 3200 neurons near threshold for 1 s */
@@ -78,13 +63,13 @@ static void test_api_example_builds_and_runs(void **st)
 
 static void test_model_section_is_the_shipped_model(void **st)
 {
-    char *readme = slurp("README.md");
+    char *readme = test_read_file("README.md", NULL);
     char *shown = block_after(readme, "<!-- readme-test: model neurons/linleak.c -->");
-    char *file = slurp("neurons/linleak.c");
+    char *file = test_read_file("neurons/linleak.c", NULL);
     if (strcmp(shown, file) != 0)
         fail_msg("README's model file differs from neurons/linleak.c");
     char *line = block_after(readme, "<!-- readme-test: registry -->");
-    char *reg = slurp("neurons/registry.c");
+    char *reg = test_read_file("neurons/registry.c", NULL);
     if (!strstr(reg, line))
         fail_msg("neurons/registry.c lacks the README's line: %s", line);
     free(reg);
@@ -98,7 +83,7 @@ static void test_model_section_is_the_shipped_model(void **st)
  * dropped) of every ```sh block, in order, from the repository root. */
 static void test_every_command_runs(void **st)
 {
-    char *readme = slurp("README.md");
+    char *readme = test_read_file("README.md", NULL);
     int ran = 0;
     for (const char *p = readme; (p = strstr(p, "```sh\n"));) {
         p += 6;

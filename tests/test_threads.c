@@ -17,6 +17,7 @@
 
 #include "base/comm.h"
 #include "base/par.h"
+#include "eval/chiptime.h"
 #include "jobs/run.h"
 #include "net/estimate.h"
 #include "net/spec.h"
@@ -354,7 +355,7 @@ static void test_overlapped_exchange(void **st)
 /* SANA-FE's kind of network, small: `if` neurons each with its own drive
  * (a parameter class per neuron), explicit random synapses with per-synapse
  * weights, timed on Loihi step by step */
-static void test_explicit_per_neuron(void **st)
+static const char *write_ifnet(void)
 {
     const char *spec = test_tmp("ifnet.json");
     FILE *f = fopen(spec, "w");
@@ -382,9 +383,62 @@ static void test_explicit_per_neuron(void **st)
     fputs("]}}]}\n", f);
     fclose(f);
 #undef NEXT
-    json_t *r = same_for_any_threads(spec, 300, "loihi");
+    return spec;
+}
+
+static void test_explicit_per_neuron(void **st)
+{
+    json_t *r = same_for_any_threads(write_ifnet(), 300, "loihi");
     assert_true(total(r, "spikes") > 1000);
     json_decref(r);
+}
+
+/* Chip time split over the threads (each times every K-th step, the steps
+ * gathered at the end): the same chip-time section, the same per-step file
+ * and the same trace (its chip_steps rows) as one thread timing every step,
+ * for both step models; asynchronous time stays whole. */
+static void test_chip_time_shared(void **st)
+{
+    char spec[512];
+    snprintf(spec, sizeof spec, "%s", write_ifnet());
+    const nesim_timing models[] = {NESIM_TIMING_SIMPLE, NESIM_TIMING_DETAILED};
+    for (int m = 0; m < 2; m++) {
+        json_t *ref = NULL;
+        char *ref_steps = NULL, *ref_rows = NULL;
+        for (int k = 1; k <= 3; k++) {
+            char npy[512], db[512];
+            snprintf(npy, sizeof npy, "%s", test_tmp(k == 1 ? "steps1.npy" : k == 2 ? "steps2.npy" : "steps3.npy"));
+            snprintf(db, sizeof db, "%s", test_tmp(k == 1 ? "ct1.db" : k == 2 ? "ct2.db" : "ct3.db"));
+            unlink(db);
+            nesim_run_opts o = {.spec = spec, .seconds = 300, .chip = "loihi-sanafe", .threads = k,
+                                .timing = models[m], .timing_steps = npy, .trace = db,
+                                .record = NESIM_TRACE_SPIKES};
+            nesim_error err = {0};
+            json_t *r = NULL;
+            assert_ok(nesim_run_spec(&o, &r, &err), &err);
+            json_t *ct = json_object_get(r, "chip_time");
+            assert_int_equal(json_integer_value(json_object_get(ct, "steps")), 300);
+            assert_true(json_number_value(json_object_get(ct, "total_s")) > 0);
+            test_strip_machine(r);
+            size_t n;
+            char *bytes = test_read_file(npy, &n);
+            char *rows = test_table_text(db, "SELECT tick, seconds FROM chip_steps ORDER BY tick");
+            assert_true(strlen(rows) > 300 * 4);
+            if (k == 1) {
+                ref = r, ref_steps = bytes, ref_rows = rows;
+                continue;
+            }
+            char what[96];
+            snprintf(what, sizeof what, "%s chip time on %d threads", m ? "detailed" : "simple", k);
+            test_assert_same_report(ref, r, what);
+            if (memcmp(bytes, ref_steps, n))
+                fail_msg("%s: the per-step file differs", what);
+            if (strcmp(rows, ref_rows))
+                fail_msg("%s: the trace's chip_steps differ", what);
+            json_decref(r), free(bytes), free(rows);
+        }
+        json_decref(ref), free(ref_steps), free(ref_rows);
+    }
 }
 
 /* thread 0 writes the trace: the same rows as one thread's */
@@ -492,7 +546,7 @@ int main(void)
         cmocka_unit_test(test_group_member_never_arrives), cmocka_unit_test(test_group_agree),
         cmocka_unit_test(test_cuba_and_b4),        cmocka_unit_test(test_ring),
         cmocka_unit_test(test_rules_and_long_delays), cmocka_unit_test(test_overlapped_exchange),
-        cmocka_unit_test(test_explicit_per_neuron),
+        cmocka_unit_test(test_explicit_per_neuron), cmocka_unit_test(test_chip_time_shared),
         cmocka_unit_test(test_trace_same),         cmocka_unit_test(test_thread0_fails),
         cmocka_unit_test(test_shared_graph),       cmocka_unit_test(test_default_threads),
     };

@@ -33,23 +33,6 @@ static void remove_db(const char *path)
     remove(b);
 }
 
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    assert_non_null(b);
-    assert_int_equal(fread(b, 1, (size_t)n, f), (size_t)n);
-    b[n] = 0;
-    fclose(f);
-    if (len)
-        *len = (size_t)n;
-    return b;
-}
-
 static int64_t query_i64(nesim_trace *t, const char *sql)
 {
     sqlite3_stmt *st;
@@ -682,7 +665,7 @@ static void test_bad_databases(void **state)
     expect_err(nesim_trace_open(txt, NESIM_TRACE_READ, &t, &err), NESIM_EINVAL, &err, txt, "file is not a database");
     expect_err(nesim_trace_open(txt, NESIM_TRACE_WRITE, &t, &err), NESIM_EINVAL, &err, txt, "file is not a database");
     assert_null(t);
-    char *back = slurp(txt, NULL);
+    char *back = test_read_file(txt, NULL);
     assert_string_equal(back, "these are not the spikes you are looking for\n");
     free(back);
 
@@ -831,7 +814,7 @@ static char *render(const char *name, int (*fn)(nesim_trace *, FILE *, void *), 
     assert_non_null(f);
     assert_int_equal(fn(t, f, arg), 0);
     fclose(f);
-    return slurp(p, NULL);
+    return test_read_file(p, NULL);
 }
 
 typedef struct rargs {
@@ -1019,7 +1002,7 @@ static void test_export(void **state)
     const char *npy = path_in_tmp("spikes.npy");
     assert_ok(nesim_trace_export(t, run, NESIM_TRACE_NPY, npy, &err), &err);
     size_t len;
-    unsigned char *b = (unsigned char *)slurp(npy, &len);
+    unsigned char *b = (unsigned char *)test_read_file(npy, &len);
     assert_memory_equal(b, "\x93NUMPY\x01\x00", 8);
     size_t hlen = b[8] | (size_t)b[9] << 8;
     assert_int_equal((10 + hlen) % 64, 0);
@@ -1038,7 +1021,7 @@ static void test_export(void **state)
 
     const char *csv = path_in_tmp("spikes.csv");
     assert_ok(nesim_trace_export(t, run, NESIM_TRACE_CSV, csv, &err), &err);
-    char *c = slurp(csv, NULL);
+    char *c = test_read_file(csv, NULL);
     assert_int_equal(count_substr(c, "\n"), (int64_t)n + 1);
     char first[64];
     snprintf(first, sizeof first, "layer,neuron,tick,sign\n%d,%lld,%lld,%d\n", v[0].layer, (long long)v[0].neuron,

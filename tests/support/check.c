@@ -72,6 +72,24 @@ char *test_table_text(const char *db, const char *sql)
     return t;
 }
 
+char *test_read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        fail_msg("cannot open %s", path);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *b = malloc((size_t)n + 1);
+    assert_non_null(b);
+    assert_int_equal(fread(b, 1, (size_t)n, f), (size_t)n);
+    b[n] = 0;
+    fclose(f);
+    if (len)
+        *len = (size_t)n;
+    return b;
+}
+
 void test_strip_machine(json_t *r)
 {
     const char *top[] = {"wall_s", "peak_rss_mib", "phases_s", "mpi", "threads", "trace_close_s"};

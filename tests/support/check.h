@@ -56,6 +56,10 @@ void test_assert_same_trace(const char *a, const char *b, const char *what);
  * mapper's own time, the "mpi" and "threads" sections and the event queue's
  * depth (each rank's queue holds its share). In place. */
 typedef struct json_t json_t;
+/* The whole file at path, NUL-terminated (the caller frees it); *len its
+ * length when len is not NULL. Fails the test when it cannot be read. */
+char *test_read_file(const char *path, size_t *len);
+
 void test_strip_machine(json_t *r);
 
 /* Fails, showing where the two first differ, unless the reports are equal;
