@@ -410,20 +410,20 @@ static void test_chip_time_shared(void **st)
             snprintf(npy, sizeof npy, "%s", test_tmp(k == 1 ? "steps1.npy" : k == 2 ? "steps2.npy" : "steps3.npy"));
             snprintf(db, sizeof db, "%s", test_tmp(k == 1 ? "ct1.db" : k == 2 ? "ct2.db" : "ct3.db"));
             unlink(db);
-            nesim_run_opts o = {.spec = spec, .seconds = 300, .chip = "loihi-sanafe", .threads = k,
+            nesim_run_opts o = {.spec = spec, .seconds = 301, .chip = "loihi-sanafe", .threads = k,
                                 .timing = models[m], .timing_steps = npy, .trace = db,
                                 .record = NESIM_TRACE_SPIKES};
             nesim_error err = {0};
             json_t *r = NULL;
             assert_ok(nesim_run_spec(&o, &r, &err), &err);
             json_t *ct = json_object_get(r, "chip_time");
-            assert_int_equal(json_integer_value(json_object_get(ct, "steps")), 300);
+            assert_int_equal(json_integer_value(json_object_get(ct, "steps")), 301);
             assert_true(json_number_value(json_object_get(ct, "total_s")) > 0);
             test_strip_machine(r);
             size_t n;
             char *bytes = test_read_file(npy, &n);
             char *rows = test_table_text(db, "SELECT tick, seconds FROM chip_steps ORDER BY tick");
-            assert_true(strlen(rows) > 300 * 4);
+            assert_true(strlen(rows) > 301 * 4);
             if (k == 1) {
                 ref = r, ref_steps = bytes, ref_rows = rows;
                 continue;
