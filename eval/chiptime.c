@@ -51,8 +51,11 @@ static int u32v_push(u32v *a, uint32_t x)
 
 /* ---- the detailed model's events ---- */
 
-/* EV_FIRST: a message enters the mesh at its sender (then as EV_ARRIVE). */
-enum { EV_ARRIVE, EV_TRY, EV_RELEASE, EV_FIRST };
+/* EV_FIRST: a message enters the mesh at its sender (then as EV_ARRIVE).
+ * EV_HOP: a message at the end of a link (EV_ARRIVE), then that link tries
+ * its next message (EV_TRY) — one event for the two that were always popped
+ * one after the other (same time, consecutive sequence numbers). */
+enum { EV_ARRIVE, EV_TRY, EV_RELEASE, EV_FIRST, EV_HOP };
 
 typedef struct ev {
     double t;
@@ -810,7 +813,7 @@ static int try_link(nesim_chiptime *ct, uint32_t l, double now)
     m->prev = (int32_t)l;
     m->x = dir == 0 ? x + 1 : dir == 1 ? x - 1 : x;
     m->y = dir == 2 ? y + 1 : dir == 3 ? y - 1 : y;
-    if (heap_push(ct, now + lat, EV_ARRIVE, (uint32_t)h) || heap_push(ct, now + lat, EV_TRY, l))
+    if (heap_push(ct, now + lat, EV_HOP, (uint32_t)h))
         return -1;
     return 0;
 }
@@ -832,6 +835,11 @@ static int simulate_mesh(nesim_chiptime *ct, double *last, uint64_t *core_last, 
             return -1;
     while (ct->n_heap) {
         ev e = heap_pop(ct);
+        int32_t then_try = -1; /* EV_HOP: the link it crossed, tried after the arrival */
+        if (e.kind == EV_HOP) {
+            then_try = ct->msgs[e.a].prev;
+            e.kind = EV_ARRIVE;
+        }
         if (e.kind == EV_FIRST) {
             size_t n = (size_t)e.a + 1;
             if (n < ct->n_msgs && !(ct->msgs[n].t0 < ct->msgs[n - 1].t0) &&
@@ -859,20 +867,22 @@ static int simulate_mesh(nesim_chiptime *ct, double *last, uint64_t *core_last, 
                 }
                 if (m->prev >= 0 && heap_push(ct, start, EV_RELEASE, (uint32_t)m->prev))
                     return -1;
-                continue;
+            } else {
+                int dir = m->x != m->dx ? (m->dx > m->x ? 0 : 1) : (m->dy > m->y ? 2 : 3);
+                uint32_t l = link_of(ct, m->x, m->y, dir);
+                if (use_link(ct, l))
+                    return -1;
+                m->t_req = e.t;
+                m->next = -1;
+                if (ct->qtail[l] >= 0)
+                    ct->msgs[ct->qtail[l]].next = (int32_t)e.a;
+                else
+                    ct->qhead[l] = (int32_t)e.a;
+                ct->qtail[l] = (int32_t)e.a;
+                if (try_link(ct, l, e.t))
+                    return -1;
             }
-            int dir = m->x != m->dx ? (m->dx > m->x ? 0 : 1) : (m->dy > m->y ? 2 : 3);
-            uint32_t l = link_of(ct, m->x, m->y, dir);
-            if (use_link(ct, l))
-                return -1;
-            m->t_req = e.t;
-            m->next = -1;
-            if (ct->qtail[l] >= 0)
-                ct->msgs[ct->qtail[l]].next = (int32_t)e.a;
-            else
-                ct->qhead[l] = (int32_t)e.a;
-            ct->qtail[l] = (int32_t)e.a;
-            if (try_link(ct, l, e.t))
+            if (then_try >= 0 && try_link(ct, (uint32_t)then_try, e.t))
                 return -1;
         }
     }
