@@ -702,6 +702,17 @@ static int heap_push(nesim_chiptime *ct, double t, int kind, uint32_t a)
     return heap_push_seq(ct, t, ct->seq++, kind, a);
 }
 
+/* (t, seq) order as one unsigned 128-bit comparison: times are >= 0 (a -0
+ * is made +0 on the way in), and a non-negative double's bits order as it
+ * does; seq is unique, so the order is total and any heap pops the same. */
+static inline int ev_less(const ev *x, const ev *y)
+{
+    uint64_t a, b;
+    memcpy(&a, &x->t, sizeof a);
+    memcpy(&b, &y->t, sizeof b);
+    return ((unsigned __int128)a << 64 | x->seq) < ((unsigned __int128)b << 64 | y->seq);
+}
+
 static int heap_push_seq(nesim_chiptime *ct, double t, uint64_t seq, int kind, uint32_t a)
 {
     if (ct->n_heap == ct->cap_heap) {
@@ -711,38 +722,44 @@ static int heap_push_seq(nesim_chiptime *ct, double t, uint64_t seq, int kind, u
             return -1;
         ct->heap = nh, ct->cap_heap = nc;
     }
-    ev e = {t, seq, kind, a};
+    ev e = {t + 0.0, seq, kind, a};
     size_t i = ct->n_heap++;
     while (i > 0) {
         size_t up = (i - 1) / 2;
-        const ev *u = &ct->heap[up];
-        if (u->t < e.t || (u->t == e.t && u->seq < e.seq))
+        if (!ev_less(&e, &ct->heap[up]))
             break;
-        ct->heap[i] = *u;
+        ct->heap[i] = ct->heap[up];
         i = up;
     }
     ct->heap[i] = e;
     return 0;
 }
 
+/* The smallest event out: the hole goes down along the smaller children to
+ * a leaf (one comparison a level), then the last event rises into it from
+ * there (it belongs near the bottom: a level or two). */
 static ev heap_pop(nesim_chiptime *ct)
 {
     ev top = ct->heap[0], last = ct->heap[--ct->n_heap];
     size_t i = 0, n = ct->n_heap;
+    if (!n)
+        return top;
     for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, m = i;
-        const ev *best = &last;
-        if (l < n && (ct->heap[l].t < best->t || (ct->heap[l].t == best->t && ct->heap[l].seq < best->seq)))
-            m = l, best = &ct->heap[l];
-        if (r < n && (ct->heap[r].t < best->t || (ct->heap[r].t == best->t && ct->heap[r].seq < best->seq)))
-            m = r, best = &ct->heap[r];
-        if (m == i)
+        size_t l = 2 * i + 1;
+        if (l >= n)
             break;
+        size_t m = l + 1 < n && ev_less(&ct->heap[l + 1], &ct->heap[l]) ? l + 1 : l;
         ct->heap[i] = ct->heap[m];
         i = m;
     }
-    if (n)
-        ct->heap[i] = last;
+    while (i > 0) {
+        size_t up = (i - 1) / 2;
+        if (!ev_less(&last, &ct->heap[up]))
+            break;
+        ct->heap[i] = ct->heap[up];
+        i = up;
+    }
+    ct->heap[i] = last;
     return top;
 }
 
