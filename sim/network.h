@@ -76,7 +76,10 @@ int nesim_connect(nesim_net *net, const nesim_proj_spec *spec, int *id, nesim_er
  * epoch the ranks exchange the epoch's spikes (8 bytes each, an Allgatherv),
  * every rank queues them like its own, and each delivers only to the targets
  * it simulates. Silent stretches cost no exchange: each exchange also agrees
- * on the next tick anything happens. The sink and the recorded spikes see
+ * on the next tick anything happens. With a min delay of two ticks or more
+ * the exchange is double-buffered instead (nesim_net_set_overlap): windows
+ * of min_delay / 2 ticks, each window's spikes travelling while the next
+ * window runs. The sink and the recorded spikes see
  * every rank's spikes, in canonical order, after each exchange; counters are
  * summed over the ranks at the end of each nesim_run. Spikes, counters and
  * everything computed from them are the same bytes for any K (the queue
