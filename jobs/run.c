@@ -390,12 +390,12 @@ static int add_mpi(json_t *r, nesim_comm *comm, const nesim_net *net, nesim_erro
                                                         : "whole: every rank drew every synapse (a chip mapping "
                                                           "needs them all)"));
         json_object_set_new(m, "synapses_rank0", json_integer((json_int_t)nesim_graph_synapses_here(g)));
-        int64_t w = nesim_net_overlap_window(net);
-        json_object_set_new(m, "exchange", json_string(w ? "overlapped: each window's spikes travel while the next "
-                                                           "window runs"
-                                                         : "blocking: after each epoch of min-delay ticks"));
-        int64_t epoch = nesim_net_min_delay(net); /* the blocking exchange's epoch, at most 2^31 ticks */
-        json_object_set_new(m, "window_ticks", json_integer((json_int_t)(w ? w : epoch < (1ll << 31) ? epoch : (1ll << 31))));
+        int overlapped;
+        int64_t w = nesim_net_exchange_ticks(net, &overlapped);
+        json_object_set_new(m, "exchange", json_string(overlapped ? "overlapped: each window's spikes travel while the "
+                                                                    "next window runs"
+                                                                  : "blocking: after each epoch of min-delay ticks"));
+        json_object_set_new(m, "window_ticks", json_integer((json_int_t)w));
         json_object_set_new(m, "exchanges", json_integer((json_int_t)t.epochs));
         json_object_set_new(m, "spikes_exchanged", json_integer((json_int_t)v[0]));
     }

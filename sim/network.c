@@ -81,7 +81,6 @@ struct nesim_net {
     /* several ranks (nesim_net_set_comm) */
     nesim_comm *comm;
     int rank, ranks;
-    int64_t min_delay;      /* ticks: the epoch between two exchanges */
     wire_spike *out;        /* this rank's spikes of the epoch, canonical order */
     size_t n_out, cap_out;
     local_rows *local;      /* per projection with rows: its rows on this rank */
@@ -202,18 +201,21 @@ int nesim_record(nesim_net *net, int p, int on, nesim_error *err)
 
 void nesim_net_set_overlap(nesim_net *net, int on) { net->overlap = on != 0; }
 
-int64_t nesim_net_min_delay(const nesim_net *net)
+/* The smallest delay, at least 1 (INT64_MAX without projections: no spike
+ * crosses ranks). */
+static int64_t min_delay_of(const nesim_graph *g)
 {
-    int64_t d = INT64_MAX; /* no projection: no spike crosses ranks */
-    for (int j = 0; j < net->g->n_projs; j++)
-        d = net->g->projs[j].s.delay < d ? net->g->projs[j].s.delay : d;
+    int64_t d = INT64_MAX;
+    for (int j = 0; j < g->n_projs; j++)
+        d = g->projs[j].s.delay < d ? g->projs[j].s.delay : d;
     return d < 1 ? 1 : d;
 }
 
-int64_t nesim_net_overlap_window(const nesim_net *net)
+int64_t nesim_net_exchange_ticks(const nesim_net *net, int *overlapped)
 {
-    int64_t d = nesim_net_min_delay(net);
-    return net->overlap && net->ranks > 1 && d >= 2 ? (d / 2 < (1ll << 30) ? d / 2 : (1ll << 30)) : 0;
+    int64_t d = min_delay_of(net->g);
+    *overlapped = net->overlap && net->ranks > 1 && d >= 2;
+    return *overlapped ? (d / 2 < (1ll << 30) ? d / 2 : (1ll << 30)) : d < (1ll << 31) ? d : (1ll << 31);
 }
 
 void nesim_set_sink(nesim_net *net, nesim_spike_sink sink, void *ctx)
@@ -333,7 +335,6 @@ static int start(nesim_net *net, nesim_error *err)
     for (int j = 0; j < g->n_projs; j++)
         if (g->projs[j].s.delay > max_delay)
             max_delay = g->projs[j].s.delay;
-    net->min_delay = nesim_net_min_delay(net);
     uint32_t ring = 8192;
     if (max_delay + 1 > ring && max_delay < (1 << 20))
         ring = (uint32_t)max_delay + 1;
@@ -670,6 +671,20 @@ static int step(nesim_net *net, int64_t t, int64_t epoch0, nesim_error *err)
     return NESIM_OK;
 }
 
+/* Steps every tick with an event before stop (epoch0: the tick the ranks'
+ * spike offsets count from). */
+static int run_until(nesim_net *net, int64_t stop, int64_t epoch0, nesim_error *err)
+{
+    for (;;) {
+        int64_t t = nesim_queue_peek_tick(&net->q);
+        if (t >= stop)
+            return NESIM_OK;
+        int rc = step(net, t, epoch0, err);
+        if (rc)
+            return rc;
+    }
+}
+
 /* ---- several ranks: epochs and exchanges ---- */
 
 /* What each rank sends after an epoch, in one fixed-size Allgather: its
@@ -768,6 +783,8 @@ static int run_ranks(nesim_net *net, int64_t end, nesim_error *err)
         free(h), free(bytes), free(cnt), free((void *)in);
         return nesim_fail(err, NESIM_ENOMEM, "out of memory");
     }
+    int overlapped;
+    const int64_t len = nesim_net_exchange_ticks(net, &overlapped);
     int64_t epoch0 = 0;
     for (;;) {
         size_t n_in = net->n_out < WIRE_INLINE ? net->n_out : WIRE_INLINE;
@@ -814,13 +831,7 @@ static int run_ranks(nesim_net *net, int64_t end, nesim_error *err)
         if (next >= end)
             break;
         epoch0 = next;
-        int64_t len = net->min_delay < (1ll << 31) ? net->min_delay : (1ll << 31);
-        int64_t stop = end - epoch0 > len ? epoch0 + len : end;
-        for (;;) {
-            int64_t t = nesim_queue_peek_tick(&net->q);
-            if (t >= stop || (rc = step(net, t, epoch0, err)))
-                break;
-        }
+        rc = run_until(net, end - epoch0 > len ? epoch0 + len : end, epoch0, err);
     }
     free(h), free(bytes), free(cnt), free((void *)in);
     return rc;
@@ -913,6 +924,7 @@ static int overlap_post(nesim_net *net, overlap *o, int64_t epoch0, int status, 
 static int overlap_finish(nesim_net *net, overlap *o, int64_t stop, int *failed, int64_t *jump, nesim_error *err)
 {
     const int K = net->ranks;
+    const size_t sent = o->cap; /* the blocks in flight hold up to this many spikes (cap moves below) */
     *failed = 0, *jump = -1;
     int rc = nesim_comm_allgather_finish(net->comm, err);
     if (rc)
@@ -926,7 +938,7 @@ static int overlap_finish(nesim_net *net, overlap *o, int64_t stop, int *failed,
         next = top.next < next ? top.next : next;
         total += top.spikes;
         most = top.spikes > most ? top.spikes : most;
-        over |= top.spikes > (int64_t)o->cap;
+        over |= top.spikes > (int64_t)sent;
         o->cnt[r] = top.spikes;
         o->in[r] = (const wire_spike *)(o->rcv + (size_t)r * o->stride + sizeof top);
     }
@@ -940,8 +952,8 @@ static int overlap_finish(nesim_net *net, overlap *o, int64_t stop, int *failed,
     const void *rest = NULL;
     if (over) {
         for (int r = 0; r < K; r++)
-            o->bytes[r] = o->cnt[r] > (int64_t)o->cap ? (size_t)(o->cnt[r] - (int64_t)o->cap) * sizeof(wire_spike) : 0;
-        size_t own = o->n_held < o->cap ? o->n_held : o->cap;
+            o->bytes[r] = o->cnt[r] > (int64_t)sent ? (size_t)(o->cnt[r] - (int64_t)sent) * sizeof(wire_spike) : 0;
+        size_t own = o->n_held < sent ? o->n_held : sent;
         if ((rc = nesim_comm_allgatherv(net->comm, o->held + own, o->bytes, &rest, "the spike exchange", err)))
             return rc;
         net->traffic.bytes += o->bytes[net->rank];
@@ -952,8 +964,7 @@ static int overlap_finish(nesim_net *net, overlap *o, int64_t stop, int *failed,
     while (want < o->recent + o->recent / 4 && want < o->cap_max)
         want *= 2;
     o->cap = want < o->cap_max ? want : o->cap_max;
-    return take_spikes(net, o->cnt, o->in, o->stride == 0 ? 0 : (o->stride - sizeof(wire_top)) / sizeof(wire_spike),
-                       rest, o->epoch0, err);
+    return take_spikes(net, o->cnt, o->in, sent, rest, o->epoch0, err);
 }
 
 /* Runs [now, end) on several ranks with min delay >= 2: windows of
@@ -961,7 +972,8 @@ static int overlap_finish(nesim_net *net, overlap *o, int64_t stop, int *failed,
 static int run_ranks_overlap(nesim_net *net, int64_t end, nesim_error *err)
 {
     const int K = net->ranks;
-    const int64_t W = nesim_net_overlap_window(net);
+    int overlapped;
+    const int64_t W = nesim_net_exchange_ticks(net, &overlapped);
     overlap o = {.cap = WIRE_INLINE};
     o.cap_max = OVERLAP_BLOCK_BYTES / ((size_t)K * sizeof(wire_spike));
     o.cap_max = o.cap_max < WIRE_INLINE ? WIRE_INLINE : o.cap_max;
@@ -977,11 +989,7 @@ static int run_ranks_overlap(nesim_net *net, int64_t end, nesim_error *err)
     int pending = 0;
     while (!rc && s < end) {
         int64_t stop = end - s > W ? s + W : end;
-        for (;;) {
-            int64_t t = nesim_queue_peek_tick(&net->q);
-            if (t >= stop || (rc = step(net, t, s, err)))
-                break;
-        }
+        rc = run_until(net, stop, s, err);
         int failed = 0;
         int64_t jump = -1;
         if (pending) {
@@ -1062,21 +1070,16 @@ int nesim_run(nesim_net *net, int64_t n_ticks, nesim_error *err)
                           (long long)n_ticks, (long long)net->q.now);
     int64_t end = net->q.now + n_ticks;
     if (net->ranks > 1) {
-        if ((rc = nesim_net_overlap_window(net) ? run_ranks_overlap(net, end, err) : run_ranks(net, end, err)) ||
+        int overlapped;
+        nesim_net_exchange_ticks(net, &overlapped);
+        if ((rc = overlapped ? run_ranks_overlap(net, end, err) : run_ranks(net, end, err)) ||
             (rc = sum_counters(net, err))) {
             net->broken = 1;
             return rc;
         }
-    } else {
-        for (;;) {
-            int64_t t = nesim_queue_peek_tick(&net->q);
-            if (t >= end)
-                break;
-            if ((rc = step(net, t, 0, err))) {
-                net->broken = 1;
-                return rc;
-            }
-        }
+    } else if ((rc = run_until(net, end, 0, err))) {
+        net->broken = 1;
+        return rc;
     }
     net->depth_wsum += (double)net->depth_last * (double)(end - net->depth_t);
     net->depth_t = end;

@@ -94,11 +94,10 @@ int nesim_net_set_comm(nesim_net *net, nesim_comm *comm, nesim_error *err);
  * blocking exchange after every epoch of min_delay ticks. The same spikes
  * and counters either way (a benchmark's and a test's switch). */
 void nesim_net_set_overlap(nesim_net *net, int on);
-/* The network's min delay (ticks, at least 1; INT64_MAX without projections),
- * and the window of the overlapped exchange (min_delay / 2, at most 2^30)
- * when it is in use, else 0. */
-int64_t nesim_net_min_delay(const nesim_net *net);
-int64_t nesim_net_overlap_window(const nesim_net *net);
+/* Ticks between two exchanges of the ranks: the overlapped exchange's
+ * window (min_delay / 2, at most 2^30; *overlapped 1) when it is in use,
+ * else the blocking exchange's epoch (min_delay, at most 2^31). */
+int64_t nesim_net_exchange_ticks(const nesim_net *net, int *overlapped);
 
 /* The neurons of population pop this rank simulates: local indices [*lo, *hi). */
 void nesim_population_owned(const nesim_net *net, int pop, uint32_t *lo, uint32_t *hi);
