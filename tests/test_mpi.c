@@ -65,24 +65,30 @@ static json_t *parse_out(void)
     return j;
 }
 
+/* The report of `nesim run args` on k ranks (0: without mpirun), which
+ * must succeed; the caller frees it. */
+static json_t *report_on(int k, const char *args)
+{
+    int st = run_k(k, args);
+    if (st && k)
+        fail_msg("mpirun -np %d nesim run %s: exit %d: %s", k, args, st, errb);
+    if (st)
+        fail_msg("nesim run %s: exit %d: %s", args, st, errb);
+    return parse_out();
+}
+
 /* The report of `args` without mpirun equals the report on k0 .. 3 ranks
  * each given `threads` (--threads T: T > 1 a group of threads per rank;
  * 0: none); returns the plain report (the caller frees it). */
 static json_t *same_on_ranks(const char *args, int k0, int threads)
 {
-    int st = run_k(0, args);
-    if (st)
-        fail_msg("nesim run %s: exit %d: %s", args, st, errb);
-    json_t *ref = parse_out();
+    json_t *ref = report_on(0, args);
     json_t *plain = json_deep_copy(ref);
     test_strip_machine(ref);
     for (int k = k0; k <= 3; k++) {
         char a[2100];
         snprintf(a, sizeof a, threads ? "%s --threads %d" : "%s", args, threads);
-        st = run_k(k, a);
-        if (st)
-            fail_msg("mpirun -np %d nesim run %s: exit %d: %s", k, a, st, errb);
-        json_t *r = parse_out();
+        json_t *r = report_on(k, a);
         json_t *mpi = json_object_get(r, "mpi");
         if (k > 1 && json_is_object(json_object_get(plain, "totals"))) /* layer and network reports say how */
             assert_int_equal(json_integer_value(json_object_get(mpi, "ranks")), k);
@@ -160,10 +166,7 @@ static void test_rules_and_long_delays(void **st)
  * mpi section's exchange kind (first word), window and exchange count. */
 static void exchange_of(int k, const char *args, char kind[16], int64_t *window, int64_t *exchanges)
 {
-    int st = run_k(k, args);
-    if (st)
-        fail_msg("mpirun -np %d nesim run %s: exit %d: %s", k, args, st, errb);
-    json_t *r = parse_out();
+    json_t *r = report_on(k, args);
     json_t *m = json_object_get(r, "mpi");
     const char *how = json_string_value(json_object_get(m, "exchange"));
     snprintf(kind, 16, "%.*s", how ? (int)strcspn(how, ":") : 1, how ? how : "?");
@@ -314,10 +317,7 @@ static void test_ranks_times_threads(void **st)
 /* The synapse count and rank 0's share from a report's mpi section. */
 static void graph_of(int k, const char *args, double *total, double *here, const char **kind)
 {
-    int st = run_k(k, args);
-    if (st)
-        fail_msg("mpirun -np %d nesim run %s: exit %d: %s", k, args, st, errb);
-    json_t *r = parse_out();
+    json_t *r = report_on(k, args);
     json_t *m = json_object_get(r, "mpi");
     *total = json_number_value(json_object_get(json_object_get(r, "neurobench"), "footprint_bytes")) / 4;
     *here = json_number_value(json_object_get(m, "synapses_rank0"));
