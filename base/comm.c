@@ -625,20 +625,28 @@ static int outer_allgather(nesim_comm *c, const grp_slot *set, void *ctx, nesim_
     return rc ? rc : mpi_allgather(g->outer, g->res_in, total, g->res, j->what, err);
 }
 
-static int grp_allgather(nesim_comm *c, const void *mine, size_t bytes, void *all, const char *what, nesim_error *err)
+/* After every member posted `bytes` into set: every rank's bytes into all
+ * (ranks x threads: the ranks' exchange first, carried by member 0). */
+static int grp_gathered(nesim_comm *c, const grp_slot *set, size_t bytes, void *all, const char *what, nesim_error *err)
 {
     nesim_comm_group *g = c->grp;
-    const grp_slot *set;
-    int rc = grp_post(c, mine, bytes, &set, what, err);
-    if (!rc && g->outer) {
+    if (g->outer) {
         across_job j = {.bytes = bytes, .what = what};
-        if (!(rc = grp_across(c, outer_allgather, set, &j, what, err)))
+        int rc = grp_across(c, outer_allgather, set, &j, what, err);
+        if (!rc)
             memcpy(all, g->res, (size_t)c->size * bytes);
         return rc;
     }
-    for (int r = 0; !rc && r < c->size; r++)
+    for (int r = 0; r < c->size; r++)
         memcpy((unsigned char *)all + (size_t)r * bytes, set[r].p, bytes);
-    return rc;
+    return NESIM_OK;
+}
+
+static int grp_allgather(nesim_comm *c, const void *mine, size_t bytes, void *all, const char *what, nesim_error *err)
+{
+    const grp_slot *set;
+    int rc = grp_post(c, mine, bytes, &set, what, err);
+    return rc ? rc : grp_gathered(c, set, bytes, all, what, err);
 }
 
 /* The split allgather of a group: the slot written and the member counted
@@ -661,22 +669,10 @@ static int grp_allgather_post(nesim_comm *c, const void *mine, size_t bytes, con
 
 static int grp_allgather_finish(nesim_comm *c, nesim_error *err)
 {
-    nesim_comm_group *g = c->grp;
-    const grp_slot *set = c->split.set;
-    const char *what = c->split.what;
-    size_t bytes = c->split.bytes;
     double t0 = mono_s();
-    int rc = grp_await(c, c->split.round, what, err);
+    int rc = grp_await(c, c->split.round, c->split.what, err);
     c->st.wait_s += mono_s() - t0;
-    if (!rc && g->outer) {
-        across_job j = {.bytes = bytes, .what = what};
-        if (!(rc = grp_across(c, outer_allgather, set, &j, what, err)))
-            memcpy(c->split.all, g->res, (size_t)c->size * bytes);
-        return rc;
-    }
-    for (int r = 0; !rc && r < c->size; r++)
-        memcpy((unsigned char *)c->split.all + (size_t)r * bytes, set[r].p, bytes);
-    return rc;
+    return rc ? rc : grp_gathered(c, c->split.set, c->split.bytes, c->split.all, c->split.what, err);
 }
 
 static int outer_allgatherv(nesim_comm *c, const grp_slot *set, void *ctx, nesim_error *err)
