@@ -233,6 +233,13 @@ static int mpi_allgather_post(nesim_comm *c, const void *mine, size_t bytes, voi
     if (MPI_Iallgather(mine, (int)bytes, MPI_BYTE, all, (int)bytes, MPI_BYTE, MPI_COMM_WORLD, &c->split.req) !=
         MPI_SUCCESS)
         return c->broken = 1, nesim_fail(err, NESIM_EIO, "rank %d: MPI failed to start %s", c->rank, what);
+    /* one test at once: Open MPI's non-blocking collectives advance only
+     * inside MPI calls, and without it this rank's block would leave at the
+     * finish, not now (measured: the other rank then waits as if nothing
+     * overlapped) */
+    int done = 0;
+    if (MPI_Test(&c->split.req, &done, MPI_STATUS_IGNORE) != MPI_SUCCESS)
+        return c->broken = 1, nesim_fail(err, NESIM_EIO, "rank %d: MPI failed in %s", c->rank, what);
     return NESIM_OK;
 }
 

@@ -367,8 +367,8 @@ static int add_mpi(json_t *r, nesim_comm *comm, const nesim_net *net, nesim_erro
     else /* layers: the rows each rank computed, exchanged after every coded layer */
         t.bytes = nesim_comm_statistics(comm).bytes_sent;
     nesim_comm_stats cs = nesim_comm_statistics(comm);
-    uint64_t v[3] = {t.spikes, t.bytes, cs.collectives};
-    int rc = nesim_comm_sum_u64(comm, v, 3, "the traffic summary", err);
+    uint64_t v[4] = {t.spikes, t.bytes, cs.collectives, t.deferred};
+    int rc = nesim_comm_sum_u64(comm, v, 4, "the traffic summary", err);
     if (rc)
         return rc;
     json_t *m = json_object();
@@ -392,12 +392,16 @@ static int add_mpi(json_t *r, nesim_comm *comm, const nesim_net *net, nesim_erro
         json_object_set_new(m, "synapses_rank0", json_integer((json_int_t)nesim_graph_synapses_here(g)));
         int overlapped;
         int64_t w = nesim_net_exchange_ticks(net, &overlapped);
-        json_object_set_new(m, "exchange", json_string(overlapped ? "overlapped: each window's spikes travel while the "
-                                                                    "next window runs"
-                                                                  : "blocking: after each epoch of min-delay ticks"));
+        json_object_set_new(m, "exchange",
+                            json_string(overlapped ? "overlapped: each window's spikes travel while the next window runs"
+                                        : nesim_net_overlaps(net)
+                                            ? "blocking: after each epoch of min-delay ticks, travelling while the "
+                                              "epoch's last tick makes its predictions"
+                                            : "blocking: after each epoch of min-delay ticks"));
         json_object_set_new(m, "window_ticks", json_integer((json_int_t)w));
         json_object_set_new(m, "exchanges", json_integer((json_int_t)t.epochs));
         json_object_set_new(m, "spikes_exchanged", json_integer((json_int_t)v[0]));
+        json_object_set_new(m, "predictions_overlapped", json_integer((json_int_t)v[3]));
     }
     json_object_set_new(m, "bytes_sent", json_integer((json_int_t)v[1]));
     if (net)

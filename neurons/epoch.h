@@ -130,11 +130,23 @@ static inline __attribute__((always_inline)) void nesim_ep_test(nesim_pop *p, in
             nesim_pop_fires(p, j);
         } else if (fl & NESIM_F_DUE) {
             r->pred = NESIM_NEVER; /* consumed; stale by inhibition */
-            predict(p, j, r, t + 1, NESIM_NEVER);
-        } else if (spent(r)) {
+            if (!nesim_pop_later(p, j))
+                predict(p, j, r, t + 1, NESIM_NEVER);
+        } else if (spent(r) && !nesim_pop_later(p, j)) {
             predict(p, j, r, t + 1, r->pred);
         }
     }
+}
+
+/* The settle kernel: the predictions test deferred (population.h). */
+static inline __attribute__((always_inline)) void nesim_ep_settle(nesim_pop *p, int64_t t,
+                                                                 nesim_ep_predict_fn predict)
+{
+    for (size_t k = 0; k < p->n_later; k++) {
+        uint32_t j = p->later[k];
+        predict(p, j, &p->rec[j], t + 1, p->rec[j].pred);
+    }
+    p->n_later = 0;
 }
 
 /* The reset kernel: v frozen until ref_until, so with a period of two ticks

@@ -225,11 +225,12 @@ static void ep_repredict(nesim_pop *p, uint32_t j, nesim_nrec *r, int64_t from, 
     ep_predict(p, j, r, from); /* a new search from the state: nothing to reuse */
 }
 static void ep_test(nesim_pop *p, int64_t t) { nesim_ep_test(p, t, ep_above, ep_spent, ep_repredict, ep_restart); }
+static void ep_settle(nesim_pop *p, int64_t t) { nesim_ep_settle(p, t, ep_repredict); }
 static void ep_reset(nesim_pop *p, uint32_t j, int64_t t) { nesim_ep_reset(p, j, t, ep_restart); }
 
 static const nesim_pop_ops epoch_ops = {
     .name = "lif/epoch", .start = ep_start, .stop = nesim_epoch_stop, .init = ep_init,
-    .deliver = ep_deliver, .test = ep_test, .reset = ep_reset, .state = nesim_ep_state,
+    .deliver = ep_deliver, .test = ep_test, .settle = ep_settle, .reset = ep_reset, .state = nesim_ep_state,
 };
 
 static const nesim_pop_ops *lif_ops(const nesim_dyn *d)

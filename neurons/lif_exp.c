@@ -202,11 +202,12 @@ static int ep_above(const nesim_epoch *E, const nesim_nrec *r)
 }
 static int ep_spent(const nesim_nrec *r) { return r->budget < 0; }
 static void ep_test(nesim_pop *p, int64_t t) { nesim_ep_test(p, t, ep_above, ep_spent, ep_predict, ep_restart); }
+static void ep_settle(nesim_pop *p, int64_t t) { nesim_ep_settle(p, t, ep_predict); }
 static void ep_reset(nesim_pop *p, uint32_t j, int64_t t) { nesim_ep_reset(p, j, t, ep_restart); }
 
 static const nesim_pop_ops epoch_ops = {
     .name = "lif_exp/epoch", .start = ep_start, .stop = nesim_epoch_stop, .init = ep_init,
-    .deliver = ep_deliver, .test = ep_test, .reset = ep_reset, .state = nesim_ep_state,
+    .deliver = ep_deliver, .test = ep_test, .settle = ep_settle, .reset = ep_reset, .state = nesim_ep_state,
 };
 
 static const nesim_pop_ops *lx_ops(const nesim_dyn *d)

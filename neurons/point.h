@@ -163,11 +163,18 @@ static inline double *nesim_point_state(const nesim_pop *p, uint32_t j)
                 nesim_pop_fires(p, j);                                                            \
             } else if (fl & NESIM_F_DUE) {                                                        \
                 r->pred = NESIM_NEVER; /* consumed; stale by inhibition */                        \
-                PFX##_k_predict(p, j, t + 1, NESIM_NEVER);                                        \
-            } else if (r->budget < 0) {                                                           \
+                if (!nesim_pop_later(p, j))                                                       \
+                    PFX##_k_predict(p, j, t + 1, NESIM_NEVER);                                    \
+            } else if (r->budget < 0 && !nesim_pop_later(p, j)) {                                 \
                 PFX##_k_predict(p, j, t + 1, r->pred);                                            \
             }                                                                                     \
         }                                                                                         \
+    }                                                                                             \
+    static void PFX##_k_settle(nesim_pop *p, int64_t t)                                           \
+    {                                                                                             \
+        for (size_t k = 0; k < p->n_later; k++)                                                   \
+            PFX##_k_predict(p, p->later[k], t + 1, p->rec[p->later[k]].pred);                     \
+        p->n_later = 0;                                                                           \
     }                                                                                             \
     static void PFX##_k_reset(nesim_pop *p, uint32_t j, int64_t t)                                \
     {                                                                                             \
@@ -189,7 +196,7 @@ static inline double *nesim_point_state(const nesim_pop *p, uint32_t j)
     static const nesim_pop_ops PFX##_point_ops = {                                                \
         .name = #PFX "/point", .uses_state = 1, .init = PFX##_k_init,                             \
         .deliver = PFX##_k_deliver, .deliver_w = PFX##_k_deliver_w, .test = PFX##_k_test,         \
-        .reset = PFX##_k_reset,                                                                   \
+        .settle = PFX##_k_settle, .reset = PFX##_k_reset,                                         \
         .state = PFX##_k_state};
 
 #endif

@@ -84,6 +84,15 @@ typedef struct nesim_pop {
                           * state does not fit a record (NESIM_REC_STATE) */
     uint32_t *cand;      /* local indices to test this tick */
     size_t n_cand;
+    /* Deferred predictions (ops->settle): when the engine sets defer for a
+     * tick, test queues in later[] the neurons it would predict (each with
+     * r->pred the bound it would use) instead of predicting them, and settle
+     * predicts them afterwards, from the same state: the engine sends the
+     * tick's spikes to the other ranks first, so the exchange travels while
+     * the predictions run. n + 1 slots (allocated by the engine). */
+    uint32_t *later;
+    size_t n_later;
+    int defer;
     nesim_counters c;
     uint64_t seed, stream; /* neuron j's keyed draws: nesim_key(seed, stream, j) (base/rng.h) */
     void *impl;          /* the kernels' private data (ops->start) */
@@ -136,6 +145,10 @@ typedef struct nesim_pop_ops {
      * without it the engine calls deliver once per run of equal weights. */
     uint64_t (*deliver_w)(nesim_pop *p, const uint32_t *col, const double *wv, uint32_t cnt, double kick, int64_t t);
     void (*test)(nesim_pop *p, int64_t t);
+    /* Optional: the predictions test deferred at tick t (p->later), each from
+     * t + 1 and bounded by r->pred; empties the list. Without it the engine
+     * never sets defer. */
+    void (*settle)(nesim_pop *p, int64_t t);
     void (*reset)(nesim_pop *p, uint32_t j, int64_t t);
     /* Neuron j's n_state values advanced to tick now (read-out, no side effects). */
     void (*state)(const nesim_pop *p, uint32_t j, int64_t now, double *out);
@@ -178,6 +191,17 @@ static inline void nesim_pop_predict(nesim_pop *p, nesim_nrec *r, uint32_t j, in
     r->gen++;
     if (k != NESIM_NEVER)
         p->io->wake[p->io->n_wake++] = (nesim_wake){k, p->first + j, r->gen};
+}
+
+/* In test, for a neuron that needs a new prediction bounded by r->pred:
+ * queues it for settle and returns 1 when the tick's predictions are
+ * deferred, else returns 0 (predict now). */
+static inline int nesim_pop_later(nesim_pop *p, uint32_t j)
+{
+    if (!p->defer)
+        return 0;
+    p->later[p->n_later++] = j;
+    return 1;
 }
 
 static inline void nesim_pop_fires(nesim_pop *p, uint32_t j) { p->io->fire[p->io->n_fire++] = j; }

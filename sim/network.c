@@ -87,7 +87,12 @@ struct nesim_net {
     nesim_spike *merged;    /* every rank's, merged into canonical order */
     size_t cap_merged;
     nesim_net_traffic traffic;
-    int overlap;            /* min delay >= 2: exchanges overlap the next window (run_ranks_overlap) */
+    int overlap;            /* min delay >= 2: exchanges overlap the next window (run_ranks_overlap);
+                             * otherwise the predictions of an epoch's last tick run while it travels */
+    int64_t defer_tick;     /* the tick whose predictions wait for settle (-1: none) */
+    int *pend;              /* populations with deferred predictions, of tick pend_t */
+    int n_pend;
+    int64_t pend_t;
 };
 
 /* A network over g (shared: the caller's, only read); NULL when out of memory. */
@@ -104,6 +109,7 @@ static nesim_net *net_over(nesim_graph *g, int shared, nesim_error *err)
     net->shares_g = shared;
     net->cap_pops = g->n_pops;
     net->overlap = 1;
+    net->defer_tick = -1;
     return net;
 }
 
@@ -138,6 +144,7 @@ void nesim_net_free(nesim_net *net)
             p->ops->stop(&p->k);
         free(p->k.state);
         free(p->k.cand);
+        free(p->k.later);
         free(p->cdyn);
     }
     free(net->pops);
@@ -149,6 +156,7 @@ void nesim_net_free(nesim_net *net)
     free(net->io.wake);
     nesim_scratch_free(net->io.ws);
     free(net->act);
+    free(net->pend);
     free(net->spikes);
     free(net->out);
     free(net->merged);
@@ -200,6 +208,7 @@ int nesim_record(nesim_net *net, int p, int on, nesim_error *err)
 }
 
 void nesim_net_set_overlap(nesim_net *net, int on) { net->overlap = on != 0; }
+int nesim_net_overlaps(const nesim_net *net) { return net->overlap; }
 
 /* The smallest delay, at least 1 (INT64_MAX without projections: no spike
  * crosses ranks). */
@@ -401,8 +410,10 @@ static int start(nesim_net *net, nesim_error *err)
     net->fire_tmp = malloc(n * sizeof *net->fire_tmp);
     net->io.wake = malloc((size_t)largest * sizeof *net->io.wake);
     net->act = malloc((g->n_pops ? (size_t)g->n_pops : 1) * sizeof *net->act);
+    net->pend = malloc((g->n_pops ? (size_t)g->n_pops : 1) * sizeof *net->pend);
     net->io.ws = nesim_scratch_new();
-    if (!net->rec || !net->pop_of || !net->io.fire || !net->fire_tmp || !net->io.wake || !net->act || !net->io.ws)
+    if (!net->rec || !net->pop_of || !net->io.fire || !net->fire_tmp || !net->io.wake || !net->act || !net->pend ||
+        !net->io.ws)
         return nesim_fail(err, NESIM_ENOMEM, "out of memory for %u neurons", N);
     memset(net->rec, 0, n * sizeof *net->rec);
     for (uint32_t i = 0; i < N; i++)
@@ -417,9 +428,11 @@ static int start(nesim_net *net, nesim_error *err)
         if (own_state)
             p->k.state = calloc((size_t)p->k.n * (size_t)p->k.dyn.n_state, sizeof(double));
         p->k.cand = malloc(((size_t)p->k.n + 1) * sizeof *p->k.cand);
+        if (p->ops->settle && net->ranks > 1)
+            p->k.later = malloc(((size_t)p->k.n + 1) * sizeof *p->k.later);
         p->k.seed = g->seed;
         p->k.stream = NESIM_STREAM(NESIM_STREAM_SOURCE, (uint64_t)i);
-        if ((own_state && !p->k.state) || !p->k.cand)
+        if ((own_state && !p->k.state) || !p->k.cand || (p->ops->settle && net->ranks > 1 && !p->k.later))
             return nesim_fail(err, NESIM_ENOMEM, "out of memory for population '%s'", g->pops[i].name);
         if (p->ops->start && (rc = p->ops->start(&p->k, err)))
             return nesim_context(err, "population '%s': ", g->pops[i].name);
@@ -645,11 +658,18 @@ static int step(nesim_net *net, int64_t t, int64_t epoch0, nesim_error *err)
     /* 2. test, 3. fire: population by population, so ascending global id */
     if (net->n_act > 1)
         qsort(net->act, (size_t)net->n_act, sizeof *net->act, cmp_int);
+    const int defer = t == net->defer_tick;
     for (int a = 0; a < net->n_act; a++) {
         int pi = net->act[a];
         rpop *p = &net->pops[pi];
         net->io.n_fire = 0;
+        p->k.defer = defer && p->k.later;
         p->ops->test(&p->k, t);
+        p->k.defer = 0;
+        if (p->k.n_later) {
+            net->pend[net->n_pend++] = pi;
+            net->pend_t = t;
+        }
         p->k.n_cand = 0;
         p->active = 0;
         if ((rc = drain(net, err)))
@@ -669,6 +689,23 @@ static int step(nesim_net *net, int64_t t, int64_t epoch0, nesim_error *err)
     net->depth_t = t;
     net->depth_last = net->q.size;
     return NESIM_OK;
+}
+
+/* The predictions step deferred (net->defer_tick), made now; the queue's
+ * depth after the tick counts them, as without deferral. */
+static int settle(nesim_net *net, nesim_error *err)
+{
+    int rc = NESIM_OK;
+    for (int a = 0; a < net->n_pend && !rc; a++) {
+        nesim_pop *k = &net->pops[net->pend[a]].k;
+        net->traffic.deferred += k->n_later;
+        net->pops[net->pend[a]].ops->settle(k, net->pend_t);
+        rc = drain(net, err);
+    }
+    if (net->n_pend)
+        net->depth_last = net->q.size;
+    net->n_pend = 0;
+    return rc;
 }
 
 /* Steps every tick with an event before stop (epoch0: the tick the ranks'
@@ -771,7 +808,12 @@ static int take_spikes(nesim_net *net, const int64_t *count, const wire_spike *c
 /* Runs [now, end) on several ranks. Each pass: exchange the last epoch's
  * spikes and every rank's next event and status; stop if one failed or
  * nothing is left before end; else run the epoch that starts at the
- * earliest next event and is min-delay long (shorter at end). */
+ * earliest next event and is min-delay long (shorter at end). The exchange
+ * is posted before the predictions of the epoch's last tick (deferred by
+ * step, made by settle while it travels): a spike of that tick needs only
+ * the threshold test, and a prediction's tick lies past the epoch. With a
+ * min delay of one tick (CUBA, Benchmark 4) every tick is an epoch, and the
+ * predictions are most of a tick's work. */
 static int run_ranks(nesim_net *net, int64_t end, nesim_error *err)
 {
     int K = net->ranks, rc = NESIM_OK;
@@ -789,11 +831,19 @@ static int run_ranks(nesim_net *net, int64_t end, nesim_error *err)
     for (;;) {
         size_t n_in = net->n_out < WIRE_INLINE ? net->n_out : WIRE_INLINE;
         mine.spikes = (int64_t)net->n_out, mine.next = nesim_queue_peek_tick(&net->q), mine.failed = rc;
+        if (net->n_pend && net->pend_t + 1 < mine.next) /* the deferred predictions lie past pend_t */
+            mine.next = net->pend_t + 1;
         memset(mine.first, 0, sizeof mine.first); /* defined bytes on the wire */
         if (n_in)
             memcpy(mine.first, net->out, n_in * sizeof *net->out);
-        int crc = nesim_comm_allgather(net->comm, &mine, sizeof mine, h, "the spike exchange", err);
+        int crc = nesim_comm_allgather_post(net->comm, &mine, sizeof mine, h, "the spike exchange", err);
         if (crc) {
+            rc = crc;
+            break;
+        }
+        if (!rc) /* a failure here is told at the next exchange */
+            rc = settle(net, err);
+        if ((crc = nesim_comm_allgather_finish(net->comm, err))) {
             rc = crc;
             break;
         }
@@ -816,8 +866,10 @@ static int run_ranks(nesim_net *net, int64_t end, nesim_error *err)
             if (over) {
                 for (int r = 0; r < K; r++)
                     bytes[r] = h[r].spikes > WIRE_INLINE ? (size_t)(h[r].spikes - WIRE_INLINE) * sizeof(wire_spike) : 0;
-                if ((rc = nesim_comm_allgatherv(net->comm, net->out + n_in, bytes, &rest, "the spike exchange", err)))
+                if ((crc = nesim_comm_allgatherv(net->comm, net->out + n_in, bytes, &rest, "the spike exchange", err))) {
+                    rc = crc;
                     break;
+                }
                 net->traffic.bytes += bytes[net->rank];
             }
             net->traffic.epochs++;
@@ -825,14 +877,21 @@ static int run_ranks(nesim_net *net, int64_t end, nesim_error *err)
             net->n_out = 0;
             for (int r = 0; r < K; r++)
                 cnt[r] = h[r].spikes, in[r] = h[r].first;
-            if ((rc = take_spikes(net, cnt, in, WIRE_INLINE, rest, epoch0, err)))
-                continue; /* told to every rank at the next exchange */
+            if (!rc)
+                rc = take_spikes(net, cnt, in, WIRE_INLINE, rest, epoch0, err);
         }
+        if (rc)
+            continue; /* told to every rank at the next exchange */
         if (next >= end)
             break;
         epoch0 = next;
-        rc = run_until(net, end - epoch0 > len ? epoch0 + len : end, epoch0, err);
+        const int64_t stop = end - epoch0 > len ? epoch0 + len : end;
+        net->defer_tick = net->overlap ? stop - 1 : -1;
+        rc = run_until(net, stop, epoch0, err);
+        net->defer_tick = -1;
     }
+    if (!rc) /* nothing is left deferred: a failed post or finish ends the run anyway */
+        rc = settle(net, err);
     free(h), free(bytes), free(cnt), free((void *)in);
     return rc;
 }

@@ -79,7 +79,9 @@ int nesim_connect(nesim_net *net, const nesim_proj_spec *spec, int *id, nesim_er
  * on the next tick anything happens. With a min delay of two ticks or more
  * the exchange is double-buffered instead (nesim_net_set_overlap): windows
  * of min_delay / 2 ticks, each window's spikes travelling while the next
- * window runs. The sink and the recorded spikes see
+ * window runs; with a min delay of one tick (nothing can overlap the next
+ * epoch) the exchange travels while the epoch's last tick makes its
+ * predictions, which follow its threshold tests. The sink and the recorded spikes see
  * every rank's spikes, in canonical order, after each exchange; counters are
  * summed over the ranks at the end of each nesim_run. Spikes, counters and
  * everything computed from them are the same bytes for any K (the queue
@@ -90,10 +92,14 @@ int nesim_connect(nesim_net *net, const nesim_proj_spec *spec, int *id, nesim_er
  * communicator stays the caller's. */
 int nesim_net_set_comm(nesim_net *net, nesim_comm *comm, nesim_error *err);
 /* With a min delay of two ticks or more, each exchange travels while the
- * next window of min_delay / 2 ticks runs (on, the default); off: the
- * blocking exchange after every epoch of min_delay ticks. The same spikes
- * and counters either way (a benchmark's and a test's switch). */
+ * next window of min_delay / 2 ticks runs, otherwise while the epoch's last
+ * tick makes its predictions (on, the default); off: the blocking exchange
+ * after every epoch of min_delay ticks, nothing running while it travels.
+ * The same spikes and counters either way (a benchmark's and a test's
+ * switch). */
 void nesim_net_set_overlap(nesim_net *net, int on);
+/* Whether exchanges overlap work (nesim_net_set_overlap's switch). */
+int nesim_net_overlaps(const nesim_net *net);
 /* Ticks between two exchanges of the ranks: the overlapped exchange's
  * window (min_delay / 2, at most 2^30; *overlapped 1) when it is in use,
  * else the blocking exchange's epoch (min_delay, at most 2^31). */
@@ -107,6 +113,8 @@ typedef struct nesim_net_traffic {
                          * one per window run (overlapped: silent stretches still skipped) */
     uint64_t spikes;    /* spikes this rank sent */
     uint64_t bytes;     /* bytes this rank sent (spikes and per-epoch headers) */
+    uint64_t deferred;  /* predictions this rank made while an exchange travelled (blocking
+                         * exchange: those of each epoch's last tick) */
 } nesim_net_traffic;
 nesim_net_traffic nesim_net_traffic_of(const nesim_net *net);
 

@@ -202,7 +202,26 @@ static void test_overlapped_exchange(void **st)
     assert_string_equal(kind, "blocking");
     assert_int_equal(w, 8);
     exchange_of(2, "examples/cuba/model.json --seconds 0.1 --json --quiet", kind, &w, &n);
-    assert_string_equal(kind, "blocking"); /* min delay 1: nothing to overlap */
+    assert_string_equal(kind, "blocking"); /* min delay 1: no next window to overlap */
+    /* but the epoch's (the tick's) predictions run while it travels: most
+     * of them (the others are made at the start and at refractoriness' end),
+     * none with --no-overlap; the report is one process's either way
+     * (test_cuba_same_for_every_k) */
+    for (int off = 0; off <= 1; off++) {
+        json_t *c = report_on(2, off ? "examples/cuba/model.json --seconds 0.1 --json --quiet --no-overlap"
+                                     : "examples/cuba/model.json --seconds 0.1 --json --quiet");
+        json_t *m = json_object_get(c, "mpi");
+        int64_t po = json_integer_value(json_object_get(m, "predictions_overlapped"));
+        int64_t pr = json_integer_value(json_object_get(json_object_get(c, "totals"), "predictions"));
+        print_message("  CUBA, 2 ranks%s: %lld of %lld predictions made while the exchange travelled\n",
+                      off ? " (--no-overlap)" : "", (long long)po, (long long)pr);
+        if (off)
+            assert_int_equal(po, 0);
+        else
+            assert_true(po > pr / 2 && po <= pr);
+        assert_int_equal(strstr(json_string_value(json_object_get(m, "exchange")), "predictions") != NULL, !off);
+        json_decref(c);
+    }
     json_decref(same_for_every_k("tests/fixtures/sparse-delays.json --seconds 5 --json --quiet"));
     exchange_of(3, "tests/fixtures/sparse-delays.json --seconds 5 --json --quiet", kind, &w, &n);
     assert_true(n > 20 && n < 400); /* of 500 windows */

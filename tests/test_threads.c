@@ -285,6 +285,13 @@ static void test_cuba_and_b4(void **st)
     json_t *r = same_for_any_threads("examples/cuba/model.json", 0.5, NULL);
     assert_true(total(r, "spikes") > 1000);
     json_decref(r);
+    /* a min delay of one tick: each tick's predictions run while its
+     * exchange travels (most of them: not the first ones, nor those at the
+     * end of refractoriness) */
+    r = run_with("examples/cuba/model.json", 0.2, NULL, 2, NULL);
+    int64_t po = json_integer_value(json_object_get(json_object_get(r, "threads"), "predictions_overlapped"));
+    assert_true(po > total(r, "predictions") / 2 && po <= total(r, "predictions"));
+    json_decref(r);
     r = same_for_any_threads("examples/b4/model.json", 0.3, "loihi"); /* with its energy */
     assert_true(total(r, "spikes") > 1000);
     assert_non_null(json_object_get(r, "energy"));
