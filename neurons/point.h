@@ -124,15 +124,39 @@ static inline double *nesim_point_state(const nesim_pop *p, uint32_t j)
     {                                                                                             \
         const int keep = p->dyn.model->integrates_while_refractory;                               \
         uint64_t ups = 0;                                                                         \
-        if (!p->state && !p->cls) { /* the common case: state in the record, one set of constants */ \
-            const nesim_dyn *d = &p->dyn;                                                         \
-            nesim_nrec *rec = p->rec;                                                             \
+        if (!p->state) {                                                                          \
+            /* the common case, state in the record: the population's fields in   */            \
+            /* locals (a store through a record could alias them, so the compiler */            \
+            /* would reload them for every synapse), the candidate count too      */            \
+            nesim_nrec *const rec = p->rec;                                                       \
+            uint32_t *const cand = p->cand;                                                       \
+            const uint32_t *const cls = p->cls;                                                   \
+            const nesim_dyn *const cdyn = p->cdyn, *const d0 = &p->dyn;                           \
+            size_t nc = p->n_cand;                                                                \
             for (uint32_t k = 0; k < cnt; k++) {                                                  \
                 if (k + NESIM_POINT_AHEAD < cnt)                                                  \
                     __builtin_prefetch(&rec[col[k + NESIM_POINT_AHEAD]], 1);                      \
-                nesim_nrec *r = &rec[col[k]];                                                     \
-                ups += PFX##_k_at(p, r, col[k], d, r->x, wv[k], kick, t, keep);                    \
+                const uint32_t j = col[k];                                                        \
+                nesim_nrec *const r = &rec[j];                                                    \
+                const nesim_dyn *const d = cls ? &cdyn[cls[j]] : d0;                              \
+                if (r->ts != t) { /* the constants are read here: once per neuron and tick */    \
+                    NESIM_POINT_ADVANCE(ADV, d, r->x, r->ts, t, r->ref_until);                    \
+                    r->ts = t;                                                                    \
+                    ups++;                                                                        \
+                }                                                                                 \
+                const int refr = t < r->ref_until;                                                \
+                INP(d, r->x, wv[k], refr);                                                        \
+                if (kick > 0 && (!refr || keep)) {                                                \
+                    const double b = r->budget - kick;                                            \
+                    r->budget = b;                                                                \
+                    /* nesim_pop_mark_if on the local count */                                    \
+                    const unsigned add = (unsigned)(b < 0) & (unsigned)!(r->flags & NESIM_F_CAND); \
+                    r->flags |= (uint8_t)(add * NESIM_F_CAND);                                    \
+                    cand[nc] = j;                                                                 \
+                    nc += add;                                                                    \
+                }                                                                                 \
             }                                                                                     \
+            p->n_cand = nc;                                                                       \
             return ups;                                                                           \
         }                                                                                         \
         for (uint32_t k = 0; k < cnt; k++) {                                                      \
