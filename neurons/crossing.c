@@ -222,39 +222,39 @@ static inline void fx_prepare(fx *F, const nesim_expsum *f)
 
 /* The terms x_i e^{-r_i s}, the factors from the small split tables (they
  * stay in the first-level cache while a search jumps about). */
-static inline void fx_terms(const fx *F, int64_t s, double *t)
+static inline void fx_terms(const fx *F, const int n, int64_t s, double *t)
 {
     if ((uint64_t)s < F->tn)
-        for (int i = 0; i < F->n; i++)
+        for (int i = 0; i < n; i++)
             t[i] = F->x[i] * (F->hi[i][s >> 8] * F->lo[i][s & 255]);
     else
-        for (int i = 0; i < F->n; i++)
+        for (int i = 0; i < n; i++)
             t[i] = F->x[i] * exp(-F->r[i] * (double)s);
 }
 
-static inline double fx_val(const fx *F, const double *t)
+static inline double fx_val(const fx *F, const int n, const double *t)
 {
     double v = F->c0;
-    for (int i = 0; i < F->n; i++)
+    for (int i = 0; i < n; i++)
         v += t[i];
     return v;
 }
 
-static inline double fx_der(const fx *F, const double *t)
+static inline double fx_der(const fx *F, const int n, const double *t)
 {
     double dv = 0;
-    for (int i = 0; i < F->n; i++)
+    for (int i = 0; i < n; i++)
         dv -= F->r[i] * t[i];
     return dv;
 }
 
-static inline double fx_at(const fx *F, int64_t s, double *fp)
+static inline double fx_at(const fx *F, const int n, int64_t s, double *fp)
 {
     double t[NESIM_TBL_MAX];
-    fx_terms(F, s, t);
+    fx_terms(F, n, s, t);
     if (fp)
-        *fp = fx_der(F, t);
-    return fx_val(F, t);
+        *fp = fx_der(F, n, t);
+    return fx_val(F, n, t);
 }
 
 static inline double dmax(double a, double b) { return a > b ? a : b; }
@@ -285,10 +285,10 @@ static inline int64_t iceil(double x)
  * largest value sits at the ends or at the peak, so the margin needs no scan.
  * Returns 0 when rounding defeats the reasoning (the caller then searches in
  * general). */
-static int first_cpos(const fx *F, int64_t lo, int64_t hi, const double *tlo, double flo,
+static inline __attribute__((always_inline)) int first_cpos(const fx *F, const int n, int64_t lo, int64_t hi,
+                                                           const double *tlo, double flo,
                       int64_t *found, double *margin)
 {
-    int n = F->n;
     if (!(F->c0 > 0) || n > 3) /* the reasoning above holds for three terms at most */
         return 0;
     if (hi >= 0 && hi <= lo) {
@@ -335,10 +335,10 @@ static int first_cpos(const fx *F, int64_t lo, int64_t hi, const double *tlo, do
             if (sh > (double)lo && sh < 1e15) {
                 int64_t e = bound < 0 || sh < (double)bound ? (int64_t)sh : bound;
                 /* e, e + 1 and the cap in one round (independent evaluations) */
-                double fpe, fe = fx_at(F, e, &fpe);
-                double fpe1, fe1 = fx_at(F, e + 1, &fpe1);
+                double fpe, fe = fx_at(F, n, e, &fpe);
+                double fpe1, fe1 = fx_at(F, n, e + 1, &fpe1);
                 if (capped && e + 1 < bound)
-                    fhi = fx_at(F, bound, NULL);
+                    fhi = fx_at(F, n, bound, NULL);
                 if (fpe < 0) {
                     /* the peak lies in (lo, e), where f' falls through zero once:
                      * find the last tick with f' >= 0 (Illinois on f') */
@@ -357,7 +357,7 @@ static int first_cpos(const fx *F, int64_t lo, int64_t hi, const double *tlo, do
                             if (m <= u)
                                 m = u + 1;
                         }
-                        double g, fm = fx_at(F, m, &g);
+                        double g, fm = fx_at(F, n, m, &g);
                         if (g >= 0) {
                             u = m;
                             gu = g;
@@ -375,7 +375,7 @@ static int first_cpos(const fx *F, int64_t lo, int64_t hi, const double *tlo, do
                     }
                     e = u;
                     fe = fu;
-                    fe1 = fx_at(F, e + 1, &fpe1);
+                    fe1 = fx_at(F, n, e + 1, &fpe1);
                 } else if (capped && e == bound) {
                     /* f' >= 0 up to the cap: f rises on [lo, hi] */
                     if (fe < 0) {
@@ -412,7 +412,7 @@ static int first_cpos(const fx *F, int64_t lo, int64_t hi, const double *tlo, do
     }
     /* one sign change after a */
     if (capped && a < bound) { /* the end decides whether there is a crossing at all */
-        fb = fhi == fhi ? fhi : fx_at(F, bound, NULL);
+        fb = fhi == fhi ? fhi : fx_at(F, n, bound, NULL);
         if (fb < 0) {
             *margin = -dmax(dmax(flo, peak), dmax(fa, fb));
             *found = -1;
@@ -447,7 +447,7 @@ search:;
                 }
                 if (a >= bound)
                     return 0; /* rounding defeated the bound */
-                fb = fx_at(F, bound, NULL);
+                fb = fx_at(F, n, bound, NULL);
                 if (fb < 0) {
                     if (!capped)
                         return 0;
@@ -471,9 +471,9 @@ search:;
                     s = a + 1;
             }
         }
-        double fp, fs = fx_at(F, s, &fp);
+        double fp, fs = fx_at(F, n, s, &fp);
         if (s - 1 > a) {
-            double fp0, f0 = fx_at(F, s - 1, &fp0);
+            double fp0, f0 = fx_at(F, n, s - 1, &fp0);
             if (f0 >= 0) {
                 s = s - 1, fs = f0, fp = fp0;
             } else if (fs >= 0) {
@@ -510,13 +510,15 @@ search:;
 static int64_t first_at(const nesim_expsum *f, const fx *F, int64_t lo, int64_t hi, const double *t,
                         nesim_scratch *ws, double *margin)
 {
-    double flo = fx_val(F, t);
+    double flo = fx_val(F, F->n, t);
     if (flo >= 0) {
         *margin = INFINITY;
         return lo;
     }
     int64_t k;
-    if (first_cpos(F, lo, hi, t, flo, &k, margin))
+    /* three terms (lif_exp, or lif with a current) with n a constant: the
+     * compiler unrolls the evaluations, the bulk of a search */
+    if (F->n == 3 ? first_cpos(F, 3, lo, hi, t, flo, &k, margin) : first_cpos(F, F->n, lo, hi, t, flo, &k, margin))
         return k;
     return first_general(f, lo, hi, ws, margin);
 }
@@ -537,7 +539,7 @@ int64_t nesim_expsum_first(const nesim_expsum *f, int64_t lo, int64_t hi, nesim_
     fx F;
     double t[NESIM_TBL_MAX];
     fx_prepare(&F, f);
-    fx_terms(&F, lo, t);
+    fx_terms(&F, F.n, lo, t);
     return first_at(f, &F, lo, hi, t, ws, margin);
 }
 
@@ -562,8 +564,8 @@ int64_t nesim_expsum_predict(nesim_expsum *f, int64_t from, int64_t top, double 
     fx F;
     double t[NESIM_TBL_MAX];
     fx_prepare(&F, f);
-    fx_terms(&F, from, t);
-    double f0 = fx_val(&F, t);
+    fx_terms(&F, F.n, from, t);
+    double f0 = fx_val(&F, F.n, t);
     for (int l = 0; l < SLACK_LEVELS && slack > 0; l++, slack *= 0.5) {
         if (f0 < -slack) {
             /* far below threshold: answer when f comes within slack, or
