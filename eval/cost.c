@@ -347,6 +347,13 @@ int nesim_cost_network_timed(const nesim_chip *chip, const nesim_chip *dense, co
                              const uint64_t *spikes, int64_t ticks, double chip_seconds, nesim_cost *out,
                              nesim_error *err)
 {
+    return nesim_cost_network_mapped(chip, dense, net, NULL, spikes, ticks, chip_seconds, out, err);
+}
+
+int nesim_cost_network_mapped(const nesim_chip *chip, const nesim_chip *dense, const nesim_net *net,
+                              nesim_cost *mapped, const uint64_t *spikes, int64_t ticks, double chip_seconds,
+                              nesim_cost *out, nesim_error *err)
+{
     if (nesim_graph_is_part(nesim_net_graph(net)))
         return whole_graph_needed(err);
     nesim_energy_params ep;
@@ -354,6 +361,12 @@ int nesim_cost_network_timed(const nesim_chip *chip, const nesim_chip *dense, co
     int rc = nesim_cost_begin(chip, dense, ticks, chip_seconds, out, &ep, &dp, err);
     if (rc)
         return rc;
+    nesim_mapping reuse = {0};
+    double reuse_s = 0;
+    if (mapped) { /* the placement is the same before a run as after: taken, not made again */
+        reuse = mapped->map, reuse_s = mapped->map_seconds;
+        memset(&mapped->map, 0, sizeof mapped->map);
+    }
     int np = nesim_population_count(net), nj = nesim_projection_count(net);
     nesim_energy_input *ein = calloc((size_t)(np ? np : 1), sizeof *ein);
     nesim_energy_layer *eout = calloc((size_t)(np ? np : 1), sizeof *eout);
@@ -363,8 +376,13 @@ int nesim_cost_network_timed(const nesim_chip *chip, const nesim_chip *dense, co
         goto done;
     }
     out->n = (size_t)np;
-    if ((rc = map_network(net, chip->p.asynchronous, out, err)))
+    if (reuse.place) {
+        out->caps.pack = !chip->p.asynchronous; /* as map_network sets it */
+        out->map = reuse, out->map_seconds = reuse_s;
+        memset(&reuse, 0, sizeof reuse);
+    } else if ((rc = map_network(net, chip->p.asynchronous, out, err))) {
         goto done;
+    }
     for (int p = 0; p < np; p++) {
         const nesim_counters *k = nesim_population_counters(net, p);
         nesim_energy_input *x = &ein[p];
@@ -422,6 +440,7 @@ int nesim_cost_network_timed(const nesim_chip *chip, const nesim_chip *dense, co
         out->layer[p].e = eout[p];
     }
 done:
+    nesim_map_free(&reuse); /* taken by out, unless a failure came first */
     free(ein);
     free(eout);
     if (rc)

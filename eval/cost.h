@@ -94,6 +94,13 @@ int nesim_cost_network(const nesim_chip *chip, const nesim_chip *dense, const ne
 int nesim_cost_network_timed(const nesim_chip *chip, const nesim_chip *dense, const nesim_net *net,
                              const uint64_t *spikes, int64_t ticks, double chip_seconds, nesim_cost *out,
                              nesim_error *err);
+/* nesim_cost_network_timed with the mapping nesim_cost_network_map made of
+ * the same network before the run (the placement does not change): it is
+ * moved out of *mapped (left without one; the caller still frees it) into
+ * *out instead of being made again. mapped NULL: mapped here. */
+int nesim_cost_network_mapped(const nesim_chip *chip, const nesim_chip *dense, const nesim_net *net,
+                              nesim_cost *mapped, const uint64_t *spikes, int64_t ticks, double chip_seconds,
+                              nesim_cost *out, nesim_error *err);
 /* Only the mapping of nesim_cost_network (out->caps, out->map; the same
  * placement, before a run), e.g. to time the run as it goes. */
 int nesim_cost_network_map(const nesim_chip *chip, const nesim_chip *dense, const nesim_net *net, nesim_cost *out,

@@ -738,26 +738,25 @@ static int run_network(const nesim_run_opts *o, const nesim_spec *spec, const ne
     ph->load += lap(ph);
     net_sink ns = {.checksum = NESIM_SPIKE_CHECKSUM_INIT};
     nesim_chip *chip = NULL, *dense = NULL;
-    nesim_cost cost, *costp = NULL;
+    nesim_cost cost, *costp = NULL, pre, *prep = NULL; /* pre: the timed run's mapping, priced after it */
     double close_s = -1;
     if ((rc = nesim_isi_init(&ns.isi, g->n_total, err)) || (rc = load_chips(o, &chip, &dense, err)))
         goto done;
     if (o->timing_steps && !o->timing)
         rc = nesim_fail(err, NESIM_EINVAL, "--timing-steps needs --timing");
     if (!rc && o->timing) {
-        nesim_cost pre;
         if (!chip)
             rc = nesim_fail(err, NESIM_EINVAL, "--timing needs a chip (--chip)");
         else if (!chip->p.has_latency)
             rc = nesim_fail(err, NESIM_EINVAL, "--timing: chip %s has no latency section: it cannot time a run "
                             "(profiles with one: loihi, loihi-sanafe)", chip->name);
         else if (!(rc = nesim_cost_network_map(chip, dense, net, &pre, err))) {
+            prep = &pre;
             rc = nesim_chiptime_new(chip, &pre.caps, &pre.map, net, (nesim_timing)o->timing, &ns.ct, err);
             if (!rc) /* async: a step's events arrive one tick apart in real time */
                 nesim_chiptime_set_input_dt(ns.ct, spec->tick);
             if (!rc) /* every rank sees every spike: each times its share of the steps */
                 nesim_chiptime_share(ns.ct, nesim_comm_rank(o->comm), nesim_comm_size(o->comm));
-            nesim_cost_free(&pre);
         }
         if (rc)
             goto done;
@@ -795,7 +794,8 @@ static int run_network(const nesim_run_opts *o, const nesim_spec *spec, const ne
         rc = nesim_npy_write(o->timing_steps, NESIM_F64, 1, shape, ctr.step_s, err);
     }
     if (!rc && chip &&
-        !(rc = nesim_cost_network_timed(chip, dense, net, ns.isi.count, total, ns.ct ? ctr.total_s : -1, &cost, err)))
+        !(rc = nesim_cost_network_mapped(chip, dense, net, prep, ns.isi.count, total, ns.ct ? ctr.total_s : -1, &cost,
+                                         err)))
         costp = &cost;
     ph->cost += lap(ph);
     json_t *r = NULL;
@@ -837,6 +837,8 @@ done:
         nesim_record_end(ns.rec, NULL, NULL, -1, -1, NESIM_TRACE_FAILED, NULL);
     if (costp)
         nesim_cost_free(costp);
+    if (prep)
+        nesim_cost_free(prep);
     nesim_chip_free(chip);
     nesim_chip_free(dense);
     nesim_isi_free(&ns.isi);

@@ -132,6 +132,41 @@ static nesim_chiptime_result time_it(nesim_chiptime **ct, nesim_timing model, ui
     return r;
 }
 
+/* The timed run's mapping, made before the run, prices it afterwards: moved,
+ * not made again, and the same cost as a fresh mapping's. */
+static void test_mapping_reused(void **st)
+{
+    nesim_error err = {0};
+    nesim_chip *chip = small_chip(16), *dense = NULL;
+    assert_ok(nesim_chip_load("dense-45nm", "chips", &dense, &err), &err);
+    nesim_net *net = small_net();
+    assert_ok(nesim_run(net, 20, &err), &err);
+    uint64_t spikes[16] = {0};
+    spikes[0] = 3, spikes[1] = 2;
+    nesim_cost pre, a, b;
+    assert_ok(nesim_cost_network_map(chip, dense, net, &pre, &err), &err);
+    assert_non_null(pre.map.place);
+    assert_ok(nesim_cost_network_mapped(chip, dense, net, &pre, spikes, 20, 1e-3, &a, &err), &err);
+    assert_null(pre.map.place); /* moved */
+    assert_ok(nesim_cost_network_timed(chip, dense, net, spikes, 20, 1e-3, &b, &err), &err);
+    assert_int_equal(a.map.cores, 4);
+    assert_int_equal(a.map.cores, b.map.cores);
+    assert_int_equal(a.map.routes, b.map.routes);
+    assert_true(a.energy.total > 0);
+    for (int k = 0; k < NESIM_E_TERMS; k++)
+        assert_true(a.energy.term[k] == b.energy.term[k]);
+    /* neuron 0 reaches neuron 4 (core 1) over three delays (three projections),
+     * neuron 1 neurons 12-14 (core 3) over one: 3 x 3 + 2 x 1 messages */
+    assert_true(a.layer[0].in.deliveries == b.layer[0].in.deliveries);
+    assert_true(a.layer[0].in.deliveries == 3 * 3 + 2 * 1);
+    nesim_cost_free(&pre);
+    nesim_cost_free(&a);
+    nesim_cost_free(&b);
+    nesim_chip_free(chip);
+    nesim_chip_free(dense);
+    nesim_net_free(net);
+}
+
 static void check_steps(const nesim_chiptime_result *r, double step0)
 {
     const double want[5] = {step0, 310, 306, 306, 304};
@@ -480,6 +515,7 @@ static void test_layer_model_timed(void **st)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_mapping_reused),
         cmocka_unit_test(test_simple_model),
         cmocka_unit_test(test_detailed_model),
         cmocka_unit_test(test_full_buffers_hold_messages_back),
