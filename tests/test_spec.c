@@ -717,6 +717,12 @@ static void test_explicit_projections(void **st)
     explicit_refused("{\"pre\": \"a\", \"post\": \"b\", \"rule\": \"explicit\", \"synapses\": {\"pre\": [0, 31], "
                      "\"post\": [0, 1], \"weight\": [1e-3, 1e-3]}}", NULL,
                      "x.json: projections[0]: synapses.pre: element 1: 31 is not a neuron index of 'a' (0 .. 29)");
+    explicit_refused("{\"pre\": \"a\", \"post\": \"b\", \"rule\": \"explicit\", \"synapses\": {\"pre\": [0, 1.5], "
+                     "\"post\": [0, 1], \"weight\": [1e-3, 1e-3]}}", NULL,
+                     "x.json: projections[0]: synapses.pre: element 1: 1.5 is not a neuron index of 'a' (0 .. 29)");
+    explicit_refused("{\"pre\": \"a\", \"post\": \"b\", \"rule\": \"explicit\", \"synapses\": {\"pre\": [0, 1], "
+                     "\"post\": [0, 19.000001], \"weight\": [1e-3, 1e-3]}}", NULL,
+                     "x.json: projections[0]: synapses.post: element 1: 19.000001 is not a neuron index of 'b' (0 .. 19)");
     explicit_refused("{\"pre\": \"a\", \"post\": \"b\", \"rule\": \"explicit\", \"synapses\": {\"pre\": [0, 1], "
                      "\"post\": [0], \"weight\": [1e-3, 1e-3]}}", NULL,
                      "projections[0]: synapses.post: 1 elements, but synapses.pre has 2");
