@@ -640,9 +640,9 @@ size_t nesim_graph_targets(const nesim_graph *g, int j, uint32_t i, uint32_t *ou
     const nesim_graph_pop *post = &g->pops[pj->s.post];
     size_t n = 0;
     if (pj->s.kind == NESIM_FIXED_PROB || pj->s.kind == NESIM_EXPLICIT) {
-        for (uint64_t k = pj->row[i]; k < pj->row[i + 1]; k++, n++)
-            if (n < cap)
-                out[n] = pj->col[k];
+        n = (size_t)(pj->row[i + 1] - pj->row[i]);
+        if (cap)
+            memcpy(out, pj->col + pj->row[i], (n < cap ? n : cap) * sizeof *out);
     } else if (pj->s.kind == NESIM_ONE_TO_ONE) {
         if (cap)
             out[0] = i;
