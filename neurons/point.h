@@ -88,9 +88,12 @@ static inline double *nesim_point_state(const nesim_pop *p, uint32_t j)
         nesim_rule_init(nesim_pop_dyn(p, j), s + p->dyn.rule_off);                                \
         PFX##_k_predict(p, j, 0, NESIM_NEVER);                                                    \
     }                                                                                             \
-    static inline __attribute__((always_inline)) uint64_t PFX##_k_at(nesim_pop *p, nesim_nrec *r, uint32_t j, \
+    /* one input to neuron j (record r, constants d, state st); a spent budget  */            \
+    /* queues it in cand (*nc entries)                                          */            \
+    static inline __attribute__((always_inline)) uint64_t PFX##_k_at(nesim_nrec *r, uint32_t j,   \
                                                                     const nesim_dyn *d, double *st, double w,    \
-                                                                    double kick, int64_t t, int keep)   \
+                                                                    double kick, int64_t t, int keep,   \
+                                                                    uint32_t *cand, size_t *nc)         \
     {                                                                                             \
         uint64_t up = 0;                                                                          \
         if (r->ts != t) { /* the constants are read here: once per neuron and tick */            \
@@ -102,14 +105,15 @@ static inline double *nesim_point_state(const nesim_pop *p, uint32_t j)
         INP(d, st, w, refr);                                                                      \
         if (kick > 0 && (!refr || keep)) {                                                        \
             r->budget -= kick;                                                                    \
-            nesim_pop_mark_if(p, r, j, r->budget < 0);                                            \
+            nesim_cand_mark_if(cand, nc, r, j, r->budget < 0);                                    \
         }                                                                                         \
         return up;                                                                                \
     }                                                                                             \
     static inline __attribute__((always_inline)) uint64_t PFX##_k_one(nesim_pop *p, uint32_t j, double w,   \
                                                                      double kick, int64_t t, int keep) \
     {                                                                                             \
-        return PFX##_k_at(p, &p->rec[j], j, nesim_pop_dyn(p, j), nesim_point_state(p, j), w, kick, t, keep); \
+        return PFX##_k_at(&p->rec[j], j, nesim_pop_dyn(p, j), nesim_point_state(p, j), w, kick, t, keep, \
+                          p->cand, &p->n_cand);                                                   \
     }                                                                                             \
     static uint64_t PFX##_k_deliver(nesim_pop *p, const nesim_fan *f, double w, double kick,      \
                                     int64_t t)                                                    \
@@ -138,23 +142,7 @@ static inline double *nesim_point_state(const nesim_pop *p, uint32_t j)
                     __builtin_prefetch(&rec[col[k + NESIM_POINT_AHEAD]], 1);                      \
                 const uint32_t j = col[k];                                                        \
                 nesim_nrec *const r = &rec[j];                                                    \
-                const nesim_dyn *const d = cls ? &cdyn[cls[j]] : d0;                              \
-                if (r->ts != t) { /* the constants are read here: once per neuron and tick */    \
-                    NESIM_POINT_ADVANCE(ADV, d, r->x, r->ts, t, r->ref_until);                    \
-                    r->ts = t;                                                                    \
-                    ups++;                                                                        \
-                }                                                                                 \
-                const int refr = t < r->ref_until;                                                \
-                INP(d, r->x, wv[k], refr);                                                        \
-                if (kick > 0 && (!refr || keep)) {                                                \
-                    const double b = r->budget - kick;                                            \
-                    r->budget = b;                                                                \
-                    /* nesim_pop_mark_if on the local count */                                    \
-                    const unsigned add = (unsigned)(b < 0) & (unsigned)!(r->flags & NESIM_F_CAND); \
-                    r->flags |= (uint8_t)(add * NESIM_F_CAND);                                    \
-                    cand[nc] = j;                                                                 \
-                    nc += add;                                                                    \
-                }                                                                                 \
+                ups += PFX##_k_at(r, j, cls ? &cdyn[cls[j]] : d0, r->x, wv[k], kick, t, keep, cand, &nc); \
             }                                                                                     \
             p->n_cand = nc;                                                                       \
             return ups;                                                                           \

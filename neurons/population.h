@@ -169,17 +169,20 @@ static inline void nesim_pop_mark(nesim_pop *p, nesim_nrec *r, uint32_t j)
     }
 }
 
-/* nesim_pop_mark when `spent`, without a branch: in a dense tick the budget of
- * a neuron is spent by one of its inputs and stays spent for the rest, so the
- * test is taken about half the time and a branch on it mispredicts as often.
- * cand holds n + 1 slots: the write past the count is harmless. */
-static inline void nesim_pop_mark_if(nesim_pop *p, nesim_nrec *r, uint32_t j, int spent)
+/* nesim_pop_mark when `spent`, without a branch, on a candidate list cand of
+ * *n entries (p->cand, p->n_cand, or the caller's copies of them held in
+ * registers over a row): in a dense tick the budget of a neuron is spent by
+ * one of its inputs and stays spent for the rest, so the test is taken about
+ * half the time and a branch on it mispredicts as often. cand holds n + 1
+ * slots: the write past the count is harmless. */
+static inline void nesim_cand_mark_if(uint32_t *cand, size_t *n, nesim_nrec *r, uint32_t j, int spent)
 {
     unsigned add = (unsigned)spent & (unsigned)!(r->flags & NESIM_F_CAND);
     r->flags |= (uint8_t)(add * NESIM_F_CAND);
-    p->cand[p->n_cand] = j;
-    p->n_cand += add;
+    cand[*n] = j;
+    *n += add;
 }
+
 
 /* Sets neuron j's prediction to tick k (> now; NESIM_NEVER: none): a new
  * generation, and a wake-up for the engine to queue. */
