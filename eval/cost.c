@@ -361,12 +361,6 @@ int nesim_cost_network_mapped(const nesim_chip *chip, const nesim_chip *dense, c
     int rc = nesim_cost_begin(chip, dense, ticks, chip_seconds, out, &ep, &dp, err);
     if (rc)
         return rc;
-    nesim_mapping reuse = {0};
-    double reuse_s = 0;
-    if (mapped) { /* the placement is the same before a run as after: taken, not made again */
-        reuse = mapped->map, reuse_s = mapped->map_seconds;
-        memset(&mapped->map, 0, sizeof mapped->map);
-    }
     int np = nesim_population_count(net), nj = nesim_projection_count(net);
     nesim_energy_input *ein = calloc((size_t)(np ? np : 1), sizeof *ein);
     nesim_energy_layer *eout = calloc((size_t)(np ? np : 1), sizeof *eout);
@@ -376,10 +370,9 @@ int nesim_cost_network_mapped(const nesim_chip *chip, const nesim_chip *dense, c
         goto done;
     }
     out->n = (size_t)np;
-    if (reuse.place) {
-        out->caps.pack = !chip->p.asynchronous; /* as map_network sets it */
-        out->map = reuse, out->map_seconds = reuse_s;
-        memset(&reuse, 0, sizeof reuse);
+    if (mapped && mapped->map.place) { /* the placement is the same before a run as after: taken, not made again */
+        out->caps = mapped->caps, out->map = mapped->map, out->map_seconds = mapped->map_seconds;
+        memset(&mapped->map, 0, sizeof mapped->map);
     } else if ((rc = map_network(net, chip->p.asynchronous, out, err))) {
         goto done;
     }
@@ -440,7 +433,6 @@ int nesim_cost_network_mapped(const nesim_chip *chip, const nesim_chip *dense, c
         out->layer[p].e = eout[p];
     }
 done:
-    nesim_map_free(&reuse); /* taken by out, unless a failure came first */
     free(ein);
     free(eout);
     if (rc)

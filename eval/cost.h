@@ -96,8 +96,9 @@ int nesim_cost_network_timed(const nesim_chip *chip, const nesim_chip *dense, co
                              nesim_error *err);
 /* nesim_cost_network_timed with the mapping nesim_cost_network_map made of
  * the same network before the run (the placement does not change): it is
- * moved out of *mapped (left without one; the caller still frees it) into
- * *out instead of being made again. mapped NULL: mapped here. */
+ * moved out of *mapped into *out instead of being made again (a failure
+ * before that leaves it in *mapped; the caller frees *mapped either way).
+ * mapped NULL, or without a mapping: mapped here. */
 int nesim_cost_network_mapped(const nesim_chip *chip, const nesim_chip *dense, const nesim_net *net,
                               nesim_cost *mapped, const uint64_t *spikes, int64_t ticks, double chip_seconds,
                               nesim_cost *out, nesim_error *err);
