@@ -286,8 +286,8 @@ static inline int64_t iceil(double x)
  * Returns 0 when rounding defeats the reasoning (the caller then searches in
  * general). */
 static inline __attribute__((always_inline)) int first_cpos(const fx *F, const int n, int64_t lo, int64_t hi,
-                                                           const double *tlo, double flo,
-                      int64_t *found, double *margin)
+                                                           const double *tlo, double flo, int64_t *found,
+                                                           double *margin)
 {
     if (!(F->c0 > 0) || n > 3) /* the reasoning above holds for three terms at most */
         return 0;
