@@ -36,15 +36,28 @@ typedef struct u32v {
     size_t n, cap;
 } u32v;
 
+/* An array v of *cap elements of `size` bytes with room for `need`: v
+ * itself, or v grown to twice its capacity (from `first`) until it has;
+ * NULL when out of memory (v and *cap unchanged: the caller still owns v). */
+static void *grown(void *v, size_t need, size_t *cap, size_t size, size_t first)
+{
+    if (need <= *cap)
+        return v;
+    size_t nc = *cap ? 2 * *cap : first;
+    while (nc < need)
+        nc *= 2;
+    void *nv = realloc(v, nc * size);
+    if (nv)
+        *cap = nc;
+    return nv;
+}
+
 static int u32v_push(u32v *a, uint32_t x)
 {
-    if (a->n == a->cap) {
-        size_t nc = a->cap ? 2 * a->cap : 64;
-        uint32_t *nv = realloc(a->v, nc * sizeof *nv);
-        if (!nv)
-            return -1;
-        a->v = nv, a->cap = nc;
-    }
+    uint32_t *v = grown(a->v, a->n + 1, &a->cap, sizeof *v, 64);
+    if (!v)
+        return -1;
+    a->v = v;
     a->v[a->n++] = x;
     return 0;
 }
@@ -715,13 +728,10 @@ static inline int ev_less(const ev *x, const ev *y)
 
 static int heap_push_seq(nesim_chiptime *ct, double t, uint64_t seq, int kind, uint32_t a)
 {
-    if (ct->n_heap == ct->cap_heap) {
-        size_t nc = ct->cap_heap ? 2 * ct->cap_heap : 256;
-        ev *nh = realloc(ct->heap, nc * sizeof *nh);
-        if (!nh)
-            return -1;
-        ct->heap = nh, ct->cap_heap = nc;
-    }
+    ev *nh = grown(ct->heap, ct->n_heap + 1, &ct->cap_heap, sizeof *nh, 256);
+    if (!nh)
+        return -1;
+    ct->heap = nh;
     ev e = {t + 0.0, seq, kind, a};
     size_t i = ct->n_heap++;
     while (i > 0) {
@@ -784,13 +794,10 @@ static double link_latency(const nesim_chiptime *ct, uint32_t x, uint32_t y, int
 
 static int add_msg(nesim_chiptime *ct, double t, uint32_t sx, uint32_t sy, uint32_t core, double work)
 {
-    if (ct->n_msgs == ct->cap_msgs) {
-        size_t nc = ct->cap_msgs ? 2 * ct->cap_msgs : 256;
-        dmsg *nm = realloc(ct->msgs, nc * sizeof *nm);
-        if (!nm)
-            return -1;
-        ct->msgs = nm, ct->cap_msgs = nc;
-    }
+    dmsg *nm = grown(ct->msgs, ct->n_msgs + 1, &ct->cap_msgs, sizeof *nm, 256);
+    if (!nm)
+        return -1;
+    ct->msgs = nm;
     uint32_t m = (uint32_t)ct->n_msgs++;
     ct->msgs[m] = (dmsg){.x = sx, .y = sy, .dx = ct->xy[core].x, .dy = ct->xy[core].y, .core = core, .work = work,
                          .prev = -1, .next = -1, .t0 = t, .seq = ct->seq++};
@@ -1002,15 +1009,10 @@ static int detailed_step(nesim_chiptime *ct, const uint32_t *fired, size_t nf, d
 static int record_step(nesim_chiptime *ct, const ct_rec *q)
 {
     int64_t s = q->s;
-    if ((size_t)s >= ct->cap_steps) {
-        size_t nc = ct->cap_steps ? 2 * ct->cap_steps : 1024;
-        while (nc <= (size_t)s)
-            nc *= 2;
-        double *n = realloc(ct->step_s, nc * sizeof *n);
-        if (!n)
-            return -1;
-        ct->step_s = n, ct->cap_steps = nc;
-    }
+    double *st = grown(ct->step_s, (size_t)s + 1, &ct->cap_steps, sizeof *st, 1024);
+    if (!st)
+        return -1;
+    ct->step_s = st;
     double t = q->t + ct->sync;
     ct->step_s[s] = t;
     ct->r.total_s += t;
@@ -1045,13 +1047,10 @@ static int keep_step(nesim_chiptime *ct, int64_t s, double t, uint64_t crit, nes
     }
     if (ct->parts <= 1)
         return record_step(ct, &q);
-    if (ct->n_recs == ct->cap_recs) {
-        size_t nc = ct->cap_recs ? 2 * ct->cap_recs : 1024;
-        ct_rec *n = realloc(ct->recs, nc * sizeof *n);
-        if (!n)
-            return -1;
-        ct->recs = n, ct->cap_recs = nc;
-    }
+    ct_rec *recs = grown(ct->recs, ct->n_recs + 1, &ct->cap_recs, sizeof *recs, 1024);
+    if (!recs)
+        return -1;
+    ct->recs = recs;
     ct->recs[ct->n_recs++] = q;
     return 0;
 }
@@ -1134,13 +1133,10 @@ static int async_step(nesim_chiptime *ct, int64_t s, uint32_t *fired, size_t nf,
                     int64_t delay;
                     ct->G.edge(ct->G.user, edge, &pre, &post, &syn, &delay);
                     amsgv *q = &ct->pending[post];
-                    if (q->n == q->cap) {
-                        size_t nc = q->cap ? 2 * q->cap : 64;
-                        amsg *v = realloc(q->v, nc * sizeof *v);
-                        if (!v)
-                            return -1;
-                        q->v = v, q->cap = nc;
-                    }
+                    amsg *v = grown(q->v, q->n + 1, &q->cap, sizeof *v, 64);
+                    if (!v)
+                        return -1;
+                    q->v = v;
                     q->v[q->n++] = (amsg){.arrive = ready + L->message_out + hop_time(ct, ct->core_of[g], sp[sq].core[m]),
                                           .work = sp[sq].work[m], .core = sp[sq].core[m], .src = g, .edge = edge,
                                           .seq = ct->seq++};
@@ -1291,13 +1287,10 @@ int nesim_chiptime_step(nesim_chiptime *ct, int64_t t, const uint32_t *ids, size
     if (ct->n_pend && t / ct->parts != ct->pend[0].t / ct->parts && (rc = flush_block(ct, INT64_MAX, err)))
         return rc;
     for (size_t k = 0; k < n; k++) {
-        if (ct->n_pend == ct->cap_pend) {
-            size_t nc = ct->cap_pend ? 2 * ct->cap_pend : 4096;
-            struct ct_pend *v = realloc(ct->pend, nc * sizeof *v);
-            if (!v)
-                return nesim_fail(err, NESIM_ENOMEM, "chip time: out of memory");
-            ct->pend = v, ct->cap_pend = nc;
-        }
+        struct ct_pend *v = grown(ct->pend, ct->n_pend + 1, &ct->cap_pend, sizeof *v, 4096);
+        if (!v)
+            return nesim_fail(err, NESIM_ENOMEM, "chip time: out of memory");
+        ct->pend = v;
         ct->pend[ct->n_pend++] = (struct ct_pend){t, ids[k]};
     }
     return NESIM_OK;
@@ -1415,13 +1408,10 @@ double nesim_chiptime_span_s(const nesim_chiptime_result *r, int64_t t0, int64_t
 
 int nesim_ct_feed_spike(nesim_ct_feed *f, int64_t tick, uint32_t id, nesim_error *err)
 {
-    if (f->n == f->cap) {
-        size_t nc = f->cap ? 2 * f->cap : 4096;
-        uint64_t *b = realloc(f->buf, nc * sizeof *b);
-        if (!b)
-            return nesim_fail(err, NESIM_ENOMEM, "chip time: out of memory");
-        f->buf = b, f->cap = nc;
-    }
+    uint64_t *b = grown(f->buf, f->n + 1, &f->cap, sizeof *b, 4096);
+    if (!b)
+        return nesim_fail(err, NESIM_ENOMEM, "chip time: out of memory");
+    f->buf = b;
     f->buf[f->n++] = (uint64_t)tick << 32 | id;
     return NESIM_OK;
 }
@@ -1455,13 +1445,10 @@ int nesim_ct_feed_flush(nesim_ct_feed *f, nesim_chiptime *ct, nesim_error *err)
 
 int nesim_ct_feed_window(nesim_ct_feed *f, int64_t key, int64_t t0, int64_t steps, nesim_error *err)
 {
-    if (f->n_win == f->cap_win) {
-        size_t nc = f->cap_win ? 2 * f->cap_win : 256;
-        int64_t *w = realloc(f->win, 3 * nc * sizeof *w);
-        if (!w)
-            return nesim_fail(err, NESIM_ENOMEM, "chip time: out of memory");
-        f->win = w, f->cap_win = nc;
-    }
+    int64_t *w = grown(f->win, f->n_win + 1, &f->cap_win, 3 * sizeof *w, 256); /* (key, t0, steps) each */
+    if (!w)
+        return nesim_fail(err, NESIM_ENOMEM, "chip time: out of memory");
+    f->win = w;
     f->win[3 * f->n_win] = key, f->win[3 * f->n_win + 1] = t0, f->win[3 * f->n_win + 2] = steps;
     f->n_win++;
     return NESIM_OK;
