@@ -134,8 +134,8 @@ pairs "strong: 7B layer batch, $SAMPLES samples" 1 2 \
 import json, sys
 r = json.load(open(sys.argv[1])); m = r["mpi"]
 print("  exchange on 2 ranks: %d bytes sent (per sample and coded layer its played counts and statistics, and its"
-      " outputs), %d collectives; synthesis %.2f s per rank (every rank makes the layer's weights)"
-      % (m["bytes_sent"], m["collectives"], r["phases_s"].get("synthesis", 0)))
+      " outputs), %d collectives; synthesis %.2f s per rank (every rank makes the layer's weights); observers: %s"
+      % (m["bytes_sent"], m["collectives"], r["phases_s"].get("synthesis", 0), m.get("observed", "?")))
 PY
 
 # two decoder layers at 7B width, int8 (bench/lm7b.sh's checkpoint)

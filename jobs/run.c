@@ -433,6 +433,9 @@ static int run_layers(const nesim_run_opts *o, const nesim_spec *spec, phases *p
     ph->load += lap(ph) - synth_open;
     nesim_infer_set_threads(m, o->threads > 0 ? o->threads : nesim_par_cores());
     nesim_infer_set_comm(m, nesim_comm_size(o->comm) > 1 ? o->comm : NULL);
+    /* without a trace or chip time the observers only sum (the checksum,
+     * the counters): each rank counts the samples it played */
+    nesim_infer_set_split_observers(m, !o->trace && !o->timing);
     const int rank0 = nesim_comm_rank(o->comm) == 0; /* writes the trace and the files */
     size_t w = nesim_infer_input_size(m), ow = nesim_infer_output_size(m);
     rc = source_open(&src, o, spec, w, err);
@@ -521,6 +524,8 @@ static int run_layers(const nesim_run_opts *o, const nesim_spec *spec, phases *p
     }
     if (!rc)
         rc = nesim_infer_finish(m, &rep, err);
+    if (!rc && nesim_infer_split_observers(m))
+        rc = nesim_comm_sum_u64(o->comm, &ck.sum, 1, "the spike checksum", err);
     nesim_infer_set_sink(m, NULL);
     ph->synthesis = nesim_infer_synth_s(m);
     ph->synth_first = nesim_infer_synth_first_s(m);
@@ -561,8 +566,13 @@ static int run_layers(const nesim_run_opts *o, const nesim_spec *spec, phases *p
                                .spike_checksum = ck.sum};
         if (!(r = nesim_report_layers(spec, &rep, costp, &ex)))
             rc = nesim_fail(err, NESIM_ENOMEM, "out of memory building the report");
-        else if (nesim_comm_size(o->comm) > 1)
-            rc = add_mpi(r, o->comm, NULL, err);
+        else if (nesim_comm_size(o->comm) > 1 && !(rc = add_mpi(r, o->comm, NULL, err)))
+            json_object_set_new(json_object_get(r, "mpi"), "observed",
+                                json_string(nesim_infer_split_observers(m)
+                                                ? "each sample's spikes counted on the rank that played it, "
+                                                  "summed over the ranks at the end"
+                                                : "every sample's spikes told on every rank, in order (the "
+                                                  "trace or the chip time hears them)"));
         else if (o->gpu && costp)
             rc = layer_gpu_baselines(o->gpu, costp, r, err);
         if (!rc && tk.ct) {

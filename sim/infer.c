@@ -57,6 +57,8 @@ struct nesim_infer {
     double synth_first_s;      /* synthesis seconds before the first coded layer could play */
     int started;               /* a coded layer has been made ready */
     nesim_comm *comm;          /* ranks (nesim_infer_set_comm), or NULL */
+    int split_obs;             /* observers may hear each sample on one rank (nesim_infer_set_split_observers) */
+    int run_split;             /* this run does: begin decided, finish sums */
 };
 
 static void setup_opts(lrt *l)
@@ -223,6 +225,9 @@ size_t nesim_infer_output_size(const nesim_infer *m) { return nesim_layers_outpu
 size_t nesim_infer_layers(const nesim_infer *m) { return m->n; }
 size_t nesim_infer_layer_inputs(const nesim_infer *m, size_t layer) { return m->L[layer].def->in; }
 
+void nesim_infer_set_split_observers(nesim_infer *m, int on) { m->split_obs = on; }
+int nesim_infer_split_observers(const nesim_infer *m) { return m->run_split; }
+
 void nesim_infer_set_sink(nesim_infer *m, const nesim_infer_sink *sink)
 {
     if (sink)
@@ -233,6 +238,24 @@ void nesim_infer_set_sink(nesim_infer *m, const nesim_infer_sink *sink)
 
 /* ---- observers ---- */
 
+/* Room for the activity of ticks [0, n), zero where new; nonzero when out
+ * of memory (nothing changed). */
+static int act_room(nesim_infer *m, size_t n)
+{
+    if (n <= m->cap_act)
+        return 0;
+    size_t cap = m->cap_act ? m->cap_act : 1024;
+    while (cap < n)
+        cap *= 2;
+    int64_t *a = realloc(m->act, cap * sizeof *a);
+    if (!a)
+        return 1;
+    memset(a + m->cap_act, 0, (cap - m->cap_act) * sizeof *a);
+    m->act = a;
+    m->cap_act = cap;
+    return 0;
+}
+
 /* on_step: events per tick, summed over layers (the run's activity) */
 static void on_step(void *user, int64_t tick, int64_t events)
 {
@@ -240,18 +263,9 @@ static void on_step(void *user, int64_t tick, int64_t events)
     nesim_infer *m = c->m;
     if (tick < 0 || m->act_oom)
         return;
-    if ((size_t)tick >= m->cap_act) {
-        size_t cap = m->cap_act ? m->cap_act : 1024;
-        while (cap <= (size_t)tick)
-            cap *= 2;
-        int64_t *a = realloc(m->act, cap * sizeof *a);
-        if (!a) {
-            m->act_oom = 1;
-            return;
-        }
-        memset(a + m->cap_act, 0, (cap - m->cap_act) * sizeof *a);
-        m->act = a;
-        m->cap_act = cap;
+    if (act_room(m, (size_t)tick + 1)) {
+        m->act_oom = 1;
+        return;
     }
     m->act[tick] += events;
     if (m->sink.activity && events) {
@@ -408,6 +422,21 @@ int nesim_infer_dense(nesim_infer *m, const float *x, size_t samples, float *y, 
     return NESIM_OK;
 }
 
+static int layer_major(const nesim_infer *m);
+
+/* Every layer's observers on (the run's counters, then the sink) or off. */
+static void set_observers(nesim_infer *m, int on)
+{
+    for (size_t i = 0; i < m->n; i++) {
+        nesim_coded_opts *o = &m->L[i].opts;
+        o->on_step = on ? on_step : NULL;
+        o->user = &m->ctx[i];
+        o->chan_spikes = on ? m->rep[i].chan_spikes : NULL;
+        o->on_spike = on && m->sink.spike ? on_spike : NULL;
+        o->spike_user = &m->ctx[i];
+    }
+}
+
 void nesim_infer_begin(nesim_infer *m, size_t total, int dense)
 {
     report_init(m, total);
@@ -415,18 +444,12 @@ void nesim_infer_begin(nesim_infer *m, size_t total, int dense)
     m->run_sample = 0;
     m->run_total = total;
     m->run_dense = dense;
+    m->run_split = m->split_obs && m->comm && !dense && layer_major(m);
     m->n_act = 0;
     m->act_oom = 0;
     if (m->act)
         memset(m->act, 0, m->cap_act * sizeof *m->act);
-    for (size_t i = 0; i < m->n; i++) {
-        nesim_coded_opts *o = &m->L[i].opts;
-        o->on_step = dense ? NULL : on_step;
-        o->user = &m->ctx[i];
-        o->chan_spikes = dense ? NULL : m->rep[i].chan_spikes;
-        o->on_spike = !dense && m->sink.spike ? on_spike : NULL;
-        o->spike_user = &m->ctx[i];
-    }
+    set_observers(m, !dense);
 }
 
 /* Coded layer i has played sample s from tick `start` (st): counted, told to
@@ -609,7 +632,11 @@ static int feed_batch(nesim_infer *m, batch_scratch *b, const float *x, size_t k
                 st.last_tick += start;
             }
             st.t_end += start;
-            int rc = nesim_coded_observe(&l->lin, &l->opts, b->counts[i] + k * d->in, st.steps, start, k0 + k, err);
+            /* split observers hear a sample on the rank that played it */
+            int rc = m->run_split && (k < a || k >= e)
+                         ? NESIM_OK
+                         : nesim_coded_observe(&l->lin, &l->opts, b->counts[i] + k * d->in, st.steps, start, k0 + k,
+                                               err);
             if (rc)
                 return nesim_context(err, "sample %zu: ", s), -1;
             tick = layer_done(m, i, s, start, &st, tick);
@@ -662,7 +689,7 @@ int nesim_infer_feed(nesim_infer *m, const float *x, size_t samples, float *y, n
     return rc;
 }
 
-static int feed_samples(nesim_infer *m, const float *x, size_t samples, float *y, nesim_infer_progress progress,
+static int feed_each(nesim_infer *m, const float *x, size_t samples, float *y, nesim_infer_progress progress,
                         void *user, nesim_error *err)
 {
     const size_t in_size = nesim_infer_input_size(m), out_size = nesim_infer_output_size(m);
@@ -722,6 +749,42 @@ static int feed_samples(nesim_infer *m, const float *x, size_t samples, float *y
     return NESIM_OK;
 }
 
+/* Sample by sample; with split observers, rank 0 alone tells them (every
+ * rank plays every sample here). */
+static int feed_samples(nesim_infer *m, const float *x, size_t samples, float *y, nesim_infer_progress progress,
+                        void *user, nesim_error *err)
+{
+    if (!m->run_split || nesim_comm_rank(m->comm) == 0)
+        return feed_each(m, x, samples, y, progress, user, err);
+    set_observers(m, 0);
+    int rc = feed_each(m, x, samples, y, progress, user, err);
+    set_observers(m, 1);
+    return rc;
+}
+
+/* Split observers: each rank counted the samples it told them; the run's
+ * activity per tick and spikes per channel are the sums over ranks (exact:
+ * integers, in any order). */
+static int sum_observed(nesim_infer *m, nesim_error *err)
+{
+    int rc = m->act_oom ? nesim_fail(err, NESIM_ENOMEM, "out of memory recording activity") : NESIM_OK;
+    if ((rc = nesim_comm_agree(m->comm, rc, err)))
+        return rc;
+    int64_t len = -(int64_t)m->n_act; /* the longest over ranks */
+    if ((rc = nesim_comm_min_i64(m->comm, &len, "the length of the run's activity", err)))
+        return rc;
+    rc = act_room(m, (size_t)-len) ? nesim_fail(err, NESIM_ENOMEM, "out of memory recording activity") : NESIM_OK;
+    if ((rc = nesim_comm_agree(m->comm, rc, err)))
+        return rc;
+    m->n_act = (size_t)-len;
+    if (m->n_act && (rc = nesim_comm_sum_u64(m->comm, (uint64_t *)m->act, m->n_act, "the run's activity", err)))
+        return rc;
+    for (size_t i = 0; i < m->n && !rc; i++)
+        if (m->L[i].def->in)
+            rc = nesim_comm_sum_u64(m->comm, m->rep[i].chan_spikes, m->L[i].def->in, "the spikes per channel", err);
+    return rc;
+}
+
 int nesim_infer_finish(nesim_infer *m, nesim_infer_report *rep, nesim_error *err)
 {
     const int64_t tick = m->run_tick;
@@ -735,6 +798,8 @@ int nesim_infer_finish(nesim_infer *m, nesim_infer_report *rep, nesim_error *err
     rep->layers = m->rep;
     rep->samples = (int64_t)m->run_sample;
     rep->ticks = tick;
+    if (m->run_split && (rc0 = sum_observed(m, err)))
+        return rc0;
     if (m->act_oom)
         return nesim_fail(err, NESIM_ENOMEM, "out of memory recording activity");
     rep->activity = m->act;

@@ -59,6 +59,17 @@ void nesim_infer_set_threads(nesim_infer *m, int threads);
  * runs the same calls and ends with the same bits; sim/coding.h). Other
  * layers run whole on every rank. NULL: this process alone. */
 void nesim_infer_set_comm(nesim_infer *m, nesim_comm *comm);
+/* With several ranks and every layer spiking linear or plain (a batched
+ * run): the observers (the run's per-tick activity and spikes per channel,
+ * and the sink) hear each sample on one rank only, the one that played it
+ * (rank 0 for samples played sample by sample), and nesim_infer_finish sums
+ * the activity and channel counts over the ranks; what the sink gathered is
+ * the caller's to sum. For sinks that are sums (a checksum), never for one
+ * that needs every spike in order (a trace, chip time). Default off. */
+void nesim_infer_set_split_observers(nesim_infer *m, int on);
+/* Whether the last run begun split its observers (the caller then sums its
+ * sink's totals over the ranks). */
+int nesim_infer_split_observers(const nesim_infer *m);
 /* Samples a run may play together, layer by layer (default 16; 0 or 1:
  * sample by sample). Every layer spiking linear or plain is required; the
  * outputs, counters, virtual times and observer calls are those of the

@@ -249,12 +249,29 @@ static void test_chip_time_for_every_k(void **st)
 }
 
 /* a layer model's batches: split by samples */
+/* 289 samples: batches of 16 per rank and a last one of a single sample
+ * (played sample by sample) for K = 1, 2, 3. Without a trace or chip time
+ * each rank counts the spikes of the samples it played (the report's
+ * checksum, spikes per channel and activity are then sums over ranks) */
 static void test_digits_same_for_every_k(void **st)
 {
-    json_t *r = same_for_every_k("examples/digits/model.json --input examples/digits/test_inputs.npy "
-                                 "--labels examples/digits/test_labels.npy --samples 300 --json --quiet");
+    const char *args = "examples/digits/model.json --input examples/digits/test_inputs.npy "
+                       "--labels examples/digits/test_labels.npy --samples 289 --json --quiet";
+    json_t *r = same_for_every_k(args);
     assert_true(json_number_value(json_object_get(r, "accuracy_spiking")) > 0.8 ||
                 json_is_object(json_object_get(r, "accuracy")));
+    json_decref(r);
+    r = report_on(2, args);
+    const char *obs = json_string_value(json_object_get(json_object_get(r, "mpi"), "observed"));
+    assert_non_null(obs);
+    assert_non_null(strstr(obs, "on the rank that played it"));
+    json_decref(r);
+    char a[512];
+    snprintf(a, sizeof a, "%s --trace %s", args, test_tmp("observed.db"));
+    r = report_on(2, a);
+    obs = json_string_value(json_object_get(json_object_get(r, "mpi"), "observed"));
+    assert_non_null(obs);
+    assert_non_null(strstr(obs, "every sample's spikes told on every rank"));
     json_decref(r);
 }
 
