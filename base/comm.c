@@ -282,7 +282,8 @@ static int mpi_allgatherv(nesim_comm *c, const void *mine, const size_t *counts,
     return rc;
 }
 
-static int mpi_sum_u64(nesim_comm *c, uint64_t *v, size_t n, const char *what, nesim_error *err)
+static int mpi_reduce_u64(nesim_comm *c, uint64_t *v, size_t n, nesim_reduce_op op, const char *what,
+                          nesim_error *err)
 {
     if (!c || c->size == 1 || n == 0)
         return NESIM_OK;
@@ -290,7 +291,8 @@ static int mpi_sum_u64(nesim_comm *c, uint64_t *v, size_t n, const char *what, n
         return too_big(c, n * 8, what, err);
     MPI_Request r;
     c->st.bytes_sent += n * sizeof *v;
-    if (MPI_Iallreduce(MPI_IN_PLACE, v, (int)n, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD, &r) != MPI_SUCCESS)
+    MPI_Op mop = op == NESIM_REDUCE_MAX ? MPI_MAX : op == NESIM_REDUCE_OR ? MPI_BOR : MPI_SUM;
+    if (MPI_Iallreduce(MPI_IN_PLACE, v, (int)n, MPI_UINT64_T, mop, MPI_COMM_WORLD, &r) != MPI_SUCCESS)
         return c->broken = 1, nesim_fail(err, NESIM_EIO, "rank %d: MPI failed to start %s", c->rank, what);
     return wait_for(c, &r, what, err);
 }
@@ -347,7 +349,8 @@ static int mpi_allgatherv(nesim_comm *c, const void *mine, const size_t *counts,
 {
     return no_mpi(what, err);
 }
-static int mpi_sum_u64(nesim_comm *c, uint64_t *v, size_t n, const char *what, nesim_error *err)
+static int mpi_reduce_u64(nesim_comm *c, uint64_t *v, size_t n, nesim_reduce_op op, const char *what,
+                          nesim_error *err)
 {
     return no_mpi(what, err);
 }
@@ -617,7 +620,8 @@ static int grp_concat(nesim_comm_group *g, const grp_slot *set, const size_t *n,
 typedef struct across_job {
     size_t bytes;         /* allgather: each member's */
     const size_t *counts; /* allgatherv: every member's of the run */
-    size_t n;             /* sum: values */
+    size_t n;             /* reduce: values */
+    nesim_reduce_op op;   /* reduce: how */
     const char *what;
 } across_job;
 
@@ -732,30 +736,31 @@ static int grp_allgatherv(nesim_comm *c, const void *mine, const size_t *counts,
     return NESIM_OK;
 }
 
-/* The group's sum of n values into v. */
-static void local_sum(const nesim_comm_group *g, const grp_slot *set, uint64_t *v, size_t n)
+/* The group's members' n values combined by op into v. */
+static void local_reduce(const nesim_comm_group *g, const grp_slot *set, uint64_t *v, size_t n, nesim_reduce_op op)
 {
     for (size_t i = 0; i < n; i++) {
-        uint64_t sum = 0, x;
+        uint64_t acc = 0, x;
         for (int t = 0; t < g->size; t++) {
             memcpy(&x, set[t].p + i * sizeof x, sizeof x);
-            sum += x;
+            acc = op == NESIM_REDUCE_SUM ? acc + x : op == NESIM_REDUCE_OR ? acc | x : x > acc ? x : acc;
         }
-        v[i] = sum;
+        v[i] = acc;
     }
 }
 
-static int outer_sum(nesim_comm *c, const grp_slot *set, void *ctx, nesim_error *err)
+static int outer_reduce(nesim_comm *c, const grp_slot *set, void *ctx, nesim_error *err)
 {
     nesim_comm_group *g = c->grp;
     const across_job *j = ctx;
     if (grow(&g->res, &g->res_cap, j->n * sizeof(uint64_t)))
         return nesim_fail(err, NESIM_ENOMEM, "out of memory");
-    local_sum(g, set, (uint64_t *)(void *)g->res, j->n);
-    return mpi_sum_u64(g->outer, (uint64_t *)(void *)g->res, j->n, j->what, err);
+    local_reduce(g, set, (uint64_t *)(void *)g->res, j->n, j->op);
+    return mpi_reduce_u64(g->outer, (uint64_t *)(void *)g->res, j->n, j->op, j->what, err);
 }
 
-static int grp_sum_u64(nesim_comm *c, uint64_t *v, size_t n, const char *what, nesim_error *err)
+static int grp_reduce_u64(nesim_comm *c, uint64_t *v, size_t n, nesim_reduce_op op, const char *what,
+                          nesim_error *err)
 {
     nesim_comm_group *g = c->grp;
     const grp_slot *set;
@@ -763,12 +768,12 @@ static int grp_sum_u64(nesim_comm *c, uint64_t *v, size_t n, const char *what, n
     if (rc)
         return rc;
     if (g->outer) {
-        across_job j = {.n = n, .what = what};
-        if (!(rc = grp_across(c, outer_sum, set, &j, what, err)))
+        across_job j = {.n = n, .op = op, .what = what};
+        if (!(rc = grp_across(c, outer_reduce, set, &j, what, err)))
             memcpy(v, g->res, n * sizeof *v);
         return rc;
     }
-    local_sum(g, set, v, n);
+    local_reduce(g, set, v, n, op);
     return NESIM_OK;
 }
 
@@ -935,11 +940,17 @@ int nesim_comm_allgatherv(nesim_comm *c, const void *mine, const size_t *counts,
     return c->grp ? grp_allgatherv(c, mine, counts, all, what, err) : mpi_allgatherv(c, mine, counts, all, what, err);
 }
 
-int nesim_comm_sum_u64(nesim_comm *c, uint64_t *v, size_t n, const char *what, nesim_error *err)
+int nesim_comm_reduce_u64(nesim_comm *c, uint64_t *v, size_t n, nesim_reduce_op op, const char *what,
+                          nesim_error *err)
 {
     if (!c || c->size == 1 || n == 0)
         return NESIM_OK;
-    return c->grp ? grp_sum_u64(c, v, n, what, err) : mpi_sum_u64(c, v, n, what, err);
+    return c->grp ? grp_reduce_u64(c, v, n, op, what, err) : mpi_reduce_u64(c, v, n, op, what, err);
+}
+
+int nesim_comm_sum_u64(nesim_comm *c, uint64_t *v, size_t n, const char *what, nesim_error *err)
+{
+    return nesim_comm_reduce_u64(c, v, n, NESIM_REDUCE_SUM, what, err);
 }
 
 int nesim_comm_min_i64(nesim_comm *c, int64_t *v, const char *what, nesim_error *err)

@@ -89,6 +89,14 @@ int nesim_comm_allgatherv(nesim_comm *c, const void *mine, const size_t *counts,
 /* In place: v[i] = the sum over ranks of v[i] (exact: integers). */
 int nesim_comm_sum_u64(nesim_comm *c, uint64_t *v, size_t n, const char *what, nesim_error *err);
 
+/* How nesim_comm_reduce_u64 combines the ranks' values. */
+typedef enum { NESIM_REDUCE_SUM, NESIM_REDUCE_MAX, NESIM_REDUCE_OR } nesim_reduce_op;
+
+/* In place: v[i] = op over ranks of v[i] (a sum wraps modulo 2^64; OR is
+ * bitwise: the union of bit sets). */
+int nesim_comm_reduce_u64(nesim_comm *c, uint64_t *v, size_t n, nesim_reduce_op op, const char *what,
+                          nesim_error *err);
+
 /* In place: *v = the smallest *v over ranks. */
 int nesim_comm_min_i64(nesim_comm *c, int64_t *v, const char *what, nesim_error *err);
 

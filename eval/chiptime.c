@@ -631,6 +631,10 @@ static size_t net_targets(void *u, int e, uint32_t i, uint32_t *out, size_t cap)
 int nesim_chiptime_new(const nesim_chip *chip, const nesim_chip_caps *caps, const nesim_mapping *map,
                        const nesim_net *net, nesim_timing model, nesim_chiptime **out, nesim_error *err)
 {
+    *out = NULL;
+    if (nesim_graph_is_part(nesim_net_graph(net))) /* the models follow each spike to every target */
+        return nesim_fail(err, NESIM_EINVAL, "chip time needs the whole graph, and this rank drew only its targets' "
+                                             "synapses");
     nesim_ct_graph g = {.user = (void *)net, .n_groups = nesim_population_count(net),
                         .n_edges = nesim_projection_count(net), .size = net_size, .kind = net_kind,
                         .edge = net_edge, .targets = net_targets};

@@ -127,7 +127,8 @@ int nesim_chiptime_new_graph(const nesim_chip *chip, const nesim_chip_caps *caps
                              const nesim_ct_graph *g, nesim_timing model, nesim_chiptime **out, nesim_error *err);
 
 /* The same for a recurrent network (its populations are the groups, its
- * projections the edges: nesim_cost_network's mapping); net must outlive it. */
+ * projections the edges: nesim_cost_network's mapping); net must outlive it.
+ * Its graph must be whole (not drawn in parts: NESIM_EINVAL). */
 int nesim_chiptime_new(const nesim_chip *chip, const nesim_chip_caps *caps, const nesim_mapping *map,
                        const nesim_net *net, nesim_timing model, nesim_chiptime **out, nesim_error *err);
 void nesim_chiptime_free(nesim_chiptime *ct);

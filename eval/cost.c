@@ -248,19 +248,58 @@ static int population_drifts(const nesim_net *net, int p)
     return 0;
 }
 
+/* A part graph's destination cores of projection j (post placed *post):
+ * per pre neuron, the cores of its targets on this rank, merged over the
+ * ranks (bitwise OR: the union). Returns the words (the caller frees them),
+ * NULL with err filled on failure. */
+static uint64_t *merged_reach(const nesim_net *net, int j, const nesim_map_place *post, uint32_t *tg, size_t tg_cap,
+                              nesim_error *err)
+{
+    const nesim_proj_spec *ps = nesim_projection_spec(net, j);
+    const uint64_t npre = nesim_population_size(net, ps->pre), words = nesim_map_reach_words(post);
+    uint64_t *reach = calloc(npre && words ? npre * words : 1, sizeof *reach);
+    if (!reach) {
+        nesim_fail(err, NESIM_ENOMEM, "out of memory");
+        return NULL;
+    }
+    for (uint64_t i = 0; i < npre; i++) {
+        size_t f = nesim_projection_targets(net, j, (uint32_t)i, tg, tg_cap);
+        for (size_t k = 0; k < f && k < tg_cap; k++) {
+            uint64_t d = nesim_map_core(post, tg[k]) - post->first_core;
+            reach[i * words + d / 64] |= (uint64_t)1 << (d % 64);
+        }
+    }
+    if (nesim_comm_reduce_u64(nesim_net_comm(net), reach, npre * words, NESIM_REDUCE_OR,
+                              "the destination cores of a projection", err)) {
+        free(reach);
+        return NULL;
+    }
+    return reach;
+}
+
 /* Groups and edges of a network, and its mapping: out->caps, out->map,
- * out->map_seconds. */
+ * out->map_seconds. A graph drawn in parts (each rank its own targets'
+ * synapses) is mapped by its ranks together: each counts the fan-in of the
+ * neurons it holds (every synapse into them is on this rank), the largest
+ * over the ranks sizes the placement, which every rank then makes alike,
+ * and each edge's destination cores are every rank's merged. */
 static int map_network(const nesim_net *net, int asynchronous, nesim_cost *out, nesim_error *err)
 {
     int rc = NESIM_OK;
     int np = nesim_population_count(net), nj = nesim_projection_count(net);
+    const int part = nesim_graph_is_part(nesim_net_graph(net));
+    if (part && !nesim_net_comm(net))
+        return nesim_fail(err, NESIM_EINVAL, "a graph drawn in parts is mapped by its ranks together: the network "
+                                             "has no ranks (nesim_net_set_comm)");
     nesim_map_group *g = calloc((size_t)(np ? np : 1), sizeof *g);
     nesim_map_edge *e = calloc(nj ? (size_t)nj : 1, sizeof *e);
     proj_ctx *ctx = calloc(nj ? (size_t)nj : 1, sizeof *ctx);
     uint32_t **fan = calloc((size_t)(np ? np : 1), sizeof *fan); /* synapses into each neuron */
+    uint64_t *fan_max = calloc((size_t)(np ? np : 1), sizeof *fan_max);
+    uint64_t **reach = calloc(nj ? (size_t)nj : 1, sizeof *reach);
     uint32_t *tg = NULL;
     size_t tg_cap = 0;
-    if (!g || !e || !ctx || !fan) {
+    if (!g || !e || !ctx || !fan || !fan_max || !reach) {
         rc = nesim_fail(err, NESIM_ENOMEM, "out of memory");
         goto done;
     }
@@ -287,26 +326,40 @@ static int map_network(const nesim_net *net, int asynchronous, nesim_cost *out, 
         ctx[j] = (proj_ctx){net, j};
         e[j] = (nesim_map_edge){.pre = ps->pre, .post = ps->post, .dense = 0, .targets = proj_targets, .user = &ctx[j]};
     }
-    for (int p = 0; p < np; p++) {
-        uint32_t mx = 0;
+    for (int p = 0; p < np; p++)
         for (uint32_t i = 0; i < nesim_population_size(net, p); i++)
-            mx = fan[p][i] > mx ? fan[p][i] : mx;
+            fan_max[p] = fan[p][i] > fan_max[p] ? fan[p][i] : fan_max[p];
+    if (part && (rc = nesim_comm_reduce_u64(nesim_net_comm(net), fan_max, (size_t)np, NESIM_REDUCE_MAX,
+                                            "the largest fan-in of each population", err)))
+        goto done;
+    for (int p = 0; p < np; p++)
         g[p] = (nesim_map_group){.name = nesim_population_name(net, p), .neurons = nesim_population_size(net, p),
-                                 .fan_in = mx, .weight_bits = 32, .cores = nesim_net_graph(net)->pops[p].cores};
-    }
+                                 .fan_in = fan_max[p], .weight_bits = 32, .cores = nesim_net_graph(net)->pops[p].cores};
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     out->caps.pack = 1; /* populations of any size share cores as their neurons allow */
     if (asynchronous) /* an asynchronous chip's cores are layers (Speck): one group, its own cores */
         out->caps.pack = 0;
-    if ((rc = nesim_map(&out->caps, g, (size_t)np, e, (size_t)nj, &out->map, err)))
+    if ((rc = nesim_map_place_groups(&out->caps, g, (size_t)np, &out->map, err)))
+        goto done;
+    for (int j = 0; part && j < nj; j++)
+        if (!(e[j].reach = reach[j] = merged_reach(net, j, &out->map.place[e[j].post], tg, tg_cap, err))) {
+            nesim_map_free(&out->map);
+            rc = err->code;
+            goto done;
+        }
+    if ((rc = nesim_map_route_edges(&out->caps, g, e, (size_t)nj, &out->map, err)))
         goto done;
     clock_gettime(CLOCK_MONOTONIC, &t1);
     out->map_seconds = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
 done:
     for (int p = 0; fan && p < np; p++)
         free(fan[p]);
+    for (int j = 0; reach && j < nj; j++)
+        free(reach[j]);
+    free(reach);
     free(fan);
+    free(fan_max);
     free(tg);
     free(g);
     free(e);
@@ -314,19 +367,9 @@ done:
     return rc;
 }
 
-/* A rank that drew only its targets' synapses (net/graph.h) cannot place
- * the network: a neuron's messages go wherever its targets are. */
-static int whole_graph_needed(nesim_error *err)
-{
-    return nesim_fail(err, NESIM_EINVAL, "mapping onto a chip needs the whole graph, and this rank drew only its "
-                                         "targets' synapses");
-}
-
 int nesim_cost_network_map(const nesim_chip *chip, const nesim_chip *dense, const nesim_net *net, nesim_cost *out,
                            nesim_error *err)
 {
-    if (nesim_graph_is_part(nesim_net_graph(net)))
-        return whole_graph_needed(err);
     nesim_energy_params ep;
     nesim_dense_params dp;
     int rc = nesim_cost_begin(chip, dense, 0, -1, out, &ep, &dp, err);
@@ -354,8 +397,6 @@ int nesim_cost_network_mapped(const nesim_chip *chip, const nesim_chip *dense, c
                               nesim_cost *mapped, const uint64_t *spikes, int64_t ticks, double chip_seconds,
                               nesim_cost *out, nesim_error *err)
 {
-    if (nesim_graph_is_part(nesim_net_graph(net)))
-        return whole_graph_needed(err);
     nesim_energy_params ep;
     nesim_dense_params dp;
     int rc = nesim_cost_begin(chip, dense, ticks, chip_seconds, out, &ep, &dp, err);
@@ -407,7 +448,7 @@ int nesim_cost_network_mapped(const nesim_chip *chip, const nesim_chip *dense, c
         for (uint32_t i = 0; i < nesim_population_size(net, ps->pre); i++) {
             double s = (double)spikes[first + i];
             if (s > 0)
-                st_ops[3 * ps->post + st] += s * (double)nesim_projection_targets(net, j, i, NULL, 0);
+                st_ops[3 * ps->post + st] += s * (double)nesim_graph_fanout(nesim_net_graph(net), j, i);
             x->spikes_in += s;
             x->deliveries += s * out->map.dest_cores[j][i];
             x->hops_ew += s * (double)out->map.hops_ew[j][i];

@@ -85,7 +85,10 @@ void nesim_layers_ct_free(nesim_layers_ct *v);
  * populations are groups (fan-in: the most synapses any neuron receives;
  * weights stored as 32-bit values, or the chip's widest), projections are
  * edges routed by their actual targets; spikes[g] is neuron g's spike count
- * (global id). Layer entries of *out are the populations. */
+ * (global id). Layer entries of *out are the populations. A graph drawn in
+ * parts (net/graph.h: each rank its own targets' synapses) is mapped by the
+ * network's ranks together (nesim_net_set_comm): every rank calls this and
+ * the functions below alike, and all get the whole model's mapping. */
 int nesim_cost_network(const nesim_chip *chip, const nesim_chip *dense, const nesim_net *net,
                        const uint64_t *spikes, int64_t ticks, nesim_cost *out, nesim_error *err);
 /* The same, with the run's chip time (eval/chiptime.h; <= 0: none): static

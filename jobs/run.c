@@ -385,10 +385,14 @@ static int add_mpi(json_t *r, nesim_comm *comm, const nesim_net *net, nesim_erro
                                                       "each coded linear layer (blocks of 64)"));
     if (net) {
         const nesim_graph *g = nesim_net_graph(net);
+        const int one_process = nesim_comm_is_group(comm) && !hybrid;
         json_object_set_new(m, "graph", json_string(nesim_graph_is_part(g)
-                                                        ? "part: each rank drew its own targets' synapses"
-                                                        : "whole: every rank drew every synapse (a chip mapping "
-                                                          "needs them all)"));
+                                                        ? "part: each rank drew its own targets' synapses (a chip "
+                                                          "mapping merges the ranks' destination cores)"
+                                                    : one_process
+                                                        ? "whole: one graph, read by every thread"
+                                                        : "whole: every rank drew every synapse (chip time "
+                                                          "follows each spike to every target)"));
         json_object_set_new(m, "synapses_rank0", json_integer((json_int_t)nesim_graph_synapses_here(g)));
         int overlapped;
         int64_t w = nesim_net_exchange_ticks(net, &overlapped);
@@ -694,17 +698,18 @@ static int network_ticks(const nesim_run_opts *o, const nesim_spec *spec, int64_
 }
 
 /* The graph of spec for this process, whose ranks' (or threads') neurons
- * run `threads` to a process. Under mpirun without a chip each process draws
- * only the synapses of the targets it simulates (NEST's way; keyed draws make
- * them the whole graph's: net/graph.h) and the ranks sum the counts a report
- * needs; with a chip every rank draws the whole graph, which the mapping
- * needs. */
+ * run `threads` to a process. Under mpirun each process draws only the
+ * synapses of the targets it simulates (NEST's way; keyed draws make them
+ * the whole graph's: net/graph.h) and the ranks sum the counts a report
+ * needs and merge what a chip mapping needs (eval/cost.c); with chip time
+ * (--timing) every rank draws the whole graph: the timing models follow
+ * each spike to every target. */
 static int build_graph(const nesim_run_opts *o, const nesim_spec *spec, int threads, nesim_graph **g,
                        nesim_error *err)
 {
     uint64_t seed = o->has_seed ? o->seed : spec->seed;
     const int K = nesim_comm_size(o->comm);
-    if (K <= 1 || use_chip(o) || o->timing)
+    if (K <= 1 || o->timing)
         return nesim_spec_build_graph(spec, seed, g, err);
     nesim_graph_part part = {nesim_comm_rank(o->comm) * threads, threads, K * threads};
     int rc = nesim_spec_build_graph_part(spec, seed, &part, g, err);
@@ -803,10 +808,14 @@ static int run_network(const nesim_run_opts *o, const nesim_spec *spec, const ne
         int64_t shape[1] = {ctr.steps};
         rc = nesim_npy_write(o->timing_steps, NESIM_F64, 1, shape, ctr.step_s, err);
     }
-    if (!rc && chip &&
-        !(rc = nesim_cost_network_mapped(chip, dense, net, prep, ns.isi.count, total, ns.ct ? ctr.total_s : -1, &cost,
-                                         err)))
-        costp = &cost;
+    if (!rc && chip) {
+        if (!(rc = nesim_cost_network_mapped(chip, dense, net, prep, ns.isi.count, total, ns.ct ? ctr.total_s : -1,
+                                             &cost, err)))
+            costp = &cost;
+        /* every rank maps (a part graph: together), so every rank meets a
+         * model the chip cannot hold: agreed, it ends with one line */
+        rc = nesim_comm_agree(o->comm, rc, err);
+    }
     ph->cost += lap(ph);
     json_t *r = NULL;
     if (!rc) {

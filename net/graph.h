@@ -170,8 +170,9 @@ uint64_t nesim_graph_fanout(const nesim_graph *g, int j, uint32_t i);
  * targets it simulates): fixed_prob draws only the part (its draws are keyed
  * by target, so the part's synapses are the whole graph's), explicit is built
  * whole from its lists and cut. Call before connecting; NESIM_EINVAL on a bad part or a
- * graph that has projections. A part graph cannot be mapped onto a chip
- * (eval/cost.h refuses it): the mapping needs every target. */
+ * graph that has projections. A part graph is mapped onto a chip by its
+ * ranks together (eval/cost.h); chip time (eval/chiptime.h) needs the whole
+ * graph. */
 int nesim_graph_set_part(nesim_graph *g, nesim_graph_part part, nesim_error *err);
 /* Is g a part (some targets not drawn)? */
 int nesim_graph_is_part(const nesim_graph *g);

@@ -147,8 +147,8 @@ static int place_given(const nesim_chip_caps *caps, const nesim_map_group *G, ne
     return NESIM_OK;
 }
 
-int nesim_map(const nesim_chip_caps *caps, const nesim_map_group *g, size_t n_groups,
-              const nesim_map_edge *e, size_t n_edges, nesim_mapping *m, nesim_error *err)
+int nesim_map_place_groups(const nesim_chip_caps *caps, const nesim_map_group *g, size_t n_groups, nesim_mapping *m,
+                    nesim_error *err)
 {
     memset(m, 0, sizeof *m);
     uint64_t cpr = caps->cores_per_router ? caps->cores_per_router : 1;
@@ -156,14 +156,9 @@ int nesim_map(const nesim_chip_caps *caps, const nesim_map_group *g, size_t n_gr
         caps->mesh_x * caps->mesh_y * cpr < caps->cores_per_chip || !(caps->synapse_bytes_per_core > 0))
         return nesim_fail(err, NESIM_EINVAL, "chip: capacities must be positive and the mesh must hold its cores");
     m->n_groups = n_groups;
-    m->n_edges = n_edges;
     m->place = calloc(n_groups ? n_groups : 1, sizeof *m->place);
     m->syn_bytes_core_max = calloc(n_groups ? n_groups : 1, sizeof *m->syn_bytes_core_max);
-    m->dest_cores = calloc(n_edges ? n_edges : 1, sizeof *m->dest_cores);
-    m->hops_ew = calloc(n_edges ? n_edges : 1, sizeof *m->hops_ew);
-    m->hops_ns = calloc(n_edges ? n_edges : 1, sizeof *m->hops_ns);
-    m->hops_chip = calloc(n_edges ? n_edges : 1, sizeof *m->hops_chip);
-    if (!m->place || !m->syn_bytes_core_max || !m->dest_cores || !m->hops_ew || !m->hops_ns || !m->hops_chip) {
+    if (!m->place || !m->syn_bytes_core_max) {
         nesim_map_free(m);
         return nesim_fail(err, NESIM_ENOMEM, "mapping: out of memory");
     }
@@ -272,6 +267,21 @@ int nesim_map(const nesim_chip_caps *caps, const nesim_map_group *g, size_t n_gr
                           need, (unsigned long long)caps->chip_mesh_x, (unsigned long long)caps->chip_mesh_y,
                           (unsigned long long)(caps->chip_mesh_x * caps->chip_mesh_y));
     }
+    return NESIM_OK;
+}
+
+int nesim_map_route_edges(const nesim_chip_caps *caps, const nesim_map_group *g, const nesim_map_edge *e, size_t n_edges,
+                    nesim_mapping *m, nesim_error *err)
+{
+    m->n_edges = n_edges;
+    m->dest_cores = calloc(n_edges ? n_edges : 1, sizeof *m->dest_cores);
+    m->hops_ew = calloc(n_edges ? n_edges : 1, sizeof *m->hops_ew);
+    m->hops_ns = calloc(n_edges ? n_edges : 1, sizeof *m->hops_ns);
+    m->hops_chip = calloc(n_edges ? n_edges : 1, sizeof *m->hops_chip);
+    if (!m->dest_cores || !m->hops_ew || !m->hops_ns || !m->hops_chip) {
+        nesim_map_free(m);
+        return nesim_fail(err, NESIM_ENOMEM, "mapping: out of memory");
+    }
     uint32_t *tg = NULL;
     uint8_t *seen = NULL, *useen = NULL;
     size_t tg_cap = 0;
@@ -286,12 +296,12 @@ int nesim_map(const nesim_chip_caps *caps, const nesim_map_group *g, size_t n_gr
         m->hops_ns[j] = calloc(npre ? npre : 1, sizeof(uint64_t));
         m->hops_chip[j] = calloc(npre ? npre : 1, sizeof(uint64_t));
         seen = realloc(seen, post->n_cores ? post->n_cores : 1);
-        if (!E->dense && tg_cap < npost) {
+        if (!E->dense && !E->reach && tg_cap < npost) {
             tg_cap = npost;
             tg = realloc(tg, tg_cap * sizeof *tg);
         }
         if (!m->dest_cores[j] || !m->hops_ew[j] || !m->hops_ns[j] || !m->hops_chip[j] || !seen ||
-            (!E->dense && !tg))
+            (!E->dense && !E->reach && !tg))
             goto oom;
         /* dense edges: the route of a spike depends only on its source core */
         uint64_t last_core = UINT64_MAX, ew = 0, ns = 0, nd = 0, xc = 0;
@@ -310,6 +320,10 @@ int nesim_map(const nesim_chip_caps *caps, const nesim_map_group *g, size_t n_gr
             memset(seen, 0, post->n_cores);
             if (E->dense) {
                 memset(seen, 1, post->n_cores);
+            } else if (E->reach) {
+                const uint64_t *b = E->reach + i * nesim_map_reach_words(post);
+                for (uint64_t d = 0; d < post->n_cores; d++)
+                    seen[d] = (uint8_t)(b[d / 64] >> (d % 64) & 1);
             } else {
                 size_t f = E->targets(E->user, i, tg, tg_cap);
                 for (size_t k = 0; k < f && k < tg_cap; k++)
@@ -367,4 +381,11 @@ done:
 oom:
     rc = nesim_fail(err, NESIM_ENOMEM, "mapping: out of memory");
     goto done;
+}
+
+int nesim_map(const nesim_chip_caps *caps, const nesim_map_group *g, size_t n_groups, const nesim_map_edge *e,
+              size_t n_edges, nesim_mapping *m, nesim_error *err)
+{
+    int rc = nesim_map_place_groups(caps, g, n_groups, m, err);
+    return rc ? rc : nesim_map_route_edges(caps, g, e, n_edges, m, err);
 }

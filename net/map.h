@@ -70,6 +70,12 @@ typedef struct nesim_map_edge {
     int dense;
     size_t (*targets)(void *user, uint64_t i, uint32_t *out, size_t cap);
     void *user;
+    /* Or, when not NULL, the destination cores themselves (a graph drawn in
+     * parts: each part's targets' cores, merged): pre neuron i's are the bits
+     * set in the nesim_map_reach_words(post's place) words at
+     * reach + i * words, bit d for core post.first_core + d. targets is not
+     * called. */
+    const uint64_t *reach;
 } nesim_map_edge;
 
 typedef struct nesim_map_place {
@@ -106,6 +112,17 @@ static inline uint64_t nesim_map_core(const nesim_map_place *P, uint64_t i)
 /* Places groups and routes edges. Fills *m (free with nesim_map_free). */
 int nesim_map(const nesim_chip_caps *caps, const nesim_map_group *g, size_t n_groups,
               const nesim_map_edge *e, size_t n_edges, nesim_mapping *m, nesim_error *err);
+/* nesim_map in its two steps, for a caller that needs the placement to
+ * describe the edges (nesim_map_edge.reach): place fills *m's groups (free
+ * with nesim_map_free); route then fills its edges from the same groups, or
+ * frees *m on failure. */
+int nesim_map_place_groups(const nesim_chip_caps *caps, const nesim_map_group *g, size_t n_groups, nesim_mapping *m,
+                    nesim_error *err);
+int nesim_map_route_edges(const nesim_chip_caps *caps, const nesim_map_group *g, const nesim_map_edge *e, size_t n_edges,
+                    nesim_mapping *m, nesim_error *err);
+
+/* 64-bit words of one pre neuron's destination cores in a group placed P. */
+static inline uint64_t nesim_map_reach_words(const nesim_map_place *P) { return (P->n_cores + 63) / 64; }
 void nesim_map_free(nesim_mapping *m);
 
 /* Mesh coordinates of a core in the whole system (across chips). */

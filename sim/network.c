@@ -243,6 +243,8 @@ int nesim_net_set_comm(nesim_net *net, nesim_comm *comm, nesim_error *err)
     return NESIM_OK;
 }
 
+nesim_comm *nesim_net_comm(const nesim_net *net) { return net->comm; }
+
 void nesim_population_owned(const nesim_net *net, int p, uint32_t *lo, uint32_t *hi)
 {
     uint32_t n = net->g->pops[p].n;

@@ -91,6 +91,8 @@ int nesim_connect(nesim_net *net, const nesim_proj_spec *spec, int *id, nesim_er
  * afterwards). Every rank must make the same calls with the same graph. The
  * communicator stays the caller's. */
 int nesim_net_set_comm(nesim_net *net, nesim_comm *comm, nesim_error *err);
+/* The communicator given by nesim_net_set_comm, or NULL. */
+nesim_comm *nesim_net_comm(const nesim_net *net);
 /* With a min delay of two ticks or more, each exchange travels while the
  * next window of min_delay / 2 ticks runs, otherwise while the epoch's last
  * tick makes its predictions (on, the default); off: the blocking exchange

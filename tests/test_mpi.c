@@ -362,11 +362,12 @@ static void graph_of(int k, const char *args, double *total, double *here, const
     json_decref(r);
 }
 
-/* Without a chip each rank draws only its own targets' synapses (keyed
- * draws: the part is the whole graph's) and the ranks sum the counts a
- * report needs: the report and the trace are one process's, for ranks and
- * for ranks x threads. With a chip every rank draws the whole graph (the
- * mapping needs every target). */
+/* Each rank draws only its own targets' synapses (keyed draws: the part is
+ * the whole graph's) and the ranks sum the counts a report needs: the report
+ * and the trace are one process's, for ranks and for ranks x threads. A chip
+ * mapping is made by the ranks together (each its targets' cores, merged):
+ * the same cores, routes, hops and energy. With chip time (--timing) every
+ * rank draws the whole graph. */
 static void test_part_graph(void **st)
 {
     json_decref(same_for_every_k("examples/cuba/model.json --seconds 0.3 --json --quiet --chip none"));
@@ -384,6 +385,25 @@ static void test_part_graph(void **st)
     assert_string_equal(kind, "part"); /* a process holds its two threads' half */
     assert_true(here > 0.45 * total && here < 0.55 * total);
     graph_of(2, "examples/cuba/model.json --seconds 0.05 --json --quiet --chip loihi", &total, &here, &kind);
+    assert_string_equal(kind, "part");
+    assert_true(here > 0.45 * total && here < 0.55 * total);
+    /* 64-neuron cores of 4 KiB, 16 to a chip: the largest fan-in over the
+     * ranks decides how many neurons share a core (113 cores on 8 chips),
+     * the merged destinations decide routes, hops and chip crossings */
+    json_t *r = same_for_every_k("examples/cuba/model.json --seconds 0.1 --json --quiet "
+                                 "--chip tests/fixtures/small-cores.json");
+    json_t *u = json_object_get(r, "chip_usage");
+    assert_int_equal(json_integer_value(json_object_get(u, "cores")), 113);
+    assert_int_equal(json_integer_value(json_object_get(u, "chips")), 8);
+    assert_true(json_integer_value(json_object_get(u, "max_hops")) > 4);
+    assert_true(json_integer_value(json_object_get(u, "chip_crossings")) > 0);
+    assert_true(json_integer_value(json_object_get(u, "routes")) > 63);
+    json_decref(r);
+    json_decref(same_on_ranks("examples/cuba/model.json --seconds 0.1 --json --quiet "
+                              "--chip tests/fixtures/small-cores.json",
+                              2, 2));
+    graph_of(2, "examples/sanafe/net.yaml --chip examples/sanafe/loihi.yaml --timing simple --steps 20 --json --quiet",
+             &total, &here, &kind);
     assert_string_equal(kind, "whole");
     assert_true(here == total);
     /* explicit synapses (the ring's lists, each with its delay) are cut to the
