@@ -7,6 +7,7 @@
  * oversubscribed on fewer cores (tests: 3 ranks on 2 cores) do not starve the
  * rank they wait for. */
 #include "base/comm.h"
+#include "base/mem.h"
 
 #include <limits.h>
 #include <pthread.h>
@@ -67,13 +68,10 @@ static __attribute__((unused)) double mono_s(void)
  * (*buf and *cap unchanged). */
 static int grow(unsigned char **buf, size_t *cap, size_t need)
 {
-    if (need <= *cap)
-        return 0;
-    size_t nc = need > 2 * *cap ? need : 2 * *cap;
-    unsigned char *b = realloc(*buf, nc);
+    unsigned char *b = nesim_grown(*buf, need, cap, 1, need);
     if (!b)
         return -1;
-    *buf = b, *cap = nc;
+    *buf = b;
     return 0;
 }
 

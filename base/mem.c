@@ -85,6 +85,24 @@ const char *nesim_mem_format(double bytes, char *buf, size_t n)
     return buf;
 }
 
+void *nesim_grown(void *v, size_t need, size_t *cap, size_t size, size_t first)
+{
+    if (need <= *cap && v)
+        return v;
+    size_t nc = *cap ? *cap : first ? first : 1; /* an empty array gets room even for nothing: never NULL on success */
+    while (nc < need) {
+        if (nc > SIZE_MAX / 2)
+            return NULL;
+        nc *= 2;
+    }
+    if (size && nc > SIZE_MAX / size)
+        return NULL;
+    void *nv = realloc(v, nc * size);
+    if (nv)
+        *cap = nc;
+    return nv;
+}
+
 void *nesim_alloc_big(size_t bytes)
 {
     const size_t huge = (size_t)2 << 20;

@@ -26,4 +26,11 @@ const char *nesim_mem_format(double bytes, char *buf, size_t n);
  * fault in 2 MiB at a time instead of 4 KiB. NULL when out of memory. */
 void *nesim_alloc_big(size_t bytes);
 
+/* An array v of *cap elements of `size` bytes with room for `need`: v
+ * itself, or v grown to twice its capacity (from `first` when empty, v
+ * NULL: allocated even for need 0) until it has; NULL only when out of
+ * memory or the size overflows (v and *cap unchanged: the caller still owns
+ * v). The one growth rule of the tree. */
+void *nesim_grown(void *v, size_t need, size_t *cap, size_t size, size_t first);
+
 #endif

@@ -2,6 +2,7 @@
 #include "eval/chiptime.h"
 
 #include "base/comm.h"
+#include "base/mem.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -36,25 +37,9 @@ typedef struct u32v {
     size_t n, cap;
 } u32v;
 
-/* An array v of *cap elements of `size` bytes with room for `need`: v
- * itself, or v grown to twice its capacity (from `first`) until it has;
- * NULL when out of memory (v and *cap unchanged: the caller still owns v). */
-static void *grown(void *v, size_t need, size_t *cap, size_t size, size_t first)
-{
-    if (need <= *cap)
-        return v;
-    size_t nc = *cap ? 2 * *cap : first;
-    while (nc < need)
-        nc *= 2;
-    void *nv = realloc(v, nc * size);
-    if (nv)
-        *cap = nc;
-    return nv;
-}
-
 static int u32v_push(u32v *a, uint32_t x)
 {
-    uint32_t *v = grown(a->v, a->n + 1, &a->cap, sizeof *v, 64);
+    uint32_t *v = nesim_grown(a->v, a->n + 1, &a->cap, sizeof *v, 64);
     if (!v)
         return -1;
     a->v = v;
@@ -732,7 +717,7 @@ static inline int ev_less(const ev *x, const ev *y)
 
 static int heap_push_seq(nesim_chiptime *ct, double t, uint64_t seq, int kind, uint32_t a)
 {
-    ev *nh = grown(ct->heap, ct->n_heap + 1, &ct->cap_heap, sizeof *nh, 256);
+    ev *nh = nesim_grown(ct->heap, ct->n_heap + 1, &ct->cap_heap, sizeof *nh, 256);
     if (!nh)
         return -1;
     ct->heap = nh;
@@ -798,7 +783,7 @@ static double link_latency(const nesim_chiptime *ct, uint32_t x, uint32_t y, int
 
 static int add_msg(nesim_chiptime *ct, double t, uint32_t sx, uint32_t sy, uint32_t core, double work)
 {
-    dmsg *nm = grown(ct->msgs, ct->n_msgs + 1, &ct->cap_msgs, sizeof *nm, 256);
+    dmsg *nm = nesim_grown(ct->msgs, ct->n_msgs + 1, &ct->cap_msgs, sizeof *nm, 256);
     if (!nm)
         return -1;
     ct->msgs = nm;
@@ -1013,7 +998,7 @@ static int detailed_step(nesim_chiptime *ct, const uint32_t *fired, size_t nf, d
 static int record_step(nesim_chiptime *ct, const ct_rec *q)
 {
     int64_t s = q->s;
-    double *st = grown(ct->step_s, (size_t)s + 1, &ct->cap_steps, sizeof *st, 1024);
+    double *st = nesim_grown(ct->step_s, (size_t)s + 1, &ct->cap_steps, sizeof *st, 1024);
     if (!st)
         return -1;
     ct->step_s = st;
@@ -1051,7 +1036,7 @@ static int keep_step(nesim_chiptime *ct, int64_t s, double t, uint64_t crit, nes
     }
     if (ct->parts <= 1)
         return record_step(ct, &q);
-    ct_rec *recs = grown(ct->recs, ct->n_recs + 1, &ct->cap_recs, sizeof *recs, 1024);
+    ct_rec *recs = nesim_grown(ct->recs, ct->n_recs + 1, &ct->cap_recs, sizeof *recs, 1024);
     if (!recs)
         return -1;
     ct->recs = recs;
@@ -1137,7 +1122,7 @@ static int async_step(nesim_chiptime *ct, int64_t s, uint32_t *fired, size_t nf,
                     int64_t delay;
                     ct->G.edge(ct->G.user, edge, &pre, &post, &syn, &delay);
                     amsgv *q = &ct->pending[post];
-                    amsg *v = grown(q->v, q->n + 1, &q->cap, sizeof *v, 64);
+                    amsg *v = nesim_grown(q->v, q->n + 1, &q->cap, sizeof *v, 64);
                     if (!v)
                         return -1;
                     q->v = v;
@@ -1291,7 +1276,7 @@ int nesim_chiptime_step(nesim_chiptime *ct, int64_t t, const uint32_t *ids, size
     if (ct->n_pend && t / ct->parts != ct->pend[0].t / ct->parts && (rc = flush_block(ct, INT64_MAX, err)))
         return rc;
     for (size_t k = 0; k < n; k++) {
-        struct ct_pend *v = grown(ct->pend, ct->n_pend + 1, &ct->cap_pend, sizeof *v, 4096);
+        struct ct_pend *v = nesim_grown(ct->pend, ct->n_pend + 1, &ct->cap_pend, sizeof *v, 4096);
         if (!v)
             return nesim_fail(err, NESIM_ENOMEM, "chip time: out of memory");
         ct->pend = v;
@@ -1412,7 +1397,7 @@ double nesim_chiptime_span_s(const nesim_chiptime_result *r, int64_t t0, int64_t
 
 int nesim_ct_feed_spike(nesim_ct_feed *f, int64_t tick, uint32_t id, nesim_error *err)
 {
-    uint64_t *b = grown(f->buf, f->n + 1, &f->cap, sizeof *b, 4096);
+    uint64_t *b = nesim_grown(f->buf, f->n + 1, &f->cap, sizeof *b, 4096);
     if (!b)
         return nesim_fail(err, NESIM_ENOMEM, "chip time: out of memory");
     f->buf = b;
@@ -1449,7 +1434,7 @@ int nesim_ct_feed_flush(nesim_ct_feed *f, nesim_chiptime *ct, nesim_error *err)
 
 int nesim_ct_feed_window(nesim_ct_feed *f, int64_t key, int64_t t0, int64_t steps, nesim_error *err)
 {
-    int64_t *w = grown(f->win, f->n_win + 1, &f->cap_win, 3 * sizeof *w, 256); /* (key, t0, steps) each */
+    int64_t *w = nesim_grown(f->win, f->n_win + 1, &f->cap_win, 3 * sizeof *w, 256); /* (key, t0, steps) each */
     if (!w)
         return nesim_fail(err, NESIM_ENOMEM, "chip time: out of memory");
     f->win = w;

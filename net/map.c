@@ -1,6 +1,8 @@
 /* map.c — placement and dimension-order routing (see map.h). */
 #include "net/map.h"
 
+#include "base/mem.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,13 +71,10 @@ static int add_routes(routes *rt, uint64_t src, const nesim_map_place *post, con
     for (uint64_t d = 0; d < post->n_cores; d++) {
         if (!used[d])
             continue;
-        if (rt->n == rt->cap) {
-            size_t cap = rt->cap ? 2 * rt->cap : 256;
-            route *v = realloc(rt->v, cap * sizeof *v);
-            if (!v)
-                return -1;
-            rt->v = v, rt->cap = cap;
-        }
+        route *v = nesim_grown(rt->v, rt->n + 1, &rt->cap, sizeof *v, 256);
+        if (!v)
+            return -1;
+        rt->v = v;
         rt->v[rt->n++] = (route){src, post->first_core + d};
     }
     return 0;
@@ -100,14 +99,12 @@ static int place_given(const nesim_chip_caps *caps, const nesim_map_group *G, ne
             return nesim_fail(err, NESIM_EINVAL, "%s: neuron %llu is placed on core %llu; the system has %llu cores",
                               G->name, (unsigned long long)i, (unsigned long long)c, (unsigned long long)max_cores);
         if (c >= *given_cap) {
-            uint64_t nc = *given_cap ? *given_cap : 64;
-            while (nc <= c)
-                nc *= 2;
-            uint32_t *v = realloc(*given, nc * sizeof *v);
+            size_t old = *given_cap, cap = old;
+            uint32_t *v = nesim_grown(*given, c + 1, &cap, sizeof *v, 64);
             if (!v)
                 return nesim_fail(err, NESIM_ENOMEM, "mapping: out of memory");
-            memset(v + *given_cap, 0, (nc - *given_cap) * sizeof *v);
-            *given = v, *given_cap = nc;
+            memset(v + old, 0, (cap - old) * sizeof *v);
+            *given = v, *given_cap = cap;
         }
         if (++(*given)[c] > caps->neurons_per_core)
             return nesim_fail(err, NESIM_EINVAL, "%s: neuron %llu is placed on core %llu, which already holds %llu neurons (the chip's limit)",

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "base/par.h"
+#include "base/mem.h"
 #include "sim/conv.h"
 #include "sim/stream.h"
 
@@ -242,17 +243,12 @@ void nesim_infer_set_sink(nesim_infer *m, const nesim_infer_sink *sink)
  * of memory (nothing changed). */
 static int act_room(nesim_infer *m, size_t n)
 {
-    if (n <= m->cap_act)
-        return 0;
-    size_t cap = m->cap_act ? m->cap_act : 1024;
-    while (cap < n)
-        cap *= 2;
-    int64_t *a = realloc(m->act, cap * sizeof *a);
+    size_t old = m->cap_act;
+    int64_t *a = nesim_grown(m->act, n, &m->cap_act, sizeof *a, 1024);
     if (!a)
         return 1;
-    memset(a + m->cap_act, 0, (cap - m->cap_act) * sizeof *a);
+    memset(a + old, 0, (m->cap_act - old) * sizeof *a);
     m->act = a;
-    m->cap_act = cap;
     return 0;
 }
 

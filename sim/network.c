@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "base/comm.h"
+#include "base/mem.h"
 #include "base/par.h"
 #include "base/rng.h"
 #include "neurons/crossing.h"
@@ -585,12 +586,10 @@ static int publish(nesim_net *net, int pi, uint32_t g, int64_t t, nesim_error *e
 {
     if (net->pops[pi].record) {
         if (net->n_spikes == net->cap_spikes) {
-            size_t cap = net->cap_spikes ? net->cap_spikes * 2 : 4096;
-            nesim_spike *s = realloc(net->spikes, cap * sizeof *s);
+            nesim_spike *s = nesim_grown(net->spikes, net->n_spikes + 1, &net->cap_spikes, sizeof *s, 4096);
             if (!s)
                 return nesim_fail(err, NESIM_ENOMEM, "out of memory recording spikes");
             net->spikes = s;
-            net->cap_spikes = cap;
         }
         net->spikes[net->n_spikes++] = (nesim_spike){t, g, (uint32_t)pi};
     }
@@ -617,11 +616,10 @@ static int emit(nesim_net *net, rpop *p, int pi, uint32_t g, int64_t t, int64_t 
     p->k.c.spikes++;
     if (net->ranks > 1) { /* published after the exchange, with the other ranks' */
         if (net->n_out == net->cap_out) {
-            size_t cap = net->cap_out ? net->cap_out * 2 : 4096;
-            wire_spike *o = realloc(net->out, cap * sizeof *o);
+            wire_spike *o = nesim_grown(net->out, net->n_out + 1, &net->cap_out, sizeof *o, 4096);
             if (!o)
                 return nesim_fail(err, NESIM_ENOMEM, "out of memory buffering spikes");
-            net->out = o, net->cap_out = cap;
+            net->out = o;
         }
         net->out[net->n_out++] = (wire_spike){(uint32_t)(t - epoch0), g};
     } else {

@@ -1,6 +1,8 @@
 /* queue.c — ring of tick buckets + spill heap (see queue.h). */
 #include "sim/queue.h"
 
+#include "base/mem.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -89,13 +91,11 @@ static int far_less(const nesim_ev_far *a, const nesim_ev_far *b)
 
 static int heap_push(nesim_queue *q, nesim_ev_far e)
 {
-    if (q->heap_n == q->heap_cap) {
-        size_t cap = q->heap_cap ? q->heap_cap * 2 : 256;
-        nesim_ev_far *nh = realloc(q->heap, cap * sizeof *nh);
+    if (q->heap_n == q->heap_cap) { /* the call only when full: a push is hot */
+        nesim_ev_far *nh = nesim_grown(q->heap, q->heap_n + 1, &q->heap_cap, sizeof *nh, 256);
         if (!nh)
             return -1;
         q->heap = nh;
-        q->heap_cap = cap;
     }
     size_t i = q->heap_n++;
     while (i > 0) {

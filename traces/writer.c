@@ -34,6 +34,7 @@
 #include <time.h>
 
 #include "traces/sha256.h"
+#include "base/mem.h"
 
 #define DEFAULT_BATCH_SPIKES ((size_t)1 << 18) /* 4 MiB of spikes per batch */
 #define MIN_BATCH_SPIKES 16
@@ -148,16 +149,10 @@ static int pfail(trace_writer *w, int code, const char *fmt, ...)
 
 static int grow(void **p, size_t *cap, size_t need, size_t elem)
 {
-    if (need <= *cap)
-        return 0;
-    size_t nc = *cap ? *cap : 64;
-    while (nc < need)
-        nc *= 2;
-    void *q = realloc(*p, nc * elem);
+    void *q = nesim_grown(*p, need, cap, elem, 64);
     if (!q)
         return -1;
     *p = q;
-    *cap = nc;
     return 0;
 }
 
