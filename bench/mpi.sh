@@ -105,6 +105,22 @@ print("  exchange on 2 ranks: %d spikes in %d exchanges (of %d ticks); %d bytes 
          m["rank0_wait_s"]))
 PY
 
+# with a chip (Loihi): the ranks map the network together from their own
+# parts of the graph (each its targets' synapses, destination cores merged),
+# so a rank holds about half the synapses; the energy is one process's
+timed 0 "$D/cuba20k.json" --seconds 1 --chip loihi --threads 1 > /dev/null; cp "$D/last.json" "$D/a.json"
+timed 2 "$D/cuba20k.json" --seconds 1 --chip loihi --threads 1 > /dev/null; cp "$D/last.json" "$D/b.json"
+/usr/bin/python3 - "$D/a.json" "$D/b.json" <<'PY'
+import json, sys
+a, b = (json.load(open(f)) for f in sys.argv[1:])
+m = b["mpi"]
+print("  with a chip (loihi), 1 s: one process holds %d synapses, peak %.0f MiB; on 2 ranks rank 0 holds %d, peak %.0f MiB"
+      " (%s); energy %s (%.6g J both), %d cores" %
+      (a["neurobench"]["footprint_bytes"] / 4, a["peak_rss_mib"], m["synapses_rank0"], b["peak_rss_mib"],
+       m["graph"].split(":")[0], "the same" if a["energy"] == b["energy"] else "DIFFERS", b["energy"]["total_j"],
+       b["chip_usage"]["cores"]))
+PY
+
 # the same network with a delay of 10 ticks (1 ms, NEST's usual min delay):
 # windows of 5 ticks, each exchange travelling while the next window runs,
 # against the blocking exchange after every 10 ticks, both on 2 ranks
