@@ -46,6 +46,18 @@ static inline double *nesim_point_state(const nesim_pop *p, uint32_t j)
 #define NESIM_POINT_AHEAD 16
 #endif
 
+/* deliver_w's row loop over records holding their state (locals of it) */
+#define NESIM_POINT_ROW(PFX, KICKS)                                                               \
+    do {                                                                                          \
+        for (uint32_t k = 0; k < cnt; k++) {                                                      \
+            if (k + NESIM_POINT_AHEAD < cnt)                                                      \
+                __builtin_prefetch(&rec[col[k + NESIM_POINT_AHEAD]], 1);                          \
+            const uint32_t j = col[k];                                                            \
+            nesim_nrec *const r = &rec[j];                                                        \
+            ups += PFX##_k_at(r, j, cls, cdyn, d0, r->x, wv[k], KICKS, kick, t, keep, cand, &nc); \
+        }                                                                                         \
+    } while (0)
+
 #define NESIM_POINT_MODEL(PFX, ADV, INP, PRED)                                                    \
     static void PFX##_advance(const nesim_dyn *d, double *s, int64_t from, int64_t to,            \
                               int64_t ref)                                                        \
@@ -88,22 +100,27 @@ static inline double *nesim_point_state(const nesim_pop *p, uint32_t j)
         nesim_rule_init(nesim_pop_dyn(p, j), s + p->dyn.rule_off);                                \
         PFX##_k_predict(p, j, 0, NESIM_NEVER);                                                    \
     }                                                                                             \
-    /* one input to neuron j (record r, constants d, state st); a spent budget  */            \
-    /* queues it in cand (*nc entries)                                          */            \
+    /* one input to neuron j (record r, state st; its constants cdyn[cls[j]], */            \
+    /* or d0 without classes); a spent budget queues it in cand (*nc entries)  */            \
     static inline __attribute__((always_inline)) uint64_t PFX##_k_at(nesim_nrec *r, uint32_t j,   \
-                                                                    const nesim_dyn *d, double *st, double w,    \
-                                                                    double kick, int64_t t, int keep,   \
-                                                                    uint32_t *cand, size_t *nc)         \
+                                                                    const uint32_t *cls, const nesim_dyn *cdyn, \
+                                                                    const nesim_dyn *d0, double *st, double w, \
+                                                                    int kicks, double kick, int64_t t,  \
+                                                                    int keep, uint32_t *cand, size_t *nc) \
     {                                                                                             \
         uint64_t up = 0;                                                                          \
+        /* looked up where used: most inputs find the neuron at this tick already */             \
+        const nesim_dyn *d;                                                                       \
         if (r->ts != t) { /* the constants are read here: once per neuron and tick */            \
+            d = cls ? &cdyn[cls[j]] : d0;                                                         \
             NESIM_POINT_ADVANCE(ADV, d, st, r->ts, t, r->ref_until);                              \
             r->ts = t;                                                                            \
             up = 1;                                                                               \
         }                                                                                         \
         int refr = t < r->ref_until;                                                              \
+        d = cls ? &cdyn[cls[j]] : d0; /* dead unless INP reads it */                           \
         INP(d, st, w, refr);                                                                      \
-        if (kick > 0 && (!refr || keep)) {                                                        \
+        if (kicks && (!refr || keep)) { /* kicks: kick > 0, a constant in the row loops */       \
             r->budget -= kick;                                                                    \
             nesim_cand_mark_if(cand, nc, r, j, r->budget < 0);                                    \
         }                                                                                         \
@@ -112,8 +129,8 @@ static inline double *nesim_point_state(const nesim_pop *p, uint32_t j)
     static inline __attribute__((always_inline)) uint64_t PFX##_k_one(nesim_pop *p, uint32_t j, double w,   \
                                                                      double kick, int64_t t, int keep) \
     {                                                                                             \
-        return PFX##_k_at(&p->rec[j], j, nesim_pop_dyn(p, j), nesim_point_state(p, j), w, kick, t, keep, \
-                          p->cand, &p->n_cand);                                                   \
+        return PFX##_k_at(&p->rec[j], j, p->cls, p->cdyn, &p->dyn, nesim_point_state(p, j), w, kick > 0, \
+                          kick, t, keep, p->cand, &p->n_cand);                                    \
     }                                                                                             \
     static uint64_t PFX##_k_deliver(nesim_pop *p, const nesim_fan *f, double w, double kick,      \
                                     int64_t t)                                                    \
@@ -137,13 +154,11 @@ static inline double *nesim_point_state(const nesim_pop *p, uint32_t j)
             const uint32_t *const cls = p->cls;                                                   \
             const nesim_dyn *const cdyn = p->cdyn, *const d0 = &p->dyn;                           \
             size_t nc = p->n_cand;                                                                \
-            for (uint32_t k = 0; k < cnt; k++) {                                                  \
-                if (k + NESIM_POINT_AHEAD < cnt)                                                  \
-                    __builtin_prefetch(&rec[col[k + NESIM_POINT_AHEAD]], 1);                      \
-                const uint32_t j = col[k];                                                        \
-                nesim_nrec *const r = &rec[j];                                                    \
-                ups += PFX##_k_at(r, j, cls ? &cdyn[cls[j]] : d0, r->x, wv[k], kick, t, keep, cand, &nc); \
-            }                                                                                     \
+            /* a row's kick is one sign: the loop without the test, twice */                     \
+            if (kick > 0)                                                                         \
+                NESIM_POINT_ROW(PFX, 1);                                                          \
+            else                                                                                  \
+                NESIM_POINT_ROW(PFX, 0);                                                          \
             p->n_cand = nc;                                                                       \
             return ups;                                                                           \
         }                                                                                         \
