@@ -1,12 +1,14 @@
 /* test_queue.c — the event queue returns events in canonical order:
  * (tick, kind, id, aux), across the ring, the spill heap and window jumps,
- * with cancellation by generation as the engine uses it. */
+ * with cancellation by generation as the engine uses it; and the growth
+ * rule its heap (and every growing array of the tree) uses. */
 #include "tests/support/check.h"
 
 #include <gsl/gsl_rng.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/mem.h"
 #include "sim/queue.h"
 
 typedef struct ref_ev {
@@ -166,12 +168,40 @@ static void test_jump_over_silence(void **st)
     nesim_queue_free(&q);
 }
 
+/* The growth rule the queue's heap and every growing array use: room for
+ * `need`, doubling from `first`; never NULL on success (an empty array gets
+ * room even for nothing); on overflow NULL with the array and its capacity
+ * left as they were. */
+static void test_growth_rule(void **st)
+{
+    size_t cap = 0;
+    uint32_t *v = nesim_grown(NULL, 0, &cap, sizeof *v, 8);
+    assert_non_null(v);
+    assert_int_equal(cap, 8);
+    assert_ptr_equal(nesim_grown(v, 8, &cap, sizeof *v, 8), v); /* room already: the same array */
+    for (uint32_t i = 0; i < 8; i++)
+        v[i] = i;
+    uint32_t *w = nesim_grown(v, 9, &cap, sizeof *w, 8);
+    assert_non_null(w);
+    assert_int_equal(cap, 16);
+    assert_int_equal(w[7], 7); /* kept */
+    w = nesim_grown(w, 100, &cap, sizeof *w, 8);
+    assert_non_null(w);
+    assert_int_equal(cap, 128);
+    assert_null(nesim_grown(w, SIZE_MAX / 2, &cap, sizeof *w, 8)); /* bytes overflow */
+    assert_null(nesim_grown(w, SIZE_MAX, &cap, 1, 8));              /* the doubling overflows */
+    assert_int_equal(cap, 128);
+    assert_int_equal(w[7], 7); /* still the caller's */
+    free(w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_order_near),       cmocka_unit_test(test_order_spill_heap),
         cmocka_unit_test(test_order_big_ring),   cmocka_unit_test(test_past_rejected),
         cmocka_unit_test(test_cancellation),     cmocka_unit_test(test_jump_over_silence),
+        cmocka_unit_test(test_growth_rule),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
