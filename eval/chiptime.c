@@ -267,14 +267,16 @@ static int cmp_u64(const void *a, const void *b)
  * meets there. A dense edge reaches every post neuron (no target list is
  * asked for); a given placement may scatter targets over cores in any
  * order. With row_fill, written at g's row. Returns how many. */
-static size_t edge_messages(nesim_chiptime *ct, const nesim_mapping *map, int e, uint32_t i, uint64_t *row_fill,
-                            uint32_t g)
+/* The destination cores of pre neuron i of edge e (ascending, in
+ * ct->tcores; returns how many) and its synapses on each (ct->tcount[core],
+ * which the caller clears); *lat: the edge's latency per synaptic op. */
+static size_t edge_cores(nesim_chiptime *ct, const nesim_mapping *map, int e, uint32_t i, double *lat)
 {
     int pre, post, syn;
     int64_t delay;
     ct->G.edge(ct->G.user, e, &pre, &post, &syn, &delay);
     const nesim_map_place *P = &map->place[post];
-    const double lat = syn_latency(&ct->L, syn);
+    *lat = syn_latency(&ct->L, syn);
     const int dense = ct->G.dense && ct->G.dense(ct->G.user, e);
     const size_t f = dense ? ct->first[post + 1] - ct->first[post] : ct->G.targets(ct->G.user, e, i, ct->tg, ct->tg_cap);
     size_t nt = 0;
@@ -285,6 +287,14 @@ static size_t edge_messages(nesim_chiptime *ct, const nesim_mapping *map, int e,
     }
     if (nt > 1)
         qsort(ct->tcores, nt, sizeof *ct->tcores, cmp_u64);
+    return nt;
+}
+
+static size_t edge_messages(nesim_chiptime *ct, const nesim_mapping *map, int e, uint32_t i, uint64_t *row_fill,
+                            uint32_t g)
+{
+    double lat;
+    const size_t nt = edge_cores(ct, map, e, i, &lat);
     for (size_t k = 0; k < nt; k++) {
         uint64_t c = ct->tcores[k];
         if (row_fill) {
@@ -296,6 +306,107 @@ static size_t edge_messages(nesim_chiptime *ct, const nesim_mapping *map, int e,
         ct->tcount[c] = 0;
     }
     return nt;
+}
+
+/* One message of a graph drawn in parts: source g to a core, with the
+ * synapses it meets there over edge e. */
+typedef struct part_msg {
+    uint32_t g, core, count;
+    int32_t edge;
+} part_msg;
+
+static int cmp_part_msg(const void *a, const void *b)
+{
+    const part_msg *x = a, *y = b;
+    if (x->g != y->g)
+        return x->g < y->g ? -1 : 1;
+    if (x->edge != y->edge)
+        return x->edge < y->edge ? -1 : 1;
+    return (x->core > y->core) - (x->core < y->core);
+}
+
+/* A graph drawn in parts: every rank counts its targets' synapses per
+ * source, edge and core, the ranks' lists are gathered, sorted by (source,
+ * edge, core) and the counts of one message summed (integers: the same for
+ * any number of ranks), and the message table is filled from the result,
+ * as the whole graph's targets would have filled it. */
+static int merged_messages(nesim_chiptime *ct, const nesim_mapping *map, nesim_error *err)
+{
+    const nesim_ct_graph *G = &ct->G;
+    nesim_comm *comm = G->merge;
+    const int K = nesim_comm_size(comm);
+    part_msg *mine = NULL, *all = NULL;
+    size_t n = 0, cap = 0, total = 0;
+    uint64_t *got_n = malloc((size_t)K * sizeof *got_n);
+    size_t *bytes = malloc((size_t)K * sizeof *bytes);
+    int rc = !got_n || !bytes ? nesim_fail(err, NESIM_ENOMEM, "chip time: out of memory") : NESIM_OK;
+    for (int j = 0; !rc && G->merge_give && j < G->n_edges; j++) {
+        int pre, post, syn;
+        int64_t delay;
+        G->edge(G->user, j, &pre, &post, &syn, &delay);
+        if (G->dense && G->dense(G->user, j))
+            continue; /* its one shared list, made by build */
+        for (uint32_t i = 0; !rc && i < ct->first[pre + 1] - ct->first[pre]; i++) {
+            double lat;
+            const size_t nt = edge_cores(ct, map, j, i, &lat);
+            part_msg *v = nesim_grown(mine, n + nt, &cap, sizeof *v, 4096);
+            if (!v)
+                rc = nesim_fail(err, NESIM_ENOMEM, "chip time: out of memory");
+            else
+                mine = v;
+            for (size_t k = 0; k < nt; k++) {
+                uint64_t c = ct->tcores[k];
+                if (v)
+                    mine[n++] = (part_msg){ct->first[pre] + i, (uint32_t)c, ct->tcount[c], j};
+                ct->tcount[c] = 0;
+            }
+        }
+    }
+    /* every rank joins the exchanges, failed or not: the agreement says */
+    rc = nesim_comm_agree(comm, rc, err);
+    uint64_t n_mine = n;
+    if (!rc)
+        rc = nesim_comm_allgather(comm, &n_mine, sizeof n_mine, got_n, "the chip time's message counts", err);
+    const void *got = NULL;
+    if (!rc) {
+        for (int r = 0; r < K; r++) {
+            bytes[r] = (size_t)got_n[r] * sizeof(part_msg);
+            total += (size_t)got_n[r];
+        }
+        rc = nesim_comm_allgatherv(comm, mine, bytes, &got, "the chip time's messages", err);
+    }
+    if (!rc && !(all = malloc((total ? total : 1) * sizeof *all)))
+        rc = nesim_fail(err, NESIM_ENOMEM, "chip time: out of memory for %zu messages", total);
+    free(mine), free(got_n), free(bytes);
+    if (rc)
+        return free(all), rc;
+    memcpy(all, got, total * sizeof *all);
+    qsort(all, total, sizeof *all, cmp_part_msg);
+    size_t m = 0; /* merged in place: one message per (source, edge, core) */
+    for (size_t k = 0; k < total; k++) {
+        if (m && all[m - 1].g == all[k].g && all[m - 1].edge == all[k].edge && all[m - 1].core == all[k].core)
+            all[m - 1].count += all[k].count;
+        else
+            all[m++] = all[k];
+    }
+    ct->msg_core = malloc((m ? m : 1) * sizeof *ct->msg_core);
+    ct->msg_work = malloc((m ? m : 1) * sizeof *ct->msg_work);
+    ct->msg_edge = malloc((m ? m : 1) * sizeof *ct->msg_edge);
+    if (!ct->msg_core || !ct->msg_work || !ct->msg_edge)
+        return free(all), nesim_fail(err, NESIM_ENOMEM, "chip time: out of memory for %zu messages", m);
+    for (size_t k = 0; k < m; k++) {
+        int pre, post, syn;
+        int64_t delay;
+        G->edge(G->user, all[k].edge, &pre, &post, &syn, &delay);
+        ct->msg_row[all[k].g + 1]++;
+        ct->msg_core[k] = all[k].core;
+        ct->msg_work[k] = ct->L.message_in + (double)all[k].count * syn_latency(&ct->L, syn);
+        ct->msg_edge[k] = all[k].edge;
+    }
+    for (uint32_t g = 0; g < ct->N; g++)
+        ct->msg_row[g + 1] += ct->msg_row[g];
+    free(all);
+    return NESIM_OK;
 }
 
 static int build(nesim_chiptime *ct, const nesim_mapping *map, nesim_error *err)
@@ -373,8 +484,13 @@ static int build(nesim_chiptime *ct, const nesim_mapping *map, nesim_error *err)
         ct->dense_at[p] = -1;
     if (!(ct->tg = malloc(tg_cap * sizeof *ct->tg)))
         return nesim_fail(err, NESIM_ENOMEM, "chip time: out of memory");
-    /* messages per neuron: count, then fill */
-    for (int pass = 0; pass < 2; pass++) {
+    /* messages per neuron: count, then fill (a graph in parts: merged over its ranks) */
+    if (G->merge) {
+        int rc = merged_messages(ct, map, err);
+        if (rc)
+            return rc;
+    }
+    for (int pass = 0; pass < 2 && !G->merge; pass++) {
         uint64_t *fill = NULL;
         if (pass == 1) {
             for (uint32_t g = 0; g < N; g++)
@@ -613,17 +729,54 @@ static size_t net_targets(void *u, int e, uint32_t i, uint32_t *out, size_t cap)
     return nesim_projection_targets(u, e, i, out, cap);
 }
 
+/* A graph drawn in parts: the targets this rank's part holds (all-to-all
+ * and one-to-one rules list every target on every rank: counted once, by
+ * the rank holding each). cap is the largest population's size. */
+static size_t net_targets_part(void *u, int e, uint32_t i, uint32_t *out, size_t cap)
+{
+    const nesim_graph *G = nesim_net_graph(u);
+    uint32_t lo, hi;
+    nesim_graph_part_range(G, nesim_projection_spec(u, e)->post, &lo, &hi);
+    size_t n = nesim_projection_targets(u, e, i, out, cap), k = 0;
+    for (size_t m = 0; m < n && m < cap; m++)
+        if (out[m] >= lo && out[m] < hi)
+            out[k++] = out[m];
+    return k;
+}
+
 int nesim_chiptime_new(const nesim_chip *chip, const nesim_chip_caps *caps, const nesim_mapping *map,
                        const nesim_net *net, nesim_timing model, nesim_chiptime **out, nesim_error *err)
 {
     *out = NULL;
-    if (nesim_graph_is_part(nesim_net_graph(net))) /* the models follow each spike to every target */
-        return nesim_fail(err, NESIM_EINVAL, "chip time needs the whole graph, and this rank drew only its targets' "
-                                             "synapses");
+    const nesim_graph *G = nesim_net_graph(net);
+    const int part = nesim_graph_is_part(G);
+    if (part && (!nesim_chiptime_parts_ok(G, model) || !nesim_net_comm(net)))
+        return nesim_fail(err, NESIM_EINVAL, "chip time needs the whole graph here (a passive population, or the "
+                                             "asynchronous model), and this rank drew only its targets' synapses");
     nesim_ct_graph g = {.user = (void *)net, .n_groups = nesim_population_count(net),
                         .n_edges = nesim_projection_count(net), .size = net_size, .kind = net_kind,
                         .edge = net_edge, .targets = net_targets};
+    if (part) { /* the first member of each part gives its messages (a rank's threads share its part) */
+        g.targets = net_targets_part;
+        g.merge = nesim_net_comm(net);
+        g.merge_give = nesim_comm_rank(g.merge) == G->part.first;
+    }
     return nesim_chiptime_new_graph(chip, caps, map, &g, model, out, err);
+}
+
+int nesim_chiptime_parts_ok(const nesim_graph *g, nesim_timing model)
+{
+    if (model != NESIM_TIMING_SIMPLE && model != NESIM_TIMING_DETAILED)
+        return 0; /* the asynchronous model follows each neuron's last input */
+    for (int p = 0; p < g->n_pops; p++) {
+        const nesim_graph_pop *P = &g->pops[p];
+        for (uint32_t c = 0; c < (P->cls ? P->n_cls : 1); c++) {
+            const nesim_dyn *d = P->cls ? &P->cdyn[c] : &P->dyn;
+            if (!d->model->is_source && !(d->model->drifts && d->model->drifts(d)))
+                return 0; /* passive: updated in the steps its own input reaches it */
+        }
+    }
+    return 1;
 }
 
 /* ---- one step ---- */

@@ -119,6 +119,15 @@ typedef struct nesim_ct_graph {
     /* optional: edge e is dense (every pre neuron reaches every post neuron),
      * so its messages follow from the placement, never from a target list */
     int (*dense)(void *user, int e);
+    /* optional: targets lists only this rank's part of each edge's targets
+     * (a graph drawn in parts): the ranks of merge count each source's
+     * synapses per destination core from their parts and merge them (a
+     * collective: every rank builds alike); with merge_give 0 a rank adds
+     * nothing (it holds the same part as another: the threads of one rank).
+     * Only the time-stepped models, and only when no neuron is passive (a
+     * passive neuron's update follows its own input: nesim_chiptime_parts_ok). */
+    nesim_comm *merge;
+    int merge_give;
 } nesim_ct_graph;
 
 /* Prepares the timing of graph g as mapped by map on chip (which must have
@@ -126,9 +135,17 @@ typedef struct nesim_ct_graph {
 int nesim_chiptime_new_graph(const nesim_chip *chip, const nesim_chip_caps *caps, const nesim_mapping *map,
                              const nesim_ct_graph *g, nesim_timing model, nesim_chiptime **out, nesim_error *err);
 
+/* Whether model can time graph g from parts of it on each rank: a
+ * time-stepped model, and every neuron a source or updated every step (its
+ * state drifts), so that a step's work follows from each spike's messages
+ * alone. Otherwise every rank needs the whole graph. */
+int nesim_chiptime_parts_ok(const nesim_graph *g, nesim_timing model);
+
 /* The same for a recurrent network (its populations are the groups, its
  * projections the edges: nesim_cost_network's mapping); net must outlive it.
- * Its graph must be whole (not drawn in parts: NESIM_EINVAL). */
+ * A graph drawn in parts (net/graph.h) is timed by the network's ranks
+ * together (nesim_net_set_comm: every rank calls this alike) when
+ * nesim_chiptime_parts_ok says it can be; NESIM_EINVAL otherwise. */
 int nesim_chiptime_new(const nesim_chip *chip, const nesim_chip_caps *caps, const nesim_mapping *map,
                        const nesim_net *net, nesim_timing model, nesim_chiptime **out, nesim_error *err);
 void nesim_chiptime_free(nesim_chiptime *ct);

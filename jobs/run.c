@@ -388,10 +388,11 @@ static int add_mpi(json_t *r, nesim_comm *comm, const nesim_net *net, nesim_erro
         const int one_process = nesim_comm_is_group(comm) && !hybrid;
         json_object_set_new(m, "graph", json_string(nesim_graph_is_part(g)
                                                         ? "part: each rank drew its own targets' synapses (a chip "
-                                                          "mapping merges the ranks' destination cores)"
+                                                          "mapping and chip time merge the ranks' destinations)"
                                                     : one_process
                                                         ? "whole: one graph, read by every thread"
-                                                        : "whole: every rank drew every synapse (chip time "
+                                                        : "whole: every rank drew every synapse (chip time with "
+                                                          "a passive population or the asynchronous model "
                                                           "follows each spike to every target)"));
         json_object_set_new(m, "synapses_rank0", json_integer((json_int_t)nesim_graph_synapses_here(g)));
         int overlapped;
@@ -701,18 +702,24 @@ static int network_ticks(const nesim_run_opts *o, const nesim_spec *spec, int64_
  * run `threads` to a process. Under mpirun each process draws only the
  * synapses of the targets it simulates (NEST's way; keyed draws make them
  * the whole graph's: net/graph.h) and the ranks sum the counts a report
- * needs and merge what a chip mapping needs (eval/cost.c); with chip time
- * (--timing) every rank draws the whole graph: the timing models follow
- * each spike to every target. */
+ * needs and merge what a chip mapping and chip time need (eval/cost.c,
+ * eval/chiptime.c). Chip time with a passive population (updated only when
+ * its own input comes) or the asynchronous model follows each spike to
+ * every target neuron: then every rank draws the whole graph. */
 static int build_graph(const nesim_run_opts *o, const nesim_spec *spec, int threads, nesim_graph **g,
                        nesim_error *err)
 {
     uint64_t seed = o->has_seed ? o->seed : spec->seed;
     const int K = nesim_comm_size(o->comm);
-    if (K <= 1 || o->timing)
+    if (K <= 1 || o->timing == NESIM_TIMING_ASYNC)
         return nesim_spec_build_graph(spec, seed, g, err);
     nesim_graph_part part = {nesim_comm_rank(o->comm) * threads, threads, K * threads};
     int rc = nesim_spec_build_graph_part(spec, seed, &part, g, err);
+    if (!rc && o->timing && !nesim_chiptime_parts_ok(*g, (nesim_timing)o->timing)) {
+        nesim_graph_free(*g); /* its populations said so: every rank alike */
+        *g = NULL;
+        return nesim_spec_build_graph(spec, seed, g, err);
+    }
     /* agreed first: the gather is a collective a failed rank would not join */
     if (!(rc = nesim_comm_agree(o->comm, rc, err)))
         rc = nesim_graph_part_gather(*g, o->comm, err);

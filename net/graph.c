@@ -678,6 +678,11 @@ int nesim_graph_set_part(nesim_graph *g, nesim_graph_part part, nesim_error *err
     return NESIM_OK;
 }
 
+void nesim_graph_part_range(const nesim_graph *g, int p, uint32_t *lo, uint32_t *hi)
+{
+    part_range(g, g->pops[p].n, lo, hi);
+}
+
 int nesim_graph_is_part(const nesim_graph *g)
 {
     return g->part.total > 1;

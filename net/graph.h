@@ -170,12 +170,16 @@ uint64_t nesim_graph_fanout(const nesim_graph *g, int j, uint32_t i);
  * targets it simulates): fixed_prob draws only the part (its draws are keyed
  * by target, so the part's synapses are the whole graph's), explicit is built
  * whole from its lists and cut. Call before connecting; NESIM_EINVAL on a bad part or a
- * graph that has projections. A part graph is mapped onto a chip by its
- * ranks together (eval/cost.h); chip time (eval/chiptime.h) needs the whole
- * graph. */
+ * graph that has projections. A part graph is mapped onto a chip and timed
+ * on it by its ranks together (eval/cost.h; eval/chiptime.h, which says
+ * when it needs the whole graph). */
 int nesim_graph_set_part(nesim_graph *g, nesim_graph_part part, nesim_error *err);
 /* Is g a part (some targets not drawn)? */
 int nesim_graph_is_part(const nesim_graph *g);
+/* The neurons of population p whose incoming synapses g's part holds:
+ * [*lo, *hi) (all of them when g is whole). A fixed_prob or explicit
+ * projection's targets lie there; the other rules list every target. */
+void nesim_graph_part_range(const nesim_graph *g, int p, uint32_t *lo, uint32_t *hi);
 /* Makes a part graph's counts whole: sums every fixed_prob projection's
  * synapse count and fan-outs over the members of comm (each holding one
  * part, together all of them). A collective: every member calls it. */

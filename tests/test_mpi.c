@@ -230,8 +230,9 @@ static void test_overlapped_exchange(void **st)
 
 /* Chip time on several ranks: each rank times every K-th step and the steps
  * are gathered, so the chip-time section (both step models) is one
- * process's, and with ranks x threads too. SANA-FE's own files: its
- * architecture and a convolutional network. */
+ * process's, and with ranks x threads too (the first thread of each rank
+ * alone gives its part's messages). SANA-FE's own files: its architecture
+ * and a convolutional network, drawn in parts (test_part_graph). */
 static void test_chip_time_for_every_k(void **st)
 {
     const char *a[] = {"examples/sanafe/net.yaml --chip examples/sanafe/loihi.yaml --timing simple --steps 200 "
@@ -366,8 +367,9 @@ static void graph_of(int k, const char *args, double *total, double *here, const
  * the whole graph's) and the ranks sum the counts a report needs: the report
  * and the trace are one process's, for ranks and for ranks x threads. A chip
  * mapping is made by the ranks together (each its targets' cores, merged):
- * the same cores, routes, hops and energy. With chip time (--timing) every
- * rank draws the whole graph. */
+ * the same cores, routes, hops and energy; so is chip time (each source's
+ * synapses per core summed over the ranks), except with a passive
+ * population, whose every rank draws the whole graph. */
 static void test_part_graph(void **st)
 {
     json_decref(same_for_every_k("examples/cuba/model.json --seconds 0.3 --json --quiet --chip none"));
@@ -402,8 +404,22 @@ static void test_part_graph(void **st)
     json_decref(same_on_ranks("examples/cuba/model.json --seconds 0.1 --json --quiet "
                               "--chip tests/fixtures/small-cores.json",
                               2, 2));
+    /* chip time from parts: the detailed model's messages through 8 chips,
+     * a core shared by two ranks' neurons counting both ranks' synapses */
+    r = same_for_every_k("examples/cuba/model.json --seconds 0.2 --json --quiet --timing detailed "
+                         "--chip tests/fixtures/small-cores.json");
+    assert_true(json_number_value(json_object_get(json_object_get(r, "chip_time"), "total_s")) > 0);
+    json_decref(r);
+    /* one core receives everything: each message's synapses come from both
+     * ranks' targets and must be summed (else its work, the critical one, is short) */
+    json_decref(same_for_every_k("tests/fixtures/rules-delays.json --seconds 0.5 --timing simple --json --quiet"));
+    json_decref(same_for_every_k("tests/fixtures/rules-delays.json --seconds 0.5 --timing detailed --json --quiet"));
     graph_of(2, "examples/sanafe/net.yaml --chip examples/sanafe/loihi.yaml --timing simple --steps 20 --json --quiet",
              &total, &here, &kind);
+    assert_string_equal(kind, "part");
+    /* passive neurons (updated only when their own input comes): whole */
+    json_decref(same_for_every_k("tests/fixtures/sparse-delays.json --seconds 0.2 --timing simple --json --quiet"));
+    graph_of(2, "tests/fixtures/sparse-delays.json --seconds 0.05 --timing simple --json --quiet", &total, &here, &kind);
     assert_string_equal(kind, "whole");
     assert_true(here == total);
     /* explicit synapses (the ring's lists, each with its delay) are cut to the
