@@ -375,9 +375,9 @@ static int merged_messages(nesim_chiptime *ct, const nesim_mapping *map, nesim_e
         }
         rc = nesim_comm_allgatherv(comm, mine, bytes, &got, "the chip time's messages", err);
     }
+    free(mine), free(got_n), free(bytes); /* gathered: the list is in got */
     if (!rc && !(all = malloc((total ? total : 1) * sizeof *all)))
         rc = nesim_fail(err, NESIM_ENOMEM, "chip time: out of memory for %zu messages", total);
-    free(mine), free(got_n), free(bytes);
     if (rc)
         return free(all), rc;
     memcpy(all, got, total * sizeof *all);
