@@ -262,11 +262,6 @@ static int cmp_u64(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* Messages of pre neuron i of edge e: one per destination core, by
- * ascending core, each doing message_in and one synaptic op per synapse it
- * meets there. A dense edge reaches every post neuron (no target list is
- * asked for); a given placement may scatter targets over cores in any
- * order. With row_fill, written at g's row. Returns how many. */
 /* The destination cores of pre neuron i of edge e (ascending, in
  * ct->tcores; returns how many) and its synapses on each (ct->tcount[core],
  * which the caller clears); *lat: the edge's latency per synaptic op. */
@@ -290,6 +285,11 @@ static size_t edge_cores(nesim_chiptime *ct, const nesim_mapping *map, int e, ui
     return nt;
 }
 
+/* Messages of pre neuron i of edge e: one per destination core, by
+ * ascending core, each doing message_in and one synaptic op per synapse it
+ * meets there. A dense edge reaches every post neuron (no target list is
+ * asked for); a given placement may scatter targets over cores in any
+ * order. With row_fill, written at g's row. Returns how many. */
 static size_t edge_messages(nesim_chiptime *ct, const nesim_mapping *map, int e, uint32_t i, uint64_t *row_fill,
                             uint32_t g)
 {
