@@ -1,6 +1,7 @@
 /* lm.c — reads a Hugging Face checkpoint folder (config.json, safetensors,
  * optional vocab.json) into views of its weights. See lm.h. */
 #include "net/lm.h"
+#include "base/mem.h"
 
 #include <jansson.h>
 #include <limits.h>
@@ -352,14 +353,10 @@ static int synth_get(nesim_lm_synth *s, const char *name, nesim_tensor *t, nesim
 /* Makes tensor `base` by rule r into a new entry of s->made (its last). */
 static int synth_make(nesim_lm_synth *s, const syn_rule *r, const char *base, nesim_tensor *t, nesim_error *err)
 {
-    if (s->n_made == s->cap_made) {
-        size_t nc = s->cap_made ? 2 * s->cap_made : 64;
-        syn_made *nm = realloc(s->made, nc * sizeof *nm);
-        if (!nm)
-            return nesim_fail(err, NESIM_ENOMEM, "out of memory"), -1;
-        s->made = nm;
-        s->cap_made = nc;
-    }
+    syn_made *nm = nesim_grown(s->made, s->n_made + 1, &s->cap_made, sizeof *nm, 64);
+    if (!nm)
+        return nesim_fail(err, NESIM_ENOMEM, "out of memory"), -1;
+    s->made = nm;
     syn_made *mk = &s->made[s->n_made];
     memset(mk, 0, sizeof *mk);
     nesim_spec_tensor st = r->st;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/mem.h"
 #include "net/jsonmsg.h"
 #include "net/sanafe.h"
 #include "net/yaml_tree.h"
@@ -319,13 +320,10 @@ static int add_group(nctx *c, const char *name, uint32_t n, int line, int col, i
                   show(name, sh));
     if (find_group(c, name) >= 0)
         return at(c, line, col, "group '%s' is defined twice", show(name, sh));
-    if (c->ng == c->gcap) {
-        size_t cap = c->gcap ? 2 * c->gcap : 8;
-        group *g = realloc(c->g, cap * sizeof *g);
-        if (!g)
-            return oom(c);
-        c->g = g, c->gcap = cap;
-    }
+    group *g = nesim_grown(c->g, c->ng + 1, &c->gcap, sizeof *g, 8);
+    if (!g)
+        return oom(c);
+    c->g = g;
     group *G = &c->g[c->ng];
     memset(G, 0, sizeof *G);
     G->line = line, G->col = col;
@@ -420,13 +418,10 @@ static int add_proj(nctx *c, int pre, int post, int neuron_edges, int line, int 
                 *out = &c->p[i];
                 return NESIM_OK;
             }
-    if (c->np == c->pcap) {
-        size_t cap = c->pcap ? 2 * c->pcap : 8;
-        projb *p = realloc(c->p, cap * sizeof *p);
-        if (!p)
-            return oom(c);
-        c->p = p, c->pcap = cap;
-    }
+    projb *p = nesim_grown(c->p, c->np + 1, &c->pcap, sizeof *p, 8);
+    if (!p)
+        return oom(c);
+    c->p = p;
     projb *P = &c->p[c->np++];
     memset(P, 0, sizeof *P);
     P->pre = pre, P->post = post, P->neuron_edges = neuron_edges, P->line = line, P->col = col;

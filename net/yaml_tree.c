@@ -3,6 +3,7 @@
  * Recursion follows the document's nesting, bounded by NESIM_YAML_MAX_DEPTH,
  * so a hostile file cannot exhaust the stack. */
 #include "net/yaml_tree.h"
+#include "base/mem.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -73,13 +74,10 @@ static int next(yctx *c, yaml_event_t *ev)
 
 static int push(nesim_ynode *n, size_t *cap, size_t used, nesim_ynode *kid)
 {
-    if (used == *cap) {
-        size_t nc = *cap ? 2 * *cap : 4;
-        nesim_ynode **v = realloc(n->item, nc * sizeof *v);
-        if (!v)
-            return -1;
-        n->item = v, *cap = nc;
-    }
+    nesim_ynode **v = nesim_grown(n->item, used + 1, cap, sizeof *v, 4);
+    if (!v)
+        return -1;
+    n->item = v;
     n->item[used] = kid;
     return 0;
 }

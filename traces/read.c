@@ -12,6 +12,7 @@
  * - All returned memory belongs to the caller, freed by the matching _free.
  */
 #include "traces/store_internal.h"
+#include "base/mem.h"
 
 #include <errno.h>
 #include <math.h>
@@ -164,16 +165,12 @@ int nesim_trace_runs(nesim_trace *t, nesim_trace_run **runs, size_t *n, nesim_er
     size_t cap = 0;
     int s;
     while (!rc && (s = sqlite3_step(st)) == SQLITE_ROW) {
-        if (*n == cap) {
-            size_t nc = cap ? 2 * cap : 16;
-            nesim_trace_run *nr = realloc(*runs, nc * sizeof *nr);
-            if (!nr) {
-                rc = nesim_fail(err, NESIM_ENOMEM, "out of memory");
-                break;
-            }
-            *runs = nr;
-            cap = nc;
+        nesim_trace_run *nr = nesim_grown(*runs, *n + 1, &cap, sizeof *nr, 16);
+        if (!nr) {
+            rc = nesim_fail(err, NESIM_ENOMEM, "out of memory");
+            break;
         }
+        *runs = nr;
         if (!(rc = row_to_run(t, st, &(*runs)[*n], false, err)))
             (*n)++;
     }
@@ -311,16 +308,12 @@ static int read_layers(nesim_trace *t, int64_t run, bool rebuild, nesim_trace_la
     size_t cap = 0;
     int s;
     while (!rc && (s = sqlite3_step(st)) == SQLITE_ROW) {
-        if (*n == cap) {
-            size_t nc = cap ? 2 * cap : 16;
-            nesim_trace_layer *nl = realloc(*layers, nc * sizeof *nl);
-            if (!nl) {
-                rc = nesim_fail(err, NESIM_ENOMEM, "out of memory");
-                break;
-            }
-            *layers = nl;
-            cap = nc;
+        nesim_trace_layer *nl = nesim_grown(*layers, *n + 1, &cap, sizeof *nl, 16);
+        if (!nl) {
+            rc = nesim_fail(err, NESIM_ENOMEM, "out of memory");
+            break;
         }
+        *layers = nl;
         nesim_trace_layer *L = &(*layers)[*n];
         memset(L, 0, sizeof *L);
         bool oom = false;
@@ -479,16 +472,12 @@ static int read_values(nesim_trace *t, int64_t run, const char *sql, nesim_trace
     size_t cap = 0;
     int s;
     while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-        if (*n == cap) {
-            size_t nc = cap ? 2 * cap : 16;
-            nesim_trace_value *nv = realloc(*v, nc * sizeof *nv);
-            if (!nv) {
-                rc = nesim_fail(err, NESIM_ENOMEM, "out of memory");
-                break;
-            }
-            *v = nv;
-            cap = nc;
+        nesim_trace_value *nv = nesim_grown(*v, *n + 1, &cap, sizeof *nv, 16);
+        if (!nv) {
+            rc = nesim_fail(err, NESIM_ENOMEM, "out of memory");
+            break;
         }
+        *v = nv;
         bool oom = false;
         nesim_trace_value *x = &(*v)[(*n)++];
         int64_t layer = sqlite3_column_type(st, 0) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 0);
@@ -562,16 +551,12 @@ int nesim_trace_chip_steps_get(nesim_trace *t, int64_t run, double **seconds, in
             rc = bad_row(t, err, "chip_steps", run, "tick %lld: %g is not a duration", (long long)tick, x);
             break;
         }
-        if ((size_t)*n == cap) {
-            size_t nc = cap ? 2 * cap : 1024;
-            double *nv = realloc(*seconds, nc * sizeof *nv);
-            if (!nv) {
-                rc = nesim_fail(err, NESIM_ENOMEM, "out of memory");
-                break;
-            }
-            *seconds = nv;
-            cap = nc;
+        double *nv = nesim_grown(*seconds, (size_t)*n + 1, &cap, sizeof *nv, 1024);
+        if (!nv) {
+            rc = nesim_fail(err, NESIM_ENOMEM, "out of memory");
+            break;
         }
+        *seconds = nv;
         (*seconds)[(*n)++] = x;
     }
     if (!rc && s != SQLITE_DONE)
@@ -598,16 +583,12 @@ int nesim_trace_samples(nesim_trace *t, int64_t run, nesim_trace_sample_row **ro
     size_t cap = 0;
     int s;
     while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-        if (*n == cap) {
-            size_t nc = cap ? 2 * cap : 64;
-            nesim_trace_sample_row *nr = realloc(*rows, nc * sizeof *nr);
-            if (!nr) {
-                rc = nesim_fail(err, NESIM_ENOMEM, "out of memory");
-                break;
-            }
-            *rows = nr;
-            cap = nc;
+        nesim_trace_sample_row *nr = nesim_grown(*rows, *n + 1, &cap, sizeof *nr, 64);
+        if (!nr) {
+            rc = nesim_fail(err, NESIM_ENOMEM, "out of memory");
+            break;
         }
+        *rows = nr;
         nesim_trace_sample_row r = {sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1),
                                     sqlite3_column_int64(st, 2)};
         if (!tick_ok(r.sample) || !tick_ok(r.first_tick) || !tick_ok(r.last_tick) || r.first_tick > r.last_tick) {
@@ -697,14 +678,10 @@ static int64_t rm_tick(const row_merge *m, size_t i)
 /* Appends one decoded item (NESIM_ENOMEM when it cannot). */
 static int rm_add(row_merge *m, const void *item)
 {
-    if (m->n == m->cap) {
-        size_t nc = m->cap ? 2 * m->cap : 256;
-        unsigned char *nb = realloc(m->buf, nc * m->esz);
-        if (!nb)
-            return NESIM_ENOMEM;
-        m->buf = nb;
-        m->cap = nc;
-    }
+    unsigned char *nb = nesim_grown(m->buf, m->n + 1, &m->cap, m->esz, 256);
+    if (!nb)
+        return NESIM_ENOMEM;
+    m->buf = nb;
     if (m->n > m->pos && m->sorted && m->cmp(item, m->buf + (m->n - 1) * m->esz) < 0)
         m->sorted = false;
     memcpy(m->buf + m->n++ * m->esz, item, m->esz);
@@ -1185,16 +1162,12 @@ int nesim_trace_codes(nesim_trace *t, int64_t run, int layer, nesim_trace_code_r
     size_t cap = 0;
     int s;
     while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-        if (*n == cap) {
-            size_t nc = cap ? 2 * cap : 64;
-            nesim_trace_code_row *nr = realloc(*rows, nc * sizeof *nr);
-            if (!nr) {
-                rc = nesim_fail(err, NESIM_ENOMEM, "out of memory");
-                break;
-            }
-            *rows = nr;
-            cap = nc;
+        nesim_trace_code_row *nr = nesim_grown(*rows, *n + 1, &cap, sizeof *nr, 64);
+        if (!nr) {
+            rc = nesim_fail(err, NESIM_ENOMEM, "out of memory");
+            break;
         }
+        *rows = nr;
         nesim_trace_code_row r = {sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1),
                                   sqlite3_column_int64(st, 2), sqlite3_column_double(st, 3)};
         if (!tick_ok(r.sample) || !tick_ok(r.t0) || r.steps < 0 || r.steps > (INT64_C(1) << 31) ||

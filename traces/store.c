@@ -7,6 +7,7 @@
  * the schema, created in one transaction so a concurrent creator cannot
  * interleave). Every failure names the file. */
 #include "traces/store_internal.h"
+#include "base/mem.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -217,14 +218,10 @@ int trace_decode_group(const char *txt, size_t len, trace_ns **v, size_t *n, siz
         }
         if (neg && x == 0)
             goto bad;
-        if (*n == *cap) {
-            size_t nc = *cap ? *cap * 2 : 1024;
-            trace_ns *nv = realloc(*v, nc * sizeof *nv);
-            if (!nv)
-                return nesim_fail(err, NESIM_ENOMEM, "out of memory");
-            *v = nv;
-            *cap = nc;
-        }
+        trace_ns *nv = nesim_grown(*v, *n + 1, cap, sizeof *nv, 1024);
+        if (!nv)
+            return nesim_fail(err, NESIM_ENOMEM, "out of memory");
+        *v = nv;
         /* -1 - neuron encodes sign -1 (see store.h): -6 is neuron 5 */
         (*v)[(*n)++] = (trace_ns){.neuron = neg ? x - 1 : x, .sign = neg ? -1 : 1};
         while (p < end && *p == ' ')
