@@ -272,7 +272,12 @@ static inline int owns(const nesim_net *net, uint32_t g)
 static int drain(nesim_net *net, nesim_error *err)
 {
     nesim_kio *io = &net->io;
+    enum { AHEAD = 4 }; /* predictions land in scattered buckets: fetch them ahead */
+    for (size_t k = 0; k < io->n_wake && k < AHEAD; k++)
+        nesim_queue_prefetch(&net->q, io->wake[k].t, NESIM_EV_PREDICT);
     for (size_t k = 0; k < io->n_wake; k++) {
+        if (k + AHEAD < io->n_wake)
+            nesim_queue_prefetch(&net->q, io->wake[k + AHEAD].t, NESIM_EV_PREDICT);
         int rc = nesim_queue_add(&net->q, io->wake[k].t, NESIM_EV_PREDICT, io->wake[k].id, io->wake[k].gen, err);
         if (rc) {
             io->n_wake = 0;

@@ -86,6 +86,14 @@ static inline int nesim_queue_add(nesim_queue *q, int64_t t, int kind, uint32_t 
     return nesim_queue_push(q, t, kind, id, aux, err);
 }
 
+/* Asks the cache for the bucket an event of `kind` at tick t would join
+ * (a hint: nothing changes; far ticks are ignored). */
+static inline void nesim_queue_prefetch(const nesim_queue *q, int64_t t, int kind)
+{
+    if ((uint64_t)(t - q->now) < q->ring)
+        __builtin_prefetch(&q->bucket[kind][(uint32_t)t & (q->ring - 1)], 1);
+}
+
 /* The earliest tick holding an event, or INT64_MAX when empty. Does not move time. */
 int64_t nesim_queue_peek_tick(const nesim_queue *q);
 
