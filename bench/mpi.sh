@@ -121,6 +121,20 @@ print("  with a chip (loihi), 1 s: one process holds %d synapses, peak %.0f MiB;
        b["chip_usage"]["cores"]))
 PY
 
+# the same timed on the chip (--timing simple): the ranks merge each
+# source's messages from their parts; the chip time is one process's
+timed 0 "$D/cuba20k.json" --seconds 1 --chip loihi --timing simple --threads 1 > /dev/null; cp "$D/last.json" "$D/a.json"
+timed 2 "$D/cuba20k.json" --seconds 1 --chip loihi --timing simple --threads 1 > /dev/null; cp "$D/last.json" "$D/b.json"
+/usr/bin/python3 - "$D/a.json" "$D/b.json" <<'PY'
+import json, sys
+a, b = (json.load(open(f)) for f in sys.argv[1:])
+m = b["mpi"]
+print("  timed (simple), 1 s: one process loads in %.2f s, peak %.0f MiB; on 2 ranks %.2f s, peak %.0f MiB (%s);"
+      " chip time %s (%.6g s both)" %
+      (a["phases_s"]["load"], a["peak_rss_mib"], b["phases_s"]["load"], b["peak_rss_mib"], m["graph"].split(":")[0],
+       "the same" if a["chip_time"] == b["chip_time"] else "DIFFERS", b["chip_time"]["total_s"]))
+PY
+
 # the same network with a delay of 10 ticks (1 ms, NEST's usual min delay):
 # windows of 5 ticks, each exchange travelling while the next window runs,
 # against the blocking exchange after every 10 ticks, both on 2 ranks
