@@ -85,7 +85,7 @@ const char *nesim_mem_format(double bytes, char *buf, size_t n)
     return buf;
 }
 
-void *nesim_grown(void *v, size_t need, size_t *cap, size_t size, size_t first)
+void *nesim_grow_slow(void *v, size_t need, size_t *cap, size_t size, size_t first)
 {
     if (need <= *cap && v)
         return v;

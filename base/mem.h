@@ -30,7 +30,12 @@ void *nesim_alloc_big(size_t bytes);
  * itself, or v grown to twice its capacity (from `first` when empty, v
  * NULL: allocated even for need 0) until it has; NULL only when out of
  * memory or the size overflows (v and *cap unchanged: the caller still owns
- * v). The one growth rule of the tree. */
-void *nesim_grown(void *v, size_t need, size_t *cap, size_t size, size_t first);
+ * v). The one growth rule of the tree. Inline when there is room (pushes
+ * are hot: no call), nesim_grow_slow otherwise. */
+void *nesim_grow_slow(void *v, size_t need, size_t *cap, size_t size, size_t first);
+static inline void *nesim_grown(void *v, size_t need, size_t *cap, size_t size, size_t first)
+{
+    return need <= *cap && v ? v : nesim_grow_slow(v, need, cap, size, first);
+}
 
 #endif

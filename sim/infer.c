@@ -243,8 +243,6 @@ void nesim_infer_set_sink(nesim_infer *m, const nesim_infer_sink *sink)
  * of memory (nothing changed). */
 static int act_room(nesim_infer *m, size_t n)
 {
-    if (n <= m->cap_act && m->act)
-        return 0; /* the common case, without a call */
     size_t old = m->cap_act;
     int64_t *a = nesim_grown(m->act, n, &m->cap_act, sizeof *a, 1024);
     if (!a)

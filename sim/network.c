@@ -590,12 +590,10 @@ static void sort_fired(uint32_t *a, size_t n, uint32_t *tmp, uint32_t below)
 static int publish(nesim_net *net, int pi, uint32_t g, int64_t t, nesim_error *err)
 {
     if (net->pops[pi].record) {
-        if (net->n_spikes == net->cap_spikes) {
-            nesim_spike *s = nesim_grown(net->spikes, net->n_spikes + 1, &net->cap_spikes, sizeof *s, 4096);
-            if (!s)
-                return nesim_fail(err, NESIM_ENOMEM, "out of memory recording spikes");
-            net->spikes = s;
-        }
+        nesim_spike *s = nesim_grown(net->spikes, net->n_spikes + 1, &net->cap_spikes, sizeof *s, 4096);
+        if (!s)
+            return nesim_fail(err, NESIM_ENOMEM, "out of memory recording spikes");
+        net->spikes = s;
         net->spikes[net->n_spikes++] = (nesim_spike){t, g, (uint32_t)pi};
     }
     if (net->sink && net->sink(net->sink_ctx, t, g, pi))
@@ -620,12 +618,10 @@ static int emit(nesim_net *net, rpop *p, int pi, uint32_t g, int64_t t, int64_t 
 {
     p->k.c.spikes++;
     if (net->ranks > 1) { /* published after the exchange, with the other ranks' */
-        if (net->n_out == net->cap_out) {
-            wire_spike *o = nesim_grown(net->out, net->n_out + 1, &net->cap_out, sizeof *o, 4096);
-            if (!o)
-                return nesim_fail(err, NESIM_ENOMEM, "out of memory buffering spikes");
-            net->out = o;
-        }
+        wire_spike *o = nesim_grown(net->out, net->n_out + 1, &net->cap_out, sizeof *o, 4096);
+        if (!o)
+            return nesim_fail(err, NESIM_ENOMEM, "out of memory buffering spikes");
+        net->out = o;
         net->out[net->n_out++] = (wire_spike){(uint32_t)(t - epoch0), g};
     } else {
         int rc = publish(net, pi, g, t, err);

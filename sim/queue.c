@@ -91,12 +91,10 @@ static int far_less(const nesim_ev_far *a, const nesim_ev_far *b)
 
 static int heap_push(nesim_queue *q, nesim_ev_far e)
 {
-    if (q->heap_n == q->heap_cap) { /* the call only when full: a push is hot */
-        nesim_ev_far *nh = nesim_grown(q->heap, q->heap_n + 1, &q->heap_cap, sizeof *nh, 256);
-        if (!nh)
-            return -1;
-        q->heap = nh;
-    }
+    nesim_ev_far *nh = nesim_grown(q->heap, q->heap_n + 1, &q->heap_cap, sizeof *nh, 256);
+    if (!nh)
+        return -1;
+    q->heap = nh;
     size_t i = q->heap_n++;
     while (i > 0) {
         size_t p = (i - 1) / 2;
