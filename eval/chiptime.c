@@ -339,7 +339,14 @@ static int merged_messages(nesim_chiptime *ct, const nesim_mapping *map, nesim_e
     size_t n = 0, cap = 0, total = 0;
     uint64_t *got_n = malloc((size_t)K * sizeof *got_n);
     size_t *bytes = malloc((size_t)K * sizeof *bytes);
-    int rc = !got_n || !bytes ? nesim_fail(err, NESIM_ENOMEM, "chip time: out of memory") : NESIM_OK;
+    double *lat = malloc((size_t)(G->n_edges ? G->n_edges : 1) * sizeof *lat); /* per edge, per synaptic op */
+    int rc = !got_n || !bytes || !lat ? nesim_fail(err, NESIM_ENOMEM, "chip time: out of memory") : NESIM_OK;
+    for (int j = 0; !rc && j < G->n_edges; j++) {
+        int pre, post, syn;
+        int64_t delay;
+        G->edge(G->user, j, &pre, &post, &syn, &delay);
+        lat[j] = syn_latency(&ct->L, syn);
+    }
     for (int j = 0; !rc && G->merge_give && j < G->n_edges; j++) {
         int pre, post, syn;
         int64_t delay;
@@ -347,8 +354,8 @@ static int merged_messages(nesim_chiptime *ct, const nesim_mapping *map, nesim_e
         if (G->dense && G->dense(G->user, j))
             continue; /* its one shared list, made by build */
         for (uint32_t i = 0; !rc && i < ct->first[pre + 1] - ct->first[pre]; i++) {
-            double lat;
-            const size_t nt = edge_cores(ct, map, j, i, &lat);
+            double l;
+            const size_t nt = edge_cores(ct, map, j, i, &l);
             part_msg *v = nesim_grown(mine, n + nt, &cap, sizeof *v, 4096);
             if (!v)
                 rc = nesim_fail(err, NESIM_ENOMEM, "chip time: out of memory");
@@ -379,7 +386,7 @@ static int merged_messages(nesim_chiptime *ct, const nesim_mapping *map, nesim_e
     if (!rc && !(all = malloc((total ? total : 1) * sizeof *all)))
         rc = nesim_fail(err, NESIM_ENOMEM, "chip time: out of memory for %zu messages", total);
     if (rc)
-        return free(all), rc;
+        return free(all), free(lat), rc;
     memcpy(all, got, total * sizeof *all);
     qsort(all, total, sizeof *all, cmp_part_msg);
     size_t m = 0; /* merged in place: one message per (source, edge, core) */
@@ -393,19 +400,16 @@ static int merged_messages(nesim_chiptime *ct, const nesim_mapping *map, nesim_e
     ct->msg_work = malloc((m ? m : 1) * sizeof *ct->msg_work);
     ct->msg_edge = malloc((m ? m : 1) * sizeof *ct->msg_edge);
     if (!ct->msg_core || !ct->msg_work || !ct->msg_edge)
-        return free(all), nesim_fail(err, NESIM_ENOMEM, "chip time: out of memory for %zu messages", m);
+        return free(all), free(lat), nesim_fail(err, NESIM_ENOMEM, "chip time: out of memory for %zu messages", m);
     for (size_t k = 0; k < m; k++) {
-        int pre, post, syn;
-        int64_t delay;
-        G->edge(G->user, all[k].edge, &pre, &post, &syn, &delay);
         ct->msg_row[all[k].g + 1]++;
         ct->msg_core[k] = all[k].core;
-        ct->msg_work[k] = ct->L.message_in + (double)all[k].count * syn_latency(&ct->L, syn);
+        ct->msg_work[k] = ct->L.message_in + (double)all[k].count * lat[all[k].edge];
         ct->msg_edge[k] = all[k].edge;
     }
     for (uint32_t g = 0; g < ct->N; g++)
         ct->msg_row[g + 1] += ct->msg_row[g];
-    free(all);
+    free(all), free(lat);
     return NESIM_OK;
 }
 
