@@ -5,6 +5,7 @@
 #include <gsl/gsl_roots.h>
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* Far below threshold the first check is at a level FAR_FRAC of the way up
  * (or within slack, whichever is further): a neuron far below gets a margin
@@ -207,12 +208,13 @@ typedef struct fx {
     uint64_t tn;
 } fx;
 
-static inline void fx_prepare(fx *F, const nesim_expsum *f)
+static inline __attribute__((always_inline)) void fx_prepare(fx *F, const nesim_expsum *f, const int n)
 {
-    F->n = f->n;
+    F->n = n;
     F->c0 = f->c0;
     F->tn = f->d->tsplit_n;
-    for (int i = 0; i < f->n; i++) {
+#pragma GCC unroll 4
+    for (int i = 0; i < n; i++) {
         F->x[i] = f->x[i];
         F->r[i] = f->d->rate[f->term[i]];
         F->hi[i] = f->d->thi[f->term[i]];
@@ -225,9 +227,11 @@ static inline void fx_prepare(fx *F, const nesim_expsum *f)
 static inline void fx_terms(const fx *F, const int n, int64_t s, double *t)
 {
     if ((uint64_t)s < F->tn)
+        #pragma GCC unroll 4
         for (int i = 0; i < n; i++)
             t[i] = F->x[i] * (F->hi[i][s >> 8] * F->lo[i][s & 255]);
     else
+        #pragma GCC unroll 4
         for (int i = 0; i < n; i++)
             t[i] = F->x[i] * exp(-F->r[i] * (double)s);
 }
@@ -235,6 +239,7 @@ static inline void fx_terms(const fx *F, const int n, int64_t s, double *t)
 static inline double fx_val(const fx *F, const int n, const double *t)
 {
     double v = F->c0;
+    #pragma GCC unroll 4
     for (int i = 0; i < n; i++)
         v += t[i];
     return v;
@@ -243,12 +248,13 @@ static inline double fx_val(const fx *F, const int n, const double *t)
 static inline double fx_der(const fx *F, const int n, const double *t)
 {
     double dv = 0;
+    #pragma GCC unroll 4
     for (int i = 0; i < n; i++)
         dv -= F->r[i] * t[i];
     return dv;
 }
 
-static inline double fx_at(const fx *F, const int n, int64_t s, double *fp)
+static inline __attribute__((always_inline)) double fx_at(const fx *F, const int n, int64_t s, double *fp)
 {
     double t[NESIM_TBL_MAX];
     fx_terms(F, n, s, t);
@@ -300,6 +306,7 @@ static inline __attribute__((always_inline)) int first_cpos(const fx *F, const i
      * least as fast as the slowest of them, have fallen below c0 (computed
      * when needed: a bounded search uses hi) */
     double neg = 0, rneg = INFINITY, fpa = 0;
+    #pragma GCC unroll 4
     for (int i = 0; i < n; i++) {
         fpa -= F->r[i] * tlo[i];
         if (tlo[i] < 0) {
@@ -506,21 +513,37 @@ search:;
 }
 
 /* The first s in [lo, hi] with f(s) >= 0 for f with constant F->c0, given the
- * terms t at lo. f->c0 must equal F->c0 (the general search reads f). */
-static int64_t first_at(const nesim_expsum *f, const fx *F, int64_t lo, int64_t hi, const double *t,
-                        nesim_scratch *ws, double *margin)
+ * terms t at lo. f->c0 must equal F->c0 (the general search reads f). n is
+ * F->n, a constant where the caller can make it one: the compiler then
+ * unrolls every evaluation over the terms, the bulk of a search. */
+static inline __attribute__((always_inline)) int64_t first_at_n(const nesim_expsum *f, const fx *F, int64_t lo,
+                                                               int64_t hi, const double *t, nesim_scratch *ws,
+                                                               double *margin, const int n)
 {
-    double flo = fx_val(F, F->n, t);
+    double flo = fx_val(F, n, t);
     if (flo >= 0) {
         *margin = INFINITY;
         return lo;
     }
     int64_t k;
-    /* three terms (lif_exp, or lif with a current) with n a constant: the
-     * compiler unrolls the evaluations, the bulk of a search */
-    if (F->n == 3 ? first_cpos(F, 3, lo, hi, t, flo, &k, margin) : first_cpos(F, F->n, lo, hi, t, flo, &k, margin))
+    if (first_cpos(F, n, lo, hi, t, flo, &k, margin))
         return k;
     return first_general(f, lo, hi, ws, margin);
+}
+
+/* three terms: lif_exp, or lif with a current */
+static int64_t first_at3(const nesim_expsum *f, const fx *F, int64_t lo, int64_t hi, const double *t,
+                         nesim_scratch *ws, double *margin)
+{
+    return first_at_n(f, F, lo, hi, t, ws, margin, 3);
+}
+
+static int64_t first_at(const nesim_expsum *f, const fx *F, int64_t lo, int64_t hi, const double *t,
+                        nesim_scratch *ws, double *margin)
+{
+    if (F->n == 3)
+        return first_at3(f, F, lo, hi, t, ws, margin);
+    return first_at_n(f, F, lo, hi, t, ws, margin, F->n);
 }
 
 int64_t nesim_expsum_first(const nesim_expsum *f, int64_t lo, int64_t hi, nesim_scratch *ws,
@@ -536,11 +559,43 @@ int64_t nesim_expsum_first(const nesim_expsum *f, int64_t lo, int64_t hi, nesim_
     if (f->n > NESIM_TBL_MAX) {
         return first_general(f, lo, hi, ws, margin);
     }
-    fx F;
-    double t[NESIM_TBL_MAX];
-    fx_prepare(&F, f);
+    fx F = {0};
+    double t[NESIM_TBL_MAX] = {0};
+    fx_prepare(&F, f, f->n);
     fx_terms(&F, F.n, lo, t);
     return first_at(f, &F, lo, hi, t, ws, margin);
+}
+
+/* nesim_expsum_predict's fast path for n terms (n <= NESIM_TBL_MAX). */
+static inline __attribute__((always_inline)) int64_t predict_n(nesim_expsum *f, int64_t from, int64_t top,
+                                                              double slack, nesim_scratch *ws, double *margin,
+                                                              const int n)
+{
+    fx F;
+    double t[NESIM_TBL_MAX];
+    if (n != 3) { /* unrolled loops over a variable n read past it (on dead paths) */
+        memset(&F, 0, sizeof F);
+        memset(t, 0, sizeof t);
+    }
+    fx_prepare(&F, f, n);
+    fx_terms(&F, n, from, t);
+    double f0 = fx_val(&F, n, t);
+    for (int l = 0; l < SLACK_LEVELS && slack > 0; l++, slack *= 0.5) {
+        if (f0 < -slack) {
+            /* far below threshold: answer when f comes within slack, or
+             * within FAR_FRAC of the distance when that is further (a check) */
+            double c0 = f->c0;
+            if (l == 0 && -f0 * FAR_FRAC > slack)
+                slack = -f0 * FAR_FRAC;
+            f->c0 = F.c0 = c0 + slack;
+            int64_t k = n == 3 ? first_at3(f, &F, from, top, t, ws, margin)
+                               : first_at_n(f, &F, from, top, t, ws, margin, n);
+            f->c0 = c0;
+            *margin += slack;
+            return k;
+        }
+    }
+    return n == 3 ? first_at3(f, &F, from, top, t, ws, margin) : first_at_n(f, &F, from, top, t, ws, margin, n);
 }
 
 int64_t nesim_expsum_predict(nesim_expsum *f, int64_t from, int64_t top, double slack,
@@ -561,24 +616,7 @@ int64_t nesim_expsum_predict(nesim_expsum *f, int64_t from, int64_t top, double 
         }
         return first_general(f, from, top, ws, margin);
     }
-    fx F;
-    double t[NESIM_TBL_MAX];
-    fx_prepare(&F, f);
-    fx_terms(&F, F.n, from, t);
-    double f0 = fx_val(&F, F.n, t);
-    for (int l = 0; l < SLACK_LEVELS && slack > 0; l++, slack *= 0.5) {
-        if (f0 < -slack) {
-            /* far below threshold: answer when f comes within slack, or
-             * within FAR_FRAC of the distance when that is further (a check) */
-            double c0 = f->c0;
-            if (l == 0 && -f0 * FAR_FRAC > slack)
-                slack = -f0 * FAR_FRAC;
-            f->c0 = F.c0 = c0 + slack;
-            int64_t k = first_at(f, &F, from, top, t, ws, margin);
-            f->c0 = c0;
-            *margin += slack;
-            return k;
-        }
-    }
-    return first_at(f, &F, from, top, t, ws, margin);
+    if (f->n == 3)
+        return predict_n(f, from, top, slack, ws, margin, 3);
+    return predict_n(f, from, top, slack, ws, margin, f->n);
 }
