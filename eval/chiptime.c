@@ -135,6 +135,12 @@ struct nesim_chiptime {
     int64_t *touched_at, *counted_at;
     int64_t ring_n;
     u32v *ring;           /* ring[s % ring_n]: neurons given input at step s */
+    /* graph parts (G.merge): a rank marks only its own targets, so the
+     * marks of a step are gathered; may[s % ring_n] says a spike reached a
+     * passive population's edge for step s (every rank alike: spikes are
+     * every rank's), so a step no input reaches needs no exchange */
+    uint8_t *may;
+    u32v part_marks;
     int n_pops;
     int **out_proj;       /* per population: projections to passive populations, -1 ended */
     uint32_t *tg;
@@ -212,6 +218,7 @@ void nesim_chiptime_free(nesim_chiptime *ct)
     for (int64_t i = 0; ct->ring && i < ct->ring_n; i++)
         free(ct->ring[i].v);
     free(ct->ring);
+    free(ct->may), free(ct->part_marks.v);
     for (int p = 0; ct->out_proj && p < ct->n_pops; p++)
         free(ct->out_proj[p]);
     free(ct->out_proj);
@@ -611,7 +618,8 @@ static int build(nesim_chiptime *ct, const nesim_mapping *map, nesim_error *err)
         ct->ring = calloc((size_t)ct->ring_n, sizeof *ct->ring);
         ct->touched_at = malloc(n1 * sizeof *ct->touched_at);
         ct->counted_at = malloc(n1 * sizeof *ct->counted_at);
-        if (!ct->ring || !ct->touched_at || !ct->counted_at)
+        ct->may = calloc((size_t)ct->ring_n, 1);
+        if (!ct->ring || !ct->touched_at || !ct->counted_at || !ct->may)
             return nesim_fail(err, NESIM_ENOMEM, "chip time: out of memory");
         for (uint32_t g = 0; g < N; g++)
             ct->touched_at[g] = ct->counted_at[g] = -1;
@@ -687,6 +695,8 @@ int nesim_chiptime_new_graph(const nesim_chip *chip, const nesim_chip_caps *caps
     if (!chip->p.asynchronous && model == NESIM_TIMING_ASYNC)
         return nesim_fail(err, NESIM_EINVAL, "chip %s is time-stepped: time it with --timing simple or detailed",
                           chip->name);
+    if (g->merge && (g->dense || model == NESIM_TIMING_ASYNC))
+        return nesim_fail(err, NESIM_EINVAL, "chip time from graph parts: no dense edges, no asynchronous model");
     nesim_chiptime *ct = calloc(1, sizeof *ct);
     if (!ct)
         return nesim_fail(err, NESIM_ENOMEM, "out of memory");
@@ -755,8 +765,8 @@ int nesim_chiptime_new(const nesim_chip *chip, const nesim_chip_caps *caps, cons
     const nesim_graph *G = nesim_net_graph(net);
     const int part = nesim_graph_is_part(G);
     if (part && (!nesim_chiptime_parts_ok(G, model) || !nesim_net_comm(net)))
-        return nesim_fail(err, NESIM_EINVAL, "chip time needs the whole graph here (a passive population, or the "
-                                             "asynchronous model), and this rank drew only its targets' synapses");
+        return nesim_fail(err, NESIM_EINVAL, "chip time needs the whole graph here (the asynchronous model), and "
+                                             "this rank drew only its targets' synapses");
     nesim_ct_graph g = {.user = (void *)net, .n_groups = nesim_population_count(net),
                         .n_edges = nesim_projection_count(net), .size = net_size, .kind = net_kind,
                         .edge = net_edge, .targets = net_targets};
@@ -770,17 +780,8 @@ int nesim_chiptime_new(const nesim_chip *chip, const nesim_chip_caps *caps, cons
 
 int nesim_chiptime_parts_ok(const nesim_graph *g, nesim_timing model)
 {
-    if (model != NESIM_TIMING_SIMPLE && model != NESIM_TIMING_DETAILED)
-        return 0; /* the asynchronous model follows each neuron's last input */
-    for (int p = 0; p < g->n_pops; p++) {
-        const nesim_graph_pop *P = &g->pops[p];
-        for (uint32_t c = 0; c < (P->cls ? P->n_cls : 1); c++) {
-            const nesim_dyn *d = P->cls ? &P->cdyn[c] : &P->dyn;
-            if (!d->model->is_source && !(d->model->drifts && d->model->drifts(d)))
-                return 0; /* passive: updated in the steps its own input reaches it */
-        }
-    }
-    return 1;
+    (void)g; /* a passive population's marks are gathered step by step (gather_marks) */
+    return model == NESIM_TIMING_SIMPLE || model == NESIM_TIMING_DETAILED; /* async: each neuron's last input */
 }
 
 /* ---- one step ---- */
@@ -834,6 +835,7 @@ static int mark_targets(nesim_chiptime *ct, uint32_t g, int64_t s)
         uint32_t first = ct->first[post];
         int64_t s2 = s + delay;
         u32v *ring = &ct->ring[s2 % ct->ring_n];
+        ct->may[s2 % ct->ring_n] = 1;
         int dense = ct->G.dense && ct->G.dense(ct->G.user, *j);
         if (dense && ct->dense_at[post] == s2)
             continue; /* the whole group is marked for that step already */
@@ -1296,6 +1298,40 @@ static int async_step(nesim_chiptime *ct, int64_t s, uint32_t *fired, size_t nf,
     return 0;
 }
 
+/* Graph parts: the passive neurons given input at step s, from every rank's
+ * own marks (ring: this rank's), into *all (n of them; global ids, each once:
+ * a neuron is on one rank's part, and a rank's threads share its part, so
+ * only the first of them gives). A collective of G.merge. */
+static int gather_marks(nesim_chiptime *ct, int64_t s, const u32v *ring, const uint32_t **all, size_t *n,
+                        nesim_error *err)
+{
+    nesim_comm *comm = ct->G.merge;
+    const int K = nesim_comm_size(comm);
+    ct->part_marks.n = 0;
+    for (size_t k = 0; ct->G.merge_give && k < ring->n; k++)
+        if (ct->counted_at[ring->v[k]] != s) {
+            ct->counted_at[ring->v[k]] = s;
+            if (u32v_push(&ct->part_marks, ring->v[k]))
+                return nesim_fail(err, NESIM_ENOMEM, "chip time: out of memory");
+        }
+    uint64_t mine = ct->part_marks.n, *got = malloc((size_t)K * sizeof *got);
+    size_t *bytes = malloc((size_t)K * sizeof *bytes);
+    int rc = got && bytes ? nesim_comm_allgather(comm, &mine, sizeof mine, got, "the chip time's input marks", err)
+                          : nesim_fail(err, NESIM_ENOMEM, "chip time: out of memory");
+    const void *v = NULL;
+    *n = 0;
+    if (!rc) {
+        for (int r = 0; r < K; r++) {
+            bytes[r] = (size_t)got[r] * sizeof(uint32_t);
+            *n += (size_t)got[r];
+        }
+        rc = nesim_comm_allgatherv(comm, ct->part_marks.v, bytes, &v, "the chip time's input marks", err);
+    }
+    free(got), free(bytes);
+    *all = v;
+    return rc;
+}
+
 /* Prices step s from its spikes (ct->fired) and the input reaching it. */
 static int close_step(nesim_chiptime *ct, int64_t s, nesim_error *err)
 {
@@ -1308,9 +1344,19 @@ static int close_step(nesim_chiptime *ct, int64_t s, nesim_error *err)
             if (mark_targets(ct, fired[k], s))
                 return nesim_fail(err, NESIM_ENOMEM, "chip time: out of memory");
         u32v *ring = &ct->ring[s % ct->ring_n];
-        for (size_t k = 0; k < ring->n; k++) {
-            uint32_t h = ring->v[k];
-            if (ct->counted_at[h] == s)
+        const uint32_t *marks = ring->v;
+        size_t n_marks = ring->n;
+        if (ct->G.merge) { /* every rank's marks, in a step some spike's input reaches */
+            int rc = ct->may[s % ct->ring_n] ? gather_marks(ct, s, ring, &marks, &n_marks, err) : NESIM_OK;
+            if (rc)
+                return rc;
+            ct->may[s % ct->ring_n] = 0;
+            if (ct->parts > 1 && s % ct->parts != ct->part)
+                n_marks = 0; /* another member times this step */
+        }
+        for (size_t k = 0; k < n_marks; k++) {
+            uint32_t h = marks[k];
+            if (ct->counted_at[h] == s && !ct->G.merge)
                 continue;
             ct->counted_at[h] = s;
             uint32_t c = ct->core_of[h];

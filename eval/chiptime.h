@@ -124,8 +124,11 @@ typedef struct nesim_ct_graph {
      * synapses per destination core from their parts and merge them (a
      * collective: every rank builds alike); with merge_give 0 a rank adds
      * nothing (it holds the same part as another: the threads of one rank).
-     * Only the time-stepped models, and only when no neuron is passive (a
-     * passive neuron's update follows its own input: nesim_chiptime_parts_ok). */
+     * A passive neuron's update follows its own input: each rank marks its
+     * own targets, and the marks of every step some spike's input reaches
+     * are gathered (a collective per such step, reached by every rank alike
+     * because every rank is given every spike). Only the time-stepped
+     * models, and no dense callback (nesim_chiptime_parts_ok). */
     nesim_comm *merge;
     int merge_give;
 } nesim_ct_graph;
@@ -136,9 +139,8 @@ int nesim_chiptime_new_graph(const nesim_chip *chip, const nesim_chip_caps *caps
                              const nesim_ct_graph *g, nesim_timing model, nesim_chiptime **out, nesim_error *err);
 
 /* Whether model can time graph g from parts of it on each rank: a
- * time-stepped model, and every neuron a source or updated every step (its
- * state drifts), so that a step's work follows from each spike's messages
- * alone. Otherwise every rank needs the whole graph. */
+ * time-stepped model (simple or detailed). The asynchronous model follows
+ * each neuron's last input across steps: every rank needs the whole graph. */
 int nesim_chiptime_parts_ok(const nesim_graph *g, nesim_timing model);
 
 /* The same for a recurrent network (its populations are the groups, its

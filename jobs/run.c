@@ -391,9 +391,8 @@ static int add_mpi(json_t *r, nesim_comm *comm, const nesim_net *net, nesim_erro
                                                           "mapping and chip time merge the ranks' destinations)"
                                                     : one_process
                                                         ? "whole: one graph, read by every thread"
-                                                        : "whole: every rank drew every synapse (chip time with "
-                                                          "a passive population or the asynchronous model "
-                                                          "follows each spike to every target)"));
+                                                        : "whole: every rank drew every synapse (asynchronous "
+                                                          "chip time follows each spike to every target)"));
         json_object_set_new(m, "synapses_rank0", json_integer((json_int_t)nesim_graph_synapses_here(g)));
         int overlapped;
         int64_t w = nesim_net_exchange_ticks(net, &overlapped);
@@ -703,9 +702,9 @@ static int network_ticks(const nesim_run_opts *o, const nesim_spec *spec, int64_
  * synapses of the targets it simulates (NEST's way; keyed draws make them
  * the whole graph's: net/graph.h) and the ranks sum the counts a report
  * needs and merge what a chip mapping and chip time need (eval/cost.c,
- * eval/chiptime.c). Chip time with a passive population (updated only when
- * its own input comes) or the asynchronous model follows each spike to
- * every target neuron: then every rank draws the whole graph. */
+ * eval/chiptime.c; a passive population's input marks are gathered step by
+ * step). Asynchronous chip time follows each spike to every target neuron:
+ * then every rank draws the whole graph. */
 static int build_graph(const nesim_run_opts *o, const nesim_spec *spec, int threads, nesim_graph **g,
                        nesim_error *err)
 {
@@ -715,11 +714,6 @@ static int build_graph(const nesim_run_opts *o, const nesim_spec *spec, int thre
         return nesim_spec_build_graph(spec, seed, g, err);
     nesim_graph_part part = {nesim_comm_rank(o->comm) * threads, threads, K * threads};
     int rc = nesim_spec_build_graph_part(spec, seed, &part, g, err);
-    if (!rc && o->timing && !nesim_chiptime_parts_ok(*g, (nesim_timing)o->timing)) {
-        nesim_graph_free(*g); /* its populations said so: every rank alike */
-        *g = NULL;
-        return nesim_spec_build_graph(spec, seed, g, err);
-    }
     /* agreed first: the gather is a collective a failed rank would not join */
     if (!(rc = nesim_comm_agree(o->comm, rc, err)))
         rc = nesim_graph_part_gather(*g, o->comm, err);
