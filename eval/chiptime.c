@@ -140,7 +140,9 @@ struct nesim_chiptime {
      * passive population's edge for step s (every rank alike: spikes are
      * every rank's), so a step no input reaches needs no exchange */
     uint8_t *may;
-    u32v part_marks;
+    u32v part_marks, gathered;
+    uint32_t *mark_blk;   /* gather_marks: every rank's block, then this rank's */
+    size_t *mark_bytes;
     int n_pops;
     int **out_proj;       /* per population: projections to passive populations, -1 ended */
     uint32_t *tg;
@@ -218,7 +220,7 @@ void nesim_chiptime_free(nesim_chiptime *ct)
     for (int64_t i = 0; ct->ring && i < ct->ring_n; i++)
         free(ct->ring[i].v);
     free(ct->ring);
-    free(ct->may), free(ct->part_marks.v);
+    free(ct->may), free(ct->part_marks.v), free(ct->gathered.v), free(ct->mark_blk), free(ct->mark_bytes);
     for (int p = 0; ct->out_proj && p < ct->n_pops; p++)
         free(ct->out_proj[p]);
     free(ct->out_proj);
@@ -1298,38 +1300,78 @@ static int async_step(nesim_chiptime *ct, int64_t s, uint32_t *fired, size_t nf,
     return 0;
 }
 
+/* Marks a rank sends with its count: a step with no more than these on any
+ * rank needs one collective, not two. */
+enum { MARKS_INLINE = 63 };
+
 /* Graph parts: the passive neurons given input at step s, from every rank's
  * own marks (ring: this rank's), into *all (n of them; global ids, each once:
  * a neuron is on one rank's part, and a rank's threads share its part, so
- * only the first of them gives). A collective of G.merge. */
+ * only the first of them gives). A collective of G.merge: one allgather of
+ * each rank's count and first MARKS_INLINE marks, an allgatherv of the rest
+ * when some rank has more. */
 static int gather_marks(nesim_chiptime *ct, int64_t s, const u32v *ring, const uint32_t **all, size_t *n,
                         nesim_error *err)
 {
     nesim_comm *comm = ct->G.merge;
     const int K = nesim_comm_size(comm);
-    ct->part_marks.n = 0;
+    const size_t blk = 1 + MARKS_INLINE;
+    u32v *mine = &ct->part_marks;
+    mine->n = 0;
     for (size_t k = 0; ct->G.merge_give && k < ring->n; k++)
         if (ct->counted_at[ring->v[k]] != s) {
             ct->counted_at[ring->v[k]] = s;
-            if (u32v_push(&ct->part_marks, ring->v[k]))
+            if (u32v_push(mine, ring->v[k]))
                 return nesim_fail(err, NESIM_ENOMEM, "chip time: out of memory");
         }
-    uint64_t mine = ct->part_marks.n, *got = malloc((size_t)K * sizeof *got);
-    size_t *bytes = malloc((size_t)K * sizeof *bytes);
-    int rc = got && bytes ? nesim_comm_allgather(comm, &mine, sizeof mine, got, "the chip time's input marks", err)
-                          : nesim_fail(err, NESIM_ENOMEM, "chip time: out of memory");
-    const void *v = NULL;
-    *n = 0;
-    if (!rc) {
-        for (int r = 0; r < K; r++) {
-            bytes[r] = (size_t)got[r] * sizeof(uint32_t);
-            *n += (size_t)got[r];
-        }
-        rc = nesim_comm_allgatherv(comm, ct->part_marks.v, bytes, &v, "the chip time's input marks", err);
+    if (!ct->mark_blk) {
+        ct->mark_blk = malloc(((size_t)K + 1) * blk * sizeof *ct->mark_blk);
+        ct->mark_bytes = malloc((size_t)K * sizeof *ct->mark_bytes);
+        if (!ct->mark_blk || !ct->mark_bytes)
+            return nesim_fail(err, NESIM_ENOMEM, "chip time: out of memory");
     }
-    free(got), free(bytes);
-    *all = v;
-    return rc;
+    uint32_t *got = ct->mark_blk, *own = got + (size_t)K * blk;
+    const size_t inl = mine->n < MARKS_INLINE ? mine->n : MARKS_INLINE;
+    own[0] = (uint32_t)mine->n; /* neurons of this rank: < 2^32 */
+    if (inl)
+        memcpy(own + 1, mine->v, inl * sizeof *own);
+    int rc = nesim_comm_allgather(comm, own, blk * sizeof *own, got, "the chip time's input marks", err);
+    if (rc)
+        return rc;
+    size_t total = 0;
+    int over = 0;
+    for (int r = 0; r < K; r++) {
+        total += got[(size_t)r * blk];
+        over |= got[(size_t)r * blk] > MARKS_INLINE;
+    }
+    const unsigned char *rest = NULL;
+    if (over) {
+        for (int r = 0; r < K; r++) {
+            uint32_t c = got[(size_t)r * blk];
+            ct->mark_bytes[r] = (c > MARKS_INLINE ? c - MARKS_INLINE : 0) * sizeof(uint32_t);
+        }
+        const void *v;
+        if ((rc = nesim_comm_allgatherv(comm, mine->v + inl, ct->mark_bytes, &v, "the chip time's input marks", err)))
+            return rc;
+        rest = v;
+    }
+    u32v *out = &ct->gathered;
+    out->n = 0;
+    for (int r = 0; r < K; r++) {
+        const uint32_t *b = got + (size_t)r * blk;
+        for (uint32_t k = 0; k < b[0] && k < MARKS_INLINE; k++)
+            if (u32v_push(out, b[1 + k]))
+                return nesim_fail(err, NESIM_ENOMEM, "chip time: out of memory");
+        for (uint32_t k = MARKS_INLINE; k < b[0]; k++, rest += sizeof(uint32_t)) {
+            uint32_t h;
+            memcpy(&h, rest, sizeof h);
+            if (u32v_push(out, h))
+                return nesim_fail(err, NESIM_ENOMEM, "chip time: out of memory");
+        }
+    }
+    *all = out->v;
+    *n = total;
+    return NESIM_OK;
 }
 
 /* Prices step s from its spikes (ct->fired) and the input reaching it. */
