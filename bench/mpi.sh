@@ -12,7 +12,8 @@
 # median over N pairs. "run" is the simulation phase the report times
 # (phases_s.run: what the ranks split); "whole" is the process from start to
 # exit (model building included: with --chip none, as here, each rank draws
-# only its own targets' synapses).
+# only its own targets' synapses). First, the machine's own ceiling for two
+# cores (ceiling below).
 set -e
 cd "$(dirname "$0")/.."
 NESIM=build/rel/nesim
@@ -92,6 +93,32 @@ for j, name in ((0, "run"), (1, "whole")):
 PY
 }
 
+# The machine's own ceiling for two-way work (as bench/threads.sh): the
+# same one-process run alone, then two copies at once (no exchange, nothing
+# shared); 2 x alone / the slower copy bounds any split of one run here.
+ceiling() {
+  label=$1; shift
+  : > "$D/c"
+  for i in $(seq $N); do
+    a=$(timed 0 "$@" | cut -d' ' -f1)
+    ($NESIM run "$@" --json --quiet > "$D/c1.json") &
+    $NESIM run "$@" --json --quiet > "$D/c2.json"
+    wait
+    echo "$a" >> "$D/c"
+    /usr/bin/python3 -c 'import json, sys; print(*(json.load(open(f))["phases_s"]["run"] for f in sys.argv[1:]))' \
+      "$D/c1.json" "$D/c2.json" >> "$D/c"
+  done
+  /usr/bin/python3 - "$D/c" "$label" <<'PY'
+import statistics as st, sys
+v = [l.split() for l in open(sys.argv[1]) if l.strip()]
+rows = [(float(v[i][0]), max(float(x) for x in v[i + 1])) for i in range(0, len(v), 2)]
+c = [2 * a / b for a, b in rows]
+print("%-44s run alone: median %.3f s | two at once, the slower: median %.3f s | ceiling for 2 min %.2f median %.2f" %
+      (sys.argv[2], st.median(r[0] for r in rows), st.median(r[1] for r in rows), min(c), st.median(c)))
+PY
+}
+
+ceiling "machine: CUBA 20000, two copies at once" "$D/cuba20k.json" --seconds "$SECONDS_CUBA" --chip none --threads 1
 pairs "strong: CUBA 20000 neurons, ${SECONDS_CUBA} s" 1 2 \
   "$D/cuba20k.json --seconds $SECONDS_CUBA --chip none --threads 1" "$D/cuba20k.json --seconds $SECONDS_CUBA --chip none --threads 1"
 /usr/bin/python3 - "$D/b.json" <<'PY'
