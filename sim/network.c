@@ -733,17 +733,60 @@ static int run_until(nesim_net *net, int64_t stop, int64_t epoch0, nesim_error *
 
 /* ---- several ranks: epochs and exchanges ---- */
 
-/* What each rank sends after an epoch, in one fixed-size Allgather: its
- * status, its next event and its first WIRE_INLINE spikes (most epochs of a
- * recurrent network have fewer per rank, so one collective per epoch); the
- * rest follow in an Allgatherv. */
-enum { WIRE_INLINE = 30 };
-typedef struct wire_head {
-    int64_t spikes; /* this rank's spikes of the epoch */
-    int64_t next;   /* its next event (its own spikes' deliveries included) */
+/* What each rank sends after an epoch (or a window), in one fixed-size
+ * Allgather: its status, its next event, its spike count, then up to `cap`
+ * of its spikes (a block of the same size on every rank); the rest follow
+ * in an Allgatherv. cap follows the largest count seen lately, the same on
+ * every rank (all see the same counts): a network's usual epoch needs one
+ * collective. */
+typedef struct wire_top {
+    int64_t spikes; /* this rank's spikes of the epoch or window */
+    int64_t next;   /* its next event (overlapped: after the window, the other ranks' spikes excluded) */
     int64_t failed; /* its status: nonzero ends the run on every rank */
-    wire_spike first[WIRE_INLINE];
-} wire_head;
+} wire_top;
+
+/* The smallest block, in spikes per rank; the bound on one block over all
+ * ranks (a burst beyond goes to the allgatherv). */
+enum { WIRE_INLINE = 30, WIRE_BLOCK_BYTES = 1 << 22 };
+
+/* The next blocks' spikes per rank from the largest count of the exchange
+ * just finished (recent: a decaying maximum, kept by the caller). */
+static size_t wire_cap(uint64_t *recent, int64_t most, size_t cap_max)
+{
+    *recent = (uint64_t)most > *recent - *recent / 16 ? (uint64_t)most : *recent - *recent / 16;
+    size_t want = WIRE_INLINE;
+    while (want < *recent + *recent / 4 && want < cap_max)
+        want *= 2;
+    return want < cap_max ? want : cap_max;
+}
+
+/* Room for a block of `stride` bytes per rank: mine and every rank's. */
+static int wire_room(unsigned char **snd, size_t *snd_cap, unsigned char **rcv, size_t *rcv_cap, size_t stride,
+                     int K, nesim_error *err)
+{
+    if (stride > *snd_cap) {
+        free(*snd);
+        if (!(*snd = malloc(stride)))
+            return *snd_cap = 0, nesim_fail(err, NESIM_ENOMEM, "out of memory for the spike exchange");
+        *snd_cap = stride;
+    }
+    if (stride * (size_t)K > *rcv_cap) {
+        free(*rcv);
+        if (!(*rcv = malloc(stride * (size_t)K)))
+            return *rcv_cap = 0, nesim_fail(err, NESIM_ENOMEM, "out of memory for the spike exchange");
+        *rcv_cap = stride * (size_t)K;
+    }
+    return NESIM_OK;
+}
+
+/* Fills a block: the top, the first ni of n spikes, zeros (defined bytes on the wire). */
+static void wire_fill(unsigned char *blk, const wire_top *top, const wire_spike *sp, size_t ni, size_t cap)
+{
+    memcpy(blk, top, sizeof *top);
+    if (ni)
+        memcpy(blk + sizeof *top, sp, ni * sizeof *sp);
+    memset(blk + sizeof *top + ni * sizeof *sp, 0, (cap - ni) * sizeof *sp);
+}
 
 static int cmp_spike(const void *a, const void *b)
 {
@@ -826,26 +869,32 @@ static int take_spikes(nesim_net *net, const int64_t *count, const wire_spike *c
 static int run_ranks(nesim_net *net, int64_t end, nesim_error *err)
 {
     int K = net->ranks, rc = NESIM_OK;
-    wire_head *h = malloc((size_t)K * sizeof *h), mine;
     size_t *bytes = malloc((size_t)K * sizeof *bytes);
     int64_t *cnt = malloc((size_t)K * sizeof *cnt);
     const wire_spike **in = malloc((size_t)K * sizeof *in);
-    if (!h || !bytes || !cnt || !in) {
-        free(h), free(bytes), free(cnt), free((void *)in);
+    unsigned char *snd = NULL, *rcv = NULL;
+    size_t snd_cap = 0, rcv_cap = 0, cap = WIRE_INLINE;
+    size_t cap_max = WIRE_BLOCK_BYTES / ((size_t)K * sizeof(wire_spike));
+    cap_max = cap_max < WIRE_INLINE ? WIRE_INLINE : cap_max;
+    uint64_t recent = 0;
+    if (!bytes || !cnt || !in) {
+        free(bytes), free(cnt), free((void *)in);
         return nesim_fail(err, NESIM_ENOMEM, "out of memory");
     }
     int overlapped;
     const int64_t len = nesim_net_exchange_ticks(net, &overlapped);
     int64_t epoch0 = 0;
     for (;;) {
-        size_t n_in = net->n_out < WIRE_INLINE ? net->n_out : WIRE_INLINE;
-        mine.spikes = (int64_t)net->n_out, mine.next = nesim_queue_peek_tick(&net->q), mine.failed = rc;
+        const size_t sent = cap, stride = sizeof(wire_top) + sent * sizeof(wire_spike);
+        const size_t n_in = net->n_out < sent ? net->n_out : sent;
+        wire_top mine = {(int64_t)net->n_out, nesim_queue_peek_tick(&net->q), rc};
         if (net->n_pend && net->pend_t + 1 < mine.next) /* the deferred predictions lie past pend_t */
             mine.next = net->pend_t + 1;
-        memset(mine.first, 0, sizeof mine.first); /* defined bytes on the wire */
-        if (n_in)
-            memcpy(mine.first, net->out, n_in * sizeof *net->out);
-        int crc = nesim_comm_allgather_post(net->comm, &mine, sizeof mine, h, "the spike exchange", err);
+        int crc = wire_room(&snd, &snd_cap, &rcv, &rcv_cap, stride, K, err);
+        if (!crc) {
+            wire_fill(snd, &mine, net->out, n_in, sent);
+            crc = nesim_comm_allgather_post(net->comm, snd, stride, rcv, "the spike exchange", err);
+        }
         if (crc) {
             rc = crc;
             break;
@@ -856,15 +905,20 @@ static int run_ranks(nesim_net *net, int64_t end, nesim_error *err)
             rc = crc;
             break;
         }
-        net->traffic.bytes += sizeof mine;
+        net->traffic.bytes += stride;
         int failed = 0;
-        int64_t next = INT64_MAX, n = 0, over = 0;
+        int64_t next = INT64_MAX, n = 0, most = 0, over = 0;
         for (int r = 0; r < K; r++) {
-            failed |= h[r].failed != 0;
-            if (h[r].next < next)
-                next = h[r].next;
-            n += h[r].spikes;
-            over |= h[r].spikes > WIRE_INLINE;
+            wire_top h;
+            memcpy(&h, rcv + (size_t)r * stride, sizeof h);
+            failed |= h.failed != 0;
+            if (h.next < next)
+                next = h.next;
+            n += h.spikes;
+            most = h.spikes > most ? h.spikes : most;
+            over |= h.spikes > (int64_t)sent;
+            cnt[r] = h.spikes;
+            in[r] = (const wire_spike *)(rcv + (size_t)r * stride + sizeof h);
         }
         if (failed) { /* every rank ends with the first failing rank's message */
             rc = nesim_comm_agree(net->comm, rc, err);
@@ -874,7 +928,7 @@ static int run_ranks(nesim_net *net, int64_t end, nesim_error *err)
             const void *rest = NULL;
             if (over) {
                 for (int r = 0; r < K; r++)
-                    bytes[r] = h[r].spikes > WIRE_INLINE ? (size_t)(h[r].spikes - WIRE_INLINE) * sizeof(wire_spike) : 0;
+                    bytes[r] = cnt[r] > (int64_t)sent ? (size_t)(cnt[r] - (int64_t)sent) * sizeof(wire_spike) : 0;
                 if ((crc = nesim_comm_allgatherv(net->comm, net->out + n_in, bytes, &rest, "the spike exchange", err))) {
                     rc = crc;
                     break;
@@ -884,10 +938,9 @@ static int run_ranks(nesim_net *net, int64_t end, nesim_error *err)
             net->traffic.epochs++;
             net->traffic.spikes += net->n_out;
             net->n_out = 0;
-            for (int r = 0; r < K; r++)
-                cnt[r] = h[r].spikes, in[r] = h[r].first;
+            cap = wire_cap(&recent, most, cap_max); /* the next blocks' size: every rank alike */
             if (!rc)
-                rc = take_spikes(net, cnt, in, WIRE_INLINE, rest, epoch0, err);
+                rc = take_spikes(net, cnt, in, sent, rest, epoch0, err);
         }
         if (rc)
             continue; /* told to every rank at the next exchange */
@@ -901,7 +954,7 @@ static int run_ranks(nesim_net *net, int64_t end, nesim_error *err)
     }
     if (!rc) /* nothing is left deferred: a failed post or finish ends the run anyway */
         rc = settle(net, err);
-    free(h), free(bytes), free(cnt), free((void *)in);
+    free(bytes), free(cnt), free((void *)in), free(snd), free(rcv);
     return rc;
 }
 
@@ -921,15 +974,6 @@ static int run_ranks(nesim_net *net, int64_t end, nesim_error *err)
  * everywhere and nothing is in flight, so the next window starts at the
  * earliest next event. The spikes are published exchange by exchange in
  * canonical order, as with the blocking exchange: the same bytes. */
-typedef struct wire_top {
-    int64_t spikes; /* this rank's spikes of the window */
-    int64_t next;   /* its next event after the window (the other ranks' spikes of the window excluded) */
-    int64_t failed; /* its status: nonzero ends the run on every rank */
-} wire_top;
-
-/* Bound on one window's block over all ranks: a burst beyond goes to the allgatherv. */
-enum { OVERLAP_BLOCK_BYTES = 1 << 22 };
-
 typedef struct overlap {
     size_t cap, cap_max, stride; /* spikes inline per rank; block bytes per rank */
     uint64_t recent;             /* a decaying maximum of the per-rank count */
@@ -955,23 +999,11 @@ static int overlap_post(nesim_net *net, overlap *o, int64_t epoch0, int status, 
     const int K = net->ranks;
     size_t n = net->n_out, ni = n < o->cap ? n : o->cap;
     o->stride = sizeof(wire_top) + o->cap * sizeof(wire_spike);
-    if (o->stride > o->snd_cap) {
-        free(o->snd);
-        if (!(o->snd = malloc(o->stride)))
-            return o->snd_cap = 0, nesim_fail(err, NESIM_ENOMEM, "out of memory for the spike exchange");
-        o->snd_cap = o->stride;
-    }
-    if (o->stride * (size_t)K > o->rcv_cap) {
-        free(o->rcv);
-        if (!(o->rcv = malloc(o->stride * (size_t)K)))
-            return o->rcv_cap = 0, nesim_fail(err, NESIM_ENOMEM, "out of memory for the spike exchange");
-        o->rcv_cap = o->stride * (size_t)K;
-    }
+    int rc = wire_room(&o->snd, &o->snd_cap, &o->rcv, &o->rcv_cap, o->stride, K, err);
+    if (rc)
+        return rc;
     wire_top top = {(int64_t)n, nesim_queue_peek_tick(&net->q), status};
-    memcpy(o->snd, &top, sizeof top);
-    if (ni)
-        memcpy(o->snd + sizeof top, net->out, ni * sizeof *net->out);
-    memset(o->snd + sizeof top + ni * sizeof(wire_spike), 0, (o->cap - ni) * sizeof(wire_spike)); /* defined bytes */
+    wire_fill(o->snd, &top, net->out, ni, o->cap);
     wire_spike *w = o->held;
     size_t wc = o->cap_held;
     o->held = net->out, o->cap_held = net->cap_out, o->n_held = n;
@@ -1026,12 +1058,7 @@ static int overlap_finish(nesim_net *net, overlap *o, int64_t stop, int *failed,
             return rc;
         net->traffic.bytes += o->bytes[net->rank];
     }
-    /* the next blocks' size, from the counts every rank saw alike */
-    o->recent = (uint64_t)most > o->recent - o->recent / 16 ? (uint64_t)most : o->recent - o->recent / 16;
-    size_t want = WIRE_INLINE;
-    while (want < o->recent + o->recent / 4 && want < o->cap_max)
-        want *= 2;
-    o->cap = want < o->cap_max ? want : o->cap_max;
+    o->cap = wire_cap(&o->recent, most, o->cap_max); /* from the counts every rank saw alike */
     return take_spikes(net, o->cnt, o->in, sent, rest, o->epoch0, err);
 }
 
@@ -1043,7 +1070,7 @@ static int run_ranks_overlap(nesim_net *net, int64_t end, nesim_error *err)
     int overlapped;
     const int64_t W = nesim_net_exchange_ticks(net, &overlapped);
     overlap o = {.cap = WIRE_INLINE};
-    o.cap_max = OVERLAP_BLOCK_BYTES / ((size_t)K * sizeof(wire_spike));
+    o.cap_max = WIRE_BLOCK_BYTES / ((size_t)K * sizeof(wire_spike));
     o.cap_max = o.cap_max < WIRE_INLINE ? WIRE_INLINE : o.cap_max;
     o.bytes = malloc((size_t)K * sizeof *o.bytes);
     o.cnt = malloc((size_t)K * sizeof *o.cnt);
