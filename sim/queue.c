@@ -44,8 +44,11 @@ void nesim_queue_free(nesim_queue *q)
     }
     free(q->bitmap);
     free(q->heap);
+    free(q->scratch);
     q->bitmap = NULL;
     q->heap = NULL;
+    q->scratch = NULL;
+    q->cap_scratch = 0;
 }
 
 static int vec_push(nesim_evvec *v, nesim_ev e)
@@ -189,13 +192,37 @@ static int ev_cmp(const void *a, const void *b)
     return (x->aux > y->aux) - (x->aux < y->aux);
 }
 
-static void sort_events(nesim_ev *e, size_t n)
+static inline uint64_t ev_key(nesim_ev e) { return (uint64_t)e.id << 32 | e.aux; }
+
+/* Sorts a bucket by (id, aux). Mostly it is sorted already, or two sorted
+ * runs (several ranks: this rank's events, then the others' in canonical
+ * order): those are merged through q's scratch (no comparison calls);
+ * anything else goes to qsort. */
+static int sort_events(nesim_queue *q, nesim_ev *e, size_t n)
 {
     size_t i = 1;
-    while (i < n && ev_cmp(&e[i - 1], &e[i]) <= 0)
+    while (i < n && ev_key(e[i - 1]) <= ev_key(e[i]))
         i++;
-    if (i < n)
+    if (i >= n)
+        return NESIM_OK;
+    size_t j = i + 1;
+    while (j < n && ev_key(e[j - 1]) <= ev_key(e[j]))
+        j++;
+    if (j < n) {
         qsort(e, n, sizeof *e, ev_cmp);
+        return NESIM_OK;
+    }
+    nesim_ev *a = nesim_grown(q->scratch, i, &q->cap_scratch, sizeof *a, 256);
+    if (!a)
+        return NESIM_ENOMEM;
+    q->scratch = a;
+    memcpy(a, e, i * sizeof *a); /* the first run; the second stays in place, ahead of the output */
+    size_t x = 0, y = i, o = 0;
+    while (x < i && y < n)
+        e[o++] = ev_key(e[y]) < ev_key(a[x]) ? e[y++] : a[x++];
+    while (x < i)
+        e[o++] = a[x++];
+    return NESIM_OK;
 }
 
 int nesim_queue_take(nesim_queue *q, int64_t t, int sort_pred, nesim_ev **deliver,
@@ -215,9 +242,8 @@ int nesim_queue_take(nesim_queue *q, int64_t t, int sort_pred, nesim_ev **delive
     *n_deliver = d->n;
     *predict = vec_events(p);
     *n_predict = p->n;
-    sort_events(*deliver, d->n);
-    if (sort_pred)
-        sort_events(*predict, p->n);
+    if (sort_events(q, *deliver, d->n) || (sort_pred && sort_events(q, *predict, p->n)))
+        return nesim_fail(err, NESIM_ENOMEM, "event queue: out of memory");
     return NESIM_OK;
 }
 

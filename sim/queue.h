@@ -55,6 +55,8 @@ typedef struct nesim_queue {
     nesim_ev_far *heap;       /* spill heap ordered by (t, kind, id, aux) */
     size_t heap_n, heap_cap;
     size_t size;              /* events held, ring + heap */
+    nesim_ev *scratch;        /* take's merge of two sorted runs */
+    size_t cap_scratch;
 } nesim_queue;
 
 /* Creates an empty queue at tick 0 with `ring` buckets (rounded up to a power

@@ -16,6 +16,12 @@ typedef struct ref_ev {
     uint32_t kind, id, aux;
 } ref_ev;
 
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
 static int ref_cmp(const void *a, const void *b)
 {
     const ref_ev *x = a, *y = b;
@@ -150,6 +156,46 @@ static void test_cancellation(void **st)
     gsl_rng_free(r);
 }
 
+/* A tick's delivery events come out sorted by (id, aux) however they were
+ * pushed: already sorted, two sorted runs (a rank's own, then the others':
+ * merged), or any order (qsort); run lengths around the scratch's growth. */
+static void test_take_sorts(void **st)
+{
+    gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(r, 11);
+    nesim_error err = {0};
+    for (int shape = 0; shape < 3; shape++)
+        for (size_t n = 1; n < 2000; n = n * 3 + 1) {
+            nesim_queue q;
+            assert_ok(nesim_queue_init(&q, 64, &err), &err);
+            size_t first = shape == 1 ? (size_t)gsl_rng_uniform_int(r, n) + 1 : n;
+            /* keys (id, aux = k): few ids, so runs share ids; distinct by aux.
+             * shape 0: one sorted run; 1: two sorted runs; 2: random order */
+            uint64_t *key = malloc(n * sizeof *key);
+            for (size_t k = 0; k < n; k++)
+                key[k] = (uint64_t)gsl_rng_uniform_int(r, 64) << 32 | (uint32_t)k;
+            if (shape < 2) {
+                qsort(key, first, sizeof *key, cmp_u64);
+                qsort(key + first, n - first, sizeof *key, cmp_u64);
+            }
+            for (size_t k = 0; k < n; k++)
+                assert_ok(nesim_queue_push(&q, 5, NESIM_EV_DELIVER, (uint32_t)(key[k] >> 32), (uint32_t)key[k], &err),
+                          &err);
+            nesim_ev *dv, *pv;
+            size_t nd, np;
+            assert_ok(nesim_queue_take(&q, 5, 0, &dv, &nd, &pv, &np, &err), &err);
+            assert_int_equal(nd, n);
+            qsort(key, n, sizeof *key, cmp_u64);
+            for (size_t k = 0; k < n; k++) {
+                assert_int_equal(dv[k].id, (uint32_t)(key[k] >> 32));
+                assert_int_equal(dv[k].aux, (uint32_t)key[k]);
+            }
+            free(key);
+            nesim_queue_free(&q);
+        }
+    gsl_rng_free(r);
+}
+
 /* Silent stretches cost nothing: a single far event is found without
  * visiting the ticks in between (the ring is scanned by bitmap words). */
 static void test_jump_over_silence(void **st)
@@ -201,7 +247,7 @@ int main(void)
         cmocka_unit_test(test_order_near),       cmocka_unit_test(test_order_spill_heap),
         cmocka_unit_test(test_order_big_ring),   cmocka_unit_test(test_past_rejected),
         cmocka_unit_test(test_cancellation),     cmocka_unit_test(test_jump_over_silence),
-        cmocka_unit_test(test_growth_rule),
+        cmocka_unit_test(test_growth_rule),      cmocka_unit_test(test_take_sorts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
