@@ -96,6 +96,10 @@ typedef struct amsgv {
     size_t n, cap;
 } amsgv;
 
+/* Marks a rank sends with its count: a step with no more than these on any
+ * rank needs one collective, not two. */
+enum { MARKS_INLINE = 63 };
+
 struct nesim_chiptime {
     nesim_ct_graph G;
     uint32_t *first;      /* per group: its first neuron (n_groups + 1) */
@@ -339,7 +343,7 @@ static int cmp_part_msg(const void *a, const void *b)
  * edge, core) and the counts of one message summed (integers: the same for
  * any number of ranks), and the message table is filled from the result,
  * as the whole graph's targets would have filled it. */
-static int merged_messages(nesim_chiptime *ct, const nesim_mapping *map, nesim_error *err)
+static int merged_messages(nesim_chiptime *ct, const nesim_mapping *map, int status, nesim_error *err)
 {
     const nesim_ct_graph *G = &ct->G;
     nesim_comm *comm = G->merge;
@@ -349,7 +353,8 @@ static int merged_messages(nesim_chiptime *ct, const nesim_mapping *map, nesim_e
     uint64_t *got_n = malloc((size_t)K * sizeof *got_n);
     size_t *bytes = malloc((size_t)K * sizeof *bytes);
     double *lat = malloc((size_t)(G->n_edges ? G->n_edges : 1) * sizeof *lat); /* per edge, per synaptic op */
-    int rc = !got_n || !bytes || !lat ? nesim_fail(err, NESIM_ENOMEM, "chip time: out of memory") : NESIM_OK;
+    int rc = status ? status
+             : !got_n || !bytes || !lat ? nesim_fail(err, NESIM_ENOMEM, "chip time: out of memory") : NESIM_OK;
     for (int j = 0; !rc && j < G->n_edges; j++) {
         int pre, post, syn;
         int64_t delay;
@@ -499,7 +504,22 @@ static int build(nesim_chiptime *ct, const nesim_mapping *map, nesim_error *err)
         return nesim_fail(err, NESIM_ENOMEM, "chip time: out of memory");
     /* messages per neuron: count, then fill (a graph in parts: merged over its ranks) */
     if (G->merge) {
-        int rc = merged_messages(ct, map, err);
+        /* gather_marks' arrays, sized for every neuron (a step marks each
+         * once): a step's exchange never allocates, so no rank can fail
+         * alone between two collectives; a failure here is agreed with the
+         * messages' merge */
+        int pre = NESIM_OK;
+        if (ct->any_passive) {
+            const size_t K = (size_t)nesim_comm_size(G->merge);
+            ct->part_marks.v = malloc(n1 * sizeof *ct->part_marks.v);
+            ct->gathered.v = malloc(n1 * sizeof *ct->gathered.v);
+            ct->mark_blk = malloc((K + 1) * (1 + MARKS_INLINE) * sizeof *ct->mark_blk);
+            ct->mark_bytes = malloc(K * sizeof *ct->mark_bytes);
+            ct->part_marks.cap = ct->gathered.cap = n1;
+            if (!ct->part_marks.v || !ct->gathered.v || !ct->mark_blk || !ct->mark_bytes)
+                pre = nesim_fail(err, NESIM_ENOMEM, "chip time: out of memory");
+        }
+        int rc = merged_messages(ct, map, pre, err);
         if (rc)
             return rc;
     }
@@ -1300,10 +1320,6 @@ static int async_step(nesim_chiptime *ct, int64_t s, uint32_t *fired, size_t nf,
     return 0;
 }
 
-/* Marks a rank sends with its count: a step with no more than these on any
- * rank needs one collective, not two. */
-enum { MARKS_INLINE = 63 };
-
 /* Graph parts: the passive neurons given input at step s, from every rank's
  * own marks (ring: this rank's), into *all (n of them; global ids, each once:
  * a neuron is on one rank's part, and a rank's threads share its part, so
@@ -1319,17 +1335,10 @@ static int gather_marks(nesim_chiptime *ct, int64_t s, const u32v *ring, const u
     u32v *mine = &ct->part_marks;
     mine->n = 0;
     for (size_t k = 0; ct->G.merge_give && k < ring->n; k++)
-        if (ct->counted_at[ring->v[k]] != s) {
+        if (ct->counted_at[ring->v[k]] != s) { /* room for every neuron: build */
             ct->counted_at[ring->v[k]] = s;
-            if (u32v_push(mine, ring->v[k]))
-                return nesim_fail(err, NESIM_ENOMEM, "chip time: out of memory");
+            mine->v[mine->n++] = ring->v[k];
         }
-    if (!ct->mark_blk) {
-        ct->mark_blk = malloc(((size_t)K + 1) * blk * sizeof *ct->mark_blk);
-        ct->mark_bytes = malloc((size_t)K * sizeof *ct->mark_bytes);
-        if (!ct->mark_blk || !ct->mark_bytes)
-            return nesim_fail(err, NESIM_ENOMEM, "chip time: out of memory");
-    }
     uint32_t *got = ct->mark_blk, *own = got + (size_t)K * blk;
     const size_t inl = mine->n < MARKS_INLINE ? mine->n : MARKS_INLINE;
     own[0] = (uint32_t)mine->n; /* neurons of this rank: < 2^32 */
@@ -1355,19 +1364,16 @@ static int gather_marks(nesim_chiptime *ct, int64_t s, const u32v *ring, const u
             return rc;
         rest = v;
     }
+    if (total > ct->gathered.cap) /* every neuron at most once: a peer out of step */
+        return nesim_fail(err, NESIM_EIO, "chip time: %zu input marks gathered for %u neurons", total, ct->N);
     u32v *out = &ct->gathered;
     out->n = 0;
     for (int r = 0; r < K; r++) {
         const uint32_t *b = got + (size_t)r * blk;
         for (uint32_t k = 0; k < b[0] && k < MARKS_INLINE; k++)
-            if (u32v_push(out, b[1 + k]))
-                return nesim_fail(err, NESIM_ENOMEM, "chip time: out of memory");
-        for (uint32_t k = MARKS_INLINE; k < b[0]; k++, rest += sizeof(uint32_t)) {
-            uint32_t h;
-            memcpy(&h, rest, sizeof h);
-            if (u32v_push(out, h))
-                return nesim_fail(err, NESIM_ENOMEM, "chip time: out of memory");
-        }
+            out->v[out->n++] = b[1 + k];
+        for (uint32_t k = MARKS_INLINE; k < b[0]; k++, rest += sizeof(uint32_t))
+            memcpy(&out->v[out->n++], rest, sizeof *out->v);
     }
     *all = out->v;
     *n = total;
