@@ -1261,14 +1261,45 @@ int nesim_neuron_state(nesim_net *net, uint32_t g, double *state, int max, nesim
     return NESIM_OK;
 }
 
+#define FNV_PRIME 1099511628211ull
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+/* FNV-1a over v's 8 bytes, least significant first (memory order here): a
+ * zero byte only multiplies, so the run of zero bytes above v's highest set
+ * one is one multiplication by a power of the prime (mod 2^64, the same
+ * value): 3 to 4 dependent multiplications a spike instead of 16. */
+static inline uint64_t fnv_u64(uint64_t h, uint64_t v)
+{
+    static const uint64_t pw[9] = {1ull,
+                                   FNV_PRIME,
+                                   FNV_PRIME * FNV_PRIME,
+                                   FNV_PRIME * FNV_PRIME * FNV_PRIME,
+                                   FNV_PRIME * FNV_PRIME * FNV_PRIME * FNV_PRIME,
+                                   FNV_PRIME * FNV_PRIME * FNV_PRIME * FNV_PRIME * FNV_PRIME,
+                                   FNV_PRIME * FNV_PRIME * FNV_PRIME * FNV_PRIME * FNV_PRIME * FNV_PRIME,
+                                   FNV_PRIME * FNV_PRIME * FNV_PRIME * FNV_PRIME * FNV_PRIME * FNV_PRIME * FNV_PRIME,
+                                   FNV_PRIME * FNV_PRIME * FNV_PRIME * FNV_PRIME * FNV_PRIME * FNV_PRIME * FNV_PRIME *
+                                       FNV_PRIME};
+    int nb = v ? (64 - __builtin_clzll(v) + 7) / 8 : 0;
+    for (int k = 0; k < nb; k++, v >>= 8)
+        h = (h ^ (v & 0xff)) * FNV_PRIME;
+    return h * pw[8 - nb];
+}
+
+uint64_t nesim_spike_checksum_add(uint64_t h, int64_t t, uint32_t id)
+{
+    return fnv_u64(fnv_u64(h, (uint64_t)t), id);
+}
+#else
 uint64_t nesim_spike_checksum_add(uint64_t h, int64_t t, uint32_t id)
 {
     uint64_t w[2] = {(uint64_t)t, id};
     const unsigned char *b = (const unsigned char *)w;
     for (size_t k = 0; k < sizeof w; k++)
-        h = (h ^ b[k]) * 1099511628211ull;
+        h = (h ^ b[k]) * FNV_PRIME;
     return h;
 }
+#endif
 
 uint64_t nesim_spike_checksum(const nesim_spike *s, size_t n)
 {

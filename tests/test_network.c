@@ -936,6 +936,41 @@ static void test_bad_input(void **st)
     nesim_net_free(net);
 }
 
+/* The spike checksum is FNV-1a over each spike's tick and id as 8-byte
+ * little-endian words (pinned checksums depend on it): the fast form
+ * (zero bytes as one multiplication) equals the byte-by-byte one, for ticks
+ * and ids of every width, negative ticks and chains. */
+static uint64_t fnv_bytes(uint64_t h, int64_t t, uint32_t id)
+{
+    uint64_t w[2] = {(uint64_t)t, id};
+    for (int k = 0; k < 16; k++)
+        h = (h ^ ((w[k / 8] >> (8 * (k % 8))) & 0xff)) * 1099511628211ull;
+    return h;
+}
+
+static void test_checksum_is_fnv(void **st)
+{
+    gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(r, 3);
+    uint64_t a = NESIM_SPIKE_CHECKSUM_INIT, b = a;
+    static const int64_t ts[] = {0, 1, 255, 256, 65535, 65536, INT64_MAX, -1, INT64_MIN, (int64_t)1 << 56};
+    static const uint32_t ids[] = {0, 1, 255, 256, 1u << 24, UINT32_MAX};
+    for (size_t i = 0; i < sizeof ts / sizeof *ts; i++)
+        for (size_t j = 0; j < sizeof ids / sizeof *ids; j++) {
+            a = nesim_spike_checksum_add(a, ts[i], ids[j]);
+            b = fnv_bytes(b, ts[i], ids[j]);
+            assert_true(a == b);
+        }
+    for (int k = 0; k < 100000; k++) {
+        int64_t t = (int64_t)(gsl_rng_get(r) >> gsl_rng_uniform_int(r, 32));
+        uint32_t id = (uint32_t)(gsl_rng_get(r) >> gsl_rng_uniform_int(r, 32));
+        a = nesim_spike_checksum_add(a, t, id);
+        b = fnv_bytes(b, t, id);
+    }
+    assert_true(a == b);
+    gsl_rng_free(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -955,6 +990,7 @@ int main(void)
         cmocka_unit_test(test_fixed_prob_keyed),
         cmocka_unit_test(test_graph_parts),
         cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_checksum_is_fnv),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
