@@ -321,6 +321,33 @@ static size_t edge_messages(nesim_chiptime *ct, const nesim_mapping *map, int e,
     return nt;
 }
 
+/* Every rank's n items of `size` bytes from mine, rank by rank, into *got
+ * (the communicator's buffer, valid until its next collective) and their
+ * number into *total: the counts travel first. status is the caller's so
+ * far: it and this function's own failures are agreed before anything is
+ * exchanged, so a rank that failed still joins and every rank returns the
+ * same status. A collective of comm. */
+static int gather_items(nesim_comm *comm, int status, const void *mine, uint64_t n, size_t size, const void **got,
+                        size_t *total, const char *what, nesim_error *err)
+{
+    const int K = nesim_comm_size(comm);
+    uint64_t *cnt = malloc((size_t)K * sizeof *cnt);
+    size_t *bytes = malloc((size_t)K * sizeof *bytes);
+    int rc = status ? status : !cnt || !bytes ? nesim_fail(err, NESIM_ENOMEM, "chip time: out of memory") : NESIM_OK;
+    *got = NULL, *total = 0;
+    if (!(rc = nesim_comm_agree(comm, rc, err)))
+        rc = nesim_comm_allgather(comm, &n, sizeof n, cnt, what, err);
+    if (!rc) {
+        for (int r = 0; r < K; r++) {
+            bytes[r] = (size_t)cnt[r] * size;
+            *total += (size_t)cnt[r];
+        }
+        rc = nesim_comm_allgatherv(comm, mine, bytes, got, what, err);
+    }
+    free(cnt), free(bytes);
+    return rc;
+}
+
 /* One message of a graph drawn in parts: source g to a core, with the
  * synapses it meets there over edge e. */
 typedef struct part_msg {
@@ -347,14 +374,10 @@ static int merged_messages(nesim_chiptime *ct, const nesim_mapping *map, int sta
 {
     const nesim_ct_graph *G = &ct->G;
     nesim_comm *comm = G->merge;
-    const int K = nesim_comm_size(comm);
     part_msg *mine = NULL, *all = NULL;
     size_t n = 0, cap = 0, total = 0;
-    uint64_t *got_n = malloc((size_t)K * sizeof *got_n);
-    size_t *bytes = malloc((size_t)K * sizeof *bytes);
     double *lat = malloc((size_t)(G->n_edges ? G->n_edges : 1) * sizeof *lat); /* per edge, per synaptic op */
-    int rc = status ? status
-             : !got_n || !bytes || !lat ? nesim_fail(err, NESIM_ENOMEM, "chip time: out of memory") : NESIM_OK;
+    int rc = status ? status : !lat ? nesim_fail(err, NESIM_ENOMEM, "chip time: out of memory") : NESIM_OK;
     for (int j = 0; !rc && j < G->n_edges; j++) {
         int pre, post, syn;
         int64_t delay;
@@ -383,20 +406,10 @@ static int merged_messages(nesim_chiptime *ct, const nesim_mapping *map, int sta
             }
         }
     }
-    /* every rank joins the exchanges, failed or not: the agreement says */
-    rc = nesim_comm_agree(comm, rc, err);
-    uint64_t n_mine = n;
-    if (!rc)
-        rc = nesim_comm_allgather(comm, &n_mine, sizeof n_mine, got_n, "the chip time's message counts", err);
-    const void *got = NULL;
-    if (!rc) {
-        for (int r = 0; r < K; r++) {
-            bytes[r] = (size_t)got_n[r] * sizeof(part_msg);
-            total += (size_t)got_n[r];
-        }
-        rc = nesim_comm_allgatherv(comm, mine, bytes, &got, "the chip time's messages", err);
-    }
-    free(mine), free(got_n), free(bytes); /* gathered: the list is in got */
+    /* every rank joins the exchange, failed or not */
+    const void *got;
+    rc = gather_items(comm, rc, mine, n, sizeof *mine, &got, &total, "the chip time's messages", err);
+    free(mine); /* gathered: the list is in got */
     if (!rc && !(all = malloc((total ? total : 1) * sizeof *all)))
         rc = nesim_fail(err, NESIM_ENOMEM, "chip time: out of memory for %zu messages", total);
     if (rc)
@@ -1577,37 +1590,29 @@ static int gather_steps(nesim_chiptime *ct, nesim_comm *comm, nesim_error *err)
     int K = nesim_comm_size(comm);
     if (K != ct->parts)
         return nesim_fail(err, NESIM_EINVAL, "chip time: shared over %d parts but gathered over %d ranks", ct->parts, K);
-    uint64_t mine = ct->n_recs, *n = malloc((size_t)K * sizeof *n);
-    size_t *bytes = malloc((size_t)K * sizeof *bytes);
     int64_t steps = ct->next_step;
     ct_rec *all = malloc((size_t)(steps ? steps : 1) * sizeof *all);
-    int rc = !n || !bytes || !all ? nesim_fail(err, NESIM_ENOMEM, "chip time: out of memory") : NESIM_OK;
-    if (!rc)
-        rc = nesim_comm_allgather(comm, &mine, sizeof mine, n, "the chip time's step counts", err);
-    const void *got = NULL;
-    if (!rc) {
-        for (int r = 0; r < K; r++)
-            bytes[r] = (size_t)n[r] * sizeof(ct_rec);
-        rc = nesim_comm_allgatherv(comm, ct->recs, bytes, &got, "the chip time's steps", err);
-    }
+    const void *got;
+    size_t total;
+    int rc = gather_items(comm, all ? NESIM_OK : nesim_fail(err, NESIM_ENOMEM, "chip time: out of memory"), ct->recs,
+                          ct->n_recs, sizeof(ct_rec), &got, &total, "the chip time's steps", err);
     if (!rc) {
         for (int64_t s = 0; s < steps; s++)
             all[s].s = -1;
         const unsigned char *p = got;
-        for (int r = 0; r < K; r++)
-            for (uint64_t k = 0; k < n[r]; k++, p += sizeof(ct_rec)) {
-                ct_rec q;
-                memcpy(&q, p, sizeof q);
-                if (q.s >= 0 && q.s < steps)
-                    all[q.s] = q;
-            }
+        for (size_t k = 0; k < total; k++, p += sizeof(ct_rec)) {
+            ct_rec q;
+            memcpy(&q, p, sizeof q);
+            if (q.s >= 0 && q.s < steps)
+                all[q.s] = q;
+        }
         for (int64_t s = 0; s < steps && !rc; s++)
             if (all[s].s != s)
                 rc = nesim_fail(err, NESIM_EIO, "chip time: no rank timed step %lld", (long long)s);
             else if (record_step(ct, &all[s]))
                 rc = nesim_fail(err, NESIM_ENOMEM, "chip time: out of memory");
     }
-    free(n), free(bytes), free(all);
+    free(all);
     return rc;
 }
 
