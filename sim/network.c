@@ -779,6 +779,51 @@ static int wire_room(unsigned char **snd, size_t *snd_cap, unsigned char **rcv, 
     return NESIM_OK;
 }
 
+/* The largest block, in spikes per rank, for K ranks. */
+static size_t wire_cap_max(int K)
+{
+    size_t m = WIRE_BLOCK_BYTES / ((size_t)K * sizeof(wire_spike));
+    return m < WIRE_INLINE ? WIRE_INLINE : m;
+}
+
+/* What every rank's block (of `sent` spikes at most) says; each rank's count
+ * and first spikes go to cnt and in. */
+typedef struct wire_sum {
+    int failed, over;            /* some rank failed; some rank sent more than its block holds */
+    int64_t next, total, most;   /* the earliest next event; spikes in all; the most of one rank */
+} wire_sum;
+
+static wire_sum wire_read(const unsigned char *rcv, size_t stride, int K, size_t sent, int64_t *cnt,
+                          const wire_spike **in)
+{
+    wire_sum w = {.next = INT64_MAX};
+    for (int r = 0; r < K; r++) {
+        wire_top top;
+        memcpy(&top, rcv + (size_t)r * stride, sizeof top);
+        w.failed |= top.failed != 0;
+        w.next = top.next < w.next ? top.next : w.next;
+        w.total += top.spikes;
+        w.most = top.spikes > w.most ? top.spikes : w.most;
+        w.over |= top.spikes > (int64_t)sent;
+        cnt[r] = top.spikes;
+        in[r] = (const wire_spike *)(rcv + (size_t)r * stride + sizeof top);
+    }
+    return w;
+}
+
+/* The spikes past the blocks, every rank's beyond its first `sent`, in one
+ * allgatherv into *rest (this rank's from beyond; bytes: per rank, scratch). */
+static int wire_rest(nesim_net *net, const int64_t *cnt, size_t sent, size_t *bytes, const wire_spike *beyond,
+                     const void **rest, nesim_error *err)
+{
+    for (int r = 0; r < net->ranks; r++)
+        bytes[r] = cnt[r] > (int64_t)sent ? (size_t)(cnt[r] - (int64_t)sent) * sizeof(wire_spike) : 0;
+    int rc = nesim_comm_allgatherv(net->comm, beyond, bytes, rest, "the spike exchange", err);
+    if (!rc)
+        net->traffic.bytes += bytes[net->rank];
+    return rc;
+}
+
 /* Fills a block: the top, the first ni of n spikes, zeros (defined bytes on the wire). */
 static void wire_fill(unsigned char *blk, const wire_top *top, const wire_spike *sp, size_t ni, size_t cap)
 {
@@ -874,8 +919,7 @@ static int run_ranks(nesim_net *net, int64_t end, nesim_error *err)
     const wire_spike **in = malloc((size_t)K * sizeof *in);
     unsigned char *snd = NULL, *rcv = NULL;
     size_t snd_cap = 0, rcv_cap = 0, cap = WIRE_INLINE;
-    size_t cap_max = WIRE_BLOCK_BYTES / ((size_t)K * sizeof(wire_spike));
-    cap_max = cap_max < WIRE_INLINE ? WIRE_INLINE : cap_max;
+    const size_t cap_max = wire_cap_max(K);
     uint64_t recent = 0;
     if (!bytes || !cnt || !in) {
         free(bytes), free(cnt), free((void *)in);
@@ -906,39 +950,22 @@ static int run_ranks(nesim_net *net, int64_t end, nesim_error *err)
             break;
         }
         net->traffic.bytes += stride;
-        int failed = 0;
-        int64_t next = INT64_MAX, n = 0, most = 0, over = 0;
-        for (int r = 0; r < K; r++) {
-            wire_top h;
-            memcpy(&h, rcv + (size_t)r * stride, sizeof h);
-            failed |= h.failed != 0;
-            if (h.next < next)
-                next = h.next;
-            n += h.spikes;
-            most = h.spikes > most ? h.spikes : most;
-            over |= h.spikes > (int64_t)sent;
-            cnt[r] = h.spikes;
-            in[r] = (const wire_spike *)(rcv + (size_t)r * stride + sizeof h);
-        }
-        if (failed) { /* every rank ends with the first failing rank's message */
+        const wire_sum w = wire_read(rcv, stride, K, sent, cnt, in);
+        const int64_t next = w.next;
+        if (w.failed) { /* every rank ends with the first failing rank's message */
             rc = nesim_comm_agree(net->comm, rc, err);
             break;
         }
-        if (n) {
+        if (w.total) {
             const void *rest = NULL;
-            if (over) {
-                for (int r = 0; r < K; r++)
-                    bytes[r] = cnt[r] > (int64_t)sent ? (size_t)(cnt[r] - (int64_t)sent) * sizeof(wire_spike) : 0;
-                if ((crc = nesim_comm_allgatherv(net->comm, net->out + n_in, bytes, &rest, "the spike exchange", err))) {
-                    rc = crc;
-                    break;
-                }
-                net->traffic.bytes += bytes[net->rank];
+            if (w.over && (crc = wire_rest(net, cnt, sent, bytes, net->out + n_in, &rest, err))) {
+                rc = crc;
+                break;
             }
             net->traffic.epochs++;
             net->traffic.spikes += net->n_out;
             net->n_out = 0;
-            cap = wire_cap(&recent, most, cap_max); /* the next blocks' size: every rank alike */
+            cap = wire_cap(&recent, w.most, cap_max); /* the next blocks' size: every rank alike */
             if (!rc)
                 rc = take_spikes(net, cnt, in, sent, rest, epoch0, err);
         }
@@ -1029,36 +1056,20 @@ static int overlap_finish(nesim_net *net, overlap *o, int64_t stop, int *failed,
     int rc = nesim_comm_allgather_finish(net->comm, err);
     if (rc)
         return rc;
-    int64_t next = INT64_MAX, total = 0, most = 0;
-    int over = 0;
-    for (int r = 0; r < K; r++) {
-        wire_top top;
-        memcpy(&top, o->rcv + (size_t)r * o->stride, sizeof top);
-        *failed |= top.failed != 0;
-        next = top.next < next ? top.next : next;
-        total += top.spikes;
-        most = top.spikes > most ? top.spikes : most;
-        over |= top.spikes > (int64_t)sent;
-        o->cnt[r] = top.spikes;
-        o->in[r] = (const wire_spike *)(o->rcv + (size_t)r * o->stride + sizeof top);
-    }
+    const wire_sum w = wire_read(o->rcv, o->stride, K, sent, o->cnt, o->in);
+    *failed = w.failed;
     if (*failed)
         return NESIM_OK;
-    if (!total) {
-        if (next >= stop)
-            *jump = next;
+    if (!w.total) {
+        if (w.next >= stop)
+            *jump = w.next;
         return NESIM_OK;
     }
     const void *rest = NULL;
-    if (over) {
-        for (int r = 0; r < K; r++)
-            o->bytes[r] = o->cnt[r] > (int64_t)sent ? (size_t)(o->cnt[r] - (int64_t)sent) * sizeof(wire_spike) : 0;
-        size_t own = o->n_held < sent ? o->n_held : sent;
-        if ((rc = nesim_comm_allgatherv(net->comm, o->held + own, o->bytes, &rest, "the spike exchange", err)))
-            return rc;
-        net->traffic.bytes += o->bytes[net->rank];
-    }
-    o->cap = wire_cap(&o->recent, most, o->cap_max); /* from the counts every rank saw alike */
+    if (w.over && (rc = wire_rest(net, o->cnt, sent, o->bytes, o->held + (o->n_held < sent ? o->n_held : sent),
+                                  &rest, err)))
+        return rc;
+    o->cap = wire_cap(&o->recent, w.most, o->cap_max); /* from the counts every rank saw alike */
     return take_spikes(net, o->cnt, o->in, sent, rest, o->epoch0, err);
 }
 
@@ -1070,8 +1081,7 @@ static int run_ranks_overlap(nesim_net *net, int64_t end, nesim_error *err)
     int overlapped;
     const int64_t W = nesim_net_exchange_ticks(net, &overlapped);
     overlap o = {.cap = WIRE_INLINE};
-    o.cap_max = WIRE_BLOCK_BYTES / ((size_t)K * sizeof(wire_spike));
-    o.cap_max = o.cap_max < WIRE_INLINE ? WIRE_INLINE : o.cap_max;
+    o.cap_max = wire_cap_max(K);
     o.bytes = malloc((size_t)K * sizeof *o.bytes);
     o.cnt = malloc((size_t)K * sizeof *o.cnt);
     o.in = malloc((size_t)K * sizeof *o.in);
@@ -1267,7 +1277,8 @@ int nesim_neuron_state(nesim_net *net, uint32_t g, double *state, int max, nesim
 /* FNV-1a over v's 8 bytes, least significant first (memory order here): a
  * zero byte only multiplies, so the run of zero bytes above v's highest set
  * one is one multiplication by a power of the prime (mod 2^64, the same
- * value): 3 to 4 dependent multiplications a spike instead of 16. */
+ * value): a word of b set bytes takes b + 1 dependent multiplications, not
+ * 8 (a spike's tick and id below 2^16: 6, not 16). */
 static inline uint64_t fnv_u64(uint64_t h, uint64_t v)
 {
     static const uint64_t pw[9] = {1ull,
