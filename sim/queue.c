@@ -184,15 +184,14 @@ int64_t nesim_queue_peek_tick(const nesim_queue *q)
     return (t >= 0 && t < h) ? t : h;
 }
 
+/* A bucket's order: by id, then aux. */
+static inline uint64_t ev_key(nesim_ev e) { return (uint64_t)e.id << 32 | e.aux; }
+
 static int ev_cmp(const void *a, const void *b)
 {
-    const nesim_ev *x = a, *y = b;
-    if (x->id != y->id)
-        return x->id < y->id ? -1 : 1;
-    return (x->aux > y->aux) - (x->aux < y->aux);
+    uint64_t x = ev_key(*(const nesim_ev *)a), y = ev_key(*(const nesim_ev *)b);
+    return (x > y) - (x < y);
 }
-
-static inline uint64_t ev_key(nesim_ev e) { return (uint64_t)e.id << 32 | e.aux; }
 
 /* Sorts a bucket by (id, aux). Mostly it is sorted already, or two sorted
  * runs (several ranks: this rank's events, then the others' in canonical
