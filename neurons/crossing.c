@@ -588,14 +588,13 @@ static inline __attribute__((always_inline)) int64_t predict_n(nesim_expsum *f, 
             if (l == 0 && -f0 * FAR_FRAC > slack)
                 slack = -f0 * FAR_FRAC;
             f->c0 = F.c0 = c0 + slack;
-            int64_t k = n == 3 ? first_at3(f, &F, from, top, t, ws, margin)
-                               : first_at_n(f, &F, from, top, t, ws, margin, n);
+            int64_t k = first_at(f, &F, from, top, t, ws, margin);
             f->c0 = c0;
             *margin += slack;
             return k;
         }
     }
-    return n == 3 ? first_at3(f, &F, from, top, t, ws, margin) : first_at_n(f, &F, from, top, t, ws, margin, n);
+    return first_at(f, &F, from, top, t, ws, margin);
 }
 
 int64_t nesim_expsum_predict(nesim_expsum *f, int64_t from, int64_t top, double slack,
