@@ -21,9 +21,9 @@ int nesim_mem_parse(const char *what, const char *s, uint64_t *bytes, nesim_erro
 /* A byte count as people read it: "812 MiB", "41.3 GiB". Returns buf. */
 const char *nesim_mem_format(double bytes, char *buf, size_t n);
 
-/* bytes of memory for a large array (free() it), 2 MiB-aligned with huge
- * pages asked for when it is at least that large: gigabytes of weights then
- * fault in 2 MiB at a time instead of 4 KiB. NULL when out of memory. */
+/* bytes of memory for a large array (free() it), 2 MiB-aligned when it is
+ * at least that large (huge pages where the system gives them unasked; none
+ * are requested: mem.c says why). NULL when out of memory. */
 void *nesim_alloc_big(size_t bytes);
 
 /* An array v of *cap elements of `size` bytes with room for `need`: v
