@@ -1014,7 +1014,12 @@ static int try_link(nesim_chiptime *ct, uint32_t l, double now)
     ct->occ[l]++;
     if (m->prev >= 0) { /* it leaves the buffer it waited in */
         ct->occ[m->prev]--;
-        if (heap_push(ct, now, EV_TRY, (uint32_t)m->prev))
+        /* the link behind it tries its queue now, after this event; with
+         * no queue there is nothing to try: a message queued there later
+         * tries the link itself, in the state this try would see (a change
+         * of that state comes with its own try), and leaving the event out
+         * keeps every other event's order (Loihi DVS: 1.8 M of 20 M) */
+        if (ct->qhead[m->prev] >= 0 && heap_push(ct, now, EV_TRY, (uint32_t)m->prev))
             return -1;
     }
     m->prev = (int32_t)l;
