@@ -799,7 +799,7 @@ int nesim_chiptime_new(const nesim_chip *chip, const nesim_chip_caps *caps, cons
     *out = NULL;
     const nesim_graph *G = nesim_net_graph(net);
     const int part = nesim_graph_is_part(G);
-    if (part && (!nesim_chiptime_parts_ok(G, model) || !nesim_net_comm(net)))
+    if (part && (!nesim_chiptime_parts_ok(model) || !nesim_net_comm(net)))
         return nesim_fail(err, NESIM_EINVAL, "chip time needs the whole graph here (the asynchronous model), and "
                                              "this rank drew only its targets' synapses");
     nesim_ct_graph g = {.user = (void *)net, .n_groups = nesim_population_count(net),
@@ -813,10 +813,11 @@ int nesim_chiptime_new(const nesim_chip *chip, const nesim_chip_caps *caps, cons
     return nesim_chiptime_new_graph(chip, caps, map, &g, model, out, err);
 }
 
-int nesim_chiptime_parts_ok(const nesim_graph *g, nesim_timing model)
+int nesim_chiptime_parts_ok(nesim_timing model)
 {
-    (void)g; /* a passive population's marks are gathered step by step (gather_marks) */
-    return model == NESIM_TIMING_SIMPLE || model == NESIM_TIMING_DETAILED; /* async: each neuron's last input */
+    /* a passive population's marks are gathered step by step (gather_marks);
+     * the asynchronous model follows each neuron's last input */
+    return model != NESIM_TIMING_ASYNC;
 }
 
 /* ---- one step ---- */

@@ -138,10 +138,11 @@ typedef struct nesim_ct_graph {
 int nesim_chiptime_new_graph(const nesim_chip *chip, const nesim_chip_caps *caps, const nesim_mapping *map,
                              const nesim_ct_graph *g, nesim_timing model, nesim_chiptime **out, nesim_error *err);
 
-/* Whether model can time graph g from parts of it on each rank: a
- * time-stepped model (simple or detailed). The asynchronous model follows
- * each neuron's last input across steps: every rank needs the whole graph. */
-int nesim_chiptime_parts_ok(const nesim_graph *g, nesim_timing model);
+/* Whether model can time a graph from parts of it on each rank: any but
+ * the asynchronous model (NESIM_TIMING_NONE: no timing, nothing to need),
+ * which follows each neuron's last input across steps, so every rank needs
+ * the whole graph. */
+int nesim_chiptime_parts_ok(nesim_timing model);
 
 /* The same for a recurrent network (its populations are the groups, its
  * projections the edges: nesim_cost_network's mapping); net must outlive it.

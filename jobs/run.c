@@ -710,7 +710,7 @@ static int build_graph(const nesim_run_opts *o, const nesim_spec *spec, int thre
 {
     uint64_t seed = o->has_seed ? o->seed : spec->seed;
     const int K = nesim_comm_size(o->comm);
-    if (K <= 1 || o->timing == NESIM_TIMING_ASYNC)
+    if (K <= 1 || !nesim_chiptime_parts_ok((nesim_timing)o->timing))
         return nesim_spec_build_graph(spec, seed, g, err);
     nesim_graph_part part = {nesim_comm_rank(o->comm) * threads, threads, K * threads};
     int rc = nesim_spec_build_graph_part(spec, seed, &part, g, err);

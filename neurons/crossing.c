@@ -546,26 +546,6 @@ static int64_t first_at(const nesim_expsum *f, const fx *F, int64_t lo, int64_t 
     return first_at_n(f, F, lo, hi, t, ws, margin, F->n);
 }
 
-int64_t nesim_expsum_first(const nesim_expsum *f, int64_t lo, int64_t hi, nesim_scratch *ws,
-                           double *margin)
-{
-    double mg;
-    if (!margin)
-        margin = &mg;
-    if (hi >= 0 && hi < lo) {
-        *margin = INFINITY;
-        return -1;
-    }
-    if (f->n > NESIM_TBL_MAX) {
-        return first_general(f, lo, hi, ws, margin);
-    }
-    fx F = {0};
-    double t[NESIM_TBL_MAX] = {0};
-    fx_prepare(&F, f, f->n);
-    fx_terms(&F, F.n, lo, t);
-    return first_at(f, &F, lo, hi, t, ws, margin);
-}
-
 /* nesim_expsum_predict's fast path for n terms (n <= NESIM_TBL_MAX). */
 static inline __attribute__((always_inline)) int64_t predict_n(nesim_expsum *f, int64_t from, int64_t top,
                                                               double slack, nesim_scratch *ws, double *margin,

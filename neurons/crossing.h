@@ -23,18 +23,13 @@ typedef struct nesim_expsum {
 /* f at integer offset s (uses the decay tables). */
 double nesim_expsum_at(const nesim_expsum *f, int64_t s);
 
-/* First integer s in [lo, hi] with f(s) >= 0, or -1. hi < 0 means "no bound":
- * the horizon past which the sign of f cannot change is computed. *margin
- * receives a lower bound of -f over the offsets examined before the answer. */
-int64_t nesim_expsum_first(const nesim_expsum *f, int64_t lo, int64_t hi, nesim_scratch *ws,
-                           double *margin);
-
 /* The prediction every leaky model makes: the first s in [from, top] (top < 0:
  * no bound) with f(s) >= 0; with slack > 0, when f(from) < -slack, the first s
  * at which f comes within max(slack, 0.35 |f(from)|) of 0 instead (a check,
  * never later than the crossing), and when f(from) is within slack but below
- * -slack / 2, the first s within slack / 2; -1 when there is none before top.
- * *margin as for nesim_expsum_first, a lower bound of -f before the answer.
+ * -slack / 2, the first s within slack / 2; -1 when there is none (without
+ * a bound: none before the horizon past which f keeps its sign).
+ * *margin receives a lower bound of -f over the offsets before the answer.
  * f is restored. */
 int64_t nesim_expsum_predict(nesim_expsum *f, int64_t from, int64_t top, double slack,
                              nesim_scratch *ws, double *margin);
