@@ -105,12 +105,12 @@ void *nesim_grow_slow(void *v, size_t need, size_t *cap, size_t size, size_t fir
 void *nesim_alloc_big(size_t bytes)
 {
     /* No madvise(MADV_HUGEPAGE): in a virtual machine that reports its free
-     * memory to the host (virtio-balloon free page reporting, the default on
-     * cloud VMs), the kernel hands out reported 2 MiB blocks, and each faults
-     * back in through the host: 1 GB asked for after a few idle seconds took
-     * 12 s with the advice and 0.6 s without on the reference machine.
-     * Aligned to 2 MiB, the array still gets huge pages where the system's
-     * policy (transparent_hugepage=always) gives them unasked. */
+     * memory to the host (virtio-balloon free page reporting, as on the
+     * 2-vCPU VM nesim's figures come from), the kernel hands out reported
+     * 2 MiB blocks, and each faults back in through the host: there, 1 GB
+     * asked for after a few idle seconds took 12 s with the advice and 0.6 s
+     * without. Aligned to 2 MiB, the array still gets huge pages where the
+     * system's policy (transparent_hugepage=always) gives them unasked. */
     const size_t huge = (size_t)2 << 20;
     void *mem = NULL;
     if (posix_memalign(&mem, bytes >= huge ? huge : 64, bytes ? bytes : 1))
