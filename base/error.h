@@ -29,6 +29,13 @@ int nesim_fail(nesim_error *err, int code, const char *fmt, ...)
 int nesim_context(nesim_error *err, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* Appends a formatted suffix (" (in FILE)") to the existing message, as
+ * much as fits. Returns err->code. Messages made by these three functions
+ * are one line: a control character in what they print (a name or path the
+ * user gave) is written as an escape (\n, \t, \x01). */
+int nesim_suffix(nesim_error *err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
 /* One-time library initialisation: turns GSL's abort-on-error handler off so
  * every GSL status is checked by the caller. Idempotent. */
 void nesim_init(void);

@@ -376,8 +376,7 @@ static int eval(const nesim_lm_job_opts *o, const nesim_lm_model *m, const nesim
     rc = nesim_lm_encode(m, text, &ids, &n, err);
     free(text);
     if (rc) {
-        size_t l = strlen(err->msg);
-        snprintf(err->msg + l, sizeof err->msg - l, " (in %s)", o->eval_text);
+        nesim_suffix(err, " (in %s)", o->eval_text);
         return rc;
     }
     size_t cap = o->eval_max ? o->eval_max : g->max_pos;

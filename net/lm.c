@@ -522,8 +522,7 @@ static int get_t(lookup *L, const char *name, size_t d0, size_t d1, nesim_tensor
         st = L->st[0];
     }
     if (!L->syn && (rc = nesim_safetensors_get(st, name, t, err))) {
-        size_t m = strlen(err->msg);
-        snprintf(err->msg + m, sizeof err->msg - m, " (expected shape [%zu%s%.0zu])", d0, d1 ? ", " : "", d1);
+        nesim_suffix(err, " (expected shape [%zu%s%.0zu])", d0, d1 ? ", " : "", d1);
         return rc;
     }
     int want = d1 ? 2 : 1;

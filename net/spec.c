@@ -170,6 +170,9 @@ static int want_name(pctx *c, const json_t *v, const char *path, char **out)
         return rc;
     if (strlen(s) > NAME_MAX_BYTES)
         return bad(c, path, "name longer than %d bytes", NAME_MAX_BYTES);
+    for (const unsigned char *q = (const unsigned char *)s; *q; q++)
+        if (*q < 0x20 || *q == 0x7f) /* a name is printed: reports, traces, CSV rows, SVG */
+            return bad(c, path, "control character 0x%02x in a name", *q);
     if (!(*out = strdup(s)))
         return oom(c);
     return NESIM_OK;

@@ -886,9 +886,43 @@ static void test_per_neuron_parameters(void **st)
     refused(text, d, "neuron 2: reset_subtract is true or false (1 or 0; got 2)");
 }
 
+/* Error messages stay one line whatever they quote: a control character in
+ * a name or path is written as an escape, by nesim_fail, nesim_context and
+ * nesim_suffix alike, and an escape that does not fit is left out whole. */
+static void test_error_messages_one_line(void **st)
+{
+    (void)st;
+    nesim_error e = {0};
+    assert_int_equal(nesim_fail(&e, NESIM_EINVAL, "no population '%s'", "a\nb\tc\x01" "d\x7f"), NESIM_EINVAL);
+    assert_string_equal(e.msg, "no population 'a\\nb\\tc\\x01d\\x7f'");
+    assert_int_equal(nesim_context(&e, "%s: ", "f\ng.json"), NESIM_EINVAL);
+    assert_string_equal(e.msg, "f\\ng.json: no population 'a\\nb\\tc\\x01d\\x7f'");
+    assert_int_equal(nesim_suffix(&e, " (in %s)", "p\rq"), NESIM_EINVAL);
+    assert_string_equal(e.msg, "f\\ng.json: no population 'a\\nb\\tc\\x01d\\x7f' (in p\\rq)");
+    /* its own message as an argument (formatted apart, then copied) */
+    nesim_fail(&e, NESIM_EIO, "again: %s", e.msg);
+    assert_string_equal(e.msg, "again: f\\ng.json: no population 'a\\nb\\tc\\x01d\\x7f' (in p\\rq)");
+    /* at the end of the buffer: an escape fits whole or not at all */
+    char longname[600];
+    memset(longname, 'a', sizeof longname);
+    longname[sizeof e.msg - 2] = '\n'; /* 510 a's, then a newline whose escape does not fit */
+    longname[sizeof e.msg - 1] = '\0';
+    nesim_fail(&e, NESIM_EINVAL, "%s", longname);
+    assert_int_equal(strlen(e.msg), sizeof e.msg - 2);
+    assert_null(strchr(e.msg, '\\'));
+    memset(longname, 'a', sizeof longname);
+    longname[sizeof e.msg - 4] = '\n'; /* 508 a's, a newline, an a: all fit */
+    longname[sizeof e.msg - 2] = '\0';
+    nesim_fail(&e, NESIM_EINVAL, "%s", longname);
+    assert_int_equal(strlen(e.msg), sizeof e.msg - 1);
+    assert_string_equal(e.msg + sizeof e.msg - 4, "\\na");
+    assert_null(strchr(e.msg, '\n'));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_error_messages_one_line),
         cmocka_unit_test(test_example_b4_matches_classic),
         cmocka_unit_test(test_example_cuba_matches_classic),
         cmocka_unit_test(test_layers_parse),
