@@ -1297,10 +1297,11 @@ static int next_run_id(nesim_trace *t, int64_t *id, nesim_error *err)
             double d = floor(sqlite3_column_double(st, 0));
             top = d >= 9223372036854774784.0 ? INT64_MAX : d < 0 ? 0 : (int64_t)d;
         }
-        if (top == INT64_MAX)
+        if (top == INT64_MAX) /* no id above it (and top + 1 would overflow) */
             rc = nesim_fail(err, NESIM_EINVAL, "%s: table runs: no run id left after %lld", t->path,
                             (long long)top);
-        *id = top < 0 ? 1 : top + 1;
+        else
+            *id = top < 0 ? 1 : top + 1;
     }
     sqlite3_finalize(st);
     return rc;
