@@ -1316,7 +1316,7 @@ static int insert_run(nesim_trace *t, const nesim_trace_run_info *info, int64_t 
      * writers on one file never pick the same id */
     if (sqlite3_exec(t->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
         return trace_sqlite_fail(t, err, "recording the run");
-    int64_t id;
+    int64_t id = 0; /* set by next_run_id when it succeeds */
     int rc0 = next_run_id(t, &id, err);
     if (!rc0)
         rc0 = insert_run_row(t, info, id, run_id, err);
